@@ -1,0 +1,1 @@
+"""The service catalogue (matters) and the working-day calendar: pure domain code."""

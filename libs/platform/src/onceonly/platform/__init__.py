@@ -1,0 +1,1 @@
+"""What every Once-Only service needs: settings, events on Kafka, Postgres, telemetry."""

@@ -1,0 +1,85 @@
+"""The Postgres pool and per-component SQL migrations."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+_MIGRATIONS_TABLE = """
+CREATE SCHEMA IF NOT EXISTS platform;
+CREATE TABLE IF NOT EXISTS platform.schema_migrations (
+    component   text        NOT NULL,
+    version     text        NOT NULL,
+    checksum    text        NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (component, version)
+);
+"""
+
+
+async def create_pool(dsn: str, *, max_size: int = 10, min_size: int = 1) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool
+
+
+async def apply_migrations(pool: asyncpg.Pool, *, component: str, package: str) -> list[str]:
+    """Apply `package`'s `migrations/NNN_name.sql` files not yet applied, in order.
+
+    Serialised across processes by an advisory lock, so that every process of a service
+    may call it at start-up. A changed file that was already applied is an error.
+    """
+    folder = resources.files(package).joinpath("migrations")
+    files = sorted(
+        (entry for entry in folder.iterdir() if entry.name.endswith(".sql")),
+        key=lambda entry: entry.name,
+    )
+    applied: list[str] = []
+    digest = hashlib.sha256(b"onceonly-migrations").digest()
+    lock_key = int.from_bytes(digest[:8], "big", signed=True)
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", lock_key)
+        try:
+            await conn.execute(_MIGRATIONS_TABLE)
+            done = {
+                row["version"]: row["checksum"]
+                for row in await conn.fetch(
+                    "SELECT version, checksum FROM platform.schema_migrations WHERE component = $1",
+                    component,
+                )
+            }
+            for entry in files:
+                sql = entry.read_text(encoding="utf-8")
+                checksum = hashlib.sha256(sql.encode()).hexdigest()
+                version = entry.name.removesuffix(".sql")
+                if version in done:
+                    if done[version] != checksum:
+                        raise RuntimeError(
+                            f"migration {component}/{entry.name} changed after it was applied"
+                        )
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO platform.schema_migrations (component, version, checksum)"
+                        " VALUES ($1, $2, $3)",
+                        component,
+                        version,
+                        checksum,
+                    )
+                applied.append(version)
+                log.info("migration applied", component=component, version=version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+    return applied
+
+
+async def prepare_database(pool: asyncpg.Pool, *, component: str, package: str) -> None:
+    """Apply the platform's own migrations, then the component's."""
+    await apply_migrations(pool, component="platform", package="onceonly.platform")
+    await apply_migrations(pool, component=component, package=package)

@@ -1,0 +1,210 @@
+"""Kafka producer and consumer with CloudEvents headers, trace context and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from google.protobuf.message import DecodeError
+from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry import trace
+
+from onceonly.events.v1 import envelope_pb2
+from onceonly.platform.envelope import Envelope, EnvelopeError, header_pairs
+from onceonly.platform.events import UnknownEventType
+from onceonly.platform.telemetry import attached
+
+log = structlog.get_logger(__name__)
+tracer = trace.get_tracer("onceonly.platform.kafka")
+
+
+class PermanentMessageError(Exception):
+    """A message that will never be processed: park it on the dead-letter topic."""
+
+
+def build_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        request_timeout_ms=15000,
+    )
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
+    """Send one event keyed by its application code and wait for the broker's ack."""
+    await producer.send_and_wait(
+        topic, value=envelope.data, key=envelope.subject.encode(), headers=envelope.headers()
+    )
+
+
+async def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int = 3) -> None:
+    """Create the topics that do not exist yet (single node: replication factor 1)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            new = [
+                NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing
+            ]
+            # Another process may have created one first; that is the outcome we want.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+def dead_letter(record: ConsumerRecord, *, consumer: str, reason: str) -> envelope_pb2.DeadLetter:
+    parked_at = Timestamp()
+    parked_at.FromDatetime(datetime.now(UTC))
+    return envelope_pb2.DeadLetter(
+        consumer=consumer,
+        reason=reason,
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        key=record.key or b"",
+        value=record.value or b"",
+        headers=header_pairs(record.headers),
+        parked_at=parked_at,
+    )
+
+
+Handler = Callable[[Envelope, ConsumerRecord], Awaitable[None]]
+
+
+class EventConsumer:
+    """Consumes topics at least once: commit after the handler succeeds.
+
+    The handler must be idempotent by event id. A message that cannot be decoded, or
+    whose handler raises PermanentMessageError, goes to the dead-letter topic and the
+    consumer goes on; any other error is retried with backoff and blocks the partition,
+    so nothing is skipped.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topics: list[str],
+        group_id: str,
+        consumer_name: str,
+        dead_letter_topic: str,
+        handler: Handler,
+        producer: AIOKafkaProducer,
+    ) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        self._name = consumer_name
+        self._dlq = dead_letter_topic
+        self._handler = handler
+        self._producer = producer
+        self.processed = 0
+        self.parked = 0
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def run(self) -> None:
+        """Process until cancelled."""
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=200)
+            for tp, records in batches.items():
+                for record in records:
+                    await self._process(record)
+                await self._consumer.commit({tp: records[-1].offset + 1})
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        try:
+            envelope = Envelope.from_kafka(record.headers, record.value or b"")
+            envelope.message()  # decodable with a known schema, or parked
+        except (EnvelopeError, UnknownEventType, DecodeError) as exc:
+            await self._park(record, f"{type(exc).__name__}: {exc}")
+            return
+        trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
+        delay = 0.2
+        while True:
+            with (
+                attached(trace_headers),
+                tracer.start_as_current_span(
+                    f"{self._name} process {envelope.type.rsplit('.', 1)[-1]}",
+                    kind=trace.SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.destination.name": record.topic,
+                        "messaging.message.id": envelope.id,
+                        "onceonly.application_code": envelope.subject,
+                    },
+                ),
+            ):
+                try:
+                    await self._handler(envelope, record)
+                    self.processed += 1
+                    return
+                except PermanentMessageError as exc:
+                    await self._park(record, str(exc))
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning(
+                        "handler failed, will retry",
+                        consumer=self._name,
+                        event_id=envelope.id,
+                        application_code=envelope.subject,
+                        error=f"{type(exc).__name__}: {exc}",
+                        retry_in=delay,
+                    )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _park(self, record: ConsumerRecord, reason: str) -> None:
+        log.error(
+            "message parked on dead-letter topic",
+            consumer=self._name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+        letter = dead_letter(record, consumer=self._name, reason=reason)
+        await self._producer.send_and_wait(
+            self._dlq, value=letter.SerializeToString(), key=record.key
+        )
+        self.parked += 1
+
+
+async def wait_for_kafka(bootstrap: str, *, attempts: int = 60) -> None:
+    """Wait until the broker answers, for processes that start before it."""
+    for attempt in range(attempts):
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return
+        except KafkaError as exc:
+            log.info("waiting for kafka", attempt=attempt, error=str(exc))
+            await asyncio.sleep(1.0)
+        finally:
+            await admin.close()
+    raise RuntimeError(f"Kafka at {bootstrap} did not answer")

@@ -1,0 +1,69 @@
+"""Personal data: sealed at rest and in events (AES-GCM), masked for display.
+
+A sealed value is `key_id:base64(nonce + ciphertext)`. The first configured key seals;
+every configured key can open, so keys rotate by prepending a new one.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from onceonly.events.v1.application_pb2 import SealedText
+
+
+class PiiError(ValueError):
+    """A sealed value that cannot be opened with the configured keys."""
+
+
+class PiiSealer:
+    """Seals and opens personal data with the keys from settings."""
+
+    def __init__(self, keys_spec: str) -> None:
+        self._keys: dict[str, AESGCM] = {}
+        self._primary = ""
+        for item in keys_spec.split(","):
+            key_id, _, material = item.strip().partition(":")
+            raw = base64.b64decode(material)
+            if not key_id or len(raw) != 32:
+                raise PiiError("each PII key must be `id:base64(32 bytes)`")
+            self._keys[key_id] = AESGCM(raw)
+            self._primary = self._primary or key_id
+
+    def seal(self, plaintext: str, *, context: str = "") -> str:
+        nonce = os.urandom(12)
+        box = self._keys[self._primary].encrypt(nonce, plaintext.encode(), context.encode())
+        return f"{self._primary}:{base64.urlsafe_b64encode(nonce + box).decode()}"
+
+    def open(self, sealed: str, *, context: str = "") -> str:
+        key_id, _, payload = sealed.partition(":")
+        aead = self._keys.get(key_id)
+        if aead is None:
+            raise PiiError(f"no key {key_id!r} to open this value")
+        raw = base64.urlsafe_b64decode(payload)
+        try:
+            return aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
+        except Exception as exc:  # cryptography raises InvalidTag without a message
+            raise PiiError("sealed value does not open (wrong key or tampered)") from exc
+
+    def sealed_text(self, plaintext: str, masked: str, *, context: str = "") -> SealedText:
+        return SealedText(sealed=self.seal(plaintext, context=context), masked=masked)
+
+
+def mask_mobile(number: str) -> str:
+    """`13812345678` → `1381234****`."""
+    return number[:-4] + "****" if len(number) > 4 else "****"
+
+
+def mask_identifier(value: str) -> str:
+    """`430102199001011234` → `4301**********1234`."""
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def mask_name(name: str) -> str:
+    """`张三丰` → `张**`; keeps the family name only."""
+    return name[:1] + "*" * (len(name) - 1) if name else ""

@@ -1,0 +1,1 @@
+"""Intake: integrators submit applications; the outbox relay publishes them."""

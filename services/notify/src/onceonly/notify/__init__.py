@@ -1,0 +1,1 @@
+"""Notify: citizen notifications and integrator webhooks, exactly once in effect."""

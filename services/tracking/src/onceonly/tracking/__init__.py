@@ -1,0 +1,1 @@
+"""Tracking: timelines, status and supervision figures from every event."""

@@ -1,0 +1,1 @@
+"""Workflow: Temporal joint approvals, the Kafka bridge and the department API."""
