@@ -1,0 +1,44 @@
+"""Loading the catalogue file, with errors that name the place that is wrong."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from onceonly.catalogue.model import Catalogue
+
+
+class CatalogueError(ValueError):
+    """The catalogue file is malformed; the message lists every problem found."""
+
+
+def parse_catalogue(text: str, *, origin: str = "<catalogue>") -> Catalogue:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{origin}: not valid YAML: {exc}") from exc
+    try:
+        return Catalogue.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise CatalogueError(f"{origin}: {problems}") from exc
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """The catalogue at `path`, or the one shipped with this package."""
+    if path is not None:
+        return parse_catalogue(path.read_text(encoding="utf-8"), origin=str(path))
+    return default_catalogue()
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> Catalogue:
+    text = resources.files("onceonly.catalogue").joinpath("data/matters.yaml").read_text("utf-8")
+    return parse_catalogue(text, origin="onceonly.catalogue/data/matters.yaml")

@@ -1,0 +1,129 @@
+"""The service catalogue (事项清单) as typed, validated data."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class DayKind(StrEnum):
+    WORKING = "working"
+    NATURAL = "natural"
+
+
+class MatterKind(StrEnum):
+    INSTANT = "instant"  # 即办件
+    COMMITTED = "committed"  # 承诺件
+
+
+class ApplicantKinds(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+    ANY = "any"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Department(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    name_zh: str
+    name_en: str
+
+
+class Material(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9-]{1,60}$")
+    name_zh: str
+    name_en: str
+    # 容缺: may follow after acceptance, before completion.
+    deficiency_tolerable: bool = False
+    # Replaced by a shared-data check when that check passes (免证办).
+    replaced_by_check: str | None = None
+
+
+class DepartmentTask(_Strict):
+    department: str
+    task_zh: str
+    task_en: str
+    committed_days: int = Field(ge=0)
+    legal_days: int | None = Field(default=None, ge=0)
+    notify_applicant_of_decision: bool = True
+
+
+class Matter(_Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9-]{1,60}$")
+    name_zh: str
+    name_en: str
+    kind: MatterKind
+    applicant_kinds: ApplicantKinds = ApplicantKinds.ANY
+    bundle: bool = False
+    day_kind: DayKind = DayKind.WORKING
+    committed_days: int = Field(ge=0)
+    legal_days: int | None = Field(default=None, ge=0)
+    tasks: tuple[DepartmentTask, ...] = Field(min_length=1)
+    materials: tuple[Material, ...] = ()
+    shared_data_checks: tuple[str, ...] = ()
+    auto_approval: bool = False
+    joint_inspection_allowed: bool = False
+    elicence_type: str | None = None
+    fee_yuan: float = 0.0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Matter:
+        departments = [task.department for task in self.tasks]
+        if len(set(departments)) != len(departments):
+            raise ValueError(f"matter {self.code}: a department appears twice in tasks")
+        codes = [material.code for material in self.materials]
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"matter {self.code}: a material code appears twice")
+        if self.legal_days is not None and self.committed_days > self.legal_days:
+            raise ValueError(f"matter {self.code}: committed limit exceeds the legal limit")
+        for task in self.tasks:
+            if task.committed_days > self.committed_days and self.kind is MatterKind.COMMITTED:
+                raise ValueError(
+                    f"matter {self.code}: task of {task.department} is committed to more days"
+                    " than the matter"
+                )
+        for material in self.materials:
+            check = material.replaced_by_check
+            if check is not None and check not in self.shared_data_checks:
+                raise ValueError(
+                    f"matter {self.code}: material {material.code} names unknown check {check}"
+                )
+        if self.auto_approval and not self.shared_data_checks:
+            raise ValueError(f"matter {self.code}: auto-approval needs shared-data checks")
+        return self
+
+    def task_for(self, department: str) -> DepartmentTask | None:
+        return next((task for task in self.tasks if task.department == department), None)
+
+    @property
+    def department_codes(self) -> tuple[str, ...]:
+        return tuple(task.department for task in self.tasks)
+
+
+class Catalogue(_Strict):
+    departments: tuple[Department, ...]
+    matters: tuple[Matter, ...]
+
+    @model_validator(mode="after")
+    def _references(self) -> Catalogue:
+        known = {department.code for department in self.departments}
+        for matter in self.matters:
+            for task in matter.tasks:
+                if task.department not in known:
+                    raise ValueError(
+                        f"matter {matter.code}: unknown department {task.department!r}"
+                    )
+        codes = [matter.code for matter in self.matters]
+        if len(set(codes)) != len(codes):
+            raise ValueError("a matter code appears twice")
+        return self
+
+    def matter(self, code: str) -> Matter | None:
+        return next((matter for matter in self.matters if matter.code == code), None)
+
+    def department(self, code: str) -> Department | None:
+        return next((dept for dept in self.departments if dept.code == code), None)
