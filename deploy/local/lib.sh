@@ -1,0 +1,116 @@
+# Shared helpers for infra.sh and services.sh (sourced, not executed).
+#
+# Everything the bring-up creates lives under "$REPO/.run": logs in .run/logs/NAME.log,
+# pid files in .run/pids/NAME.pid. REPO is computed from this file's location so that a
+# fresh clone in any directory (as CI does) works the same.
+
+DEPLOY_LOCAL="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$DEPLOY_LOCAL/../.." && pwd)"
+RUN="$REPO/.run"
+LOGS="$RUN/logs"
+PIDS="$RUN/pids"
+mkdir -p "$LOGS" "$PIDS"
+
+# How many log lines to show when something fails to come up.
+LOG_TAIL_LINES="${ONCEONLY_LOG_TAIL_LINES:-40}"
+
+say() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+warn() { printf '[%s] WARNING: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# die_with_log COMPONENT MESSAGE [LOGFILE...]: name the component, show its log tail, exit 1.
+die_with_log() {
+    local component="$1" message="$2"
+    shift 2
+    printf '\n[%s] ERROR: %s: %s\n' "$(date +%H:%M:%S)" "$component" "$message" >&2
+    local f
+    for f in "$@"; do
+        if [[ -s "$f" ]]; then
+            printf -- '----- last %s lines of %s -----\n' "$LOG_TAIL_LINES" "$f" >&2
+            tail -n "$LOG_TAIL_LINES" "$f" >&2
+            printf -- '----- end of %s -----\n' "$f" >&2
+        else
+            printf -- '(log %s is empty or missing)\n' "$f" >&2
+        fi
+    done
+    exit 1
+}
+
+# pid_alive PID: true if the process exists and is not a zombie. Zombies count as dead:
+# the machine's PID 1 may not reap orphans, and a zombie still answers `kill -0`.
+pid_alive() {
+    local pid="$1" state
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+    [[ -n "$state" && "$state" != "Z" && "$state" != "X" ]]
+}
+
+# read_pid NAME: the pid recorded in .run/pids/NAME.pid (empty if none).
+read_pid() {
+    local f="$PIDS/$1.pid"
+    [[ -f "$f" ]] && tr -dc '0-9' <"$f" || true
+}
+
+# running_pid NAME: print the recorded pid if that process is alive and is still the one we
+# started (we start everything with setsid, so it leads its own session: sid == pid; this
+# guards against a recycled pid after a reboot). Returns 1 otherwise.
+running_pid() {
+    local pid sid
+    pid="$(read_pid "$1")"
+    [[ -n "$pid" ]] && pid_alive "$pid" || return 1
+    sid="$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')"
+    [[ "$sid" == "$pid" ]] || return 1
+    printf '%s\n' "$pid"
+}
+
+# launch NAME LOGFILE CMD...: start CMD in its own session (setsid => own process group,
+# immune to the caller's Ctrl-C/hangup), append its output to LOGFILE, record its pid.
+# In a non-interactive bash the background child is not a process-group leader, so setsid
+# does not fork again and $! is the pid of CMD itself.
+launch() {
+    local name="$1" logfile="$2"
+    shift 2
+    printf '\n===== %s starting %s =====\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$name" >>"$logfile"
+    setsid "$@" >>"$logfile" 2>&1 </dev/null &
+    local pid=$!
+    printf '%s\n' "$pid" >"$PIDS/$name.pid"
+}
+
+# stop_group NAME [TIMEOUT]: SIGTERM the process group we started, wait for the leader to
+# exit, escalate to SIGKILL after TIMEOUT seconds. Only ever signals the recorded pid/group.
+stop_group() {
+    local name="$1" timeout="${2:-30}" pid
+    if ! pid="$(running_pid "$name")"; then
+        rm -f "$PIDS/$name.pid"
+        return 0
+    fi
+    say "stopping $name (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_pid_exit "$pid" "$timeout"; then
+        warn "$name (pid $pid) did not exit within ${timeout}s after SIGTERM; sending SIGKILL"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        wait_pid_exit "$pid" 10 || warn "$name (pid $pid) still present after SIGKILL"
+    fi
+    rm -f "$PIDS/$name.pid"
+}
+
+# wait_pid_exit PID TIMEOUT: poll until PID is gone (or a zombie).
+wait_pid_exit() {
+    local pid="$1" deadline=$((SECONDS + $2))
+    while pid_alive "$pid"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.2
+    done
+}
+
+# port_listening PORT: true if something listens on 127.0.0.1:PORT (or a wildcard address).
+port_listening() {
+    ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# port_owner PORT: a human-readable description of who listens on PORT.
+port_owner() {
+    local line
+    line="$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n1)"
+    [[ -n "$line" ]] && printf '%s\n' "$line" || printf 'unknown process\n'
+}

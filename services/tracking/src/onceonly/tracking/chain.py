@@ -1,0 +1,172 @@
+"""The hash chain of an application's timeline (全程留痕), tamper-evident.
+
+Each entry's hash covers the previous entry's hash and the entry's own content, so
+changing, removing or reordering any recorded event breaks every later link, and
+`verify` names the first entry where the chain no longer holds. Pure: no I/O.
+
+The encoding is versioned by a domain tag and length-prefixes every field, so that two
+different entries can never encode to the same bytes (no ambiguity at field borders).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+GENESIS_HASH = "0" * 64
+_DOMAIN_TAG = b"onceonly.timeline.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEntry:
+    """One timeline entry as far as the chain is concerned."""
+
+    application_code: str
+    seq: int
+    event_id: str
+    ce_type: str
+    ce_source: str
+    ce_time: datetime
+    data: bytes
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenLink:
+    """The first entry at which the chain does not hold, and why."""
+
+    seq: int
+    reason: str
+
+
+def canonical_time(value: datetime) -> str:
+    """ISO 8601 in UTC with microseconds: what Postgres gives back for a timestamptz.
+
+    A naive time is taken as UTC, as the database would store it.
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def data_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _field(raw: bytes) -> bytes:
+    return len(raw).to_bytes(8, "big") + raw
+
+
+def entry_hash(
+    *,
+    prev_hash: str,
+    seq: int,
+    event_id: str,
+    ce_type: str,
+    ce_source: str,
+    ce_time: datetime,
+    application_code: str,
+    data: bytes,
+) -> str:
+    """The sha256 (hex) of an entry's canonical encoding."""
+    parts = (
+        prev_hash.encode(),
+        str(seq).encode(),
+        event_id.encode(),
+        ce_type.encode(),
+        ce_source.encode(),
+        canonical_time(ce_time).encode(),
+        application_code.encode(),
+        data_digest(data).encode(),
+    )
+    return hashlib.sha256(_DOMAIN_TAG + b"".join(_field(part) for part in parts)).hexdigest()
+
+
+def next_entry(
+    *,
+    head_seq: int,
+    head_hash: str,
+    application_code: str,
+    event_id: str,
+    ce_type: str,
+    ce_source: str,
+    ce_time: datetime,
+    data: bytes,
+) -> ChainEntry:
+    """The entry that follows the head (`head_seq` 0 and GENESIS_HASH for the first)."""
+    seq = head_seq + 1
+    digest = entry_hash(
+        prev_hash=head_hash,
+        seq=seq,
+        event_id=event_id,
+        ce_type=ce_type,
+        ce_source=ce_source,
+        ce_time=ce_time,
+        application_code=application_code,
+        data=data,
+    )
+    return ChainEntry(
+        application_code=application_code,
+        seq=seq,
+        event_id=event_id,
+        ce_type=ce_type,
+        ce_source=ce_source,
+        ce_time=ce_time,
+        data=data,
+        prev_hash=head_hash,
+        hash=digest,
+    )
+
+
+def recompute(entry: ChainEntry) -> str:
+    return entry_hash(
+        prev_hash=entry.prev_hash,
+        seq=entry.seq,
+        event_id=entry.event_id,
+        ce_type=entry.ce_type,
+        ce_source=entry.ce_source,
+        ce_time=entry.ce_time,
+        application_code=entry.application_code,
+        data=entry.data,
+    )
+
+
+def verify(
+    entries: Iterable[ChainEntry], *, head: tuple[int, str] | None = None
+) -> BrokenLink | None:
+    """The first broken link of a timeline given in recorded order, or None if intact.
+
+    `head` is the (last seq, last hash) the store keeps separately: without it, removing
+    the newest entries would leave a shorter chain that is still consistent.
+    """
+    expected_seq = 1
+    previous_hash = GENESIS_HASH
+    application_code: str | None = None
+    for entry in entries:
+        if entry.seq != expected_seq:
+            if entry.seq > expected_seq:
+                return BrokenLink(expected_seq, f"entry {expected_seq} is missing")
+            return BrokenLink(entry.seq, f"entry {entry.seq} is out of order or repeated")
+        if application_code is None:
+            application_code = entry.application_code
+        elif entry.application_code != application_code:
+            return BrokenLink(entry.seq, "entry belongs to another application")
+        if entry.prev_hash != previous_hash:
+            return BrokenLink(entry.seq, "previous hash does not match the previous entry")
+        if recompute(entry) != entry.hash:
+            return BrokenLink(entry.seq, "hash does not match the entry's content")
+        previous_hash = entry.hash
+        expected_seq += 1
+    last_seq = expected_seq - 1
+    if head is not None:
+        head_seq, head_hash = head
+        if head_seq > last_seq:
+            return BrokenLink(last_seq + 1, f"entry {last_seq + 1} is missing (head at {head_seq})")
+        if head_seq < last_seq:
+            return BrokenLink(head_seq + 1, f"entry {head_seq + 1} is beyond the recorded head")
+        if head_seq > 0 and head_hash != previous_hash:
+            return BrokenLink(last_seq, "hash does not match the recorded head")
+    return None

@@ -1,0 +1,188 @@
+"""The status projection: where an application and each department's task stand now.
+
+A pure fold over events (`apply_event`), so the projection can be rebuilt from the
+timeline. Events of one application arrive in order within a topic, but tracking reads
+several topics at once: a submission may be recorded after its acceptance. The rules
+therefore only move forward (a later-ranked status is never replaced by an earlier
+one, and a finished status or task never reopens), so the result does not depend on
+how the topics interleave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import Message
+
+from onceonly.events.v1 import application_pb2, approval_pb2
+from onceonly.tracking.chain import canonical_time
+
+UNKNOWN = "unknown"
+SUBMITTED = "submitted"
+SUPPLEMENT_REQUESTED = "supplement_requested"
+ACCEPTED = "accepted"
+ACCEPTED_WITH_DEFICIENCY = "accepted_with_deficiency"
+REFUSED = "refused"
+COMPLETED = "completed"
+REJECTED = "rejected"
+WITHDRAWN = "withdrawn"
+
+FINISHED = frozenset({REFUSED, COMPLETED, REJECTED, WITHDRAWN})
+_RANK = {
+    UNKNOWN: 0,
+    SUBMITTED: 1,
+    SUPPLEMENT_REQUESTED: 2,
+    ACCEPTED: 2,
+    ACCEPTED_WITH_DEFICIENCY: 2,
+    REFUSED: 3,
+    COMPLETED: 3,
+    REJECTED: 3,
+    WITHDRAWN: 3,
+}
+
+TASK_STARTED = "started"
+TASK_SUPPLEMENT_REQUESTED = "supplement_requested"
+TASK_APPROVED = "approved"
+TASK_REJECTED = "rejected"
+TASK_CANCELLED = "cancelled"
+TASK_FINISHED = frozenset({TASK_APPROVED, TASK_REJECTED, TASK_CANCELLED})
+
+_ACCEPTANCE = {
+    approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED: ACCEPTED,
+    approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY: ACCEPTED_WITH_DEFICIENCY,
+    approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED: SUPPLEMENT_REQUESTED,
+    approval_pb2.ACCEPTANCE_OUTCOME_REFUSED: REFUSED,
+}
+_DECISION = {
+    approval_pb2.DECISION_OUTCOME_APPROVED: TASK_APPROVED,
+    approval_pb2.DECISION_OUTCOME_REJECTED: TASK_REJECTED,
+    approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED: TASK_SUPPLEMENT_REQUESTED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationStatus:
+    """The projected state; `tasks` maps department code → JSON-ready task state."""
+
+    application_code: str
+    matter_code: str = ""
+    status: str = UNKNOWN
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_event_at: datetime | None = None
+
+
+def apply_event(
+    current: ApplicationStatus | None,
+    *,
+    application_code: str,
+    message: Message,
+    time: datetime,
+) -> ApplicationStatus:
+    """The status after one more event (events of any type; unrelated ones only touch
+    `last_event_at`)."""
+    state = current or ApplicationStatus(application_code=application_code)
+    if time.tzinfo is None:
+        time = time.replace(tzinfo=UTC)
+    last = time if state.last_event_at is None else max(state.last_event_at, time)
+    state = replace(state, last_event_at=last)
+    at = canonical_time(time)
+
+    match message:
+        case application_pb2.ApplicationSubmitted():
+            state = _with_matter(state, message.matter_code)
+            return _advance(state, SUBMITTED)
+        case approval_pb2.ApplicationAccepted():
+            state = _with_matter(state, message.matter_code)
+            outcome = _ACCEPTANCE.get(message.outcome)
+            return _advance(state, outcome) if outcome else state
+        case approval_pb2.ApplicationCompleted():
+            return _advance(_with_matter(state, message.matter_code), COMPLETED)
+        case approval_pb2.ApplicationRejected():
+            return _advance(_with_matter(state, message.matter_code), REJECTED)
+        case approval_pb2.ApplicationWithdrawn():
+            return _advance(state, WITHDRAWN)
+        case approval_pb2.TaskStarted():
+            task = {
+                "state": TASK_STARTED,
+                "task_name": message.task_name,
+                "started_at": at,
+                **_due(message),
+            }
+            return _with_task(state, message.department_code, task, reopen=True)
+        case approval_pb2.TaskDecided():
+            outcome = _DECISION.get(message.outcome)
+            if outcome is None:
+                return state
+            task = {"state": outcome, "decided_at": at, **_due(message)}
+            if message.reason:
+                task["reason"] = message.reason
+            return _with_task(state, message.department_code, task, reopen=False)
+        case approval_pb2.TaskCancelled():
+            task = {"state": TASK_CANCELLED, "decided_at": at}
+            if message.reason:
+                task["reason"] = message.reason
+            return _with_task(state, message.department_code, task, reopen=False)
+    return state
+
+
+def _advance(state: ApplicationStatus, status: str) -> ApplicationStatus:
+    """Move to `status` unless that would go back (a finished application stays)."""
+    if state.status in FINISHED:
+        return state
+    if _RANK[status] < _RANK[state.status]:
+        return state
+    return replace(state, status=status)
+
+
+def _with_matter(state: ApplicationStatus, matter_code: str) -> ApplicationStatus:
+    if matter_code and not state.matter_code:
+        return replace(state, matter_code=matter_code)
+    return state
+
+
+def _with_task(
+    state: ApplicationStatus, department: str, update: dict[str, Any], *, reopen: bool
+) -> ApplicationStatus:
+    """Merge a task update; a finished task keeps its outcome.
+
+    `reopen` marks a start: it may follow a supplement request (the task resumes) but
+    must not undo a decision that arrived first.
+    """
+    if not department:
+        return state
+    previous = state.tasks.get(department, {})
+    if previous.get("state") in TASK_FINISHED:
+        return state
+    if reopen:
+        # A task resumed after a supplement keeps its first start time (its clock runs
+        # from there) and sheds the supplement request's decision fields.
+        update = {**update, "started_at": previous.get("started_at", update["started_at"])}
+        previous = {k: v for k, v in previous.items() if k not in ("decided_at", "reason")}
+    tasks = {**state.tasks, department: {**previous, **update}}
+    return replace(state, tasks=tasks)
+
+
+def _due(message: Message) -> dict[str, Any]:
+    clock = getattr(message, "clock", None)
+    if clock is None or not message.HasField("clock"):
+        return {}
+    found: dict[str, Any] = {"paused": clock.paused}
+    if clock.committed_days:
+        found["committed_days"] = clock.committed_days
+        found["day_kind"] = clock.day_kind
+    if clock.HasField("due_at"):
+        found["due_at"] = canonical_time(clock.due_at.ToDatetime(tzinfo=UTC))
+    return found
+
+
+def status_json(state: ApplicationStatus) -> dict[str, Any]:
+    """The projection as the API shows it."""
+    return {
+        "application_code": state.application_code,
+        "matter_code": state.matter_code or None,
+        "status": state.status,
+        "tasks": state.tasks,
+        "last_event_at": canonical_time(state.last_event_at) if state.last_event_at else None,
+    }

@@ -1,0 +1,53 @@
+"""The readable summary of an event stored beside the raw bytes of its timeline entry.
+
+Personal data travels as SealedText (ciphertext plus a masked form). Tracking never
+needs to open it, so the summary keeps only the masked form: nothing personal is stored
+in the clear, and the ciphertext is not copied into a second place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+
+from onceonly.events.v1.application_pb2 import SealedText
+
+_SEALED = SealedText.DESCRIPTOR.full_name
+
+
+def summarise(message: Message) -> dict[str, Any]:
+    """The message as JSON-ready dict (proto field names), each SealedText as its mask."""
+    as_dict = MessageToDict(message, preserving_proto_field_name=True)
+    _reduce(message.DESCRIPTOR, as_dict)
+    return as_dict
+
+
+def _reduce(descriptor: Descriptor, value: dict[str, Any]) -> None:
+    """Replace SealedText values in `value` (the dict of a `descriptor` message) in place."""
+    for field in descriptor.fields:
+        if field.message_type is None or field.name not in value:
+            continue
+        item = value[field.name]
+        kind = field.message_type
+        if kind.GetOptions().map_entry:
+            map_value = kind.fields_by_name["value"]
+            if map_value.message_type is not None:
+                for key in list(item):
+                    item[key] = _reduced(map_value.message_type, item[key])
+        elif field.is_repeated:
+            value[field.name] = [_reduced(kind, element) for element in item]
+        else:
+            value[field.name] = _reduced(kind, item)
+
+
+def _reduced(descriptor: Descriptor, item: Any) -> Any:
+    if descriptor.full_name == _SEALED:
+        return item.get("masked", "") if isinstance(item, dict) else ""
+    # Well-known types (Timestamp, Struct, ...) are already plain JSON values.
+    if isinstance(item, dict) and not descriptor.full_name.startswith("google.protobuf."):
+        _reduce(descriptor, item)
+    return item
+

@@ -1,0 +1,258 @@
+"""The department API: staff list their department's tasks and decide them.
+
+Every change is a Temporal Update whose validator rejects a wrong department, a task
+already decided, or a closed application before anything is recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Annotated, Literal
+
+import asyncpg
+import structlog
+from fastapi import Depends, FastAPI, Path
+from pydantic import BaseModel, Field
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from onceonly.platform.auth import StaffIdentity, staff_dependency
+from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.heartbeat import stale_components
+from onceonly.platform.http import Problem, health_router, install_problem_handlers
+from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.shared import (
+    ApplicationSnapshot,
+    DecisionInput,
+    DecisionResult,
+    ErrorType,
+    TaskState,
+)
+from onceonly.workflow.temporal import connect
+
+log = structlog.get_logger(__name__)
+
+CODE_PATTERN = r"^[A-Za-z0-9-]{6,40}$"
+DEPARTMENT_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
+
+_ERROR_STATUS = {
+    ErrorType.WRONG_DEPARTMENT: 403,
+    ErrorType.UNKNOWN_TASK: 404,
+    ErrorType.TASK_NOT_OPEN: 409,
+    ErrorType.APPLICATION_CLOSED: 409,
+    ErrorType.INVALID_DECISION: 422,
+}
+
+
+class DecisionRequest(BaseModel):
+    outcome: Literal["approved", "rejected", "supplement_requested"]
+    reason: str = Field(default="", max_length=2000)
+    missing_materials: list[str] = Field(default_factory=list, max_length=50)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"outcome": "approved"},
+                {"outcome": "rejected", "reason": "不符合《户口登记条例》第十条 / Art. 10 not met"},
+            ]
+        }
+    }
+
+
+class TaskView(BaseModel):
+    application_code: str
+    matter_code: str
+    department_code: str
+    task_name: str
+    state: str
+    committed_days: int
+    started_at: str
+    due_at: str
+    provisional: bool
+
+
+class DecisionView(BaseModel):
+    application_code: str
+    department_code: str
+    task_state: str
+    application_state: str
+
+
+def _not_found(code: str) -> Problem:
+    return Problem(
+        404,
+        "Application not found",
+        f"No application {code} with a task of your department. 未找到该办件.",
+        type_="https://onceonly.dev/problems/not-found",
+    )
+
+
+def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> FastAPI:
+    state: dict[str, object] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url, max_size=3)
+        await prepare_database(pool, component="workflow", package="onceonly.workflow")
+        state["pool"] = pool
+        state["client"] = client or await connect(settings)
+        yield
+        await pool.close()
+
+    app = FastAPI(
+        title="Once-Only department API",
+        version="1.0.0",
+        description="Department staff list their tasks and record decisions (审批决定).",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    staff = staff_dependency(
+        settings.signing_secret.get_secret_value(), roles=("reviewer", "department_head")
+    )
+    Staff = Annotated[StaffIdentity, Depends(staff)]
+
+    def temporal() -> Client:
+        return state["client"]  # type: ignore[return-value]
+
+    async def health_check() -> dict[str, str]:
+        pool: asyncpg.Pool = state["pool"]  # type: ignore[assignment]
+        problems = await stale_components(
+            pool,
+            ["workflow-worker", "workflow-bridge"],
+            max_age_seconds=settings.heartbeat_seconds * 5,
+        )
+        try:
+            await temporal().service_client.check_health()
+        except RPCError as exc:
+            problems["temporal"] = str(exc)
+        return problems
+
+    app.include_router(health_router(health_check))
+
+    async def snapshot(code: str) -> ApplicationSnapshot:
+        try:
+            return (
+                await temporal()
+                .get_workflow_handle(code)
+                .query("snapshot", result_type=ApplicationSnapshot)
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise _not_found(code) from None
+            raise
+        except WorkflowQueryFailedError as exc:
+            raise Problem(503, "Application state unavailable", str(exc)) from None
+
+    @app.get("/v1/tasks", response_model=list[TaskView], summary="Open tasks of my department")
+    async def list_tasks(who: Staff) -> list[TaskView]:
+        query = (
+            f"Departments = '{who.department_code}' AND ExecutionStatus = 'Running'"
+            if _safe(who.department_code)
+            else None
+        )
+        if query is None:
+            raise Problem(403, "Forbidden", "The token's department is not valid.")
+        views: list[TaskView] = []
+        async for execution in temporal().list_workflows(query, limit=settings.task_list_limit):
+            try:
+                snap = await snapshot(execution.id)
+            except Problem:
+                continue  # closed between the list and the query
+            views.extend(
+                TaskView(
+                    application_code=snap.application_code,
+                    matter_code=snap.matter_code,
+                    **asdict(task),
+                )
+                for task in snap.tasks
+                if task.department_code == who.department_code and task.state == TaskState.OPEN
+            )
+        return views
+
+    @app.get(
+        "/v1/applications/{code}",
+        summary="An application in which my department has a task",
+    )
+    async def get_application(
+        who: Staff, code: Annotated[str, Path(pattern=CODE_PATTERN)]
+    ) -> dict[str, object]:
+        snap = await snapshot(code)
+        if not any(task.department_code == who.department_code for task in snap.tasks):
+            raise _not_found(code)
+        return asdict(snap)
+
+    @app.post(
+        "/v1/applications/{code}/tasks/{department}/decision",
+        response_model=DecisionView,
+        summary="Record my department's decision on its task",
+        responses={403: {}, 404: {}, 409: {}, 422: {}},
+    )
+    async def decide(
+        who: Staff,
+        code: Annotated[str, Path(pattern=CODE_PATTERN)],
+        department: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)],
+        body: DecisionRequest,
+    ) -> DecisionView:
+        handle = temporal().get_workflow_handle(code)
+        decision = DecisionInput(
+            department_code=department,
+            outcome=body.outcome,
+            staff_id=who.staff_id,
+            staff_department=who.department_code,
+            reason=body.reason,
+            missing_materials=body.missing_materials,
+        )
+        try:
+            result = await handle.execute_update("decide", decision, result_type=DecisionResult)
+        except WorkflowUpdateFailedError as exc:
+            raise _decision_problem(exc) from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise await _closed_or_missing(temporal(), code) from None
+            raise
+        return DecisionView(**asdict(result))
+
+    return app
+
+
+def _safe(department: str) -> bool:
+    # The department goes into a visibility query: allow only the catalogue's shape.
+    return re.fullmatch(DEPARTMENT_PATTERN, department) is not None
+
+
+def _decision_problem(exc: WorkflowUpdateFailedError) -> Problem:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type in _ERROR_STATUS:
+        kind = ErrorType(cause.type)
+        return Problem(
+            _ERROR_STATUS[kind],
+            kind.value,
+            cause.message,
+            type_=f"https://onceonly.dev/problems/{kind.value}",
+        )
+    log.warning("decision update failed", error=str(exc))
+    return Problem(409, "Decision not recorded", "The application did not accept the decision.")
+
+
+async def _closed_or_missing(client: Client, code: str) -> Problem:
+    try:
+        description = await client.get_workflow_handle(code).describe()
+    except RPCError:
+        return _not_found(code)
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        return Problem(
+            409,
+            ErrorType.APPLICATION_CLOSED.value,
+            f"Application {code} is closed. 办件已办结或已撤回.",
+            type_=f"https://onceonly.dev/problems/{ErrorType.APPLICATION_CLOSED.value}",
+        )
+    return _not_found(code)

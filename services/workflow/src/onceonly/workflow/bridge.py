@@ -1,0 +1,158 @@
+"""The bridge: submissions and applicant updates from Kafka become workflow starts and
+signals. Workflow id = application code, so a redelivered submission cannot start a
+second workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from aiokafka import ConsumerRecord
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from onceonly.events.v1 import application_pb2
+from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.envelope import Envelope
+from onceonly.platform.heartbeat import run_heartbeat
+from onceonly.platform.kafka import (
+    EventConsumer,
+    build_producer,
+    ensure_topics,
+    wait_for_kafka,
+)
+from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
+from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.shared import (
+    WORKFLOW_NAME,
+    ApplicationInput,
+    ContactInput,
+    SupplementInput,
+    WithdrawalInput,
+)
+from onceonly.workflow.temporal import connect
+
+log = structlog.get_logger(__name__)
+
+_APPLICANT_KINDS = {
+    application_pb2.APPLICANT_KIND_PERSON: "person",
+    application_pb2.APPLICANT_KIND_ORGANISATION: "organisation",
+}
+
+
+class ApplicationNotStarted(RuntimeError):
+    """An update arrived before its submission's workflow exists: retry later."""
+
+
+def application_input(event: application_pb2.ApplicationSubmitted) -> ApplicationInput:
+    return ApplicationInput(
+        application_code=event.application_code,
+        matter_code=event.matter_code,
+        integrator_id=event.integrator_id,
+        applicant_kind=_APPLICANT_KINDS.get(event.applicant.kind, "unspecified"),
+        materials=[material.code for material in event.materials],
+        contact=ContactInput(
+            mobile_sealed=event.contact.mobile.sealed,
+            mobile_masked=event.contact.mobile.masked,
+            channels=list(event.contact.channels),
+            language=event.contact.language or "zh",
+        ),
+        submitted_at=event.submitted_at.ToDatetime().isoformat() + "Z",
+    )
+
+
+class Bridge:
+    def __init__(self, client: Client, *, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self.started = 0
+        self.duplicates = 0
+
+    async def handle(self, envelope: Envelope, record: ConsumerRecord) -> None:
+        message = envelope.message()
+        if isinstance(message, application_pb2.ApplicationSubmitted):
+            await self._start(message)
+        elif isinstance(message, application_pb2.WithdrawalRequested):
+            await self._signal(
+                message.application_code, "withdraw", WithdrawalInput(message.reason)
+            )
+        elif isinstance(message, application_pb2.SupplementProvided):
+            materials = [material.code for material in message.materials]
+            await self._signal(message.application_code, "supplement", SupplementInput(materials))
+        else:
+            log.info("event not for the bridge", type=envelope.type, event_id=envelope.id)
+
+    async def _start(self, event: application_pb2.ApplicationSubmitted) -> None:
+        try:
+            await self._client.start_workflow(
+                WORKFLOW_NAME,
+                application_input(event),
+                id=event.application_code,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+            self.started += 1
+            log.info("workflow started", application_code=event.application_code)
+        except WorkflowAlreadyStartedError:
+            self.duplicates += 1
+            log.info("workflow already exists", application_code=event.application_code)
+
+    async def _signal(self, code: str, signal: str, argument: object) -> None:
+        handle = self._client.get_workflow_handle(code)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ApplicationNotStarted(code) from exc
+            raise
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            log.info(
+                "signal for a closed application dropped", application_code=code, signal=signal
+            )
+            return
+        await handle.signal(signal, argument)
+
+
+async def run_bridge(settings: WorkflowSettings) -> None:
+    pool = await create_pool(settings.database_url, max_size=2)
+    await prepare_database(pool, component="workflow", package="onceonly.workflow")
+    await wait_for_kafka(settings.kafka_bootstrap)
+    await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
+    client = await connect(settings)
+    producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-workflow-bridge")
+    await producer.start()
+    bridge = Bridge(client, task_queue=settings.temporal_task_queue)
+    consumer = EventConsumer(
+        bootstrap=settings.kafka_bootstrap,
+        topics=[
+            topic_name(settings.topic_prefix, Stream.SUBMISSIONS),
+            topic_name(settings.topic_prefix, Stream.APPLICANT_UPDATES),
+        ],
+        group_id=f"{settings.topic_prefix}-workflow-bridge",
+        consumer_name="workflow-bridge",
+        dead_letter_topic=dead_letter_topic(settings.topic_prefix, "workflow-bridge"),
+        handler=bridge.handle,
+        producer=producer,
+    )
+    await consumer.start()
+    beat = asyncio.create_task(
+        run_heartbeat(
+            pool,
+            "workflow-bridge",
+            every=settings.heartbeat_seconds,
+            detail=lambda: {"started": bridge.started, "duplicates": bridge.duplicates},
+        )
+    )
+    log.info("bridge started")
+    try:
+        await consumer.run()
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        await consumer.stop()
+        await producer.stop()
+        await pool.close()

@@ -1,0 +1,79 @@
+"""`onceonly-workflow`: the worker, the bridge, the department API, and staff tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import typer
+import uvicorn
+
+from onceonly.platform.auth import ROLES, issue_staff_token
+from onceonly.platform.telemetry import configure_logging, configure_telemetry
+from onceonly.workflow.settings import WorkflowSettings
+
+_ROLE_HELP = f"Repeatable; one of {', '.join(ROLES)} (default reviewer)"
+
+app = typer.Typer(help="Once-Only workflow service.", no_args_is_help=True)
+
+
+def _settings(component: str) -> WorkflowSettings:
+    settings = WorkflowSettings()
+    configure_logging(f"workflow-{component}", settings.log_level)
+    configure_telemetry("onceonly-workflow")
+    return settings
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker (JointApproval workflows and activities)."""
+    from onceonly.workflow.worker import run_worker
+
+    asyncio.run(run_worker(_settings("worker")))
+
+
+@app.command()
+def bridge() -> None:
+    """Run the Kafka → Temporal bridge (submissions and applicant updates)."""
+    from onceonly.workflow.bridge import run_bridge
+
+    asyncio.run(run_bridge(_settings("bridge")))
+
+
+@app.command()
+def api() -> None:
+    """Serve the department API."""
+    from onceonly.workflow.api import create_app
+
+    settings = _settings("api")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.workflow_api_host,
+        port=settings.workflow_api_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def token(
+    staff_id: str = typer.Option(..., "--staff", help="Staff id, e.g. ps-0042"),
+    department: str = typer.Option(..., "--department", help="Department code"),
+    role: list[str] | None = typer.Option(None, "--role", help=_ROLE_HELP),
+    hours: int = typer.Option(12, "--hours", min=1, max=24 * 30),
+) -> None:
+    """Print a signed staff token (for department staff, supervision and operations)."""
+    settings = WorkflowSettings()
+    typer.echo(
+        issue_staff_token(
+            settings.signing_secret.get_secret_value(),
+            staff_id=staff_id,
+            department_code=department,
+            roles=tuple(role or ["reviewer"]),
+            ttl=timedelta(hours=hours),
+        )
+    )
+
+
+def main() -> None:
+    app()

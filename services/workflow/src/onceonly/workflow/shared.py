@@ -1,0 +1,185 @@
+"""Inputs, outputs and names shared by the workflow, its activities and its callers.
+
+Dataclasses evolve only by adding fields with defaults: running workflows hold old ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+WORKFLOW_NAME = "JointApproval"
+
+
+class TaskState(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    CANCELLED = "cancelled"
+
+
+class ApplicationState(StrEnum):
+    ACCEPTANCE = "acceptance"
+    AWAITING_SUPPLEMENT = "awaiting_supplement"
+    IN_APPROVAL = "in_approval"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+
+
+class Outcome(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+
+
+class ErrorType(StrEnum):
+    """`ApplicationError.type` values that callers map to HTTP problems."""
+
+    WRONG_DEPARTMENT = "WrongDepartment"
+    UNKNOWN_TASK = "UnknownTask"
+    TASK_NOT_OPEN = "TaskNotOpen"
+    APPLICATION_CLOSED = "ApplicationClosed"
+    INVALID_DECISION = "InvalidDecision"
+
+
+@dataclass
+class ContactInput:
+    mobile_sealed: str = ""
+    mobile_masked: str = ""
+    channels: list[str] = field(default_factory=list)
+    language: str = "zh"
+
+
+@dataclass
+class ApplicationInput:
+    application_code: str
+    matter_code: str
+    integrator_id: str
+    applicant_kind: str
+    materials: list[str]
+    contact: ContactInput
+    submitted_at: str  # ISO 8601
+
+
+@dataclass
+class TaskSnapshot:
+    department_code: str
+    task_name: str
+    state: str
+    committed_days: int
+    started_at: str
+    due_at: str
+    provisional: bool
+    decided_at: str = ""
+    decided_by: str = ""
+    reason: str = ""
+
+
+@dataclass
+class ApplicationSnapshot:
+    application_code: str
+    matter_code: str
+    state: str
+    accepted_at: str = ""
+    due_at: str = ""
+    provisional: bool = False
+    missing_materials: list[str] = field(default_factory=list)
+    tasks: list[TaskSnapshot] = field(default_factory=list)
+    elicence_number: str = ""
+
+
+@dataclass
+class DecisionInput:
+    department_code: str
+    outcome: str
+    staff_id: str
+    staff_department: str
+    reason: str = ""
+    missing_materials: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DecisionResult:
+    application_code: str
+    department_code: str
+    task_state: str
+    application_state: str
+
+
+@dataclass
+class WithdrawalInput:
+    reason: str = ""
+
+
+@dataclass
+class SupplementInput:
+    materials: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PublishRequest:
+    """One event for an activity to publish; the id is fixed by the workflow."""
+
+    stream: str
+    event_id: str
+    application_code: str
+    ce_type: str
+    data_b64: str  # serialized protobuf, base64: the JSON payload converter has no bytes
+    time: str  # ISO 8601, workflow time
+
+
+@dataclass
+class ApplicationResult:
+    application_code: str
+    state: str
+    elicence_number: str = ""
+
+
+@dataclass
+class MaterialSpec:
+    code: str
+    deficiency_tolerable: bool = False
+    replaced_by_check: str = ""
+
+
+@dataclass
+class TaskSpec:
+    department_code: str
+    task_name: str
+    committed_days: int
+    notify_applicant: bool = True
+
+
+@dataclass
+class MatterSnapshot:
+    """The catalogue entry as it was when the application started (kept in history)."""
+
+    code: str
+    name: str
+    day_kind: str
+    committed_days: int
+    tasks: list[TaskSpec]
+    materials: list[MaterialSpec]
+    elicence_type: str = ""
+    supplement_days: int = 20
+
+
+@dataclass
+class DeadlineRequest:
+    accepted_at: str  # ISO 8601
+    day_kind: str
+    limits: list[int]
+
+
+@dataclass
+class DeadlineResult:
+    due_at: list[str]  # ISO 8601: end of the due day in China Standard Time, per limit
+    provisional: list[bool]
+
+
+@dataclass
+class MatterRequest:
+    matter_code: str

@@ -1,0 +1,87 @@
+"""The Temporal worker process: JointApproval workflows and their activities."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from onceonly.catalogue import Catalogue, default_catalogue
+from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
+from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.heartbeat import run_heartbeat
+from onceonly.platform.kafka import build_producer, ensure_topics, wait_for_kafka
+from onceonly.platform.topics import all_topics
+from onceonly.workflow.activities import ApprovalActivities
+from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.temporal import connect
+from onceonly.workflow.workflows import JointApproval
+
+log = structlog.get_logger(__name__)
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    # Our pure modules and protobuf are deterministic; passing them through saves
+    # re-importing them for every workflow task.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "onceonly", "google.protobuf"
+        )
+    )
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    activities: ApprovalActivities,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[JointApproval],
+        activities=[
+            activities.resolve_matter,
+            activities.compute_deadlines,
+            activities.publish_event,
+        ],
+        workflow_runner=sandbox_runner(),
+    )
+
+
+async def run_worker(
+    settings: WorkflowSettings,
+    *,
+    catalogue: Catalogue | None = None,
+    calendar: WorkingCalendar | None = None,
+) -> None:
+    pool = await create_pool(settings.database_url, max_size=2)
+    await prepare_database(pool, component="workflow", package="onceonly.workflow")
+    await wait_for_kafka(settings.kafka_bootstrap)
+    await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
+    producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-workflow-worker")
+    await producer.start()
+    client = await connect(settings)
+    activities = ApprovalActivities(
+        producer=producer,
+        topic_prefix=settings.topic_prefix,
+        catalogue=catalogue or default_catalogue(),
+        calendar=calendar or default_calendar(),
+    )
+    worker = build_worker(client, task_queue=settings.temporal_task_queue, activities=activities)
+    beat = asyncio.create_task(
+        run_heartbeat(pool, "workflow-worker", every=settings.heartbeat_seconds)
+    )
+    log.info("worker started", task_queue=settings.temporal_task_queue)
+    try:
+        await worker.run()
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        await producer.stop()
+        await pool.close()

@@ -1,0 +1,468 @@
+"""The JointApproval workflow: one per application, id = application code.
+
+Deterministic orchestration only. Everything that reads the outside world (the
+catalogue, the calendar, Kafka) is an activity, so its answer is kept in the history
+and a replay sees the same matter and deadlines even after the data changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from google.protobuf.message import Message
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from onceonly.events.v1 import application_pb2, approval_pb2
+    from onceonly.workflow.acceptance import AcceptanceOutcome, RequiredMaterial, assess
+    from onceonly.workflow.shared import (
+        WORKFLOW_NAME,
+        ApplicationInput,
+        ApplicationResult,
+        ApplicationSnapshot,
+        ApplicationState,
+        DeadlineRequest,
+        DeadlineResult,
+        DecisionInput,
+        DecisionResult,
+        ErrorType,
+        MatterRequest,
+        MatterSnapshot,
+        Outcome,
+        PublishRequest,
+        SupplementInput,
+        TaskSnapshot,
+        TaskState,
+        WithdrawalInput,
+    )
+
+APPLICATION_CODE = SearchAttributeKey.for_keyword("ApplicationCode")
+MATTER_CODE = SearchAttributeKey.for_keyword("MatterCode")
+DEPARTMENTS = SearchAttributeKey.for_keyword_list("Departments")
+INTEGRATOR_ID = SearchAttributeKey.for_keyword("IntegratorId")
+SUPERVISION_LEVEL = SearchAttributeKey.for_keyword("SupervisionLevel")
+DUE_TIME = SearchAttributeKey.for_datetime("DueTime")
+
+_SHORT = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+    ),
+)
+
+# Our enums and the protobuf enums share member names, by design.
+_ACCEPTANCE_OUTCOMES = {
+    outcome: approval_pb2.AcceptanceOutcome.Value(f"ACCEPTANCE_OUTCOME_{outcome.name}")
+    for outcome in AcceptanceOutcome
+}
+_DECISION_OUTCOMES = {
+    outcome: approval_pb2.DecisionOutcome.Value(f"DECISION_OUTCOME_{outcome.name}")
+    for outcome in Outcome
+}
+_CLOSED = {
+    ApplicationState.COMPLETED,
+    ApplicationState.REJECTED,
+    ApplicationState.REFUSED,
+    ApplicationState.WITHDRAWN,
+}
+
+
+def _timestamp(iso: str) -> Timestamp:
+    stamp = Timestamp()
+    if iso:
+        stamp.FromDatetime(datetime.fromisoformat(iso))
+    return stamp
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class JointApproval:
+    def __init__(self) -> None:
+        self._input: ApplicationInput | None = None
+        self._matter: MatterSnapshot | None = None
+        self._state = ApplicationState.ACCEPTANCE
+        self._tasks: dict[str, TaskSnapshot] = {}
+        self._deciding: set[str] = set()
+        self._provided: set[str] = set()
+        self._missing: list[str] = []
+        self._deficient: list[str] = []
+        self._withdrawal: WithdrawalInput | None = None
+        self._supplements = 0
+        self._accepted_at = ""
+        self._due_at = ""
+        self._provisional = False
+        self._elicence_number = ""
+
+    # -- the run ---------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, app: ApplicationInput) -> ApplicationResult:
+        self._input = app
+        self._provided = set(app.materials)
+        matter = await workflow.execute_activity(
+            "resolve_matter", MatterRequest(app.matter_code), result_type=MatterSnapshot, **_SHORT
+        )
+        self._matter = matter
+        workflow.upsert_search_attributes(
+            [
+                SearchAttributePair(APPLICATION_CODE, app.application_code),
+                SearchAttributePair(MATTER_CODE, matter.code),
+                SearchAttributePair(DEPARTMENTS, [t.department_code for t in matter.tasks]),
+                SearchAttributePair(INTEGRATOR_ID, app.integrator_id),
+                SearchAttributePair(SUPERVISION_LEVEL, "none"),
+            ]
+        )
+
+        if not await self._accept(matter):
+            return self._result()
+        await self._start_tasks(matter)
+        await workflow.wait_condition(self._settled)
+        await self._finish(matter)
+        return self._result()
+
+    async def _accept(self, matter: MatterSnapshot) -> bool:
+        """Acceptance, waiting for supplements if needed; False if refused or withdrawn."""
+        required = [
+            RequiredMaterial(m.code, m.deficiency_tolerable, m.replaced_by_check)
+            for m in matter.materials
+        ]
+        while True:
+            assessment = assess(required, self._provided)
+            if assessment.outcome is not AcceptanceOutcome.SUPPLEMENT_REQUESTED:
+                break
+            self._state = ApplicationState.AWAITING_SUPPLEMENT
+            self._missing = assessment.missing
+            await self._publish_acceptance(assessment.outcome, missing=assessment.missing)
+            try:
+                await workflow.wait_condition(
+                    self._supplement_or_withdrawal(self._supplements),
+                    timeout=timedelta(days=matter.supplement_days),
+                )
+            except TimeoutError:
+                self._state = ApplicationState.REFUSED
+                await self._publish_acceptance(
+                    AcceptanceOutcome.REFUSED,
+                    missing=self._missing,
+                    reason="补正材料逾期未提交 / supplement not provided in time",
+                )
+                return False
+            if self._withdrawal is not None:
+                await self._close_withdrawn()
+                return False
+
+        self._missing = []
+        self._deficient = assessment.deficient
+        self._accepted_at = workflow.now().isoformat()
+        deadlines = await workflow.execute_activity(
+            "compute_deadlines",
+            DeadlineRequest(
+                accepted_at=self._accepted_at,
+                day_kind=matter.day_kind,
+                limits=[matter.committed_days] + [t.committed_days for t in matter.tasks],
+            ),
+            result_type=DeadlineResult,
+            **_SHORT,
+        )
+        self._due_at = deadlines.due_at[0]
+        self._provisional = deadlines.provisional[0]
+        for task, due_at, provisional in zip(
+            matter.tasks, deadlines.due_at[1:], deadlines.provisional[1:], strict=True
+        ):
+            self._tasks[task.department_code] = TaskSnapshot(
+                department_code=task.department_code,
+                task_name=task.task_name,
+                state=TaskState.OPEN,
+                committed_days=task.committed_days,
+                started_at=self._accepted_at,
+                due_at=due_at,
+                provisional=provisional,
+            )
+        workflow.upsert_search_attributes(
+            [SearchAttributePair(DUE_TIME, datetime.fromisoformat(self._due_at))]
+        )
+        self._state = ApplicationState.IN_APPROVAL
+        await self._publish_acceptance(assessment.outcome, missing=assessment.deficient)
+        return True
+
+    def _supplement_or_withdrawal(self, seen: int) -> Callable[[], bool]:
+        return lambda: self._supplements > seen or self._withdrawal is not None
+
+    async def _start_tasks(self, matter: MatterSnapshot) -> None:
+        """Parallel approval: every department's task starts at once."""
+        await asyncio.gather(
+            *(
+                self._publish(
+                    approval_pb2.TaskStarted(
+                        application_code=self._code,
+                        department_code=task.department_code,
+                        task_name=task.task_name,
+                        clock=self._task_clock(task),
+                        actor=self._system_actor(),
+                    )
+                )
+                for task in self._tasks.values()
+            )
+        )
+
+    def _settled(self) -> bool:
+        if self._withdrawal is not None or self._deciding:
+            return self._withdrawal is not None and not self._deciding
+        states = [task.state for task in self._tasks.values()]
+        if TaskState.REJECTED in states:
+            return True
+        return all(state == TaskState.APPROVED for state in states) and not self._deficient
+
+    async def _finish(self, matter: MatterSnapshot) -> None:
+        if self._withdrawal is not None:
+            await self._close_withdrawn()
+            return
+        rejected = next((t for t in self._tasks.values() if t.state == TaskState.REJECTED), None)
+        if rejected is not None:
+            self._state = ApplicationState.REJECTED
+            await self._cancel_open_tasks(
+                f"{rejected.department_code} 不予许可 / rejected by {rejected.department_code}"
+            )
+            await self._publish(
+                approval_pb2.ApplicationRejected(
+                    application_code=self._code,
+                    matter_code=matter.code,
+                    department_code=rejected.department_code,
+                    reason=rejected.reason,
+                    contact=self._contact(),
+                    actor=self._system_actor(),
+                )
+            )
+            return
+        self._state = ApplicationState.COMPLETED
+        # Deterministic, so a replay issues the same number.
+        self._elicence_number = f"EL-{self._code}"
+        await self._publish(
+            approval_pb2.ApplicationCompleted(
+                application_code=self._code,
+                matter_code=matter.code,
+                elicence_number=self._elicence_number,
+                elicence_type=matter.elicence_type,
+                clock=self._application_clock(),
+                contact=self._contact(),
+                actor=self._system_actor(),
+            )
+        )
+
+    async def _close_withdrawn(self) -> None:
+        self._state = ApplicationState.WITHDRAWN
+        reason = self._withdrawal.reason if self._withdrawal else ""
+        await self._cancel_open_tasks(f"申请人撤回 / withdrawn by the applicant: {reason}".strip())
+        await self._publish(
+            approval_pb2.ApplicationWithdrawn(
+                application_code=self._code,
+                reason=reason,
+                contact=self._contact(),
+                actor=approval_pb2.Actor(kind="applicant", id=self._integrator),
+            )
+        )
+
+    async def _cancel_open_tasks(self, reason: str) -> None:
+        still_open = [
+            task
+            for task in self._tasks.values()
+            if task.state in (TaskState.OPEN, TaskState.SUPPLEMENT_REQUESTED)
+        ]
+        for task in still_open:
+            task.state = TaskState.CANCELLED
+            task.reason = reason
+        await asyncio.gather(
+            *(
+                self._publish(
+                    approval_pb2.TaskCancelled(
+                        application_code=self._code,
+                        department_code=task.department_code,
+                        reason=reason,
+                        actor=self._system_actor(),
+                    )
+                )
+                for task in still_open
+            )
+        )
+
+    # -- messages from outside ---------------------------------------------------------
+
+    @workflow.update(name="decide")
+    async def decide(self, decision: DecisionInput) -> DecisionResult:
+        task = self._tasks[decision.department_code]
+        self._deciding.add(task.department_code)
+        try:
+            outcome = Outcome(decision.outcome)
+            # The event goes out before the state changes, so the completion event that
+            # the state change may trigger can never overtake it.
+            await self._publish(
+                approval_pb2.TaskDecided(
+                    application_code=self._code,
+                    department_code=task.department_code,
+                    outcome=_DECISION_OUTCOMES[outcome],
+                    reason=decision.reason,
+                    clock=self._task_clock(task, paused=outcome is Outcome.SUPPLEMENT_REQUESTED),
+                    actor=approval_pb2.Actor(
+                        kind="staff",
+                        id=decision.staff_id,
+                        department_code=decision.staff_department,
+                    ),
+                    contact=self._contact(),
+                )
+            )
+            task.state = TaskState(outcome.value)
+            task.decided_at = workflow.now().isoformat()
+            task.decided_by = decision.staff_id
+            task.reason = decision.reason
+        finally:
+            self._deciding.discard(task.department_code)
+        return DecisionResult(
+            application_code=self._code,
+            department_code=task.department_code,
+            task_state=task.state,
+            application_state=self._state,
+        )
+
+    @decide.validator
+    def _validate_decision(self, decision: DecisionInput) -> None:
+        if self._state in _CLOSED or self._withdrawal is not None:
+            raise ApplicationError(
+                f"application {self._code} is {self._state}", type=ErrorType.APPLICATION_CLOSED
+            )
+        if decision.staff_department != decision.department_code:
+            raise ApplicationError(
+                "staff may decide only their own department's task",
+                type=ErrorType.WRONG_DEPARTMENT,
+            )
+        task = self._tasks.get(decision.department_code)
+        if task is None:
+            raise ApplicationError(
+                f"no task of {decision.department_code} in {self._code}",
+                type=ErrorType.UNKNOWN_TASK,
+            )
+        if task.state != TaskState.OPEN or task.department_code in self._deciding:
+            raise ApplicationError(
+                f"the task of {task.department_code} is {task.state}, not open",
+                type=ErrorType.TASK_NOT_OPEN,
+            )
+        try:
+            outcome = Outcome(decision.outcome)
+        except ValueError:
+            raise ApplicationError(
+                f"unknown outcome {decision.outcome!r}", type=ErrorType.INVALID_DECISION
+            ) from None
+        if outcome is Outcome.REJECTED and not decision.reason.strip():
+            raise ApplicationError(
+                "a rejection needs its legal reason", type=ErrorType.INVALID_DECISION
+            )
+
+    @workflow.signal(name="withdraw")
+    def withdraw(self, request: WithdrawalInput) -> None:
+        if self._state not in _CLOSED and self._withdrawal is None:
+            self._withdrawal = request
+
+    @workflow.signal(name="supplement")
+    def supplement(self, request: SupplementInput) -> None:
+        if self._state in _CLOSED:
+            return
+        self._provided.update(request.materials)
+        self._deficient = [code for code in self._deficient if code not in self._provided]
+        self._supplements += 1
+        for task in self._tasks.values():
+            if task.state == TaskState.SUPPLEMENT_REQUESTED:
+                task.state = TaskState.OPEN
+
+    @workflow.query(name="snapshot")
+    def snapshot(self) -> ApplicationSnapshot:
+        return ApplicationSnapshot(
+            application_code=self._code,
+            matter_code=self._matter.code if self._matter else "",
+            state=self._state,
+            accepted_at=self._accepted_at,
+            due_at=self._due_at,
+            provisional=self._provisional,
+            missing_materials=list(self._missing or self._deficient),
+            tasks=list(self._tasks.values()),
+            elicence_number=self._elicence_number,
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @property
+    def _code(self) -> str:
+        return self._input.application_code if self._input else workflow.info().workflow_id
+
+    @property
+    def _integrator(self) -> str:
+        return self._input.integrator_id if self._input else ""
+
+    def _result(self) -> ApplicationResult:
+        return ApplicationResult(self._code, self._state, self._elicence_number)
+
+    def _system_actor(self) -> approval_pb2.Actor:
+        return approval_pb2.Actor(kind="system", id="workflow")
+
+    def _contact(self) -> application_pb2.Contact:
+        contact = self._input.contact if self._input else None
+        if contact is None:
+            return application_pb2.Contact()
+        return application_pb2.Contact(
+            mobile=application_pb2.SealedText(
+                sealed=contact.mobile_sealed, masked=contact.mobile_masked
+            ),
+            channels=list(contact.channels),
+            language=contact.language,
+        )
+
+    def _application_clock(self) -> approval_pb2.Clock:
+        matter = self._matter
+        return approval_pb2.Clock(
+            committed_days=matter.committed_days if matter else 0,
+            day_kind=matter.day_kind if matter else "",
+            started_at=_timestamp(self._accepted_at),
+            due_at=_timestamp(self._due_at),
+            provisional=self._provisional,
+        )
+
+    def _task_clock(self, task: TaskSnapshot, *, paused: bool = False) -> approval_pb2.Clock:
+        return approval_pb2.Clock(
+            committed_days=task.committed_days,
+            day_kind=self._matter.day_kind if self._matter else "",
+            started_at=_timestamp(task.started_at),
+            due_at=_timestamp(task.due_at),
+            paused=paused,
+            provisional=task.provisional,
+        )
+
+    async def _publish_acceptance(
+        self, outcome: AcceptanceOutcome, *, missing: list[str], reason: str = ""
+    ) -> None:
+        await self._publish(
+            approval_pb2.ApplicationAccepted(
+                application_code=self._code,
+                matter_code=self._matter.code if self._matter else "",
+                outcome=_ACCEPTANCE_OUTCOMES[outcome],
+                missing_materials=missing,
+                reason=reason,
+                clock=self._application_clock(),
+                contact=self._contact(),
+                actor=self._system_actor(),
+            )
+        )
+
+    async def _publish(self, message: Message, stream: str = "approval-events") -> None:
+        # workflow.uuid4() is replay-stable, so a retried activity republishes the same id.
+        request = PublishRequest(
+            stream=stream,
+            event_id=str(workflow.uuid4()),
+            application_code=self._code,
+            ce_type=message.DESCRIPTOR.full_name,
+            data_b64=base64.b64encode(message.SerializeToString(deterministic=True)).decode(),
+            time=workflow.now().isoformat(),
+        )
+        await workflow.execute_activity("publish_event", request, **_SHORT)
