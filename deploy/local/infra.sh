@@ -92,6 +92,11 @@ postgres_pid() {
         printf '%s\n' "$pid"
 }
 
+# The port the running postmaster listens on (line 4 of postmaster.pid).
+postgres_running_port() {
+    sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null | tr -dc '0-9'
+}
+
 postgres_ready() {
     "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 2
 }
@@ -99,8 +104,14 @@ postgres_ready() {
 start_postgres() {
     postgres_install
     postgres_init
-    local pid
-    if pid="$(postgres_pid)" && postgres_ready; then
+    local pid running_port
+    if pid="$(postgres_pid)"; then
+        running_port="$(postgres_running_port)"
+        if [[ -n "$running_port" && "$running_port" != "$PG_PORT" ]]; then
+            die_with_log postgres "cluster $PG_DATA already runs (pid $pid) on port $running_port, not $PG_PORT: stop it first (ONCEONLY_POSTGRES_PORT=$running_port $0 stop postgres)"
+        fi
+    fi
+    if [[ -n "${pid:-}" ]] && postgres_ready; then
         echo "$pid" >"$PIDS/postgres.pid"
         postgres_setup_roles
         say "postgres: already running (pid $pid) on 127.0.0.1:$PG_PORT"
@@ -172,7 +183,12 @@ stop_postgres() {
 status_postgres() {
     local pid
     if pid="$(postgres_pid)"; then
-        if postgres_ready; then
+        local running_port
+        running_port="$(postgres_running_port)"
+        if [[ -n "$running_port" && "$running_port" != "$PG_PORT" ]]; then
+            echo "postgres  running  pid $pid  127.0.0.1:$running_port  (NOT on the expected port $PG_PORT; data $PG_DATA)"
+            return 1
+        elif postgres_ready; then
             echo "postgres  running  pid $pid  127.0.0.1:$PG_PORT  (accepting connections; data $PG_DATA)"
         else
             echo "postgres  running  pid $pid  127.0.0.1:$PG_PORT  (NOT accepting connections)"
@@ -267,8 +283,18 @@ asyncio.run(asyncio.wait_for(main(), 10))
 PY
 }
 
+# The client port of the running broker, from the config it was started with.
+kafka_running_port() {
+    sed -n 's|^listeners=PLAINTEXT://[^:]*:\([0-9]*\).*|\1|p' "$KAFKA_CONFIG" 2>/dev/null
+}
+
 launch_kafka() {
-    if running_pid kafka >/dev/null; then
+    local pid running_port
+    if pid="$(running_pid kafka)"; then
+        running_port="$(kafka_running_port)"
+        if [[ "$running_port" != "$KAFKA_PORT" ]]; then
+            die_with_log kafka "broker already runs (pid $pid) on port $running_port, not $KAFKA_PORT: stop it first ($0 stop kafka)"
+        fi
         return 0
     fi
     local port
@@ -277,8 +303,9 @@ launch_kafka() {
             die_with_log kafka "port $port is already taken by: $(port_owner "$port")"
         fi
     done
-    [[ -x "$PY" ]] && "$PY" -c 'import aiokafka' 2>/dev/null ||
+    if ! { [[ -x "$PY" ]] && "$PY" -c 'import aiokafka' 2>/dev/null; }; then
         die_with_log kafka "the readiness check needs $PY with aiokafka: run 'make setup' (uv sync) first"
+    fi
     kafka_toolchain
     kafka_libs
     kafka_configure
@@ -313,7 +340,10 @@ stop_kafka() {
 status_kafka() {
     local pid
     if pid="$(running_pid kafka)"; then
-        if kafka_answers; then
+        if [[ "$(kafka_running_port)" != "$KAFKA_PORT" ]]; then
+            echo "kafka     running  pid $pid  127.0.0.1:$(kafka_running_port)  (NOT on the expected port $KAFKA_PORT)"
+            return 1
+        elif kafka_answers; then
             echo "kafka     running  pid $pid  127.0.0.1:$KAFKA_PORT  (answering; data $KAFKA_DATA)"
         else
             echo "kafka     running  pid $pid  127.0.0.1:$KAFKA_PORT  (NOT answering)"
@@ -353,12 +383,23 @@ temporal_answers() {
     local listed sa
     listed="$(temporal_cli operator search-attribute list 2>/dev/null)" || return 1
     for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do
-        grep -qw -- "${sa%%=*}" <<<"$listed" || return 1
+        grep -Eq "^[[:space:]]*${sa%%=*}[[:space:]]+${sa#*=}[[:space:]]*\$" <<<"$listed" || return 1
     done
 }
 
+# The gRPC port of the running dev server, from its command line.
+temporal_running_port() {
+    local pid="$1"
+    tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -A1 -x -- '--port' | tail -n1
+}
+
 launch_temporal() {
-    if running_pid temporal >/dev/null; then
+    local pid running_port
+    if pid="$(running_pid temporal)"; then
+        running_port="$(temporal_running_port "$pid")"
+        if [[ "$running_port" != "$TEMPORAL_PORT" ]]; then
+            die_with_log temporal "dev server already runs (pid $pid) on port $running_port, not $TEMPORAL_PORT: stop it first ($0 stop temporal)"
+        fi
         return 0
     fi
     local port
@@ -404,7 +445,10 @@ stop_temporal() {
 status_temporal() {
     local pid
     if pid="$(running_pid temporal)"; then
-        if temporal_answers; then
+        if [[ "$(temporal_running_port "$pid")" != "$TEMPORAL_PORT" ]]; then
+            echo "temporal  running  pid $pid  127.0.0.1:$(temporal_running_port "$pid")  (NOT on the expected port $TEMPORAL_PORT)"
+            return 1
+        elif temporal_answers; then
             echo "temporal  running  pid $pid  $TEMPORAL_ADDRESS  (healthy; UI http://127.0.0.1:$TEMPORAL_UI_PORT)"
         else
             echo "temporal  running  pid $pid  $TEMPORAL_ADDRESS  (NOT healthy)"

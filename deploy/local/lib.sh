@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for infra.sh and services.sh (sourced, not executed).
 #
 # Everything the bring-up creates lives under "$REPO/.run": logs in .run/logs/NAME.log,
@@ -41,14 +42,15 @@ pid_alive() {
     local pid="$1" state
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     kill -0 "$pid" 2>/dev/null || return 1
-    state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+    # The state follows the command name, which is in parentheses and may hold spaces.
+    state="$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1 || true)"
     [[ -n "$state" && "$state" != "Z" && "$state" != "X" ]]
 }
 
 # read_pid NAME: the pid recorded in .run/pids/NAME.pid (empty if none).
 read_pid() {
     local f="$PIDS/$1.pid"
-    [[ -f "$f" ]] && tr -dc '0-9' <"$f" || true
+    if [[ -f "$f" ]]; then tr -dc '0-9' <"$f"; fi
 }
 
 # running_pid NAME: print the recorded pid if that process is alive and is still the one we
@@ -76,22 +78,36 @@ launch() {
     printf '%s\n' "$pid" >"$PIDS/$name.pid"
 }
 
-# stop_group NAME [TIMEOUT]: SIGTERM the process group we started, wait for the leader to
-# exit, escalate to SIGKILL after TIMEOUT seconds. Only ever signals the recorded pid/group.
-stop_group() {
-    local name="$1" timeout="${2:-30}" pid
+# term_group NAME: SIGTERM the process group we started (setsid made pgid == pid).
+# Prints the pid signalled; returns 1 (and drops a stale pid file) if it was not running.
+term_group() {
+    local name="$1" pid
     if ! pid="$(running_pid "$name")"; then
         rm -f "$PIDS/$name.pid"
-        return 0
+        return 1
     fi
-    say "stopping $name (pid $pid)"
+    say "stopping $name (pid $pid)" >&2
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    printf '%s\n' "$pid"
+}
+
+# reap_group NAME PID TIMEOUT: wait for PID to exit, SIGKILL its group after TIMEOUT seconds.
+reap_group() {
+    local name="$1" pid="$2" timeout="$3"
     if ! wait_pid_exit "$pid" "$timeout"; then
         warn "$name (pid $pid) did not exit within ${timeout}s after SIGTERM; sending SIGKILL"
         kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
         wait_pid_exit "$pid" 10 || warn "$name (pid $pid) still present after SIGKILL"
     fi
     rm -f "$PIDS/$name.pid"
+}
+
+# stop_group NAME [TIMEOUT]: SIGTERM, wait for exit, escalate to SIGKILL after TIMEOUT
+# seconds. Only ever signals the recorded pid and its process group, never by name.
+stop_group() {
+    local name="$1" timeout="${2:-30}" pid
+    pid="$(term_group "$name")" || return 0
+    reap_group "$name" "$pid" "$timeout"
 }
 
 # wait_pid_exit PID TIMEOUT: poll until PID is gone (or a zombie).

@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A well-known key so that a fresh checkout runs; refused outside development and test.
 DEVELOPMENT_PII_KEY = "dev1:b25jZW9ubHktZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZSE="
-DEVELOPMENT_SECRET = "onceonly-development-secret"  # noqa: S105 - refused in production
+DEVELOPMENT_SECRET = "onceonly-development-signing-secret-not-for-production"  # noqa: S105 - refused in production
 
 
 class PlatformSettings(BaseSettings):

@@ -1,0 +1,91 @@
+# Once-Only: one entry point for developers and CI (.ci/run runs `make test`).
+#
+#   make setup      uv + the workspace's virtualenv (all packages, dev group) + protos
+#   make infra      PostgreSQL, Kafka, Temporal on 127.0.0.1 (deploy/local/infra.sh)
+#   make up         infra + the services of deploy/local/Procfile (deploy/local/services.sh)
+#   make demo       up, then the demo script
+#   make test       up, then unit tests, then integration and end-to-end tests
+#   make test-unit  unit tests only (no infrastructure needed)
+#   make down       stop the services, then the infrastructure
+#   make lint       ruff check + ruff format --check
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# `uv` if it is on PATH; otherwise the copy `pip install uv` puts into python3's
+# site-packages (its shim may not be on PATH yet, e.g. under pyenv before a rehash).
+UV := $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
+UVRUN := $(UV) run --frozen
+
+RUN_DIR := .run
+PROTOS := $(shell find protos -name '*.proto' 2>/dev/null)
+PROTO_OUT := libs/schemas/src
+PROTO_STAMP := $(RUN_DIR)/protos.stamp
+# Generated modules are not committed: if one is missing (fresh clone, deleted folder),
+# regenerate whatever the stamp says.
+PROTO_PY := $(patsubst protos/%.proto,$(PROTO_OUT)/%_pb2.py,$(PROTOS))
+ifneq ($(filter-out $(wildcard $(PROTO_PY)),$(PROTO_PY)),)
+.PHONY: $(PROTO_STAMP)
+endif
+
+.PHONY: help setup uv venv protos infra up down demo test test-unit test-integration lint
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || { echo "installing uv (pip)"; python3 -m pip install --quiet uv; }
+
+setup: venv protos
+
+# The whole workspace (every package, dev group included), exactly as uv.lock says.
+venv: uv
+	$(UV) sync --frozen --all-packages
+
+protos: $(PROTO_STAMP)
+
+# After generating, reinstall onceonly-schemas: in a fresh clone `uv sync` ran while
+# libs/schemas/src held no Python file, and hatchling's editable install then puts no path
+# entry for it (import onceonly.events fails until the package is reinstalled).
+$(PROTO_STAMP): $(PROTOS) | venv
+	$(UVRUN) python -m grpc_tools.protoc -I protos --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) $(PROTOS)
+	$(UV) sync --frozen --all-packages --reinstall-package onceonly-schemas
+	@mkdir -p $(RUN_DIR) && touch $@
+
+infra: setup
+	deploy/local/infra.sh up
+
+up: infra
+	deploy/local/services.sh up
+
+down:
+	deploy/local/services.sh down
+	deploy/local/infra.sh down
+
+demo: up
+	.venv/bin/python deploy/local/demo.py
+	@echo
+	@echo "The system is still running:"
+	@echo "  intake API        http://127.0.0.1:$${ONCEONLY_INTAKE_PORT:-8000}/docs"
+	@echo "  workflow API      http://127.0.0.1:$${ONCEONLY_WORKFLOW_API_PORT:-8001}/docs"
+	@echo "  tracking          http://127.0.0.1:$${ONCEONLY_TRACKING_PORT:-8002}/"
+	@echo "  notify            http://127.0.0.1:$${ONCEONLY_NOTIFY_PORT:-8003}/health"
+	@echo "  Temporal UI       http://127.0.0.1:$${ONCEONLY_TEMPORAL_UI_PORT:-8233}"
+	@echo "  logs              $(RUN_DIR)/logs/"
+	@echo "Stop everything with: make down"
+
+# The tests start nothing themselves: `test` brings the whole system up first.
+test: up
+	@$(MAKE) --no-print-directory test-unit test-integration
+
+# pytest exits 5 when the marker selects no test (e.g. before any integration test
+# exists); that is not a failure of the suite.
+test-unit: setup
+	$(UVRUN) pytest -m "not integration and not e2e" || [ $$? -eq 5 ]
+
+test-integration:
+	$(UVRUN) pytest -m "integration or e2e" || [ $$? -eq 5 ]
+
+lint: uv
+	$(UVRUN) ruff check . && $(UVRUN) ruff format --check .

