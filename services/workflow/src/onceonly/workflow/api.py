@@ -4,12 +4,12 @@ Every change is a Temporal Update whose validator rejects a wrong department, a 
 already decided, or a closed application before anything is recorded.
 """
 
-from __future__ import annotations
-
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Annotated, Literal
 
 import asyncpg
@@ -41,6 +41,8 @@ from onceonly.workflow.temporal import connect
 
 log = structlog.get_logger(__name__)
 
+# A query waits for a worker; an application whose worker is away must not stall a list.
+QUERY_TIMEOUT = timedelta(seconds=3)
 CODE_PATTERN = r"^[A-Za-z0-9-]{6,40}$"
 DEPARTMENT_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
 
@@ -96,6 +98,16 @@ def _not_found(code: str) -> Problem:
     )
 
 
+def _unavailable(code: str) -> Problem:
+    return Problem(
+        503,
+        "Application state unavailable",
+        f"The state of {code} cannot be read now; retry later. 暂时无法读取办件状态.",
+        type_="https://onceonly.dev/problems/unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
 def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> FastAPI:
     state: dict[str, object] = {}
 
@@ -140,17 +152,18 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
 
     async def snapshot(code: str) -> ApplicationSnapshot:
         try:
-            return (
-                await temporal()
-                .get_workflow_handle(code)
-                .query("snapshot", result_type=ApplicationSnapshot)
+            handle = temporal().get_workflow_handle(code)
+            return await handle.query(
+                "snapshot", result_type=ApplicationSnapshot, rpc_timeout=QUERY_TIMEOUT
             )
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise _not_found(code) from None
-            raise
+            log.warning("snapshot query failed", application_code=code, error=str(exc))
+            raise _unavailable(code) from None
         except WorkflowQueryFailedError as exc:
-            raise Problem(503, "Application state unavailable", str(exc)) from None
+            log.warning("snapshot query failed", application_code=code, error=str(exc))
+            raise _unavailable(code) from None
 
     @app.get("/v1/tasks", response_model=list[TaskView], summary="Open tasks of my department")
     async def list_tasks(who: Staff) -> list[TaskView]:
@@ -161,12 +174,21 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
         )
         if query is None:
             raise Problem(403, "Forbidden", "The token's department is not valid.")
+        codes = [
+            execution.id
+            async for execution in temporal().list_workflows(query, limit=settings.task_list_limit)
+        ]
+        snapshots = await asyncio.gather(
+            *(snapshot(code) for code in codes), return_exceptions=True
+        )
         views: list[TaskView] = []
-        async for execution in temporal().list_workflows(query, limit=settings.task_list_limit):
-            try:
-                snap = await snapshot(execution.id)
-            except Problem:
-                continue  # closed between the list and the query
+        for snap in snapshots:
+            if isinstance(snap, Problem):
+                # Closed between the list and the query, or its worker is away: one
+                # application must not hide the department's other tasks.
+                continue
+            if isinstance(snap, BaseException):
+                raise snap
             views.extend(
                 TaskView(
                     application_code=snap.application_code,

@@ -312,7 +312,7 @@ class JointApproval:
                         id=decision.staff_id,
                         department_code=decision.staff_department,
                     ),
-                    contact=self._contact(),
+                    contact=self._contact() if self._tells_applicant(task, outcome) else None,
                 )
             )
             task.state = TaskState(outcome.value)
@@ -327,6 +327,18 @@ class JointApproval:
             task_state=task.state,
             application_state=self._state,
         )
+
+    def _tells_applicant(self, task: TaskSnapshot, outcome: Outcome) -> bool:
+        """Whether the applicant hears of this decision by itself (notify sends only
+        events that carry a contact): a supplement request always; an approval when
+        the matter announces it and it is not the only task (the completion tells);
+        never a rejection (the application's rejection tells, once)."""
+        if outcome is Outcome.SUPPLEMENT_REQUESTED:
+            return True
+        if outcome is Outcome.REJECTED or self._matter is None or len(self._matter.tasks) < 2:
+            return False
+        spec = next(t for t in self._matter.tasks if t.department_code == task.department_code)
+        return spec.notify_applicant
 
     @decide.validator
     def _validate_decision(self, decision: DecisionInput) -> None:

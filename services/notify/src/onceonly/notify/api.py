@@ -1,0 +1,111 @@
+"""The notify process's HTTP side: health, metrics, and what was sent for an application.
+
+Its lifespan runs the approval-events consumer (NotifyRuntime), so one process serves
+both; served by `onceonly-notify run`.
+"""
+
+# No `from __future__ import annotations`: FastAPI resolves `Staff` and `Code` in the
+# route signatures at definition time.
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, FastAPI, Query
+from pydantic import BaseModel
+
+from onceonly.notify.providers import Provider
+from onceonly.notify.runtime import NotifyRuntime
+from onceonly.notify.settings import NotifySettings
+from onceonly.platform.auth import StaffIdentity, staff_dependency
+from onceonly.platform.http import health_router, install_problem_handlers
+
+STAFF_ROLES = ("operations", "supervision")
+# Application codes are assigned by intake; this only keeps nonsense out of queries.
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+
+
+class DeliveryView(BaseModel):
+    event_id: str
+    cause_event_type: str
+    channel: str
+    recipient_masked: str
+    status: str
+    template: str
+    language: str
+    attempts: int
+    provider: str | None
+    provider_message_id: str | None
+    segments: int | None
+    last_error: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    # The text as the local provider recorded it (other providers keep their own copy).
+    body: str | None
+
+
+class NotificationsView(BaseModel):
+    application_code: str
+    deliveries: list[DeliveryView]
+
+
+def create_app(
+    settings: NotifySettings,
+    *,
+    pool: asyncpg.Pool | None = None,
+    provider: Provider | None = None,
+) -> FastAPI:
+    """The app; its lifespan starts and stops the consumer. `pool`/`provider` for tests."""
+    runtime = NotifyRuntime(settings, pool=pool, provider=provider)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await runtime.start()
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="Once-Only notify",
+        version="1.0.0",
+        description="Citizen notifications: delivery ledger and the local provider's messages.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    staff = staff_dependency(settings.signing_secret.get_secret_value(), roles=STAFF_ROLES)
+    Staff = Annotated[StaffIdentity, Depends(staff)]
+    Code = Annotated[str, Query(pattern=CODE_PATTERN, description="The application code")]
+
+    async def health_check() -> dict[str, str]:
+        problems: dict[str, str] = {}
+        if runtime.pool is None:
+            problems["postgres"] = "not connected"
+        else:
+            try:
+                await runtime.pool.fetchval("SELECT 1")
+            except (OSError, asyncpg.PostgresError) as exc:
+                problems["postgres"] = f"{type(exc).__name__}: {exc}"
+        problems.update(runtime.problems())
+        return problems
+
+    app.include_router(health_router(health_check))
+
+    @app.get(
+        "/v1/notifications",
+        response_model=NotificationsView,
+        summary="What was sent to an application's applicant, by which channel, and how",
+        responses={401: {}, 403: {}, 422: {}},
+    )
+    async def list_notifications(_: Staff, application_code: Code) -> NotificationsView:
+        assert runtime.ledger is not None  # set before the app serves requests
+        rows: list[dict[str, Any]] = await runtime.ledger.for_application(application_code)
+        return NotificationsView(
+            application_code=application_code,
+            deliveries=[DeliveryView(**row) for row in rows],
+        )
+
+    return app

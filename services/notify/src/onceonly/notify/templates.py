@@ -1,0 +1,273 @@
+"""Citizen notification texts: templates as data (templates.yaml), rendering as a pure
+function of (event, language, catalogue).
+
+`render` returns None for events the applicant is not told about (a task starting, a
+task cancelled), and raises TemplateError for an event it cannot make sense of (an
+unspecified outcome): such an event is parked, not silently dropped.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import UTC, timedelta, timezone
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from onceonly.catalogue import Catalogue
+from onceonly.events.v1 import approval_pb2
+from onceonly.notify.errors import TemplateError
+
+# Deadlines are promised in Beijing time: a due date is a calendar date there.
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+
+# Every template key, and the placeholders its texts may use.
+TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
+    key: frozenset(fields)
+    for key, fields in {
+        "application_accepted.accepted": {"application_code", "matter", "due_date"},
+        "application_accepted.accepted.undated": {"application_code", "matter"},
+        "application_accepted.accepted_with_deficiency": {
+            "application_code",
+            "matter",
+            "due_date",
+            "materials",
+        },
+        "application_accepted.accepted_with_deficiency.undated": {
+            "application_code",
+            "matter",
+            "materials",
+        },
+        "application_accepted.supplement_requested": {"application_code", "matter", "materials"},
+        "application_accepted.refused": {"application_code", "matter", "reason"},
+        "task_decided.approved": {"application_code", "department"},
+        "task_decided.rejected": {"application_code", "department", "reason"},
+        "task_decided.supplement_requested": {"application_code", "department", "reason"},
+        "application_completed": {"application_code", "matter", "elicence_number"},
+        "application_completed.no_licence": {"application_code", "matter"},
+        "application_rejected": {"application_code", "matter", "department", "reason"},
+        "application_withdrawn": {"application_code"},
+    }.items()
+}
+
+_ACCEPTANCE = {
+    approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED: "accepted",
+    approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY: "accepted_with_deficiency",
+    approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED: "supplement_requested",
+    approval_pb2.ACCEPTANCE_OUTCOME_REFUSED: "refused",
+}
+_DECISION = {
+    approval_pb2.DECISION_OUTCOME_APPROVED: "approved",
+    approval_pb2.DECISION_OUTCOME_REJECTED: "rejected",
+    approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED: "supplement_requested",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LanguagePack:
+    code: str
+    signature: str
+    list_separator: str
+    date_format: str
+    no_reason: str
+    default_department: str
+    templates: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSet:
+    default_language: str
+    languages: dict[str, LanguagePack]
+
+    def pack(self, language: str) -> LanguagePack:
+        return self.languages.get(normalise_language(language, self), self.default_pack)
+
+    @property
+    def default_pack(self) -> LanguagePack:
+        return self.languages[self.default_language]
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A citizen message: which template, in which language, and the text to send."""
+
+    template: str
+    language: str
+    text: str
+
+
+def _placeholders(text: str) -> set[str]:
+    try:
+        return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        raise TemplateError(f"malformed template {text!r}: {exc}") from exc
+
+
+def parse_templates(raw: Any, *, origin: str = "<templates>") -> TemplateSet:
+    """Validate template data: every language has every key, with known placeholders."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("languages"), dict):
+        raise TemplateError(f"{origin}: expected a mapping with `languages`")
+    problems: list[str] = []
+    languages: dict[str, LanguagePack] = {}
+    for code, spec in raw["languages"].items():
+        try:
+            pack = LanguagePack(
+                code=str(code),
+                signature=str(spec.get("signature", "")),
+                list_separator=str(spec["list_separator"]),
+                date_format=str(spec["date_format"]),
+                no_reason=str(spec["no_reason"]),
+                default_department=str(spec["default_department"]),
+                templates={str(k): str(v) for k, v in spec["templates"].items()},
+            )
+        except (AttributeError, KeyError, TypeError) as exc:
+            problems.append(f"{code}: missing or malformed {exc}")
+            continue
+        for key in sorted(TEMPLATE_FIELDS.keys() - pack.templates.keys()):
+            problems.append(f"{code}: template {key} is missing")
+        for key in sorted(pack.templates.keys() - TEMPLATE_FIELDS.keys()):
+            problems.append(f"{code}: template {key} is not a known template")
+        for key, text in pack.templates.items():
+            unknown = _placeholders(text) - TEMPLATE_FIELDS.get(key, frozenset())
+            if key in TEMPLATE_FIELDS and unknown:
+                problems.append(f"{code}: template {key} uses unknown {sorted(unknown)}")
+        if _placeholders(pack.date_format) - {"year", "month", "day"}:
+            problems.append(f"{code}: date_format may only use year, month, day")
+        languages[pack.code] = pack
+    default = str(raw.get("default_language", ""))
+    if default not in languages:
+        problems.append(f"default_language {default!r} is not one of the languages")
+    if problems:
+        raise TemplateError(f"{origin}: " + "; ".join(problems))
+    return TemplateSet(default_language=default, languages=languages)
+
+
+@lru_cache(maxsize=1)
+def default_templates() -> TemplateSet:
+    """The templates shipped with this package."""
+    text = resources.files("onceonly.notify").joinpath("templates.yaml").read_text("utf-8")
+    return parse_templates(yaml.safe_load(text), origin="onceonly.notify/templates.yaml")
+
+
+def normalise_language(language: str, templates: TemplateSet) -> str:
+    """`en`, `en-GB`, `EN_us` → `en`; empty or unknown → the default (Chinese)."""
+    base = language.strip().lower().replace("_", "-").split("-", 1)[0]
+    return base if base in templates.languages else templates.default_language
+
+
+def _date(stamp: Timestamp, pack: LanguagePack) -> str:
+    # protobuf gives a naive datetime in UTC.
+    local = stamp.ToDatetime().replace(tzinfo=UTC).astimezone(CHINA_STANDARD_TIME)
+    return pack.date_format.format(year=local.year, month=local.month, day=local.day)
+
+
+def _has_time(message: Message, field: str) -> bool:
+    if not message.HasField(field):
+        return False
+    stamp = getattr(message, field)
+    return bool(stamp.seconds or stamp.nanos)
+
+
+def _matter_name(catalogue: Catalogue, code: str, pack: LanguagePack) -> str:
+    matter = catalogue.matter(code)
+    if matter is None:
+        return code
+    return matter.name_en if pack.code == "en" else matter.name_zh
+
+
+def _department_name(catalogue: Catalogue, code: str, pack: LanguagePack) -> str:
+    if not code:
+        return pack.default_department
+    department = catalogue.department(code)
+    if department is None:
+        return code
+    return department.name_en if pack.code == "en" else department.name_zh
+
+
+def _materials(catalogue: Catalogue, matter_code: str, codes: list[str], pack: LanguagePack) -> str:
+    matter = catalogue.matter(matter_code)
+    materials = matter.materials if matter else ()
+    names = {m.code: m.name_en if pack.code == "en" else m.name_zh for m in materials}
+    return pack.list_separator.join(names.get(code, code) for code in codes)
+
+
+def _reason(text: str, pack: LanguagePack) -> str:
+    # Reasons end the sentence themselves in some templates: no doubled full stop.
+    return text.strip().rstrip("。.") or pack.no_reason
+
+
+def _choose(
+    message: Message, pack: LanguagePack, catalogue: Catalogue
+) -> tuple[str, dict[str, str]] | None:
+    if isinstance(message, approval_pb2.ApplicationAccepted):
+        outcome = _ACCEPTANCE.get(message.outcome)
+        if outcome is None:
+            raise TemplateError(f"ApplicationAccepted with outcome {message.outcome}")
+        key = f"application_accepted.{outcome}"
+        values = {
+            "application_code": message.application_code,
+            "matter": _matter_name(catalogue, message.matter_code, pack),
+            "materials": _materials(
+                catalogue, message.matter_code, list(message.missing_materials), pack
+            ),
+            "reason": _reason(message.reason, pack),
+        }
+        if outcome in ("accepted", "accepted_with_deficiency"):
+            if message.HasField("clock") and _has_time(message.clock, "due_at"):
+                values["due_date"] = _date(message.clock.due_at, pack)
+            else:
+                key += ".undated"
+        return key, values
+    if isinstance(message, approval_pb2.TaskDecided):
+        outcome = _DECISION.get(message.outcome)
+        if outcome is None:
+            raise TemplateError(f"TaskDecided with outcome {message.outcome}")
+        return f"task_decided.{outcome}", {
+            "application_code": message.application_code,
+            "department": _department_name(catalogue, message.department_code, pack),
+            "reason": _reason(message.reason, pack),
+        }
+    if isinstance(message, approval_pb2.ApplicationCompleted):
+        key = (
+            "application_completed"
+            if message.elicence_number
+            else "application_completed.no_licence"
+        )
+        return key, {
+            "application_code": message.application_code,
+            "matter": _matter_name(catalogue, message.matter_code, pack),
+            "elicence_number": message.elicence_number,
+        }
+    if isinstance(message, approval_pb2.ApplicationRejected):
+        return "application_rejected", {
+            "application_code": message.application_code,
+            "matter": _matter_name(catalogue, message.matter_code, pack),
+            "department": _department_name(catalogue, message.department_code, pack),
+            "reason": _reason(message.reason, pack),
+        }
+    if isinstance(message, approval_pb2.ApplicationWithdrawn):
+        return "application_withdrawn", {"application_code": message.application_code}
+    return None
+
+
+def render(
+    message: Message,
+    language: str,
+    catalogue: Catalogue,
+    *,
+    templates: TemplateSet | None = None,
+) -> Rendered | None:
+    """The citizen's text for an event, or None when the event needs no citizen message."""
+    templates = templates or default_templates()
+    pack = templates.pack(language)
+    chosen = _choose(message, pack, catalogue)
+    if chosen is None:
+        return None
+    key, values = chosen
+    body = pack.templates[key].format_map(values)
+    return Rendered(template=key, language=pack.code, text=pack.signature + body)

@@ -1,0 +1,144 @@
+"""The notify process as `onceonly-notify run` builds it: the app's lifespan runs the
+consumer; the API shows deliveries with masked recipients to operations staff."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from onceonly.notify.api import create_app
+from onceonly.notify.settings import NotifySettings
+from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.kafka import publish
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def app(settings: NotifySettings, pool) -> AsyncIterator[FastAPI]:
+    created = create_app(settings, pool=pool)
+    async with created.router.lifespan_context(created):
+        yield created
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notify") as created:
+        yield created
+
+
+def _token(settings: NotifySettings, *roles: str) -> dict[str, str]:
+    token = issue_staff_token(
+        settings.signing_secret.get_secret_value(),
+        staff_id="ops-1",
+        department_code="operations",
+        roles=roles,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_health_reports_the_database_and_the_consumer(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "problems": {}}
+
+    # A dead consumer task makes the process unhealthy.
+    await app.state.runtime.stop()
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert "consumer" in response.json()["problems"]
+
+
+async def test_notifications_of_an_application_with_masked_recipient_and_text(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    settings: NotifySettings,
+    producer: AIOKafkaProducer,
+    events,
+    eventually,
+) -> None:
+    code = events.code()
+    runtime = app.state.runtime
+    accepted = events.envelope(events.accepted(code), code)
+    await publish(producer, runtime.source_topic, accepted)
+    headers = _token(settings, "operations")
+
+    async def fetch() -> dict:
+        response = await client.get(
+            "/v1/notifications", params={"application_code": code}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    body = await eventually(
+        fetch,
+        lambda b: any(d["status"] == "sent" for d in b["deliveries"]),
+        what="a sent delivery in the API",
+    )
+    assert body["application_code"] == code
+    [delivery] = body["deliveries"]
+    assert delivery["event_id"] == accepted.id
+    assert delivery["channel"] == "sms"
+    assert delivery["recipient_masked"] == "1381234****"
+    assert delivery["template"] == "application_accepted.accepted"
+    assert delivery["provider"] == "local"
+    assert delivery["segments"] == 1
+    assert delivery["body"].startswith(f"【政务服务】您的办件{code}")
+    assert "13812345678" not in str(body)
+
+    metrics = (await client.get("/metrics")).text
+    assert 'onceonly_notify_notifications_total{channel="sms",provider="local",status="sent"}' in (
+        metrics
+    )
+
+    supervision = await client.get(
+        "/v1/notifications",
+        params={"application_code": code},
+        headers=_token(settings, "supervision"),
+    )
+    assert supervision.status_code == 200
+
+
+async def test_notifications_need_an_operations_or_supervision_token(
+    client: httpx.AsyncClient, settings: NotifySettings
+) -> None:
+    params = {"application_code": "T-ANY"}
+    response = await client.get("/v1/notifications", params=params)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    reviewer = await client.get(
+        "/v1/notifications", params=params, headers=_token(settings, "reviewer")
+    )
+    assert reviewer.status_code == 403
+
+
+async def test_a_malformed_application_code_is_a_validation_problem(
+    client: httpx.AsyncClient, settings: NotifySettings
+) -> None:
+    headers = _token(settings, "operations")
+    response = await client.get(
+        "/v1/notifications", params={"application_code": "'; drop"}, headers=headers
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "application_code"
+    missing = await client.get("/v1/notifications", headers=headers)
+    assert missing.status_code == 422
+
+
+async def test_an_unknown_application_has_no_notifications(
+    client: httpx.AsyncClient, settings: NotifySettings
+) -> None:
+    response = await client.get(
+        "/v1/notifications",
+        params={"application_code": "T-NEVER-SUBMITTED"},
+        headers=_token(settings, "operations"),
+    )
+    assert response.status_code == 200
+    assert response.json() == {"application_code": "T-NEVER-SUBMITTED", "deliveries": []}

@@ -1,0 +1,264 @@
+"""The bridge and the department API against the real Temporal dev server, Kafka and
+Postgres: each test with its own topics, consumer group and task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiokafka import AIOKafkaConsumer
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from onceonly.catalogue import default_catalogue
+from onceonly.catalogue.calendar import default_calendar
+from onceonly.events.v1 import application_pb2, approval_pb2
+from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.envelope import Envelope, new_envelope
+from onceonly.platform.kafka import EventConsumer, build_producer, ensure_topics, publish
+from onceonly.platform.telemetry import configure_telemetry
+from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
+from onceonly.workflow.activities import ApprovalActivities
+from onceonly.workflow.api import create_app
+from onceonly.workflow.bridge import Bridge, application_input
+from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.temporal import connect
+from onceonly.workflow.worker import build_worker
+
+pytestmark = pytest.mark.integration
+
+MATERIALS = ["transfer-application", "resident-id", "housing-proof", "household-register"]
+
+
+@pytest.fixture
+def settings() -> WorkflowSettings:
+    return WorkflowSettings(
+        environment="test",
+        database_url=os.environ.get(
+            "ONCEONLY_TEST_DATABASE_URL",
+            "postgresql://onceonly:onceonly@127.0.0.1:5432/onceonly_test",
+        ),
+        topic_prefix=f"test-{uuid.uuid4().hex[:8]}",
+        temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}",
+    )
+
+
+class System:
+    def __init__(self, settings: WorkflowSettings, client: Client, bridge: Bridge) -> None:
+        self.settings = settings
+        self.client = client
+        self.bridge = bridge
+        self.started: list[str] = []
+
+    def token(self, department: str, staff: str = "staff-1") -> dict[str, str]:
+        secret = self.settings.signing_secret.get_secret_value()
+        token = issue_staff_token(secret, staff_id=staff, department_code=department)
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest_asyncio.fixture
+async def system(settings: WorkflowSettings) -> AsyncIterator[System]:
+    # A real tracer provider (exporting nowhere), so trace context is really propagated.
+    configure_telemetry("workflow-tests")
+    await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
+    producer = build_producer(settings.kafka_bootstrap, client_id="test-workflow")
+    await producer.start()
+    client = await connect(settings)
+    activities = ApprovalActivities(
+        producer=producer,
+        topic_prefix=settings.topic_prefix,
+        catalogue=default_catalogue(),
+        calendar=default_calendar(),
+    )
+    worker = build_worker(client, task_queue=settings.temporal_task_queue, activities=activities)
+    bridge = Bridge(client, task_queue=settings.temporal_task_queue)
+    consumer = EventConsumer(
+        bootstrap=settings.kafka_bootstrap,
+        topics=[
+            topic_name(settings.topic_prefix, Stream.SUBMISSIONS),
+            topic_name(settings.topic_prefix, Stream.APPLICANT_UPDATES),
+        ],
+        group_id=f"{settings.topic_prefix}-bridge",
+        consumer_name="workflow-bridge",
+        dead_letter_topic=dead_letter_topic(settings.topic_prefix, "workflow-bridge"),
+        handler=bridge.handle,
+        producer=producer,
+    )
+    await consumer.start()
+    running = asyncio.create_task(consumer.run())
+    async with worker:
+        started = System(settings, client, bridge)
+        yield started
+        for code in started.started:  # leave no running workflow behind a failed test
+            with contextlib.suppress(Exception):
+                await client.get_workflow_handle(code).terminate("test over")
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    await consumer.stop()
+    await producer.stop()
+
+
+def submission(
+    code: str, matter: str = "household-transfer"
+) -> application_pb2.ApplicationSubmitted:
+    stamp = Timestamp()
+    stamp.FromDatetime(datetime.now(UTC))
+    return application_pb2.ApplicationSubmitted(
+        application_code=code,
+        matter_code=matter,
+        integrator_id="portal",
+        applicant=application_pb2.Applicant(kind=application_pb2.APPLICANT_KIND_PERSON),
+        contact=application_pb2.Contact(
+            mobile=application_pb2.SealedText(sealed="k:x", masked="1381234****"),
+            channels=["sms"],
+        ),
+        materials=[application_pb2.Material(code=m, reference=f"doc://{m}") for m in MATERIALS],
+        submitted_at=stamp,
+    )
+
+
+async def wait_until(predicate, *, seconds: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = await predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def read_events(settings: WorkflowSettings, code: str, count: int) -> list[Envelope]:
+    consumer = AIOKafkaConsumer(
+        topic_name(settings.topic_prefix, Stream.APPROVAL_EVENTS),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await consumer.start()
+    found: list[Envelope] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(found) < count and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    envelope = Envelope.from_kafka(record.headers, record.value)
+                    if envelope.subject == code:
+                        found.append(envelope)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def code() -> str:
+    return f"330100-20261123-{uuid.uuid4().int % 10**6:06d}X"
+
+
+async def test_redelivered_submission_starts_one_workflow(system: System) -> None:
+    application_code = code()
+    producer = build_producer(system.settings.kafka_bootstrap, client_id="test-submitter")
+    await producer.start()
+    topic = topic_name(system.settings.topic_prefix, Stream.SUBMISSIONS)
+    envelope = new_envelope(
+        submission(application_code), source="/test", application_code=application_code
+    )
+    try:
+        await publish(producer, topic, envelope)
+        await publish(producer, topic, envelope)  # redelivery of the same event
+    finally:
+        await producer.stop()
+
+    handle = system.client.get_workflow_handle(application_code)
+
+    async def both_seen() -> bool:
+        return system.bridge.started + system.bridge.duplicates >= 2
+
+    await wait_until(both_seen, what="the bridge to see both deliveries")
+    assert system.bridge.started == 1
+    assert system.bridge.duplicates == 1
+    description = await handle.describe()
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    runs = [w async for w in system.client.list_workflows(f"WorkflowId = '{application_code}'")]
+    assert len(runs) == 1
+    await handle.terminate("test over")
+
+
+async def test_department_decides_through_the_api(system: System) -> None:
+    application_code = code()
+    await system.client.start_workflow(
+        "JointApproval",
+        application_input(submission(application_code)),
+        id=application_code,
+        task_queue=system.settings.temporal_task_queue,
+    )
+    system.started.append(application_code)
+    app = create_app(system.settings, client=system.client)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://workflow") as http,
+    ):
+        path = f"/v1/applications/{application_code}/tasks/public-security/decision"
+
+        async def task_listed() -> bool:
+            answer = await http.get("/v1/tasks", headers=system.token("public-security"))
+            assert answer.status_code == 200
+            return any(t["application_code"] == application_code for t in answer.json())
+
+        await wait_until(task_listed, what="the task in the department's list")
+
+        unauthenticated = await http.post(path, json={"outcome": "approved"})
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.headers["content-type"].startswith("application/problem+json")
+
+        wrong = await http.post(path, json={"outcome": "approved"}, headers=system.token("tax"))
+        assert wrong.status_code == 403
+        assert wrong.json()["title"] == "WrongDepartment"
+
+        other = await http.get("/v1/tasks", headers=system.token("tax"))
+        assert all(t["application_code"] != application_code for t in other.json())
+
+        bad = await http.post(
+            path, json={"outcome": "maybe"}, headers=system.token("public-security")
+        )
+        assert bad.status_code == 422
+
+        ok = await http.post(
+            path, json={"outcome": "approved"}, headers=system.token("public-security", "ps-7")
+        )
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["task_state"] == "approved"
+
+        events = await read_events(system.settings, application_code, 4)
+        kinds = [e.type.rsplit(".", 1)[-1] for e in events]
+        assert kinds == [
+            "ApplicationAccepted",
+            "TaskStarted",
+            "TaskDecided",
+            "ApplicationCompleted",
+        ]
+        decided = events[2].message()
+        assert isinstance(decided, approval_pb2.TaskDecided)
+        assert decided.actor.id == "ps-7"
+        assert decided.actor.department_code == "public-security"
+        assert all(e.traceparent for e in events)
+
+        again = await http.post(
+            path, json={"outcome": "approved"}, headers=system.token("public-security")
+        )
+        assert again.status_code == 409
+        missing = await http.post(
+            "/v1/applications/330100-20990101-0000001/tasks/public-security/decision",
+            json={"outcome": "approved"},
+            headers=system.token("public-security"),
+        )
+        assert missing.status_code == 404
