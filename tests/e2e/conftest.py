@@ -1,0 +1,73 @@
+"""End-to-end fixtures: the whole system as `make up` runs it (deploy/local).
+
+These tests start nothing: `make test` brings the system up first. They talk to the
+services only through their public HTTP APIs and read Kafka and Postgres only to check.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.settings import PlatformSettings
+from tests.e2e.support import REPO, Endpoints
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Endpoints:
+    def url(name: str, default: int) -> str:
+        return f"http://127.0.0.1:{os.environ.get(name, default)}"
+
+    return Endpoints(
+        intake=url("ONCEONLY_INTAKE_PORT", 8000),
+        workflow=url("ONCEONLY_WORKFLOW_API_PORT", 8001),
+        tracking=url("ONCEONLY_TRACKING_PORT", 8002),
+        notify=url("ONCEONLY_NOTIFY_PORT", 8003),
+    )
+
+
+@pytest.fixture(scope="session")
+def platform_settings() -> PlatformSettings:
+    return PlatformSettings()
+
+
+@pytest.fixture(scope="session")
+def integrator_key() -> str:
+    """A fresh integrator, created with the admin CLI as an operator would."""
+    out = subprocess.run(
+        [str(REPO / ".venv/bin/onceonly-intake"), "integrator", "create", "e2e test portal"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    match = re.search(r"\boo_[A-Za-z0-9_-]+", out)
+    assert match, f"no API key in the CLI's output: {out!r}"
+    return match.group(0)
+
+
+@pytest.fixture(scope="session")
+def staff_headers(platform_settings: PlatformSettings) -> Callable[..., dict[str, str]]:
+    def make(department: str, *roles: str, staff: str = "e2e-staff") -> dict[str, str]:
+        token = issue_staff_token(
+            platform_settings.signing_secret.get_secret_value(),
+            staff_id=staff,
+            department_code=department,
+            roles=roles or ("reviewer",),
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+async def http() -> Any:
+    async with httpx.AsyncClient(timeout=20.0) as client:
+        yield client

@@ -1,0 +1,76 @@
+"""What the end-to-end tests do as an integrator, as department staff and as operator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+# The example from GB 11643-1999 itself: a valid resident ID number (check digit X).
+RESIDENT_ID = "11010519491231002X"
+MOBILE = "13812345678"
+HOUSEHOLD_MATERIALS = ["transfer-application", "resident-id", "housing-proof", "household-register"]
+
+
+def household_transfer(materials: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "matter_code": "household-transfer",
+        "applicant": {"kind": "person", "name": "张伟", "identifier": RESIDENT_ID},
+        "contact": {"mobile": MOBILE, "channels": ["sms"], "language": "zh"},
+        "materials": [
+            {"code": code, "reference": f"dms://e2e/{uuid.uuid4().hex[:8]}/{code}.pdf"}
+            for code in (HOUSEHOLD_MATERIALS if materials is None else materials)
+        ],
+        "form": {"from_district": "上城区", "to_district": "西湖区", "reason": "购房迁入"},
+    }
+
+
+async def submit(
+    http: httpx.AsyncClient, intake: str, key: str, body: dict[str, Any]
+) -> httpx.Response:
+    return await http.post(
+        f"{intake}/v1/applications",
+        json=body,
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+async def timeline_types(
+    http: httpx.AsyncClient, tracking: str, code: str, headers: dict[str, str]
+) -> list[str]:
+    answer = await http.get(f"{tracking}/v1/applications/{code}/timeline", headers=headers)
+    if answer.status_code == 404:
+        return []
+    answer.raise_for_status()
+    return [entry["type"].rsplit(".", 1)[-1] for entry in answer.json()["entries"]]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    intake: str
+    workflow: str
+    tracking: str
+    notify: str
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, within: float = 60.0, what: str = ""
+) -> T:
+    """Poll `probe` until it returns something truthy, or fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"timed out after {within}s waiting for {what}; last: {last!r}")
