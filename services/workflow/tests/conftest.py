@@ -3,17 +3,19 @@ the real activities, and a recording stand-in for the Kafka producer."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -22,6 +24,8 @@ from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.envelope import Envelope
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.worker import build_worker
+
+HISTORIES = Path(__file__).parent / "workflows" / "histories"
 
 SEARCH_ATTRIBUTES = {
     "ApplicationCode": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -88,6 +92,19 @@ async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Harne
     worker = build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities)
     async with worker:
         yield Harness(time_skipping_env.client, task_queue, producer, worker)
+
+
+@pytest.fixture
+def record_history() -> Callable[[WorkflowHandle, str], Awaitable[None]]:
+    """Save a finished workflow's history for the replay test, when asked to."""
+
+    async def record(handle: WorkflowHandle, name: str) -> None:
+        if os.environ.get("ONCEONLY_RECORD_HISTORIES") != "1":
+            return
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+
+    return record
 
 
 @pytest.fixture

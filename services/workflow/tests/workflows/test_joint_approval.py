@@ -83,7 +83,7 @@ async def decide(handle: WorkflowHandle, d: DecisionInput) -> DecisionResult:
     return await handle.execute_update("decide", d, result_type=DecisionResult)
 
 
-async def test_one_department_application_completes(harness, application_code):
+async def test_one_department_application_completes(harness, application_code, record_history):
     handle = await start(
         harness, application(application_code, "household-transfer", HOUSEHOLD_MATERIALS)
     )
@@ -94,6 +94,7 @@ async def test_one_department_application_completes(harness, application_code):
     result = await decide(handle, decision("public-security"))
     assert result.task_state == "approved"
     outcome = await handle.result()
+    await record_history(handle, "completed-household-transfer")
 
     assert outcome.state == "completed"
     assert outcome.elicence_number == f"EL-{application_code}"
@@ -155,7 +156,9 @@ async def test_a_rejection_needs_a_reason(harness, application_code):
     await close(handle)
 
 
-async def test_one_rejection_rejects_and_cancels_the_others(harness, application_code):
+async def test_one_rejection_rejects_and_cancels_the_others(
+    harness, application_code, record_history
+):
     handle = await start(
         harness, application(application_code, "business-startup", STARTUP_MATERIALS)
     )
@@ -164,6 +167,7 @@ async def test_one_rejection_rejects_and_cancels_the_others(harness, application
     await decide(handle, decision("market-regulation"))
     await decide(handle, decision("tax", "rejected", "纳税信用等级为D级 / tax credit level D"))
     outcome = await handle.result()
+    await record_history(handle, "rejected-business-startup")
 
     assert outcome.state == "rejected"
     cancelled = harness.producer.messages("TaskCancelled")
@@ -200,7 +204,7 @@ async def test_missing_material_asks_once_for_everything_then_proceeds(harness, 
     await close(handle)
 
 
-async def test_supplement_not_provided_in_time_refuses(harness, application_code):
+async def test_supplement_not_provided_in_time_refuses(harness, application_code, record_history):
     handle = await start(harness, application(application_code, "household-transfer", []))
     outcome = await handle.result()  # skips 20 days
     assert outcome.state == "refused"
@@ -208,7 +212,9 @@ async def test_supplement_not_provided_in_time_refuses(harness, application_code
     assert last.outcome == approval_pb2.ACCEPTANCE_OUTCOME_REFUSED
 
 
-async def test_deficiency_holds_completion_until_it_arrives(harness, application_code):
+async def test_deficiency_holds_completion_until_it_arrives(
+    harness, application_code, record_history
+):
     materials = [m for m in HOUSEHOLD_MATERIALS if m != "household-register"]
     handle = await start(harness, application(application_code, "household-transfer", materials))
     await wait_for_tasks(handle, 1)
@@ -219,10 +225,12 @@ async def test_deficiency_holds_completion_until_it_arrives(harness, application
     assert "ApplicationCompleted" not in harness.producer.types()
     await handle.signal("supplement", SupplementInput(["household-register"]))
     outcome = await handle.result()
+    await record_history(handle, "completed-after-deficiency")
+    await record_history(handle, "refused-no-supplement")
     assert outcome.state == "completed"
 
 
-async def test_withdrawal_cancels_open_tasks(harness, application_code):
+async def test_withdrawal_cancels_open_tasks(harness, application_code, record_history):
     handle = await start(
         harness, application(application_code, "business-startup", STARTUP_MATERIALS)
     )
@@ -230,6 +238,7 @@ async def test_withdrawal_cancels_open_tasks(harness, application_code):
     await decide(handle, decision("market-regulation"))
     await handle.signal("withdraw", WithdrawalInput("不再需要 / no longer needed"))
     outcome = await handle.result()
+    await record_history(handle, "withdrawn-business-startup")
     assert outcome.state == "withdrawn"
     cancelled = harness.producer.messages("TaskCancelled")
     assert len(cancelled) == 3
