@@ -8,8 +8,8 @@ a public-security reviewer deciding it, and a supervisor reading the timeline.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -73,16 +73,20 @@ async def eventually(probe: Callable[[], Awaitable[Any]], *, within: float, what
 def create_integrator() -> str:
     # Our own CLI, by absolute path, with fixed arguments.
     output = subprocess.run(  # noqa: S603
-        [str(REPO / ".venv/bin/onceonly-intake"), "integrator", "create", "浙里办 portal (demo)"],
+        [
+            str(REPO / ".venv/bin/onceonly-intake"),
+            "integrator",
+            "create",
+            "浙里办 portal (demo)",
+            "--reuse",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout
-    match = re.search(r"\boo_[A-Za-z0-9_-]+", output)
-    if not match:
-        raise SystemExit(f"demo failed: the intake admin CLI printed no API key:\n{output}")
-    return match.group(0)
+    return str(json.loads(output)["api_key"])
 
 
 def staff(secret: str, staff_id: str, department: str, role: str) -> dict[str, str]:
@@ -91,21 +95,18 @@ def staff(secret: str, staff_id: str, department: str, role: str) -> dict[str, s
 
 
 def summary_text(summary: dict[str, Any]) -> str:
-    keep = (
-        "outcome",
-        "departmentCode",
-        "taskName",
-        "elicenceNumber",
-        "channel",
-        "recipientMasked",
-        "status",
-        "matterCode",
-    )
-    parts = [f"{key}={summary[key]}" for key in keep if summary.get(key)]
-    due = summary.get("clock", {}).get("dueAt")
-    if due:
-        parts.append(f"due={due[:10]}")
-    return ", ".join(parts)
+    """The few fields a reader wants from an event, enum prefixes dropped."""
+    parts = []
+    for key in ("outcome", "status"):
+        if summary.get(key):
+            parts.append(str(summary[key]).split("_OUTCOME_")[-1].split("_STATUS_")[-1].lower())
+    for key in ("department_code", "elicence_number", "channel", "recipient_masked"):
+        if summary.get(key):
+            parts.append(str(summary[key]))
+    due = summary.get("clock", {}).get("due_at")
+    if due and summary.get("outcome", "").startswith("ACCEPTANCE"):
+        parts.append(f"due {due[:10]}")
+    return " ".join(parts)
 
 
 async def main() -> None:
@@ -139,7 +140,7 @@ async def main() -> None:
         code = answer.json()["application_code"]
         console.print(f"   201 Created — application code [bold]{code}[/]")
         console.print("   the application and its outbox row were committed in one transaction;")
-        console.print("   the relay publishes it to Kafka, the bridge starts workflow", code)
+        console.print("   the relay publishes it to Kafka; the bridge starts its workflow")
 
         step(3, "Public security sees the task in its list (GET /v1/tasks)")
 
@@ -178,15 +179,15 @@ async def main() -> None:
             return body if done and sent >= 2 else None
 
         body = await eventually(timeline, within=60, what="the completed timeline")
-        table = Table("#", "time (UTC)", "event", "source", "details", "hash")
+        table = Table("#", "time (UTC)", "event", "from", "details", "hash")
         for entry in body["entries"]:
             table.add_row(
                 str(entry["seq"]),
-                entry["time"][11:23],
+                entry["time"][11:19],
                 entry["type"].rsplit(".", 1)[-1],
                 entry["source"].rsplit("/", 1)[-1],
                 summary_text(entry["summary"]),
-                entry["hash"][:12],
+                entry["hash"][:8],
             )
         console.print(table)
         check = (
@@ -203,10 +204,11 @@ async def main() -> None:
                 f"{NOTIFY}/v1/notifications", params={"application_code": code}, headers=operations
             )
         ).json()
-        for note in notes.get("notifications", notes if isinstance(notes, list) else []):
-            recipient = note.get("recipient_masked", "")
-            text = note.get("body") or note.get("message", {}).get("body", "")
-            console.print(f"   SMS to {recipient}: {text}")
+        for note in notes["deliveries"]:
+            console.print(
+                f"   {note['channel'].upper()} to {note['recipient_masked']}"
+                f" ({note['status']}, {note['segments']} segment(s)): {note['body']}"
+            )
 
     console.print(
         Panel.fit(

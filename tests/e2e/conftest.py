@@ -6,8 +6,8 @@ services only through their public HTTP APIs and read Kafka and Postgres only to
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -42,15 +42,20 @@ def platform_settings() -> PlatformSettings:
 def integrator_key() -> str:
     """A fresh integrator, created with the admin CLI as an operator would."""
     out = subprocess.run(
-        [str(REPO / ".venv/bin/onceonly-intake"), "integrator", "create", "e2e test portal"],
+        [
+            str(REPO / ".venv/bin/onceonly-intake"),
+            "integrator",
+            "create",
+            "e2e test portal",
+            "--reuse",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout
-    match = re.search(r"\boo_[A-Za-z0-9_-]+", out)
-    assert match, f"no API key in the CLI's output: {out!r}"
-    return match.group(0)
+    return str(json.loads(out)["api_key"])
 
 
 @pytest.fixture(scope="session")
