@@ -1,0 +1,173 @@
+"""`onceonly-intake`: the API, the outbox relay, and the administration of integrators."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+import typer
+import uvicorn
+
+from onceonly.intake.apikeys import NewApiKey
+from onceonly.intake.errors import UnknownApiKey, UnknownIntegrator
+from onceonly.intake.settings import IntakeSettings
+from onceonly.intake.store import IntegratorStore
+from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.telemetry import configure_logging, configure_telemetry
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Once-Only intake service.", no_args_is_help=True)
+integrator_app = typer.Typer(help="Integrators and their API keys.", no_args_is_help=True)
+app.add_typer(integrator_app, name="integrator")
+
+
+def _settings(component: str) -> IntakeSettings:
+    settings = IntakeSettings()
+    configure_logging(f"intake-{component}", settings.log_level)
+    configure_telemetry("onceonly-intake")
+    return settings
+
+
+@app.command()
+def api() -> None:
+    """Serve the integrator API (applies pending migrations at start-up)."""
+    from onceonly.intake.api import create_app
+
+    settings = _settings("api")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.intake_host,
+        port=settings.intake_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def relay() -> None:
+    """Publish the outbox to Kafka until stopped (SIGTERM or Ctrl-C)."""
+    from onceonly.intake.relay import run_relay
+
+    settings = _settings("relay")
+    if settings.relay_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.relay_metrics_port, addr=settings.intake_host)
+    asyncio.run(_until_signalled(run_relay(settings)))
+
+
+async def _until_signalled(work: Awaitable[None]) -> None:
+    """Run `work`; SIGTERM and SIGINT cancel it, so that it closes its connections."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    # A cancelled relay has closed its connections; that is a clean stop.
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _with_store(action: Callable[[IntegratorStore], Awaitable[T]]) -> T:
+    async def run() -> T:
+        settings = IntakeSettings()
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            # The tables exist before the first command touches them.
+            await prepare_database(pool, component="intake", package="onceonly.intake")
+            return await action(IntegratorStore(pool))
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+def _print_key(key: NewApiKey, *, integrator_id: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(
+            json.dumps({"integrator_id": integrator_id, "key_id": key.key_id, "api_key": key.token})
+        )
+    else:
+        typer.echo(f"integrator_id: {integrator_id}")
+        typer.echo(f"key_id:        {key.key_id}")
+        typer.echo(f"api_key:       {key.token}")
+    typer.echo("Store the API key now: it is not kept and cannot be shown again.", err=True)
+
+
+_JSON = typer.Option(False, "--json", help="Print one JSON object (for scripts)")
+
+
+@integrator_app.command("create")
+def integrator_create(
+    name: str = typer.Argument(..., help="e.g. 浙里办 portal"),
+    reuse: bool = typer.Option(
+        False, "--reuse", help="If the name exists, give that integrator a new key instead"
+    ),
+    as_json: bool = _JSON,
+) -> None:
+    """Register an integrator; prints its id and a first API key (shown only once)."""
+    name = name.strip()
+    if not name:
+        raise typer.BadParameter("the name must not be empty", param_hint="NAME")
+
+    async def create(store: IntegratorStore) -> tuple[str, NewApiKey]:
+        existing = await store.integrator_named(name) if reuse else None
+        if existing is not None:
+            return existing, await store.create_key(existing)
+        return await store.create_integrator(name)
+
+    try:
+        integrator_id, key = _with_store(create)
+    except asyncpg.UniqueViolationError:
+        typer.echo(f"An integrator named {name!r} exists already (see --reuse).", err=True)
+        raise typer.Exit(1) from None
+    _print_key(key, integrator_id=integrator_id, as_json=as_json)
+
+
+@integrator_app.command("key-create")
+def key_create(
+    integrator_id: str = typer.Argument(..., help="The integrator's id"),
+    as_json: bool = _JSON,
+) -> None:
+    """Create another API key for an integrator (e.g. to rotate keys); shown only once."""
+    try:
+        key = _with_store(lambda store: store.create_key(integrator_id))
+    except UnknownIntegrator:
+        typer.echo(f"No integrator {integrator_id!r}.", err=True)
+        raise typer.Exit(1) from None
+    _print_key(key, integrator_id=integrator_id, as_json=as_json)
+
+
+@integrator_app.command("key-revoke")
+def key_revoke(key_id: str = typer.Argument(..., help="The key id (the part after oo_)")) -> None:
+    """Revoke an API key; requests with it are refused from now on."""
+    try:
+        revoked_at = _with_store(lambda store: store.revoke_key(key_id))
+    except UnknownApiKey:
+        typer.echo(f"No API key {key_id!r}.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"revoked {key_id} at {revoked_at.isoformat()}")
+
+
+@integrator_app.command("list")
+def integrator_list() -> None:
+    """List integrators and their keys (ids and state, never secrets)."""
+    integrators = _with_store(lambda store: store.integrators())
+    if not integrators:
+        typer.echo("No integrators yet: onceonly-intake integrator create NAME")
+        return
+    for integrator in integrators:
+        typer.echo(f"{integrator.id}  {integrator.name}  (since {integrator.created_at:%Y-%m-%d})")
+        for key in integrator.keys:
+            state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+            typer.echo(f"    key {key.key_id}  created {key.created_at:%Y-%m-%d %H:%M}  {state}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,60 @@
+"""Domain errors of intake; the API turns them into problem+json answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class IntakeError(Exception):
+    """Base of intake's errors."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldIssue:
+    """One invalid field of a request, with a message for people in both languages."""
+
+    field: str
+    code: str
+    message_en: str
+    message_zh: str
+
+
+class InvalidValue(IntakeError, ValueError):
+    """A value that fails a format rule (identifier, mobile number, application code)."""
+
+    def __init__(self, code: str, message_en: str, message_zh: str) -> None:
+        super().__init__(message_en)
+        self.code = code
+        self.message_en = message_en
+        self.message_zh = message_zh
+
+    def at(self, field: str) -> FieldIssue:
+        return FieldIssue(field, self.code, self.message_en, self.message_zh)
+
+
+class SubmissionInvalid(IntakeError):
+    """A submission that breaks one or more rules; every broken rule is listed at once."""
+
+    def __init__(self, issues: list[FieldIssue]) -> None:
+        super().__init__("; ".join(f"{issue.field}: {issue.message_en}" for issue in issues))
+        self.issues = tuple(issues)
+
+
+class IdempotencyKeyReused(IntakeError):
+    """The Idempotency-Key was already used for a request with a different body."""
+
+
+class SequenceExhausted(IntakeError):
+    """The region has used every application code sequence number of the day."""
+
+
+class InvalidApiKey(IntakeError):
+    """An API key that is malformed, unknown or revoked (the client is not told which)."""
+
+
+class UnknownIntegrator(IntakeError):
+    """No integrator has this id."""
+
+
+class UnknownApiKey(IntakeError):
+    """No API key has this id."""

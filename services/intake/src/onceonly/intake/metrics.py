@@ -1,0 +1,27 @@
+"""Prometheus metrics of intake (API process and relay process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUEST_SECONDS = Histogram(
+    "onceonly_intake_request_seconds",
+    "Duration of intake API requests",
+    ["method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+SUBMISSIONS = Counter(
+    "onceonly_intake_submissions_total",
+    "Submissions by outcome: accepted, replayed, invalid, key_reused",
+    ["outcome"],
+)
+OUTBOX_BACKLOG = Gauge("onceonly_intake_outbox_backlog", "Outbox rows not yet published to Kafka")
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "onceonly_intake_outbox_oldest_seconds", "Age of the oldest unpublished outbox row"
+)
+RELAY_PUBLISHED = Counter(
+    "onceonly_intake_relay_published_total", "Outbox rows the relay published"
+)
+RELAY_FAILURES = Counter(
+    "onceonly_intake_relay_failures_total", "Relay batches that failed and will be retried"
+)

@@ -1,0 +1,100 @@
+"""ASGI middleware of the intake API: the body size limit, and request metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from onceonly.intake import metrics
+from onceonly.intake.problems import too_large
+from onceonly.platform.http import problem_response
+
+
+class BodyTooLarge(Exception):
+    """The request body grew past the limit while it was read."""
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over `limit` bytes with 413, by Content-Length before reading, and
+    by counting while reading when the length is not announced."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    announced = int(value)
+                except ValueError:
+                    announced = 0
+                if announced > self.limit:
+                    await _send_too_large(scope, receive, send, self.limit)
+                    return
+        seen = 0
+        refused = False
+
+        async def limited() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit and not refused:
+                    # Answer 413 here: the framework would turn an error raised while it
+                    # reads the body into a 400. What the app sends afterwards is dropped.
+                    refused = True
+                    await _send_too_large(scope, receive, send, self.limit)
+                    raise BodyTooLarge()
+            return message
+
+        async def guarded(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        # The app may let BodyTooLarge escape; the 413 has been sent by then.
+        with contextlib.suppress(BodyTooLarge):
+            await self.app(scope, limited, guarded)
+
+
+async def _send_too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    request = Request(scope, receive)
+    await problem_response(too_large(limit), request)(scope, receive, send)
+
+
+class RequestMetricsMiddleware:
+    """Request durations for Prometheus, labelled by route template (bounded cardinality).
+
+    Spans come from FastAPI's own OpenTelemetry support, which continues the caller's
+    `traceparent` once a tracer provider is configured (configure_telemetry).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
+                time.perf_counter() - started
+            )

@@ -1,0 +1,157 @@
+"""The transactional outbox: rows written with the business data, read by the relay."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from onceonly.platform.envelope import Envelope
+
+NOTIFY_CHANNEL = "intake_outbox"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One event to publish, with its CloudEvents attributes and trace context."""
+
+    event_id: str
+    topic: str
+    message_key: str
+    ce_type: str
+    ce_source: str
+    ce_time: datetime
+    traceparent: str
+    tracestate: str
+    payload: bytes
+
+    @classmethod
+    def from_envelope(cls, topic: str, envelope: Envelope) -> OutboxRecord:
+        return cls(
+            event_id=envelope.id,
+            topic=topic,
+            message_key=envelope.subject,
+            ce_type=envelope.type,
+            ce_source=envelope.source,
+            ce_time=envelope.time,
+            traceparent=envelope.traceparent,
+            tracestate=envelope.tracestate,
+            payload=envelope.data,
+        )
+
+    def envelope(self) -> Envelope:
+        return Envelope(
+            id=self.event_id,
+            type=self.ce_type,
+            source=self.ce_source,
+            subject=self.message_key,
+            data=self.payload,
+            time=self.ce_time,
+            traceparent=self.traceparent,
+            tracestate=self.tracestate,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    id: int
+    record: OutboxRecord
+
+
+async def insert(conn: asyncpg.Connection, record: OutboxRecord) -> None:
+    await conn.execute(
+        """
+        INSERT INTO intake.outbox (event_id, topic, message_key, ce_type, ce_source, ce_time,
+                                   traceparent, tracestate, payload)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        """,
+        uuid.UUID(record.event_id),
+        record.topic,
+        record.message_key,
+        record.ce_type,
+        record.ce_source,
+        record.ce_time,
+        record.traceparent,
+        record.tracestate,
+        record.payload,
+    )
+
+
+async def claim_batch(
+    conn: asyncpg.Connection, *, topic_prefix: str, limit: int
+) -> list[PendingRow]:
+    """Lock the oldest unpublished rows of this deployment; call inside a transaction.
+
+    SKIP LOCKED lets a second relay take the next rows instead of waiting. The topic
+    prefix keeps a relay to its own deployment's rows where one database serves several
+    (the test suite runs many at once).
+    """
+    rows = await conn.fetch(
+        """
+        SELECT id, event_id, topic, message_key, ce_type, ce_source, ce_time,
+               traceparent, tracestate, payload
+        FROM intake.outbox
+        WHERE published_at IS NULL AND starts_with(topic, $1)
+        ORDER BY id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+        """,
+        topic_prefix + ".",
+        limit,
+    )
+    return [
+        PendingRow(
+            id=row["id"],
+            record=OutboxRecord(
+                event_id=str(row["event_id"]),
+                topic=row["topic"],
+                message_key=row["message_key"],
+                ce_type=row["ce_type"],
+                ce_source=row["ce_source"],
+                ce_time=row["ce_time"],
+                traceparent=row["traceparent"],
+                tracestate=row["tracestate"],
+                payload=bytes(row["payload"]),
+            ),
+        )
+        for row in rows
+    ]
+
+
+async def mark_published(conn: asyncpg.Connection, ids: list[int]) -> None:
+    await conn.execute(
+        "UPDATE intake.outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    rows: int
+    oldest_seconds: float
+
+
+async def backlog(pool: asyncpg.Pool, *, topic_prefix: str) -> Backlog:
+    """Unpublished rows of this deployment and the age of the oldest one."""
+    row = await pool.fetchrow(
+        """
+        SELECT count(*) AS rows,
+               coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest
+        FROM intake.outbox
+        WHERE published_at IS NULL AND starts_with(topic, $1)
+        """,
+        topic_prefix + ".",
+    )
+    assert row is not None
+    return Backlog(rows=int(row["rows"]), oldest_seconds=float(row["oldest"]))
+
+
+async def purge_published(pool: asyncpg.Pool, *, older_than_hours: float) -> int:
+    """Delete rows published longer ago than the retention; returns how many."""
+    result = await pool.execute(
+        "DELETE FROM intake.outbox"
+        " WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => $1)",
+        older_than_hours * 3600,
+    )
+    return int(result.split()[-1])

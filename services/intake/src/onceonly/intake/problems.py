@@ -1,0 +1,201 @@
+"""How intake's errors answer: RFC 9457 problem+json, field errors in English and
+Chinese, and the OpenAPI documentation of those answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from onceonly.intake import metrics
+from onceonly.intake.errors import IdempotencyKeyReused, SequenceExhausted, SubmissionInvalid
+from onceonly.intake.schemas import ProblemView
+from onceonly.platform.http import PROBLEM_JSON, Problem, problem_response
+
+log = structlog.get_logger(__name__)
+
+PROBLEMS = "https://onceonly.dev/problems/"
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+# Chinese for the validation errors pydantic reports in English (by error type).
+_ZH_MESSAGES = {
+    "missing": "缺少必填字段.",
+    "extra_forbidden": "不允许的字段.",
+    "string_type": "应为字符串.",
+    "string_too_short": "内容过短.",
+    "string_too_long": "内容过长.",
+    "literal_error": "取值不在允许范围内.",
+    "enum": "取值不在允许范围内.",
+    "list_type": "应为数组.",
+    "too_short": "条目过少.",
+    "too_long": "条目过多.",
+    "dict_type": "应为 JSON 对象.",
+    "model_type": "应为 JSON 对象.",
+    "model_attributes_type": "应为 JSON 对象.",
+    "json_invalid": "不是合法的 JSON.",
+    "json_type": "不是合法的 JSON.",
+    "value_error": "取值不合法.",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses` entries of a route's problem answers (see document_problems)."""
+    described = {
+        401: "No valid API key (`Authorization: Bearer oo_<key_id>_<secret>`)",
+        404: "No such resource for this integrator",
+        413: "The request body is larger than the limit",
+        422: "Invalid request; `errors` names every failing field, in English and Chinese",
+        503: "Temporarily unavailable; retry after `Retry-After` seconds",
+    }
+    return {
+        status: {
+            "model": ProblemView,
+            "description": described[status],
+            "content": {PROBLEM_JSON: {}},
+        }
+        for status in statuses
+    }
+
+
+def too_large(limit: int) -> Problem:
+    return Problem(
+        413,
+        "Request body too large",
+        f"The request body may have at most {limit} bytes. 请求体不得超过 {limit} 字节.",
+        type_=PROBLEMS + "payload-too-large",
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        kind = error.get("type", "invalid")
+        errors.append(
+            {
+                "field": ".".join(location[1:]) or ".".join(location),
+                "in": location[0] if location else "body",
+                "code": kind,
+                "message": error.get("msg", "Invalid value."),
+                "message_zh": _ZH_MESSAGES.get(kind, "字段不合法."),
+            }
+        )
+    return errors
+
+
+def invalid(errors: list[dict[str, Any]]) -> Problem:
+    return Problem(
+        422,
+        "Invalid request",
+        "One or more fields are invalid; see `errors`. 请求中有字段不合法, 详见 errors.",
+        type_=PROBLEMS + "validation",
+        errors=errors,
+    )
+
+
+def install_intake_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.method == "POST":
+            metrics.SUBMISSIONS.labels("invalid").inc()
+        return problem_response(invalid(_validation_errors(exc)), request)
+
+    @app.exception_handler(SubmissionInvalid)
+    async def _submission_invalid(request: Request, exc: SubmissionInvalid) -> JSONResponse:
+        metrics.SUBMISSIONS.labels("invalid").inc()
+        errors = [
+            {
+                "field": issue.field,
+                "in": "body",
+                "code": issue.code,
+                "message": issue.message_en,
+                "message_zh": issue.message_zh,
+            }
+            for issue in exc.issues
+        ]
+        return problem_response(invalid(errors), request)
+
+    @app.exception_handler(IdempotencyKeyReused)
+    async def _key_reused(request: Request, exc: IdempotencyKeyReused) -> JSONResponse:
+        metrics.SUBMISSIONS.labels("key_reused").inc()
+        return problem_response(
+            Problem(
+                422,
+                "Idempotency-Key reused with a different request",
+                "This Idempotency-Key was first used with a different request body; a retry"
+                " must repeat the first request exactly, and a new request needs a new key."
+                " 该 Idempotency-Key 已用于内容不同的请求:"
+                " 重试须与首次请求完全一致, 新请求请使用新的键.",
+                type_=PROBLEMS + "idempotency-key-reused",
+                errors=[
+                    {
+                        "field": "Idempotency-Key",
+                        "in": "header",
+                        "code": "key_reused",
+                        "message": "Used before with a different request body.",
+                        "message_zh": "该键已用于内容不同的请求.",
+                    }
+                ],
+            ),
+            request,
+        )
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("request failed: dependency unavailable", error=type(exc).__name__)
+        return problem_response(
+            Problem(
+                503,
+                "Service temporarily unavailable",
+                "Please retry shortly; nothing was recorded. 服务暂时不可用, 请稍后重试.",
+                type_=PROBLEMS + "unavailable",
+                headers={"Retry-After": "5"},
+            ),
+            request,
+        )
+
+    for error in (*UNAVAILABLE, SequenceExhausted):
+        app.add_exception_handler(error, _unavailable)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Error responses are documented as what they are: problem+json bodies."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            problem = {"schema": {"$ref": "#/components/schemas/ProblemView"}}
+            for operation in (op for path in schema["paths"].values() for op in path.values()):
+                for status, response in operation.get("responses", {}).items():
+                    if status.isdigit() and int(status) >= 400:
+                        response["content"] = {PROBLEM_JSON: problem}
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schema["components"]["schemas"].pop(unused, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def unauthorised() -> Problem:
+    return Problem(
+        401,
+        "Unauthorized",
+        "A valid API key is required: `Authorization: Bearer oo_<key_id>_<secret>`."
+        " 需要有效的 API 密钥.",
+        type_=PROBLEMS + "unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="onceonly-intake"'},
+    )
+
+
+def not_found(what: str) -> Problem:
+    return Problem(404, "Not found", f"{what} 未找到.", type_=PROBLEMS + "not-found")

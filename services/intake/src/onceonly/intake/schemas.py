@@ -1,0 +1,316 @@
+"""The request and response bodies of the integrator API (its OpenAPI schema)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from onceonly.catalogue import Catalogue, Matter
+from onceonly.intake.store import ApplicationRecord
+
+PERSON_EXAMPLE: dict[str, Any] = {
+    "matter_code": "household-transfer",
+    "applicant": {"kind": "person", "name": "张三", "identifier": "11010519491231002X"},
+    "contact": {"mobile": "13812345678", "channels": ["sms"], "language": "zh"},
+    "materials": [
+        {"code": "transfer-application", "reference": "doc://portal/2025/03/03/8f2a"},
+        {"code": "household-register", "reference": "doc://portal/2025/03/03/8f2b"},
+    ],
+    "form": {"destination": "杭州市西湖区", "reason": "工作调动"},
+}
+ORGANISATION_EXAMPLE: dict[str, Any] = {
+    "matter_code": "business-startup",
+    "applicant": {
+        "kind": "organisation",
+        "name": "杭州示例科技有限公司",
+        "identifier": "91330100716105852F",
+    },
+    "contact": {"mobile": "13912345678", "channels": ["sms", "app"], "language": "zh"},
+    "materials": [
+        {"code": "registration-form", "reference": "doc://kiosk/5521"},
+        {"code": "articles-of-association", "reference": "doc://kiosk/5522"},
+    ],
+    "form": {"registered_capital_yuan": 1000000, "business_scope": "软件开发"},
+}
+
+
+FORM_MAX_DEPTH = 16
+
+
+def _storable_text(value: str) -> str:
+    # Postgres text and jsonb hold neither NUL characters nor lone surrogates (which
+    # JSON's \u escapes can express): refuse them here rather than fail at the insert.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _storable_document(value: Any, depth: int = 0) -> Any:
+    if depth > FORM_MAX_DEPTH:
+        raise ValueError(f"must not nest deeper than {FORM_MAX_DEPTH} levels")
+    if isinstance(value, str):
+        _storable_text(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable_text(key)
+            _storable_document(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _storable_document(item, depth + 1)
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable_text)]
+FormData = Annotated[dict[str, Any], AfterValidator(_storable_document)]
+
+
+class _Body(BaseModel):
+    # Unknown fields are refused: a misspelt field would otherwise be dropped silently.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApplicantIn(_Body):
+    kind: Literal["person", "organisation"] = Field(
+        description="`person` (resident ID number) or `organisation` (unified social credit"
+        " code); the matter says which it accepts"
+    )
+    name: Text = Field(min_length=1, max_length=200, description="Person's or organisation's name")
+    identifier: Text = Field(
+        min_length=1,
+        max_length=40,
+        description="Resident ID number (18 characters, GB 11643) or unified social credit"
+        " code (18 characters, GB 32100)",
+    )
+
+
+class ContactIn(_Body):
+    mobile: Text = Field(
+        min_length=1, max_length=20, description="Mainland mobile number, 11 digits"
+    )
+    channels: list[Literal["sms", "app"]] = Field(
+        default_factory=lambda: ["sms"],
+        min_length=1,
+        max_length=2,
+        description="How the applicant wants to be told of progress",
+    )
+    language: Literal["zh", "en"] = "zh"
+
+
+class MaterialIn(_Body):
+    code: Text = Field(
+        min_length=1, max_length=64, description="A material code of the matter (GET /v1/matters)"
+    )
+    reference: Text = Field(
+        min_length=1,
+        max_length=500,
+        description="Where the document is kept (document store reference), not the document",
+    )
+
+
+class ApplicationIn(_Body):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [PERSON_EXAMPLE, ORGANISATION_EXAMPLE]}
+    )
+
+    matter_code: Text = Field(min_length=1, max_length=64, description="From GET /v1/matters")
+    applicant: ApplicantIn
+    contact: ContactIn
+    materials: list[MaterialIn] = Field(default_factory=list, max_length=100)
+    form: FormData = Field(
+        default_factory=dict,
+        description="The matter's form data; no personal data beyond `applicant` and `contact`",
+    )
+
+
+class Links(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self", examples=["/v1/applications/330100-20250303-0004276"])
+
+
+class SubmissionReceipt(BaseModel):
+    application_code: str = Field(
+        description="统一办件编码: `{region}-{yyyymmdd}-{sequence}{check}`",
+        examples=["330100-20250303-0004276"],
+    )
+    status: Literal["submitted"]
+    matter_code: str = Field(examples=["household-transfer"])
+    submitted_at: datetime
+    links: Links
+
+
+class ApplicantView(BaseModel):
+    kind: Literal["person", "organisation"]
+    name: str = Field(description="Masked for people (张**); organisations' names in full")
+    identifier: str = Field(description="Masked", examples=["1101**********002X"])
+
+
+class ContactView(BaseModel):
+    mobile: str = Field(description="Masked", examples=["1381234****"])
+    channels: list[str]
+    language: str
+
+
+class MaterialView(BaseModel):
+    code: str
+    reference: str
+
+
+class ApplicationView(BaseModel):
+    application_code: str
+    status: str
+    matter_code: str
+    applicant: ApplicantView
+    contact: ContactView
+    materials: list[MaterialView]
+    submitted_at: datetime
+    links: Links
+
+    @classmethod
+    def of(cls, record: ApplicationRecord, *, self_link: str) -> ApplicationView:
+        return cls(
+            application_code=record.application_code,
+            status=record.status,
+            matter_code=record.matter_code,
+            applicant=ApplicantView(
+                kind=record.applicant_kind,  # type: ignore[arg-type]
+                name=record.name_masked,
+                identifier=record.identifier_masked,
+            ),
+            contact=ContactView(
+                mobile=record.mobile_masked,
+                channels=list(record.channels),
+                language=record.language,
+            ),
+            materials=[MaterialView(**material) for material in record.materials],
+            submitted_at=record.submitted_at,
+            links=Links(self_=self_link),
+        )
+
+
+class DepartmentTaskView(BaseModel):
+    department_code: str
+    department_zh: str
+    department_en: str
+    task_zh: str
+    task_en: str
+    committed_days: int
+    legal_days: int | None
+
+
+class MaterialGuide(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    deficiency_tolerable: bool = Field(
+        description="容缺: may follow after acceptance, before completion"
+    )
+    replaced_by_check: str | None = Field(
+        description="免证办: not needed when this shared-data check confirms the fact"
+    )
+
+
+class MatterSummary(BaseModel):
+    code: str = Field(examples=["household-transfer"])
+    name_zh: str = Field(examples=["户籍迁移"])
+    name_en: str = Field(examples=["Household registration transfer"])
+    kind: Literal["instant", "committed"]
+    applicant_kinds: Literal["person", "organisation", "any"]
+    day_kind: Literal["working", "natural"]
+    committed_days: int
+    departments: list[str]
+    links: Links
+
+    @classmethod
+    def of(cls, matter: Matter) -> MatterSummary:
+        return cls(
+            code=matter.code,
+            name_zh=matter.name_zh,
+            name_en=matter.name_en,
+            kind=matter.kind.value,
+            applicant_kinds=matter.applicant_kinds.value,
+            day_kind=matter.day_kind.value,
+            committed_days=matter.committed_days,
+            departments=list(matter.department_codes),
+            links=Links(self_=f"/v1/matters/{matter.code}"),
+        )
+
+
+class MatterList(BaseModel):
+    matters: list[MatterSummary]
+
+
+class MatterGuide(MatterSummary):
+    bundle: bool
+    legal_days: int | None
+    tasks: list[DepartmentTaskView]
+    materials: list[MaterialGuide]
+    shared_data_checks: list[str]
+    auto_approval: bool
+    joint_inspection_allowed: bool
+    fee_yuan: float
+
+    @classmethod
+    def of_matter(cls, matter: Matter, catalogue: Catalogue) -> MatterGuide:
+        tasks = []
+        for task in matter.tasks:
+            department = catalogue.department(task.department)
+            tasks.append(
+                DepartmentTaskView(
+                    department_code=task.department,
+                    department_zh=department.name_zh if department else task.department,
+                    department_en=department.name_en if department else task.department,
+                    task_zh=task.task_zh,
+                    task_en=task.task_en,
+                    committed_days=task.committed_days,
+                    legal_days=task.legal_days,
+                )
+            )
+        return cls(
+            **MatterSummary.of(matter).model_dump(by_alias=False),
+            bundle=matter.bundle,
+            legal_days=matter.legal_days,
+            tasks=tasks,
+            materials=[
+                MaterialGuide(
+                    code=material.code,
+                    name_zh=material.name_zh,
+                    name_en=material.name_en,
+                    deficiency_tolerable=material.deficiency_tolerable,
+                    replaced_by_check=material.replaced_by_check,
+                )
+                for material in matter.materials
+            ],
+            shared_data_checks=list(matter.shared_data_checks),
+            auto_approval=matter.auto_approval,
+            joint_inspection_allowed=matter.joint_inspection_allowed,
+            fee_yuan=matter.fee_yuan,
+        )
+
+
+class FieldErrorView(BaseModel):
+    field: str = Field(examples=["applicant.identifier"])
+    in_: str = Field(alias="in", examples=["body"])
+    code: str = Field(examples=["check_digit"])
+    message: str = Field(examples=["The check digit does not match; the number is mistyped."])
+    message_zh: str = Field(examples=["校验码不正确, 号码可能输入有误."])
+
+
+class ProblemView(BaseModel):
+    """RFC 9457 problem details (media type application/problem+json)."""
+
+    type: str = Field(examples=["https://onceonly.dev/problems/validation"])
+    title: str
+    status: int
+    instance: str
+    detail: str | None = None
+    errors: list[FieldErrorView] | None = None

@@ -1,0 +1,35 @@
+"""Settings of the intake API and the outbox relay (`ONCEONLY_*` variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from onceonly.platform.settings import PlatformSettings
+
+
+class IntakeSettings(PlatformSettings):
+    intake_host: str = "127.0.0.1"
+    intake_port: int = 8000
+    # Administrative division code (GB/T 2260) of the service centre: the first part of
+    # every application code it assigns.
+    region_code: str = Field(default="330100", pattern=r"^[0-9]{6}$")
+    # Larger requests are refused with 413 before they are read into memory.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # A retry with the same Idempotency-Key is answered from storage for this long.
+    idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
+
+    # The relay: rows per transaction, how often it looks without a NOTIFY, how long a
+    # batch may wait for the broker, and the ceiling of its back-off while Kafka is down.
+    relay_batch_size: int = Field(default=200, ge=1, le=10_000)
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    relay_publish_timeout_seconds: float = Field(default=30.0, gt=0)
+    relay_max_backoff_seconds: float = Field(default=30.0, gt=0)
+    # Published outbox rows are kept this long (for audits and replays), then deleted.
+    outbox_retention_hours: float = Field(default=72.0, gt=0)
+    # The relay has no HTTP port of its own; set this to expose its Prometheus metrics.
+    relay_metrics_port: int | None = None
+
+    @property
+    def relay_max_silence_seconds(self) -> float:
+        """How old the relay's heartbeat may be before /health reports it."""
+        return 3 * self.heartbeat_seconds

@@ -1,0 +1,348 @@
+"""Postgres adapters of intake: applications with their outbox rows, idempotency keys,
+code sequences, integrators and API keys. Parameterised SQL only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from onceonly.intake import outbox
+from onceonly.intake.apikeys import NewApiKey, generate_api_key
+from onceonly.intake.application_code import MAX_SEQUENCE
+from onceonly.intake.errors import SequenceExhausted, UnknownApiKey, UnknownIntegrator
+from onceonly.intake.idempotency import IdempotencyRequest, StoredAnswer
+from onceonly.intake.outbox import OutboxRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationRecord:
+    application_code: str
+    integrator_id: str
+    matter_code: str
+    applicant_kind: str
+    name_sealed: str
+    name_masked: str
+    identifier_sealed: str
+    identifier_masked: str
+    mobile_sealed: str
+    mobile_masked: str
+    channels: tuple[str, ...]
+    language: str
+    materials: list[dict[str, str]]
+    form: dict[str, Any]
+    status: str
+    submitted_at: datetime
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentAnswer:
+    """The answer to store under an Idempotency-Key with the effect it reports."""
+
+    request: IdempotencyRequest
+    status: int
+    body: dict[str, Any]
+    ttl_hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwner:
+    key_id: str
+    integrator_id: str
+    integrator_name: str
+    secret_sha256: bytes
+    revoked: bool
+
+
+class SubmissionSession:
+    """The steps of one submission on one connection (each pool checkout costs a reset
+    round trip)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def next_sequence(self, region_code: str, day: date) -> int:
+        """The next code sequence number of the day.
+
+        Its own statement, not part of the submission's transaction: the row lock lasts
+        one statement, so submissions do not queue behind each other's commits. A failed
+        submission leaves a gap in the numbers, never a duplicate.
+        """
+        try:
+            value = await self._conn.fetchval(
+                """
+                INSERT INTO intake.code_sequences AS s (region_code, day, last_seq)
+                VALUES ($1, $2, 1)
+                ON CONFLICT (region_code, day) DO UPDATE SET last_seq = s.last_seq + 1
+                RETURNING last_seq
+                """,
+                region_code,
+                day,
+            )
+        except asyncpg.CheckViolationError:
+            raise SequenceExhausted(
+                f"region {region_code} used all {MAX_SEQUENCE} codes of {day}"
+            ) from None
+        return int(value)
+
+    async def stored_answer(
+        self, integrator_id: str, key: str, *, ttl_hours: float
+    ) -> StoredAnswer | None:
+        row = await self._conn.fetchrow(
+            """
+            SELECT request_sha256, response_status, response_body FROM intake.idempotency_keys
+            WHERE integrator_id = $1 AND key = $2
+              AND created_at > now() - make_interval(secs => $3)
+            """,
+            integrator_id,
+            key,
+            ttl_hours * 3600,
+        )
+        if row is None:
+            return None
+        return StoredAnswer(
+            request_sha256=bytes(row["request_sha256"]),
+            status=row["response_status"],
+            body=json.loads(row["response_body"]),
+        )
+
+    async def record_submission(
+        self,
+        application: ApplicationRecord,
+        event: OutboxRecord,
+        answer: IdempotentAnswer | None,
+    ) -> bool:
+        """Insert the application, its outbox row and the idempotent answer in one
+        transaction. False (and nothing written) when another request with the same
+        Idempotency-Key committed first."""
+        conn = self._conn
+        async with conn.transaction():
+            if answer is not None:
+                # First, so that a concurrent twin waits here on the key's index entry
+                # and then finds it taken; an expired key is taken over.
+                claimed = await conn.fetchval(
+                    """
+                    INSERT INTO intake.idempotency_keys AS k
+                        (integrator_id, key, request_sha256, response_status, response_body)
+                    VALUES ($1, $2, $3, $4, $5::jsonb)
+                    ON CONFLICT (integrator_id, key) DO UPDATE
+                        SET request_sha256 = EXCLUDED.request_sha256,
+                            response_status = EXCLUDED.response_status,
+                            response_body = EXCLUDED.response_body,
+                            created_at = now()
+                        WHERE k.created_at <= now() - make_interval(secs => $6)
+                    RETURNING true
+                    """,
+                    application.integrator_id,
+                    answer.request.key,
+                    answer.request.request_sha256,
+                    answer.status,
+                    json.dumps(answer.body, ensure_ascii=False),
+                    answer.ttl_hours * 3600,
+                )
+                if not claimed:
+                    return False
+            await conn.execute(
+                """
+                INSERT INTO intake.applications (
+                    application_code, integrator_id, matter_code, applicant_kind,
+                    name_sealed, name_masked, identifier_sealed, identifier_masked,
+                    mobile_sealed, mobile_masked, channels, language, materials, form,
+                    status, submitted_at, event_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
+                        $14::jsonb, $15, $16, $17)
+                """,
+                application.application_code,
+                application.integrator_id,
+                application.matter_code,
+                application.applicant_kind,
+                application.name_sealed,
+                application.name_masked,
+                application.identifier_sealed,
+                application.identifier_masked,
+                application.mobile_sealed,
+                application.mobile_masked,
+                list(application.channels),
+                application.language,
+                json.dumps(application.materials, ensure_ascii=False),
+                json.dumps(application.form, ensure_ascii=False),
+                application.status,
+                application.submitted_at,
+                uuid.UUID(application.event_id),
+            )
+            await outbox.insert(conn, event)
+        return True
+
+
+class ApplicationStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def key_owner(self, key_id: str) -> KeyOwner | None:
+        row = await self._pool.fetchrow(
+            """
+            SELECT k.key_id, k.integrator_id, i.name, k.secret_sha256, k.revoked_at
+            FROM intake.api_keys k JOIN intake.integrators i ON i.id = k.integrator_id
+            WHERE k.key_id = $1
+            """,
+            key_id,
+        )
+        if row is None:
+            return None
+        return KeyOwner(
+            key_id=row["key_id"],
+            integrator_id=row["integrator_id"],
+            integrator_name=row["name"],
+            secret_sha256=bytes(row["secret_sha256"]),
+            revoked=row["revoked_at"] is not None,
+        )
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[SubmissionSession]:
+        """One connection for all the steps of one submission."""
+        async with self._pool.acquire() as conn:
+            yield SubmissionSession(conn)
+
+    async def application(self, integrator_id: str, code: str) -> ApplicationRecord | None:
+        """The application if it exists *and* belongs to the integrator."""
+        row = await self._pool.fetchrow(
+            """
+            SELECT application_code, integrator_id, matter_code, applicant_kind,
+                   name_sealed, name_masked, identifier_sealed, identifier_masked,
+                   mobile_sealed, mobile_masked, channels, language, materials, form,
+                   status, submitted_at, event_id
+            FROM intake.applications
+            WHERE application_code = $1 AND integrator_id = $2
+            """,
+            code,
+            integrator_id,
+        )
+        if row is None:
+            return None
+        return ApplicationRecord(
+            application_code=row["application_code"],
+            integrator_id=row["integrator_id"],
+            matter_code=row["matter_code"],
+            applicant_kind=row["applicant_kind"],
+            name_sealed=row["name_sealed"],
+            name_masked=row["name_masked"],
+            identifier_sealed=row["identifier_sealed"],
+            identifier_masked=row["identifier_masked"],
+            mobile_sealed=row["mobile_sealed"],
+            mobile_masked=row["mobile_masked"],
+            channels=tuple(row["channels"]),
+            language=row["language"],
+            materials=json.loads(row["materials"]),
+            form=json.loads(row["form"]),
+            status=row["status"],
+            submitted_at=row["submitted_at"],
+            event_id=str(row["event_id"]),
+        )
+
+    async def purge_idempotency_keys(self, *, older_than_hours: float) -> int:
+        result = await self._pool.execute(
+            "DELETE FROM intake.idempotency_keys"
+            " WHERE created_at < now() - make_interval(secs => $1)",
+            older_than_hours * 3600,
+        )
+        return int(result.split()[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class KeySummary:
+    key_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IntegratorSummary:
+    id: str
+    name: str
+    created_at: datetime
+    keys: tuple[KeySummary, ...]
+
+
+class IntegratorStore:
+    """The administration of integrators and their keys (the CLI's side)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create_integrator(self, name: str) -> tuple[str, NewApiKey]:
+        """A new integrator with a first API key; raises UniqueViolationError on a
+        duplicate name."""
+        integrator_id = str(uuid.uuid4())
+        key = generate_api_key()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO intake.integrators (id, name) VALUES ($1, $2)", integrator_id, name
+            )
+            await self._insert_key(conn, integrator_id, key)
+        return integrator_id, key
+
+    async def integrator_named(self, name: str) -> str | None:
+        return await self._pool.fetchval("SELECT id FROM intake.integrators WHERE name = $1", name)
+
+    async def create_key(self, integrator_id: str) -> NewApiKey:
+        key = generate_api_key()
+        async with self._pool.acquire() as conn, conn.transaction():
+            exists = await conn.fetchval(
+                "SELECT true FROM intake.integrators WHERE id = $1", integrator_id
+            )
+            if not exists:
+                raise UnknownIntegrator(integrator_id)
+            await self._insert_key(conn, integrator_id, key)
+        return key
+
+    async def revoke_key(self, key_id: str) -> datetime:
+        """Revoke a key (idempotent); returns when it was revoked."""
+        revoked_at = await self._pool.fetchval(
+            """
+            UPDATE intake.api_keys SET revoked_at = coalesce(revoked_at, now())
+            WHERE key_id = $1 RETURNING revoked_at
+            """,
+            key_id,
+        )
+        if revoked_at is None:
+            raise UnknownApiKey(key_id)
+        return revoked_at
+
+    async def integrators(self) -> list[IntegratorSummary]:
+        rows = await self._pool.fetch(
+            """
+            SELECT i.id, i.name, i.created_at, k.key_id, k.created_at AS key_created_at,
+                   k.revoked_at
+            FROM intake.integrators i LEFT JOIN intake.api_keys k ON k.integrator_id = i.id
+            ORDER BY i.created_at, i.id, k.created_at, k.key_id
+            """
+        )
+        found: dict[str, IntegratorSummary] = {}
+        for row in rows:
+            current = found.get(row["id"]) or IntegratorSummary(
+                row["id"], row["name"], row["created_at"], ()
+            )
+            if row["key_id"] is not None:
+                key = KeySummary(row["key_id"], row["key_created_at"], row["revoked_at"])
+                current = IntegratorSummary(
+                    current.id, current.name, current.created_at, (*current.keys, key)
+                )
+            found[row["id"]] = current
+        return list(found.values())
+
+    @staticmethod
+    async def _insert_key(conn: asyncpg.Connection, integrator_id: str, key: NewApiKey) -> None:
+        await conn.execute(
+            "INSERT INTO intake.api_keys (key_id, integrator_id, secret_sha256)"
+            " VALUES ($1, $2, $3)",
+            key.key_id,
+            integrator_id,
+            key.secret_sha256,
+        )

@@ -1,0 +1,202 @@
+"""Checking a submission against the catalogue and the identifier rules.
+
+Pure: takes what the integrator sent (already well-formed JSON of the right types) and
+returns a `Submission` whose every field has been validated and normalised, or raises
+`SubmissionInvalid` listing every problem at once, each named by its field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from onceonly.catalogue import Catalogue, Matter
+from onceonly.catalogue.model import ApplicantKinds
+from onceonly.intake.errors import FieldIssue, InvalidValue, SubmissionInvalid
+from onceonly.intake.identifiers import parse_mobile, parse_resident_id, parse_uscc
+
+CHANNELS = ("sms", "app")
+LANGUAGES = ("zh", "en")
+
+
+class ApplicantKind(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+
+
+@dataclass(frozen=True, slots=True)
+class MaterialReference:
+    code: str
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionDraft:
+    """What the integrator sent, field by field."""
+
+    matter_code: str
+    applicant_kind: str
+    applicant_name: str
+    applicant_identifier: str
+    mobile: str
+    channels: tuple[str, ...] = ("sms",)
+    language: str = "zh"
+    materials: tuple[MaterialReference, ...] = ()
+    form: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A valid submission; identifiers and numbers in their normalised form."""
+
+    matter: Matter
+    applicant_kind: ApplicantKind
+    applicant_name: str
+    applicant_identifier: str
+    mobile: str
+    channels: tuple[str, ...]
+    language: str
+    materials: tuple[MaterialReference, ...]
+    form: Mapping[str, Any]
+
+    @property
+    def matter_code(self) -> str:
+        return self.matter.code
+
+
+def _allowed(matter: Matter, kind: ApplicantKind) -> bool:
+    return matter.applicant_kinds == ApplicantKinds.ANY or matter.applicant_kinds == kind.value
+
+
+def validate_submission(draft: SubmissionDraft, catalogue: Catalogue, *, today: date) -> Submission:
+    """The validated submission, or SubmissionInvalid with every failing field."""
+    issues: list[FieldIssue] = []
+
+    matter = catalogue.matter(draft.matter_code)
+    if matter is None:
+        issues.append(
+            FieldIssue(
+                "matter_code",
+                "unknown_matter",
+                f"No matter {draft.matter_code!r} in the catalogue; see GET /v1/matters.",
+                f"事项清单中没有事项 {draft.matter_code!r}, 请查看 GET /v1/matters.",
+            )
+        )
+
+    kind: ApplicantKind | None = None
+    try:
+        kind = ApplicantKind(draft.applicant_kind)
+    except ValueError:
+        issues.append(
+            FieldIssue(
+                "applicant.kind",
+                "unknown_kind",
+                "The applicant kind is 'person' or 'organisation'.",
+                "申请人类型应为 person (个人) 或 organisation (组织).",
+            )
+        )
+    if matter is not None and kind is not None and not _allowed(matter, kind):
+        issues.append(
+            FieldIssue(
+                "applicant.kind",
+                "kind_not_allowed",
+                f"Matter {matter.code} accepts applications from {matter.applicant_kinds.value}"
+                f" applicants only, not from {kind.value} applicants.",
+                f"事项 {matter.name_zh} 仅受理"
+                f"{'个人' if matter.applicant_kinds == ApplicantKinds.PERSON else '组织'}申请.",
+            )
+        )
+
+    name = draft.applicant_name.strip()
+    if not name:
+        issues.append(
+            FieldIssue(
+                "applicant.name", "empty", "The applicant's name is empty.", "申请人名称不能为空."
+            )
+        )
+
+    identifier = draft.applicant_identifier
+    try:
+        if kind is ApplicantKind.PERSON:
+            identifier = parse_resident_id(draft.applicant_identifier, today=today).number
+        elif kind is ApplicantKind.ORGANISATION:
+            identifier = parse_uscc(draft.applicant_identifier)
+    except InvalidValue as exc:
+        issues.append(exc.at("applicant.identifier"))
+
+    mobile = draft.mobile
+    try:
+        mobile = parse_mobile(draft.mobile)
+    except InvalidValue as exc:
+        issues.append(exc.at("contact.mobile"))
+
+    if not draft.channels:
+        issues.append(
+            FieldIssue(
+                "contact.channels",
+                "empty",
+                "Name at least one channel: sms or app.",
+                "请至少选择一种通知渠道: sms 或 app.",
+            )
+        )
+    for index, channel in enumerate(draft.channels):
+        if channel not in CHANNELS:
+            issues.append(
+                FieldIssue(
+                    f"contact.channels.{index}",
+                    "unknown_channel",
+                    f"Unknown channel {channel!r}; use sms or app.",
+                    f"不支持的通知渠道 {channel!r}, 应为 sms 或 app.",
+                )
+            )
+    if draft.language not in LANGUAGES:
+        issues.append(
+            FieldIssue(
+                "contact.language",
+                "unknown_language",
+                "The language is zh or en.",
+                "通知语言应为 zh 或 en.",
+            )
+        )
+
+    if matter is not None:
+        known = {material.code for material in matter.materials}
+        for index, material in enumerate(draft.materials):
+            if material.code not in known:
+                issues.append(
+                    FieldIssue(
+                        f"materials.{index}.code",
+                        "unknown_material",
+                        f"Matter {matter.code} has no material {material.code!r};"
+                        f" its materials are: {', '.join(sorted(known))}.",
+                        f"事项 {matter.name_zh} 没有材料 {material.code!r}, 可用材料为:"
+                        f" {', '.join(sorted(known))}.",
+                    )
+                )
+            if not material.reference.strip():
+                issues.append(
+                    FieldIssue(
+                        f"materials.{index}.reference",
+                        "empty",
+                        "The material reference is empty.",
+                        "材料引用不能为空.",
+                    )
+                )
+
+    if issues:
+        raise SubmissionInvalid(issues)
+    assert matter is not None and kind is not None
+    return Submission(
+        matter=matter,
+        applicant_kind=kind,
+        applicant_name=name,
+        applicant_identifier=identifier,
+        mobile=mobile,
+        channels=tuple(dict.fromkeys(draft.channels)),
+        language=draft.language,
+        materials=draft.materials,
+        form=draft.form,
+    )

@@ -1,0 +1,64 @@
+"""The administration CLI against the test database."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+from typer.testing import CliRunner
+
+from onceonly.intake.cli import app
+
+pytestmark = pytest.mark.integration
+
+KEY = re.compile(r"api_key:\s+(oo_\S+)")
+
+
+def run(database_url: str, *args: str) -> str:
+    result = CliRunner().invoke(app, list(args), env={"ONCEONLY_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_integrators_and_keys_are_administered(database_url: str) -> None:
+    name = f"cli integrator {uuid.uuid4().hex[:8]}"
+
+    created = run(database_url, "integrator", "create", name)
+    integrator_id = re.search(r"integrator_id:\s+(\S+)", created).group(1)  # type: ignore[union-attr]
+    first_key = KEY.search(created).group(1)  # type: ignore[union-attr]
+    first_key_id = first_key.split("_")[1]
+
+    second = run(database_url, "integrator", "key-create", integrator_id)
+    second_key_id = KEY.search(second).group(1).split("_")[1]  # type: ignore[union-attr]
+    assert second_key_id != first_key_id
+
+    revoked = run(database_url, "integrator", "key-revoke", first_key_id)
+    assert f"revoked {first_key_id}" in revoked
+
+    listing = run(database_url, "integrator", "list")
+    assert f"{integrator_id}  {name}" in listing
+    assert re.search(rf"key {first_key_id} .* revoked", listing)
+    assert re.search(rf"key {second_key_id} .* active", listing)
+    # Secrets are shown once, at creation, and never listed.
+    assert first_key.split("_", 2)[2] not in listing
+
+
+def test_unknown_ids_and_duplicate_names_are_errors(database_url: str) -> None:
+    runner = CliRunner()
+    env = {"ONCEONLY_DATABASE_URL": database_url}
+    assert runner.invoke(app, ["integrator", "key-create", "nobody"], env=env).exit_code == 1
+    assert runner.invoke(app, ["integrator", "key-revoke", "0" * 16], env=env).exit_code == 1
+    name = f"twice {uuid.uuid4().hex[:8]}"
+    assert runner.invoke(app, ["integrator", "create", name], env=env).exit_code == 0
+    assert runner.invoke(app, ["integrator", "create", name], env=env).exit_code == 1
+
+
+def test_scripts_get_json_and_can_rerun_with_reuse(database_url: str) -> None:
+    name = f"demo portal {uuid.uuid4().hex[:8]}"
+    first = json.loads(run(database_url, "integrator", "create", name, "--json"))
+    again = json.loads(run(database_url, "integrator", "create", name, "--reuse", "--json"))
+    assert again["integrator_id"] == first["integrator_id"]
+    assert again["api_key"] != first["api_key"]
+    assert again["api_key"].startswith(f"oo_{again['key_id']}_")

@@ -1,0 +1,223 @@
+"""The relay: woken by NOTIFY, survives Kafka being away without losing a row, and
+heartbeats for /health with its backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from onceonly.intake.relay import RELAY_COMPONENT, OutboxRelay
+from onceonly.intake.settings import IntakeSettings
+from onceonly.platform.heartbeat import beat, run_heartbeat
+
+pytestmark = pytest.mark.integration
+
+
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(relay.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def published_at(pool: asyncpg.Pool, code: str) -> Any:
+    return await pool.fetchval(
+        "SELECT published_at FROM intake.outbox WHERE message_key = $1", code
+    )
+
+
+async def submit(client: httpx.AsyncClient, integrator: Any, application: dict[str, Any]) -> str:
+    response = await client.post("/v1/applications", json=application, headers=integrator.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["application_code"]
+
+
+async def test_a_notify_wakes_the_relay_long_before_its_next_poll(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    pool: asyncpg.Pool,
+    settings: IntakeSettings,
+    reader: Any,
+    eventually: Any,
+) -> None:
+    relay = OutboxRelay(
+        pool,
+        dsn=settings.database_url,
+        bootstrap=settings.kafka_bootstrap,
+        topic_prefix=settings.topic_prefix,
+        poll_seconds=60.0,  # only a NOTIFY can make it publish within the test
+    )
+    async with running(relay):
+        await eventually(lambda: asyncio.sleep(0, relay.listening), bool, what="LISTEN")
+        # Let the first (empty) round finish, so the relay is waiting for a wake-up.
+        await eventually(lambda: asyncio.sleep(0, relay.idle), bool, what="an idle relay")
+        code = await submit(client, integrator, person_application)
+        await eventually(
+            lambda: published_at(pool, code), lambda at: at is not None, within=10, what="publish"
+        )
+    async with reader:
+        records = await reader.until(lambda found: len(found) >= 1, what="the message")
+    assert [record.key for record in records] == [code.encode()]
+
+
+async def test_nothing_is_lost_while_kafka_is_away(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    pool: asyncpg.Pool,
+    relay: OutboxRelay,
+    reader: Any,
+    eventually: Any,
+    settings: IntakeSettings,
+) -> None:
+    good_bootstrap = relay.bootstrap
+    relay.bootstrap = "127.0.0.1:1"  # nothing listens there: Kafka is "down"
+    async with running(relay):
+        codes = [await submit(client, integrator, person_application) for _ in range(3)]
+        await eventually(
+            lambda: asyncio.sleep(0, relay.failures), lambda n: n >= 2, what="failed attempts"
+        )
+        # Accepted while Kafka is away, and still waiting in the outbox.
+        for code in codes:
+            assert await published_at(pool, code) is None
+        assert relay.heartbeat_detail()["kafka"] == "disconnected"
+        assert relay.heartbeat_detail()["last_error"]
+
+        relay.bootstrap = good_bootstrap  # Kafka is back
+        for code in codes:
+            await eventually(
+                lambda code=code: published_at(pool, code),
+                lambda at: at is not None,
+                what=f"{code} published",
+            )
+    async with reader:
+        records = await reader.until(lambda found: len(found) >= 3, what="three messages")
+    assert sorted(record.key.decode() for record in records) == sorted(codes)
+    assert relay.published == 3
+
+
+async def test_the_relay_publishes_in_batches_in_id_order(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    pool: asyncpg.Pool,
+    settings: IntakeSettings,
+    reader: Any,
+) -> None:
+    codes = [await submit(client, integrator, person_application) for _ in range(5)]
+    relay = OutboxRelay(
+        pool,
+        dsn=settings.database_url,
+        bootstrap=settings.kafka_bootstrap,
+        topic_prefix=settings.topic_prefix,
+        batch_size=2,
+    )
+    try:
+        assert [await relay.publish_pending() for _ in range(4)] == [2, 2, 1, 0]
+    finally:
+        await relay.close()
+    async with reader:
+        records = await reader.until(lambda found: len(found) >= 5, what="five messages")
+    by_partition: dict[int, list[str]] = {}
+    for record in records:
+        by_partition.setdefault(record.partition, []).append(record.key.decode())
+    for keys in by_partition.values():
+        assert keys == [code for code in codes if code in keys]
+
+
+async def test_another_deployments_rows_are_left_alone(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    pool: asyncpg.Pool,
+    settings: IntakeSettings,
+) -> None:
+    code = await submit(client, integrator, person_application)
+    stranger = OutboxRelay(
+        pool,
+        dsn=settings.database_url,
+        bootstrap=settings.kafka_bootstrap,
+        topic_prefix=settings.topic_prefix + "-other",
+    )
+    try:
+        assert await stranger.publish_pending() == 0
+    finally:
+        await stranger.close()
+    assert await published_at(pool, code) is None
+
+
+async def test_health_needs_a_fresh_relay_heartbeat(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    pool: asyncpg.Pool,
+    relay: OutboxRelay,
+    settings: IntakeSettings,
+    eventually: Any,
+) -> None:
+    await submit(client, integrator, person_application)
+    beating = asyncio.create_task(
+        run_heartbeat(
+            pool, RELAY_COMPONENT, every=settings.heartbeat_seconds, detail=relay.heartbeat_detail
+        )
+    )
+    measuring = asyncio.create_task(relay.measure_backlog(0.1))
+    try:
+        await eventually(lambda: asyncio.sleep(0, relay.backlog), lambda n: n >= 1, what="backlog")
+        healthy = await eventually(
+            lambda: client.get("/health"), lambda r: r.status_code == 200, what="healthy"
+        )
+        assert healthy.json()["status"] == "ok"
+        await eventually(
+            lambda: pool.fetchval(
+                "SELECT detail FROM platform.heartbeats WHERE component = $1", RELAY_COMPONENT
+            ),
+            lambda detail: json.loads(detail)["backlog"] >= 1,
+            what="backlog in the heartbeat",
+        )
+    finally:
+        for task in (beating, measuring):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    await pool.execute(
+        "UPDATE platform.heartbeats SET beat_at = now() - interval '1 hour' WHERE component = $1",
+        RELAY_COMPONENT,
+    )
+    stale = await client.get("/health")
+    assert stale.status_code == 503
+    assert RELAY_COMPONENT in stale.json()["problems"]
+    await beat(pool, RELAY_COMPONENT)  # leave it fresh for whoever checks next
+
+
+async def test_the_backlog_is_a_metric(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    eventually: Any,
+) -> None:
+    await submit(client, integrator, person_application)
+
+    def backlog(response: httpx.Response) -> float:
+        for line in response.text.splitlines():
+            if line.startswith("onceonly_intake_outbox_backlog "):
+                return float(line.split()[1])
+        return -1.0
+
+    response = await eventually(
+        lambda: client.get("/metrics"), lambda r: backlog(r) >= 1, what="the backlog metric"
+    )
+    assert "onceonly_intake_request_seconds_bucket" in response.text

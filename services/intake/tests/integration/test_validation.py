@@ -1,0 +1,169 @@
+"""Bad input: 422 problems naming each field (English and Chinese), 413 for big bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+async def problem_fields(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/validation")
+    assert problem["status"] == 422
+    for error in problem["errors"]:
+        assert error["message"] and error["message_zh"]
+    return {error["field"]: error["code"] for error in problem["errors"]}
+
+
+async def test_domain_rules_are_named_by_field(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    pool: asyncpg.Pool,
+) -> None:
+    person_application["applicant"]["identifier"] = "110105194912310021"
+    person_application["contact"]["mobile"] = "12812345678"
+    person_application["materials"].append({"code": "passport", "reference": "doc://3"})
+
+    response = await client.post(
+        "/v1/applications", json=person_application, headers=integrator.headers
+    )
+
+    assert await problem_fields(response) == {
+        "applicant.identifier": "check_digit",
+        "contact.mobile": "format",
+        "materials.2.code": "unknown_material",
+    }
+    assert "校验码" in response.text
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM intake.applications WHERE integrator_id = $1", integrator.id
+        )
+        == 0
+    )
+
+
+async def test_an_unknown_matter_and_a_wrong_applicant_kind(
+    client: httpx.AsyncClient, integrator: Any, person_application: dict[str, Any]
+) -> None:
+    unknown = {**person_application, "matter_code": "fishing-licence"}
+    assert await problem_fields(
+        await client.post("/v1/applications", json=unknown, headers=integrator.headers)
+    ) == {"matter_code": "unknown_matter"}
+
+    wrong_kind = {**person_application, "matter_code": "business-startup", "materials": []}
+    assert await problem_fields(
+        await client.post("/v1/applications", json=wrong_kind, headers=integrator.headers)
+    ) == {"applicant.kind": "kind_not_allowed"}
+
+
+async def test_structure_errors_are_named_by_field(
+    client: httpx.AsyncClient, integrator: Any, person_application: dict[str, Any]
+) -> None:
+    del person_application["applicant"]["name"]
+    person_application["applicant"]["kind"] = "robot"
+    person_application["contact"]["channels"] = ["fax"]
+    person_application["unexpected"] = True
+
+    fields = await problem_fields(
+        await client.post("/v1/applications", json=person_application, headers=integrator.headers)
+    )
+
+    assert fields == {
+        "applicant.name": "missing",
+        "applicant.kind": "literal_error",
+        "contact.channels.0": "literal_error",
+        "unexpected": "extra_forbidden",
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"[]", "application/json"),
+        (b"", "application/json"),
+        (b"matter_code=x", "application/x-www-form-urlencoded"),
+    ],
+)
+async def test_bodies_that_are_not_an_application_object(
+    client: httpx.AsyncClient, integrator: Any, content: bytes, content_type: str
+) -> None:
+    response = await client.post(
+        "/v1/applications",
+        content=content,
+        headers={**integrator.headers, "Content-Type": content_type},
+    )
+    await problem_fields(response)
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, integrator: Any, person_application: dict[str, Any]
+) -> None:
+    person_application["form"] = {"notes": "x" * 300_000}
+    response = await client.post(
+        "/v1/applications", json=person_application, headers=integrator.headers
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/payload-too-large")
+
+
+async def test_a_streamed_body_over_the_limit_is_refused(
+    client: httpx.AsyncClient, integrator: Any
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"form": {"notes": "'
+        for _ in range(40):
+            yield b"x" * 10_000
+        yield b'"}}'
+
+    response = await client.post(
+        "/v1/applications",
+        content=chunks(),
+        headers={**integrator.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("replace", "field"),
+    [
+        (('"form":{"destination":"杭州市西湖区"}', '"form":{"area":NaN}'), "form"),
+        (('"form":{"destination":"杭州市西湖区"}', '"form":{"area":Infinity}'), "form"),
+        (("杭州市西湖区", "\\u0000"), "form"),
+        (('"destination"', '"\\ud800"'), "form"),
+        (("张三丰", "张\\u0000"), "applicant.name"),
+        (("doc://portal/1", "\\udfff"), "materials.0.reference"),
+        (
+            ('"form":{"destination":"杭州市西湖区"}', '"form":{"a":' + "[" * 40 + "]" * 40 + "}"),
+            "form",
+        ),
+    ],
+)
+async def test_values_postgres_cannot_store_are_refused(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    replace: tuple[str, str],
+    field: str,
+) -> None:
+    raw = json.dumps(person_application, ensure_ascii=False, separators=(",", ":"))
+    assert replace[0] in raw
+    content = raw.replace(replace[0], replace[1]).encode()
+    response = await client.post(
+        "/v1/applications",
+        content=content,
+        headers={**integrator.headers, "Content-Type": "application/json"},
+    )
+    assert field in await problem_fields(response)
