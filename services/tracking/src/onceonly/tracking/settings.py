@@ -9,7 +9,7 @@ class TrackingSettings(PlatformSettings):
     tracking_host: str = "127.0.0.1"
     tracking_port: int = 8002
     # The agent's heartbeat may be this old before /health reports it as down.
-    tracking_agent_max_silence_seconds: float = 30.0
+    tracking_agent_max_silence_seconds: float = 15.0
     # First and largest pause between attempts when Postgres refuses an append.
     tracking_retry_initial_seconds: float = 0.2
     tracking_retry_max_seconds: float = 10.0

@@ -50,4 +50,3 @@ def _reduced(descriptor: Descriptor, item: Any) -> Any:
     if isinstance(item, dict) and not descriptor.full_name.startswith("google.protobuf."):
         _reduce(descriptor, item)
     return item
-

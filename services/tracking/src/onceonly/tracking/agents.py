@@ -1,0 +1,196 @@
+"""The faust app: one agent per stream topic, each recording events on timelines.
+
+Composition root of the `onceonly-tracking agent` process. The worker starts
+`TrackingRuntime` before the app, so the agents only run once Postgres is migrated,
+the topics exist and the dead-letter producer is up; they run in the worker's event
+loop, where the pool and the producer were made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import asyncpg
+import faust
+import structlog
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from mode import Service
+
+from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.heartbeat import run_heartbeat
+from onceonly.platform.kafka import build_producer, dead_letter, ensure_topics, wait_for_kafka
+from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
+from onceonly.tracking.processing import (
+    AGENT_COMPONENT,
+    CONSUMER_NAME,
+    Inbound,
+    TimelineRecorder,
+    normalise_headers,
+)
+from onceonly.tracking.settings import TrackingSettings
+from onceonly.tracking.store import TrackingStore
+
+log = structlog.get_logger(__name__)
+
+PARTITIONS = 3
+
+
+def app_id(settings: TrackingSettings) -> str:
+    """`onceonly-tracking` for the real prefix; per prefix so test runs get their own group."""
+    return f"{settings.topic_prefix}-tracking"
+
+
+def stream_topics(settings: TrackingSettings) -> dict[Stream, str]:
+    return {stream: topic_name(settings.topic_prefix, stream) for stream in Stream}
+
+
+class TrackingRuntime(Service):
+    """Postgres pool, migrations, topics, dead-letter producer and heartbeat."""
+
+    def __init__(self, settings: TrackingSettings, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.store: TrackingStore | None = None
+        self.recorder = TimelineRecorder(
+            append=self._append,
+            park=self._park,
+            retry_initial=settings.tracking_retry_initial_seconds,
+            retry_max=settings.tracking_retry_max_seconds,
+        )
+        self.dlq = dead_letter_topic(settings.topic_prefix, CONSUMER_NAME)
+
+    async def on_start(self) -> None:
+        settings = self.settings
+        await wait_for_kafka(settings.kafka_bootstrap)
+        # faust declares only its internal topics; ours must exist before it subscribes.
+        await ensure_topics(
+            settings.kafka_bootstrap,
+            [*stream_topics(settings).values(), self.dlq],
+            partitions=PARTITIONS,
+        )
+        self.pool = await _connect(settings)
+        await prepare_database(self.pool, component="tracking", package="onceonly.tracking")
+        self.store = TrackingStore(self.pool)
+        self.producer = build_producer(settings.kafka_bootstrap, client_id=app_id(settings))
+        await self.producer.start()
+        log.info("tracking runtime ready", topics=list(stream_topics(settings).values()))
+
+    async def on_stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    @Service.task
+    async def _heartbeat(self) -> None:
+        assert self.pool is not None
+        await run_heartbeat(
+            self.pool,
+            AGENT_COMPONENT,
+            every=self.settings.heartbeat_seconds,
+            detail=lambda: {**self.recorder.counts, "retries": self.recorder.retries},
+        )
+
+    async def _append(self, envelope: Any, **kwargs: Any) -> bool:
+        assert self.store is not None
+        return await self.store.append(envelope, **kwargs)
+
+    async def _park(self, record: Inbound, reason: str) -> None:
+        assert self.producer is not None
+        # Inbound has the attributes of a ConsumerRecord that dead_letter reads.
+        letter = dead_letter(cast(ConsumerRecord, record), consumer=CONSUMER_NAME, reason=reason)
+        await self.producer.send_and_wait(
+            self.dlq, value=letter.SerializeToString(), key=record.key
+        )
+
+
+async def _connect(settings: TrackingSettings, *, attempts: int = 60) -> asyncpg.Pool:
+    """The pool, waiting for Postgres when the agent starts before it."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await create_pool(settings.database_url, max_size=settings.database_pool_max)
+        except (OSError, asyncpg.PostgresError) as exc:
+            if attempt == attempts:
+                raise
+            log.info("waiting for postgres", attempt=attempt, error=str(exc))
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+def inbound(message: Any) -> Inbound:
+    """A faust Message (the raw Kafka record) as tracking's Inbound."""
+    return Inbound(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=normalise_headers(message.headers),
+    )
+
+
+@dataclass
+class TrackingApp:
+    app: faust.App
+    runtime: TrackingRuntime
+    agents: dict[Stream, Any]
+
+
+def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
+    """The faust app with its agents, and the runtime they need started before them."""
+    runtime = TrackingRuntime(settings)
+    data_dir = Path(tempfile.gettempdir()) / f"{app_id(settings)}-data"
+    app = faust.App(
+        app_id(settings),
+        broker=[f"kafka://{host.strip()}" for host in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        processing_guarantee="at_least_once",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=PARTITIONS,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        autodiscover=False,
+        datadir=str(data_dir),
+    )
+    agents = {
+        stream: _follow(app, runtime, stream, name)
+        for stream, name in stream_topics(settings).items()
+    }
+    return TrackingApp(app=app, runtime=runtime, agents=agents)
+
+
+def _follow(app: faust.App, runtime: TrackingRuntime, stream: Stream, topic: str) -> Any:
+    """An agent that records every message of one topic, in partition order."""
+
+    async def follow(events: faust.StreamT) -> None:
+        async for event in events.events():
+            # Returns once recorded, found a duplicate or parked: only then may faust ack.
+            await runtime.recorder.process(inbound(event.message))
+
+    # faust labels an agent by its function's name in logs and sensors.
+    follow.__name__ = follow.__qualname__ = f"track_{stream.name.lower()}"
+    channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
+    return app.agent(channel, name=f"tracking-{stream.value}")(follow)
+
+
+def run_worker(settings: TrackingSettings) -> None:
+    """Run the faust worker until SIGINT/SIGTERM (blocks; exits the process)."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    tracking = create_tracking_app(settings)
+    worker = faust.Worker(
+        tracking.app,
+        tracking.runtime,
+        loglevel=settings.log_level.lower(),
+        loop=loop,
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()

@@ -1,0 +1,226 @@
+"""What the tracking agents do with each Kafka message, independent of faust.
+
+A message is decoded into an Envelope and its event; one that cannot be (missing or
+bad CloudEvents headers, unknown type, undecodable body, unrecordable values) is parked
+on the dead-letter topic and processing goes on. A decodable one is appended to its
+timeline; when Postgres (or anything else) fails, the append is retried with backoff
+until it succeeds: a message is never skipped, and redelivery is harmless because
+appends are idempotent by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+from google.protobuf.message import DecodeError, Message
+from opentelemetry import trace
+
+from onceonly.platform.envelope import Envelope, EnvelopeError
+from onceonly.platform.events import UnknownEventType
+from onceonly.platform.telemetry import attached
+from onceonly.tracking.errors import UnprocessableEvent
+from onceonly.tracking.recordable import unrecordable_reason
+
+log = structlog.get_logger(__name__)
+tracer = trace.get_tracer("onceonly.tracking")
+
+CONSUMER_NAME = "tracking"
+# The agent process's heartbeat component, read by the API's /health.
+AGENT_COMPONENT = "tracking-agent"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """The parts of a Kafka message tracking needs (the shape of a ConsumerRecord)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def normalise_headers(raw: Any) -> list[tuple[str, bytes]]:
+    """Kafka headers as (str, bytes) pairs, whatever shape the client handed over.
+
+    Header values may be null on the wire and clients differ (list of pairs, dict);
+    a garbage header must lead to a dead letter, never to a crashed agent.
+    """
+    if not raw:
+        return []
+    pairs: Iterable[Any] = raw.items() if isinstance(raw, Mapping) else raw
+    result: list[tuple[str, bytes]] = []
+    for pair in pairs:
+        try:
+            key, value = pair
+        except (TypeError, ValueError):
+            continue
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
+        if value is None:
+            value = b""
+        elif isinstance(value, str):
+            value = value.encode()
+        elif not isinstance(value, bytes):
+            value = bytes(value) if isinstance(value, bytearray | memoryview) else b""
+        result.append((str(key), value))
+    return result
+
+
+def decode(record: Inbound) -> tuple[Envelope, Message]:
+    """The envelope and event of a message; raises UnprocessableEvent with the reason."""
+    try:
+        envelope = Envelope.from_kafka(record.headers, record.value or b"")
+        message = envelope.message()
+    except (EnvelopeError, UnknownEventType, DecodeError) as exc:
+        raise UnprocessableEvent(f"{type(exc).__name__}: {exc}") from exc
+    except (ValueError, TypeError, UnicodeError) as exc:  # e.g. an impossible ce_time
+        raise UnprocessableEvent(f"undecodable message: {type(exc).__name__}: {exc}") from exc
+    reason = unrecordable_reason(envelope, message)
+    if reason:
+        raise UnprocessableEvent(reason)
+    return envelope, message
+
+
+class Append(Protocol):
+    async def __call__(
+        self,
+        envelope: Envelope,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        message: Message | None = None,
+    ) -> bool: ...
+
+
+Park = Callable[[Inbound, str], Awaitable[None]]
+
+
+class Outcome(enum.StrEnum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
+    PARKED = "parked"
+
+
+class TimelineRecorder:
+    """Processes one message at a time; `process` returns only once it is safe to ack."""
+
+    def __init__(
+        self,
+        *,
+        append: Append,
+        park: Park,
+        retry_initial: float = 0.2,
+        retry_max: float = 10.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._append = append
+        self._park = park
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        self._sleep = sleep
+        self.counts: dict[str, int] = {outcome.value: 0 for outcome in Outcome}
+        self.retries = 0
+
+    async def process(self, record: Inbound) -> Outcome:
+        try:
+            envelope, message = decode(record)
+        except UnprocessableEvent as exc:
+            await self._park_with_retry(record, str(exc))
+            return self._count(Outcome.PARKED)
+        trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
+        with (
+            attached(trace_headers),
+            tracer.start_as_current_span(
+                f"tracking record {envelope.type.rsplit('.', 1)[-1]}",
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": record.topic,
+                    "messaging.message.id": envelope.id,
+                    "onceonly.application_code": envelope.subject,
+                },
+            ),
+        ):
+            delay = self._retry_initial
+            while True:
+                try:
+                    recorded = await self._append(
+                        envelope,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        message=message,
+                    )
+                except UnprocessableEvent as exc:
+                    await self._park_with_retry(record, str(exc))
+                    return self._count(Outcome.PARKED)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.retries += 1
+                    log.warning(
+                        "append failed, will retry",
+                        event_id=envelope.id,
+                        application_code=envelope.subject,
+                        topic=record.topic,
+                        offset=record.offset,
+                        error=f"{type(exc).__name__}: {exc}",
+                        retry_in=delay,
+                    )
+                    await self._sleep(delay)
+                    delay = min(delay * 2, self._retry_max)
+                    continue
+                if recorded:
+                    log.info(
+                        "event recorded",
+                        event_id=envelope.id,
+                        application_code=envelope.subject,
+                        type=envelope.type,
+                    )
+                    return self._count(Outcome.RECORDED)
+                log.info(
+                    "duplicate event ignored",
+                    event_id=envelope.id,
+                    application_code=envelope.subject,
+                )
+                return self._count(Outcome.DUPLICATE)
+
+    async def _park_with_retry(self, record: Inbound, reason: str) -> None:
+        """Park, retrying while Kafka refuses: the source offset is acked only after."""
+        log.error(
+            "message parked on dead-letter topic",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+        delay = self._retry_initial
+        while True:
+            try:
+                await self._park(record, reason)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.retries += 1
+                log.warning(
+                    "parking failed, will retry",
+                    topic=record.topic,
+                    offset=record.offset,
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in=delay,
+                )
+                await self._sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+
+    def _count(self, outcome: Outcome) -> Outcome:
+        self.counts[outcome.value] += 1
+        return outcome

@@ -1,0 +1,304 @@
+"""The Postgres adapter of tracking: timeline appends, reads, verification, status."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from google.protobuf.message import Message
+
+from onceonly.platform.envelope import Envelope
+from onceonly.tracking import chain
+from onceonly.tracking.errors import ApplicationNotFound, UnprocessableEvent
+from onceonly.tracking.recordable import unrecordable_reason
+from onceonly.tracking.status import ApplicationStatus, apply_event
+from onceonly.tracking.summary import summarise
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One recorded event as the API shows it."""
+
+    seq: int
+    event_id: str
+    type: str
+    source: str
+    time: datetime
+    summary: dict[str, Any]
+    prev_hash: str
+    hash: str
+    topic: str
+    partition: int
+    offset: int
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The outcome of recomputing an application's chain."""
+
+    intact: bool
+    entries: int
+    first_broken_seq: int | None = None
+    reason: str | None = None
+
+
+class _Duplicate(Exception):
+    """Rolls back an append whose event id is already recorded."""
+
+
+class TrackingStore:
+    """Timelines and status in the `tracking` schema (parameterised SQL only)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def append(
+        self,
+        envelope: Envelope,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        message: Message | None = None,
+    ) -> bool:
+        """Record one event at the end of its application's timeline.
+
+        False when the event id is already recorded (a redelivery, possibly read from
+        another topic by another agent): nothing changes then. The timeline row, the
+        chain head and the status projection change in one transaction.
+        Raises UnprocessableEvent for an event that can never be recorded.
+        """
+        if message is None:
+            message = envelope.message()
+        reason = unrecordable_reason(envelope, message)
+        if reason:
+            raise UnprocessableEvent(reason)
+        summary = summarise(message)
+        if _has_nul(summary):
+            # jsonb refuses \u0000: retrying would block the partition for ever.
+            raise UnprocessableEvent("event text contains NUL characters")
+        summary_json = json.dumps(summary, ensure_ascii=False)
+        code = envelope.subject
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._append(
+                    conn, envelope, message, summary_json, code, topic, partition, offset
+                )
+        except _Duplicate:
+            return False
+        return True
+
+    async def _append(
+        self,
+        conn: asyncpg.Connection,
+        envelope: Envelope,
+        message: Message,
+        summary_json: str,
+        code: str,
+        topic: str,
+        partition: int,
+        offset: int,
+    ) -> None:
+        # Lock the head: appends of one application queue here, whichever agent runs them.
+        await conn.execute(
+            "INSERT INTO tracking.timeline_heads (application_code, last_seq, last_hash)"
+            " VALUES ($1, 0, $2) ON CONFLICT (application_code) DO NOTHING",
+            code,
+            chain.GENESIS_HASH,
+        )
+        head = await conn.fetchrow(
+            "SELECT last_seq, last_hash FROM tracking.timeline_heads"
+            " WHERE application_code = $1 FOR UPDATE",
+            code,
+        )
+        assert head is not None
+        already = await conn.fetchval(
+            "SELECT 1 FROM tracking.timeline WHERE event_id = $1", envelope.id
+        )
+        if already:
+            raise _Duplicate
+        entry = chain.next_entry(
+            head_seq=head["last_seq"],
+            head_hash=head["last_hash"],
+            application_code=code,
+            event_id=envelope.id,
+            ce_type=envelope.type,
+            ce_source=envelope.source,
+            ce_time=envelope.time,
+            data=envelope.data,
+        )
+        inserted = await conn.fetchval(
+            """
+            INSERT INTO tracking.timeline (
+                application_code, seq, event_id, ce_type, ce_source, ce_time, topic,
+                partition, kafka_offset, data, summary, prev_hash, hash
+            ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING seq
+            """,
+            code,
+            entry.seq,
+            entry.event_id,
+            entry.ce_type,
+            entry.ce_source,
+            _aware(entry.ce_time),
+            topic,
+            partition,
+            offset,
+            entry.data,
+            summary_json,
+            entry.prev_hash,
+            entry.hash,
+        )
+        if inserted is None:
+            # The same event id committed meanwhile under another application's lock.
+            raise _Duplicate
+        await conn.execute(
+            "UPDATE tracking.timeline_heads SET last_seq = $2, last_hash = $3, updated_at = now()"
+            " WHERE application_code = $1",
+            code,
+            entry.seq,
+            entry.hash,
+        )
+        current = await self._status(conn, code)
+        projected = apply_event(
+            current, application_code=code, message=message, time=_aware(envelope.time)
+        )
+        await conn.execute(
+            """
+            INSERT INTO tracking.application_status (
+                application_code, matter_code, status, tasks, last_event_at, updated_at
+            ) VALUES ($1, $2, $3, $4::jsonb, $5, now())
+            ON CONFLICT (application_code) DO UPDATE SET
+                matter_code = EXCLUDED.matter_code,
+                status = EXCLUDED.status,
+                tasks = EXCLUDED.tasks,
+                last_event_at = EXCLUDED.last_event_at,
+                updated_at = now()
+            """,
+            code,
+            projected.matter_code or None,
+            projected.status,
+            json.dumps(projected.tasks, ensure_ascii=False),
+            projected.last_event_at,
+        )
+
+    async def timeline(self, application_code: str) -> list[TimelineEntry]:
+        """The entries in recorded order; raises ApplicationNotFound when there are none."""
+        rows = await self._pool.fetch(
+            """
+            SELECT seq, event_id, ce_type, ce_source, ce_time, summary, prev_hash, hash,
+                   topic, partition, kafka_offset, recorded_at
+              FROM tracking.timeline WHERE application_code = $1 ORDER BY seq
+            """,
+            application_code,
+        )
+        if not rows:
+            raise ApplicationNotFound(application_code)
+        return [
+            TimelineEntry(
+                seq=row["seq"],
+                event_id=row["event_id"],
+                type=row["ce_type"],
+                source=row["ce_source"],
+                time=row["ce_time"],
+                summary=json.loads(row["summary"]),
+                prev_hash=row["prev_hash"],
+                hash=row["hash"],
+                topic=row["topic"],
+                partition=row["partition"],
+                offset=row["kafka_offset"],
+                recorded_at=row["recorded_at"],
+            )
+            for row in rows
+        ]
+
+    async def verify(self, application_code: str) -> Verification:
+        """Recompute the chain from the stored rows and compare it with the head."""
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            # One snapshot for head and rows, so an append in between is not a "break".
+            head = await conn.fetchrow(
+                "SELECT last_seq, last_hash FROM tracking.timeline_heads"
+                " WHERE application_code = $1",
+                application_code,
+            )
+            rows = await conn.fetch(
+                """
+                SELECT application_code, seq, event_id, ce_type, ce_source, ce_time, data,
+                       prev_hash, hash
+                  FROM tracking.timeline WHERE application_code = $1 ORDER BY seq
+                """,
+                application_code,
+            )
+        if head is None and not rows:
+            raise ApplicationNotFound(application_code)
+        entries = [
+            chain.ChainEntry(
+                application_code=row["application_code"],
+                seq=row["seq"],
+                event_id=row["event_id"],
+                ce_type=row["ce_type"],
+                ce_source=row["ce_source"],
+                ce_time=row["ce_time"],
+                data=bytes(row["data"]),
+                prev_hash=row["prev_hash"],
+                hash=row["hash"],
+            )
+            for row in rows
+        ]
+        # A missing head row with entries present is itself a break (seq 1 "beyond head").
+        broken = chain.verify(
+            entries, head=(head["last_seq"], head["last_hash"]) if head else (0, "")
+        )
+        if broken is None:
+            return Verification(intact=True, entries=len(entries))
+        return Verification(
+            intact=False,
+            entries=len(entries),
+            first_broken_seq=broken.seq,
+            reason=broken.reason,
+        )
+
+    async def status(self, application_code: str) -> ApplicationStatus:
+        """The projected status; raises ApplicationNotFound for an unknown application."""
+        async with self._pool.acquire() as conn:
+            found = await self._status(conn, application_code)
+        if found is None:
+            raise ApplicationNotFound(application_code)
+        return found
+
+    @staticmethod
+    async def _status(conn: asyncpg.Connection, application_code: str) -> ApplicationStatus | None:
+        row = await conn.fetchrow(
+            "SELECT matter_code, status, tasks, last_event_at"
+            " FROM tracking.application_status WHERE application_code = $1",
+            application_code,
+        )
+        if row is None:
+            return None
+        return ApplicationStatus(
+            application_code=application_code,
+            matter_code=row["matter_code"] or "",
+            status=row["status"],
+            tasks=json.loads(row["tasks"]),
+            last_event_at=row["last_event_at"],
+        )
+
+
+def _aware(value: datetime) -> datetime:
+    """Naive times are UTC, as the chain's canonical form takes them."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False

@@ -1,0 +1,128 @@
+"""The tracking API against the real test database."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.heartbeat import beat
+from onceonly.tracking.api import create_app
+from onceonly.tracking.processing import AGENT_COMPONENT
+from onceonly.tracking.settings import TrackingSettings
+
+pytestmark = pytest.mark.integration
+
+SECRET = "tracking-api-test-secret-of-32-bytes-or-more"
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = TrackingSettings(database_url=database_url, signing_secret=SECRET)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tracking") as client:
+            yield client
+
+
+def bearer(*roles: str) -> dict[str, str]:
+    token = issue_staff_token(SECRET, staff_id="s-1", department_code="supervision", roles=roles)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def recorded(store, events) -> tuple[str, list]:
+    code = events.code()
+    envelopes = [
+        events.envelope(message, code, minutes=i)
+        for i, message in enumerate(
+            [events.submitted(code), events.accepted(code), events.task_started(code)]
+        )
+    ]
+    for offset, envelope in enumerate(envelopes):
+        await store.append(envelope, topic="t", partition=0, offset=offset)
+    return code, envelopes
+
+
+async def test_timeline_in_order_with_masked_summaries(client, store, events) -> None:
+    code, envelopes = await recorded(store, events)
+    response = await client.get(f"/v1/applications/{code}/timeline", headers=bearer("supervision"))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["application_code"] == code
+    entries = body["entries"]
+    assert [e["seq"] for e in entries] == [1, 2, 3]
+    assert [e["event_id"] for e in entries] == [env.id for env in envelopes]
+    assert entries[0]["type"] == "onceonly.events.v1.ApplicationSubmitted"
+    assert entries[0]["source"] == "/onceonly/test"
+    assert entries[0]["time"].startswith("2025-03-03T09:00:00")
+    assert entries[0]["summary"]["applicant"]["identifier"] == "4301**********1234"
+    assert entries[1]["prev_hash"] == entries[0]["hash"]
+    assert "13812345678" not in response.text
+
+
+async def test_verification_and_status(client, store, events) -> None:
+    code, _ = await recorded(store, events)
+    headers = bearer("operations")
+    verification = await client.get(
+        f"/v1/applications/{code}/timeline/verification", headers=headers
+    )
+    assert verification.json() == {
+        "application_code": code,
+        "intact": True,
+        "entries": 3,
+        "first_broken_seq": None,
+        "reason": None,
+    }
+    status = await client.get(f"/v1/applications/{code}/status", headers=headers)
+    assert status.status_code == 200
+    assert status.json()["status"] == "accepted"
+    assert status.json()["tasks"]["public-security"]["state"] == "started"
+
+
+@pytest.mark.parametrize("path", ["timeline", "timeline/verification", "status"])
+async def test_unknown_application_is_a_404_problem(client, events, path) -> None:
+    response = await client.get(
+        f"/v1/applications/{events.code()}/{path}", headers=bearer("reviewer")
+    )
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["title"] == "Application not found"
+
+
+async def test_staff_token_required(client, store, events) -> None:
+    code, _ = await recorded(store, events)
+    url = f"/v1/applications/{code}/timeline"
+    assert (await client.get(url)).status_code == 401
+    forged = issue_staff_token(
+        "another-secret-that-is-32-bytes-long", staff_id="x", department_code="d"
+    )
+    response = await client.get(url, headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    for role in ("reviewer", "department_head", "supervision", "operations"):
+        assert (await client.get(url, headers=bearer(role))).status_code == 200
+
+
+async def test_malformed_code_is_a_422_problem(client) -> None:
+    response = await client.get("/v1/applications/%20bad%20/status", headers=bearer("operations"))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "code"
+
+
+async def test_health_reports_the_agent_heartbeat(client, pool) -> None:
+    await pool.execute("DELETE FROM platform.heartbeats WHERE component = $1", AGENT_COMPONENT)
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["problems"] == {AGENT_COMPONENT: "no heartbeat yet"}
+    await beat(pool, AGENT_COMPONENT)
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    await pool.execute(
+        "UPDATE platform.heartbeats SET beat_at = now() - interval '1 hour' WHERE component = $1",
+        AGENT_COMPONENT,
+    )
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert "last heartbeat" in response.json()["problems"][AGENT_COMPONENT]

@@ -1,0 +1,220 @@
+"""The Postgres store: idempotent, serialised, tamper-evident appends."""
+
+import asyncio
+import itertools
+import random
+
+import asyncpg
+import pytest
+
+from onceonly.tracking.chain import GENESIS_HASH
+from onceonly.tracking.errors import ApplicationNotFound, UnprocessableEvent
+
+pytestmark = pytest.mark.integration
+
+
+async def append(store, envelope, offset: int = 0, topic: str = "t.approval-events.v1") -> bool:
+    return await store.append(envelope, topic=topic, partition=0, offset=offset)
+
+
+async def test_the_same_event_twice_is_one_entry(store, events) -> None:
+    code = events.code()
+    envelope = events.envelope(events.submitted(code), code)
+    assert await append(store, envelope, offset=1) is True
+    # Redelivered, even read from another topic: nothing changes.
+    assert await append(store, envelope, offset=2, topic="t.submissions.v1") is False
+
+    entries = await store.timeline(code)
+    assert [(e.seq, e.event_id, e.offset, e.topic) for e in entries] == [
+        (1, envelope.id, 1, "t.approval-events.v1")
+    ]
+    assert entries[0].prev_hash == GENESIS_HASH
+    assert entries[0].type == "onceonly.events.v1.ApplicationSubmitted"
+    assert entries[0].time == envelope.time
+    verification = await store.verify(code)
+    assert (verification.intact, verification.entries) == (True, 1)
+
+
+async def test_summary_holds_masks_only_and_data_the_raw_event(store, events, pool) -> None:
+    code = events.code()
+    envelope = events.envelope(events.submitted(code), code)
+    await append(store, envelope)
+    [entry] = await store.timeline(code)
+    assert entry.summary["applicant"]["name"] == "张**"
+    assert entry.summary["contact"]["mobile"] == "1381234****"
+    row = await pool.fetchrow(
+        "SELECT data, summary::text AS summary FROM tracking.timeline WHERE event_id = $1",
+        envelope.id,
+    )
+    assert bytes(row["data"]) == envelope.data
+    for secret in ("张三丰", "430102199001011234", "13812345678", "sealed"):
+        assert secret not in row["summary"]
+
+
+async def test_status_follows_the_events_in_the_same_transaction(store, events) -> None:
+    code = events.code()
+    with pytest.raises(ApplicationNotFound):
+        await store.status(code)
+    await append(store, events.envelope(events.submitted(code), code))
+    assert (await store.status(code)).status == "submitted"
+    for minutes, message in enumerate(
+        [events.accepted(code), events.task_started(code), events.task_decided(code)], start=1
+    ):
+        await append(store, events.envelope(message, code, minutes=minutes))
+    status = await store.status(code)
+    assert status.status == "accepted"
+    assert status.matter_code == "household-transfer"
+    assert status.tasks["public-security"]["state"] == "approved"
+    await append(store, events.envelope(events.completed(code), code, minutes=9))
+    status = await store.status(code)
+    assert status.status == "completed"
+    assert status.last_event_at == events.t0.replace(minute=9)
+
+
+async def test_concurrent_appends_for_one_application_are_contiguous_and_chained(
+    store, events
+) -> None:
+    code = events.code()
+    envelopes = [
+        events.envelope(events.task_started(code, f"dept-{i}"), code, minutes=i) for i in range(60)
+    ]
+    # Every event delivered twice, in random order, from many tasks at once (as agents
+    # on different topics and redeliveries would).
+    deliveries = [*envelopes, *envelopes]
+    random.Random(7).shuffle(deliveries)
+    results = await asyncio.gather(
+        *(append(store, env, offset=i) for i, env in enumerate(deliveries))
+    )
+    assert sum(results) == len(envelopes)
+
+    entries = await store.timeline(code)
+    assert [e.seq for e in entries] == list(range(1, len(envelopes) + 1))
+    assert {e.event_id for e in entries} == {env.id for env in envelopes}
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
+    verification = await store.verify(code)
+    assert (verification.intact, verification.entries) == (True, 60)
+    assert len((await store.status(code)).tasks) == 60
+
+
+async def test_concurrent_applications_do_not_wait_for_each_other_or_mix(store, events) -> None:
+    codes = [events.code() for _ in range(8)]
+    work = [
+        events.envelope(events.task_started(code, f"d{i}"), code, minutes=i)
+        for code in codes
+        for i in range(5)
+    ]
+    random.Random(11).shuffle(work)
+    assert all(await asyncio.gather(*(append(store, env) for env in work)))
+    for code in codes:
+        entries = await store.timeline(code)
+        assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+        assert (await store.verify(code)).intact
+
+
+async def _tamper(pool: asyncpg.Pool, sql: str, *args: object) -> None:
+    """Change the timeline as an intruder with the table owner's rights would."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("ALTER TABLE tracking.timeline DISABLE TRIGGER timeline_append_only")
+        await conn.execute(sql, *args)
+        await conn.execute("ALTER TABLE tracking.timeline ENABLE TRIGGER timeline_append_only")
+
+
+async def _five(store, events) -> str:
+    code = events.code()
+    for minutes, message in enumerate(
+        [
+            events.submitted(code),
+            events.accepted(code),
+            events.task_started(code),
+            events.task_decided(code),
+            events.completed(code),
+        ]
+    ):
+        await append(store, events.envelope(message, code, minutes=minutes))
+    return code
+
+
+async def test_a_tampered_row_is_reported_at_its_seq(store, events, pool) -> None:
+    code = await _five(store, events)
+    assert (await store.verify(code)).intact
+    forged = events.task_decided(code, outcome=2, reason="forged rejection").SerializeToString()
+    await _tamper(
+        pool,
+        "UPDATE tracking.timeline SET data = $2 WHERE application_code = $1 AND seq = 4",
+        code,
+        forged,
+    )
+    verification = await store.verify(code)
+    assert verification.intact is False
+    assert verification.first_broken_seq == 4
+    assert verification.entries == 5
+
+
+async def test_a_back_dated_event_time_is_reported(store, events, pool) -> None:
+    code = await _five(store, events)
+    await _tamper(
+        pool,
+        "UPDATE tracking.timeline SET ce_time = ce_time - interval '2 days'"
+        " WHERE application_code = $1 AND seq = 2",
+        code,
+    )
+    verification = await store.verify(code)
+    assert (verification.intact, verification.first_broken_seq) == (False, 2)
+
+
+async def test_deleted_rows_are_reported_even_the_newest(store, events, pool) -> None:
+    code = await _five(store, events)
+    await _tamper(
+        pool, "DELETE FROM tracking.timeline WHERE application_code = $1 AND seq = 5", code
+    )
+    verification = await store.verify(code)
+    assert (verification.intact, verification.first_broken_seq, verification.entries) == (
+        False,
+        5,
+        4,
+    )
+    other = await _five(store, events)
+    await _tamper(
+        pool, "DELETE FROM tracking.timeline WHERE application_code = $1 AND seq = 2", other
+    )
+    assert (await store.verify(other)).first_broken_seq == 2
+
+
+async def test_the_timeline_refuses_ordinary_updates_and_deletes(store, events, pool) -> None:
+    code = await _five(store, events)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await pool.execute(
+            "UPDATE tracking.timeline SET summary = '{}' WHERE application_code = $1", code
+        )
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await pool.execute("DELETE FROM tracking.timeline WHERE application_code = $1", code)
+    assert len(await store.timeline(code)) == 5
+
+
+async def test_unknown_applications_are_not_found(store, events) -> None:
+    code = events.code()
+    with pytest.raises(ApplicationNotFound):
+        await store.timeline(code)
+    with pytest.raises(ApplicationNotFound):
+        await store.verify(code)
+
+
+async def test_an_event_id_reused_by_another_application_is_a_duplicate(store, events) -> None:
+    first, second = events.code(), events.code()
+    envelope = events.envelope(events.submitted(first), first)
+    assert await append(store, envelope)
+    clash = events.envelope(events.submitted(second), second, event_id=envelope.id)
+    assert await append(store, clash) is False
+    with pytest.raises(ApplicationNotFound):
+        await store.timeline(second)
+    with pytest.raises(ApplicationNotFound):
+        await store.verify(second)  # rolled back: no head left behind
+
+
+async def test_nul_characters_are_unprocessable_not_retried(store, events) -> None:
+    code = events.code()
+    message = events.task_decided(code, reason="bad\x00reason")
+    with pytest.raises(UnprocessableEvent):
+        await append(store, events.envelope(message, code))
+    with pytest.raises(ApplicationNotFound):
+        await store.timeline(code)

@@ -1,0 +1,54 @@
+import json
+
+from onceonly.events.v1 import application_pb2, approval_pb2
+from onceonly.tracking.summary import summarise
+
+
+def _all_strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [*value.keys(), *(s for v in value.values() for s in _all_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _all_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_submission_keeps_only_masked_personal_data(events) -> None:
+    code = events.code()
+    message = events.submitted(code)
+    summary = summarise(message)
+
+    assert summary["applicant"]["name"] == "张**"
+    assert summary["applicant"]["identifier"] == "4301**********1234"
+    assert summary["contact"]["mobile"] == "1381234****"
+    assert summary["contact"]["channels"] == ["sms"]
+    assert summary["applicant"]["kind"] == "APPLICANT_KIND_PERSON"
+    assert summary["materials"][1] == {"code": "household-register", "reference": "doc://2"}
+    assert summary["submitted_at"] == "2025-03-03T09:00:00Z"
+
+    text = json.dumps(summary, ensure_ascii=False)
+    assert "张三丰" not in text
+    assert "430102199001011234" not in text
+    assert "13812345678" not in text
+    assert "sealed" not in text
+    for sealed in (message.applicant.name.sealed, message.contact.mobile.sealed):
+        assert sealed not in _all_strings(summary)
+
+
+def test_approval_events_mask_their_contact(events) -> None:
+    code = events.code()
+    summary = summarise(events.task_decided(code, reason="材料齐全"))
+    assert summary["contact"]["mobile"] == "1381234****"
+    assert summary["outcome"] == "DECISION_OUTCOME_APPROVED"
+    assert summary["actor"]["department_code"] == "public-security"
+    assert summary["reason"] == "材料齐全"
+
+
+def test_unset_sealed_text_is_left_out_and_empty_masks_stay_empty() -> None:
+    assert "contact" not in summarise(approval_pb2.ApplicationWithdrawn(application_code="A"))
+    message = application_pb2.ApplicationSubmitted(
+        application_code="A",
+        applicant=application_pb2.Applicant(
+            name=application_pb2.SealedText(sealed="k:abc")  # no mask given
+        ),
+    )
+    assert summarise(message)["applicant"] == {"name": ""}
