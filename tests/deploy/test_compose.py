@@ -1,0 +1,452 @@
+"""docker-compose.yml and deploy/docker/ against the local bring-up and the settings.
+
+There is no Docker here: these tests read the files and compare them with what
+deploy/local runs (Procfile, env, infra.sh, deploy/kafka) and with what the services read
+(their settings classes), so that a new process, a renamed variable or a typo fails here
+instead of in somebody's container.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import shlex
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from onceonly.platform.settings import DEVELOPMENT_PII_KEY, DEVELOPMENT_SECRET
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+DOCKERFILE = REPO / "deploy" / "docker" / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+PROCFILE = REPO / "deploy" / "local" / "Procfile"
+LOCAL_ENV = REPO / "deploy" / "local" / "env"
+INFRA_SH = REPO / "deploy" / "local" / "infra.sh"
+KAFKA_TEMPLATE = REPO / "deploy" / "kafka" / "server.properties.template"
+
+# ARCHITECTURE.md: the four services' ports, the Temporal UI, the trace viewer; and the
+# infrastructure on the same host ports as deploy/local, for tools and tests on the host.
+PUBLISHED_PORTS = {
+    "intake-api": {8000},
+    "workflow-api": {8001},
+    "tracking-api": {8002},
+    "notify": {8003},
+    "temporal": {7233, 8233},
+    "jaeger": {16686},
+    "postgres": {5432},
+    "kafka": {9092},
+}
+# The HTTP services: compose service -> the settings prefix of its host/port fields.
+API_SERVICES = {
+    "intake-api": "INTAKE",
+    "workflow-api": "WORKFLOW_API",
+    "tracking-api": "TRACKING",
+    "notify": "NOTIFY",
+}
+# Containers of the services' image that are not Procfile processes.
+IMAGE_INFRASTRUCTURE = {"temporal"}
+
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+
+
+# --- readers -----------------------------------------------------------------------------
+
+
+@cache
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    assert isinstance(document, dict), "docker-compose.yml is not a mapping"
+    return document
+
+
+def services() -> dict[str, dict[str, Any]]:
+    found = compose().get("services")
+    assert isinstance(found, dict) and found, "docker-compose.yml has no services"
+    return found
+
+
+def procfile() -> dict[str, str]:
+    entries: dict[str, str] = {}
+    for line in PROCFILE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, command = line.split(":", 1)
+        entries[name.strip()] = command.strip()
+    assert entries, "deploy/local/Procfile lists no process"
+    return entries
+
+
+def local_env() -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in LOCAL_ENV.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, value = line.split("=", 1)
+        values[key.strip()] = value
+    assert values, "deploy/local/env sets no variable"
+    return values
+
+
+def interpolate(value: str) -> str:
+    """The value compose would use when none of the referenced variables is set."""
+    return _INTERPOLATION.sub(lambda m: m.group(2) or "", value).replace("$$", "$")
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) if "=" in item else (item, "") for item in raw)
+    return {str(key): "" if value is None else str(value) for key, value in raw.items()}
+
+
+def argv(command: str | list[str]) -> list[str]:
+    return shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+
+
+def normalised(command: list[str]) -> list[str]:
+    """`.venv/bin/onceonly-intake api` (Procfile) and `onceonly-intake api` (PATH) agree."""
+    program = command[0]
+    if PurePosixPath(program).parent.name == "bin":
+        program = PurePosixPath(program).name
+    return [program, *command[1:]]
+
+
+def published(service: dict[str, Any]) -> list[tuple[int, int]]:
+    """(host port, container port) of each published port, short or long syntax."""
+    pairs = []
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            pairs.append((int(entry["published"]), int(entry["target"])))
+            continue
+        parts = str(entry).split("/")[0].split(":")
+        container = int(parts[-1])
+        host = int(parts[-2]) if len(parts) >= 2 else container
+        pairs.append((host, container))
+    return pairs
+
+
+def uses_app_image(service: dict[str, Any]) -> bool:
+    build = service.get("build")
+    return isinstance(build, dict) and build.get("dockerfile") == "deploy/docker/Dockerfile"
+
+
+def python_services() -> dict[str, dict[str, Any]]:
+    return {name: svc for name, svc in services().items() if name in procfile()}
+
+
+def depends_on(service: dict[str, Any]) -> dict[str, str]:
+    raw = service.get("depends_on") or {}
+    if isinstance(raw, list):
+        return dict.fromkeys(raw, "service_started")
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in raw.items()}
+
+
+def healthcheck_text(service: dict[str, Any]) -> str:
+    test = (service.get("healthcheck") or {}).get("test") or []
+    return " ".join(test) if isinstance(test, list) else str(test)
+
+
+@cache
+def settings_variables() -> dict[str, Any]:
+    """ONCEONLY_* variable -> default, over every settings class of every package."""
+    variables: dict[str, Any] = {}
+    modules = sorted(REPO.glob("libs/*/src/onceonly/*/settings.py"))
+    modules += sorted(REPO.glob("services/*/src/onceonly/*/settings.py"))
+    for path in modules:
+        module = importlib.import_module(f"onceonly.{path.parent.name}.settings")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(cls, BaseSettings) or cls is BaseSettings:
+                continue
+            prefix = str(cls.model_config.get("env_prefix", ""))
+            for name, field in cls.model_fields.items():
+                variables[f"{prefix}{name}".upper()] = field.default
+    # The discovery itself must work, or every check below would pass vacuously.
+    assert {"ONCEONLY_DATABASE_URL", "ONCEONLY_INTAKE_PORT", "ONCEONLY_NOTIFY_HOST"} <= set(
+        variables
+    )
+    return variables
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, rest = (pending + stripped).partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+        pending = ""
+    return instructions
+
+
+# --- the compose file --------------------------------------------------------------------
+
+
+def test_every_service_has_an_image_or_a_build_that_exists() -> None:
+    for name, service in services().items():
+        assert service.get("image") or service.get("build"), f"{name}: no image and no build"
+        build = service.get("build")
+        if build is not None:
+            build = {"context": build} if isinstance(build, str) else build
+            context = REPO / build.get("context", ".")
+            assert (context / build.get("dockerfile", "Dockerfile")).is_file(), name
+
+
+def test_the_python_processes_share_one_image() -> None:
+    app = [svc for svc in services().values() if uses_app_image(svc)]
+    assert {svc["build"]["context"] for svc in app} == {"."}
+    assert len({svc.get("image") for svc in app}) == 1, "one image name, built once"
+    for name, service in python_services().items():
+        assert uses_app_image(service), f"{name} does not run from deploy/docker/Dockerfile"
+
+
+def test_every_depends_on_target_exists_and_can_become_healthy() -> None:
+    for name, service in services().items():
+        for target, condition in depends_on(service).items():
+            assert target in services(), f"{name} depends on unknown service {target}"
+            if condition == "service_healthy":
+                assert healthcheck_text(services()[target]), f"{target} has no healthcheck"
+
+
+def test_every_procfile_process_runs_in_compose_with_the_same_command() -> None:
+    for name, command in procfile().items():
+        assert name in services(), f"Procfile process {name} has no compose service"
+        assert normalised(argv(services()[name]["command"])) == normalised(argv(command)), name
+
+
+def test_no_python_process_runs_in_compose_that_the_procfile_does_not_know() -> None:
+    extra = {name for name, svc in services().items() if uses_app_image(svc)} - set(procfile())
+    assert extra <= IMAGE_INFRASTRUCTURE, f"not in deploy/local/Procfile: {sorted(extra)}"
+
+
+def test_python_services_start_after_the_infrastructure_and_restart() -> None:
+    for name, service in python_services().items():
+        after = depends_on(service)
+        for infra in ("postgres", "kafka", "temporal"):
+            assert after.get(infra) == "service_healthy", f"{name} does not wait for {infra}"
+        assert service.get("restart") == "unless-stopped", name
+
+
+def test_every_local_env_variable_is_set_for_every_python_service() -> None:
+    expected = set(local_env())
+    for name, service in python_services().items():
+        missing = expected - set(environment(service))
+        assert not missing, f"{name} lacks {sorted(missing)} (deploy/local/env)"
+
+
+def test_local_values_that_do_not_name_a_host_are_the_same() -> None:
+    # Addresses differ by design (service names instead of 127.0.0.1), and so does the
+    # trace exporter (Jaeger instead of none); everything else is as locally.
+    differ = {
+        "ONCEONLY_DATABASE_URL",
+        "ONCEONLY_KAFKA_BOOTSTRAP",
+        "ONCEONLY_TEMPORAL_ADDRESS",
+        "OTEL_TRACES_EXPORTER",
+    }
+    for name, service in python_services().items():
+        env = environment(service)
+        for key, value in local_env().items():
+            if key not in differ:
+                assert interpolate(env[key]) == interpolate(value), f"{name}: {key}"
+
+
+def test_every_onceonly_variable_in_compose_is_a_settings_field() -> None:
+    known = set(settings_variables())
+    used: set[str] = set()
+    for service in services().values():
+        used |= {key for key in environment(service) if key.startswith("ONCEONLY_")}
+    used |= {
+        m.group(1)
+        for m in _INTERPOLATION.finditer(COMPOSE.read_text(encoding="utf-8"))
+        if m.group(1).startswith("ONCEONLY_")
+    }
+    assert used, "compose sets no ONCEONLY_ variable at all"
+    unknown = used - known
+    assert not unknown, f"no settings field reads {sorted(unknown)}"
+
+
+def test_connections_point_at_the_compose_services() -> None:
+    postgres = services()["postgres"]
+    kafka_env = environment(services()["kafka"])
+    temporal_argv = argv(services()["temporal"]["command"])
+    for name, service in python_services().items():
+        env = {key: interpolate(value) for key, value in environment(service).items()}
+
+        database = urlsplit(env["ONCEONLY_DATABASE_URL"])
+        assert database.hostname == "postgres" and database.port == 5432, name
+        assert database.username == environment(postgres)["POSTGRES_USER"], name
+        assert database.password == environment(postgres)["POSTGRES_PASSWORD"], name
+        assert database.path == "/" + environment(postgres)["POSTGRES_DB"], name
+
+        # Kafka: an in-network listener, advertised under the address the services use.
+        bootstrap = env["ONCEONLY_KAFKA_BOOTSTRAP"]
+        host, port = bootstrap.rsplit(":", 1)
+        assert host == "kafka", name
+        advertised = {}  # address -> listener name
+        for item in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(","):
+            listener_name, address = item.split("://", 1)
+            advertised[address] = listener_name
+        listener = advertised.get(bootstrap)
+        assert listener, f"{name}: {bootstrap} is not an advertised Kafka listener"
+        assert f"{listener}://:{port}" in kafka_env["KAFKA_LISTENERS"].split(","), name
+
+        host, port = env["ONCEONLY_TEMPORAL_ADDRESS"].rsplit(":", 1)
+        assert host == "temporal" and f"--port={port}" in temporal_argv, name
+
+
+def test_api_services_listen_on_all_interfaces_and_publish_their_port() -> None:
+    defaults = settings_variables()
+    for name, prefix in API_SERVICES.items():
+        env = environment(services()[name])
+        port = int(env[f"ONCEONLY_{prefix}_PORT"])
+        assert env[f"ONCEONLY_{prefix}_HOST"] == "0.0.0.0", name
+        # The port the code defaults to, the one compose sets, and the one published agree.
+        assert port == defaults[f"ONCEONLY_{prefix}_PORT"], name
+        assert published(services()[name]) == [(port, port)], name
+        health = healthcheck_text(services()[name])
+        assert "urllib" in health and f"http://127.0.0.1:{port}/health" in health, name
+
+
+def test_published_ports_match_the_architecture() -> None:
+    ports = {name: {host for host, _ in published(svc)} for name, svc in services().items()}
+    assert {name: found for name, found in ports.items() if found} == PUBLISHED_PORTS
+
+
+def test_secrets_come_from_the_environment_with_development_defaults_only() -> None:
+    defaults = {
+        "ONCEONLY_PII_KEYS": DEVELOPMENT_PII_KEY,
+        "ONCEONLY_SIGNING_SECRET": DEVELOPMENT_SECRET,
+    }
+    for name, service in python_services().items():
+        env = environment(service)
+        # The platform refuses these defaults outside development and test.
+        assert env["ONCEONLY_ENVIRONMENT"] == "development", name
+        for key, default in defaults.items():
+            assert env[key] == f"${{{key}:-{default}}}", f"{name}: {key} is not ${{{key}:-...}}"
+
+
+def test_traces_go_to_jaeger_under_a_name_per_process() -> None:
+    jaeger = services()["jaeger"]
+    assert str(jaeger["image"]).startswith("jaegertracing/all-in-one:")
+    names = []
+    for name, service in python_services().items():
+        env = environment(service)
+        assert env["OTEL_TRACES_EXPORTER"] == "otlp", name
+        endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        assert (endpoint.hostname, endpoint.port) == ("jaeger", 4318), name
+        names.append(env.get("OTEL_SERVICE_NAME"))
+    assert all(names) and len(set(names)) == len(names), names
+
+
+def test_temporal_registers_the_search_attributes_of_the_local_dev_server() -> None:
+    block = re.search(r"TEMPORAL_SEARCH_ATTRIBUTES=\((.*?)\)", INFRA_SH.read_text(), re.S)
+    assert block, "TEMPORAL_SEARCH_ATTRIBUTES not found in deploy/local/infra.sh"
+    local = set(block.group(1).split())
+    assert local, "no search attribute in deploy/local/infra.sh"
+    temporal = services()["temporal"]
+    command = argv(temporal["command"])
+    assert command[:3] == ["temporal", "server", "start-dev"]
+    assert "--ip=0.0.0.0" in command and "--ui-port=8233" in command
+    registered = {a.split("=", 1)[1] for a in command if a.startswith("--search-attribute=")}
+    assert registered == local
+    # Healthy only once every one of them is registered (the workers need them).
+    health = healthcheck_text(temporal)
+    assert "cluster health" in health
+    assert all(sa.split("=")[0] in health for sa in local)
+    assert f"grep -qx {len(local)}" in health
+
+
+def test_kafka_is_configured_as_the_local_broker() -> None:
+    kafka = services()["kafka"]
+    assert kafka["image"] == "apache/kafka:4.1.1"
+    env = environment(kafka)
+    assert env.get("CLUSTER_ID"), "the image formats KRaft storage with CLUSTER_ID"
+    for line in KAFKA_TEMPLATE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#") or "@" in line:
+            continue  # placeholders are addresses and paths, which differ by design
+        key, value = line.split("=", 1)
+        variable = "KAFKA_" + key.upper().replace(".", "_")
+        if key == "listener.security.protocol.map":
+            assert set(value.split(",")) <= set(env[variable].split(",")), key
+        else:
+            assert env.get(variable) == value, f"{variable} differs from {KAFKA_TEMPLATE.name}"
+    assert "kafka-broker-api-versions.sh" in healthcheck_text(kafka)
+
+
+def test_postgres_is_15_with_the_local_role_and_databases() -> None:
+    postgres = services()["postgres"]
+    assert str(postgres["image"]).split(":")[1].split(".")[0] == "15"
+    assert "pg_isready" in healthcheck_text(postgres)
+    init = [v for v in postgres.get("volumes", []) if "docker-entrypoint-initdb.d" in str(v)]
+    assert init, "no init script: onceonly_test would be missing"
+    source = REPO / str(init[0]).split(":")[0]
+    assert "CREATE DATABASE onceonly_test" in source.read_text(encoding="utf-8")
+
+
+def test_bind_mounted_files_exist() -> None:
+    for name, service in services().items():
+        for volume in service.get("volumes", []):
+            source = volume["source"] if isinstance(volume, dict) else str(volume).split(":")[0]
+            if source.startswith((".", "/")):
+                assert (REPO / source).exists(), f"{name}: {source} does not exist"
+
+
+# --- the image ---------------------------------------------------------------------------
+
+
+def test_dockerfile_copies_only_what_exists_and_is_in_the_build_context() -> None:
+    assert DOCKERFILE.is_file()
+    allowed = {
+        line[1:].strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.startswith("!")
+    }
+    sources = []
+    for keyword, args in dockerfile_instructions():
+        words = shlex.split(args)
+        if keyword != "COPY" or any(w.startswith("--from") for w in words):
+            continue  # copies between stages come from the image, not the repository
+        sources += [w for w in words if not w.startswith("--")][:-1]
+    assert sources, "the Dockerfile copies nothing from the repository"
+    for source in sources:
+        assert (REPO / source).exists(), f"COPY {source}: not in the repository"
+        top = PurePosixPath(source.rstrip("/")).parts[0]
+        assert top in allowed, f"COPY {source}: excluded by .dockerignore"
+
+
+def test_dockerfile_builds_protos_and_runs_without_dev_tools_as_a_non_root_user() -> None:
+    instructions = dockerfile_instructions()
+    args = dict(a.split("=", 1) for kw, a in instructions if kw == "ARG" and "=" in a)
+    assert args.get("PYTHON_IMAGE", "").startswith("python:3.11-slim")
+    python = (REPO / ".python-version").read_text().strip()
+    assert args["PYTHON_IMAGE"].startswith(f"python:{python}")
+    stages = [i for i, (kw, _) in enumerate(instructions) if kw == "FROM"]
+    assert len(stages) >= 2, "multi-stage: build, then runtime"
+    runs = " ".join(a for kw, a in instructions if kw == "RUN")
+    assert "grpc_tools.protoc" in runs and "--python_out=libs/schemas/src" in runs
+    assert "uv sync --frozen --all-packages --no-dev" in runs
+    final = instructions[stages[-1] :]
+    users = [a for kw, a in final if kw == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    path = [a for kw, a in final if kw == "ENV" and "PATH=/app/.venv/bin:" in a]
+    assert path, "the runtime stage must put /app/.venv/bin first on PATH"
+
+
+@pytest.mark.parametrize("name", sorted(API_SERVICES))
+def test_api_healthcheck_is_valid_python(name: str) -> None:
+    test = services()[name]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    compile(test[3], f"{name} healthcheck", "exec")
