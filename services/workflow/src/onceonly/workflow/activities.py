@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from aiokafka import AIOKafkaProducer
 from temporalio import activity
@@ -18,6 +18,8 @@ from onceonly.platform.topics import Stream, topic_name
 from onceonly.workflow.shared import (
     DeadlineRequest,
     DeadlineResult,
+    ExtendRequest,
+    ExtendResult,
     MaterialSpec,
     MatterRequest,
     MatterSnapshot,
@@ -27,6 +29,21 @@ from onceonly.workflow.shared import (
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 SOURCE = "/onceonly/workflow"
+
+
+def yellow_point(days: int, share: float, days_left: int) -> int:
+    """After how many counted days the yellow warning is due: `share` of the limit
+    elapsed, or `days_left` days left, whichever comes first (never before day 0)."""
+    return max(0, min(int(days * share), days - days_left))
+
+
+def _china_date(iso: str) -> date:
+    return datetime.fromisoformat(iso).astimezone(CHINA_STANDARD_TIME).date()
+
+
+def _end_of_day(day: date) -> str:
+    """Limits end with their last day, China Standard Time."""
+    return datetime.combine(day, time(23, 59, 59), CHINA_STANDARD_TIME).astimezone(UTC).isoformat()
 
 
 class ApprovalActivities:
@@ -79,15 +96,36 @@ class ApprovalActivities:
 
     @activity.defn(name="compute_deadlines")
     async def compute_deadlines(self, request: DeadlineRequest) -> DeadlineResult:
-        accepted = datetime.fromisoformat(request.accepted_at).astimezone(CHINA_STANDARD_TIME)
+        accepted = _china_date(request.accepted_at)
+        kind = DayKind(request.day_kind)
         due_at: list[str] = []
         provisional: list[bool] = []
+        yellow_at: list[str] = []
         for days in request.limits:
-            deadline = self._calendar.deadline(accepted.date(), days, DayKind(request.day_kind))
-            end_of_day = datetime.combine(deadline.due, time(23, 59, 59), CHINA_STANDARD_TIME)
-            due_at.append(end_of_day.astimezone(UTC).isoformat())
+            deadline = self._calendar.deadline(accepted, days, kind)
+            due_at.append(_end_of_day(deadline.due))
             provisional.append(deadline.provisional)
-        return DeadlineResult(due_at=due_at, provisional=provisional)
+            warn_after = yellow_point(days, request.yellow_share, request.yellow_days_left)
+            yellow_at.append(_end_of_day(self._calendar.deadline(accepted, warn_after, kind).due))
+        return DeadlineResult(due_at=due_at, provisional=provisional, yellow_at=yellow_at)
+
+    @activity.defn(name="extend_deadline")
+    async def extend_deadline(self, request: ExtendRequest) -> ExtendResult:
+        """Shift a clock by the days its pause took: working days for a working-day
+        clock, calendar days otherwise; the pause's own days do not count."""
+        paused, resumed = _china_date(request.paused_at), _china_date(request.resumed_at)
+        kind = DayKind(request.day_kind)
+        if kind is DayKind.WORKING:
+            shift = self._calendar.working_days_between(paused, resumed)
+            due = self._calendar.add_working_days(_china_date(request.due_at), shift)
+            yellow = self._calendar.add_working_days(_china_date(request.yellow_at), shift)
+            return ExtendResult(_end_of_day(due.due), _end_of_day(yellow.due), due.provisional)
+        shift_days = timedelta(days=(resumed - paused).days)
+        due_day = self._calendar.next_working_day(_china_date(request.due_at) + shift_days)
+        yellow_day = _china_date(request.yellow_at) + shift_days
+        return ExtendResult(
+            _end_of_day(due_day), _end_of_day(yellow_day), not self._calendar.is_known(due_day)
+        )
 
     @activity.defn(name="publish_event")
     async def publish_event(self, request: PublishRequest) -> None:

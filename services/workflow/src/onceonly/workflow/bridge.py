@@ -30,6 +30,7 @@ from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
     ContactInput,
+    SupervisionPolicy,
     SupplementInput,
     WithdrawalInput,
 )
@@ -47,7 +48,9 @@ class ApplicationNotStarted(RuntimeError):
     """An update arrived before its submission's workflow exists: retry later."""
 
 
-def application_input(event: application_pb2.ApplicationSubmitted) -> ApplicationInput:
+def application_input(
+    event: application_pb2.ApplicationSubmitted, policy: SupervisionPolicy | None = None
+) -> ApplicationInput:
     return ApplicationInput(
         application_code=event.application_code,
         matter_code=event.matter_code,
@@ -61,13 +64,17 @@ def application_input(event: application_pb2.ApplicationSubmitted) -> Applicatio
             language=event.contact.language or "zh",
         ),
         submitted_at=event.submitted_at.ToDatetime().isoformat() + "Z",
+        supervision=policy or SupervisionPolicy(),
     )
 
 
 class Bridge:
-    def __init__(self, client: Client, *, task_queue: str) -> None:
+    def __init__(
+        self, client: Client, *, task_queue: str, policy: SupervisionPolicy | None = None
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
+        self._policy = policy or SupervisionPolicy()
         self.started = 0
         self.duplicates = 0
 
@@ -89,7 +96,7 @@ class Bridge:
         try:
             await self._client.start_workflow(
                 WORKFLOW_NAME,
-                application_input(event),
+                application_input(event, self._policy),
                 id=event.application_code,
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -124,7 +131,9 @@ async def run_bridge(settings: WorkflowSettings) -> None:
     client = await connect(settings)
     producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-workflow-bridge")
     await producer.start()
-    bridge = Bridge(client, task_queue=settings.temporal_task_queue)
+    bridge = Bridge(
+        client, task_queue=settings.temporal_task_queue, policy=settings.supervision_policy()
+    )
     consumer = EventConsumer(
         bootstrap=settings.kafka_bootstrap,
         topics=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from onceonly.platform.settings import PlatformSettings
+from onceonly.workflow.shared import SupervisionPolicy
 
 
 class WorkflowSettings(PlatformSettings):
@@ -10,3 +11,16 @@ class WorkflowSettings(PlatformSettings):
     workflow_api_port: int = 8001
     # Temporal visibility is eventually consistent; the task list reads at most this many.
     task_list_limit: int = 200
+    # E-supervision (电子监察): given to each new application's workflow at its start.
+    supervision_yellow_share: float = 0.8
+    supervision_yellow_days_left: int = 1
+    supervision_escalation_hours: int = 24
+    supervision_max_escalations: int = 30
+
+    def supervision_policy(self) -> SupervisionPolicy:
+        return SupervisionPolicy(
+            yellow_share=self.supervision_yellow_share,
+            yellow_days_left=self.supervision_yellow_days_left,
+            escalation_hours=self.supervision_escalation_hours,
+            max_escalations=self.supervision_max_escalations,
+        )

@@ -54,6 +54,16 @@ class ContactInput:
 
 
 @dataclass
+class SupervisionPolicy:
+    """When e-supervision warns and how often it escalates (电子监察 settings)."""
+
+    yellow_share: float = 0.8  # warn once this share of the committed limit has elapsed,
+    yellow_days_left: int = 1  # or when this many days are left, whichever comes first
+    escalation_hours: int = 24  # after a red alert, remind at this cadence until decided
+    max_escalations: int = 30
+
+
+@dataclass
 class ApplicationInput:
     application_code: str
     matter_code: str
@@ -62,6 +72,7 @@ class ApplicationInput:
     materials: list[str]
     contact: ContactInput
     submitted_at: str  # ISO 8601
+    supervision: SupervisionPolicy = field(default_factory=SupervisionPolicy)
 
 
 @dataclass
@@ -76,6 +87,8 @@ class TaskSnapshot:
     decided_at: str = ""
     decided_by: str = ""
     reason: str = ""
+    supervision_level: str = "none"
+    paused: bool = False
 
 
 @dataclass
@@ -89,6 +102,7 @@ class ApplicationSnapshot:
     missing_materials: list[str] = field(default_factory=list)
     tasks: list[TaskSnapshot] = field(default_factory=list)
     elicence_number: str = ""
+    supervision_level: str = "none"
 
 
 @dataclass
@@ -172,12 +186,33 @@ class DeadlineRequest:
     accepted_at: str  # ISO 8601
     day_kind: str
     limits: list[int]
+    yellow_share: float = 0.8
+    yellow_days_left: int = 1
 
 
 @dataclass
 class DeadlineResult:
     due_at: list[str]  # ISO 8601: end of the due day in China Standard Time, per limit
     provisional: list[bool]
+    yellow_at: list[str] = field(default_factory=list)  # when the yellow warning is due
+
+
+@dataclass
+class ExtendRequest:
+    """Move a clock's deadlines by the days a pause took (supplement, special procedure)."""
+
+    due_at: str
+    yellow_at: str
+    paused_at: str
+    resumed_at: str
+    day_kind: str
+
+
+@dataclass
+class ExtendResult:
+    due_at: str
+    yellow_at: str
+    provisional: bool
 
 
 @dataclass

@@ -47,6 +47,7 @@ def build_worker(
         activities=[
             activities.resolve_matter,
             activities.compute_deadlines,
+            activities.extend_deadline,
             activities.publish_event,
         ],
         workflow_runner=sandbox_runner(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -20,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from google.protobuf.message import Message
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    from onceonly.events.v1 import application_pb2, approval_pb2
+    from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
     from onceonly.workflow.acceptance import AcceptanceOutcome, RequiredMaterial, assess
     from onceonly.workflow.shared import (
         WORKFLOW_NAME,
@@ -33,10 +34,13 @@ with workflow.unsafe.imports_passed_through():
         DecisionInput,
         DecisionResult,
         ErrorType,
+        ExtendRequest,
+        ExtendResult,
         MatterRequest,
         MatterSnapshot,
         Outcome,
         PublishRequest,
+        SupervisionPolicy,
         SupplementInput,
         TaskSnapshot,
         TaskState,
@@ -73,6 +77,34 @@ _CLOSED = {
     ApplicationState.WITHDRAWN,
 }
 
+# Versioning: e-supervision timers came after the first release. Histories recorded
+# before it have no marker and replay without timers.
+SUPERVISION_PATCH = "e-supervision-timers"
+APPLICATION_CLOCK = ""  # the key of the application's overall clock
+_LEVEL_ORDER = {"none": 0, "yellow": 1, "red": 2}
+_LEVELS = {
+    "none": supervision_pb2.SUPERVISION_LEVEL_NONE,
+    "yellow": supervision_pb2.SUPERVISION_LEVEL_YELLOW,
+    "red": supervision_pb2.SUPERVISION_LEVEL_RED,
+}
+
+
+@dataclass
+class _Clock:
+    """One clock under supervision: a department's task, or the whole application."""
+
+    key: str
+    committed_days: int
+    started_at: str
+    due_at: str
+    yellow_at: str
+    provisional: bool
+    level: str = "none"
+    escalations: int = 0
+    paused_since: str = ""
+    ended_pauses: list[tuple[str, str]] = field(default_factory=list)
+    version: int = 0
+
 
 def _timestamp(iso: str) -> Timestamp:
     stamp = Timestamp()
@@ -98,6 +130,9 @@ class JointApproval:
         self._due_at = ""
         self._provisional = False
         self._elicence_number = ""
+        self._clocks: dict[str, _Clock] = {}
+        self._supervised = False
+        self._closing = False
 
     # -- the run ---------------------------------------------------------------------
 
@@ -122,7 +157,14 @@ class JointApproval:
         if not await self._accept(matter):
             return self._result()
         await self._start_tasks(matter)
+        supervisors = [
+            asyncio.create_task(self._supervise(clock))
+            for clock in (self._clocks.values() if self._supervised else ())
+        ]
         await workflow.wait_condition(self._settled)
+        # Supervisors see `_closing` and stop; one that is raising an alert finishes it.
+        self._closing = True
+        await asyncio.gather(*supervisors)
         await self._finish(matter)
         return self._result()
 
@@ -165,12 +207,22 @@ class JointApproval:
                 accepted_at=self._accepted_at,
                 day_kind=matter.day_kind,
                 limits=[matter.committed_days] + [t.committed_days for t in matter.tasks],
+                yellow_share=self._policy.yellow_share,
+                yellow_days_left=self._policy.yellow_days_left,
             ),
             result_type=DeadlineResult,
             **_SHORT,
         )
         self._due_at = deadlines.due_at[0]
         self._provisional = deadlines.provisional[0]
+        self._supervised = workflow.patched(SUPERVISION_PATCH)
+        yellow_at = deadlines.yellow_at or deadlines.due_at  # older activity results
+        keys = [APPLICATION_CLOCK] + [t.department_code for t in matter.tasks]
+        limits = [matter.committed_days] + [t.committed_days for t in matter.tasks]
+        for key, days, due, yellow, provisional in zip(
+            keys, limits, deadlines.due_at, yellow_at, deadlines.provisional, strict=True
+        ):
+            self._clocks[key] = _Clock(key, days, self._accepted_at, due, yellow, provisional)
         for task, due_at, provisional in zip(
             matter.tasks, deadlines.due_at[1:], deadlines.provisional[1:], strict=True
         ):
@@ -316,6 +368,8 @@ class JointApproval:
                 )
             )
             task.state = TaskState(outcome.value)
+            if outcome is Outcome.SUPPLEMENT_REQUESTED:
+                self._pause(task.department_code)
             task.decided_at = workflow.now().isoformat()
             task.decided_by = decision.staff_id
             task.reason = decision.reason
@@ -388,6 +442,7 @@ class JointApproval:
         for task in self._tasks.values():
             if task.state == TaskState.SUPPLEMENT_REQUESTED:
                 task.state = TaskState.OPEN
+        self._resume_all()
 
     @workflow.query(name="snapshot")
     def snapshot(self) -> ApplicationSnapshot:
@@ -401,6 +456,155 @@ class JointApproval:
             missing_materials=list(self._missing or self._deficient),
             tasks=list(self._tasks.values()),
             elicence_number=self._elicence_number,
+            supervision_level=self._clock_level(APPLICATION_CLOCK),
+        )
+
+    # -- e-supervision (电子监察) ---------------------------------------------------------
+
+    @property
+    def _policy(self) -> SupervisionPolicy:
+        return self._input.supervision if self._input else SupervisionPolicy()
+
+    def _clock_level(self, key: str) -> str:
+        clock = self._clocks.get(key)
+        return clock.level if clock else "none"
+
+    def _clock_over(self, clock: _Clock) -> bool:
+        if self._closing:
+            return True
+        task = self._tasks.get(clock.key)
+        return task is not None and task.state in (
+            TaskState.APPROVED,
+            TaskState.REJECTED,
+            TaskState.CANCELLED,
+        )
+
+    def _changed(self, clock: _Clock, version: int) -> Callable[[], bool]:
+        return lambda: (
+            clock.version != version or bool(clock.paused_since) or self._clock_over(clock)
+        )
+
+    def _resumed(self, clock: _Clock) -> Callable[[], bool]:
+        return lambda: not clock.paused_since or self._clock_over(clock)
+
+    async def _supervise(self, clock: _Clock) -> None:
+        """Durable timers for one clock: yellow, red, then escalation reminders."""
+        while not self._clock_over(clock):
+            if clock.ended_pauses:
+                await self._apply_pauses(clock)
+                continue
+            if clock.paused_since:
+                await workflow.wait_condition(self._resumed(clock))
+                continue
+            alert = self._next_alert(clock)
+            if alert is None:
+                return
+            due, level, escalation = alert
+            wait = due - workflow.now()
+            if wait > timedelta(0):
+                try:
+                    await workflow.wait_condition(self._changed(clock, clock.version), timeout=wait)
+                    continue  # paused, moved or decided before the alert was due
+                except TimeoutError:
+                    pass
+            await self._raise_alert(clock, level, escalation)
+
+    def _next_alert(self, clock: _Clock) -> tuple[datetime, str, int] | None:
+        if clock.level == "none":
+            return datetime.fromisoformat(clock.yellow_at), "yellow", 0
+        due = datetime.fromisoformat(clock.due_at)
+        if clock.level == "yellow":
+            return due, "red", 0
+        if clock.escalations >= self._policy.max_escalations:
+            return None
+        step = timedelta(hours=self._policy.escalation_hours)
+        return due + step * (clock.escalations + 1), "red", clock.escalations + 1
+
+    async def _raise_alert(self, clock: _Clock, level: str, escalation: int) -> None:
+        clock.level = level
+        clock.escalations = escalation
+        clock.version += 1
+        task = self._tasks.get(clock.key)
+        if task is not None:
+            task.supervision_level = level
+        highest = max((c.level for c in self._clocks.values()), key=_LEVEL_ORDER.__getitem__)
+        workflow.upsert_search_attributes([SearchAttributePair(SUPERVISION_LEVEL, highest)])
+        left = datetime.fromisoformat(clock.due_at) - workflow.now()
+        await self._publish(
+            supervision_pb2.SupervisionAlert(
+                application_code=self._code,
+                matter_code=self._matter.code if self._matter else "",
+                department_code=clock.key,
+                level=_LEVELS[level],
+                escalation=escalation,
+                clock=self._clock_message(clock),
+                seconds_left=int(left.total_seconds()),
+                raised_at=_timestamp(workflow.now().isoformat()),
+                actor=self._system_actor(),
+            ),
+            stream="supervision-alerts",
+        )
+
+    def _pause(self, department_code: str) -> None:
+        """A supplement request stops the task's clock and the application's, which
+        waits on it (rule 2: only the clocks that wait on the supplement)."""
+        now = workflow.now().isoformat()
+        for key in (department_code, APPLICATION_CLOCK):
+            clock = self._clocks.get(key)
+            if clock is not None and not clock.paused_since:
+                clock.paused_since = now
+                clock.version += 1
+            task = self._tasks.get(key)
+            if task is not None:
+                task.paused = True
+
+    def _resume_all(self) -> None:
+        now = workflow.now().isoformat()
+        for clock in self._clocks.values():
+            if clock.paused_since:
+                clock.ended_pauses.append((clock.paused_since, now))
+                clock.paused_since = ""
+                clock.version += 1
+        for task in self._tasks.values():
+            task.paused = False
+
+    async def _apply_pauses(self, clock: _Clock) -> None:
+        """Move the clock's deadlines by the days its pauses took (an activity: the
+        calendar is data and must be read once, into the history)."""
+        while clock.ended_pauses:
+            paused_at, resumed_at = clock.ended_pauses.pop(0)
+            moved = await workflow.execute_activity(
+                "extend_deadline",
+                ExtendRequest(
+                    due_at=clock.due_at,
+                    yellow_at=clock.yellow_at,
+                    paused_at=paused_at,
+                    resumed_at=resumed_at,
+                    day_kind=self._matter.day_kind if self._matter else "working",
+                ),
+                result_type=ExtendResult,
+                **_SHORT,
+            )
+            clock.due_at, clock.yellow_at = moved.due_at, moved.yellow_at
+            clock.provisional = clock.provisional or moved.provisional
+            clock.version += 1
+        task = self._tasks.get(clock.key)
+        if task is not None:
+            task.due_at, task.provisional = clock.due_at, clock.provisional
+        elif clock.key == APPLICATION_CLOCK:
+            self._due_at, self._provisional = clock.due_at, clock.provisional
+            workflow.upsert_search_attributes(
+                [SearchAttributePair(DUE_TIME, datetime.fromisoformat(self._due_at))]
+            )
+
+    def _clock_message(self, clock: _Clock) -> approval_pb2.Clock:
+        return approval_pb2.Clock(
+            committed_days=clock.committed_days,
+            day_kind=self._matter.day_kind if self._matter else "",
+            started_at=_timestamp(clock.started_at),
+            due_at=_timestamp(clock.due_at),
+            paused=bool(clock.paused_since),
+            provisional=clock.provisional,
         )
 
     # -- helpers -------------------------------------------------------------------------

@@ -1,0 +1,173 @@
+"""E-supervision (电子监察) on durable timers, on the time-skipping test server."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio.client import WorkflowHandle
+from temporalio.common import SearchAttributeKey
+
+from onceonly.events.v1 import supervision_pb2
+from onceonly.workflow.shared import (
+    WORKFLOW_NAME,
+    ApplicationInput,
+    ApplicationResult,
+    ApplicationSnapshot,
+    ContactInput,
+    DecisionInput,
+    DecisionResult,
+    SupplementInput,
+    WithdrawalInput,
+)
+
+YELLOW = supervision_pb2.SUPERVISION_LEVEL_YELLOW
+RED = supervision_pb2.SUPERVISION_LEVEL_RED
+HOUSEHOLD = ["transfer-application", "resident-id", "housing-proof", "household-register"]
+STARTUP = [
+    "registration-form",
+    "articles-of-association",
+    "legal-rep-id",
+    "premises-proof",
+    "seal-specimen",
+]
+CONSTRUCTION = [
+    "project-application",
+    "land-use-certificate",
+    "site-plan",
+    "design-drawings",
+    "fire-design",
+    "contractor-contract",
+]
+
+
+async def start(harness, code: str, matter: str, materials: list[str]) -> WorkflowHandle:
+    app = ApplicationInput(
+        application_code=code,
+        matter_code=matter,
+        integrator_id="portal",
+        applicant_kind="organisation",
+        materials=materials,
+        contact=ContactInput(mobile_sealed="k:sealed", mobile_masked="1381234****"),
+        submitted_at="2026-11-23T01:00:00+00:00",
+    )
+    handle = await harness.client.start_workflow(
+        WORKFLOW_NAME, app, id=code, task_queue=harness.task_queue, result_type=ApplicationResult
+    )
+    for _ in range(100):
+        snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
+        if snap.tasks:
+            return handle
+    raise AssertionError("the workflow never started its tasks")
+
+
+async def snapshot(handle: WorkflowHandle) -> ApplicationSnapshot:
+    return await handle.query("snapshot", result_type=ApplicationSnapshot)
+
+
+def alerts(harness, department: str | None = None) -> list[supervision_pb2.SupervisionAlert]:
+    found = harness.producer.messages("SupervisionAlert")
+    return [a for a in found if department is None or a.department_code == department]
+
+
+async def decide(handle: WorkflowHandle, department: str, outcome: str = "approved") -> None:
+    await handle.execute_update(
+        "decide",
+        DecisionInput(
+            department_code=department,
+            outcome=outcome,
+            staff_id="reviewer",
+            staff_department=department,
+            reason="",
+        ),
+        result_type=DecisionResult,
+    )
+
+
+async def close(handle: WorkflowHandle) -> None:
+    await handle.signal("withdraw", WithdrawalInput("test over"))
+    await handle.result()
+
+
+async def test_yellow_then_red_then_escalation(
+    harness, application_code, time_skipping_env, record_history
+):
+    handle = await start(harness, application_code, "household-transfer", HOUSEHOLD)
+    task = (await snapshot(handle)).tasks[0]
+    due = datetime.fromisoformat(task.due_at)
+
+    # 10 natural days: the yellow warning comes with 80 % elapsed, before the deadline.
+    await time_skipping_env.sleep(timedelta(days=9))
+    police = alerts(harness, "public-security")
+    assert [a.level for a in police] == [YELLOW]
+    assert police[0].seconds_left > 0
+    assert police[0].raised_at.ToDatetime() < due.replace(tzinfo=None)
+
+    # Past the deadline: red, exactly at the deadline, then a reminder a day later.
+    await time_skipping_env.sleep(due - await _now(time_skipping_env) + timedelta(hours=25))
+    police = alerts(harness, "public-security")
+    assert [(a.level, a.escalation) for a in police] == [(YELLOW, 0), (RED, 0), (RED, 1)]
+    red = police[1]
+    assert abs(red.raised_at.ToDatetime() - due.replace(tzinfo=None)) <= timedelta(seconds=1)
+    assert red.seconds_left <= 0
+    # The application's own clock is supervised too.
+    assert [a.level for a in alerts(harness, "")][:2] == [YELLOW, RED]
+
+    described = await handle.describe()
+    level = described.typed_search_attributes.get(
+        SearchAttributeKey.for_keyword("SupervisionLevel")
+    )
+    assert level == "red"
+    assert (await snapshot(handle)).tasks[0].supervision_level == "red"
+
+    await decide(handle, "public-security")
+    assert (await handle.result()).state == "completed"
+    await record_history(handle, "supervised-red-escalated-then-completed")
+    reminders = len(alerts(harness))
+    await time_skipping_env.sleep(timedelta(days=3))
+    assert len(alerts(harness)) == reminders  # nothing fires for a decided task
+
+
+async def _now(env) -> datetime:
+    return await env.get_current_time()
+
+
+async def test_decided_tasks_raise_no_alert(harness, application_code, time_skipping_env):
+    handle = await start(harness, application_code, "business-startup", STARTUP)
+    await decide(handle, "market-regulation")
+    await time_skipping_env.sleep(timedelta(days=6))
+    assert alerts(harness, "market-regulation") == []
+    assert {a.department_code for a in alerts(harness) if a.level == RED} >= {
+        "public-security",
+        "tax",
+        "human-resources",
+    }
+    await close(handle)
+
+
+async def test_supplement_pauses_the_clock_and_moves_its_deadline(
+    harness, application_code, time_skipping_env, record_history
+):
+    handle = await start(harness, application_code, "construction-joint-approval", CONSTRUCTION)
+    before = {t.department_code: t for t in (await snapshot(handle)).tasks}
+    await decide(handle, "fire", "supplement_requested")
+    paused = {t.department_code: t for t in (await snapshot(handle)).tasks}
+    assert paused["fire"].paused is True
+
+    # Three weeks pass while the applicant prepares the fire design: past fire's
+    # original deadline, yet no alert for fire, while the others are supervised.
+    await time_skipping_env.sleep(timedelta(days=21))
+    assert alerts(harness, "fire") == []
+    assert any(a.level == RED for a in alerts(harness, "civil-air-defence"))
+
+    await handle.signal("supplement", SupplementInput(["fire-design-revised"]))
+    for _ in range(100):
+        fire = next(t for t in (await snapshot(handle)).tasks if t.department_code == "fire")
+        if fire.due_at != before["fire"].due_at:
+            break
+    assert fire.paused is False
+    moved = datetime.fromisoformat(fire.due_at) - datetime.fromisoformat(before["fire"].due_at)
+    # 21 calendar days hold about 15 working days: the deadline moves by those.
+    assert timedelta(days=19) <= moved <= timedelta(days=23)
+    assert alerts(harness, "fire") == []
+    await close(handle)
+    await record_history(handle, "supervised-paused-for-supplement")
