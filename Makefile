@@ -85,6 +85,7 @@ test-unit: setup
 	$(UVRUN) pytest -m "not integration and not e2e" || [ $$? -eq 5 ]
 
 test-integration:
+	deploy/local/infra.sh reset-test-db
 	$(UVRUN) pytest -m "integration or e2e" || [ $$? -eq 5 ]
 
 lint: uv

@@ -162,6 +162,17 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d)
 SQL
 }
 
+# Integration tests start from an empty onceonly_test database: no state (and no
+# migration checksum) is carried over from an earlier run or an earlier checkout.
+reset_test_db() {
+    postgres_ready || { warn "postgres is not running (deploy/local/infra.sh start postgres)"; exit 1; }
+    as_postgres "$PG_BIN/psql" -h "$PG_SOCKET_DIR" -p "$PG_PORT" -d postgres -X -q -v ON_ERROR_STOP=1 \
+        -c 'DROP DATABASE IF EXISTS onceonly_test WITH (FORCE)' \
+        -c 'CREATE DATABASE onceonly_test OWNER onceonly' >>"$PG_LOG" 2>&1 ||
+        die_with_log postgres "could not recreate onceonly_test" "$PG_LOG"
+    say "postgres: onceonly_test recreated empty"
+}
+
 stop_postgres() {
     local pid
     if ! pid="$(postgres_pid)"; then
@@ -467,6 +478,7 @@ usage() {
     cat >&2 <<EOF
 usage: $0 up | down | status
        $0 start|stop|restart postgres|kafka|temporal
+       $0 reset-test-db   (drop and recreate the empty onceonly_test database)
 EOF
     exit 2
 }
@@ -511,5 +523,6 @@ status) cmd_status ;;
 start) check_component "${2:-}" && "start_$2" ;;
 stop) check_component "${2:-}" && "stop_$2" ;;
 restart) check_component "${2:-}" && "stop_$2" && "start_$2" ;;
+reset-test-db) reset_test_db ;;
 *) usage ;;
 esac
