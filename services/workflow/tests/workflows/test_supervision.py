@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio.client import WorkflowHandle
@@ -64,6 +65,19 @@ async def snapshot(handle: WorkflowHandle) -> ApplicationSnapshot:
     return await handle.query("snapshot", result_type=ApplicationSnapshot)
 
 
+async def alerts_reaching(
+    harness, count: int, department: str | None = None
+) -> list[supervision_pb2.SupervisionAlert]:
+    """The alerts once `count` have been published: a timer that fired during a sleep
+    publishes through an activity that may finish just after the sleep returns."""
+    for _ in range(200):
+        found = alerts(harness, department)
+        if len(found) >= count:
+            return found
+        await asyncio.sleep(0.05)
+    return alerts(harness, department)
+
+
 def alerts(harness, department: str | None = None) -> list[supervision_pb2.SupervisionAlert]:
     found = harness.producer.messages("SupervisionAlert")
     return [a for a in found if department is None or a.department_code == department]
@@ -97,20 +111,20 @@ async def test_yellow_then_red_then_escalation(
 
     # 10 natural days: the yellow warning comes with 80 % elapsed, before the deadline.
     await time_skipping_env.sleep(timedelta(days=9))
-    police = alerts(harness, "public-security")
+    police = await alerts_reaching(harness, 1, "public-security")
     assert [a.level for a in police] == [YELLOW]
     assert police[0].seconds_left > 0
     assert police[0].raised_at.ToDatetime() < due.replace(tzinfo=None)
 
     # Past the deadline: red, exactly at the deadline, then a reminder a day later.
     await time_skipping_env.sleep(due - await _now(time_skipping_env) + timedelta(hours=25))
-    police = alerts(harness, "public-security")
+    police = await alerts_reaching(harness, 3, "public-security")
     assert [(a.level, a.escalation) for a in police] == [(YELLOW, 0), (RED, 0), (RED, 1)]
     red = police[1]
     assert abs(red.raised_at.ToDatetime() - due.replace(tzinfo=None)) <= timedelta(seconds=1)
     assert red.seconds_left <= 0
     # The application's own clock is supervised too.
-    assert [a.level for a in alerts(harness, "")][:2] == [YELLOW, RED]
+    assert [a.level for a in await alerts_reaching(harness, 2, "")][:2] == [YELLOW, RED]
 
     described = await handle.describe()
     level = described.typed_search_attributes.get(
@@ -135,6 +149,7 @@ async def test_decided_tasks_raise_no_alert(harness, application_code, time_skip
     handle = await start(harness, application_code, "business-startup", STARTUP)
     await decide(handle, "market-regulation")
     await time_skipping_env.sleep(timedelta(days=6))
+    await alerts_reaching(harness, 6)  # yellow and red of the three open tasks
     assert alerts(harness, "market-regulation") == []
     assert {a.department_code for a in alerts(harness) if a.level == RED} >= {
         "public-security",
@@ -156,6 +171,7 @@ async def test_supplement_pauses_the_clock_and_moves_its_deadline(
     # Three weeks pass while the applicant prepares the fire design: past fire's
     # original deadline, yet no alert for fire, while the others are supervised.
     await time_skipping_env.sleep(timedelta(days=21))
+    await alerts_reaching(harness, 2, "civil-air-defence")
     assert alerts(harness, "fire") == []
     assert any(a.level == RED for a in alerts(harness, "civil-air-defence"))
 

@@ -81,6 +81,11 @@ class Matter(_Strict):
         if self.legal_days is not None and self.committed_days > self.legal_days:
             raise ValueError(f"matter {self.code}: committed limit exceeds the legal limit")
         for task in self.tasks:
+            if task.legal_days is not None and task.committed_days > task.legal_days:
+                raise ValueError(
+                    f"matter {self.code}: task of {task.department} is committed to more days"
+                    " than its legal limit"
+                )
             if task.committed_days > self.committed_days and self.kind is MatterKind.COMMITTED:
                 raise ValueError(
                     f"matter {self.code}: task of {task.department} is committed to more days"
@@ -110,7 +115,11 @@ class Catalogue(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Catalogue:
-        known = {department.code for department in self.departments}
+        department_codes = [department.code for department in self.departments]
+        repeated = sorted({code for code in department_codes if department_codes.count(code) > 1})
+        if repeated:
+            raise ValueError(f"a department code appears twice: {', '.join(repeated)}")
+        known = set(department_codes)
         for matter in self.matters:
             for task in matter.tasks:
                 if task.department not in known:
@@ -118,8 +127,9 @@ class Catalogue(_Strict):
                         f"matter {matter.code}: unknown department {task.department!r}"
                     )
         codes = [matter.code for matter in self.matters]
-        if len(set(codes)) != len(codes):
-            raise ValueError("a matter code appears twice")
+        repeated = sorted({code for code in codes if codes.count(code) > 1})
+        if repeated:
+            raise ValueError(f"a matter code appears twice: {', '.join(repeated)}")
         return self
 
     def matter(self, code: str) -> Matter | None:
