@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
+# How long one step may take to show through the running system.
+DEADLINE_SECONDS = 60.0
 
 # The example from GB 11643-1999 itself: a valid resident ID number (check digit X).
 RESIDENT_ID = "11010519491231002X"
@@ -60,17 +58,3 @@ class Endpoints:
     workflow: str
     tracking: str
     notify: str
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, within: float = 60.0, what: str = ""
-) -> T:
-    """Poll `probe` until it returns something truthy, or fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out after {within}s waiting for {what}; last: {last!r}")

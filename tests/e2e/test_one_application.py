@@ -12,12 +12,13 @@ from aiokafka import AIOKafkaConsumer
 
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.settings import PlatformSettings
+from onceonly.platform.testing import eventually
 from onceonly.platform.topics import Stream, topic_name
 from tests.e2e.support import (
+    DEADLINE_SECONDS,
     MOBILE,
     RESIDENT_ID,
     Endpoints,
-    eventually,
     household_transfer,
     submit,
     timeline_types,
@@ -71,7 +72,7 @@ async def test_one_application_flows_through_every_service(
         tasks = (await http.get(f"{endpoints.workflow}/v1/tasks", headers=police)).json()
         return any(task["application_code"] == code for task in tasks)
 
-    await eventually(task_listed, what="the public-security task")
+    await eventually(task_listed, within=DEADLINE_SECONDS, what="the public-security task")
 
     # 3. The department decides through the workflow API (a Temporal Update).
     decided = await http.post(
@@ -89,7 +90,9 @@ async def test_one_application_flows_through_every_service(
         done = "ApplicationCompleted" in types and types.count("NotificationSent") >= 2
         return types if done else None
 
-    types = await eventually(complete_timeline, what="the completed timeline")
+    types = await eventually(
+        complete_timeline, within=DEADLINE_SECONDS, what="the completed timeline"
+    )
     core = [t for t in types if t != "NotificationSent"]
     assert core == [
         "ApplicationSubmitted",
@@ -159,7 +162,7 @@ async def test_redelivered_submission_changes_nothing(
         types = await timeline_types(http, endpoints.tracking, code, supervision)
         return types if "TaskStarted" in types else None
 
-    types = await eventually(accepted, what="the accepted application")
+    types = await eventually(accepted, within=DEADLINE_SECONDS, what="the accepted application")
     await asyncio.sleep(2)  # give a duplicate, if any, the time to show up
     types = await timeline_types(http, endpoints.tracking, code, supervision)
     assert types.count("ApplicationSubmitted") == 1

@@ -9,10 +9,10 @@ import subprocess
 import httpx
 import pytest
 
+from onceonly.platform.testing import eventually
 from tests.e2e.support import (
     REPO,
     Endpoints,
-    eventually,
     household_transfer,
     submit,
     timeline_types,

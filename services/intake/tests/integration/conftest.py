@@ -1,34 +1,26 @@
 """Fixtures for intake's integration tests: the real test database and Kafka, the API
-in-process over ASGI, a unique topic prefix per test, and polling helpers."""
+in-process over ASGI, a unique topic prefix per test, and a reader of the submissions."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from fastapi import FastAPI
 
 from onceonly.intake.api import create_app
 from onceonly.intake.relay import OutboxRelay
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import IntegratorStore
-from onceonly.platform.db import create_pool, prepare_database
-from onceonly.platform.kafka import ensure_topics
 from onceonly.platform.telemetry import configure_telemetry
-from onceonly.platform.topics import Stream, all_topics, topic_name
-
-DEFAULT_TEST_DATABASE = "postgresql://onceonly:onceonly@127.0.0.1:5432/onceonly_test"
-T = TypeVar("T")
+from onceonly.platform.testing import TopicReader, migrated_pool, unique_prefix
+from onceonly.platform.topics import Stream, topic_name
 
 PERSON_APPLICATION: dict[str, Any] = {
     "matter_code": "household-transfer",
@@ -49,24 +41,11 @@ def person_application() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    return os.environ.get("ONCEONLY_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE)
-
-
-@pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:
-    return os.environ.get(
-        "ONCEONLY_TEST_KAFKA_BOOTSTRAP",
-        os.environ.get("ONCEONLY_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-    )
-
-
-@pytest.fixture(scope="session")
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await create_pool(database_url, max_size=20)
-    await prepare_database(created, component="intake", package="onceonly.intake")
-    yield created
-    await created.close()
+    async with migrated_pool(
+        database_url, component="intake", package="onceonly.intake", max_size=20
+    ) as created:
+        yield created
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -81,7 +60,7 @@ def settings(database_url: str, kafka_bootstrap: str) -> IntakeSettings:
         environment="test",
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=f"test-{uuid.uuid4().hex[:8]}",
+        topic_prefix=unique_prefix(),
         heartbeat_seconds=0.5,
         relay_poll_seconds=0.5,
         relay_max_backoff_seconds=0.5,
@@ -139,82 +118,11 @@ async def integrator(
 
 @pytest.fixture
 async def relay(settings: IntakeSettings, pool: asyncpg.Pool) -> AsyncIterator[OutboxRelay]:
-    created = OutboxRelay(
-        pool,
-        dsn=settings.database_url,
-        bootstrap=settings.kafka_bootstrap,
-        topic_prefix=settings.topic_prefix,
-        batch_size=settings.relay_batch_size,
-        poll_seconds=settings.relay_poll_seconds,
-        publish_timeout=settings.relay_publish_timeout_seconds,
-        max_backoff=settings.relay_max_backoff_seconds,
-    )
+    created = OutboxRelay.from_settings(pool, settings)
     yield created
     await created.close()
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]],
-    done: Callable[[T], bool],
-    *,
-    within: float = 30.0,
-    what: str = "condition",
-) -> T:
-    """Poll `probe` until `done(result)`, or fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = await probe()
-        if done(result):
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {within}s; last result: {result!r}")
-        await asyncio.sleep(0.05)
-
-
-class TopicReader:
-    """Reads a topic from the beginning with its own consumer group."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self._bootstrap = bootstrap
-        self._topic = topic
-        self._consumer: AIOKafkaConsumer | None = None
-        self.records: list[ConsumerRecord] = []
-
-    async def __aenter__(self) -> TopicReader:
-        # The topic exists before the consumer subscribes, so it sees it at once.
-        await ensure_topics(self._bootstrap, all_topics(self._topic.split(".", 1)[0]))
-        self._consumer = AIOKafkaConsumer(
-            self._topic,
-            bootstrap_servers=self._bootstrap,
-            group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await self._consumer.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self._consumer is not None
-        await self._consumer.stop()
-
-    async def poll(self) -> list[ConsumerRecord]:
-        assert self._consumer is not None, "use `async with reader:`"
-        batches = await self._consumer.getmany(timeout_ms=200)
-        for records in batches.values():
-            self.records.extend(records)
-        return self.records
-
-    async def until(
-        self, done: Callable[[list[ConsumerRecord]], bool], *, within: float = 30.0, what: str
-    ) -> list[ConsumerRecord]:
-        return await eventually(self.poll, done, within=within, what=what)
 
 
 @pytest.fixture
 def reader(kafka_bootstrap: str, submissions_topic: str) -> TopicReader:
     return TopicReader(kafka_bootstrap, submissions_topic)
-
-
-@pytest.fixture(name="eventually")
-def eventually_fixture() -> Callable[..., Awaitable[Any]]:
-    return eventually

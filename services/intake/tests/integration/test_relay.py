@@ -16,6 +16,7 @@ import pytest
 from onceonly.intake.relay import RELAY_COMPONENT, OutboxRelay
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.heartbeat import beat, run_heartbeat
+from onceonly.platform.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,6 @@ async def test_a_notify_wakes_the_relay_long_before_its_next_poll(
     pool: asyncpg.Pool,
     settings: IntakeSettings,
     reader: Any,
-    eventually: Any,
 ) -> None:
     relay = OutboxRelay(
         pool,
@@ -79,7 +79,6 @@ async def test_nothing_is_lost_while_kafka_is_away(
     pool: asyncpg.Pool,
     relay: OutboxRelay,
     reader: Any,
-    eventually: Any,
     settings: IntakeSettings,
 ) -> None:
     good_bootstrap = relay.bootstrap
@@ -165,7 +164,6 @@ async def test_health_needs_a_fresh_relay_heartbeat(
     pool: asyncpg.Pool,
     relay: OutboxRelay,
     settings: IntakeSettings,
-    eventually: Any,
 ) -> None:
     await submit(client, integrator, person_application)
     beating = asyncio.create_task(
@@ -207,7 +205,6 @@ async def test_the_backlog_is_a_metric(
     client: httpx.AsyncClient,
     integrator: Any,
     person_application: dict[str, Any],
-    eventually: Any,
 ) -> None:
     await submit(client, integrator, person_application)
 

@@ -14,6 +14,7 @@ from onceonly.notify.api import create_app
 from onceonly.notify.settings import NotifySettings
 from onceonly.platform.auth import issue_staff_token
 from onceonly.platform.kafka import publish
+from onceonly.platform.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +63,6 @@ async def test_notifications_of_an_application_with_masked_recipient_and_text(
     settings: NotifySettings,
     producer: AIOKafkaProducer,
     events,
-    eventually,
 ) -> None:
     code = events.code()
     runtime = app.state.runtime

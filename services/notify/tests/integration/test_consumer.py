@@ -15,6 +15,7 @@ from onceonly.notify.runtime import NotifyRuntime
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import publish
 from onceonly.platform.pii import PiiSealer
+from onceonly.platform.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ def _outcomes(records: list[Any], code: str) -> list[tuple[Envelope, Any]]:
 
 
 async def test_each_citizen_event_sends_one_message_and_reports_it_masked(
-    runtime: NotifyRuntime, producer: AIOKafkaProducer, pool, events, reader, eventually
+    runtime: NotifyRuntime, producer: AIOKafkaProducer, pool, events, reader
 ) -> None:
     code = events.code()
     accepted = events.envelope(events.accepted(code), code)
@@ -99,7 +100,7 @@ async def test_each_citizen_event_sends_one_message_and_reports_it_masked(
 
 
 async def test_a_redelivered_event_sends_nothing_new(
-    runtime: NotifyRuntime, producer: AIOKafkaProducer, pool, events, reader, eventually
+    runtime: NotifyRuntime, producer: AIOKafkaProducer, pool, events, reader
 ) -> None:
     code = events.code()
     first = events.envelope(events.accepted(code), code)
@@ -137,7 +138,7 @@ async def test_a_redelivered_event_sends_nothing_new(
 
 
 async def test_poison_messages_are_parked_and_the_consumer_goes_on(
-    runtime: NotifyRuntime, producer: AIOKafkaProducer, pool, events, reader, eventually
+    runtime: NotifyRuntime, producer: AIOKafkaProducer, pool, events, reader
 ) -> None:
     code = events.code()
     # Not a CloudEvent at all.
@@ -182,7 +183,7 @@ async def test_poison_messages_are_parked_and_the_consumer_goes_on(
 
 
 async def test_an_application_without_sms_gets_no_message(
-    runtime: NotifyRuntime, producer: AIOKafkaProducer, pool, events, eventually
+    runtime: NotifyRuntime, producer: AIOKafkaProducer, pool, events
 ) -> None:
     code = events.code()
     app_only = events.envelope(events.accepted(code, channels=("app",)), code)

@@ -1,47 +1,31 @@
 """The real `onceonly-tracking agent` process, consuming from Kafka into Postgres."""
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from onceonly.events.v1 import envelope_pb2
-from onceonly.platform.kafka import build_producer, ensure_topics, publish
+from onceonly.platform.kafka import ensure_topics, publish
+from onceonly.platform.testing import TopicReader, eventually, unique_prefix
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
 from onceonly.tracking.processing import AGENT_COMPONENT
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 DEADLINE_SECONDS = 60.0
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], what: str) -> T:
-    """Poll `probe` until `done` says yes, failing after the deadline."""
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while True:
-        value = await probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last value: {value!r}")
-        await asyncio.sleep(0.2)
 
 
 @pytest.fixture
 def prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:8]}"
+    return unique_prefix()
 
 
 @pytest.fixture
@@ -85,93 +69,82 @@ async def event_ids(pool: asyncpg.Pool, code: str) -> list[str]:
 
 
 async def dead_letters(bootstrap: str, topic: str, expected: int) -> list[envelope_pb2.DeadLetter]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"{topic}-reader-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    letters: list[envelope_pb2.DeadLetter] = []
-    try:
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while len(letters) < expected and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    letters.append(envelope_pb2.DeadLetter.FromString(record.value))
-    finally:
-        await consumer.stop()
-    return letters
+    async with TopicReader(bootstrap, topic) as reader:
+        records = await reader.until(
+            lambda found: len(found) >= expected,
+            within=DEADLINE_SECONDS,
+            what=f"{expected} dead letters",
+        )
+    return [envelope_pb2.DeadLetter.FromString(record.value) for record in records]
 
 
 async def test_agent_records_in_order_deduplicates_and_parks_poison(
-    agent_process, prefix, pool, events, kafka_bootstrap
+    agent_process, prefix, pool, events, kafka_bootstrap, producer
 ) -> None:
     started = time.monotonic()
     topics = {stream: topic_name(prefix, stream) for stream in Stream}
     dlq = dead_letter_topic(prefix, "tracking")
     await ensure_topics(kafka_bootstrap, [*topics.values(), dlq])
-    producer = build_producer(kafka_bootstrap, client_id=f"{prefix}-test")
-    await producer.start()
     code = events.code()
-    try:
-        submitted = events.envelope(events.submitted(code), code, source="/onceonly/intake")
-        await publish(producer, topics[Stream.SUBMISSIONS], submitted)
-        await eventually(lambda: event_ids(pool, code), lambda ids: len(ids) == 1, "submission")
-        first_seen = time.monotonic() - started
+    submitted = events.envelope(events.submitted(code), code, source="/onceonly/intake")
+    await publish(producer, topics[Stream.SUBMISSIONS], submitted)
+    await eventually(
+        lambda: event_ids(pool, code),
+        lambda ids: len(ids) == 1,
+        what="submission",
+        within=DEADLINE_SECONDS,
+    )
+    first_seen = time.monotonic() - started
 
-        approvals = [
-            events.envelope(message, code, minutes=minute, source="/onceonly/workflow")
-            for minute, message in enumerate(
-                [
-                    events.accepted(code),
-                    events.task_started(code),
-                    events.task_decided(code),
-                    events.completed(code),
-                ],
-                start=1,
-            )
-        ]
-        approval_topic = topics[Stream.APPROVAL_EVENTS]
-        await publish(producer, approval_topic, approvals[0])
-        await publish(producer, approval_topic, approvals[1])
-        # Poison, keyed like the application so it sits in the same partition, before
-        # events that must still be recorded after it.
-        garbage_headers = [("ce_id", b"\xff\xfe"), ("x-junk", b"\x00\x01")]
-        await producer.send_and_wait(
-            approval_topic,
-            value=b"\x0a\xff\xff not protobuf",
-            key=code.encode(),
-            headers=garbage_headers,
+    approvals = [
+        events.envelope(message, code, minutes=minute, source="/onceonly/workflow")
+        for minute, message in enumerate(
+            [
+                events.accepted(code),
+                events.task_started(code),
+                events.task_decided(code),
+                events.completed(code),
+            ],
+            start=1,
         )
-        unknown = events.envelope(events.task_started(code), code)
-        unknown_headers = [
-            (k, b"onceonly.events.v1.NoSuchEvent" if k == "ce_type" else v)
-            for k, v in unknown.headers()
-        ]
-        await producer.send_and_wait(
-            approval_topic, value=unknown.data, key=code.encode(), headers=unknown_headers
-        )
-        await publish(producer, approval_topic, approvals[2])
-        await publish(producer, approval_topic, approvals[2])  # redelivered: same event id
-        await publish(producer, approval_topic, approvals[3])
-        # A duplicate on another topic, then a new event behind it in the same partition:
-        # once the new one is recorded, the duplicate has been processed too.
-        notice = events.envelope(events.notification(code), code, minutes=9)
-        notification_topic = topics[Stream.NOTIFICATION_OUTCOMES]
-        await publish(producer, notification_topic, submitted)
-        await publish(producer, notification_topic, notice)
+    ]
+    approval_topic = topics[Stream.APPROVAL_EVENTS]
+    await publish(producer, approval_topic, approvals[0])
+    await publish(producer, approval_topic, approvals[1])
+    # Poison, keyed like the application so it sits in the same partition, before
+    # events that must still be recorded after it.
+    garbage_headers = [("ce_id", b"\xff\xfe"), ("x-junk", b"\x00\x01")]
+    await producer.send_and_wait(
+        approval_topic,
+        value=b"\x0a\xff\xff not protobuf",
+        key=code.encode(),
+        headers=garbage_headers,
+    )
+    unknown = events.envelope(events.task_started(code), code)
+    unknown_headers = [
+        (k, b"onceonly.events.v1.NoSuchEvent" if k == "ce_type" else v)
+        for k, v in unknown.headers()
+    ]
+    await producer.send_and_wait(
+        approval_topic, value=unknown.data, key=code.encode(), headers=unknown_headers
+    )
+    await publish(producer, approval_topic, approvals[2])
+    await publish(producer, approval_topic, approvals[2])  # redelivered: same event id
+    await publish(producer, approval_topic, approvals[3])
+    # A duplicate on another topic, then a new event behind it in the same partition:
+    # once the new one is recorded, the duplicate has been processed too.
+    notice = events.envelope(events.notification(code), code, minutes=9)
+    notification_topic = topics[Stream.NOTIFICATION_OUTCOMES]
+    await publish(producer, notification_topic, submitted)
+    await publish(producer, notification_topic, notice)
 
-        expected = [submitted.id, *(env.id for env in approvals), notice.id]
-        ids = await eventually(
-            lambda: event_ids(pool, code),
-            lambda ids: notice.id in ids and approvals[3].id in ids,
-            "the whole timeline",
-        )
-    finally:
-        await producer.stop()
+    expected = [submitted.id, *(env.id for env in approvals), notice.id]
+    ids = await eventually(
+        lambda: event_ids(pool, code),
+        lambda ids: notice.id in ids and approvals[3].id in ids,
+        what="the whole timeline",
+        within=DEADLINE_SECONDS,
+    )
 
     assert ids == expected  # in order, each once, the poison not among them
     rows = await pool.fetch(
@@ -206,7 +179,8 @@ async def test_agent_records_in_order_deduplicates_and_parks_poison(
             AGENT_COMPONENT,
         ),
         lambda row: row is not None and json.loads(row["detail"]).get("duplicate") == 2,
-        "the agent's heartbeat counts",
+        what="the agent's heartbeat counts",
+        within=DEADLINE_SECONDS,
     )
     assert beat["pid"] == agent_process.pid
     assert json.loads(beat["detail"]) == {
@@ -223,7 +197,7 @@ async def test_agent_records_in_order_deduplicates_and_parks_poison(
 
 
 async def test_agent_retries_postgres_errors_and_never_skips_the_event(
-    agent_process, prefix, pool, events, kafka_bootstrap
+    agent_process, prefix, pool, events, kafka_bootstrap, producer
 ) -> None:
     topics = {stream: topic_name(prefix, stream) for stream in Stream}
     await ensure_topics(kafka_bootstrap, [*topics.values(), dead_letter_topic(prefix, "tracking")])
@@ -233,12 +207,11 @@ async def test_agent_retries_postgres_errors_and_never_skips_the_event(
             "SELECT pid FROM platform.heartbeats WHERE component = $1", AGENT_COMPONENT
         ),
         lambda pid: pid == agent_process.pid,
-        "the agent's first heartbeat",
+        what="the agent's first heartbeat",
+        within=DEADLINE_SECONDS,
     )
     code = events.code()
     submitted = events.envelope(events.submitted(code), code)
-    producer = build_producer(kafka_bootstrap, client_id=f"{prefix}-test")
-    await producer.start()
     # Every append fails while the status table is away (the whole transaction rolls back).
     await pool.execute("ALTER TABLE tracking.application_status RENAME TO application_status_away")
     try:
@@ -249,16 +222,19 @@ async def test_agent_retries_postgres_errors_and_never_skips_the_event(
                 AGENT_COMPONENT,
             ),
             lambda retries: (retries or 0) >= 2,
-            "the agent to retry",
+            what="the agent to retry",
+            within=DEADLINE_SECONDS,
         )
         assert await event_ids(pool, code) == []
     finally:
         await pool.execute(
             "ALTER TABLE tracking.application_status_away RENAME TO application_status"
         )
-        await producer.stop()
     assert await eventually(
-        lambda: event_ids(pool, code), lambda ids: len(ids) > 0, "the retried append"
+        lambda: event_ids(pool, code),
+        lambda ids: len(ids) > 0,
+        what="the retried append",
+        within=DEADLINE_SECONDS,
     ) == [submitted.id]
     assert (
         await pool.fetchval(

@@ -18,7 +18,8 @@ from opentelemetry import trace
 from onceonly.events.v1 import envelope_pb2
 from onceonly.platform.envelope import Envelope, EnvelopeError, header_pairs
 from onceonly.platform.events import UnknownEventType
-from onceonly.platform.telemetry import attached
+from onceonly.platform.retry import retry_forever
+from onceonly.platform.telemetry import attached, consumer_span
 
 log = structlog.get_logger(__name__)
 tracer = trace.get_tracer("onceonly.platform.kafka")
@@ -142,41 +143,30 @@ class EventConsumer:
             await self._park(record, f"{type(exc).__name__}: {exc}")
             return
         trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
-        delay = 0.2
-        while True:
-            with (
-                attached(trace_headers),
-                tracer.start_as_current_span(
-                    f"{self._name} process {envelope.type.rsplit('.', 1)[-1]}",
-                    kind=trace.SpanKind.CONSUMER,
-                    attributes={
-                        "messaging.system": "kafka",
-                        "messaging.destination.name": record.topic,
-                        "messaging.message.id": envelope.id,
-                        "onceonly.application_code": envelope.subject,
-                    },
-                ),
-            ):
-                try:
-                    await self._handler(envelope, record)
-                    self.processed += 1
-                    return
-                except PermanentMessageError as exc:
-                    await self._park(record, str(exc))
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning(
-                        "handler failed, will retry",
-                        consumer=self._name,
-                        event_id=envelope.id,
+        # A span per attempt, and the parking of a permanent failure, in the message's trace.
+        with attached(trace_headers):
+            try:
+                await retry_forever(
+                    lambda: self._handler(envelope, record),
+                    what="handler",
+                    permanent=(PermanentMessageError,),
+                    attempt_context=lambda: consumer_span(
+                        tracer,
+                        f"{self._name} process {envelope.type.rsplit('.', 1)[-1]}",
+                        topic=record.topic,
+                        message_id=envelope.id,
                         application_code=envelope.subject,
-                        error=f"{type(exc).__name__}: {exc}",
-                        retry_in=delay,
-                    )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+                    ),
+                    log_fields={
+                        "consumer": self._name,
+                        "event_id": envelope.id,
+                        "application_code": envelope.subject,
+                    },
+                )
+            except PermanentMessageError as exc:
+                await self._park(record, str(exc))
+                return
+        self.processed += 1
 
     async def _park(self, record: ConsumerRecord, reason: str) -> None:
         log.error(

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import structlog
@@ -93,3 +93,20 @@ def attached(headers: Mapping[str, str]) -> Iterator[None]:
         yield
     finally:
         otel_context.detach(token)
+
+
+def consumer_span(
+    tracer: trace.Tracer, name: str, *, topic: str, message_id: str, application_code: str
+) -> AbstractContextManager[trace.Span]:
+    """The current span while one Kafka message is processed, with the messaging
+    attributes every consumer sets; open it inside `attached(...)` the message's headers."""
+    return tracer.start_as_current_span(
+        name,
+        kind=trace.SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.message.id": message_id,
+            "onceonly.application_code": application_code,
+        },
+    )

@@ -85,6 +85,21 @@ class OutboxRelay:
         # True while the loop waits for a NOTIFY or its next poll.
         self.idle = False
 
+    @classmethod
+    def from_settings(cls, pool: asyncpg.Pool, settings: IntakeSettings) -> OutboxRelay:
+        return cls(
+            pool,
+            dsn=settings.database_url,
+            bootstrap=settings.kafka_bootstrap,
+            topic_prefix=settings.topic_prefix,
+            batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+            publish_timeout=settings.relay_publish_timeout_seconds,
+            max_backoff=settings.relay_max_backoff_seconds,
+            retention_hours=settings.outbox_retention_hours,
+            idempotency_ttl_hours=settings.idempotency_ttl_hours,
+        )
+
     # -- one batch -------------------------------------------------------------------
 
     async def publish_pending(self) -> int:
@@ -291,18 +306,7 @@ async def run_relay(settings: IntakeSettings) -> None:
     pool = await create_pool(settings.database_url, max_size=4)
     try:
         await prepare_database(pool, component="intake", package="onceonly.intake")
-        relay = OutboxRelay(
-            pool,
-            dsn=settings.database_url,
-            bootstrap=settings.kafka_bootstrap,
-            topic_prefix=settings.topic_prefix,
-            batch_size=settings.relay_batch_size,
-            poll_seconds=settings.relay_poll_seconds,
-            publish_timeout=settings.relay_publish_timeout_seconds,
-            max_backoff=settings.relay_max_backoff_seconds,
-            retention_hours=settings.outbox_retention_hours,
-            idempotency_ttl_hours=settings.idempotency_ttl_hours,
-        )
+        relay = OutboxRelay.from_settings(pool, settings)
         helpers = [
             asyncio.create_task(
                 run_heartbeat(

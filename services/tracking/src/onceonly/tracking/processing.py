@@ -14,7 +14,7 @@ import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from google.protobuf.message import DecodeError, Message
@@ -22,7 +22,8 @@ from opentelemetry import trace
 
 from onceonly.platform.envelope import Envelope, EnvelopeError
 from onceonly.platform.events import UnknownEventType
-from onceonly.platform.telemetry import attached
+from onceonly.platform.retry import retry_forever
+from onceonly.platform.telemetry import attached, consumer_span
 from onceonly.tracking.errors import UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
 
@@ -32,6 +33,8 @@ tracer = trace.get_tracer("onceonly.tracking")
 CONSUMER_NAME = "tracking"
 # The agent process's heartbeat component, read by the API's /health.
 AGENT_COMPONENT = "tracking-agent"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,60 +141,49 @@ class TimelineRecorder:
         trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
         with (
             attached(trace_headers),
-            tracer.start_as_current_span(
+            consumer_span(
+                tracer,
                 f"tracking record {envelope.type.rsplit('.', 1)[-1]}",
-                kind=trace.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": record.topic,
-                    "messaging.message.id": envelope.id,
-                    "onceonly.application_code": envelope.subject,
-                },
+                topic=record.topic,
+                message_id=envelope.id,
+                application_code=envelope.subject,
             ),
         ):
-            delay = self._retry_initial
-            while True:
-                try:
-                    recorded = await self._append(
+            try:
+                recorded = await self._retrying(
+                    lambda: self._append(
                         envelope,
                         topic=record.topic,
                         partition=record.partition,
                         offset=record.offset,
                         message=message,
-                    )
-                except UnprocessableEvent as exc:
-                    await self._park_with_retry(record, str(exc))
-                    return self._count(Outcome.PARKED)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.retries += 1
-                    log.warning(
-                        "append failed, will retry",
-                        event_id=envelope.id,
-                        application_code=envelope.subject,
-                        topic=record.topic,
-                        offset=record.offset,
-                        error=f"{type(exc).__name__}: {exc}",
-                        retry_in=delay,
-                    )
-                    await self._sleep(delay)
-                    delay = min(delay * 2, self._retry_max)
-                    continue
-                if recorded:
-                    log.info(
-                        "event recorded",
-                        event_id=envelope.id,
-                        application_code=envelope.subject,
-                        type=envelope.type,
-                    )
-                    return self._count(Outcome.RECORDED)
+                    ),
+                    what="append",
+                    permanent=(UnprocessableEvent,),
+                    log_fields={
+                        "event_id": envelope.id,
+                        "application_code": envelope.subject,
+                        "topic": record.topic,
+                        "offset": record.offset,
+                    },
+                )
+            except UnprocessableEvent as exc:
+                await self._park_with_retry(record, str(exc))
+                return self._count(Outcome.PARKED)
+            if recorded:
                 log.info(
-                    "duplicate event ignored",
+                    "event recorded",
                     event_id=envelope.id,
                     application_code=envelope.subject,
+                    type=envelope.type,
                 )
-                return self._count(Outcome.DUPLICATE)
+                return self._count(Outcome.RECORDED)
+            log.info(
+                "duplicate event ignored",
+                event_id=envelope.id,
+                application_code=envelope.subject,
+            )
+            return self._count(Outcome.DUPLICATE)
 
     async def _park_with_retry(self, record: Inbound, reason: str) -> None:
         """Park, retrying while Kafka refuses: the source offset is acked only after."""
@@ -202,24 +194,34 @@ class TimelineRecorder:
             offset=record.offset,
             reason=reason,
         )
-        delay = self._retry_initial
-        while True:
-            try:
-                await self._park(record, reason)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.retries += 1
-                log.warning(
-                    "parking failed, will retry",
-                    topic=record.topic,
-                    offset=record.offset,
-                    error=f"{type(exc).__name__}: {exc}",
-                    retry_in=delay,
-                )
-                await self._sleep(delay)
-                delay = min(delay * 2, self._retry_max)
+        await self._retrying(
+            lambda: self._park(record, reason),
+            what="parking",
+            log_fields={"topic": record.topic, "offset": record.offset},
+        )
+
+    async def _retrying(
+        self,
+        operation: Callable[[], Awaitable[T]],
+        *,
+        what: str,
+        log_fields: Mapping[str, object],
+        permanent: tuple[type[Exception], ...] = (),
+    ) -> T:
+        """`operation` until it succeeds, with this recorder's backoff, counting retries."""
+        return await retry_forever(
+            operation,
+            what=what,
+            initial=self._retry_initial,
+            maximum=self._retry_max,
+            sleep=self._sleep,
+            permanent=permanent,
+            on_retry=self._retried,
+            log_fields=log_fields,
+        )
+
+    def _retried(self, _: Exception) -> None:
+        self.retries += 1
 
     def _count(self, outcome: Outcome) -> Outcome:
         self.counts[outcome.value] += 1

@@ -1,0 +1,127 @@
+"""Test support for the services' integration and end-to-end tests.
+
+Where the test infrastructure is (the database and Kafka of deploy/local unless the
+environment says otherwise), a migrated pool on the test database, unique names so that
+tests never see each other's messages, polling with a deadline instead of sleeping, and
+reading a topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.kafka import ensure_topics
+
+T = TypeVar("T")
+
+DEFAULT_TEST_DATABASE_URL = "postgresql://onceonly:onceonly@127.0.0.1:5432/onceonly_test"
+DEFAULT_TEST_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def test_database_url() -> str:
+    """The integration tests' database: ONCEONLY_TEST_DATABASE_URL, else deploy/local's."""
+    return os.environ.get("ONCEONLY_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+
+
+def test_kafka_bootstrap() -> str:
+    """ONCEONLY_TEST_KAFKA_BOOTSTRAP, else ONCEONLY_KAFKA_BOOTSTRAP, else deploy/local's."""
+    return os.environ.get(
+        "ONCEONLY_TEST_KAFKA_BOOTSTRAP",
+        os.environ.get("ONCEONLY_KAFKA_BOOTSTRAP", DEFAULT_TEST_KAFKA_BOOTSTRAP),
+    )
+
+
+# Named like tests, but not tests: pytest must not collect them where they are imported.
+test_database_url.__test__ = False  # type: ignore[attr-defined]
+test_kafka_bootstrap.__test__ = False  # type: ignore[attr-defined]
+
+
+@asynccontextmanager
+async def migrated_pool(
+    dsn: str, *, component: str, package: str, max_size: int = 10
+) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on `dsn` with the platform's and `package`'s migrations applied."""
+    pool = await create_pool(dsn, max_size=max_size)
+    try:
+        await prepare_database(pool, component=component, package=package)
+        yield pool
+    finally:
+        await pool.close()
+
+
+def unique_prefix(kind: str = "test") -> str:
+    """A fresh name such as `test-1a2b3c4d`, for a topic prefix or a consumer group."""
+    return f"{kind}-{uuid.uuid4().hex[:8]}"
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], object] = bool,
+    *,
+    within: float = 30.0,
+    what: str = "condition",
+    interval: float = 0.1,
+) -> T:
+    """Poll `probe` until `done(result)` is true (by default: until the result is truthy)
+    and return that result; fail after `within` seconds with the last result.
+
+    The probe runs at least once, and once more after the deadline has passed."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await probe()
+        if done(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {within}s; last result: {result!r}")
+        await asyncio.sleep(interval)
+
+
+class TopicReader:
+    """Reads a topic from the beginning with its own consumer group: `async with`, then
+    `poll()` or `until(...)`; `records` holds everything read so far."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._consumer: AIOKafkaConsumer | None = None
+        self.records: list[ConsumerRecord] = []
+
+    async def __aenter__(self) -> TopicReader:
+        # The topic exists before the consumer subscribes, so it sees it at once.
+        await ensure_topics(self._bootstrap, [self._topic])
+        self._consumer = AIOKafkaConsumer(
+            self._topic,
+            bootstrap_servers=self._bootstrap,
+            group_id=unique_prefix("test-reader"),
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._consumer is not None
+        await self._consumer.stop()
+
+    async def poll(self) -> list[ConsumerRecord]:
+        assert self._consumer is not None, "use `async with reader:`"
+        batches = await self._consumer.getmany(timeout_ms=200)
+        for records in batches.values():
+            self.records.extend(records)
+        return self.records
+
+    async def until(
+        self, done: Callable[[list[ConsumerRecord]], object], *, within: float = 30.0, what: str
+    ) -> list[ConsumerRecord]:
+        """Everything read once `done(records)` holds; fails after `within` seconds."""
+        return await eventually(self.poll, done, within=within, what=what)

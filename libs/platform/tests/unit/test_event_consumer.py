@@ -1,0 +1,122 @@
+"""EventConsumer's processing of one message, without a broker: retried with backoff in
+a span per attempt, parked on PermanentMessageError, counted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord
+from opentelemetry import trace
+
+from onceonly.events.v1 import approval_pb2, envelope_pb2
+from onceonly.platform.envelope import Envelope, new_envelope
+from onceonly.platform.kafka import EventConsumer, PermanentMessageError
+from onceonly.platform.telemetry import configure_telemetry
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+class RecordingProducer:
+    """Stands in for the dead-letter producer."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.fail = fail
+        self.sent: list[tuple[str, bytes, bytes | None]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        if self.fail:
+            raise OSError("broker unavailable")
+        self.sent.append((topic, value, key))
+
+
+def message() -> tuple[Envelope, ConsumerRecord]:
+    envelope = new_envelope(
+        approval_pb2.TaskStarted(application_code="T-1", department_code="tax"),
+        source="/onceonly/test",
+        application_code="T-1",
+        trace_headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},
+    )
+    record = ConsumerRecord(
+        topic="t.approval-events.v1",
+        partition=0,
+        offset=5,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"T-1",
+        value=envelope.data,
+        checksum=None,
+        serialized_key_size=3,
+        serialized_value_size=len(envelope.data),
+        headers=envelope.headers(),
+    )
+    return envelope, record
+
+
+def consumer(handler: Any, producer: RecordingProducer) -> EventConsumer:
+    return EventConsumer(
+        bootstrap="127.0.0.1:1",  # never started: _process needs no broker
+        topics=["t.approval-events.v1"],
+        group_id="unit",
+        consumer_name="unit",
+        dead_letter_topic="t.dlq.unit",
+        handler=handler,
+        producer=producer,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_failing_handler_is_retried_each_attempt_in_its_own_span() -> None:
+    configure_telemetry("platform-unit-test")  # a recording SDK provider
+    spans: list[tuple[str, int]] = []
+
+    async def handler(envelope: Envelope, record: ConsumerRecord) -> None:
+        context = trace.get_current_span().get_span_context()
+        spans.append((format(context.trace_id, "032x"), context.span_id))
+        if len(spans) < 3:
+            raise OSError("postgres away")
+
+    producer = RecordingProducer()
+    events = consumer(handler, producer)
+    _, record = message()
+    await events._process(record)
+    assert len(spans) == 3
+    assert {trace_id for trace_id, _ in spans} == {TRACE_ID}
+    assert len({span_id for _, span_id in spans}) == 3
+    assert (events.processed, events.parked) == (1, 0)
+    assert producer.sent == []
+
+
+async def test_a_permanent_error_parks_the_message_at_once() -> None:
+    calls = 0
+
+    async def handler(envelope: Envelope, record: ConsumerRecord) -> None:
+        nonlocal calls
+        calls += 1
+        raise PermanentMessageError("sealed with a key we do not hold")
+
+    producer = RecordingProducer()
+    events = consumer(handler, producer)
+    envelope, record = message()
+    await events._process(record)
+    assert calls == 1
+    assert (events.processed, events.parked) == (0, 1)
+    [(topic, value, key)] = producer.sent
+    assert (topic, key) == ("t.dlq.unit", b"T-1")
+    letter = envelope_pb2.DeadLetter.FromString(value)
+    assert letter.reason == "sealed with a key we do not hold"
+    assert (letter.source_topic, letter.source_offset, letter.value) == (
+        record.topic,
+        5,
+        envelope.data,
+    )
+
+
+async def test_a_dead_letter_that_cannot_be_written_is_not_swallowed() -> None:
+    async def handler(envelope: Envelope, record: ConsumerRecord) -> None:
+        raise PermanentMessageError("poison")
+
+    events = consumer(handler, RecordingProducer(fail=True))
+    _, record = message()
+    with pytest.raises(OSError, match="broker unavailable"):
+        await events._process(record)
+    assert (events.processed, events.parked) == (0, 0)

@@ -1,0 +1,67 @@
+"""The test support every service uses: polling with a deadline, names, where things are."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from onceonly.platform import testing
+from onceonly.platform.testing import eventually, unique_prefix
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> int:
+        self.calls += 1
+        return self.calls
+
+
+async def test_eventually_returns_the_first_result_that_is_done() -> None:
+    probe = Counter()
+    assert await eventually(probe, lambda n: n >= 3, interval=0) == 3
+    assert probe.calls == 3
+
+
+async def test_eventually_waits_for_a_truthy_result_by_default() -> None:
+    answers = iter([None, [], ["TaskStarted"]])
+
+    async def probe() -> list[str] | None:
+        return next(answers)
+
+    assert await eventually(probe, interval=0) == ["TaskStarted"]
+
+
+async def test_eventually_fails_with_what_it_waited_for_and_the_last_result() -> None:
+    probe = Counter()
+    with pytest.raises(AssertionError, match=r"^no the marker within 0s; last result: \d+$"):
+        await eventually(probe, lambda n: n < 0, within=0, what="the marker", interval=0)
+    assert probe.calls >= 1  # probed at least once even with no time at all
+
+
+def test_unique_prefixes_are_fresh() -> None:
+    first, second = unique_prefix(), unique_prefix("test-reader")
+    assert re.fullmatch(r"test-[0-9a-f]{8}", first)
+    assert re.fullmatch(r"test-reader-[0-9a-f]{8}", second)
+    assert first != unique_prefix()
+
+
+def test_the_environment_says_where_the_test_infrastructure_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "ONCEONLY_TEST_DATABASE_URL",
+        "ONCEONLY_TEST_KAFKA_BOOTSTRAP",
+        "ONCEONLY_KAFKA_BOOTSTRAP",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert testing.test_database_url() == testing.DEFAULT_TEST_DATABASE_URL
+    assert testing.test_kafka_bootstrap() == "127.0.0.1:9092"
+    monkeypatch.setenv("ONCEONLY_KAFKA_BOOTSTRAP", "kafka:9092")
+    assert testing.test_kafka_bootstrap() == "kafka:9092"
+    monkeypatch.setenv("ONCEONLY_TEST_KAFKA_BOOTSTRAP", "test-kafka:9092")
+    assert testing.test_kafka_bootstrap() == "test-kafka:9092"
+    monkeypatch.setenv("ONCEONLY_TEST_DATABASE_URL", "postgresql://elsewhere/db")
+    assert testing.test_database_url() == "postgresql://elsewhere/db"
