@@ -56,7 +56,9 @@ $(PROTO_STAMP): $(PROTOS) | venv
 infra: setup
 	deploy/local/infra.sh up
 
+# The base registry's demonstration records stand in for the provincial data platform.
 up: infra
+	deploy/local/services.sh run .venv/bin/onceonly-workflow seed-registry
 	deploy/local/services.sh up
 
 down:

@@ -28,6 +28,8 @@ from onceonly.platform.settings import PlatformSettings
 
 REPO = Path(__file__).resolve().parents[2]
 console = Console(highlight=False)
+if not console.is_terminal:  # piped or logged: room for the timeline's columns
+    console = Console(highlight=False, width=120)
 
 
 def port(name: str, default: int) -> str:
@@ -42,13 +44,12 @@ TEMPORAL_UI = port("ONCEONLY_TEMPORAL_UI_PORT", 8233)
 
 APPLICATION = {
     "matter_code": "household-transfer",
-    # The worked example of GB 11643-1999: a valid resident ID number.
-    "applicant": {"kind": "person", "name": "张伟", "identifier": "11010519491231002X"},
+    # 张伟 is in the demonstration base registry, with a flat in 西湖区.
+    "applicant": {"kind": "person", "name": "张伟", "identifier": "330106198703152315"},
     "contact": {"mobile": "13812345678", "channels": ["sms"], "language": "zh"},
+    # No ID card and no proof of residence: the shared-data checks confirm both (免证办).
     "materials": [
         {"code": "transfer-application", "reference": "dms://portal/2026/11/transfer-form.pdf"},
-        {"code": "resident-id", "reference": "dms://portal/2026/11/id-card.jpg"},
-        {"code": "housing-proof", "reference": "dms://portal/2026/11/property-deed.pdf"},
         {"code": "household-register", "reference": "dms://portal/2026/11/hukou-book.pdf"},
     ],
     "form": {"from_district": "上城区", "to_district": "西湖区", "reason": "购房迁入"},
@@ -103,6 +104,9 @@ def summary_text(summary: dict[str, Any]) -> str:
     for key in ("department_code", "elicence_number", "channel", "recipient_masked"):
         if summary.get(key):
             parts.append(str(summary[key]))
+    checks = summary.get("checks", [])
+    if checks:
+        parts.append(" ".join(f"{c['check']}:{'ok' if c.get('passed') else 'no'}" for c in checks))
     due = summary.get("clock", {}).get("due_at")
     if due and summary.get("outcome", "").startswith("ACCEPTANCE"):
         parts.append(f"due {due[:10]}")
@@ -142,13 +146,20 @@ async def main() -> None:
         console.print("   the application and its outbox row were committed in one transaction;")
         console.print("   the relay publishes it to Kafka; the bridge starts its workflow")
 
-        step(3, "Public security sees the task in its list (GET /v1/tasks)")
+        step(3, "Shared-data checks replace paper (免证办); public security sees the task")
 
         async def task() -> dict[str, Any] | None:
             tasks = (await http.get(f"{WORKFLOW}/v1/tasks", headers=police)).json()
             return next((t for t in tasks if t["application_code"] == code), None)
 
         found = await eventually(task, within=60, what="the department's task")
+        details = (await http.get(f"{WORKFLOW}/v1/applications/{code}", headers=police)).json()
+        console.print(
+            "   only the application form and the household register were uploaded;"
+            " the rest was looked up"
+            if not details["missing_materials"]
+            else f"   still missing: {details['missing_materials']}"
+        )
         console.print(
             f"   {found['task_name']} — committed {found['committed_days']} days,"
             f" due {found['due_at'][:10]}{' (provisional)' if found['provisional'] else ''}"

@@ -251,7 +251,7 @@ cmd_status() {
 }
 
 usage() {
-    echo "usage: $0 up | down | status | start NAME | stop NAME | restart NAME" >&2
+    echo "usage: $0 up | down | status | start NAME | stop NAME | restart NAME | run CMD..." >&2
     echo "NAME is one of: ${NAMES[*]}" >&2
     exit 2
 }
@@ -262,6 +262,12 @@ case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
+run)
+    # A one-off command (e.g. seeding) with the same environment as the services.
+    shift
+    [[ $# -gt 0 ]] || usage
+    exec "$@"
+    ;;
 start | stop | restart)
     if [[ -z "${2:-}" ]] || ! known "$2"; then usage; fi
     [[ "$1" == start ]] || stop_processes "$2"

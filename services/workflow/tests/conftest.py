@@ -22,9 +22,14 @@ from temporalio.worker import Worker
 from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.envelope import Envelope
+from onceonly.platform.pii import PiiSealer
+from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 from onceonly.workflow.activities import ApprovalActivities
+from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.worker import build_worker
 
+REGISTRY_KEY = b"workflow-tests-registry-key"
+SEALER = PiiSealer(DEVELOPMENT_PII_KEY)
 HISTORIES = Path(__file__).parent / "workflows" / "histories"
 
 SEARCH_ATTRIBUTES = {
@@ -88,6 +93,8 @@ async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Harne
         topic_prefix="test",
         catalogue=default_catalogue(),
         calendar=default_calendar(),
+        registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=REGISTRY_KEY),
+        sealer=SEALER,
     )
     worker = build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities)
     async with worker:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from aiokafka import AIOKafkaProducer
@@ -13,9 +14,15 @@ from onceonly.catalogue import Catalogue, DayKind
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import publish
+from onceonly.platform.pii import PiiError, PiiSealer
 from onceonly.platform.telemetry import current_trace_headers
 from onceonly.platform.topics import Stream, topic_name
+from onceonly.workflow.checks import run_checks
+from onceonly.workflow.registry import BaseRegistry
 from onceonly.workflow.shared import (
+    CheckOutcome,
+    ChecksRequest,
+    ChecksResult,
     DeadlineRequest,
     DeadlineResult,
     ExtendRequest,
@@ -56,11 +63,42 @@ class ApprovalActivities:
         topic_prefix: str,
         catalogue: Catalogue,
         calendar: WorkingCalendar,
+        registry: BaseRegistry | None = None,
+        sealer: PiiSealer | None = None,
     ) -> None:
         self._producer = producer
         self._prefix = topic_prefix
         self._catalogue = catalogue
         self._calendar = calendar
+        self._registry = registry
+        self._sealer = sealer
+
+    @activity.defn(name="run_shared_data_checks")
+    async def run_shared_data_checks(self, request: ChecksRequest) -> ChecksResult:
+        """Look the applicant up in the base registries (数据共享). A registry that
+        cannot be reached raises, and the activity is retried; a fact not found fails
+        its check, and the applicant is asked for the paper instead."""
+        if self._registry is None or self._sealer is None:
+            # Retried: a worker started without a registry must not fail applications.
+            raise ApplicationError("no base registry configured", type="NoRegistry")
+        try:
+            identifier = self._sealer.open(
+                request.identifier_sealed, context=f"{request.application_code}:identifier"
+            )
+        except PiiError:
+            # Not openable here: every check fails, and paper is asked for.
+            identifier = ""
+        form = json.loads(request.form_json) if request.form_json else {}
+        results = await run_checks(
+            self._registry,
+            request.applicant_kind,
+            identifier,
+            request.checks,
+            form if isinstance(form, dict) else {},
+        )
+        return ChecksResult(
+            outcomes=[CheckOutcome(r.check, r.passed, r.reason, r.reason_zh) for r in results]
+        )
 
     @activity.defn(name="resolve_matter")
     async def resolve_matter(self, request: MatterRequest) -> MatterSnapshot:
@@ -92,6 +130,8 @@ class ApprovalActivities:
                 for material in matter.materials
             ],
             elicence_type=matter.elicence_type or "",
+            shared_data_checks=list(matter.shared_data_checks),
+            auto_approval=matter.auto_approval,
         )
 
     @activity.defn(name="compute_deadlines")

@@ -65,6 +65,8 @@ def application_input(
         ),
         submitted_at=event.submitted_at.ToDatetime().isoformat() + "Z",
         supervision=policy or SupervisionPolicy(),
+        identifier_sealed=event.applicant.identifier.sealed,
+        form_json=event.form_json,
     )
 
 

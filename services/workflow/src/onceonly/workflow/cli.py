@@ -55,6 +55,28 @@ def api() -> None:
     )
 
 
+@app.command("seed-registry")
+def seed_registry_command() -> None:
+    """Load the demonstration base registry (people, companies, properties, ...).
+
+    Stands in for the provincial data platform locally; idempotent."""
+    from onceonly.platform.db import create_pool, prepare_database
+    from onceonly.workflow.registry import seed_registry
+
+    settings = WorkflowSettings()
+
+    async def run() -> None:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await prepare_database(pool, component="workflow", package="onceonly.workflow")
+            counts = await seed_registry(pool, hmac_key=settings.registry_hmac_key())
+        finally:
+            await pool.close()
+        typer.echo(f"base registry seeded: {counts}")
+
+    asyncio.run(run())
+
+
 @app.command()
 def token(
     staff_id: str = typer.Option(..., "--staff", help="Staff id, e.g. ps-0042"),

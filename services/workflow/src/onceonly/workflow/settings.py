@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr, model_validator
+
 from onceonly.platform.settings import PlatformSettings
 from onceonly.workflow.shared import SupervisionPolicy
+
+DEVELOPMENT_REGISTRY_KEY = "onceonly-development-registry-key"
 
 
 class WorkflowSettings(PlatformSettings):
@@ -16,6 +20,21 @@ class WorkflowSettings(PlatformSettings):
     supervision_yellow_days_left: int = 1
     supervision_escalation_hours: int = 24
     supervision_max_escalations: int = 30
+    # Keys the base registry's rows (HMAC of the identifier): its own key, so rotating
+    # the signing secret does not orphan the registry.
+    registry_lookup_key: SecretStr = SecretStr(DEVELOPMENT_REGISTRY_KEY)
+
+    @model_validator(mode="after")
+    def _no_development_registry_key_in_production(self) -> WorkflowSettings:
+        if (
+            self.environment == "production"
+            and self.registry_lookup_key.get_secret_value() == DEVELOPMENT_REGISTRY_KEY
+        ):
+            raise ValueError("ONCEONLY_REGISTRY_LOOKUP_KEY must be set in production")
+        return self
+
+    def registry_hmac_key(self) -> bytes:
+        return self.registry_lookup_key.get_secret_value().encode()
 
     def supervision_policy(self) -> SupervisionPolicy:
         return SupervisionPolicy(

@@ -73,6 +73,8 @@ class ApplicationInput:
     contact: ContactInput
     submitted_at: str  # ISO 8601
     supervision: SupervisionPolicy = field(default_factory=SupervisionPolicy)
+    identifier_sealed: str = ""  # the applicant's ID number / USCC, sealed (never plain)
+    form_json: str = ""
 
 
 @dataclass
@@ -179,6 +181,8 @@ class MatterSnapshot:
     materials: list[MaterialSpec]
     elicence_type: str = ""
     supplement_days: int = 20
+    shared_data_checks: list[str] = field(default_factory=list)
+    auto_approval: bool = False
 
 
 @dataclass
@@ -218,3 +222,25 @@ class ExtendResult:
 @dataclass
 class MatterRequest:
     matter_code: str
+
+
+@dataclass
+class ChecksRequest:
+    application_code: str
+    applicant_kind: str
+    identifier_sealed: str
+    checks: list[str]
+    form_json: str = ""
+
+
+@dataclass
+class CheckOutcome:
+    check: str
+    passed: bool
+    reason: str
+    reason_zh: str = ""
+
+
+@dataclass
+class ChecksResult:
+    outcomes: list[CheckOutcome]

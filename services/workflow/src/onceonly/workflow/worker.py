@@ -15,8 +15,10 @@ from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import build_producer, ensure_topics, wait_for_kafka
+from onceonly.platform.pii import PiiSealer
 from onceonly.platform.topics import all_topics
 from onceonly.workflow.activities import ApprovalActivities
+from onceonly.workflow.registry import PostgresBaseRegistry
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.temporal import connect
 from onceonly.workflow.workflows import JointApproval
@@ -48,6 +50,7 @@ def build_worker(
             activities.resolve_matter,
             activities.compute_deadlines,
             activities.extend_deadline,
+            activities.run_shared_data_checks,
             activities.publish_event,
         ],
         workflow_runner=sandbox_runner(),
@@ -60,7 +63,7 @@ async def run_worker(
     catalogue: Catalogue | None = None,
     calendar: WorkingCalendar | None = None,
 ) -> None:
-    pool = await create_pool(settings.database_url, max_size=2)
+    pool = await create_pool(settings.database_url, max_size=4)
     await prepare_database(pool, component="workflow", package="onceonly.workflow")
     await wait_for_kafka(settings.kafka_bootstrap)
     await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
@@ -72,6 +75,8 @@ async def run_worker(
         topic_prefix=settings.topic_prefix,
         catalogue=catalogue or default_catalogue(),
         calendar=calendar or default_calendar(),
+        registry=PostgresBaseRegistry(pool, hmac_key=settings.registry_hmac_key()),
+        sealer=PiiSealer(settings.pii_keys.get_secret_value()),
     )
     worker = build_worker(client, task_queue=settings.temporal_task_queue, activities=activities)
     beat = asyncio.create_task(

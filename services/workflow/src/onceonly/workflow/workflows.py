@@ -29,6 +29,9 @@ with workflow.unsafe.imports_passed_through():
         ApplicationResult,
         ApplicationSnapshot,
         ApplicationState,
+        CheckOutcome,
+        ChecksRequest,
+        ChecksResult,
         DeadlineRequest,
         DeadlineResult,
         DecisionInput,
@@ -80,6 +83,9 @@ _CLOSED = {
 # Versioning: e-supervision timers came after the first release. Histories recorded
 # before it have no marker and replay without timers.
 SUPERVISION_PATCH = "e-supervision-timers"
+# Shared-data checks (数据共享) and auto-approval (秒批) came after the first release too.
+SHARED_DATA_PATCH = "shared-data-checks"
+AUTO_APPROVER = "auto-approval"
 APPLICATION_CLOCK = ""  # the key of the application's overall clock
 _LEVEL_ORDER = {"none": 0, "yellow": 1, "red": 2}
 _LEVELS = {
@@ -133,6 +139,8 @@ class JointApproval:
         self._clocks: dict[str, _Clock] = {}
         self._supervised = False
         self._closing = False
+        self._checks: list[CheckOutcome] = []
+        self._auto_approved = False
 
     # -- the run ---------------------------------------------------------------------
 
@@ -154,9 +162,26 @@ class JointApproval:
             ]
         )
 
+        if matter.shared_data_checks and workflow.patched(SHARED_DATA_PATCH):
+            checked = await workflow.execute_activity(
+                "run_shared_data_checks",
+                ChecksRequest(
+                    application_code=app.application_code,
+                    applicant_kind=app.applicant_kind,
+                    identifier_sealed=app.identifier_sealed,
+                    checks=list(matter.shared_data_checks),
+                    form_json=app.form_json,
+                ),
+                result_type=ChecksResult,
+                **_SHORT,
+            )
+            self._checks = checked.outcomes
+
         if not await self._accept(matter):
             return self._result()
         await self._start_tasks(matter)
+        if self._auto_approved:
+            await self._approve_automatically()
         supervisors = [
             asyncio.create_task(self._supervise(clock))
             for clock in (self._clocks.values() if self._supervised else ())
@@ -174,8 +199,9 @@ class JointApproval:
             RequiredMaterial(m.code, m.deficiency_tolerable, m.replaced_by_check)
             for m in matter.materials
         ]
+        passed = {check.check for check in self._checks if check.passed}
         while True:
-            assessment = assess(required, self._provided)
+            assessment = assess(required, self._provided, passed_checks=passed)
             if assessment.outcome is not AcceptanceOutcome.SUPPLEMENT_REQUESTED:
                 break
             self._state = ApplicationState.AWAITING_SUPPLEMENT
@@ -239,6 +265,14 @@ class JointApproval:
             [SearchAttributePair(DUE_TIME, datetime.fromisoformat(self._due_at))]
         )
         self._state = ApplicationState.IN_APPROVAL
+        # 秒批: a complete application whose every shared-data check passed is decided
+        # by the matter's rule, with no human step.
+        self._auto_approved = (
+            matter.auto_approval
+            and bool(self._checks)
+            and all(check.passed for check in self._checks)
+            and assessment.outcome is AcceptanceOutcome.ACCEPTED
+        )
         await self._publish_acceptance(assessment.outcome, missing=assessment.deficient)
         return True
 
@@ -261,6 +295,22 @@ class JointApproval:
                 for task in self._tasks.values()
             )
         )
+
+    async def _approve_automatically(self) -> None:
+        for task in self._tasks.values():
+            await self._publish(
+                approval_pb2.TaskDecided(
+                    application_code=self._code,
+                    department_code=task.department_code,
+                    outcome=approval_pb2.DECISION_OUTCOME_APPROVED,
+                    reason="共享数据核验全部通过, 自动审批 / all shared-data checks passed",
+                    clock=self._task_clock(task),
+                    actor=approval_pb2.Actor(kind="system", id=AUTO_APPROVER),
+                )
+            )
+            task.state = TaskState.APPROVED
+            task.decided_at = workflow.now().isoformat()
+            task.decided_by = AUTO_APPROVER
 
     def _settled(self) -> bool:
         if self._withdrawal is not None or self._deciding:
@@ -668,6 +718,13 @@ class JointApproval:
                 clock=self._application_clock(),
                 contact=self._contact(),
                 actor=self._system_actor(),
+                checks=[
+                    approval_pb2.CheckOutcome(
+                        check=c.check, passed=c.passed, reason=c.reason, reason_zh=c.reason_zh
+                    )
+                    for c in self._checks
+                ],
+                auto_approved=self._auto_approved,
             )
         )
 
