@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from temporalio.client import WorkflowHandle
 from temporalio.common import SearchAttributeKey
 
+from onceonly.catalogue.calendar import default_calendar
 from onceonly.events.v1 import supervision_pb2
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
@@ -21,6 +22,7 @@ from onceonly.workflow.shared import (
     WithdrawalInput,
 )
 
+CST = timezone(timedelta(hours=8))
 YELLOW = supervision_pb2.SUPERVISION_LEVEL_YELLOW
 RED = supervision_pb2.SUPERVISION_LEVEL_RED
 HOUSEHOLD = ["transfer-application", "resident-id", "housing-proof", "household-register"]
@@ -148,7 +150,8 @@ async def _now(env) -> datetime:
 async def test_decided_tasks_raise_no_alert(harness, application_code, time_skipping_env):
     handle = await start(harness, application_code, "business-startup", STARTUP)
     await decide(handle, "market-regulation")
-    await time_skipping_env.sleep(timedelta(days=6))
+    # Long enough for a one-working-day limit even across the longest public holiday.
+    await time_skipping_env.sleep(timedelta(days=15))
     await alerts_reaching(harness, 6)  # yellow and red of the three open tasks
     assert alerts(harness, "market-regulation") == []
     assert {a.department_code for a in alerts(harness) if a.level == RED} >= {
@@ -175,15 +178,21 @@ async def test_supplement_pauses_the_clock_and_moves_its_deadline(
     assert alerts(harness, "fire") == []
     assert any(a.level == RED for a in alerts(harness, "civil-air-defence"))
 
+    resumed_on = (await _now(time_skipping_env)).astimezone(CST).date()
     await handle.signal("supplement", SupplementInput(["fire-design-revised"]))
     for _ in range(100):
         fire = next(t for t in (await snapshot(handle)).tasks if t.department_code == "fire")
         if fire.due_at != before["fire"].due_at:
             break
     assert fire.paused is False
-    moved = datetime.fromisoformat(fire.due_at) - datetime.fromisoformat(before["fire"].due_at)
-    # 21 calendar days hold about 15 working days: the deadline moves by those.
-    assert timedelta(days=19) <= moved <= timedelta(days=23)
+    # The deadline moves by the working days the pause took, on the same calendar.
+    calendar = default_calendar()
+    old_due = datetime.fromisoformat(before["fire"].due_at).astimezone(CST).date()
+    paused_on = datetime.fromisoformat(paused["fire"].decided_at).astimezone(CST).date()
+    shift = calendar.working_days_between(paused_on, resumed_on)
+    assert shift >= 10  # three weeks hold at least two weeks of working days
+    expected = calendar.add_working_days(old_due, shift).due
+    assert datetime.fromisoformat(fire.due_at).astimezone(CST).date() == expected
     assert alerts(harness, "fire") == []
     await close(handle)
     await record_history(handle, "supervised-paused-for-supplement")

@@ -146,8 +146,15 @@ class ApprovalActivities:
             due_at.append(_end_of_day(deadline.due))
             provisional.append(deadline.provisional)
             warn_after = yellow_point(days, request.yellow_share, request.yellow_days_left)
-            yellow_at.append(_end_of_day(self._calendar.deadline(accepted, warn_after, kind).due))
+            yellow_at.append(_end_of_day(self._yellow_day(accepted, warn_after, kind)))
         return DeadlineResult(due_at=due_at, provisional=provisional, yellow_at=yellow_at)
+
+    def _yellow_day(self, accepted: date, days: int, kind: DayKind) -> date:
+        """A warning is an instant, not a deadline: natural days are not moved to the
+        next working day, so it always comes before the red alert."""
+        if kind is DayKind.WORKING:
+            return self._calendar.add_working_days(accepted, days).due
+        return accepted + timedelta(days=days)
 
     @activity.defn(name="extend_deadline")
     async def extend_deadline(self, request: ExtendRequest) -> ExtendResult:

@@ -80,6 +80,8 @@ class TaskView(BaseModel):
     started_at: str
     due_at: str
     provisional: bool
+    supervision_level: str = "none"
+    paused: bool = False
 
 
 class DecisionView(BaseModel):
