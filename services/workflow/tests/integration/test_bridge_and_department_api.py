@@ -24,11 +24,13 @@ from onceonly.events.v1 import application_pb2, approval_pb2
 from onceonly.platform.auth import issue_staff_token
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer, build_producer, ensure_topics, publish
+from onceonly.platform.pii import PiiSealer
 from onceonly.platform.telemetry import configure_telemetry
 from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.api import create_app
 from onceonly.workflow.bridge import Bridge, application_input
+from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.temporal import connect
 from onceonly.workflow.worker import build_worker
@@ -77,6 +79,8 @@ async def system(settings: WorkflowSettings) -> AsyncIterator[System]:
         topic_prefix=settings.topic_prefix,
         catalogue=default_catalogue(),
         calendar=default_calendar(),
+        registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=settings.registry_hmac_key()),
+        sealer=PiiSealer(settings.pii_keys.get_secret_value()),
     )
     worker = build_worker(client, task_queue=settings.temporal_task_queue, activities=activities)
     bridge = Bridge(client, task_queue=settings.temporal_task_queue)
