@@ -266,3 +266,63 @@ async def test_department_decides_through_the_api(system: System) -> None:
             headers=system.token("public-security"),
         )
         assert missing.status_code == 404
+
+
+async def test_claim_and_special_procedure_through_the_api(system: System) -> None:
+    application_code = code()
+    system.started.append(application_code)
+    await system.client.start_workflow(
+        "JointApproval",
+        application_input(submission(application_code)),
+        id=application_code,
+        task_queue=system.settings.temporal_task_queue,
+    )
+    app = create_app(system.settings, client=system.client)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://workflow") as http,
+    ):
+        base = f"/v1/applications/{application_code}/tasks/public-security"
+        me = system.token("public-security", "ps-1")
+        colleague = system.token("public-security", "ps-2")
+
+        async def claimed() -> dict | None:
+            answer = await http.post(f"{base}/assignment", json={}, headers=me)
+            return answer.json() if answer.status_code == 200 else None
+
+        claim = await wait_until(claimed, what="the claim to be accepted")
+        assert claim["assignee"] == "ps-1"
+
+        taken = await http.post(f"{base}/assignment", json={"assignee": "ps-2"}, headers=colleague)
+        assert taken.status_code == 403
+        assert taken.json()["title"] == "WrongReviewer"
+
+        started = await http.post(
+            f"{base}/special-procedure",
+            json={"kind": "expert_review", "note": "专家评审"},
+            headers=me,
+        )
+        assert started.status_code == 200, started.text
+        assert started.json()["paused"] is True
+        blocked = await http.post(f"{base}/decision", json={"outcome": "approved"}, headers=me)
+        assert blocked.status_code == 409
+        assert blocked.json()["title"] == "SpecialProcedure"
+        unknown = await http.post(f"{base}/special-procedure", json={"kind": "séance"}, headers=me)
+        assert unknown.status_code == 422
+
+        ended = await http.post(f"{base}/special-procedure/end", json={}, headers=me)
+        assert ended.status_code == 200
+        assert ended.json()["paused"] is False
+        approved = await http.post(f"{base}/decision", json={"outcome": "approved"}, headers=me)
+        assert approved.status_code == 200
+
+        events = await read_events(system.settings, application_code, 7)
+        kinds = [e.type.rsplit(".", 1)[-1] for e in events]
+        assert kinds[-5:] == [
+            "TaskAssigned",
+            "SpecialProcedureStarted",
+            "SpecialProcedureEnded",
+            "TaskDecided",
+            "ApplicationCompleted",
+        ]

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import structlog
@@ -32,9 +32,13 @@ from onceonly.platform.http import Problem, health_router, install_problem_handl
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import (
     ApplicationSnapshot,
+    AssignmentInput,
     DecisionInput,
     DecisionResult,
     ErrorType,
+    SpecialProcedureInput,
+    SpecialProcedureKind,
+    TaskActionResult,
     TaskState,
 )
 from onceonly.workflow.temporal import connect
@@ -52,6 +56,8 @@ _ERROR_STATUS = {
     ErrorType.TASK_NOT_OPEN: 409,
     ErrorType.APPLICATION_CLOSED: 409,
     ErrorType.INVALID_DECISION: 422,
+    ErrorType.WRONG_REVIEWER: 403,
+    ErrorType.SPECIAL_PROCEDURE: 409,
 }
 
 
@@ -70,6 +76,26 @@ class DecisionRequest(BaseModel):
     }
 
 
+class AssignmentRequest(BaseModel):
+    """Leave `assignee` out to claim the task yourself; the head names a reviewer."""
+
+    assignee: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class SpecialProcedureRequest(BaseModel):
+    kind: SpecialProcedureKind = SpecialProcedureKind.ON_SITE_INSPECTION
+    note: str = Field(default="", max_length=2000)
+
+
+class TaskActionView(BaseModel):
+    application_code: str
+    department_code: str
+    task_state: str
+    assignee: str
+    special_procedure: str
+    paused: bool
+
+
 class TaskView(BaseModel):
     application_code: str
     matter_code: str
@@ -82,6 +108,8 @@ class TaskView(BaseModel):
     provisional: bool
     supervision_level: str = "none"
     paused: bool = False
+    assignee: str = ""
+    special_procedure: str = ""
 
 
 class DecisionView(BaseModel):
@@ -226,7 +254,6 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
         department: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)],
         body: DecisionRequest,
     ) -> DecisionView:
-        handle = temporal().get_workflow_handle(code)
         decision = DecisionInput(
             department_code=department,
             outcome=body.outcome,
@@ -234,18 +261,91 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
             staff_department=who.department_code,
             reason=body.reason,
             missing_materials=body.missing_materials,
+            staff_roles=list(who.roles),
         )
+        result = await run_update(code, "decide", decision, DecisionResult)
+        return DecisionView(**asdict(result))
+
+    async def run_update(code: str, name: str, argument: object, result_type: type) -> Any:
+        """A Temporal Update; its validator's refusal becomes a 4xx problem."""
+        handle = temporal().get_workflow_handle(code)
         try:
-            result = await handle.execute_update("decide", decision, result_type=DecisionResult)
+            return await handle.execute_update(name, argument, result_type=result_type)
         except WorkflowUpdateFailedError as exc:
             raise _decision_problem(exc) from None
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise await _closed_or_missing(temporal(), code) from None
             raise
-        return DecisionView(**asdict(result))
+
+    @app.post(
+        "/v1/applications/{code}/tasks/{department}/assignment",
+        response_model=TaskActionView,
+        summary="Claim my department's task, or (department head) assign it to a reviewer",
+        responses={403: {}, 404: {}, 409: {}, 422: {}},
+    )
+    async def assign(
+        who: Staff,
+        code: Annotated[str, Path(pattern=CODE_PATTERN)],
+        department: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)],
+        body: AssignmentRequest,
+    ) -> TaskActionView:
+        request = AssignmentInput(
+            department_code=department,
+            assignee=body.assignee or who.staff_id,
+            staff_id=who.staff_id,
+            staff_department=who.department_code,
+            staff_roles=list(who.roles),
+        )
+        result = await run_update(code, "assign", request, TaskActionResult)
+        return TaskActionView(**asdict(result))
+
+    @app.post(
+        "/v1/applications/{code}/tasks/{department}/special-procedure",
+        response_model=TaskActionView,
+        summary="Start a special procedure (特别程序); the task's clock stops",
+        responses={403: {}, 404: {}, 409: {}, 422: {}},
+    )
+    async def start_special_procedure(
+        who: Staff,
+        code: Annotated[str, Path(pattern=CODE_PATTERN)],
+        department: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)],
+        body: SpecialProcedureRequest,
+    ) -> TaskActionView:
+        request = _procedure(who, department, body)
+        result = await run_update(code, "start_special_procedure", request, TaskActionResult)
+        return TaskActionView(**asdict(result))
+
+    @app.post(
+        "/v1/applications/{code}/tasks/{department}/special-procedure/end",
+        response_model=TaskActionView,
+        summary="End the special procedure; the clock runs again, moved by its days",
+        responses={403: {}, 404: {}, 409: {}, 422: {}},
+    )
+    async def end_special_procedure(
+        who: Staff,
+        code: Annotated[str, Path(pattern=CODE_PATTERN)],
+        department: Annotated[str, Path(pattern=DEPARTMENT_PATTERN)],
+        body: SpecialProcedureRequest,
+    ) -> TaskActionView:
+        request = _procedure(who, department, body)
+        result = await run_update(code, "end_special_procedure", request, TaskActionResult)
+        return TaskActionView(**asdict(result))
 
     return app
+
+
+def _procedure(
+    who: StaffIdentity, department: str, body: SpecialProcedureRequest
+) -> SpecialProcedureInput:
+    return SpecialProcedureInput(
+        department_code=department,
+        staff_id=who.staff_id,
+        staff_department=who.department_code,
+        kind=body.kind.value,
+        note=body.note,
+        staff_roles=list(who.roles),
+    )
 
 
 def _safe(department: str) -> bool:

@@ -43,6 +43,8 @@ class ErrorType(StrEnum):
     TASK_NOT_OPEN = "TaskNotOpen"
     APPLICATION_CLOSED = "ApplicationClosed"
     INVALID_DECISION = "InvalidDecision"
+    WRONG_REVIEWER = "WrongReviewer"
+    SPECIAL_PROCEDURE = "SpecialProcedure"
 
 
 @dataclass
@@ -91,6 +93,8 @@ class TaskSnapshot:
     reason: str = ""
     supervision_level: str = "none"
     paused: bool = False
+    assignee: str = ""
+    special_procedure: str = ""
 
 
 @dataclass
@@ -115,6 +119,43 @@ class DecisionInput:
     staff_department: str
     reason: str = ""
     missing_materials: list[str] = field(default_factory=list)
+    staff_roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AssignmentInput:
+    department_code: str
+    assignee: str
+    staff_id: str
+    staff_department: str
+    staff_roles: list[str] = field(default_factory=list)
+
+
+class SpecialProcedureKind(StrEnum):
+    EXPERT_REVIEW = "expert_review"
+    HEARING = "hearing"
+    PUBLIC_NOTICE = "public_notice"
+    ON_SITE_INSPECTION = "on_site_inspection"
+
+
+@dataclass
+class SpecialProcedureInput:
+    department_code: str
+    staff_id: str
+    staff_department: str
+    kind: str = ""
+    note: str = ""
+    staff_roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TaskActionResult:
+    application_code: str
+    department_code: str
+    task_state: str
+    assignee: str = ""
+    special_procedure: str = ""
+    paused: bool = False
 
 
 @dataclass

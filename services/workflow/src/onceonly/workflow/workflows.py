@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         ApplicationResult,
         ApplicationSnapshot,
         ApplicationState,
+        AssignmentInput,
         CheckOutcome,
         ChecksRequest,
         ChecksResult,
@@ -43,8 +44,11 @@ with workflow.unsafe.imports_passed_through():
         MatterSnapshot,
         Outcome,
         PublishRequest,
+        SpecialProcedureInput,
+        SpecialProcedureKind,
         SupervisionPolicy,
         SupplementInput,
+        TaskActionResult,
         TaskSnapshot,
         TaskState,
         WithdrawalInput,
@@ -86,6 +90,11 @@ SUPERVISION_PATCH = "e-supervision-timers"
 # Shared-data checks (数据共享) and auto-approval (秒批) came after the first release too.
 SHARED_DATA_PATCH = "shared-data-checks"
 AUTO_APPROVER = "auto-approval"
+# Acceptance with deficiency (容缺受理) refuses the application when the deficient items
+# have not arrived within their own deadline (rule 4).
+DEFICIENCY_PATCH = "deficiency-deadline"
+SUPPLEMENT = "supplement"
+SPECIAL = "special"
 APPLICATION_CLOCK = ""  # the key of the application's overall clock
 _LEVEL_ORDER = {"none": 0, "yellow": 1, "red": 2}
 _LEVELS = {
@@ -109,6 +118,9 @@ class _Clock:
     escalations: int = 0
     paused_since: str = ""
     ended_pauses: list[tuple[str, str]] = field(default_factory=list)
+    # Why the clock is stopped, e.g. {"fire:supplement", "fire:special"}: it runs again
+    # once every cause has ended.
+    holds: set[str] = field(default_factory=set)
     version: int = 0
 
 
@@ -141,6 +153,7 @@ class JointApproval:
         self._closing = False
         self._checks: list[CheckOutcome] = []
         self._auto_approved = False
+        self._deficiency_expired = False
 
     # -- the run ---------------------------------------------------------------------
 
@@ -186,6 +199,8 @@ class JointApproval:
             asyncio.create_task(self._supervise(clock))
             for clock in (self._clocks.values() if self._supervised else ())
         ]
+        if self._deficient and workflow.patched(DEFICIENCY_PATCH):
+            supervisors.append(asyncio.create_task(self._watch_deficiency(matter)))
         await workflow.wait_condition(self._settled)
         # Supervisors see `_closing` and stop; one that is raising an alert finishes it.
         self._closing = True
@@ -312,7 +327,18 @@ class JointApproval:
             task.decided_at = workflow.now().isoformat()
             task.decided_by = AUTO_APPROVER
 
+    async def _watch_deficiency(self, matter: MatterSnapshot) -> None:
+        try:
+            await workflow.wait_condition(
+                lambda: not self._deficient or self._closing,
+                timeout=timedelta(days=matter.supplement_days),
+            )
+        except TimeoutError:
+            self._deficiency_expired = True
+
     def _settled(self) -> bool:
+        if self._deficiency_expired and not self._deciding:
+            return True
         if self._withdrawal is not None or self._deciding:
             return self._withdrawal is not None and not self._deciding
         states = [task.state for task in self._tasks.values()]
@@ -323,6 +349,14 @@ class JointApproval:
     async def _finish(self, matter: MatterSnapshot) -> None:
         if self._withdrawal is not None:
             await self._close_withdrawn()
+            return
+        if self._deficiency_expired and self._deficient:
+            self._state = ApplicationState.REFUSED
+            reason = "容缺材料逾期未补齐 / deficient materials not provided in time"
+            await self._cancel_open_tasks(reason)
+            await self._publish_acceptance(
+                AcceptanceOutcome.REFUSED, missing=self._deficient, reason=reason
+            )
             return
         rejected = next((t for t in self._tasks.values() if t.state == TaskState.REJECTED), None)
         if rejected is not None:
@@ -419,7 +453,7 @@ class JointApproval:
             )
             task.state = TaskState(outcome.value)
             if outcome is Outcome.SUPPLEMENT_REQUESTED:
-                self._pause(task.department_code)
+                self._hold(task.department_code, SUPPLEMENT)
             task.decided_at = workflow.now().isoformat()
             task.decided_by = decision.staff_id
             task.reason = decision.reason
@@ -446,26 +480,14 @@ class JointApproval:
 
     @decide.validator
     def _validate_decision(self, decision: DecisionInput) -> None:
-        if self._state in _CLOSED or self._withdrawal is not None:
+        task = self._task_for(decision.department_code, decision.staff_department)
+        self._require_open(task)
+        if task.special_procedure:
             raise ApplicationError(
-                f"application {self._code} is {self._state}", type=ErrorType.APPLICATION_CLOSED
+                f"the task is in a special procedure ({task.special_procedure}); end it first",
+                type=ErrorType.SPECIAL_PROCEDURE,
             )
-        if decision.staff_department != decision.department_code:
-            raise ApplicationError(
-                "staff may decide only their own department's task",
-                type=ErrorType.WRONG_DEPARTMENT,
-            )
-        task = self._tasks.get(decision.department_code)
-        if task is None:
-            raise ApplicationError(
-                f"no task of {decision.department_code} in {self._code}",
-                type=ErrorType.UNKNOWN_TASK,
-            )
-        if task.state != TaskState.OPEN or task.department_code in self._deciding:
-            raise ApplicationError(
-                f"the task of {task.department_code} is {task.state}, not open",
-                type=ErrorType.TASK_NOT_OPEN,
-            )
+        self._require_assignee(task, decision.staff_id, decision.staff_roles)
         try:
             outcome = Outcome(decision.outcome)
         except ValueError:
@@ -476,6 +498,137 @@ class JointApproval:
             raise ApplicationError(
                 "a rejection needs its legal reason", type=ErrorType.INVALID_DECISION
             )
+
+    def _task_for(self, department_code: str, staff_department: str) -> TaskSnapshot:
+        """The task a member of staff may act on, or the ApplicationError saying why not."""
+        if self._state in _CLOSED or self._withdrawal is not None:
+            raise ApplicationError(
+                f"application {self._code} is {self._state}", type=ErrorType.APPLICATION_CLOSED
+            )
+        if staff_department != department_code:
+            raise ApplicationError(
+                "staff may act only on their own department's task",
+                type=ErrorType.WRONG_DEPARTMENT,
+            )
+        task = self._tasks.get(department_code)
+        if task is None:
+            raise ApplicationError(
+                f"no task of {department_code} in {self._code}", type=ErrorType.UNKNOWN_TASK
+            )
+        return task
+
+    def _require_open(self, task: TaskSnapshot) -> None:
+        if task.state != TaskState.OPEN or task.department_code in self._deciding:
+            raise ApplicationError(
+                f"the task of {task.department_code} is {task.state}, not open",
+                type=ErrorType.TASK_NOT_OPEN,
+            )
+
+    @staticmethod
+    def _require_assignee(task: TaskSnapshot, staff_id: str, roles: list[str]) -> None:
+        if task.assignee and task.assignee != staff_id and "department_head" not in roles:
+            raise ApplicationError(
+                f"the task is assigned to {task.assignee}", type=ErrorType.WRONG_REVIEWER
+            )
+
+    @workflow.update(name="assign")
+    async def assign(self, request: AssignmentInput) -> TaskActionResult:
+        """A reviewer claims the task (assignee = self), or the head (re)assigns it."""
+        task = self._tasks[request.department_code]
+        task.assignee = request.assignee
+        await self._publish(
+            approval_pb2.TaskAssigned(
+                application_code=self._code,
+                department_code=task.department_code,
+                assignee=request.assignee,
+                actor=self._staff_actor(request.staff_id, request.staff_department),
+            )
+        )
+        return self._task_result(task)
+
+    @assign.validator
+    def _validate_assignment(self, request: AssignmentInput) -> None:
+        task = self._task_for(request.department_code, request.staff_department)
+        self._require_open(task)
+        if not request.assignee.strip():
+            raise ApplicationError("name the reviewer", type=ErrorType.INVALID_DECISION)
+        if request.assignee != request.staff_id and "department_head" not in request.staff_roles:
+            raise ApplicationError(
+                "only the department head assigns a task to someone else",
+                type=ErrorType.WRONG_REVIEWER,
+            )
+        self._require_assignee(task, request.staff_id, request.staff_roles)
+
+    @workflow.update(name="start_special_procedure")
+    async def start_special_procedure(self, request: SpecialProcedureInput) -> TaskActionResult:
+        task = self._tasks[request.department_code]
+        task.special_procedure = request.kind
+        self._hold(task.department_code, SPECIAL)
+        await self._publish(
+            approval_pb2.SpecialProcedureStarted(
+                application_code=self._code,
+                department_code=task.department_code,
+                kind=request.kind,
+                note=request.note,
+                clock=self._task_clock(task, paused=True),
+                actor=self._staff_actor(request.staff_id, request.staff_department),
+            )
+        )
+        return self._task_result(task)
+
+    @start_special_procedure.validator
+    def _validate_start_special(self, request: SpecialProcedureInput) -> None:
+        task = self._task_for(request.department_code, request.staff_department)
+        self._require_open(task)
+        self._require_assignee(task, request.staff_id, request.staff_roles)
+        if task.special_procedure:
+            raise ApplicationError(
+                f"a special procedure ({task.special_procedure}) is already under way",
+                type=ErrorType.SPECIAL_PROCEDURE,
+            )
+        if request.kind not in set(SpecialProcedureKind):
+            raise ApplicationError(
+                f"unknown special procedure {request.kind!r}", type=ErrorType.INVALID_DECISION
+            )
+
+    @workflow.update(name="end_special_procedure")
+    async def end_special_procedure(self, request: SpecialProcedureInput) -> TaskActionResult:
+        task = self._tasks[request.department_code]
+        kind, task.special_procedure = task.special_procedure, ""
+        self._release(SPECIAL, department_code=task.department_code)
+        await self._publish(
+            approval_pb2.SpecialProcedureEnded(
+                application_code=self._code,
+                department_code=task.department_code,
+                kind=kind,
+                note=request.note,
+                clock=self._task_clock(task, paused=task.paused),
+                actor=self._staff_actor(request.staff_id, request.staff_department),
+            )
+        )
+        return self._task_result(task)
+
+    @end_special_procedure.validator
+    def _validate_end_special(self, request: SpecialProcedureInput) -> None:
+        task = self._task_for(request.department_code, request.staff_department)
+        self._require_assignee(task, request.staff_id, request.staff_roles)
+        if not task.special_procedure:
+            raise ApplicationError(
+                "no special procedure is under way", type=ErrorType.SPECIAL_PROCEDURE
+            )
+
+    def _task_result(self, task: TaskSnapshot) -> TaskActionResult:
+        return TaskActionResult(
+            application_code=self._code,
+            department_code=task.department_code,
+            task_state=task.state,
+            assignee=task.assignee,
+            special_procedure=task.special_procedure,
+            paused=task.paused,
+        )
+
+    def _staff_actor(self, staff_id: str, department_code: str) -> approval_pb2.Actor:
+        return approval_pb2.Actor(kind="staff", id=staff_id, department_code=department_code)
 
     @workflow.signal(name="withdraw")
     def withdraw(self, request: WithdrawalInput) -> None:
@@ -492,7 +645,7 @@ class JointApproval:
         for task in self._tasks.values():
             if task.state == TaskState.SUPPLEMENT_REQUESTED:
                 task.state = TaskState.OPEN
-        self._resume_all()
+        self._release(SUPPLEMENT)
 
     @workflow.query(name="snapshot")
     def snapshot(self) -> ApplicationSnapshot:
@@ -595,28 +748,45 @@ class JointApproval:
             stream="supervision-alerts",
         )
 
-    def _pause(self, department_code: str) -> None:
-        """A supplement request stops the task's clock and the application's, which
-        waits on it (rule 2: only the clocks that wait on the supplement)."""
+    def _hold(self, department_code: str, reason: str) -> None:
+        """Stop the task's clock and the application's, which waits on the task (rule 2:
+        only the clocks that wait on the supplement or the special procedure)."""
+        cause = f"{department_code}:{reason}"
         now = workflow.now().isoformat()
         for key in (department_code, APPLICATION_CLOCK):
             clock = self._clocks.get(key)
-            if clock is not None and not clock.paused_since:
+            if clock is None:
+                continue
+            if not clock.holds:
                 clock.paused_since = now
                 clock.version += 1
-            task = self._tasks.get(key)
-            if task is not None:
-                task.paused = True
+            clock.holds.add(cause)
+        self._sync_paused()
 
-    def _resume_all(self) -> None:
+    def _release(self, reason: str, *, department_code: str | None = None) -> None:
+        """End every hold for `reason` (of one department, or of all); a clock with no
+        hold left runs again and is later moved by the days it stood still."""
         now = workflow.now().isoformat()
         for clock in self._clocks.values():
-            if clock.paused_since:
+            ended = {
+                cause
+                for cause in clock.holds
+                if cause.endswith(f":{reason}")
+                and (department_code is None or cause.startswith(f"{department_code}:"))
+            }
+            if not ended:
+                continue
+            clock.holds -= ended
+            if not clock.holds and clock.paused_since:
                 clock.ended_pauses.append((clock.paused_since, now))
                 clock.paused_since = ""
                 clock.version += 1
-        for task in self._tasks.values():
-            task.paused = False
+        self._sync_paused()
+
+    def _sync_paused(self) -> None:
+        for key, task in self._tasks.items():
+            clock = self._clocks.get(key)
+            task.paused = bool(clock and clock.holds)
 
     async def _apply_pauses(self, clock: _Clock) -> None:
         """Move the clock's deadlines by the days its pauses took (an activity: the
