@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from onceonly.events.v1 import application_pb2, approval_pb2, notification_pb2
+from onceonly.events.v1 import application_pb2, approval_pb2, notification_pb2, supervision_pb2
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.pii import PiiSealer, mask_identifier, mask_mobile, mask_name
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
+from onceonly.tracking.figures import Recorded
 
 NAME = "张三丰"
 IDENTIFIER = "430102199001011234"
@@ -117,6 +119,34 @@ class EventFactory:
             provider="local",
         )
 
+    def alert(
+        self,
+        code: str,
+        *,
+        department: str = "public-security",
+        level: int = 3,
+        seconds_left: int = -3600,
+        raised_at: datetime | None = None,
+        escalation: int = 0,
+        matter: str = "household-transfer",
+    ) -> Message:
+        """A SupervisionAlert as the workflow publishes it (level 2 yellow, 3 red)."""
+        raised = raised_at or datetime(2025, 3, 13, 10, 0, tzinfo=UTC)
+        return supervision_pb2.SupervisionAlert(
+            application_code=code,
+            matter_code=matter,
+            department_code=department,
+            level=level,
+            escalation=escalation,
+            clock=approval_pb2.Clock(
+                committed_days=10,
+                day_kind="natural",
+                due_at=_ts(raised + timedelta(seconds=seconds_left)),
+            ),
+            seconds_left=seconds_left,
+            raised_at=_ts(raised),
+        )
+
     def envelope(
         self,
         message: Message,
@@ -138,3 +168,106 @@ class EventFactory:
 @pytest.fixture
 def events() -> EventFactory:
     return EventFactory()
+
+
+# A generated month of applications with known outcomes, for the supervision figures.
+START = datetime(2030, 6, 1, tzinfo=UTC)
+END = datetime(2030, 7, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+SUPPLEMENT = approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    matter: str
+    department_a: str
+    department_b: str
+    recorded: list[Recorded]
+
+
+def generate_month(events) -> Month:
+    """30 applications, submitted one a day at 09:00 from 1 June 2030; application i:
+
+    - 10 committed (natural) days for the application, 5 for each task; department A
+      has a task in every application, department B in the even ones;
+    - i % 5 == 0: both tasks approved after 3 days, completed an hour later (on time);
+    - i % 5 == 1: tasks approved after 12 days, completed an hour later (overdue);
+    - i % 5 == 2: still open, department A red since day 6;
+    - i % 5 == 3: still open, department A yellow since day 4, B approved on day 1;
+      the odd ones (i % 10 == 3) asked for a supplement at intake first;
+    - i % 5 == 4: A asks for a supplement on day 1, resumes on day 2, approves on day
+      4, B approves on day 1, completed at day 4 + 2 h;
+    - ratings: i % 5 in (0, 4) rate 5 (even i) or 4 (odd i) one hour after completion.
+    """
+    tag = uuid.uuid4().hex[:8]
+    matter, a, b = f"m-{tag}", f"dep-a-{tag}", f"dep-b-{tag}"
+    recorded: list[Recorded] = []
+    for i in range(30):
+        code = events.code()
+        t = START + i * DAY + 9 * HOUR
+        departments = [a, b] if i % 2 == 0 else [a]
+        life: list[tuple[timedelta, Message]] = [(timedelta(0), events.submitted(code, matter))]
+        if i % 10 == 3:
+            outcome = approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED
+            life.append((HOUR / 2, events.accepted(code, matter, outcome=outcome)))
+        life.append((HOUR, events.accepted(code, matter)))
+        life += [(2 * HOUR, _started(code, d, t + 2 * HOUR)) for d in departments]
+        kind = i % 5
+        if kind in (0, 1):
+            after = 3 * DAY if kind == 0 else 12 * DAY
+            life += [(after, events.task_decided(code, d)) for d in departments]
+            life.append((after + HOUR, events.completed(code, matter)))
+        elif kind == 2:
+            life.append(
+                (
+                    6 * DAY,
+                    events.alert(code, department=a, matter=matter, level=3, raised_at=t + 6 * DAY),
+                )
+            )
+        elif kind == 3:
+            if b in departments:
+                life.append((DAY, events.task_decided(code, b)))
+            life.append(
+                (
+                    4 * DAY,
+                    events.alert(
+                        code,
+                        department=a,
+                        matter=matter,
+                        level=2,
+                        seconds_left=3600,
+                        raised_at=t + 4 * DAY,
+                    ),
+                )
+            )
+        else:
+            life.append((DAY, events.task_decided(code, a, outcome=SUPPLEMENT)))
+            if b in departments:
+                life.append((DAY + HOUR, events.task_decided(code, b)))
+            life.append((2 * DAY, _started(code, a, t + 2 * DAY)))
+            life.append((4 * DAY, events.task_decided(code, a)))
+            life.append((4 * DAY + 2 * HOUR, events.completed(code, matter)))
+        if kind in (0, 4):
+            done = max(offset for offset, _ in life)
+            level = 5 if i % 2 == 0 else 4
+            life.append(
+                (done + HOUR, application_pb2.RatingGiven(application_code=code, level=level))
+            )
+        life.sort(key=lambda item: item[0])
+        recorded += [Recorded(code, message, t + offset) for offset, message in life]
+    return Month(matter=matter, department_a=a, department_b=b, recorded=recorded)
+
+
+def _started(code: str, department: str, at: datetime) -> Message:
+    return approval_pb2.TaskStarted(
+        application_code=code,
+        department_code=department,
+        task_name="审核",
+        clock=approval_pb2.Clock(committed_days=5, day_kind="natural", started_at=_ts(at)),
+    )
+
+
+@pytest.fixture
+def month(events: EventFactory) -> Month:
+    return generate_month(events)

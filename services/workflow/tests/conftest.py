@@ -25,6 +25,7 @@ from onceonly.platform.envelope import Envelope
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 from onceonly.workflow.activities import ApprovalActivities
+from onceonly.workflow.elicences import InMemoryELicenceStore
 from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.worker import build_worker
 
@@ -95,6 +96,7 @@ async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Harne
         calendar=default_calendar(),
         registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=REGISTRY_KEY),
         sealer=SEALER,
+        elicences=InMemoryELicenceStore(),
     )
     worker = build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities)
     async with worker:

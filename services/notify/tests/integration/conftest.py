@@ -4,14 +4,18 @@ unique topic prefix and consumer group per test, and readers of its topics."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import asyncpg
 import pytest
+import uvicorn
 
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
-from onceonly.platform.testing import TopicReader, migrated_pool, unique_prefix
+from onceonly.platform.testing import TopicReader, eventually, migrated_pool, unique_prefix
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +50,32 @@ async def runtime(settings: NotifySettings, pool: asyncpg.Pool) -> AsyncIterator
 @pytest.fixture
 def reader(kafka_bootstrap: str) -> Callable[[str], TopicReader]:
     return lambda topic: TopicReader(kafka_bootstrap, topic)
+
+
+@asynccontextmanager
+async def _serve_locally(app: Any) -> AsyncIterator[str]:
+    """A real HTTP server for an ASGI app on 127.0.0.1, port picked by the OS; yields its
+    base URL. Stands in for the outside world (SMS gateway, integrators) in tests."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        if task.done():
+            task.result()  # a server that failed to start fails the test with its error
+        return server.started
+
+    try:
+        await eventually(started, within=10, what="local server started")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+def serve() -> Callable[[Any], AbstractAsyncContextManager[str]]:
+    return _serve_locally

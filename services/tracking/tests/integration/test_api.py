@@ -78,6 +78,8 @@ async def test_verification_and_status(client, store, events) -> None:
     assert status.status_code == 200
     assert status.json()["status"] == "accepted"
     assert status.json()["tasks"]["public-security"]["state"] == "started"
+    assert status.json()["supervision_level"] == "none"
+    assert status.json()["paused"] is False
 
 
 @pytest.mark.parametrize("path", ["timeline", "timeline/verification", "status"])

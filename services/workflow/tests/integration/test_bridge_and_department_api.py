@@ -30,6 +30,7 @@ from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topi
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.api import create_app
 from onceonly.workflow.bridge import Bridge, application_input
+from onceonly.workflow.elicences import InMemoryELicenceStore
 from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.temporal import connect
@@ -81,6 +82,7 @@ async def system(settings: WorkflowSettings) -> AsyncIterator[System]:
         calendar=default_calendar(),
         registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=settings.registry_hmac_key()),
         sealer=PiiSealer(settings.pii_keys.get_secret_value()),
+        elicences=InMemoryELicenceStore(),
     )
     worker = build_worker(client, task_queue=settings.temporal_task_queue, activities=activities)
     bridge = Bridge(client, task_queue=settings.temporal_task_queue)

@@ -68,6 +68,8 @@ class Matter(_Strict):
     auto_approval: bool = False
     joint_inspection_allowed: bool = False
     elicence_type: str | None = None
+    # How long the issued e-licence is valid; None for long-term results.
+    elicence_valid_days: int | None = Field(default=None, ge=1)
     fee_yuan: float = 0.0
 
     @model_validator(mode="after")

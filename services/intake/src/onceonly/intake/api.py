@@ -10,49 +10,71 @@ application and its event commit together in Postgres, and the relay publishes.
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import asyncpg
 import structlog
-from fastapi import Body, Depends, FastAPI, Header, Path, Request
+from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
+from pydantic import AwareDatetime, BaseModel
 
-from onceonly.catalogue import Catalogue, default_catalogue
+from onceonly.catalogue import Catalogue, Matter, default_catalogue
 from onceonly.intake import metrics, outbox
 from onceonly.intake.apikeys import parse_api_key, secret_matches
 from onceonly.intake.application_code import parse_application_code
 from onceonly.intake.errors import InvalidApiKey, InvalidValue
 from onceonly.intake.idempotency import IdempotencyRequest, request_fingerprint, validate_key
 from onceonly.intake.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from onceonly.intake.paging import DEFAULT_LIMIT, MAX_LIMIT
 from onceonly.intake.problems import (
     UNAVAILABLE,
     document_problems,
     documented,
     install_intake_handlers,
     invalid,
+    no_progress_match,
     not_found,
+    too_many,
     unauthorised,
 )
+from onceonly.intake.progress import LAST4
+from onceonly.intake.ratelimit import RateLimiter, retry_after_header
 from onceonly.intake.relay import RELAY_COMPONENT
 from onceonly.intake.schemas import (
     ORGANISATION_EXAMPLE,
     PERSON_EXAMPLE,
     ApplicationIn,
+    ApplicationPage,
+    ApplicationSummaryView,
     ApplicationView,
     MatterGuide,
     MatterList,
     MatterSummary,
+    PageLinks,
+    ProgressMatter,
+    ProgressView,
+    RatingIn,
     SubmissionReceipt,
+    SupplementIn,
+    UpdateReceipt,
+    WithdrawalIn,
 )
-from onceonly.intake.service import IntakeService, application_path
+from onceonly.intake.service import Answer, IntakeService, application_path
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
 from onceonly.intake.submission import MaterialReference, SubmissionDraft
+from onceonly.intake.updates import (
+    Update,
+    validate_rating,
+    validate_supplement,
+    validate_withdrawal,
+)
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
@@ -189,7 +211,27 @@ def create_app(
         structlog.contextvars.bind_contextvars(integrator_id=owner.integrator_id)
         return Integrator(owner.integrator_id, owner.integrator_name, key_id)
 
+    post_limiter = RateLimiter(
+        rate_per_second=settings.integrator_post_rate_per_second,
+        burst=settings.integrator_post_burst,
+    )
+    progress_limiter = RateLimiter(
+        rate_per_second=settings.progress_rate_per_minute / 60.0,
+        burst=settings.progress_burst,
+    )
+
+    async def limited_integrator(
+        integrator: Annotated[Integrator, Depends(current_integrator)],
+    ) -> Integrator:
+        # After authentication: an unauthenticated flood spends nobody's budget.
+        wait = post_limiter.take(integrator.id)
+        if wait is not None:
+            metrics.RATE_LIMITED.labels("integrator").inc()
+            raise too_many(retry_after_header(wait))
+        return integrator
+
     CurrentIntegrator = Annotated[Integrator, Depends(current_integrator)]
+    PostingIntegrator = Annotated[Integrator, Depends(limited_integrator)]
 
     def service() -> IntakeService:
         return state["service"]
@@ -217,12 +259,12 @@ def create_app(
                     },
                 },
             },
-            **documented(401, 413, 422, 503),
+            **documented(401, 413, 422, 429, 503),
         },
     )
     async def submit_application(
         request: Request,
-        integrator: CurrentIntegrator,
+        integrator: PostingIntegrator,
         body: Annotated[ApplicationIn, Body(openapi_examples=_EXAMPLES)],
         idempotency_key: Annotated[
             str | None,
@@ -234,26 +276,7 @@ def create_app(
             ),
         ] = None,
     ) -> Response:
-        idempotency = None
-        if idempotency_key is not None:
-            try:
-                validate_key(idempotency_key)
-            except InvalidValue as exc:
-                raise invalid(
-                    [
-                        {
-                            "field": "Idempotency-Key",
-                            "in": "header",
-                            "code": exc.code,
-                            "message": exc.message_en,
-                            "message_zh": exc.message_zh,
-                        }
-                    ]
-                ) from None
-            idempotency = IdempotencyRequest(
-                idempotency_key,
-                request_fingerprint("POST", request.url.path, body.model_dump(mode="json")),
-            )
+        idempotency = _idempotency(request, idempotency_key, body.model_dump(mode="json"))
         draft = SubmissionDraft(
             matter_code=body.matter_code,
             applicant_kind=body.applicant.kind,
@@ -282,11 +305,191 @@ def create_app(
             headers["Idempotent-Replayed"] = "true"
         # Keys sorted: the stored answer comes back from jsonb in another order, and a
         # replay should be byte for byte the first answer.
-        return Response(
-            json.dumps(answer.body, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
-            status_code=answer.status,
-            headers=headers,
-            media_type="application/json",
+        return _json_answer(answer, headers)
+
+    update_responses: dict[int | str, dict[str, Any]] = {
+        202: {
+            "description": "Recorded; the workflow receives it through Kafka",
+            "headers": {
+                "Idempotent-Replayed": {
+                    "description": "`true` when this is the stored first answer",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **documented(401, 404, 409, 413, 422, 429, 503),
+    }
+
+    async def record_update(
+        request: Request,
+        integrator: Integrator,
+        application_code: str,
+        body: BaseModel,
+        idempotency_key: str | None,
+        build: Callable[[Matter], Update],
+    ) -> Response:
+        code = _code_or_404(application_code)
+        idempotency = _idempotency(request, idempotency_key, body.model_dump(mode="json"))
+        answer = await service().update(
+            integrator_id=integrator.id,
+            code=code,
+            build=build,
+            idempotency=idempotency,
+            trace_headers=current_trace_headers(),
+        )
+        trace.get_current_span().set_attribute("onceonly.application_code", code)
+        return _json_answer(answer, {"Idempotent-Replayed": "true"} if answer.replayed else {})
+
+    @app.post(
+        "/v1/applications/{application_code}/supplements",
+        status_code=202,
+        response_model=UpdateReceipt,
+        tags=["applications"],
+        summary="Provide supplementary materials (补正)",
+        description=(
+            "Materials the departments asked for, or that were allowed to follow (容缺)."
+            " Each code must be one of the matter's materials. Refused (409) once a"
+            " withdrawal was requested."
+        ),
+        responses=update_responses,
+    )
+    async def provide_supplement(
+        request: Request,
+        integrator: PostingIntegrator,
+        application_code: ApplicationCodePath,
+        body: SupplementIn,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response:
+        materials = tuple(MaterialReference(m.code, m.reference) for m in body.materials)
+        return await record_update(
+            request,
+            integrator,
+            application_code,
+            body,
+            idempotency_key,
+            lambda matter: validate_supplement(materials, matter),
+        )
+
+    @app.post(
+        "/v1/applications/{application_code}/withdrawal",
+        status_code=202,
+        response_model=UpdateReceipt,
+        tags=["applications"],
+        summary="Ask to withdraw an application (撤回)",
+        description="Requested once; a second request is a 409.",
+        responses=update_responses,
+    )
+    async def request_withdrawal(
+        request: Request,
+        integrator: PostingIntegrator,
+        application_code: ApplicationCodePath,
+        body: WithdrawalIn,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response:
+        return await record_update(
+            request,
+            integrator,
+            application_code,
+            body,
+            idempotency_key,
+            lambda _: validate_withdrawal(body.reason),
+        )
+
+    @app.post(
+        "/v1/applications/{application_code}/rating",
+        status_code=202,
+        response_model=UpdateReceipt,
+        tags=["applications"],
+        summary="Rate an application (好差评)",
+        description=(
+            "Five levels and an optional comment of at most 500 characters, once per"
+            " application (a second rating is a 409). Offer it once the applicant was told"
+            " of completion: intake does not follow the approval, so it records the rating"
+            " whenever it comes, and only ratings of completed applications are counted."
+        ),
+        responses=update_responses,
+    )
+    async def rate_application(
+        request: Request,
+        integrator: PostingIntegrator,
+        application_code: ApplicationCodePath,
+        body: RatingIn,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response:
+        return await record_update(
+            request,
+            integrator,
+            application_code,
+            body,
+            idempotency_key,
+            lambda _: validate_rating(body.level, body.comment),
+        )
+
+    @app.get(
+        "/v1/applications",
+        response_model=ApplicationPage,
+        tags=["applications"],
+        summary="List your applications",
+        description=(
+            "Newest first. Filters combine; `submitted_from` is inclusive, `submitted_to`"
+            " exclusive, both with a time zone. Follow `links.next` (or pass `next_cursor`"
+            " as `cursor` with the same filters) until it is null."
+        ),
+        responses=documented(401, 422, 503),
+    )
+    async def list_applications(
+        integrator: CurrentIntegrator,
+        matter_code: Annotated[
+            str | None, Query(max_length=64, examples=["household-transfer"])
+        ] = None,
+        status: Annotated[str | None, Query(max_length=32, examples=["submitted"])] = None,
+        submitted_from: Annotated[AwareDatetime | None, Query()] = None,
+        submitted_to: Annotated[AwareDatetime | None, Query()] = None,
+        cursor: Annotated[str | None, Query(max_length=512)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    ) -> ApplicationPage:
+        try:
+            page, next_cursor = await service().applications_page(
+                integrator_id=integrator.id,
+                matter_code=matter_code,
+                status=status,
+                submitted_from=submitted_from,
+                submitted_to=submitted_to,
+                cursor=cursor,
+                limit=limit,
+            )
+        except InvalidValue as exc:
+            raise invalid(
+                [
+                    {
+                        "field": "cursor",
+                        "in": "query",
+                        "code": exc.code,
+                        "message": exc.message_en,
+                        "message_zh": exc.message_zh,
+                    }
+                ]
+            ) from None
+        next_link = None
+        if next_cursor is not None:
+            query = {
+                "matter_code": matter_code,
+                "status": status,
+                "submitted_from": submitted_from.isoformat() if submitted_from else None,
+                "submitted_to": submitted_to.isoformat() if submitted_to else None,
+                "limit": str(limit),
+                "cursor": next_cursor,
+            }
+            next_link = "/v1/applications?" + urlencode(
+                {name: value for name, value in query.items() if value is not None}
+            )
+        return ApplicationPage(
+            applications=[
+                ApplicationSummaryView.of(item, self_link=application_path(item.application_code))
+                for item in page
+            ],
+            next_cursor=next_cursor,
+            links=PageLinks(next=next_link),
         )
 
     @app.get(
@@ -304,14 +507,56 @@ def create_app(
             Path(max_length=40, examples=["330100-20250303-0004276"]),
         ],
     ) -> ApplicationView:
-        try:
-            code = str(parse_application_code(application_code))
-        except InvalidValue:
-            raise not_found(f"Application {application_code}") from None
+        code = _code_or_404(application_code)
         record = await service().application(integrator_id=integrator.id, code=code)
         if record is None:
             raise not_found(f"Application {code}")
         return ApplicationView.of(record, self_link=application_path(code))
+
+    @app.get(
+        "/v1/progress",
+        response_model=ProgressView,
+        tags=["citizens"],
+        summary="Citizen progress lookup (办件进度查询)",
+        description=(
+            "No API key: for applicants themselves. Give the application code and the last"
+            " four characters of the applicant's mobile number or identifier. Answers the"
+            " status and the matter only. A wrong `last4` answers exactly like an unknown"
+            " code. Limited per client address."
+        ),
+        responses=documented(404, 422, 429, 503),
+    )
+    async def progress(
+        request: Request,
+        code: Annotated[str, Query(max_length=40, examples=["330100-20250303-0004276"])],
+        last4: Annotated[
+            str,
+            Query(
+                pattern=f"^{LAST4.pattern}$",
+                description="Last 4 of the mobile number or ID (X allowed last)",
+                examples=["5678"],
+            ),
+        ],
+    ) -> ProgressView:
+        client = request.client.host if request.client else "unknown"
+        wait = progress_limiter.take(client)
+        if wait is not None:
+            metrics.RATE_LIMITED.labels("progress").inc()
+            raise too_many(retry_after_header(wait))
+        nowhere = no_progress_match()
+        try:
+            parsed = str(parse_application_code(code))
+        except InvalidValue:
+            raise nowhere from None
+        found = await service().progress(code=parsed, last4=last4)
+        matter = catalogue.matter(found.matter_code) if found else None
+        if found is None or matter is None:
+            raise nowhere
+        return ProgressView(
+            application_code=found.application_code,
+            status=found.status,
+            matter=ProgressMatter(code=matter.code, name_zh=matter.name_zh, name_en=matter.name_en),
+        )
 
     @app.get(
         "/v1/matters",
@@ -340,3 +585,56 @@ def create_app(
         return MatterGuide.of_matter(matter, catalogue)
 
     return app
+
+
+ApplicationCodePath = Annotated[str, Path(max_length=40, examples=["330100-20250303-0004276"])]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Any unique string per logical request, e.g. a UUID",
+        examples=["5d0f9a2e-3f4b-4c1e-9a53-6e1f7c2b8a10"],
+    ),
+]
+
+
+def _code_or_404(application_code: str) -> str:
+    # A malformed code names no application: the same 404 as an unknown one.
+    try:
+        return str(parse_application_code(application_code))
+    except InvalidValue:
+        raise not_found(f"Application {application_code}") from None
+
+
+def _idempotency(
+    request: Request, key: str | None, body: dict[str, Any]
+) -> IdempotencyRequest | None:
+    if key is None:
+        return None
+    try:
+        validate_key(key)
+    except InvalidValue as exc:
+        raise invalid(
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "in": "header",
+                    "code": exc.code,
+                    "message": exc.message_en,
+                    "message_zh": exc.message_zh,
+                }
+            ]
+        ) from None
+    return IdempotencyRequest(key, request_fingerprint("POST", request.url.path, body))
+
+
+def _json_answer(answer: Answer, headers: dict[str, str]) -> Response:
+    # Keys sorted: the stored answer comes back from jsonb in another order, and a
+    # replay should be byte for byte the first answer.
+    return Response(
+        json.dumps(answer.body, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+        status_code=answer.status,
+        headers=headers,
+        media_type="application/json",
+    )

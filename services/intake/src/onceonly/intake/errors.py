@@ -58,3 +58,18 @@ class UnknownIntegrator(IntakeError):
 
 class UnknownApiKey(IntakeError):
     """No API key has this id."""
+
+
+class ApplicationNotFound(IntakeError):
+    """No application with this code belongs to the integrator (or none exists)."""
+
+
+class UpdateConflict(IntakeError):
+    """An update the application's history refuses: a second rating or withdrawal
+    request, or a supplement after a withdrawal request."""
+
+    def __init__(self, code: str, message_en: str, message_zh: str) -> None:
+        super().__init__(message_en)
+        self.code = code
+        self.message_en = message_en
+        self.message_zh = message_zh

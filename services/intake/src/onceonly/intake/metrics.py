@@ -15,6 +15,11 @@ SUBMISSIONS = Counter(
     "Submissions by outcome: accepted, replayed, invalid, key_reused",
     ["outcome"],
 )
+RATE_LIMITED = Counter(
+    "onceonly_intake_rate_limited_total",
+    "Requests refused with 429, by limit: integrator (POSTs) or progress (per address)",
+    ["limit"],
+)
 OUTBOX_BACKLOG = Gauge("onceonly_intake_outbox_backlog", "Outbox rows not yet published to Kafka")
 OUTBOX_OLDEST_SECONDS = Gauge(
     "onceonly_intake_outbox_oldest_seconds", "Age of the oldest unpublished outbox row"

@@ -12,7 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from onceonly.intake import metrics
-from onceonly.intake.errors import IdempotencyKeyReused, SequenceExhausted, SubmissionInvalid
+from onceonly.intake.errors import (
+    ApplicationNotFound,
+    IdempotencyKeyReused,
+    SequenceExhausted,
+    SubmissionInvalid,
+    UpdateConflict,
+)
 from onceonly.intake.schemas import ProblemView
 from onceonly.platform.http import PROBLEM_JSON, Problem, problem_response
 
@@ -53,7 +59,9 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
         401: "No valid API key (`Authorization: Bearer oo_<key_id>_<secret>`)",
         404: "No such resource for this integrator",
+        409: "Refused by the application's history (already rated, already withdrawn)",
         413: "The request body is larger than the limit",
+        429: "Too many requests; retry after `Retry-After` seconds",
         422: "Invalid request; `errors` names every failing field, in English and Chinese",
         503: "Temporarily unavailable; retry after `Retry-After` seconds",
     }
@@ -150,6 +158,22 @@ def install_intake_handlers(app: FastAPI) -> None:
             request,
         )
 
+    @app.exception_handler(ApplicationNotFound)
+    async def _application_not_found(request: Request, exc: ApplicationNotFound) -> JSONResponse:
+        return problem_response(not_found(f"Application {exc}"), request)
+
+    @app.exception_handler(UpdateConflict)
+    async def _update_conflict(request: Request, exc: UpdateConflict) -> JSONResponse:
+        return problem_response(
+            Problem(
+                409,
+                "Conflict",
+                f"{exc.message_en} {exc.message_zh}",
+                type_=PROBLEMS + exc.code.replace("_", "-"),
+            ),
+            request,
+        )
+
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("request failed: dependency unavailable", error=type(exc).__name__)
         return problem_response(
@@ -199,3 +223,24 @@ def unauthorised() -> Problem:
 
 def not_found(what: str) -> Problem:
     return Problem(404, "Not found", f"{what} 未找到.", type_=PROBLEMS + "not-found")
+
+
+def too_many(retry_after: str) -> Problem:
+    return Problem(
+        429,
+        "Too many requests",
+        f"Rate limit reached; retry after {retry_after} seconds."
+        f" 请求过于频繁, 请 {retry_after} 秒后重试.",
+        type_=PROBLEMS + "rate-limited",
+        headers={"Retry-After": retry_after},
+    )
+
+
+def no_progress_match() -> Problem:
+    # One answer for an unknown code, a malformed one and wrong digits: no oracle.
+    return Problem(
+        404,
+        "Not found",
+        "No application matches this code and these digits. 未找到与该编码和号码匹配的办件.",
+        type_=PROBLEMS + "not-found",
+    )

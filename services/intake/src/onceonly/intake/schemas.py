@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from onceonly.catalogue import Catalogue, Matter
-from onceonly.intake.store import ApplicationRecord
+from onceonly.intake.store import ApplicationRecord, ApplicationSummary
 
 PERSON_EXAMPLE: dict[str, Any] = {
     "matter_code": "household-transfer",
@@ -131,6 +131,38 @@ class ApplicationIn(_Body):
     )
 
 
+class SupplementIn(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"materials": [{"code": "household-register", "reference": "doc://portal/9"}]}
+            ]
+        },
+    )
+
+    materials: list[MaterialIn] = Field(
+        min_length=1, max_length=100, description="Materials of the application's matter"
+    )
+
+
+class WithdrawalIn(_Body):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "不再需要"}]}
+    )
+
+    reason: Text = Field(min_length=1, max_length=500, description="Why the applicant withdraws")
+
+
+class RatingIn(_Body):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"level": 5, "comment": "办事很快"}]}
+    )
+
+    level: int = Field(ge=1, le=5, description="1 very dissatisfied .. 5 very satisfied (好差评)")
+    comment: Text = Field(default="", max_length=500)
+
+
 class Links(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -146,6 +178,18 @@ class SubmissionReceipt(BaseModel):
     matter_code: str = Field(examples=["household-transfer"])
     submitted_at: datetime
     links: Links
+
+
+class UpdateLinks(BaseModel):
+    application: str = Field(examples=["/v1/applications/330100-20250303-0004276"])
+
+
+class UpdateReceipt(BaseModel):
+    application_code: str = Field(examples=["330100-20250303-0004276"])
+    update: Literal["supplement", "withdrawal", "rating"]
+    update_id: str = Field(description="The id of the event announcing the update (a UUID)")
+    received_at: datetime
+    links: UpdateLinks
 
 
 class ApplicantView(BaseModel):
@@ -195,6 +239,53 @@ class ApplicationView(BaseModel):
             submitted_at=record.submitted_at,
             links=Links(self_=self_link),
         )
+
+
+class ApplicationSummaryView(BaseModel):
+    application_code: str = Field(examples=["330100-20250303-0004276"])
+    status: str = Field(examples=["submitted"])
+    matter_code: str = Field(examples=["household-transfer"])
+    submitted_at: datetime
+    links: Links
+
+    @classmethod
+    def of(cls, summary: ApplicationSummary, *, self_link: str) -> ApplicationSummaryView:
+        return cls(
+            application_code=summary.application_code,
+            status=summary.status,
+            matter_code=summary.matter_code,
+            submitted_at=summary.submitted_at,
+            links=Links(self_=self_link),
+        )
+
+
+class PageLinks(BaseModel):
+    next: str | None = Field(
+        description="The next page (same filters), or null on the last page",
+        examples=["/v1/applications?limit=20&cursor=WyIyMDI1LTAzLTAzVDA4OjMwOjAwKzAwOjAwIl0"],
+    )
+
+
+class ApplicationPage(BaseModel):
+    applications: list[ApplicationSummaryView]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
+    links: PageLinks
+
+
+class ProgressMatter(BaseModel):
+    code: str = Field(examples=["household-transfer"])
+    name_zh: str = Field(examples=["户籍迁移"])
+    name_en: str = Field(examples=["Household registration transfer"])
+
+
+class ProgressView(BaseModel):
+    """Status and matter only: nothing about the applicant, not even masked."""
+
+    application_code: str = Field(examples=["330100-20250303-0004276"])
+    status: str = Field(examples=["submitted"])
+    matter: ProgressMatter
 
 
 class DepartmentTaskView(BaseModel):

@@ -9,9 +9,9 @@ from typing import Any
 
 import structlog
 
-from onceonly.catalogue import Catalogue
+from onceonly.catalogue import Catalogue, Matter
 from onceonly.intake.application_code import china_day, format_application_code
-from onceonly.intake.errors import IdempotencyKeyReused
+from onceonly.intake.errors import ApplicationNotFound, IdempotencyKeyReused
 from onceonly.intake.events import (
     SealedPersonalData,
     application_submitted,
@@ -19,8 +19,23 @@ from onceonly.intake.events import (
 )
 from onceonly.intake.idempotency import IdempotencyRequest, StoredAnswer
 from onceonly.intake.outbox import OutboxRecord
-from onceonly.intake.store import ApplicationRecord, ApplicationStore, IdempotentAnswer
+from onceonly.intake.paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Position,
+    decode_cursor,
+    encode_cursor,
+)
+from onceonly.intake.progress import last4_matches
+from onceonly.intake.store import (
+    ApplicationRecord,
+    ApplicationStore,
+    ApplicationSummary,
+    IdempotentAnswer,
+    ProgressRow,
+)
 from onceonly.intake.submission import Submission, SubmissionDraft, validate_submission
+from onceonly.intake.updates import Update, kind_of, update_details, update_event
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.topics import Stream, topic_name
@@ -61,6 +76,7 @@ class IntakeService:
         self._sealer = sealer
         self._region = region_code
         self._topic = topic_name(topic_prefix, Stream.SUBMISSIONS)
+        self._updates_topic = topic_name(topic_prefix, Stream.APPLICANT_UPDATES)
         self._ttl = idempotency_ttl_hours
         self._clock = clock
 
@@ -146,9 +162,133 @@ class IntakeService:
             raise IdempotencyKeyReused(request.key)
         return Answer(stored.status, stored.body, replayed=True)
 
+    async def update(
+        self,
+        *,
+        integrator_id: str,
+        code: str,
+        build: Callable[[Matter], Update],
+        idempotency: IdempotencyRequest | None,
+        trace_headers: dict[str, str],
+    ) -> Answer:
+        """Record a supplement, withdrawal request or rating with its event, durably.
+
+        `build` validates the request against the application's matter (raising
+        SubmissionInvalid). Raises ApplicationNotFound (also for another integrator's
+        application), UpdateConflict, IdempotencyKeyReused.
+        """
+        async with self._store.session() as session:
+            if idempotency is not None:
+                stored = await session.stored_answer(
+                    integrator_id, idempotency.key, ttl_hours=self._ttl
+                )
+                if stored is not None:
+                    return self._replay(stored, idempotency)
+            # On the session's connection: a second checkout while holding one could
+            # exhaust the pool with every request waiting for its second connection.
+            matter_code = await session.matter_code_of(integrator_id, code)
+            matter = self._catalogue.matter(matter_code) if matter_code else None
+            if matter is None:
+                raise ApplicationNotFound(code)
+            update = build(matter)
+            kind = kind_of(update)
+            now = self._clock()
+            envelope = new_envelope(
+                update_event(update, application_code=code, at=now),
+                source=EVENT_SOURCE,
+                application_code=code,
+                time=now,
+                trace_headers=trace_headers,
+            )
+            body = {
+                "application_code": code,
+                "update": kind.value,
+                "update_id": envelope.id,
+                "received_at": _iso(now),
+                "links": {"application": application_path(code)},
+            }
+            answer = (
+                IdempotentAnswer(idempotency, 202, body, self._ttl)
+                if idempotency is not None
+                else None
+            )
+            recorded = await session.record_update(
+                integrator_id=integrator_id,
+                application_code=code,
+                kind=kind.value,
+                details=update_details(update),
+                event=OutboxRecord.from_envelope(self._updates_topic, envelope),
+                answer=answer,
+            )
+            if not recorded:
+                assert idempotency is not None
+                stored = await session.stored_answer(
+                    integrator_id, idempotency.key, ttl_hours=self._ttl
+                )
+                assert stored is not None, "an idempotency key that was taken vanished"
+                return self._replay(stored, idempotency)
+        log.info(
+            "applicant update recorded",
+            application_code=code,
+            update=kind.value,
+            integrator_id=integrator_id,
+            event_id=envelope.id,
+        )
+        return Answer(202, body)
+
+    async def applications_page(
+        self,
+        *,
+        integrator_id: str,
+        matter_code: str | None = None,
+        status: str | None = None,
+        submitted_from: datetime | None = None,
+        submitted_to: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> tuple[list[ApplicationSummary], str | None]:
+        """One page of the integrator's applications, newest first, and the cursor of
+        the next page (None on the last). Raises InvalidValue for a malformed cursor."""
+        after = decode_cursor(cursor) if cursor is not None else None
+        limit = max(1, min(limit, MAX_LIMIT))
+        # One row more than asked tells whether a next page exists.
+        rows = await self._store.applications_page(
+            integrator_id,
+            matter_code=matter_code,
+            status=status,
+            submitted_from=submitted_from,
+            submitted_to=submitted_to,
+            after=after,
+            limit=limit + 1,
+        )
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = encode_cursor(Position(last.submitted_at, last.application_code))
+        return page, next_cursor
+
+    async def progress(self, *, code: str, last4: str) -> ProgressRow | None:
+        """The application when `last4` ends its applicant's mobile number or
+        identifier; None alike for an unknown code and a wrong last4 (no oracle)."""
+        row = await self._store.progress(code)
+        if row is None or not last4_matches(
+            self._sealer,
+            application_code=row.application_code,
+            mobile_sealed=row.mobile_sealed,
+            identifier_sealed=row.identifier_sealed,
+            last4=last4,
+        ):
+            return None
+        return row
+
     async def application(self, *, integrator_id: str, code: str) -> ApplicationRecord | None:
         """The integrator's own application; None for another integrator's code."""
         return await self._store.application(integrator_id, code)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def _receipt(code: str, matter_code: str, now: datetime) -> dict[str, Any]:
@@ -156,7 +296,7 @@ def _receipt(code: str, matter_code: str, now: datetime) -> dict[str, Any]:
         "application_code": code,
         "status": SUBMITTED,
         "matter_code": matter_code,
-        "submitted_at": now.isoformat().replace("+00:00", "Z"),
+        "submitted_at": _iso(now),
         "links": {"self": application_path(code)},
     }
 

@@ -18,6 +18,14 @@ class IntakeSettings(PlatformSettings):
     # A retry with the same Idempotency-Key is answered from storage for this long.
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
 
+    # Per-integrator token buckets on POSTs (per API process): sustained rate and burst.
+    integrator_post_rate_per_second: float = Field(default=10.0, gt=0)
+    integrator_post_burst: int = Field(default=50, ge=1)
+    # The citizen progress lookup needs no key; it is limited per client IP address
+    # (the peer address: behind a proxy, that proxy must limit by the real client).
+    progress_rate_per_minute: float = Field(default=10.0, gt=0)
+    progress_burst: int = Field(default=5, ge=1)
+
     # The relay: rows per transaction, how often it looks without a NOTIFY, how long a
     # batch may wait for the broker, and the ceiling of its back-off while Kafka is down.
     relay_batch_size: int = Field(default=200, ge=1, le=10_000)

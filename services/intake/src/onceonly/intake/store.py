@@ -16,9 +16,16 @@ import asyncpg
 from onceonly.intake import outbox
 from onceonly.intake.apikeys import NewApiKey, generate_api_key
 from onceonly.intake.application_code import MAX_SEQUENCE
-from onceonly.intake.errors import SequenceExhausted, UnknownApiKey, UnknownIntegrator
+from onceonly.intake.errors import (
+    ApplicationNotFound,
+    SequenceExhausted,
+    UnknownApiKey,
+    UnknownIntegrator,
+    UpdateConflict,
+)
 from onceonly.intake.idempotency import IdempotencyRequest, StoredAnswer
 from onceonly.intake.outbox import OutboxRecord
+from onceonly.intake.paging import Position
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,23 @@ class ApplicationRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ApplicationSummary:
+    application_code: str
+    matter_code: str
+    status: str
+    submitted_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressRow:
+    application_code: str
+    matter_code: str
+    status: str
+    mobile_sealed: str
+    identifier_sealed: str
+
+
+@dataclass(frozen=True, slots=True)
 class IdempotentAnswer:
     """The answer to store under an Idempotency-Key with the effect it reports."""
 
@@ -59,6 +83,37 @@ class KeyOwner:
     integrator_name: str
     secret_sha256: bytes
     revoked: bool
+
+
+async def _claim_key(
+    conn: asyncpg.Connection, integrator_id: str, answer: IdempotentAnswer
+) -> bool:
+    """Store the answer under its Idempotency-Key; call inside the effect's transaction.
+
+    First in the transaction, so that a concurrent twin waits here on the key's index
+    entry and then finds it taken; an expired key is taken over. False when taken.
+    """
+    claimed = await conn.fetchval(
+        """
+        INSERT INTO intake.idempotency_keys AS k
+            (integrator_id, key, request_sha256, response_status, response_body)
+        VALUES ($1, $2, $3, $4, $5::jsonb)
+        ON CONFLICT (integrator_id, key) DO UPDATE
+            SET request_sha256 = EXCLUDED.request_sha256,
+                response_status = EXCLUDED.response_status,
+                response_body = EXCLUDED.response_body,
+                created_at = now()
+            WHERE k.created_at <= now() - make_interval(secs => $6)
+        RETURNING true
+        """,
+        integrator_id,
+        answer.request.key,
+        answer.request.request_sha256,
+        answer.status,
+        json.dumps(answer.body, ensure_ascii=False),
+        answer.ttl_hours * 3600,
+    )
+    return bool(claimed)
 
 
 class SubmissionSession:
@@ -124,31 +179,8 @@ class SubmissionSession:
         Idempotency-Key committed first."""
         conn = self._conn
         async with conn.transaction():
-            if answer is not None:
-                # First, so that a concurrent twin waits here on the key's index entry
-                # and then finds it taken; an expired key is taken over.
-                claimed = await conn.fetchval(
-                    """
-                    INSERT INTO intake.idempotency_keys AS k
-                        (integrator_id, key, request_sha256, response_status, response_body)
-                    VALUES ($1, $2, $3, $4, $5::jsonb)
-                    ON CONFLICT (integrator_id, key) DO UPDATE
-                        SET request_sha256 = EXCLUDED.request_sha256,
-                            response_status = EXCLUDED.response_status,
-                            response_body = EXCLUDED.response_body,
-                            created_at = now()
-                        WHERE k.created_at <= now() - make_interval(secs => $6)
-                    RETURNING true
-                    """,
-                    application.integrator_id,
-                    answer.request.key,
-                    answer.request.request_sha256,
-                    answer.status,
-                    json.dumps(answer.body, ensure_ascii=False),
-                    answer.ttl_hours * 3600,
-                )
-                if not claimed:
-                    return False
+            if answer is not None and not await _claim_key(conn, application.integrator_id, answer):
+                return False
             await conn.execute(
                 """
                 INSERT INTO intake.applications (
@@ -177,6 +209,74 @@ class SubmissionSession:
                 application.submitted_at,
                 uuid.UUID(application.event_id),
             )
+            await outbox.insert(conn, event)
+        return True
+
+    async def matter_code_of(self, integrator_id: str, code: str) -> str | None:
+        """The matter of the integrator's own application; None for another's."""
+        return await self._conn.fetchval(
+            """
+            SELECT matter_code FROM intake.applications
+            WHERE application_code = $1 AND integrator_id = $2
+            """,
+            code,
+            integrator_id,
+        )
+
+    async def record_update(
+        self,
+        *,
+        integrator_id: str,
+        application_code: str,
+        kind: str,
+        details: dict[str, Any],
+        event: OutboxRecord,
+        answer: IdempotentAnswer | None,
+    ) -> bool:
+        """Insert an applicant update, its outbox row and the idempotent answer in one
+        transaction. False (nothing written) when the Idempotency-Key was taken by a
+        concurrent twin; raises ApplicationNotFound, UpdateConflict."""
+        conn = self._conn
+        async with conn.transaction():
+            if answer is not None and not await _claim_key(conn, integrator_id, answer):
+                return False
+            # The row lock orders a supplement and a withdrawal of the same application.
+            found = await conn.fetchval(
+                """
+                SELECT true FROM intake.applications
+                WHERE application_code = $1 AND integrator_id = $2 FOR UPDATE
+                """,
+                application_code,
+                integrator_id,
+            )
+            if not found:
+                raise ApplicationNotFound(application_code)
+            if kind == "supplement" and await conn.fetchval(
+                """
+                SELECT true FROM intake.applicant_updates
+                WHERE application_code = $1 AND kind = 'withdrawal'
+                """,
+                application_code,
+            ):
+                raise UpdateConflict(
+                    "withdrawn",
+                    "The applicant asked to withdraw this application; it takes no supplements.",
+                    "该申请已申请撤回, 不再接收补正材料.",
+                )
+            try:
+                await conn.execute(
+                    """
+                    INSERT INTO intake.applicant_updates
+                        (event_id, application_code, kind, details)
+                    VALUES ($1, $2, $3, $4::jsonb)
+                    """,
+                    uuid.UUID(event.event_id),
+                    application_code,
+                    kind,
+                    json.dumps(details, ensure_ascii=False),
+                )
+            except asyncpg.UniqueViolationError:
+                raise _already(kind) from None
             await outbox.insert(conn, event)
         return True
 
@@ -245,6 +345,66 @@ class ApplicationStore:
             submitted_at=row["submitted_at"],
             event_id=str(row["event_id"]),
         )
+
+    async def progress(self, code: str) -> ProgressRow | None:
+        """What the citizen lookup needs of any integrator's application."""
+        row = await self._pool.fetchrow(
+            """
+            SELECT application_code, matter_code, status, mobile_sealed, identifier_sealed
+            FROM intake.applications WHERE application_code = $1
+            """,
+            code,
+        )
+        if row is None:
+            return None
+        return ProgressRow(
+            row["application_code"],
+            row["matter_code"],
+            row["status"],
+            row["mobile_sealed"],
+            row["identifier_sealed"],
+        )
+
+    async def applications_page(
+        self,
+        integrator_id: str,
+        *,
+        matter_code: str | None,
+        status: str | None,
+        submitted_from: datetime | None,
+        submitted_to: datetime | None,
+        after: Position | None,
+        limit: int,
+    ) -> list[ApplicationSummary]:
+        """Up to `limit` of the integrator's applications, newest first, after `after`."""
+        rows = await self._pool.fetch(
+            """
+            SELECT application_code, matter_code, status, submitted_at
+            FROM intake.applications
+            WHERE integrator_id = $1
+              AND ($2::text IS NULL OR matter_code = $2)
+              AND ($3::text IS NULL OR status = $3)
+              AND ($4::timestamptz IS NULL OR submitted_at >= $4)
+              AND ($5::timestamptz IS NULL OR submitted_at < $5)
+              AND ($6::timestamptz IS NULL OR (submitted_at, application_code) < ($6, $7))
+            ORDER BY submitted_at DESC, application_code DESC
+            LIMIT $8
+            """,
+            integrator_id,
+            matter_code,
+            status,
+            submitted_from,
+            submitted_to,
+            after.submitted_at if after else None,
+            after.application_code if after else None,
+            limit,
+        )
+        return [
+            ApplicationSummary(
+                row["application_code"], row["matter_code"], row["status"], row["submitted_at"]
+            )
+            for row in rows
+        ]
 
     async def purge_idempotency_keys(self, *, older_than_hours: float) -> int:
         result = await self._pool.execute(
@@ -346,3 +506,17 @@ class IntegratorStore:
             integrator_id,
             key.secret_sha256,
         )
+
+
+def _already(kind: str) -> UpdateConflict:
+    if kind == "rating":
+        return UpdateConflict(
+            "already_rated",
+            "This application has been rated; a rating is given once.",
+            "该申请已评价, 每件申请只能评价一次.",
+        )
+    return UpdateConflict(
+        "already_withdrawn",
+        "Withdrawal of this application has already been requested.",
+        "该申请已申请撤回.",
+    )

@@ -11,18 +11,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 import asyncpg
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Path, Query
 from pydantic import BaseModel
 
 from onceonly.notify.providers import Provider
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
 from onceonly.platform.auth import StaffIdentity, staff_dependency
-from onceonly.platform.http import health_router, install_problem_handlers
+from onceonly.platform.http import Problem, health_router, install_problem_handlers
 
 STAFF_ROLES = ("operations", "supervision")
+# Webhook deliveries concern integrators, whom operations look after.
+WEBHOOK_ROLES = ("operations",)
 # Application codes are assigned by intake; this only keeps nonsense out of queries.
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 
@@ -49,6 +52,30 @@ class DeliveryView(BaseModel):
 class NotificationsView(BaseModel):
     application_code: str
     deliveries: list[DeliveryView]
+
+
+class WebhookDeliveryView(BaseModel):
+    id: UUID
+    event_id: str
+    integrator_id: str
+    application_code: str
+    cause_event_type: str
+    status: str
+    attempts: int
+    # The JSON body as signed and sent (no personal data).
+    payload: str | None
+    next_attempt_at: datetime | None
+    give_up_at: datetime | None
+    http_status: int | None
+    last_error: str | None
+    replays: int
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class WebhookDeliveriesView(BaseModel):
+    application_code: str
+    deliveries: list[WebhookDeliveryView]
 
 
 def create_app(
@@ -78,6 +105,10 @@ def create_app(
     install_problem_handlers(app)
     staff = staff_dependency(settings.signing_secret.get_secret_value(), roles=STAFF_ROLES)
     Staff = Annotated[StaffIdentity, Depends(staff)]
+    Operations = Annotated[
+        StaffIdentity,
+        Depends(staff_dependency(settings.signing_secret.get_secret_value(), roles=WEBHOOK_ROLES)),
+    ]
     Code = Annotated[str, Query(pattern=CODE_PATTERN, description="The application code")]
 
     async def health_check() -> dict[str, str]:
@@ -107,5 +138,39 @@ def create_app(
             application_code=application_code,
             deliveries=[DeliveryView(**row) for row in rows],
         )
+
+    @app.get(
+        "/v1/webhooks/deliveries",
+        response_model=WebhookDeliveriesView,
+        summary="The webhook delivery log of an application: attempts, status, next retry",
+        responses={401: {}, 403: {}, 422: {}},
+    )
+    async def list_webhook_deliveries(
+        _: Operations, application_code: Code
+    ) -> WebhookDeliveriesView:
+        assert runtime.webhooks is not None
+        rows = await runtime.webhooks.for_application(application_code)
+        return WebhookDeliveriesView(
+            application_code=application_code,
+            deliveries=[WebhookDeliveryView(**row) for row in rows],
+        )
+
+    @app.post(
+        "/v1/webhooks/deliveries/{delivery_id}/replay",
+        response_model=WebhookDeliveryView,
+        status_code=202,
+        summary="Send a webhook delivery again (whatever its status), with a fresh retry window",
+        responses={401: {}, 403: {}, 404: {}, 422: {}},
+    )
+    async def replay_webhook_delivery(
+        _: Operations, delivery_id: Annotated[UUID, Path()]
+    ) -> WebhookDeliveryView:
+        assert runtime.webhooks is not None
+        row = await runtime.webhooks.replay(
+            delivery_id, give_up_after=runtime.retry_policy.give_up_after
+        )
+        if row is None:
+            raise Problem(404, "Not found", f"no webhook delivery {delivery_id}")
+        return WebhookDeliveryView(**row)
 
     return app

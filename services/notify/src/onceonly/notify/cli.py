@@ -37,5 +37,42 @@ def run() -> None:
     )
 
 
+webhook_app = typer.Typer(help="Integrator webhooks.", no_args_is_help=True)
+app.add_typer(webhook_app, name="webhook")
+
+
+@webhook_app.command("set")
+def webhook_set(integrator_id: str, url: str) -> None:
+    """Register (or replace) INTEGRATOR_ID's webhook URL with a fresh signing secret;
+    prints the key id and the secret, which is shown only this once."""
+    import asyncio
+
+    from onceonly.notify.webhook_delivery import register_webhook
+    from onceonly.notify.webhook_store import WebhookStore
+    from onceonly.platform.db import create_pool, prepare_database
+    from onceonly.platform.pii import PiiSealer
+
+    settings = NotifySettings()
+
+    async def register() -> tuple[str, str]:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await prepare_database(pool, component="notify", package="onceonly.notify")
+            sealer = PiiSealer(settings.pii_keys.get_secret_value())
+            return await register_webhook(WebhookStore(pool), sealer, integrator_id, url)
+        finally:
+            await pool.close()
+
+    try:
+        key_id, secret = asyncio.run(register())
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"integrator: {integrator_id}")
+    typer.echo(f"url: {url}")
+    typer.echo(f"key id: {key_id}")
+    typer.echo(f"secret: {secret}")
+
+
 def main() -> None:
     app()

@@ -1,8 +1,9 @@
 """Providers: the adapters that actually deliver a message, behind one interface.
 
 The local provider (the default) keeps messages in `notify.local_messages` and logs
-them with the recipient masked, so the demo can show what a citizen would receive. An
-HTTP SMS gateway, app push and integrator webhooks plug in here later.
+them with the recipient masked, so the demo can show what a citizen would receive. The
+generic HTTP SMS gateway is in http_sms.py (ONCEONLY_NOTIFY_PROVIDER=http); integrator
+webhooks have their own sender (webhook_delivery.py); app push is still to come.
 """
 
 from __future__ import annotations

@@ -1,20 +1,26 @@
-"""The composition root of the notify process: pool, producer, provider, notifier and
-the approval-events consumer running as a background task."""
+"""The composition root of the notify process: pool, producer, provider, notifier, the
+approval-events + submissions consumer and the webhook retry loop as background tasks."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
 import asyncpg
+import httpx
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from onceonly.catalogue import default_catalogue
+from onceonly.notify.http_sms import HttpSmsProvider
 from onceonly.notify.notifier import Notifier
 from onceonly.notify.providers import LocalProvider, Provider
 from onceonly.notify.settings import NotifySettings
 from onceonly.notify.store import DeliveryLedger
+from onceonly.notify.webhook_delivery import WebhookDispatcher, WebhookEvents
+from onceonly.notify.webhook_store import WebhookStore
+from onceonly.notify.webhooks import RetryPolicy
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import (
@@ -30,6 +36,7 @@ from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
 log = structlog.get_logger(__name__)
 
 CONSUMER_NAME = "notify"
+SUBMITTED = "onceonly.events.v1.ApplicationSubmitted"
 
 
 class NotifyRuntime:
@@ -47,6 +54,14 @@ class NotifyRuntime:
         self._given_provider = provider
         self.pool: asyncpg.Pool | None = None
         self.ledger: DeliveryLedger | None = None
+        self.webhooks: WebhookStore | None = None
+        self.retry_policy = RetryPolicy(
+            base_seconds=settings.notify_webhook_retry_base_seconds,
+            max_seconds=settings.notify_webhook_retry_max_seconds,
+            give_up_after=timedelta(hours=settings.notify_webhook_give_up_hours),
+        )
+        self._http: httpx.AsyncClient | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
         self.consumer: EventConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -55,6 +70,10 @@ class NotifyRuntime:
     @property
     def source_topic(self) -> str:
         return topic_name(self.settings.topic_prefix, Stream.APPROVAL_EVENTS)
+
+    @property
+    def submissions_topic(self) -> str:
+        return topic_name(self.settings.topic_prefix, Stream.SUBMISSIONS)
 
     @property
     def outcomes_topic(self) -> str:
@@ -74,7 +93,12 @@ class NotifyRuntime:
         await wait_for_kafka(settings.kafka_bootstrap)
         await ensure_topics(
             settings.kafka_bootstrap,
-            [self.source_topic, self.outcomes_topic, self.dead_letter_topic],
+            [
+                self.source_topic,
+                self.submissions_topic,
+                self.outcomes_topic,
+                self.dead_letter_topic,
+            ],
         )
         self._producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-notify")
         await self._producer.start()
@@ -84,27 +108,64 @@ class NotifyRuntime:
         async def publish_outcome(envelope: Envelope) -> None:
             await publish(producer, self.outcomes_topic, envelope)
 
+        # One client for webhooks and the SMS gateway; each request sets its own timeout.
+        self._http = httpx.AsyncClient(
+            timeout=settings.notify_webhook_timeout_seconds, follow_redirects=False
+        )
         notifier = Notifier(
             ledger=self.ledger,
-            provider=self._given_provider or LocalProvider(self.pool, sealer),
+            provider=self._given_provider or self._provider(sealer),
             publish=publish_outcome,
             sealer=sealer,
             catalogue=default_catalogue(),
             signing_secret=settings.signing_secret.get_secret_value(),
         )
+        self.webhooks = WebhookStore(self.pool)
+        webhook_events = WebhookEvents(self.webhooks, self.retry_policy)
+
+        async def handle(envelope: Envelope, record: ConsumerRecord) -> None:
+            # Webhooks first: only a database write, idempotent by event id, so a retry
+            # of the handler after a temporary SMS failure queues nothing twice.
+            await webhook_events.handle(envelope)
+            if envelope.type != SUBMITTED:
+                await notifier.handle(envelope, record)
+
         self.consumer = EventConsumer(
             bootstrap=settings.kafka_bootstrap,
-            topics=[self.source_topic],
+            topics=[self.source_topic, self.submissions_topic],
             group_id=settings.notify_consumer_group,
             consumer_name=CONSUMER_NAME,
             dead_letter_topic=self.dead_letter_topic,
-            handler=notifier.handle,
+            handler=handle,
             producer=producer,
         )
         await self.consumer.start()
         self._task = asyncio.create_task(self.consumer.run(), name="notify-consumer")
         self._task.add_done_callback(_report_exit)
+        dispatcher = WebhookDispatcher(
+            self.webhooks,
+            sealer,
+            self.retry_policy,
+            client=self._http,
+            publish=publish_outcome,
+            poll_seconds=settings.notify_webhook_poll_seconds,
+            lease=timedelta(seconds=settings.notify_webhook_timeout_seconds * 3),
+        )
+        self._webhook_task = asyncio.create_task(dispatcher.run(), name="notify-webhooks")
+        self._webhook_task.add_done_callback(_report_exit)
         log.info("notify consumer started", topic=self.source_topic)
+
+    def _provider(self, sealer: PiiSealer) -> Provider:
+        settings = self.settings
+        assert self.pool is not None and self._http is not None
+        if settings.notify_provider == "http":
+            return HttpSmsProvider(
+                self._http,
+                settings.notify_sms_gateway_url,
+                token=settings.notify_sms_gateway_token.get_secret_value(),
+                timeout=settings.notify_sms_gateway_timeout_seconds,
+            )
+        return LocalProvider(self.pool, sealer)
 
     def problems(self) -> dict[str, str]:
         """Why the consumer is not running, if it is not."""
@@ -116,10 +177,18 @@ class NotifyRuntime:
                 return {"consumer": "stopped"}
             error = task.exception()
             return {"consumer": f"exited: {type(error).__name__}: {error}" if error else "exited"}
+        webhooks = self._webhook_task
+        if webhooks is not None and webhooks.done():
+            return {"webhooks": "exited"}
         return {}
 
     async def stop(self) -> None:
         """Stop what was started, in reverse order; safe to call twice."""
+        webhook_task, self._webhook_task = self._webhook_task, None
+        if webhook_task is not None:
+            webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await webhook_task
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -129,6 +198,9 @@ class NotifyRuntime:
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             await consumer.stop()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()

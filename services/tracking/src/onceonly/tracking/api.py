@@ -9,24 +9,31 @@ For supervision, operations and department staff (staff tokens); served by
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import asyncpg
-from fastapi import Depends, FastAPI, Path
-from pydantic import BaseModel
+from fastapi import Depends, FastAPI, Path, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from onceonly.platform.auth import StaffIdentity, staff_dependency
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import Problem, health_router, install_problem_handlers
+from onceonly.tracking.dashboard import DASHBOARD_HTML
 from onceonly.tracking.errors import ApplicationNotFound
+from onceonly.tracking.figures_store import FiguresStore, open_alerts
 from onceonly.tracking.processing import AGENT_COMPONENT
 from onceonly.tracking.settings import TrackingSettings
 from onceonly.tracking.status import status_json
 from onceonly.tracking.store import TrackingStore
 
 STAFF_ROLES = ("supervision", "operations", "reviewer", "department_head")
+SUPERVISION_ROLES = ("supervision", "operations")
+# A period given without a zone is in China Standard Time, as supervision offices count.
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 # Application codes are assigned by intake; this only keeps nonsense out of queries.
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 
@@ -62,6 +69,59 @@ class StatusView(BaseModel):
     status: str
     tasks: dict[str, dict[str, Any]]
     last_event_at: str | None
+    supervision_level: str
+    paused: bool
+    due_at: str | None
+    supervision: dict[str, Any]
+
+
+class GroupFiguresView(BaseModel):
+    group: str
+    received: int
+    completed: int
+    on_time: int
+    overdue: int
+    on_time_rate: float | None
+    open_yellow: int
+    open_red: int
+    average_days: float | None
+    p90_days: float | None
+    average_committed_days: float | None
+    day_kind: str
+    at_most_once: int
+    at_most_once_rate: float | None
+    ratings: dict[str, int]
+
+
+class FiguresView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    group_by: str
+    groups: list[GroupFiguresView]
+
+
+class AlertView(BaseModel):
+    application_code: str
+    matter_code: str
+    department_code: str
+    level: str
+    escalation: int | None
+    seconds_left: int | None
+    seconds_left_at_alert: int | None
+    due_at: datetime | None
+    raised_at: datetime | None
+
+
+class AlertsView(BaseModel):
+    as_of: datetime
+    red: list[AlertView]
+    yellow: list[AlertView]
+
+
+def _zoned(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=LOCAL_ZONE)
 
 
 def _not_found(code: str) -> Problem:
@@ -97,8 +157,12 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    staff = staff_dependency(settings.signing_secret.get_secret_value(), roles=STAFF_ROLES)
+    secret = settings.signing_secret.get_secret_value()
+    staff = staff_dependency(secret, roles=STAFF_ROLES)
     Staff = Annotated[StaffIdentity, Depends(staff)]
+    Supervisor = Annotated[
+        StaffIdentity, Depends(staff_dependency(secret, roles=SUPERVISION_ROLES))
+    ]
     Code = Annotated[str, Path(pattern=CODE_PATTERN)]
 
     def store() -> TrackingStore:
@@ -178,5 +242,62 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
         except ApplicationNotFound:
             raise _not_found(code) from None
         return StatusView(**status_json(found))
+
+    @app.get(
+        "/v1/supervision/figures",
+        response_model=FiguresView,
+        summary="Supervision figures (电子监察) per department or matter over [from, to)",
+        description="Definitions in onceonly.tracking.figures; days are natural days. A"
+        " time without a zone is China Standard Time. Open alerts are counted as of now.",
+        responses={401: {}, 403: {}, 422: {}},
+    )
+    async def get_figures(
+        _: Supervisor,
+        start: Annotated[datetime, Query(alias="from")],
+        end: Annotated[datetime, Query(alias="to")],
+        group_by: Literal["department", "matter"] = "department",
+    ) -> FiguresView:
+        start, end = _zoned(start), _zoned(end)
+        if end <= start:
+            raise Problem(
+                422,
+                "Invalid period",
+                "`to` must be after `from`. 结束时间须晚于开始时间.",
+                type_="https://onceonly.dev/problems/invalid-period",
+            )
+        found = await FiguresStore(state["pool"]).figures(start=start, end=end, group_by=group_by)
+        return FiguresView(
+            from_=start,
+            to=end,
+            group_by=group_by,
+            groups=[GroupFiguresView(**found[group].as_json()) for group in sorted(found)],
+        )
+
+    @app.get(
+        "/v1/supervision/alerts",
+        response_model=AlertsView,
+        summary="Open red and yellow alerts (红黄牌): application, matter, department",
+        description="`seconds_left` is counted now from the clock's due time (negative when"
+        " overdue); `seconds_left_at_alert` is what the alert said when raised. An empty"
+        " department code is the application's own clock.",
+        responses={401: {}, 403: {}},
+    )
+    async def get_alerts(_: Supervisor) -> AlertsView:
+        now = datetime.now(UTC)
+        views = []
+        for row in await open_alerts(state["pool"]):
+            due = row["due_at"]
+            left = int((due - now).total_seconds()) if due else row["seconds_left_at_alert"]
+            views.append(AlertView(**row, seconds_left=left))
+        return AlertsView(
+            as_of=now,
+            red=[view for view in views if view.level == "red"],
+            yellow=[view for view in views if view.level == "yellow"],
+        )
+
+    @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    async def dashboard() -> HTMLResponse:
+        # The page holds no data: its script calls the API with a token the user pastes.
+        return HTMLResponse(DASHBOARD_HTML)
 
     return app

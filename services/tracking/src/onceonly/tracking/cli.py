@@ -40,5 +40,27 @@ def api() -> None:
     )
 
 
+@cli.command("rebuild-status")
+def rebuild_status() -> None:
+    """Recompute every application's status projection from its recorded timeline."""
+    import asyncio
+
+    from onceonly.platform.db import create_pool, prepare_database
+    from onceonly.tracking.store import TrackingStore
+
+    settings = TrackingSettings()
+    configure_logging("tracking-rebuild", settings.log_level)
+
+    async def run() -> int:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await prepare_database(pool, component="tracking", package="onceonly.tracking")
+            return await TrackingStore(pool).rebuild_status()
+        finally:
+            await pool.close()
+
+    typer.echo(f"rebuilt the status of {asyncio.run(run())} applications")
+
+
 def main() -> None:
     cli()

@@ -16,7 +16,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from onceonly.events.v1 import application_pb2, approval_pb2
+from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
 from onceonly.tracking.chain import canonical_time
 
 UNKNOWN = "unknown"
@@ -55,6 +55,17 @@ _ACCEPTANCE = {
     approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED: SUPPLEMENT_REQUESTED,
     approval_pb2.ACCEPTANCE_OUTCOME_REFUSED: REFUSED,
 }
+# Supervision levels, ordered: an application shows the worst level of its open clocks.
+LEVEL_NONE = "none"
+LEVEL_YELLOW = "yellow"
+LEVEL_RED = "red"
+_LEVEL_RANK = {LEVEL_NONE: 0, LEVEL_YELLOW: 1, LEVEL_RED: 2}
+_LEVEL = {
+    supervision_pb2.SUPERVISION_LEVEL_NONE: LEVEL_NONE,
+    supervision_pb2.SUPERVISION_LEVEL_YELLOW: LEVEL_YELLOW,
+    supervision_pb2.SUPERVISION_LEVEL_RED: LEVEL_RED,
+}
+
 _DECISION = {
     approval_pb2.DECISION_OUTCOME_APPROVED: TASK_APPROVED,
     approval_pb2.DECISION_OUTCOME_REJECTED: TASK_REJECTED,
@@ -71,6 +82,35 @@ class ApplicationStatus:
     status: str = UNKNOWN
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_event_at: datetime | None = None
+    # The application's own clock (alerts with an empty department code).
+    supervision: dict[str, Any] = field(default_factory=dict)
+    due_at: str | None = None
+
+    @property
+    def supervision_level(self) -> str:
+        """The worst level among the application's own clock and its open tasks."""
+        if self.status in FINISHED:
+            return LEVEL_NONE
+        levels = [self.supervision.get("level", LEVEL_NONE)]
+        levels += [
+            task.get("supervision_level", LEVEL_NONE)
+            for task in self.tasks.values()
+            if task.get("state") not in TASK_FINISHED
+        ]
+        return max(levels, key=_LEVEL_RANK.__getitem__)
+
+    @property
+    def paused(self) -> bool:
+        """Waiting for the applicant: a supplement requested at intake or by a task."""
+        if self.status in FINISHED:
+            return False
+        if self.status == SUPPLEMENT_REQUESTED:
+            return True
+        return any(
+            task.get("paused", False)
+            for task in self.tasks.values()
+            if task.get("state") not in TASK_FINISHED
+        )
 
 
 def apply_event(
@@ -95,6 +135,9 @@ def apply_event(
             return _advance(state, SUBMITTED)
         case approval_pb2.ApplicationAccepted():
             state = _with_matter(state, message.matter_code)
+            due = _due(message).get("due_at")
+            if due and state.due_at is None:
+                state = replace(state, due_at=due)
             outcome = _ACCEPTANCE.get(message.outcome)
             return _advance(state, outcome) if outcome else state
         case approval_pb2.ApplicationCompleted():
@@ -108,6 +151,7 @@ def apply_event(
                 "state": TASK_STARTED,
                 "task_name": message.task_name,
                 "started_at": at,
+                "paused": False,
                 **_due(message),
             }
             return _with_task(state, message.department_code, task, reopen=True)
@@ -116,15 +160,65 @@ def apply_event(
             if outcome is None:
                 return state
             task = {"state": outcome, "decided_at": at, **_due(message)}
+            # A decision ends the task's alert; a supplement request stops its clock.
+            task["supervision_level"] = LEVEL_NONE
+            if outcome == TASK_SUPPLEMENT_REQUESTED:
+                task["paused"] = True
             if message.reason:
                 task["reason"] = message.reason
             return _with_task(state, message.department_code, task, reopen=False)
         case approval_pb2.TaskCancelled():
-            task = {"state": TASK_CANCELLED, "decided_at": at}
+            task = {"state": TASK_CANCELLED, "decided_at": at, "supervision_level": LEVEL_NONE}
             if message.reason:
                 task["reason"] = message.reason
             return _with_task(state, message.department_code, task, reopen=False)
+        case supervision_pb2.SupervisionAlert():
+            state = _with_matter(state, message.matter_code)
+            return _with_alert(state, message, at)
     return state
+
+
+def _with_alert(
+    state: ApplicationStatus, alert: supervision_pb2.SupervisionAlert, at: str
+) -> ApplicationStatus:
+    """Record an alert unless something newer already superseded it.
+
+    Alerts travel on their own topic, so one raised before a decision may be recorded
+    after it: an alert counts only when raised after the task's decision or resumption
+    and after the previous alert (all compared by the time the events carry).
+    """
+    level = _LEVEL.get(alert.level)
+    if level is None:
+        return state
+    raised = (
+        canonical_time(alert.raised_at.ToDatetime(tzinfo=UTC))
+        if alert.HasField("raised_at")
+        else at
+    )
+    found: dict[str, Any] = {
+        "supervision_level": level,
+        "escalation": alert.escalation,
+        "seconds_left": alert.seconds_left,
+        "alert_raised_at": raised,
+    }
+    due = _due(alert).get("due_at")
+    if due:
+        found["due_at"] = due
+    if not alert.department_code:
+        if raised < state.supervision.get("alert_raised_at", ""):
+            return state
+        own = {("level" if k == "supervision_level" else k): v for k, v in found.items()}
+        state = replace(state, supervision=own)
+        return replace(state, due_at=due) if due else state
+    previous = state.tasks.get(alert.department_code, {})
+    newest = max(
+        previous.get("alert_raised_at", ""),
+        previous.get("decided_at", ""),
+        previous.get("resumed_at", ""),
+    )
+    if raised < newest:
+        return state
+    return _with_task(state, alert.department_code, found, reopen=False)
 
 
 def _advance(state: ApplicationStatus, status: str) -> ApplicationStatus:
@@ -158,7 +252,11 @@ def _with_task(
     if reopen:
         # A task resumed after a supplement keeps its first start time (its clock runs
         # from there) and sheds the supplement request's decision fields.
-        update = {**update, "started_at": previous.get("started_at", update["started_at"])}
+        started = update["started_at"]
+        update = {**update, "started_at": previous.get("started_at", started)}
+        if previous.get("state") == TASK_SUPPLEMENT_REQUESTED:
+            # Alerts raised before the resumption belong to the stopped clock.
+            update["resumed_at"] = started
         previous = {k: v for k, v in previous.items() if k not in ("decided_at", "reason")}
     tasks = {**state.tasks, department: {**previous, **update}}
     return replace(state, tasks=tasks)
@@ -185,4 +283,8 @@ def status_json(state: ApplicationStatus) -> dict[str, Any]:
         "status": state.status,
         "tasks": state.tasks,
         "last_event_at": canonical_time(state.last_event_at) if state.last_event_at else None,
+        "supervision_level": state.supervision_level,
+        "paused": state.paused,
+        "due_at": state.due_at,
+        "supervision": state.supervision,
     }

@@ -11,7 +11,9 @@ import asyncpg
 from google.protobuf.message import Message
 
 from onceonly.platform.envelope import Envelope
+from onceonly.platform.events import parse_event
 from onceonly.tracking import chain
+from onceonly.tracking.chain import canonical_time
 from onceonly.tracking.errors import ApplicationNotFound, UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
 from onceonly.tracking.status import ApplicationStatus, apply_event
@@ -168,24 +170,48 @@ class TrackingStore:
         projected = apply_event(
             current, application_code=code, message=message, time=_aware(envelope.time)
         )
-        await conn.execute(
-            """
-            INSERT INTO tracking.application_status (
-                application_code, matter_code, status, tasks, last_event_at, updated_at
-            ) VALUES ($1, $2, $3, $4::jsonb, $5, now())
-            ON CONFLICT (application_code) DO UPDATE SET
-                matter_code = EXCLUDED.matter_code,
-                status = EXCLUDED.status,
-                tasks = EXCLUDED.tasks,
-                last_event_at = EXCLUDED.last_event_at,
-                updated_at = now()
-            """,
-            code,
-            projected.matter_code or None,
-            projected.status,
-            json.dumps(projected.tasks, ensure_ascii=False),
-            projected.last_event_at,
-        )
+        await _save_status(conn, projected)
+
+    async def rebuild_status(self, codes: list[str] | None = None) -> int:
+        """Recompute the status projection from the timelines (all, or those of `codes`).
+
+        The projection is the fold of `apply_event` over an application's entries in
+        recorded order, exactly what the appends computed one event at a time. Each
+        application is rebuilt under its chain head's lock, so a concurrent append waits
+        and then folds on top of the rebuilt row. Returns the number rebuilt.
+        """
+        if codes is None:
+            codes = [
+                row["application_code"]
+                for row in await self._pool.fetch(
+                    "SELECT application_code FROM tracking.timeline_heads ORDER BY 1"
+                )
+            ]
+        for code in codes:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "SELECT 1 FROM tracking.timeline_heads WHERE application_code = $1 FOR UPDATE",
+                    code,
+                )
+                rows = await conn.fetch(
+                    "SELECT ce_type, ce_time, data FROM tracking.timeline"
+                    " WHERE application_code = $1 ORDER BY seq",
+                    code,
+                )
+                state: ApplicationStatus | None = None
+                for row in rows:
+                    message = parse_event(row["ce_type"], bytes(row["data"]))
+                    state = apply_event(
+                        state, application_code=code, message=message, time=row["ce_time"]
+                    )
+                if state is None:
+                    await conn.execute(
+                        "DELETE FROM tracking.application_status WHERE application_code = $1",
+                        code,
+                    )
+                else:
+                    await _save_status(conn, state)
+        return len(codes)
 
     async def timeline(self, application_code: str) -> list[TimelineEntry]:
         """The entries in recorded order; raises ApplicationNotFound when there are none."""
@@ -274,7 +300,7 @@ class TrackingStore:
     @staticmethod
     async def _status(conn: asyncpg.Connection, application_code: str) -> ApplicationStatus | None:
         row = await conn.fetchrow(
-            "SELECT matter_code, status, tasks, last_event_at"
+            "SELECT matter_code, status, tasks, last_event_at, supervision, due_at"
             " FROM tracking.application_status WHERE application_code = $1",
             application_code,
         )
@@ -286,7 +312,39 @@ class TrackingStore:
             status=row["status"],
             tasks=json.loads(row["tasks"]),
             last_event_at=row["last_event_at"],
+            supervision=json.loads(row["supervision"]),
+            due_at=canonical_time(row["due_at"]) if row["due_at"] else None,
         )
+
+
+async def _save_status(conn: asyncpg.Connection, state: ApplicationStatus) -> None:
+    await conn.execute(
+        """
+        INSERT INTO tracking.application_status (
+            application_code, matter_code, status, tasks, last_event_at, supervision_level,
+            paused, due_at, supervision, updated_at
+        ) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, now())
+        ON CONFLICT (application_code) DO UPDATE SET
+            matter_code = EXCLUDED.matter_code,
+            status = EXCLUDED.status,
+            tasks = EXCLUDED.tasks,
+            last_event_at = EXCLUDED.last_event_at,
+            supervision_level = EXCLUDED.supervision_level,
+            paused = EXCLUDED.paused,
+            due_at = EXCLUDED.due_at,
+            supervision = EXCLUDED.supervision,
+            updated_at = now()
+        """,
+        state.application_code,
+        state.matter_code or None,
+        state.status,
+        json.dumps(state.tasks, ensure_ascii=False),
+        state.last_event_at,
+        state.supervision_level,
+        state.paused,
+        datetime.fromisoformat(state.due_at) if state.due_at else None,
+        json.dumps(state.supervision, ensure_ascii=False),
+    )
 
 
 def _aware(value: datetime) -> datetime:

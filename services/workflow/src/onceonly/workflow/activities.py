@@ -14,10 +14,11 @@ from onceonly.catalogue import Catalogue, DayKind
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import publish
-from onceonly.platform.pii import PiiError, PiiSealer
+from onceonly.platform.pii import PiiError, PiiSealer, mask_identifier
 from onceonly.platform.telemetry import current_trace_headers
 from onceonly.platform.topics import Stream, topic_name
 from onceonly.workflow.checks import run_checks
+from onceonly.workflow.elicences import ELicence, ELicenceStore, elicence_number
 from onceonly.workflow.registry import BaseRegistry
 from onceonly.workflow.shared import (
     CheckOutcome,
@@ -25,6 +26,8 @@ from onceonly.workflow.shared import (
     ChecksResult,
     DeadlineRequest,
     DeadlineResult,
+    ELicenceRequest,
+    ELicenceResult,
     ExtendRequest,
     ExtendResult,
     MaterialSpec,
@@ -65,6 +68,7 @@ class ApprovalActivities:
         calendar: WorkingCalendar,
         registry: BaseRegistry | None = None,
         sealer: PiiSealer | None = None,
+        elicences: ELicenceStore | None = None,
     ) -> None:
         self._producer = producer
         self._prefix = topic_prefix
@@ -72,6 +76,51 @@ class ApprovalActivities:
         self._calendar = calendar
         self._registry = registry
         self._sealer = sealer
+        self._elicences = elicences
+
+    @activity.defn(name="issue_elicence")
+    async def issue_elicence(self, request: ELicenceRequest) -> ELicenceResult:
+        """Record the e-licence the applicant downloads; idempotent per application."""
+        if self._elicences is None:
+            raise ApplicationError("no e-licence store configured", type="NoELicenceStore")
+        holder_masked = "****"
+        if self._sealer is not None and request.holder_sealed:
+            try:
+                holder = self._sealer.open(
+                    request.holder_sealed, context=f"{request.application_code}:identifier"
+                )
+                holder_masked = mask_identifier(holder)
+            except PiiError:
+                pass  # keep the record; the masked holder stays unknown
+        issued_at = datetime.fromisoformat(request.issued_at)
+        valid_until = (
+            datetime.combine(
+                _china_date(request.issued_at) + timedelta(days=request.valid_days),
+                time(23, 59, 59),
+                CHINA_STANDARD_TIME,
+            )
+            if request.valid_days
+            else None
+        )
+        licence = await self._elicences.issue(
+            ELicence(
+                number=elicence_number(request.application_code),
+                application_code=request.application_code,
+                matter_code=request.matter_code,
+                licence_type=request.licence_type,
+                holder_sealed=request.holder_sealed,
+                holder_masked=holder_masked,
+                issued_at=issued_at,
+                valid_until=valid_until,
+            )
+        )
+        return ELicenceResult(
+            number=licence.number,
+            holder_masked=licence.holder_masked,
+            valid_until=licence.valid_until.astimezone(UTC).isoformat()
+            if licence.valid_until
+            else "",
+        )
 
     @activity.defn(name="run_shared_data_checks")
     async def run_shared_data_checks(self, request: ChecksRequest) -> ChecksResult:
@@ -132,6 +181,7 @@ class ApprovalActivities:
             elicence_type=matter.elicence_type or "",
             shared_data_checks=list(matter.shared_data_checks),
             auto_approval=matter.auto_approval,
+            elicence_valid_days=matter.elicence_valid_days or 0,
         )
 
     @activity.defn(name="compute_deadlines")

@@ -224,6 +224,7 @@ class MatterSnapshot:
     supplement_days: int = 20
     shared_data_checks: list[str] = field(default_factory=list)
     auto_approval: bool = False
+    elicence_valid_days: int = 0  # 0: long-term
 
 
 @dataclass
@@ -285,3 +286,20 @@ class CheckOutcome:
 @dataclass
 class ChecksResult:
     outcomes: list[CheckOutcome]
+
+
+@dataclass
+class ELicenceRequest:
+    application_code: str
+    matter_code: str
+    licence_type: str
+    holder_sealed: str
+    issued_at: str  # ISO 8601, workflow time
+    valid_days: int = 0
+
+
+@dataclass
+class ELicenceResult:
+    number: str
+    holder_masked: str
+    valid_until: str = ""  # ISO 8601; empty for long-term

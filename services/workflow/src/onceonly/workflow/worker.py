@@ -18,6 +18,7 @@ from onceonly.platform.kafka import build_producer, ensure_topics, wait_for_kafk
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.topics import all_topics
 from onceonly.workflow.activities import ApprovalActivities
+from onceonly.workflow.elicences import PostgresELicenceStore
 from onceonly.workflow.registry import PostgresBaseRegistry
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.temporal import connect
@@ -51,6 +52,7 @@ def build_worker(
             activities.compute_deadlines,
             activities.extend_deadline,
             activities.run_shared_data_checks,
+            activities.issue_elicence,
             activities.publish_event,
         ],
         workflow_runner=sandbox_runner(),
@@ -77,6 +79,7 @@ async def run_worker(
         calendar=calendar or default_calendar(),
         registry=PostgresBaseRegistry(pool, hmac_key=settings.registry_hmac_key()),
         sealer=PiiSealer(settings.pii_keys.get_secret_value()),
+        elicences=PostgresELicenceStore(pool),
     )
     worker = build_worker(client, task_queue=settings.temporal_task_queue, activities=activities)
     beat = asyncio.create_task(

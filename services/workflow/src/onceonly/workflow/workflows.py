@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
         DeadlineResult,
         DecisionInput,
         DecisionResult,
+        ELicenceRequest,
+        ELicenceResult,
         ErrorType,
         ExtendRequest,
         ExtendResult,
@@ -93,6 +95,9 @@ AUTO_APPROVER = "auto-approval"
 # Acceptance with deficiency (容缺受理) refuses the application when the deficient items
 # have not arrived within their own deadline (rule 4).
 DEFICIENCY_PATCH = "deficiency-deadline"
+# The e-licence became a record of its own (number, holder, validity) after the first
+# release; earlier histories complete with the number alone.
+ELICENCE_PATCH = "elicence-record"
 SUPPLEMENT = "supplement"
 SPECIAL = "special"
 APPLICATION_CLOCK = ""  # the key of the application's overall clock
@@ -154,6 +159,9 @@ class JointApproval:
         self._checks: list[CheckOutcome] = []
         self._auto_approved = False
         self._deficiency_expired = False
+        # Staff act on tasks only once their TaskStarted events are out, so that no
+        # event about a task can precede its start on the topic.
+        self._tasks_started = False
 
     # -- the run ---------------------------------------------------------------------
 
@@ -310,6 +318,7 @@ class JointApproval:
                 for task in self._tasks.values()
             )
         )
+        self._tasks_started = True
 
     async def _approve_automatically(self) -> None:
         for task in self._tasks.values():
@@ -378,17 +387,34 @@ class JointApproval:
         self._state = ApplicationState.COMPLETED
         # Deterministic, so a replay issues the same number.
         self._elicence_number = f"EL-{self._code}"
-        await self._publish(
-            approval_pb2.ApplicationCompleted(
-                application_code=self._code,
-                matter_code=matter.code,
-                elicence_number=self._elicence_number,
-                elicence_type=matter.elicence_type,
-                clock=self._application_clock(),
-                contact=self._contact(),
-                actor=self._system_actor(),
-            )
+        completed = approval_pb2.ApplicationCompleted(
+            application_code=self._code,
+            matter_code=matter.code,
+            elicence_number=self._elicence_number,
+            elicence_type=matter.elicence_type,
+            clock=self._application_clock(),
+            contact=self._contact(),
+            actor=self._system_actor(),
         )
+        if matter.elicence_type and workflow.patched(ELICENCE_PATCH):
+            licence = await workflow.execute_activity(
+                "issue_elicence",
+                ELicenceRequest(
+                    application_code=self._code,
+                    matter_code=matter.code,
+                    licence_type=matter.elicence_type,
+                    holder_sealed=self._input.identifier_sealed if self._input else "",
+                    issued_at=workflow.now().isoformat(),
+                    valid_days=matter.elicence_valid_days,
+                ),
+                result_type=ELicenceResult,
+                **_SHORT,
+            )
+            self._elicence_number = completed.elicence_number = licence.number
+            completed.elicence_holder_masked = licence.holder_masked
+            if licence.valid_until:
+                completed.elicence_valid_until.CopyFrom(_timestamp(licence.valid_until))
+        await self._publish(completed)
 
     async def _close_withdrawn(self) -> None:
         self._state = ApplicationState.WITHDRAWN
@@ -518,6 +544,10 @@ class JointApproval:
         return task
 
     def _require_open(self, task: TaskSnapshot) -> None:
+        if not self._tasks_started:
+            raise ApplicationError(
+                "the task is being started; retry in a moment", type=ErrorType.TASK_NOT_OPEN
+            )
         if task.state != TaskState.OPEN or task.department_code in self._deciding:
             raise ApplicationError(
                 f"the task of {task.department_code} is {task.state}, not open",
@@ -657,7 +687,8 @@ class JointApproval:
             due_at=self._due_at,
             provisional=self._provisional,
             missing_materials=list(self._missing or self._deficient),
-            tasks=list(self._tasks.values()),
+            # Tasks show once started: nobody acts on a task before its start is published.
+            tasks=list(self._tasks.values()) if self._tasks_started else [],
             elicence_number=self._elicence_number,
             supervision_level=self._clock_level(APPLICATION_CLOCK),
         )

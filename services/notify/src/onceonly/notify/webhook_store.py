@@ -1,0 +1,267 @@
+"""Webhooks in Postgres: registrations, application → integrator, the backlog of events
+whose application is not known yet, and webhook rows of the delivery ledger with their
+retry schedule (notify.deliveries, channel 'webhook', recipient_hash = integrator id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    integrator_id: str
+    url: str
+    key_id: str
+    secret_sealed: str
+
+
+# A new webhook delivery for an integrator that has a registration; nothing otherwise.
+# (Channel 'webhook', recipient = the integrator: an organisation, not personal data.)
+_ENQUEUE = """
+    INSERT INTO notify.deliveries (event_id, channel, recipient_hash, application_code,
+        cause_event_type, recipient_masked, template, language, payload, next_attempt_at,
+        give_up_at)
+    SELECT e.event_id, 'webhook', w.integrator_id, e.application_code, e.event_type,
+           w.integrator_id, 'webhook', '', e.payload, now(), now() + $1::interval
+    FROM (SELECT $2::text AS event_id, $3::text AS integrator_id,
+                 $4::text AS application_code, $5::text AS event_type,
+                 $6::text AS payload) e
+    JOIN notify.integrator_webhooks w ON w.integrator_id = e.integrator_id
+    ON CONFLICT (event_id, channel, recipient_hash) DO NOTHING
+"""
+
+# The same for backlog events whose application is now known: the DELETE feeds the INSERT.
+_RESOLVE = """
+    WITH moved AS (
+        DELETE FROM notify.webhook_backlog b USING notify.applications a
+        WHERE a.application_code = b.application_code
+        RETURNING b.event_id, a.integrator_id, b.application_code, b.event_type, b.payload)
+    INSERT INTO notify.deliveries (event_id, channel, recipient_hash, application_code,
+        cause_event_type, recipient_masked, template, language, payload, next_attempt_at,
+        give_up_at)
+    SELECT e.event_id, 'webhook', w.integrator_id, e.application_code, e.event_type,
+           w.integrator_id, 'webhook', '', e.payload, now(), now() + $1::interval
+    FROM moved e
+    JOIN notify.integrator_webhooks w ON w.integrator_id = e.integrator_id
+    ON CONFLICT (event_id, channel, recipient_hash) DO NOTHING
+"""
+
+
+class WebhookStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def set_webhook(
+        self, integrator_id: str, *, url: str, key_id: str, secret_sealed: str
+    ) -> None:
+        await self._pool.execute(
+            """
+            INSERT INTO notify.integrator_webhooks (integrator_id, url, key_id, secret_sealed)
+            VALUES ($1, $2, $3, $4)
+            ON CONFLICT (integrator_id) DO UPDATE
+            SET url = EXCLUDED.url, key_id = EXCLUDED.key_id,
+                secret_sealed = EXCLUDED.secret_sealed, updated_at = now()
+            """,
+            integrator_id,
+            url,
+            key_id,
+            secret_sealed,
+        )
+
+    async def registration(self, integrator_id: str) -> Registration | None:
+        row = await self._pool.fetchrow(
+            "SELECT integrator_id, url, key_id, secret_sealed FROM notify.integrator_webhooks"
+            " WHERE integrator_id = $1",
+            integrator_id,
+        )
+        return Registration(**dict(row)) if row is not None else None
+
+    async def record_application(self, application_code: str, integrator_id: str) -> None:
+        await self._pool.execute(
+            "INSERT INTO notify.applications (application_code, integrator_id) VALUES ($1, $2)"
+            " ON CONFLICT (application_code) DO NOTHING",
+            application_code,
+            integrator_id,
+        )
+
+    async def integrator_of(self, application_code: str) -> str | None:
+        value = await self._pool.fetchval(
+            "SELECT integrator_id FROM notify.applications WHERE application_code = $1",
+            application_code,
+        )
+        return str(value) if value is not None else None
+
+    async def enqueue(
+        self,
+        *,
+        event_id: str,
+        integrator_id: str,
+        application_code: str,
+        event_type: str,
+        payload: str,
+        give_up_after: timedelta,
+    ) -> None:
+        await self._pool.execute(
+            _ENQUEUE,
+            give_up_after,
+            event_id,
+            integrator_id,
+            application_code,
+            event_type,
+            payload,
+        )
+
+    async def defer(
+        self, *, event_id: str, application_code: str, event_type: str, payload: str
+    ) -> None:
+        """Keep an event whose application is not known yet."""
+        await self._pool.execute(
+            """
+            INSERT INTO notify.webhook_backlog (event_id, application_code, event_type, payload)
+            VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING
+            """,
+            event_id,
+            application_code,
+            event_type,
+            payload,
+        )
+
+    async def resolve_backlog(self, *, give_up_after: timedelta) -> tuple[int, int]:
+        """Turn backlog events of now-known applications into deliveries, in one statement
+        (so a crash leaves each either in the backlog or delivered); drop those whose
+        application stayed unknown for the whole retry window. Returns (moved, dropped)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(_RESOLVE, give_up_after)
+            moved = int(status.rsplit(" ", 1)[-1])
+            dropped_status = await conn.execute(
+                "DELETE FROM notify.webhook_backlog WHERE created_at < now() - $1::interval",
+                give_up_after,
+            )
+        return moved, int(dropped_status.rsplit(" ", 1)[-1])
+
+    async def claim_due(self, *, limit: int, lease: timedelta) -> list[dict[str, Any]]:
+        """Due pending deliveries, each counted as an attempt and pushed `lease` into the
+        future, so a crashed sender's delivery is retried after the lease, and two
+        notify processes never take the same one at once."""
+        rows = await self._pool.fetch(
+            """
+            UPDATE notify.deliveries d
+            SET attempts = d.attempts + 1, sending_since = now(),
+                next_attempt_at = now() + $2::interval
+            WHERE d.id IN (
+                SELECT id FROM notify.deliveries
+                WHERE channel = 'webhook' AND status = 'pending' AND next_attempt_at <= now()
+                ORDER BY next_attempt_at
+                LIMIT $1
+                FOR UPDATE SKIP LOCKED)
+            RETURNING d.id, d.event_id, d.recipient_hash AS integrator_id, d.application_code,
+                d.cause_event_type, d.status, d.attempts, d.payload, d.next_attempt_at,
+                d.give_up_at, d.http_status, d.last_error, d.replays, d.created_at,
+                d.completed_at
+            """,
+            limit,
+            lease,
+        )
+        return [dict(row) for row in rows]
+
+    async def mark_delivered(self, delivery_id: Any, *, http_status: int) -> None:
+        await self._pool.execute(
+            """
+            UPDATE notify.deliveries
+            SET status = 'sent', provider = 'webhook', http_status = $2, last_error = NULL,
+                sending_since = NULL, next_attempt_at = NULL, completed_at = now()
+            WHERE id = $1 AND status = 'pending'
+            """,
+            delivery_id,
+            http_status,
+        )
+
+    async def reschedule(
+        self, delivery_id: Any, *, at: datetime, error: str, http_status: int | None
+    ) -> None:
+        await self._pool.execute(
+            """
+            UPDATE notify.deliveries
+            SET next_attempt_at = $2, last_error = $3, http_status = $4, sending_since = NULL
+            WHERE id = $1 AND status = 'pending'
+            """,
+            delivery_id,
+            at,
+            error,
+            http_status,
+        )
+
+    async def mark_failed(self, delivery_id: Any, *, error: str, http_status: int | None) -> None:
+        await self._pool.execute(
+            """
+            UPDATE notify.deliveries
+            SET status = 'failed', provider = 'webhook', last_error = $2, http_status = $3,
+                sending_since = NULL, next_attempt_at = NULL, completed_at = now()
+            WHERE id = $1 AND status = 'pending'
+            """,
+            delivery_id,
+            error,
+            http_status,
+        )
+
+    async def unpublished(self, *, limit: int) -> list[dict[str, Any]]:
+        """Settled webhook deliveries whose NotificationSent has not gone out yet."""
+        rows = await self._pool.fetch(
+            """
+            SELECT event_id, recipient_hash AS integrator_id, application_code,
+                cause_event_type, status, http_status, completed_at
+            FROM notify.deliveries
+            WHERE channel = 'webhook' AND status IN ('sent', 'failed')
+              AND outcome_published_at IS NULL
+            ORDER BY completed_at
+            LIMIT $1
+            """,
+            limit,
+        )
+        return [dict(row) for row in rows]
+
+    async def mark_published(self, event_id: str, integrator_id: str) -> None:
+        await self._pool.execute(
+            """
+            UPDATE notify.deliveries SET outcome_published_at = now()
+            WHERE event_id = $1 AND channel = 'webhook' AND recipient_hash = $2
+            """,
+            event_id,
+            integrator_id,
+        )
+
+    async def for_application(self, application_code: str) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            """
+            SELECT id, event_id, recipient_hash AS integrator_id, application_code,
+                cause_event_type, status, attempts, payload, next_attempt_at, give_up_at,
+                http_status, last_error, replays, created_at, completed_at
+            FROM notify.deliveries
+            WHERE channel = 'webhook' AND application_code = $1
+            ORDER BY created_at, event_id
+            """,
+            application_code,
+        )
+        return [dict(row) for row in rows]
+
+    async def replay(self, delivery_id: Any, *, give_up_after: timedelta) -> dict[str, Any] | None:
+        """Send a delivery again, whatever its status, with a fresh retry window.
+        (The one way a ledger row goes back to pending: an operator asked for it.)"""
+        row = await self._pool.fetchrow(
+            """
+            UPDATE notify.deliveries
+            SET status = 'pending', next_attempt_at = now(), give_up_at = now() + $2::interval,
+                replays = replays + 1, completed_at = NULL, sending_since = NULL
+            WHERE id = $1 AND channel = 'webhook'
+            RETURNING id, event_id, recipient_hash AS integrator_id, application_code,
+                cause_event_type, status, attempts, payload, next_attempt_at, give_up_at,
+                http_status, last_error, replays, created_at, completed_at
+            """,
+            delivery_id,
+            give_up_after,
+        )
+        return dict(row) if row is not None else None

@@ -1,0 +1,252 @@
+"""Supervision figures (电子监察): the definitions, and a pure reference computation.
+
+The service computes the figures in Postgres (`FiguresStore`); `reference_figures`
+computes the same figures from a list of recorded events so tests can check the SQL
+against an implementation that is easy to read. Definitions, for a period [from, to):
+
+- A unit is an application (grouped by matter) or one department's task of it (grouped
+  by department).
+- received: units started in the period (application: its first ApplicationSubmitted;
+  task: its first TaskStarted).
+- completed: units finished in the period (application: its first ApplicationCompleted
+  or ApplicationRejected, 办结 including 不予许可; task: its first approving or rejecting
+  TaskDecided).
+- actual days: NATURAL days from start to finish, fractional, supplement waits
+  included (working days and paused intervals are not yet subtracted).
+- committed days: application, from its latest ApplicationAccepted clock; task, from its
+  first TaskStarted clock. on_time/overdue: completed units whose actual days are within
+  / beyond the committed days (units missing either are in neither).
+- open yellow / red: the level NOW (after every recorded event) of units not finished,
+  whatever the period: an alert is open until the decision.
+- at most once (最多跑一次): completed units with no supplement request (application:
+  at intake or by any department; task: by that department).
+- ratings: RatingGiven events in the period, per level 1..5; a department counts the
+  ratings of the applications it had a task in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from google.protobuf.message import Message
+
+from onceonly.events.v1 import application_pb2, approval_pb2
+from onceonly.tracking.status import (
+    FINISHED,
+    LEVEL_NONE,
+    LEVEL_RED,
+    LEVEL_YELLOW,
+    TASK_FINISHED,
+    ApplicationStatus,
+    apply_event,
+)
+
+GroupBy = Literal["department", "matter"]
+DAY_SECONDS = 86400
+DECIMALS = 3
+_DECIDING = (approval_pb2.DECISION_OUTCOME_APPROVED, approval_pb2.DECISION_OUTCOME_REJECTED)
+_SUPPLEMENT = (
+    approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED,
+    approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One timeline entry as the reference computation needs it (recorded order)."""
+
+    application_code: str
+    message: Message
+    time: datetime
+
+
+@dataclass(slots=True)
+class GroupFigures:
+    group: str
+    received: int = 0
+    completed: int = 0
+    on_time: int = 0
+    overdue: int = 0
+    open_yellow: int = 0
+    open_red: int = 0
+    average_days: float | None = None
+    p90_days: float | None = None
+    average_committed_days: float | None = None
+    at_most_once: int = 0
+    ratings: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        judged = self.on_time + self.overdue
+        return round(self.on_time / judged, DECIMALS) if judged else None
+
+    @property
+    def at_most_once_rate(self) -> float | None:
+        return round(self.at_most_once / self.completed, DECIMALS) if self.completed else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "received": self.received,
+            "completed": self.completed,
+            "on_time": self.on_time,
+            "overdue": self.overdue,
+            "on_time_rate": self.on_time_rate,
+            "open_yellow": self.open_yellow,
+            "open_red": self.open_red,
+            "average_days": self.average_days,
+            "p90_days": self.p90_days,
+            "average_committed_days": self.average_committed_days,
+            "day_kind": "natural",
+            "at_most_once": self.at_most_once,
+            "at_most_once_rate": self.at_most_once_rate,
+            "ratings": {str(level): n for level, n in sorted(self.ratings.items())},
+        }
+
+
+@dataclass(slots=True)
+class _Unit:
+    group: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    committed_days: int | None = None
+    supplemented: bool = False
+    level: str = LEVEL_NONE
+
+
+def rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), DECIMALS)
+
+
+def percentile_cont(values: list[float], fraction: float) -> float | None:
+    """Postgres's percentile_cont: linear interpolation between the closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = math.floor(position)
+    high = math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def reference_figures(
+    recorded: Iterable[Recorded], *, start: datetime, end: datetime, group_by: GroupBy
+) -> dict[str, GroupFigures]:
+    """The figures of every group with anything to show, by group key."""
+    statuses: dict[str, ApplicationStatus] = {}
+    apps: dict[str, _Unit] = {}
+    tasks: dict[tuple[str, str], _Unit] = {}
+    ratings: list[tuple[str, datetime, int]] = []
+    for entry in recorded:
+        code, message, time = entry.application_code, entry.message, _aware(entry.time)
+        statuses[code] = apply_event(
+            statuses.get(code), application_code=code, message=message, time=time
+        )
+        app = apps.setdefault(code, _Unit(group=""))
+        match message:
+            case application_pb2.ApplicationSubmitted():
+                app.started_at = _first(app.started_at, time)
+            case approval_pb2.ApplicationAccepted():
+                if message.HasField("clock") and message.clock.committed_days:
+                    app.committed_days = message.clock.committed_days
+            case approval_pb2.ApplicationCompleted() | approval_pb2.ApplicationRejected():
+                app.finished_at = _first(app.finished_at, time)
+            case application_pb2.RatingGiven():
+                ratings.append((code, time, message.level))
+        if getattr(message, "outcome", None) in _SUPPLEMENT and isinstance(
+            message, approval_pb2.ApplicationAccepted | approval_pb2.TaskDecided
+        ):
+            app.supplemented = True
+        if (
+            isinstance(message, approval_pb2.TaskStarted | approval_pb2.TaskDecided)
+            and message.department_code
+        ):
+            task = tasks.setdefault((code, message.department_code), _Unit(group=""))
+            if isinstance(message, approval_pb2.TaskStarted):
+                if task.committed_days is None and message.clock.committed_days:
+                    task.committed_days = message.clock.committed_days
+                task.started_at = _first(task.started_at, time)
+            elif message.outcome in _DECIDING:
+                task.finished_at = _first(task.finished_at, time)
+            elif message.outcome == approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED:
+                task.supplemented = True
+
+    for code, app in apps.items():
+        app.group = statuses[code].matter_code
+        app.level = statuses[code].supervision_level
+    for (code, department), task in tasks.items():
+        task.group = department
+        status = statuses[code]
+        state = status.tasks.get(department, {})
+        open_ = status.status not in FINISHED and state.get("state") not in TASK_FINISHED
+        task.level = state.get("supervision_level", LEVEL_NONE) if open_ else LEVEL_NONE
+
+    units = list(apps.values()) if group_by == "matter" else list(tasks.values())
+    result: dict[str, GroupFigures] = {}
+    days_of: dict[str, list[float]] = defaultdict(list)
+    committed_of: dict[str, list[int]] = defaultdict(list)
+    for unit in units:
+        figures = result.setdefault(unit.group, GroupFigures(group=unit.group))
+        if unit.started_at is not None and start <= unit.started_at < end:
+            figures.received += 1
+        figures.open_yellow += unit.level == LEVEL_YELLOW
+        figures.open_red += unit.level == LEVEL_RED
+        if unit.finished_at is None or not start <= unit.finished_at < end:
+            continue
+        figures.completed += 1
+        figures.at_most_once += not unit.supplemented
+        if unit.committed_days is not None:
+            committed_of[unit.group].append(unit.committed_days)
+        if unit.started_at is None:
+            continue
+        days = (unit.finished_at - unit.started_at).total_seconds() / DAY_SECONDS
+        days_of[unit.group].append(days)
+        if unit.committed_days is not None:
+            if days <= unit.committed_days:
+                figures.on_time += 1
+            else:
+                figures.overdue += 1
+    for group, figures in result.items():
+        days = days_of[group]
+        figures.average_days = rounded(sum(days) / len(days)) if days else None
+        figures.p90_days = rounded(percentile_cont(days, 0.9))
+        committed = committed_of[group]
+        figures.average_committed_days = (
+            rounded(sum(committed) / len(committed)) if committed else None
+        )
+
+    groups_of: dict[str, set[str]] = defaultdict(set)
+    for code, app in apps.items():
+        if group_by == "matter":
+            groups_of[code].add(app.group)
+    for code, department in tasks if group_by == "department" else ():
+        groups_of[code].add(department)
+    counted: dict[str, Counter[int]] = defaultdict(Counter)
+    for code, time, level in ratings:
+        if start <= time < end:
+            for group in groups_of[code]:
+                counted[group][level] += 1
+    for group, counter in counted.items():
+        result.setdefault(group, GroupFigures(group=group)).ratings = dict(counter)
+    return {
+        group: figures
+        for group, figures in result.items()
+        if figures.received
+        or figures.completed
+        or figures.open_yellow
+        or figures.open_red
+        or figures.ratings
+    }
+
+
+def _first(current: datetime | None, time: datetime) -> datetime:
+    return time if current is None else min(current, time)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -1,0 +1,193 @@
+"""Supervision figures computed in Postgres from the timeline and the status projection.
+
+The definitions are in `onceonly.tracking.figures` (whose pure `reference_figures`
+the tests compare with these queries). Both queries read constant SQL only; the
+period is a parameter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from onceonly.tracking.figures import GroupBy, GroupFigures, rounded
+from onceonly.tracking.status import FINISHED, TASK_FINISHED
+
+_SUPPLEMENT = ["ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED", "DECISION_OUTCOME_SUPPLEMENT_REQUESTED"]
+_DECIDING = ["DECISION_OUTCOME_APPROVED", "DECISION_OUTCOME_REJECTED"]
+
+# One row per application ($3: the supplement-requesting outcomes). The projection's
+# level is already 'none' for a finished application.
+_APPLICATION_UNITS = """
+    SELECT coalesce(s.matter_code, '') AS group_key, a.application_code, a.started_at,
+           a.finished_at, a.committed_days, a.supplemented,
+           coalesce(s.supervision_level, 'none') AS level
+      FROM (
+        SELECT application_code,
+               min(ce_time) FILTER (
+                   WHERE ce_type = 'onceonly.events.v1.ApplicationSubmitted'
+               ) AS started_at,
+               min(ce_time) FILTER (
+                   WHERE ce_type IN ('onceonly.events.v1.ApplicationCompleted',
+                                     'onceonly.events.v1.ApplicationRejected')
+               ) AS finished_at,
+               (array_agg((summary -> 'clock' ->> 'committed_days')::int ORDER BY seq DESC)
+                   FILTER (WHERE ce_type = 'onceonly.events.v1.ApplicationAccepted'
+                             AND (summary -> 'clock' ->> 'committed_days') IS NOT NULL)
+               )[1] AS committed_days,
+               coalesce(bool_or(summary ->> 'outcome' = ANY($3::text[])), false)
+                   AS supplemented
+          FROM tracking.timeline
+         GROUP BY application_code
+      ) a
+      LEFT JOIN tracking.application_status s USING (application_code)
+"""
+
+# One row per department task ($3: finished application statuses, $4: finished task
+# states, $5: deciding outcomes); an alert is open only on an open task.
+_TASK_UNITS = """
+    SELECT t.department_code AS group_key, t.application_code, t.started_at,
+           t.finished_at, t.committed_days, t.supplemented,
+           CASE WHEN s.status = ANY($3::text[])
+                  OR (s.tasks -> t.department_code ->> 'state') = ANY($4::text[])
+                THEN 'none'
+                ELSE coalesce(s.tasks -> t.department_code ->> 'supervision_level', 'none')
+           END AS level
+      FROM (
+        SELECT application_code, summary ->> 'department_code' AS department_code,
+               min(ce_time) FILTER (WHERE ce_type = 'onceonly.events.v1.TaskStarted') AS started_at,
+               min(ce_time) FILTER (
+                   WHERE ce_type = 'onceonly.events.v1.TaskDecided'
+                     AND summary ->> 'outcome' = ANY($5::text[])
+               ) AS finished_at,
+               (array_agg((summary -> 'clock' ->> 'committed_days')::int ORDER BY seq)
+                   FILTER (WHERE ce_type = 'onceonly.events.v1.TaskStarted'
+                             AND (summary -> 'clock' ->> 'committed_days') IS NOT NULL)
+               )[1] AS committed_days,
+               coalesce(bool_or(
+                   ce_type = 'onceonly.events.v1.TaskDecided'
+                   AND summary ->> 'outcome' = 'DECISION_OUTCOME_SUPPLEMENT_REQUESTED'
+               ), false) AS supplemented
+          FROM tracking.timeline
+         WHERE ce_type IN ('onceonly.events.v1.TaskStarted', 'onceonly.events.v1.TaskDecided')
+           AND coalesce(summary ->> 'department_code', '') <> ''
+         GROUP BY 1, 2
+      ) t
+      LEFT JOIN tracking.application_status s USING (application_code)
+"""
+
+_AGGREGATE = """
+    SELECT group_key,
+           count(*) FILTER (WHERE started_at >= $1 AND started_at < $2) AS received,
+           count(*) FILTER (WHERE done) AS completed,
+           count(*) FILTER (WHERE done AND days <= committed_days) AS on_time,
+           count(*) FILTER (WHERE done AND days > committed_days) AS overdue,
+           count(*) FILTER (WHERE level = 'yellow') AS open_yellow,
+           count(*) FILTER (WHERE level = 'red') AS open_red,
+           avg(days) FILTER (WHERE done) AS average_days,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY days) FILTER (WHERE done) AS p90_days,
+           avg(committed_days) FILTER (WHERE done) AS average_committed_days,
+           count(*) FILTER (WHERE done AND NOT supplemented) AS at_most_once
+      FROM (
+        SELECT u.*,
+               coalesce(finished_at >= $1 AND finished_at < $2, false) AS done,
+               extract(epoch FROM finished_at - started_at) / 86400 AS days
+          FROM ({units}) u
+      ) d
+     GROUP BY group_key
+"""
+
+_RATINGS = """
+    SELECT g.group_key, coalesce((r.summary ->> 'level')::int, 0) AS level, count(*) AS n
+      FROM tracking.timeline r
+      JOIN ({groups}) g USING (application_code)
+     WHERE r.ce_type = 'onceonly.events.v1.RatingGiven' AND r.ce_time >= $1 AND r.ce_time < $2
+     GROUP BY 1, 2
+"""
+_MATTER_OF = (
+    "SELECT application_code, coalesce(matter_code, '') AS group_key"
+    " FROM tracking.application_status"
+)
+_DEPARTMENTS_OF = """
+    SELECT DISTINCT application_code, summary ->> 'department_code' AS group_key
+      FROM tracking.timeline
+     WHERE ce_type IN ('onceonly.events.v1.TaskStarted', 'onceonly.events.v1.TaskDecided')
+       AND coalesce(summary ->> 'department_code', '') <> ''
+"""
+
+
+class FiguresStore:
+    """Reads supervision figures (parameterised SQL only)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def figures(
+        self, *, start: datetime, end: datetime, group_by: GroupBy
+    ) -> dict[str, GroupFigures]:
+        """The figures of every group with anything to show in [start, end), by group."""
+        if group_by == "matter":
+            units, groups = _APPLICATION_UNITS, _MATTER_OF
+            extra: list[list[str]] = [_SUPPLEMENT]
+        else:
+            units, groups = _TASK_UNITS, _DEPARTMENTS_OF
+            extra = [sorted(FINISHED), sorted(TASK_FINISHED), _DECIDING]
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            # One snapshot for both queries.
+            rows = await conn.fetch(_AGGREGATE.format(units=units), start, end, *extra)
+            rated = await conn.fetch(_RATINGS.format(groups=groups), start, end)
+        result: dict[str, GroupFigures] = {}
+        for row in rows:
+            figures = GroupFigures(
+                group=row["group_key"],
+                received=row["received"],
+                completed=row["completed"],
+                on_time=row["on_time"],
+                overdue=row["overdue"],
+                open_yellow=row["open_yellow"],
+                open_red=row["open_red"],
+                average_days=rounded(row["average_days"]),
+                p90_days=rounded(row["p90_days"]),
+                average_committed_days=rounded(row["average_committed_days"]),
+                at_most_once=row["at_most_once"],
+            )
+            if figures.received or figures.completed or figures.open_yellow or figures.open_red:
+                result[figures.group] = figures
+        for row in rated:
+            figures = result.setdefault(row["group_key"], GroupFigures(group=row["group_key"]))
+            figures.ratings[row["level"]] = row["n"]
+        return result
+
+
+# Every open alert: the application's own clock ('' department) and each open task's.
+_OPEN_ALERTS = """
+    SELECT s.application_code, coalesce(s.matter_code, '') AS matter_code,
+           '' AS department_code, s.supervision ->> 'level' AS level,
+           (s.supervision ->> 'escalation')::int AS escalation,
+           (s.supervision ->> 'seconds_left')::bigint AS seconds_left_at_alert,
+           (s.supervision ->> 'due_at')::timestamptz AS due_at,
+           (s.supervision ->> 'alert_raised_at')::timestamptz AS raised_at
+      FROM tracking.application_status s
+     WHERE s.supervision_level <> 'none' AND s.supervision ->> 'level' IN ('yellow', 'red')
+    UNION ALL
+    SELECT s.application_code, coalesce(s.matter_code, ''), t.key,
+           t.value ->> 'supervision_level',
+           (t.value ->> 'escalation')::int,
+           (t.value ->> 'seconds_left')::bigint,
+           (t.value ->> 'due_at')::timestamptz,
+           (t.value ->> 'alert_raised_at')::timestamptz
+      FROM tracking.application_status s, jsonb_each(s.tasks) t
+     WHERE s.supervision_level <> 'none'
+       AND t.value ->> 'supervision_level' IN ('yellow', 'red')
+       AND NOT coalesce(t.value ->> 'state', '') = ANY($1::text[])
+     ORDER BY 7 NULLS LAST, 1, 3
+"""
+
+
+async def open_alerts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    """Open red and yellow alerts, the longest overdue first (the projection's view;
+    `supervision_level <> 'none'` already leaves out finished applications)."""
+    rows = await pool.fetch(_OPEN_ALERTS, sorted(TASK_FINISHED))
+    return [dict(row) for row in rows]

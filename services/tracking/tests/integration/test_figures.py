@@ -1,0 +1,53 @@
+"""Supervision figures computed in Postgres equal the pure reference ones."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from onceonly.platform.envelope import new_envelope
+from onceonly.tracking.figures import reference_figures
+from onceonly.tracking.figures_store import FiguresStore
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2030, 6, 1, tzinfo=UTC)
+END = datetime(2030, 7, 1, tzinfo=UTC)
+
+
+async def record_month(store, month) -> None:
+    for offset, entry in enumerate(month.recorded):
+        envelope = new_envelope(
+            entry.message,
+            source="/onceonly/test",
+            application_code=entry.application_code,
+            time=entry.time,
+        )
+        assert await store.append(envelope, topic="t", partition=0, offset=offset)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(START, END), (datetime(2030, 6, 10, tzinfo=UTC), datetime(2030, 6, 20, tzinfo=UTC))],
+)
+async def test_sql_figures_equal_the_reference(pool, store, month, start, end) -> None:
+    await record_month(store, month)
+    figures = FiguresStore(pool)
+    for group_by, groups in [
+        ("matter", [month.matter]),
+        ("department", [month.department_a, month.department_b]),
+    ]:
+        expected = reference_figures(month.recorded, start=start, end=end, group_by=group_by)
+        found = await figures.figures(start=start, end=end, group_by=group_by)
+        for group in groups:
+            assert found[group].as_json() == expected[group].as_json(), (group_by, group)
+    # And the hand-computed headline of the whole month.
+    if start == START:
+        matter = (await figures.figures(start=start, end=end, group_by="matter"))[month.matter]
+        assert (matter.received, matter.completed, matter.on_time, matter.overdue) == (
+            30,
+            15,
+            11,
+            4,
+        )
+        assert (matter.open_red, matter.open_yellow, matter.at_most_once) == (6, 6, 10)
+        assert matter.average_days == 5.789

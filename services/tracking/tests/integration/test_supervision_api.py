@@ -1,0 +1,123 @@
+"""The supervision endpoints: figures, open alerts and the dashboard page."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.envelope import new_envelope
+from onceonly.tracking.api import create_app
+from onceonly.tracking.settings import TrackingSettings
+
+pytestmark = pytest.mark.integration
+
+SECRET = "tracking-api-test-secret-of-32-bytes-or-more"
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = TrackingSettings(database_url=database_url, signing_secret=SECRET)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tracking") as client:
+            yield client
+
+
+def bearer(*roles: str) -> dict[str, str]:
+    token = issue_staff_token(SECRET, staff_id="s-1", department_code="supervision", roles=roles)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def record(store, code: str, messages, start: datetime) -> None:
+    for offset, message in enumerate(messages):
+        envelope = new_envelope(
+            message,
+            source="/onceonly/test",
+            application_code=code,
+            time=start + timedelta(minutes=offset),
+        )
+        assert await store.append(envelope, topic="t", partition=0, offset=offset)
+
+
+async def test_figures_per_matter_and_department(client, store, month) -> None:
+    for entry in month.recorded:
+        await record(store, entry.application_code, [entry.message], entry.time)
+    query = {"from": "2030-06-01T00:00:00Z", "to": "2030-07-01T00:00:00Z"}
+    response = await client.get(
+        "/v1/supervision/figures",
+        params={**query, "group_by": "matter"},
+        headers=bearer("supervision"),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["from"].startswith("2030-06-01T00:00:00")
+    [matter] = [g for g in body["groups"] if g["group"] == month.matter]
+    assert (matter["received"], matter["completed"], matter["on_time"]) == (30, 15, 11)
+    assert matter["ratings"] == {"4": 5, "5": 6}
+    assert matter["day_kind"] == "natural"
+
+    response = await client.get(
+        "/v1/supervision/figures", params=query, headers=bearer("operations")
+    )
+    groups = {g["group"]: g for g in response.json()["groups"]}
+    assert groups[month.department_b]["completed"] == 11
+    assert groups[month.department_a]["open_red"] == 6
+
+
+async def test_figures_need_a_supervision_role_and_a_period(client) -> None:
+    query = {"from": "2030-06-01", "to": "2030-07-01"}
+    reviewer = await client.get("/v1/supervision/figures", params=query, headers=bearer("reviewer"))
+    assert reviewer.status_code == 403
+    backwards = {"from": "2030-07-01", "to": "2030-06-01"}
+    response = await client.get(
+        "/v1/supervision/figures", params=backwards, headers=bearer("supervision")
+    )
+    assert response.status_code == 422
+    response = await client.get(
+        "/v1/supervision/figures",
+        params={**query, "group_by": "nonsense"},
+        headers=bearer("supervision"),
+    )
+    assert response.status_code == 422
+    assert (await client.get("/v1/supervision/figures", params=query)).status_code == 401
+
+
+async def test_open_alerts_until_the_decision(client, store, events) -> None:
+    now = datetime.now(UTC)
+    red_code, yellow_code = events.code(), events.code()
+    started = [events.submitted, events.accepted, events.task_started]
+    red = events.alert(red_code, level=3, seconds_left=-2 * 86400, raised_at=now)
+    yellow = events.alert(yellow_code, level=2, seconds_left=86400, raised_at=now)
+    await record(store, red_code, [m(red_code) for m in started] + [red], now)
+    await record(store, yellow_code, [m(yellow_code) for m in started] + [yellow], now)
+
+    response = await client.get("/v1/supervision/alerts", headers=bearer("supervision"))
+    assert response.status_code == 200
+    body = response.json()
+    [found] = [a for a in body["red"] if a["application_code"] == red_code]
+    assert found["department_code"] == "public-security"
+    assert found["matter_code"] == "household-transfer"
+    assert found["seconds_left_at_alert"] == -2 * 86400
+    assert -2 * 86400 - 120 < found["seconds_left"] <= -2 * 86400
+    assert [a for a in body["yellow"] if a["application_code"] == yellow_code]
+    assert not [a for a in body["yellow"] if a["application_code"] == red_code]
+
+    await record(store, red_code, [events.task_decided(red_code)], now + timedelta(hours=1))
+    body = (await client.get("/v1/supervision/alerts", headers=bearer("operations"))).json()
+    assert not [a for a in body["red"] if a["application_code"] == red_code]
+    forbidden = await client.get("/v1/supervision/alerts", headers=bearer("department_head"))
+    assert forbidden.status_code == 403
+
+
+async def test_the_dashboard_page(client) -> None:
+    response = await client.get("/dashboard")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert '<html lang="zh-CN">' in page
+    assert "电子监察看板" in page
+    for path in ("/v1/supervision/alerts", "/v1/supervision/figures", "/timeline"):
+        assert path in page
