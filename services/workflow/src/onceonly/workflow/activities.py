@@ -34,6 +34,7 @@ from onceonly.workflow.shared import (
     MatterRequest,
     MatterSnapshot,
     PublishRequest,
+    RecomputeRequest,
     TaskSpec,
 )
 
@@ -210,19 +211,42 @@ class ApprovalActivities:
     async def extend_deadline(self, request: ExtendRequest) -> ExtendResult:
         """Shift a clock by the days its pause took: working days for a working-day
         clock, calendar days otherwise; the pause's own days do not count."""
-        paused, resumed = _china_date(request.paused_at), _china_date(request.resumed_at)
+        due, yellow, provisional = self._shift(
+            _china_date(request.due_at),
+            _china_date(request.yellow_at),
+            _china_date(request.paused_at),
+            _china_date(request.resumed_at),
+            DayKind(request.day_kind),
+        )
+        return ExtendResult(_end_of_day(due), _end_of_day(yellow), provisional)
+
+    @activity.defn(name="recompute_deadline")
+    async def recompute_deadline(self, request: RecomputeRequest) -> ExtendResult:
+        """A clock's deadlines on the calendar as it is now: from acceptance, then moved
+        by each pause it had. Run when a new year's notice makes provisional dates final."""
+        accepted = _china_date(request.accepted_at)
         kind = DayKind(request.day_kind)
+        deadline = self._calendar.deadline(accepted, request.days, kind)
+        warn_after = yellow_point(request.days, request.yellow_share, request.yellow_days_left)
+        due, yellow = deadline.due, self._yellow_day(accepted, warn_after, kind)
+        provisional = deadline.provisional
+        for paused_at, resumed_at in request.pauses:
+            due, yellow, moved_provisional = self._shift(
+                due, yellow, _china_date(paused_at), _china_date(resumed_at), kind
+            )
+            provisional = provisional or moved_provisional
+        return ExtendResult(_end_of_day(due), _end_of_day(yellow), provisional)
+
+    def _shift(
+        self, due: date, yellow: date, paused: date, resumed: date, kind: DayKind
+    ) -> tuple[date, date, bool]:
         if kind is DayKind.WORKING:
             shift = self._calendar.working_days_between(paused, resumed)
-            due = self._calendar.add_working_days(_china_date(request.due_at), shift)
-            yellow = self._calendar.add_working_days(_china_date(request.yellow_at), shift)
-            return ExtendResult(_end_of_day(due.due), _end_of_day(yellow.due), due.provisional)
-        shift_days = timedelta(days=(resumed - paused).days)
-        due_day = self._calendar.next_working_day(_china_date(request.due_at) + shift_days)
-        yellow_day = _china_date(request.yellow_at) + shift_days
-        return ExtendResult(
-            _end_of_day(due_day), _end_of_day(yellow_day), not self._calendar.is_known(due_day)
-        )
+            moved = self._calendar.add_working_days(due, shift)
+            return moved.due, self._calendar.add_working_days(yellow, shift).due, moved.provisional
+        days = timedelta(days=(resumed - paused).days)
+        moved_due = self._calendar.next_working_day(due + days)
+        return moved_due, yellow + days, not self._calendar.is_known(moved_due)
 
     @activity.defn(name="publish_event")
     async def publish_event(self, request: PublishRequest) -> None:

@@ -77,6 +77,29 @@ def seed_registry_command() -> None:
     asyncio.run(run())
 
 
+@app.command("recompute-deadlines")
+def recompute_deadlines() -> None:
+    """Tell every running application that the calendar changed (after a new year's
+    notice was put in ONCEONLY_CALENDAR_DIR and the workers restarted): provisional
+    deadlines are recomputed."""
+    from onceonly.workflow.shared import WORKFLOW_NAME, CalendarUpdate
+    from onceonly.workflow.temporal import connect
+
+    settings = WorkflowSettings()
+
+    async def run() -> int:
+        client = await connect(settings)
+        query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
+        told = 0
+        async for execution in client.list_workflows(query):
+            handle = client.get_workflow_handle(execution.id)
+            await handle.signal("calendar_updated", CalendarUpdate("calendar updated"))
+            told += 1
+        return told
+
+    typer.echo(f"applications told to recompute their deadlines: {asyncio.run(run())}")
+
+
 @app.command()
 def token(
     staff_id: str = typer.Option(..., "--staff", help="Staff id, e.g. ps-0042"),

@@ -22,6 +22,9 @@ class WorkflowSettings(PlatformSettings):
     supervision_max_escalations: int = 30
     # Keys the base registry's rows (HMAC of the identifier): its own key, so rotating
     # the signing secret does not orphan the registry.
+    # Operators drop the State Council's yearly notice here (YYYY.yaml); see
+    # libs/catalogue/src/onceonly/catalogue/data/calendar/README.md.
+    calendar_dir: str = ""
     registry_lookup_key: SecretStr = SecretStr(DEVELOPMENT_REGISTRY_KEY)
 
     @model_validator(mode="after")

@@ -303,3 +303,21 @@ class ELicenceResult:
     number: str
     holder_masked: str
     valid_until: str = ""  # ISO 8601; empty for long-term
+
+
+@dataclass
+class CalendarUpdate:
+    """The working-day calendar changed (a new year's notice): recompute provisional
+    deadlines."""
+
+    reason: str = ""
+
+
+@dataclass
+class RecomputeRequest:
+    accepted_at: str
+    days: int
+    day_kind: str
+    pauses: list[list[str]] = field(default_factory=list)  # [paused_at, resumed_at] pairs
+    yellow_share: float = 0.8
+    yellow_days_left: int = 1

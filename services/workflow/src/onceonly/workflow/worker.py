@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import structlog
 from temporalio.client import Client
@@ -51,6 +52,7 @@ def build_worker(
             activities.resolve_matter,
             activities.compute_deadlines,
             activities.extend_deadline,
+            activities.recompute_deadline,
             activities.run_shared_data_checks,
             activities.issue_elicence,
             activities.publish_event,
@@ -76,7 +78,8 @@ async def run_worker(
         producer=producer,
         topic_prefix=settings.topic_prefix,
         catalogue=catalogue or default_catalogue(),
-        calendar=calendar or default_calendar(),
+        calendar=calendar
+        or default_calendar(Path(settings.calendar_dir) if settings.calendar_dir else None),
         registry=PostgresBaseRegistry(pool, hmac_key=settings.registry_hmac_key()),
         sealer=PiiSealer(settings.pii_keys.get_secret_value()),
         elicences=PostgresELicenceStore(pool),

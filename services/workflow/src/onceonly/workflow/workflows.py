@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         ApplicationSnapshot,
         ApplicationState,
         AssignmentInput,
+        CalendarUpdate,
         CheckOutcome,
         ChecksRequest,
         ChecksResult,
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         MatterSnapshot,
         Outcome,
         PublishRequest,
+        RecomputeRequest,
         SpecialProcedureInput,
         SpecialProcedureKind,
         SupervisionPolicy,
@@ -126,6 +128,7 @@ class _Clock:
     # Why the clock is stopped, e.g. {"fire:supplement", "fire:special"}: it runs again
     # once every cause has ended.
     holds: set[str] = field(default_factory=set)
+    applied_pauses: list[list[str]] = field(default_factory=list)  # kept for recomputing
     version: int = 0
 
 
@@ -162,6 +165,7 @@ class JointApproval:
         # Staff act on tasks only once their TaskStarted events are out, so that no
         # event about a task can precede its start on the topic.
         self._tasks_started = False
+        self._calendar_updates = 0
 
     # -- the run ---------------------------------------------------------------------
 
@@ -207,6 +211,8 @@ class JointApproval:
             asyncio.create_task(self._supervise(clock))
             for clock in (self._clocks.values() if self._supervised else ())
         ]
+        if self._clocks:
+            supervisors.append(asyncio.create_task(self._follow_calendar()))
         if self._deficient and workflow.patched(DEFICIENCY_PATCH):
             supervisors.append(asyncio.create_task(self._watch_deficiency(matter)))
         await workflow.wait_condition(self._settled)
@@ -838,7 +844,12 @@ class JointApproval:
             )
             clock.due_at, clock.yellow_at = moved.due_at, moved.yellow_at
             clock.provisional = clock.provisional or moved.provisional
+            clock.applied_pauses.append([paused_at, resumed_at])
             clock.version += 1
+        self._show_clock(clock)
+
+    def _show_clock(self, clock: _Clock) -> None:
+        """Copy a clock's deadline to where it is read: its task, or the application."""
         task = self._tasks.get(clock.key)
         if task is not None:
             task.due_at, task.provisional = clock.due_at, clock.provisional
@@ -847,6 +858,42 @@ class JointApproval:
             workflow.upsert_search_attributes(
                 [SearchAttributePair(DUE_TIME, datetime.fromisoformat(self._due_at))]
             )
+
+    def _calendar_changed(self, seen: int) -> Callable[[], bool]:
+        return lambda: self._calendar_updates > seen or self._closing
+
+    async def _follow_calendar(self) -> None:
+        """Recompute provisional deadlines each time the calendar is updated."""
+        seen = 0
+        while True:
+            await workflow.wait_condition(self._calendar_changed(seen))
+            if self._closing:
+                return
+            seen = self._calendar_updates
+            for clock in [c for c in self._clocks.values() if c.provisional]:
+                if clock.paused_since or clock.ended_pauses or self._clock_over(clock):
+                    continue  # moved again when its pause ends; or no longer watched
+                fresh = await workflow.execute_activity(
+                    "recompute_deadline",
+                    RecomputeRequest(
+                        accepted_at=clock.started_at,
+                        days=clock.committed_days,
+                        day_kind=self._matter.day_kind if self._matter else "working",
+                        pauses=list(clock.applied_pauses),
+                        yellow_share=self._policy.yellow_share,
+                        yellow_days_left=self._policy.yellow_days_left,
+                    ),
+                    result_type=ExtendResult,
+                    **_SHORT,
+                )
+                clock.due_at, clock.yellow_at = fresh.due_at, fresh.yellow_at
+                clock.provisional = fresh.provisional
+                clock.version += 1
+                self._show_clock(clock)
+
+    @workflow.signal(name="calendar_updated")
+    def calendar_updated(self, update: CalendarUpdate) -> None:
+        self._calendar_updates += 1
 
     def _clock_message(self, clock: _Clock) -> approval_pb2.Clock:
         return approval_pb2.Clock(

@@ -1,0 +1,102 @@
+"""A deadline computed past the known calendar is provisional, and is recomputed when
+the year's official notice is loaded and the workflow is told (calendar_updated)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date, datetime, timedelta, timezone
+
+from onceonly.catalogue import default_catalogue
+from onceonly.catalogue.calendar import WorkingCalendar, YearNotice
+from onceonly.platform.pii import PiiSealer
+from onceonly.platform.settings import DEVELOPMENT_PII_KEY
+from onceonly.workflow.activities import ApprovalActivities
+from onceonly.workflow.elicences import InMemoryELicenceStore
+from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
+from onceonly.workflow.shared import (
+    WORKFLOW_NAME,
+    ApplicationInput,
+    ApplicationResult,
+    ApplicationSnapshot,
+    CalendarUpdate,
+    ContactInput,
+    WithdrawalInput,
+)
+from onceonly.workflow.worker import build_worker
+
+CST = timezone(timedelta(hours=8))
+
+
+def fictional_notice(year: int) -> YearNotice:
+    """Clearly not an official schedule: ten days off from the 2nd of each month."""
+    holidays = frozenset(date(year, month, day) for month in range(1, 13) for day in range(2, 12))
+    return YearNotice(year=year, holidays=holidays, makeup_workdays=frozenset(), source="test")
+
+
+async def snapshot(handle) -> ApplicationSnapshot:
+    return await handle.query("snapshot", result_type=ApplicationSnapshot)
+
+
+async def test_provisional_deadlines_become_final_when_the_notice_arrives(
+    time_skipping_env, harness
+):
+    # A calendar that knows no year yet: every deadline is provisional (weekends only).
+    calendar = WorkingCalendar(use_library=False)
+    activities = ApprovalActivities(
+        producer=harness.producer,  # type: ignore[arg-type]
+        topic_prefix="test",
+        catalogue=default_catalogue(),
+        calendar=calendar,
+        registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=b"calendar-test-registry"),
+        sealer=PiiSealer(DEVELOPMENT_PII_KEY),
+        elicences=InMemoryELicenceStore(),
+    )
+    task_queue = f"calendar-{uuid.uuid4().hex[:8]}"
+    code = f"330100-20261123-{uuid.uuid4().int % 10**6:06d}C"
+    app = ApplicationInput(
+        application_code=code,
+        matter_code="business-startup",
+        integrator_id="portal",
+        applicant_kind="organisation",
+        materials=[
+            "registration-form",
+            "articles-of-association",
+            "legal-rep-id",
+            "premises-proof",
+            "seal-specimen",
+        ],
+        contact=ContactInput(),
+        submitted_at="2026-11-23T01:00:00+00:00",
+    )
+    async with build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities):
+        handle = await time_skipping_env.client.start_workflow(
+            WORKFLOW_NAME, app, id=code, task_queue=task_queue, result_type=ApplicationResult
+        )
+        for _ in range(200):
+            before = await snapshot(handle)
+            if before.tasks:
+                break
+            await asyncio.sleep(0.05)
+        assert before.provisional is True
+        assert all(task.provisional for task in before.tasks)
+
+        accepted_on = datetime.fromisoformat(before.accepted_at).astimezone(CST).date()
+        for year in (accepted_on.year, accepted_on.year + 1):
+            calendar.load_notice(fictional_notice(year))
+        await handle.signal("calendar_updated", CalendarUpdate("notice loaded"))
+
+        for _ in range(200):
+            after = await snapshot(handle)
+            if not after.provisional and not any(t.provisional for t in after.tasks):
+                break
+            await asyncio.sleep(0.05)
+        assert after.provisional is False
+        expected = calendar.deadline(accepted_on, 3, app_day_kind()).due
+        assert datetime.fromisoformat(after.due_at).astimezone(CST).date() == expected
+        await handle.signal("withdraw", WithdrawalInput("test over"))
+        await handle.result()
+
+
+def app_day_kind():
+    return default_catalogue().matter("business-startup").day_kind
