@@ -131,6 +131,14 @@ async def test_agent_records_in_order_deduplicates_and_parks_poison(
     await publish(producer, approval_topic, approvals[2])
     await publish(producer, approval_topic, approvals[2])  # redelivered: same event id
     await publish(producer, approval_topic, approvals[3])
+    # Order holds within a partition, not across topics: the approval stream must be
+    # recorded before the notification topic's events are sent.
+    await eventually(
+        lambda: event_ids(pool, code),
+        lambda ids: approvals[3].id in ids,
+        what="the approval events",
+        within=DEADLINE_SECONDS,
+    )
     # A duplicate on another topic, then a new event behind it in the same partition:
     # once the new one is recorded, the duplicate has been processed too.
     notice = events.envelope(events.notification(code), code, minutes=9)
