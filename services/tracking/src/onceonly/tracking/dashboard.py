@@ -1,8 +1,9 @@
 """The supervision dashboard page (电子监察看板): static HTML whose script calls the API.
 
 No data is in the page itself; the user pastes a staff token (kept in this tab's
-sessionStorage only). Chinese by default, English with the language switch. All text
-from the API is inserted with textContent, never as HTML.
+sessionStorage only). Chinese by default; English with the language switch or
+`?lang=en`, and switching re-renders what is on screen. All text from the API is
+inserted with textContent, never as HTML.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ table { border-collapse: collapse; margin-top: .5rem; }
 th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; font-size: .9rem; }
 th { background: #f3f3f3; }
 .red { color: #b00020; font-weight: 600; } .yellow { color: #a66b00; font-weight: 600; }
-.bar { display: inline-block; height: .7rem; vertical-align: middle; }
-.bar.actual { background: #4a78c2; } .bar.committed { background: #bbb; }
+.legend span { display: inline-block; width: .8rem; height: .8rem; margin: 0 .3rem 0 1rem;
+               vertical-align: middle; }
 #error { color: #b00020; } input { margin-right: .5rem; } .muted { color: #777; }
 </style>
 </head>
@@ -31,6 +32,7 @@ th { background: #f3f3f3; }
   <h1 data-i18n="title">电子监察看板</h1>
   <label><span data-i18n="token">工作人员令牌</span>
     <input id="token" type="password" size="40" autocomplete="off"></label>
+  <label><span data-i18n="period">统计月份</span> <input id="month" type="month"></label>
   <button id="load" data-i18n="load">加载</button>
   <button id="lang">English</button>
   <p id="error" role="alert"></p>
@@ -50,18 +52,23 @@ th { background: #f3f3f3; }
 </section>
 
 <section>
-  <h2 data-i18n="figures">各部门按时办结率 (本月)</h2>
+  <h2 data-i18n="figures">各部门按时办结率</h2>
   <table id="figures-table"><thead><tr>
     <th data-i18n="department">部门</th><th data-i18n="received">收件</th>
     <th data-i18n="completed">办结</th><th data-i18n="onTime">按时办结率</th>
-    <th data-i18n="actualVsCommitted">实际/承诺天数 (自然日)</th>
+    <th data-i18n="actual">平均实际天数</th><th data-i18n="committed">平均承诺天数</th>
     <th data-i18n="atMostOnce">最多跑一次率</th>
   </tr></thead><tbody></tbody></table>
+  <h2 data-i18n="chart">承诺与实际办理天数 (自然日)</h2>
+  <p class="legend"><span style="background:#bbb"></span><b data-i18n="committed">平均承诺天数</b>
+    <span style="background:#4a78c2"></span><b data-i18n="actual">平均实际天数</b></p>
+  <svg id="days-chart" role="img" width="640" height="0"></svg>
 </section>
 
 <section>
   <h2 data-i18n="search">办件查询</h2>
   <input id="code" size="30"><button id="find" data-i18n="find">查询</button>
+  <p id="app-status"></p>
   <table id="timeline-table"><thead><tr>
     <th>#</th><th data-i18n="time">时间</th><th data-i18n="event">事件</th>
   </tr></thead><tbody></tbody></table>
@@ -70,33 +77,58 @@ th { background: #f3f3f3; }
 <script>
 "use strict";
 const TEXT = {
-  zh: {title: "电子监察看板", token: "工作人员令牌", load: "加载", red: "红牌 (已超期)",
-       yellow: "黄牌 (临近期限)", application: "办件编号", matter: "事项", department: "部门",
-       days: "超期/剩余天数", figures: "各部门按时办结率 (本月)", received: "收件",
-       completed: "办结", onTime: "按时办结率", actualVsCommitted: "实际/承诺天数 (自然日)",
-       atMostOnce: "最多跑一次率", search: "办件查询", find: "查询", time: "时间",
-       event: "事件", over: "超期", left: "剩余", own: "(整体时限)", none: "无",
-       switchTo: "English"},
-  en: {title: "E-supervision dashboard", token: "Staff token", load: "Load",
-       red: "Red (overdue)", yellow: "Yellow (due soon)", application: "Application",
-       matter: "Matter", department: "Department", days: "Days over / left",
-       figures: "On-time rate per department (this month)", received: "Received",
-       completed: "Completed", onTime: "On-time rate",
-       actualVsCommitted: "Actual / committed days (natural)", atMostOnce: "At-most-once rate",
+  zh: {title: "电子监察看板", token: "工作人员令牌", period: "统计月份", load: "加载",
+       red: "红牌 (已超期)", yellow: "黄牌 (临近期限)", application: "办件编号",
+       matter: "事项", department: "部门", days: "超期/剩余天数",
+       figures: "各部门按时办结率", received: "收件", completed: "办结",
+       onTime: "按时办结率", actual: "平均实际天数", committed: "平均承诺天数",
+       atMostOnce: "最多跑一次率", chart: "承诺与实际办理天数 (自然日)",
+       search: "办件查询", find: "查询", time: "时间", event: "事件", over: "超期",
+       left: "剩余", dayUnit: "天", own: "(整体时限)", none: "无", status: "状态",
+       level: "监察", switchTo: "English"},
+  en: {title: "E-supervision dashboard", token: "Staff token", period: "Month",
+       load: "Load", red: "Red (overdue)", yellow: "Yellow (due soon)",
+       application: "Application", matter: "Matter", department: "Department",
+       days: "Days over / left", figures: "On-time rate per department",
+       received: "Received", completed: "Completed", onTime: "On-time rate",
+       actual: "Average actual days", committed: "Average committed days",
+       atMostOnce: "At-most-once rate", chart: "Committed vs actual days (natural)",
        search: "Find an application", find: "Find", time: "Time", event: "Event",
-       over: "over", left: "left", own: "(overall limit)", none: "none",
-       switchTo: "中文"},
+       over: "over by", left: "left", dayUnit: "days", own: "(overall limit)",
+       none: "none", status: "Status", level: "Supervision", switchTo: "中文"},
 };
-let lang = "zh";
+const EVENTS = {
+  ApplicationSubmitted: ["提交申请", "Submitted"],
+  ApplicationAccepted: ["受理", "Accepted"],
+  TaskStarted: ["部门开始审查", "Task started"],
+  TaskAssigned: ["分派审查人员", "Task assigned"],
+  TaskDecided: ["部门作出决定", "Task decided"],
+  TaskCancelled: ["部门任务取消", "Task cancelled"],
+  SpecialProcedureStarted: ["特别程序开始", "Special procedure started"],
+  SpecialProcedureEnded: ["特别程序结束", "Special procedure ended"],
+  SupervisionAlert: ["电子监察预警", "Supervision alert"],
+  SupplementProvided: ["补正材料", "Supplement provided"],
+  WithdrawalRequested: ["申请撤回", "Withdrawal requested"],
+  RatingGiven: ["好差评", "Rating given"],
+  ApplicationCompleted: ["办结", "Completed"],
+  ApplicationRejected: ["不予许可", "Rejected"],
+  ApplicationWithdrawn: ["已撤回", "Withdrawn"],
+  NotificationSent: ["发送通知", "Notification sent"],
+};
+const STATUS = {
+  unknown: ["未知", "unknown"], submitted: ["已提交", "submitted"],
+  supplement_requested: ["待补正", "supplement requested"], accepted: ["已受理", "accepted"],
+  accepted_with_deficiency: ["容缺受理", "accepted with deficiency"],
+  refused: ["不予受理", "refused"], completed: ["已办结", "completed"],
+  rejected: ["不予许可", "rejected"], withdrawn: ["已撤回", "withdrawn"],
+  none: ["正常", "none"], yellow: ["黄牌", "yellow"], red: ["红牌", "red"],
+};
+const params = new URLSearchParams(location.search);
+let lang = params.get("lang") === "en" ? "en" : "zh";
+const shown = {alerts: null, figures: null, timeline: null, status: null};
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXT[lang][key];
-
-function applyLanguage() {
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  document.title = t("title");
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
-  $("lang").textContent = t("switchTo");
-}
+const named = (table, key) => (table[key] || [key, key])[lang === "zh" ? 0 : 1];
 
 async function api(path) {
   const token = $("token").value.trim();
@@ -111,7 +143,7 @@ function row(tbody, cells, className) {
   const tr = document.createElement("tr");
   for (const cell of cells) {
     const td = document.createElement("td");
-    if (cell instanceof Node) td.appendChild(cell); else td.textContent = cell ?? "";
+    td.textContent = cell ?? "";
     tr.appendChild(td);
   }
   if (className) tr.className = className;
@@ -127,26 +159,14 @@ function clear(id) {
 function daysText(seconds) {
   if (seconds === null || seconds === undefined) return "";
   const days = (Math.abs(seconds) / 86400).toFixed(1);
-  return seconds < 0 ? t("over") + " " + days : t("left") + " " + days;
-}
-
-function bars(actual, committed) {
-  const span = document.createElement("span");
-  const scale = 8;
-  for (const [value, kind] of [[actual, "actual"], [committed, "committed"]]) {
-    const bar = document.createElement("span");
-    bar.className = "bar " + kind;
-    bar.style.width = Math.min((value || 0) * scale, 300) + "px";
-    span.appendChild(bar);
-    span.appendChild(document.createTextNode(" " + (value ?? "-") + " "));
-  }
-  return span;
+  return (seconds < 0 ? t("over") : t("left")) + " " + days + " " + t("dayUnit");
 }
 
 const percent = (value) => value === null ? "-" : (value * 100).toFixed(1) + "%";
 
-async function loadAlerts() {
-  const body = await api("/v1/supervision/alerts");
+function renderAlerts() {
+  const body = shown.alerts;
+  if (!body) return;
   for (const level of ["red", "yellow"]) {
     const tbody = clear(level + "-table");
     for (const a of body[level]) {
@@ -157,27 +177,105 @@ async function loadAlerts() {
   }
 }
 
-async function loadFigures() {
-  const now = new Date();
-  const pad = (n) => String(n).padStart(2, "0");
-  const from = now.getFullYear() + "-" + pad(now.getMonth() + 1) + "-01T00:00:00";
-  const next = new Date(now.getFullYear(), now.getMonth() + 1, 1);
-  const to = next.getFullYear() + "-" + pad(next.getMonth() + 1) + "-01T00:00:00";
-  const query = new URLSearchParams({from, to, group_by: "department"});
-  const body = await api("/v1/supervision/figures?" + query);
+function svg(name, attributes, text) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", name);
+  for (const [key, value] of Object.entries(attributes)) el.setAttribute(key, value);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+// Two horizontal bars per department: committed (grey) above actual (blue).
+function renderChart(groups) {
+  const chart = $("days-chart");
+  chart.replaceChildren();
+  chart.setAttribute("aria-label", t("chart"));
+  const rows = groups.filter((g) => g.average_days !== null || g.average_committed_days !== null);
+  const labelWidth = 200, barArea = 380, rowHeight = 34;
+  const most = Math.max(1, ...rows.flatMap((g) => [g.average_days || 0,
+                                                  g.average_committed_days || 0]));
+  chart.setAttribute("height", String(rows.length * rowHeight + 4));
+  rows.forEach((g, i) => {
+    const y = i * rowHeight + 2;
+    const group = svg("g", {"data-group": g.group});
+    group.appendChild(svg("text", {x: 0, y: y + 20, "font-size": 12}, g.group));
+    for (const [value, kind, colour, dy] of [
+        [g.average_committed_days, "committed", "#bbb", 0],
+        [g.average_days, "actual", "#4a78c2", 15]]) {
+      const width = Math.max(1, (value || 0) / most * barArea);
+      const bar = svg("rect", {x: labelWidth, y: y + dy, width, height: 13, fill: colour,
+                               "data-kind": kind, "data-days": value ?? ""});
+      bar.appendChild(svg("title", {}, t(kind) + ": " + (value ?? "-")));
+      group.appendChild(bar);
+      group.appendChild(svg("text", {x: labelWidth + width + 4, y: y + dy + 11,
+                                     "font-size": 11}, value ?? "-"));
+    }
+    chart.appendChild(group);
+  });
+}
+
+function renderFigures() {
+  const body = shown.figures;
+  if (!body) return;
   const tbody = clear("figures-table");
   for (const g of body.groups) {
     row(tbody, [g.group, g.received, g.completed, percent(g.on_time_rate),
-                bars(g.average_days, g.average_committed_days), percent(g.at_most_once_rate)]);
+                g.average_days ?? "-", g.average_committed_days ?? "-",
+                percent(g.at_most_once_rate)]);
   }
+  renderChart(body.groups);
+}
+
+function renderTimeline() {
+  if (shown.status) {
+    const s = shown.status;
+    $("app-status").textContent = s.application_code + " · " + t("status") + ": "
+      + named(STATUS, s.status) + " · " + t("level") + ": " + named(STATUS, s.supervision_level);
+  }
+  if (!shown.timeline) return;
+  const tbody = clear("timeline-table");
+  for (const e of shown.timeline.entries) {
+    row(tbody, [e.seq, e.time, named(EVENTS, e.type.split(".").pop())]);
+  }
+}
+
+function applyLanguage() {
+  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  $("lang").textContent = t("switchTo");
+  renderAlerts();
+  renderFigures();
+  renderTimeline();
+}
+
+// The chosen month, as local times (the API reads a time without zone as China time).
+function period() {
+  const [year, month] = $("month").value.split("-").map(Number);
+  const pad = (n) => String(n).padStart(2, "0");
+  const next = month === 12 ? [year + 1, 1] : [year, month + 1];
+  return {from: year + "-" + pad(month) + "-01T00:00:00",
+          to: next[0] + "-" + pad(next[1]) + "-01T00:00:00"};
+}
+
+async function load() {
+  shown.alerts = await api("/v1/supervision/alerts");
+  renderAlerts();
+  const query = new URLSearchParams({...period(), group_by: "department"});
+  shown.figures = await api("/v1/supervision/figures?" + query);
+  renderFigures();
 }
 
 async function findApplication() {
   const code = $("code").value.trim();
   if (!code) return;
-  const body = await api("/v1/applications/" + encodeURIComponent(code) + "/timeline");
-  const tbody = clear("timeline-table");
-  for (const e of body.entries) row(tbody, [e.seq, e.time, e.type.split(".").pop()]);
+  const path = "/v1/applications/" + encodeURIComponent(code);
+  shown.timeline = null;
+  shown.status = null;
+  $("app-status").textContent = "";
+  clear("timeline-table");
+  shown.timeline = await api(path + "/timeline");
+  shown.status = await api(path + "/status");
+  renderTimeline();
 }
 
 function guarded(action) {
@@ -187,15 +285,15 @@ function guarded(action) {
   };
 }
 
-$("load").addEventListener("click", guarded(async () => {
-  await loadAlerts();
-  await loadFigures();
-}));
+$("load").addEventListener("click", guarded(load));
 $("find").addEventListener("click", guarded(findApplication));
+$("code").addEventListener("keydown", (e) => { if (e.key === "Enter") $("find").click(); });
 $("lang").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   applyLanguage();
 });
+const today = new Date();
+$("month").value = today.getFullYear() + "-" + String(today.getMonth() + 1).padStart(2, "0");
 $("token").value = sessionStorage.getItem("onceonly-token") || "";
 applyLanguage();
 </script>

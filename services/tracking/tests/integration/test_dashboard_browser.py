@@ -1,0 +1,267 @@
+"""The supervision dashboard in a real headless Chromium (Debian's, driven by Playwright).
+
+The real `onceonly-tracking api` process serves the page on the test database; the
+test records events through the real store (timeline and status projection), so the
+page shows exactly what the projection made of them.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from google.protobuf.message import Message
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from onceonly.events.v1 import approval_pb2
+from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.envelope import new_envelope
+from onceonly.platform.testing import eventually, unique_prefix
+from onceonly.tracking.store import TrackingStore
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[4]
+CHROMIUM = Path(os.environ.get("ONCEONLY_CHROMIUM", "/usr/bin/chromium"))
+SECRET = "tracking-dashboard-test-secret-of-32-bytes-or-more"
+DEADLINE_SECONDS = 60.0
+# Playwright's auto-waiting assertions, in milliseconds.
+UI_TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    """Debian's Chromium, installed by deploy/local/browser.sh when missing."""
+    if not CHROMIUM.exists():
+        installed = subprocess.run(
+            [str(REPO / "deploy/local/browser.sh")], capture_output=True, text=True, check=False
+        )
+        if installed.returncode != 0 or not CHROMIUM.exists():
+            pytest.skip(
+                f"Chromium ({CHROMIUM}) is missing and deploy/local/browser.sh could not"
+                f" install it: {(installed.stderr or installed.stdout)[-500:]}"
+            )
+    return CHROMIUM
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def api_process(database_url: str, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The real API process on a free port; yields its base URL and the process."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "ONCEONLY_DATABASE_URL": database_url,
+        "ONCEONLY_ENVIRONMENT": "test",
+        "ONCEONLY_SIGNING_SECRET": SECRET,
+        "ONCEONLY_TRACKING_HOST": "127.0.0.1",
+        "ONCEONLY_TRACKING_PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
+    script = Path(sys.executable).parent / "onceonly-tracking"
+    log_path = tmp_path / "tracking-api.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(script), "api"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            yield f"http://127.0.0.1:{port}", process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+    if process.returncode not in (0, -15):
+        print(log_path.read_text(errors="replace")[-5000:])
+
+
+@pytest.fixture
+async def api_url(api_process: tuple[str, subprocess.Popen[bytes]]) -> str:
+    """The API's URL once it serves the page."""
+    url, process = api_process
+
+    async def page_status() -> int:
+        if process.poll() is not None:
+            raise AssertionError(f"the API exited with {process.returncode}")
+        try:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(f"{url}/dashboard")).status_code
+        except httpx.TransportError:
+            return 0
+
+    await eventually(page_status, lambda code: code == 200, what="the API", within=DEADLINE_SECONDS)
+    return url
+
+
+@pytest.fixture
+async def browser(chromium: Path) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(chromium),
+            args=["--disable-background-networking", "--disable-dev-shm-usage", "--no-sandbox"],
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    # A supervision office's browser: Chinese, China time (the month picker is local).
+    context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
+async def record(store: TrackingStore, code: str, lives: list[tuple[datetime, Message]]) -> None:
+    for offset, (time, message) in enumerate(lives):
+        envelope = new_envelope(message, source="/onceonly/test", application_code=code, time=time)
+        assert await store.append(envelope, topic="t", partition=0, offset=offset)
+
+
+def decided(code: str, department: str) -> Message:
+    return approval_pb2.TaskDecided(
+        application_code=code,
+        department_code=department,
+        outcome=approval_pb2.DECISION_OUTCOME_APPROVED,
+    )
+
+
+async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_languages(
+    api_url: str, page: Page, store: TrackingStore, events
+) -> None:
+    tag = unique_prefix("dash")
+    matter, department = f"m-{tag}", f"dep-{tag}"
+    now = datetime.now(UTC)
+    red_code = events.code()
+    await record(
+        store,
+        red_code,
+        [
+            (now - timedelta(days=12), events.submitted(red_code, matter)),
+            (now - timedelta(days=12), events.accepted(red_code, matter)),
+            (now - timedelta(days=12), events.task_started(red_code, department)),
+            (
+                now,
+                events.alert(
+                    red_code,
+                    department=department,
+                    matter=matter,
+                    level=3,
+                    seconds_left=-2 * 86400,
+                    raised_at=now,
+                ),
+            ),
+        ],
+    )
+    # February 2024 (China time): one task on time (2 of 10 days), one overdue (12).
+    february = datetime(2024, 2, 5, 9, tzinfo=UTC)
+    for start, days in ((february, 2), (february + timedelta(days=3), 12)):
+        code = events.code()
+        await record(
+            store,
+            code,
+            [
+                (start, events.submitted(code, matter)),
+                (start, events.task_started(code, department)),
+                (start + timedelta(days=days), decided(code, department)),
+            ],
+        )
+
+    await page.goto(f"{api_url}/dashboard")
+    await expect(page).to_have_title("电子监察看板")
+    assert await page.get_attribute("html", "lang") == "zh-CN"
+    await expect(page.locator("#lang")).to_have_text("English")
+    token = issue_staff_token(
+        SECRET, staff_id="sup-1", department_code="supervision", roles=["supervision"]
+    )
+    await page.fill("#token", token)
+    await page.fill("#month", "2024-02")
+    await page.click("#load")
+
+    red_row = page.locator("#red-table tbody tr", has_text=red_code)
+    await expect(red_row).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    cells = red_row.locator("td")
+    await expect(cells).to_have_text([red_code, matter, department, "超期 2.0 天"])
+    assert await red_row.get_attribute("class") == "red"
+    await expect(page.locator("#yellow-table tbody tr", has_text=red_code)).to_have_count(0)
+
+    figures_row = page.locator("#figures-table tbody tr", has_text=department)
+    await expect(figures_row.locator("td")).to_have_text(
+        [department, "2", "2", "50.0%", "7", "10", "100.0%"], timeout=UI_TIMEOUT_MS
+    )
+    bars = page.locator(f'#days-chart g[data-group="{department}"] rect')
+    await expect(bars).to_have_count(2)
+    assert await bars.nth(0).get_attribute("data-kind") == "committed"
+    assert await bars.nth(0).get_attribute("data-days") == "10"
+    assert await bars.nth(1).get_attribute("data-days") == "7"
+    committed_width = float(await bars.nth(0).get_attribute("width") or 0)
+    actual_width = float(await bars.nth(1).get_attribute("width") or 0)
+    assert actual_width == pytest.approx(committed_width * 0.7, rel=1e-3)
+
+    await page.fill("#code", red_code)
+    await page.click("#find")
+    timeline = page.locator("#timeline-table tbody tr td:nth-child(3)")
+    await expect(timeline).to_have_text(
+        ["提交申请", "受理", "部门开始审查", "电子监察预警"], timeout=UI_TIMEOUT_MS
+    )
+    await expect(page.locator("#app-status")).to_have_text(
+        f"{red_code} · 状态: 已受理 · 监察: 红牌"
+    )
+    await expect(page.locator("#error")).to_have_text("")
+
+    # English, with what is on screen rendered again in English.
+    await page.click("#lang")
+    assert await page.get_attribute("html", "lang") == "en"
+    await expect(page).to_have_title("E-supervision dashboard")
+    await expect(page.locator("#lang")).to_have_text("中文")
+    await expect(page.locator("section h2").first).to_have_text("Red (overdue)")
+    await expect(cells.nth(3)).to_have_text("over by 2.0 days")
+    await expect(timeline).to_have_text(
+        ["Submitted", "Accepted", "Task started", "Supervision alert"]
+    )
+    await expect(page.locator("#app-status")).to_have_text(
+        f"{red_code} · Status: accepted · Supervision: red"
+    )
+    # And back to Chinese.
+    await page.click("#lang")
+    await expect(page.locator("section h2").first).to_have_text("红牌 (已超期)")
+    await expect(cells.nth(3)).to_have_text("超期 2.0 天")
+
+    # An unknown application: a readable error, the previous timeline gone.
+    await page.fill("#code", f"NOPE-{tag}")
+    await page.click("#find")
+    await expect(page.locator("#error")).to_contain_text("未找到", timeout=UI_TIMEOUT_MS)
+    await expect(page.locator("#timeline-table tbody tr")).to_have_count(0)
+
+
+async def test_dashboard_opens_in_english_on_request(api_url: str, page: Page) -> None:
+    await page.goto(f"{api_url}/dashboard?lang=en")
+    await expect(page).to_have_title("E-supervision dashboard")
+    assert await page.get_attribute("html", "lang") == "en"
+    await expect(page.locator("#find")).to_have_text("Find")
+
+
+def test_the_install_script_is_idempotent(chromium: Path) -> None:
+    """With Chromium present, the bring-up's script installs nothing and says so."""
+    rerun = subprocess.run(
+        [str(REPO / "deploy/local/browser.sh")], capture_output=True, text=True, check=False
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"({chromium})" in rerun.stdout
+    assert "installing" not in rerun.stdout
