@@ -1,18 +1,19 @@
 """Dropping the status projection and rebuilding it from the timelines loses nothing."""
 
+import json
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
-from onceonly.events.v1 import approval_pb2
+from onceonly.events.v1 import application_pb2, approval_pb2
 from onceonly.tracking.store import TrackingStore
 
 pytestmark = pytest.mark.integration
 
 COLUMNS = (
     "application_code, matter_code, status, tasks, last_event_at, supervision_level,"
-    " paused, due_at, supervision"
+    " paused, due_at, supervision, rating"
 )
 
 
@@ -27,7 +28,7 @@ async def test_rebuild_after_truncation_gives_exactly_the_same_projection(
     supplement = approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED
     raised = events.t0 + timedelta(days=8)
     lives = []
-    for kind in range(4):
+    for kind in range(5):
         code = events.code()
         messages = [events.submitted(code), events.accepted(code), events.task_started(code)]
         if kind == 1:
@@ -38,6 +39,14 @@ async def test_rebuild_after_truncation_gives_exactly_the_same_projection(
         if kind == 3:
             messages += [events.task_decided(code, outcome=supplement)]
             messages += [events.alert(code, department="", level=3, raised_at=raised)]
+        if kind == 4:
+            department = {"application_code": code, "department_code": "public-security"}
+            messages += [
+                approval_pb2.TaskAssigned(**department, assignee="officer-7"),
+                approval_pb2.SpecialProcedureStarted(**department, kind="hearing"),
+                approval_pb2.SpecialProcedureEnded(**department, kind="hearing"),
+                application_pb2.RatingGiven(application_code=code, level=4),
+            ]
         lives.append((code, messages))
     for code, messages in lives:
         for offset, message in enumerate(messages):
@@ -46,8 +55,13 @@ async def test_rebuild_after_truncation_gives_exactly_the_same_projection(
 
     before = await snapshot(pool)
     levels = [before[code][5] for code, _ in lives]
-    assert levels == ["none", "yellow", "none", "red"]
+    assert levels == ["none", "yellow", "none", "red", "none"]
     assert before[lives[3][0]][6] is True  # paused by the supplement request
+    procedure = json.loads(before[lives[4][0]][3])["public-security"]
+    assert procedure["assignee"] == "officer-7"
+    assert [i["reason"] for i in procedure["paused_intervals"]] == ["special_procedure:hearing"]
+    assert procedure["paused_seconds"] == 60  # one minute apart
+    assert before[lives[4][0]][9] == 4  # the rating
 
     # The shared test database holds projections written by older versions of the fold
     # (and deliberately tampered timelines): bring everything to the current fold first.

@@ -73,6 +73,7 @@ class StatusView(BaseModel):
     paused: bool
     due_at: str | None
     supervision: dict[str, Any]
+    rating: int | None = None
 
 
 class GroupFiguresView(BaseModel):

@@ -19,6 +19,10 @@ from google.protobuf.message import Message
 from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
 from onceonly.tracking.chain import canonical_time
 
+# Why a task's clock stood still (the `reason` of a paused interval).
+PAUSE_SUPPLEMENT = "supplement"
+PAUSE_SPECIAL = "special_procedure"
+
 UNKNOWN = "unknown"
 SUBMITTED = "submitted"
 SUPPLEMENT_REQUESTED = "supplement_requested"
@@ -85,6 +89,8 @@ class ApplicationStatus:
     # The application's own clock (alerts with an empty department code).
     supervision: dict[str, Any] = field(default_factory=dict)
     due_at: str | None = None
+    # The applicant's latest rating (好差评), 1..5.
+    rating: int | None = None
 
     @property
     def supervision_level(self) -> str:
@@ -146,6 +152,18 @@ def apply_event(
             return _advance(_with_matter(state, message.matter_code), REJECTED)
         case approval_pb2.ApplicationWithdrawn():
             return _advance(state, WITHDRAWN)
+        case application_pb2.RatingGiven():
+            return replace(state, rating=message.level) if 1 <= message.level <= 5 else state
+        case approval_pb2.TaskAssigned():
+            if not message.assignee:
+                return state
+            return _with_task(
+                state, message.department_code, {"assignee": message.assignee}, reopen=False
+            )
+        case approval_pb2.SpecialProcedureStarted():
+            return _special_started(state, message, at)
+        case approval_pb2.SpecialProcedureEnded():
+            return _special_ended(state, message, at)
         case approval_pb2.TaskStarted():
             task = {
                 "state": TASK_STARTED,
@@ -164,6 +182,7 @@ def apply_event(
             task["supervision_level"] = LEVEL_NONE
             if outcome == TASK_SUPPLEMENT_REQUESTED:
                 task["paused"] = True
+                task["paused_since"] = at
             if message.reason:
                 task["reason"] = message.reason
             return _with_task(state, message.department_code, task, reopen=False)
@@ -257,9 +276,64 @@ def _with_task(
         if previous.get("state") == TASK_SUPPLEMENT_REQUESTED:
             # Alerts raised before the resumption belong to the stopped clock.
             update["resumed_at"] = started
-        previous = {k: v for k, v in previous.items() if k not in ("decided_at", "reason")}
+            since = previous.get("paused_since")
+            if since:
+                update.update(_closed_pause(previous, since, started, PAUSE_SUPPLEMENT))
+        previous = {
+            k: v for k, v in previous.items() if k not in ("decided_at", "reason", "paused_since")
+        }
     tasks = {**state.tasks, department: {**previous, **update}}
     return replace(state, tasks=tasks)
+
+
+def _special_started(
+    state: ApplicationStatus, message: approval_pb2.SpecialProcedureStarted, at: str
+) -> ApplicationStatus:
+    """A special procedure (特别程序) stops the task's clock until it ends."""
+    previous = state.tasks.get(message.department_code, {})
+    if previous.get("special_procedure"):
+        return state  # already under way (the workflow refuses a second one)
+    update = {
+        **_due(message),
+        "special_procedure": message.kind,
+        "special_since": at,
+        "paused": True,
+    }
+    return _with_task(state, message.department_code, update, reopen=False)
+
+
+def _special_ended(
+    state: ApplicationStatus, message: approval_pb2.SpecialProcedureEnded, at: str
+) -> ApplicationStatus:
+    """The clock runs again (unless a supplement request still holds it); the interval
+    is kept, so its time is excluded from the task's clock."""
+    department = message.department_code
+    previous = state.tasks.get(department, {})
+    since = previous.get("special_since")
+    if not since or previous.get("state") in TASK_FINISHED:
+        return state
+    kind = previous.get("special_procedure") or message.kind
+    update = {
+        **_due(message),
+        **_closed_pause(previous, since, at, f"{PAUSE_SPECIAL}:{kind}"),
+        "paused": message.clock.paused if message.HasField("clock") else False,
+    }
+    kept = {k: v for k, v in previous.items() if k not in ("special_procedure", "special_since")}
+    tasks = {**state.tasks, department: {**kept, **update}}
+    return replace(state, tasks=tasks)
+
+
+def _closed_pause(previous: dict[str, Any], since: str, until: str, reason: str) -> dict[str, Any]:
+    """The task's paused intervals with [since, until) added, and their total seconds."""
+    seconds = max(
+        0.0, (datetime.fromisoformat(until) - datetime.fromisoformat(since)).total_seconds()
+    )
+    interval = {"from": since, "to": until, "reason": reason}
+    intervals = [*previous.get("paused_intervals", []), interval]
+    return {
+        "paused_intervals": intervals,
+        "paused_seconds": previous.get("paused_seconds", 0) + round(seconds),
+    }
 
 
 def _due(message: Message) -> dict[str, Any]:
@@ -287,4 +361,5 @@ def status_json(state: ApplicationStatus) -> dict[str, Any]:
         "paused": state.paused,
         "due_at": state.due_at,
         "supervision": state.supervision,
+        "rating": state.rating,
     }

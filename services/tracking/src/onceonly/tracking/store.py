@@ -300,7 +300,7 @@ class TrackingStore:
     @staticmethod
     async def _status(conn: asyncpg.Connection, application_code: str) -> ApplicationStatus | None:
         row = await conn.fetchrow(
-            "SELECT matter_code, status, tasks, last_event_at, supervision, due_at"
+            "SELECT matter_code, status, tasks, last_event_at, supervision, due_at, rating"
             " FROM tracking.application_status WHERE application_code = $1",
             application_code,
         )
@@ -314,6 +314,7 @@ class TrackingStore:
             last_event_at=row["last_event_at"],
             supervision=json.loads(row["supervision"]),
             due_at=canonical_time(row["due_at"]) if row["due_at"] else None,
+            rating=row["rating"],
         )
 
 
@@ -322,8 +323,8 @@ async def _save_status(conn: asyncpg.Connection, state: ApplicationStatus) -> No
         """
         INSERT INTO tracking.application_status (
             application_code, matter_code, status, tasks, last_event_at, supervision_level,
-            paused, due_at, supervision, updated_at
-        ) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, now())
+            paused, due_at, supervision, rating, updated_at
+        ) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10, now())
         ON CONFLICT (application_code) DO UPDATE SET
             matter_code = EXCLUDED.matter_code,
             status = EXCLUDED.status,
@@ -333,6 +334,7 @@ async def _save_status(conn: asyncpg.Connection, state: ApplicationStatus) -> No
             paused = EXCLUDED.paused,
             due_at = EXCLUDED.due_at,
             supervision = EXCLUDED.supervision,
+            rating = EXCLUDED.rating,
             updated_at = now()
         """,
         state.application_code,
@@ -344,6 +346,7 @@ async def _save_status(conn: asyncpg.Connection, state: ApplicationStatus) -> No
         state.paused,
         datetime.fromisoformat(state.due_at) if state.due_at else None,
         json.dumps(state.supervision, ensure_ascii=False),
+        state.rating,
     )
 
 
