@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from onceonly.events.v1 import approval_pb2, envelope_pb2, notification_pb2
+from onceonly.events.v1 import envelope_pb2, notification_pb2
 from onceonly.notify.ledger import LedgerKey, recipient_hash
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.platform.envelope import Envelope
@@ -155,7 +155,7 @@ async def test_poison_messages_are_parked_and_the_consumer_goes_on(
     forged = events.accepted(code)
     forged.contact.mobile.sealed = foreign.seal(MOBILE, context=f"{code}:mobile")
     await publish(producer, runtime.source_topic, events.envelope(forged, code))
-    good = events.envelope(events.completed(code), code)
+    good = events.envelope(events.withdrawn(code), code)
     await publish(producer, runtime.source_topic, good)
 
     deliveries = await eventually(
@@ -182,19 +182,30 @@ async def test_poison_messages_are_parked_and_the_consumer_goes_on(
     assert runtime.consumer is not None and runtime.consumer.parked == 3
 
 
-async def test_an_application_without_sms_gets_no_message(
+async def test_each_channel_the_applicant_chose_and_only_those(
     runtime: NotifyRuntime, producer: AIOKafkaProducer, pool, events
 ) -> None:
     code = events.code()
     app_only = events.envelope(events.accepted(code, channels=("app",)), code)
-    await publish(producer, runtime.source_topic, app_only)
-    marker = events.envelope(
-        events.decided(code, outcome=approval_pb2.DECISION_OUTCOME_APPROVED), code
-    )
+    both = events.envelope(events.decided(code, channels=("sms", "app")), code)
+    neither = events.envelope(events.withdrawn(code, channels=("email",)), code)
+    for envelope in (app_only, both, neither):
+        await publish(producer, runtime.source_topic, envelope)
+    marker = events.envelope(events.completed(code, channels=("sms",)), code)
     await publish(producer, runtime.source_topic, marker)
     rows = await eventually(
         lambda: _deliveries(pool, code),
-        lambda rows: any(r["event_id"] == marker.id for r in rows),
-        what="the marker's delivery",
+        lambda rows: sum(r["event_id"].startswith(marker.id) for r in rows) == 2,
+        what="the marker's deliveries (completion and rating invitation)",
     )
-    assert [row["event_id"] for row in rows] == [marker.id]
+    sent = sorted((row["event_id"], row["channel"]) for row in rows)
+    assert sent == sorted(
+        [
+            (app_only.id, "app"),
+            (both.id, "sms"),
+            (both.id, "app"),
+            (marker.id, "sms"),
+            (f"{marker.id}#rating-invitation", "sms"),
+        ]
+    )
+    assert all(row["status"] == "sent" for row in rows)

@@ -199,7 +199,7 @@ async def test_a_permanent_failure_is_recorded_reported_and_not_retried(
     ledger, publisher, sealer, events
 ) -> None:
     code = events.code()
-    envelope = events.envelope(events.completed(code), code)
+    envelope = events.envelope(events.rejected(code), code)
     provider = ScriptedProvider(failures=[PermanentProviderError("number not in service")])
     notifier = _notifier(ledger, provider, publisher, sealer)
     await notifier.handle(envelope)

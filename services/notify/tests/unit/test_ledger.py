@@ -89,11 +89,28 @@ def test_a_send_known_not_to_have_happened_is_retried_by_any_provider() -> None:
     [
         ([], ["sms"]),
         (["sms"], ["sms"]),
-        (["app", "sms"], ["sms"]),
+        (["app", "sms"], ["sms", "app"]),
         (["SMS "], ["sms"]),
-        (["app"], []),
+        (["app"], ["app"]),
+        (["email"], []),
         ([""], ["sms"]),
     ],
 )
 def test_channels(requested: list[str], expected: list[str]) -> None:
     assert channels_for(requested) == expected
+
+
+def test_a_deferred_delivery_is_left_to_the_scheduler() -> None:
+    state = DeliveryState(
+        DeliveryStatus.PENDING, in_doubt=False, outcome_published=False, deferred=True
+    )
+    assert next_action(state, provider_idempotent=True) is Action.WAIT
+    assert next_action(state, provider_idempotent=True, scheduled=True) is Action.SEND
+    doubtful = DeliveryState(
+        DeliveryStatus.PENDING, in_doubt=True, outcome_published=False, deferred=True
+    )
+    assert next_action(doubtful, provider_idempotent=False) is Action.WAIT
+    assert (
+        next_action(doubtful, provider_idempotent=False, scheduled=True)
+        is Action.MARK_POSSIBLY_SENT
+    )

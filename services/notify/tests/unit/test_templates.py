@@ -105,11 +105,36 @@ def test_supplement_request_lists_every_missing_material_at_once(
         missing=("registration-form", "articles-of-association", "legal-rep-id"),
         due_at=None,
     )
-    rendered = render(message, language, catalogue)
+    # Requested at 20:00 UTC on 3 March: 4 March in Beijing, so due 24 March (20 days).
+    requested = datetime(2025, 3, 3, 20, 0, tzinfo=UTC)
+    rendered = render(message, language, catalogue, occurred_at=requested)
     assert rendered is not None
     assert rendered.template == "application_accepted.supplement_requested"
     assert names in rendered.text
     assert CODE in rendered.text
+    assert ("2025年3月24日前" if language == "zh" else "By 2025-03-24") in rendered.text
+    undated = render(message, language, catalogue)
+    assert undated is not None
+    assert undated.template == "application_accepted.supplement_requested.undated"
+    assert names in undated.text
+
+
+def test_a_department_supplement_request_gives_its_deadline(events, catalogue) -> None:
+    message = events.decided(
+        CODE, outcome=approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED, reason="欠缴税款"
+    )
+    requested = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
+    zh = render(message, "zh", catalogue, occurred_at=requested)
+    en = render(message, "en", catalogue, occurred_at=requested)
+    assert zh is not None and en is not None
+    assert zh.text == (
+        f"{ZH}您的办件{CODE}：税务局要求补正：欠缴税款。"
+        "请于2025年3月23日前补正，补正期间该环节暂停计时。"
+    )
+    assert en.text == (
+        f"{EN}Your application {CODE}: Tax Bureau asks for more material: 欠缴税款."
+        " Please provide it by 2025-03-23; its time limit is paused until then."
+    )
 
 
 def test_an_unknown_material_code_is_shown_as_is(events, catalogue) -> None:
@@ -209,12 +234,14 @@ def test_an_unknown_department_is_shown_by_its_code(events, catalogue) -> None:
         (
             "zh",
             f"{ZH}您的办件{CODE}（企业开办一件事）已办结，电子证照编号EL-{CODE}，"
-            "可在政务服务平台下载。",
+            "可在政务服务平台下载，或凭办件编码到政务服务中心窗口领取纸质证照。",
         ),
         (
             "en",
             f"{EN}Your application {CODE} (Business start-up) is complete."
-            f" E-licence number EL-{CODE}, downloadable from the government service portal.",
+            f" E-licence number EL-{CODE}, downloadable from the government service portal;"
+            " the paper licence can be collected at the service centre with the"
+            " application code.",
         ),
     ],
 )

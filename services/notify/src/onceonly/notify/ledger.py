@@ -28,6 +28,7 @@ class Action(StrEnum):
     MARK_POSSIBLY_SENT = "mark_possibly_sent"  # in doubt, and a resend could duplicate
     PUBLISH_OUTCOME = "publish_outcome"  # settled, but its outcome event may be missing
     NOTHING = "nothing"  # settled and reported: a plain redelivery
+    WAIT = "wait"  # deferred (quiet hours, rate limit, retry): the scheduler sends it
 
 
 def recipient_hash(secret: str, recipient: str) -> str:
@@ -59,19 +60,31 @@ class DeliveryState:
     # A send was started and has not ended with a known result (a crash, or a timeout).
     in_doubt: bool
     outcome_published: bool
+    # Waiting for the scheduler (a due time is set): not the consumer's to send.
+    deferred: bool = False
 
 
-def next_action(state: DeliveryState, *, provider_idempotent: bool) -> Action:
-    """What a (re)delivered event should do about a delivery in `state`."""
+def next_action(
+    state: DeliveryState, *, provider_idempotent: bool, scheduled: bool = False
+) -> Action:
+    """What a (re)delivered event (or, with `scheduled`, the scheduler that found it due)
+    should do about a delivery in `state`."""
     if state.status is not DeliveryStatus.PENDING:
         return Action.NOTHING if state.outcome_published else Action.PUBLISH_OUTCOME
+    if state.deferred and not scheduled:
+        return Action.WAIT
     if not state.in_doubt or provider_idempotent:
         return Action.SEND
     return Action.MARK_POSSIBLY_SENT
 
 
+SERVED_CHANNELS = ("sms", "app")
+
+
 def channels_for(requested: list[str]) -> list[str]:
-    """The channels notify can serve for a contact's preferences: SMS when asked for,
-    and by default when the contact states none. (App push comes with its provider.)"""
+    """The channels notify serves for a contact's preferences (SMS and/or app push), in
+    a fixed order; SMS when the contact states none."""
     wanted = {channel.strip().lower() for channel in requested if channel.strip()}
-    return ["sms"] if not wanted or "sms" in wanted else []
+    if not wanted:
+        return ["sms"]
+    return [channel for channel in SERVED_CHANNELS if channel in wanted]

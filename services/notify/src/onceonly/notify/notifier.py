@@ -1,10 +1,14 @@
-"""The consumer's handler: an approval event becomes, at most once in effect, a message
-to the applicant, and every outcome becomes a NotificationSent event."""
+"""The consumer's handler: an event becomes, at most once in effect, messages to the
+people it concerns (the applicant by SMS and/or app push; department staff and the
+supervision office for supervision alerts), and every outcome becomes a NotificationSent
+event. Messages that quiet hours or a rate limit hold back wait in the ledger, and the
+scheduler (scheduler.py) sends them through `send_due`, by the same ledger rules."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from aiokafka import ConsumerRecord
@@ -12,7 +16,7 @@ from google.protobuf.message import Message
 from prometheus_client import Counter
 
 from onceonly.catalogue import Catalogue
-from onceonly.events.v1 import application_pb2, notification_pb2
+from onceonly.events.v1 import application_pb2, approval_pb2, notification_pb2, supervision_pb2
 from onceonly.notify.errors import PermanentProviderError, TemplateError, TemporaryProviderError
 from onceonly.notify.ledger import (
     Action,
@@ -22,9 +26,20 @@ from onceonly.notify.ledger import (
     next_action,
     recipient_hash,
 )
+from onceonly.notify.policy import DeliveryPolicy
 from onceonly.notify.providers import OutboundMessage, Provider
+from onceonly.notify.staff import StaffDirectory
 from onceonly.notify.store import Delivery, DeliveryLedger
-from onceonly.notify.templates import Rendered, TemplateSet, render
+from onceonly.notify.templates import (
+    RATING_INVITATION,
+    Rendered,
+    TemplateSet,
+    alert_kind,
+    default_templates,
+    render,
+    render_alert,
+    render_rating_invitation,
+)
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import PermanentMessageError
 from onceonly.platform.pii import PiiError, PiiSealer, mask_mobile
@@ -33,6 +48,10 @@ from onceonly.platform.telemetry import current_trace_headers
 log = structlog.get_logger(__name__)
 
 SOURCE = "/onceonly/notify"
+# A ledger event id with a suffix is one of several messages caused by one event.
+PART_SEPARATOR = "#"
+# How long a settled message may wait for its outcome event before the scheduler sends it.
+UNPUBLISHED_GRACE = timedelta(seconds=30)
 
 NOTIFICATIONS = Counter(
     "onceonly_notify_notifications_total",
@@ -47,6 +66,11 @@ REDELIVERIES = Counter(
     "Deliveries found already settled in the ledger (nothing sent again)",
     ["channel"],
 )
+DEFERRALS = Counter(
+    "onceonly_notify_deferrals_total",
+    "Messages held back for later by quiet hours or a per-recipient rate limit",
+    ["channel", "reason"],
+)
 
 _STATUS = {
     DeliveryStatus.SENT: notification_pb2.DELIVERY_STATUS_SENT,
@@ -55,6 +79,32 @@ _STATUS = {
 }
 
 Publish = Callable[[Envelope], Awaitable[None]]
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    mobile: str  # the real number; never logged
+    channels: tuple[str, ...]
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """The event a message reports on, as the outcome event names it."""
+
+    event_id: str
+    event_type: str
+    trace_headers: Mapping[str, str]
+
+
+def recipient_context(key: LedgerKey) -> str:
+    """Sealing context of an address kept for the scheduler: bound to its ledger row."""
+    return f"notify:{key.idempotency_key}"
 
 
 class Notifier:
@@ -64,33 +114,113 @@ class Notifier:
         self,
         *,
         ledger: DeliveryLedger,
-        provider: Provider,
         publish: Publish,
         sealer: PiiSealer,
         catalogue: Catalogue,
         signing_secret: str,
+        provider: Provider | None = None,
+        providers: Mapping[str, Provider] | None = None,
         templates: TemplateSet | None = None,
+        policy: DeliveryPolicy | None = None,
+        staff: StaffDirectory | None = None,
+        clock: Clock = _utcnow,
+        retry_base: timedelta = timedelta(seconds=5),
+        lease: timedelta = timedelta(seconds=60),
     ) -> None:
+        if providers is None:
+            if provider is None:
+                raise ValueError("a provider, or providers by channel")
+            providers = {"sms": provider, "app": provider}
         self._ledger = ledger
-        self._provider = provider
+        self._providers = dict(providers)
         self._publish = publish
         self._sealer = sealer
         self._catalogue = catalogue
         self._secret = signing_secret
-        self._templates = templates
+        self._templates = templates or default_templates()
+        self._policy = policy or DeliveryPolicy()
+        self._staff = staff
+        self._clock = clock
+        self._retry_base = retry_base
+        self._lease = lease
+
+    # -- events --------------------------------------------------------------------------
 
     async def handle(self, envelope: Envelope, record: ConsumerRecord | None = None) -> None:
         message = envelope.message()
+        if isinstance(message, supervision_pb2.SupervisionAlert):
+            await self._handle_alert(envelope, message)
+            return
+        if isinstance(message, application_pb2.ApplicationSubmitted):
+            if message.HasField("contact"):
+                await self._ledger.record_contact(envelope.subject, message.contact)
+            return
         contact = _contact(message)
+        if contact is None and isinstance(message, application_pb2.SupplementProvided):
+            # Applicant updates carry no contact: the one the submission gave.
+            contact = await self._ledger.contact_of(envelope.subject)
+            if contact is None:
+                log.warning(
+                    "no contact known for the application",
+                    application_code=envelope.subject,
+                    event_id=envelope.id,
+                )
+                return
         if contact is None:
             return
         try:
-            rendered = render(message, contact.language, self._catalogue, templates=self._templates)
+            rendered = render(
+                message,
+                contact.language,
+                self._catalogue,
+                templates=self._templates,
+                occurred_at=envelope.time,
+            )
         except TemplateError as exc:
             raise PermanentMessageError(f"cannot render {envelope.type}: {exc}") from exc
         if rendered is None:
             return
-        channels = channels_for(list(contact.channels))
+        messages: list[tuple[str, Rendered]] = [(envelope.id, rendered)]
+        if isinstance(message, approval_pb2.ApplicationCompleted):
+            invitation = render_rating_invitation(
+                message, contact.language, self._catalogue, templates=self._templates
+            )
+            messages.append((f"{envelope.id}{PART_SEPARATOR}{RATING_INVITATION}", invitation))
+        recipient = self._applicant(envelope, contact, rendered)
+        if recipient is None:
+            return
+        for ledger_event_id, text in messages:
+            await self._deliver_all(envelope, ledger_event_id, recipient, text)
+
+    async def _handle_alert(
+        self, envelope: Envelope, alert: supervision_pb2.SupervisionAlert
+    ) -> None:
+        try:
+            kind = alert_kind(alert)
+        except TemplateError as exc:
+            raise PermanentMessageError(f"cannot render {envelope.type}: {exc}") from exc
+        if kind is None or self._staff is None:
+            return
+        people = self._staff.recipients(department_code=alert.department_code, kind=kind)
+        if not people:
+            log.warning(
+                "nobody to tell of a supervision alert",
+                application_code=envelope.subject,
+                department=alert.department_code,
+                kind=kind,
+            )
+        for person in people:
+            rendered = render_alert(
+                alert, person.language, self._catalogue, templates=self._templates
+            )
+            assert rendered is not None  # kind is not None
+            recipient = Recipient(person.mobile, person.channels, person.language)
+            await self._deliver_all(envelope, envelope.id, recipient, rendered)
+
+    def _applicant(
+        self, envelope: Envelope, contact: application_pb2.Contact, rendered: Rendered
+    ) -> Recipient | None:
+        channels = tuple(channels_for(list(contact.channels)))
         if not channels:
             log.info(
                 "no channel notify serves",
@@ -98,17 +228,7 @@ class Notifier:
                 event_id=envelope.id,
                 channels=list(contact.channels),
             )
-            return
-        for channel in channels:
-            await self._deliver_sms(envelope, contact, rendered, channel)
-
-    async def _deliver_sms(
-        self,
-        envelope: Envelope,
-        contact: application_pb2.Contact,
-        rendered: Rendered,
-        channel: str,
-    ) -> None:
+            return None
         if not contact.mobile.sealed:
             log.warning(
                 "no mobile number to notify",
@@ -116,50 +236,177 @@ class Notifier:
                 event_id=envelope.id,
                 template=rendered.template,
             )
-            return
+            return None
         try:
             mobile = self._sealer.open(contact.mobile.sealed, context=f"{envelope.subject}:mobile")
         except (PiiError, ValueError) as exc:
             # A tampered value, a key we no longer hold, or a mismatched application code.
             raise PermanentMessageError(f"contact mobile does not open: {exc}") from exc
-        key = LedgerKey(envelope.id, channel, recipient_hash(self._secret, mobile))
-        delivery = await self._ledger.open(
-            key,
-            application_code=envelope.subject,
-            cause_event_type=envelope.type,
-            recipient_masked=mask_mobile(mobile),
-            template=rendered.template,
-            language=rendered.language,
+        return Recipient(mobile, channels, contact.language)
+
+    async def _deliver_all(
+        self, envelope: Envelope, ledger_event_id: str, recipient: Recipient, rendered: Rendered
+    ) -> None:
+        trace_headers = current_trace_headers()
+        if not trace_headers.get("traceparent"):
+            trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
+        cause = Cause(envelope.id, envelope.type, trace_headers)
+        for channel in recipient.channels:
+            if channel not in self._providers:
+                log.info("no provider for the channel", channel=channel, event_id=envelope.id)
+                continue
+            hashed = recipient_hash(self._secret, recipient.mobile)
+            key = LedgerKey(ledger_event_id, channel, hashed)
+            delivery = await self._ledger.open(
+                key,
+                application_code=envelope.subject,
+                cause_event_type=envelope.type,
+                recipient_masked=mask_mobile(recipient.mobile),
+                template=rendered.template,
+                language=rendered.language,
+                urgent=rendered.template in self._templates.urgent,
+            )
+            await self._settle(delivery, cause, recipient=recipient.mobile, body=rendered.text)
+
+    # -- the scheduler's side -------------------------------------------------------------
+
+    async def send_due(self, *, limit: int = 50) -> int:
+        """Send (or defer again) the messages whose time has come; returns how many were
+        taken. Called by the scheduler loop."""
+        due = await self._ledger.claim_due(now=self._clock(), limit=limit, lease=self._lease)
+        for delivery in due:
+            if delivery.recipient_sealed is None or delivery.body is None:
+                # Only rows deferred by this code are due; a row without its address
+                # cannot be sent by anyone, so it is settled rather than retried forever.
+                await self._ledger.mark_failed(
+                    delivery.key, provider="scheduler", error="nothing kept to send"
+                )
+                continue
+            try:
+                mobile = self._sealer.open(
+                    delivery.recipient_sealed, context=recipient_context(delivery.key)
+                )
+            except (PiiError, ValueError) as exc:
+                await self._ledger.mark_failed(
+                    delivery.key, provider="scheduler", error=f"address does not open: {exc}"
+                )
+                continue
+            event_id = delivery.key.event_id.split(PART_SEPARATOR, 1)[0]
+            cause = Cause(event_id, delivery.cause_event_type, {})
+            try:
+                await self._settle(
+                    delivery, cause, recipient=mobile, body=delivery.body, scheduled=True
+                )
+            except TemporaryProviderError as exc:
+                at = self._clock() + self._retry_base * 2 ** min(delivery.attempts, 10)
+                await self._ledger.retry_later(
+                    delivery.key,
+                    at=at,
+                    error=str(exc),
+                    not_sent=exc.not_sent,
+                    body=delivery.body,
+                    recipient_sealed=delivery.recipient_sealed,
+                )
+                log.info(
+                    "deferred message retried later",
+                    application_code=delivery.application_code,
+                    channel=delivery.key.channel,
+                    error=str(exc),
+                )
+        # Real time, not the policy's clock: the consumer publishes right after settling,
+        # and only what it left behind for a while (a crash) is made up here. The event
+        # id is deterministic, so a rare double publication is a duplicate consumers drop.
+        settled_before = datetime.now(UTC) - UNPUBLISHED_GRACE
+        for delivery in await self._ledger.unpublished(settled_before=settled_before, limit=limit):
+            event_id = delivery.key.event_id.split(PART_SEPARATOR, 1)[0]
+            await self._publish_outcome(Cause(event_id, delivery.cause_event_type, {}), delivery)
+        return len(due)
+
+    # -- one delivery ----------------------------------------------------------------------
+
+    async def _settle(
+        self,
+        delivery: Delivery,
+        cause: Cause,
+        *,
+        recipient: str,
+        body: str,
+        scheduled: bool = False,
+    ) -> None:
+        key = delivery.key
+        provider = self._providers[key.channel]
+        action = next_action(
+            delivery.state, provider_idempotent=provider.idempotent, scheduled=scheduled
         )
-        action = next_action(delivery.state, provider_idempotent=self._provider.idempotent)
+        if action is Action.WAIT:
+            log.info(
+                "message waits for its time",
+                application_code=delivery.application_code,
+                event_id=key.event_id,
+                channel=key.channel,
+            )
+            return
         if action is Action.NOTHING:
-            REDELIVERIES.labels(channel).inc()
+            REDELIVERIES.labels(key.channel).inc()
             log.info(
                 "already delivered",
-                application_code=envelope.subject,
-                event_id=envelope.id,
-                channel=channel,
+                application_code=delivery.application_code,
+                event_id=key.event_id,
+                channel=key.channel,
                 status=delivery.status.value,
             )
             return
         if action is Action.SEND:
-            delivery = await self._send(delivery, recipient=mobile, body=rendered.text)
+            sent = await self._send(
+                delivery, provider, recipient=recipient, body=body, scheduled=scheduled
+            )
+            if sent is None:
+                return  # deferred
+            delivery = sent
         elif action is Action.MARK_POSSIBLY_SENT:
-            delivery = await self._ledger.mark_possibly_sent(key, provider=self._provider.name)
-            NOTIFICATIONS.labels(channel, self._provider.name, "possibly_sent").inc()
+            delivery = await self._ledger.mark_possibly_sent(key, provider=provider.name)
+            NOTIFICATIONS.labels(key.channel, provider.name, "possibly_sent").inc()
             log.warning(
                 "send in doubt, not repeated",
-                application_code=envelope.subject,
-                event_id=envelope.id,
-                channel=channel,
+                application_code=delivery.application_code,
+                event_id=key.event_id,
+                channel=key.channel,
                 to=delivery.recipient_masked,
             )
-        await self._publish_outcome(envelope, delivery)
+        await self._publish_outcome(cause, delivery)
 
-    async def _send(self, delivery: Delivery, *, recipient: str, body: str) -> Delivery:
+    async def _send(
+        self,
+        delivery: Delivery,
+        provider: Provider,
+        *,
+        recipient: str,
+        body: str,
+        scheduled: bool,
+    ) -> Delivery | None:
         key = delivery.key
-        provider = self._provider
-        await self._ledger.begin_send(key)
+        now = self._clock()
+        deferral = await self._ledger.begin_send_within_policy(
+            key,
+            now=now,
+            policy=self._policy,
+            urgent=delivery.urgent,
+            body=body,
+            recipient_sealed=self._sealer.seal(recipient, context=recipient_context(key)),
+            lease_until=now + self._lease if scheduled else None,
+        )
+        if deferral is not None:
+            DEFERRALS.labels(key.channel, deferral.reason.value).inc()
+            log.info(
+                "message deferred",
+                application_code=delivery.application_code,
+                event_id=key.event_id,
+                channel=key.channel,
+                to=delivery.recipient_masked,
+                reason=deferral.reason.value,
+                until=deferral.until.isoformat(),
+            )
+            return None
         message = OutboundMessage(
             idempotency_key=key.idempotency_key,
             application_code=delivery.application_code,
@@ -181,9 +428,9 @@ class Notifier:
             )
             return await self._ledger.mark_failed(key, provider=provider.name, error=str(exc))
         except TemporaryProviderError as exc:
-            if exc.not_sent:
+            if exc.not_sent and not scheduled:
                 await self._ledger.release(key, error=str(exc))
-            raise  # the consumer retries with backoff
+            raise  # the consumer retries with backoff; the scheduler reschedules
         delivery = await self._ledger.mark_sent(
             key,
             provider=result.provider,
@@ -192,15 +439,16 @@ class Notifier:
         )
         if not result.duplicate:
             NOTIFICATIONS.labels(key.channel, provider.name, "sent").inc()
-            SMS_SEGMENTS.labels(provider.name).inc(result.segments)
+            if key.channel == "sms":
+                SMS_SEGMENTS.labels(provider.name).inc(result.segments)
         return delivery
 
-    async def _publish_outcome(self, cause: Envelope, delivery: Delivery) -> None:
+    async def _publish_outcome(self, cause: Cause, delivery: Delivery) -> None:
         sent_at = delivery.completed_at or datetime.now(UTC)
         event = notification_pb2.NotificationSent(
             application_code=delivery.application_code,
-            cause_event_id=cause.id,
-            cause_event_type=cause.type,
+            cause_event_id=cause.event_id,
+            cause_event_type=cause.event_type,
             channel=delivery.key.channel,
             recipient_masked=delivery.recipient_masked,
             template=delivery.template,
@@ -210,10 +458,6 @@ class Notifier:
             segments=delivery.segments or 0,
         )
         event.sent_at.FromDatetime(sent_at)
-        # Inside the consumer span when tracing is on; else straight from the cause.
-        trace_headers = current_trace_headers()
-        if not trace_headers.get("traceparent"):
-            trace_headers = {"traceparent": cause.traceparent, "tracestate": cause.tracestate}
         await self._publish(
             new_envelope(
                 event,
@@ -221,14 +465,14 @@ class Notifier:
                 application_code=delivery.application_code,
                 event_id=delivery.key.outcome_event_id,
                 time=sent_at,
-                trace_headers=trace_headers,
+                trace_headers=dict(cause.trace_headers),
             )
         )
         await self._ledger.mark_published(delivery.key)
         log.info(
             "notification outcome",
             application_code=delivery.application_code,
-            event_id=cause.id,
+            event_id=cause.event_id,
             channel=delivery.key.channel,
             to=delivery.recipient_masked,
             template=delivery.template,

@@ -1,11 +1,13 @@
-"""The composition root of the notify process: pool, producer, provider, notifier, the
-approval-events + submissions consumer and the webhook retry loop as background tasks."""
+"""The composition root of the notify process: pool, producer, providers, notifier, the
+consumer of approval events, submissions, applicant updates and supervision alerts, the
+webhook retry loop and the deferred-message scheduler as background tasks."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
@@ -13,10 +15,14 @@ import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from onceonly.catalogue import default_catalogue
+from onceonly.notify.app_push import HttpPushProvider
 from onceonly.notify.http_sms import HttpSmsProvider
 from onceonly.notify.notifier import Notifier
+from onceonly.notify.policy import DeliveryPolicy, QuietHours, RateLimit
 from onceonly.notify.providers import LocalProvider, Provider
+from onceonly.notify.scheduler import DeferredSender
 from onceonly.notify.settings import NotifySettings
+from onceonly.notify.staff import load_directory
 from onceonly.notify.store import DeliveryLedger
 from onceonly.notify.webhook_delivery import WebhookDispatcher, WebhookEvents
 from onceonly.notify.webhook_store import WebhookStore
@@ -36,7 +42,6 @@ from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
 log = structlog.get_logger(__name__)
 
 CONSUMER_NAME = "notify"
-SUBMITTED = "onceonly.events.v1.ApplicationSubmitted"
 
 
 class NotifyRuntime:
@@ -48,10 +53,13 @@ class NotifyRuntime:
         *,
         pool: asyncpg.Pool | None = None,
         provider: Provider | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
         self._given_pool = pool
         self._given_provider = provider
+        self._clock = clock  # tests move time (quiet hours, the rate limit's hour)
+        self._scheduler_task: asyncio.Task[None] | None = None
         self.pool: asyncpg.Pool | None = None
         self.ledger: DeliveryLedger | None = None
         self.webhooks: WebhookStore | None = None
@@ -76,6 +84,23 @@ class NotifyRuntime:
         return topic_name(self.settings.topic_prefix, Stream.SUBMISSIONS)
 
     @property
+    def updates_topic(self) -> str:
+        return topic_name(self.settings.topic_prefix, Stream.APPLICANT_UPDATES)
+
+    @property
+    def supervision_topic(self) -> str:
+        return topic_name(self.settings.topic_prefix, Stream.SUPERVISION_ALERTS)
+
+    @property
+    def consumed_topics(self) -> list[str]:
+        return [
+            self.source_topic,
+            self.submissions_topic,
+            self.updates_topic,
+            self.supervision_topic,
+        ]
+
+    @property
     def outcomes_topic(self) -> str:
         return topic_name(self.settings.topic_prefix, Stream.NOTIFICATION_OUTCOMES)
 
@@ -93,12 +118,7 @@ class NotifyRuntime:
         await wait_for_kafka(settings.kafka_bootstrap)
         await ensure_topics(
             settings.kafka_bootstrap,
-            [
-                self.source_topic,
-                self.submissions_topic,
-                self.outcomes_topic,
-                self.dead_letter_topic,
-            ],
+            [*self.consumed_topics, self.outcomes_topic, self.dead_letter_topic],
         )
         self._producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-notify")
         await self._producer.start()
@@ -112,13 +132,22 @@ class NotifyRuntime:
         self._http = httpx.AsyncClient(
             timeout=settings.notify_webhook_timeout_seconds, follow_redirects=False
         )
+        policy = DeliveryPolicy(
+            quiet_hours=QuietHours.parse(settings.notify_quiet_hours),
+            sms_rate=RateLimit(settings.notify_sms_per_hour),
+        )
+        clock_kwargs = {"clock": self._clock} if self._clock is not None else {}
         notifier = Notifier(
             ledger=self.ledger,
-            provider=self._given_provider or self._provider(sealer),
+            providers=self._providers(sealer),
             publish=publish_outcome,
             sealer=sealer,
             catalogue=default_catalogue(),
             signing_secret=settings.signing_secret.get_secret_value(),
+            policy=policy,
+            staff=load_directory(settings.notify_staff_directory),
+            lease=timedelta(seconds=settings.notify_scheduler_lease_seconds),
+            **clock_kwargs,
         )
         self.webhooks = WebhookStore(self.pool)
         webhook_events = WebhookEvents(self.webhooks, self.retry_policy)
@@ -127,12 +156,11 @@ class NotifyRuntime:
             # Webhooks first: only a database write, idempotent by event id, so a retry
             # of the handler after a temporary SMS failure queues nothing twice.
             await webhook_events.handle(envelope)
-            if envelope.type != SUBMITTED:
-                await notifier.handle(envelope, record)
+            await notifier.handle(envelope, record)
 
         self.consumer = EventConsumer(
             bootstrap=settings.kafka_bootstrap,
-            topics=[self.source_topic, self.submissions_topic],
+            topics=self.consumed_topics,
             group_id=settings.notify_consumer_group,
             consumer_name=CONSUMER_NAME,
             dead_letter_topic=self.dead_letter_topic,
@@ -153,19 +181,36 @@ class NotifyRuntime:
         )
         self._webhook_task = asyncio.create_task(dispatcher.run(), name="notify-webhooks")
         self._webhook_task.add_done_callback(_report_exit)
-        log.info("notify consumer started", topic=self.source_topic)
+        sender = DeferredSender(notifier, poll_seconds=settings.notify_scheduler_poll_seconds)
+        self._scheduler_task = asyncio.create_task(sender.run(), name="notify-scheduler")
+        self._scheduler_task.add_done_callback(_report_exit)
+        log.info("notify consumer started", topics=self.consumed_topics)
 
-    def _provider(self, sealer: PiiSealer) -> Provider:
+    def _providers(self, sealer: PiiSealer) -> dict[str, Provider]:
+        """A provider per channel: the one given (tests), else as configured."""
+        if self._given_provider is not None:
+            return {"sms": self._given_provider, "app": self._given_provider}
         settings = self.settings
         assert self.pool is not None and self._http is not None
+        local = LocalProvider(self.pool, sealer)
+        sms: Provider = local
+        app: Provider = local
         if settings.notify_provider == "http":
-            return HttpSmsProvider(
+            sms = HttpSmsProvider(
                 self._http,
                 settings.notify_sms_gateway_url,
                 token=settings.notify_sms_gateway_token.get_secret_value(),
                 timeout=settings.notify_sms_gateway_timeout_seconds,
             )
-        return LocalProvider(self.pool, sealer)
+        if settings.notify_push_provider == "http":
+            app = HttpPushProvider(
+                self._http,
+                settings.notify_push_url,
+                token=settings.notify_push_token.get_secret_value(),
+                idempotent=settings.notify_push_idempotent,
+                timeout=settings.notify_push_timeout_seconds,
+            )
+        return {"sms": sms, "app": app}
 
     def problems(self) -> dict[str, str]:
         """Why the consumer is not running, if it is not."""
@@ -180,10 +225,18 @@ class NotifyRuntime:
         webhooks = self._webhook_task
         if webhooks is not None and webhooks.done():
             return {"webhooks": "exited"}
+        scheduler = self._scheduler_task
+        if scheduler is not None and scheduler.done():
+            return {"scheduler": "exited"}
         return {}
 
     async def stop(self) -> None:
         """Stop what was started, in reverse order; safe to call twice."""
+        scheduler_task, self._scheduler_task = self._scheduler_task, None
+        if scheduler_task is not None:
+            scheduler_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await scheduler_task
         webhook_task, self._webhook_task = self._webhook_task, None
         if webhook_task is not None:
             webhook_task.cancel()

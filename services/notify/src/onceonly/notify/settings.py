@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
+from onceonly.notify.policy import QuietHours
 from onceonly.platform.settings import PlatformSettings
 
 
@@ -26,9 +27,32 @@ class NotifySettings(PlatformSettings):
     notify_webhook_retry_max_seconds: float = 3600.0
     notify_webhook_give_up_hours: float = 24.0
     notify_webhook_timeout_seconds: float = 10.0
+    # App push: "local" (notify.local_messages, like SMS) or "http" (a push service at
+    # notify_push_url, see app_push.py). Declare it idempotent only if the service
+    # deduplicates by the Idempotency-Key header.
+    notify_push_provider: Literal["local", "http"] = "local"
+    notify_push_url: str = ""
+    notify_push_token: SecretStr = SecretStr("")
+    notify_push_idempotent: bool = False
+    notify_push_timeout_seconds: float = 10.0
+    # Department staff and the supervision office (staff.yaml format); empty: the demo
+    # directory shipped with the package.
+    notify_staff_directory: str = ""
+    # Quiet hours in Beijing time for non-urgent messages, e.g. "22:00-08:00" (empty:
+    # none), and at most this many SMS per hour to one number (0: no limit). Held-back
+    # messages wait in the ledger and go out when allowed; urgent ones go out at once.
+    notify_quiet_hours: str = ""
+    notify_sms_per_hour: int = Field(default=0, ge=0)
+    # The loop that sends held-back messages: how often it looks, and how long one send
+    # may take before a crashed sender's message is due again (then in doubt).
+    notify_scheduler_poll_seconds: float = 1.0
+    notify_scheduler_lease_seconds: float = 60.0
 
     @model_validator(mode="after")
     def _gateway_configured(self) -> NotifySettings:
         if self.notify_provider == "http" and not self.notify_sms_gateway_url:
             raise ValueError("notify_provider=http needs ONCEONLY_NOTIFY_SMS_GATEWAY_URL")
+        if self.notify_push_provider == "http" and not self.notify_push_url:
+            raise ValueError("notify_push_provider=http needs ONCEONLY_NOTIFY_PUSH_URL")
+        QuietHours.parse(self.notify_quiet_hours)  # refused at start-up, not at 22:00
         return self

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from onceonly.events.v1 import application_pb2
 from onceonly.notify.ledger import DeliveryState, DeliveryStatus, LedgerKey
+from onceonly.notify.policy import HOUR, Deferral, DeliveryPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,13 @@ class Delivery:
     created_at: datetime
     completed_at: datetime | None
     outcome_published_at: datetime | None
+    # Set while the delivery waits for the scheduler (deferred, or retried later).
+    next_attempt_at: datetime | None = None
+    urgent: bool = False
+    deferred_reason: str | None = None
+    # What the scheduler needs to send without the event: the text and the sealed address.
+    body: str | None = None
+    recipient_sealed: str | None = None
 
     @property
     def state(self) -> DeliveryState:
@@ -36,6 +45,7 @@ class Delivery:
             status=self.status,
             in_doubt=self.sending_since is not None,
             outcome_published=self.outcome_published_at is not None,
+            deferred=self.next_attempt_at is not None,
         )
 
 
@@ -57,7 +67,24 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         created_at=row["created_at"],
         completed_at=row["completed_at"],
         outcome_published_at=row["outcome_published_at"],
+        next_attempt_at=row["next_attempt_at"],
+        urgent=row["urgent"],
+        deferred_reason=row["deferred_reason"],
+        body=row["payload"],
+        recipient_sealed=row["recipient_sealed"],
     )
+
+
+# Sends to one number on one channel that count against the rate limit: settled as sent
+# (or possibly sent) recently, or in flight now. The delivery itself is left out.
+_RECENT_SENDS = """
+    SELECT coalesce(completed_at, sending_since) AS at FROM notify.deliveries
+    WHERE channel = $1 AND recipient_hash = $2
+      AND coalesce(completed_at, sending_since) > $3
+      AND (status IN ('sent', 'possibly_sent')
+           OR (status = 'pending' AND sending_since IS NOT NULL))
+      AND NOT (event_id = $4 AND channel = $1 AND recipient_hash = $2)
+"""
 
 
 def _args(key: LedgerKey) -> tuple[str, str, str]:
@@ -79,13 +106,14 @@ class DeliveryLedger:
         recipient_masked: str,
         template: str,
         language: str,
+        urgent: bool = False,
     ) -> Delivery:
         """The delivery's row: inserted as pending, or the one an earlier delivery wrote."""
         row = await self._pool.fetchrow(
             """
             INSERT INTO notify.deliveries (event_id, channel, recipient_hash, application_code,
-                cause_event_type, recipient_masked, template, language)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                cause_event_type, recipient_masked, template, language, urgent)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
             ON CONFLICT (event_id, channel, recipient_hash) DO NOTHING
             RETURNING *
             """,
@@ -95,6 +123,7 @@ class DeliveryLedger:
             recipient_masked,
             template,
             language,
+            urgent,
         )
         return _delivery(row) if row is not None else await self.get(key)
 
@@ -106,6 +135,158 @@ class DeliveryLedger:
         )
         assert row is not None  # callers only ask for rows they opened; none is deleted
         return _delivery(row)
+
+    async def begin_send_within_policy(
+        self,
+        key: LedgerKey,
+        *,
+        now: datetime,
+        policy: DeliveryPolicy,
+        urgent: bool,
+        body: str,
+        recipient_sealed: str,
+        lease_until: datetime | None = None,
+    ) -> Deferral | None:
+        """Start a send if quiet hours and the recipient's rate limit allow it now (None);
+        else defer the delivery to the scheduler, with what it needs to send it later.
+
+        A transaction-scoped advisory lock per (channel, recipient) makes the count and
+        the start one step, so two senders cannot both take the last place in the hour.
+        `lease_until` (the scheduler's) makes a send that crashes due again after it."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                f"notify:{key.channel}:{key.recipient_hash}",
+            )
+            recent = await conn.fetch(
+                _RECENT_SENDS, key.channel, key.recipient_hash, now - HOUR, key.event_id
+            )
+            deferral = policy.deferral(
+                now, channel=key.channel, urgent=urgent, recent=[r["at"] for r in recent]
+            )
+            if deferral is not None:
+                await conn.execute(
+                    """
+                    UPDATE notify.deliveries
+                    SET next_attempt_at = $4, deferred_reason = $5, payload = $6,
+                        recipient_sealed = $7
+                    WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
+                      AND status = 'pending'
+                    """,
+                    *_args(key),
+                    deferral.until,
+                    deferral.reason.value,
+                    body,
+                    recipient_sealed,
+                )
+                return deferral
+            await conn.execute(
+                """
+                UPDATE notify.deliveries
+                SET sending_since = $4, attempts = attempts + 1, next_attempt_at = $5,
+                    deferred_reason = NULL
+                WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
+                  AND status = 'pending'
+                """,
+                *_args(key),
+                now,
+                lease_until,
+            )
+            return None
+
+    async def claim_due(self, *, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+        """Due messages the scheduler should (try to) send, each pushed `lease` into the
+        future so that two schedulers never take the same one, and one that crashes
+        mid-send is due again after the lease (then in doubt)."""
+        rows = await self._pool.fetch(
+            """
+            UPDATE notify.deliveries d SET next_attempt_at = $1::timestamptz + $3::interval
+            WHERE d.id IN (
+                SELECT id FROM notify.deliveries
+                WHERE channel IN ('sms', 'app') AND status = 'pending'
+                  AND next_attempt_at <= $1
+                ORDER BY next_attempt_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED)
+            RETURNING d.*
+            """,
+            now,
+            limit,
+            lease,
+        )
+        return [_delivery(row) for row in rows]
+
+    async def retry_later(
+        self,
+        key: LedgerKey,
+        *,
+        at: datetime,
+        error: str,
+        not_sent: bool,
+        body: str,
+        recipient_sealed: str,
+    ) -> None:
+        """A temporary failure: the scheduler tries again at `at`. Unless the provider is
+        sure nothing went out, the send stays in doubt (sending_since kept)."""
+        await self._pool.execute(
+            """
+            UPDATE notify.deliveries
+            SET next_attempt_at = $4, last_error = $5, payload = $7, recipient_sealed = $8,
+                sending_since = CASE WHEN $6 THEN NULL ELSE sending_since END
+            WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3 AND status = 'pending'
+            """,
+            *_args(key),
+            at,
+            error,
+            not_sent,
+            body,
+            recipient_sealed,
+        )
+
+    async def unpublished(self, *, settled_before: datetime, limit: int) -> list[Delivery]:
+        """Settled messages whose NotificationSent never went out (a crash between the
+        two): the scheduler publishes them, so the timeline has no gap."""
+        rows = await self._pool.fetch(
+            """
+            SELECT * FROM notify.deliveries
+            WHERE outcome_published_at IS NULL AND status <> 'pending'
+              AND channel IN ('sms', 'app') AND completed_at < $1
+            ORDER BY completed_at
+            LIMIT $2
+            """,
+            settled_before,
+            limit,
+        )
+        return [_delivery(row) for row in rows]
+
+    async def record_contact(self, application_code: str, contact: application_pb2.Contact) -> None:
+        """The applicant's contact as submitted (the mobile stays sealed)."""
+        await self._pool.execute(
+            """
+            INSERT INTO notify.contacts (application_code, mobile_sealed, mobile_masked,
+                channels, language)
+            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (application_code) DO NOTHING
+            """,
+            application_code,
+            contact.mobile.sealed,
+            contact.mobile.masked,
+            list(contact.channels),
+            contact.language,
+        )
+
+    async def contact_of(self, application_code: str) -> application_pb2.Contact | None:
+        row = await self._pool.fetchrow(
+            "SELECT * FROM notify.contacts WHERE application_code = $1", application_code
+        )
+        if row is None:
+            return None
+        return application_pb2.Contact(
+            mobile=application_pb2.SealedText(
+                sealed=row["mobile_sealed"], masked=row["mobile_masked"]
+            ),
+            channels=list(row["channels"]),
+            language=row["language"],
+        )
 
     async def begin_send(self, key: LedgerKey) -> None:
         """From here until a result is recorded, the send is in doubt."""
@@ -125,7 +306,9 @@ class DeliveryLedger:
             """
             UPDATE notify.deliveries
             SET status = 'sent', provider = $4, provider_message_id = $5, segments = $6,
-                sending_since = NULL, last_error = NULL, completed_at = now()
+                sending_since = NULL, last_error = NULL, completed_at = now(),
+                -- Settled: drop what only the scheduler needed (the sealed address).
+                next_attempt_at = NULL, deferred_reason = NULL, recipient_sealed = NULL
             WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
               AND status IN ('pending', 'possibly_sent')
             RETURNING *
@@ -142,7 +325,8 @@ class DeliveryLedger:
             """
             UPDATE notify.deliveries
             SET status = 'failed', provider = $4, last_error = $5, sending_since = NULL,
-                completed_at = now()
+                completed_at = now(),
+                next_attempt_at = NULL, deferred_reason = NULL, recipient_sealed = NULL
             WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3 AND status = 'pending'
             RETURNING *
             """,
@@ -156,7 +340,8 @@ class DeliveryLedger:
         row = await self._pool.fetchrow(
             """
             UPDATE notify.deliveries
-            SET status = 'possibly_sent', provider = $4, completed_at = now()
+            SET status = 'possibly_sent', provider = $4, completed_at = now(),
+                next_attempt_at = NULL, deferred_reason = NULL, recipient_sealed = NULL
             WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3 AND status = 'pending'
             RETURNING *
             """,

@@ -8,9 +8,10 @@ unspecified outcome): such an event is parked, not silently dropped.
 
 from __future__ import annotations
 
+import math
 import string
 from dataclasses import dataclass
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -20,11 +21,17 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from onceonly.catalogue import Catalogue
-from onceonly.events.v1 import approval_pb2
+from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
 from onceonly.notify.errors import TemplateError
 
 # Deadlines are promised in Beijing time: a due date is a calendar date there.
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+# Natural days an applicant has to provide a requested supplement: the workflow's
+# default (MatterSnapshot.supplement_days), after which the application is refused.
+SUPPLEMENT_DAYS = 20
+# Ledger suffix of the second message an ApplicationCompleted sends (one key per message).
+RATING_INVITATION = "rating-invitation"
+DAY_SECONDS = 86_400
 
 # Every template key, and the placeholders its texts may use.
 TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
@@ -43,15 +50,44 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
             "matter",
             "materials",
         },
-        "application_accepted.supplement_requested": {"application_code", "matter", "materials"},
+        "application_accepted.supplement_requested": {
+            "application_code",
+            "matter",
+            "materials",
+            "deadline",
+        },
+        "application_accepted.supplement_requested.undated": {
+            "application_code",
+            "matter",
+            "materials",
+        },
         "application_accepted.refused": {"application_code", "matter", "reason"},
         "task_decided.approved": {"application_code", "department"},
         "task_decided.rejected": {"application_code", "department", "reason"},
-        "task_decided.supplement_requested": {"application_code", "department", "reason"},
+        "task_decided.supplement_requested": {
+            "application_code",
+            "department",
+            "reason",
+            "deadline",
+        },
+        "task_decided.supplement_requested.undated": {"application_code", "department", "reason"},
+        "supplement_received": {"application_code", "count"},
         "application_completed": {"application_code", "matter", "elicence_number"},
         "application_completed.no_licence": {"application_code", "matter"},
         "application_rejected": {"application_code", "matter", "department", "reason"},
         "application_withdrawn": {"application_code"},
+        "rating_invitation": {"application_code", "matter"},
+        # To department staff and the supervision office (电子监察).
+        "supervision.yellow": {"application_code", "matter", "department", "days_left", "due_date"},
+        "supervision.red": {"application_code", "matter", "department", "days_over", "due_date"},
+        "supervision.escalation": {
+            "application_code",
+            "matter",
+            "department",
+            "days_over",
+            "due_date",
+            "escalation",
+        },
     }.items()
 }
 
@@ -77,12 +113,16 @@ class LanguagePack:
     no_reason: str
     default_department: str
     templates: dict[str, str]
+    # The name shown for the application's overall clock in a supervision alert.
+    whole_application: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class TemplateSet:
     default_language: str
     languages: dict[str, LanguagePack]
+    # Templates whose messages ignore quiet hours and the rate limit.
+    urgent: frozenset[str] = frozenset()
 
     def pack(self, language: str) -> LanguagePack:
         return self.languages.get(normalise_language(language, self), self.default_pack)
@@ -124,6 +164,7 @@ def parse_templates(raw: Any, *, origin: str = "<templates>") -> TemplateSet:
                 no_reason=str(spec["no_reason"]),
                 default_department=str(spec["default_department"]),
                 templates={str(k): str(v) for k, v in spec["templates"].items()},
+                whole_application=str(spec.get("whole_application", "")),
             )
         except (AttributeError, KeyError, TypeError) as exc:
             problems.append(f"{code}: missing or malformed {exc}")
@@ -142,9 +183,12 @@ def parse_templates(raw: Any, *, origin: str = "<templates>") -> TemplateSet:
     default = str(raw.get("default_language", ""))
     if default not in languages:
         problems.append(f"default_language {default!r} is not one of the languages")
+    urgent = frozenset(str(key) for key in raw.get("urgent") or ())
+    for key in sorted(urgent - TEMPLATE_FIELDS.keys()):
+        problems.append(f"urgent: {key} is not a known template")
     if problems:
         raise TemplateError(f"{origin}: " + "; ".join(problems))
-    return TemplateSet(default_language=default, languages=languages)
+    return TemplateSet(default_language=default, languages=languages, urgent=urgent)
 
 
 @lru_cache(maxsize=1)
@@ -162,7 +206,11 @@ def normalise_language(language: str, templates: TemplateSet) -> str:
 
 def _date(stamp: Timestamp, pack: LanguagePack) -> str:
     # protobuf gives a naive datetime in UTC.
-    local = stamp.ToDatetime().replace(tzinfo=UTC).astimezone(CHINA_STANDARD_TIME)
+    return _day(stamp.ToDatetime().replace(tzinfo=UTC), pack)
+
+
+def _day(instant: datetime, pack: LanguagePack) -> str:
+    local = instant.astimezone(CHINA_STANDARD_TIME)
     return pack.date_format.format(year=local.year, month=local.month, day=local.day)
 
 
@@ -201,8 +249,18 @@ def _reason(text: str, pack: LanguagePack) -> str:
     return text.strip().rstrip("。.") or pack.no_reason
 
 
+def _with_deadline(
+    key: str, values: dict[str, str], occurred_at: datetime | None, pack: LanguagePack
+) -> str:
+    """A supplement request's deadline, counted from the request; `.undated` without it."""
+    if occurred_at is None:
+        return key + ".undated"
+    values["deadline"] = _day(occurred_at + timedelta(days=SUPPLEMENT_DAYS), pack)
+    return key
+
+
 def _choose(
-    message: Message, pack: LanguagePack, catalogue: Catalogue
+    message: Message, pack: LanguagePack, catalogue: Catalogue, occurred_at: datetime | None
 ) -> tuple[str, dict[str, str]] | None:
     if isinstance(message, approval_pb2.ApplicationAccepted):
         outcome = _ACCEPTANCE.get(message.outcome)
@@ -222,16 +280,22 @@ def _choose(
                 values["due_date"] = _date(message.clock.due_at, pack)
             else:
                 key += ".undated"
+        elif outcome == "supplement_requested":
+            key = _with_deadline(key, values, occurred_at, pack)
         return key, values
     if isinstance(message, approval_pb2.TaskDecided):
         outcome = _DECISION.get(message.outcome)
         if outcome is None:
             raise TemplateError(f"TaskDecided with outcome {message.outcome}")
-        return f"task_decided.{outcome}", {
+        key = f"task_decided.{outcome}"
+        values = {
             "application_code": message.application_code,
             "department": _department_name(catalogue, message.department_code, pack),
             "reason": _reason(message.reason, pack),
         }
+        if outcome == "supplement_requested":
+            key = _with_deadline(key, values, occurred_at, pack)
+        return key, values
     if isinstance(message, approval_pb2.ApplicationCompleted):
         key = (
             "application_completed"
@@ -252,6 +316,11 @@ def _choose(
         }
     if isinstance(message, approval_pb2.ApplicationWithdrawn):
         return "application_withdrawn", {"application_code": message.application_code}
+    if isinstance(message, application_pb2.SupplementProvided):
+        return "supplement_received", {
+            "application_code": message.application_code,
+            "count": str(len(message.materials)),
+        }
     return None
 
 
@@ -261,13 +330,87 @@ def render(
     catalogue: Catalogue,
     *,
     templates: TemplateSet | None = None,
+    occurred_at: datetime | None = None,
 ) -> Rendered | None:
-    """The citizen's text for an event, or None when the event needs no citizen message."""
+    """The citizen's text for an event, or None when the event needs no citizen message.
+    `occurred_at` (the event's time) dates a supplement request's deadline."""
     templates = templates or default_templates()
     pack = templates.pack(language)
-    chosen = _choose(message, pack, catalogue)
+    chosen = _choose(message, pack, catalogue, occurred_at)
     if chosen is None:
         return None
-    key, values = chosen
+    return _fill(pack, *chosen)
+
+
+def render_rating_invitation(
+    message: approval_pb2.ApplicationCompleted,
+    language: str,
+    catalogue: Catalogue,
+    *,
+    templates: TemplateSet | None = None,
+) -> Rendered:
+    """The invitation to rate the service (好差评) that follows a completion."""
+    pack = (templates or default_templates()).pack(language)
+    return _fill(
+        pack,
+        "rating_invitation",
+        {
+            "application_code": message.application_code,
+            "matter": _matter_name(catalogue, message.matter_code, pack),
+        },
+    )
+
+
+_LEVELS = {
+    supervision_pb2.SUPERVISION_LEVEL_YELLOW: "yellow",
+    supervision_pb2.SUPERVISION_LEVEL_RED: "red",
+}
+
+
+def alert_kind(alert: supervision_pb2.SupervisionAlert) -> str | None:
+    """`yellow`, `red` or `escalation` (a red reminder, 督办); None for a level that is
+    not an alert (NONE: a clock back within its limit)."""
+    if alert.level == supervision_pb2.SUPERVISION_LEVEL_UNSPECIFIED:
+        raise TemplateError("SupervisionAlert with an unspecified level")
+    kind = _LEVELS.get(alert.level)
+    if kind == "red" and alert.escalation > 0:
+        return "escalation"
+    return kind
+
+
+def render_alert(
+    alert: supervision_pb2.SupervisionAlert,
+    language: str,
+    catalogue: Catalogue,
+    *,
+    templates: TemplateSet | None = None,
+) -> Rendered | None:
+    """The text for department staff and the supervision office: the application code,
+    the matter, whose clock, and the days left or over. No personal data: staff look the
+    application up by its code."""
+    kind = alert_kind(alert)
+    if kind is None:
+        return None
+    pack = (templates or default_templates()).pack(language)
+    department = (
+        _department_name(catalogue, alert.department_code, pack)
+        if alert.department_code
+        else pack.whole_application or pack.default_department
+    )
+    has_due = alert.HasField("clock") and _has_time(alert.clock, "due_at")
+    values = {
+        "application_code": alert.application_code,
+        "matter": _matter_name(catalogue, alert.matter_code, pack),
+        "department": department,
+        # Days as a person counts them: any part of a day left (or over) is a day.
+        "days_left": str(max(0, math.ceil(alert.seconds_left / DAY_SECONDS))),
+        "days_over": str(max(1, math.ceil(-alert.seconds_left / DAY_SECONDS))),
+        "due_date": _date(alert.clock.due_at, pack) if has_due else "-",
+        "escalation": str(alert.escalation),
+    }
+    return _fill(pack, f"supervision.{kind}", values)
+
+
+def _fill(pack: LanguagePack, key: str, values: dict[str, str]) -> Rendered:
     body = pack.templates[key].format_map(values)
     return Rendered(template=key, language=pack.code, text=pack.signature + body)
