@@ -144,7 +144,7 @@ class EventConsumer:
             return
         trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
         # A span per attempt, and the parking of a permanent failure, in the message's trace.
-        with attached(trace_headers):
+        with attached(trace_headers, application_code=envelope.subject):
             try:
                 await retry_forever(
                     lambda: self._handler(envelope, record),

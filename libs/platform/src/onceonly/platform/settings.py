@@ -31,6 +31,8 @@ class PlatformSettings(BaseSettings):
     signing_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     log_level: str = "INFO"
     heartbeat_seconds: float = 2.0
+    # How often an API refreshes the gauges it computes (consumer lag, backlogs, counts).
+    metrics_refresh_seconds: float = 5.0
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> PlatformSettings:

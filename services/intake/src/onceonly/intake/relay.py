@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 
 from onceonly.intake import metrics, outbox
 from onceonly.intake.outbox import PendingRow
@@ -39,6 +40,15 @@ RELAY_COMPONENT = "intake-relay"
 _DATABASE_TROUBLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 _HOUSEKEEPING_EVERY = 600.0
 _LISTEN_RETRY_EVERY = 5.0
+
+
+def _trace_fields(span: trace.Span) -> dict[str, str]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    return {
+        "traceparent": carrier.get("traceparent", ""),
+        "tracestate": carrier.get("tracestate", ""),
+    }
 
 
 class RelayError(RuntimeError):
@@ -155,6 +165,10 @@ class OutboxRelay:
                     },
                 )
                 spans.append(span)
+                # Consumers continue from this publish span, which continues the request
+                # (with no tracer installed the span is invalid: keep the stored context).
+                if span.get_span_context().is_valid:
+                    envelope = replace(envelope, **_trace_fields(span))
                 acks.append(
                     await producer.send(
                         row.record.topic,

@@ -18,10 +18,11 @@ from fastapi import Depends, FastAPI, Path, Query
 from pydantic import BaseModel
 
 from onceonly.notify.providers import Provider
-from onceonly.notify.runtime import NotifyRuntime
+from onceonly.notify.runtime import CONSUMER_NAME, NotifyRuntime
 from onceonly.notify.settings import NotifySettings
 from onceonly.platform.auth import StaffIdentity, staff_dependency
 from onceonly.platform.http import Problem, health_router, install_problem_handlers
+from onceonly.platform.metrics import ConsumerGroup, ConsumerLagMonitor, instrument_api
 
 STAFF_ROLES = ("operations", "supervision")
 # Webhook deliveries concern integrators, whom operations look after.
@@ -103,6 +104,21 @@ def create_app(
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    lag = ConsumerLagMonitor(
+        settings.kafka_bootstrap,
+        [
+            ConsumerGroup(
+                CONSUMER_NAME,
+                settings.notify_consumer_group,
+                [runtime.source_topic, runtime.submissions_topic],
+            )
+        ],
+    )
+    instrument_api(
+        app,
+        service="notify",
+        background={"consumer-lag": lambda: lag.run(settings.metrics_refresh_seconds)},
+    )
     staff = staff_dependency(settings.signing_secret.get_secret_value(), roles=STAFF_ROLES)
     Staff = Annotated[StaffIdentity, Depends(staff)]
     Operations = Annotated[

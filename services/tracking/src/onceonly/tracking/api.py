@@ -22,9 +22,17 @@ from onceonly.platform.auth import StaffIdentity, staff_dependency
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import Problem, health_router, install_problem_handlers
+from onceonly.platform.metrics import (
+    ConsumerGroup,
+    ConsumerLagMonitor,
+    instrument_api,
+    refresh_periodically,
+)
+from onceonly.tracking.agents import app_id, stream_topics
 from onceonly.tracking.dashboard import DASHBOARD_HTML
 from onceonly.tracking.errors import ApplicationNotFound
 from onceonly.tracking.figures_store import FiguresStore, open_alerts
+from onceonly.tracking.metrics import refresh_open_tasks
 from onceonly.tracking.processing import AGENT_COMPONENT
 from onceonly.tracking.settings import TrackingSettings
 from onceonly.tracking.status import status_json
@@ -158,6 +166,21 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    lag = ConsumerLagMonitor(
+        settings.kafka_bootstrap,
+        [ConsumerGroup("tracking", app_id(settings), list(stream_topics(settings).values()))],
+    )
+    every = settings.metrics_refresh_seconds
+    instrument_api(
+        app,
+        service="tracking",
+        background={
+            "consumer-lag": lambda: lag.run(every),
+            "open-tasks": refresh_periodically(
+                "open tasks gauge", lambda: refresh_open_tasks(state["pool"]), every
+            ),
+        },
+    )
     secret = settings.signing_secret.get_secret_value()
     staff = staff_dependency(secret, roles=STAFF_ROLES)
     Staff = Annotated[StaffIdentity, Depends(staff)]

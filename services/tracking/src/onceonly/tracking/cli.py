@@ -17,7 +17,7 @@ def agent() -> None:
 
     settings = TrackingSettings()
     configure_logging("tracking-agent", settings.log_level)
-    configure_telemetry("tracking-agent")
+    configure_telemetry("onceonly-tracking")
     run_worker(settings)
 
 
@@ -30,12 +30,13 @@ def api() -> None:
 
     settings = TrackingSettings()
     configure_logging("tracking-api", settings.log_level)
-    configure_telemetry("tracking-api")
+    configure_telemetry("onceonly-tracking")
     uvicorn.run(
         create_app(settings),
         host=settings.tracking_host,
         port=settings.tracking_port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through the JSON logging set up above
         access_log=False,
     )
 

@@ -140,7 +140,7 @@ class TimelineRecorder:
             return self._count(Outcome.PARKED)
         trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
         with (
-            attached(trace_headers),
+            attached(trace_headers, application_code=envelope.subject),
             consumer_span(
                 tracer,
                 f"tracking record {envelope.type.rsplit('.', 1)[-1]}",

@@ -29,6 +29,8 @@ from onceonly.platform.auth import StaffIdentity, staff_dependency
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import Problem, health_router, install_problem_handlers
+from onceonly.platform.metrics import ConsumerLagMonitor, instrument_api
+from onceonly.workflow.bridge import consumer_group
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import (
     ApplicationSnapshot,
@@ -157,6 +159,12 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    lag = ConsumerLagMonitor(settings.kafka_bootstrap, [consumer_group(settings)])
+    instrument_api(
+        app,
+        service="workflow",
+        background={"consumer-lag": lambda: lag.run(settings.metrics_refresh_seconds)},
+    )
     staff = staff_dependency(
         settings.signing_secret.get_secret_value(), roles=("reviewer", "department_head")
     )

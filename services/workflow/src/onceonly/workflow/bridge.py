@@ -24,6 +24,7 @@ from onceonly.platform.kafka import (
     ensure_topics,
     wait_for_kafka,
 )
+from onceonly.platform.metrics import ConsumerGroup
 from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import (
@@ -67,6 +68,18 @@ def application_input(
         supervision=policy or SupervisionPolicy(),
         identifier_sealed=event.applicant.identifier.sealed,
         form_json=event.form_json,
+    )
+
+
+def consumer_group(settings: WorkflowSettings) -> ConsumerGroup:
+    """The bridge's Kafka consumer group and topics (also watched for lag by the API)."""
+    return ConsumerGroup(
+        consumer="workflow-bridge",
+        group_id=f"{settings.topic_prefix}-workflow-bridge",
+        topics=[
+            topic_name(settings.topic_prefix, Stream.SUBMISSIONS),
+            topic_name(settings.topic_prefix, Stream.APPLICANT_UPDATES),
+        ],
     )
 
 
@@ -136,15 +149,13 @@ async def run_bridge(settings: WorkflowSettings) -> None:
     bridge = Bridge(
         client, task_queue=settings.temporal_task_queue, policy=settings.supervision_policy()
     )
+    group = consumer_group(settings)
     consumer = EventConsumer(
         bootstrap=settings.kafka_bootstrap,
-        topics=[
-            topic_name(settings.topic_prefix, Stream.SUBMISSIONS),
-            topic_name(settings.topic_prefix, Stream.APPLICANT_UPDATES),
-        ],
-        group_id=f"{settings.topic_prefix}-workflow-bridge",
-        consumer_name="workflow-bridge",
-        dead_letter_topic=dead_letter_topic(settings.topic_prefix, "workflow-bridge"),
+        topics=list(group.topics),
+        group_id=group.group_id,
+        consumer_name=group.consumer,
+        dead_letter_topic=dead_letter_topic(settings.topic_prefix, group.consumer),
         handler=bridge.handle,
         producer=producer,
     )

@@ -1,0 +1,223 @@
+"""Prometheus metrics every service shares: HTTP requests, Kafka consumer lag, and
+gauges refreshed in the background of an API process.
+
+Labels are bounded by design: route templates (never the concrete path, which holds
+application codes), methods, statuses, consumer names and topic names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import FastAPI
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger(__name__)
+
+HTTP_REQUEST_SECONDS = Histogram(
+    "onceonly_http_request_duration_seconds",
+    "Duration of HTTP requests by service, route template, method and status"
+    " (the _count is the request rate)",
+    ["service", "method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CONSUMER_LAG = Gauge(
+    "onceonly_kafka_consumer_lag",
+    "Messages on a topic not yet committed by a consumer group (sum over partitions)",
+    ["consumer", "topic"],
+)
+CONSUMER_LAG_FAILURES = Counter(
+    "onceonly_kafka_consumer_lag_failures_total",
+    "Consumer lag measurements that failed (the gauge keeps its last value)",
+    ["consumer"],
+)
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestMetricsMiddleware:
+    """Observes every HTTP request's duration, labelled by route template."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording)
+        finally:
+            # The router sets the matched route on the scope; unmatched paths share one
+            # label so that scanning clients cannot grow the series.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            HTTP_REQUEST_SECONDS.labels(self.service, method, route, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGroup:
+    """A consumer group to watch: its metric name, Kafka group id and topics."""
+
+    consumer: str
+    group_id: str
+    topics: Sequence[str]
+
+
+class ConsumerLagMonitor:
+    """Measures the lag of consumer groups from the broker's committed offsets.
+
+    Measured from outside the consumers, so a consumer that is down or stuck shows a
+    growing lag instead of no figure at all; any process with Kafka access (the
+    service's API) can serve it.
+    """
+
+    def __init__(self, bootstrap: str, groups: Sequence[ConsumerGroup]) -> None:
+        self._bootstrap = bootstrap
+        self._groups = list(groups)
+        self._admin: AIOKafkaAdminClient | None = None
+        self._offsets: AIOKafkaConsumer | None = None
+
+    async def measure(self) -> dict[tuple[str, str], int]:
+        """Set the gauge for every (consumer, topic) and return the values."""
+        admin, offsets = await self._clients()
+        topics = {topic for group in self._groups for topic in group.topics}
+        # All topics' metadata: asking for named ones would make the broker auto-create
+        # those that do not exist yet. A topic not there yet gets no figure.
+        partitions = [
+            TopicPartition(described["topic"], partition["partition"])
+            for described in await admin.describe_topics()
+            if described["topic"] in topics and described["error_code"] == 0
+            for partition in described["partitions"]
+        ]
+        if not partitions:
+            return {}
+        ends = await offsets.end_offsets(partitions)
+        starts = await offsets.beginning_offsets(partitions)
+        found: dict[tuple[str, str], int] = {}
+        for group in self._groups:
+            committed = await admin.list_consumer_group_offsets(group.group_id)
+            for topic in group.topics:
+                mine = [tp for tp in partitions if tp.topic == topic]
+                if not mine:
+                    continue
+                lag = 0
+                for tp in mine:
+                    done = committed.get(tp)
+                    # No commit yet: everything still on the partition is unprocessed.
+                    position = done.offset if done is not None and done.offset >= 0 else starts[tp]
+                    lag += max(ends[tp] - position, 0)
+                CONSUMER_LAG.labels(group.consumer, topic).set(lag)
+                found[(group.consumer, topic)] = lag
+        return found
+
+    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        if self._admin is None or self._offsets is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+            offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+            try:
+                await admin.start()
+                await offsets.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await offsets.stop()
+                with contextlib.suppress(Exception):
+                    await admin.close()
+                raise
+            self._admin, self._offsets = admin, offsets
+        return self._admin, self._offsets
+
+    async def close(self) -> None:
+        admin, offsets = self._admin, self._offsets
+        self._admin = self._offsets = None
+        if offsets is not None:
+            with contextlib.suppress(Exception):
+                await offsets.stop()
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    async def run(self, every: float) -> None:
+        """Measure every `every` seconds until cancelled; failures are counted and logged."""
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(self.measure(), timeout=max(every * 5, 10.0))
+                except Exception as exc:
+                    # Kafka away, a group not there yet: count, log, and measure again.
+                    for group in self._groups:
+                        CONSUMER_LAG_FAILURES.labels(group.consumer).inc()
+                    log.warning("consumer lag not measured", error=f"{type(exc).__name__}: {exc}")
+                    await self.close()  # start afresh: the clients may be broken
+                await asyncio.sleep(every)
+        finally:
+            await self.close()
+
+
+Refresher = Callable[[], Awaitable[None]]
+
+
+def refresh_periodically(name: str, refresh: Refresher, every: float) -> Refresher:
+    """A loop that calls `refresh` every `every` seconds until cancelled."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await refresh()
+            except Exception as exc:
+                # A gauge is never worth the API: log, keep the last value, try again.
+                log.warning(f"{name} not refreshed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(every)
+
+    return loop
+
+
+def instrument_api(
+    app: FastAPI,
+    *,
+    service: str,
+    background: Mapping[str, Callable[[], Awaitable[None]]] | None = None,
+) -> None:
+    """Request metrics on `app`, and `background` loops (e.g. gauge refreshers, a lag
+    monitor's run) running for as long as the app's lifespan, started after it."""
+    app.add_middleware(RequestMetricsMiddleware, service=service)
+    if not background:
+        return
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(current: Any) -> AsyncIterator[Any]:
+        async with inner(current) as state:
+            tasks = [asyncio.create_task(loop(), name=name) for name, loop in background.items()]
+            try:
+                yield state
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    app.router.lifespan_context = lifespan
