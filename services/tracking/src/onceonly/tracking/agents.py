@@ -23,12 +23,17 @@ from mode import Service
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import build_producer, dead_letter, ensure_topics, wait_for_kafka
+from onceonly.platform.retry import retry_forever
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
+from onceonly.tracking import counters
+from onceonly.tracking.errors import UnprocessableEvent
 from onceonly.tracking.processing import (
     AGENT_COMPONENT,
     CONSUMER_NAME,
     Inbound,
+    Outcome,
     TimelineRecorder,
+    decode,
     normalise_headers,
 )
 from onceonly.tracking.settings import TrackingSettings
@@ -140,6 +145,7 @@ class TrackingApp:
     app: faust.App
     runtime: TrackingRuntime
     agents: dict[Stream, Any]
+    counters: Any  # the faust Table of live counters
 
 
 def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
@@ -156,29 +162,80 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         topic_partitions=PARTITIONS,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
-        web_enabled=False,
+        broker_session_timeout=settings.tracking_agent_session_timeout_seconds,
+        web_enabled=settings.tracking_agent_port > 0,
+        web_bind=settings.tracking_host,
+        web_port=settings.tracking_agent_port or None,
         autodiscover=False,
         datadir=str(data_dir),
     )
+    # Live counters (see onceonly.tracking.counters), restored from their changelog topic.
+    table = app.Table(
+        "live-counters",
+        key_type=str,
+        partitions=PARTITIONS,
+        help="Per department and source partition: tasks started and completed, open alerts",
+    )
     agents = {
-        stream: _follow(app, runtime, stream, name)
+        stream: _follow(app, runtime, table, stream, name)
         for stream, name in stream_topics(settings).items()
     }
-    return TrackingApp(app=app, runtime=runtime, agents=agents)
+    if settings.tracking_agent_port > 0:
+
+        @app.page("/v1/live-counters")
+        async def live_counters(web: Any, request: Any) -> Any:
+            # Departments' codes and counts only: no personal data, bound to tracking_host.
+            return web.json({"departments": counters.totals(table.items())})
+
+    return TrackingApp(app=app, runtime=runtime, agents=agents, counters=table)
 
 
-def _follow(app: faust.App, runtime: TrackingRuntime, stream: Stream, topic: str) -> Any:
-    """An agent that records every message of one topic, in partition order."""
+def _follow(
+    app: faust.App, runtime: TrackingRuntime, table: Any, stream: Stream, topic: str
+) -> Any:
+    """An agent that records every message of one topic, in partition order, and counts
+    what each recorded event changed."""
 
     async def follow(events: faust.StreamT) -> None:
         async for event in events.events():
+            record = inbound(event.message)
             # Returns once recorded, found a duplicate or parked: only then may faust ack.
-            await runtime.recorder.process(inbound(event.message))
+            outcome = await runtime.recorder.process(record)
+            if outcome is not Outcome.PARKED:
+                await _count(runtime, table, record)
 
     # faust labels an agent by its function's name in logs and sensors.
     follow.__name__ = follow.__qualname__ = f"track_{stream.name.lower()}"
     channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
     return app.agent(channel, name=f"tracking-{stream.value}")(follow)
+
+
+async def _count(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
+    """Add the event's change to the live counters (inside the stream: the changelog is
+    flushed before the source offset is committed)."""
+    assert runtime.store is not None
+    try:
+        envelope, _ = decode(record)
+    except UnprocessableEvent:  # pragma: no cover - it was recorded, so it decodes
+        return
+    store = runtime.store
+    # Postgres may blip: the change is deterministic, so retrying is safe.
+    change = await retry_forever(
+        lambda: store.transition(
+            envelope.id, topic=record.topic, partition=record.partition, offset=record.offset
+        ),
+        what="live counters",
+        initial=runtime.settings.tracking_retry_initial_seconds,
+        maximum=runtime.settings.tracking_retry_max_seconds,
+        log_fields={"topic": record.topic, "offset": record.offset},
+    )
+    if change is None:
+        return
+    for department, delta in counters.deltas(*change).items():
+        key = counters.table_key(record.topic, record.partition, department)
+        updated = counters.counted(table.get(key), record.offset, delta)
+        if updated is not None:
+            table[key] = updated
 
 
 def run_worker(settings: TrackingSettings) -> None:

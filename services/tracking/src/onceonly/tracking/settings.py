@@ -13,3 +13,8 @@ class TrackingSettings(PlatformSettings):
     # First and largest pause between attempts when Postgres refuses an append.
     tracking_retry_initial_seconds: float = 0.2
     tracking_retry_max_seconds: float = 10.0
+    # The agent's web server (faust) for its live counters, on tracking_host; 0: none.
+    tracking_agent_port: int = 0
+    # How long Kafka waits for a silent agent (e.g. killed) before handing its
+    # partitions to the next one; a restarted agent waits this long at most.
+    tracking_agent_session_timeout_seconds: float = 60.0

@@ -213,6 +213,43 @@ class TrackingStore:
                     await _save_status(conn, state)
         return len(codes)
 
+    async def transition(
+        self, event_id: str, *, topic: str, partition: int, offset: int
+    ) -> tuple[ApplicationStatus | None, ApplicationStatus] | None:
+        """The application's status just before and just after this recorded event.
+
+        None unless the event was recorded from exactly this Kafka message (a duplicate
+        carried by another message changed nothing). Folded from the timeline, so the
+        answer is the same whenever it is asked, also after a crash and a redelivery.
+        """
+        async with self._pool.acquire() as conn:
+            found = await conn.fetchrow(
+                "SELECT application_code, seq, topic, partition, kafka_offset"
+                " FROM tracking.timeline WHERE event_id = $1",
+                event_id,
+            )
+            if found is None or (found["topic"], found["partition"], found["kafka_offset"]) != (
+                topic,
+                partition,
+                offset,
+            ):
+                return None
+            code = found["application_code"]
+            rows = await conn.fetch(
+                "SELECT ce_type, ce_time, data FROM tracking.timeline"
+                " WHERE application_code = $1 AND seq <= $2 ORDER BY seq",
+                code,
+                found["seq"],
+            )
+        before: ApplicationStatus | None = None
+        after: ApplicationStatus | None = None
+        for row in rows:
+            before = after
+            message = parse_event(row["ce_type"], bytes(row["data"]))
+            after = apply_event(after, application_code=code, message=message, time=row["ce_time"])
+        assert after is not None
+        return before, after
+
     async def timeline(self, application_code: str) -> list[TimelineEntry]:
         """The entries in recorded order; raises ApplicationNotFound when there are none."""
         rows = await self._pool.fetch(

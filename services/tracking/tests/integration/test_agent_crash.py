@@ -1,0 +1,202 @@
+"""An agent killed with SIGKILL mid-stream and restarted: timelines, status, figures and
+live counters end exactly as the events say, as if there had been no crash."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from onceonly.platform.envelope import new_envelope
+from onceonly.platform.kafka import ensure_topics, publish
+from onceonly.platform.testing import eventually, unique_prefix
+from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
+from onceonly.tracking import counters
+from onceonly.tracking.figures import reference_figures
+from onceonly.tracking.figures_store import FiguresStore
+from onceonly.tracking.processing import AGENT_COMPONENT
+from onceonly.tracking.status import ApplicationStatus, apply_event, status_json
+from onceonly.tracking.store import TrackingStore
+
+pytestmark = pytest.mark.integration
+
+# Generous: a restarted agent waits for Kafka to give up on the killed one.
+DEADLINE_SECONDS = 120.0
+START, END = "2030-06-01T00:00:00+00:00", "2030-07-01T00:00:00+00:00"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def agent_env(database_url: str, kafka_bootstrap: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ONCEONLY_TOPIC_PREFIX": unique_prefix(),
+        "ONCEONLY_DATABASE_URL": database_url,
+        "ONCEONLY_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "ONCEONLY_ENVIRONMENT": "test",
+        "ONCEONLY_HEARTBEAT_SECONDS": "0.5",
+        "ONCEONLY_TRACKING_AGENT_PORT": str(free_port()),
+        "ONCEONLY_TRACKING_AGENT_SESSION_TIMEOUT_SECONDS": "10",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@pytest.fixture
+def start_agent(
+    agent_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Starts `onceonly-tracking agent` processes; stops whatever is left at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    script = Path(sys.executable).parent / "onceonly-tracking"
+
+    def start() -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"agent-{len(started)}.log").open("wb")
+        process = subprocess.Popen(
+            [str(script), "agent"], env=agent_env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()  # the child holds its own descriptor
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+async def recorded_count(pool: asyncpg.Pool, codes: list[str]) -> int:
+    return await pool.fetchval(
+        "SELECT count(*) FROM tracking.timeline WHERE application_code = ANY($1::text[])", codes
+    )
+
+
+async def test_a_killed_agent_resumes_and_ends_exactly_as_without_the_crash(
+    start_agent, agent_env, pool, producer, kafka_bootstrap, month
+) -> None:
+    prefix = agent_env["ONCEONLY_TOPIC_PREFIX"]
+    # One topic, so each application's order is the publishing order and the expected
+    # timelines are exact (across topics only the per-topic order is defined).
+    topic = topic_name(prefix, Stream.APPROVAL_EVENTS)
+    await ensure_topics(
+        kafka_bootstrap,
+        [topic_name(prefix, s) for s in Stream] + [dead_letter_topic(prefix, "tracking")],
+    )
+    envelopes = [
+        new_envelope(
+            entry.message,
+            source="/onceonly/test",
+            application_code=entry.application_code,
+            time=entry.time,
+        )
+        for entry in month.recorded
+    ]
+    codes = sorted({entry.application_code for entry in month.recorded})
+    half = len(envelopes) // 2
+    for envelope in envelopes[:half]:
+        await publish(producer, topic, envelope)
+
+    first = start_agent()
+    # Kill as soon as the agent has recorded something: most of the half is in flight.
+    at_kill = await eventually(
+        lambda: recorded_count(pool, codes),
+        lambda n: n > 0,
+        what="the first recorded events",
+        within=DEADLINE_SECONDS,
+    )
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(timeout=30) == -signal.SIGKILL
+    for envelope in envelopes[half:]:
+        await publish(producer, topic, envelope)
+
+    second = start_agent()
+    total = await eventually(
+        lambda: recorded_count(pool, codes),
+        lambda n: n >= len(envelopes),
+        what="the whole stream recorded",
+        within=DEADLINE_SECONDS,
+    )
+    assert total == len(envelopes)  # nothing twice
+
+    # Timelines: each application's events in publishing order, chains intact.
+    store = TrackingStore(pool)
+    expected_ids: dict[str, list[str]] = defaultdict(list)
+    for envelope in envelopes:
+        expected_ids[envelope.subject].append(envelope.id)
+    expected_status: dict[str, ApplicationStatus] = {}
+    expected_counters: dict[str, dict[str, int]] = {}
+    for entry in month.recorded:
+        code = entry.application_code
+        before = expected_status.get(code)
+        after = apply_event(before, application_code=code, message=entry.message, time=entry.time)
+        expected_status[code] = after
+        for department, change in counters.deltas(before, after).items():
+            totals = expected_counters.setdefault(department, dict.fromkeys(counters.COUNTERS, 0))
+            for name, value in change.items():
+                totals[name] += value
+    for code in codes:
+        assert [e.event_id for e in await store.timeline(code)] == expected_ids[code]
+        assert (await store.verify(code)).intact
+        assert status_json(await store.status(code)) == status_json(expected_status[code])
+
+    # Figures from Postgres equal the reference computed from the events alone.
+    figures = FiguresStore(pool)
+    start, end = datetime.fromisoformat(START), datetime.fromisoformat(END)
+    for group_by, groups in (
+        ("matter", [month.matter]),
+        ("department", [month.department_a, month.department_b]),
+    ):
+        found = await figures.figures(start=start, end=end, group_by=group_by)
+        reference = reference_figures(month.recorded, start=start, end=end, group_by=group_by)
+        for group in groups:
+            assert found[group].as_json() == reference[group].as_json()
+
+    # Live counters (faust table, restored from its changelog) count every event once.
+    url = f"http://127.0.0.1:{agent_env['ONCEONLY_TRACKING_AGENT_PORT']}/v1/live-counters"
+
+    async def live() -> dict[str, dict[str, int]]:
+        try:
+            async with httpx.AsyncClient() as client:
+                response = await client.get(url)
+        except httpx.TransportError:
+            return {}
+        return response.json()["departments"] if response.status_code == 200 else {}
+
+    departments = [month.department_a, month.department_b]
+    wanted = {d: expected_counters[d] for d in departments}
+    found_live = await eventually(
+        live,
+        lambda found: {d: found.get(d) for d in departments} == wanted,
+        what="the live counters",
+        within=DEADLINE_SECONDS,
+    )
+    assert {d: found_live[d] for d in departments} == wanted
+    assert wanted[month.department_a]["open_red"] == 6  # the month's known red alerts
+
+    beat = await pool.fetchrow(
+        "SELECT pid, detail::jsonb AS detail FROM platform.heartbeats WHERE component = $1",
+        AGENT_COMPONENT,
+    )
+    redelivered = json.loads(beat["detail"]).get("duplicate") if beat["pid"] == second.pid else "?"
+    print(
+        f"killed after {at_kill} of {half} recorded; {len(envelopes)} events in all;"
+        f" redelivered after the restart: {redelivered}"
+    )
