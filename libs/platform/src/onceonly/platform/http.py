@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -117,11 +118,26 @@ def install_problem_handlers(app: FastAPI) -> None:
 HealthCheck = Callable[[], Awaitable[dict[str, str]]]
 
 
+class HealthView(BaseModel):
+    """The answer of `/health`, documented for both of its status codes."""
+
+    status: Literal["ok", "unavailable"]
+    problems: dict[str, str] = Field(
+        description="What is wrong, by component (empty when ok)",
+        examples=[{"intake-relay": "last heartbeat 45s ago"}],
+    )
+
+
 def health_router(check: HealthCheck) -> APIRouter:
     """`/health` (200 when `check` reports no problem, else 503) and `/metrics`."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/health", summary="Readiness of this service and its background processes")
+    @router.get(
+        "/health",
+        summary="Readiness of this service and its background processes",
+        response_model=HealthView,
+        responses={503: {"model": HealthView, "description": "A dependency is not ready"}},
+    )
     async def health() -> JSONResponse:
         try:
             problems = await check()

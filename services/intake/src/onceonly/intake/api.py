@@ -22,14 +22,19 @@ from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from onceonly.catalogue import Catalogue, Matter, default_catalogue
 from onceonly.intake import metrics, outbox
 from onceonly.intake.apikeys import parse_api_key, secret_matches
 from onceonly.intake.application_code import parse_application_code
 from onceonly.intake.errors import InvalidApiKey, InvalidValue
-from onceonly.intake.idempotency import IdempotencyRequest, request_fingerprint, validate_key
+from onceonly.intake.idempotency import (
+    IDEMPOTENCY_KEY_PATTERN,
+    IdempotencyRequest,
+    request_fingerprint,
+    validate_key,
+)
 from onceonly.intake.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from onceonly.intake.paging import DEFAULT_LIMIT, MAX_LIMIT
 from onceonly.intake.problems import (
@@ -53,6 +58,7 @@ from onceonly.intake.schemas import (
     ApplicationPage,
     ApplicationSummaryView,
     ApplicationView,
+    Instant,
     MatterGuide,
     MatterList,
     MatterSummary,
@@ -266,15 +272,7 @@ def create_app(
         request: Request,
         integrator: PostingIntegrator,
         body: Annotated[ApplicationIn, Body(openapi_examples=_EXAMPLES)],
-        idempotency_key: Annotated[
-            str | None,
-            Header(
-                alias="Idempotency-Key",
-                max_length=255,
-                description="Any unique string per logical request, e.g. a UUID",
-                examples=["5d0f9a2e-3f4b-4c1e-9a53-6e1f7c2b8a10"],
-            ),
-        ] = None,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
         idempotency = _idempotency(request, idempotency_key, body.model_dump(mode="json"))
         draft = SubmissionDraft(
@@ -443,8 +441,12 @@ def create_app(
             str | None, Query(max_length=64, examples=["household-transfer"])
         ] = None,
         status: Annotated[str | None, Query(max_length=32, examples=["submitted"])] = None,
-        submitted_from: Annotated[AwareDatetime | None, Query()] = None,
-        submitted_to: Annotated[AwareDatetime | None, Query()] = None,
+        submitted_from: Annotated[
+            Instant | None, Query(examples=["2025-03-01T00:00:00+08:00"])
+        ] = None,
+        submitted_to: Annotated[
+            Instant | None, Query(examples=["2025-04-01T00:00:00+08:00"])
+        ] = None,
         cursor: Annotated[str | None, Query(max_length=512)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     ) -> ApplicationPage:
@@ -593,7 +595,10 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=255,
-        description="Any unique string per logical request, e.g. a UUID",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Any unique string per logical request (visible ASCII), e.g. a UUID."
+        " Kept for at least 24 hours; scoped to the integrator, so one key names one"
+        " request whatever its path.",
         examples=["5d0f9a2e-3f4b-4c1e-9a53-6e1f7c2b8a10"],
     ),
 ]

@@ -12,7 +12,9 @@ from typing import Any
 
 from onceonly.intake.errors import InvalidValue
 
-_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as in the IETF draft's examples
+# Visible ASCII, as in the IETF draft's examples; the API documents the same pattern.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # fullmatch: no trailing newline slips by
 
 
 @dataclass(frozen=True, slots=True)

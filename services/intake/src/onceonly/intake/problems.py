@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onceonly.intake import metrics
 from onceonly.intake.errors import (
@@ -40,6 +41,14 @@ _ZH_MESSAGES = {
     "string_type": "应为字符串.",
     "string_too_short": "内容过短.",
     "string_too_long": "内容过长.",
+    "string_pattern_mismatch": "格式不正确.",
+    "int_parsing": "应为整数.",
+    "int_type": "应为整数.",
+    "less_than_equal": "数值过大.",
+    "greater_than_equal": "数值过小.",
+    "datetime_from_date_parsing": "应为带时区的日期时间.",
+    "datetime_parsing": "应为带时区的日期时间.",
+    "timezone_aware": "日期时间须带时区.",
     "literal_error": "取值不在允许范围内.",
     "enum": "取值不在允许范围内.",
     "list_type": "应为数组.",
@@ -117,6 +126,30 @@ def install_intake_handlers(app: FastAPI) -> None:
         if request.method == "POST":
             metrics.SUBMISSIONS.labels("invalid").inc()
         return problem_response(invalid(_validation_errors(exc)), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI answers 400 to a body it cannot even decode (not UTF-8, say); for the
+        # client that is one more invalid body, answered like malformed JSON.
+        if exc.status_code == 400:
+            return problem_response(
+                invalid(
+                    [
+                        {
+                            "field": "body",
+                            "in": "body",
+                            "code": "json_invalid",
+                            "message": "The body is not valid JSON in UTF-8.",
+                            "message_zh": "请求体不是合法的 UTF-8 JSON.",
+                        }
+                    ]
+                ),
+                request,
+            )
+        return problem_response(
+            Problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None)),
+            request,
+        )
 
     @app.exception_handler(SubmissionInvalid)
     async def _submission_invalid(request: Request, exc: SubmissionInvalid) -> JSONResponse:
@@ -200,7 +233,7 @@ def document_problems(app: FastAPI) -> None:
             problem = {"schema": {"$ref": "#/components/schemas/ProblemView"}}
             for operation in (op for path in schema["paths"].values() for op in path.values()):
                 for status, response in operation.get("responses", {}).items():
-                    if status.isdigit() and int(status) >= 400:
+                    if status.isdigit() and int(status) >= 400 and _is_problem(response):
                         response["content"] = {PROBLEM_JSON: problem}
             for unused in ("HTTPValidationError", "ValidationError"):
                 schema["components"]["schemas"].pop(unused, None)
@@ -208,6 +241,15 @@ def document_problems(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _is_problem(response: dict[str, Any]) -> bool:
+    # Problems are documented with ProblemView (see `documented`), and FastAPI adds its
+    # own 422 model; other error answers (the 503 of /health) keep their own bodies.
+    refs = [
+        media.get("schema", {}).get("$ref", "") for media in response.get("content", {}).values()
+    ]
+    return not refs or any(ref.endswith(("/ProblemView", "/HTTPValidationError")) for ref in refs)
 
 
 def unauthorised() -> Problem:
