@@ -4,8 +4,9 @@
 #   make infra      PostgreSQL, Kafka, Temporal on 127.0.0.1 (deploy/local/infra.sh)
 #   make up         infra + the services of deploy/local/Procfile (deploy/local/services.sh)
 #   make demo       up, then the demo script
-#   make test       up, then unit tests, then integration and end-to-end tests
+#   make test       up, then unit tests, integration and end-to-end tests, short fault injection
 #   make test-unit  unit tests only (no infrastructure needed)
+#   make chaos      the long fault-injection run (its own instance on other ports)
 #   make down       stop the services, then the infrastructure
 #   make lint       ruff check + ruff format --check
 
@@ -29,7 +30,7 @@ ifneq ($(filter-out $(wildcard $(PROTO_PY)),$(PROTO_PY)),)
 .PHONY: $(PROTO_STAMP)
 endif
 
-.PHONY: help setup uv venv protos infra up down demo test test-unit test-integration lint
+.PHONY: help setup uv venv protos infra up down demo test test-unit test-integration test-chaos chaos browser lint
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -77,18 +78,30 @@ demo: up
 	@echo "  logs              $(RUN_DIR)/logs/"
 	@echo "Stop everything with: make down"
 
+# Debian's Chromium for the dashboard's browser test (deploy/local/browser.sh).
+browser:
+	deploy/local/browser.sh
+
 # The tests start nothing themselves: `test` brings the whole system up first.
-test: up
-	@$(MAKE) --no-print-directory test-unit test-integration
+test: up browser
+	@$(MAKE) --no-print-directory test-unit test-integration test-chaos
 
 # pytest exits 5 when the marker selects no test (e.g. before any integration test
 # exists); that is not a failure of the suite.
 test-unit: setup
-	$(UVRUN) pytest -m "not integration and not e2e" || [ $$? -eq 5 ]
+	$(UVRUN) pytest -m "not integration and not e2e and not chaos" || [ $$? -eq 5 ]
 
 test-integration:
 	deploy/local/infra.sh reset-test-db
 	$(UVRUN) pytest -m "integration or e2e" || [ $$? -eq 5 ]
+
+# Every process of a separate instance killed once under load (tests/chaos/run.py); the
+# report goes to bench/results/chaos-short.json. `chaos` is the long run.
+test-chaos: setup
+	$(UVRUN) pytest -m chaos -s || [ $$? -eq 5 ]
+
+chaos: setup
+	$(UVRUN) python -m tests.chaos.run --long
 
 lint: uv
 	$(UVRUN) ruff check . && $(UVRUN) ruff format --check .

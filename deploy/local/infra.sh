@@ -216,7 +216,8 @@ status_postgres() {
 # ---------------------------------------------------------------------------------------
 KAFKA_DEPLOY="$REPO/deploy/kafka"
 KAFKA_RUN="$RUN/kafka"
-KAFKA_LIBS="$KAFKA_RUN/libs"
+# The jars are shared by every instance (see ONCEONLY_RUN_DIR in lib.sh): fetched once.
+KAFKA_LIBS="$REPO/.run/kafka/libs"
 KAFKA_DATA="$KAFKA_RUN/data"
 KAFKA_CONFIG="$KAFKA_RUN/server.properties"
 KAFKA_LOG="$LOGS/kafka.log"
@@ -241,7 +242,7 @@ kafka_toolchain() {
 
 # Fetch the broker's jars only when they are missing or deploy/kafka/pom.xml changed.
 kafka_libs() {
-    local sum stamp="$KAFKA_RUN/libs.pom.sha256"
+    local sum stamp="$KAFKA_LIBS.pom.sha256"
     sum="$(sha256sum "$KAFKA_DEPLOY/pom.xml" | cut -d' ' -f1)"
     if [[ -d "$KAFKA_LIBS" && -f "$stamp" && "$(cat "$stamp")" == "$sum" ]]; then
         return 0

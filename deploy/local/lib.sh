@@ -7,7 +7,9 @@
 
 DEPLOY_LOCAL="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$DEPLOY_LOCAL/../.." && pwd)"
-RUN="$REPO/.run"
+# ONCEONLY_RUN_DIR moves all of it, so that a second, separate instance (the fault-injection
+# run of tests/chaos, on other ports) can run beside the first.
+RUN="${ONCEONLY_RUN_DIR:-$REPO/.run}"
 LOGS="$RUN/logs"
 PIDS="$RUN/pids"
 mkdir -p "$LOGS" "$PIDS"

@@ -174,6 +174,13 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         "live-counters",
         key_type=str,
         partitions=PARTITIONS,
+        # The producer picks the changelog partition from the key. Without this, faust
+        # checks the changelog's partition count against its consumer's metadata on the
+        # first write, and a restarted agent whose metadata did not list the changelog yet
+        # crashed with PartitionsMismatch ("has 0 partitions"; found by tests/chaos). Keys
+        # carry their source partition, and one agent process restores every changelog
+        # partition, so the counts are the same.
+        use_partitioner=True,
         help="Per department and source partition: tasks started and completed, open alerts",
     )
     agents = {

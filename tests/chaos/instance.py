@@ -1,0 +1,221 @@
+"""A second, separate Once-Only system for fault injection, and the faults themselves.
+
+The instance is the same bring-up as `make up` (deploy/local/infra.sh and services.sh)
+with its own run directory, Postgres cluster, topic prefix and ports, so killing its
+broker or database cannot disturb the development system or other tests. It starts from
+nothing on every run: the invariants are checked over everything it ever held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA = ("postgres", "kafka", "temporal")
+# The processes of deploy/local/Procfile.
+PROCESSES = (
+    "intake-api",
+    "intake-relay",
+    "workflow-worker",
+    "workflow-bridge",
+    "workflow-api",
+    "tracking-agent",
+    "tracking-api",
+    "notify",
+)
+
+
+@dataclass(frozen=True)
+class Ports:
+    postgres: int = 15432
+    kafka: int = 19092
+    kafka_controller: int = 19093
+    temporal: int = 17233
+    temporal_ui: int = 18233
+    intake: int = 18000
+    workflow_api: int = 18001
+    tracking: int = 18002
+    notify: int = 18003
+    tracking_agent: int = 18012
+
+
+@dataclass
+class Instance:
+    run_dir: Path = REPO / ".run" / "chaos"
+    pg_data: Path = Path("/var/lib/postgresql/15/onceonly-chaos")
+    topic_prefix: str = "chaos"
+    ports: Ports = field(default_factory=Ports)
+
+    @property
+    def env(self) -> dict[str, str]:
+        p = self.ports
+        return {
+            **os.environ,
+            **_moved_ports(),
+            "ONCEONLY_RUN_DIR": str(self.run_dir),
+            "ONCEONLY_POSTGRES_DATA_DIR": str(self.pg_data),
+            "ONCEONLY_TOPIC_PREFIX": self.topic_prefix,
+            "ONCEONLY_POSTGRES_PORT": str(p.postgres),
+            "ONCEONLY_KAFKA_PORT": str(p.kafka),
+            "ONCEONLY_KAFKA_CONTROLLER_PORT": str(p.kafka_controller),
+            "ONCEONLY_TEMPORAL_PORT": str(p.temporal),
+            "ONCEONLY_TEMPORAL_UI_PORT": str(p.temporal_ui),
+            "ONCEONLY_INTAKE_PORT": str(p.intake),
+            "ONCEONLY_WORKFLOW_API_PORT": str(p.workflow_api),
+            "ONCEONLY_TRACKING_PORT": str(p.tracking),
+            "ONCEONLY_NOTIFY_PORT": str(p.notify),
+            "ONCEONLY_TRACKING_AGENT_PORT": str(p.tracking_agent),
+            # The load generator is one integrator submitting steadily.
+            "ONCEONLY_INTEGRATOR_POST_RATE_PER_SECOND": "50",
+        }
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql://onceonly:onceonly@127.0.0.1:{self.ports.postgres}/onceonly"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports.kafka}"
+
+    @property
+    def temporal_address(self) -> str:
+        return f"127.0.0.1:{self.ports.temporal}"
+
+    def url(self, service: str) -> str:
+        port = {
+            "intake": self.ports.intake,
+            "workflow": self.ports.workflow_api,
+            "tracking": self.ports.tracking,
+            "notify": self.ports.notify,
+        }[service]
+        return f"http://127.0.0.1:{port}"
+
+    # --- bring-up ------------------------------------------------------------------------
+
+    def _script(self, script: str, *args: str, timeout: float = 300) -> str:
+        done = subprocess.run(
+            [str(REPO / "deploy/local" / script), *args],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{script} {' '.join(args)} failed ({done.returncode}):\n"
+                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
+        return done.stdout
+
+    def up(self) -> None:
+        """A fresh instance: whatever an earlier run left is stopped and wiped first."""
+        self.down()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        # The cluster belongs to the postgres user, under a directory only it may list.
+        subprocess.run(["/usr/bin/rm", "-rf", str(self.pg_data)], check=True, timeout=60)
+        self._script("infra.sh", "up")
+        self._script(
+            "services.sh", "run", str(REPO / ".venv/bin/onceonly-workflow"), "seed-registry"
+        )
+        self._script("services.sh", "up")
+
+    def down(self) -> None:
+        if not self.run_dir.exists():
+            return
+        self._script("services.sh", "down")
+        self._script("infra.sh", "down")
+
+    def cli(self, *args: str) -> str:
+        return self._script("services.sh", "run", *args, timeout=120)
+
+    # --- faults ----------------------------------------------------------------------------
+
+    def pid(self, name: str) -> int:
+        if name == "postgres":
+            # The postmaster's pid is the first line of its pid file (root may read it).
+            return int((self.pg_data / "postmaster.pid").read_text().split()[0])
+        return int((self.run_dir / "pids" / f"{name}.pid").read_text().strip())
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, as a crash: no shutdown hook, no flush, no goodbye to Kafka or Temporal."""
+        pid = self.pid(name)
+        if name == "postgres":
+            # A crashed server takes its backends with it; a postmaster killed alone
+            # would leave them holding shared memory and the restart would refuse.
+            victims = [pid, *_children(pid)]
+            for victim in victims:
+                _kill(victim)
+            _wait_gone(victims)
+            return
+        # Started with setsid: the pid leads its own process group (Temporal's and the
+        # JVM's threads, uvicorn's workers, faust's helpers all go with it).
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        _wait_gone([pid])
+
+    def start(self, name: str) -> None:
+        if name in INFRA:
+            self._script("infra.sh", "start", name)
+        else:
+            self._script("services.sh", "start", name)
+
+    def wait_healthy(self) -> None:
+        """Every process of the instance runs and every service answers /health."""
+        self._script("services.sh", "status", timeout=60)
+
+
+def _moved_ports(offset: int = 10000) -> dict[str, str]:
+    """Every port of deploy/local/env moved by `offset`, so that a port added there later
+    cannot collide with the development system's (the named ones below win)."""
+    moved = {}
+    for line in (REPO / "deploy/local/env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.endswith("_PORT") and value.strip().isdigit() and int(value) > 0:
+            moved[key.strip()] = str(int(value) + offset)
+    return moved
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _wait_gone(pids: list[int], within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if _alive(p)]
+        if not alive:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"processes {pids} still alive {within}s after SIGKILL")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
