@@ -1,0 +1,87 @@
+"""Logs carry the trace and the application code; spans never carry query values."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from onceonly.platform.telemetry import RedactQueryValues
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CODE = "330100-20250303-0004276"
+
+# Run in a child process: logging and the tracer provider are process-wide.
+_SCRIPT = textwrap.dedent(
+    f"""
+    import logging, sys
+    import structlog
+    from opentelemetry import trace
+    from onceonly.platform.telemetry import attached, configure_logging, configure_telemetry
+
+    configure_logging("unit-test")
+    configure_telemetry("unit-test")
+    tracer = trace.get_tracer("unit-test")
+    parent = {{"traceparent": "00-{TRACE_ID}-00f067aa0ba902b7-01"}}
+    with attached(parent, application_code="{CODE}"):
+        with tracer.start_as_current_span("work") as span:
+            print(format(span.get_span_context().span_id, "016x"), file=sys.stderr)
+            structlog.get_logger("unit").info("from structlog", step=1)
+            logging.getLogger("some.library").warning("from the standard library")
+    structlog.get_logger("unit").info("outside any trace")
+    """
+)
+
+
+def _run() -> tuple[list[dict[str, object]], str]:
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "none"}
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return lines, done.stderr.strip().splitlines()[-1]
+
+
+def test_log_lines_are_json_with_trace_span_and_application_code() -> None:
+    lines, span_id = _run()
+    by_event = {line["event"]: line for line in lines}
+    for event in ("from structlog", "from the standard library"):
+        line = by_event[event]
+        assert line["trace_id"] == TRACE_ID
+        assert line["span_id"] == span_id
+        assert line["application_code"] == CODE
+        assert line["service"] == "unit-test"
+        assert line["timestamp"]
+    assert by_event["from the standard library"]["logger"] == "some.library"
+    assert by_event["from the standard library"]["level"] == "warning"
+    outside = by_event["outside any trace"]
+    assert "trace_id" not in outside
+    assert "application_code" not in outside
+
+
+def test_query_values_are_redacted_before_any_exporter_sees_them() -> None:
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(RedactQueryValues())
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = provider.get_tracer("unit-test")
+    with tracer.start_as_current_span(
+        "GET /v1/progress", attributes={"url.query": f"code={CODE}&last4=5678&empty="}
+    ):
+        pass
+    with tracer.start_as_current_span("no query", attributes={"url.path": "/health"}):
+        pass
+    first, second = exported.get_finished_spans()
+    assert first.attributes["url.query"] == "code=REDACTED&last4=REDACTED&empty=REDACTED"
+    assert "url.query" not in second.attributes
