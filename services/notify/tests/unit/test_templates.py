@@ -391,3 +391,60 @@ def test_the_default_language_must_be_defined() -> None:
     raw["default_language"] = "fr"
     with pytest.raises(TemplateError, match="default_language 'fr'"):
         parse_templates(raw)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("zh", f"{ZH}您的办件{CODE}补正材料（2份）已收到，审批继续进行。"),
+        (
+            "en",
+            f"{EN}Your application {CODE}: we have received your supplement (2 items);"
+            " the approval goes on.",
+        ),
+    ],
+)
+def test_supplement_received(catalogue, language: str, expected: str) -> None:
+    from onceonly.events.v1 import application_pb2
+
+    message = application_pb2.SupplementProvided(
+        application_code=CODE,
+        materials=[
+            application_pb2.Material(code="seal-specimen", reference="doc-1"),
+            application_pb2.Material(code="premises-proof", reference="doc-2"),
+        ],
+    )
+    assert _text(message, language, catalogue) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "zh",
+            f"{ZH}您的办件{CODE}（企业开办一件事）已办结，"
+            "欢迎通过政务服务平台对本次服务进行评价（好差评）。",
+        ),
+        (
+            "en",
+            f"{EN}Your application {CODE} (Business start-up) is complete."
+            " Please rate our service on the government service portal.",
+        ),
+    ],
+)
+def test_rating_invitation(events, catalogue, language: str, expected: str) -> None:
+    from onceonly.notify.templates import render_rating_invitation
+
+    rendered = render_rating_invitation(events.completed(CODE), language, catalogue)
+    assert (rendered.template, rendered.text) == ("rating_invitation", expected)
+
+
+def test_long_chinese_texts_are_counted_in_67_character_segments(events, catalogue) -> None:
+    from onceonly.notify.sms import measure
+
+    rejected = _text(events.rejected(CODE), "zh", catalogue)
+    length = measure(rejected)
+    assert len(rejected) > 70
+    assert length.units == len(rejected)
+    assert length.segments == -(-len(rejected) // 67)
+    assert measure(_text(events.withdrawn(CODE), "zh", catalogue)).segments == 1

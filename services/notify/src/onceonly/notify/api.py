@@ -17,6 +17,7 @@ import asyncpg
 from fastapi import Depends, FastAPI, Path, Query
 from pydantic import BaseModel
 
+from onceonly.notify.integrator_api import integrator_router
 from onceonly.notify.providers import Provider
 from onceonly.notify.runtime import CONSUMER_NAME, NotifyRuntime
 from onceonly.notify.settings import NotifySettings
@@ -110,7 +111,7 @@ def create_app(
             ConsumerGroup(
                 CONSUMER_NAME,
                 settings.notify_consumer_group,
-                [runtime.source_topic, runtime.submissions_topic],
+                runtime.consumed_topics,
             )
         ],
     )
@@ -188,5 +189,8 @@ def create_app(
         if row is None:
             raise Problem(404, "Not found", f"no webhook delivery {delivery_id}")
         return WebhookDeliveryView(**row)
+
+    # Integrators: their own webhook delivery log and replays, by their intake API key.
+    app.include_router(integrator_router(lambda: runtime.pool, runtime.retry_policy.give_up_after))
 
     return app

@@ -364,7 +364,9 @@ class Notifier:
                 return  # deferred
             delivery = sent
         elif action is Action.MARK_POSSIBLY_SENT:
-            delivery = await self._ledger.mark_possibly_sent(key, provider=provider.name)
+            delivery = await self._ledger.mark_possibly_sent(
+                key, provider=provider.name, at=self._clock()
+            )
             NOTIFICATIONS.labels(key.channel, provider.name, "possibly_sent").inc()
             log.warning(
                 "send in doubt, not repeated",
@@ -426,7 +428,9 @@ class Notifier:
                 to=delivery.recipient_masked,
                 error=str(exc),
             )
-            return await self._ledger.mark_failed(key, provider=provider.name, error=str(exc))
+            return await self._ledger.mark_failed(
+                key, provider=provider.name, error=str(exc), at=self._clock()
+            )
         except TemporaryProviderError as exc:
             if exc.not_sent and not scheduled:
                 await self._ledger.release(key, error=str(exc))
@@ -436,6 +440,7 @@ class Notifier:
             provider=result.provider,
             provider_message_id=result.provider_message_id,
             segments=result.segments,
+            at=self._clock(),
         )
         if not result.duplicate:
             NOTIFICATIONS.labels(key.channel, provider.name, "sent").inc()

@@ -299,14 +299,20 @@ class DeliveryLedger:
         )
 
     async def mark_sent(
-        self, key: LedgerKey, *, provider: str, provider_message_id: str, segments: int
+        self,
+        key: LedgerKey,
+        *,
+        provider: str,
+        provider_message_id: str,
+        segments: int,
+        at: datetime | None = None,
     ) -> Delivery:
         # Also from possibly_sent: a late confirmation settles the doubt.
         row = await self._pool.fetchrow(
             """
             UPDATE notify.deliveries
             SET status = 'sent', provider = $4, provider_message_id = $5, segments = $6,
-                sending_since = NULL, last_error = NULL, completed_at = now(),
+                sending_since = NULL, last_error = NULL, completed_at = coalesce($7, now()),
                 -- Settled: drop what only the scheduler needed (the sealed address).
                 next_attempt_at = NULL, deferred_reason = NULL, recipient_sealed = NULL
             WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
@@ -317,15 +323,18 @@ class DeliveryLedger:
             provider,
             provider_message_id,
             segments,
+            at,
         )
         return _delivery(row) if row is not None else await self.get(key)
 
-    async def mark_failed(self, key: LedgerKey, *, provider: str, error: str) -> Delivery:
+    async def mark_failed(
+        self, key: LedgerKey, *, provider: str, error: str, at: datetime | None = None
+    ) -> Delivery:
         row = await self._pool.fetchrow(
             """
             UPDATE notify.deliveries
             SET status = 'failed', provider = $4, last_error = $5, sending_since = NULL,
-                completed_at = now(),
+                completed_at = coalesce($6, now()),
                 next_attempt_at = NULL, deferred_reason = NULL, recipient_sealed = NULL
             WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3 AND status = 'pending'
             RETURNING *
@@ -333,20 +342,24 @@ class DeliveryLedger:
             *_args(key),
             provider,
             error,
+            at,
         )
         return _delivery(row) if row is not None else await self.get(key)
 
-    async def mark_possibly_sent(self, key: LedgerKey, *, provider: str) -> Delivery:
+    async def mark_possibly_sent(
+        self, key: LedgerKey, *, provider: str, at: datetime | None = None
+    ) -> Delivery:
         row = await self._pool.fetchrow(
             """
             UPDATE notify.deliveries
-            SET status = 'possibly_sent', provider = $4, completed_at = now(),
+            SET status = 'possibly_sent', provider = $4, completed_at = coalesce($5, now()),
                 next_attempt_at = NULL, deferred_reason = NULL, recipient_sealed = NULL
             WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3 AND status = 'pending'
             RETURNING *
             """,
             *_args(key),
             provider,
+            at,
         )
         return _delivery(row) if row is not None else await self.get(key)
 

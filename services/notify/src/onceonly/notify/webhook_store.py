@@ -248,20 +248,56 @@ class WebhookStore:
         )
         return [dict(row) for row in rows]
 
-    async def replay(self, delivery_id: Any, *, give_up_after: timedelta) -> dict[str, Any] | None:
-        """Send a delivery again, whatever its status, with a fresh retry window.
-        (The one way a ledger row goes back to pending: an operator asked for it.)"""
+    async def for_integrator(
+        self,
+        integrator_id: str,
+        *,
+        application_code: str | None = None,
+        status: str | None = None,
+        before: datetime | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """An integrator's own webhook deliveries, newest first (`before` pages back)."""
+        rows = await self._pool.fetch(
+            """
+            SELECT id, event_id, recipient_hash AS integrator_id, application_code,
+                cause_event_type, status, attempts, payload, next_attempt_at, give_up_at,
+                http_status, last_error, replays, created_at, completed_at
+            FROM notify.deliveries
+            WHERE channel = 'webhook' AND recipient_hash = $1
+              AND ($2::text IS NULL OR application_code = $2)
+              AND ($3::text IS NULL OR status = $3)
+              AND ($4::timestamptz IS NULL OR created_at < $4)
+            ORDER BY created_at DESC, event_id
+            LIMIT $5
+            """,
+            integrator_id,
+            application_code,
+            status,
+            before,
+            limit,
+        )
+        return [dict(row) for row in rows]
+
+    async def replay(
+        self, delivery_id: Any, *, give_up_after: timedelta, integrator_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """Send a delivery again, whatever its status, with a fresh retry window; with
+        `integrator_id`, only one of that integrator's. (The one way a ledger row goes
+        back to pending: an operator or the integrator asked for it.)"""
         row = await self._pool.fetchrow(
             """
             UPDATE notify.deliveries
             SET status = 'pending', next_attempt_at = now(), give_up_at = now() + $2::interval,
                 replays = replays + 1, completed_at = NULL, sending_since = NULL
             WHERE id = $1 AND channel = 'webhook'
+              AND ($3::text IS NULL OR recipient_hash = $3)
             RETURNING id, event_id, recipient_hash AS integrator_id, application_code,
                 cause_event_type, status, attempts, payload, next_attempt_at, give_up_at,
                 http_status, last_error, replays, created_at, completed_at
             """,
             delivery_id,
             give_up_after,
+            integrator_id,
         )
         return dict(row) if row is not None else None

@@ -1,0 +1,136 @@
+"""The integrators' side of webhooks: their own delivery log, and a replay of one of
+their deliveries, authenticated by their intake API key (Bearer). An integrator sees
+only its own deliveries; another's is "not found", never "forbidden" (no probing)."""
+
+# No `from __future__ import annotations`: FastAPI resolves the route annotations.
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from onceonly.notify.integrator_keys import IntegratorKeys
+from onceonly.notify.webhook_store import WebhookStore
+from onceonly.platform.http import Problem
+
+log = structlog.get_logger(__name__)
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+UNAUTHORISED = Problem(
+    401,
+    "Unauthorized",
+    "A valid API key is required: `Authorization: Bearer oo_<key_id>_<secret>`.",
+    headers={"WWW-Authenticate": 'Bearer realm="onceonly-notify"'},
+)
+
+
+class IntegratorDeliveryView(BaseModel):
+    id: UUID
+    event_id: str
+    application_code: str
+    event_type: str
+    status: str  # pending (retrying), sent (delivered), failed
+    attempts: int
+    # The JSON body as signed and sent (no personal data).
+    payload: str | None
+    next_attempt_at: datetime | None
+    give_up_at: datetime | None
+    http_status: int | None
+    last_error: str | None
+    replays: int
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class IntegratorDeliveriesView(BaseModel):
+    integrator_id: str
+    deliveries: list[IntegratorDeliveryView]
+
+
+def _view(row: dict[str, Any]) -> IntegratorDeliveryView:
+    return IntegratorDeliveryView(
+        event_type=str(row["cause_event_type"]).rsplit(".", 1)[-1],
+        **{k: v for k, v in row.items() if k in IntegratorDeliveryView.model_fields},
+    )
+
+
+def integrator_router(
+    pool: Callable[[], asyncpg.Pool | None],
+    give_up_after: timedelta,
+) -> APIRouter:
+    """The routes; `pool` gives the runtime's pool once it has started."""
+    router = APIRouter(prefix="/v1/integrator/webhooks", tags=["integrator webhooks"])
+    bearer = HTTPBearer(auto_error=False, scheme_name="IntegratorApiKey")
+
+    async def current_integrator(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> str:
+        current = pool()
+        if credentials is None or current is None:
+            raise UNAUTHORISED
+        try:
+            integrator_id = await IntegratorKeys(current).integrator_of(credentials.credentials)
+        except asyncpg.UndefinedTableError:
+            # Intake has not set its tables up in this database: no key can be checked.
+            raise Problem(503, "Service Unavailable", "API keys cannot be checked yet") from None
+        if integrator_id is None:
+            raise UNAUTHORISED
+        structlog.contextvars.bind_contextvars(integrator_id=integrator_id)
+        return integrator_id
+
+    Integrator = Annotated[str, Depends(current_integrator)]
+
+    def store() -> WebhookStore:
+        current = pool()
+        assert current is not None  # authentication needed it already
+        return WebhookStore(current)
+
+    @router.get(
+        "/deliveries",
+        response_model=IntegratorDeliveriesView,
+        summary="Your webhook delivery log, newest first: status, attempts, next retry",
+        responses={401: {}, 422: {}},
+    )
+    async def my_deliveries(
+        integrator_id: Integrator,
+        application_code: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
+        status: Literal["pending", "sent", "failed"] | None = None,
+        before: Annotated[datetime | None, Query(description="created before (paging)")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> IntegratorDeliveriesView:
+        rows = await store().for_integrator(
+            integrator_id,
+            application_code=application_code,
+            status=status,
+            before=before,
+            limit=limit,
+        )
+        return IntegratorDeliveriesView(
+            integrator_id=integrator_id, deliveries=[_view(row) for row in rows]
+        )
+
+    @router.post(
+        "/deliveries/{delivery_id}/replay",
+        response_model=IntegratorDeliveryView,
+        status_code=202,
+        summary="Send one of your webhook deliveries again, with a fresh retry window",
+        responses={401: {}, 404: {}, 422: {}},
+    )
+    async def replay_my_delivery(
+        integrator_id: Integrator, delivery_id: Annotated[UUID, Path()]
+    ) -> IntegratorDeliveryView:
+        row = await store().replay(
+            delivery_id, give_up_after=give_up_after, integrator_id=integrator_id
+        )
+        if row is None:
+            raise Problem(404, "Not found", f"no webhook delivery {delivery_id} of yours")
+        log.info("webhook replay requested", delivery_id=str(delivery_id))
+        return _view(row)
+
+    return router
