@@ -240,16 +240,17 @@ async def test_one_trace_follows_an_application_through_every_service(
         text = path.read_text(errors="replace")
         assert not [secret for secret in PERSONAL_DATA if secret in text], f"in {name}'s log"
 
-    # JSON logs of the consumers carry the trace id and the application code.
-    bridge_lines = [
-        json.loads(line)
-        for line in system.logs["workflow-bridge"].read_text().splitlines()
-        if line.startswith("{")
-    ]
-    assert any(
-        line.get("trace_id") == trace_id and line.get("application_code") == code
-        for line in bridge_lines
-    )
+    # JSON logs of the consumers and the activities carry the trace id and the code.
+    for name in ("workflow-bridge", "workflow-worker", "tracking-agent", "notify"):
+        lines = [
+            json.loads(line)
+            for line in system.logs[name].read_text().splitlines()
+            if line.startswith("{")
+        ]
+        assert any(
+            line.get("trace_id") == trace_id and line.get("application_code") == code
+            for line in lines
+        ), f"no line of {name} with the trace id and the application code"
 
 
 async def _progress_spans(receiver: OtlpReceiver, trace_id: str) -> list[ReceivedSpan]:

@@ -22,7 +22,7 @@ from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.elicences import PostgresELicenceStore
 from onceonly.workflow.registry import PostgresBaseRegistry
 from onceonly.workflow.settings import WorkflowSettings
-from onceonly.workflow.temporal import connect
+from onceonly.workflow.temporal import ActivityLogContext, connect
 from onceonly.workflow.workflows import JointApproval
 
 log = structlog.get_logger(__name__)
@@ -58,6 +58,7 @@ def build_worker(
             activities.publish_event,
         ],
         workflow_runner=sandbox_runner(),
+        interceptors=[ActivityLogContext()],
     )
 
 
