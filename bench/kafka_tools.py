@@ -1,0 +1,89 @@
+"""Kafka helpers of the benchmarks: read a topic from an instant on, drop scratch topics."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
+
+
+async def read_since(
+    bootstrap: str,
+    topics: list[str],
+    since_ms: int,
+    *,
+    idle_seconds: float = 2.0,
+    limit_seconds: float = 120.0,
+) -> tuple[list[ConsumerRecord], float]:
+    """Every record of `topics` stamped at or after `since_ms`, read until the end of
+    each partition (or `idle_seconds` without a record), and the seconds the reading
+    took (a raw consume loop: no processing, no commits)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="latest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        partitions: list[TopicPartition] = []
+        for topic in topics:
+            numbers = consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            partitions.extend(TopicPartition(topic, p) for p in sorted(numbers))
+        consumer.assign(partitions)
+        found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+        ends = await consumer.end_offsets(partitions)
+        todo = {}
+        for tp in partitions:
+            offset = found.get(tp)
+            if offset is None:
+                continue  # nothing that recent in this partition
+            consumer.seek(tp, offset.offset)
+            todo[tp] = ends[tp]
+        start = time.perf_counter()
+        last = start
+        while todo and time.perf_counter() - start < limit_seconds:
+            batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            now = time.perf_counter()
+            if not batch and now - last > idle_seconds:
+                break
+            for tp, got in batch.items():
+                last = now
+                records.extend(got)
+                if got and got[-1].offset + 1 >= todo.get(tp, 0):
+                    todo.pop(tp, None)
+        return records, time.perf_counter() - start
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # a topic created just now
+    return consumer.partitions_for_topic(topic) or set()
+
+
+def header(record: ConsumerRecord, name: str) -> str:
+    for key, value in record.headers or ():
+        if key == name:
+            return value.decode()
+    return ""
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with `prefix` (the run's scratch topics)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if doomed:
+            with contextlib.suppress(Exception):
+                await admin.delete_topics(doomed)
+        return doomed
+    finally:
+        await admin.close()

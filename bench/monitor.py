@@ -1,0 +1,192 @@
+"""Resident memory and CPU of the running system's processes (Linux /proc).
+
+The processes are those of deploy/local (.run/pids/*.pid) plus this benchmark itself.
+Postgres serves each connection from a child process: its figures include the children
+(their RSS sums count shared buffers more than once, so it is an upper bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.config import PIDS
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_WITH_CHILDREN = {"postgres"}
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+def rss_kib(pid: int) -> int | None:
+    status = _read(Path(f"/proc/{pid}/status"))
+    if status is None:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
+def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float | None:
+    """User + system CPU seconds of the process; with `reaped_children`, plus those of
+    its children that have exited (Postgres backends come and go)."""
+    stat = _read(Path(f"/proc/{pid}/stat"))
+    if stat is None:
+        return None
+    # Fields after the command name (which may hold spaces) start after its ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / _TICKS
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        text = _read(task) or ""
+        found.extend(int(p) for p in text.split())
+    return found
+
+
+def service_pids() -> dict[str, int]:
+    pids: dict[str, int] = {}
+    for pid_file in sorted(PIDS.glob("*.pid")):
+        text = (_read(pid_file) or "").strip()
+        if text.isdigit() and Path(f"/proc/{text}").exists():
+            pids[pid_file.stem] = int(text)
+    return pids
+
+
+@dataclass
+class _Process:
+    pid: int
+    with_children: bool
+    pid_file: Path | None = None
+
+    def members(self) -> list[int]:
+        # A service restarted (e.g. by someone else's test) has a new pid: follow it.
+        if self.pid_file is not None:
+            text = (_read(self.pid_file) or "").strip()
+            if text.isdigit():
+                self.pid = int(text)
+        return [self.pid, *children(self.pid)] if self.with_children else [self.pid]
+
+    def rss(self) -> int:
+        return sum(rss_kib(p) or 0 for p in self.members())
+
+    def cpu(self) -> float:
+        own, *others = self.members()
+        total = cpu_seconds(own, reaped_children=self.with_children) or 0.0
+        return total + sum(cpu_seconds(p) or 0.0 for p in others)
+
+
+@dataclass
+class Phase:
+    name: str
+    started: float
+    cpu_start: dict[str, float]
+    cpu_end: dict[str, float] = field(default_factory=dict)
+    ended: float = 0.0
+    peak_rss: dict[str, int] = field(default_factory=dict)
+
+
+class ProcessMonitor:
+    """Samples RSS every `every` seconds; keeps the at-rest figures, the peak of each
+    phase and each process's CPU use over the phase (cores busy, 1.0 = one core)."""
+
+    def __init__(self, *, every: float = 0.5) -> None:
+        self._every = every
+        self._processes = {
+            name: _Process(pid, name in _WITH_CHILDREN, PIDS / f"{name}.pid")
+            for name, pid in service_pids().items()
+        }
+        self._processes["bench"] = _Process(os.getpid(), False)
+        self.at_rest: dict[str, int] = {}
+        self.phases: list[Phase] = []
+        self._current: Phase | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, name: str, pid: int) -> None:
+        """Follow another process (e.g. a worker the benchmark started)."""
+        self._processes[name] = _Process(pid, False)
+
+    def remove(self, name: str) -> None:
+        self._processes.pop(name, None)
+
+    def sample_rest(self) -> None:
+        self.at_rest = {name: p.rss() for name, p in self._processes.items()}
+
+    def _cpu(self) -> dict[str, float]:
+        return {name: p.cpu() for name, p in self._processes.items()}
+
+    def begin(self, name: str) -> None:
+        self.end()
+        loop = asyncio.get_running_loop()
+        self._current = Phase(name, loop.time(), self._cpu())
+        self.phases.append(self._current)
+
+    def end(self) -> None:
+        phase, self._current = self._current, None
+        if phase is not None:
+            phase.ended = asyncio.get_running_loop().time()
+            phase.cpu_end = self._cpu()
+
+    async def _sample(self) -> None:
+        while True:
+            phase = self._current
+            if phase is not None:
+                for name, process in list(self._processes.items()):
+                    rss = process.rss()
+                    if rss > phase.peak_rss.get(name, 0):
+                        phase.peak_rss[name] = rss
+            await asyncio.sleep(self._every)
+
+    async def __aenter__(self) -> ProcessMonitor:
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.end()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def cores_busy(self, phase: Phase) -> dict[str, float]:
+        """CPU seconds used per wall second in the phase, per process."""
+        wall = max(phase.ended - phase.started, 1e-9)
+        return {
+            # A process restarted within the phase starts again from 0: not negative.
+            name: round(max(0.0, phase.cpu_end.get(name, 0.0) - start) / wall, 2)
+            for name, start in phase.cpu_start.items()
+            if name in phase.cpu_end
+        }
+
+    def busiest(self, phase: Phase, *, count: int = 3) -> list[tuple[str, float]]:
+        busy = self.cores_busy(phase)
+        return sorted(busy.items(), key=lambda item: item[1], reverse=True)[:count]
+
+    def phase(self, name: str) -> Phase | None:
+        return next((p for p in reversed(self.phases) if p.name == name), None)
+
+    def report(self) -> dict[str, object]:
+        peak: dict[str, int] = {}
+        for phase in self.phases:
+            for name, rss in phase.peak_rss.items():
+                peak[name] = max(peak.get(name, 0), rss)
+        return {
+            "unit": "MiB",
+            "at_rest": {name: round(kib / 1024, 1) for name, kib in self.at_rest.items()},
+            "peak_under_load": {name: round(kib / 1024, 1) for name, kib in peak.items()},
+            "cores_busy_by_phase": {phase.name: self.cores_busy(phase) for phase in self.phases},
+        }

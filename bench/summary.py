@@ -1,0 +1,45 @@
+"""The readable summary of a run: one row per figure that has a target or a ratio."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
+def print_summary(console: Console, results: dict[str, Any]) -> None:
+    table = Table(title=f"Once-Only benchmarks ({results['mode']}, run {results['run_id']})")
+    table.add_column("benchmark")
+    table.add_column("figure")
+    table.add_column("measured", justify="right")
+    table.add_column("target")
+    table.add_column("met")
+    for name, section in results["benchmarks"].items():
+        if section.get("error"):
+            table.add_row(name, "error", section["error"][:60], "", "[red]✗[/red]")
+            continue
+        for target in section["targets"]:
+            met = {True: "[green]✓[/green]", False: "[red]✗[/red]", None: "?"}[target["met"]]
+            table.add_row(name, target["name"], _fmt(target["measured"]), target["target"], met)
+        for figure, value in section["ratio"].items():
+            table.add_row(name, f"ratio {figure}", _fmt(value), "", "")
+    console.print(table)
+    memory = results.get("memory", {})
+    if memory:
+        mem = Table(title="Resident memory (MiB)")
+        mem.add_column("process")
+        mem.add_column("at rest", justify="right")
+        mem.add_column("peak under load", justify="right")
+        peak = memory.get("peak_under_load", {})
+        for process, rest in sorted(memory.get("at_rest", {}).items()):
+            mem.add_row(process, _fmt(rest), _fmt(peak.get(process)))
+        console.print(mem)

@@ -1,0 +1,68 @@
+"""The benchmarks' statistics helpers (pure code)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.stats import per_second, percentile, rate_over_time, ratio, summarize
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    values = [10.0, 20.0, 30.0, 40.0]
+    assert percentile(values, 0) == 10.0
+    assert percentile(values, 100) == 40.0
+    assert percentile(values, 50) == 25.0
+    assert percentile(values, 25) == pytest.approx(17.5)
+
+
+def test_percentile_ignores_input_order() -> None:
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+
+
+def test_percentile_refuses_empty_and_out_of_range() -> None:
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=50), st.floats(0, 100))
+def test_percentile_lies_within_the_values(values: list[float], q: float) -> None:
+    assert min(values) <= percentile(values, q) <= max(values)
+
+
+@given(st.lists(st.floats(0, 1e6), min_size=1, max_size=50))
+def test_percentiles_are_ordered(values: list[float]) -> None:
+    assert percentile(values, 50) <= percentile(values, 99) <= percentile(values, 100)
+
+
+def test_summarize_reports_milliseconds() -> None:
+    summary = summarize([0.001, 0.002, 0.003, 0.100])
+    assert summary.count == 4
+    assert summary.p50_ms == 2.5
+    assert summary.max_ms == 100.0
+    assert summary.mean_ms == 26.5
+
+
+def test_summarize_of_nothing_has_no_figures() -> None:
+    summary = summarize([])
+    assert summary.count == 0
+    assert summary.p99_ms is None
+
+
+def test_rates_and_ratios_never_divide_by_zero() -> None:
+    assert per_second(10, 0) == 0.0
+    assert per_second(10, 4) == 2.5
+    assert ratio(5, 0) is None
+    assert ratio(None, 3) is None
+    assert ratio(1, 3) == 0.333
+
+
+def test_rate_over_time_leaves_out_the_ends() -> None:
+    # A slow start (one event, then a 10 s pause) and 100 events at 10/s: trimming the
+    # first 5 % removes the pause and the steady rate shows.
+    stamps = [0.0] + [10.0 + i / 10 for i in range(100)]
+    assert rate_over_time(stamps, trim=0.05) == pytest.approx(10.0, rel=0.01)
+    assert rate_over_time([1.0, 2.0]) == 0.0
