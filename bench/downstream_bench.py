@@ -1,0 +1,77 @@
+"""Benchmark 4: tracking's ingest rate (events/s into timelines) and notify's rate
+(notifications/s through the local provider), against a raw aiokafka consume loop over
+the same topics and time range.
+
+The rates are taken over the middle 90 % of the events of this run's applications: while
+the earlier benchmarks' bursts are draining they show the consumer's capacity; when a
+consumer keeps up they show only the offered rate (a lower bound of its capacity).
+"""
+
+from __future__ import annotations
+
+from bench.context import Run
+from bench.kafka_tools import read_since
+from bench.report import Section
+from bench.stats import per_second, rate_over_time, ratio
+from onceonly.platform.db import create_pool
+from onceonly.platform.topics import Stream, topic_name
+
+
+async def run_downstream(run: Run) -> Section:
+    section = Section("downstream")
+    accepted = [a for phase in run.accepted.values() for a in phase]
+    if not accepted:
+        raise RuntimeError("no applications in this run: run intake or workflow first")
+    codes = [a.code for a in accepted]
+    since = min(a.at for a in accepted) - 2.0
+    pool = await create_pool(run.endpoints.database_url, max_size=2)
+    try:
+        step = run.step("downstream: tracking and notify rates")
+        recorded = await pool.fetch(
+            "SELECT extract(epoch FROM recorded_at) AS at FROM tracking.timeline"
+            " WHERE application_code = ANY($1::text[])",
+            codes,
+        )
+        sent = await pool.fetch(
+            "SELECT extract(epoch FROM created_at) AS at FROM notify.local_messages"
+            " WHERE application_code = ANY($1::text[])",
+            codes,
+        )
+        step.done()
+    finally:
+        await pool.close()
+    section.system = {
+        "applications": len(codes),
+        "timeline_entries": len(recorded),
+        "tracking_events_per_s": rate_over_time([float(r["at"]) for r in recorded]),
+        "notifications": len(sent),
+        "notifications_per_s": rate_over_time([float(r["at"]) for r in sent]),
+    }
+    step = run.step("raw aiokafka: consume the same range")
+    topics = [topic_name(run.endpoints.topic_prefix, s) for s in Stream]
+    run.monitor.begin("raw-consume")
+    records, seconds = await read_since(run.endpoints.kafka, topics, int(since * 1000))
+    run.monitor.end()
+    step.done()
+    raw_rate = per_second(len(records), seconds)
+    section.raw = {
+        "what": "AIOKafkaConsumer over every stream topic from the run's first submission"
+        " (no group, no commits, no processing); includes other clients' messages",
+        "records": len(records),
+        "seconds": round(seconds, 2),
+        "records_per_s": raw_rate,
+    }
+    section.ratio = {
+        "tracking_events_per_s_vs_raw_consume": ratio(
+            section.system["tracking_events_per_s"], raw_rate
+        ),
+        "notifications_per_s_vs_raw_consume": ratio(
+            section.system["notifications_per_s"], raw_rate
+        ),
+    }
+    section.notes.append(
+        "No target in the issue for these rates; tracking appends each event in its own"
+        " transaction (hash chain, status projection), notify writes a ledger row before"
+        " and after each send."
+    )
+    return section

@@ -1,0 +1,194 @@
+"""Benchmark 3: workflow start rate and end-to-end latency, against the Temporal dev
+server's raw rate of starting an empty workflow.
+
+End to end, per application: accepted (intake's 201 reached the client) → workflow
+started (Temporal's start time) → first timeline entry (tracking recorded the
+submission) → ApplicationAccepted recorded (the workflow's first event, through the
+worker, Kafka and tracking: the target's measure) → ApplicationCompleted recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from bench.context import Accepted, Run
+from bench.empty_workflow import EmptyWorkflow
+from bench.load import Tick, open_loop
+from bench.report import Section, Target
+from bench.stats import per_second, rate_over_time, ratio, summarize
+from onceonly.platform.db import create_pool
+
+ACCEPTED = "onceonly.events.v1.ApplicationAccepted"
+COMPLETED = "onceonly.events.v1.ApplicationCompleted"
+
+
+async def _timeline_marks(pool: asyncpg.Pool, codes: list[str]) -> dict[str, dict[str, float]]:
+    rows = await pool.fetch(
+        """
+        SELECT application_code,
+               min(recorded_at) AS first,
+               min(recorded_at) FILTER (WHERE ce_type = $2) AS accepted,
+               min(recorded_at) FILTER (WHERE ce_type = $3) AS completed
+        FROM tracking.timeline WHERE application_code = ANY($1::text[])
+        GROUP BY application_code
+        """,
+        codes,
+        ACCEPTED,
+        COMPLETED,
+    )
+    return {
+        r["application_code"]: {
+            k: r[k].timestamp() for k in ("first", "accepted", "completed") if r[k] is not None
+        }
+        for r in rows
+    }
+
+
+async def wait_for_timelines(
+    run: Run, pool: asyncpg.Pool, accepted: list[Accepted], mark: str, tick: Tick
+) -> dict[str, dict[str, float]]:
+    """Poll until every application has `mark` in its timeline (bounded)."""
+    codes = [a.code for a in accepted]
+    start = time.monotonic()
+    while True:
+        marks = await _timeline_marks(pool, codes)
+        done = sum(1 for m in marks.values() if mark in m)
+        tick(done / max(1, len(codes)))
+        if done >= len(codes) or time.monotonic() - start > run.plan.settle_seconds:
+            return marks
+        await asyncio.sleep(1.0)
+
+
+async def workflow_starts(client: Client, codes: set[str], since: datetime) -> dict[str, float]:
+    """Temporal's start time of each of `codes` (from the visibility store)."""
+    query = f"WorkflowType = 'JointApproval' AND StartTime >= '{since.isoformat()}'"
+    found: dict[str, float] = {}
+    async for execution in client.list_workflows(query, page_size=1000):
+        if execution.id in codes:
+            found[execution.id] = execution.start_time.timestamp()
+    return found
+
+
+async def _raw_starts(run: Run, client: Client, tick: Tick) -> tuple[int, float]:
+    """Start the planned number of empty workflows from `concurrency` clients; the
+    number started and the seconds it took."""
+    queue = f"{run.plan.run_id}-empty"
+    total = run.plan.temporal_starts
+    slots = iter(range(total))
+    started = 0
+
+    async def client_loop() -> None:
+        nonlocal started
+        for i in slots:
+            await client.start_workflow(
+                EmptyWorkflow.run,
+                id=f"{run.plan.run_id}-empty-{i}",
+                task_queue=queue,
+                execution_timeout=timedelta(minutes=10),
+            )
+            started += 1
+            tick(started / total)
+
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[EmptyWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        begin = time.perf_counter()
+        await asyncio.wait_for(
+            asyncio.gather(*(client_loop() for _ in range(run.plan.concurrency))),
+            timeout=run.plan.settle_seconds,
+        )
+        return started, time.perf_counter() - begin
+
+
+async def run_workflow(run: Run) -> Section:
+    plan = run.plan
+    section = Section("workflow")
+    settings = run.endpoints.settings
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    statuses: dict[int, int] = {}
+    step = run.step(f"e2e: {plan.e2e_rate} applications/s")
+    run.monitor.begin("e2e")
+    load = await open_loop(
+        run.submitter("e2e", statuses), rate=plan.e2e_rate, seconds=plan.e2e_seconds, tick=step
+    )
+    accepted = run.accepted.get("e2e", [])
+    pool = await create_pool(run.endpoints.database_url, max_size=2)
+    try:
+        step = run.step("e2e: waiting for the timelines")
+        marks = await wait_for_timelines(run, pool, accepted, "completed", step)
+        run.monitor.end()
+        starts = await workflow_starts(client, {a.code for a in accepted}, since)
+        burst = run.accepted.get("intake-closed", [])
+        burst_starts = (
+            await workflow_starts(client, {a.code for a in burst}, since - timedelta(minutes=30))
+            if burst
+            else {}
+        )
+    finally:
+        await pool.close()
+
+    def delays(mark: str) -> list[float]:
+        return [marks[a.code][mark] - a.at for a in accepted if mark in marks.get(a.code, {})]
+
+    to_running = [starts[a.code] - a.at for a in accepted if a.code in starts]
+    e2e = summarize(delays("accepted"))
+    section.system = {
+        "offered_per_s": plan.e2e_rate,
+        "seconds": plan.e2e_seconds,
+        "accepted": load.ok,
+        "intake_latency": summarize(load.latencies).as_dict(),
+        "accepted_to_workflow_started": summarize(to_running).as_dict(),
+        "accepted_to_first_timeline_entry": summarize(delays("first")).as_dict(),
+        "accepted_to_workflow_accepted_in_timeline": e2e.as_dict(),
+        "accepted_to_completed_in_timeline": summarize(delays("completed")).as_dict(),
+        "not_completed_within_settle": sum(
+            1 for a in accepted if "completed" not in marks.get(a.code, {})
+        ),
+        "workflow_start_rate_e2e_per_s": rate_over_time(list(starts.values())),
+        "workflow_start_rate_burst_per_s": rate_over_time(list(burst_starts.values()))
+        if burst_starts
+        else None,
+        "burst_applications": len(burst),
+    }
+    step = run.step(f"raw Temporal: start {plan.temporal_starts:,} empty workflows")
+    run.monitor.begin("raw-temporal")
+    started, seconds = await _raw_starts(run, client, step)
+    run.monitor.end()
+    raw_rate = per_second(started, seconds)
+    section.raw = {
+        "what": f"client.start_workflow of an empty workflow, {plan.concurrency} concurrent,"
+        " own task queue and worker (in the bench process)",
+        "started": started,
+        "seconds": round(seconds, 2),
+        "starts_per_s": raw_rate,
+    }
+    best = (
+        section.system["workflow_start_rate_burst_per_s"]
+        or section.system["workflow_start_rate_e2e_per_s"]
+    )
+    section.ratio = {"workflow_starts_per_s_vs_raw": ratio(best, raw_rate)}
+    section.targets = [
+        Target(
+            f"e2e p99 at {plan.e2e_rate}/s (accepted → in timeline)", e2e.p99_ms, "<=", 2000, "ms"
+        )
+    ]
+    section.notes.append(
+        "Workflow start rate (system) is measured on the backlog the intake closed loop"
+        " left (the bridge starting workflows as fast as it can), else at the e2e load."
+    )
+    for name in ("e2e", "raw-temporal"):
+        phase = run.monitor.phase(name)
+        if phase is not None:
+            section.bound_by[f"cores_busy_{name}"] = dict(run.monitor.busiest(phase, count=4))
+    return section
