@@ -39,7 +39,11 @@ from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import IntegratorStore
 from onceonly.platform.testing import migrated_pool, unique_prefix
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # Schemathesis' own strategies use `random`; nothing of ours to fix.
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
+]
 
 # Per operation: with a dozen operations the run takes about a minute on two cores.
 # Raise it for a deeper run: ONCEONLY_SCHEMATHESIS_MAX_EXAMPLES=500 pytest this file.

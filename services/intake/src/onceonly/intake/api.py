@@ -28,6 +28,8 @@ from onceonly.catalogue import Catalogue, Matter, default_catalogue
 from onceonly.intake import metrics, outbox
 from onceonly.intake.apikeys import parse_api_key, secret_matches
 from onceonly.intake.application_code import parse_application_code
+from onceonly.intake.approval_status import Status
+from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.errors import InvalidApiKey, InvalidValue
 from onceonly.intake.idempotency import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -147,6 +149,7 @@ def create_app(
                 region_code=settings.region_code,
                 topic_prefix=settings.topic_prefix,
                 idempotency_ttl_hours=settings.idempotency_ttl_hours,
+                approvals=ApprovalStore(current),
             )
             refresher = asyncio.create_task(refresh_backlog(current))
             yield
@@ -401,9 +404,10 @@ def create_app(
         summary="Rate an application (好差评)",
         description=(
             "Five levels and an optional comment of at most 500 characters, once per"
-            " application (a second rating is a 409). Offer it once the applicant was told"
-            " of completion: intake does not follow the approval, so it records the rating"
-            " whenever it comes, and only ratings of completed applications are counted."
+            " application (a second rating is a 409). Offer it once the application is"
+            " `completed`. Intake's status follows the approval a moment behind, so a"
+            " rating is recorded whenever it comes; only ratings of completed"
+            " applications are counted."
         ),
         responses=update_responses,
     )
@@ -440,7 +444,7 @@ def create_app(
         matter_code: Annotated[
             str | None, Query(max_length=64, examples=["household-transfer"])
         ] = None,
-        status: Annotated[str | None, Query(max_length=32, examples=["submitted"])] = None,
+        status: Annotated[Status | None, Query(examples=["accepted"])] = None,
         submitted_from: Annotated[
             Instant | None, Query(examples=["2025-03-01T00:00:00+08:00"])
         ] = None,
@@ -499,7 +503,12 @@ def create_app(
         response_model=ApplicationView,
         tags=["applications"],
         summary="Read one of your applications",
-        description="Personal data is masked. Another integrator's application is a 404.",
+        description=(
+            "Where the approval stands (status, the application's clock and each"
+            " department's task and clock) and which materials are still missing, as the"
+            " workflow reported it a moment ago. Personal data is masked. Another"
+            " integrator's application is a 404."
+        ),
         responses=documented(401, 404, 503),
     )
     async def read_application(
@@ -510,10 +519,16 @@ def create_app(
         ],
     ) -> ApplicationView:
         code = _code_or_404(application_code)
-        record = await service().application(integrator_id=integrator.id, code=code)
-        if record is None:
+        found = await service().application(integrator_id=integrator.id, code=code)
+        if found is None:
             raise not_found(f"Application {code}")
-        return ApplicationView.of(record, self_link=application_path(code))
+        return ApplicationView.of(
+            found.record,
+            found.approval,
+            outstanding=found.outstanding,
+            catalogue=catalogue,
+            self_link=application_path(code),
+        )
 
     @app.get(
         "/v1/progress",

@@ -6,7 +6,8 @@ continues), and marked published in the same transaction once the broker has ack
 If Kafka or Postgres is away the batch rolls back, the rows stay, and the relay backs
 off and tries again: nothing is lost, and a row is at worst published twice (consumers
 deduplicate by event id). A NOTIFY from the outbox insert wakes it at once; otherwise
-it polls.
+it polls. The relay process also runs the approval follower (approval_follower.py),
+intake's other Kafka-facing background job.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from aiokafka.errors import KafkaError
 from opentelemetry import propagate, trace
 
 from onceonly.intake import metrics, outbox
+from onceonly.intake.approval_follower import ApprovalFollower
 from onceonly.intake.outbox import PendingRow
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
@@ -316,21 +318,25 @@ class OutboxRelay:
 
 
 async def run_relay(settings: IntakeSettings) -> None:
-    """The relay process: migrations, then publish, heartbeat and measure until cancelled."""
+    """The relay process: migrations, then publish, follow the approval events,
+    heartbeat and measure until cancelled."""
     pool = await create_pool(settings.database_url, max_size=4)
     try:
         await prepare_database(pool, component="intake", package="onceonly.intake")
         relay = OutboxRelay.from_settings(pool, settings)
+        follower = ApprovalFollower.from_settings(pool, settings)
+
+        def detail() -> dict[str, Any]:
+            return {**relay.heartbeat_detail(), "approvals": follower.heartbeat_detail()}
+
         helpers = [
             asyncio.create_task(
                 run_heartbeat(
-                    pool,
-                    RELAY_COMPONENT,
-                    every=settings.heartbeat_seconds,
-                    detail=relay.heartbeat_detail,
+                    pool, RELAY_COMPONENT, every=settings.heartbeat_seconds, detail=detail
                 )
             ),
             asyncio.create_task(relay.measure_backlog(settings.heartbeat_seconds)),
+            asyncio.create_task(follower.run()),
         ]
         log.info("relay started", topic_prefix=settings.topic_prefix)
         try:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from onceonly.catalogue import Catalogue, Matter
+from onceonly.intake.approval_status import ApprovalState, Status, TaskStatus
 from onceonly.intake.store import ApplicationRecord, ApplicationSummary
 
 PERSON_EXAMPLE: dict[str, Any] = {
@@ -223,21 +224,87 @@ class MaterialView(BaseModel):
     reference: str
 
 
+class ClockView(BaseModel):
+    committed_days: int = Field(examples=[10])
+    day_kind: str = Field(description="`working` or `natural` days", examples=["working"])
+    started_at: datetime | None = Field(description="When the clock started (acceptance)")
+    due_at: datetime | None = Field(description="The committed deadline")
+    paused: bool = Field(
+        description="Stopped: waiting for a supplement or a special procedure (特别程序)"
+    )
+    provisional: bool = Field(
+        description="Computed past the published holiday calendar; may still move"
+    )
+
+    @classmethod
+    def of(cls, clock: dict[str, Any] | None) -> ClockView | None:
+        return cls(**clock) if clock else None
+
+
+class DepartmentProgressView(BaseModel):
+    department_code: str = Field(examples=["public-security"])
+    name_zh: str = Field(examples=["公安局"])
+    name_en: str = Field(examples=["Public Security Bureau"])
+    task_name: str
+    state: TaskStatus = Field(description="This department's task")
+    clock: ClockView | None = Field(description="This department's own clock")
+    reason: str | None = Field(description="Why it decided so, or what it asks for")
+    decided_at: datetime | None
+    special_procedure: str | None = Field(
+        description="Running special procedure (expert_review, hearing, public_notice,"
+        " on_site_inspection): its time does not count",
+    )
+
+
+class MissingMaterialView(BaseModel):
+    code: str = Field(examples=["household-register"])
+    name_zh: str = Field(examples=["户口簿"])
+    name_en: str = Field(examples=["Household register"])
+
+
 class ApplicationView(BaseModel):
-    application_code: str
-    status: str
+    application_code: str = Field(examples=["330100-20250303-0004276"])
+    status: Status = Field(
+        description="Where the approval stands, from the workflow's events (a moment"
+        " behind it): `submitted` until the application is examined"
+    )
+    status_reason: str | None = Field(description="Why it was refused, rejected or withdrawn")
+    status_updated_at: datetime | None = Field(
+        description="When the approval last reported a change (null: not examined yet)"
+    )
     matter_code: str
     applicant: ApplicantView
     contact: ContactView
     materials: list[MaterialView]
+    missing_materials: list[MissingMaterialView] = Field(
+        description="Asked for and not yet supplied (一次性告知): send them as a supplement"
+    )
+    clock: ClockView | None = Field(description="The application's overall clock")
+    departments: list[DepartmentProgressView] = Field(
+        description="Each department's task and clock (并联审批), once started"
+    )
+    elicence_number: str | None = Field(description="The e-licence issued on completion")
     submitted_at: datetime
     links: Links
 
     @classmethod
-    def of(cls, record: ApplicationRecord, *, self_link: str) -> ApplicationView:
+    def of(
+        cls,
+        record: ApplicationRecord,
+        approval: ApprovalState | None,
+        *,
+        outstanding: tuple[str, ...],
+        catalogue: Catalogue,
+        self_link: str,
+    ) -> ApplicationView:
+        state = approval or ApprovalState()
+        matter = catalogue.matter(record.matter_code)
+        materials = {m.code: m for m in matter.materials} if matter else {}
         return cls(
             application_code=record.application_code,
-            status=record.status,
+            status=state.status,
+            status_reason=state.reason or None,
+            status_updated_at=state.last_event_at,
             matter_code=record.matter_code,
             applicant=ApplicantView(
                 kind=record.applicant_kind,  # type: ignore[arg-type]
@@ -250,14 +317,42 @@ class ApplicationView(BaseModel):
                 language=record.language,
             ),
             materials=[MaterialView(**material) for material in record.materials],
+            missing_materials=[
+                MissingMaterialView(
+                    code=code,
+                    name_zh=materials[code].name_zh if code in materials else code,
+                    name_en=materials[code].name_en if code in materials else code,
+                )
+                for code in outstanding
+            ],
+            clock=ClockView.of(state.clock),
+            departments=[
+                _department(code, task, catalogue) for code, task in sorted(state.tasks.items())
+            ],
+            elicence_number=state.elicence_number or None,
             submitted_at=record.submitted_at,
             links=Links(self_=self_link),
         )
 
 
+def _department(code: str, task: dict[str, Any], catalogue: Catalogue) -> DepartmentProgressView:
+    department = catalogue.department(code)
+    return DepartmentProgressView(
+        department_code=code,
+        name_zh=department.name_zh if department else code,
+        name_en=department.name_en if department else code,
+        task_name=task.get("task_name", ""),
+        state=task.get("state", "started"),
+        clock=ClockView.of(task.get("clock")),
+        reason=task.get("reason") or None,
+        decided_at=task.get("decided_at"),
+        special_procedure=task.get("special_procedure"),
+    )
+
+
 class ApplicationSummaryView(BaseModel):
     application_code: str = Field(examples=["330100-20250303-0004276"])
-    status: str = Field(examples=["submitted"])
+    status: Status = Field(examples=["accepted"])
     matter_code: str = Field(examples=["household-transfer"])
     submitted_at: datetime
     links: Links
@@ -298,7 +393,7 @@ class ProgressView(BaseModel):
     """Status and matter only: nothing about the applicant, not even masked."""
 
     application_code: str = Field(examples=["330100-20250303-0004276"])
-    status: str = Field(examples=["submitted"])
+    status: Status = Field(examples=["accepted"])
     matter: ProgressMatter
 
 

@@ -11,6 +11,8 @@ import structlog
 
 from onceonly.catalogue import Catalogue, Matter
 from onceonly.intake.application_code import china_day, format_application_code
+from onceonly.intake.approval_status import ApprovalState, outstanding_materials
+from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.errors import ApplicationNotFound, IdempotencyKeyReused
 from onceonly.intake.events import (
     SealedPersonalData,
@@ -47,6 +49,16 @@ SUBMITTED = "submitted"
 
 
 @dataclass(frozen=True, slots=True)
+class ApplicationProgress:
+    """An application, its approval state (None until examined) and the materials
+    still missing."""
+
+    record: ApplicationRecord
+    approval: ApprovalState | None
+    outstanding: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """What the API answers: the first answer again when `replayed`."""
 
@@ -69,6 +81,7 @@ class IntakeService:
         region_code: str,
         topic_prefix: str,
         idempotency_ttl_hours: float,
+        approvals: ApprovalStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -78,6 +91,7 @@ class IntakeService:
         self._topic = topic_name(topic_prefix, Stream.SUBMISSIONS)
         self._updates_topic = topic_name(topic_prefix, Stream.APPLICANT_UPDATES)
         self._ttl = idempotency_ttl_hours
+        self._approvals = approvals
         self._clock = clock
 
     async def submit(
@@ -282,9 +296,20 @@ class IntakeService:
             return None
         return row
 
-    async def application(self, *, integrator_id: str, code: str) -> ApplicationRecord | None:
-        """The integrator's own application; None for another integrator's code."""
-        return await self._store.application(integrator_id, code)
+    async def application(self, *, integrator_id: str, code: str) -> ApplicationProgress | None:
+        """The integrator's own application with where its approval stands; None for
+        another integrator's code."""
+        record = await self._store.application(integrator_id, code)
+        if record is None:
+            return None
+        approval = await self._approvals.state_of(code) if self._approvals else None
+        outstanding: tuple[str, ...] = ()
+        if approval is not None and approval.missing_materials and self._approvals:
+            # Supplements recorded after the request answer it. Both times come from
+            # the services' clocks; the next acceptance event settles any doubt.
+            supplied = await self._approvals.supplied_since(code, approval.missing_since)
+            outstanding = outstanding_materials(approval, supplied)
+        return ApplicationProgress(record, approval, outstanding)
 
 
 def _iso(at: datetime) -> str:

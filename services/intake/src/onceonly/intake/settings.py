@@ -38,6 +38,11 @@ class IntakeSettings(PlatformSettings):
     relay_metrics_port: int | None = None
 
     @property
+    def approvals_consumer_group(self) -> str:
+        """The Kafka consumer group of the approval follower (one per deployment)."""
+        return f"{self.topic_prefix}.intake-approvals"
+
+    @property
     def relay_max_silence_seconds(self) -> float:
         """How old the relay's heartbeat may be before /health reports it."""
         return 3 * self.heartbeat_seconds

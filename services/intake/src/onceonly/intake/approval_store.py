@@ -1,0 +1,127 @@
+"""Postgres side of the approval status: applying one event exactly once, reading the
+state back, and the materials supplied since a request. Parameterised SQL only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from onceonly.intake.approval_status import ApprovalState
+
+
+class ApprovalStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def apply(
+        self,
+        application_code: str,
+        event_id: str,
+        fold: Callable[[ApprovalState], ApprovalState],
+    ) -> bool:
+        """Fold one event into the application's state, once per event id.
+
+        False when the application is not intake's (another deployment's code) or the
+        event was applied before. The status column of the application moves with it,
+        in the same transaction, so that lists and the citizen lookup agree.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The application's row lock orders concurrent deliveries of its events.
+            known = await conn.fetchval(
+                "SELECT true FROM intake.applications WHERE application_code = $1 FOR UPDATE",
+                application_code,
+            )
+            if not known:
+                return False
+            row = await conn.fetchrow(
+                """
+                SELECT status, reason, missing_materials, missing_since, clock, tasks,
+                       elicence_number, last_event_at, event_ids
+                FROM intake.approval_status WHERE application_code = $1
+                """,
+                application_code,
+            )
+            if row is not None and uuid.UUID(event_id) in row["event_ids"]:
+                return False
+            state = fold(_state(row) if row is not None else ApprovalState())
+            await conn.execute(
+                """
+                INSERT INTO intake.approval_status AS s (
+                    application_code, status, reason, missing_materials, missing_since,
+                    clock, tasks, elicence_number, last_event_at, event_ids)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, ARRAY[$10::uuid])
+                ON CONFLICT (application_code) DO UPDATE SET
+                    status = EXCLUDED.status,
+                    reason = EXCLUDED.reason,
+                    missing_materials = EXCLUDED.missing_materials,
+                    missing_since = EXCLUDED.missing_since,
+                    clock = EXCLUDED.clock,
+                    tasks = EXCLUDED.tasks,
+                    elicence_number = EXCLUDED.elicence_number,
+                    last_event_at = EXCLUDED.last_event_at,
+                    event_ids = s.event_ids || EXCLUDED.event_ids,
+                    updated_at = now()
+                """,
+                application_code,
+                state.status,
+                state.reason,
+                list(state.missing_materials),
+                state.missing_since,
+                json.dumps(state.clock) if state.clock is not None else None,
+                json.dumps(state.tasks, ensure_ascii=False),
+                state.elicence_number,
+                state.last_event_at,
+                uuid.UUID(event_id),
+            )
+            await conn.execute(
+                "UPDATE intake.applications SET status = $2 WHERE application_code = $1",
+                application_code,
+                state.status,
+            )
+        return True
+
+    async def state_of(self, application_code: str) -> ApprovalState | None:
+        """None until the first approval event of the application arrived."""
+        row = await self._pool.fetchrow(
+            """
+            SELECT status, reason, missing_materials, missing_since, clock, tasks,
+                   elicence_number, last_event_at
+            FROM intake.approval_status WHERE application_code = $1
+            """,
+            application_code,
+        )
+        return _state(row) if row is not None else None
+
+    async def supplied_since(self, application_code: str, since: datetime | None) -> set[str]:
+        """Material codes of the supplements recorded after `since` (all if None)."""
+        rows = await self._pool.fetch(
+            """
+            SELECT m ->> 'code' AS code
+            FROM intake.applicant_updates u,
+                 jsonb_array_elements(u.details -> 'materials') AS m
+            WHERE u.application_code = $1 AND u.kind = 'supplement'
+              AND ($2::timestamptz IS NULL OR u.created_at > $2)
+            """,
+            application_code,
+            since,
+        )
+        return {row["code"] for row in rows}
+
+
+def _state(row: asyncpg.Record) -> ApprovalState:
+    clock: dict[str, Any] | None = json.loads(row["clock"]) if row["clock"] is not None else None
+    return ApprovalState(
+        status=row["status"],
+        reason=row["reason"],
+        missing_materials=tuple(row["missing_materials"]),
+        missing_since=row["missing_since"],
+        clock=clock,
+        tasks=json.loads(row["tasks"]),
+        elicence_number=row["elicence_number"],
+        last_event_at=row["last_event_at"],
+    )
