@@ -10,6 +10,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from pydantic import ValidationError
+
+from onceonly.intake.settings import IntakeSettings
+from onceonly.intake.store import ApplicationStore
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +128,51 @@ async def test_a_malformed_key_is_refused(
     )
     assert response.status_code == 422
     assert any(error["field"] == "Idempotency-Key" for error in response.json()["errors"])
+
+
+async def age_key(pool: asyncpg.Pool, integrator_id: str, key: str, hours: float) -> None:
+    await pool.execute(
+        "UPDATE intake.idempotency_keys SET created_at = now() - make_interval(secs => $3)"
+        " WHERE integrator_id = $1 AND key = $2",
+        integrator_id,
+        key,
+        hours * 3600,
+    )
+
+
+async def test_a_key_is_kept_a_day_then_expires_and_is_purged(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    pool: asyncpg.Pool,
+) -> None:
+    key = str(uuid.uuid4())
+    headers = {**integrator.headers, "Idempotency-Key": key}
+    first = await client.post("/v1/applications", json=person_application, headers=headers)
+    assert first.status_code == 201
+
+    await age_key(pool, integrator.id, key, 23.9)
+    within_a_day = await client.post("/v1/applications", json=person_application, headers=headers)
+    assert within_a_day.headers.get("idempotent-replayed") == "true"
+    assert within_a_day.content == first.content
+
+    # Past the retention a key names nothing: the purge (run by the relay) removes it,
+    # and keys younger than the retention stay.
+    await age_key(pool, integrator.id, key, 24.1)
+    young = str(uuid.uuid4())
+    young_answer = await client.post(
+        "/v1/applications",
+        json=person_application,
+        headers={**integrator.headers, "Idempotency-Key": young},
+    )
+    assert young_answer.status_code == 201
+    assert await ApplicationStore(pool).purge_idempotency_keys(older_than_hours=24) >= 1
+    kept = await pool.fetch(
+        "SELECT key FROM intake.idempotency_keys WHERE integrator_id = $1", integrator.id
+    )
+    assert [row["key"] for row in kept] == [young]
+
+
+def test_keys_cannot_be_configured_to_live_less_than_a_day() -> None:
+    with pytest.raises(ValidationError):
+        IntakeSettings(idempotency_ttl_hours=12)

@@ -14,6 +14,7 @@ import pytest
 
 from onceonly.intake.api import create_app
 from onceonly.intake.settings import IntakeSettings
+from onceonly.platform.testing import migrated_pool
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +150,23 @@ async def test_the_new_endpoints_are_documented(client: httpx.AsyncClient) -> No
     progress = paths["/v1/progress"]["get"]
     assert "security" not in progress
     assert "429" in progress["responses"]
+
+
+async def test_a_request_that_waits_too_long_is_answered_503_not_left_hanging(
+    settings: IntakeSettings, database_url: str, integrator: Any
+) -> None:
+    # One connection, held by someone else: the API cannot even check the key.
+    async with migrated_pool(
+        database_url, component="intake", package="onceonly.intake", max_size=1
+    ) as small, api_with(settings, small, request_timeout_seconds=0.5) as client:
+        async with small.acquire():
+            waiting = await client.get(
+                "/v1/applications/330100-20250303-0004276", headers=integrator.headers
+            )
+        after = await client.get("/v1/matters")
+    assert waiting.status_code == 503
+    assert waiting.headers["content-type"] == "application/problem+json"
+    assert int(waiting.headers["retry-after"]) >= 1
+    assert waiting.json()["type"].endswith("/timeout")
+    assert "Idempotency-Key" in waiting.json()["detail"]
+    assert after.status_code == 200

@@ -37,7 +37,11 @@ from onceonly.intake.idempotency import (
     request_fingerprint,
     validate_key,
 )
-from onceonly.intake.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from onceonly.intake.middleware import (
+    BodyLimitMiddleware,
+    DeadlineMiddleware,
+    RequestMetricsMiddleware,
+)
 from onceonly.intake.paging import DEFAULT_LIMIT, MAX_LIMIT
 from onceonly.intake.problems import (
     UNAVAILABLE,
@@ -181,6 +185,8 @@ def create_app(
     install_problem_handlers(app)
     install_intake_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    # Inside the metrics (so that timed-out requests are counted with their 503).
+    app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout_seconds, prefix="/v1/")
     app.add_middleware(RequestMetricsMiddleware)
 
     async def health_check() -> dict[str, str]:
@@ -581,6 +587,7 @@ def create_app(
         tags=["catalogue"],
         summary="The service catalogue (事项清单)",
         description="Public: every matter that can be applied for, to build forms from.",
+        responses=documented(503),
     )
     async def list_matters() -> MatterList:
         return MatterList(matters=[MatterSummary.of(matter) for matter in catalogue.matters])
@@ -591,7 +598,7 @@ def create_app(
         tags=["catalogue"],
         summary="One matter's guide (办事指南)",
         description="Departments and their committed limits, materials, shared-data checks.",
-        responses=documented(404),
+        responses=documented(404, 503),
     )
     async def read_matter(
         matter_code: Annotated[str, Path(max_length=64, examples=["household-transfer"])],

@@ -20,6 +20,10 @@ RATE_LIMITED = Counter(
     "Requests refused with 429, by limit: integrator (POSTs) or progress (per address)",
     ["limit"],
 )
+TIMED_OUT = Counter(
+    "onceonly_intake_timed_out_total",
+    "Requests answered 503 because they were not answered within the request deadline",
+)
 OUTBOX_BACKLOG = Gauge("onceonly_intake_outbox_backlog", "Outbox rows not yet published to Kafka")
 OUTBOX_OLDEST_SECONDS = Gauge(
     "onceonly_intake_outbox_oldest_seconds", "Age of the oldest unpublished outbox row"

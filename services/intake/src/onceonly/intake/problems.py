@@ -267,6 +267,18 @@ def not_found(what: str) -> Problem:
     return Problem(404, "Not found", f"{what} 未找到.", type_=PROBLEMS + "not-found")
 
 
+def timed_out(seconds: float) -> Problem:
+    return Problem(
+        503,
+        "Service overloaded",
+        f"The request was not answered within {seconds:g} seconds. It may or may not have"
+        " taken effect: retry with the same Idempotency-Key."
+        " 请求超时, 可能已处理也可能未处理: 请使用相同的 Idempotency-Key 重试.",
+        type_=PROBLEMS + "timeout",
+        headers={"Retry-After": "5"},
+    )
+
+
 def too_many(retry_after: str) -> Problem:
     return Problem(
         429,

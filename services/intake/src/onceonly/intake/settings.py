@@ -15,6 +15,9 @@ class IntakeSettings(PlatformSettings):
     region_code: str = Field(default="330100", pattern=r"^[0-9]{6}$")
     # Larger requests are refused with 413 before they are read into memory.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # A request not answered within this (e.g. waiting for a database connection under
+    # overload) is answered 503 with Retry-After instead of hanging.
+    request_timeout_seconds: float = Field(default=15.0, gt=0)
     # A retry with the same Idempotency-Key is answered from storage for this long.
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
 
