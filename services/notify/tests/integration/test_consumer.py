@@ -195,7 +195,9 @@ async def test_each_channel_the_applicant_chose_and_only_those(
     await publish(producer, runtime.source_topic, marker)
     rows = await eventually(
         lambda: _deliveries(pool, code),
-        lambda rows: sum(r["event_id"].startswith(marker.id) for r in rows) == 2,
+        lambda rows: (
+            sum(r["event_id"].startswith(marker.id) and r["status"] == "sent" for r in rows) == 2
+        ),
         what="the marker's deliveries (completion and rating invitation)",
     )
     sent = sorted((row["event_id"], row["channel"]) for row in rows)

@@ -164,7 +164,9 @@ async def test_each_event_type_tells_the_applicant_once_in_their_language(
     expected = set(fragments)
     rows = await eventually(
         lambda: _messages(pool, code),
-        lambda rows: {r["template"] for r in rows} >= expected,
+        lambda rows: (
+            {r["template"] for r in rows} >= expected and all(r["status"] == "sent" for r in rows)
+        ),
         what="a message for each event",
     )
     assert sorted(r["template"] for r in rows) == sorted(expected)  # one each
