@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -221,6 +221,13 @@ async def test_department_decides_through_the_api(system: System) -> None:
             return any(t["application_code"] == application_code for t in answer.json())
 
         await wait_until(task_listed, what="the task in the department's list")
+        listed = await http.get("/v1/tasks", headers=system.token("public-security"))
+        task = next(t for t in listed.json() if t["application_code"] == application_code)
+        # Household transfer: 10 natural days from today, moved off a non-working day.
+        cst = timezone(timedelta(hours=8))
+        due = datetime.fromisoformat(task["due_at"]).astimezone(cst).date()
+        assert task["days_left"] == (due - datetime.now(cst).date()).days
+        assert 10 <= task["days_left"] <= 13
 
         unauthenticated = await http.post(path, json={"outcome": "approved"})
         assert unauthenticated.status_code == 401

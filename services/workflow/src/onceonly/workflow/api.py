@@ -9,7 +9,8 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path as PathLib
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -25,12 +26,15 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from onceonly.catalogue import default_catalogue
+from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.auth import StaffIdentity, staff_dependency
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import Problem, health_router, install_problem_handlers
 from onceonly.platform.metrics import ConsumerLagMonitor, instrument_api
 from onceonly.workflow.bridge import consumer_group
+from onceonly.workflow.clocks import days_left
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import (
     ApplicationSnapshot,
@@ -41,6 +45,7 @@ from onceonly.workflow.shared import (
     SpecialProcedureInput,
     SpecialProcedureKind,
     TaskActionResult,
+    TaskSnapshot,
     TaskState,
 )
 from onceonly.workflow.temporal import connect
@@ -110,6 +115,9 @@ class TaskView(BaseModel):
     provisional: bool
     supervision_level: str = "none"
     paused: bool = False
+    # Days of the matter's kind (working or natural) after today until due_at: 0 on the
+    # due day, negative when overdue; null while the clock is paused.
+    days_left: int | None = None
     assignee: str = ""
     special_procedure: str = ""
 
@@ -169,6 +177,14 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
         settings.signing_secret.get_secret_value(), roles=("reviewer", "department_head")
     )
     Staff = Annotated[StaffIdentity, Depends(staff)]
+    catalogue = default_catalogue()
+    calendar = default_calendar(PathLib(settings.calendar_dir) if settings.calendar_dir else None)
+
+    def left(matter_code: str, task: TaskSnapshot) -> int | None:
+        matter = catalogue.matter(matter_code)
+        if task.paused or matter is None:
+            return None
+        return days_left(calendar, matter.day_kind, task.due_at, datetime.now(UTC))
 
     def temporal() -> Client:
         return state["client"]  # type: ignore[return-value]
@@ -231,6 +247,7 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
                 TaskView(
                     application_code=snap.application_code,
                     matter_code=snap.matter_code,
+                    days_left=left(snap.matter_code, task),
                     **asdict(task),
                 )
                 for task in snap.tasks
