@@ -6,6 +6,7 @@
 #   make demo       up, then the demo script
 #   make test       up, then unit tests, integration and end-to-end tests, short fault injection
 #   make test-unit  unit tests only (no infrastructure needed)
+#   make bench      the benchmarks against the running system (JSON in bench/results/)
 #   make chaos      the long fault-injection run (its own instance on other ports)
 #   make down       stop the services, then the infrastructure
 #   make lint       ruff check + ruff format --check
@@ -30,7 +31,7 @@ ifneq ($(filter-out $(wildcard $(PROTO_PY)),$(PROTO_PY)),)
 .PHONY: $(PROTO_STAMP)
 endif
 
-.PHONY: help setup uv venv protos infra up down demo test test-unit test-integration test-chaos chaos browser lint
+.PHONY: help setup uv venv protos infra up down demo test test-unit test-integration test-chaos chaos browser bench bench-quick lint
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -102,6 +103,13 @@ test-chaos: setup
 
 chaos: setup
 	$(UVRUN) python -m tests.chaos.run --long
+
+# Each benchmark measures this system and the raw component under it in the same run.
+bench: up
+	$(UVRUN) python -m bench
+
+bench-quick: up
+	$(UVRUN) python -m bench --quick
 
 lint: uv
 	$(UVRUN) ruff check . && $(UVRUN) ruff format --check .
