@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from onceonly.catalogue import default_catalogue
-from onceonly.catalogue.calendar import default_calendar
+from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
@@ -85,19 +85,29 @@ class Harness:
     worker: Worker
 
 
-@pytest_asyncio.fixture
-async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
-    producer = RecordingProducer()
-    task_queue = f"test-{uuid.uuid4().hex[:8]}"
-    activities = ApprovalActivities(
+def activities_with(producer: RecordingProducer, calendar: WorkingCalendar) -> ApprovalActivities:
+    """The real activities on a calendar of the test's choosing."""
+    return ApprovalActivities(
         producer=producer,  # type: ignore[arg-type]
         topic_prefix="test",
         catalogue=default_catalogue(),
-        calendar=default_calendar(),
+        calendar=calendar,
         registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=REGISTRY_KEY),
         sealer=SEALER,
         elicences=InMemoryELicenceStore(),
     )
+
+
+@pytest.fixture
+def make_activities() -> Callable[[RecordingProducer, WorkingCalendar], ApprovalActivities]:
+    return activities_with
+
+
+@pytest_asyncio.fixture
+async def harness(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[Harness]:
+    producer = RecordingProducer()
+    task_queue = f"test-{uuid.uuid4().hex[:8]}"
+    activities = activities_with(producer, default_calendar())
     worker = build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities)
     async with worker:
         yield Harness(time_skipping_env.client, task_queue, producer, worker)

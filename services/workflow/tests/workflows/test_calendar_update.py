@@ -9,11 +9,6 @@ from datetime import date, datetime, timedelta, timezone
 
 from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import WorkingCalendar, YearNotice
-from onceonly.platform.pii import PiiSealer
-from onceonly.platform.settings import DEVELOPMENT_PII_KEY
-from onceonly.workflow.activities import ApprovalActivities
-from onceonly.workflow.elicences import InMemoryELicenceStore
-from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -39,19 +34,11 @@ async def snapshot(handle) -> ApplicationSnapshot:
 
 
 async def test_provisional_deadlines_become_final_when_the_notice_arrives(
-    time_skipping_env, harness
+    time_skipping_env, harness, make_activities
 ):
     # A calendar that knows no year yet: every deadline is provisional (weekends only).
     calendar = WorkingCalendar(use_library=False)
-    activities = ApprovalActivities(
-        producer=harness.producer,  # type: ignore[arg-type]
-        topic_prefix="test",
-        catalogue=default_catalogue(),
-        calendar=calendar,
-        registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=b"calendar-test-registry"),
-        sealer=PiiSealer(DEVELOPMENT_PII_KEY),
-        elicences=InMemoryELicenceStore(),
-    )
+    activities = make_activities(harness.producer, calendar)
     task_queue = f"calendar-{uuid.uuid4().hex[:8]}"
     code = f"330100-20261123-{uuid.uuid4().int % 10**6:06d}C"
     app = ApplicationInput(

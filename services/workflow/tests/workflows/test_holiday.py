@@ -14,15 +14,9 @@ import asyncio
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
-from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import WorkingCalendar, YearNotice
 from onceonly.catalogue.model import DayKind
 from onceonly.events.v1 import supervision_pb2
-from onceonly.platform.pii import PiiSealer
-from onceonly.platform.settings import DEVELOPMENT_PII_KEY
-from onceonly.workflow.activities import ApprovalActivities
-from onceonly.workflow.elicences import InMemoryELicenceStore
-from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -98,19 +92,13 @@ async def reds(harness, code: str, count: int) -> list[supervision_pb2.Supervisi
     return found
 
 
-async def test_construction_approval_over_a_holiday_week(time_skipping_env, harness) -> None:
+async def test_construction_approval_over_a_holiday_week(
+    time_skipping_env, harness, make_activities
+) -> None:
     now = await time_skipping_env.get_current_time()
     today = now.astimezone(CST).date()
     calendar, holidays, makeup = holiday_calendar(today)
-    activities = ApprovalActivities(
-        producer=harness.producer,  # type: ignore[arg-type]
-        topic_prefix="test",
-        catalogue=default_catalogue(),
-        calendar=calendar,
-        registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=b"holiday-test-registry"),
-        sealer=PiiSealer(DEVELOPMENT_PII_KEY),
-        elicences=InMemoryELicenceStore(),
-    )
+    activities = make_activities(harness.producer, calendar)
     task_queue = f"holiday-{uuid.uuid4().hex[:8]}"
     code = f"330100-{today:%Y%m%d}-{uuid.uuid4().int % 10**6:06d}H"
     app = ApplicationInput(
