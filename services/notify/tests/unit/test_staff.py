@@ -156,3 +156,26 @@ def test_red_alerts_and_supplement_requests_are_urgent_and_yellow_is_not() -> No
     assert "application_accepted.supplement_requested" in urgent
     assert "supervision.yellow" not in urgent
     assert "application_completed" not in urgent
+
+
+def test_the_cli_checks_a_directory_without_showing_numbers(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from onceonly.notify.cli import app
+
+    good = tmp_path / "staff.yaml"
+    good.write_text(
+        'departments: {tax: [{mobile: "13911112222", alerts: [red]}]}\n'
+        'supervision_office: [{mobile: "13933334444"}]\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["staff-check", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "tax: 1 contact(s), alerts red" in result.output
+    assert "supervision office: 1 contact(s)" in result.output
+    assert "1391111" not in result.output
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('departments: {tax: [{mobile: "call me"}]}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["staff-check", str(bad)])
+    assert result.exit_code == 2

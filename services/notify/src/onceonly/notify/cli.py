@@ -74,5 +74,24 @@ def webhook_set(integrator_id: str, url: str) -> None:
     typer.echo(f"secret: {secret}")
 
 
+@app.command("staff-check")
+def staff_check(
+    path: str = typer.Argument("", help="a staff.yaml; default: the shipped one"),
+) -> None:
+    """Validate a staff directory (who hears of supervision alerts) and summarise it,
+    without showing any number."""
+    from onceonly.notify.staff import DirectoryError, load_directory
+
+    try:
+        directory = load_directory(path)
+    except (DirectoryError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for code, people in sorted(directory.departments.items()):
+        kinds = sorted({kind for person in people for kind in person.alerts})
+        typer.echo(f"{code}: {len(people)} contact(s), alerts {', '.join(kinds)}")
+    typer.echo(f"supervision office: {len(directory.supervision_office)} contact(s)")
+
+
 def main() -> None:
     app()
