@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode
 
 import structlog
@@ -88,16 +88,17 @@ def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any
     return event_dict
 
 
-def configure_logging(service_name: str, level: str = "INFO") -> None:
-    """JSON logs on stdout with service, trace id and span id on every line, the
-    standard library's loggers (uvicorn, aiokafka, temporalio) included."""
+def configure_logging(service_name: str, level: str = "INFO", stream: TextIO | None = None) -> None:
+    """JSON logs on stdout (or `stream`) with service, trace id and span id on every
+    line, the standard library's loggers (uvicorn, aiokafka, temporalio) included."""
+    out = stream or sys.stdout
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_ids,
     ]
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
@@ -116,7 +117,7 @@ def configure_logging(service_name: str, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(ensure_ascii=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service_name)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -77,6 +78,8 @@ async def _until_signalled(work: Awaitable[None]) -> None:
 def _with_store(action: Callable[[IntegratorStore], Awaitable[T]]) -> T:
     async def run() -> T:
         settings = IntakeSettings()
+        # Admin commands print results on stdout (JSON for scripts): logs go to stderr.
+        configure_logging("intake-admin", settings.log_level, stream=sys.stderr)
         pool = await create_pool(settings.database_url, max_size=2)
         try:
             # The tables exist before the first command touches them.
