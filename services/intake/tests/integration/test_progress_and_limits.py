@@ -156,9 +156,12 @@ async def test_a_request_that_waits_too_long_is_answered_503_not_left_hanging(
     settings: IntakeSettings, database_url: str, integrator: Any
 ) -> None:
     # One connection, held by someone else: the API cannot even check the key.
-    async with migrated_pool(
-        database_url, component="intake", package="onceonly.intake", max_size=1
-    ) as small, api_with(settings, small, request_timeout_seconds=0.5) as client:
+    async with (
+        migrated_pool(
+            database_url, component="intake", package="onceonly.intake", max_size=1
+        ) as small,
+        api_with(settings, small, request_timeout_seconds=0.5) as client,
+    ):
         async with small.acquire():
             waiting = await client.get(
                 "/v1/applications/330100-20250303-0004276", headers=integrator.headers

@@ -139,6 +139,10 @@ def _healthy(base_url: str) -> bool:
         return False
 
 
+# Uploads are raw bytes of their media type, as the octet-stream serializer sends them
+# (image/* is known to schemathesis already, application/pdf is not).
+schemathesis.serializer.alias("application/pdf", "application/octet-stream")
+
 # The schema is the app's own, built at collection time (it needs no database), so
 # that pytest lists one test per operation; the test below checks that the running API
 # serves exactly this schema.

@@ -48,6 +48,15 @@ class PiiSealer:
         except Exception as exc:  # cryptography raises InvalidTag without a message
             raise PiiError("sealed value does not open (wrong key or tampered)") from exc
 
+    @property
+    def primary_key_id(self) -> str:
+        """The id of the key that seals; values sealed under another one await resealing."""
+        return self._primary
+
+    def reseal(self, sealed: str, *, context: str = "") -> str:
+        """The value sealed again under the primary key (to retire an old key)."""
+        return self.seal(self.open(sealed, context=context), context=context)
+
     def sealed_text(self, plaintext: str, masked: str, *, context: str = "") -> SealedText:
         return SealedText(sealed=self.seal(plaintext, context=context), masked=masked)
 

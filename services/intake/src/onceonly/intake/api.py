@@ -42,6 +42,7 @@ from onceonly.intake.middleware import (
     DeadlineMiddleware,
     RequestMetricsMiddleware,
 )
+from onceonly.intake.openapi_examples import response_examples
 from onceonly.intake.paging import DEFAULT_LIMIT, MAX_LIMIT
 from onceonly.intake.problems import (
     UNAVAILABLE,
@@ -53,6 +54,7 @@ from onceonly.intake.problems import (
     not_found,
     too_many,
     unauthorised,
+    upload_refused,
 )
 from onceonly.intake.progress import LAST4
 from onceonly.intake.ratelimit import RateLimiter, retry_after_header
@@ -75,6 +77,7 @@ from onceonly.intake.schemas import (
     SubmissionReceipt,
     SupplementIn,
     UpdateReceipt,
+    UploadReceipt,
     WithdrawalIn,
 )
 from onceonly.intake.service import Answer, IntakeService, application_path
@@ -87,6 +90,8 @@ from onceonly.intake.updates import (
     validate_supplement,
     validate_withdrawal,
 )
+from onceonly.intake.upload_store import UploadStore
+from onceonly.intake.uploads import SIGNATURES, UploadRefused, check_upload, upload_reference
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
@@ -184,7 +189,11 @@ def create_app(
     )
     install_problem_handlers(app)
     install_intake_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        by_path={"/v1/materials": settings.material_max_bytes},
+    )
     # Inside the metrics (so that timed-out requests are counted with their 503).
     app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout_seconds, prefix="/v1/")
     app.add_middleware(RequestMetricsMiddleware)
@@ -200,7 +209,7 @@ def create_app(
         )
 
     app.include_router(health_router(health_check))
-    document_problems(app)
+    document_problems(app, response_examples(catalogue))
 
     bearer = HTTPBearer(
         auto_error=False,
@@ -334,6 +343,7 @@ def create_app(
         body: BaseModel,
         idempotency_key: str | None,
         build: Callable[[Matter], Update],
+        materials: tuple[MaterialReference, ...] = (),
     ) -> Response:
         code = _code_or_404(application_code)
         idempotency = _idempotency(request, idempotency_key, body.model_dump(mode="json"))
@@ -343,6 +353,7 @@ def create_app(
             build=build,
             idempotency=idempotency,
             trace_headers=current_trace_headers(),
+            materials=materials,
         )
         trace.get_current_span().set_attribute("onceonly.application_code", code)
         return _json_answer(answer, {"Idempotent-Replayed": "true"} if answer.replayed else {})
@@ -375,6 +386,74 @@ def create_app(
             body,
             idempotency_key,
             lambda matter: validate_supplement(materials, matter),
+            materials,
+        )
+
+    @app.post(
+        "/v1/materials",
+        status_code=201,
+        response_model=UploadReceipt,
+        tags=["applications"],
+        summary="Upload a material (PDF, PNG or JPEG)",
+        description=(
+            "The file is the request body, its type the `Content-Type`"
+            f" ({', '.join(SIGNATURES)}; checked against the content), at most"
+            f" {settings.material_max_bytes} bytes. Answers a `reference` to name in an"
+            " application's or a supplement's materials; only you can use it. Idempotent by"
+            " content: the same bytes again answer the same reference (with"
+            " `Idempotent-Replayed: true`), so an `Idempotency-Key` is accepted but not needed."
+        ),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    media_type: {"schema": {"type": "string", "format": "binary"}}
+                    for media_type in SIGNATURES
+                },
+            }
+        },
+        responses={
+            201: {
+                "description": "Stored",
+                "headers": {
+                    "Idempotent-Replayed": {
+                        "description": "`true` when these bytes had been uploaded before",
+                        "schema": {"type": "string"},
+                    },
+                },
+            },
+            **documented(401, 413, 415, 422, 429, 503),
+        },
+    )
+    async def upload_material(
+        request: Request,
+        integrator: PostingIntegrator,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response:
+        # The key is validated like on every POST; the content itself makes retries safe.
+        _idempotency(request, idempotency_key, {})
+        data = await request.body()
+        try:
+            media_type = check_upload(
+                request.headers.get("content-type", ""),
+                data,
+                max_bytes=settings.material_max_bytes,
+            )
+        except UploadRefused as exc:
+            raise upload_refused(exc) from None
+        stored = await UploadStore(state["pool"]).save(integrator.id, media_type, data)
+        receipt = UploadReceipt(
+            reference=upload_reference(stored.upload_id),
+            content_type=stored.content_type,  # type: ignore[arg-type]
+            size_bytes=stored.size_bytes,
+            sha256=stored.sha256,
+            uploaded_at=stored.created_at,
+        )
+        return Response(
+            receipt.model_dump_json(),
+            status_code=201,
+            media_type="application/json",
+            headers={} if stored.new else {"Idempotent-Replayed": "true"},
         )
 
     @app.post(
@@ -457,8 +536,15 @@ def create_app(
         submitted_to: Annotated[
             Instant | None, Query(examples=["2025-04-01T00:00:00+08:00"])
         ] = None,
-        cursor: Annotated[str | None, Query(max_length=512)] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: Annotated[
+            str | None,
+            Query(
+                max_length=512,
+                description="`next_cursor` of the previous page",
+                examples=["WyIyMDI1LTAzLTAyVDA4OjE1OjAwKzAwOjAwIl0"],
+            ),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, examples=[20])] = DEFAULT_LIMIT,
     ) -> ApplicationPage:
         try:
             page, next_cursor = await service().applications_page(

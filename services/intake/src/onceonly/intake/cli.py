@@ -172,5 +172,35 @@ def integrator_list() -> None:
             typer.echo(f"    key {key.key_id}  created {key.created_at:%Y-%m-%d %H:%M}  {state}")
 
 
+@app.command("reseal-pii")
+def reseal_pii(
+    integrator_id: str | None = typer.Option(
+        None, "--integrator", help="Only this integrator's applications (e.g. to try first)"
+    ),
+) -> None:
+    """Seal stored personal data again under the first key of ONCEONLY_PII_KEYS, so that
+    the keys after it can be retired (run after putting a new key first)."""
+    from onceonly.intake.pii_rotation import reseal_applications
+    from onceonly.platform.pii import PiiError, PiiSealer
+
+    settings = IntakeSettings()
+    sealer = PiiSealer(settings.pii_keys.get_secret_value())
+
+    async def run() -> int:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await prepare_database(pool, component="intake", package="onceonly.intake")
+            return await reseal_applications(pool, sealer, integrator_id=integrator_id)
+        finally:
+            await pool.close()
+
+    try:
+        count = asyncio.run(run())
+    except PiiError as exc:
+        typer.echo(f"Stopped: {exc}. Configure the retired key again and rerun.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"resealed {count} applications under key {sealer.primary_key_id!r}")
+
+
 def main() -> None:
     app()

@@ -23,22 +23,25 @@ class BodyLimitMiddleware:
     """Refuses bodies over `limit` bytes with 413, by Content-Length before reading, and
     by counting while reading when the length is not announced."""
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, by_path: dict[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        # Paths with a limit of their own (uploads of materials).
+        self.by_path = by_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.by_path.get(scope["path"], self.default_limit)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     announced = int(value)
                 except ValueError:
                     announced = 0
-                if announced > self.limit:
-                    await _send_too_large(scope, receive, send, self.limit)
+                if announced > limit:
+                    await _send_too_large(scope, receive, send, limit)
                     return
         seen = 0
         refused = False
@@ -48,11 +51,11 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit and not refused:
+                if seen > limit and not refused:
                     # Answer 413 here: the framework would turn an error raised while it
                     # reads the body into a 400. What the app sends afterwards is dropped.
                     refused = True
-                    await _send_too_large(scope, receive, send, self.limit)
+                    await _send_too_large(scope, receive, send, limit)
                     raise BodyTooLarge()
             return message
 

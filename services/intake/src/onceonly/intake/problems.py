@@ -21,6 +21,7 @@ from onceonly.intake.errors import (
     UpdateConflict,
 )
 from onceonly.intake.schemas import ProblemView
+from onceonly.intake.uploads import UploadRefused
 from onceonly.platform.http import PROBLEM_JSON, Problem, problem_response
 
 log = structlog.get_logger(__name__)
@@ -70,6 +71,7 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "No such resource for this integrator",
         409: "Refused by the application's history (already rated, already withdrawn)",
         413: "The request body is larger than the limit",
+        415: "The file type is not accepted (PDF, PNG, JPEG)",
         429: "Too many requests; retry after `Retry-After` seconds",
         422: "Invalid request; `errors` names every failing field, in English and Chinese",
         503: "Temporarily unavailable; retry after `Retry-After` seconds",
@@ -224,12 +226,20 @@ def install_intake_handlers(app: FastAPI) -> None:
         app.add_exception_handler(error, _unavailable)
 
 
-def document_problems(app: FastAPI) -> None:
-    """Error responses are documented as what they are: problem+json bodies."""
+def document_problems(
+    app: FastAPI, examples: dict[tuple[str, str], dict[str, Any]] | None = None
+) -> None:
+    """Error responses are documented as what they are: problem+json bodies; success
+    answers get their `examples` ((method, path) → {status: body})."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)
+            for (method, path), by_status in (examples or {}).items():
+                responses = schema["paths"][path][method]["responses"]
+                for status, body in by_status.items():
+                    media = responses[status].setdefault("content", {})
+                    media.setdefault("application/json", {})["example"] = body
             problem = {"schema": {"$ref": "#/components/schemas/ProblemView"}}
             for operation in (op for path in schema["paths"].values() for op in path.values()):
                 for status, response in operation.get("responses", {}).items():
@@ -265,6 +275,34 @@ def unauthorised() -> Problem:
 
 def not_found(what: str) -> Problem:
     return Problem(404, "Not found", f"{what} 未找到.", type_=PROBLEMS + "not-found")
+
+
+def upload_refused(exc: UploadRefused) -> Problem:
+    if exc.status == 413:
+        return Problem(
+            413,
+            "Request body too large",
+            f"{exc.message_en} {exc.message_zh}",
+            type_=PROBLEMS + "payload-too-large",
+        )
+    if exc.status == 415:
+        return Problem(
+            415,
+            "Unsupported media type",
+            f"{exc.message_en} {exc.message_zh}",
+            type_=PROBLEMS + "unsupported-media-type",
+        )
+    return invalid(
+        [
+            {
+                "field": "body",
+                "in": "body",
+                "code": exc.code,
+                "message": exc.message_en,
+                "message_zh": exc.message_zh,
+            }
+        ]
+    )
 
 
 def timed_out(seconds: float) -> Problem:

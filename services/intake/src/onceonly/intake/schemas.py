@@ -127,7 +127,8 @@ class MaterialIn(_Body):
     reference: Text = Field(
         min_length=1,
         max_length=500,
-        description="Where the document is kept (document store reference), not the document",
+        description="Where the document is kept (document store reference), or"
+        " `upload:<id>` for a file uploaded with POST /v1/materials; not the document",
     )
 
 
@@ -193,6 +194,17 @@ class SubmissionReceipt(BaseModel):
     matter_code: str = Field(examples=["household-transfer"])
     submitted_at: datetime
     links: Links
+
+
+class UploadReceipt(BaseModel):
+    reference: str = Field(
+        description="Use as a material's `reference` in applications and supplements",
+        examples=["upload:6f1c2d4e-8a3b-4c5d-9e7f-0a1b2c3d4e5f"],
+    )
+    content_type: Literal["application/pdf", "image/png", "image/jpeg"]
+    size_bytes: int = Field(examples=[48213])
+    sha256: str = Field(description="Hex SHA-256 of the content", examples=["9f86d0" + "0" * 58])
+    uploaded_at: datetime
 
 
 class UpdateLinks(BaseModel):
@@ -507,6 +519,30 @@ class FieldErrorView(BaseModel):
 
 class ProblemView(BaseModel):
     """RFC 9457 problem details (media type application/problem+json)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://onceonly.dev/problems/validation",
+                    "title": "Invalid request",
+                    "status": 422,
+                    "instance": "/v1/applications",
+                    "detail": "One or more fields are invalid; see `errors`."
+                    " 请求中有字段不合法, 详见 errors.",
+                    "errors": [
+                        {
+                            "field": "applicant.identifier",
+                            "in": "body",
+                            "code": "check_digit",
+                            "message": "The check digit does not match; the number is mistyped.",
+                            "message_zh": "校验码不正确, 号码可能输入有误.",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
     type: str = Field(examples=["https://onceonly.dev/problems/validation"])
     title: str

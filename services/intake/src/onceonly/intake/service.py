@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +13,12 @@ from onceonly.catalogue import Catalogue, Matter
 from onceonly.intake.application_code import china_day, format_application_code
 from onceonly.intake.approval_status import ApprovalState, outstanding_materials
 from onceonly.intake.approval_store import ApprovalStore
-from onceonly.intake.errors import ApplicationNotFound, IdempotencyKeyReused
+from onceonly.intake.errors import (
+    ApplicationNotFound,
+    FieldIssue,
+    IdempotencyKeyReused,
+    SubmissionInvalid,
+)
 from onceonly.intake.events import (
     SealedPersonalData,
     application_submitted,
@@ -35,9 +40,16 @@ from onceonly.intake.store import (
     ApplicationSummary,
     IdempotentAnswer,
     ProgressRow,
+    SubmissionSession,
 )
-from onceonly.intake.submission import Submission, SubmissionDraft, validate_submission
+from onceonly.intake.submission import (
+    MaterialReference,
+    Submission,
+    SubmissionDraft,
+    validate_submission,
+)
 from onceonly.intake.updates import Update, kind_of, update_details, update_event
+from onceonly.intake.uploads import is_upload, upload_id_of
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.topics import Stream, topic_name
@@ -118,7 +130,13 @@ class IntakeService:
 
             now = self._clock()
             day = china_day(now)
-            submission = validate_submission(draft, self._catalogue, today=day)
+            uploads = await _upload_issues(session, integrator_id, draft.materials)
+            try:
+                submission = validate_submission(draft, self._catalogue, today=day)
+            except SubmissionInvalid as exc:
+                raise SubmissionInvalid([*exc.issues, *uploads]) from None
+            if uploads:
+                raise SubmissionInvalid(uploads)
             sequence = await session.next_sequence(self._region, day)
             code = format_application_code(self._region, day, sequence)
             sealed = seal_personal_data(self._sealer, submission, application_code=code)
@@ -184,6 +202,7 @@ class IntakeService:
         build: Callable[[Matter], Update],
         idempotency: IdempotencyRequest | None,
         trace_headers: dict[str, str],
+        materials: Sequence[MaterialReference] = (),
     ) -> Answer:
         """Record a supplement, withdrawal request or rating with its event, durably.
 
@@ -204,7 +223,13 @@ class IntakeService:
             matter = self._catalogue.matter(matter_code) if matter_code else None
             if matter is None:
                 raise ApplicationNotFound(code)
-            update = build(matter)
+            uploads = await _upload_issues(session, integrator_id, materials)
+            try:
+                update = build(matter)
+            except SubmissionInvalid as exc:
+                raise SubmissionInvalid([*exc.issues, *uploads]) from None
+            if uploads:
+                raise SubmissionInvalid(uploads)
             kind = kind_of(update)
             now = self._clock()
             envelope = new_envelope(
@@ -310,6 +335,32 @@ class IntakeService:
             supplied = await self._approvals.supplied_since(code, approval.missing_since)
             outstanding = outstanding_materials(approval, supplied)
         return ApplicationProgress(record, approval, outstanding)
+
+
+async def _upload_issues(
+    session: SubmissionSession, integrator_id: str, materials: Sequence[MaterialReference]
+) -> list[FieldIssue]:
+    """An `upload:` reference must name one of the integrator's own uploads."""
+    named = {
+        index: upload_id_of(material.reference)
+        for index, material in enumerate(materials)
+        if is_upload(material.reference)
+    }
+    if not named:
+        return []
+    owned = await session.owned_uploads(
+        integrator_id, [upload for upload in named.values() if upload is not None]
+    )
+    return [
+        FieldIssue(
+            f"materials.{index}.reference",
+            "unknown_upload",
+            "No upload of yours has this reference; upload the file with POST /v1/materials.",
+            "未找到该上传材料, 请先通过 POST /v1/materials 上传.",
+        )
+        for index, upload in named.items()
+        if upload not in owned
+    ]
 
 
 def _iso(at: datetime) -> str:

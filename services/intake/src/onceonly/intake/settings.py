@@ -15,6 +15,8 @@ class IntakeSettings(PlatformSettings):
     region_code: str = Field(default="330100", pattern=r"^[0-9]{6}$")
     # Larger requests are refused with 413 before they are read into memory.
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Uploaded materials (PDF, PNG, JPEG) may be this large; other bodies max_body_bytes.
+    material_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
     # A request not answered within this (e.g. waiting for a database connection under
     # overload) is answered 503 with Retry-After instead of hanging.
     request_timeout_seconds: float = Field(default=15.0, gt=0)

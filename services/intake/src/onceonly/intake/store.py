@@ -212,6 +212,16 @@ class SubmissionSession:
             await outbox.insert(conn, event)
         return True
 
+    async def owned_uploads(self, integrator_id: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these uploads exist and belong to the integrator."""
+        rows = await self._conn.fetch(
+            "SELECT upload_id FROM intake.material_uploads"
+            " WHERE integrator_id = $1 AND upload_id = ANY($2::uuid[])",
+            integrator_id,
+            ids,
+        )
+        return {row["upload_id"] for row in rows}
+
     async def matter_code_of(self, integrator_id: str, code: str) -> str | None:
         """The matter of the integrator's own application; None for another's."""
         return await self._conn.fetchval(

@@ -1,0 +1,191 @@
+"""Examples of every success answer in the OpenAPI schema.
+
+Built from the response models and the real catalogue, so an example can neither drift
+from the schema nor name a matter, department or material that does not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from onceonly.catalogue import Catalogue
+from onceonly.intake.approval_status import ApprovalState
+from onceonly.intake.schemas import (
+    ApplicationPage,
+    ApplicationSummaryView,
+    ApplicationView,
+    Links,
+    MatterGuide,
+    MatterList,
+    MatterSummary,
+    PageLinks,
+    ProgressMatter,
+    ProgressView,
+    SubmissionReceipt,
+    UpdateLinks,
+    UpdateReceipt,
+    UploadReceipt,
+)
+from onceonly.intake.store import ApplicationRecord
+
+CODE = "330100-20250303-0004276"
+SELF = f"/v1/applications/{CODE}"
+SUBMITTED_AT = datetime(2025, 3, 3, 1, 30, tzinfo=UTC)
+ACCEPTED_AT = "2025-03-03T02:00:00Z"
+DUE_AT = "2025-03-13T15:59:59Z"
+MATTER = "household-transfer"
+
+Examples = dict[tuple[str, str], dict[str, Any]]
+
+
+def response_examples(catalogue: Catalogue) -> Examples:
+    """(method, path) → {status: example body} for each success answer."""
+    matter = catalogue.matter(MATTER)
+    assert matter is not None, f"the catalogue has no {MATTER} matter for the examples"
+    update = "/v1/applications/{application_code}/"
+    return {
+        ("get", "/health"): {"200": {"status": "ok", "problems": {}}},
+        ("post", "/v1/applications"): {"201": _dump(_receipt())},
+        ("get", "/v1/applications"): {"200": _dump(_page())},
+        ("post", update + "supplements"): {"202": _dump(_update("supplement"))},
+        ("post", update + "withdrawal"): {"202": _dump(_update("withdrawal"))},
+        ("post", update + "rating"): {"202": _dump(_update("rating"))},
+        ("post", "/v1/materials"): {"201": _dump(_upload())},
+        ("get", "/v1/applications/{application_code}"): {"200": _dump(_application(catalogue))},
+        ("get", "/v1/progress"): {
+            "200": _dump(
+                ProgressView(
+                    application_code=CODE,
+                    status="accepted_with_deficiency",
+                    matter=ProgressMatter(
+                        code=matter.code, name_zh=matter.name_zh, name_en=matter.name_en
+                    ),
+                )
+            )
+        },
+        ("get", "/v1/matters"): {
+            "200": _dump(MatterList(matters=[MatterSummary.of(m) for m in catalogue.matters]))
+        },
+        ("get", "/v1/matters/{matter_code}"): {
+            "200": _dump(MatterGuide.of_matter(matter, catalogue))
+        },
+    }
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def _receipt() -> SubmissionReceipt:
+    return SubmissionReceipt(
+        application_code=CODE,
+        status="submitted",
+        matter_code=MATTER,
+        submitted_at=SUBMITTED_AT,
+        links=Links(self_=SELF),
+    )
+
+
+def _page() -> ApplicationPage:
+    older = "330100-20250302-0001234"
+    return ApplicationPage(
+        applications=[
+            ApplicationSummaryView(
+                application_code=CODE,
+                status="accepted",
+                matter_code=MATTER,
+                submitted_at=SUBMITTED_AT,
+                links=Links(self_=SELF),
+            ),
+            ApplicationSummaryView(
+                application_code=older,
+                status="completed",
+                matter_code="business-startup",
+                submitted_at=datetime(2025, 3, 2, 8, 15, tzinfo=UTC),
+                links=Links(self_=f"/v1/applications/{older}"),
+            ),
+        ],
+        next_cursor="WyIyMDI1LTAzLTAyVDA4OjE1OjAwKzAwOjAwIiwgIjMzMDEwMC0yMDI1MDMwMi0wMDAxMjM0Il0",
+        links=PageLinks(
+            next="/v1/applications?limit=2&cursor=WyIyMDI1LTAzLTAyVDA4OjE1OjAwKzAwOjAwIiwgIjMz"
+            "MDEwMC0yMDI1MDMwMi0wMDAxMjM0Il0"
+        ),
+    )
+
+
+def _update(kind: str) -> UpdateReceipt:
+    return UpdateReceipt(
+        application_code=CODE,
+        update=kind,  # type: ignore[arg-type]
+        update_id="0b6f3c1e-2d4a-4f5b-8c6d-7e8f9a0b1c2d",
+        received_at=datetime(2025, 3, 4, 9, 0, tzinfo=UTC),
+        links=UpdateLinks(application=SELF),
+    )
+
+
+def _upload() -> UploadReceipt:
+    return UploadReceipt(
+        reference="upload:6f1c2d4e-8a3b-4c5d-9e7f-0a1b2c3d4e5f",
+        content_type="application/pdf",
+        size_bytes=48213,
+        sha256="3b1f5a7c9e0d2b4f6a8c0e1d3f5b7a9c1e3d5f7b9a1c3e5d7f9b1a3c5e7d9f1b",
+        uploaded_at=datetime(2025, 3, 3, 1, 25, tzinfo=UTC),
+    )
+
+
+def _application(catalogue: Catalogue) -> ApplicationView:
+    clock = {
+        "committed_days": 10,
+        "day_kind": "natural",
+        "started_at": ACCEPTED_AT,
+        "due_at": DUE_AT,
+        "paused": False,
+        "provisional": False,
+    }
+    record = ApplicationRecord(
+        application_code=CODE,
+        integrator_id="",
+        matter_code=MATTER,
+        applicant_kind="person",
+        name_sealed="",
+        name_masked="张**",
+        identifier_sealed="",
+        identifier_masked="1101**********002X",
+        mobile_sealed="",
+        mobile_masked="1381234****",
+        channels=("sms",),
+        language="zh",
+        materials=[
+            {"code": "transfer-application", "reference": "doc://portal/2025/03/03/8f2a"},
+            {"code": "resident-id", "reference": "upload:6f1c2d4e-8a3b-4c5d-9e7f-0a1b2c3d4e5f"},
+            {"code": "housing-proof", "reference": "doc://portal/2025/03/03/8f2c"},
+        ],
+        form={},
+        status="accepted_with_deficiency",
+        submitted_at=SUBMITTED_AT,
+        event_id="",
+    )
+    approval = ApprovalState(
+        status="accepted_with_deficiency",
+        missing_materials=("household-register",),
+        clock=clock,
+        tasks={
+            "public-security": {
+                "state": "started",
+                "task_name": "户籍迁移审批",
+                "clock": clock,
+                "reason": "",
+                "decided_at": None,
+                "special_procedure": None,
+            }
+        },
+        last_event_at=datetime(2025, 3, 3, 2, 0, tzinfo=UTC),
+    )
+    return ApplicationView.of(
+        record,
+        approval,
+        outstanding=approval.missing_materials,
+        catalogue=catalogue,
+        self_link=SELF,
+    )
