@@ -202,3 +202,56 @@ async def test_an_idempotency_key_outside_visible_ascii_is_named(
         headers={**integrator.headers, "Idempotency-Key": "key with spaces"},
     )
     assert await problem_fields(response) == {"Idempotency-Key": "string_pattern_mismatch"}
+
+
+ORGANISATION = {
+    "matter_code": "business-startup",
+    "applicant": {"kind": "organisation", "name": "杭州示例科技有限公司", "identifier": ""},
+    "contact": {"mobile": "13912345678"},
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "identifier", "mobile", "expected"),
+    [
+        # Valid: GB 11643's own example, a Hangzhou number, published company codes,
+        # mobile numbers of several operators' segments.
+        ("person", "11010519491231002X", "13812345678", {}),
+        ("person", "330106198001010013", "19912345678", {}),
+        ("person", "440304199512081233", "16612345678", {}),
+        ("person", "330106198001010015", "13812345678", {"applicant.identifier": "check_digit"}),
+        ("organisation", "91350100M000100Y43", "15000000000", {}),
+        ("organisation", "91330100716105852F", "17712345678", {}),
+        # Invalid, each named by field and rule.
+        ("person", "110105194912310021", "13812345678", {"applicant.identifier": "check_digit"}),
+        ("person", "11010519491231002", "13812345678", {"applicant.identifier": "length"}),
+        ("person", "110105199002300010", "13812345678", {"applicant.identifier": "birth_date"}),
+        (
+            "organisation",
+            "91350100M000100Y44",
+            "13812345678",
+            {"applicant.identifier": "check_digit"},
+        ),
+        ("organisation", "91350100O000100Y43", "13812345678", {"applicant.identifier": "format"}),
+        ("person", "11010519491231002X", "12812345678", {"contact.mobile": "format"}),
+        ("person", "11010519491231002X", "+8613812345678", {"contact.mobile": "format"}),
+        ("person", "11010519491231002X", "1381234567", {"contact.mobile": "format"}),
+    ],
+)
+async def test_identifier_and_mobile_rules_through_the_api(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    kind: str,
+    identifier: str,
+    mobile: str,
+    expected: dict[str, str],
+) -> None:
+    body = person_application if kind == "person" else json.loads(json.dumps(ORGANISATION))
+    body["applicant"]["identifier"] = identifier
+    body["contact"]["mobile"] = mobile
+    response = await client.post("/v1/applications", json=body, headers=integrator.headers)
+    if not expected:
+        assert response.status_code == 201, response.text
+    else:
+        assert await problem_fields(response) == expected
