@@ -97,3 +97,9 @@ def test_a_single_mistyped_digit_is_caught(
     at = digit_positions[position % len(digit_positions)]
     mistyped = code[:at] + str((int(code[at]) + delta) % 10) + code[at + 1 :]
     assert not is_valid_application_code(mistyped)
+
+
+def test_a_year_before_2000_is_not_a_code() -> None:
+    # Found by the property above: 2010 mistyped as 0010 kept a matching check.
+    assert not is_valid_application_code("420406-00100101-0000010")
+    assert not is_valid_application_code("330100-19991231-0000010")

@@ -66,6 +66,10 @@ def parse_application_code(text: str) -> ApplicationCode:
     region, day_text, sequence, check = match.groups()
     try:
         day = datetime.strptime(day_text, "%Y%m%d").replace(tzinfo=UTC).date()
+        if day.year < 2000:
+            # No code was assigned before 2000, and years below 1000 would be formatted
+            # without their leading zeros, so the check would cover other digits.
+            raise ValueError(day_text)
         code = ApplicationCode(region, day, int(sequence))
     except ValueError:
         raise InvalidValue(

@@ -75,11 +75,17 @@ async def _until_signalled(work: Awaitable[None]) -> None:
         await task
 
 
+def _admin_logging(settings: IntakeSettings) -> None:
+    # Admin commands print results on stdout (JSON for scripts): logs go to stderr. The
+    # process's own stderr: a replaced sys.stderr (CliRunner in tests) is closed later,
+    # and the logging configuration outlives the command.
+    configure_logging("intake-admin", settings.log_level, stream=sys.__stderr__)
+
+
 def _with_store(action: Callable[[IntegratorStore], Awaitable[T]]) -> T:
     async def run() -> T:
         settings = IntakeSettings()
-        # Admin commands print results on stdout (JSON for scripts): logs go to stderr.
-        configure_logging("intake-admin", settings.log_level, stream=sys.stderr)
+        _admin_logging(settings)
         pool = await create_pool(settings.database_url, max_size=2)
         try:
             # The tables exist before the first command touches them.
@@ -184,6 +190,7 @@ def reseal_pii(
     from onceonly.platform.pii import PiiError, PiiSealer
 
     settings = IntakeSettings()
+    _admin_logging(settings)
     sealer = PiiSealer(settings.pii_keys.get_secret_value())
 
     async def run() -> int:
