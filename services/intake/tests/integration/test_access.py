@@ -118,7 +118,7 @@ async def test_another_integrators_application_is_not_found(
     # 404, not 403: a stranger cannot even learn that the code exists.
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
-    unknown = await client.get("/v1/applications/330100-20000101-0000010", headers=stranger.headers)
+    unknown = await client.get("/v1/applications/330100-20000101-0000013", headers=stranger.headers)
     assert unknown.status_code == 404
     assert {k: v for k, v in response.json().items() if k not in ("detail", "instance")} == {
         k: v for k, v in unknown.json().items() if k not in ("detail", "instance")
