@@ -35,12 +35,19 @@ async def run_heartbeat(
     every: float,
     detail: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
-    """Beat until cancelled; a failed beat is logged and retried, never fatal."""
+    """Beat until cancelled; a failed beat is logged and retried, never fatal.
+
+    Any error, not only the server's: while Postgres restarts, asyncpg also raises
+    InterfaceError and InternalClientError, and a heartbeat task that died of one left
+    its process healthy but reported stale forever (found by tests/chaos).
+    """
     while True:
         try:
             await beat(pool, component, detail() if detail else None)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("heartbeat failed", component=component, error=str(exc))
+        except Exception as exc:
+            log.warning(
+                "heartbeat failed", component=component, error=f"{type(exc).__name__}: {exc}"
+            )
         await asyncio.sleep(every)
 
 
