@@ -20,12 +20,13 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import default_calendar
-from onceonly.events.v1 import application_pb2, approval_pb2
+from onceonly.events.v1 import application_pb2, approval_pb2, envelope_pb2
 from onceonly.platform.auth import issue_staff_token
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer, build_producer, ensure_topics, publish
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.telemetry import configure_telemetry
+from onceonly.platform.testing import TopicReader
 from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.api import create_app
@@ -196,6 +197,47 @@ async def test_redelivered_submission_starts_one_workflow(system: System) -> Non
     runs = [w async for w in system.client.list_workflows(f"WorkflowId = '{application_code}'")]
     assert len(runs) == 1
     await handle.terminate("test over")
+
+
+async def test_another_submission_under_a_used_code_is_dead_lettered(system: System) -> None:
+    application_code = code()
+    producer = build_producer(system.settings.kafka_bootstrap, client_id="test-submitter")
+    await producer.start()
+    topic = topic_name(system.settings.topic_prefix, Stream.SUBMISSIONS)
+    first = new_envelope(
+        submission(application_code), source="/test", application_code=application_code
+    )
+    await asyncio.sleep(0.01)  # a later submission instant
+    second = new_envelope(
+        submission(application_code), source="/test", application_code=application_code
+    )
+    try:
+        await publish(producer, topic, first)
+        await publish(producer, topic, second)
+    finally:
+        await producer.stop()
+
+    async def conflict_seen() -> bool:
+        return system.bridge.conflicts >= 1
+
+    await wait_until(conflict_seen, what="the bridge to refuse the second submission")
+    assert system.bridge.duplicates == 0
+    dlq = dead_letter_topic(system.settings.topic_prefix, "workflow-bridge")
+    async with TopicReader(system.settings.kafka_bootstrap, dlq) as reader:
+        parked = await reader.until(
+            lambda found: any(r.key == application_code.encode() for r in found),
+            within=30,
+            what="the parked submission",
+        )
+    letter = next(
+        envelope_pb2.DeadLetter.FromString(r.value)
+        for r in parked
+        if r.key == application_code.encode()
+    )
+    assert "already belongs" in letter.reason
+    runs = [w async for w in system.client.list_workflows(f"WorkflowId = '{application_code}'")]
+    assert len(runs) == 1
+    await system.client.get_workflow_handle(application_code).terminate("test over")
 
 
 async def test_department_decides_through_the_api(system: System) -> None:

@@ -20,6 +20,7 @@ from onceonly.platform.envelope import Envelope
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import (
     EventConsumer,
+    PermanentMessageError,
     build_producer,
     ensure_topics,
     wait_for_kafka,
@@ -92,6 +93,7 @@ class Bridge:
         self._policy = policy or SupervisionPolicy()
         self.started = 0
         self.duplicates = 0
+        self.conflicts = 0
 
     async def handle(self, envelope: Envelope, record: ConsumerRecord) -> None:
         message = envelope.message()
@@ -108,10 +110,11 @@ class Bridge:
             log.info("event not for the bridge", type=envelope.type, event_id=envelope.id)
 
     async def _start(self, event: application_pb2.ApplicationSubmitted) -> None:
+        wanted = application_input(event, self._policy)
         try:
             await self._client.start_workflow(
                 WORKFLOW_NAME,
-                application_input(event, self._policy),
+                wanted,
                 id=event.application_code,
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -119,8 +122,31 @@ class Bridge:
             self.started += 1
             log.info("workflow started", application_code=event.application_code)
         except WorkflowAlreadyStartedError:
+            # A redelivery of the same submission: nothing to do. Another submission
+            # under the same code (its intake database reset or restored while Temporal
+            # kept its history) must not vanish silently: it goes to the dead letters.
+            existing = await self._started_input(event.application_code)
+            if existing is not None and existing.submitted_at != wanted.submitted_at:
+                self.conflicts += 1
+                raise PermanentMessageError(
+                    f"application code {event.application_code} already belongs to the"
+                    f" application submitted at {existing.submitted_at}; this one, submitted"
+                    f" at {wanted.submitted_at}, was not started"
+                ) from None
             self.duplicates += 1
             log.info("workflow already exists", application_code=event.application_code)
+
+    async def _started_input(self, code: str) -> ApplicationInput | None:
+        """The input the existing workflow of `code` was started with."""
+        handle = self._client.get_workflow_handle(code)
+        async for history_event in handle.fetch_history_events():
+            started = history_event.workflow_execution_started_event_attributes
+            payloads = list(started.input.payloads)
+            if not payloads:
+                return None
+            [found] = await self._client.data_converter.decode(payloads, [ApplicationInput])
+            return found  # type: ignore[no-any-return]
+        return None
 
     async def _signal(self, code: str, signal: str, argument: object) -> None:
         handle = self._client.get_workflow_handle(code)
