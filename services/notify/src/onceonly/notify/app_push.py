@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 import httpx
 
 from onceonly.notify.errors import PermanentProviderError, TemporaryProviderError
+from onceonly.notify.http_provider import answer_fields, message_id, post_message
 from onceonly.notify.providers import OutboundMessage, SendResult
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 _NOT_TAKEN = frozenset({408, 429, 503})
 
 
@@ -44,25 +44,21 @@ class HttpPushProvider:
         self._timeout = timeout
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        headers = {IDEMPOTENCY_HEADER: message.idempotency_key}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
         payload = {
             "to": message.recipient,
             "title": self._title,
             "body": message.body,
             "data": {"application_code": message.application_code},
         }
-        try:
-            response = await self._client.post(
-                self._url, json=payload, headers=headers, timeout=self._timeout
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            error = f"push service unreachable: {exc!r}"
-            raise TemporaryProviderError(error, not_sent=True) from exc
-        except httpx.HTTPError as exc:
-            # The request may have been taken and the answer lost: in doubt.
-            raise TemporaryProviderError(f"push service did not answer: {exc!r}") from exc
+        response = await post_message(
+            self._client,
+            self._url,
+            payload,
+            idempotency_key=message.idempotency_key,
+            token=self._token,
+            request_timeout=self._timeout,
+            service="push service",
+        )
         status = response.status_code
         if status in _NOT_TAKEN:
             # The service says it did not take the message (overloaded, throttled, or
@@ -74,15 +70,9 @@ class HttpPushProvider:
         if not 200 <= status < 300:
             # e.g. 404: no app installation for this account. Never the number in an error.
             raise PermanentProviderError(f"push service refused the message: HTTP {status}")
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            answer = {}
         return SendResult(
             provider=self.name,
-            provider_message_id=str(answer.get("message_id") or answer.get("id") or ""),
+            provider_message_id=message_id(answer_fields(response)),
             segments=0,  # not an SMS: nothing billed per segment
             sent_at=datetime.now(UTC),
         )
