@@ -1,24 +1,15 @@
-"""Integrator API keys: `oo_<key_id>_<secret>`; only the secret's SHA-256 is stored.
-
-The secret is 256 random bits, so a plain SHA-256 (not a slow password hash) is enough
-to make a leaked table useless, and keeps authentication off the request's hot path.
-"""
+"""Integrator API keys: issuing them, and parsing a presented one (format and check in
+onceonly.platform.apikeys, shared with notify)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
 import secrets
 from dataclasses import dataclass
 
 from onceonly.intake.errors import InvalidApiKey
+from onceonly.platform.apikeys import PREFIX, hash_secret, secret_matches, split_api_key
 
-PREFIX = "oo"
-_KEY_ID = re.compile(r"[0-9a-f]{16}")
-_SECRET = re.compile(r"[A-Za-z0-9_-]{32,128}")
-# Compared against when the key id is unknown, so that both paths cost the same.
-_DUMMY_HASH = hashlib.sha256(b"no such key").digest()
+__all__ = ["NewApiKey", "generate_api_key", "hash_secret", "parse_api_key", "secret_matches"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +17,6 @@ class NewApiKey:
     key_id: str
     token: str  # shown to the integrator once, never stored
     secret_sha256: bytes
-
-
-def hash_secret(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
 
 
 def generate_api_key() -> NewApiKey:
@@ -42,14 +29,7 @@ def generate_api_key() -> NewApiKey:
 
 def parse_api_key(token: str) -> tuple[str, str]:
     """(key id, secret) of a presented key; raises InvalidApiKey if malformed."""
-    prefix, _, rest = token.partition("_")
-    key_id, _, secret = rest.partition("_")
-    if prefix != PREFIX or not _KEY_ID.fullmatch(key_id) or not _SECRET.fullmatch(secret):
+    parsed = split_api_key(token)
+    if parsed is None:
         raise InvalidApiKey("malformed API key")
-    return key_id, secret
-
-
-def secret_matches(secret: str, stored_sha256: bytes | None) -> bool:
-    """Constant-time comparison; `None` (unknown key) costs the same and fails."""
-    expected = stored_sha256 if stored_sha256 is not None else _DUMMY_HASH
-    return hmac.compare_digest(hash_secret(secret), expected) and stored_sha256 is not None
+    return parsed
