@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.kafka import ensure_topics, publish
@@ -200,3 +201,64 @@ async def test_a_killed_agent_resumes_and_ends_exactly_as_without_the_crash(
         f"killed after {at_kill} of {half} recorded; {len(envelopes)} events in all;"
         f" redelivered after the restart: {redelivered}"
     )
+
+
+async def test_offsets_the_group_skipped_are_read_back_in_order(
+    start_agent, agent_env, pool, producer, kafka_bootstrap, events
+) -> None:
+    """The group's committed offset jumps past two events that were never recorded (what
+    faust's acking of an interrupted event, or its offset faults, do): the restarted
+    agent reads them from Kafka itself and records them before the next one."""
+    prefix = agent_env["ONCEONLY_TOPIC_PREFIX"]
+    topic = topic_name(prefix, Stream.APPROVAL_EVENTS)
+    await ensure_topics(
+        kafka_bootstrap,
+        [topic_name(prefix, s) for s in Stream] + [dead_letter_topic(prefix, "tracking")],
+    )
+    code = events.code()
+    envelopes = [
+        events.envelope(events.submitted(code), code),
+        events.envelope(events.accepted(code), code),
+        events.envelope(events.task_started(code, "public-security"), code),
+        events.envelope(events.task_started(code, "civil-affairs"), code),
+    ]
+    await publish(producer, topic, envelopes[0])
+    first = start_agent()
+    await eventually(
+        lambda: recorded_count(pool, [code]),
+        lambda n: n == 1,
+        what="the first event",
+        within=DEADLINE_SECONDS,
+    )
+    first.send_signal(signal.SIGTERM)  # a clean stop: its offset and progress are stored
+    assert first.wait(timeout=60) == 0
+    row = await pool.fetchrow(
+        "SELECT partition, kafka_offset FROM tracking.timeline WHERE event_id = $1",
+        envelopes[0].id,
+    )
+    for envelope in envelopes[1:]:
+        await publish(producer, topic, envelope)
+    skip_to = row["kafka_offset"] + 3  # past the accepted and the first task started
+
+    # Commit the skip for the agent's (now empty) consumer group.
+    tp = TopicPartition(topic, row["partition"])
+    group = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap, group_id=f"{prefix}-tracking", enable_auto_commit=False
+    )
+    await group.start()
+    try:
+        group.assign([tp])
+        await group.commit({tp: skip_to})
+    finally:
+        await group.stop()
+
+    start_agent()
+    await eventually(
+        lambda: recorded_count(pool, [code]),
+        lambda n: n >= 4,
+        what="all four events",
+        within=DEADLINE_SECONDS,
+    )
+    timeline = await TrackingStore(pool).timeline(code)
+    assert [entry.event_id for entry in timeline] == [e.id for e in envelopes]
+    assert (await TrackingStore(pool).verify(code)).intact

@@ -23,6 +23,19 @@ class Collect:
         return None
 
 
+class Progress:
+    """The partition progress table, empty at first."""
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, int], int] = {}
+
+    async def next_offset(self, topic: str, partition: int) -> int | None:
+        return self.stored.get((topic, partition))
+
+    async def save(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        self.stored.update(next_offsets)
+
+
 def test_one_agent_per_stream_with_prefixed_topics_and_group() -> None:
     settings = TrackingSettings(topic_prefix="unit-x")
     tracking = create_tracking_app(settings)
@@ -42,6 +55,8 @@ async def test_agent_hands_each_event_with_its_headers_to_the_recorder(events) -
     collect = Collect()
     tracking.runtime.recorder = TimelineRecorder(append=collect.append, park=collect.park)
     tracking.runtime.store = collect  # type: ignore[assignment]
+    progress = Progress()
+    tracking.runtime.progress = progress  # type: ignore[assignment]
     tracking.app.finalize()
     code = events.code()
     envelope = events.envelope(events.submitted(code), code)
@@ -52,3 +67,7 @@ async def test_agent_hands_each_event_with_its_headers_to_the_recorder(events) -
     assert collect.appended == [(envelope.id, "unit-y.submissions.v1", 0)]
     assert len(collect.parked) == 1
     assert "missing CloudEvents headers" in collect.parked[0]
+    # Where the partition was first seen is stored at once; the rest by the timer.
+    assert progress.stored == {("unit-y.submissions.v1", 0): 0}
+    assert tracking.runtime.continuity is not None
+    assert tracking.runtime.continuity.next_offset == {("unit-y.submissions.v1", 0): 2}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -23,9 +24,11 @@ from mode import Service
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import build_producer, dead_letter, ensure_topics, wait_for_kafka
+from onceonly.platform.partition_reader import PartitionReader
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
 from onceonly.tracking import counters
+from onceonly.tracking.continuity import Continuity
 from onceonly.tracking.errors import UnprocessableEvent
 from onceonly.tracking.processing import (
     AGENT_COMPONENT,
@@ -36,12 +39,15 @@ from onceonly.tracking.processing import (
     decode,
     normalise_headers,
 )
+from onceonly.tracking.progress_store import PartitionProgressStore
 from onceonly.tracking.settings import TrackingSettings
 from onceonly.tracking.store import TrackingStore
 
 log = structlog.get_logger(__name__)
 
 PARTITIONS = 3
+# How often the partition progress is written (continuity.py: a lag only causes re-reads).
+PROGRESS_FLUSH_SECONDS = 1.0
 
 
 def app_id(settings: TrackingSettings) -> str:
@@ -62,6 +68,10 @@ class TrackingRuntime(Service):
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
         self.store: TrackingStore | None = None
+        self.progress: PartitionProgressStore | None = None
+        self.reader = PartitionReader(
+            settings.kafka_bootstrap, client_id=f"{app_id(settings)}-gaps"
+        )
         self.recorder = TimelineRecorder(
             append=self._append,
             park=self._park,
@@ -69,6 +79,8 @@ class TrackingRuntime(Service):
             retry_max=settings.tracking_retry_max_seconds,
         )
         self.dlq = dead_letter_topic(settings.topic_prefix, CONSUMER_NAME)
+        # Set by create_tracking_app, which has the live-counter table its handler needs.
+        self.continuity: Continuity | None = None
 
     async def on_start(self) -> None:
         settings = self.settings
@@ -82,11 +94,15 @@ class TrackingRuntime(Service):
         self.pool = await _connect(settings)
         await prepare_database(self.pool, component="tracking", package="onceonly.tracking")
         self.store = TrackingStore(self.pool)
+        self.progress = PartitionProgressStore(self.pool)
         self.producer = build_producer(settings.kafka_bootstrap, client_id=app_id(settings))
         await self.producer.start()
         log.info("tracking runtime ready", topics=list(stream_topics(settings).values()))
 
     async def on_stop(self) -> None:
+        if self.continuity is not None and self.progress is not None:
+            await self._flush_progress()
+        await self.reader.close()
         if self.producer is not None:
             await self.producer.stop()
         if self.pool is not None:
@@ -99,8 +115,54 @@ class TrackingRuntime(Service):
             self.pool,
             AGENT_COMPONENT,
             every=self.settings.heartbeat_seconds,
-            detail=lambda: {**self.recorder.counts, "retries": self.recorder.retries},
+            detail=lambda: {
+                **self.recorder.counts,
+                "retries": self.recorder.retries,
+                # Records the consumer skipped and the agent read back (continuity.py).
+                "skipped_and_filled": self.continuity.filled if self.continuity else 0,
+            },
         )
+
+    @Service.timer(PROGRESS_FLUSH_SECONDS)
+    async def _flush_progress(self) -> None:
+        if self.continuity is None or self.progress is None:
+            return
+        try:
+            await self.continuity.flush()
+        except Exception as exc:  # kept for the next flush; Postgres may be restarting
+            log.warning("partition progress not stored", error=f"{type(exc).__name__}: {exc}")
+
+    async def load_progress(self, topic: str, partition: int) -> int | None:
+        assert self.progress is not None
+        progress = self.progress
+        return await retry_forever(
+            lambda: progress.next_offset(topic, partition),
+            what="reading partition progress",
+            initial=self.settings.tracking_retry_initial_seconds,
+            maximum=self.settings.tracking_retry_max_seconds,
+        )
+
+    async def save_progress(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        assert self.progress is not None
+        progress = self.progress
+        await retry_forever(
+            lambda: progress.save(next_offsets),
+            what="storing partition progress",
+            initial=self.settings.tracking_retry_initial_seconds,
+            maximum=self.settings.tracking_retry_max_seconds,
+        )
+
+    async def read_skipped(
+        self, topic: str, partition: int, start: int, stop: int
+    ) -> list[Inbound]:
+        records = await retry_forever(
+            lambda: self.reader.read(topic, partition, start, stop),
+            what="reading skipped offsets",
+            initial=self.settings.tracking_retry_initial_seconds,
+            maximum=self.settings.tracking_retry_max_seconds,
+            log_fields={"topic": topic, "partition": partition, "start": start, "stop": stop},
+        )
+        return [inbound(record) for record in records]
 
     async def _append(self, envelope: Any, **kwargs: Any) -> bool:
         assert self.store is not None
@@ -129,7 +191,7 @@ async def _connect(settings: TrackingSettings, *, attempts: int = 60) -> asyncpg
 
 
 def inbound(message: Any) -> Inbound:
-    """A faust Message (the raw Kafka record) as tracking's Inbound."""
+    """A faust Message or an aiokafka ConsumerRecord as tracking's Inbound."""
     return Inbound(
         topic=message.topic,
         partition=message.partition,
@@ -183,8 +245,14 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         use_partitioner=True,
         help="Per department and source partition: tasks started and completed, open alerts",
     )
+    runtime.continuity = Continuity(
+        load=runtime.load_progress,
+        save=runtime.save_progress,
+        fetch=runtime.read_skipped,
+        handle=lambda record: _handle(runtime, table, record),
+    )
     agents = {
-        stream: _follow(app, runtime, table, stream, name)
+        stream: _follow(app, runtime, stream, name)
         for stream, name in stream_topics(settings).items()
     }
     if settings.tracking_agent_port > 0:
@@ -197,37 +265,60 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
     return TrackingApp(app=app, runtime=runtime, agents=agents, counters=table)
 
 
-def _follow(
-    app: faust.App, runtime: TrackingRuntime, table: Any, stream: Stream, topic: str
-) -> Any:
+def _follow(app: faust.App, runtime: TrackingRuntime, stream: Stream, topic: str) -> Any:
     """An agent that records every message of one topic, in partition order, and counts
     what each recorded event changed."""
 
     async def follow(events: faust.StreamT) -> None:
+        assert runtime.continuity is not None
+        continuity = runtime.continuity
         async for event in events.events():
-            record = inbound(event.message)
-            # Returns once recorded, found a duplicate or parked: only then may faust ack.
-            outcome = await runtime.recorder.process(record)
-            if outcome is not Outcome.PARKED:
-                try:
-                    await _count(runtime, table, record)
-                except Exception as exc:
-                    # The event is recorded; the live counters are best effort. An
-                    # exception escaping here crashes the faust agent, which then skips
-                    # events (tests/chaos lost 12 this way: the changelog's producer had
-                    # no metadata for its topic yet, after a broker restart).
-                    log.warning(
-                        "live counters not updated",
-                        error=f"{type(exc).__name__}: {exc}",
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                    )
+            # Returns once this record (and any the consumer skipped before it) is
+            # recorded, found a duplicate or parked: only then may faust ack it.
+            await _to_completion(continuity.process(inbound(event.message)))
 
     # faust labels an agent by its function's name in logs and sensors.
     follow.__name__ = follow.__qualname__ = f"track_{stream.name.lower()}"
     channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
     return app.agent(channel, name=f"tracking-{stream.value}")(follow)
+
+
+async def _to_completion(work: Awaitable[None]) -> None:
+    """Await `work` to its end even when the agent is cancelled meanwhile.
+
+    faust cancels its agents on a rebalance and on stop, and then acks the event in hand
+    in a `finally`, recorded or not; so the cancellation is held back until the event is
+    done, and raised then.
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()
+
+
+async def _handle(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
+    """Record one message on its timeline, then count what it changed."""
+    outcome = await runtime.recorder.process(record)
+    if outcome is Outcome.PARKED:
+        return
+    try:
+        await _count(runtime, table, record)
+    except Exception as exc:
+        # The event is recorded; the live counters are best effort. An exception
+        # escaping here would crash the faust agent, which then acks the event in hand.
+        log.warning(
+            "live counters not updated",
+            error=f"{type(exc).__name__}: {exc}",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
 
 
 async def _count(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:

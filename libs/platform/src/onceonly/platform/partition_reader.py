@@ -1,0 +1,55 @@
+"""Reading a range of offsets of one partition, outside any consumer group."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+
+class PartitionReader:
+    """Reads offsets [start, stop) of one partition with its own group-less consumer.
+
+    For consumers that keep their own record of progress and find that their group
+    consumer skipped records (onceonly.tracking.continuity). Records deleted by retention
+    are simply not there; the read ends at `stop` or at the end of the partition.
+    """
+
+    def __init__(self, bootstrap: str, *, client_id: str, poll_ms: int = 1000) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._poll_ms = poll_ms
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def read(self, topic: str, partition: int, start: int, stop: int) -> list[ConsumerRecord]:
+        if stop <= start:
+            return []
+        consumer = await self._started()
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        stop = min(stop, end)
+        consumer.seek(tp, start)
+        records: list[ConsumerRecord] = []
+        while await consumer.position(tp) < stop:
+            batch = await consumer.getmany(tp, timeout_ms=self._poll_ms)
+            records.extend(r for r in batch.get(tp, []) if start <= r.offset < stop)
+        return records
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap,
+                client_id=self._client_id,
+                group_id=None,
+                enable_auto_commit=False,
+                # Below the log start (retention): begin at the first record there is.
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+            )
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            await consumer.stop()

@@ -1,0 +1,184 @@
+"""Partition continuity: records the consumer skipped are read back before moving on."""
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onceonly.tracking.agents import _to_completion
+from onceonly.tracking.continuity import Continuity, skipped
+from onceonly.tracking.processing import Inbound
+
+TOPIC = "t.approval-events.v1"
+
+
+def record(offset: int, partition: int = 0) -> Inbound:
+    return Inbound(topic=TOPIC, partition=partition, offset=offset, key=b"k", value=b"v")
+
+
+class Partitions:
+    """A fake partition log, a fake progress table and what was handled, in order."""
+
+    def __init__(self, stored: dict[tuple[str, int], int] | None = None) -> None:
+        self.stored = dict(stored or {})
+        self.handled: list[tuple[int, int]] = []
+        self.fetches: list[tuple[int, int, int]] = []
+
+    async def load(self, topic: str, partition: int) -> int | None:
+        return self.stored.get((topic, partition))
+
+    async def save(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        for key, value in next_offsets.items():
+            self.stored[key] = max(self.stored.get(key, 0), value)
+
+    async def fetch(self, topic: str, partition: int, start: int, stop: int) -> Sequence[Inbound]:
+        self.fetches.append((partition, start, stop))
+        return [record(offset, partition) for offset in range(start, stop)]
+
+    async def handle(self, inbound: Inbound) -> None:
+        self.handled.append((inbound.partition, inbound.offset))
+
+    def continuity(self) -> Continuity:
+        return Continuity(load=self.load, save=self.save, fetch=self.fetch, handle=self.handle)
+
+
+def test_skipped_offsets() -> None:
+    assert skipped(None, 7) == range(0)
+    assert skipped(7, 7) == range(0)
+    assert skipped(9, 7) == range(0)  # a redelivery
+    assert list(skipped(5, 8)) == [5, 6, 7]
+
+
+async def test_a_partition_seen_first_starts_where_the_consumer_starts_and_is_stored() -> None:
+    log = Partitions()
+    continuity = log.continuity()
+    await continuity.process(record(40))
+    assert log.handled == [(0, 40)]
+    assert log.fetches == []
+    assert log.stored == {(TOPIC, 0): 40}  # at once, before any flush
+    await continuity.flush()
+    assert log.stored == {(TOPIC, 0): 41}
+
+
+async def test_offsets_the_consumer_skipped_are_read_and_handled_first_in_order() -> None:
+    log = Partitions()
+    continuity = log.continuity()
+    await continuity.process(record(0))
+    await continuity.process(record(1))
+    await continuity.process(record(5))  # 2, 3, 4 skipped by the consumer
+    await continuity.process(record(6))
+    assert log.handled == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6)]
+    assert log.fetches == [(0, 2, 5)]
+    assert continuity.filled == 3
+
+
+async def test_stored_progress_finds_a_hole_across_a_restart() -> None:
+    # The process died after handling up to offset 9 (stored 10); the consumer's
+    # committed offset was wrongly 14, so the new process starts at 14.
+    log = Partitions(stored={(TOPIC, 0): 10})
+    await log.continuity().process(record(14))
+    assert log.handled == [(0, 10), (0, 11), (0, 12), (0, 13), (0, 14)]
+
+
+async def test_redeliveries_are_handled_again_without_moving_progress_back() -> None:
+    log = Partitions()
+    continuity = log.continuity()
+    for offset in (3, 4, 5, 4, 5, 6):
+        await continuity.process(record(offset))
+    assert log.fetches == []
+    assert [offset for _, offset in log.handled] == [3, 4, 5, 4, 5, 6]
+    assert continuity.next_offset[(TOPIC, 0)] == 7
+
+
+async def test_partitions_are_followed_separately() -> None:
+    log = Partitions()
+    continuity = log.continuity()
+    await continuity.process(record(0, partition=0))
+    await continuity.process(record(10, partition=1))
+    await continuity.process(record(2, partition=0))
+    await continuity.process(record(11, partition=1))
+    assert log.fetches == [(0, 1, 2)]
+    await continuity.flush()
+    assert log.stored == {(TOPIC, 0): 3, (TOPIC, 1): 12}
+
+
+async def test_progress_not_stored_is_kept_for_the_next_flush() -> None:
+    log = Partitions()
+    continuity = log.continuity()
+    await continuity.process(record(0))
+    failing = True
+
+    async def save(next_offsets: dict[tuple[str, int], int]) -> None:
+        if failing:
+            raise ConnectionError("postgres away")
+        await log.save(next_offsets)
+
+    continuity.save = save
+    with pytest.raises(ConnectionError):
+        await continuity.flush()
+    await continuity.process(record(1))
+    failing = False
+    await continuity.flush()
+    assert log.stored == {(TOPIC, 0): 2}
+
+
+async def test_records_gone_from_kafka_are_passed_over() -> None:
+    log = Partitions()
+
+    async def fetch(topic: str, partition: int, start: int, stop: int) -> Sequence[Inbound]:
+        return [record(4)]  # 2 and 3 deleted by retention
+
+    continuity = Continuity(load=log.load, save=log.save, fetch=fetch, handle=log.handle)
+    await continuity.process(record(1))
+    await continuity.process(record(5))
+    assert log.handled == [(0, 1), (0, 4), (0, 5)]
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=40),
+)
+def test_every_offset_from_the_first_is_handled_whatever_the_consumer_skips(
+    delivered: list[int],
+) -> None:
+    """The consumer delivers any increasing subset (with redeliveries); every offset
+    from the first delivered to the last is handled, each before the ones after it."""
+    offsets = sorted(delivered)
+    log = Partitions()
+
+    async def run() -> None:
+        continuity = log.continuity()
+        for offset in offsets:
+            await continuity.process(record(offset))
+
+    asyncio.run(run())
+    first_time = [offset for _, offset in dict.fromkeys(log.handled)]
+    assert first_time == list(range(offsets[0], offsets[-1] + 1))
+
+
+async def test_a_cancelled_agent_finishes_the_event_in_hand_before_the_cancellation() -> None:
+    finished = asyncio.Event()
+    release = asyncio.Event()
+
+    async def record_event() -> None:
+        await release.wait()
+        finished.set()
+
+    agent = asyncio.ensure_future(_to_completion(record_event()))
+    await asyncio.sleep(0)
+    agent.cancel()  # faust cancels its agents on a rebalance
+    await asyncio.sleep(0.01)
+    assert not agent.done()  # still recording, so faust cannot ack the event yet
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await agent
+    assert finished.is_set()
+
+
+async def test_an_error_of_the_work_is_raised() -> None:
+    async def fail() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await _to_completion(fail())
