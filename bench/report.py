@@ -43,6 +43,8 @@ class Section:
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     bound_by: dict[str, Any] = field(default_factory=dict)
+    # A py-spy profile taken when a target was missed (bench/profile.py).
+    profile: dict[str, Any] | None = None
     error: str | None = None
 
     def missed(self) -> list[Target]:
@@ -56,5 +58,6 @@ class Section:
             "targets": [t.as_dict() for t in self.targets],
             "notes": self.notes,
             "bound_by": self.bound_by,
+            "profile": self.profile,
             "error": self.error,
         }

@@ -43,3 +43,14 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
         for process, rest in sorted(memory.get("at_rest", {}).items()):
             mem.add_row(process, _fmt(rest), _fmt(peak.get(process)))
         console.print(mem)
+    for name, section in results["benchmarks"].items():
+        for process, found in ((section.get("profile") or {}).get("processes") or {}).items():
+            if found.get("error"):
+                console.print(f"{name} profile of {process}: {found['error']}")
+                continue
+            top = Table(title=f"{name}: py-spy profile of {process} ({found['samples']} samples)")
+            top.add_column("own", justify="right")
+            top.add_column("function (most samples of its own)")
+            for row in found["by_own"][:8]:
+                top.add_row(f"{row['share']:.0%}", row["function"])
+            console.print(top)

@@ -20,6 +20,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from bench.context import Accepted, Run
 from bench.empty_workflow import EmptyWorkflow
 from bench.load import Tick, open_loop
+from bench.profile import profile_while
 from bench.report import Section, Target
 from bench.stats import per_second, rate_over_time, ratio, summarize
 from onceonly.platform.db import create_pool
@@ -129,7 +130,9 @@ async def run_workflow(run: Run) -> Section:
         marks = await wait_for_timelines(run, pool, accepted, "completed", step)
         run.monitor.end()
         starts = await workflow_starts(client, {a.code for a in accepted}, since)
-        burst = run.accepted.get("intake-closed", [])
+        # The bridge's backlog: the intake closed loop run while it was stopped (started
+        # all at once when it came back), else the one run with it.
+        burst = run.accepted.get("intake-isolated-closed") or run.accepted.get("intake-closed", [])
         burst_starts = (
             await workflow_starts(client, {a.code for a in burst}, since - timedelta(minutes=30))
             if burst
@@ -187,6 +190,20 @@ async def run_workflow(run: Run) -> Section:
         "Workflow start rate (system) is measured on the backlog the intake closed loop"
         " left (the bridge starting workflows as fast as it can), else at the e2e load."
     )
+    if any(t.met is False for t in section.targets):
+        step = run.step(f"workflow: py-spy profile {plan.profile_seconds:g} s")
+        section.profile = await profile_while(
+            ["workflow-bridge", "workflow-worker"],
+            lambda: open_loop(
+                run.submitter("workflow-profile", statuses),
+                rate=plan.e2e_rate,
+                seconds=plan.profile_seconds,
+                tick=step,
+            ),
+            seconds=plan.profile_seconds,
+            run_id=plan.run_id,
+            label="workflow",
+        )
     for name in ("e2e", "raw-temporal"):
         phase = run.monitor.phase(name)
         if phase is not None:
