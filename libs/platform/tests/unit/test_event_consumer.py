@@ -120,3 +120,69 @@ async def test_a_dead_letter_that_cannot_be_written_is_not_swallowed() -> None:
     with pytest.raises(OSError, match="broker unavailable"):
         await events._process(record)
     assert (events.processed, events.parked) == (0, 0)
+
+
+def keyed_record(key: bytes, offset: int, partition: int = 0) -> ConsumerRecord:
+    _, template = message()
+    return ConsumerRecord(
+        topic=template.topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=template.value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(template.value or b""),
+        headers=template.headers,
+    )
+
+
+async def test_a_batch_is_handled_concurrently_across_keys_and_in_order_within_a_key() -> None:
+    import asyncio
+
+    seen: list[tuple[bytes, int]] = []
+    running = 0
+    most = 0
+
+    async def handler(envelope: Envelope, record: ConsumerRecord) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01 if record.offset % 2 else 0.001)
+        seen.append((record.key, record.offset))
+        running -= 1
+
+    events = EventConsumer(
+        bootstrap="127.0.0.1:1",
+        topics=["t.approval-events.v1"],
+        group_id="unit",
+        consumer_name="unit",
+        dead_letter_topic="t.dlq.unit",
+        handler=handler,
+        producer=RecordingProducer(),  # type: ignore[arg-type]
+        concurrency=3,
+    )
+    records = [keyed_record(f"A-{i % 5}".encode(), offset) for offset, i in enumerate(range(20))]
+    await events.process_batch(records)
+    assert events.processed == 20
+    assert sorted(seen) == sorted((r.key, r.offset) for r in records)
+    for key in {r.key for r in records}:
+        offsets = [offset for k, offset in seen if k == key]
+        assert offsets == sorted(offsets)
+    assert 1 < most <= 3
+
+
+def test_concurrency_is_at_least_one() -> None:
+    with pytest.raises(ValueError):
+        EventConsumer(
+            bootstrap="127.0.0.1:1",
+            topics=["t"],
+            group_id="unit",
+            consumer_name="unit",
+            dead_letter_topic="t.dlq.unit",
+            handler=None,  # type: ignore[arg-type]
+            producer=RecordingProducer(),  # type: ignore[arg-type]
+            concurrency=0,
+        )

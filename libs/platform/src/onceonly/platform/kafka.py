@@ -92,6 +92,13 @@ class EventConsumer:
     whose handler raises PermanentMessageError, goes to the dead-letter topic and the
     consumer goes on; any other error is retried with backoff and blocks the partition,
     so nothing is skipped.
+
+    With `concurrency` above 1, the messages of a fetched batch are handled up to that
+    many at a time, those with the same key (the application code) one after the other
+    in offset order, and the offsets are committed once the whole batch is handled: the
+    order per application and at-least-once hold as with one at a time, and a handler
+    that waits on a remote call (a workflow start) does not make the whole partition
+    wait for each call in turn.
     """
 
     def __init__(
@@ -104,7 +111,11 @@ class EventConsumer:
         dead_letter_topic: str,
         handler: Handler,
         producer: AIOKafkaProducer,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency >= 1")
+        self._concurrency = concurrency
         self._consumer = AIOKafkaConsumer(
             *topics,
             bootstrap_servers=bootstrap,
@@ -130,10 +141,33 @@ class EventConsumer:
         """Process until cancelled."""
         while True:
             batches = await self._consumer.getmany(timeout_ms=500, max_records=200)
-            for tp, records in batches.items():
-                for record in records:
+            if self._concurrency == 1:
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._process(record)
+                    await self._consumer.commit({tp: records[-1].offset + 1})
+            elif batches:
+                await self.process_batch([r for records in batches.values() for r in records])
+                await self._consumer.commit(
+                    {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+                )
+
+    async def process_batch(self, records: list[ConsumerRecord]) -> None:
+        """Handle `records` up to `concurrency` at a time; those of one partition and key
+        in order. Returns when all are handled (or parked)."""
+        by_key: dict[tuple[str, int, bytes | None], list[ConsumerRecord]] = {}
+        for record in records:
+            by_key.setdefault((record.topic, record.partition, record.key), []).append(record)
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def in_order(same_key: list[ConsumerRecord]) -> None:
+            async with slots:
+                for record in same_key:
                     await self._process(record)
-                await self._consumer.commit({tp: records[-1].offset + 1})
+
+        async with asyncio.TaskGroup() as group:
+            for same_key in by_key.values():
+                group.create_task(in_order(same_key))
 
     async def _process(self, record: ConsumerRecord) -> None:
         try:

@@ -184,6 +184,9 @@ async def run_bridge(settings: WorkflowSettings) -> None:
         dead_letter_topic=dead_letter_topic(settings.topic_prefix, group.consumer),
         handler=bridge.handle,
         producer=producer,
+        # Starts of different applications in parallel; each application's own events
+        # (a submission, then its updates) in order; offsets committed after the starts.
+        concurrency=settings.bridge_concurrency,
     )
     await consumer.start()
     beat = asyncio.create_task(

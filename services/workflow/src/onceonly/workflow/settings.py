@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from onceonly.platform.settings import PlatformSettings
 from onceonly.workflow.shared import SupervisionPolicy
@@ -15,6 +15,10 @@ class WorkflowSettings(PlatformSettings):
     workflow_api_port: int = 8001
     # Temporal visibility is eventually consistent; the task list reads at most this many.
     task_list_limit: int = 200
+    # The bridge starts up to this many workflows at once (of different applications:
+    # one application's events stay in order). One at a time, each start waits a round
+    # trip to Temporal and its persistence, which bounds the start rate.
+    bridge_concurrency: int = Field(default=32, ge=1, le=1000)
     # E-supervision (电子监察): given to each new application's workflow at its start.
     supervision_yellow_share: float = 0.8
     supervision_yellow_days_left: int = 1
