@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from onceonly.tracking.agents import _to_completion
 from onceonly.tracking.continuity import Continuity, skipped
-from onceonly.tracking.processing import Inbound
+from onceonly.tracking.processing import Inbound, Outcome
 
 TOPIC = "t.approval-events.v1"
 
@@ -37,8 +37,10 @@ class Partitions:
         self.fetches.append((partition, start, stop))
         return [record(offset, partition) for offset in range(start, stop)]
 
-    async def handle(self, inbound: Inbound) -> None:
+    async def handle(self, inbound: Inbound) -> Outcome:
+        first = (inbound.partition, inbound.offset) not in self.handled
         self.handled.append((inbound.partition, inbound.offset))
+        return Outcome.RECORDED if first else Outcome.DUPLICATE
 
     def continuity(self) -> Continuity:
         return Continuity(load=self.load, save=self.save, fetch=self.fetch, handle=self.handle)
@@ -71,7 +73,20 @@ async def test_offsets_the_consumer_skipped_are_read_and_handled_first_in_order(
     await continuity.process(record(6))
     assert log.handled == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6)]
     assert log.fetches == [(0, 2, 5)]
-    assert continuity.filled == 3
+    assert continuity.filled == {"recorded": 3}
+
+
+async def test_records_read_back_that_were_recorded_before_count_as_duplicates() -> None:
+    log = Partitions()
+    continuity = log.continuity()
+    for offset in (0, 1, 2):
+        await continuity.process(record(offset))
+    # A restart whose stored progress lagged (1) behind what was recorded (2).
+    restarted = log.continuity()
+    log.stored[(TOPIC, 0)] = 1
+    await restarted.process(record(3))
+    assert log.handled[3:] == [(0, 1), (0, 2), (0, 3)]
+    assert restarted.filled == {"duplicate": 2}
 
 
 async def test_stored_progress_finds_a_hole_across_a_restart() -> None:

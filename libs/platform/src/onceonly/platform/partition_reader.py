@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 
@@ -10,7 +12,8 @@ class PartitionReader:
 
     For consumers that keep their own record of progress and find that their group
     consumer skipped records (onceonly.tracking.continuity). Records deleted by retention
-    are simply not there; the read ends at `stop` or at the end of the partition.
+    are simply not there; the read ends at `stop` or at the end of the partition. One
+    read at a time: the consumer's assignment is the partition being read.
     """
 
     def __init__(self, bootstrap: str, *, client_id: str, poll_ms: int = 1000) -> None:
@@ -18,10 +21,17 @@ class PartitionReader:
         self._client_id = client_id
         self._poll_ms = poll_ms
         self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
 
     async def read(self, topic: str, partition: int, start: int, stop: int) -> list[ConsumerRecord]:
         if stop <= start:
             return []
+        async with self._lock:
+            return await self._read(topic, partition, start, stop)
+
+    async def _read(
+        self, topic: str, partition: int, start: int, stop: int
+    ) -> list[ConsumerRecord]:
         consumer = await self._started()
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])

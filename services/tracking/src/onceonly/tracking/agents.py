@@ -118,8 +118,9 @@ class TrackingRuntime(Service):
             detail=lambda: {
                 **self.recorder.counts,
                 "retries": self.recorder.retries,
-                # Records the consumer skipped and the agent read back (continuity.py).
-                "skipped_and_filled": self.continuity.filled if self.continuity else 0,
+                # Records the consumer skipped and the agent read back (continuity.py):
+                # "recorded" ones would have been lost.
+                "read_back": dict(self.continuity.filled) if self.continuity else {},
             },
         )
 
@@ -302,11 +303,11 @@ async def _to_completion(work: Awaitable[None]) -> None:
     task.result()
 
 
-async def _handle(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
+async def _handle(runtime: TrackingRuntime, table: Any, record: Inbound) -> Outcome:
     """Record one message on its timeline, then count what it changed."""
     outcome = await runtime.recorder.process(record)
     if outcome is Outcome.PARKED:
-        return
+        return outcome
     try:
         await _count(runtime, table, record)
     except Exception as exc:
@@ -319,6 +320,7 @@ async def _handle(runtime: TrackingRuntime, table: Any, record: Inbound) -> None
             partition=record.partition,
             offset=record.offset,
         )
+    return outcome
 
 
 async def _count(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:

@@ -20,12 +20,13 @@ value is written at once, so a hole right after it is found even after a crash.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
-from onceonly.tracking.processing import Inbound
+from onceonly.tracking.processing import Inbound, Outcome
 
 log = structlog.get_logger(__name__)
 
@@ -47,16 +48,18 @@ class Continuity:
     `load` reads the stored next offset of a partition (None when never stored), `save`
     stores next offsets, `fetch(topic, partition, start, stop)` reads the records of
     offsets [start, stop) from Kafka, and `handle` processes one record completely
-    (timeline and counters), idempotently.
+    (timeline and counters), idempotently, and says what it did. `filled` counts those
+    outcomes for records read back: "recorded" ones would have been lost; "duplicate"
+    ones were recorded before (the stored progress lagged).
     """
 
     load: Callable[[str, int], Awaitable[int | None]]
     save: Callable[[dict[Partition, int]], Awaitable[None]]
     fetch: Callable[[str, int, int, int], Awaitable[Sequence[Inbound]]]
-    handle: Callable[[Inbound], Awaitable[object]]
+    handle: Callable[[Inbound], Awaitable[Outcome]]
     next_offset: dict[Partition, int] = field(default_factory=dict)
     unsaved: dict[Partition, int] = field(default_factory=dict)
-    filled: int = 0
+    filled: Counter[str] = field(default_factory=Counter)
 
     async def process(self, record: Inbound) -> None:
         """Process `record`, and before it any records the consumer skipped."""
@@ -83,18 +86,19 @@ class Continuity:
             stop=hole.stop,
         )
         records = await self.fetch(topic, partition, hole.start, hole.stop)
+        outcomes: Counter[str] = Counter()
         for earlier in records:
             if earlier.offset in hole:
-                await self.handle(earlier)
+                outcomes[(await self.handle(earlier)).value] += 1
                 self._advance((topic, partition), earlier.offset + 1)
-                self.filled += 1
+        self.filled.update(outcomes)
         log.warning(
             "skipped offsets processed",
             topic=topic,
             partition=partition,
-            records=len(records),
             start=hole.start,
             stop=hole.stop,
+            **{f"{outcome}": count for outcome, count in outcomes.items()},
         )
 
     def _advance(self, partition: Partition, next_offset: int) -> None:
