@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.events import parse_event
 from onceonly.tracking.figures import Recorded, reference_figures
 from onceonly.tracking.figures_store import FiguresStore
@@ -219,7 +220,9 @@ async def check(
     mismatches = []
     store = FiguresStore(pool)
     for group_by in ("matter", "department"):
-        expected = reference_figures(recorded, start=start, end=end, group_by=group_by)
+        expected = reference_figures(
+            recorded, start=start, end=end, group_by=group_by, calendar=default_calendar()
+        )
         actual = await store.figures(start=start, end=end, group_by=group_by)
         for group in sorted(set(expected) | set(actual)):
             want = expected[group].as_json() if group in expected else None

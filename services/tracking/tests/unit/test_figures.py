@@ -1,13 +1,16 @@
 """The pure reference figures over a generated month, against hand-computed values."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from onceonly.tracking.figures import percentile_cont, reference_figures
+from onceonly.catalogue.calendar import default_calendar
+from onceonly.events.v1 import approval_pb2
+from onceonly.tracking.figures import Recorded, percentile_cont, reference_figures
 
 START = datetime(2030, 6, 1, tzinfo=UTC)
 END = datetime(2030, 7, 1, tzinfo=UTC)
+CALENDAR = default_calendar()
 
 
 def test_percentile_cont_interpolates_like_postgres() -> None:
@@ -18,17 +21,20 @@ def test_percentile_cont_interpolates_like_postgres() -> None:
 
 
 def test_per_matter(month) -> None:
-    found = reference_figures(month.recorded, start=START, end=END, group_by="matter")
+    found = reference_figures(
+        month.recorded, start=START, end=END, group_by="matter", calendar=CALENDAR
+    )
     figures = found[month.matter]
     # Completed in June: i % 5 == 0 for i <= 25 (6), == 1 for i <= 17 (4), == 4 for
     # i <= 24 (5); on time 6 + 5, overdue the 4 that took 12 days.
     assert (figures.received, figures.completed) == (30, 15)
     assert (figures.on_time, figures.overdue, figures.on_time_rate) == (11, 4, 0.733)
     assert (figures.open_red, figures.open_yellow) == (6, 6)
-    # (6 × (3 d + 1 h) + 4 × (12 d + 1 h) + 5 × (4 d + 2 h)) / 15, in days.
-    assert figures.average_days == 5.789
+    # Natural-day clocks from acceptance (18:00 CST) to completion: 3 days (6 of them),
+    # 12 days (4), and 4 days less the supplement's 1 (5): (18 + 48 + 15) / 15.
+    assert figures.average_days == 5.4
     # The 15 values sorted; position 0.9 × 14 = 12.6 falls among the 12-day ones.
-    assert figures.p90_days == pytest.approx(12.042, abs=0.001)
+    assert figures.p90_days == 12.0
     assert figures.average_committed_days == 10
     # The 5 of i % 5 == 4 had a supplement requested.
     assert (figures.at_most_once, figures.at_most_once_rate) == (10, 0.667)
@@ -38,20 +44,63 @@ def test_per_matter(month) -> None:
 
 
 def test_per_department(month) -> None:
-    found = reference_figures(month.recorded, start=START, end=END, group_by="department")
+    found = reference_figures(
+        month.recorded, start=START, end=END, group_by="department", calendar=CALENDAR
+    )
     a, b = found[month.department_a], found[month.department_b]
     assert (a.received, a.completed, a.on_time, a.overdue) == (30, 15, 11, 4)
     assert (a.open_red, a.open_yellow, a.at_most_once) == (6, 6, 10)
+    # Tasks started 19:00 CST: 3 days (6), 12 days (4), 4 days less a 1-day pause (5).
+    assert (a.average_days, a.p90_days) == (5.4, 12.0)
     # B (even i): decided in June for i = 0, 10, 20 (3 d), 6, 16 (12 d, late),
     # 8, 18, 28 (1 d) and 4, 14, 24 (1 d); no alert, no supplement.
     assert (b.received, b.completed, b.on_time, b.overdue) == (15, 11, 9, 2)
     assert (b.open_red, b.open_yellow, b.at_most_once) == (0, 0, 11)
+    # 3 × 3 days, 2 × 12 and 6 × 1: 39 / 11; position 0.9 × 10 = 9 is the first 12.
+    assert (b.average_days, b.p90_days) == (3.545, 12.0)
     assert b.ratings == {5: 6}
     assert set(found) >= {month.department_a, month.department_b}
 
 
 def test_a_period_with_nothing_has_no_groups(month) -> None:
     empty = datetime(2020, 1, 1, tzinfo=UTC)
-    found = reference_figures(month.recorded, start=empty, end=START, group_by="matter")
+    found = reference_figures(
+        month.recorded, start=empty, end=START, group_by="matter", calendar=CALENDAR
+    )
     # Only the still-open alerts remain: they are open now, whatever the period.
     assert (found[month.matter].received, found[month.matter].open_red) == (0, 6)
+
+
+def test_working_day_clocks_count_working_days(events) -> None:
+    """A 5-working-day task over the 2026 National Day holiday: accepted Wednesday 30
+    September, decided Monday 12 October; 12 natural days but 4 working days (8, 9, the
+    make-up Saturday 10 and 12 October), so on time."""
+    code, matter, department = events.code(), "m-working", "dep-working"
+    clock = approval_pb2.Clock(committed_days=5, day_kind="working")
+    accepted_at = datetime(2026, 9, 30, 2, tzinfo=UTC)  # 10:00 CST
+    decided_at = datetime(2026, 10, 12, 8, tzinfo=UTC)  # 16:00 CST
+    recorded = [
+        Recorded(code, events.submitted(code, matter), accepted_at - timedelta(hours=1)),
+        Recorded(
+            code,
+            approval_pb2.ApplicationAccepted(
+                application_code=code, matter_code=matter, outcome=1, clock=clock
+            ),
+            accepted_at,
+        ),
+        Recorded(
+            code,
+            approval_pb2.TaskStarted(
+                application_code=code, department_code=department, clock=clock
+            ),
+            accepted_at,
+        ),
+        Recorded(code, events.task_decided(code, department), decided_at),
+        Recorded(code, events.completed(code, matter), decided_at + timedelta(hours=1)),
+    ]
+    period = {"start": datetime(2026, 9, 1, tzinfo=UTC), "end": datetime(2026, 11, 1, tzinfo=UTC)}
+    by_matter = reference_figures(recorded, group_by="matter", calendar=CALENDAR, **period)
+    by_department = reference_figures(recorded, group_by="department", calendar=CALENDAR, **period)
+    for figures in (by_matter[matter], by_department[department]):
+        assert (figures.completed, figures.on_time, figures.overdue) == (1, 1, 0)
+        assert figures.average_days == 4

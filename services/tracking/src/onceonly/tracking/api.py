@@ -10,6 +10,7 @@ For supervision, operations and department staff (staff tokens); served by
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -18,6 +19,7 @@ from fastapi import Depends, FastAPI, Path, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.auth import StaffIdentity, staff_dependency
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
@@ -93,10 +95,11 @@ class GroupFiguresView(BaseModel):
     on_time_rate: float | None
     open_yellow: int
     open_red: int
+    # Days each completed unit's clock ran, in its own kind of days (working or natural),
+    # pauses left out (onceonly.tracking.figures).
     average_days: float | None
     p90_days: float | None
     average_committed_days: float | None
-    day_kind: str
     at_most_once: int
     at_most_once_rate: float | None
     ratings: dict[str, int]
@@ -145,6 +148,7 @@ def _not_found(code: str) -> Problem:
 def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) -> FastAPI:
     """The API; with `pool` given (tests) it uses that pool and leaves it open."""
     state: dict[str, Any] = {}
+    calendar = default_calendar(FilePath(settings.calendar_dir) if settings.calendar_dir else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -154,6 +158,7 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
             await prepare_database(current, component="tracking", package="onceonly.tracking")
             state["pool"] = current
             state["store"] = TrackingStore(current)
+            state["figures"] = FiguresStore(current, calendar)
             yield
         finally:
             if own:
@@ -289,7 +294,7 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
                 "`to` must be after `from`. 结束时间须晚于开始时间.",
                 type_="https://onceonly.dev/problems/invalid-period",
             )
-        found = await FiguresStore(state["pool"]).figures(start=start, end=end, group_by=group_by)
+        found = await state["figures"].figures(start=start, end=end, group_by=group_by)
         return FiguresView(
             from_=start,
             to=end,

@@ -11,8 +11,12 @@ against an implementation that is easy to read. Definitions, for a period [from,
 - completed: units finished in the period (application: its first ApplicationCompleted
   or ApplicationRejected, 办结 including 不予许可; task: its first approving or rejecting
   TaskDecided).
-- actual days: NATURAL days from start to finish, fractional, supplement waits
-  included (working days and paused intervals are not yet subtracted).
+- actual days: whole days the unit's clock ran, in its own kind of days (working or
+  natural, from the clock's `day_kind`), from its start date to its finish date less
+  the days of its pauses (supplements, special procedures), as the workflow moves its
+  deadlines (`onceonly.tracking.clock_days`). The clock of an application starts at its
+  latest acceptance that carries a clock and stands still while any of its tasks' does;
+  a task's starts at its first TaskStarted and stands still during its own pauses.
 - committed days: application, from its latest ApplicationAccepted clock; task, from its
   first TaskStarted clock. on_time/overdue: completed units whose actual days are within
   / beyond the committed days (units missing either are in neither).
@@ -35,7 +39,9 @@ from typing import Any, Literal
 
 from google.protobuf.message import Message
 
+from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.events.v1 import application_pb2, approval_pb2
+from onceonly.tracking.clock_days import Interval, actual_days, pauses_of
 from onceonly.tracking.status import (
     FINISHED,
     LEVEL_NONE,
@@ -47,7 +53,6 @@ from onceonly.tracking.status import (
 )
 
 GroupBy = Literal["department", "matter"]
-DAY_SECONDS = 86400
 DECIMALS = 3
 _DECIDING = (approval_pb2.DECISION_OUTCOME_APPROVED, approval_pb2.DECISION_OUTCOME_REJECTED)
 _SUPPLEMENT = (
@@ -102,7 +107,6 @@ class GroupFigures:
             "average_days": self.average_days,
             "p90_days": self.p90_days,
             "average_committed_days": self.average_committed_days,
-            "day_kind": "natural",
             "at_most_once": self.at_most_once,
             "at_most_once_rate": self.at_most_once_rate,
             "ratings": {str(level): n for level, n in sorted(self.ratings.items())},
@@ -110,13 +114,19 @@ class GroupFigures:
 
 
 @dataclass(slots=True)
-class _Unit:
+class Unit:
+    """An application or a department's task, as the figures count it."""
+
     group: str
     started_at: datetime | None = None
     finished_at: datetime | None = None
     committed_days: int | None = None
     supplemented: bool = False
     level: str = LEVEL_NONE
+    # The clock: when it started (None: the unit's start), its kind of days, its pauses.
+    clock_started_at: datetime | None = None
+    day_kind: str = "working"
+    pauses: list[Interval] = field(default_factory=list)
 
 
 def rounded(value: float | None) -> float | None:
@@ -134,59 +144,11 @@ def percentile_cont(values: list[float], fraction: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def reference_figures(
-    recorded: Iterable[Recorded], *, start: datetime, end: datetime, group_by: GroupBy
+def aggregate(
+    units: Iterable[Unit], *, start: datetime, end: datetime, calendar: WorkingCalendar
 ) -> dict[str, GroupFigures]:
-    """The figures of every group with anything to show, by group key."""
-    statuses: dict[str, ApplicationStatus] = {}
-    apps: dict[str, _Unit] = {}
-    tasks: dict[tuple[str, str], _Unit] = {}
-    ratings: list[tuple[str, datetime, int]] = []
-    for entry in recorded:
-        code, message, time = entry.application_code, entry.message, _aware(entry.time)
-        statuses[code] = apply_event(
-            statuses.get(code), application_code=code, message=message, time=time
-        )
-        app = apps.setdefault(code, _Unit(group=""))
-        match message:
-            case application_pb2.ApplicationSubmitted():
-                app.started_at = _first(app.started_at, time)
-            case approval_pb2.ApplicationAccepted():
-                if message.HasField("clock") and message.clock.committed_days:
-                    app.committed_days = message.clock.committed_days
-            case approval_pb2.ApplicationCompleted() | approval_pb2.ApplicationRejected():
-                app.finished_at = _first(app.finished_at, time)
-            case application_pb2.RatingGiven():
-                ratings.append((code, time, message.level))
-        if getattr(message, "outcome", None) in _SUPPLEMENT and isinstance(
-            message, approval_pb2.ApplicationAccepted | approval_pb2.TaskDecided
-        ):
-            app.supplemented = True
-        if (
-            isinstance(message, approval_pb2.TaskStarted | approval_pb2.TaskDecided)
-            and message.department_code
-        ):
-            task = tasks.setdefault((code, message.department_code), _Unit(group=""))
-            if isinstance(message, approval_pb2.TaskStarted):
-                if task.committed_days is None and message.clock.committed_days:
-                    task.committed_days = message.clock.committed_days
-                task.started_at = _first(task.started_at, time)
-            elif message.outcome in _DECIDING:
-                task.finished_at = _first(task.finished_at, time)
-            elif message.outcome == approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED:
-                task.supplemented = True
-
-    for code, app in apps.items():
-        app.group = statuses[code].matter_code
-        app.level = statuses[code].supervision_level
-    for (code, department), task in tasks.items():
-        task.group = department
-        status = statuses[code]
-        state = status.tasks.get(department, {})
-        open_ = status.status not in FINISHED and state.get("state") not in TASK_FINISHED
-        task.level = state.get("supervision_level", LEVEL_NONE) if open_ else LEVEL_NONE
-
-    units = list(apps.values()) if group_by == "matter" else list(tasks.values())
+    """The figures of the units' groups over [start, end), ratings aside; both the
+    reference and the Postgres store count with this."""
     result: dict[str, GroupFigures] = {}
     days_of: dict[str, list[float]] = defaultdict(list)
     committed_of: dict[str, list[int]] = defaultdict(list)
@@ -202,9 +164,12 @@ def reference_figures(
         figures.at_most_once += not unit.supplemented
         if unit.committed_days is not None:
             committed_of[unit.group].append(unit.committed_days)
-        if unit.started_at is None:
+        clock_start = unit.clock_started_at or unit.started_at
+        if clock_start is None:
             continue
-        days = (unit.finished_at - unit.started_at).total_seconds() / DAY_SECONDS
+        days = actual_days(
+            clock_start, unit.finished_at, unit.pauses, day_kind=unit.day_kind, calendar=calendar
+        )
         days_of[unit.group].append(days)
         if unit.committed_days is not None:
             if days <= unit.committed_days:
@@ -219,6 +184,87 @@ def reference_figures(
         figures.average_committed_days = (
             rounded(sum(committed) / len(committed)) if committed else None
         )
+    return result
+
+
+def has_figures(figures: GroupFigures) -> bool:
+    return bool(
+        figures.received
+        or figures.completed
+        or figures.open_yellow
+        or figures.open_red
+        or figures.ratings
+    )
+
+
+def reference_figures(
+    recorded: Iterable[Recorded],
+    *,
+    start: datetime,
+    end: datetime,
+    group_by: GroupBy,
+    calendar: WorkingCalendar,
+) -> dict[str, GroupFigures]:
+    """The figures of every group with anything to show, by group key."""
+    statuses: dict[str, ApplicationStatus] = {}
+    apps: dict[str, Unit] = {}
+    tasks: dict[tuple[str, str], Unit] = {}
+    ratings: list[tuple[str, datetime, int]] = []
+    for entry in recorded:
+        code, message, time = entry.application_code, entry.message, _aware(entry.time)
+        statuses[code] = apply_event(
+            statuses.get(code), application_code=code, message=message, time=time
+        )
+        app = apps.setdefault(code, Unit(group=""))
+        match message:
+            case application_pb2.ApplicationSubmitted():
+                app.started_at = _first(app.started_at, time)
+            case approval_pb2.ApplicationAccepted():
+                if message.HasField("clock") and message.clock.committed_days:
+                    app.committed_days = message.clock.committed_days
+                    app.clock_started_at = time
+                    app.day_kind = message.clock.day_kind or app.day_kind
+            case approval_pb2.ApplicationCompleted() | approval_pb2.ApplicationRejected():
+                app.finished_at = _first(app.finished_at, time)
+            case application_pb2.RatingGiven():
+                ratings.append((code, time, message.level))
+        if getattr(message, "outcome", None) in _SUPPLEMENT and isinstance(
+            message, approval_pb2.ApplicationAccepted | approval_pb2.TaskDecided
+        ):
+            app.supplemented = True
+        if (
+            isinstance(message, approval_pb2.TaskStarted | approval_pb2.TaskDecided)
+            and message.department_code
+        ):
+            task = tasks.setdefault((code, message.department_code), Unit(group=""))
+            if isinstance(message, approval_pb2.TaskStarted):
+                if task.committed_days is None and message.clock.committed_days:
+                    task.committed_days = message.clock.committed_days
+                    task.day_kind = message.clock.day_kind or task.day_kind
+                task.started_at = _first(task.started_at, time)
+            elif message.outcome in _DECIDING:
+                task.finished_at = _first(task.finished_at, time)
+            elif message.outcome == approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED:
+                task.supplemented = True
+
+    for code, app in apps.items():
+        app.group = statuses[code].matter_code
+        app.level = statuses[code].supervision_level
+        app.pauses = [
+            pause
+            for state in statuses[code].tasks.values()
+            for pause in pauses_of(state.get("paused_intervals", []))
+        ]
+    for (code, department), task in tasks.items():
+        task.group = department
+        status = statuses[code]
+        state = status.tasks.get(department, {})
+        open_ = status.status not in FINISHED and state.get("state") not in TASK_FINISHED
+        task.level = state.get("supervision_level", LEVEL_NONE) if open_ else LEVEL_NONE
+        task.pauses = pauses_of(state.get("paused_intervals", []))
+
+    units = list(apps.values()) if group_by == "matter" else list(tasks.values())
+    result = aggregate(units, start=start, end=end, calendar=calendar)
 
     groups_of: dict[str, set[str]] = defaultdict(set)
     for code, app in apps.items():
@@ -233,15 +279,7 @@ def reference_figures(
                 counted[group][level] += 1
     for group, counter in counted.items():
         result.setdefault(group, GroupFigures(group=group)).ratings = dict(counter)
-    return {
-        group: figures
-        for group, figures in result.items()
-        if figures.received
-        or figures.completed
-        or figures.open_yellow
-        or figures.open_red
-        or figures.ratings
-    }
+    return {group: figures for group, figures in result.items() if has_figures(figures)}
 
 
 def _first(current: datetime | None, time: datetime) -> datetime:

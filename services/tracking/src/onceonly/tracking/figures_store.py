@@ -7,12 +7,15 @@ period is a parameter.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from onceonly.tracking.figures import GroupBy, GroupFigures, rounded
+from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
+from onceonly.tracking.clock_days import pauses_of
+from onceonly.tracking.figures import GroupBy, GroupFigures, Unit, aggregate, has_figures
 from onceonly.tracking.status import FINISHED, TASK_FINISHED
 
 _SUPPLEMENT = ["ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED", "DECISION_OUTCOME_SUPPLEMENT_REQUESTED"]
@@ -23,7 +26,14 @@ _DECIDING = ["DECISION_OUTCOME_APPROVED", "DECISION_OUTCOME_REJECTED"]
 _APPLICATION_UNITS = """
     SELECT coalesce(s.matter_code, '') AS group_key, a.application_code, a.started_at,
            a.finished_at, a.committed_days, a.supplemented,
-           coalesce(s.supervision_level, 'none') AS level
+           coalesce(s.supervision_level, 'none') AS level,
+           a.clock_started_at, a.day_kind,
+           -- The application's clock stands still while any task's does.
+           coalesce((SELECT jsonb_agg(p)
+                       FROM jsonb_each(coalesce(s.tasks, '{}'::jsonb)) t,
+                            jsonb_array_elements(
+                                coalesce(t.value -> 'paused_intervals', '[]'::jsonb)) p),
+                    '[]'::jsonb)::text AS pauses
       FROM (
         SELECT application_code,
                min(ce_time) FILTER (
@@ -37,6 +47,14 @@ _APPLICATION_UNITS = """
                    FILTER (WHERE ce_type = 'onceonly.events.v1.ApplicationAccepted'
                              AND (summary -> 'clock' ->> 'committed_days') IS NOT NULL)
                )[1] AS committed_days,
+               (array_agg(ce_time ORDER BY seq DESC)
+                   FILTER (WHERE ce_type = 'onceonly.events.v1.ApplicationAccepted'
+                             AND (summary -> 'clock' ->> 'committed_days') IS NOT NULL)
+               )[1] AS clock_started_at,
+               (array_agg(summary -> 'clock' ->> 'day_kind' ORDER BY seq DESC)
+                   FILTER (WHERE ce_type = 'onceonly.events.v1.ApplicationAccepted'
+                             AND (summary -> 'clock' ->> 'committed_days') IS NOT NULL)
+               )[1] AS day_kind,
                coalesce(bool_or(summary ->> 'outcome' = ANY($3::text[])), false)
                    AS supplemented
           FROM tracking.timeline
@@ -54,7 +72,10 @@ _TASK_UNITS = """
                   OR (s.tasks -> t.department_code ->> 'state') = ANY($4::text[])
                 THEN 'none'
                 ELSE coalesce(s.tasks -> t.department_code ->> 'supervision_level', 'none')
-           END AS level
+           END AS level,
+           NULL::timestamptz AS clock_started_at, t.day_kind,
+           coalesce(s.tasks -> t.department_code -> 'paused_intervals', '[]'::jsonb)::text
+               AS pauses
       FROM (
         SELECT application_code, summary ->> 'department_code' AS department_code,
                min(ce_time) FILTER (WHERE ce_type = 'onceonly.events.v1.TaskStarted') AS started_at,
@@ -66,6 +87,10 @@ _TASK_UNITS = """
                    FILTER (WHERE ce_type = 'onceonly.events.v1.TaskStarted'
                              AND (summary -> 'clock' ->> 'committed_days') IS NOT NULL)
                )[1] AS committed_days,
+               (array_agg(summary -> 'clock' ->> 'day_kind' ORDER BY seq)
+                   FILTER (WHERE ce_type = 'onceonly.events.v1.TaskStarted'
+                             AND (summary -> 'clock' ->> 'committed_days') IS NOT NULL)
+               )[1] AS day_kind,
                coalesce(bool_or(
                    ce_type = 'onceonly.events.v1.TaskDecided'
                    AND summary ->> 'outcome' = 'DECISION_OUTCOME_SUPPLEMENT_REQUESTED'
@@ -78,25 +103,12 @@ _TASK_UNITS = """
       LEFT JOIN tracking.application_status s USING (application_code)
 """
 
-_AGGREGATE = """
-    SELECT group_key,
-           count(*) FILTER (WHERE started_at >= $1 AND started_at < $2) AS received,
-           count(*) FILTER (WHERE done) AS completed,
-           count(*) FILTER (WHERE done AND days <= committed_days) AS on_time,
-           count(*) FILTER (WHERE done AND days > committed_days) AS overdue,
-           count(*) FILTER (WHERE level = 'yellow') AS open_yellow,
-           count(*) FILTER (WHERE level = 'red') AS open_red,
-           avg(days) FILTER (WHERE done) AS average_days,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY days) FILTER (WHERE done) AS p90_days,
-           avg(committed_days) FILTER (WHERE done) AS average_committed_days,
-           count(*) FILTER (WHERE done AND NOT supplemented) AS at_most_once
-      FROM (
-        SELECT u.*,
-               coalesce(finished_at >= $1 AND finished_at < $2, false) AS done,
-               extract(epoch FROM finished_at - started_at) / 86400 AS days
-          FROM ({units}) u
-      ) d
-     GROUP BY group_key
+# The units that count in [$1, $2): started or finished in it, or with an alert open now.
+_UNITS_IN_PERIOD = """
+    SELECT * FROM ({units}) u
+     WHERE (u.started_at >= $1 AND u.started_at < $2)
+        OR (u.finished_at >= $1 AND u.finished_at < $2)
+        OR u.level IN ('yellow', 'red')
 """
 
 _RATINGS = """
@@ -121,8 +133,9 @@ _DEPARTMENTS_OF = """
 class FiguresStore:
     """Reads supervision figures (parameterised SQL only)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, calendar: WorkingCalendar | None = None) -> None:
         self._pool = pool
+        self._calendar = calendar or default_calendar()
 
     async def figures(
         self, *, start: datetime, end: datetime, group_by: GroupBy
@@ -136,29 +149,33 @@ class FiguresStore:
             extra = [sorted(FINISHED), sorted(TASK_FINISHED), _DECIDING]
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             # One snapshot for both queries.
-            rows = await conn.fetch(_AGGREGATE.format(units=units), start, end, *extra)
+            rows = await conn.fetch(_UNITS_IN_PERIOD.format(units=units), start, end, *extra)
             rated = await conn.fetch(_RATINGS.format(groups=groups), start, end)
-        result: dict[str, GroupFigures] = {}
-        for row in rows:
-            figures = GroupFigures(
-                group=row["group_key"],
-                received=row["received"],
-                completed=row["completed"],
-                on_time=row["on_time"],
-                overdue=row["overdue"],
-                open_yellow=row["open_yellow"],
-                open_red=row["open_red"],
-                average_days=rounded(row["average_days"]),
-                p90_days=rounded(row["p90_days"]),
-                average_committed_days=rounded(row["average_committed_days"]),
-                at_most_once=row["at_most_once"],
-            )
-            if figures.received or figures.completed or figures.open_yellow or figures.open_red:
-                result[figures.group] = figures
+        result = {
+            group: figures
+            for group, figures in aggregate(
+                (_unit(row) for row in rows), start=start, end=end, calendar=self._calendar
+            ).items()
+            if has_figures(figures)
+        }
         for row in rated:
             figures = result.setdefault(row["group_key"], GroupFigures(group=row["group_key"]))
             figures.ratings[row["level"]] = row["n"]
         return result
+
+
+def _unit(row: asyncpg.Record) -> Unit:
+    return Unit(
+        group=row["group_key"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        committed_days=row["committed_days"],
+        supplemented=row["supplemented"],
+        level=row["level"],
+        clock_started_at=row["clock_started_at"],
+        day_kind=row["day_kind"] or "working",
+        pauses=pauses_of(json.loads(row["pauses"])),
+    )
 
 
 # Every open alert: the application's own clock ('' department) and each open task's.

@@ -1,0 +1,74 @@
+"""Actual days a clock ran, counted the way the workflow counts its limits.
+
+A limit of N working days ends on the N-th working day after the start day (the start
+day never counts), and a pause moves the deadline by the working days it took (natural
+days for a natural-day clock); dates are China Standard Time. So the days a unit
+actually used are the working days from its start date to its finish date, less the
+working days of its pauses: finished within its limit exactly when this is at most the
+committed days (for natural-day limits, one that ended on a weekend and moved to the
+next working day can show one day over).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta, timezone
+
+from onceonly.catalogue.calendar import WorkingCalendar
+
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+NATURAL = "natural"
+
+Interval = tuple[datetime, datetime]
+
+
+def china_date(instant: datetime) -> date:
+    return instant.astimezone(CHINA_STANDARD_TIME).date()
+
+
+def merged(intervals: Iterable[Interval]) -> list[Interval]:
+    """Overlapping or touching intervals joined (an application's clock stands still
+    while any of its tasks' clocks does: their pauses may overlap)."""
+    result: list[Interval] = []
+    for since, until in sorted(i for i in intervals if i[1] > i[0]):
+        if result and since <= result[-1][1]:
+            result[-1] = (result[-1][0], max(result[-1][1], until))
+        else:
+            result.append((since, until))
+    return result
+
+
+def days_between(start: date, end: date, *, day_kind: str, calendar: WorkingCalendar) -> int:
+    """Days in (start, end]: working days unless the clock counts natural days."""
+    if day_kind == NATURAL:
+        return max(0, (end - start).days)
+    return calendar.working_days_between(start, end)
+
+
+def actual_days(
+    started: datetime,
+    finished: datetime,
+    pauses: Iterable[Interval],
+    *,
+    day_kind: str,
+    calendar: WorkingCalendar,
+) -> int:
+    """Days the clock used from `started` to `finished`, its pauses' days left out."""
+    used = days_between(
+        china_date(started), china_date(finished), day_kind=day_kind, calendar=calendar
+    )
+    for since, until in merged(pauses):
+        used -= days_between(
+            china_date(since), china_date(until), day_kind=day_kind, calendar=calendar
+        )
+    return max(0, used)
+
+
+def pauses_of(intervals: Iterable[dict[str, str]]) -> list[Interval]:
+    """The closed pauses of a task as the status projection keeps them."""
+    found: list[Interval] = []
+    for interval in intervals:
+        since, until = interval.get("from"), interval.get("to")
+        if since and until:
+            found.append((datetime.fromisoformat(since), datetime.fromisoformat(until)))
+    return found
