@@ -42,8 +42,11 @@ class Findings:
         return sum(len(v) for v in self.violations.values())
 
 
-async def kafka_events(bootstrap: str, prefix: str) -> tuple[dict[str, list[str]], int]:
-    """Event ids per application code on every stream of the instance, and dead letters."""
+async def kafka_events(
+    bootstrap: str, prefix: str
+) -> tuple[dict[str, list[str]], int, dict[str, str]]:
+    """Event ids per application code on every stream of the instance, dead letters, and
+    where each event is (topic, partition, offset, time: to place a lost one in the run)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -63,6 +66,7 @@ async def kafka_events(bootstrap: str, prefix: str) -> tuple[dict[str, list[str]
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         by_code: dict[str, list[str]] = defaultdict(list)
+        where: dict[str, str] = {}
         dead = 0
         remaining = {tp for tp in partitions if ends[tp] > 0}
         while remaining:
@@ -74,10 +78,15 @@ async def kafka_events(bootstrap: str, prefix: str) -> tuple[dict[str, list[str]
                         continue
                     headers = dict(record.headers)
                     code = record.key.decode() if record.key else ""
-                    by_code[code].append(headers["ce_id"].decode())
+                    event_id = headers["ce_id"].decode()
+                    by_code[code].append(event_id)
+                    at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+                    where[event_id] = (
+                        f"{tp.topic}[{tp.partition}]@{record.offset} {at:%H:%M:%S.%f}"[:-3]
+                    )
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return by_code, dead
+        return by_code, dead, where
     finally:
         await consumer.stop()
 
@@ -158,12 +167,12 @@ async def check(
     found.add("every accepted application has a complete timeline, each step once", problems)
 
     # No event missing: every event on Kafka is in its application's timeline.
-    on_kafka, dead = await kafka_events(kafka_bootstrap, topic_prefix)
+    on_kafka, dead, where = await kafka_events(kafka_bootstrap, topic_prefix)
     found.counts["kafka_records"] = sum(len(v) for v in on_kafka.values())
     found.counts["dead_letters"] = dead
     recorded_ids = {r["event_id"] for r in rows}
     missing = [
-        f"{code}: event {event_id} on Kafka, not in the timeline"
+        f"{code}: event {event_id} on Kafka ({where[event_id]} UTC), not in the timeline"
         for code, ids in sorted(on_kafka.items())
         for event_id in sorted(set(ids) - recorded_ids)
     ]

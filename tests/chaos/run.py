@@ -112,7 +112,8 @@ class Report:
 
 
 def say(message: str, t0: float) -> None:
-    console.print(f"[dim]{time.monotonic() - t0:7.1f}s[/] {message}")
+    now = datetime.now(UTC)
+    console.print(f"[dim]{time.monotonic() - t0:7.1f}s {now:%H:%M:%S}[/] {message}")
 
 
 async def inject(instance: Instance, plan: Plan, t0: float, report: Report) -> None:
