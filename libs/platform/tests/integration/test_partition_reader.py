@@ -23,6 +23,8 @@ async def test_reads_exactly_the_range_and_stops_at_the_end(
         await producer.send_and_wait(topic, f"p{n % 2}-{n // 2}".encode(), partition=n % 2)
     reader = PartitionReader(kafka_bootstrap, client_id="test-reader", poll_ms=200)
     try:
+        ends = await reader.end_offsets([topic, f"{topic}-never-created"])
+        assert ends == {(topic, 0): 4, (topic, 1): 4}
         middle = await reader.read(topic, 0, 1, 3)
         assert [(r.offset, r.value) for r in middle] == [(1, b"p0-1"), (2, b"p0-2")]
         # Beyond the end: what there is; an empty range: nothing.

@@ -206,12 +206,28 @@ async def test_a_killed_agent_resumes_and_ends_exactly_as_without_the_crash(
     )
 
 
+async def commit_for_group(bootstrap: str, group_id: str, tp: TopicPartition, offset: int) -> None:
+    """Commit `offset` for a consumer group that has no member now."""
+    group = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await group.start()
+    try:
+        group.assign([tp])
+        await group.commit({tp: offset})
+    finally:
+        await group.stop()
+
+
+@pytest.mark.parametrize("at_the_end", [False, True], ids=["hole", "tail"])
 async def test_offsets_the_group_skipped_are_read_back_in_order(
-    start_agent, agent_env, pool, producer, kafka_bootstrap, events
+    start_agent, agent_env, pool, producer, kafka_bootstrap, events, at_the_end
 ) -> None:
-    """The group's committed offset jumps past two events that were never recorded (what
+    """The group's committed offset jumps past events that were never recorded (what
     faust's acking of an interrupted event, or its offset faults, do): the restarted
-    agent reads them from Kafka itself and records them before the next one."""
+    agent reads them from Kafka itself and records them in order, before the next event
+    (hole) or, when none comes, once the partition has been idle a while (tail)."""
+    agent_env["ONCEONLY_TRACKING_CATCH_UP_IDLE_SECONDS"] = "2"
     prefix = agent_env["ONCEONLY_TOPIC_PREFIX"]
     topic = topic_name(prefix, Stream.APPROVAL_EVENTS)
     await ensure_topics(
@@ -241,19 +257,10 @@ async def test_offsets_the_group_skipped_are_read_back_in_order(
     )
     for envelope in envelopes[1:]:
         await publish(producer, topic, envelope)
-    skip_to = row["kafka_offset"] + 3  # past the accepted and the first task started
-
-    # Commit the skip for the agent's (now empty) consumer group.
+    # Skip the accepted and the first task started (hole), or all three (tail).
+    skip_to = row["kafka_offset"] + (4 if at_the_end else 3)
     tp = TopicPartition(topic, row["partition"])
-    group = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id=f"{prefix}-tracking", enable_auto_commit=False
-    )
-    await group.start()
-    try:
-        group.assign([tp])
-        await group.commit({tp: skip_to})
-    finally:
-        await group.stop()
+    await commit_for_group(kafka_bootstrap, f"{prefix}-tracking", tp, skip_to)
 
     start_agent()
     await eventually(

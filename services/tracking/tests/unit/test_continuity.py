@@ -197,3 +197,46 @@ async def test_an_error_of_the_work_is_raised() -> None:
 
     with pytest.raises(ValueError, match="boom"):
         await _to_completion(fail())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_hole_at_the_end_of_an_idle_partition_is_caught_up() -> None:
+    log = Partitions()
+    clock = Clock()
+    continuity = Continuity(
+        load=log.load, save=log.save, fetch=log.fetch, handle=log.handle, clock=clock
+    )
+    await continuity.process(record(0))
+    await continuity.process(record(1))
+    # The consumer acked 2..4 without handing them over, and nothing came after.
+    await continuity.catch_up((TOPIC, 0), 5, idle_for=30)
+    assert log.fetches == []  # not idle long enough: the consumer may just be slow
+    clock.now += 31
+    await continuity.catch_up((TOPIC, 0), 5, idle_for=30)
+    assert log.handled == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4)]
+    assert continuity.filled == {"recorded": 3}
+    # Nothing more at the end: nothing read.
+    await continuity.catch_up((TOPIC, 0), 5, idle_for=30)
+    assert log.fetches == [(0, 2, 5)]
+    # The slow consumer delivers them after all: duplicates, progress unchanged.
+    await continuity.process(record(2))
+    assert continuity.next_offset[(TOPIC, 0)] == 5
+
+
+async def test_catch_up_uses_stored_progress_and_skips_partitions_never_seen() -> None:
+    log = Partitions(stored={(TOPIC, 1): 7})
+    clock = Clock()
+    continuity = Continuity(
+        load=log.load, save=log.save, fetch=log.fetch, handle=log.handle, clock=clock
+    )
+    clock.now += 60  # idle since the process started
+    await continuity.catch_up((TOPIC, 0), 4, idle_for=30)  # no stored progress
+    await continuity.catch_up((TOPIC, 1), 9, idle_for=30)
+    assert log.handled == [(1, 7), (1, 8)]

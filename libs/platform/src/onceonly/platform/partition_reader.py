@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 class PartitionReader:
@@ -43,6 +44,27 @@ class PartitionReader:
             batch = await consumer.getmany(tp, timeout_ms=self._poll_ms)
             records.extend(r for r in batch.get(tp, []) if start <= r.offset < stop)
         return records
+
+    async def end_offsets(self, topics: list[str]) -> dict[tuple[str, int], int]:
+        """The log end offset of every partition of `topics` (those the broker knows)."""
+        async with self._lock:
+            consumer = await self._started()
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+            await admin.start()
+            try:
+                described = await admin.describe_topics(topics)
+            finally:
+                await admin.close()
+            partitions = [
+                TopicPartition(topic["topic"], partition["partition"])
+                for topic in described
+                if topic["error_code"] == 0  # an unknown topic has none
+                for partition in topic["partitions"]
+            ]
+            if not partitions:
+                return {}
+            ends = await consumer.end_offsets(partitions)
+            return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -48,6 +48,9 @@ log = structlog.get_logger(__name__)
 PARTITIONS = 3
 # How often the partition progress is written (continuity.py: a lag only causes re-reads).
 PROGRESS_FLUSH_SECONDS = 1.0
+# How often partitions left idle by the consumer are checked against the log end, and
+# how long idle they must be (continuity.py: a hole at the end of a partition).
+CATCH_UP_EVERY_SECONDS = 10.0
 
 
 def app_id(settings: TrackingSettings) -> str:
@@ -119,8 +122,13 @@ class TrackingRuntime(Service):
                 **self.recorder.counts,
                 "retries": self.recorder.retries,
                 # Records the consumer skipped and the agent read back (continuity.py):
-                # "recorded" ones would have been lost.
-                "read_back": dict(self.continuity.filled) if self.continuity else {},
+                # "read_back_recorded" ones would have been lost. Present once non-zero.
+                **{
+                    f"read_back_{outcome}": count
+                    for outcome, count in (
+                        self.continuity.filled if self.continuity else {}
+                    ).items()
+                },
             },
         )
 
@@ -132,6 +140,20 @@ class TrackingRuntime(Service):
             await self.continuity.flush()
         except Exception as exc:  # kept for the next flush; Postgres may be restarting
             log.warning("partition progress not stored", error=f"{type(exc).__name__}: {exc}")
+
+    @Service.timer(CATCH_UP_EVERY_SECONDS)
+    async def _catch_up(self) -> None:
+        if self.continuity is None or self.progress is None:
+            return
+        try:
+            ends = await self.reader.end_offsets(list(stream_topics(self.settings).values()))
+        except Exception as exc:  # Kafka may be restarting: the next round tries again
+            log.warning("log end offsets not read", error=f"{type(exc).__name__}: {exc}")
+            return
+        for partition, end in ends.items():
+            await self.continuity.catch_up(
+                partition, end, idle_for=self.settings.tracking_catch_up_idle_seconds
+            )
 
     async def load_progress(self, topic: str, partition: int) -> int | None:
         assert self.progress is not None

@@ -16,10 +16,18 @@ only makes a restarted agent re-read records it already has (duplicates, ignored
 event id), never miss one. A partition first seen without stored progress starts where
 the consumer starts (a fresh database beside old topics is not back-filled); that first
 value is written at once, so a hole right after it is found even after a crash.
+
+A hole at the end of a partition shows only when the next record comes, which may take
+hours on a quiet partition; so a partition the consumer has left idle for a while, with
+records beyond the progress at the end of the log, is caught up the same way
+(`catch_up`, run periodically). When the consumer was merely slow, it later delivers
+the same records again: duplicates, ignored.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,22 +68,49 @@ class Continuity:
     next_offset: dict[Partition, int] = field(default_factory=dict)
     unsaved: dict[Partition, int] = field(default_factory=dict)
     filled: Counter[str] = field(default_factory=Counter)
+    clock: Callable[[], float] = time.monotonic
+    last_processed: dict[Partition, float] = field(default_factory=dict)
+    # A partition's records are handled one at a time, by the agent or by catch_up.
+    locks: dict[Partition, asyncio.Lock] = field(default_factory=dict)
+    started_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started_at = self.clock()
 
     async def process(self, record: Inbound) -> None:
         """Process `record`, and before it any records the consumer skipped."""
         partition = (record.topic, record.partition)
-        if partition not in self.next_offset:
-            stored = await self.load(*partition)
-            if stored is None:
-                # Never seen: start here, and store it now (see the module docstring).
-                await self.save({partition: record.offset})
-                stored = record.offset
-            self.next_offset[partition] = stored
-        hole = skipped(self.next_offset[partition], record.offset)
-        if hole:
-            await self._fill(record.topic, record.partition, hole)
-        await self.handle(record)
-        self._advance(partition, record.offset + 1)
+        async with self.locks.setdefault(partition, asyncio.Lock()):
+            if partition not in self.next_offset:
+                stored = await self.load(*partition)
+                if stored is None:
+                    # Never seen: start here, and store it now (see the module docstring).
+                    await self.save({partition: record.offset})
+                    stored = record.offset
+                self.next_offset[partition] = stored
+            hole = skipped(self.next_offset[partition], record.offset)
+            if hole:
+                await self._fill(record.topic, record.partition, hole)
+            await self.handle(record)
+            self._advance(partition, record.offset + 1)
+            self.last_processed[partition] = self.clock()
+
+    async def catch_up(self, partition: Partition, end: int, *, idle_for: float) -> None:
+        """Read back the records up to `end` (the log end offset) of a partition that has
+        had nothing from the consumer for `idle_for` seconds, beyond its progress."""
+        async with self.locks.setdefault(partition, asyncio.Lock()):
+            last = self.last_processed.get(partition, self.started_at)
+            if self.clock() - last < idle_for:
+                return
+            expected = self.next_offset.get(partition)
+            if expected is None:
+                expected = await self.load(*partition)
+                if expected is None:
+                    return  # never seen: nothing to measure a hole against
+                self.next_offset[partition] = expected
+            hole = skipped(expected, end)
+            if hole:
+                await self._fill(*partition, hole)
 
     async def _fill(self, topic: str, partition: int, hole: range) -> None:
         log.warning(

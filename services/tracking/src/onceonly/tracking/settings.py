@@ -18,6 +18,9 @@ class TrackingSettings(PlatformSettings):
     # How long Kafka waits for a silent agent (e.g. killed) before handing its
     # partitions to the next one; a restarted agent waits this long at most.
     tracking_agent_session_timeout_seconds: float = 60.0
+    # A partition the consumer left idle this long, with records beyond the agent's
+    # progress at the log end, is read back by the agent itself (continuity.py).
+    tracking_catch_up_idle_seconds: float = 30.0
     # The operators' calendar notices (YYYY.yaml), as for the workflow: the figures count
     # working days on the same calendar as the deadlines.
     calendar_dir: str = ""
