@@ -41,14 +41,37 @@ def api() -> None:
     from onceonly.intake.api import create_app
 
     settings = _settings("api")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.intake_host,
-        port=settings.intake_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    common: dict[str, object] = {
+        "host": settings.intake_host,
+        "port": settings.intake_port,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+        # The C event loop and HTTP parser (dependencies of intake) instead of asyncio's
+        # selector loop and the pure-Python h11.
+        "loop": "uvloop",
+        "http": "httptools",
+    }
+    if settings.intake_workers == 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+    else:
+        # Worker processes import the app themselves (and set up their own logging).
+        uvicorn.run(
+            "onceonly.intake.cli:worker_app",
+            factory=True,
+            workers=settings.intake_workers,
+            # The supervisor restarts a worker that does not answer its ping in time;
+            # the default 5 s is less than a worker's start-up on a loaded machine.
+            timeout_worker_healthcheck=30,
+            **common,  # type: ignore[arg-type]
+        )
+
+
+def worker_app() -> object:
+    """The API of one uvicorn worker process (ONCEONLY_INTAKE_WORKERS > 1)."""
+    from onceonly.intake.api import create_app
+
+    return create_app(_settings("api"))
 
 
 @app.command()

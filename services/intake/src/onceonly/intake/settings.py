@@ -10,6 +10,10 @@ from onceonly.platform.settings import PlatformSettings
 class IntakeSettings(PlatformSettings):
     intake_host: str = "127.0.0.1"
     intake_port: int = 8000
+    # API processes (uvicorn workers) sharing the port. Each has its own rate limits,
+    # database pool (database_pool_max each) and Prometheus registry (/metrics shows
+    # the worker that answered).
+    intake_workers: int = Field(default=1, ge=1, le=64)
     # Administrative division code (GB/T 2260) of the service centre: the first part of
     # every application code it assigns.
     region_code: str = Field(default="330100", pattern=r"^[0-9]{6}$")
