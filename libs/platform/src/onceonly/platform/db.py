@@ -22,10 +22,25 @@ CREATE TABLE IF NOT EXISTS platform.schema_migrations (
 """
 
 
-async def create_pool(dsn: str, *, max_size: int = 10, min_size: int = 1) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+async def create_pool(
+    dsn: str, *, max_size: int = 10, min_size: int = 1, reset_sessions: bool = True
+) -> asyncpg.Pool:
+    """With `reset_sessions` False, a connection returned to the pool is not sent
+    asyncpg's reset query (advisory unlock all, CLOSE ALL, UNLISTEN *, RESET ALL): a
+    round trip per checkout, for pools whose users leave no session state behind (an
+    open transaction is still rolled back)."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        reset=None if reset_sessions else _keep_session,
+    )
     assert pool is not None
     return pool
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    return None
 
 
 async def apply_migrations(pool: asyncpg.Pool, *, component: str, package: str) -> list[str]:

@@ -142,8 +142,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         own = pool is None
+        # The API's queries leave no session state (no LISTEN, SET or cursor; the
+        # migrations' advisory lock is released explicitly): no reset round trip per
+        # checkout, of which a submission makes two.
         current = pool or await create_pool(
-            settings.database_url, max_size=settings.database_pool_max
+            settings.database_url, max_size=settings.database_pool_max, reset_sessions=False
         )
         refresher: asyncio.Task[None] | None = None
         try:

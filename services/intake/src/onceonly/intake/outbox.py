@@ -60,13 +60,22 @@ class PendingRow:
     record: OutboxRecord
 
 
-async def insert(conn: asyncpg.Connection, record: OutboxRecord) -> None:
-    await conn.execute(
-        """
-        INSERT INTO intake.outbox (event_id, topic, message_key, ce_type, ce_source, ce_time,
-                                   traceparent, tracestate, payload)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-        """,
+_INSERT = """
+    INSERT INTO intake.outbox (event_id, topic, message_key, ce_type, ce_source, ce_time,
+                               traceparent, tracestate, payload)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+"""
+# The same insert with its parameters numbered from $18: the main statement after the
+# application's insert (17 parameters) in a WITH, one statement for both (store.py).
+INSERT_FROM_18 = """
+    INSERT INTO intake.outbox (event_id, topic, message_key, ce_type, ce_source, ce_time,
+                               traceparent, tracestate, payload)
+    VALUES ($18, $19, $20, $21, $22, $23, $24, $25, $26)
+"""
+
+
+def insert_arguments(record: OutboxRecord) -> tuple[object, ...]:
+    return (
         uuid.UUID(record.event_id),
         record.topic,
         record.message_key,
@@ -77,6 +86,10 @@ async def insert(conn: asyncpg.Connection, record: OutboxRecord) -> None:
         record.tracestate,
         record.payload,
     )
+
+
+async def insert(conn: asyncpg.Connection, record: OutboxRecord) -> None:
+    await conn.execute(_INSERT, *insert_arguments(record))
 
 
 async def claim_batch(

@@ -116,6 +116,46 @@ async def _claim_key(
     return bool(claimed)
 
 
+_INSERT_APPLICATION = """
+    WITH application AS (
+        INSERT INTO intake.applications (
+            application_code, integrator_id, matter_code, applicant_kind,
+            name_sealed, name_masked, identifier_sealed, identifier_masked,
+            mobile_sealed, mobile_masked, channels, language, materials, form,
+            status, submitted_at, event_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
+                $14::jsonb, $15, $16, $17)
+    )
+"""
+
+
+async def _insert_application_and_event(
+    conn: asyncpg.Connection, application: ApplicationRecord, event: OutboxRecord
+) -> None:
+    """The application and its outbox row in one statement (one round trip)."""
+    await conn.execute(
+        _INSERT_APPLICATION + outbox.INSERT_FROM_18,
+        application.application_code,
+        application.integrator_id,
+        application.matter_code,
+        application.applicant_kind,
+        application.name_sealed,
+        application.name_masked,
+        application.identifier_sealed,
+        application.identifier_masked,
+        application.mobile_sealed,
+        application.mobile_masked,
+        list(application.channels),
+        application.language,
+        json.dumps(application.materials, ensure_ascii=False),
+        json.dumps(application.form, ensure_ascii=False),
+        application.status,
+        application.submitted_at,
+        uuid.UUID(application.event_id),
+        *outbox.insert_arguments(event),
+    )
+
+
 class SubmissionSession:
     """The steps of one submission on one connection (each pool checkout costs a reset
     round trip)."""
@@ -178,38 +218,14 @@ class SubmissionSession:
         transaction. False (and nothing written) when another request with the same
         Idempotency-Key committed first."""
         conn = self._conn
+        if answer is None:
+            # One statement is atomic on its own: no BEGIN and COMMIT round trips.
+            await _insert_application_and_event(conn, application, event)
+            return True
         async with conn.transaction():
-            if answer is not None and not await _claim_key(conn, application.integrator_id, answer):
+            if not await _claim_key(conn, application.integrator_id, answer):
                 return False
-            await conn.execute(
-                """
-                INSERT INTO intake.applications (
-                    application_code, integrator_id, matter_code, applicant_kind,
-                    name_sealed, name_masked, identifier_sealed, identifier_masked,
-                    mobile_sealed, mobile_masked, channels, language, materials, form,
-                    status, submitted_at, event_id)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
-                        $14::jsonb, $15, $16, $17)
-                """,
-                application.application_code,
-                application.integrator_id,
-                application.matter_code,
-                application.applicant_kind,
-                application.name_sealed,
-                application.name_masked,
-                application.identifier_sealed,
-                application.identifier_masked,
-                application.mobile_sealed,
-                application.mobile_masked,
-                list(application.channels),
-                application.language,
-                json.dumps(application.materials, ensure_ascii=False),
-                json.dumps(application.form, ensure_ascii=False),
-                application.status,
-                application.submitted_at,
-                uuid.UUID(application.event_id),
-            )
-            await outbox.insert(conn, event)
+            await _insert_application_and_event(conn, application, event)
         return True
 
     async def owned_uploads(self, integrator_id: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
