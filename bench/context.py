@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from rich.progress import Progress, TaskID
 
 from bench.config import Endpoints, Plan
@@ -28,7 +29,7 @@ class Run:
     endpoints: Endpoints
     plan: Plan
     keys: BenchKeys
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     monitor: ProcessMonitor
     progress: Progress
     accepted: dict[str, list[Accepted]] = field(default_factory=dict)
@@ -43,18 +44,21 @@ class Run:
 
     def submitter(self, phase: str, statuses: dict[int, int]) -> Send:
         """A `Send` that submits one application through intake and records it."""
-        body = loan_application(self.plan.run_id)
+        body = json.dumps(loan_application(self.plan.run_id)).encode()
         found = self.accepted.setdefault(phase, [])
         url = f"{self.endpoints.intake}/v1/applications"
 
         async def send(i: int) -> bool:
-            answer = await self.http.post(
-                url, json=body, headers={"Authorization": f"Bearer {self.keys.token(i)}"}
-            )
-            statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
-            if answer.status_code != 201:
+            headers = {
+                "Authorization": f"Bearer {self.keys.token(i)}",
+                "Content-Type": "application/json",
+            }
+            async with self.http.post(url, data=body, headers=headers) as answer:
+                statuses[answer.status] = statuses.get(answer.status, 0) + 1
+                payload = await answer.read()
+            if answer.status != 201:
                 return False
-            found.append(Accepted(answer.json()["application_code"], time.time()))
+            found.append(Accepted(json.loads(payload)["application_code"], time.time()))
             return True
 
         return send

@@ -30,9 +30,9 @@ class LoadResult:
     abandoned: int = 0
 
 
-# At most this many requests are in flight: httpx's pool slows down quadratically with
-# the requests queued inside it, so the queue is kept here (latency still counts from
-# each request's scheduled instant, so time spent waiting here is not hidden).
+# At most this many requests are in flight: an HTTP client's pool slows down with the
+# requests queued inside it (httpx's quadratically), so the queue is kept here (latency
+# still counts from each request's scheduled instant: time waiting here is not hidden).
 async def open_loop(
     send: Send,
     *,

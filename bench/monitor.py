@@ -1,8 +1,9 @@
 """Resident memory and CPU of the running system's processes (Linux /proc).
 
 The processes are those of deploy/local (.run/pids/*.pid) plus this benchmark itself.
-Postgres serves each connection from a child process: its figures include the children
-(their RSS sums count shared buffers more than once, so it is an upper bound).
+Postgres serves each connection from a child process, several intake API workers run
+under uvicorn's supervisor: their figures include the children (Postgres's RSS sum
+counts shared buffers more than once, so it is an upper bound).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 from bench.config import PIDS
 
 _TICKS = os.sysconf("SC_CLK_TCK")
-_WITH_CHILDREN = {"postgres"}
+# Postgres serves each connection from a child; intake-api with ONCEONLY_INTAKE_WORKERS
+# > 1 runs its workers as children of uvicorn's supervisor.
+_WITH_CHILDREN = {"postgres", "intake-api"}
 
 
 def _read(path: Path) -> str | None:

@@ -107,6 +107,8 @@ async def start(name: str, pid: int, *, seconds: float, output: Path) -> Recordi
         str(output),
         # Sample without pausing the process: the load it serves is what we measure.
         "--nonblocking",
+        # uvicorn with several workers: the pid is the supervisor's, the work is theirs.
+        "--subprocesses",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
