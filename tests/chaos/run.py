@@ -237,20 +237,28 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
 
 
 def read_back(agent_log: Path) -> dict[str, int]:
-    """What the tracking agent read back from Kafka after its consumer skipped offsets
-    (onceonly.tracking.continuity), from its log: "recorded" ones would have been lost."""
-    totals = {"tracking_read_back_recorded": 0, "tracking_read_back_duplicate": 0}
+    """What the tracking agent read back from Kafka itself (onceonly.tracking.continuity),
+    from its log: `skipped_recorded` records the consumer had skipped would have been lost;
+    `idle_*` ones were read at the end of a partition the consumer left idle."""
+    totals: dict[str, int] = dict.fromkeys(
+        (
+            f"tracking_read_back_{why}_{outcome}"
+            for why in ("skipped", "idle")
+            for outcome in ("recorded", "duplicate")
+        ),
+        0,
+    )
     if not agent_log.exists():
         return totals
     for line in agent_log.read_text(errors="replace").splitlines():
-        if '"skipped offsets processed"' not in line:
+        if '"offsets read back processed"' not in line:
             continue
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        for outcome in ("recorded", "duplicate"):
-            totals[f"tracking_read_back_{outcome}"] += int(entry.get(outcome, 0))
+        for key in list(totals):
+            totals[key] += int(entry.get(key.removeprefix("tracking_read_back_"), 0))
     return totals
 
 

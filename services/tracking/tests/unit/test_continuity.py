@@ -73,7 +73,7 @@ async def test_offsets_the_consumer_skipped_are_read_and_handled_first_in_order(
     await continuity.process(record(6))
     assert log.handled == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6)]
     assert log.fetches == [(0, 2, 5)]
-    assert continuity.filled == {"recorded": 3}
+    assert continuity.filled == {"skipped_recorded": 3}
 
 
 async def test_records_read_back_that_were_recorded_before_count_as_duplicates() -> None:
@@ -86,7 +86,7 @@ async def test_records_read_back_that_were_recorded_before_count_as_duplicates()
     log.stored[(TOPIC, 0)] = 1
     await restarted.process(record(3))
     assert log.handled[3:] == [(0, 1), (0, 2), (0, 3)]
-    assert restarted.filled == {"duplicate": 2}
+    assert restarted.filled == {"skipped_duplicate": 2}
 
 
 async def test_stored_progress_finds_a_hole_across_a_restart() -> None:
@@ -221,7 +221,7 @@ async def test_a_hole_at_the_end_of_an_idle_partition_is_caught_up() -> None:
     clock.now += 31
     await continuity.catch_up((TOPIC, 0), 5, idle_for=30)
     assert log.handled == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4)]
-    assert continuity.filled == {"recorded": 3}
+    assert continuity.filled == {"idle_recorded": 3}
     # Nothing more at the end: nothing read.
     await continuity.catch_up((TOPIC, 0), 5, idle_for=30)
     assert log.fetches == [(0, 2, 5)]

@@ -56,9 +56,12 @@ class Continuity:
     `load` reads the stored next offset of a partition (None when never stored), `save`
     stores next offsets, `fetch(topic, partition, start, stop)` reads the records of
     offsets [start, stop) from Kafka, and `handle` processes one record completely
-    (timeline and counters), idempotently, and says what it did. `filled` counts those
-    outcomes for records read back: "recorded" ones would have been lost; "duplicate"
-    ones were recorded before (the stored progress lagged).
+    (timeline and counters), idempotently, and says what it did. `filled` counts the
+    outcomes of records read back, by why: "skipped_recorded" ones the consumer had
+    skipped and would have been lost; "skipped_duplicate" ones were recorded before (the
+    stored progress lagged); "idle_*" ones were read at the end of an idle partition,
+    which includes records the consumer had not delivered yet (e.g. while a restarted
+    agent waits for its partitions), not only lost ones.
     """
 
     load: Callable[[str, int], Awaitable[int | None]]
@@ -90,7 +93,7 @@ class Continuity:
                 self.next_offset[partition] = stored
             hole = skipped(self.next_offset[partition], record.offset)
             if hole:
-                await self._fill(record.topic, record.partition, hole)
+                await self._fill(record.topic, record.partition, hole, why="skipped")
             await self.handle(record)
             self._advance(partition, record.offset + 1)
             self.last_processed[partition] = self.clock()
@@ -110,11 +113,13 @@ class Continuity:
                 self.next_offset[partition] = expected
             hole = skipped(expected, end)
             if hole:
-                await self._fill(*partition, hole)
+                await self._fill(*partition, hole, why="idle")
 
-    async def _fill(self, topic: str, partition: int, hole: range) -> None:
+    async def _fill(self, topic: str, partition: int, hole: range, *, why: str) -> None:
         log.warning(
-            "consumer skipped offsets; reading them from kafka",
+            "consumer skipped offsets; reading them from kafka"
+            if why == "skipped"
+            else "partition idle behind the log end; reading the rest from kafka",
             topic=topic,
             partition=partition,
             start=hole.start,
@@ -124,11 +129,11 @@ class Continuity:
         outcomes: Counter[str] = Counter()
         for earlier in records:
             if earlier.offset in hole:
-                outcomes[(await self.handle(earlier)).value] += 1
+                outcomes[f"{why}_{(await self.handle(earlier)).value}"] += 1
                 self._advance((topic, partition), earlier.offset + 1)
         self.filled.update(outcomes)
         log.warning(
-            "skipped offsets processed",
+            "offsets read back processed",
             topic=topic,
             partition=partition,
             start=hole.start,
