@@ -61,7 +61,9 @@ async def _main(selected: list[str], quick: bool, open_tasks: int | None) -> dic
     )
     # aiohttp, not httpx: on these shared cores the load generator's CPU per request is
     # taken from the system under test (httpx's pool cost more than intake's handler).
-    connector = aiohttp.TCPConnector(limit=256)
+    # Idle connections are dropped before uvicorn's keep-alive timeout (5 s) closes them
+    # under a request sent on them (ServerDisconnectedError between phases).
+    connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=2.0)
     async with (
         ProcessMonitor() as monitor,
         bench_keys(endpoints.database_url, keys_needed(peak)) as keys,

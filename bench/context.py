@@ -42,7 +42,7 @@ class Run:
     def step(self, description: str) -> Stepper:
         return Stepper(self.progress, self.progress.add_task(description, total=1.0))
 
-    def submitter(self, phase: str, statuses: dict[int, int]) -> Send:
+    def submitter(self, phase: str, statuses: dict[int | str, int]) -> Send:
         """A `Send` that submits one application through intake and records it."""
         body = json.dumps(loan_application(self.plan.run_id)).encode()
         found = self.accepted.setdefault(phase, [])
@@ -53,9 +53,15 @@ class Run:
                 "Authorization": f"Bearer {self.keys.token(i)}",
                 "Content-Type": "application/json",
             }
-            async with self.http.post(url, data=body, headers=headers) as answer:
-                statuses[answer.status] = statuses.get(answer.status, 0) + 1
-                payload = await answer.read()
+            try:
+                async with self.http.post(url, data=body, headers=headers) as answer:
+                    statuses[answer.status] = statuses.get(answer.status, 0) + 1
+                    payload = await answer.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # Counted by kind (next to the HTTP statuses), then a failed request.
+                name = type(exc).__name__
+                statuses[name] = statuses.get(name, 0) + 1
+                raise
             if answer.status != 201:
                 return False
             found.append(Accepted(json.loads(payload)["application_code"], time.time()))

@@ -33,7 +33,7 @@ def _figures(result: LoadResult) -> dict[str, object]:
 async def run_intake(run: Run) -> Section:
     plan = run.plan
     section = Section("intake")
-    statuses: dict[int, int] = {}
+    statuses: dict[int | str, int] = {}
 
     step = run.step("intake: warm-up")
     warm = await closed_loop(run.submitter("warm-up", statuses), concurrency=4, seconds=1.0)
@@ -72,7 +72,7 @@ async def run_intake(run: Run) -> Section:
         checked = _targets(plan, system_open, system_max, raw_max) + _targets(
             plan, isolated_open, isolated_max, raw_max
         )
-        if any(t.met is False for t in checked):
+        if any(t.met is not True for t in checked):
             step = run.step(f"intake isolated: py-spy profile {plan.profile_seconds:g} s")
             profile = await profile_while(
                 ["intake-api"],
@@ -101,7 +101,7 @@ async def run_intake(run: Run) -> Section:
             " intake-api, intake-relay, the APIs, Kafka, Temporal and Postgres running",
             **_phase_figures(plan, isolated_open, isolated_max),
         },
-        "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "http_statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
         "integrator_keys": len(run.keys.tokens),
     }
     section.raw = {
@@ -147,7 +147,7 @@ async def run_intake(run: Run) -> Section:
 
 
 async def _intake_phases(
-    run: Run, statuses: dict[int, int], label: str
+    run: Run, statuses: dict[int | str, int], label: str
 ) -> tuple[LoadResult, LoadResult]:
     """The open loop at the planned rate, then the closed loop (the maximum rate)."""
     plan = run.plan
