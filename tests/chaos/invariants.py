@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.events import parse_event
+from onceonly.platform.partition_reader import topic_partitions
 from onceonly.tracking.figures import Recorded, reference_figures
 from onceonly.tracking.figures_store import FiguresStore
 from tests.chaos.traffic import MATTERS
@@ -51,14 +52,9 @@ async def kafka_events(
     await admin.start()
     try:
         topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
-        described = await admin.describe_topics(topics)
     finally:
         await admin.close()
-    partitions = [
-        TopicPartition(topic["topic"], partition["partition"])
-        for topic in described
-        for partition in topic["partitions"]
-    ]
+    partitions = await topic_partitions(bootstrap, topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:

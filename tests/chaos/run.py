@@ -74,7 +74,7 @@ class Plan:
     @classmethod
     def long(cls) -> Plan:
         return cls(
-            applications=1800, rate=2.0, rounds=3, between=10.0, down_for=5.0, settle_within=600.0
+            applications=1800, rate=2.0, rounds=3, between=10.0, down_for=5.0, settle_within=1200.0
         )
 
 

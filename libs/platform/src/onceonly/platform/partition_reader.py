@@ -49,18 +49,7 @@ class PartitionReader:
         """The log end offset of every partition of `topics` (those the broker knows)."""
         async with self._lock:
             consumer = await self._started()
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-            await admin.start()
-            try:
-                described = await admin.describe_topics(topics)
-            finally:
-                await admin.close()
-            partitions = [
-                TopicPartition(topic["topic"], partition["partition"])
-                for topic in described
-                if topic["error_code"] == 0  # an unknown topic has none
-                for partition in topic["partitions"]
-            ]
+            partitions = await topic_partitions(self._bootstrap, topics)
             if not partitions:
                 return {}
             ends = await consumer.end_offsets(partitions)
@@ -85,3 +74,19 @@ class PartitionReader:
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
             await consumer.stop()
+
+
+async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of `topics` that the broker knows (an unknown topic has none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for partition in topic["partitions"]
+    ]
