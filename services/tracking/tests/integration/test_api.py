@@ -1,6 +1,7 @@
 """The tracking API against the real test database."""
 
 from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -77,7 +78,14 @@ async def test_verification_and_status(client, store, events) -> None:
     status = await client.get(f"/v1/applications/{code}/status", headers=headers)
     assert status.status_code == 200
     assert status.json()["status"] == "accepted"
-    assert status.json()["tasks"]["public-security"]["state"] == "started"
+    task = status.json()["tasks"]["public-security"]
+    assert task["state"] == "started"
+    # Its clock as of now: 10 natural days committed, started 3 March 2025 (China
+    # Standard Time), so the days used are the dates since; long overdue.
+    assert task["day_kind"] == "natural"
+    today = datetime.now(timezone(timedelta(hours=8))).date()
+    assert task["elapsed_days"] in ((today - date(2025, 3, 3)).days + d for d in (-1, 0))
+    assert task["days_left"] == 10 - task["elapsed_days"]
     assert status.json()["supervision_level"] == "none"
     assert status.json()["paused"] is False
 

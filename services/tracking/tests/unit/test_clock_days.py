@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
-from onceonly.tracking.clock_days import actual_days, merged, pauses_of
+from onceonly.tracking.clock_days import actual_days, merged, pauses_of, task_clock
 
 CST = timedelta(hours=8)
 
@@ -65,3 +65,23 @@ def test_pauses_as_the_projection_keeps_them() -> None:
         {"from": "2026-10-12T02:00:00+00:00", "reason": "still open"},
     ]
     assert pauses_of(intervals) == [(cst(8), cst(9))]
+
+
+def test_a_tasks_clock_as_of_now(calendar) -> None:
+    task = {
+        "started_at": cst(28, month=9).isoformat(),
+        "committed_days": 5,
+        "day_kind": "working",
+        "paused_intervals": [{"from": cst(29, month=9).isoformat(), "to": cst(9).isoformat()}],
+    }
+    # Open on 13 October: 7 working days since the start, 3 of them paused: 4 used, 1 left.
+    clock = task_clock(task, now=cst(13), calendar=calendar, finished=False)
+    assert clock == {"elapsed_days": 4, "days_left": 1, "day_kind": "working"}
+    # Waiting for a supplement since 12 October: the open pause stops the count there.
+    waiting = {**task, "paused": True, "paused_since": cst(12).isoformat()}
+    assert task_clock(waiting, now=cst(14), calendar=calendar, finished=False)["elapsed_days"] == 3
+    # Decided on 8 October and looked at later: counted to the decision.
+    decided = {**task, "paused_intervals": [], "decided_at": cst(8).isoformat()}
+    clock = task_clock(decided, now=cst(20), calendar=calendar, finished=True)
+    assert clock["elapsed_days"] == 3  # 29, 30 September and 8 October
+    assert task_clock({}, now=cst(1), calendar=calendar, finished=False)["elapsed_days"] is None

@@ -31,13 +31,14 @@ from onceonly.platform.metrics import (
     refresh_periodically,
 )
 from onceonly.tracking.agents import app_id, stream_topics
+from onceonly.tracking.clock_days import task_clock
 from onceonly.tracking.dashboard import DASHBOARD_HTML
 from onceonly.tracking.errors import ApplicationNotFound
 from onceonly.tracking.figures_store import FiguresStore, open_alerts
 from onceonly.tracking.metrics import refresh_open_tasks
 from onceonly.tracking.processing import AGENT_COMPONENT
 from onceonly.tracking.settings import TrackingSettings
-from onceonly.tracking.status import status_json
+from onceonly.tracking.status import FINISHED, TASK_FINISHED, status_json
 from onceonly.tracking.store import TrackingStore
 
 STAFF_ROLES = ("supervision", "operations", "reviewer", "department_head")
@@ -270,14 +271,30 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
             found = await store().status(code)
         except ApplicationNotFound:
             raise _not_found(code) from None
-        return StatusView(**status_json(found))
+        body = status_json(found)
+        now = datetime.now(UTC)
+        # Each task's clock as of now, in its own kind of days (read time: it moves daily).
+        body["tasks"] = {
+            department: {
+                **task,
+                **task_clock(
+                    task,
+                    now=now,
+                    calendar=calendar,
+                    finished=task.get("state") in TASK_FINISHED or body["status"] in FINISHED,
+                ),
+            }
+            for department, task in body["tasks"].items()
+        }
+        return StatusView(**body)
 
     @app.get(
         "/v1/supervision/figures",
         response_model=FiguresView,
         summary="Supervision figures (电子监察) per department or matter over [from, to)",
-        description="Definitions in onceonly.tracking.figures; days are natural days. A"
-        " time without a zone is China Standard Time. Open alerts are counted as of now.",
+        description="Definitions in onceonly.tracking.figures; days are each clock's own"
+        " kind (working or natural), its pauses left out. A time without a zone is China"
+        " Standard Time. Open alerts are counted as of now.",
         responses={401: {}, 403: {}, 422: {}},
     )
     async def get_figures(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from onceonly.catalogue.calendar import WorkingCalendar
 
@@ -72,3 +73,31 @@ def pauses_of(intervals: Iterable[dict[str, str]]) -> list[Interval]:
         if since and until:
             found.append((datetime.fromisoformat(since), datetime.fromisoformat(until)))
     return found
+
+
+def task_clock(
+    task: dict[str, Any], *, now: datetime, calendar: WorkingCalendar, finished: bool
+) -> dict[str, Any]:
+    """A task's clock as of `now`, from the projection's task: days used so far (to its
+    decision when `finished`), days left of the committed limit (negative when over,
+    None without a limit), in the clock's own kind of days; an open pause counts as a
+    pause up to now."""
+    day_kind = task.get("day_kind") or "working"
+    started = task.get("started_at")
+    if not started:
+        return {"elapsed_days": None, "days_left": None, "day_kind": day_kind}
+    end = now
+    if finished and task.get("decided_at"):
+        end = datetime.fromisoformat(task["decided_at"])
+    pauses = pauses_of(task.get("paused_intervals", []))
+    if task.get("paused") and task.get("paused_since"):
+        pauses.append((datetime.fromisoformat(task["paused_since"]), end))
+    used = actual_days(
+        datetime.fromisoformat(started), end, pauses, day_kind=day_kind, calendar=calendar
+    )
+    committed = task.get("committed_days")
+    return {
+        "elapsed_days": used,
+        "days_left": committed - used if committed else None,
+        "day_kind": day_kind,
+    }
