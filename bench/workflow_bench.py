@@ -76,6 +76,16 @@ async def workflow_starts(client: Client, codes: set[str], since: datetime) -> d
     return found
 
 
+async def starts_between(client: Client, first: float, last: float) -> int:
+    """How many JointApproval workflows (of any application) started in [first, last]."""
+    low = datetime.fromtimestamp(first, UTC).isoformat()
+    high = datetime.fromtimestamp(last, UTC).isoformat()
+    found = await client.count_workflows(
+        f"WorkflowType = 'JointApproval' AND StartTime >= '{low}' AND StartTime <= '{high}'"
+    )
+    return found.count
+
+
 async def _raw_starts(run: Run, client: Client, tick: Tick) -> tuple[int, float]:
     """Start the planned number of empty workflows from `concurrency` clients; the
     number started and the seconds it took."""
@@ -138,6 +148,11 @@ async def run_workflow(run: Run) -> Section:
             if burst
             else {}
         )
+        # While the burst's workflows were being started, the bridge was also starting
+        # others (the backlog of earlier phases, interleaved across partitions): its rate
+        # is every start in that window, not only the burst's.
+        window = (min(burst_starts.values()), max(burst_starts.values())) if burst_starts else None
+        all_in_window = await starts_between(client, *window) if window else 0
     finally:
         await pool.close()
 
@@ -163,6 +178,9 @@ async def run_workflow(run: Run) -> Section:
         if burst_starts
         else None,
         "burst_applications": len(burst),
+        "all_starts_during_burst_per_s": per_second(all_in_window, window[1] - window[0])
+        if window
+        else None,
     }
     step = run.step(f"raw Temporal: start {plan.temporal_starts:,} empty workflows")
     run.monitor.begin("raw-temporal")
@@ -177,7 +195,8 @@ async def run_workflow(run: Run) -> Section:
         "starts_per_s": raw_rate,
     }
     best = (
-        section.system["workflow_start_rate_burst_per_s"]
+        section.system["all_starts_during_burst_per_s"]
+        or section.system["workflow_start_rate_burst_per_s"]
         or section.system["workflow_start_rate_e2e_per_s"]
     )
     section.ratio = {"workflow_starts_per_s_vs_raw": ratio(best, raw_rate)}
@@ -188,7 +207,8 @@ async def run_workflow(run: Run) -> Section:
     ]
     section.notes.append(
         "Workflow start rate (system) is measured on the backlog the intake closed loop"
-        " left (the bridge starting workflows as fast as it can), else at the e2e load."
+        " left (the bridge starting workflows as fast as it can): every JointApproval start"
+        " between the first and the last of that loop's; else at the e2e load."
     )
     # Not met, or not measurable (nothing reached the timeline within the settle time).
     if any(t.met is not True for t in section.targets):
