@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only intake,relay,...] [--open-tasks N]`
+"""`python -m bench [--quick] [--only intake,relay,...] [--open-tasks N] [--due-tasks M]`
 
 Runs the benchmarks against the running local system (deploy/local) and writes
 bench/results/latest.json (and a copy named after the run), then prints a summary.
@@ -40,8 +40,16 @@ def _benchmark(name: str) -> Callable[[Run], Awaitable[Section]]:
     return getattr(module, f"run_{name}")
 
 
-async def _main(selected: list[str], quick: bool, open_tasks: int | None) -> dict[str, Any]:
-    the_plan = plan(quick=quick, open_tasks=open_tasks)
+async def _main(
+    selected: list[str],
+    quick: bool,
+    open_tasks: int | None,
+    due_tasks: int | None = None,
+    deadline_spread: float | None = None,
+) -> dict[str, Any]:
+    the_plan = plan(
+        quick=quick, open_tasks=open_tasks, due_tasks=due_tasks, deadline_spread=deadline_spread
+    )
     endpoints = Endpoints()
     results: dict[str, Any] = {
         "run_id": the_plan.run_id,
@@ -101,6 +109,12 @@ def main(
     open_tasks: int | None = typer.Option(
         None, "--open-tasks", help="Supervision: open tasks (1,000 quick, 10,000 full)"
     ),
+    due_tasks: int | None = typer.Option(
+        None, "--due-tasks", help="Supervision: of the open tasks, how many fall due (all)"
+    ),
+    deadline_spread: float | None = typer.Option(
+        None, "--deadline-spread", help="Supervision: seconds the deadlines spread over"
+    ),
     output: Path = typer.Option(RESULTS / "latest.json", "--output", help="Where the JSON goes"),
 ) -> None:
     """Benchmark the running system against its components' raw limits."""
@@ -108,7 +122,7 @@ def main(
     unknown = sorted(set(selected) - set(BENCHMARKS))
     if unknown:
         raise typer.BadParameter(f"unknown benchmarks: {', '.join(unknown)}", param_hint="--only")
-    results = asyncio.run(_main(selected, quick, open_tasks))
+    results = asyncio.run(_main(selected, quick, open_tasks, due_tasks, deadline_spread))
     output.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2, ensure_ascii=False, default=str)
     output.write_text(text + "\n")

@@ -53,14 +53,24 @@ class Plan:
     e2e_rate: int  # applications/s for the end-to-end phase
     e2e_seconds: float
     temporal_starts: int  # empty workflows started for the raw Temporal rate
-    open_tasks: int  # supervision: tasks with a deadline inside the run
+    open_tasks: int  # supervision: tasks open during the run
+    due_tasks: int  # supervision: those of them whose deadline falls inside the run
     deadline_spread: float  # seconds over which those deadlines fall
     settle_seconds: float  # the most any drain is waited for
     profile_seconds: float  # length of a profile taken when a target is missed
     run_id: str = field(default_factory=lambda: time.strftime("bench%Y%m%d%H%M%S"))
 
 
-def plan(*, quick: bool, open_tasks: int | None = None) -> Plan:
+def plan(
+    *,
+    quick: bool,
+    open_tasks: int | None = None,
+    due_tasks: int | None = None,
+    deadline_spread: float | None = None,
+) -> Plan:
+    """The plan; by default every open task of the supervision benchmark falls due in the
+    run (a burst). `due_tasks` keeps the population open while fewer fall due, over
+    `deadline_spread` seconds."""
     if quick:
         return Plan(
             mode="quick",
@@ -72,7 +82,8 @@ def plan(*, quick: bool, open_tasks: int | None = None) -> Plan:
             e2e_seconds=10,
             temporal_starts=500,
             open_tasks=open_tasks or 1_000,
-            deadline_spread=10,
+            due_tasks=min(due_tasks or open_tasks or 1_000, open_tasks or 1_000),
+            deadline_spread=deadline_spread or 10,
             settle_seconds=120,
             profile_seconds=8,
         )
@@ -86,7 +97,8 @@ def plan(*, quick: bool, open_tasks: int | None = None) -> Plan:
         e2e_seconds=30,
         temporal_starts=2_000,
         open_tasks=open_tasks or 10_000,
-        deadline_spread=30,
+        due_tasks=min(due_tasks or open_tasks or 10_000, open_tasks or 10_000),
+        deadline_spread=deadline_spread or 30,
         settle_seconds=600,
         profile_seconds=20,
     )

@@ -4,9 +4,10 @@ prefix: the real workflow and activities, except that deadlines come from a plan
 
     python -m bench.supervision_worker TASK_QUEUE TOPIC_PREFIX PLAN_FILE
 
-The plan file holds {"t0": epoch seconds, "spread": seconds, "n": tasks}: the i-th task
-clock computed is due at t0 + (i mod n) / n * spread, its yellow warning one spread
-earlier; the application's own clock is due a day later (it never alerts in the run).
+The plan file holds {"t0": epoch seconds, "spread": seconds, "n": tasks, "due": tasks
+that fall due}: the i-th task clock computed (i mod n below `due`) is due at
+t0 + (i mod n) / due * spread, its yellow warning one spread earlier; the others, and
+the application's own clock, are due a day later (they stay open, never alerting).
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ class PlannedDeadlines(ApprovalActivities):
         spread = timedelta(seconds=plan["spread"])
         far = datetime.now(UTC) + timedelta(days=1)
         due_at, yellow_at = [far.isoformat()], [(far - spread).isoformat()]
+        falling = plan.get("due", plan["n"])
         for _ in request.limits[1:]:
-            due = t0 + spread * ((next(self._slots) % plan["n"]) / plan["n"])
+            slot = next(self._slots) % plan["n"]
+            due = t0 + spread * (slot / falling) if slot < falling else far
             due_at.append(due.isoformat())
             yellow_at.append((due - spread).isoformat())
         return DeadlineResult(due_at=due_at, provisional=[False] * len(due_at), yellow_at=yellow_at)

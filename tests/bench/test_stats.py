@@ -66,3 +66,15 @@ def test_rate_over_time_leaves_out_the_ends() -> None:
     stamps = [0.0] + [10.0 + i / 10 for i in range(100)]
     assert rate_over_time(stamps, trim=0.05) == pytest.approx(10.0, rel=0.01)
     assert rate_over_time([1.0, 2.0]) == 0.0
+
+
+def test_supervision_plan_keeps_a_population_open_while_fewer_fall_due() -> None:
+    from bench.config import plan
+
+    burst = plan(quick=True)
+    assert (burst.open_tasks, burst.due_tasks, burst.deadline_spread) == (1_000, 1_000, 10)
+    population = plan(quick=False, open_tasks=10_000, due_tasks=1_000, deadline_spread=100)
+    assert (population.open_tasks, population.due_tasks) == (10_000, 1_000)
+    assert population.deadline_spread == 100
+    # More due than open is capped at the open ones.
+    assert plan(quick=True, open_tasks=50, due_tasks=80).due_tasks == 50
