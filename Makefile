@@ -9,6 +9,7 @@
 #   make bench      the benchmarks against the running system (JSON in bench/results/)
 #   make chaos      the long fault-injection run (its own instance on other ports)
 #   make down       stop the services, then the infrastructure
+#   make reset-temporal  down, then forget every workflow (the dev server's store)
 #   make lint       ruff check + ruff format --check
 
 SHELL := bash
@@ -31,7 +32,7 @@ ifneq ($(filter-out $(wildcard $(PROTO_PY)),$(PROTO_PY)),)
 .PHONY: $(PROTO_STAMP)
 endif
 
-.PHONY: help setup uv venv protos infra up down demo test test-unit test-integration test-chaos chaos browser bench bench-quick lint
+.PHONY: help setup uv venv protos infra up down reset-temporal demo test test-unit test-integration test-chaos chaos browser bench bench-quick lint
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -66,6 +67,11 @@ up: infra
 down:
 	deploy/local/services.sh down
 	deploy/local/infra.sh down
+
+# Benchmarks leave thousands of workflows in the dev server's store; the worker resumes
+# them on the next `make up`, and a demo's application waits behind them.
+reset-temporal: down
+	rm -f $(RUN_DIR)/temporal/temporal.db $(RUN_DIR)/temporal/temporal.db-shm $(RUN_DIR)/temporal/temporal.db-wal
 
 demo: up
 	.venv/bin/python deploy/local/demo.py
