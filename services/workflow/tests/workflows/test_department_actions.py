@@ -9,6 +9,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from onceonly.events.v1 import approval_pb2, supervision_pb2
+from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -40,11 +41,12 @@ async def start(harness, code: str, materials: list[str]) -> WorkflowHandle:
     handle = await harness.client.start_workflow(
         WORKFLOW_NAME, app, id=code, task_queue=harness.task_queue, result_type=ApplicationResult
     )
-    for _ in range(100):
-        snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
-        if snap.tasks:
-            return handle
-    raise AssertionError("the workflow never started its task")
+    await eventually(
+        lambda: handle.query("snapshot", result_type=ApplicationSnapshot),
+        lambda snap: snap.tasks,
+        what="its task",
+    )
+    return handle
 
 
 async def update(handle: WorkflowHandle, name: str, argument, result_type=TaskActionResult):

@@ -9,6 +9,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from onceonly.events.v1 import approval_pb2
+from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -55,11 +56,12 @@ async def start(harness, app: ApplicationInput) -> WorkflowHandle:
 
 
 async def wait_for_tasks(handle: WorkflowHandle, count: int) -> ApplicationSnapshot:
-    for _ in range(100):
-        snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
-        if len(snap.tasks) == count:
-            return snap
-    raise AssertionError(f"tasks never reached {count}")
+    # Real time, not a number of queries: a busy machine runs the activities later.
+    return await eventually(
+        lambda: handle.query("snapshot", result_type=ApplicationSnapshot),
+        lambda snap: len(snap.tasks) == count,
+        what=f"{count} tasks",
+    )
 
 
 def decision(department: str, outcome: str = "approved", reason: str = "") -> DecisionInput:
@@ -182,11 +184,11 @@ async def test_missing_material_asks_once_for_everything_then_proceeds(harness, 
     handle = await start(
         harness, application(application_code, "household-transfer", ["resident-id"])
     )
-    for _ in range(100):
-        snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
-        if snap.state == "awaiting_supplement":
-            break
-    assert snap.state == "awaiting_supplement"
+    snap = await eventually(
+        lambda: handle.query("snapshot", result_type=ApplicationSnapshot),
+        lambda snap: snap.state == "awaiting_supplement",
+        what="the supplement request",
+    )
     first = harness.producer.messages("ApplicationAccepted")[0]
     assert first.outcome == approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED
     # Every missing item in one notice, tolerable ones included.

@@ -8,6 +8,7 @@ import json
 from onceonly.events.v1 import approval_pb2
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
+from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -99,10 +100,11 @@ async def test_a_failed_check_leaves_the_decision_to_people(harness, application
     handle = await start(
         harness, application(application_code, "housing-fund-loan", BLACKLISTED, materials)
     )
-    for _ in range(100):
-        snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
-        if snap.tasks:
-            break
+    snap = await eventually(
+        lambda: handle.query("snapshot", result_type=ApplicationSnapshot),
+        lambda snap: snap.tasks,
+        what="the tasks",
+    )
     assert snap.state == "in_approval"
     assert snap.tasks[0].state == "open"
     accepted = harness.producer.messages("ApplicationAccepted")[0]
@@ -128,10 +130,11 @@ async def test_passed_checks_replace_paper_and_failed_ones_ask_for_it(harness, a
             form,
         ),
     )
-    for _ in range(100):
-        snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
-        if snap.tasks:
-            break
+    snap = await eventually(
+        lambda: handle.query("snapshot", result_type=ApplicationSnapshot),
+        lambda snap: snap.tasks,
+        what="the tasks",
+    )
     assert snap.state == "in_approval"
     accepted = harness.producer.messages("ApplicationAccepted")[0]
     assert accepted.outcome == approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED
@@ -150,10 +153,11 @@ async def test_passed_checks_replace_paper_and_failed_ones_ask_for_it(harness, a
             {"to_district": "滨江区"},
         ),
     )
-    for _ in range(100):
-        snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
-        if snap.state == "awaiting_supplement":
-            break
+    snap = await eventually(
+        lambda: handle.query("snapshot", result_type=ApplicationSnapshot),
+        lambda snap: snap.state == "awaiting_supplement",
+        what="the supplement request",
+    )
     assert snap.missing_materials == ["housing-proof"]
     await handle.signal("withdraw", WithdrawalInput("test over"))
     await handle.result()

@@ -10,6 +10,7 @@ from temporalio.common import SearchAttributeKey
 
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.events.v1 import supervision_pb2
+from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -19,6 +20,7 @@ from onceonly.workflow.shared import (
     DecisionInput,
     DecisionResult,
     SupplementInput,
+    TaskSnapshot,
     WithdrawalInput,
 )
 
@@ -56,11 +58,12 @@ async def start(harness, code: str, matter: str, materials: list[str]) -> Workfl
     handle = await harness.client.start_workflow(
         WORKFLOW_NAME, app, id=code, task_queue=harness.task_queue, result_type=ApplicationResult
     )
-    for _ in range(100):
-        snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
-        if snap.tasks:
-            return handle
-    raise AssertionError("the workflow never started its tasks")
+    await eventually(
+        lambda: handle.query("snapshot", result_type=ApplicationSnapshot),
+        lambda snap: snap.tasks,
+        what="its tasks",
+    )
+    return handle
 
 
 async def snapshot(handle: WorkflowHandle) -> ApplicationSnapshot:
@@ -191,10 +194,11 @@ async def test_supplement_pauses_the_clock_and_moves_its_deadline(
 
     resumed_on = (await _now(time_skipping_env)).astimezone(CST).date()
     await handle.signal("supplement", SupplementInput(["fire-design-revised"]))
-    for _ in range(100):
-        fire = next(t for t in (await snapshot(handle)).tasks if t.department_code == "fire")
-        if fire.due_at != before["fire"].due_at:
-            break
+    fire = await eventually(
+        lambda: _task(handle, "fire"),
+        lambda fire: fire.due_at != before["fire"].due_at,
+        what="the fire task's moved deadline",
+    )
     assert fire.paused is False
     # The deadline moves by the working days the pause took, on the same calendar.
     calendar = default_calendar()
@@ -207,3 +211,7 @@ async def test_supplement_pauses_the_clock_and_moves_its_deadline(
     assert alerts(harness, "fire") == []
     await close(handle)
     await record_history(handle, "supervised-paused-for-supplement")
+
+
+async def _task(handle: WorkflowHandle, department: str) -> TaskSnapshot:
+    return next(t for t in (await snapshot(handle)).tasks if t.department_code == department)
