@@ -9,6 +9,7 @@ loop, where the pool and the producer were made.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -103,8 +104,9 @@ class TrackingRuntime(Service):
         log.info("tracking runtime ready", topics=list(stream_topics(settings).values()))
 
     async def on_stop(self) -> None:
-        if self.continuity is not None and self.progress is not None:
-            await self._flush_progress()
+        # The last progress, bounded: saving retries while Postgres is away.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._store_progress(), timeout=5.0)
         await self.reader.close()
         if self.producer is not None:
             await self.producer.stop()
@@ -134,6 +136,11 @@ class TrackingRuntime(Service):
 
     @Service.timer(PROGRESS_FLUSH_SECONDS)
     async def _flush_progress(self) -> None:
+        await self._store_progress()
+
+    async def _store_progress(self) -> None:
+        # Its own method: a @Service.timer method is a ServiceTask, which `self.x()`
+        # cannot call (on_stop did, and failed with a TypeError).
         if self.continuity is None or self.progress is None:
             return
         try:
