@@ -46,9 +46,14 @@ async def _main(
     open_tasks: int | None,
     due_tasks: int | None = None,
     deadline_spread: float | None = None,
+    e2e_rate: int | None = None,
 ) -> dict[str, Any]:
     the_plan = plan(
-        quick=quick, open_tasks=open_tasks, due_tasks=due_tasks, deadline_spread=deadline_spread
+        quick=quick,
+        open_tasks=open_tasks,
+        due_tasks=due_tasks,
+        deadline_spread=deadline_spread,
+        e2e_rate=e2e_rate,
     )
     endpoints = Endpoints()
     results: dict[str, Any] = {
@@ -115,6 +120,9 @@ def main(
     deadline_spread: float | None = typer.Option(
         None, "--deadline-spread", help="Supervision: seconds the deadlines spread over"
     ),
+    e2e_rate: int | None = typer.Option(
+        None, "--e2e-rate", help="Workflow: applications/s of the end-to-end phase (100)"
+    ),
     output: Path = typer.Option(RESULTS / "latest.json", "--output", help="Where the JSON goes"),
 ) -> None:
     """Benchmark the running system against its components' raw limits."""
@@ -122,7 +130,7 @@ def main(
     unknown = sorted(set(selected) - set(BENCHMARKS))
     if unknown:
         raise typer.BadParameter(f"unknown benchmarks: {', '.join(unknown)}", param_hint="--only")
-    results = asyncio.run(_main(selected, quick, open_tasks, due_tasks, deadline_spread))
+    results = asyncio.run(_main(selected, quick, open_tasks, due_tasks, deadline_spread, e2e_rate))
     output.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2, ensure_ascii=False, default=str)
     output.write_text(text + "\n")

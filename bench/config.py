@@ -52,6 +52,8 @@ class Plan:
     relay_messages: int  # raw produce: messages sent
     e2e_rate: int  # applications/s for the end-to-end phase
     e2e_seconds: float
+    drain_rate: int  # applications/s submitted while the tracking agent is stopped
+    drain_seconds: float
     temporal_starts: int  # empty workflows started for the raw Temporal rate
     open_tasks: int  # supervision: tasks open during the run
     due_tasks: int  # supervision: those of them whose deadline falls inside the run
@@ -67,6 +69,7 @@ def plan(
     open_tasks: int | None = None,
     due_tasks: int | None = None,
     deadline_spread: float | None = None,
+    e2e_rate: int | None = None,
 ) -> Plan:
     """The plan; by default every open task of the supervision benchmark falls due in the
     run (a burst). `due_tasks` keeps the population open while fewer fall due, over
@@ -78,8 +81,10 @@ def plan(
             intake_seconds=5,
             concurrency=32,
             relay_messages=5_000,
-            e2e_rate=100,
+            e2e_rate=e2e_rate or 100,
             e2e_seconds=10,
+            drain_rate=20,
+            drain_seconds=10,
             temporal_starts=500,
             open_tasks=open_tasks or 1_000,
             due_tasks=min(due_tasks or open_tasks or 1_000, open_tasks or 1_000),
@@ -93,8 +98,10 @@ def plan(
         intake_seconds=30,
         concurrency=64,
         relay_messages=20_000,
-        e2e_rate=100,
+        e2e_rate=e2e_rate or 100,
         e2e_seconds=30,
+        drain_rate=20,
+        drain_seconds=30,
         temporal_starts=2_000,
         open_tasks=open_tasks or 10_000,
         due_tasks=min(due_tasks or open_tasks or 10_000, open_tasks or 10_000),

@@ -27,6 +27,7 @@ from onceonly.platform.db import create_pool
 
 ACCEPTED = "onceonly.events.v1.ApplicationAccepted"
 COMPLETED = "onceonly.events.v1.ApplicationCompleted"
+ISSUE_E2E_RATE = 100  # applications/s of the issue's end-to-end target
 
 
 async def _timeline_marks(pool: asyncpg.Pool, codes: list[str]) -> dict[str, dict[str, float]]:
@@ -205,6 +206,11 @@ async def run_workflow(run: Run) -> Section:
             f"e2e p99 at {plan.e2e_rate}/s (accepted → in timeline)", e2e.p99_ms, "<=", 2000, "ms"
         )
     ]
+    if plan.e2e_rate != ISSUE_E2E_RATE:
+        section.notes.append(
+            f"The issue's end-to-end target is at {ISSUE_E2E_RATE}/s; this run offered"
+            f" {plan.e2e_rate}/s (--e2e-rate), to find the rate the target holds at."
+        )
     section.notes.append(
         "Workflow start rate (system) is measured on the backlog the intake closed loop"
         " left (the bridge starting workflows as fast as it can): every JointApproval start"

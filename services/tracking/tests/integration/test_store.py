@@ -218,3 +218,39 @@ async def test_nul_characters_are_unprocessable_not_retried(store, events) -> No
         await append(store, events.envelope(message, code))
     with pytest.raises(ApplicationNotFound):
         await store.timeline(code)
+
+
+async def test_record_returns_the_same_transition_the_timeline_fold_gives(
+    store, events, pool
+) -> None:
+    # The agent counts from what `record` returns instead of folding the timeline again.
+    code = events.code()
+    messages = [
+        events.submitted(code),
+        events.accepted(code),
+        events.task_started(code),
+        events.task_decided(code),
+        events.completed(code),
+    ]
+    sent = []
+    for offset, message in enumerate(messages):
+        envelope = events.envelope(message, code, minutes=offset)
+        sent.append(envelope)
+        found = await store.record(
+            envelope, topic="t.approval-events.v1", partition=0, offset=offset
+        )
+        assert found is not None and found.projection_consistent
+        folded = await store.transition(
+            envelope.id, topic="t.approval-events.v1", partition=0, offset=offset
+        )
+        assert (found.before, found.after) == folded
+        assert found.after == await store.status(code)
+    assert await store.record(sent[0], topic="t.approval-events.v1", partition=0, offset=9) is None
+
+    # A status row dropped under a timeline with entries: `before` is not the timeline's.
+    await pool.execute("DELETE FROM tracking.application_status WHERE application_code = $1", code)
+    late = events.envelope(events.notification(code), code, minutes=30)
+    found = await store.record(late, topic="t.approval-events.v1", partition=0, offset=10)
+    assert found is not None
+    assert found.before is None
+    assert found.projection_consistent is False

@@ -42,7 +42,8 @@ from onceonly.tracking.processing import (
 )
 from onceonly.tracking.progress_store import PartitionProgressStore
 from onceonly.tracking.settings import TrackingSettings
-from onceonly.tracking.store import TrackingStore
+from onceonly.tracking.status import ApplicationStatus
+from onceonly.tracking.store import Recorded, TrackingStore
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +86,9 @@ class TrackingRuntime(Service):
         self.dlq = dead_letter_topic(settings.topic_prefix, CONSUMER_NAME)
         # Set by create_tracking_app, which has the live-counter table its handler needs.
         self.continuity: Continuity | None = None
+        # What each append just did to the status projection, by event id, until the
+        # live counters take it (saves folding the timeline again for every event).
+        self.just_recorded: dict[str, Recorded] = {}
 
     async def on_start(self) -> None:
         settings = self.settings
@@ -196,7 +200,25 @@ class TrackingRuntime(Service):
 
     async def _append(self, envelope: Any, **kwargs: Any) -> bool:
         assert self.store is not None
-        return await self.store.append(envelope, **kwargs)
+        found = await self.store.record(envelope, **kwargs)
+        if found is None:
+            return False
+        self.just_recorded[envelope.id] = found
+        return True
+
+    async def transition(
+        self, event_id: str, *, topic: str, partition: int, offset: int
+    ) -> tuple[ApplicationStatus | None, ApplicationStatus] | None:
+        """The status before and after the event, as `TrackingStore.transition` gives
+        it: taken from the append that just recorded it when it can be, else folded
+        from the timeline (a redelivery, or a status row that was missing)."""
+        found = self.just_recorded.pop(event_id, None)
+        if found is not None and found.projection_consistent:
+            return found.before, found.after
+        assert self.store is not None
+        return await self.store.transition(
+            event_id, topic=topic, partition=partition, offset=offset
+        )
 
     async def _park(self, record: Inbound, reason: str) -> None:
         assert self.producer is not None
@@ -211,7 +233,11 @@ async def _connect(settings: TrackingSettings, *, attempts: int = 60) -> asyncpg
     """The pool, waiting for Postgres when the agent starts before it."""
     for attempt in range(1, attempts + 1):
         try:
-            return await create_pool(settings.database_url, max_size=settings.database_pool_max)
+            # No session state is left on a connection (the migrations' advisory lock
+            # is released explicitly): skip asyncpg's reset round trip per checkout.
+            return await create_pool(
+                settings.database_url, max_size=settings.database_pool_max, reset_sessions=False
+            )
         except (OSError, asyncpg.PostgresError) as exc:
             if attempt == attempts:
                 raise
@@ -355,15 +381,13 @@ async def _handle(runtime: TrackingRuntime, table: Any, record: Inbound) -> Outc
 async def _count(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
     """Add the event's change to the live counters (inside the stream: the changelog is
     flushed before the source offset is committed)."""
-    assert runtime.store is not None
     try:
         envelope, _ = decode(record)
     except UnprocessableEvent:  # pragma: no cover - it was recorded, so it decodes
         return
-    store = runtime.store
     # Postgres may blip: the change is deterministic, so retrying is safe.
     change = await retry_forever(
-        lambda: store.transition(
+        lambda: runtime.transition(
             envelope.id, topic=record.topic, partition=record.partition, offset=record.offset
         ),
         what="live counters",

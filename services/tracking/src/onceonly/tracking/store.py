@@ -48,6 +48,20 @@ class Verification:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event just recorded: the application's status projection before and after.
+
+    `projection_consistent` is False when the status row was missing under a timeline
+    that already had entries (dropped and not rebuilt yet): `before` is not then what
+    the timeline says, and a caller that needs it folds the timeline (`transition`).
+    """
+
+    before: ApplicationStatus | None
+    after: ApplicationStatus
+    projection_consistent: bool
+
+
 class _Duplicate(Exception):
     """Rolls back an append whose event id is already recorded."""
 
@@ -67,11 +81,28 @@ class TrackingStore:
         offset: int,
         message: Message | None = None,
     ) -> bool:
+        """Record one event at the end of its application's timeline (see `record`);
+        False when the event id is already recorded."""
+        found = await self.record(
+            envelope, topic=topic, partition=partition, offset=offset, message=message
+        )
+        return found is not None
+
+    async def record(
+        self,
+        envelope: Envelope,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        message: Message | None = None,
+    ) -> Recorded | None:
         """Record one event at the end of its application's timeline.
 
-        False when the event id is already recorded (a redelivery, possibly read from
+        None when the event id is already recorded (a redelivery, possibly read from
         another topic by another agent): nothing changes then. The timeline row, the
-        chain head and the status projection change in one transaction.
+        chain head and the status projection change in one transaction, and the
+        projection before and after is returned.
         Raises UnprocessableEvent for an event that can never be recorded.
         """
         if message is None:
@@ -87,12 +118,11 @@ class TrackingStore:
         code = envelope.subject
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                await self._append(
+                return await self._append(
                     conn, envelope, message, summary_json, code, topic, partition, offset
                 )
         except _Duplicate:
-            return False
-        return True
+            return None
 
     async def _append(
         self,
@@ -104,25 +134,15 @@ class TrackingStore:
         topic: str,
         partition: int,
         offset: int,
-    ) -> None:
-        # Lock the head: appends of one application queue here, whichever agent runs them.
-        await conn.execute(
-            "INSERT INTO tracking.timeline_heads (application_code, last_seq, last_hash)"
-            " VALUES ($1, 0, $2) ON CONFLICT (application_code) DO NOTHING",
-            code,
-            chain.GENESIS_HASH,
-        )
-        head = await conn.fetchrow(
-            "SELECT last_seq, last_hash FROM tracking.timeline_heads"
-            " WHERE application_code = $1 FOR UPDATE",
-            code,
-        )
+    ) -> Recorded:
+        # Lock the head (created if need be) and read it in one round trip: appends of
+        # one application queue here, whichever agent runs them. ON CONFLICT DO UPDATE
+        # returns the newest committed head, also after waiting for another append.
+        head = await conn.fetchrow(_LOCK_HEAD, code, chain.GENESIS_HASH)
         assert head is not None
-        already = await conn.fetchval(
-            "SELECT 1 FROM tracking.timeline WHERE event_id = $1", envelope.id
-        )
-        if already:
-            raise _Duplicate
+        # Its own statement, after the lock: a snapshot taken before the wait could miss
+        # the status the previous append committed.
+        current = await self._status(conn, code)
         entry = chain.next_entry(
             head_seq=head["last_seq"],
             head_hash=head["last_hash"],
@@ -133,15 +153,11 @@ class TrackingStore:
             ce_time=envelope.time,
             data=envelope.data,
         )
+        projected = apply_event(
+            current, application_code=code, message=message, time=_aware(envelope.time)
+        )
         inserted = await conn.fetchval(
-            """
-            INSERT INTO tracking.timeline (
-                application_code, seq, event_id, ce_type, ce_source, ce_time, topic,
-                partition, kafka_offset, data, summary, prev_hash, hash
-            ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)
-            ON CONFLICT (event_id) DO NOTHING
-            RETURNING seq
-            """,
+            _APPEND,
             code,
             entry.seq,
             entry.event_id,
@@ -155,22 +171,15 @@ class TrackingStore:
             summary_json,
             entry.prev_hash,
             entry.hash,
+            *_status_values(projected),
         )
         if inserted is None:
-            # The same event id committed meanwhile under another application's lock.
+            # Already recorded, here or under another application's lock.
             raise _Duplicate
-        await conn.execute(
-            "UPDATE tracking.timeline_heads SET last_seq = $2, last_hash = $3, updated_at = now()"
-            " WHERE application_code = $1",
-            code,
-            entry.seq,
-            entry.hash,
-        )
-        current = await self._status(conn, code)
-        projected = apply_event(
-            current, application_code=code, message=message, time=_aware(envelope.time)
-        )
-        await _save_status(conn, projected)
+        # A status row missing under a timeline that has entries (projection dropped,
+        # not rebuilt yet) is no "before": a caller that needs one folds the timeline.
+        consistent = current is not None or head["last_seq"] == 0
+        return Recorded(before=current, after=projected, projection_consistent=consistent)
 
     async def rebuild_status(self, codes: list[str] | None = None) -> int:
         """Recompute the status projection from the timelines (all, or those of `codes`).
@@ -355,13 +364,19 @@ class TrackingStore:
         )
 
 
-async def _save_status(conn: asyncpg.Connection, state: ApplicationStatus) -> None:
-    await conn.execute(
-        """
+def _upsert_status(first: int, only_if: str = "") -> str:
+    """The upsert of one status row: the application code is $1, the other values
+    ${first}... in `_status_values` order; `only_if` may hold a WHERE clause that
+    decides whether the row is written. Only numbers are put in: no value ever is."""
+    p = [f"${n}" for n in range(first, first + 9)]
+    return f"""
         INSERT INTO tracking.application_status (
             application_code, matter_code, status, tasks, last_event_at, supervision_level,
             paused, due_at, supervision, rating, updated_at
-        ) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9::jsonb, $10, now())
+        )
+        SELECT $1, {p[0]}, {p[1]}, {p[2]}::jsonb, {p[3]}, {p[4]}, {p[5]}, {p[6]},
+               {p[7]}::jsonb, {p[8]}, now()
+        {only_if}
         ON CONFLICT (application_code) DO UPDATE SET
             matter_code = EXCLUDED.matter_code,
             status = EXCLUDED.status,
@@ -373,8 +388,11 @@ async def _save_status(conn: asyncpg.Connection, state: ApplicationStatus) -> No
             supervision = EXCLUDED.supervision,
             rating = EXCLUDED.rating,
             updated_at = now()
-        """,
-        state.application_code,
+    """
+
+
+def _status_values(state: ApplicationStatus) -> tuple[Any, ...]:
+    return (
         state.matter_code or None,
         state.status,
         json.dumps(state.tasks, ensure_ascii=False),
@@ -385,6 +403,40 @@ async def _save_status(conn: asyncpg.Connection, state: ApplicationStatus) -> No
         json.dumps(state.supervision, ensure_ascii=False),
         state.rating,
     )
+
+
+_SAVE_STATUS = _upsert_status(2)
+
+
+async def _save_status(conn: asyncpg.Connection, state: ApplicationStatus) -> None:
+    await conn.execute(_SAVE_STATUS, state.application_code, *_status_values(state))
+
+
+_LOCK_HEAD = """
+    INSERT INTO tracking.timeline_heads AS h (application_code, last_seq, last_hash)
+    VALUES ($1, 0, $2)
+    ON CONFLICT (application_code) DO UPDATE SET last_seq = h.last_seq
+    RETURNING h.last_seq, h.last_hash
+"""
+
+# Entry, head and status of one append in one round trip. Nothing changes when the
+# event id is already recorded (by any application: the id is unique across timelines).
+# Built from constants only (parameter numbers), never from values.
+_APPEND = f"""
+    WITH entry AS (
+        INSERT INTO tracking.timeline (
+            application_code, seq, event_id, ce_type, ce_source, ce_time, topic,
+            partition, kafka_offset, data, summary, prev_hash, hash
+        ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING seq
+    ), head AS (
+        UPDATE tracking.timeline_heads
+           SET last_seq = $2, last_hash = $13, updated_at = now()
+         WHERE application_code = $1 AND EXISTS (SELECT 1 FROM entry)
+    ), status AS ({_upsert_status(14, "WHERE EXISTS (SELECT 1 FROM entry)")})
+    SELECT seq FROM entry
+"""  # noqa: S608
 
 
 def _aware(value: datetime) -> datetime:
