@@ -43,6 +43,8 @@ def build_worker(
     *,
     task_queue: str,
     activities: ApprovalActivities,
+    workflow_task_polls: int = 5,
+    activity_task_polls: int = 5,
 ) -> Worker:
     return Worker(
         client,
@@ -59,6 +61,8 @@ def build_worker(
         ],
         workflow_runner=sandbox_runner(),
         interceptors=[ActivityLogContext()],
+        max_concurrent_workflow_task_polls=workflow_task_polls,
+        max_concurrent_activity_task_polls=activity_task_polls,
     )
 
 
@@ -85,7 +89,13 @@ async def run_worker(
         sealer=PiiSealer(settings.pii_keys.get_secret_value()),
         elicences=PostgresELicenceStore(pool),
     )
-    worker = build_worker(client, task_queue=settings.temporal_task_queue, activities=activities)
+    worker = build_worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        activities=activities,
+        workflow_task_polls=settings.worker_workflow_task_polls,
+        activity_task_polls=settings.worker_activity_task_polls,
+    )
     beat = asyncio.create_task(
         run_heartbeat(pool, "workflow-worker", every=settings.heartbeat_seconds)
     )

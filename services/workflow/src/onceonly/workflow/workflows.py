@@ -12,6 +12,7 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair
@@ -58,6 +59,8 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalInput,
     )
 
+T = TypeVar("T")
+
 APPLICATION_CODE = SearchAttributeKey.for_keyword("ApplicationCode")
 MATTER_CODE = SearchAttributeKey.for_keyword("MatterCode")
 DEPARTMENTS = SearchAttributeKey.for_keyword_list("Departments")
@@ -70,6 +73,11 @@ _SHORT = workflow.ActivityConfig(
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
     ),
+)
+
+_LOCAL = workflow.LocalActivityConfig(
+    start_to_close_timeout=_SHORT["start_to_close_timeout"],
+    retry_policy=_SHORT["retry_policy"],
 )
 
 # Our enums and the protobuf enums share member names, by design.
@@ -97,6 +105,26 @@ AUTO_APPROVER = "auto-approval"
 # Acceptance with deficiency (容缺受理) refuses the application when the deficient items
 # have not arrived within their own deadline (rule 4).
 DEFICIENCY_PATCH = "deficiency-deadline"
+# Resolving the matter, the shared-data checks, the deadlines and event publishing run as
+# local activities: in the worker, inside the workflow task, instead of a round trip
+# through Temporal's task queues each (4 workflow tasks and 4 activity tasks before an
+# application's acceptance reached Kafka). Histories from before replay them as
+# regular activities.
+LOCAL_ACTIVITIES_PATCH = "local-activities"
+
+
+def _has_patch(patch: str) -> bool:
+    """Whether this run has `patch`, one of those before LOCAL_ACTIVITIES_PATCH.
+
+    A run begun with LOCAL_ACTIVITIES_PATCH has every earlier patch without asking (no
+    marker of its own). Asking after a local activity is not safe: the time-skipping
+    test server sometimes recorded the local activity's result in one workflow task and
+    the code after it in the next, while replay runs that code in the first, before the
+    later marker is known, so `patched` said False there (a replay test caught it).
+    """
+    return workflow.patched(LOCAL_ACTIVITIES_PATCH) or workflow.patched(patch)
+
+
 # The e-licence became a record of its own (number, holder, validity) after the first
 # release; earlier histories complete with the number alone.
 ELICENCE_PATCH = "elicence-record"
@@ -171,10 +199,12 @@ class JointApproval:
 
     @workflow.run
     async def run(self, app: ApplicationInput) -> ApplicationResult:
+        # Asked first, before any activity: the answer holds for the whole run.
+        workflow.patched(LOCAL_ACTIVITIES_PATCH)
         self._input = app
         self._provided = set(app.materials)
-        matter = await workflow.execute_activity(
-            "resolve_matter", MatterRequest(app.matter_code), result_type=MatterSnapshot, **_SHORT
+        matter = await self._activity(
+            "resolve_matter", MatterRequest(app.matter_code), result_type=MatterSnapshot
         )
         self._matter = matter
         workflow.upsert_search_attributes(
@@ -187,8 +217,8 @@ class JointApproval:
             ]
         )
 
-        if matter.shared_data_checks and workflow.patched(SHARED_DATA_PATCH):
-            checked = await workflow.execute_activity(
+        if matter.shared_data_checks and _has_patch(SHARED_DATA_PATCH):
+            checked = await self._activity(
                 "run_shared_data_checks",
                 ChecksRequest(
                     application_code=app.application_code,
@@ -198,7 +228,6 @@ class JointApproval:
                     form_json=app.form_json,
                 ),
                 result_type=ChecksResult,
-                **_SHORT,
             )
             self._checks = checked.outcomes
 
@@ -213,7 +242,7 @@ class JointApproval:
         ]
         if self._clocks:
             supervisors.append(asyncio.create_task(self._follow_calendar()))
-        if self._deficient and workflow.patched(DEFICIENCY_PATCH):
+        if self._deficient and _has_patch(DEFICIENCY_PATCH):
             supervisors.append(asyncio.create_task(self._watch_deficiency(matter)))
         await workflow.wait_condition(self._settled)
         # Supervisors see `_closing` and stop; one that is raising an alert finishes it.
@@ -256,7 +285,7 @@ class JointApproval:
         self._missing = []
         self._deficient = assessment.deficient
         self._accepted_at = workflow.now().isoformat()
-        deadlines = await workflow.execute_activity(
+        deadlines = await self._activity(
             "compute_deadlines",
             DeadlineRequest(
                 accepted_at=self._accepted_at,
@@ -266,11 +295,10 @@ class JointApproval:
                 yellow_days_left=self._policy.yellow_days_left,
             ),
             result_type=DeadlineResult,
-            **_SHORT,
         )
         self._due_at = deadlines.due_at[0]
         self._provisional = deadlines.provisional[0]
-        self._supervised = workflow.patched(SUPERVISION_PATCH)
+        self._supervised = _has_patch(SUPERVISION_PATCH)
         yellow_at = deadlines.yellow_at or deadlines.due_at  # older activity results
         keys = [APPLICATION_CLOCK] + [t.department_code for t in matter.tasks]
         limits = [matter.committed_days] + [t.committed_days for t in matter.tasks]
@@ -402,7 +430,7 @@ class JointApproval:
             contact=self._contact(),
             actor=self._system_actor(),
         )
-        if matter.elicence_type and workflow.patched(ELICENCE_PATCH):
+        if matter.elicence_type and _has_patch(ELICENCE_PATCH):
             licence = await workflow.execute_activity(
                 "issue_elicence",
                 ELicenceRequest(
@@ -986,4 +1014,15 @@ class JointApproval:
             data_b64=base64.b64encode(message.SerializeToString(deterministic=True)).decode(),
             time=workflow.now().isoformat(),
         )
-        await workflow.execute_activity("publish_event", request, **_SHORT)
+        await self._activity("publish_event", request)
+
+    async def _activity(self, name: str, arg: Any, *, result_type: type[T] | None = None) -> T:
+        """A short activity (a read, a computation, a publish): local since
+        LOCAL_ACTIVITIES_PATCH, a regular activity in the histories from before it.
+        Each of these is safe to run again (reads, pure, or published under the same
+        event id), as a local activity may be when its workflow task is retried."""
+        if workflow.patched(LOCAL_ACTIVITIES_PATCH):  # memoized: asked first in `run`
+            return await workflow.execute_local_activity(
+                name, arg, result_type=result_type, **_LOCAL
+            )
+        return await workflow.execute_activity(name, arg, result_type=result_type, **_SHORT)
