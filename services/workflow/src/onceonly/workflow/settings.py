@@ -19,11 +19,11 @@ class WorkflowSettings(PlatformSettings):
     # one application's events stay in order). One at a time, each start waits a round
     # trip to Temporal and its persistence, which bounds the start rate.
     bridge_concurrency: int = Field(default=32, ge=1, le=1000)
-    # Long polls the worker keeps open for workflow and activity tasks. Each workflow
-    # task waits in Temporal until a poll takes it: with the SDK's default of 5, at 20
-    # applications/s the tasks waited 0.5-1.8 s each (bench/, workflow histories).
-    worker_workflow_task_polls: int = Field(default=16, ge=2, le=200)
-    worker_activity_task_polls: int = Field(default=8, ge=1, le=200)
+    # Long polls the worker keeps open for workflow and activity tasks (the SDK's
+    # default, 5). 16 and 8 did not shorten the end-to-end latency at 20 applications/s
+    # (bench, 2026-12-02): the waits were Temporal's, not the worker's.
+    worker_workflow_task_polls: int = Field(default=5, ge=2, le=200)
+    worker_activity_task_polls: int = Field(default=5, ge=1, le=200)
     # E-supervision (电子监察): given to each new application's workflow at its start.
     supervision_yellow_share: float = 0.8
     supervision_yellow_days_left: int = 1
