@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -58,11 +60,13 @@ async def run_supervision(run: Run) -> Section:
     await ensure_topics(run.endpoints.kafka, all_topics(prefix))
     plan_file = RESULTS / f"{plan.run_id}-supervision-plan.tmp"
     lead = n / ASSUMED_STARTS_PER_S + 15.0
+    # Its log goes next to the results: a worker that fails shows up as missing alerts.
+    worker_log = (RESULTS / f"{plan.run_id}-supervision-worker.log").open("w")
     worker = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for below
         [sys.executable, "-m", "bench.supervision_worker", queue, prefix, str(plan_file)],
         cwd=REPO,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=worker_log,
         text=True,
     )
     run.monitor.add("supervision-worker", worker.pid)
@@ -73,6 +77,11 @@ async def run_supervision(run: Run) -> Section:
         ready = await asyncio.wait_for(asyncio.to_thread(worker.stdout.readline), 60)
         if ready.strip() != "ready":
             raise RuntimeError("the supervision worker did not start")
+        # Its stdout must be drained from now on: a full pipe blocked the worker's
+        # logging, and with it the worker, once it had written 64 KiB (no alerts then).
+        threading.Thread(
+            target=shutil.copyfileobj, args=(worker.stdout, worker_log), daemon=True
+        ).start()
         # The deadlines are planned from now, once the worker is ready.
         t0 = time.time() + lead
         plan_file.write_text(
@@ -127,6 +136,7 @@ async def run_supervision(run: Run) -> Section:
         except TimeoutError:
             worker.kill()
         run.monitor.remove("supervision-worker")
+        worker_log.close()
         plan_file.unlink(missing_ok=True)
         await delete_topics(run.endpoints.kafka, prefix + ".")
 
