@@ -29,6 +29,7 @@ from bench.stats import per_second, summarize
 from onceonly.events.v1 import supervision_pb2
 from onceonly.platform.kafka import ensure_topics
 from onceonly.platform.topics import Stream, all_topics, topic_name
+from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import WORKFLOW_NAME, ApplicationInput, ContactInput
 
 MATTER = "household-transfer"  # one task: one supervised task clock per workflow
@@ -152,6 +153,9 @@ async def run_supervision(run: Run) -> Section:
         fired.append(max(0.0, alert.raised_at.ToDatetime(UTC).timestamp() - due))
     late = summarize(published)
     section.system = {
+        # The bench worker's workflow cache (ONCEONLY_WORKER_MAX_CACHED_WORKFLOWS): a task
+        # evicted from it is replayed from its history when its timer fires.
+        "worker_max_cached_workflows": WorkflowSettings().worker_max_cached_workflows,
         "open_tasks": n,
         "due_tasks": m,
         "tasks_opened": opened,

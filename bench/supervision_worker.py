@@ -74,7 +74,12 @@ async def main(task_queue: str, prefix: str, plan_file: Path) -> None:
         sealer=PiiSealer(settings.pii_keys.get_secret_value()),
         elicences=PostgresELicenceStore(pool),
     )
-    worker = build_worker(client, task_queue=task_queue, activities=activities)
+    worker = build_worker(
+        client,
+        task_queue=task_queue,
+        activities=activities,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -23,6 +23,10 @@ class WorkflowSettings(PlatformSettings):
     # default, 5). 16 and 8 did not shorten the end-to-end latency at 20 applications/s
     # (bench, 2026-12-02): the waits were Temporal's, not the worker's.
     worker_workflow_task_polls: int = Field(default=5, ge=2, le=200)
+    # Workflows the worker keeps in memory. Approvals stay open for days and wake on
+    # timers (yellow, red, escalation) and decisions: one that was evicted is replayed
+    # from its whole history first. Size it to the open applications (SDK default 1000).
+    worker_max_cached_workflows: int = Field(default=1000, ge=0, le=1_000_000)
     worker_activity_task_polls: int = Field(default=5, ge=1, le=200)
     # E-supervision (电子监察): given to each new application's workflow at its start.
     supervision_yellow_share: float = 0.8

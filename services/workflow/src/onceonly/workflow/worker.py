@@ -45,6 +45,7 @@ def build_worker(
     activities: ApprovalActivities,
     workflow_task_polls: int = 5,
     activity_task_polls: int = 5,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
     return Worker(
         client,
@@ -63,6 +64,7 @@ def build_worker(
         interceptors=[ActivityLogContext()],
         max_concurrent_workflow_task_polls=workflow_task_polls,
         max_concurrent_activity_task_polls=activity_task_polls,
+        max_cached_workflows=max_cached_workflows,
     )
 
 
@@ -95,6 +97,7 @@ async def run_worker(
         activities=activities,
         workflow_task_polls=settings.worker_workflow_task_polls,
         activity_task_polls=settings.worker_activity_task_polls,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
     beat = asyncio.create_task(
         run_heartbeat(pool, "workflow-worker", every=settings.heartbeat_seconds)
