@@ -25,6 +25,7 @@ from bench.config import RESULTS, Endpoints, plan
 from bench.context import Run
 from bench.integrators import bench_keys, keys_needed
 from bench.monitor import ProcessMonitor
+from bench.quiesce import wait_until_quiet
 from bench.report import Section
 from bench.summary import print_summary
 
@@ -89,6 +90,10 @@ async def _main(
         with progress:
             for name in selected:
                 try:
+                    # Each benchmark starts on an idle system, not on the last one's backlog.
+                    results.setdefault("idle_before", {})[name] = await wait_until_quiet(
+                        run, within=the_plan.quiesce_seconds, what=name
+                    )
                     section = await _benchmark(name)(run)
                 except Exception as exc:
                     section = Section(name, error=f"{type(exc).__name__}: {exc}")

@@ -59,6 +59,7 @@ class Plan:
     due_tasks: int  # supervision: those of them whose deadline falls inside the run
     deadline_spread: float  # seconds over which those deadlines fall
     settle_seconds: float  # the most any drain is waited for
+    quiesce_seconds: float  # the most the system is waited for to be idle before each
     profile_seconds: float  # length of a profile taken when a target is missed
     run_id: str = field(default_factory=lambda: time.strftime("bench%Y%m%d%H%M%S"))
 
@@ -90,6 +91,7 @@ def plan(
             due_tasks=min(due_tasks or open_tasks or 1_000, open_tasks or 1_000),
             deadline_spread=deadline_spread or 10,
             settle_seconds=120,
+            quiesce_seconds=600,
             profile_seconds=8,
         )
     return Plan(
@@ -107,5 +109,6 @@ def plan(
         due_tasks=min(due_tasks or open_tasks or 10_000, open_tasks or 10_000),
         deadline_spread=deadline_spread or 30,
         settle_seconds=600,
+        quiesce_seconds=1800,
         profile_seconds=20,
     )

@@ -19,35 +19,13 @@ from bench.context import Run
 from bench.kafka_tools import header, read_since
 from bench.load import open_loop
 from bench.profile import profile_while
+from bench.quiesce import wait_until_quiet
 from bench.services import stopped
 from bench.stats import per_second, rate_over_time, ratio
 from onceonly.platform.db import create_pool
-from onceonly.platform.partition_reader import PartitionReader
 from onceonly.platform.topics import Stream, topic_name
 
 AGENT = "tracking-agent"
-# The topics count as settled once their end offsets stood still this long.
-QUIET_SECONDS = 5.0
-
-
-async def _wait_until_quiet(run: Run, topics: list[str]) -> float:
-    """Wait until no record was added to `topics` for QUIET_SECONDS (bounded by the
-    settle time); the seconds waited."""
-    begin = time.monotonic()
-    reader = PartitionReader(run.endpoints.kafka, client_id=f"{run.plan.run_id}-ends")
-    try:
-        last = await reader.end_offsets(topics)
-        still_since = time.monotonic()
-        while time.monotonic() - begin < run.plan.settle_seconds:
-            await asyncio.sleep(1.0)
-            now = await reader.end_offsets(topics)
-            if now != last:
-                last, still_since = now, time.monotonic()
-            elif time.monotonic() - still_since >= QUIET_SECONDS:
-                break
-    finally:
-        await reader.close()
-    return time.monotonic() - begin
 
 
 async def _recorded(pool: asyncpg.Pool, codes: list[str]) -> list[float]:
@@ -74,9 +52,9 @@ async def run_tracking_drain(run: Run) -> dict[str, Any]:
             seconds=plan.drain_seconds,
             tick=step,
         )
-        step = run.step("tracking drain: waiting for the backlog to settle")
-        waited = await _wait_until_quiet(run, topics)
-        step.done()
+        settled = await wait_until_quiet(
+            run, within=plan.settle_seconds, what="tracking drain: backlog"
+        )
         # The raw limit: read the backlog with a plain consumer while nothing else runs.
         step = run.step("tracking drain: raw aiokafka read of the backlog")
         run.monitor.begin("raw-consume-backlog")
@@ -121,7 +99,8 @@ async def run_tracking_drain(run: Run) -> dict[str, Any]:
         "system": {
             "applications": load.ok,
             "backlog_events": len(backlog),
-            "seconds_to_settle": round(waited, 1),
+            "seconds_to_settle": settled["seconds"],
+            "settled": settled["quiet"],
             "recorded": len(stamps),
             "events_per_s": system_rate,
         },

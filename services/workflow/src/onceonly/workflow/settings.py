@@ -27,6 +27,10 @@ class WorkflowSettings(PlatformSettings):
     # timers (yellow, red, escalation) and decisions: one that was evicted is replayed
     # from its whole history first. Size it to the open applications (SDK default 1000).
     worker_max_cached_workflows: int = Field(default=1000, ge=0, le=1_000_000)
+    # Run workflow code in Temporal's sandbox (re-imported per workflow, checked for
+    # non-deterministic calls). Off, a new workflow costs far less CPU in the worker; the
+    # tests and the replay test keep the sandbox either way.
+    worker_sandbox: bool = True
     worker_activity_task_polls: int = Field(default=5, ge=1, le=200)
     # E-supervision (电子监察): given to each new application's workflow at its start.
     supervision_yellow_share: float = 0.8

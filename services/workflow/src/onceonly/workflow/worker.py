@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from onceonly.catalogue import Catalogue, default_catalogue
@@ -46,6 +46,7 @@ def build_worker(
     workflow_task_polls: int = 5,
     activity_task_polls: int = 5,
     max_cached_workflows: int = 1000,
+    sandbox: bool = True,
 ) -> Worker:
     return Worker(
         client,
@@ -60,7 +61,7 @@ def build_worker(
             activities.issue_elicence,
             activities.publish_event,
         ],
-        workflow_runner=sandbox_runner(),
+        workflow_runner=sandbox_runner() if sandbox else UnsandboxedWorkflowRunner(),
         interceptors=[ActivityLogContext()],
         max_concurrent_workflow_task_polls=workflow_task_polls,
         max_concurrent_activity_task_polls=activity_task_polls,
@@ -98,6 +99,7 @@ async def run_worker(
         workflow_task_polls=settings.worker_workflow_task_polls,
         activity_task_polls=settings.worker_activity_task_polls,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        sandbox=settings.worker_sandbox,
     )
     beat = asyncio.create_task(
         run_heartbeat(pool, "workflow-worker", every=settings.heartbeat_seconds)
