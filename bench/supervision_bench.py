@@ -152,10 +152,12 @@ async def run_supervision(run: Run) -> Section:
         published.append(max(0.0, record.timestamp / 1000 - due))
         fired.append(max(0.0, alert.raised_at.ToDatetime(UTC).timestamp() - due))
     late = summarize(published)
+    tuning = WorkflowSettings()
     section.system = {
-        # The bench worker's workflow cache (ONCEONLY_WORKER_MAX_CACHED_WORKFLOWS): a task
-        # evicted from it is replayed from its history when its timer fires.
-        "worker_max_cached_workflows": WorkflowSettings().worker_max_cached_workflows,
+        # The bench worker's tuning, from the same ONCEONLY_WORKER_* settings as the
+        # service's: a task evicted from the cache is replayed when its timer fires.
+        "worker_max_cached_workflows": tuning.worker_max_cached_workflows,
+        "worker_sandbox": tuning.worker_sandbox,
         "open_tasks": n,
         "due_tasks": m,
         "tasks_opened": opened,

@@ -78,7 +78,7 @@ async def main(task_queue: str, prefix: str, plan_file: Path) -> None:
         client,
         task_queue=task_queue,
         activities=activities,
-        max_cached_workflows=settings.worker_max_cached_workflows,
+        settings=settings,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -43,11 +43,11 @@ def build_worker(
     *,
     task_queue: str,
     activities: ApprovalActivities,
-    workflow_task_polls: int = 5,
-    activity_task_polls: int = 5,
-    max_cached_workflows: int = 1000,
-    sandbox: bool = True,
+    settings: WorkflowSettings | None = None,
 ) -> Worker:
+    """The worker, tuned by `settings` (polls, workflow cache, sandbox); without them
+    (the tests), the fields' defaults, which are the SDK's own."""
+    tuning = settings if settings is not None else WorkflowSettings.model_construct()
     return Worker(
         client,
         task_queue=task_queue,
@@ -61,11 +61,11 @@ def build_worker(
             activities.issue_elicence,
             activities.publish_event,
         ],
-        workflow_runner=sandbox_runner() if sandbox else UnsandboxedWorkflowRunner(),
+        workflow_runner=sandbox_runner() if tuning.worker_sandbox else UnsandboxedWorkflowRunner(),
         interceptors=[ActivityLogContext()],
-        max_concurrent_workflow_task_polls=workflow_task_polls,
-        max_concurrent_activity_task_polls=activity_task_polls,
-        max_cached_workflows=max_cached_workflows,
+        max_concurrent_workflow_task_polls=tuning.worker_workflow_task_polls,
+        max_concurrent_activity_task_polls=tuning.worker_activity_task_polls,
+        max_cached_workflows=tuning.worker_max_cached_workflows,
     )
 
 
@@ -96,10 +96,7 @@ async def run_worker(
         client,
         task_queue=settings.temporal_task_queue,
         activities=activities,
-        workflow_task_polls=settings.worker_workflow_task_polls,
-        activity_task_polls=settings.worker_activity_task_polls,
-        max_cached_workflows=settings.worker_max_cached_workflows,
-        sandbox=settings.worker_sandbox,
+        settings=settings,
     )
     beat = asyncio.create_task(
         run_heartbeat(pool, "workflow-worker", every=settings.heartbeat_seconds)
