@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bench.context import Run
 from bench.kafka_tools import read_since
+from bench.notify_drain import run_notify_drain
 from bench.report import Section
 from bench.stats import per_second, rate_over_time, ratio
 from bench.tracking_drain import run_tracking_drain
@@ -21,6 +22,7 @@ from onceonly.platform.topics import Stream, topic_name
 async def run_downstream(run: Run) -> Section:
     section = Section("downstream")
     drain = await run_tracking_drain(run)
+    notify_drain = await run_notify_drain(run)
     accepted = [a for phase in run.accepted.values() for a in phase]
     if not accepted:
         raise RuntimeError("no applications in this run")  # the drain submitted some
@@ -65,10 +67,19 @@ async def run_downstream(run: Run) -> Section:
     }
     section.system["tracking_drain"] = drain["system"]
     section.raw["tracking_drain"] = drain["raw"]
-    section.profile = drain["profile"]
+    section.system["notify_drain"] = notify_drain["system"]
+    section.raw["notify_drain"] = notify_drain["raw"]
+    # One profile per drain, each of its own process.
+    profiles = [p for p in (drain["profile"], notify_drain["profile"]) if p]
+    section.profile = {
+        "phase": ", ".join(p["phase"] for p in profiles),
+        "processes": {k: v for p in profiles for k, v in p["processes"].items()},
+    }
     section.bound_by["cores_busy_tracking_drain"] = drain["cores_busy"]
+    section.bound_by["cores_busy_notify_drain"] = notify_drain["cores_busy"]
     section.ratio = {
         "tracking_drain_events_per_s_vs_raw_consume": drain["ratio"],
+        "notify_drain_records_per_s_vs_raw_consume": notify_drain["ratio"],
         "tracking_events_per_s_vs_raw_consume": ratio(
             section.system["tracking_events_per_s"], raw_rate
         ),
@@ -77,9 +88,9 @@ async def run_downstream(run: Run) -> Section:
         ),
     }
     section.notes.append(
-        "tracking_drain: the agent stopped while applications flowed, then started: its"
-        " rate recording the backlog is its capacity. The other rates are passive, over"
-        " every application of the run."
+        "tracking_drain, notify_drain: the consumer stopped while applications flowed,"
+        " then started: its rate working through the backlog is its capacity. The other"
+        " rates are passive, over every application of the run."
     )
     section.notes.append(
         "No target in the issue for these rates; tracking appends each event in its own"

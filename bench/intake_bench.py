@@ -49,9 +49,11 @@ async def run_intake(run: Run) -> Section:
         async with scratch_schema(run.endpoints.database_url, f"{plan.run_id}_raw") as schema:
             write = raw_writer(pool, schema, application, event)
             step = run.step(f"raw asyncpg: closed loop x{plan.concurrency}")
+            run.monitor.begin("raw-asyncpg-closed-loop")
             raw_max = await closed_loop(
                 write, concurrency=plan.concurrency, seconds=plan.intake_seconds, tick=step
             )
+            run.monitor.end()
             step = run.step(f"raw asyncpg: open loop {plan.intake_rate}/s")
             raw_open = await open_loop(
                 write, rate=plan.intake_rate, seconds=plan.intake_seconds, tick=step
@@ -141,6 +143,18 @@ async def run_intake(run: Run) -> Section:
         phase = run.monitor.phase(name)
         if phase is not None:
             section.bound_by[f"cores_busy_{name}"] = dict(run.monitor.busiest(phase, count=4))
+    # What bounds the rate on this machine: the CPU one accepted application costs,
+    # summed over every process (the bench's load generator included).
+    for name, result in (
+        ("raw-asyncpg-closed-loop", raw_max),
+        ("intake-closed-loop", system_max),
+        ("intake-isolated-closed-loop", isolated_max),
+    ):
+        phase = run.monitor.phase(name)
+        if phase is not None:
+            section.bound_by[f"cpu_ms_per_application_{name}"] = run.monitor.cpu_per_item(
+                phase, result.ok
+            )
     if profile is not None:
         section.profile = profile
     return section

@@ -103,6 +103,24 @@ class Phase:
     peak_rss: dict[str, int] = field(default_factory=dict)
 
 
+def cpu_per_item(phase: Phase, items: int, *, cores: int) -> dict[str, float]:
+    """CPU milliseconds per item of work (an accepted application) of each process over
+    the phase, their sum as "total", and "ceiling_per_s": the rate at which that much
+    work per item would keep all `cores` busy."""
+    if items <= 0 or not phase.cpu_end:
+        return {}
+    used = {
+        name: max(0.0, phase.cpu_end.get(name, 0.0) - start)
+        for name, start in phase.cpu_start.items()
+        if name in phase.cpu_end
+    }
+    total = sum(used.values())
+    found = {name: round(1000 * cpu / items, 3) for name, cpu in used.items() if cpu > 0}
+    found["total"] = round(1000 * total / items, 3)
+    found["ceiling_per_s"] = round(cores * items / total, 1) if total else 0.0
+    return found
+
+
 class ProcessMonitor:
     """Samples RSS every `every` seconds; keeps the at-rest figures, the peak of each
     phase and each process's CPU use over the phase (cores busy, 1.0 = one core)."""
@@ -174,6 +192,9 @@ class ProcessMonitor:
             for name, start in phase.cpu_start.items()
             if name in phase.cpu_end
         }
+
+    def cpu_per_item(self, phase: Phase, items: int) -> dict[str, float]:
+        return cpu_per_item(phase, items, cores=os.cpu_count() or 1)
 
     def busiest(self, phase: Phase, *, count: int = 3) -> list[tuple[str, float]]:
         busy = self.cores_busy(phase)

@@ -83,3 +83,14 @@ def rate_over_time(stamps: Sequence[float], *, trim: float = 0.05) -> float:
     middle = ordered[cut : len(ordered) - cut] if cut else ordered
     span = middle[-1] - middle[0]
     return per_second(len(middle) - 1, span)
+
+
+def progress_rate(samples: Sequence[tuple[float, int]], total: int, *, trim: float = 0.05) -> float:
+    """Items/s from (time, items done so far) samples, between the first samples that
+    reached `trim` and `1 - trim` of `total` (a slow start or a straggling end left
+    out); 0 when the samples do not span that range."""
+    low = next((s for s in samples if s[1] >= total * trim), None)
+    high = next((s for s in samples if s[1] >= total * (1 - trim)), None)
+    if total <= 0 or low is None or high is None or high[0] <= low[0]:
+        return 0.0
+    return per_second(high[1] - low[1], high[0] - low[0])

@@ -231,8 +231,10 @@ async def run_workflow(run: Run) -> Section:
             run_id=plan.run_id,
             label="workflow",
         )
-    for name in ("e2e", "raw-temporal"):
+    for name, items in (("e2e", len(accepted)), ("raw-temporal", started)):
         phase = run.monitor.phase(name)
         if phase is not None:
             section.bound_by[f"cores_busy_{name}"] = dict(run.monitor.busiest(phase, count=4))
+            # The CPU one application (one empty workflow) costs, over every process.
+            section.bound_by[f"cpu_ms_per_item_{name}"] = run.monitor.cpu_per_item(phase, items)
     return section

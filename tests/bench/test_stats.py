@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.stats import per_second, percentile, rate_over_time, ratio, summarize
+from bench.monitor import Phase, cpu_per_item
+from bench.stats import (
+    per_second,
+    percentile,
+    progress_rate,
+    rate_over_time,
+    ratio,
+    summarize,
+)
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -78,3 +86,32 @@ def test_supervision_plan_keeps_a_population_open_while_fewer_fall_due() -> None
     assert population.deadline_spread == 100
     # More due than open is capped at the open ones.
     assert plan(quick=True, open_tasks=50, due_tasks=80).due_tasks == 50
+
+
+def test_progress_rate_leaves_out_the_start_and_the_end() -> None:
+    # 1,000 items: nothing for 10 s (a start-up), then 100/s up to 990, the last 10 late.
+    samples = [(0.0, 0), (10.0, 0)] + [(10.0 + t / 10, 10 * t) for t in range(1, 100)]
+    samples.append((60.0, 1000))
+    assert progress_rate(samples, 1000) == pytest.approx(100.0)
+    # Over the whole span it would be 1000 / 60.
+
+
+def test_progress_rate_is_zero_without_a_span() -> None:
+    assert progress_rate([], 100) == 0.0
+    assert progress_rate([(1.0, 100)], 100) == 0.0  # all at once: no span
+    assert progress_rate([(0.0, 0), (5.0, 50)], 100) == 0.0  # never reached 95 %
+    assert progress_rate([(0.0, 0)], 0) == 0.0
+
+
+def test_cpu_per_item_sums_the_processes_and_gives_the_ceiling() -> None:
+    phase = Phase(
+        "p",
+        started=0.0,
+        cpu_start={"intake-api": 10.0, "postgres": 5.0, "idle": 1.0, "restarted": 7.0},
+        cpu_end={"intake-api": 12.0, "postgres": 6.0, "idle": 1.0, "restarted": 0.5},
+        ended=4.0,
+    )
+    found = cpu_per_item(phase, 1000, cores=2)
+    # A restarted process counts from 0 (never negative); an idle one is left out.
+    assert found == {"intake-api": 2.0, "postgres": 1.0, "total": 3.0, "ceiling_per_s": 666.7}
+    assert cpu_per_item(phase, 0, cores=2) == {}

@@ -122,10 +122,12 @@ async def test_a_dead_letter_that_cannot_be_written_is_not_swallowed() -> None:
     assert (events.processed, events.parked) == (0, 0)
 
 
-def keyed_record(key: bytes, offset: int, partition: int = 0) -> ConsumerRecord:
+def keyed_record(
+    key: bytes | None, offset: int, partition: int = 0, topic: str | None = None
+) -> ConsumerRecord:
     _, template = message()
     return ConsumerRecord(
-        topic=template.topic,
+        topic=topic or template.topic,
         partition=partition,
         offset=offset,
         timestamp=0,
@@ -133,7 +135,7 @@ def keyed_record(key: bytes, offset: int, partition: int = 0) -> ConsumerRecord:
         key=key,
         value=template.value,
         checksum=None,
-        serialized_key_size=len(key),
+        serialized_key_size=len(key or b""),
         serialized_value_size=len(template.value or b""),
         headers=template.headers,
     )
@@ -172,6 +174,67 @@ async def test_a_batch_is_handled_concurrently_across_keys_and_in_order_within_a
         offsets = [offset for k, offset in seen if k == key]
         assert offsets == sorted(offsets)
     assert 1 < most <= 3
+
+
+def concurrent_consumer(handler: Any, concurrency: int) -> EventConsumer:
+    return EventConsumer(
+        bootstrap="127.0.0.1:1",
+        topics=["t.approval-events.v1", "t.applicant-updates.v1"],
+        group_id="unit",
+        consumer_name="unit",
+        dead_letter_topic="t.dlq.unit",
+        handler=handler,
+        producer=RecordingProducer(),  # type: ignore[arg-type]
+        concurrency=concurrency,
+    )
+
+
+async def test_one_applications_events_on_two_topics_never_overlap() -> None:
+    import asyncio
+
+    running: dict[bytes | None, int] = {}
+    overlaps: list[bytes | None] = []
+    seen: list[tuple[str, int]] = []
+
+    async def handler(envelope: Envelope, record: ConsumerRecord) -> None:
+        running[record.key] = running.get(record.key, 0) + 1
+        if running[record.key] > 1:
+            overlaps.append(record.key)
+        await asyncio.sleep(0.005)
+        seen.append((record.topic, record.offset))
+        running[record.key] -= 1
+
+    # The same two applications on both topics, as one fetch returns them: per topic.
+    records = [
+        keyed_record(key, offset, topic="t.approval-events.v1")
+        for offset, key in enumerate([b"A", b"B", b"A", b"B"])
+    ] + [
+        keyed_record(key, offset, topic="t.applicant-updates.v1")
+        for offset, key in enumerate([b"A", b"B"])
+    ]
+    await concurrent_consumer(handler, concurrency=8).process_batch(records)
+    assert overlaps == []
+    assert len(seen) == 6
+    # Per key, in the order fetched.
+    for key in (b"A", b"B"):
+        fetched = [(r.topic, r.offset) for r in records if r.key == key]
+        assert [s for s in seen if s in fetched] == fetched
+
+
+async def test_unkeyed_records_keep_their_partitions_order() -> None:
+    import asyncio
+
+    seen: list[tuple[int, int]] = []
+
+    async def handler(envelope: Envelope, record: ConsumerRecord) -> None:
+        await asyncio.sleep(0.004 if record.offset % 2 == 0 else 0.001)
+        seen.append((record.partition, record.offset))
+
+    records = [keyed_record(None, offset, partition=offset % 2) for offset in range(10)]
+    await concurrent_consumer(handler, concurrency=4).process_batch(records)
+    for partition in (0, 1):
+        offsets = [o for p, o in seen if p == partition]
+        assert offsets == sorted(offsets) and len(offsets) == 5
 
 
 def test_concurrency_is_at_least_one() -> None:

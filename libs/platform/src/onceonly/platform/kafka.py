@@ -94,11 +94,12 @@ class EventConsumer:
     so nothing is skipped.
 
     With `concurrency` above 1, the messages of a fetched batch are handled up to that
-    many at a time, those with the same key (the application code) one after the other
-    in offset order, and the offsets are committed once the whole batch is handled: the
-    order per application and at-least-once hold as with one at a time, and a handler
-    that waits on a remote call (a workflow start) does not make the whole partition
-    wait for each call in turn.
+    many at a time, those with the same key (the application code), whatever their
+    topic, one after the other in the order fetched (offset order within a partition),
+    and the offsets are committed once the whole batch is handled: the order per
+    application and at-least-once hold as with one at a time, and a handler that waits
+    on a remote call (a workflow start, a database round trip) does not make the whole
+    partition wait for each call in turn.
     """
 
     def __init__(
@@ -153,11 +154,15 @@ class EventConsumer:
                 )
 
     async def process_batch(self, records: list[ConsumerRecord]) -> None:
-        """Handle `records` up to `concurrency` at a time; those of one partition and key
-        in order. Returns when all are handled (or parked)."""
-        by_key: dict[tuple[str, int, bytes | None], list[ConsumerRecord]] = {}
+        """Handle `records` up to `concurrency` at a time; those of one key (across
+        topics), and unkeyed ones of one partition, in order. Returns when all are
+        handled (or parked)."""
+        by_key: dict[bytes | tuple[str, int], list[ConsumerRecord]] = {}
         for record in records:
-            by_key.setdefault((record.topic, record.partition, record.key), []).append(record)
+            # One application's events on different topics (a submission, its
+            # applicant's update) must not race each other either.
+            lane = record.key if record.key is not None else (record.topic, record.partition)
+            by_key.setdefault(lane, []).append(record)
         slots = asyncio.Semaphore(self._concurrency)
 
         async def in_order(same_key: list[ConsumerRecord]) -> None:

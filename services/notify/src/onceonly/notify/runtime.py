@@ -166,6 +166,7 @@ class NotifyRuntime:
             dead_letter_topic=self.dead_letter_topic,
             handler=handle,
             producer=producer,
+            concurrency=settings.notify_consumer_concurrency,
         )
         await self.consumer.start()
         self._task = asyncio.create_task(self.consumer.run(), name="notify-consumer")

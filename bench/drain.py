@@ -1,0 +1,76 @@
+"""A consumer's capacity, measured on a backlog: the consumer is stopped while
+applications flow through the rest of the system, so that their events pile up in
+Kafka; once the topics stop growing the backlog is read with a plain aiokafka consumer
+(the raw limit) and the consumer is started again to work through it as fast as it can.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
+
+from bench.context import Run
+from bench.kafka_tools import read_since
+from bench.load import LoadResult, open_loop
+from bench.quiesce import wait_until_quiet
+from bench.services import stopped
+from onceonly.platform.topics import Stream, topic_name
+
+
+@dataclass
+class Backlog:
+    phase: str
+    load: LoadResult = field(default_factory=LoadResult)
+    settled: dict[str, float | bool] = field(default_factory=dict)
+    records: list[ConsumerRecord] = field(default_factory=list)  # the raw read of it
+    raw_seconds: float = 0.0
+    codes: list[str] = field(default_factory=list)  # the applications submitted
+
+
+@asynccontextmanager
+async def backlog_while_stopped(run: Run, process: str, phase: str) -> AsyncIterator[Backlog]:
+    """Stop `process`, submit the drain load, wait for the topics to settle and read the
+    backlog raw; the body runs then (the process still stopped), and on leaving the
+    block the process is started again and is draining."""
+    plan = run.plan
+    topics = [topic_name(run.endpoints.topic_prefix, s) for s in Stream]
+    backlog = Backlog(phase)
+    statuses: dict[int | str, int] = {}
+    async with stopped([process]):
+        since_ms = int(time.time() * 1000) - 1000
+        step = run.step(f"{phase}: {plan.drain_rate}/s with {process} stopped")
+        backlog.load = await open_loop(
+            run.submitter(phase, statuses),
+            rate=plan.drain_rate,
+            seconds=plan.drain_seconds,
+            tick=step,
+        )
+        backlog.settled = await wait_until_quiet(
+            run, within=plan.settle_seconds, what=f"{phase}: backlog"
+        )
+        step = run.step(f"{phase}: raw aiokafka read of the backlog")
+        run.monitor.begin(f"raw-consume-{phase}")
+        backlog.records, backlog.raw_seconds = await read_since(
+            run.endpoints.kafka, topics, since_ms
+        )
+        run.monitor.end()
+        step.done()
+        backlog.codes = [a.code for a in run.accepted.get(phase, [])]
+        yield backlog
+
+
+async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """The group's committed offset of each partition it has committed on."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}

@@ -1,0 +1,110 @@
+"""Notify's capacity: the rate at which it works through a backlog (see bench/drain.py).
+
+Notify's unit of work is a Kafka record of its four topics (most become one or more
+notifications, some none), so its rate is records/s from its consumer group's committed
+offsets over the middle of the drain, with notifications/s beside it. The raw limit: a
+plain aiokafka consumer reading the same backlog."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from bench.context import Run
+from bench.drain import backlog_while_stopped, committed_offsets
+from bench.profile import profile_while
+from bench.stats import per_second, progress_rate, rate_over_time, ratio
+from onceonly.notify.runtime import NotifyRuntime
+from onceonly.notify.settings import NotifySettings
+from onceonly.platform.db import create_pool
+from onceonly.platform.partition_reader import PartitionReader
+
+PROCESS = "notify"
+
+
+def _consumed(
+    now: dict[TopicPartition, int],
+    start: dict[TopicPartition, int],
+    ends: dict[TopicPartition, int],
+) -> int:
+    return sum(max(0, min(now.get(tp, 0), end) - start.get(tp, 0)) for tp, end in ends.items())
+
+
+async def run_notify_drain(run: Run) -> dict[str, Any]:
+    """The drain's figures: system (records/s and notifications/s), raw consume, ratio."""
+    plan = run.plan
+    phase = "notify-drain"
+    settings = NotifySettings()
+    group = settings.notify_consumer_group
+    topics = NotifyRuntime(
+        settings.model_copy(update={"topic_prefix": run.endpoints.topic_prefix})
+    ).consumed_topics
+    async with backlog_while_stopped(run, PROCESS, phase) as backlog:
+        start = await committed_offsets(run.endpoints.kafka, group)
+        reader = PartitionReader(run.endpoints.kafka, client_id=f"{plan.run_id}-notify-drain")
+        try:
+            ends = {
+                TopicPartition(topic, partition): offset
+                for (topic, partition), offset in (await reader.end_offsets(topics)).items()
+            }
+        finally:
+            await reader.close()
+    # Notify runs again: it is draining now.
+    total = sum(max(0, end - start.get(tp, 0)) for tp, end in ends.items())
+    samples: list[tuple[float, int]] = []
+    step = run.step(f"notify drain: {total:,} records")
+    run.monitor.begin(phase)
+    begin = time.monotonic()
+
+    async def until_drained() -> None:
+        while time.monotonic() - begin < plan.settle_seconds:
+            done = _consumed(await committed_offsets(run.endpoints.kafka, group), start, ends)
+            samples.append((time.monotonic(), done))
+            step(done / max(1, total))
+            if done >= total:
+                return
+            await asyncio.sleep(0.5)
+
+    profile = await profile_while(
+        [PROCESS], until_drained, seconds=plan.profile_seconds, run_id=plan.run_id, label=phase
+    )
+    await until_drained()
+    run.monitor.end()
+    pool = await create_pool(run.endpoints.database_url, max_size=2)
+    try:
+        sent = await pool.fetch(
+            "SELECT extract(epoch FROM created_at)::float8 AS at FROM notify.local_messages"
+            " WHERE application_code = ANY($1::text[])",
+            backlog.codes,
+        )
+    finally:
+        await pool.close()
+    system_rate = progress_rate(samples, total)
+    raw_rate = per_second(len(backlog.records), backlog.raw_seconds)
+    busy = run.monitor.phase(phase)
+    return {
+        "system": {
+            "applications": backlog.load.ok,
+            "backlog_records": total,
+            "consumed": samples[-1][1] if samples else 0,
+            "seconds_to_settle": backlog.settled["seconds"],
+            "settled": backlog.settled["quiet"],
+            "records_per_s": system_rate,
+            "notifications": len(sent),
+            "notifications_per_s": rate_over_time([row["at"] for row in sent]),
+            "consumer_concurrency": settings.notify_consumer_concurrency,
+        },
+        "raw": {
+            "what": "AIOKafkaConsumer reading the backlog's range of every stream topic"
+            " (no group, no commits, no processing)",
+            "records": len(backlog.records),
+            "seconds": round(backlog.raw_seconds, 2),
+            "records_per_s": raw_rate,
+        },
+        "ratio": ratio(system_rate, raw_rate),
+        "profile": profile,
+        "cores_busy": dict(run.monitor.busiest(busy, count=4)) if busy is not None else {},
+    }
