@@ -112,3 +112,16 @@ def test_a_rate_limit_that_frees_inside_quiet_hours_waits_for_the_morning() -> N
     deferral = policy.deferral(evening, channel="sms", urgent=False, recent=[evening])
     assert deferral is not None
     assert (deferral.until, deferral.reason) == (cst(6, 8), DeferReason.QUIET_HOURS)
+
+
+def test_recent_sends_matter_only_for_a_rate_limited_channel_and_a_non_urgent_message() -> None:
+    limited = DeliveryPolicy(sms_rate=RateLimit(3))
+    assert limited.counts_recent("sms", urgent=False)
+    assert not limited.counts_recent("sms", urgent=True)
+    assert not limited.counts_recent("app", urgent=False)
+    quiet_only = DeliveryPolicy(quiet_hours=QuietHours.parse("22:00-08:00"))
+    assert not quiet_only.counts_recent("sms", urgent=False)
+    # What the store relies on when it does not count: the decision ignores `recent`.
+    at = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)  # 11:00 in Beijing
+    many = [at - timedelta(minutes=m) for m in range(1, 30)]
+    assert quiet_only.deferral(at, channel="sms", urgent=False, recent=many) is None

@@ -90,6 +90,11 @@ class DeliveryPolicy:
     # The channels the rate limit counts on (the issue's "N SMS per hour to one number").
     rate_limited_channels: frozenset[str] = frozenset({"sms"})
 
+    def counts_recent(self, channel: str, *, urgent: bool) -> bool:
+        """Whether a decision on this channel depends on the recipient's recent sends
+        (else `deferral` needs no `recent`, and no count has to be made atomic)."""
+        return not urgent and self.sms_rate.per_hour > 0 and channel in self.rate_limited_channels
+
     def deferral(
         self, now: datetime, *, channel: str, urgent: bool, recent: Sequence[datetime]
     ) -> Deferral | None:

@@ -91,6 +91,47 @@ def _args(key: LedgerKey) -> tuple[str, str, str]:
     return key.event_id, key.channel, key.recipient_hash
 
 
+async def _begin_or_defer(
+    conn: asyncpg.Connection,
+    key: LedgerKey,
+    deferral: Deferral | None,
+    now: datetime,
+    lease_until: datetime | None,
+    body: str,
+    recipient_sealed: str,
+) -> None:
+    """Mark the pending delivery as being sent now, or keep it (with what a later send
+    needs) for the time `deferral` names."""
+    if deferral is not None:
+        await conn.execute(
+            """
+            UPDATE notify.deliveries
+            SET next_attempt_at = $4, deferred_reason = $5, payload = $6,
+                recipient_sealed = $7
+            WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
+              AND status = 'pending'
+            """,
+            *_args(key),
+            deferral.until,
+            deferral.reason.value,
+            body,
+            recipient_sealed,
+        )
+        return
+    await conn.execute(
+        """
+        UPDATE notify.deliveries
+        SET sending_since = $4, attempts = attempts + 1, next_attempt_at = $5,
+            deferred_reason = NULL
+        WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
+          AND status = 'pending'
+        """,
+        *_args(key),
+        now,
+        lease_until,
+    )
+
+
 class DeliveryLedger:
     """Ledger rows move pending → sent | failed | possibly_sent, never back."""
 
@@ -152,7 +193,14 @@ class DeliveryLedger:
 
         A transaction-scoped advisory lock per (channel, recipient) makes the count and
         the start one step, so two senders cannot both take the last place in the hour.
-        `lease_until` (the scheduler's) makes a send that crashes due again after it."""
+        Without a rate limit on the channel (the default) there is nothing to count: one
+        statement, no lock. `lease_until` (the scheduler's) makes a send that crashes due
+        again after it."""
+        if not policy.counts_recent(key.channel, urgent=urgent):
+            deferral = policy.deferral(now, channel=key.channel, urgent=urgent, recent=())
+            async with self._pool.acquire() as conn:
+                await _begin_or_defer(conn, key, deferral, now, lease_until, body, recipient_sealed)
+            return deferral
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
@@ -164,35 +212,8 @@ class DeliveryLedger:
             deferral = policy.deferral(
                 now, channel=key.channel, urgent=urgent, recent=[r["at"] for r in recent]
             )
-            if deferral is not None:
-                await conn.execute(
-                    """
-                    UPDATE notify.deliveries
-                    SET next_attempt_at = $4, deferred_reason = $5, payload = $6,
-                        recipient_sealed = $7
-                    WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
-                      AND status = 'pending'
-                    """,
-                    *_args(key),
-                    deferral.until,
-                    deferral.reason.value,
-                    body,
-                    recipient_sealed,
-                )
-                return deferral
-            await conn.execute(
-                """
-                UPDATE notify.deliveries
-                SET sending_since = $4, attempts = attempts + 1, next_attempt_at = $5,
-                    deferred_reason = NULL
-                WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
-                  AND status = 'pending'
-                """,
-                *_args(key),
-                now,
-                lease_until,
-            )
-            return None
+            await _begin_or_defer(conn, key, deferral, now, lease_until, body, recipient_sealed)
+            return deferral
 
     async def claim_due(self, *, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
         """Due messages the scheduler should (try to) send, each pushed `lease` into the
