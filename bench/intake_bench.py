@@ -6,6 +6,7 @@ from bench.config import Plan
 from bench.context import Run
 from bench.load import LoadResult, closed_loop, open_loop
 from bench.profile import profile_while
+from bench.quiesce import wait_until_quiet
 from bench.raw_postgres import raw_writer, scratch_schema, template_rows
 from bench.report import Section, Target
 from bench.services import DOWNSTREAM, stopped
@@ -41,6 +42,9 @@ async def run_intake(run: Run) -> Section:
     if not run.accepted["warm-up"]:
         raise RuntimeError(f"intake accepted nothing in the warm-up: {statuses}")
     del warm
+    # The warm-up's applications flow through the workflow side for a while; the raw
+    # phase measured on top of that would measure their CPU too.
+    await wait_until_quiet(run, within=plan.settle_seconds, what="intake: after the warm-up")
 
     pool_size = IntakeSettings().database_pool_max
     pool = await create_pool(run.endpoints.database_url, max_size=pool_size, min_size=pool_size)
