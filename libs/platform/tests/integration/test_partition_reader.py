@@ -25,6 +25,14 @@ async def test_reads_exactly_the_range_and_stops_at_the_end(
     try:
         ends = await reader.end_offsets([topic, f"{topic}-never-created"])
         assert ends == {(topic, 0): 4, (topic, 1): 4}
+        # The reader keeps its admin client between calls: a topic created since, and
+        # records added since, are seen all the same.
+        later = f"{topic}-later"
+        await ensure_topics(kafka_bootstrap, [later], partitions=1)
+        await producer.send_and_wait(later, b"x", partition=0)
+        await producer.send_and_wait(topic, b"p0-4", partition=0)
+        ends = await reader.end_offsets([topic, later])
+        assert ends == {(topic, 0): 5, (topic, 1): 4, (later, 0): 1}
         middle = await reader.read(topic, 0, 1, 3)
         assert [(r.offset, r.value) for r in middle] == [(1, b"p0-1"), (2, b"p0-2")]
         # Beyond the end: what there is; an empty range: nothing.

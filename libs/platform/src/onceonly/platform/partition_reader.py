@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -22,6 +23,10 @@ class PartitionReader:
         self._client_id = client_id
         self._poll_ms = poll_ms
         self._consumer: AIOKafkaConsumer | None = None
+        # Kept between calls: `end_offsets` is asked every few seconds (the tracking
+        # agent's idle check), and a new admin client costs a connection and a metadata
+        # round each time.
+        self._admin: AIOKafkaAdminClient | None = None
         self._lock = asyncio.Lock()
 
     async def read(self, topic: str, partition: int, start: int, stop: int) -> list[ConsumerRecord]:
@@ -49,7 +54,7 @@ class PartitionReader:
         """The log end offset of every partition of `topics` (those the broker knows)."""
         async with self._lock:
             consumer = await self._started()
-            partitions = await topic_partitions(self._bootstrap, topics)
+            partitions = await self._partitions(topics)
             if not partitions:
                 return {}
             ends = await consumer.end_offsets(partitions)
@@ -70,7 +75,26 @@ class PartitionReader:
             self._consumer = consumer
         return self._consumer
 
+    async def _partitions(self, topics: list[str]) -> list[TopicPartition]:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+            await admin.start()
+            self._admin = admin
+        try:
+            return _described_partitions(await self._admin.describe_topics(topics))
+        except BaseException:
+            # A client that failed once (broker restarted, cancelled mid-request) is not
+            # trusted again: the next call starts a new one.
+            await self._close_admin()
+            raise
+
+    async def _close_admin(self) -> None:
+        if self._admin is not None:
+            admin, self._admin = self._admin, None
+            await admin.close()
+
     async def close(self) -> None:
+        await self._close_admin()
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
             await consumer.stop()
@@ -84,6 +108,10 @@ async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicParti
         described = await admin.describe_topics(topics)
     finally:
         await admin.close()
+    return _described_partitions(described)
+
+
+def _described_partitions(described: list[dict[str, Any]]) -> list[TopicPartition]:
     return [
         TopicPartition(topic["topic"], partition["partition"])
         for topic in described
