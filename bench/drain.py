@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -20,6 +21,7 @@ from bench.kafka_tools import read_since
 from bench.load import LoadResult, open_loop
 from bench.quiesce import wait_until_quiet
 from bench.services import stopped
+from bench.stats import per_second, ratio
 from onceonly.platform.topics import Stream, topic_name
 
 
@@ -74,3 +76,31 @@ async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, 
     finally:
         await admin.close()
     return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+
+
+def drain_figures(
+    run: Run, backlog: Backlog, system: dict[str, Any], rate: float, profile: dict[str, Any]
+) -> dict[str, Any]:
+    """A drain's result: the consumer's figures (`rate` its capacity) beside the raw read
+    of the same backlog, their ratio, the profile and the cores busy while it drained
+    (the monitor phase named like the backlog's)."""
+    raw_rate = per_second(len(backlog.records), backlog.raw_seconds)
+    busy = run.monitor.phase(backlog.phase)
+    return {
+        "system": {
+            "applications": backlog.load.ok,
+            "seconds_to_settle": backlog.settled["seconds"],
+            "settled": backlog.settled["quiet"],
+            **system,
+        },
+        "raw": {
+            "what": "AIOKafkaConsumer reading the backlog's range of every stream topic"
+            " (no group, no commits, no processing)",
+            "records": len(backlog.records),
+            "seconds": round(backlog.raw_seconds, 2),
+            "records_per_s": raw_rate,
+        },
+        "ratio": ratio(rate, raw_rate),
+        "profile": profile,
+        "cores_busy": dict(run.monitor.busiest(busy, count=4)) if busy is not None else {},
+    }

@@ -14,9 +14,9 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from bench.context import Run
-from bench.drain import backlog_while_stopped, committed_offsets
+from bench.drain import backlog_while_stopped, committed_offsets, drain_figures
 from bench.profile import profile_while
-from bench.stats import per_second, progress_rate, rate_over_time, ratio
+from bench.stats import progress_rate, rate_over_time
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
 from onceonly.platform.db import create_pool
@@ -83,28 +83,12 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
     finally:
         await pool.close()
     system_rate = progress_rate(samples, total)
-    raw_rate = per_second(len(backlog.records), backlog.raw_seconds)
-    busy = run.monitor.phase(phase)
-    return {
-        "system": {
-            "applications": backlog.load.ok,
-            "backlog_records": total,
-            "consumed": samples[-1][1] if samples else 0,
-            "seconds_to_settle": backlog.settled["seconds"],
-            "settled": backlog.settled["quiet"],
-            "records_per_s": system_rate,
-            "notifications": len(sent),
-            "notifications_per_s": rate_over_time([row["at"] for row in sent]),
-            "consumer_concurrency": settings.notify_consumer_concurrency,
-        },
-        "raw": {
-            "what": "AIOKafkaConsumer reading the backlog's range of every stream topic"
-            " (no group, no commits, no processing)",
-            "records": len(backlog.records),
-            "seconds": round(backlog.raw_seconds, 2),
-            "records_per_s": raw_rate,
-        },
-        "ratio": ratio(system_rate, raw_rate),
-        "profile": profile,
-        "cores_busy": dict(run.monitor.busiest(busy, count=4)) if busy is not None else {},
+    system = {
+        "backlog_records": total,
+        "consumed": samples[-1][1] if samples else 0,
+        "records_per_s": system_rate,
+        "notifications": len(sent),
+        "notifications_per_s": rate_over_time([row["at"] for row in sent]),
+        "consumer_concurrency": settings.notify_consumer_concurrency,
     }
+    return drain_figures(run, backlog, system, system_rate, profile)

@@ -12,10 +12,10 @@ from typing import Any
 import asyncpg
 
 from bench.context import Run
-from bench.drain import backlog_while_stopped
+from bench.drain import backlog_while_stopped, drain_figures
 from bench.kafka_tools import header
 from bench.profile import profile_while
-from bench.stats import per_second, rate_over_time, ratio
+from bench.stats import rate_over_time
 from onceonly.platform.db import create_pool
 
 AGENT = "tracking-agent"
@@ -68,25 +68,5 @@ async def run_tracking_drain(run: Run) -> dict[str, Any]:
     finally:
         await pool.close()
     system_rate = rate_over_time(stamps)
-    raw_rate = per_second(len(backlog.records), backlog.raw_seconds)
-    busy = run.monitor.phase(phase)
-    return {
-        "system": {
-            "applications": backlog.load.ok,
-            "backlog_events": len(events),
-            "seconds_to_settle": backlog.settled["seconds"],
-            "settled": backlog.settled["quiet"],
-            "recorded": len(stamps),
-            "events_per_s": system_rate,
-        },
-        "raw": {
-            "what": "AIOKafkaConsumer reading the backlog's range of every stream topic"
-            " (no group, no commits, no processing)",
-            "records": len(backlog.records),
-            "seconds": round(backlog.raw_seconds, 2),
-            "records_per_s": raw_rate,
-        },
-        "ratio": ratio(system_rate, raw_rate),
-        "profile": profile,
-        "cores_busy": dict(run.monitor.busiest(busy, count=4)) if busy is not None else {},
-    }
+    system = {"backlog_events": len(events), "recorded": len(stamps), "events_per_s": system_rate}
+    return drain_figures(run, backlog, system, system_rate, profile)
