@@ -103,17 +103,23 @@ class Phase:
     peak_rss: dict[str, int] = field(default_factory=dict)
 
 
+def cpu_used(phase: Phase) -> dict[str, float]:
+    """CPU seconds each process used over the phase (a process restarted within the
+    phase starts again from 0: counted as 0, never negative)."""
+    return {
+        name: max(0.0, phase.cpu_end.get(name, 0.0) - start)
+        for name, start in phase.cpu_start.items()
+        if name in phase.cpu_end
+    }
+
+
 def cpu_per_item(phase: Phase, items: int, *, cores: int) -> dict[str, float]:
     """CPU milliseconds per item of work (an accepted application) of each process over
     the phase, their sum as "total", and "ceiling_per_s": the rate at which that much
     work per item would keep all `cores` busy."""
     if items <= 0 or not phase.cpu_end:
         return {}
-    used = {
-        name: max(0.0, phase.cpu_end.get(name, 0.0) - start)
-        for name, start in phase.cpu_start.items()
-        if name in phase.cpu_end
-    }
+    used = cpu_used(phase)
     total = sum(used.values())
     found = {name: round(1000 * cpu / items, 3) for name, cpu in used.items() if cpu > 0}
     found["total"] = round(1000 * total / items, 3)
@@ -186,12 +192,7 @@ class ProcessMonitor:
     def cores_busy(self, phase: Phase) -> dict[str, float]:
         """CPU seconds used per wall second in the phase, per process."""
         wall = max(phase.ended - phase.started, 1e-9)
-        return {
-            # A process restarted within the phase starts again from 0: not negative.
-            name: round(max(0.0, phase.cpu_end.get(name, 0.0) - start) / wall, 2)
-            for name, start in phase.cpu_start.items()
-            if name in phase.cpu_end
-        }
+        return {name: round(cpu / wall, 2) for name, cpu in cpu_used(phase).items()}
 
     def cpu_per_item(self, phase: Phase, items: int) -> dict[str, float]:
         return cpu_per_item(phase, items, cores=os.cpu_count() or 1)

@@ -157,22 +157,22 @@ class EventConsumer:
         """Handle `records` up to `concurrency` at a time; those of one key (across
         topics), and unkeyed ones of one partition, in order. Returns when all are
         handled (or parked)."""
-        by_key: dict[bytes | tuple[str, int], list[ConsumerRecord]] = {}
+        lanes: dict[bytes | tuple[str, int], list[ConsumerRecord]] = {}
         for record in records:
             # One application's events on different topics (a submission, its
             # applicant's update) must not race each other either.
-            lane = record.key if record.key is not None else (record.topic, record.partition)
-            by_key.setdefault(lane, []).append(record)
+            key = record.key if record.key is not None else (record.topic, record.partition)
+            lanes.setdefault(key, []).append(record)
         slots = asyncio.Semaphore(self._concurrency)
 
-        async def in_order(same_key: list[ConsumerRecord]) -> None:
+        async def in_order(lane: list[ConsumerRecord]) -> None:
             async with slots:
-                for record in same_key:
+                for record in lane:
                     await self._process(record)
 
         async with asyncio.TaskGroup() as group:
-            for same_key in by_key.values():
-                group.create_task(in_order(same_key))
+            for lane in lanes.values():
+                group.create_task(in_order(lane))
 
     async def _process(self, record: ConsumerRecord) -> None:
         try:
