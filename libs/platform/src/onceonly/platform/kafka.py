@@ -8,14 +8,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
 
 from onceonly.events.v1 import envelope_pb2
+from onceonly.platform.diagnostics import waiting_tasks
 from onceonly.platform.envelope import Envelope, EnvelopeError, header_pairs
 from onceonly.platform.events import UnknownEventType
 from onceonly.platform.retry import retry_forever
@@ -100,6 +101,12 @@ class EventConsumer:
     application and at-least-once hold as with one at a time, and a handler that waits
     on a remote call (a workflow start, a database round trip) does not make the whole
     partition wait for each call in turn.
+
+    A commit that takes longer than `commit_timeout` (twice the longest broker restart
+    the fault-injection runs have seen) counts as stalled: the Kafka consumer is
+    replaced by a new one, which fetches again from the last commit, and the log
+    records where the old one was waiting. A commit refused after a rebalance rewinds
+    the partitions still held to the last commit.
     """
 
     def __init__(
@@ -113,24 +120,33 @@ class EventConsumer:
         handler: Handler,
         producer: AIOKafkaProducer,
         concurrency: int = 1,
+        commit_timeout: float = 60.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency >= 1")
         self._concurrency = concurrency
-        self._consumer = AIOKafkaConsumer(
-            *topics,
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
+        self._topics = list(topics)
+        self._bootstrap = bootstrap
+        self._group_id = group_id
+        self._commit_timeout = commit_timeout
+        self._consumer = self._new_consumer()
         self._name = consumer_name
         self._dlq = dead_letter_topic
         self._handler = handler
         self._producer = producer
         self.processed = 0
         self.parked = 0
+        self.replaced = 0
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -146,12 +162,67 @@ class EventConsumer:
                 for tp, records in batches.items():
                     for record in records:
                         await self._process(record)
-                    await self._consumer.commit({tp: records[-1].offset + 1})
+                    if not await self._commit({tp: records[-1].offset + 1}):
+                        break  # the rest of the batch is fetched again
             elif batches:
                 await self.process_batch([r for records in batches.values() for r in records])
-                await self._consumer.commit(
+                await self._commit(
                     {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
                 )
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit `offsets`; False when they could not be, and the records after the
+        last commit will be fetched and handled again (handlers are idempotent)."""
+        try:
+            await asyncio.wait_for(self._consumer.commit(offsets), self._commit_timeout)
+            return True
+        except CommitFailedError as exc:
+            # The group rebalanced while the batch was handled: whoever holds the
+            # partitions now starts from the last commit, and so do we with those we
+            # kept. Not a reason to stop consuming.
+            log.warning("commit refused after a rebalance", consumer=self._name, error=str(exc))
+            kept = [tp for tp in offsets if tp in self._consumer.assignment()]
+            with contextlib.suppress(KafkaError):
+                for tp, offset in (await self._consumer.seek_to_committed(*kept)).items():
+                    if not offset:  # nothing committed yet: auto_offset_reset="earliest"
+                        await self._consumer.seek_to_beginning(tp)
+            return False
+        except TimeoutError:
+            # Seen in a fault-injection run: after a broker restart, an aiokafka consumer
+            # whose metadata refresh never completed again (compare aio-libs/aiokafka#712)
+            # never found its group coordinator, and its commit waited forever while the
+            # broker was back. A fresh consumer recovers; the log keeps where it waited.
+            log.error(
+                "commit stalled; replacing the kafka consumer",
+                consumer=self._name,
+                waited_seconds=self._commit_timeout,
+                waiting=waiting_tasks("aiokafka"),
+            )
+            await self._replace_consumer()
+            return False
+
+    async def _replace_consumer(self) -> None:
+        stalled = self._consumer
+        # Leaving the group lets the new member take the partitions at once; but the
+        # stalled consumer's stop may hang on the same wait, so it is bounded.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(stalled.stop(), 10.0)
+
+        async def started() -> AIOKafkaConsumer:
+            consumer = self._new_consumer()
+            try:
+                await consumer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                raise
+            return consumer
+
+        self._consumer = await retry_forever(
+            started, what="kafka consumer start", log_fields={"consumer": self._name}
+        )
+        self.replaced += 1
+        log.warning("kafka consumer replaced", consumer=self._name, replaced=self.replaced)
 
     async def process_batch(self, records: list[ConsumerRecord]) -> None:
         """Handle `records` up to `concurrency` at a time; those of one key (across
