@@ -13,6 +13,7 @@ from onceonly.tracking.processing import (
     Outcome,
     TimelineRecorder,
     decode,
+    event_id,
     normalise_headers,
 )
 
@@ -216,3 +217,16 @@ async def test_append_runs_inside_the_message_trace_context(events) -> None:
     recorder = TimelineRecorder(append=append, park=FakeDeadLetters().park)
     assert await recorder.process(record_of(envelope)) == Outcome.RECORDED
     assert seen == [trace_id]
+
+
+def test_event_id_reads_the_id_that_decode_finds_without_the_body(events) -> None:
+    code = events.code()
+    envelope = events.envelope(events.task_started(code), code)
+    record = record_of(envelope)
+    assert event_id(record) == decode(record)[0].id == envelope.id
+    # Headers only: a body that no longer decodes still gives the id.
+    assert event_id(replace(record, value=b"\xff\xff")) == envelope.id
+    # A repeated header: the last one, as Envelope.from_kafka takes it.
+    repeated = replace(record, headers=[*record.headers, ("ce_id", b"later")])
+    assert event_id(repeated) == decode(repeated)[0].id == "later"
+    assert event_id(replace(record, headers=[h for h in record.headers if h[0] != "ce_id"])) is None

@@ -30,14 +30,13 @@ from onceonly.platform.retry import retry_forever
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
 from onceonly.tracking import counters
 from onceonly.tracking.continuity import Continuity
-from onceonly.tracking.errors import UnprocessableEvent
 from onceonly.tracking.processing import (
     AGENT_COMPONENT,
     CONSUMER_NAME,
     Inbound,
     Outcome,
     TimelineRecorder,
-    decode,
+    event_id,
     normalise_headers,
 )
 from onceonly.tracking.progress_store import PartitionProgressStore
@@ -381,14 +380,13 @@ async def _handle(runtime: TrackingRuntime, table: Any, record: Inbound) -> Outc
 async def _count(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
     """Add the event's change to the live counters (inside the stream: the changelog is
     flushed before the source offset is committed)."""
-    try:
-        envelope, _ = decode(record)
-    except UnprocessableEvent:  # pragma: no cover - it was recorded, so it decodes
+    recorded_id = event_id(record)  # the recorder has just decoded the whole message
+    if recorded_id is None:  # pragma: no cover - it was recorded, so it has an id
         return
     # Postgres may blip: the change is deterministic, so retrying is safe.
     change = await retry_forever(
         lambda: runtime.transition(
-            envelope.id, topic=record.topic, partition=record.partition, offset=record.offset
+            recorded_id, topic=record.topic, partition=record.partition, offset=record.offset
         ),
         what="live counters",
         initial=runtime.settings.tracking_retry_initial_seconds,

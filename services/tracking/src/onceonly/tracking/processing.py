@@ -91,6 +91,16 @@ def decode(record: Inbound) -> tuple[Envelope, Message]:
     return envelope, message
 
 
+def event_id(record: Inbound) -> str | None:
+    """The event id (`ce_id`) of a message from its headers alone, as `decode` reads it
+    (the last such header wins), without decoding the body again."""
+    found = None
+    for key, raw in record.headers:
+        if key == "ce_id":
+            found = raw.decode("utf-8", "replace")
+    return found or None
+
+
 class Append(Protocol):
     async def __call__(
         self,
