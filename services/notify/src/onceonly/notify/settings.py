@@ -13,7 +13,9 @@ from onceonly.platform.settings import PlatformSettings
 class NotifySettings(PlatformSettings):
     notify_host: str = "127.0.0.1"
     notify_port: int = 8003
-    notify_consumer_group: str = "onceonly-notify"
+    # Empty: "<topic_prefix>-notify", like the other services' groups, so that two
+    # deployments sharing a broker (the fault-injection instance) never share a group.
+    notify_consumer_group: str = ""
     # Messages of a fetched batch handled at once (one application's always in order):
     # each waits on Postgres for most of its time, so one at a time leaves the process
     # idle; 8 drained a backlog 1.7 times as fast. The default stays 1: in one of four
@@ -61,4 +63,6 @@ class NotifySettings(PlatformSettings):
         if self.notify_push_provider == "http" and not self.notify_push_url:
             raise ValueError("notify_push_provider=http needs ONCEONLY_NOTIFY_PUSH_URL")
         QuietHours.parse(self.notify_quiet_hours)  # refused at start-up, not at 22:00
+        if not self.notify_consumer_group:
+            self.notify_consumer_group = f"{self.topic_prefix}-notify"
         return self
