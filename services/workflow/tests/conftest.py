@@ -3,6 +3,7 @@ the real activities, and a recording stand-in for the Kafka producer."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -32,6 +33,9 @@ from onceonly.workflow.worker import build_worker
 REGISTRY_KEY = b"workflow-tests-registry-key"
 SEALER = PiiSealer(DEVELOPMENT_PII_KEY)
 HISTORIES = Path(__file__).parent / "workflows" / "histories"
+# The newest patch of JointApproval: recorded histories are named after it, and those of
+# the versions before it are kept (test_replay.py).
+HISTORY_VERSION = "batched-publish"
 
 SEARCH_ATTRIBUTES = {
     "ApplicationCode": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -53,6 +57,15 @@ class RecordingProducer:
         self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
     ) -> Any:
         self.sent.append((topic, Envelope.from_kafka(headers, value)))
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> asyncio.Future[None]:
+        """Queued and acknowledged at once, in the order of the calls."""
+        await self.send_and_wait(topic, value, key, headers)
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        acked.set_result(None)
+        return acked
 
     def types(self) -> list[str]:
         return [envelope.type.rsplit(".", 1)[-1] for _, envelope in self.sent]
@@ -121,7 +134,8 @@ def record_history() -> Callable[[WorkflowHandle, str], Awaitable[None]]:
         if os.environ.get("ONCEONLY_RECORD_HISTORIES") != "1":
             return
         history = await handle.fetch_history()
-        (HISTORIES / f"{name}.json").write_text(history.to_json(), encoding="utf-8")
+        path = HISTORIES / f"{name}.{HISTORY_VERSION}.json"
+        path.write_text(history.to_json(), encoding="utf-8")
 
     return record
 

@@ -1,8 +1,10 @@
 """Replay of recorded histories: a change to JointApproval that would break running
 applications fails here. Histories are recorded by running the workflow tests with
 ONCEONLY_RECORD_HISTORIES=1; record anew only for a deliberate, versioned change, and
-keep the histories of the versions before it (`*.local-activities.json` are the current
-version's; `dev-server-*` was taken from the Temporal dev server of `make up` with
+keep the histories of the versions before it. Each history is named after the patch its
+version ends with (`*.batched-publish.json` are the current version's, see
+HISTORY_VERSION in conftest.py; `*.local-activities.json` and the unsuffixed ones are
+older); `dev-server-*` was taken from the Temporal dev server of `make up` with
 `temporal workflow show -o json`, as the time-skipping server splits workflow tasks
 differently)."""
 
@@ -22,7 +24,7 @@ TEXTS = {path.stem: path.read_text(encoding="utf-8") for path in HISTORIES}
 
 
 def test_histories_are_recorded() -> None:
-    assert len(HISTORIES) >= 21, "the recorded histories are missing"
+    assert len(HISTORIES) >= 31, "the recorded histories are missing"
 
 
 @pytest.mark.parametrize("name", sorted(TEXTS))

@@ -49,6 +49,19 @@ async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) ->
     )
 
 
+async def publish_all(producer: AIOKafkaProducer, topic: str, envelopes: list[Envelope]) -> None:
+    """Send events in the given order and wait for all the broker's acks: one round trip
+    for the lot. One key's events stay in order on their partition, retries included:
+    the producer is idempotent."""
+    acks = [
+        await producer.send(
+            topic, value=envelope.data, key=envelope.subject.encode(), headers=envelope.headers()
+        )
+        for envelope in envelopes
+    ]
+    await asyncio.gather(*acks)
+
+
 async def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int = 3) -> None:
     """Create the topics that do not exist yet (single node: replication factor 1)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)

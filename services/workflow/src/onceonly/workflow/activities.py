@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from onceonly.catalogue import Catalogue, DayKind
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.platform.envelope import Envelope
-from onceonly.platform.kafka import publish
+from onceonly.platform.kafka import publish, publish_all
 from onceonly.platform.pii import PiiError, PiiSealer, mask_identifier
 from onceonly.platform.telemetry import current_trace_headers
 from onceonly.platform.topics import Stream, topic_name
@@ -33,6 +33,7 @@ from onceonly.workflow.shared import (
     MaterialSpec,
     MatterRequest,
     MatterSnapshot,
+    PublishBatch,
     PublishRequest,
     RecomputeRequest,
     TaskSpec,
@@ -252,15 +253,32 @@ class ApprovalActivities:
     async def publish_event(self, request: PublishRequest) -> None:
         """Publish with the id the workflow chose, so a retried activity is a duplicate
         that consumers drop, not a second event."""
-        trace = current_trace_headers()
-        envelope = Envelope(
-            id=request.event_id,
-            type=request.ce_type,
-            source=SOURCE,
-            subject=request.application_code,
-            data=base64.b64decode(request.data_b64),
-            time=datetime.fromisoformat(request.time),
-            traceparent=trace.get("traceparent", ""),
-            tracestate=trace.get("tracestate", ""),
-        )
-        await publish(self._producer, topic_name(self._prefix, Stream(request.stream)), envelope)
+        await publish(self._producer, self._topic(request), _envelope(request))
+
+    @activity.defn(name="publish_events")
+    async def publish_events(self, batch: PublishBatch) -> None:
+        """Publish several events in their order, each with the id the workflow chose:
+        one activity and one broker round trip per topic instead of one per event."""
+        by_topic: dict[str, list[Envelope]] = {}
+        for request in batch.requests:
+            by_topic.setdefault(self._topic(request), []).append(_envelope(request))
+        for topic, envelopes in by_topic.items():
+            await publish_all(self._producer, topic, envelopes)
+
+    def _topic(self, request: PublishRequest) -> str:
+        return topic_name(self._prefix, Stream(request.stream))
+
+
+def _envelope(request: PublishRequest) -> Envelope:
+    """The event of `request`, in the trace of the activity that publishes it."""
+    trace = current_trace_headers()
+    return Envelope(
+        id=request.event_id,
+        type=request.ce_type,
+        source=SOURCE,
+        subject=request.application_code,
+        data=base64.b64decode(request.data_b64),
+        time=datetime.fromisoformat(request.time),
+        traceparent=trace.get("traceparent", ""),
+        tracestate=trace.get("tracestate", ""),
+    )

@@ -189,6 +189,13 @@ class PublishRequest:
 
 
 @dataclass
+class PublishBatch:
+    """Events for one activity to publish, in this order."""
+
+    requests: list[PublishRequest]
+
+
+@dataclass
 class ApplicationResult:
     application_code: str
     state: str

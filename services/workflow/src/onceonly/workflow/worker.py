@@ -60,6 +60,7 @@ def build_worker(
             activities.run_shared_data_checks,
             activities.issue_elicence,
             activities.publish_event,
+            activities.publish_events,
         ],
         workflow_runner=sandbox_runner() if tuning.worker_sandbox else UnsandboxedWorkflowRunner(),
         interceptors=[ActivityLogContext()],

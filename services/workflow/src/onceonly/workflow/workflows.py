@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         MatterRequest,
         MatterSnapshot,
         Outcome,
+        PublishBatch,
         PublishRequest,
         RecomputeRequest,
         SpecialProcedureInput,
@@ -125,6 +126,11 @@ def _has_patch(patch: str) -> bool:
     return workflow.patched(LOCAL_ACTIVITIES_PATCH) or workflow.patched(patch)
 
 
+# The acceptance and its tasks' starts (and an auto-approval's decisions) are published
+# by one local activity instead of one each: every local activity's result is another
+# activation of the workflow in the worker. Runs from before publish them one by one.
+BATCHED_PUBLISH_PATCH = "batched-publish"
+
 # The e-licence became a record of its own (number, holder, validity) after the first
 # release; earlier histories complete with the number alone.
 ELICENCE_PATCH = "elicence-record"
@@ -193,14 +199,18 @@ class JointApproval:
         # Staff act on tasks only once their TaskStarted events are out, so that no
         # event about a task can precede its start on the topic.
         self._tasks_started = False
+        # Events held back by `_hold_events` until `_release_events` publishes them.
+        self._held: list[PublishRequest] | None = None
+        self._batched = False
         self._calendar_updates = 0
 
     # -- the run ---------------------------------------------------------------------
 
     @workflow.run
     async def run(self, app: ApplicationInput) -> ApplicationResult:
-        # Asked first, before any activity: the answer holds for the whole run.
+        # Asked first, before any activity: the answers hold for the whole run.
         workflow.patched(LOCAL_ACTIVITIES_PATCH)
+        self._batched = workflow.patched(BATCHED_PUBLISH_PATCH)
         self._input = app
         self._provided = set(app.materials)
         matter = await self._activity(
@@ -330,6 +340,7 @@ class JointApproval:
             and all(check.passed for check in self._checks)
             and assessment.outcome is AcceptanceOutcome.ACCEPTED
         )
+        self._hold_events()  # released with the tasks' starts, which always follow
         await self._publish_acceptance(assessment.outcome, missing=assessment.deficient)
         return True
 
@@ -352,9 +363,11 @@ class JointApproval:
                 for task in self._tasks.values()
             )
         )
+        await self._release_events()
         self._tasks_started = True
 
     async def _approve_automatically(self) -> None:
+        self._hold_events()
         for task in self._tasks.values():
             await self._publish(
                 approval_pb2.TaskDecided(
@@ -369,6 +382,7 @@ class JointApproval:
             task.state = TaskState.APPROVED
             task.decided_at = workflow.now().isoformat()
             task.decided_by = AUTO_APPROVER
+        await self._release_events()
 
     async def _watch_deficiency(self, matter: MatterSnapshot) -> None:
         try:
@@ -1014,7 +1028,22 @@ class JointApproval:
             data_b64=base64.b64encode(message.SerializeToString(deterministic=True)).decode(),
             time=workflow.now().isoformat(),
         )
+        if self._held is not None:
+            self._held.append(request)
+            return
         await self._activity("publish_event", request)
+
+    def _hold_events(self) -> None:
+        """Hold back the events published from here on until `_release_events` (since
+        BATCHED_PUBLISH_PATCH; before it, each is published at once)."""
+        if self._batched:
+            self._held = []
+
+    async def _release_events(self) -> None:
+        """Publish the held events, in order, in one activity."""
+        held, self._held = self._held, None
+        if held:
+            await self._activity("publish_events", PublishBatch(held))
 
     async def _activity(self, name: str, arg: Any, *, result_type: type[T] | None = None) -> T:
         """A short activity (a read, a computation, a publish): local since
