@@ -126,8 +126,8 @@ def _has_patch(patch: str) -> bool:
     return workflow.patched(LOCAL_ACTIVITIES_PATCH) or workflow.patched(patch)
 
 
-# The acceptance and its tasks' starts (and an auto-approval's decisions) are published
-# by one local activity instead of one each: every local activity's result is another
+# The acceptance, its tasks' starts and an auto-approval's decisions are published by
+# one local activity instead of one each: every local activity's result is another
 # activation of the workflow in the worker. Runs from before publish them one by one.
 BATCHED_PUBLISH_PATCH = "batched-publish"
 
@@ -340,7 +340,9 @@ class JointApproval:
             and all(check.passed for check in self._checks)
             and assessment.outcome is AcceptanceOutcome.ACCEPTED
         )
-        self._hold_events()  # released with the tasks' starts, which always follow
+        # Released with the tasks' starts, which always follow, and with an
+        # auto-approval's decisions when there are any.
+        self._hold_events()
         await self._publish_acceptance(assessment.outcome, missing=assessment.deficient)
         return True
 
@@ -363,11 +365,12 @@ class JointApproval:
                 for task in self._tasks.values()
             )
         )
+        if self._held is not None and self._auto_approved:
+            return  # the decisions go out with the starts, `_approve_automatically`
         await self._release_events()
         self._tasks_started = True
 
     async def _approve_automatically(self) -> None:
-        self._hold_events()
         for task in self._tasks.values():
             await self._publish(
                 approval_pb2.TaskDecided(
@@ -383,6 +386,7 @@ class JointApproval:
             task.decided_at = workflow.now().isoformat()
             task.decided_by = AUTO_APPROVER
         await self._release_events()
+        self._tasks_started = True
 
     async def _watch_deficiency(self, matter: MatterSnapshot) -> None:
         try:
