@@ -163,7 +163,8 @@ def complete(spans: list[ReceivedSpan]) -> bool:
             _has(spans, "onceonly-workflow", CONSUMER, "workflow-bridge process"),
             any(s.name == "StartWorkflow:JointApproval" for s in spans),
             any(s.name == "RunWorkflow:JointApproval" for s in spans),
-            any(s.name == "RunActivity:publish_event" for s in spans),
+            # publish_event, or publish_events for the acceptance and its tasks' starts.
+            any(s.name.startswith("RunActivity:publish_event") for s in spans),
             # Events published by the workflow's activities, consumed downstream.
             _has(spans, "onceonly-tracking", CONSUMER, "tracking record ApplicationAccepted"),
             _has(spans, "onceonly-notify", CONSUMER, "notify process ApplicationAccepted"),

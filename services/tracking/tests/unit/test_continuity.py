@@ -240,3 +240,27 @@ async def test_catch_up_uses_stored_progress_and_skips_partitions_never_seen() -
     await continuity.catch_up((TOPIC, 0), 4, idle_for=30)  # no stored progress
     await continuity.catch_up((TOPIC, 1), 9, idle_for=30)
     assert log.handled == [(1, 7), (1, 8)]
+
+
+async def test_only_held_partitions_are_caught_up_idle_since_their_assignment() -> None:
+    log = Partitions(stored={(TOPIC, 0): 2, (TOPIC, 1): 2})
+    clock = Clock()
+    continuity = Continuity(
+        load=log.load, save=log.save, fetch=log.fetch, handle=log.handle, clock=clock
+    )
+    # A restarted agent still waiting for its partitions holds none: nothing read back.
+    continuity.assigned(set())
+    clock.now += 60
+    await continuity.catch_up((TOPIC, 0), 5, idle_for=30)
+    assert log.fetches == []
+    # Partition 0 arrives: the consumer is about to deliver it, so it is not idle yet.
+    continuity.assigned({(TOPIC, 0)})
+    clock.now += 20
+    continuity.assigned({(TOPIC, 0)})  # still held: its assignment time stays
+    await continuity.catch_up((TOPIC, 0), 5, idle_for=30)
+    assert log.fetches == []
+    clock.now += 11  # 31 s since it was assigned, nothing delivered
+    await continuity.catch_up((TOPIC, 0), 5, idle_for=30)
+    await continuity.catch_up((TOPIC, 1), 5, idle_for=30)  # another agent's
+    assert log.fetches == [(0, 2, 5)]
+    assert log.handled == [(0, 2), (0, 3), (0, 4)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -83,8 +83,10 @@ class TrackingRuntime(Service):
             retry_max=settings.tracking_retry_max_seconds,
         )
         self.dlq = dead_letter_topic(settings.topic_prefix, CONSUMER_NAME)
-        # Set by create_tracking_app, which has the live-counter table its handler needs.
+        # Set by create_tracking_app, which has the live-counter table its handler needs,
+        # and the faust consumer's current assignment.
         self.continuity: Continuity | None = None
+        self.assignment: Callable[[], Iterable[Any]] | None = None
         # What each append just did to the status projection, by event id, until the
         # live counters take it (saves folding the timeline again for every event).
         self.just_recorded: dict[str, Recorded] = {}
@@ -160,6 +162,13 @@ class TrackingRuntime(Service):
         except Exception as exc:  # Kafka may be restarting: the next round tries again
             log.warning("log end offsets not read", error=f"{type(exc).__name__}: {exc}")
             return
+        if self.assignment is not None:
+            try:
+                held = {(tp.topic, tp.partition) for tp in self.assignment()}
+            except Exception as exc:  # the consumer is not started yet
+                log.info("assignment not known yet", error=f"{type(exc).__name__}: {exc}")
+                return
+            self.continuity.assigned(held)
         for partition, end in ends.items():
             await self.continuity.catch_up(
                 partition, end, idle_for=self.settings.tracking_catch_up_idle_seconds
@@ -306,6 +315,7 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         fetch=runtime.read_skipped,
         handle=lambda record: _handle(runtime, table, record),
     )
+    runtime.assignment = lambda: _assignment(app)
     agents = {
         stream: _follow(app, runtime, stream, name)
         for stream, name in stream_topics(settings).items()
@@ -318,6 +328,14 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
             return web.json({"departments": counters.totals(table.items())})
 
     return TrackingApp(app=app, runtime=runtime, agents=agents, counters=table)
+
+
+def _assignment(app: faust.App) -> set[Any]:
+    """The partitions faust's consumer holds; raises until it has started. (`app.consumer`
+    would create the consumer if faust has not yet: only faust should.)"""
+    if getattr(app, "_consumer", None) is None:
+        raise RuntimeError("the consumer is not created yet")
+    return set(app.consumer.assignment())
 
 
 def _follow(app: faust.App, runtime: TrackingRuntime, stream: Stream, topic: str) -> Any:

@@ -21,7 +21,9 @@ A hole at the end of a partition shows only when the next record comes, which ma
 hours on a quiet partition; so a partition the consumer has left idle for a while, with
 records beyond the progress at the end of the log, is caught up the same way
 (`catch_up`, run periodically). When the consumer was merely slow, it later delivers
-the same records again: duplicates, ignored.
+the same records again: duplicates, ignored. Only the partitions the consumer holds are
+caught up, each idle counted from when it was assigned at the earliest: a restarted
+agent waiting for its partitions, or another agent's partitions, are not read back.
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ class Continuity:
     last_processed: dict[Partition, float] = field(default_factory=dict)
     # A partition's records are handled one at a time, by the agent or by catch_up.
     locks: dict[Partition, asyncio.Lock] = field(default_factory=dict)
+    # When each partition the consumer holds was first seen held (`assigned`); None
+    # until then: every partition counts as held since the start.
+    assigned_at: dict[Partition, float] | None = None
     started_at: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,11 +103,25 @@ class Continuity:
             self._advance(partition, record.offset + 1)
             self.last_processed[partition] = self.clock()
 
+    def assigned(self, partitions: set[Partition]) -> None:
+        """The partitions the consumer holds now. One that is new since the last call is
+        about to be delivered: its idle time starts now."""
+        now = self.clock()
+        before = self.assigned_at or {}
+        self.assigned_at = {partition: before.get(partition, now) for partition in partitions}
+
     async def catch_up(self, partition: Partition, end: int, *, idle_for: float) -> None:
-        """Read back the records up to `end` (the log end offset) of a partition that has
-        had nothing from the consumer for `idle_for` seconds, beyond its progress."""
+        """Read back the records up to `end` (the log end offset) of a partition that
+        the consumer holds and has delivered nothing of for `idle_for` seconds (nor
+        since it was assigned), beyond its progress."""
         async with self.locks.setdefault(partition, asyncio.Lock()):
-            last = self.last_processed.get(partition, self.started_at)
+            if self.assigned_at is None:
+                since = self.started_at
+            elif partition in self.assigned_at:
+                since = self.assigned_at[partition]
+            else:
+                return  # not ours (yet): its holder's consumer delivers it
+            last = max(self.last_processed.get(partition, since), since)
             if self.clock() - last < idle_for:
                 return
             expected = self.next_offset.get(partition)
