@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from onceonly.events.v1 import approval_pb2
 from onceonly.platform.testing import eventually
+from onceonly.workflow.event_ids import event_key, logical_event_id
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -178,6 +179,36 @@ async def test_one_rejection_rejects_and_cancels_the_others(
     assert [r.department_code for r in rejected] == ["tax"]
     assert harness.producer.types()[-1] == "ApplicationRejected"
     assert harness.producer.types().count("TaskStarted") == 4
+
+
+async def test_event_ids_follow_the_events_place_not_the_order_of_decisions(
+    harness, application_code
+):
+    """Each department's decision has the id of (application, TaskDecided, department,
+    first), whichever department decides first: when Temporal loses a workflow task
+    whose events were already published, the run goes on from an earlier point and the
+    decisions may come in another order; they keep their ids, so a republished one is
+    a duplicate downstream and none takes another's id."""
+    handle = await start(
+        harness, application(application_code, "business-startup", STARTUP_MATERIALS)
+    )
+    await wait_for_tasks(handle, 4)
+    for department in ("tax", "market-regulation"):
+        await decide(handle, decision(department))
+    decided = {
+        envelope.message().department_code: envelope.id
+        for _, envelope in harness.producer.sent
+        if envelope.type.endswith(".TaskDecided")
+    }
+    assert decided == {
+        department: logical_event_id(
+            application_code, event_key("onceonly.events.v1.TaskDecided", department), 1
+        )
+        for department in ("tax", "market-regulation")
+    }
+    ids = [envelope.id for _, envelope in harness.producer.sent]
+    assert len(set(ids)) == len(ids)
+    await close(handle)
 
 
 async def test_missing_material_asks_once_for_everything_then_proceeds(harness, application_code):

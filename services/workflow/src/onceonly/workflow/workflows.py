@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
 
     from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
     from onceonly.workflow.acceptance import AcceptanceOutcome, RequiredMaterial, assess
+    from onceonly.workflow.event_ids import event_key, logical_event_id
     from onceonly.workflow.shared import (
         WORKFLOW_NAME,
         ApplicationInput,
@@ -126,10 +127,12 @@ def _has_patch(patch: str) -> bool:
     return workflow.patched(LOCAL_ACTIVITIES_PATCH) or workflow.patched(patch)
 
 
-# The acceptance, its tasks' starts and an auto-approval's decisions are published by
-# one local activity instead of one each: every local activity's result is another
-# activation of the workflow in the worker. Runs from before publish them one by one.
-BATCHED_PUBLISH_PATCH = "batched-publish"
+# Publishing, second version. The acceptance, its tasks' starts and an auto-approval's
+# decisions are published by one local activity instead of one each (every local
+# activity's result is another activation of the workflow in the worker), and event ids
+# come from the event's place in the application (event_ids.py), not from the run's
+# random sequence. Runs from before publish one by one, with `workflow.uuid4()` ids.
+PUBLISH_PATCH = "batched-publish-stable-ids"
 
 # The e-licence became a record of its own (number, holder, validity) after the first
 # release; earlier histories complete with the number alone.
@@ -202,6 +205,8 @@ class JointApproval:
         # Events held back by `_hold_events` until `_release_events` publishes them.
         self._held: list[PublishRequest] | None = None
         self._batched = False
+        # Events published so far, by event_key: the occurrence in logical ids.
+        self._published: dict[str, int] = {}
         self._calendar_updates = 0
 
     # -- the run ---------------------------------------------------------------------
@@ -210,7 +215,7 @@ class JointApproval:
     async def run(self, app: ApplicationInput) -> ApplicationResult:
         # Asked first, before any activity: the answers hold for the whole run.
         workflow.patched(LOCAL_ACTIVITIES_PATCH)
-        self._batched = workflow.patched(BATCHED_PUBLISH_PATCH)
+        self._batched = workflow.patched(PUBLISH_PATCH)
         self._input = app
         self._provided = set(app.materials)
         matter = await self._activity(
@@ -1023,10 +1028,11 @@ class JointApproval:
         )
 
     async def _publish(self, message: Message, stream: str = "approval-events") -> None:
-        # workflow.uuid4() is replay-stable, so a retried activity republishes the same id.
+        # The id is the same when the activity runs again, so the copy is dropped
+        # downstream as a duplicate; workflow.uuid4() before PUBLISH_PATCH.
         request = PublishRequest(
             stream=stream,
-            event_id=str(workflow.uuid4()),
+            event_id=self._event_id(message),
             application_code=self._code,
             ce_type=message.DESCRIPTOR.full_name,
             data_b64=base64.b64encode(message.SerializeToString(deterministic=True)).decode(),
@@ -1037,9 +1043,16 @@ class JointApproval:
             return
         await self._activity("publish_event", request)
 
+    def _event_id(self, message: Message) -> str:
+        if not self._batched:
+            return str(workflow.uuid4())
+        key = event_key(message.DESCRIPTOR.full_name, getattr(message, "department_code", ""))
+        self._published[key] = occurrence = self._published.get(key, 0) + 1
+        return logical_event_id(self._code, key, occurrence)
+
     def _hold_events(self) -> None:
         """Hold back the events published from here on until `_release_events` (since
-        BATCHED_PUBLISH_PATCH; before it, each is published at once)."""
+        PUBLISH_PATCH; before it, each is published at once)."""
         if self._batched:
             self._held = []
 
