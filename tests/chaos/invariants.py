@@ -158,6 +158,16 @@ async def check(
         ]:
             if types[kind] != expected:
                 problems.append(f"{code}: {types[kind]} {kind}, expected {expected}")
+        # Each department's task once, not merely the right number of tasks: one
+        # department twice and another missing once added up.
+        for kind in ("TaskStarted", "TaskDecided"):
+            seen = sorted(
+                parse_event(r["ce_type"], bytes(r["data"])).department_code
+                for r in timeline[code]
+                if short(r["ce_type"]) == kind
+            )
+            if seen != sorted(departments):
+                problems.append(f"{code}: {kind} of {seen}, expected {sorted(departments)}")
         if types["NotificationSent"] == 0:
             problems.append(f"{code}: no NotificationSent in its timeline")
     found.add("every accepted application has a complete timeline, each step once", problems)
