@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
 from opentelemetry import trace
 
 from onceonly.events.v1 import approval_pb2, envelope_pb2
@@ -249,3 +250,28 @@ def test_concurrency_is_at_least_one() -> None:
             producer=RecordingProducer(),  # type: ignore[arg-type]
             concurrency=0,
         )
+
+
+class RevokedConsumer:
+    """A Kafka consumer whose commit is refused and which holds no partition any more."""
+
+    def __init__(self) -> None:
+        self.sought: list[object] = []
+
+    async def commit(self, offsets: object) -> None:
+        raise CommitFailedError("the group rebalanced")
+
+    def assignment(self) -> set[object]:
+        return set()
+
+    async def seek_to_committed(self, *partitions: object) -> dict[object, int]:
+        self.sought.append(partitions)  # with none: every assigned one, or an assertion
+        raise AssertionError("No partitions are currently assigned")
+
+
+async def test_a_refused_commit_for_partitions_no_longer_held_seeks_nothing() -> None:
+    events = consumer(lambda envelope, record: None, RecordingProducer())
+    revoked = RevokedConsumer()
+    events._consumer = revoked  # type: ignore[assignment]
+    assert await events._commit({TopicPartition("t.approval-events.v1", 0): 6}) is False
+    assert revoked.sought == []

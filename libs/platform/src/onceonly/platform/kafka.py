@@ -195,10 +195,11 @@ class EventConsumer:
             # kept. Not a reason to stop consuming.
             log.warning("commit refused after a rebalance", consumer=self._name, error=str(exc))
             kept = [tp for tp in offsets if tp in self._consumer.assignment()]
-            with contextlib.suppress(KafkaError):
-                for tp, offset in (await self._consumer.seek_to_committed(*kept)).items():
-                    if not offset:  # nothing committed yet: auto_offset_reset="earliest"
-                        await self._consumer.seek_to_beginning(tp)
+            if kept:  # (none given, seek_to_committed would take every assigned one)
+                with contextlib.suppress(KafkaError):
+                    for tp, offset in (await self._consumer.seek_to_committed(*kept)).items():
+                        if not offset:  # nothing committed yet: auto_offset_reset="earliest"
+                            await self._consumer.seek_to_beginning(tp)
             return False
         except TimeoutError:
             # Seen in a fault-injection run: after a broker restart, an aiokafka consumer
