@@ -44,9 +44,7 @@ def build_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
 
 async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
     """Send one event keyed by its application code and wait for the broker's ack."""
-    await producer.send_and_wait(
-        topic, value=envelope.data, key=envelope.subject.encode(), headers=envelope.headers()
-    )
+    await publish_all(producer, topic, [envelope])
 
 
 async def publish_all(producer: AIOKafkaProducer, topic: str, envelopes: list[Envelope]) -> None:

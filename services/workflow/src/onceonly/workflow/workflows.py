@@ -204,7 +204,7 @@ class JointApproval:
         self._tasks_started = False
         # Events held back by `_hold_events` until `_release_events` publishes them.
         self._held: list[PublishRequest] | None = None
-        self._batched = False
+        self._publishing_v2 = False
         # Events published so far, by event_key: the occurrence in logical ids.
         self._published: dict[str, int] = {}
         self._calendar_updates = 0
@@ -215,7 +215,7 @@ class JointApproval:
     async def run(self, app: ApplicationInput) -> ApplicationResult:
         # Asked first, before any activity: the answers hold for the whole run.
         workflow.patched(LOCAL_ACTIVITIES_PATCH)
-        self._batched = workflow.patched(PUBLISH_PATCH)
+        self._publishing_v2 = workflow.patched(PUBLISH_PATCH)
         self._input = app
         self._provided = set(app.materials)
         matter = await self._activity(
@@ -1044,7 +1044,7 @@ class JointApproval:
         await self._activity("publish_event", request)
 
     def _event_id(self, message: Message) -> str:
-        if not self._batched:
+        if not self._publishing_v2:
             return str(workflow.uuid4())
         key = event_key(message.DESCRIPTOR.full_name, getattr(message, "department_code", ""))
         self._published[key] = occurrence = self._published.get(key, 0) + 1
@@ -1053,7 +1053,7 @@ class JointApproval:
     def _hold_events(self) -> None:
         """Hold back the events published from here on until `_release_events` (since
         PUBLISH_PATCH; before it, each is published at once)."""
-        if self._batched:
+        if self._publishing_v2:
             self._held = []
 
     async def _release_events(self) -> None:
