@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
 
 from onceonly.events.v1 import envelope_pb2
+from onceonly.platform.deferral import Attempt, Deferrals, DeferredRecord, EventNotReady
 from onceonly.platform.diagnostics import waiting_tasks
 from onceonly.platform.envelope import Envelope, EnvelopeError, header_pairs
 from onceonly.platform.events import UnknownEventType
@@ -105,6 +106,12 @@ class EventConsumer:
     consumer goes on; any other error is retried with backoff and blocks the partition,
     so nothing is skipped.
 
+    A handler that raises EventNotReady (the event needs another one first, which Kafka
+    may deliver later from another topic) has its message deferred with `deferrals`
+    (onceonly.platform.deferral): only that application waits, and the message is handled
+    right after the next event of its application is, or by the periodic sweep. Without
+    `deferrals`, EventNotReady is retried in place like any other error.
+
     With `concurrency` above 1, the messages of a fetched batch are handled up to that
     many at a time, those with the same key (the application code), whatever their
     topic, one after the other in the order fetched (offset order within a partition),
@@ -132,6 +139,7 @@ class EventConsumer:
         producer: AIOKafkaProducer,
         concurrency: int = 1,
         commit_timeout: float = 60.0,
+        deferrals: Deferrals | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency >= 1")
@@ -145,6 +153,7 @@ class EventConsumer:
         self._dlq = dead_letter_topic
         self._handler = handler
         self._producer = producer
+        self._deferrals = deferrals
         self.processed = 0
         self.parked = 0
         self.replaced = 0
@@ -160,6 +169,11 @@ class EventConsumer:
         )
 
     async def start(self) -> None:
+        if self._deferrals is not None:
+            deferrals = self._deferrals
+            await retry_forever(
+                deferrals.load, what="loading deferred events", log_fields={"consumer": self._name}
+            )
         await self._consumer.start()
 
     async def stop(self) -> None:
@@ -180,6 +194,9 @@ class EventConsumer:
                 await self._commit(
                     {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
                 )
+            # Between batches, so that no application's records race their own retry.
+            if self._deferrals is not None and self._deferrals.sweep_due():
+                await self._deferrals.sweep(self._try_deferred, self._park_deferred)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
         """Commit `offsets`; False when they could not be, and the records after the
@@ -264,6 +281,26 @@ class EventConsumer:
         except (EnvelopeError, UnknownEventType, DecodeError) as exc:
             await self._park(record, f"{type(exc).__name__}: {exc}")
             return
+        deferrals = self._deferrals
+        if deferrals is not None and deferrals.is_behind(
+            record.key, record.topic, record.partition
+        ):
+            # Kafka's order within the partition holds for this application too.
+            await self._defer(record, "an earlier deferred event of its partition")
+            return
+        not_ready = await self._handle(envelope, record)
+        if not_ready is not None:
+            await self._defer(record, not_ready.waiting_for)
+        elif deferrals is not None and record.key is not None and deferrals.has(record.key):
+            # What its deferred events wait for may just have been handled.
+            await deferrals.release(record.key, self._try_deferred, self._park_deferred)
+
+    async def _handle(self, envelope: Envelope, record: ConsumerRecord) -> EventNotReady | None:
+        """Run the handler until it succeeds (parking a permanent failure); the
+        EventNotReady it raised when the event must wait, and deferrals are on."""
+        permanent: tuple[type[Exception], ...] = (PermanentMessageError,)
+        if self._deferrals is not None:
+            permanent = (PermanentMessageError, EventNotReady)
         trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
         # A span per attempt, and the parking of a permanent failure, in the message's trace.
         with attached(trace_headers, application_code=envelope.subject):
@@ -271,7 +308,7 @@ class EventConsumer:
                 await retry_forever(
                     lambda: self._handler(envelope, record),
                     what="handler",
-                    permanent=(PermanentMessageError,),
+                    permanent=permanent,
                     attempt_context=lambda: consumer_span(
                         tracer,
                         f"{self._name} process {envelope.type.rsplit('.', 1)[-1]}",
@@ -287,8 +324,62 @@ class EventConsumer:
                 )
             except PermanentMessageError as exc:
                 await self._park(record, str(exc))
-                return
+                return None
+            except EventNotReady as exc:
+                return exc
         self.processed += 1
+        return None
+
+    async def _defer(self, record: ConsumerRecord, waiting_for: str) -> None:
+        assert self._deferrals is not None and record.key is not None
+        deferrals = self._deferrals
+        log.info(
+            "event deferred",
+            consumer=self._name,
+            application_code=record.key.decode("utf-8", "replace"),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            waiting_for=waiting_for,
+        )
+        await retry_forever(
+            lambda: deferrals.defer(
+                key=record.key,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                value=record.value or b"",
+                headers=tuple(header_pairs_of(record.headers)),
+                waiting_for=waiting_for,
+            ),
+            what="deferring an event",
+            log_fields={"consumer": self._name, "topic": record.topic, "offset": record.offset},
+        )
+
+    async def _try_deferred(self, deferred: DeferredRecord) -> Attempt:
+        record = consumer_record(deferred)
+        try:
+            envelope = Envelope.from_kafka(record.headers, record.value or b"")
+            envelope.message()
+        except (EnvelopeError, UnknownEventType, DecodeError) as exc:
+            await self._park(record, f"{type(exc).__name__}: {exc}")
+            return Attempt.HANDLED
+        if await self._handle(envelope, record) is not None:
+            return Attempt.WAITING
+        log.info(
+            "deferred event handled",
+            consumer=self._name,
+            application_code=envelope.subject,
+            event_id=envelope.id,
+        )
+        return Attempt.HANDLED
+
+    async def _park_deferred(self, deferred: DeferredRecord, reason: str) -> None:
+        await retry_forever(
+            lambda: self._park(consumer_record(deferred), reason),
+            what="parking a deferred event",
+            log_fields={"consumer": self._name, "offset": deferred.offset},
+        )
 
     async def _park(self, record: ConsumerRecord, reason: str) -> None:
         log.error(
@@ -304,6 +395,29 @@ class EventConsumer:
             self._dlq, value=letter.SerializeToString(), key=record.key
         )
         self.parked += 1
+
+
+def header_pairs_of(headers: Sequence[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
+    """aiokafka's record headers as (name, value) pairs (a null value as empty)."""
+    return [(name, bytes(value or b"")) for name, value in headers or ()]
+
+
+def consumer_record(deferred: DeferredRecord) -> ConsumerRecord:
+    """A deferred record in the shape handlers and dead letters read (its timestamp is
+    when it was deferred)."""
+    return ConsumerRecord(
+        topic=deferred.topic,
+        partition=deferred.partition,
+        offset=deferred.offset,
+        timestamp=int(deferred.deferred_at.timestamp() * 1000),
+        timestamp_type=0,
+        key=deferred.key,
+        value=deferred.value,
+        checksum=None,
+        serialized_key_size=len(deferred.key),
+        serialized_value_size=len(deferred.value),
+        headers=deferred.headers,
+    )
 
 
 async def wait_for_kafka(bootstrap: str, *, attempts: int = 60) -> None:

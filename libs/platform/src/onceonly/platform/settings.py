@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A well-known key so that a fresh checkout runs; refused outside development and test.
@@ -33,6 +33,11 @@ class PlatformSettings(BaseSettings):
     heartbeat_seconds: float = 2.0
     # How often an API refreshes the gauges it computes (consumer lag, backlogs, counts).
     metrics_refresh_seconds: float = 5.0
+    # How long a consumer's event may wait for what it needs first (its application's
+    # submission, its cause) before it is parked on the dead-letter topic, and how often
+    # waiting events are tried again (onceonly.platform.deferral).
+    deferral_max_wait_seconds: float = Field(default=3600.0, gt=0)
+    deferral_sweep_seconds: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> PlatformSettings:

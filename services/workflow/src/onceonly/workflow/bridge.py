@@ -16,6 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from onceonly.events.v1 import application_pb2
 from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.deferral import EventNotReady
+from onceonly.platform.deferral_store import postgres_deferrals
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import (
@@ -46,8 +48,13 @@ _APPLICANT_KINDS = {
 }
 
 
-class ApplicationNotStarted(RuntimeError):
-    """An update arrived before its submission's workflow exists: retry later."""
+class ApplicationNotStarted(EventNotReady):
+    """An update arrived before its submission's workflow exists (Kafka orders nothing
+    across topics): it waits aside until the submission has started the workflow. A
+    workflow is only ever started by a submission."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"the submission of {code} to start its workflow")
 
 
 def application_input(
@@ -165,7 +172,8 @@ class Bridge:
 
 
 async def run_bridge(settings: WorkflowSettings) -> None:
-    pool = await create_pool(settings.database_url, max_size=2)
+    # The heartbeat and the deferred events.
+    pool = await create_pool(settings.database_url, max_size=3)
     await prepare_database(pool, component="workflow", package="onceonly.workflow")
     await wait_for_kafka(settings.kafka_bootstrap)
     await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
@@ -187,6 +195,8 @@ async def run_bridge(settings: WorkflowSettings) -> None:
         # Starts of different applications in parallel; each application's own events
         # (a submission, then its updates) in order; offsets committed after the starts.
         concurrency=settings.bridge_concurrency,
+        # Keyed by the group: every replica of this bridge shares them, no other.
+        deferrals=postgres_deferrals(pool, group.group_id, settings),
     )
     await consumer.start()
     beat = asyncio.create_task(

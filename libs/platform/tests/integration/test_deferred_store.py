@@ -1,0 +1,87 @@
+"""One contract for the deferred-event stores, run against PostgreSQL and the in-memory
+store that unit tests use: arrival order per key, the same record kept once, places
+per key, removal by id, and consumers kept apart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import pytest_asyncio
+
+from onceonly.platform.deferral import DeferredRecord, DeferredStore, MemoryDeferredStore
+from onceonly.platform.deferral_store import PostgresDeferredStore
+from onceonly.platform.testing import migrated_pool, test_database_url
+
+pytestmark = pytest.mark.integration
+
+
+@pytest_asyncio.fixture(params=["postgres", "memory"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[DeferredStore]:
+    if request.param == "memory":
+        yield MemoryDeferredStore()
+        return
+    async with migrated_pool(
+        test_database_url(), component="platform", package="onceonly.platform"
+    ) as pool:
+        yield PostgresDeferredStore(pool)
+
+
+def deferred(consumer: str, key: bytes, topic: str, offset: int) -> DeferredRecord:
+    return DeferredRecord(
+        consumer=consumer,
+        key=key,
+        topic=topic,
+        partition=offset % 2,
+        offset=offset,
+        value=f"value {offset}".encode(),
+        headers=(("ce_id", f"id-{offset}".encode()), ("empty", b"")),
+        waiting_for="its submission",
+        deferred_at=datetime(2026, 12, 4, 9, offset, tzinfo=UTC),
+    )
+
+
+async def test_records_come_back_in_arrival_order_per_key(store: DeferredStore) -> None:
+    consumer = f"c-{uuid.uuid4().hex[:8]}"
+    for offset, (key, topic) in enumerate(
+        [(b"K", "updates"), (b"J", "updates"), (b"K", "submissions"), (b"K", "updates")]
+    ):
+        await store.add(deferred(consumer, key, topic, offset))
+    found = await store.of_key(consumer, b"K")
+    assert [(r.topic, r.offset) for r in found] == [
+        ("updates", 0),
+        ("submissions", 2),
+        ("updates", 3),
+    ]
+    assert found[0].headers == (("ce_id", b"id-0"), ("empty", b""))
+    assert found[0].value == b"value 0"
+    assert found[0].deferred_at == datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    assert found[0].id < found[1].id < found[2].id
+    assert await store.places(consumer) == {
+        b"K": {("updates", 0), ("submissions", 0), ("updates", 1)},
+        b"J": {("updates", 1)},
+    }
+
+
+async def test_a_record_added_twice_is_kept_once(store: DeferredStore) -> None:
+    consumer = f"c-{uuid.uuid4().hex[:8]}"
+    await store.add(deferred(consumer, b"K", "updates", 4))
+    await store.add(deferred(consumer, b"K", "updates", 4))
+    assert len(await store.of_key(consumer, b"K")) == 1
+
+
+async def test_removal_by_id_and_consumers_apart(store: DeferredStore) -> None:
+    mine, theirs = f"c-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
+    await store.add(deferred(mine, b"K", "updates", 1))
+    await store.add(deferred(mine, b"K", "updates", 2))
+    await store.add(deferred(theirs, b"K", "updates", 1))
+    first, second = await store.of_key(mine, b"K")
+    [other] = await store.of_key(theirs, b"K")
+    await store.remove(mine, [first.id, other.id])  # not theirs to remove
+    assert [r.offset for r in await store.of_key(mine, b"K")] == [2]
+    assert len(await store.of_key(theirs, b"K")) == 1
+    await store.remove(mine, [second.id])
+    assert await store.places(mine) == {}
+    assert await store.of_key(mine, b"K") == []

@@ -1,0 +1,223 @@
+"""Deferred events through EventConsumer, without a broker: an event that is not ready
+waits aside, only its application waits, and it is handled right after what it waited
+for (or parked once it waited too long)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import ConsumerRecord
+
+from onceonly.events.v1 import application_pb2, envelope_pb2
+from onceonly.platform.deferral import Deferrals, EventNotReady, MemoryDeferredStore
+from onceonly.platform.envelope import Envelope, new_envelope
+from onceonly.platform.kafka import EventConsumer
+
+SUBMISSIONS = "t.submissions.v1"
+UPDATES = "t.applicant-updates.v1"
+
+
+class RecordingProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes | None]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self.sent.append((topic, value, key))
+
+
+class Workflows:
+    """Stands in for Temporal behind the bridge: a submission starts, an update needs it."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.applied: list[tuple[str, str]] = []
+
+    async def handle(self, envelope: Envelope, record: ConsumerRecord) -> None:
+        message = envelope.message()
+        code = envelope.subject
+        if isinstance(message, application_pb2.ApplicationSubmitted):
+            self.started.append(code)
+        elif code not in self.started:
+            raise EventNotReady(f"the workflow of {code}")
+        else:
+            self.applied.append((code, message.DESCRIPTOR.name))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 9, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+_offsets: dict[tuple[str, int], int] = {}
+
+
+def record(topic: str, partition: int, code: str, event: Any) -> ConsumerRecord:
+    envelope = new_envelope(event, source="/onceonly/test", application_code=code)
+    offset = _offsets.get((topic, partition), 0)
+    _offsets[(topic, partition)] = offset + 1
+    return ConsumerRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=code.encode(),
+        value=envelope.data,
+        checksum=None,
+        serialized_key_size=len(code),
+        serialized_value_size=len(envelope.data),
+        headers=envelope.headers(),
+    )
+
+
+def submitted(code: str, partition: int = 0) -> ConsumerRecord:
+    return record(
+        SUBMISSIONS, partition, code, application_pb2.ApplicationSubmitted(application_code=code)
+    )
+
+
+def withdrawn(code: str, partition: int = 0) -> ConsumerRecord:
+    event = application_pb2.WithdrawalRequested(application_code=code, reason="changed my mind")
+    return record(UPDATES, partition, code, event)
+
+
+def supplemented(code: str, partition: int = 0) -> ConsumerRecord:
+    return record(
+        UPDATES, partition, code, application_pb2.SupplementProvided(application_code=code)
+    )
+
+
+def consumer(
+    workflows: Workflows,
+    producer: RecordingProducer,
+    deferrals: Deferrals | None,
+    *,
+    concurrency: int = 1,
+) -> EventConsumer:
+    return EventConsumer(
+        bootstrap="127.0.0.1:1",  # never started: processing needs no broker
+        topics=[SUBMISSIONS, UPDATES],
+        group_id="unit",
+        consumer_name="unit",
+        dead_letter_topic="t.dlq.unit",
+        handler=workflows.handle,
+        producer=producer,  # type: ignore[arg-type]
+        concurrency=concurrency,
+        deferrals=deferrals,
+    )
+
+
+async def test_an_update_before_its_submission_waits_aside_and_follows_its_start() -> None:
+    workflows, producer = Workflows(), RecordingProducer()
+    store = MemoryDeferredStore()
+    events = consumer(workflows, producer, Deferrals(store, "unit"))
+    # One at a time, the updates' partition first: what stalled the bridge.
+    batch = [withdrawn("K"), submitted("A"), submitted("B"), submitted("K"), submitted("C")]
+    for item in batch:
+        await asyncio.wait_for(events._process(item), 5)
+    assert workflows.started == ["A", "B", "K", "C"]
+    assert workflows.applied == [("K", "WithdrawalRequested")]
+    assert await store.places("unit") == {}
+    assert producer.sent == []
+
+
+async def test_concurrent_lanes_defer_too_and_keep_the_partition_order() -> None:
+    workflows, producer = Workflows(), RecordingProducer()
+    store = MemoryDeferredStore()
+    events = consumer(workflows, producer, Deferrals(store, "unit"), concurrency=8)
+    batch = [
+        supplemented("K"),
+        withdrawn("K"),  # same partition: must not overtake the supplement
+        *(submitted(f"A{n}") for n in range(20)),
+        submitted("K", partition=1),
+    ]
+    await asyncio.wait_for(events.process_batch(batch), 5)
+    assert sorted(workflows.started) == sorted([*(f"A{n}" for n in range(20)), "K"])
+    assert workflows.applied == [("K", "SupplementProvided"), ("K", "WithdrawalRequested")]
+    assert await store.places("unit") == {}
+
+
+async def test_a_later_event_of_the_same_partition_waits_behind_a_deferred_one() -> None:
+    workflows, producer = Workflows(), RecordingProducer()
+    store = MemoryDeferredStore()
+    events = consumer(workflows, producer, Deferrals(store, "unit"))
+    await events._process(withdrawn("K"))
+    workflows.started.append("K")  # ready now, but the first update has not been retried
+    await events._process(supplemented("K"))
+    assert workflows.applied == []
+    assert [r.waiting_for for r in await store.of_key("unit", b"K")] == [
+        "the workflow of K",
+        "an earlier deferred event of its partition",
+    ]
+
+
+async def test_the_sweep_handles_what_another_replica_deferred() -> None:
+    store = MemoryDeferredStore()
+    first = Workflows()
+    await consumer(first, RecordingProducer(), Deferrals(store, "unit"))._process(withdrawn("K"))
+    second = Workflows()
+    second.started.append("K")  # its start was handled by this replica
+    deferrals = Deferrals(store, "unit")
+    replica = consumer(second, RecordingProducer(), deferrals)
+    assert deferrals.sweep_due()
+    await deferrals.sweep(replica._try_deferred, replica._park_deferred)
+    assert second.applied == [("K", "WithdrawalRequested")]
+    assert await store.places("unit") == {}
+    assert not deferrals.sweep_due()
+
+
+async def test_an_event_that_waits_too_long_is_parked_with_its_reason() -> None:
+    workflows, producer, clock = Workflows(), RecordingProducer(), Clock()
+    store = MemoryDeferredStore()
+    deferrals = Deferrals(store, "unit", max_wait=timedelta(minutes=10), clock=clock)
+    events = consumer(workflows, producer, deferrals)
+    await events._process(withdrawn("NEVER"))
+    clock.now += timedelta(minutes=5)
+    await deferrals.sweep(events._try_deferred, events._park_deferred)
+    assert producer.sent == [] and await store.places("unit") != {}
+    clock.now += timedelta(minutes=6)
+    await deferrals.sweep(events._try_deferred, events._park_deferred)
+    [(topic, value, key)] = producer.sent
+    letter = envelope_pb2.DeadLetter.FromString(value)
+    assert (topic, key, letter.source_topic) == ("t.dlq.unit", b"NEVER", UPDATES)
+    assert letter.reason == "waited 660 s for the workflow of NEVER; gave up"
+    assert await store.places("unit") == {}
+    assert not deferrals.has(b"NEVER")
+
+
+async def test_a_restarted_consumer_knows_what_waits() -> None:
+    store = MemoryDeferredStore()
+    await consumer(Workflows(), RecordingProducer(), Deferrals(store, "unit"))._process(
+        withdrawn("K")
+    )
+    workflows = Workflows()
+    deferrals = Deferrals(store, "unit")
+    await deferrals.load()
+    events = consumer(workflows, RecordingProducer(), deferrals)
+    await events._process(submitted("K", partition=2))
+    assert workflows.applied == [("K", "WithdrawalRequested")]
+
+
+async def test_the_same_record_deferred_twice_is_kept_once() -> None:
+    store = MemoryDeferredStore()
+    events = consumer(Workflows(), RecordingProducer(), Deferrals(store, "unit"))
+    item = withdrawn("K")
+    await events._process(item)
+    await events._process(item)  # redelivered after a crash before the commit
+    assert len(await store.of_key("unit", b"K")) == 1
+
+
+async def test_without_deferrals_not_ready_is_retried_in_place() -> None:
+    workflows = Workflows()
+    events = consumer(workflows, RecordingProducer(), None)
+    waiting = asyncio.create_task(events._process(withdrawn("K")))
+    await asyncio.sleep(0.5)
+    assert not waiting.done()
+    workflows.started.append("K")
+    await asyncio.wait_for(waiting, 5)
+    assert workflows.applied == [("K", "WithdrawalRequested")]
