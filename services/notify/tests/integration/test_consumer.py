@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from onceonly.events.v1 import envelope_pb2, notification_pb2
+from onceonly.events.v1 import application_pb2, envelope_pb2, notification_pb2
 from onceonly.notify.ledger import LedgerKey, recipient_hash
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.platform.envelope import Envelope
@@ -211,3 +211,42 @@ async def test_each_channel_the_applicant_chose_and_only_those(
         ]
     )
     assert all(row["status"] == "sent" for row in rows)
+
+
+async def test_a_supplement_ahead_of_its_submission_is_told_once_the_contact_is_known(
+    runtime: NotifyRuntime, settings, producer: AIOKafkaProducer, pool, events
+) -> None:
+    """Kafka orders nothing across topics: the supplement (applicant updates) may come
+    before the submission that gives the contact. It waits aside, then is told."""
+    code = events.code()
+    supplement = events.envelope(
+        application_pb2.SupplementProvided(
+            application_code=code,
+            materials=[application_pb2.Material(code="seal-specimen", reference="doc-1")],
+        ),
+        code,
+    )
+    await publish(producer, runtime.updates_topic, supplement)
+
+    async def waiting() -> int:
+        return await pool.fetchval(
+            "SELECT count(*) FROM platform.deferred_events WHERE consumer = $1 AND key = $2",
+            settings.notify_consumer_group,
+            code.encode(),
+        )
+
+    await eventually(waiting, lambda n: n == 1, what="the supplement set aside")
+    submitted = application_pb2.ApplicationSubmitted(
+        application_code=code,
+        matter_code="business-startup",
+        integrator_id="portal",
+        contact=events.contact(code),
+    )
+    await publish(producer, runtime.submissions_topic, events.envelope(submitted, code))
+    [delivery] = await eventually(
+        lambda: _deliveries(pool, code),
+        lambda rows: len(rows) == 1 and rows[0]["status"] == "sent",
+        what="the supplement's message sent",
+    )
+    assert delivery["event_id"] == supplement.id
+    assert await waiting() == 0

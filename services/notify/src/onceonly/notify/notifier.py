@@ -40,6 +40,7 @@ from onceonly.notify.templates import (
     render_alert,
     render_rating_invitation,
 )
+from onceonly.platform.deferral import EventNotReady
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import PermanentMessageError
 from onceonly.platform.pii import PiiError, PiiSealer, mask_mobile
@@ -152,20 +153,16 @@ class Notifier:
             await self._handle_alert(envelope, message)
             return
         if isinstance(message, application_pb2.ApplicationSubmitted):
-            if message.HasField("contact"):
-                await self._ledger.record_contact(envelope.subject, message.contact)
+            # Recorded even when empty: an update that overtook its submission (another
+            # topic) waits for this row, not for a contact that will never come.
+            await self._ledger.record_contact(envelope.subject, message.contact)
             return
         contact = _contact(message)
         if contact is None and isinstance(message, application_pb2.SupplementProvided):
             # Applicant updates carry no contact: the one the submission gave.
             contact = await self._ledger.contact_of(envelope.subject)
             if contact is None:
-                log.warning(
-                    "no contact known for the application",
-                    application_code=envelope.subject,
-                    event_id=envelope.id,
-                )
-                return
+                raise EventNotReady(f"the submission of {envelope.subject} (its contact)")
         if contact is None:
             return
         try:

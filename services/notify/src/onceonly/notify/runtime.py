@@ -28,6 +28,7 @@ from onceonly.notify.webhook_delivery import WebhookDispatcher, WebhookEvents
 from onceonly.notify.webhook_store import WebhookStore
 from onceonly.notify.webhooks import RetryPolicy
 from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.deferral_store import postgres_deferrals
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import (
     EventConsumer,
@@ -167,6 +168,8 @@ class NotifyRuntime:
             handler=handle,
             producer=producer,
             concurrency=settings.notify_consumer_concurrency,
+            # A supplement's message waits for its submission's contact (another topic).
+            deferrals=postgres_deferrals(self.pool, settings.notify_consumer_group, settings),
         )
         await self.consumer.start()
         self._task = asyncio.create_task(self.consumer.run(), name="notify-consumer")
