@@ -109,10 +109,11 @@ class EventFactory:
             contact=self.contact(code),
         )
 
-    def notification(self, code: str) -> Message:
+    def notification(self, code: str, cause: str = "") -> Message:
+        """A NotificationSent about the event `cause` (none named: recorded at once)."""
         return notification_pb2.NotificationSent(
             application_code=code,
-            cause_event_id=str(uuid.uuid4()),
+            cause_event_id=cause,
             channel="sms",
             recipient_masked=mask_mobile(MOBILE),
             status=notification_pb2.DELIVERY_STATUS_SENT,

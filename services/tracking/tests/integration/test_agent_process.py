@@ -108,6 +108,21 @@ async def test_agent_records_in_order_deduplicates_and_parks_poison(
             start=1,
         )
     ]
+    # A notification of the completion, read before the completion itself (another
+    # topic): it waits aside, and the timeline still tells cause before effect.
+    notice = events.envelope(events.notification(code, cause=approvals[3].id), code, minutes=9)
+    notification_topic = topics[Stream.NOTIFICATION_OUTCOMES]
+    await publish(producer, notification_topic, notice)
+    await eventually(
+        lambda: pool.fetchval(
+            "SELECT count(*) FROM platform.deferred_events WHERE consumer = $1 AND key = $2",
+            f"{prefix}-tracking",
+            code.encode(),
+        ),
+        lambda waiting: waiting == 1,
+        what="the early notification set aside",
+        within=DEADLINE_SECONDS,
+    )
     approval_topic = topics[Stream.APPROVAL_EVENTS]
     await publish(producer, approval_topic, approvals[0])
     await publish(producer, approval_topic, approvals[1])
@@ -139,10 +154,7 @@ async def test_agent_records_in_order_deduplicates_and_parks_poison(
         what="the approval events",
         within=DEADLINE_SECONDS,
     )
-    # A duplicate on another topic, then a new event behind it in the same partition:
-    # once the new one is recorded, the duplicate has been processed too.
-    notice = events.envelope(events.notification(code), code, minutes=9)
-    notification_topic = topics[Stream.NOTIFICATION_OUTCOMES]
+    # A duplicate on another topic, then the notification again (redelivered).
     await publish(producer, notification_topic, submitted)
     await publish(producer, notification_topic, notice)
 
@@ -181,15 +193,16 @@ async def test_agent_records_in_order_deduplicates_and_parks_poison(
     assert "UnknownEventType" in unknown_letter.reason
     assert unknown_letter.source_offset == garbage.source_offset + 1
 
-    expected_counts = {"recorded": 6, "duplicate": 2, "parked": 2, "retries": 0}
+    expected_counts = {"recorded": 6, "duplicate": 3, "parked": 2, "deferred": 1, "retries": 0}
     # The heartbeat carries the counts as of its last beat: wait for the beat that has
-    # seen all ten messages, then compare it whole.
+    # seen all twelve outcomes (eleven messages, one of them deferred then recorded),
+    # then compare it whole.
     beat = await eventually(
         lambda: pool.fetchrow(
             "SELECT pid, detail::jsonb AS detail FROM platform.heartbeats WHERE component = $1",
             AGENT_COMPONENT,
         ),
-        lambda row: row is not None and sum(json.loads(row["detail"]).values()) >= 10,
+        lambda row: row is not None and sum(json.loads(row["detail"]).values()) >= 12,
         what="the agent's heartbeat counts",
         within=DEADLINE_SECONDS,
     )

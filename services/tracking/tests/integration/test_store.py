@@ -249,7 +249,7 @@ async def test_record_returns_the_same_transition_the_timeline_fold_gives(
 
     # A status row dropped under a timeline with entries: `before` is not the timeline's.
     await pool.execute("DELETE FROM tracking.application_status WHERE application_code = $1", code)
-    late = events.envelope(events.notification(code), code, minutes=30)
+    late = events.envelope(events.notification(code, cause=sent[0].id), code, minutes=30)
     found = await store.record(late, topic="t.approval-events.v1", partition=0, offset=10)
     assert found is not None
     assert found.before is None

@@ -5,9 +5,11 @@ import pytest
 from opentelemetry import trace
 
 from onceonly.events.v1 import approval_pb2
+from onceonly.platform.deferral import Deferrals, MemoryDeferredStore
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.telemetry import configure_telemetry
-from onceonly.tracking.errors import UnprocessableEvent
+from onceonly.tracking.causes import awaited_cause
+from onceonly.tracking.errors import CauseNotRecorded, UnprocessableEvent
 from onceonly.tracking.processing import (
     Inbound,
     Outcome,
@@ -84,7 +86,7 @@ async def test_records_once_and_ignores_redelivery(events) -> None:
     assert await recorder.process(record_of(envelope, 9)) == Outcome.DUPLICATE
     stored, topic, partition, offset = timeline.entries[envelope.id]
     assert (stored.subject, topic, partition, offset) == (code, "t.approval-events.v1", 1, 7)
-    assert recorder.counts == {"recorded": 1, "duplicate": 1, "parked": 0}
+    assert recorder.counts == {"recorded": 1, "duplicate": 1, "parked": 0, "deferred": 0}
     assert dlq.parked == []
 
 
@@ -230,3 +232,45 @@ def test_event_id_reads_the_id_that_decode_finds_without_the_body(events) -> Non
     repeated = replace(record, headers=[*record.headers, ("ce_id", b"later")])
     assert event_id(repeated) == decode(repeated)[0].id == "later"
     assert event_id(replace(record, headers=[h for h in record.headers if h[0] != "ce_id"])) is None
+
+
+class CausalTimeline(FakeTimeline):
+    """Refuses a notification whose cause is not recorded, as the store does."""
+
+    async def append(self, envelope, *, topic, partition, offset, message=None) -> bool:
+        cause = awaited_cause(message)
+        if cause is not None and cause not in self.entries:
+            raise CauseNotRecorded(envelope.subject, cause)
+        return await super().append(
+            envelope, topic=topic, partition=partition, offset=offset, message=message
+        )
+
+
+def outcome_of(envelope: Envelope, offset: int) -> Inbound:
+    return replace(record_of(envelope, offset), topic="t.notification-outcomes.v1")
+
+
+async def test_an_effect_before_its_cause_waits_aside_and_its_partition_behind_it(events) -> None:
+    timeline, dlq, sleeps = CausalTimeline(), FakeDeadLetters(), Sleeps()
+    recorder = make(timeline, dlq, sleeps)
+    store = MemoryDeferredStore()
+    recorder.deferrals = Deferrals(store, "tracking-unit")
+    code = events.code()
+    cause = events.envelope(events.completed(code), code)
+    notice = events.envelope(events.notification(code, cause=cause.id), code)
+    second = events.envelope(events.notification(code), code)  # names no cause
+
+    assert await recorder.process(outcome_of(notice, 1)) == Outcome.DEFERRED
+    # Behind the waiting one in its partition, although it could be recorded.
+    assert await recorder.process(outcome_of(second, 2)) == Outcome.DEFERRED
+    assert await recorder.process(record_of(cause, 3)) == Outcome.RECORDED
+    waiting = await store.of_key("tracking-unit", code.encode())
+    assert [(r.offset, r.waiting_for) for r in waiting] == [
+        (1, f"event {cause.id} of {code} to be recorded first"),
+        (2, "an earlier deferred event of its partition"),
+    ]
+    # Tried again (as the agent does after the cause): recorded now, not counted twice.
+    assert await recorder.process(outcome_of(notice, 1), released=True) == Outcome.RECORDED
+    assert list(timeline.entries) == [cause.id, notice.id]
+    assert recorder.counts == {"recorded": 2, "duplicate": 0, "parked": 0, "deferred": 2}
+    assert sleeps.delays == []  # no retry in place

@@ -190,8 +190,11 @@ class Deferrals:
                 blocked.add(record.place)
         if done:
             await self.store.remove(self.consumer, done)
-        if blocked:
-            self._held[key] = blocked
+        # Read back rather than taken from `blocked`: a record of the key may have been
+        # deferred meanwhile by a concurrent handler (tracking's agents run side by side).
+        remaining = {record.place for record in await self.store.of_key(self.consumer, key)}
+        if remaining:
+            self._held[key] = remaining
         else:
             self._held.pop(key, None)
         WAITING.labels(self.consumer).set(len(self._held))

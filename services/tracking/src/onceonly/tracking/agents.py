@@ -23,6 +23,8 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from mode import Service
 
 from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.deferral import Attempt, DeferredRecord
+from onceonly.platform.deferral_store import postgres_deferrals
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import build_producer, dead_letter, ensure_topics, wait_for_kafka
 from onceonly.platform.partition_reader import PartitionReader
@@ -52,6 +54,9 @@ PROGRESS_FLUSH_SECONDS = 1.0
 # How often partitions left idle by the consumer are checked against the log end, and
 # how long idle they must be (continuity.py: a hole at the end of a partition).
 CATCH_UP_EVERY_SECONDS = 10.0
+# How often the agent looks whether deferred events are due another try (the settings'
+# deferral_sweep_seconds says how often they are).
+DEFERRED_CHECK_SECONDS = 1.0
 
 
 def app_id(settings: TrackingSettings) -> str:
@@ -90,6 +95,9 @@ class TrackingRuntime(Service):
         # What each append just did to the status projection, by event id, until the
         # live counters take it (saves folding the timeline again for every event).
         self.just_recorded: dict[str, Recorded] = {}
+        # Records a deferred event that is tried again (set by create_tracking_app, as
+        # `continuity` is: it counts on the live-counter table too).
+        self.handle_released: Callable[[Inbound], Awaitable[Outcome]] | None = None
 
     async def on_start(self) -> None:
         settings = self.settings
@@ -104,6 +112,9 @@ class TrackingRuntime(Service):
         await prepare_database(self.pool, component="tracking", package="onceonly.tracking")
         self.store = TrackingStore(self.pool)
         self.progress = PartitionProgressStore(self.pool)
+        deferrals = postgres_deferrals(self.pool, app_id(settings), settings)
+        await retry_forever(deferrals.load, what="loading deferred events")
+        self.recorder.deferrals = deferrals
         self.producer = build_producer(settings.kafka_bootstrap, client_id=app_id(settings))
         await self.producer.start()
         log.info("tracking runtime ready", topics=list(stream_topics(settings).values()))
@@ -173,6 +184,41 @@ class TrackingRuntime(Service):
             await self.continuity.catch_up(
                 partition, end, idle_for=self.settings.tracking_catch_up_idle_seconds
             )
+
+    @Service.timer(DEFERRED_CHECK_SECONDS)
+    async def _sweep_deferred(self) -> None:
+        deferrals = self.recorder.deferrals
+        if deferrals is None or self.handle_released is None or not deferrals.sweep_due():
+            return
+        try:
+            await deferrals.sweep(self.try_released, self.park_released)
+        except Exception as exc:  # Postgres may be restarting: the next sweep tries again
+            log.warning("deferred events not swept", error=f"{type(exc).__name__}: {exc}")
+
+    async def release(self, record: Inbound) -> None:
+        """Try the deferred events of `record`'s application: it may be their cause."""
+        deferrals = self.recorder.deferrals
+        if deferrals is not None and record.key is not None and deferrals.has(record.key):
+            await retry_forever(
+                lambda: deferrals.release(record.key or b"", self.try_released, self.park_released),
+                what="releasing deferred events",
+                initial=self.settings.tracking_retry_initial_seconds,
+                maximum=self.settings.tracking_retry_max_seconds,
+            )
+
+    async def try_released(self, deferred: DeferredRecord) -> Attempt:
+        assert self.handle_released is not None
+        outcome = await self.handle_released(released_inbound(deferred))
+        return Attempt.WAITING if outcome is Outcome.DEFERRED else Attempt.HANDLED
+
+    async def park_released(self, deferred: DeferredRecord, reason: str) -> None:
+        record = released_inbound(deferred)
+        await retry_forever(
+            lambda: self._park(record, reason),
+            what="parking a deferred event",
+            initial=self.settings.tracking_retry_initial_seconds,
+            maximum=self.settings.tracking_retry_max_seconds,
+        )
 
     async def load_progress(self, topic: str, partition: int) -> int | None:
         assert self.progress is not None
@@ -254,6 +300,17 @@ async def _connect(settings: TrackingSettings, *, attempts: int = 60) -> asyncpg
     raise AssertionError("unreachable")
 
 
+def released_inbound(deferred: DeferredRecord) -> Inbound:
+    return Inbound(
+        topic=deferred.topic,
+        partition=deferred.partition,
+        offset=deferred.offset,
+        key=deferred.key,
+        value=deferred.value,
+        headers=list(deferred.headers),
+    )
+
+
 def inbound(message: Any) -> Inbound:
     """A faust Message or an aiokafka ConsumerRecord as tracking's Inbound."""
     return Inbound(
@@ -315,6 +372,7 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         fetch=runtime.read_skipped,
         handle=lambda record: _handle(runtime, table, record),
     )
+    runtime.handle_released = lambda record: _handle(runtime, table, record, released=True)
     runtime.assignment = lambda: _assignment(app)
     agents = {
         stream: _follow(app, runtime, stream, name)
@@ -375,10 +433,13 @@ async def _to_completion(work: Awaitable[None]) -> None:
     task.result()
 
 
-async def _handle(runtime: TrackingRuntime, table: Any, record: Inbound) -> Outcome:
-    """Record one message on its timeline, then count what it changed."""
-    outcome = await runtime.recorder.process(record)
-    if outcome is Outcome.PARKED:
+async def _handle(
+    runtime: TrackingRuntime, table: Any, record: Inbound, *, released: bool = False
+) -> Outcome:
+    """Record one message on its timeline, count what it changed, then try the deferred
+    events it may be the cause of (`released`: a deferred one tried again)."""
+    outcome = await runtime.recorder.process(record, released=released)
+    if outcome in (Outcome.PARKED, Outcome.DEFERRED):
         return outcome
     try:
         await _count(runtime, table, record)
@@ -392,6 +453,8 @@ async def _handle(runtime: TrackingRuntime, table: Any, record: Inbound) -> Outc
             partition=record.partition,
             offset=record.offset,
         )
+    if not released:
+        await runtime.release(record)
     return outcome
 
 

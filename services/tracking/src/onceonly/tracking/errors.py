@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from onceonly.platform.deferral import EventNotReady
+
 
 class TrackingError(Exception):
     """Base of tracking's domain errors."""
@@ -17,3 +19,12 @@ class ApplicationNotFound(TrackingError):
 
 class UnprocessableEvent(TrackingError):
     """An event that can never be recorded (it goes to the dead-letter topic)."""
+
+
+class CauseNotRecorded(EventNotReady):
+    """An effect whose cause is not on the timeline yet (a notification's outcome read
+    before the event it reports on: they travel on different topics)."""
+
+    def __init__(self, application_code: str, cause_event_id: str) -> None:
+        super().__init__(f"event {cause_event_id} of {application_code} to be recorded first")
+        self.cause_event_id = cause_event_id

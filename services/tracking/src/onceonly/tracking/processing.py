@@ -6,6 +6,10 @@ on the dead-letter topic and processing goes on. A decodable one is appended to 
 timeline; when Postgres (or anything else) fails, the append is retried with backoff
 until it succeeds: a message is never skipped, and redelivery is harmless because
 appends are idempotent by event id.
+
+An event whose cause is not on its timeline yet (causes.py) is deferred with the
+recorder's `deferrals` (onceonly.platform.deferral): only its application waits, and it
+is recorded right after its cause, or by the periodic sweep.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import structlog
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 
+from onceonly.platform.deferral import Deferrals, EventNotReady
 from onceonly.platform.envelope import Envelope, EnvelopeError
 from onceonly.platform.events import UnknownEventType
 from onceonly.platform.retry import retry_forever
@@ -120,6 +125,7 @@ class Outcome(enum.StrEnum):
     RECORDED = "recorded"
     DUPLICATE = "duplicate"
     PARKED = "parked"
+    DEFERRED = "deferred"  # waits aside for its cause; the offset may be acked
 
 
 class TimelineRecorder:
@@ -133,21 +139,34 @@ class TimelineRecorder:
         retry_initial: float = 0.2,
         retry_max: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        deferrals: Deferrals | None = None,
     ) -> None:
         self._append = append
         self._park = park
+        self.deferrals = deferrals
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._sleep = sleep
         self.counts: dict[str, int] = {outcome.value: 0 for outcome in Outcome}
         self.retries = 0
 
-    async def process(self, record: Inbound) -> Outcome:
+    async def process(self, record: Inbound, *, released: bool = False) -> Outcome:
+        """Record one message; `released` for a deferred one tried again (it does not
+        wait behind itself)."""
         try:
             envelope, message = decode(record)
         except UnprocessableEvent as exc:
             await self._park_with_retry(record, str(exc))
             return self._count(Outcome.PARKED)
+        deferrals = self.deferrals
+        if (
+            not released
+            and deferrals is not None
+            and deferrals.is_behind(record.key, record.topic, record.partition)
+        ):
+            # The partition's order holds for this application too.
+            await self._defer(record, "an earlier deferred event of its partition")
+            return self._count(Outcome.DEFERRED)
         trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
         with (
             attached(trace_headers, application_code=envelope.subject),
@@ -169,7 +188,9 @@ class TimelineRecorder:
                         message=message,
                     ),
                     what="append",
-                    permanent=(UnprocessableEvent,),
+                    permanent=(UnprocessableEvent, EventNotReady)
+                    if deferrals is not None
+                    else (UnprocessableEvent,),
                     log_fields={
                         "event_id": envelope.id,
                         "application_code": envelope.subject,
@@ -180,6 +201,11 @@ class TimelineRecorder:
             except UnprocessableEvent as exc:
                 await self._park_with_retry(record, str(exc))
                 return self._count(Outcome.PARKED)
+            except EventNotReady as exc:
+                if released:
+                    return Outcome.DEFERRED  # still waiting; counted when first deferred
+                await self._defer(record, exc.waiting_for)
+                return self._count(Outcome.DEFERRED)
             if recorded:
                 log.info(
                     "event recorded",
@@ -194,6 +220,32 @@ class TimelineRecorder:
                 application_code=envelope.subject,
             )
             return self._count(Outcome.DUPLICATE)
+
+    async def _defer(self, record: Inbound, waiting_for: str) -> None:
+        assert self.deferrals is not None
+        deferrals = self.deferrals
+        key = record.key or b""
+        log.info(
+            "event deferred",
+            application_code=key.decode("utf-8", "replace"),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            waiting_for=waiting_for,
+        )
+        await self._retrying(
+            lambda: deferrals.defer(
+                key=key,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                value=record.value or b"",
+                headers=tuple(record.headers),
+                waiting_for=waiting_for,
+            ),
+            what="deferring",
+            log_fields={"topic": record.topic, "offset": record.offset},
+        )
 
     async def _park_with_retry(self, record: Inbound, reason: str) -> None:
         """Park, retrying while Kafka refuses: the source offset is acked only after."""

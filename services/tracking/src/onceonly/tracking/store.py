@@ -13,8 +13,9 @@ from google.protobuf.message import Message
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.events import parse_event
 from onceonly.tracking import chain
+from onceonly.tracking.causes import awaited_cause
 from onceonly.tracking.chain import canonical_time
-from onceonly.tracking.errors import ApplicationNotFound, UnprocessableEvent
+from onceonly.tracking.errors import ApplicationNotFound, CauseNotRecorded, UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
 from onceonly.tracking.status import ApplicationStatus, apply_event
 from onceonly.tracking.summary import summarise
@@ -103,7 +104,8 @@ class TrackingStore:
         another topic by another agent): nothing changes then. The timeline row, the
         chain head and the status projection change in one transaction, and the
         projection before and after is returned.
-        Raises UnprocessableEvent for an event that can never be recorded.
+        Raises UnprocessableEvent for an event that can never be recorded, and
+        CauseNotRecorded for one whose cause (causes.py) is not on the timeline yet.
         """
         if message is None:
             message = envelope.message()
@@ -140,6 +142,10 @@ class TrackingStore:
         # returns the newest committed head, also after waiting for another append.
         head = await conn.fetchrow(_LOCK_HEAD, code, chain.GENESIS_HASH)
         assert head is not None
+        # After the lock: the cause's own append, if it runs now, has committed or waits.
+        cause = awaited_cause(message)
+        if cause is not None and not await conn.fetchval(_RECORDED, cause, code):
+            raise CauseNotRecorded(code, cause)  # rolls back, the head included
         # Its own statement, after the lock: a snapshot taken before the wait could miss
         # the status the previous append committed.
         current = await self._status(conn, code)
@@ -412,6 +418,9 @@ async def _save_status(conn: asyncpg.Connection, state: ApplicationStatus) -> No
     await conn.execute(_SAVE_STATUS, state.application_code, *_status_values(state))
 
 
+_RECORDED = (
+    "SELECT EXISTS (SELECT 1 FROM tracking.timeline WHERE event_id = $1 AND application_code = $2)"
+)
 _LOCK_HEAD = """
     INSERT INTO tracking.timeline_heads AS h (application_code, last_seq, last_hash)
     VALUES ($1, 0, $2)
