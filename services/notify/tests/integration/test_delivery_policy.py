@@ -16,10 +16,10 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.events.v1 import approval_pb2
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
-from onceonly.notify.templates import CHINA_STANDARD_TIME
 from onceonly.platform.kafka import publish
 from onceonly.platform.testing import eventually
 

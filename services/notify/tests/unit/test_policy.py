@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.notify.policy import (
     DeferReason,
     DeliveryPolicy,
     QuietHours,
     RateLimit,
 )
-from onceonly.notify.templates import CHINA_STANDARD_TIME
 
 
 def cst(day: int, hour: int, minute: int = 0) -> datetime:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -41,6 +41,10 @@ import chinese_calendar
 import yaml
 
 from onceonly.catalogue.model import DayKind
+
+# Where working days are counted: every limit, deadline and "today" of the service is
+# a date in China Standard Time (UTC+8 all year; no daylight saving since 1991).
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
 _ONE_DAY = timedelta(days=1)
 _RANGE = ".."

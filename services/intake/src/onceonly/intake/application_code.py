@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.intake.checksums import iso7064_mod11_2
 from onceonly.intake.errors import InvalidValue
 
 # China has one time zone and no daylight saving: a fixed offset is exact.
-CHINA_TIME = timezone(timedelta(hours=8), "CST")
 MAX_SEQUENCE = 999_999
 _CODE = re.compile(r"([0-9]{6})-([0-9]{8})-([0-9]{6})([0-9X])")
 
@@ -47,7 +47,7 @@ class ApplicationCode:
 
 def china_day(moment: datetime) -> date:
     """The calendar day in China at `moment` (which must be timezone-aware)."""
-    return moment.astimezone(CHINA_TIME).date()
+    return moment.astimezone(CHINA_STANDARD_TIME).date()
 
 
 def format_application_code(region: str, day: date, sequence: int) -> str:

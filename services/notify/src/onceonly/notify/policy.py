@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 
-from onceonly.notify.templates import CHINA_STANDARD_TIME
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 
 HOUR = timedelta(hours=1)
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import string
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -21,11 +21,11 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from onceonly.catalogue import Catalogue
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
 from onceonly.notify.errors import TemplateError
 
 # Deadlines are promised in Beijing time: a due date is a calendar date there.
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 # Natural days an applicant has to provide a requested supplement: the workflow's
 # default (MatterSnapshot.supplement_days), after which the application is refused.
 SUPPLEMENT_DAYS = 20

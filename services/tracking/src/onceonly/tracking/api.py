@@ -12,14 +12,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import Depends, FastAPI, Path, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from onceonly.catalogue.calendar import default_calendar
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, default_calendar
 from onceonly.platform.auth import StaffIdentity, staff_dependency
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
@@ -43,8 +42,6 @@ from onceonly.tracking.store import TrackingStore
 
 STAFF_ROLES = ("supervision", "operations", "reviewer", "department_head")
 SUPERVISION_ROLES = ("supervision", "operations")
-# A period given without a zone is in China Standard Time, as supervision offices count.
-LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 # Application codes are assigned by intake; this only keeps nonsense out of queries.
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 
@@ -134,7 +131,9 @@ class AlertsView(BaseModel):
 
 
 def _zoned(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=LOCAL_ZONE)
+    """A period given without a zone is in China Standard Time, as supervision offices
+    count."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=CHINA_STANDARD_TIME)
 
 
 def _not_found(code: str) -> Problem:

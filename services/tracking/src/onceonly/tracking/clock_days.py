@@ -12,12 +12,11 @@ next working day can show one day over).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
-from onceonly.catalogue.calendar import WorkingCalendar
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar
 
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 NATURAL = "natural"
 
 Interval = tuple[datetime, datetime]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from aiokafka import AIOKafkaProducer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from onceonly.catalogue import Catalogue, DayKind
-from onceonly.catalogue.calendar import WorkingCalendar
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import publish, publish_all
 from onceonly.platform.pii import PiiError, PiiSealer, mask_identifier
@@ -39,7 +39,6 @@ from onceonly.workflow.shared import (
     TaskSpec,
 )
 
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 SOURCE = "/onceonly/workflow"
 
 

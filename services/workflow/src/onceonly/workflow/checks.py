@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
 import structlog
 
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.platform.pii import mask_identifier
 from onceonly.workflow.registry import (
     BaseRegistry,
@@ -45,7 +46,6 @@ log = structlog.get_logger(__name__)
 
 # Continuous months of contributions a housing-fund loan asks for.
 MIN_SOCIAL_INSURANCE_MONTHS = 6
-_CHINA = timezone(timedelta(hours=8))
 _DESTINATION_FIELDS = ("to_district", "destination_district", "destination")
 
 
@@ -339,7 +339,7 @@ def _decide(
 
 def china_today() -> date:
     """Today's date in China Standard Time, the day e-licence validity is judged on."""
-    return datetime.now(UTC).astimezone(_CHINA).date()
+    return datetime.now(UTC).astimezone(CHINA_STANDARD_TIME).date()
 
 
 async def run_checks(

@@ -5,17 +5,16 @@ Pure: the calendar, the matter's day kind and "now" are given.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
-from onceonly.catalogue.calendar import WorkingCalendar
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar
 from onceonly.catalogue.model import DayKind
 
 # Deadlines are dates in China Standard Time; a due_at instant falls on its due date there.
-CST = timezone(timedelta(hours=8))
 
 
 def local_date(instant: datetime) -> date:
-    return instant.astimezone(CST).date()
+    return instant.astimezone(CHINA_STANDARD_TIME).date()
 
 
 def days_left(
