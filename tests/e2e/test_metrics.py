@@ -85,8 +85,8 @@ async def test_every_service_exposes_metrics_that_follow_the_traffic(
 
     # Request rates and latencies, by route template, on every API.
     _, intake = await scrape(http, endpoints.intake)
-    posted = {"method": "POST", "route": "/v1/applications", "status": "201"}
-    name = "onceonly_intake_request_seconds_count"
+    posted = {"service": "intake", "method": "POST", "route": "/v1/applications", "status": "201"}
+    name = "onceonly_http_request_duration_seconds_count"
     assert total(intake, name, **posted) >= total(before["intake"], name, **posted) + 1
     name = "onceonly_intake_submissions_total"
     accepted = {"outcome": "accepted"}

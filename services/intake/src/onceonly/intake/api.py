@@ -40,7 +40,6 @@ from onceonly.intake.idempotency import (
 from onceonly.intake.middleware import (
     BodyLimitMiddleware,
     DeadlineMiddleware,
-    RequestMetricsMiddleware,
 )
 from onceonly.intake.openapi_examples import response_examples
 from onceonly.intake.paging import DEFAULT_LIMIT, MAX_LIMIT
@@ -95,6 +94,7 @@ from onceonly.intake.uploads import SIGNATURES, UploadRefused, check_upload, upl
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
+from onceonly.platform.metrics import RequestMetricsMiddleware
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.telemetry import current_trace_headers
 
@@ -199,7 +199,7 @@ def create_app(
     )
     # Inside the metrics (so that timed-out requests are counted with their 503).
     app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout_seconds, prefix="/v1/")
-    app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, service="intake")
 
     async def health_check() -> dict[str, str]:
         current: asyncpg.Pool = state["pool"]

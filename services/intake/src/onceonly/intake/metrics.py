@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
-REQUEST_SECONDS = Histogram(
-    "onceonly_intake_request_seconds",
-    "Duration of intake API requests",
-    ["method", "route", "status"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
 SUBMISSIONS = Counter(
     "onceonly_intake_submissions_total",
     "Submissions by outcome: accepted, replayed, invalid, key_reused",

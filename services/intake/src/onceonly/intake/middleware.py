@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,38 +70,6 @@ class BodyLimitMiddleware:
 async def _send_too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
     request = Request(scope, receive)
     await problem_response(too_large(limit), request)(scope, receive, send)
-
-
-class RequestMetricsMiddleware:
-    """Request durations for Prometheus, labelled by route template (bounded cardinality).
-
-    Spans come from FastAPI's own OpenTelemetry support, which continues the caller's
-    `traceparent` once a tracer provider is configured (configure_telemetry).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        started = time.perf_counter()
-
-        async def recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            metrics.REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
-                time.perf_counter() - started
-            )
 
 
 class DeadlineMiddleware:
