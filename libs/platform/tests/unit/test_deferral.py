@@ -5,26 +5,21 @@ for (or parked once it waited too long)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 
 from onceonly.events.v1 import application_pb2, envelope_pb2
 from onceonly.platform.deferral import Deferrals, EventNotReady, MemoryDeferredStore
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer
+from onceonly.platform.memory_kafka import MemoryBroker
+from onceonly.platform.testing import eventually
 
 SUBMISSIONS = "t.submissions.v1"
 UPDATES = "t.applicant-updates.v1"
-
-
-class RecordingProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, bytes | None]] = []
-
-    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        self.sent.append((topic, value, key))
 
 
 class Workflows:
@@ -92,30 +87,34 @@ def supplemented(code: str, partition: int = 0) -> ConsumerRecord:
     )
 
 
+DEAD_LETTERS = "t.dlq.unit"
+
+
 def consumer(
     workflows: Workflows,
-    producer: RecordingProducer,
+    broker: MemoryBroker,
     deferrals: Deferrals | None,
     *,
     concurrency: int = 1,
 ) -> EventConsumer:
     return EventConsumer(
-        bootstrap="127.0.0.1:1",  # never started: processing needs no broker
+        bootstrap="unused",  # the in-memory broker's member instead
         topics=[SUBMISSIONS, UPDATES],
         group_id="unit",
         consumer_name="unit",
-        dead_letter_topic="t.dlq.unit",
+        dead_letter_topic=DEAD_LETTERS,
         handler=workflows.handle,
-        producer=producer,  # type: ignore[arg-type]
+        producer=broker.producer(),
         concurrency=concurrency,
         deferrals=deferrals,
+        new_consumer=lambda: broker.consumer(SUBMISSIONS, UPDATES, group_id="unit"),
     )
 
 
 async def test_an_update_before_its_submission_waits_aside_and_follows_its_start() -> None:
-    workflows, producer = Workflows(), RecordingProducer()
+    workflows, broker = Workflows(), MemoryBroker()
     store = MemoryDeferredStore()
-    events = consumer(workflows, producer, Deferrals(store, "unit"))
+    events = consumer(workflows, broker, Deferrals(store, "unit"))
     # One at a time, the updates' partition first: what stalled the bridge.
     batch = [withdrawn("K"), submitted("A"), submitted("B"), submitted("K"), submitted("C")]
     for item in batch:
@@ -123,13 +122,13 @@ async def test_an_update_before_its_submission_waits_aside_and_follows_its_start
     assert workflows.started == ["A", "B", "K", "C"]
     assert workflows.applied == [("K", "WithdrawalRequested")]
     assert await store.places("unit") == {}
-    assert producer.sent == []
+    assert broker.records(DEAD_LETTERS) == []
 
 
 async def test_concurrent_lanes_defer_too_and_keep_the_partition_order() -> None:
-    workflows, producer = Workflows(), RecordingProducer()
+    workflows, broker = Workflows(), MemoryBroker()
     store = MemoryDeferredStore()
-    events = consumer(workflows, producer, Deferrals(store, "unit"), concurrency=8)
+    events = consumer(workflows, broker, Deferrals(store, "unit"), concurrency=8)
     batch = [
         supplemented("K"),
         withdrawn("K"),  # same partition: must not overtake the supplement
@@ -143,9 +142,9 @@ async def test_concurrent_lanes_defer_too_and_keep_the_partition_order() -> None
 
 
 async def test_a_later_event_of_the_same_partition_waits_behind_a_deferred_one() -> None:
-    workflows, producer = Workflows(), RecordingProducer()
+    workflows, broker = Workflows(), MemoryBroker()
     store = MemoryDeferredStore()
-    events = consumer(workflows, producer, Deferrals(store, "unit"))
+    events = consumer(workflows, broker, Deferrals(store, "unit"))
     await events._process(withdrawn("K"))
     workflows.started.append("K")  # ready now, but the first update has not been retried
     await events._process(supplemented("K"))
@@ -159,11 +158,11 @@ async def test_a_later_event_of_the_same_partition_waits_behind_a_deferred_one()
 async def test_the_sweep_handles_what_another_replica_deferred() -> None:
     store = MemoryDeferredStore()
     first = Workflows()
-    await consumer(first, RecordingProducer(), Deferrals(store, "unit"))._process(withdrawn("K"))
+    await consumer(first, MemoryBroker(), Deferrals(store, "unit"))._process(withdrawn("K"))
     second = Workflows()
     second.started.append("K")  # its start was handled by this replica
     deferrals = Deferrals(store, "unit")
-    replica = consumer(second, RecordingProducer(), deferrals)
+    replica = consumer(second, MemoryBroker(), deferrals)
     assert deferrals.sweep_due()
     await deferrals.sweep(replica._try_deferred, replica._park_deferred)
     assert second.applied == [("K", "WithdrawalRequested")]
@@ -172,19 +171,19 @@ async def test_the_sweep_handles_what_another_replica_deferred() -> None:
 
 
 async def test_an_event_that_waits_too_long_is_parked_with_its_reason() -> None:
-    workflows, producer, clock = Workflows(), RecordingProducer(), Clock()
+    workflows, broker, clock = Workflows(), MemoryBroker(), Clock()
     store = MemoryDeferredStore()
     deferrals = Deferrals(store, "unit", max_wait=timedelta(minutes=10), clock=clock)
-    events = consumer(workflows, producer, deferrals)
+    events = consumer(workflows, broker, deferrals)
     await events._process(withdrawn("NEVER"))
     clock.now += timedelta(minutes=5)
     await deferrals.sweep(events._try_deferred, events._park_deferred)
-    assert producer.sent == [] and await store.places("unit") != {}
+    assert broker.records(DEAD_LETTERS) == [] and await store.places("unit") != {}
     clock.now += timedelta(minutes=6)
     await deferrals.sweep(events._try_deferred, events._park_deferred)
-    [(topic, value, key)] = producer.sent
-    letter = envelope_pb2.DeadLetter.FromString(value)
-    assert (topic, key, letter.source_topic) == ("t.dlq.unit", b"NEVER", UPDATES)
+    [parked] = broker.records(DEAD_LETTERS)
+    letter = envelope_pb2.DeadLetter.FromString(parked.value)
+    assert (parked.key, letter.source_topic) == (b"NEVER", UPDATES)
     assert letter.reason == "waited 660 s for the workflow of NEVER; gave up"
     assert await store.places("unit") == {}
     assert not deferrals.has(b"NEVER")
@@ -192,20 +191,18 @@ async def test_an_event_that_waits_too_long_is_parked_with_its_reason() -> None:
 
 async def test_a_restarted_consumer_knows_what_waits() -> None:
     store = MemoryDeferredStore()
-    await consumer(Workflows(), RecordingProducer(), Deferrals(store, "unit"))._process(
-        withdrawn("K")
-    )
+    await consumer(Workflows(), MemoryBroker(), Deferrals(store, "unit"))._process(withdrawn("K"))
     workflows = Workflows()
     deferrals = Deferrals(store, "unit")
     await deferrals.load()
-    events = consumer(workflows, RecordingProducer(), deferrals)
+    events = consumer(workflows, MemoryBroker(), deferrals)
     await events._process(submitted("K", partition=2))
     assert workflows.applied == [("K", "WithdrawalRequested")]
 
 
 async def test_the_same_record_deferred_twice_is_kept_once() -> None:
     store = MemoryDeferredStore()
-    events = consumer(Workflows(), RecordingProducer(), Deferrals(store, "unit"))
+    events = consumer(Workflows(), MemoryBroker(), Deferrals(store, "unit"))
     item = withdrawn("K")
     await events._process(item)
     await events._process(item)  # redelivered after a crash before the commit
@@ -214,10 +211,47 @@ async def test_the_same_record_deferred_twice_is_kept_once() -> None:
 
 async def test_without_deferrals_not_ready_is_retried_in_place() -> None:
     workflows = Workflows()
-    events = consumer(workflows, RecordingProducer(), None)
+    events = consumer(workflows, MemoryBroker(), None)
     waiting = asyncio.create_task(events._process(withdrawn("K")))
     await asyncio.sleep(0.5)
     assert not waiting.done()
     workflows.started.append("K")
     await asyncio.wait_for(waiting, 5)
     assert workflows.applied == [("K", "WithdrawalRequested")]
+
+
+async def test_the_consumer_loop_gets_past_an_update_ahead_of_its_submission() -> None:
+    """Issue 21 through `run()`: the update fetched alone first, then the submissions;
+    every application is started and the offsets are committed to the end."""
+    workflows, broker = Workflows(), MemoryBroker()
+    store = MemoryDeferredStore()
+    events = consumer(workflows, broker, Deferrals(store, "unit"), concurrency=8)
+    producer = broker.producer()
+    early = withdrawn("K")
+    await producer.send_and_wait(UPDATES, value=early.value, key=early.key, headers=early.headers)
+    await events.start()
+    running = asyncio.create_task(events.run())
+    try:
+        await eventually(lambda: store.places("unit"), lambda held: b"K" in held, within=5)
+        for item in [submitted(f"A{n}") for n in range(10)] + [submitted("K")]:
+            await producer.send_and_wait(
+                SUBMISSIONS, value=item.value, key=item.key, headers=item.headers
+            )
+        await eventually(
+            lambda: _applied(workflows), lambda applied: applied == [("K", "WithdrawalRequested")]
+        )
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await events.stop()
+    assert sorted(workflows.started) == sorted([*(f"A{n}" for n in range(10)), "K"])
+    assert await store.places("unit") == {}
+    for topic in (SUBMISSIONS, UPDATES):
+        for partition, records in enumerate(broker.log(topic)):
+            if records:  # committed to the end: nothing held back, nothing to fetch again
+                assert broker.committed("unit", TopicPartition(topic, partition)) == len(records)
+
+
+async def _applied(workflows: Workflows) -> list[tuple[str, str]]:
+    return workflows.applied

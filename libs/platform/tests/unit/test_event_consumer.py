@@ -3,6 +3,8 @@ a span per attempt, parked on PermanentMessageError, counted."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -13,22 +15,11 @@ from opentelemetry import trace
 from onceonly.events.v1 import approval_pb2, envelope_pb2
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer, PermanentMessageError
+from onceonly.platform.memory_kafka import MemoryBroker, MemoryConsumer, MemoryProducer
 from onceonly.platform.telemetry import configure_telemetry
+from onceonly.platform.testing import eventually
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-
-
-class RecordingProducer:
-    """Stands in for the dead-letter producer."""
-
-    def __init__(self, *, fail: bool = False) -> None:
-        self.fail = fail
-        self.sent: list[tuple[str, bytes, bytes | None]] = []
-
-    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None) -> None:
-        if self.fail:
-            raise OSError("broker unavailable")
-        self.sent.append((topic, value, key))
 
 
 def message() -> tuple[Envelope, ConsumerRecord]:
@@ -54,15 +45,28 @@ def message() -> tuple[Envelope, ConsumerRecord]:
     return envelope, record
 
 
-def consumer(handler: Any, producer: RecordingProducer) -> EventConsumer:
+DEAD_LETTERS = "t.dlq.unit"
+
+
+def consumer(
+    handler: Any,
+    broker: MemoryBroker,
+    *,
+    concurrency: int = 1,
+    topics: tuple[str, ...] = (),
+    producer: MemoryProducer | None = None,
+) -> EventConsumer:
+    topics = topics or ("t.approval-events.v1",)
     return EventConsumer(
-        bootstrap="127.0.0.1:1",  # never started: _process needs no broker
-        topics=["t.approval-events.v1"],
+        bootstrap="unused",  # the in-memory broker's member instead
+        topics=list(topics),
         group_id="unit",
         consumer_name="unit",
-        dead_letter_topic="t.dlq.unit",
+        dead_letter_topic=DEAD_LETTERS,
         handler=handler,
-        producer=producer,  # type: ignore[arg-type]
+        producer=producer or broker.producer(),
+        concurrency=concurrency,
+        new_consumer=lambda: broker.consumer(*topics, group_id="unit"),
     )
 
 
@@ -76,15 +80,15 @@ async def test_a_failing_handler_is_retried_each_attempt_in_its_own_span() -> No
         if len(spans) < 3:
             raise OSError("postgres away")
 
-    producer = RecordingProducer()
-    events = consumer(handler, producer)
+    broker = MemoryBroker()
+    events = consumer(handler, broker)
     _, record = message()
     await events._process(record)
     assert len(spans) == 3
     assert {trace_id for trace_id, _ in spans} == {TRACE_ID}
     assert len({span_id for _, span_id in spans}) == 3
     assert (events.processed, events.parked) == (1, 0)
-    assert producer.sent == []
+    assert broker.records(DEAD_LETTERS) == []
 
 
 async def test_a_permanent_error_parks_the_message_at_once() -> None:
@@ -95,15 +99,15 @@ async def test_a_permanent_error_parks_the_message_at_once() -> None:
         calls += 1
         raise PermanentMessageError("sealed with a key we do not hold")
 
-    producer = RecordingProducer()
-    events = consumer(handler, producer)
+    broker = MemoryBroker()
+    events = consumer(handler, broker)
     envelope, record = message()
     await events._process(record)
     assert calls == 1
     assert (events.processed, events.parked) == (0, 1)
-    [(topic, value, key)] = producer.sent
-    assert (topic, key) == ("t.dlq.unit", b"T-1")
-    letter = envelope_pb2.DeadLetter.FromString(value)
+    [parked] = broker.records(DEAD_LETTERS)
+    assert parked.key == b"T-1"
+    letter = envelope_pb2.DeadLetter.FromString(parked.value)
     assert letter.reason == "sealed with a key we do not hold"
     assert (letter.source_topic, letter.source_offset, letter.value) == (
         record.topic,
@@ -116,7 +120,10 @@ async def test_a_dead_letter_that_cannot_be_written_is_not_swallowed() -> None:
     async def handler(envelope: Envelope, record: ConsumerRecord) -> None:
         raise PermanentMessageError("poison")
 
-    events = consumer(handler, RecordingProducer(fail=True))
+    broker = MemoryBroker()
+    producer = broker.producer()
+    producer.fail_sends.append(OSError("broker unavailable"))
+    events = consumer(handler, broker, producer=producer)
     _, record = message()
     with pytest.raises(OSError, match="broker unavailable"):
         await events._process(record)
@@ -143,8 +150,6 @@ def keyed_record(
 
 
 async def test_a_batch_is_handled_concurrently_across_keys_and_in_order_within_a_key() -> None:
-    import asyncio
-
     seen: list[tuple[bytes, int]] = []
     running = 0
     most = 0
@@ -157,16 +162,7 @@ async def test_a_batch_is_handled_concurrently_across_keys_and_in_order_within_a
         seen.append((record.key, record.offset))
         running -= 1
 
-    events = EventConsumer(
-        bootstrap="127.0.0.1:1",
-        topics=["t.approval-events.v1"],
-        group_id="unit",
-        consumer_name="unit",
-        dead_letter_topic="t.dlq.unit",
-        handler=handler,
-        producer=RecordingProducer(),  # type: ignore[arg-type]
-        concurrency=3,
-    )
+    events = consumer(handler, MemoryBroker(), concurrency=3)
     records = [keyed_record(f"A-{i % 5}".encode(), offset) for offset, i in enumerate(range(20))]
     await events.process_batch(records)
     assert events.processed == 20
@@ -178,21 +174,15 @@ async def test_a_batch_is_handled_concurrently_across_keys_and_in_order_within_a
 
 
 def concurrent_consumer(handler: Any, concurrency: int) -> EventConsumer:
-    return EventConsumer(
-        bootstrap="127.0.0.1:1",
-        topics=["t.approval-events.v1", "t.applicant-updates.v1"],
-        group_id="unit",
-        consumer_name="unit",
-        dead_letter_topic="t.dlq.unit",
-        handler=handler,
-        producer=RecordingProducer(),  # type: ignore[arg-type]
+    return consumer(
+        handler,
+        MemoryBroker(),
         concurrency=concurrency,
+        topics=("t.approval-events.v1", "t.applicant-updates.v1"),
     )
 
 
 async def test_one_applications_events_on_two_topics_never_overlap() -> None:
-    import asyncio
-
     running: dict[bytes | None, int] = {}
     overlaps: list[bytes | None] = []
     seen: list[tuple[str, int]] = []
@@ -223,8 +213,6 @@ async def test_one_applications_events_on_two_topics_never_overlap() -> None:
 
 
 async def test_unkeyed_records_keep_their_partitions_order() -> None:
-    import asyncio
-
     seen: list[tuple[int, int]] = []
 
     async def handler(envelope: Envelope, record: ConsumerRecord) -> None:
@@ -240,38 +228,53 @@ async def test_unkeyed_records_keep_their_partitions_order() -> None:
 
 def test_concurrency_is_at_least_one() -> None:
     with pytest.raises(ValueError):
-        EventConsumer(
-            bootstrap="127.0.0.1:1",
-            topics=["t"],
-            group_id="unit",
-            consumer_name="unit",
-            dead_letter_topic="t.dlq.unit",
-            handler=None,  # type: ignore[arg-type]
-            producer=RecordingProducer(),  # type: ignore[arg-type]
-            concurrency=0,
-        )
-
-
-class RevokedConsumer:
-    """A Kafka consumer whose commit is refused and which holds no partition any more."""
-
-    def __init__(self) -> None:
-        self.sought: list[object] = []
-
-    async def commit(self, offsets: object) -> None:
-        raise CommitFailedError("the group rebalanced")
-
-    def assignment(self) -> set[object]:
-        return set()
-
-    async def seek_to_committed(self, *partitions: object) -> dict[object, int]:
-        self.sought.append(partitions)  # with none: every assigned one, or an assertion
-        raise AssertionError("No partitions are currently assigned")
+        consumer(None, MemoryBroker(), concurrency=0)
 
 
 async def test_a_refused_commit_for_partitions_no_longer_held_seeks_nothing() -> None:
-    events = consumer(lambda envelope, record: None, RecordingProducer())
-    revoked = RevokedConsumer()
-    events._consumer = revoked  # type: ignore[assignment]
+    broker = MemoryBroker()
+    events = consumer(lambda envelope, record: None, broker)
+    # Not a member any more (its partitions were revoked), and the commit is refused:
+    # seek_to_committed() with no partition would assert, as aiokafka's does.
+    member = events._consumer
+    assert isinstance(member, MemoryConsumer) and member.assignment() == set()
+    member.refuse_commits.append(CommitFailedError("the group rebalanced"))
     assert await events._commit({TopicPartition("t.approval-events.v1", 0): 6}) is False
-    assert revoked.sought == []
+    with pytest.raises(AssertionError, match="No partitions are currently assigned"):
+        await member.seek_to_committed()
+
+
+async def test_run_commits_what_it_handled_and_parks_poison() -> None:
+    """The whole loop on the in-memory broker: fetch, handle, park, commit."""
+    broker = MemoryBroker()
+    handled: list[int] = []
+
+    async def handler(envelope: Envelope, record: ConsumerRecord) -> None:
+        handled.append(record.offset)
+
+    events = consumer(handler, broker)
+    good, _ = message()
+    producer = broker.producer()
+    for n in range(3):
+        await producer.send_and_wait(
+            "t.approval-events.v1", value=good.data, key=b"T-1", headers=good.headers()
+        )
+        if n == 1:
+            await producer.send_and_wait("t.approval-events.v1", value=b"junk", key=b"T-1")
+    await events.start()
+    running = asyncio.create_task(events.run())
+    try:
+        await eventually(lambda: _committed(broker), lambda offset: offset == 4, within=5)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await events.stop()
+    assert handled == [0, 1, 3]
+    [parked] = broker.records(DEAD_LETTERS)
+    assert envelope_pb2.DeadLetter.FromString(parked.value).source_offset == 2
+
+
+async def _committed(broker: MemoryBroker) -> int | None:
+    partition = broker.records("t.approval-events.v1")[0].partition
+    return broker.committed("unit", TopicPartition("t.approval-events.v1", partition))

@@ -20,6 +20,7 @@ from onceonly.platform.deferral import Attempt, Deferrals, DeferredRecord, Event
 from onceonly.platform.diagnostics import waiting_tasks
 from onceonly.platform.envelope import Envelope, EnvelopeError, header_pairs
 from onceonly.platform.events import UnknownEventType
+from onceonly.platform.kafka_ports import Consumer, Producer
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.telemetry import attached, consumer_span
 
@@ -43,12 +44,12 @@ def build_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
     )
 
 
-async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
+async def publish(producer: Producer, topic: str, envelope: Envelope) -> None:
     """Send one event keyed by its application code and wait for the broker's ack."""
     await publish_all(producer, topic, [envelope])
 
 
-async def publish_all(producer: AIOKafkaProducer, topic: str, envelopes: list[Envelope]) -> None:
+async def publish_all(producer: Producer, topic: str, envelopes: list[Envelope]) -> None:
     """Send events in the given order and wait for all the broker's acks: one round trip
     for the lot. One key's events stay in order on their partition, retries included:
     the producer is idempotent."""
@@ -136,11 +137,14 @@ class EventConsumer:
         consumer_name: str,
         dead_letter_topic: str,
         handler: Handler,
-        producer: AIOKafkaProducer,
+        producer: Producer,
         concurrency: int = 1,
         commit_timeout: float = 60.0,
         deferrals: Deferrals | None = None,
+        new_consumer: Callable[[], Consumer] | None = None,
     ) -> None:
+        """`new_consumer` makes the group member (the in-memory one in unit tests); by
+        default an aiokafka consumer of `topics` in `group_id` on `bootstrap`."""
         if concurrency < 1:
             raise ValueError("concurrency >= 1")
         self._concurrency = concurrency
@@ -148,7 +152,8 @@ class EventConsumer:
         self._bootstrap = bootstrap
         self._group_id = group_id
         self._commit_timeout = commit_timeout
-        self._consumer = self._new_consumer()
+        self._make_consumer = new_consumer or self._aiokafka_consumer
+        self._consumer: Consumer = self._make_consumer()
         self._name = consumer_name
         self._dlq = dead_letter_topic
         self._handler = handler
@@ -158,7 +163,7 @@ class EventConsumer:
         self.parked = 0
         self.replaced = 0
 
-    def _new_consumer(self) -> AIOKafkaConsumer:
+    def _aiokafka_consumer(self) -> Consumer:
         return AIOKafkaConsumer(
             *self._topics,
             bootstrap_servers=self._bootstrap,
@@ -237,8 +242,8 @@ class EventConsumer:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(stalled.stop(), 10.0)
 
-        async def started() -> AIOKafkaConsumer:
-            consumer = self._new_consumer()
+        async def started() -> Consumer:
+            consumer = self._make_consumer()
             try:
                 await consumer.start()
             except BaseException:
