@@ -3,12 +3,11 @@ the real activities, and a recording stand-in for the Kafka producer."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ from temporalio.worker import Worker
 from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
 from onceonly.platform.envelope import Envelope
+from onceonly.platform.kafka_ports import Headers
+from onceonly.platform.memory_kafka import MemoryBroker, MemoryProducer
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 from onceonly.workflow.activities import ApprovalActivities
@@ -47,24 +48,25 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-@dataclass
-class RecordingProducer:
-    """Stands in for AIOKafkaProducer in workflow tests: keeps what was sent."""
+class RecordingProducer(MemoryProducer):
+    """The in-memory broker's producer, keeping what the activities published in the
+    order they sent it (across topics, which a broker does not keep)."""
 
-    sent: list[tuple[str, Envelope]] = field(default_factory=list)
-
-    async def send_and_wait(
-        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
-    ) -> Any:
-        self.sent.append((topic, Envelope.from_kafka(headers, value)))
+    def __init__(self) -> None:
+        super().__init__(MemoryBroker())
+        self.sent: list[tuple[str, Envelope]] = []
 
     async def send(
-        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
-    ) -> asyncio.Future[None]:
-        """Queued and acknowledged at once, in the order of the calls."""
-        await self.send_and_wait(topic, value, key, headers)
-        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        acked.set_result(None)
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Headers | None = None,
+    ) -> Awaitable[Any]:
+        acked = await super().send(topic, value, key, partition, timestamp_ms, headers)
+        self.sent.append((topic, Envelope.from_kafka(list(headers or ()), value or b"")))
         return acked
 
     def types(self) -> list[str]:
@@ -101,7 +103,7 @@ class Harness:
 def activities_with(producer: RecordingProducer, calendar: WorkingCalendar) -> ApprovalActivities:
     """The real activities on a calendar of the test's choosing."""
     return ApprovalActivities(
-        producer=producer,  # type: ignore[arg-type]
+        producer=producer,
         topic_prefix="test",
         catalogue=default_catalogue(),
         calendar=calendar,

@@ -6,7 +6,6 @@ import base64
 import json
 from datetime import UTC, date, datetime, time, timedelta
 
-from aiokafka import AIOKafkaProducer
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -14,6 +13,7 @@ from onceonly.catalogue import Catalogue, DayKind
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import publish, publish_all
+from onceonly.platform.kafka_ports import Producer
 from onceonly.platform.pii import PiiError, PiiSealer, mask_identifier
 from onceonly.platform.telemetry import current_trace_headers
 from onceonly.platform.topics import Stream, topic_name
@@ -63,7 +63,7 @@ class ApprovalActivities:
     def __init__(
         self,
         *,
-        producer: AIOKafkaProducer,
+        producer: Producer,
         topic_prefix: str,
         catalogue: Catalogue,
         calendar: WorkingCalendar,
