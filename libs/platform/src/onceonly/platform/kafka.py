@@ -20,7 +20,7 @@ from onceonly.platform.deferral import Attempt, Deferrals, DeferredRecord, Event
 from onceonly.platform.diagnostics import waiting_tasks
 from onceonly.platform.envelope import Envelope, EnvelopeError, header_pairs
 from onceonly.platform.events import UnknownEventType
-from onceonly.platform.kafka_ports import Consumer, Producer
+from onceonly.platform.kafka_ports import Consumer, Located, Producer
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.telemetry import attached, consumer_span
 
@@ -80,7 +80,7 @@ async def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int = 
         await admin.close()
 
 
-def dead_letter(record: ConsumerRecord, *, consumer: str, reason: str) -> envelope_pb2.DeadLetter:
+def dead_letter(record: Located, *, consumer: str, reason: str) -> envelope_pb2.DeadLetter:
     parked_at = Timestamp()
     parked_at.FromDatetime(datetime.now(UTC))
     return envelope_pb2.DeadLetter(

@@ -69,3 +69,26 @@ class Consumer(Protocol):
     ) -> dict[TopicPartition, int | None]: ...
 
     async def seek_to_beginning(self, *partitions: TopicPartition) -> None: ...
+
+
+class Located(Protocol):
+    """Where a record came from and what it held: what a dead letter keeps of it
+    (aiokafka's ConsumerRecord, tracking's Inbound)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...

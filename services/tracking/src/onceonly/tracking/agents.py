@@ -14,12 +14,12 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import faust
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 from mode import Service
 
 from onceonly.platform.db import create_pool, prepare_database
@@ -276,8 +276,7 @@ class TrackingRuntime(Service):
 
     async def _park(self, record: Inbound, reason: str) -> None:
         assert self.producer is not None
-        # Inbound has the attributes of a ConsumerRecord that dead_letter reads.
-        letter = dead_letter(cast(ConsumerRecord, record), consumer=CONSUMER_NAME, reason=reason)
+        letter = dead_letter(record, consumer=CONSUMER_NAME, reason=reason)
         await self.producer.send_and_wait(
             self.dlq, value=letter.SerializeToString(), key=record.key
         )
