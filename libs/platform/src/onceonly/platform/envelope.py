@@ -33,13 +33,20 @@ class Envelope:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     traceparent: str = ""
     tracestate: str = ""
+    # The body once parsed: a consumer validates it, then its handlers read it.
+    _parsed: Message | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def application_code(self) -> str:
         return self.subject
 
     def message(self) -> Message:
-        return parse_event(self.type, self.data)
+        """The event, parsed from `data` on the first call; every later call returns the
+        same message, so treat it as read-only."""
+        if self._parsed is None:
+            object.__setattr__(self, "_parsed", parse_event(self.type, self.data))
+        assert self._parsed is not None
+        return self._parsed
 
     def headers(self) -> list[tuple[str, bytes]]:
         """Kafka headers, CloudEvents binary content mode plus W3C trace context."""
