@@ -15,10 +15,12 @@ import typer
 import uvicorn
 
 from onceonly.intake.apikeys import NewApiKey
+from onceonly.intake.approval_follower import CONSUMER_NAME as APPROVALS_CONSUMER
 from onceonly.intake.errors import UnknownApiKey, UnknownIntegrator
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import IntegratorStore
 from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.dead_letters import dead_letter_commands
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 
 T = TypeVar("T")
@@ -26,6 +28,9 @@ T = TypeVar("T")
 app = typer.Typer(help="Once-Only intake service.", no_args_is_help=True)
 integrator_app = typer.Typer(help="Integrators and their API keys.", no_args_is_help=True)
 app.add_typer(integrator_app, name="integrator")
+app.add_typer(
+    dead_letter_commands(IntakeSettings, consumers=[APPROVALS_CONSUMER]), name="dead-letters"
+)
 
 
 def _settings(component: str) -> IntakeSettings:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from onceonly.notify.runtime import CONSUMER_NAME as NOTIFY_CONSUMER
 from onceonly.notify.settings import NotifySettings
+from onceonly.platform.dead_letters import dead_letter_commands
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 
 app = typer.Typer(help="Once-Only notify service.", no_args_is_help=True, add_completion=False)
@@ -39,6 +41,9 @@ def run() -> None:
 
 webhook_app = typer.Typer(help="Integrator webhooks.", no_args_is_help=True)
 app.add_typer(webhook_app, name="webhook")
+app.add_typer(
+    dead_letter_commands(NotifySettings, consumers=[NOTIFY_CONSUMER]), name="dead-letters"
+)
 
 
 @webhook_app.command("set")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from onceonly.platform.dead_letters import dead_letter_commands
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
+from onceonly.tracking.processing import CONSUMER_NAME as TRACKING_CONSUMER
 from onceonly.tracking.settings import TrackingSettings
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+cli.add_typer(
+    dead_letter_commands(TrackingSettings, consumers=[TRACKING_CONSUMER]), name="dead-letters"
+)
 
 
 @cli.command()

@@ -48,6 +48,9 @@ _APPLICANT_KINDS = {
 }
 
 
+CONSUMER_NAME = "workflow-bridge"
+
+
 class ApplicationNotStarted(EventNotReady):
     """An update arrived before its submission's workflow exists (Kafka orders nothing
     across topics): it waits aside until the submission has started the workflow. A
@@ -82,7 +85,7 @@ def application_input(
 def consumer_group(settings: WorkflowSettings) -> ConsumerGroup:
     """The bridge's Kafka consumer group and topics (also watched for lag by the API)."""
     return ConsumerGroup(
-        consumer="workflow-bridge",
+        consumer=CONSUMER_NAME,
         group_id=f"{settings.topic_prefix}-workflow-bridge",
         topics=[
             topic_name(settings.topic_prefix, Stream.SUBMISSIONS),

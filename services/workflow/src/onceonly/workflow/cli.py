@@ -9,12 +9,17 @@ import typer
 import uvicorn
 
 from onceonly.platform.auth import ROLES, issue_staff_token
+from onceonly.platform.dead_letters import dead_letter_commands
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
+from onceonly.workflow.bridge import CONSUMER_NAME as BRIDGE_CONSUMER
 from onceonly.workflow.settings import WorkflowSettings
 
 _ROLE_HELP = f"Repeatable; one of {', '.join(ROLES)} (default reviewer)"
 
 app = typer.Typer(help="Once-Only workflow service.", no_args_is_help=True)
+app.add_typer(
+    dead_letter_commands(WorkflowSettings, consumers=[BRIDGE_CONSUMER]), name="dead-letters"
+)
 
 
 def _settings(component: str) -> WorkflowSettings:
