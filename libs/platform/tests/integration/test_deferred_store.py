@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
 
 from onceonly.platform.deferral import DeferredRecord, DeferredStore, MemoryDeferredStore
-from onceonly.platform.deferral_store import PostgresDeferredStore
+from onceonly.platform.deferral_store import PostgresDeferredStore, refresh_deferred_gauges
 from onceonly.platform.testing import migrated_pool, test_database_url
 
 pytestmark = pytest.mark.integration
@@ -85,3 +86,28 @@ async def test_removal_by_id_and_consumers_apart(store: DeferredStore) -> None:
     await store.remove(mine, [second.id])
     assert await store.places(mine) == {}
     assert await store.of_key(mine, b"K") == []
+
+
+async def test_the_gauges_count_what_waits_and_for_how_long() -> None:
+    waiting, idle = f"c-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
+    async with migrated_pool(
+        test_database_url(), component="platform", package="onceonly.platform"
+    ) as pool:
+        store = PostgresDeferredStore(pool)
+        for offset in (1, 2):
+            await store.add(deferred(waiting, b"K", "updates", offset))  # 09:01 and 09:02
+        await refresh_deferred_gauges(pool, [waiting, idle])
+        stored = REGISTRY.get_sample_value("onceonly_deferred_events_stored", {"consumer": waiting})
+        oldest = REGISTRY.get_sample_value(
+            "onceonly_deferred_events_oldest_seconds", {"consumer": waiting}
+        )
+        now = await pool.fetchval("SELECT now()")
+        assert stored == 2
+        expected = (now - datetime(2026, 12, 4, 9, 1, tzinfo=UTC)).total_seconds()
+        assert oldest == pytest.approx(expected, abs=5)
+        assert REGISTRY.get_sample_value("onceonly_deferred_events_stored", {"consumer": idle}) == 0
+        await store.remove(waiting, [r.id for r in await store.of_key(waiting, b"K")])
+        await refresh_deferred_gauges(pool, [waiting])
+        assert (
+            REGISTRY.get_sample_value("onceonly_deferred_events_stored", {"consumer": waiting}) == 0
+        )

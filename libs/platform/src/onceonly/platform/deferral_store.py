@@ -6,9 +6,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import asyncpg
+from prometheus_client import Gauge
 
 from onceonly.platform.deferral import Deferrals, DeferredRecord
 from onceonly.platform.settings import PlatformSettings
+
+STORED = Gauge(
+    "onceonly_deferred_events_stored",
+    "Events a consumer group has set aside, waiting for what they need (from Postgres)",
+    ["consumer"],
+)
+OLDEST_SECONDS = Gauge(
+    "onceonly_deferred_events_oldest_seconds",
+    "How long the oldest event a consumer group has set aside has waited (0 when none)",
+    ["consumer"],
+)
 
 _OF_KEY = (
     "SELECT id, consumer, key, topic, kafka_partition, kafka_offset, value,"
@@ -89,3 +101,19 @@ def postgres_deferrals(pool: asyncpg.Pool, consumer: str, settings: PlatformSett
         max_wait=timedelta(seconds=settings.deferral_max_wait_seconds),
         sweep_every=timedelta(seconds=settings.deferral_sweep_seconds),
     )
+
+
+async def refresh_deferred_gauges(pool: asyncpg.Pool, consumers: list[str]) -> None:
+    """Set the stored and oldest-wait gauges of `consumers` (consumer group ids) from the
+    table, for an API process to export on behalf of its consumers."""
+    rows = await pool.fetch(
+        "SELECT consumer, count(*) AS stored,"
+        " EXTRACT(EPOCH FROM now() - min(deferred_at))::float8 AS oldest"
+        " FROM platform.deferred_events WHERE consumer = ANY($1::text[]) GROUP BY consumer",
+        consumers,
+    )
+    found = {row["consumer"]: row for row in rows}
+    for consumer in consumers:
+        row = found.get(consumer)
+        STORED.labels(consumer).set(row["stored"] if row else 0)
+        OLDEST_SECONDS.labels(consumer).set(max(row["oldest"], 0.0) if row else 0.0)

@@ -22,8 +22,14 @@ from onceonly.notify.providers import Provider
 from onceonly.notify.runtime import CONSUMER_NAME, NotifyRuntime
 from onceonly.notify.settings import NotifySettings
 from onceonly.platform.auth import StaffIdentity, staff_dependency
+from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.http import Problem, health_router, install_problem_handlers
-from onceonly.platform.metrics import ConsumerGroup, ConsumerLagMonitor, instrument_api
+from onceonly.platform.metrics import (
+    ConsumerGroup,
+    ConsumerLagMonitor,
+    instrument_api,
+    refresh_periodically,
+)
 
 STAFF_ROLES = ("operations", "supervision")
 # Webhook deliveries concern integrators, whom operations look after.
@@ -115,10 +121,20 @@ def create_app(
             )
         ],
     )
+
+    async def refresh_deferred() -> None:
+        if runtime.pool is not None:
+            await refresh_deferred_gauges(runtime.pool, [settings.notify_consumer_group])
+
     instrument_api(
         app,
         service="notify",
-        background={"consumer-lag": lambda: lag.run(settings.metrics_refresh_seconds)},
+        background={
+            "consumer-lag": lambda: lag.run(settings.metrics_refresh_seconds),
+            "deferred-events": refresh_periodically(
+                "deferred events", refresh_deferred, settings.metrics_refresh_seconds
+            ),
+        },
     )
     staff = staff_dependency(settings.signing_secret.get_secret_value(), roles=STAFF_ROLES)
     Staff = Annotated[StaffIdentity, Depends(staff)]
