@@ -173,3 +173,18 @@ def test_a_naive_event_time_is_taken_as_utc() -> None:
         datetime(2025, 3, 3, 1, 0),
     )
     assert state.last_event_at == T0
+
+
+def test_a_clock_without_a_deadline_yet_shows_none_not_1970() -> None:
+    # While acceptance waits for a supplement the workflow sends empty Timestamps.
+    waiting = approval_pb2.ApplicationAccepted(
+        application_code=CODE,
+        outcome=approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED,
+        missing_materials=["seal-specimen"],
+        clock=approval_pb2.Clock(
+            committed_days=3, due_at=Timestamp(), started_at=Timestamp(), paused=True
+        ),
+    )
+    state = fold(waiting)
+    assert state.clock is not None
+    assert (state.clock["due_at"], state.clock["started_at"]) == (None, None)

@@ -1,5 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from onceonly.events.v1 import approval_pb2
 from onceonly.tracking.status import (
     ACCEPTED,
@@ -160,3 +162,18 @@ def test_unrelated_events_only_move_the_last_event_time(events) -> None:
         time=datetime(2025, 3, 4, 0, 0),
     )
     assert naive.last_event_at == datetime(2025, 3, 4, tzinfo=UTC)
+
+
+def test_a_clock_without_a_deadline_yet_has_no_due_date_not_1970(events) -> None:
+    # While acceptance waits for a supplement the workflow sends an empty Timestamp.
+    code = events.code()
+    waiting = approval_pb2.ApplicationAccepted(
+        application_code=code,
+        outcome=approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED,
+        missing_materials=["seal-specimen"],
+        clock=approval_pb2.Clock(committed_days=3, due_at=Timestamp(), paused=True),
+    )
+    state = fold(code, [events.submitted(code), waiting])
+    assert state.status == SUPPLEMENT_REQUESTED
+    assert state.due_at is None
+    assert status_json(state)["due_at"] is None

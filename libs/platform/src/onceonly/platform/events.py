@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from google.protobuf.message import Message
 
 from onceonly.events.v1 import (
@@ -47,3 +49,15 @@ def parse_event(ce_type: str, data: bytes) -> Message:
     message = message_class(ce_type)()
     message.ParseFromString(data)
     return message
+
+
+def instant(message: Message, name: str) -> datetime | None:
+    """The Timestamp field `name` of `message` as an aware UTC datetime; None when it is
+    unset or zero. The workflow sends an empty Timestamp for a deadline it does not know
+    yet (acceptance waiting for a supplement), which read as set would be 1970-01-01."""
+    if not message.HasField(name):
+        return None
+    stamp = getattr(message, name)
+    if stamp.seconds == 0 and stamp.nanos == 0:
+        return None
+    return stamp.ToDatetime(tzinfo=UTC)

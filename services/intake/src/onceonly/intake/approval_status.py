@@ -17,6 +17,7 @@ from typing import Any, Literal
 from google.protobuf.message import Message
 
 from onceonly.events.v1 import approval_pb2
+from onceonly.platform.events import instant
 
 Status = Literal[
     "submitted",
@@ -175,13 +176,15 @@ def _clock(message: Message) -> dict[str, Any] | None:
     return {
         "committed_days": clock.committed_days,
         "day_kind": clock.day_kind or "working",
-        "started_at": _iso(clock.started_at.ToDatetime(tzinfo=UTC))
-        if clock.HasField("started_at")
-        else None,
-        "due_at": _iso(clock.due_at.ToDatetime(tzinfo=UTC)) if clock.HasField("due_at") else None,
+        "started_at": _iso_or_none(instant(clock, "started_at")),
+        "due_at": _iso_or_none(instant(clock, "due_at")),
         "paused": clock.paused,
         "provisional": clock.provisional,
     }
+
+
+def _iso_or_none(at: datetime | None) -> str | None:
+    return _iso(at) if at is not None else None
 
 
 def _iso(at: datetime) -> str:

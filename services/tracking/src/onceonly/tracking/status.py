@@ -17,6 +17,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
+from onceonly.platform.events import instant
 from onceonly.tracking.chain import canonical_time
 
 # Why a task's clock stood still (the `reason` of a paused interval).
@@ -344,8 +345,9 @@ def _due(message: Message) -> dict[str, Any]:
     if clock.committed_days:
         found["committed_days"] = clock.committed_days
         found["day_kind"] = clock.day_kind
-    if clock.HasField("due_at"):
-        found["due_at"] = canonical_time(clock.due_at.ToDatetime(tzinfo=UTC))
+    due_at = instant(clock, "due_at")
+    if due_at is not None:
+        found["due_at"] = canonical_time(due_at)
     return found
 
 
