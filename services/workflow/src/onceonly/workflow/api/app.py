@@ -1,0 +1,106 @@
+"""The department API's app factory: it only wires state, lifespan, problems, metrics
+and the routers."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+
+from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from onceonly.catalogue import default_catalogue
+from onceonly.catalogue.calendar import default_calendar
+from onceonly.platform.auth import staff_dependency
+from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.deferral_store import refresh_deferred_gauges
+from onceonly.platform.heartbeat import stale_components
+from onceonly.platform.http import health_router, install_problem_handlers
+from onceonly.platform.metrics import ConsumerLagMonitor, instrument_api, refresh_periodically
+from onceonly.workflow.api import applications, assignments, decisions, special_procedures, tasks
+from onceonly.workflow.api.dependencies import DaysLeft, DepartmentState
+from onceonly.workflow.bridge import consumer_group
+from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.temporal import connect
+
+STAFF_ROLES = ("reviewer", "department_head")
+ROUTERS = (
+    tasks.router,
+    applications.router,
+    decisions.router,
+    assignments.router,
+    special_procedures.router,
+)
+
+
+def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> FastAPI:
+    """The department API; `client` is connected from `settings` at startup if not given."""
+    app = FastAPI(
+        title="Once-Only department API",
+        version="1.0.0",
+        description="Department staff list their tasks and record decisions (审批决定).",
+        lifespan=_lifespan,
+    )
+    state = app.state.department = _state(settings, client)
+    install_problem_handlers(app)
+    lag = ConsumerLagMonitor(settings.kafka_bootstrap, [consumer_group(settings)])
+    instrument_api(
+        app,
+        service="workflow",
+        background={
+            "consumer-lag": lambda: lag.run(settings.metrics_refresh_seconds),
+            "deferred-events": refresh_periodically(
+                "deferred events",
+                partial(_refresh_deferred, state),
+                settings.metrics_refresh_seconds,
+            ),
+        },
+    )
+    app.include_router(health_router(partial(_health, state)))
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def _state(settings: WorkflowSettings, client: Client | None) -> DepartmentState:
+    calendar_dir = Path(settings.calendar_dir) if settings.calendar_dir else None
+    return DepartmentState(
+        settings=settings,
+        authenticate=staff_dependency(
+            settings.signing_secret.get_secret_value(), roles=STAFF_ROLES
+        ),
+        days_left=DaysLeft(default_catalogue(), default_calendar(calendar_dir)),
+        client=client,
+    )
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: DepartmentState = app.state.department
+    pool = await create_pool(state.settings.database_url, max_size=3)
+    await prepare_database(pool, component="workflow", package="onceonly.workflow")
+    state.pool = pool
+    state.client = state.client or await connect(state.settings)
+    yield
+    await pool.close()
+
+
+async def _refresh_deferred(state: DepartmentState) -> None:
+    """The bridge's deferred events (it has no HTTP port of its own)."""
+    if state.pool is not None:
+        await refresh_deferred_gauges(state.pool, [consumer_group(state.settings).group_id])
+
+
+async def _health(state: DepartmentState) -> dict[str, str]:
+    assert state.pool is not None and state.client is not None  # set by the lifespan
+    problems = await stale_components(
+        state.pool,
+        ["workflow-worker", "workflow-bridge"],
+        max_age_seconds=state.settings.heartbeat_seconds * 5,
+    )
+    try:
+        await state.client.service_client.check_health()
+    except RPCError as exc:
+        problems["temporal"] = str(exc)
+    return problems

@@ -1,0 +1,37 @@
+"""Who reviews a task: a reviewer claims it, or the department head assigns it."""
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from onceonly.workflow.api.dependencies import (
+    TASK_CHANGE_RESPONSES,
+    TASK_PATH,
+    Code,
+    Department,
+    Staff,
+    Workflows,
+)
+from onceonly.workflow.api.models import AssignmentRequest, TaskActionView
+from onceonly.workflow.shared import AssignmentInput, TaskActionResult
+
+router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
+
+
+@router.post(
+    "/assignment",
+    response_model=TaskActionView,
+    summary="Claim my department's task, or (department head) assign it to a reviewer",
+)
+async def assign(
+    who: Staff, code: Code, department: Department, body: AssignmentRequest, workflows: Workflows
+) -> TaskActionView:
+    request = AssignmentInput(
+        department_code=department,
+        assignee=body.assignee or who.staff_id,
+        staff_id=who.staff_id,
+        staff_department=who.department_code,
+        staff_roles=list(who.roles),
+    )
+    result = await workflows.update(code, "assign", request, TaskActionResult)
+    return TaskActionView(**asdict(result))

@@ -1,0 +1,39 @@
+"""A department's decision (审批决定) on its task of an application."""
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from onceonly.workflow.api.dependencies import (
+    TASK_CHANGE_RESPONSES,
+    TASK_PATH,
+    Code,
+    Department,
+    Staff,
+    Workflows,
+)
+from onceonly.workflow.api.models import DecisionRequest, DecisionView
+from onceonly.workflow.shared import DecisionInput, DecisionResult
+
+router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
+
+
+@router.post(
+    "/decision",
+    response_model=DecisionView,
+    summary="Record my department's decision on its task",
+)
+async def decide(
+    who: Staff, code: Code, department: Department, body: DecisionRequest, workflows: Workflows
+) -> DecisionView:
+    decision = DecisionInput(
+        department_code=department,
+        outcome=body.outcome,
+        staff_id=who.staff_id,
+        staff_department=who.department_code,
+        reason=body.reason,
+        missing_materials=body.missing_materials,
+        staff_roles=list(who.roles),
+    )
+    result = await workflows.update(code, "decide", decision, DecisionResult)
+    return DecisionView(**asdict(result))

@@ -1,0 +1,91 @@
+"""What the department API's routes depend on, typed: the signed-in staff, the
+applications' workflows, the settings, the days left of a task, and the path parameters.
+
+`create_app` puts one `DepartmentState` on `app.state.department`; its lifespan adds the
+database pool and the Temporal client. Routes reach it only through these dependencies.
+"""
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, Path, Request
+from temporalio.client import Client
+
+from onceonly.catalogue.calendar import WorkingCalendar
+from onceonly.catalogue.model import Catalogue
+from onceonly.platform.auth import StaffIdentity
+from onceonly.workflow.api.workflow_client import DEPARTMENT_PATTERN, ApplicationWorkflows
+from onceonly.workflow.clocks import days_left
+from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.shared import TaskSnapshot
+
+CODE_PATTERN = r"^[A-Za-z0-9-]{6,40}$"
+
+Authenticate = Callable[[Request], Coroutine[Any, Any, StaffIdentity]]
+
+
+@dataclass(frozen=True, slots=True)
+class DaysLeft:
+    """Days of a task's matter's kind (working or natural) after today until it is due:
+    0 on the due day, negative when overdue; None while its clock is paused."""
+
+    catalogue: Catalogue
+    calendar: WorkingCalendar
+
+    def __call__(self, matter_code: str, task: TaskSnapshot) -> int | None:
+        matter = self.catalogue.matter(matter_code)
+        if task.paused or matter is None:
+            return None
+        return days_left(self.calendar, matter.day_kind, task.due_at, datetime.now(UTC))
+
+
+@dataclass(slots=True)
+class DepartmentState:
+    """What the routes share, built by `create_app`."""
+
+    settings: WorkflowSettings
+    authenticate: Authenticate
+    days_left: DaysLeft
+    client: Client | None = None  # connected by the lifespan unless given
+    pool: asyncpg.Pool | None = None  # opened by the lifespan
+
+
+def department_state(request: Request) -> DepartmentState:
+    return request.app.state.department
+
+
+State = Annotated[DepartmentState, Depends(department_state)]
+
+
+def workflow_settings(state: State) -> WorkflowSettings:
+    return state.settings
+
+
+async def current_staff(request: Request, state: State) -> StaffIdentity:
+    """The bearer token's reviewer or department head (401, 403 problems)."""
+    return await state.authenticate(request)
+
+
+def application_workflows(state: State) -> ApplicationWorkflows:
+    assert state.client is not None  # the lifespan connects before requests are served
+    return ApplicationWorkflows(state.client)
+
+
+def task_days_left(state: State) -> DaysLeft:
+    return state.days_left
+
+
+Settings = Annotated[WorkflowSettings, Depends(workflow_settings)]
+Staff = Annotated[StaffIdentity, Depends(current_staff)]
+Workflows = Annotated[ApplicationWorkflows, Depends(application_workflows)]
+TaskDaysLeft = Annotated[DaysLeft, Depends(task_days_left)]
+
+Code = Annotated[str, Path(pattern=CODE_PATTERN)]
+Department = Annotated[str, Path(pattern=DEPARTMENT_PATTERN)]
+
+# One department's task of an application, and what a change to it may answer.
+TASK_PATH = "/v1/applications/{code}/tasks/{department}"
+TASK_CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {403: {}, 404: {}, 409: {}, 422: {}}

@@ -1,0 +1,69 @@
+"""The department API's request and response bodies."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from onceonly.workflow.shared import SpecialProcedureKind
+
+
+class TaskView(BaseModel):
+    application_code: str
+    matter_code: str
+    department_code: str
+    task_name: str
+    state: str
+    committed_days: int
+    started_at: str
+    due_at: str
+    provisional: bool
+    supervision_level: str = "none"
+    paused: bool = False
+    # Days of the matter's kind (working or natural) after today until due_at: 0 on the
+    # due day, negative when overdue; null while the clock is paused.
+    days_left: int | None = None
+    assignee: str = ""
+    special_procedure: str = ""
+
+
+class DecisionRequest(BaseModel):
+    outcome: Literal["approved", "rejected", "supplement_requested"]
+    reason: str = Field(default="", max_length=2000)
+    missing_materials: list[str] = Field(default_factory=list, max_length=50)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"outcome": "approved"},
+                {"outcome": "rejected", "reason": "不符合《户口登记条例》第十条 / Art. 10 not met"},
+            ]
+        }
+    }
+
+
+class DecisionView(BaseModel):
+    application_code: str
+    department_code: str
+    task_state: str
+    application_state: str
+
+
+class AssignmentRequest(BaseModel):
+    """Leave `assignee` out to claim the task yourself; the head names a reviewer."""
+
+    assignee: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class SpecialProcedureRequest(BaseModel):
+    kind: SpecialProcedureKind = SpecialProcedureKind.ON_SITE_INSPECTION
+    note: str = Field(default="", max_length=2000)
+
+
+class TaskActionView(BaseModel):
+    # A task after a claim, an assignment, or a special procedure's start or end.
+    application_code: str
+    department_code: str
+    task_state: str
+    assignee: str
+    special_procedure: str
+    paused: bool

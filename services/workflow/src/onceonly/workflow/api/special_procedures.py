@@ -1,0 +1,74 @@
+"""Special procedures (特别程序: expert review, hearing, public notice, on-site
+inspection): their days do not count against the task's time limit. Starting one stops
+the task's clock; ending it runs the clock again, its due date moved by those days.
+
+Start and end are one endpoint under two paths, each calling its own workflow Update.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from onceonly.workflow.api.dependencies import (
+    TASK_CHANGE_RESPONSES,
+    TASK_PATH,
+    Code,
+    Department,
+    Staff,
+    Workflows,
+)
+from onceonly.workflow.api.models import SpecialProcedureRequest, TaskActionView
+from onceonly.workflow.shared import SpecialProcedureInput, TaskActionResult
+
+router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
+
+Endpoint = Callable[..., Awaitable[TaskActionView]]
+
+
+def _endpoint(update: str) -> Endpoint:
+    """The endpoint that asks the application's workflow for the Update `update`."""
+
+    async def endpoint(
+        who: Staff,
+        code: Code,
+        department: Department,
+        body: SpecialProcedureRequest,
+        workflows: Workflows,
+    ) -> TaskActionView:
+        request = SpecialProcedureInput(
+            department_code=department,
+            staff_id=who.staff_id,
+            staff_department=who.department_code,
+            kind=body.kind.value,
+            note=body.note,
+            staff_roles=list(who.roles),
+        )
+        result = await workflows.update(code, update, request, TaskActionResult)
+        return TaskActionView(**asdict(result))
+
+    return endpoint
+
+
+def _route(path: str, update: str, summary: str) -> None:
+    # Named after the Update, as its operation id has always been.
+    router.add_api_route(
+        path,
+        _endpoint(update),
+        methods=["POST"],
+        name=update,
+        response_model=TaskActionView,
+        summary=summary,
+    )
+
+
+_route(
+    "/special-procedure",
+    "start_special_procedure",
+    "Start a special procedure (特别程序); the task's clock stops",
+)
+_route(
+    "/special-procedure/end",
+    "end_special_procedure",
+    "End the special procedure; the clock runs again, moved by its days",
+)

@@ -1,0 +1,128 @@
+"""The running applications as the department API reads and changes them: a Temporal
+query for an application's snapshot, an Update for every change. Temporal's failures
+become problems here, and nowhere else."""
+
+import re
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import structlog
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from onceonly.platform.http import Problem
+from onceonly.workflow.shared import ApplicationSnapshot, ErrorType
+
+log = structlog.get_logger(__name__)
+
+R = TypeVar("R")
+
+# A query waits for a worker; an application whose worker is away must not stall a list.
+QUERY_TIMEOUT = timedelta(seconds=3)
+DEPARTMENT_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
+
+_ERROR_STATUS = {
+    ErrorType.WRONG_DEPARTMENT: 403,
+    ErrorType.UNKNOWN_TASK: 404,
+    ErrorType.TASK_NOT_OPEN: 409,
+    ErrorType.APPLICATION_CLOSED: 409,
+    ErrorType.INVALID_DECISION: 422,
+    ErrorType.WRONG_REVIEWER: 403,
+    ErrorType.SPECIAL_PROCEDURE: 409,
+}
+
+
+class ApplicationWorkflows:
+    """The applications' workflows, through one Temporal client."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def running_for(self, department: str, *, limit: int) -> list[str]:
+        """The codes of the running applications in which `department` has a task."""
+        # The department goes into a visibility query: allow only the catalogue's shape.
+        if re.fullmatch(DEPARTMENT_PATTERN, department) is None:
+            raise Problem(403, "Forbidden", "The token's department is not valid.")
+        query = f"Departments = '{department}' AND ExecutionStatus = 'Running'"
+        return [execution.id async for execution in self._client.list_workflows(query, limit=limit)]
+
+    async def snapshot(self, code: str) -> ApplicationSnapshot:
+        """The application's state as its workflow answers it (404 or 503 problems)."""
+        try:
+            handle = self._client.get_workflow_handle(code)
+            return await handle.query(
+                "snapshot", result_type=ApplicationSnapshot, rpc_timeout=QUERY_TIMEOUT
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise not_found(code) from None
+            log.warning("snapshot query failed", application_code=code, error=str(exc))
+            raise _unavailable(code) from None
+        except WorkflowQueryFailedError as exc:
+            log.warning("snapshot query failed", application_code=code, error=str(exc))
+            raise _unavailable(code) from None
+
+    async def update(self, code: str, name: str, argument: Any, result_type: type[R]) -> R:
+        """A Temporal Update; its validator's refusal becomes a 4xx problem."""
+        handle = self._client.get_workflow_handle(code)
+        try:
+            return await handle.execute_update(name, argument, result_type=result_type)
+        except WorkflowUpdateFailedError as exc:
+            raise _refused(exc) from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise await self._closed_or_missing(code) from None
+            raise
+
+    async def _closed_or_missing(self, code: str) -> Problem:
+        try:
+            description = await self._client.get_workflow_handle(code).describe()
+        except RPCError:
+            return not_found(code)
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return Problem(
+                409,
+                ErrorType.APPLICATION_CLOSED.value,
+                f"Application {code} is closed. 办件已办结或已撤回.",
+                type_=f"https://onceonly.dev/problems/{ErrorType.APPLICATION_CLOSED.value}",
+            )
+        return not_found(code)
+
+
+def not_found(code: str) -> Problem:
+    return Problem(
+        404,
+        "Application not found",
+        f"No application {code} with a task of your department. 未找到该办件.",
+        type_="https://onceonly.dev/problems/not-found",
+    )
+
+
+def _unavailable(code: str) -> Problem:
+    return Problem(
+        503,
+        "Application state unavailable",
+        f"The state of {code} cannot be read now; retry later. 暂时无法读取办件状态.",
+        type_="https://onceonly.dev/problems/unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _refused(exc: WorkflowUpdateFailedError) -> Problem:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type in _ERROR_STATUS:
+        kind = ErrorType(cause.type)
+        return Problem(
+            _ERROR_STATUS[kind],
+            kind.value,
+            cause.message,
+            type_=f"https://onceonly.dev/problems/{kind.value}",
+        )
+    log.warning("decision update failed", error=str(exc))
+    return Problem(409, "Decision not recorded", "The application did not accept the decision.")
