@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from onceonly.platform.kafka import build_producer, ensure_topics
 from onceonly.platform.kafka_ports import Consumer, Producer
 from onceonly.platform.memory_kafka import MemoryBroker
-from onceonly.platform.testing import test_kafka_bootstrap, unique_prefix
+from onceonly.platform.testing import eventually, test_kafka_bootstrap, unique_prefix
 
 pytestmark = pytest.mark.integration
 
@@ -62,15 +62,19 @@ async def kafka(request: pytest.FixtureRequest) -> AsyncIterator[Kafka]:
     await producer.stop()
 
 
-async def fetch_all(consumer: Consumer, count: int) -> list:
-    """Records until `count` have come (bounded), in the order each partition gave them."""
-    found: list = []
-    for _ in range(40):
+async def fetch_all(consumer: Consumer, count: int) -> list[ConsumerRecord]:
+    """Records once `count` have come (within 20 s), in the order each partition gave them."""
+    found: list[ConsumerRecord] = []
+
+    async def fetch() -> list[ConsumerRecord]:
         for records in (await consumer.getmany(timeout_ms=500)).values():
             found.extend(records)
-        if len(found) >= count:
-            break
-    return found
+        return found
+
+    # No pause between fetches: each waits up to 500 ms for records to arrive.
+    return await eventually(
+        fetch, lambda found: len(found) >= count, within=20, interval=0, what=f"{count} records"
+    )
 
 
 async def send_keys(kafka: Kafka, keys: list[bytes]) -> None:
@@ -155,10 +159,11 @@ async def test_a_new_group_from_the_latest_sees_only_what_comes_after(kafka: Kaf
     await consumer.start()
     try:
         # The real consumer joins its group while it fetches.
-        for _ in range(40):
+        async def assignment() -> set[TopicPartition]:
             assert await consumer.getmany(timeout_ms=250) == {}
-            if consumer.assignment():
-                break
+            return consumer.assignment()
+
+        await eventually(assignment, within=10, interval=0, what="an assignment")
         assert len(consumer.assignment()) == PARTITIONS
         await kafka.producer.send_and_wait(kafka.topic, value=b"late", key=b"A")
         assert [r.value for r in await fetch_all(consumer, 1)] == [b"late"]

@@ -28,8 +28,10 @@ class Workflows:
     def __init__(self) -> None:
         self.started: list[str] = []
         self.applied: list[tuple[str, str]] = []
+        self.calls = 0
 
     async def handle(self, envelope: Envelope, record: ConsumerRecord) -> None:
+        self.calls += 1
         message = envelope.message()
         code = envelope.subject
         if isinstance(message, application_pb2.ApplicationSubmitted):
@@ -213,7 +215,13 @@ async def test_without_deferrals_not_ready_is_retried_in_place() -> None:
     workflows = Workflows()
     events = consumer(workflows, MemoryBroker(), None)
     waiting = asyncio.create_task(events._process(withdrawn("K")))
-    await asyncio.sleep(0.5)
+    # Tried a third time (after backing off 0.2 s and 0.4 s): still in hand, not put aside.
+    await eventually(
+        lambda: asyncio.sleep(0, workflows.calls),
+        lambda calls: calls >= 3,
+        within=5,
+        what="a third attempt",
+    )
     assert not waiting.done()
     workflows.started.append("K")
     await asyncio.wait_for(waiting, 5)

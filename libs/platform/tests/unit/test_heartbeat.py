@@ -6,6 +6,7 @@ import asyncpg
 import pytest
 
 from onceonly.platform.heartbeat import run_heartbeat
+from onceonly.platform.testing import eventually
 
 
 class FlakyPool:
@@ -32,10 +33,13 @@ async def test_heartbeat_survives_client_side_errors_while_postgres_restarts() -
         ]
     )
     task = asyncio.create_task(run_heartbeat(pool, "relay", every=0.001))  # type: ignore[arg-type]
-    for _ in range(1000):
-        if pool.beats >= 3:
-            break
-        await asyncio.sleep(0.001)
+    await eventually(
+        lambda: asyncio.sleep(0, pool.beats),
+        lambda beats: beats >= 3,
+        within=1.0,
+        interval=0.001,
+        what="three beats",
+    )
     assert not task.done()
     assert pool.beats >= 3
     task.cancel()

@@ -13,7 +13,6 @@ import contextlib
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from onceonly.intake.api import create_app
 from onceonly.intake.relay import run_relay
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import IntegratorStore
-from onceonly.platform.testing import migrated_pool, unique_prefix
+from onceonly.platform.testing import eventually, migrated_pool, unique_prefix
 
 pytestmark = [
     pytest.mark.integration,
@@ -120,11 +119,14 @@ def live_intake(database_url: str, kafka_bootstrap: str) -> Iterator[LiveIntake]
     thread.start()
     try:
         # Ready when /health says so: the relay's heartbeat has been seen.
-        deadline = time.monotonic() + 120
-        while not _healthy(base_url):
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise AssertionError("the intake API and relay did not become healthy")
-            time.sleep(0.2)
+        asyncio.run(
+            eventually(
+                lambda: _healthy(base_url, thread),
+                within=120,
+                interval=0.2,
+                what="a healthy intake API and relay",
+            )
+        )
         yield LiveIntake(base_url, api_key)
     finally:
         server.should_exit = True
@@ -132,9 +134,13 @@ def live_intake(database_url: str, kafka_bootstrap: str) -> Iterator[LiveIntake]
         listener.close()
 
 
-def _healthy(base_url: str) -> bool:
+async def _healthy(base_url: str, thread: threading.Thread) -> bool:
+    """Whether /health answers 200; fails at once if the server's thread has ended."""
+    if not thread.is_alive():
+        raise AssertionError("the intake API and relay stopped before they became healthy")
     try:
-        return httpx.get(f"{base_url}/health", timeout=5).status_code == 200
+        async with httpx.AsyncClient(timeout=5) as client:
+            return (await client.get(f"{base_url}/health")).status_code == 200
     except httpx.HTTPError:
         return False
 

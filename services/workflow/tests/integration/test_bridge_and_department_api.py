@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -14,7 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer
+from aiokafka import ConsumerRecord
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -26,7 +25,7 @@ from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer, build_producer, ensure_topics, publish
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.telemetry import configure_telemetry
-from onceonly.platform.testing import TopicReader
+from onceonly.platform.testing import TopicReader, eventually
 from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.api import create_app
@@ -133,37 +132,21 @@ def submission(
     )
 
 
-async def wait_until(predicate, *, seconds: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def read_events(settings: WorkflowSettings, code: str, count: int) -> list[Envelope]:
-    consumer = AIOKafkaConsumer(
-        topic_name(settings.topic_prefix, Stream.APPROVAL_EVENTS),
-        bootstrap_servers=settings.kafka_bootstrap,
-        auto_offset_reset="earliest",
-        group_id=None,
-    )
-    await consumer.start()
-    found: list[Envelope] = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(found) < count and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    envelope = Envelope.from_kafka(record.headers, record.value)
-                    if envelope.subject == code:
-                        found.append(envelope)
-    finally:
-        await consumer.stop()
-    return found
+    """The approval events of `code`, once at least `count` have been published."""
+
+    def of_code(records: list[ConsumerRecord]) -> list[Envelope]:
+        envelopes = (Envelope.from_kafka(r.headers, r.value) for r in records)
+        return [envelope for envelope in envelopes if envelope.subject == code]
+
+    topic = topic_name(settings.topic_prefix, Stream.APPROVAL_EVENTS)
+    async with TopicReader(settings.kafka_bootstrap, topic) as reader:
+        records = await reader.until(
+            lambda found: len(of_code(found)) >= count,
+            within=30,
+            what=f"{count} approval events of {code}",
+        )
+    return of_code(records)
 
 
 def code() -> str:
@@ -189,7 +172,7 @@ async def test_redelivered_submission_starts_one_workflow(system: System) -> Non
     async def both_seen() -> bool:
         return system.bridge.started + system.bridge.duplicates >= 2
 
-    await wait_until(both_seen, what="the bridge to see both deliveries")
+    await eventually(both_seen, what="the bridge to see both deliveries")
     assert system.bridge.started == 1
     assert system.bridge.duplicates == 1
     description = await handle.describe()
@@ -220,7 +203,7 @@ async def test_another_submission_under_a_used_code_is_dead_lettered(system: Sys
     async def conflict_seen() -> bool:
         return system.bridge.conflicts >= 1
 
-    await wait_until(conflict_seen, what="the bridge to refuse the second submission")
+    await eventually(conflict_seen, what="the bridge to refuse the second submission")
     assert system.bridge.duplicates == 0
     dlq = dead_letter_topic(system.settings.topic_prefix, "workflow-bridge")
     async with TopicReader(system.settings.kafka_bootstrap, dlq) as reader:
@@ -262,7 +245,7 @@ async def test_department_decides_through_the_api(system: System) -> None:
             assert answer.status_code == 200
             return any(t["application_code"] == application_code for t in answer.json())
 
-        await wait_until(task_listed, what="the task in the department's list")
+        await eventually(task_listed, what="the task in the department's list")
         listed = await http.get("/v1/tasks", headers=system.token("public-security"))
         task = next(t for t in listed.json() if t["application_code"] == application_code)
         # Household transfer: 10 natural days from today, moved off a non-working day.
@@ -342,7 +325,7 @@ async def test_claim_and_special_procedure_through_the_api(system: System) -> No
             answer = await http.post(f"{base}/assignment", json={}, headers=me)
             return answer.json() if answer.status_code == 200 else None
 
-        claim = await wait_until(claimed, what="the claim to be accepted")
+        claim = await eventually(claimed, what="the claim to be accepted")
         assert claim["assignee"] == "ps-1"
 
         taken = await http.post(f"{base}/assignment", json={"assignee": "ps-2"}, headers=colleague)

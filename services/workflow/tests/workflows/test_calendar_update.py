@@ -3,12 +3,12 @@ the year's official notice is loaded and the workflow is told (calendar_updated)
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
 from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import WorkingCalendar, YearNotice
+from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -60,11 +60,13 @@ async def test_provisional_deadlines_become_final_when_the_notice_arrives(
         handle = await time_skipping_env.client.start_workflow(
             WORKFLOW_NAME, app, id=code, task_queue=task_queue, result_type=ApplicationResult
         )
-        for _ in range(200):
-            before = await snapshot(handle)
-            if before.tasks:
-                break
-            await asyncio.sleep(0.05)
+        before = await eventually(
+            lambda: snapshot(handle),
+            lambda snap: snap.tasks,
+            within=10.0,
+            interval=0.05,
+            what="the tasks",
+        )
         assert before.provisional is True
         assert all(task.provisional for task in before.tasks)
 
@@ -73,11 +75,13 @@ async def test_provisional_deadlines_become_final_when_the_notice_arrives(
             calendar.load_notice(fictional_notice(year))
         await handle.signal("calendar_updated", CalendarUpdate("notice loaded"))
 
-        for _ in range(200):
-            after = await snapshot(handle)
-            if not after.provisional and not any(t.provisional for t in after.tasks):
-                break
-            await asyncio.sleep(0.05)
+        after = await eventually(
+            lambda: snapshot(handle),
+            lambda snap: not snap.provisional and not any(t.provisional for t in snap.tasks),
+            within=10.0,
+            interval=0.05,
+            what="final deadlines after the notice",
+        )
         assert after.provisional is False
         expected = calendar.deadline(accepted_on, 3, app_day_kind()).due
         assert datetime.fromisoformat(after.due_at).astimezone(CST).date() == expected

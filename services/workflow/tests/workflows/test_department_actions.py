@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -22,6 +21,7 @@ from onceonly.workflow.shared import (
     SpecialProcedureInput,
     SupplementInput,
     TaskActionResult,
+    TaskSnapshot,
     WithdrawalInput,
 )
 
@@ -124,11 +124,17 @@ async def test_special_procedure_stops_the_clock(
 
     ended = await update(handle, "end_special_procedure", inspection)
     assert ended.paused is False
-    for _ in range(200):
-        task = (await handle.query("snapshot", result_type=ApplicationSnapshot)).tasks[0]
-        if task.due_at != due_before:
-            break
-        await asyncio.sleep(0.05)
+
+    async def first_task() -> TaskSnapshot:
+        return (await handle.query("snapshot", result_type=ApplicationSnapshot)).tasks[0]
+
+    task = await eventually(
+        first_task,
+        lambda task: task.due_at != due_before,
+        within=10.0,
+        interval=0.05,
+        what="the task's moved deadline",
+    )
     assert task.due_at > due_before  # moved by the days the inspection took
     kinds = [m.kind for m in harness.producer.messages("SpecialProcedureEnded")]
     assert kinds == ["on_site_inspection"]

@@ -10,13 +10,13 @@ or Sunday after it). What is tested is the workflow's arithmetic over such a wee
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
 from onceonly.catalogue.calendar import WorkingCalendar, YearNotice
 from onceonly.catalogue.model import DayKind
 from onceonly.events.v1 import supervision_pb2
+from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -79,17 +79,21 @@ def local_date(instant: str) -> date:
 async def reds(harness, code: str, count: int) -> list[supervision_pb2.SupervisionAlert]:
     """Red alerts of this application, once `count` have been published (the alert
     activity may finish just after the time-skipping sleep returns)."""
-    found: list[supervision_pb2.SupervisionAlert] = []
-    for _ in range(200):
-        found = [
+
+    async def published() -> list[supervision_pb2.SupervisionAlert]:
+        return [
             a
             for a in harness.producer.messages("SupervisionAlert")
             if a.application_code == code and a.level == RED and a.escalation == 0
         ]
-        if len(found) >= count:
-            break
-        await asyncio.sleep(0.05)
-    return found
+
+    return await eventually(
+        published,
+        lambda found: len(found) >= count,
+        within=10.0,
+        interval=0.05,
+        what=f"{count} red alerts",
+    )
 
 
 async def test_construction_approval_over_a_holiday_week(
@@ -114,12 +118,13 @@ async def test_construction_approval_over_a_holiday_week(
         handle = await time_skipping_env.client.start_workflow(
             WORKFLOW_NAME, app, id=code, task_queue=task_queue, result_type=ApplicationResult
         )
-        for _ in range(200):
-            snap = await snapshot(handle)
-            if len(snap.tasks) == 5:
-                break
-            await asyncio.sleep(0.05)
-        assert len(snap.tasks) == 5
+        snap = await eventually(
+            lambda: snapshot(handle),
+            lambda snap: len(snap.tasks) == 5,
+            within=10.0,
+            interval=0.05,
+            what="the five tasks",
+        )
         accepted_on = local_date(snap.accepted_at)
 
         # The application's 25 working days: final, and the holiday week's five weekdays

@@ -75,12 +75,13 @@ async def alerts_reaching(
 ) -> list[supervision_pb2.SupervisionAlert]:
     """The alerts once `count` have been published: a timer that fired during a sleep
     publishes through an activity that may finish just after the sleep returns."""
-    for _ in range(200):
-        found = alerts(harness, department)
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.05)
-    return alerts(harness, department)
+    return await eventually(
+        lambda: asyncio.sleep(0, alerts(harness, department)),
+        lambda found: len(found) >= count,
+        within=10.0,
+        interval=0.05,
+        what=f"{count} alerts" + (f" of {department!r}" if department is not None else ""),
+    )
 
 
 def alerts(harness, department: str | None = None) -> list[supervision_pb2.SupervisionAlert]:
