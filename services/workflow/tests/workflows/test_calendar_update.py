@@ -4,10 +4,10 @@ the year's official notice is loaded and the workflow is told (calendar_updated)
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 from onceonly.catalogue import default_catalogue
-from onceonly.catalogue.calendar import WorkingCalendar, YearNotice
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar, YearNotice
 from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
@@ -19,8 +19,6 @@ from onceonly.workflow.shared import (
     WithdrawalInput,
 )
 from onceonly.workflow.worker import build_worker
-
-CST = timezone(timedelta(hours=8))
 
 
 def fictional_notice(year: int) -> YearNotice:
@@ -70,7 +68,9 @@ async def test_provisional_deadlines_become_final_when_the_notice_arrives(
         assert before.provisional is True
         assert all(task.provisional for task in before.tasks)
 
-        accepted_on = datetime.fromisoformat(before.accepted_at).astimezone(CST).date()
+        accepted_on = (
+            datetime.fromisoformat(before.accepted_at).astimezone(CHINA_STANDARD_TIME).date()
+        )
         for year in (accepted_on.year, accepted_on.year + 1):
             calendar.load_notice(fictional_notice(year))
         await handle.signal("calendar_updated", CalendarUpdate("notice loaded"))
@@ -84,7 +84,9 @@ async def test_provisional_deadlines_become_final_when_the_notice_arrives(
         )
         assert after.provisional is False
         expected = calendar.deadline(accepted_on, 3, app_day_kind()).due
-        assert datetime.fromisoformat(after.due_at).astimezone(CST).date() == expected
+        assert (
+            datetime.fromisoformat(after.due_at).astimezone(CHINA_STANDARD_TIME).date() == expected
+        )
         await handle.signal("withdraw", WithdrawalInput("test over"))
         await handle.result()
 

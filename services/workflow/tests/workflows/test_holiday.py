@@ -11,9 +11,9 @@ or Sunday after it). What is tested is the workflow's arithmetic over such a wee
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
-from onceonly.catalogue.calendar import WorkingCalendar, YearNotice
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar, YearNotice
 from onceonly.catalogue.model import DayKind
 from onceonly.events.v1 import supervision_pb2
 from onceonly.platform.testing import eventually
@@ -28,7 +28,6 @@ from onceonly.workflow.shared import (
 )
 from onceonly.workflow.worker import build_worker
 
-CST = timezone(timedelta(hours=8))
 RED = supervision_pb2.SUPERVISION_LEVEL_RED
 CONSTRUCTION = [
     "project-application",
@@ -73,7 +72,7 @@ async def snapshot(handle) -> ApplicationSnapshot:
 
 
 def local_date(instant: str) -> date:
-    return datetime.fromisoformat(instant).astimezone(CST).date()
+    return datetime.fromisoformat(instant).astimezone(CHINA_STANDARD_TIME).date()
 
 
 async def reds(harness, code: str, count: int) -> list[supervision_pb2.SupervisionAlert]:
@@ -100,7 +99,7 @@ async def test_construction_approval_over_a_holiday_week(
     time_skipping_env, harness, make_activities
 ) -> None:
     now = await time_skipping_env.get_current_time()
-    today = now.astimezone(CST).date()
+    today = now.astimezone(CHINA_STANDARD_TIME).date()
     calendar, holidays, makeup = holiday_calendar(today)
     activities = make_activities(harness.producer, calendar)
     task_queue = f"holiday-{uuid.uuid4().hex[:8]}"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from temporalio.client import WorkflowHandle
 from temporalio.common import SearchAttributeKey
 
-from onceonly.catalogue.calendar import default_calendar
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, default_calendar
 from onceonly.events.v1 import supervision_pb2
 from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
@@ -24,7 +24,6 @@ from onceonly.workflow.shared import (
     WithdrawalInput,
 )
 
-CST = timezone(timedelta(hours=8))
 YELLOW = supervision_pb2.SUPERVISION_LEVEL_YELLOW
 RED = supervision_pb2.SUPERVISION_LEVEL_RED
 HOUSEHOLD = ["transfer-application", "resident-id", "housing-proof", "household-register"]
@@ -193,7 +192,7 @@ async def test_supplement_pauses_the_clock_and_moves_its_deadline(
     assert alerts(harness, "fire") == []
     assert any(a.level == RED for a in alerts(harness, "civil-air-defence"))
 
-    resumed_on = (await _now(time_skipping_env)).astimezone(CST).date()
+    resumed_on = (await _now(time_skipping_env)).astimezone(CHINA_STANDARD_TIME).date()
     await handle.signal("supplement", SupplementInput(["fire-design-revised"]))
     fire = await eventually(
         lambda: _task(handle, "fire"),
@@ -203,12 +202,14 @@ async def test_supplement_pauses_the_clock_and_moves_its_deadline(
     assert fire.paused is False
     # The deadline moves by the working days the pause took, on the same calendar.
     calendar = default_calendar()
-    old_due = datetime.fromisoformat(before["fire"].due_at).astimezone(CST).date()
-    paused_on = datetime.fromisoformat(paused["fire"].decided_at).astimezone(CST).date()
+    old_due = datetime.fromisoformat(before["fire"].due_at).astimezone(CHINA_STANDARD_TIME).date()
+    paused_on = (
+        datetime.fromisoformat(paused["fire"].decided_at).astimezone(CHINA_STANDARD_TIME).date()
+    )
     shift = calendar.working_days_between(paused_on, resumed_on)
     assert shift >= 10  # three weeks hold at least two weeks of working days
     expected = calendar.add_working_days(old_due, shift).due
-    assert datetime.fromisoformat(fire.due_at).astimezone(CST).date() == expected
+    assert datetime.fromisoformat(fire.due_at).astimezone(CHINA_STANDARD_TIME).date() == expected
     assert alerts(harness, "fire") == []
     await close(handle)
     await record_history(handle, "supervised-paused-for-supplement")
