@@ -1,0 +1,94 @@
+"""The tracking API's app factory: it only wires state, lifespan, problems, metrics and
+the routers."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+
+import asyncpg
+from fastapi import FastAPI
+
+from onceonly.catalogue.calendar import default_calendar
+from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.deferral_store import refresh_deferred_gauges
+from onceonly.platform.heartbeat import stale_components
+from onceonly.platform.http import health_router, install_problem_handlers
+from onceonly.platform.metrics import (
+    ConsumerGroup,
+    ConsumerLagMonitor,
+    instrument_api,
+    refresh_periodically,
+)
+from onceonly.tracking.agents import app_id, stream_topics
+from onceonly.tracking.api import applications, dashboard, supervision
+from onceonly.tracking.api.dependencies import TrackingState, database_pool
+from onceonly.tracking.metrics import refresh_open_tasks
+from onceonly.tracking.processing import AGENT_COMPONENT
+from onceonly.tracking.settings import TrackingSettings
+
+ROUTERS = (applications.router, supervision.router, dashboard.router)
+
+
+def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) -> FastAPI:
+    """The API; with `pool` given (tests) it uses that pool and leaves it open."""
+    app = FastAPI(
+        title="Once-Only tracking API",
+        version="1.0.0",
+        description="Timelines (全程留痕), their verification and application status.",
+        lifespan=partial(_lifespan, own_pool=pool is None),
+    )
+    calendar = default_calendar(Path(settings.calendar_dir) if settings.calendar_dir else None)
+    state = app.state.tracking = TrackingState(settings=settings, calendar=calendar, pool=pool)
+    install_problem_handlers(app)
+    lag = ConsumerLagMonitor(
+        settings.kafka_bootstrap,
+        [ConsumerGroup("tracking", app_id(settings), list(stream_topics(settings).values()))],
+    )
+    every = settings.metrics_refresh_seconds
+    instrument_api(
+        app,
+        service="tracking",
+        background={
+            "consumer-lag": lambda: lag.run(every),
+            "open-tasks": refresh_periodically(
+                "open tasks gauge", lambda: refresh_open_tasks(database_pool(state)), every
+            ),
+            # The agent's (its faust web port serves no Prometheus metrics).
+            "deferred-events": refresh_periodically(
+                "deferred events",
+                lambda: refresh_deferred_gauges(database_pool(state), [app_id(settings)]),
+                every,
+            ),
+        },
+    )
+    app.include_router(health_router(partial(_health, state)))
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI, *, own_pool: bool) -> AsyncIterator[None]:
+    state: TrackingState = app.state.tracking
+    pool = await create_pool(state.settings.database_url, max_size=5) if own_pool else state.pool
+    assert pool is not None  # given, or just opened
+    try:
+        await prepare_database(pool, component="tracking", package="onceonly.tracking")
+        state.pool = pool
+        yield
+    finally:
+        if own_pool:
+            state.pool = None
+            await pool.close()
+
+
+async def _health(state: TrackingState) -> dict[str, str]:
+    pool = database_pool(state)
+    try:
+        await pool.fetchval("SELECT 1")
+    except (OSError, asyncpg.PostgresError) as exc:
+        return {"postgres": f"{type(exc).__name__}: {exc}"}
+    return await stale_components(
+        pool, [AGENT_COMPONENT], max_age_seconds=state.settings.tracking_agent_max_silence_seconds
+    )

@@ -1,0 +1,15 @@
+"""`/dashboard`: the supervision dashboard page (电子监察看板), outside the OpenAPI
+document."""
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from onceonly.tracking.dashboard import DASHBOARD_HTML
+
+router = APIRouter()
+
+
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard() -> HTMLResponse:
+    # The page holds no data: its script calls the API with a token the user pastes.
+    return HTMLResponse(DASHBOARD_HTML)

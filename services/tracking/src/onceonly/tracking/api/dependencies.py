@@ -1,0 +1,81 @@
+"""What the tracking API's routes depend on, typed: the signed-in staff, the stores, the
+working calendar, and the application code in the path.
+
+`create_app` puts one `TrackingState` on `app.state.tracking`; its lifespan adds the
+database pool. Routes reach it only through these dependencies.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Path, Request
+
+from onceonly.catalogue.calendar import WorkingCalendar
+from onceonly.platform.auth import StaffIdentity, staff_dependency
+from onceonly.tracking.figures_store import FiguresStore
+from onceonly.tracking.settings import TrackingSettings
+from onceonly.tracking.store import TrackingStore
+
+STAFF_ROLES = ("supervision", "operations", "reviewer", "department_head")
+SUPERVISION_ROLES = ("supervision", "operations")
+# Application codes are assigned by intake; this only keeps nonsense out of queries.
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+
+
+@dataclass(slots=True)
+class TrackingState:
+    """What the routes share, built by `create_app`."""
+
+    settings: TrackingSettings
+    calendar: WorkingCalendar
+    pool: asyncpg.Pool | None = None  # opened by the lifespan unless given
+
+
+def tracking_state(request: Request) -> TrackingState:
+    return request.app.state.tracking
+
+
+State = Annotated[TrackingState, Depends(tracking_state)]
+
+
+class SignedIn:
+    """A dependency: the bearer token's staff, holding one of `roles` (401, 403 problems)."""
+
+    def __init__(self, *roles: str) -> None:
+        self.roles = roles
+
+    async def __call__(self, request: Request, state: State) -> StaffIdentity:
+        secret = state.settings.signing_secret.get_secret_value()
+        return await staff_dependency(secret, roles=self.roles)(request)
+
+
+def database_pool(state: State) -> asyncpg.Pool:
+    assert state.pool is not None  # the lifespan opens it before requests are served
+    return state.pool
+
+
+Pool = Annotated[asyncpg.Pool, Depends(database_pool)]
+
+
+def working_calendar(state: State) -> WorkingCalendar:
+    return state.calendar
+
+
+Calendar = Annotated[WorkingCalendar, Depends(working_calendar)]
+
+
+def tracking_store(pool: Pool) -> TrackingStore:
+    return TrackingStore(pool)
+
+
+def figures_store(pool: Pool, calendar: Calendar) -> FiguresStore:
+    return FiguresStore(pool, calendar)
+
+
+Staff = Annotated[StaffIdentity, Depends(SignedIn(*STAFF_ROLES))]
+Supervisor = Annotated[StaffIdentity, Depends(SignedIn(*SUPERVISION_ROLES))]
+Store = Annotated[TrackingStore, Depends(tracking_store)]
+Figures = Annotated[FiguresStore, Depends(figures_store)]
+
+Code = Annotated[str, Path(pattern=CODE_PATTERN)]

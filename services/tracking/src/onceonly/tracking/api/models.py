@@ -1,0 +1,90 @@
+"""The tracking API's response bodies."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TimelineEntryView(BaseModel):
+    seq: int
+    event_id: str
+    type: str
+    source: str
+    time: datetime
+    summary: dict[str, Any]
+    hash: str
+    prev_hash: str
+    recorded_at: datetime
+
+
+class TimelineView(BaseModel):
+    application_code: str
+    entries: list[TimelineEntryView]
+
+
+class VerificationView(BaseModel):
+    application_code: str
+    intact: bool
+    entries: int
+    first_broken_seq: int | None
+    reason: str | None
+
+
+class StatusView(BaseModel):
+    application_code: str
+    matter_code: str | None
+    status: str
+    tasks: dict[str, dict[str, Any]]
+    last_event_at: str | None
+    supervision_level: str
+    paused: bool
+    due_at: str | None
+    supervision: dict[str, Any]
+    rating: int | None = None
+
+
+class GroupFiguresView(BaseModel):
+    group: str
+    received: int
+    completed: int
+    on_time: int
+    overdue: int
+    on_time_rate: float | None
+    open_yellow: int
+    open_red: int
+    # Days each completed unit's clock ran, in its own kind of days (working or natural),
+    # pauses left out (onceonly.tracking.figures).
+    average_days: float | None
+    p90_days: float | None
+    average_committed_days: float | None
+    at_most_once: int
+    at_most_once_rate: float | None
+    ratings: dict[str, int]
+
+
+class FiguresView(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    group_by: str
+    groups: list[GroupFiguresView]
+
+
+class AlertView(BaseModel):
+    application_code: str
+    matter_code: str
+    department_code: str
+    level: str
+    escalation: int | None
+    seconds_left: int | None
+    seconds_left_at_alert: int | None
+    due_at: datetime | None
+    raised_at: datetime | None
+
+
+class AlertsView(BaseModel):
+    as_of: datetime
+    red: list[AlertView]
+    yellow: list[AlertView]

@@ -1,0 +1,76 @@
+"""`/v1/supervision`: the electronic supervision (电子监察) figures and open alerts, for
+supervision and operations staff."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
+from onceonly.platform.http import Problem
+from onceonly.tracking.api.dependencies import Figures, Pool, Supervisor
+from onceonly.tracking.api.models import AlertsView, AlertView, FiguresView, GroupFiguresView
+from onceonly.tracking.figures_store import open_alerts
+
+router = APIRouter(prefix="/v1/supervision", responses={401: {}, 403: {}})
+
+
+@router.get(
+    "/figures",
+    response_model=FiguresView,
+    summary="Supervision figures (电子监察) per department or matter over [from, to)",
+    description="Definitions in onceonly.tracking.figures; days are each clock's own"
+    " kind (working or natural), its pauses left out. A time without a zone is China"
+    " Standard Time. Open alerts are counted as of now.",
+    responses={422: {}},
+)
+async def get_figures(
+    _: Supervisor,
+    figures: Figures,
+    start: Annotated[datetime, Query(alias="from")],
+    end: Annotated[datetime, Query(alias="to")],
+    group_by: Literal["department", "matter"] = "department",
+) -> FiguresView:
+    start, end = _zoned(start), _zoned(end)
+    if end <= start:
+        raise Problem(
+            422,
+            "Invalid period",
+            "`to` must be after `from`. 结束时间须晚于开始时间.",
+            type_="https://onceonly.dev/problems/invalid-period",
+        )
+    found = await figures.figures(start=start, end=end, group_by=group_by)
+    return FiguresView(
+        from_=start,
+        to=end,
+        group_by=group_by,
+        groups=[GroupFiguresView(**found[group].as_json()) for group in sorted(found)],
+    )
+
+
+@router.get(
+    "/alerts",
+    response_model=AlertsView,
+    summary="Open red and yellow alerts (红黄牌): application, matter, department",
+    description="`seconds_left` is counted now from the clock's due time (negative when"
+    " overdue); `seconds_left_at_alert` is what the alert said when raised. An empty"
+    " department code is the application's own clock.",
+)
+async def get_alerts(_: Supervisor, pool: Pool) -> AlertsView:
+    now = datetime.now(UTC)
+    views = []
+    for row in await open_alerts(pool):
+        due = row["due_at"]
+        left = int((due - now).total_seconds()) if due else row["seconds_left_at_alert"]
+        views.append(AlertView(**row, seconds_left=left))
+    return AlertsView(
+        as_of=now,
+        red=[view for view in views if view.level == "red"],
+        yellow=[view for view in views if view.level == "yellow"],
+    )
+
+
+def _zoned(value: datetime) -> datetime:
+    """A period given without a zone is in China Standard Time, as supervision offices
+    count."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=CHINA_STANDARD_TIME)
