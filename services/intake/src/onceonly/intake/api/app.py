@@ -1,0 +1,141 @@
+"""The integrator API's app factory: it only wires state, lifespan, problems,
+middleware and the routers."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import asyncpg
+import structlog
+from fastapi import FastAPI
+
+from onceonly.catalogue import Catalogue, default_catalogue
+from onceonly.intake import metrics, outbox
+from onceonly.intake.api import applications, materials, matters, progress, updates
+from onceonly.intake.api.dependencies import IntakeState
+from onceonly.intake.approval_store import ApprovalStore
+from onceonly.intake.middleware import BodyLimitMiddleware, DeadlineMiddleware
+from onceonly.intake.openapi_examples import response_examples
+from onceonly.intake.problems import UNAVAILABLE, document_problems, install_intake_handlers
+from onceonly.intake.relay import RELAY_COMPONENT
+from onceonly.intake.service import IntakeService
+from onceonly.intake.settings import IntakeSettings
+from onceonly.intake.store import ApplicationStore
+from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.heartbeat import stale_components
+from onceonly.platform.http import health_router, install_problem_handlers
+from onceonly.platform.metrics import RequestMetricsMiddleware
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = (
+    "For integrators (portals, apps, kiosks, the 12345 hotline, service-hall windows):"
+    " submit applications for matters of the service catalogue and follow them.\n\n"
+    "* Authenticate with `Authorization: Bearer oo_<key_id>_<secret>`.\n"
+    "* Send an `Idempotency-Key` header with every POST: a retry with the same key"
+    " and body returns the first answer; the same key with another body is a 422.\n"
+    "* Errors are RFC 9457 `application/problem+json`; validation errors name each"
+    " field in `errors`, with messages in English and Chinese."
+)
+
+
+def create_app(
+    settings: IntakeSettings,
+    *,
+    pool: asyncpg.Pool | None = None,
+    catalogue: Catalogue | None = None,
+) -> FastAPI:
+    """The API; with `pool` given (tests) it uses that pool and leaves it open."""
+    catalogue = catalogue or default_catalogue()
+    app = FastAPI(
+        title="Once-Only intake API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        # FastAPI's spans stay on; its logs of validation failures would carry the
+        # rejected input values, personal data included.
+        telemetry={"logs": False},
+    )
+    state = app.state.intake = IntakeState.of(settings, catalogue, pool)
+    install_problem_handlers(app)
+    install_intake_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        by_path={"/v1/materials": settings.material_max_bytes},
+    )
+    # Inside the metrics (so that timed-out requests are counted with their 503).
+    app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout_seconds, prefix="/v1/")
+    app.add_middleware(RequestMetricsMiddleware, service="intake")
+    app.include_router(health_router(partial(_health, state)))
+    document_problems(app, response_examples(catalogue))
+    for router in (
+        applications.router,
+        updates.router,
+        materials.router(settings.material_max_bytes),
+        progress.router,
+        matters.router,
+    ):
+        app.include_router(router)
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: IntakeState = app.state.intake
+    settings = state.settings
+    # The API's queries leave no session state (no LISTEN, SET or cursor; the
+    # migrations' advisory lock is released explicitly): no reset round trip per
+    # checkout, of which a submission makes two.
+    pool = state.given_pool or await create_pool(
+        settings.database_url, max_size=settings.database_pool_max, reset_sessions=False
+    )
+    refresher: asyncio.Task[None] | None = None
+    try:
+        await prepare_database(pool, component="intake", package="onceonly.intake")
+        state.pool = pool
+        state.store = ApplicationStore(pool)
+        state.service = IntakeService(
+            store=state.store,
+            catalogue=state.catalogue,
+            sealer=state.sealer,
+            region_code=settings.region_code,
+            topic_prefix=settings.topic_prefix,
+            idempotency_ttl_hours=settings.idempotency_ttl_hours,
+            approvals=ApprovalStore(pool),
+        )
+        refresher = asyncio.create_task(_refresh_backlog(state, pool))
+        yield
+    finally:
+        if refresher is not None:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+        if state.given_pool is None:
+            await pool.close()
+
+
+async def _refresh_backlog(state: IntakeState, pool: asyncpg.Pool) -> None:
+    """The outbox's backlog gauges, measured here, not by the relay, so that they are
+    visible exactly when the relay is down."""
+    while True:
+        try:
+            found = await outbox.backlog(pool, topic_prefix=state.settings.topic_prefix)
+            metrics.OUTBOX_BACKLOG.set(found.rows)
+            metrics.OUTBOX_OLDEST_SECONDS.set(found.oldest_seconds)
+        except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+            log.warning("outbox backlog not measured", error=type(exc).__name__)
+        await asyncio.sleep(max(state.settings.heartbeat_seconds, 1.0))
+
+
+async def _health(state: IntakeState) -> dict[str, str]:
+    assert state.pool is not None  # set by the lifespan
+    try:
+        await state.pool.fetchval("SELECT 1")
+    except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+        return {"postgres": f"{type(exc).__name__}: {exc}"}
+    return await stale_components(
+        state.pool, [RELAY_COMPONENT], max_age_seconds=state.settings.relay_max_silence_seconds
+    )

@@ -1,0 +1,215 @@
+"""Applications: submit one, list yours, read one back."""
+
+# No `from __future__ import annotations`: FastAPI resolves the route annotations.
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi.responses import Response
+from opentelemetry import trace
+
+from onceonly.intake import metrics
+from onceonly.intake.api.dependencies import (
+    REPLAYED_HEADER,
+    CurrentIntegrator,
+    IdempotencyKeyHeader,
+    MatterCatalogue,
+    PostingIntegrator,
+    Service,
+    code_or_404,
+    idempotency,
+    json_answer,
+)
+from onceonly.intake.approval_status import Status
+from onceonly.intake.errors import InvalidValue
+from onceonly.intake.paging import DEFAULT_LIMIT, MAX_LIMIT
+from onceonly.intake.problems import documented, invalid, not_found
+from onceonly.intake.schemas import (
+    ORGANISATION_EXAMPLE,
+    PERSON_EXAMPLE,
+    ApplicationIn,
+    ApplicationPage,
+    ApplicationSummaryView,
+    ApplicationView,
+    Instant,
+    PageLinks,
+    SubmissionReceipt,
+)
+from onceonly.intake.service import application_path
+from onceonly.intake.submission import MaterialReference, SubmissionDraft
+from onceonly.platform.telemetry import current_trace_headers
+
+router = APIRouter(tags=["applications"])
+
+_EXAMPLES: dict[str, Any] = {
+    "person": {"summary": "A person: household registration transfer", "value": PERSON_EXAMPLE},
+    "organisation": {
+        "summary": "An organisation: business start-up",
+        "value": ORGANISATION_EXAMPLE,
+    },
+}
+
+
+@router.post(
+    "/v1/applications",
+    status_code=201,
+    response_model=SubmissionReceipt,
+    summary="Submit an application",
+    description=(
+        "Validates the application against the catalogue (matter, applicant kind,"
+        " material codes) and the identifier rules (resident ID number, unified social"
+        " credit code, mobile number), assigns its application code and records it."
+        " The answer is sent only once the application is durably stored."
+    ),
+    responses={
+        201: {
+            "description": "Recorded; `Location` points at the application",
+            "headers": {
+                "Location": {"schema": {"type": "string"}},
+                "Idempotent-Replayed": REPLAYED_HEADER,
+            },
+        },
+        **documented(401, 413, 422, 429, 503),
+    },
+)
+async def submit_application(
+    request: Request,
+    integrator: PostingIntegrator,
+    body: Annotated[ApplicationIn, Body(openapi_examples=_EXAMPLES)],
+    service: Service,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    key = idempotency(request, idempotency_key, body.model_dump(mode="json"))
+    draft = SubmissionDraft(
+        matter_code=body.matter_code,
+        applicant_kind=body.applicant.kind,
+        applicant_name=body.applicant.name,
+        applicant_identifier=body.applicant.identifier,
+        mobile=body.contact.mobile,
+        channels=tuple(body.contact.channels),
+        language=body.contact.language,
+        materials=tuple(MaterialReference(m.code, m.reference) for m in body.materials),
+        form=body.form,
+    )
+    answer = await service.submit(
+        integrator_id=integrator.id,
+        draft=draft,
+        idempotency=key,
+        trace_headers=current_trace_headers(),
+    )
+    metrics.SUBMISSIONS.labels("replayed" if answer.replayed else "accepted").inc()
+    # The first answer and its replay (stored as JSON) are both read as the receipt.
+    receipt = SubmissionReceipt.model_validate(answer.body)
+    trace.get_current_span().set_attribute("onceonly.application_code", receipt.application_code)
+    return json_answer(
+        answer,
+        {"Location": receipt.links.self_},
+        receipt.model_dump(mode="json", by_alias=True),
+    )
+
+
+@router.get(
+    "/v1/applications",
+    response_model=ApplicationPage,
+    summary="List your applications",
+    description=(
+        "Newest first. Filters combine; `submitted_from` is inclusive, `submitted_to`"
+        " exclusive, both with a time zone. Follow `links.next` (or pass `next_cursor`"
+        " as `cursor` with the same filters) until it is null."
+    ),
+    responses=documented(401, 422, 503),
+)
+async def list_applications(
+    integrator: CurrentIntegrator,
+    service: Service,
+    matter_code: Annotated[
+        str | None, Query(max_length=64, examples=["household-transfer"])
+    ] = None,
+    status: Annotated[Status | None, Query(examples=["accepted"])] = None,
+    submitted_from: Annotated[Instant | None, Query(examples=["2025-03-01T00:00:00+08:00"])] = None,
+    submitted_to: Annotated[Instant | None, Query(examples=["2025-04-01T00:00:00+08:00"])] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            description="`next_cursor` of the previous page",
+            examples=["WyIyMDI1LTAzLTAyVDA4OjE1OjAwKzAwOjAwIl0"],
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, examples=[20])] = DEFAULT_LIMIT,
+) -> ApplicationPage:
+    try:
+        page, next_cursor = await service.applications_page(
+            integrator_id=integrator.id,
+            matter_code=matter_code,
+            status=status,
+            submitted_from=submitted_from,
+            submitted_to=submitted_to,
+            cursor=cursor,
+            limit=limit,
+        )
+    except InvalidValue as exc:
+        raise invalid(
+            [
+                {
+                    "field": "cursor",
+                    "in": "query",
+                    "code": exc.code,
+                    "message": exc.message_en,
+                    "message_zh": exc.message_zh,
+                }
+            ]
+        ) from None
+    next_link = None
+    if next_cursor is not None:
+        query = {
+            "matter_code": matter_code,
+            "status": status,
+            "submitted_from": submitted_from.isoformat() if submitted_from else None,
+            "submitted_to": submitted_to.isoformat() if submitted_to else None,
+            "limit": str(limit),
+            "cursor": next_cursor,
+        }
+        next_link = "/v1/applications?" + urlencode(
+            {name: value for name, value in query.items() if value is not None}
+        )
+    return ApplicationPage(
+        applications=[
+            ApplicationSummaryView.of(item, self_link=application_path(item.application_code))
+            for item in page
+        ],
+        next_cursor=next_cursor,
+        links=PageLinks(next=next_link),
+    )
+
+
+@router.get(
+    "/v1/applications/{application_code}",
+    response_model=ApplicationView,
+    summary="Read one of your applications",
+    description=(
+        "Where the approval stands (status, the application's clock and each"
+        " department's task and clock) and which materials are still missing, as the"
+        " workflow reported it a moment ago. Personal data is masked. Another"
+        " integrator's application is a 404."
+    ),
+    responses=documented(401, 404, 503),
+)
+async def read_application(
+    integrator: CurrentIntegrator,
+    application_code: Annotated[str, Path(max_length=40, examples=["330100-20250303-0004276"])],
+    service: Service,
+    catalogue: MatterCatalogue,
+) -> ApplicationView:
+    code = code_or_404(application_code)
+    found = await service.application(integrator_id=integrator.id, code=code)
+    if found is None:
+        raise not_found(f"Application {code}")
+    return ApplicationView.of(
+        found.record,
+        found.approval,
+        outstanding=found.outstanding,
+        catalogue=catalogue,
+        self_link=application_path(code),
+    )

@@ -1,0 +1,226 @@
+"""What the integrator API's routes depend on, typed: the authenticated (and rate-limited)
+integrator, the intake service, the catalogue, the settings, the upload store, and the
+path and header parameters; with the helpers the routes share (idempotency, the 404 of a
+malformed code, the JSON of a stored answer).
+
+`create_app` puts one `IntakeState` on `app.state.intake`; its lifespan adds the
+database pool and the service. Routes reach it only through these dependencies.
+"""
+
+# No `from __future__ import annotations`: FastAPI resolves the `Annotated` aliases.
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import asyncpg
+import structlog
+from fastapi import Depends, Header, Path, Request
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from onceonly.catalogue import Catalogue
+from onceonly.intake import metrics
+from onceonly.intake.apikeys import parse_api_key, secret_matches
+from onceonly.intake.application_code import parse_application_code
+from onceonly.intake.errors import InvalidApiKey, InvalidValue
+from onceonly.intake.idempotency import (
+    IDEMPOTENCY_KEY_PATTERN,
+    IdempotencyRequest,
+    request_fingerprint,
+    validate_key,
+)
+from onceonly.intake.problems import invalid, not_found, too_many, unauthorised
+from onceonly.intake.ratelimit import RateLimiter, retry_after_header
+from onceonly.intake.service import Answer, IntakeService
+from onceonly.intake.settings import IntakeSettings
+from onceonly.intake.store import ApplicationStore
+from onceonly.intake.upload_store import UploadStore
+from onceonly.platform.pii import PiiSealer
+
+
+@dataclass(frozen=True, slots=True)
+class Integrator:
+    id: str
+    name: str
+    key_id: str
+
+
+@dataclass(slots=True)
+class IntakeState:
+    """What the routes share, built by `create_app`."""
+
+    settings: IntakeSettings
+    catalogue: Catalogue
+    sealer: PiiSealer
+    post_limiter: RateLimiter  # POSTs per integrator
+    progress_limiter: RateLimiter  # citizen progress lookups per client address
+    given_pool: asyncpg.Pool | None = None  # tests' pool: used, and left open
+    pool: asyncpg.Pool | None = None  # set by the lifespan
+    store: ApplicationStore | None = None  # set by the lifespan
+    service: IntakeService | None = None  # set by the lifespan
+
+    @classmethod
+    def of(
+        cls, settings: IntakeSettings, catalogue: Catalogue, pool: asyncpg.Pool | None
+    ) -> "IntakeState":
+        return cls(
+            settings=settings,
+            catalogue=catalogue,
+            sealer=PiiSealer(settings.pii_keys.get_secret_value()),
+            post_limiter=RateLimiter(
+                rate_per_second=settings.integrator_post_rate_per_second,
+                burst=settings.integrator_post_burst,
+            ),
+            progress_limiter=RateLimiter(
+                rate_per_second=settings.progress_rate_per_minute / 60.0,
+                burst=settings.progress_burst,
+            ),
+            given_pool=pool,
+        )
+
+
+def intake_state(request: Request) -> IntakeState:
+    return request.app.state.intake
+
+
+State = Annotated[IntakeState, Depends(intake_state)]
+
+
+def intake_settings(state: State) -> IntakeSettings:
+    return state.settings
+
+
+def matter_catalogue(state: State) -> Catalogue:
+    return state.catalogue
+
+
+def intake_service(state: State) -> IntakeService:
+    assert state.service is not None  # the lifespan builds it before requests are served
+    return state.service
+
+
+def upload_store(state: State) -> UploadStore:
+    assert state.pool is not None  # opened by the lifespan
+    return UploadStore(state.pool)
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="IntegratorApiKey",
+    description="An integrator API key: `oo_<key_id>_<secret>` (from `onceonly-intake"
+    " integrator create` or `key-create`).",
+)
+
+
+async def current_integrator(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    state: State,
+) -> Integrator:
+    """The owner of the bearer API key (a 401 problem otherwise)."""
+    if credentials is None:
+        raise unauthorised()
+    try:
+        key_id, secret = parse_api_key(credentials.credentials)
+    except InvalidApiKey:
+        raise unauthorised() from None
+    assert state.store is not None  # set by the lifespan
+    owner = await state.store.key_owner(key_id)
+    valid = secret_matches(secret, owner.secret_sha256 if owner else None)
+    if owner is None or not valid or owner.revoked:
+        raise unauthorised()
+    structlog.contextvars.bind_contextvars(integrator_id=owner.integrator_id)
+    return Integrator(owner.integrator_id, owner.integrator_name, key_id)
+
+
+CurrentIntegrator = Annotated[Integrator, Depends(current_integrator)]
+
+
+async def posting_integrator(integrator: CurrentIntegrator, state: State) -> Integrator:
+    """The integrator, within its budget of POSTs (a 429 problem otherwise)."""
+    # After authentication: an unauthenticated flood spends nobody's budget.
+    wait = state.post_limiter.take(integrator.id)
+    if wait is not None:
+        metrics.RATE_LIMITED.labels("integrator").inc()
+        raise too_many(retry_after_header(wait))
+    return integrator
+
+
+PostingIntegrator = Annotated[Integrator, Depends(posting_integrator)]
+Service = Annotated[IntakeService, Depends(intake_service)]
+MatterCatalogue = Annotated[Catalogue, Depends(matter_catalogue)]
+Settings = Annotated[IntakeSettings, Depends(intake_settings)]
+Uploads = Annotated[UploadStore, Depends(upload_store)]
+
+ApplicationCodePath = Annotated[str, Path(max_length=40, examples=["330100-20250303-0004276"])]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Any unique string per logical request (visible ASCII), e.g. a UUID."
+        " Kept for at least 24 hours; scoped to the integrator, so one key names one"
+        " request whatever its path.",
+        examples=["5d0f9a2e-3f4b-4c1e-9a53-6e1f7c2b8a10"],
+    ),
+]
+
+REPLAYED_HEADER = {
+    "description": "`true` when this is the stored first answer",
+    "schema": {"type": "string"},
+}
+
+
+def code_or_404(application_code: str) -> str:
+    """The parsed application code; a malformed one names no application: the same 404
+    as an unknown one."""
+    try:
+        return str(parse_application_code(application_code))
+    except InvalidValue:
+        raise not_found(f"Application {application_code}") from None
+
+
+def idempotency(
+    request: Request, key: str | None, body: dict[str, Any]
+) -> IdempotencyRequest | None:
+    """The POST's idempotency key and fingerprint, if it sent a key (a 422 problem if
+    the key is malformed)."""
+    if key is None:
+        return None
+    try:
+        validate_key(key)
+    except InvalidValue as exc:
+        raise invalid(
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "in": "header",
+                    "code": exc.code,
+                    "message": exc.message_en,
+                    "message_zh": exc.message_zh,
+                }
+            ]
+        ) from None
+    return IdempotencyRequest(key, request_fingerprint("POST", request.url.path, body))
+
+
+def json_answer(
+    answer: Answer, headers: dict[str, str], body: dict[str, Any] | None = None
+) -> Response:
+    """The answer (or `body`, its model's dump) as JSON, `Idempotent-Replayed` on replays."""
+    if answer.replayed:
+        headers = {**headers, "Idempotent-Replayed": "true"}
+    # Keys sorted: the stored answer comes back from jsonb in another order, and a
+    # replay should be byte for byte the first answer.
+    return Response(
+        json.dumps(
+            answer.body if body is None else body,
+            ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+        ),
+        status_code=answer.status,
+        headers=headers,
+        media_type="application/json",
+    )
