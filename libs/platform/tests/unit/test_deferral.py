@@ -263,3 +263,20 @@ async def test_the_consumer_loop_gets_past_an_update_ahead_of_its_submission() -
 
 async def _applied(workflows: Workflows) -> list[tuple[str, str]]:
     return workflows.applied
+
+
+async def test_a_store_that_is_away_neither_stops_the_sweep_nor_loses_a_release() -> None:
+    workflows, broker = Workflows(), MemoryBroker()
+    store = MemoryDeferredStore()
+    deferrals = Deferrals(store, "unit")
+    events = consumer(workflows, broker, deferrals)
+    await events._process(withdrawn("K"))
+    # Postgres restarting: the sweep gives up until next time, the consumer goes on.
+    store.failures.append(ConnectionRefusedError("postgres restarting"))
+    await events._sweep(deferrals)
+    assert not deferrals.sweep_due()
+    # The submission comes while the store fails once more: the release is retried.
+    store.failures.append(ConnectionRefusedError("postgres restarting"))
+    await asyncio.wait_for(events._process(submitted("K", partition=1)), 5)
+    assert workflows.applied == [("K", "WithdrawalRequested")]
+    assert await store.places("unit") == {}

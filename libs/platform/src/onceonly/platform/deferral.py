@@ -217,8 +217,15 @@ class MemoryDeferredStore:
     def __init__(self) -> None:
         self._records: dict[int, DeferredRecord] = {}
         self._ids = itertools.count(1)
+        # Raised by the next calls, one each (e.g. Postgres restarting).
+        self.failures: list[Exception] = []
+
+    def _fail_if_told(self) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
 
     async def add(self, record: DeferredRecord) -> None:
+        self._fail_if_told()
         if any(
             (r.consumer, r.topic, r.partition, r.offset)
             == (record.consumer, record.topic, record.partition, record.offset)
@@ -229,11 +236,13 @@ class MemoryDeferredStore:
         self._records[new_id] = replace(record, id=new_id)
 
     async def of_key(self, consumer: str, key: bytes) -> list[DeferredRecord]:
+        self._fail_if_told()
         return [
             r for _, r in sorted(self._records.items()) if r.consumer == consumer and r.key == key
         ]
 
     async def places(self, consumer: str) -> dict[bytes, set[tuple[str, int]]]:
+        self._fail_if_told()
         found: dict[bytes, set[tuple[str, int]]] = {}
         for record in self._records.values():
             if record.consumer == consumer:
@@ -241,6 +250,7 @@ class MemoryDeferredStore:
         return found
 
     async def remove(self, consumer: str, ids: list[int]) -> None:
+        self._fail_if_told()
         for record_id in ids:
             if (record := self._records.get(record_id)) and record.consumer == consumer:
                 del self._records[record_id]

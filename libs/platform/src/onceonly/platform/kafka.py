@@ -201,7 +201,7 @@ class EventConsumer:
                 )
             # Between batches, so that no application's records race their own retry.
             if self._deferrals is not None and self._deferrals.sweep_due():
-                await self._deferrals.sweep(self._try_deferred, self._park_deferred)
+                await self._sweep(self._deferrals)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
         """Commit `offsets`; False when they could not be, and the records after the
@@ -297,8 +297,26 @@ class EventConsumer:
         if not_ready is not None:
             await self._defer(record, not_ready.waiting_for)
         elif deferrals is not None and record.key is not None and deferrals.has(record.key):
-            # What its deferred events wait for may just have been handled.
-            await deferrals.release(record.key, self._try_deferred, self._park_deferred)
+            # What its deferred events wait for may just have been handled. Retried while
+            # the store is away: handling a deferred record twice is harmless.
+            key = record.key
+            await retry_forever(
+                lambda: deferrals.release(key, self._try_deferred, self._park_deferred),
+                what="releasing deferred events",
+                log_fields={"consumer": self._name},
+            )
+
+    async def _sweep(self, deferrals: Deferrals) -> None:
+        """Try every deferred record again; a store that is away (Postgres restarting)
+        is tried again at the next sweep, the consumer goes on meanwhile."""
+        try:
+            await deferrals.sweep(self._try_deferred, self._park_deferred)
+        except Exception as exc:
+            log.warning(
+                "deferred events not swept; next time",
+                consumer=self._name,
+                error=f"{type(exc).__name__}: {exc}",
+            )
 
     async def _handle(self, envelope: Envelope, record: ConsumerRecord) -> EventNotReady | None:
         """Run the handler until it succeeds (parking a permanent failure); the
