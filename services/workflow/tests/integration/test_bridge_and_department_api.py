@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
@@ -17,21 +17,16 @@ from aiokafka import ConsumerRecord
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from onceonly.catalogue import default_catalogue
-from onceonly.catalogue.calendar import default_calendar
 from onceonly.events.v1 import application_pb2, approval_pb2, envelope_pb2
 from onceonly.platform.auth import issue_staff_token
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer, build_producer, ensure_topics, publish
-from onceonly.platform.pii import PiiSealer
 from onceonly.platform.telemetry import configure_telemetry
 from onceonly.platform.testing import TopicReader, eventually
 from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.api import create_app
 from onceonly.workflow.bridge import Bridge, application_input
-from onceonly.workflow.elicences import InMemoryELicenceStore
-from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.temporal import connect
 from onceonly.workflow.worker import build_worker
@@ -68,22 +63,16 @@ class System:
 
 
 @pytest_asyncio.fixture
-async def system(settings: WorkflowSettings) -> AsyncIterator[System]:
+async def system(
+    settings: WorkflowSettings, make_real_activities: Callable[..., ApprovalActivities]
+) -> AsyncIterator[System]:
     # A real tracer provider (exporting nowhere), so trace context is really propagated.
     configure_telemetry("workflow-tests")
     await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
     producer = build_producer(settings.kafka_bootstrap, client_id="test-workflow")
     await producer.start()
     client = await connect(settings)
-    activities = ApprovalActivities(
-        producer=producer,
-        topic_prefix=settings.topic_prefix,
-        catalogue=default_catalogue(),
-        calendar=default_calendar(),
-        registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=settings.registry_hmac_key()),
-        sealer=PiiSealer(settings.pii_keys.get_secret_value()),
-        elicences=InMemoryELicenceStore(),
-    )
+    activities = make_real_activities(settings, producer)
     worker = build_worker(client, task_queue=settings.temporal_task_queue, activities=activities)
     bridge = Bridge(client, task_queue=settings.temporal_task_queue)
     consumer = EventConsumer(

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
@@ -23,18 +23,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from onceonly.catalogue import default_catalogue
-from onceonly.catalogue.calendar import default_calendar
 from onceonly.events.v1 import application_pb2, envelope_pb2
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.kafka import build_producer, ensure_topics, publish
-from onceonly.platform.pii import PiiSealer
 from onceonly.platform.testing import TopicReader, eventually
 from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.bridge import consumer_group, run_bridge
-from onceonly.workflow.elicences import InMemoryELicenceStore
-from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import ApplicationResult, ApplicationState
 from onceonly.workflow.temporal import connect
@@ -63,22 +58,16 @@ def settings() -> WorkflowSettings:
 
 
 @pytest_asyncio.fixture
-async def client(settings: WorkflowSettings) -> AsyncIterator[Client]:
+async def client(
+    settings: WorkflowSettings, make_real_activities: Callable[..., ApprovalActivities]
+) -> AsyncIterator[Client]:
     """A Temporal client with a worker on the test's task queue (the bridge is started
     by each test, when it wants it)."""
     await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
     producer = build_producer(settings.kafka_bootstrap, client_id="test-workflow")
     await producer.start()
     connected = await connect(settings)
-    activities = ApprovalActivities(
-        producer=producer,
-        topic_prefix=settings.topic_prefix,
-        catalogue=default_catalogue(),
-        calendar=default_calendar(),
-        registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=settings.registry_hmac_key()),
-        sealer=PiiSealer(settings.pii_keys.get_secret_value()),
-        elicences=InMemoryELicenceStore(),
-    )
+    activities = make_real_activities(settings, producer)
     worker = build_worker(connected, task_queue=settings.temporal_task_queue, activities=activities)
     async with worker:
         yield connected
