@@ -209,7 +209,16 @@ class TrackingRuntime(Service):
     async def try_released(self, deferred: DeferredRecord) -> Attempt:
         assert self.handle_released is not None
         outcome = await self.handle_released(released_inbound(deferred))
-        return Attempt.WAITING if outcome is Outcome.DEFERRED else Attempt.HANDLED
+        if outcome is Outcome.DEFERRED:
+            return Attempt.WAITING
+        log.info(
+            "deferred event handled",
+            application_code=deferred.key.decode("utf-8", "replace"),
+            topic=deferred.topic,
+            offset=deferred.offset,
+            outcome=outcome.value,
+        )
+        return Attempt.HANDLED
 
     async def park_released(self, deferred: DeferredRecord, reason: str) -> None:
         record = released_inbound(deferred)
