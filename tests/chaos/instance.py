@@ -1,4 +1,5 @@
-"""A second, separate Once-Only system for fault injection, and the faults themselves.
+"""A second, separate Once-Only system for fault injection, and the faults themselves
+(SIGKILL as a crash, SIGSTOP .. SIGCONT as a freeze).
 
 The instance is the same bring-up as `make up` (deploy/local/infra.sh and services.sh)
 with its own run directory, Postgres cluster, topic prefix and ports, so killing its
@@ -131,6 +132,10 @@ class Instance:
     def down(self) -> None:
         if not self.run_dir.exists():
             return
+        # A process left paused (a run interrupted mid-fault) would not hear the stop.
+        for name in PROCESSES:
+            with contextlib.suppress(OSError, ValueError):
+                self.resume(name)
         self._script("services.sh", "down")
         self._script("infra.sh", "down")
 
@@ -164,11 +169,36 @@ class Instance:
             return
         _wait_gone([pid])
 
+    def pause(self, name: str) -> None:
+        """SIGSTOP to the whole process group, as a frozen process (a long GC pause, a
+        stalled VM): it keeps its sockets, its Kafka group membership and its locks, and
+        does nothing until `resume`."""
+        os.killpg(self.pid(name), signal.SIGSTOP)
+        _wait_state(self.pid(name), "T")
+
+    def resume(self, name: str) -> None:
+        """SIGCONT to the process group `pause` stopped."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid(name), signal.SIGCONT)
+
     def start(self, name: str) -> None:
         if name in INFRA:
             self._script("infra.sh", "start", name)
         else:
             self._script("services.sh", "start", name)
+
+    def stopped(self) -> dict[str, str]:
+        """The processes of the instance that are not running, each with the last line
+        of its log (often why it stopped). Cheap: pid files and /proc only."""
+        found = {}
+        for name in (*INFRA, *PROCESSES):
+            try:
+                pid = self.pid(name)
+            except (OSError, ValueError):
+                pid = 0
+            if not _alive(pid):
+                found[name] = _last_line(self.run_dir / "logs" / f"{name}.log")
+        return found
 
     def wait_healthy(self) -> None:
         """Every process of the instance runs and every service answers /health."""
@@ -213,9 +243,31 @@ def _wait_gone(pids: list[int], within: float = 30.0) -> None:
     raise RuntimeError(f"processes {pids} still alive {within}s after SIGKILL")
 
 
-def _alive(pid: int) -> bool:
+def _wait_state(pid: int, state: str, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if _state(pid) == state:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"process {pid} not in state {state} {within}s after the signal")
+
+
+def _state(pid: int) -> str:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+        return ""
+
+
+def _last_line(log: Path) -> str:
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, log.stat().st_size - 4096))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.strip() for line in reversed(lines) if line.strip()), "")[:300]
+
+
+def _alive(pid: int) -> bool:
+    return _state(pid) not in ("", "Z", "X")

@@ -3,11 +3,17 @@
 Each check reads the instance's own stores (Postgres, Kafka, Temporal) and tracking's
 verification API, and returns the violations it found: a list of readable lines, empty
 when the invariant holds. Nothing here trusts the load generator beyond the codes it
-was given: the counts come from the system.
+was given and what it did to each (its `Fate`: withdrawn, supplemented, or approved by
+every department): the counts come from the system, and are exact. An application
+withdrawn or supplemented right after submitting may reach the bridge before its
+submission (another topic, issue 21); each must still leave `submitted` and end as its
+fate says, alike in the workflow, intake and tracking.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,16 +24,92 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from onceonly.catalogue import Catalogue, default_catalogue
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.events import parse_event
 from onceonly.platform.partition_reader import topic_partitions
 from onceonly.tracking.figures import Recorded, reference_figures
 from onceonly.tracking.figures_store import FiguresStore
-from tests.chaos.traffic import MATTERS
+from onceonly.workflow.shared import ApplicationResult
+from tests.chaos.traffic import MATTERS, SUPPLEMENT, WITHDRAWAL
 
 
 def short(ce_type: str) -> str:
     return ce_type.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What the traffic did to one accepted application, and so what must come of it:
+    approved by every department, or withdrawn right after submitting (never decided);
+    either one may have had a supplement right after submitting."""
+
+    matter: str
+    withdrawn: bool = False
+    supplemented: bool = False
+    burst: bool = False
+
+    @property
+    def departments(self) -> list[str]:
+        return sorted(MATTERS[self.matter]["departments"])
+
+    @property
+    def final(self) -> str:
+        """The status it ends in, everywhere (intake, workflow, tracking)."""
+        return "withdrawn" if self.withdrawn else "completed"
+
+    def describe(self) -> str:
+        parts = [self.matter]
+        parts += ["withdrawn"] if self.withdrawn else []
+        parts += ["supplemented"] if self.supplemented else []
+        parts += ["burst while the bridge was down"] if self.burst else []
+        return ", ".join(parts)
+
+    def notifications(self) -> Counter[str]:
+        """The templates of the citizen messages it gets, each once (notify's rules: an
+        event with the applicant's contact, or a supplement; a department's approval
+        only when the matter announces it and has more than one department)."""
+        sent: Counter[str] = Counter({"application_accepted.accepted": 1})
+        if self.supplemented:
+            sent["supplement_received"] += 1
+        if self.withdrawn:
+            sent["application_withdrawn"] += 1
+            return sent
+        matter = _catalogue().matter(self.matter)
+        assert matter is not None
+        if len(matter.tasks) > 1:
+            sent["task_decided.approved"] += sum(
+                task.notify_applicant_of_decision for task in matter.tasks
+            )
+        sent["application_completed"] += 1
+        sent["rating_invitation"] += 1
+        return sent
+
+    def timeline(self) -> Counter[str]:
+        """How many events of each type its timeline holds, exactly."""
+        n = len(self.departments)
+        kinds: Counter[str] = Counter(
+            ApplicationSubmitted=1,
+            ApplicationAccepted=1,
+            TaskStarted=n,
+            NotificationSent=sum(self.notifications().values()),
+        )
+        if self.supplemented:
+            kinds["SupplementProvided"] = 1
+        if self.withdrawn:
+            kinds.update(WithdrawalRequested=1, TaskCancelled=n, ApplicationWithdrawn=1)
+        else:
+            kinds.update(TaskDecided=n, ApplicationCompleted=1)
+        return kinds
+
+
+@functools.cache
+def _catalogue() -> Catalogue:
+    return default_catalogue()
+
+
+def fate_of(matter: str, updates: tuple[str, ...] | list[str], *, burst: bool = False) -> Fate:
+    return Fate(matter, WITHDRAWAL in updates, SUPPLEMENT in updates, burst)
 
 
 @dataclass
@@ -41,6 +123,56 @@ class Findings:
     @property
     def lost(self) -> int:
         return sum(len(v) for v in self.violations.values())
+
+
+async def unsettled(pool: asyncpg.Pool, accepted: dict[str, Fate]) -> Counter[str]:
+    """How many applications are not yet where they must end, by the first store that
+    lags: intake's status, tracking's status, the timeline's events, the notifications
+    sent. Empty once every application is settled (what `check` then verifies)."""
+    codes = list(accepted)
+    intake = {
+        r["application_code"]: r["status"]
+        for r in await pool.fetch(
+            "SELECT application_code, status FROM intake.applications"
+            " WHERE application_code = ANY($1)",
+            codes,
+        )
+    }
+    tracked = {
+        r["application_code"]: r["status"]
+        for r in await pool.fetch(
+            "SELECT application_code, status FROM tracking.application_status"
+            " WHERE application_code = ANY($1)",
+            codes,
+        )
+    }
+    timeline: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in await pool.fetch(
+        "SELECT application_code, ce_type, count(*) AS n FROM tracking.timeline"
+        " WHERE application_code = ANY($1) GROUP BY 1, 2",
+        codes,
+    ):
+        timeline[r["application_code"]][short(r["ce_type"])] = r["n"]
+    told: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in await pool.fetch(
+        "SELECT application_code, template, count(*) AS n FROM notify.deliveries"
+        " WHERE status = 'sent' AND application_code = ANY($1) GROUP BY 1, 2",
+        codes,
+    ):
+        told[r["application_code"]][r["template"]] = r["n"]
+    lagging: Counter[str] = Counter()
+    for code, fate in accepted.items():
+        if intake.get(code, "submitted") == "submitted":
+            lagging["submitted in intake"] += 1
+        elif intake[code] != fate.final:
+            lagging[f"{intake[code]} in intake"] += 1
+        elif tracked.get(code) != fate.final:
+            lagging["tracking status"] += 1
+        elif timeline[code] != fate.timeline():
+            lagging["timeline"] += 1
+        elif told[code] != fate.notifications():
+            lagging["notifications"] += 1
+    return lagging
 
 
 async def kafka_events(
@@ -89,7 +221,7 @@ async def kafka_events(
 
 async def check(
     *,
-    accepted: dict[str, str],
+    accepted: dict[str, Fate],
     pool: asyncpg.Pool,
     kafka_bootstrap: str,
     topic_prefix: str,
@@ -117,6 +249,38 @@ async def check(
         + ([f"{unpublished} outbox rows unpublished"] if unpublished else []),
     )
 
+    # Intake: exactly the withdrawals and supplements it answered, each once.
+    updates: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in await pool.fetch(
+        "SELECT application_code, kind FROM intake.applicant_updates"
+        " WHERE kind IN ('withdrawal', 'supplement')"
+    ):
+        updates[r["application_code"]][r["kind"]] += 1
+    found.counts["intake_withdrawals"] = sum(u[WITHDRAWAL] for u in updates.values())
+    found.counts["intake_supplements"] = sum(u[SUPPLEMENT] for u in updates.values())
+    problems = []
+    for code in sorted(codes | set(updates)):
+        fate = accepted.get(code)
+        want = Counter(
+            {WITHDRAWAL: int(fate.withdrawn), SUPPLEMENT: int(fate.supplemented)} if fate else {}
+        )
+        if updates[code] != want:
+            problems.append(f"{code}: intake stores {dict(updates[code])}, answered {dict(+want)}")
+    found.add("intake stores exactly the withdrawals and supplements it answered", problems)
+
+    # Intake's own status (followed from the approval events): nothing stays `submitted`,
+    # whichever topic the bridge read first (issue 21).
+    intake_status = {
+        r["application_code"]: r["status"]
+        for r in await pool.fetch("SELECT application_code, status FROM intake.applications")
+    }
+    submitted = [c for c in sorted(codes) if intake_status.get(c, "submitted") == "submitted"]
+    found.counts["intake_still_submitted"] = len(submitted)
+    found.add(
+        "every accepted application has left `submitted` in intake",
+        [f"{c} ({accepted[c].describe()}): still submitted in intake" for c in submitted],
+    )
+
     # Temporal: one workflow execution per application, completed.
     client = await Client.connect(temporal_address)
     runs: Counter[str] = Counter()
@@ -136,6 +300,49 @@ async def check(
         + [f"workflow without an accepted application: {c}" for c in sorted(set(runs) - codes)],
     )
 
+    # How each application ended: withdrawn if it was withdrawn, else completed, alike in
+    # the workflow's result, intake's status and tracking's status.
+    limit = asyncio.Semaphore(16)
+
+    async def result(code: str) -> str:
+        async with limit:
+            handle = client.get_workflow_handle(code, result_type=ApplicationResult)
+            return (await handle.result()).state
+
+    finished = sorted(
+        c for c in codes if runs[c] == 1 and status[c] == WorkflowExecutionStatus.COMPLETED
+    )
+    ended = dict(zip(finished, await asyncio.gather(*map(result, finished)), strict=True))
+    tracked = {
+        r["application_code"]: r["status"]
+        for r in await pool.fetch(
+            "SELECT application_code, status FROM tracking.application_status"
+        )
+    }
+    problems = []
+    for code in sorted(codes):
+        fate = accepted[code]
+        where = {
+            "workflow": ended.get(code, "not finished"),
+            "intake": intake_status.get(code, "not stored"),
+            "tracking": tracked.get(code, "unknown"),
+        }
+        if where["intake"] == "submitted":
+            del where["intake"]  # told above
+        wrong = {k: v for k, v in where.items() if v != fate.final}
+        if wrong:
+            problems.append(
+                f"{code} ({fate.describe()}): "
+                + ", ".join(f"{k} {v}" for k, v in wrong.items())
+                + f", expected {fate.final}"
+            )
+    found.counts["applications_withdrawn"] = sum(v == "withdrawn" for v in ended.values())
+    found.add(
+        "each application ended withdrawn or completed as its traffic says, alike in the"
+        " workflow, intake and tracking",
+        problems,
+    )
+
     # Tracking: a complete timeline per application, each logical step once.
     rows = await pool.fetch(
         "SELECT application_code, seq, event_id, ce_type, ce_time, data FROM tracking.timeline"
@@ -147,23 +354,28 @@ async def check(
         timeline[row["application_code"]].append(row)
     problems = []
     for code in sorted(codes):
+        fate = accepted[code]
+        # Every kind of event exactly as often as the application's fate says: a
+        # withdrawn one has its tasks cancelled and no decision, a supplemented one its
+        # SupplementProvided, and each notification sent is on it once.
         types = Counter(short(r["ce_type"]) for r in timeline[code])
-        departments = MATTERS[accepted[code]]["departments"]
-        for kind in ("ApplicationSubmitted", "ApplicationAccepted", "ApplicationCompleted"):
-            if types[kind] != 1:
-                problems.append(f"{code}: {types[kind]} {kind}, expected 1")
+        want = fate.timeline()
+        for kind in sorted(set(types) | set(want)):
+            if types[kind] != want[kind]:
+                problems.append(
+                    f"{code} ({fate.describe()}): {types[kind]} {kind}, expected {want[kind]}"
+                )
         # Each department's task once, by department: a count alone once passed one
         # department's decision twice and another's missing.
-        for kind in ("TaskStarted", "TaskDecided"):
+        ends = "TaskCancelled" if fate.withdrawn else "TaskDecided"
+        for kind in ("TaskStarted", ends):
             seen = sorted(
                 parse_event(r["ce_type"], bytes(r["data"])).department_code
                 for r in timeline[code]
                 if short(r["ce_type"]) == kind
             )
-            if seen != sorted(departments):
-                problems.append(f"{code}: {kind} of {seen}, expected {sorted(departments)}")
-        if types["NotificationSent"] == 0:
-            problems.append(f"{code}: no NotificationSent in its timeline")
+            if seen != fate.departments:
+                problems.append(f"{code}: {kind} of {seen}, expected {fate.departments}")
     found.add("every accepted application has a complete timeline, each step once", problems)
 
     # No event missing: every event on Kafka is in its application's timeline.
@@ -194,20 +406,29 @@ async def check(
                 broken.append(f"{code}: {answer.status_code} {body or answer.text[:200]}")
     found.add("every timeline's hash chain is intact", broken)
 
-    # Notifications: each sent once, none left in doubt, every application told of completion.
+    # Notifications: each sent once, none left in doubt, each application told exactly
+    # what its fate says (accepted; supplement received; approvals, completion and the
+    # rating invitation, or its withdrawal).
     deliveries = await pool.fetch(
-        "SELECT application_code, cause_event_type, status FROM notify.deliveries"
+        "SELECT application_code, cause_event_type, template, status FROM notify.deliveries"
     )
     found.counts["notifications"] = len(deliveries)
     doubled = await pool.fetch(
         "SELECT application_code, body, count(*) AS n FROM notify.local_messages"
         " GROUP BY application_code, body HAVING count(*) > 1"
     )
-    told = {
-        d["application_code"]
-        for d in deliveries
-        if short(d["cause_event_type"]) == "ApplicationCompleted" and d["status"] == "sent"
-    }
+    told: dict[str, Counter[str]] = defaultdict(Counter)
+    for d in deliveries:
+        if d["status"] == "sent":
+            told[d["application_code"]][d["template"]] += 1
+    untold = []
+    for code in sorted(codes | set(told)):
+        want = accepted[code].notifications() if code in accepted else Counter()
+        for template in sorted(set(told[code]) | set(want)):
+            if told[code][template] != want[template]:
+                untold.append(
+                    f"{code}: {told[code][template]} {template} sent, expected {want[template]}"
+                )
     found.add(
         "no notification sent twice, none in doubt, none missing",
         [f"{r['application_code']}: the same message sent {r['n']} times" for r in doubled]
@@ -216,8 +437,26 @@ async def check(
             for d in deliveries
             if d["status"] != "sent"
         ]
-        + [f"{c}: completion never notified" for c in sorted(codes - told)],
+        + untold,
     )
+
+    # Deferred events (an update that overtook its submission, a notification outcome
+    # ahead of its cause): none still waiting once everything settled.
+    if await pool.fetchval("SELECT to_regclass('platform.deferred_events') IS NOT NULL"):
+        left = await pool.fetch(
+            "SELECT consumer, key, topic, waiting_for, deferred_at FROM platform.deferred_events"
+            " ORDER BY id"
+        )
+        found.counts["deferred_events_left"] = len(left)
+        found.add(
+            "no event left deferred",
+            [
+                f"{bytes(r['key']).decode(errors='replace')}: {r['consumer']} still defers"
+                f" its {r['topic']} event since {r['deferred_at']:%H:%M:%S} (waits for"
+                f" {r['waiting_for']})"
+                for r in left
+            ],
+        )
 
     # Supervision figures equal a recomputation from the timelines.
     recorded = [

@@ -4,12 +4,19 @@
     .venv/bin/python -m tests.chaos.run --long     # `make chaos`
 
 A separate instance (tests/chaos/instance.py) is brought up from nothing. An integrator
-submits applications at a steady rate and departments approve every task, while each
-process in turn — intake API, relay, workflow worker, bridge, department API, tracking
-agent, tracking API, notify, then Kafka, Temporal and Postgres — is killed with SIGKILL,
-left down for a moment and started again. Once the load is done and the system has
-settled, tests/chaos/invariants.py checks that nothing was lost or done twice. The
-report (counts, faults, violations) is printed and written as JSON.
+submits applications at a steady rate, withdrawing every tenth and supplementing another
+tenth right after intake's answer, and departments approve every task of the others,
+while each process in turn — intake API, relay, workflow worker, bridge, department API,
+tracking agent, tracking API, notify, then Kafka, Temporal and Postgres — is killed with
+SIGKILL, left down for a moment and started again. The bridge is also frozen (SIGSTOP,
+then SIGCONT). While the bridge is down or frozen, a burst of applications is submitted
+and at once withdrawn or supplemented, so that each one's submission and update both
+wait in Kafka, on two topics, when the bridge comes back (issue 21: an update read
+before its submission once stalled every application behind it). Once the load is done
+and the system has settled, tests/chaos/invariants.py checks that nothing was lost or
+done twice, that no application stayed `submitted`, and that each ended withdrawn or
+completed as its traffic says. The report (counts, faults, violations) is printed and
+written as JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import asyncio
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,23 +37,30 @@ from rich.console import Console
 from onceonly.platform.auth import issue_staff_token
 from onceonly.platform.settings import PlatformSettings
 from tests.chaos.instance import REPO, Instance
-from tests.chaos.invariants import Findings, check
+from tests.chaos.invariants import Fate, Findings, check, fate_of, unsettled
 from tests.chaos.traffic import Traffic
 
 console = Console(highlight=False, stderr=True)
+# A crash (no shutdown hook, no flush), and a freeze (SIGSTOP, then SIGCONT: the process
+# keeps its sockets, its Kafka group membership and its locks, and does nothing).
+KILL = "SIGKILL"
+PAUSE = "SIGSTOP"
+# Seconds left for the rest to settle once a process stopped on its own.
+SETTLE_GRACE = 30.0
 # Services first, then the infrastructure under them.
-FAULT_ORDER = (
-    "intake-api",
-    "intake-relay",
-    "workflow-worker",
-    "workflow-bridge",
-    "tracking-agent",
-    "notify",
-    "workflow-api",
-    "tracking-api",
-    "kafka",
-    "temporal",
-    "postgres",
+FAULT_ORDER: tuple[tuple[str, str], ...] = (
+    ("intake-api", KILL),
+    ("intake-relay", KILL),
+    ("workflow-worker", KILL),
+    ("workflow-bridge", KILL),
+    ("workflow-bridge", PAUSE),
+    ("tracking-agent", KILL),
+    ("notify", KILL),
+    ("workflow-api", KILL),
+    ("tracking-api", KILL),
+    ("kafka", KILL),
+    ("temporal", KILL),
+    ("postgres", KILL),
 )
 
 
@@ -54,28 +69,51 @@ class Plan:
     applications: int
     rate: float
     rounds: int
-    # Seconds of normal running before each kill, and of being down before the restart.
+    # Seconds of normal running before each fault, of being down before the restart,
+    # and of being frozen before SIGCONT.
     between: float
     down_for: float
     settle_within: float
-    targets: tuple[str, ...] = FAULT_ORDER
+    paused_for: float = 5.0
+    targets: tuple[tuple[str, str], ...] = FAULT_ORDER
+    # Applications submitted at once, each withdrawn or supplemented right away, while
+    # one of these processes is down or frozen (on top of the steady `applications`).
+    burst: int = 8
+    burst_during: tuple[str, ...] = ("workflow-bridge",)
 
     @classmethod
     def short(cls) -> Plan:
+        # Frozen for less than the Kafka session timeout (10 s): the bridge stays in
+        # its group and finds both topics' records waiting when it thaws.
         return cls(
             applications=300,
             rate=1.25,
             rounds=1,
             between=6.0,
             down_for=3.0,
+            paused_for=5.0,
             settle_within=240.0,
         )
 
     @classmethod
     def long(cls) -> Plan:
+        # Frozen for longer than the session timeout: the group moves the bridge's
+        # partitions on, and the thawed bridge finds its commits refused and rejoins.
         return cls(
-            applications=1800, rate=2.0, rounds=3, between=10.0, down_for=5.0, settle_within=1200.0
+            applications=1800,
+            rate=2.0,
+            rounds=3,
+            between=10.0,
+            down_for=5.0,
+            paused_for=15.0,
+            settle_within=1200.0,
         )
+
+    @property
+    def total_applications(self) -> int:
+        """The steady applications and the bursts'."""
+        bursts = sum(target in self.burst_during for target, _ in self.targets) * self.rounds
+        return self.applications + self.burst * bursts
 
 
 @dataclass
@@ -85,6 +123,13 @@ class Fault:
     restarted_after: float
     healthy_after: float | None
     note: str = ""
+    # SIGKILL, or SIGSTOP (then `killed_at` is when it was frozen, `restarted_after`
+    # how long until SIGCONT).
+    signal: str = KILL
+    # Applications submitted and withdrawn or supplemented during the fault, and how
+    # long after the fault all their events were on Kafka (None: not within the wait).
+    burst: int = 0
+    burst_on_kafka_after: float | None = None
 
 
 @dataclass
@@ -96,8 +141,11 @@ class Report:
     counts: dict[str, int] = field(default_factory=dict)
     retries: dict[str, int] = field(default_factory=dict)
     violations: dict[str, list[str]] = field(default_factory=dict)
-    # Application code -> matter of every application intake accepted (not in the JSON).
-    accepted: dict[str, str] = field(default_factory=dict)
+    # Process -> when it was seen stopped on its own, and how its log ends.
+    stopped: dict[str, str] = field(default_factory=dict)
+    # Application code -> what the traffic did to every application intake accepted
+    # (not in the JSON).
+    accepted: dict[str, Fate] = field(default_factory=dict)
 
     @property
     def lost(self) -> int:
@@ -116,25 +164,90 @@ def say(message: str, t0: float) -> None:
     console.print(f"[dim]{time.monotonic() - t0:7.1f}s {now:%H:%M:%S}[/] {message}")
 
 
-async def inject(instance: Instance, plan: Plan, t0: float, report: Report) -> None:
+async def inject(
+    instance: Instance,
+    plan: Plan,
+    t0: float,
+    report: Report,
+    traffic: Traffic,
+    pool: asyncpg.Pool,
+) -> None:
     loop = asyncio.get_running_loop()
     for round_ in range(plan.rounds):
-        for target in plan.targets:
+        for target, how in plan.targets:
             await asyncio.sleep(plan.between)
-            killed = time.monotonic()
-            await loop.run_in_executor(None, instance.kill, target)
-            say(f"round {round_ + 1}: killed [bold]{target}[/] (SIGKILL)", t0)
-            await asyncio.sleep(plan.down_for)
-            fault = Fault(target, killed - t0, time.monotonic() - killed, None)
+            if report.faults:
+                await note_stopped(
+                    instance, report, f"after the {report.faults[-1].target} fault", t0
+                )
+            struck = time.monotonic()
+            fault = Fault(target, struck - t0, 0.0, None, signal=how)
             try:
-                await loop.run_in_executor(None, instance.start, target)
+                if how == PAUSE:
+                    await loop.run_in_executor(None, instance.pause, target)
+                    say(f"round {round_ + 1}: froze [bold]{target}[/] (SIGSTOP)", t0)
+                else:
+                    await loop.run_in_executor(None, instance.kill, target)
+                    say(f"round {round_ + 1}: killed [bold]{target}[/] (SIGKILL)", t0)
+                held = asyncio.create_task(
+                    asyncio.sleep(plan.paused_for if how == PAUSE else plan.down_for)
+                )
+                if target in plan.burst_during and plan.burst:
+                    await burst(traffic, pool, plan.burst, fault, struck, t0)
+                await held
+            finally:
+                if how == PAUSE:
+                    await loop.run_in_executor(None, instance.resume, target)
+            fault.restarted_after = time.monotonic() - struck
+            try:
+                if how == KILL:
+                    await loop.run_in_executor(None, instance.start, target)
+                else:
+                    say(f"{target} thawed (SIGCONT)", t0)
                 await recover(instance, loop)
-                fault.healthy_after = time.monotonic() - killed
+                fault.healthy_after = time.monotonic() - struck
                 say(f"{target} back; all healthy after {fault.healthy_after:.1f}s", t0)
             except RuntimeError as exc:
                 fault.note = str(exc)[-500:]
                 say(f"[red]{target} did not recover[/]: {fault.note}", t0)
             report.faults.append(fault)
+    if report.faults:
+        await note_stopped(instance, report, f"after the {report.faults[-1].target} fault", t0)
+
+
+async def note_stopped(instance: Instance, report: Report, when: str, t0: float) -> None:
+    """Note the processes that stopped on their own since the last look: a finding (they
+    are not restarted, unless a later fault of their own starts them again)."""
+    for name, last in (await asyncio.to_thread(instance.stopped)).items():
+        if name not in report.stopped:
+            report.stopped[name] = f"{when} ({time.monotonic() - t0:.0f}s); its log ends: {last}"
+            say(f"[red]{name} stopped on its own[/] {report.stopped[name]}", t0)
+
+
+async def burst(
+    traffic: Traffic, pool: asyncpg.Pool, count: int, fault: Fault, struck: float, t0: float
+) -> None:
+    """`count` applications submitted and at once withdrawn or supplemented, then wait
+    (at most 30 s) until the relay has put all their events on Kafka."""
+    codes = await traffic.burst(count, within=120.0)
+    fault.burst = len(codes)
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
+        waiting = await pool.fetchval(
+            "SELECT count(*) FROM intake.outbox WHERE published_at IS NULL"
+            " AND message_key = ANY($1)",
+            codes,
+        )
+        if waiting == 0:
+            fault.burst_on_kafka_after = time.monotonic() - struck
+            say(
+                f"burst: {len(codes)} applications submitted and withdrawn or supplemented,"
+                f" all on Kafka {fault.burst_on_kafka_after:.1f}s into the fault",
+                t0,
+            )
+            return
+        await asyncio.sleep(0.2)
+    say(f"[yellow]burst: {waiting} events of the burst still in intake's outbox[/]", t0)
 
 
 async def recover(
@@ -143,7 +256,8 @@ async def recover(
     """Wait until every process runs and every service is healthy again.
 
     A process that died on its own because a dependency vanished is a finding, so it is
-    not restarted silently: the caller records the failure.
+    not restarted silently: the caller records the failure, at once (nothing would
+    start it again).
     """
     deadline = time.monotonic() + within
     while True:
@@ -153,27 +267,47 @@ async def recover(
         except RuntimeError:
             if time.monotonic() > deadline:
                 raise
+            stopped = await loop.run_in_executor(None, instance.stopped)
+            if stopped:
+                raise RuntimeError(
+                    "; ".join(
+                        f"{name} stopped, its log ends: {last}" for name, last in stopped.items()
+                    )
+                ) from None
             await asyncio.sleep(1.0)
 
 
 async def settle(
-    instance: Instance, traffic: Traffic, pool: asyncpg.Pool, plan: Plan, t0: float
+    instance: Instance,
+    traffic: Traffic,
+    pool: asyncpg.Pool,
+    report: Report,
+    plan: Plan,
+    t0: float,
 ) -> None:
-    """Until every application has completed in the timeline and its completion was told."""
+    """Until every application has ended as its traffic says in intake and tracking, with
+    its whole timeline and every notification sent (tests/chaos/invariants.unsettled).
+
+    A process that stopped on its own after its recovery will not be restarted (that is
+    a finding), so what waits on it never settles: then only a short grace is left for
+    the rest to finish before the checks."""
     deadline = time.monotonic() + plan.settle_within
-    codes = list(traffic.accepted)
     while time.monotonic() < deadline:
-        done = await pool.fetchval(
-            "SELECT count(DISTINCT t.application_code) FROM tracking.timeline t"
-            " JOIN notify.deliveries d ON d.application_code = t.application_code"
-            "  AND d.cause_event_type LIKE '%ApplicationCompleted' AND d.status = 'sent'"
-            " WHERE t.ce_type LIKE '%ApplicationCompleted' AND t.application_code = ANY($1)",
-            codes,
-        )
-        if done == len(codes) and traffic.undecided == 0:
-            say(f"settled: {done} applications completed and notified", t0)
+        accepted = report.accepted
+        lagging = await unsettled(pool, accepted)
+        if not lagging and traffic.undecided == 0:
+            say(f"settled: {len(accepted)} applications ended as expected in every store", t0)
             return
-        say(f"settling: {done}/{len(codes)} completed, {traffic.undecided} tasks undecided", t0)
+        behind = ", ".join(f"{n} {why}" for why, n in lagging.most_common())
+        say(
+            f"settling: {len(accepted) - lagging.total()}/{len(accepted)} done"
+            f" ({behind or 'none behind'}), {traffic.undecided} tasks undecided",
+            t0,
+        )
+        await note_stopped(instance, report, "while settling", t0)
+        if report.stopped and deadline - time.monotonic() > SETTLE_GRACE:
+            deadline = time.monotonic() + SETTLE_GRACE
+            say(f"[red]{SETTLE_GRACE:.0f}s left for the rest to settle[/]", t0)
         await asyncio.sleep(3.0)
     say("[red]did not settle in time; checking what is there[/]", t0)
 
@@ -206,19 +340,36 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
         submitter = asyncio.create_task(
             traffic.submit(plan.applications, plan.rate, within=plan.applications / plan.rate + 600)
         )
-        await inject(instance, plan, t0, report)
+        await inject(instance, plan, t0, report, traffic, pool)
         say(f"faults done ({len(report.faults)}); {len(traffic.accepted)} accepted so far", t0)
         await submitter
-        say(f"all {len(traffic.accepted)} applications accepted", t0)
-        await settle(instance, traffic, pool, plan, t0)
+        say(
+            f"all {len(traffic.accepted)} applications accepted"
+            f" ({traffic.sent['withdrawal']} withdrawn, {traffic.sent['supplement']}"
+            " supplemented)",
+            t0,
+        )
+        report.accepted = {
+            code: fate_of(a.matter, a.updates, burst=a.burst)
+            for code, a in traffic.accepted.items()
+        }
+        await settle(instance, traffic, pool, report, plan, t0)
         stop_deciding.set()
         await decider
-        report.accepted = {code: a.matter for code, a in traffic.accepted.items()}
+        await note_stopped(instance, report, "at the end", t0)
         findings = await check_instance(instance, pool, report)
+        findings.add(
+            "every process stays up after its recovery",
+            [f"{name} stopped on its own {when}" for name, when in report.stopped.items()],
+        )
         report.counts = {
             **findings.counts,
             "decisions": traffic.decided,
+            "withdrawals_sent": traffic.sent["withdrawal"],
+            "supplements_sent": traffic.sent["supplement"],
+            "burst_applications": sum(a.burst for a in traffic.accepted.values()),
             **read_back(instance.run_dir / "logs" / "tracking-agent.log"),
+            **deferrals(instance.run_dir / "logs"),
         }
         report.violations = findings.violations
         for fault in report.faults:
@@ -262,6 +413,29 @@ def read_back(agent_log: Path) -> dict[str, int]:
     return totals
 
 
+def deferrals(logs: Path) -> dict[str, int]:
+    """Events each consumer set aside because what they need was not handled yet, and
+    those it handled later (onceonly.platform.deferral), from the processes' logs."""
+    totals: dict[str, int] = {}
+    for process, name in (
+        ("workflow-bridge", "bridge"),
+        ("notify", "notify"),
+        ("tracking-agent", "tracking"),
+    ):
+        counted: Counter[str] = Counter()
+        log = logs / f"{process}.log"
+        for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
+            if '"event deferred"' not in line and '"deferred event handled"' not in line:
+                continue
+            try:
+                counted[json.loads(line).get("event", "")] += 1
+            except json.JSONDecodeError:
+                continue
+        totals[f"{name}_events_deferred"] = counted["event deferred"]
+        totals[f"{name}_deferred_handled"] = counted["deferred event handled"]
+    return totals
+
+
 def write_report(report: Report, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))
@@ -291,15 +465,21 @@ async def recheck() -> Report:
     pool = await asyncpg.create_pool(instance.database_url, min_size=0, max_size=4)
     try:
         rows = await pool.fetch(
-            "SELECT application_code, matter_code, submitted_at FROM intake.applications"
+            "SELECT a.application_code, a.matter_code, a.submitted_at,"
+            " array_remove(array_agg(u.kind ORDER BY u.created_at), NULL) AS updates"
+            " FROM intake.applications a LEFT JOIN intake.applicant_updates u"
+            "  USING (application_code) GROUP BY 1, 2, 3"
         )
         first = min(row["submitted_at"] for row in rows)
         report = Report(plan={}, started=first.isoformat())
-        report.accepted = {row["application_code"]: row["matter_code"] for row in rows}
+        report.accepted = {
+            row["application_code"]: fate_of(row["matter_code"], row["updates"]) for row in rows
+        }
         findings = await check_instance(instance, pool, report)
         report.counts = {
             **findings.counts,
             **read_back(instance.run_dir / "logs" / "tracking-agent.log"),
+            **deferrals(instance.run_dir / "logs"),
         }
         report.violations = findings.violations
         return report
@@ -309,9 +489,11 @@ async def recheck() -> Report:
 
 def show(report: Report) -> None:
     console.print(f"\n[bold]Fault injection[/] ({report.seconds}s)")
-    console.print(
-        f"  faults injected: {len(report.faults)} ({', '.join(f.target for f in report.faults)})"
+    struck = ", ".join(
+        f.target + (" (frozen)" if f.signal == PAUSE else "") + (f" +{f.burst}" if f.burst else "")
+        for f in report.faults
     )
+    console.print(f"  faults injected: {len(report.faults)} ({struck})")
     for name, value in sorted(report.counts.items()):
         console.print(f"  {name}: {value}")
     console.print(f"  client retries: {sum(report.retries.values())} {report.retries}")

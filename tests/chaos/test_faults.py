@@ -1,4 +1,6 @@
-"""The short fault-injection run (`make test`): every process killed once, nothing lost.
+"""The short fault-injection run (`make test`): every process killed once, the bridge
+also frozen, with applications withdrawn and supplemented right after submitting (some
+while the bridge is down); nothing lost, none left `submitted`.
 
 The long run is `make chaos` (`python -m tests.chaos.run --long`). Both bring up their
 own instance on other ports (tests/chaos/instance.py), so this test needs nothing from
@@ -9,7 +11,7 @@ import asyncpg
 import pytest
 
 from tests.chaos.instance import REPO, Instance
-from tests.chaos.run import FAULT_ORDER, Plan, check_instance, run, show
+from tests.chaos.run import FAULT_ORDER, PAUSE, Plan, check_instance, run, show
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(1500)]
 
@@ -20,12 +22,23 @@ async def test_every_process_killed_once_loses_nothing() -> None:
     try:
         report = await run(plan, keep=True, output=REPO / "bench/results/chaos-short.json")
         show(report)
-        assert [fault.target for fault in report.faults] == list(plan.targets) * plan.rounds
-        assert plan.targets == FAULT_ORDER  # all eleven, the tracking agent included
-        assert report.counts["applications"] == plan.applications
+        struck = [(fault.target, fault.signal) for fault in report.faults]
+        assert struck == list(plan.targets) * plan.rounds
+        # All eleven killed, the tracking agent included, and the bridge frozen too.
+        assert plan.targets == FAULT_ORDER
+        assert ("workflow-bridge", PAUSE) in plan.targets
+        assert report.counts["applications"] == plan.total_applications
         assert report.counts["timeline_events"] > plan.applications * 8
+        # Withdrawals and supplements went out, during the bridge's faults too, and all
+        # the burst's events were on Kafka before the bridge came back.
+        assert report.counts["withdrawals_sent"] >= plan.applications // 10
+        assert report.counts["supplements_sent"] >= plan.applications // 10
+        bursts = [fault for fault in report.faults if fault.burst]
+        assert [fault.target for fault in bursts] == ["workflow-bridge"] * 2 * plan.rounds
+        assert all(fault.burst_on_kafka_after is not None for fault in bursts)
+        assert report.counts["intake_still_submitted"] == 0
         # Every check ran, and none found anything.
-        assert len(report.violations) >= 7
+        assert len(report.violations) >= 11
         assert report.violations == {name: [] for name in report.violations}
         assert report.lost == 0
 

@@ -4,6 +4,16 @@ Both behave as real clients do when the system is partly down: a submission is r
 with the same Idempotency-Key until intake answers it (connection refused, 429 and 503
 are all "try again"); a decision is retried until the task shows as decided. An
 application counts as accepted once intake has answered 201 (or replayed that answer).
+
+Some applicants change their minds at once: right after the 201, every tenth
+application is withdrawn and another tenth gets a supplement (a material the matter
+allows to follow later, 容缺), each retried like a submission. The submission and its
+update travel on different topics, so the bridge may see the update first (issue 21).
+`burst` makes that likely on purpose: while the bridge is down, several applications
+are submitted and withdrawn or supplemented at once, so that each one's submission and
+update both wait in Kafka for the bridge. Withdrawn applications are never decided; a
+supplemented one is decided only once its supplement was answered, so the supplement
+always reaches a running application.
 """
 
 from __future__ import annotations
@@ -42,6 +52,21 @@ MATTERS: dict[str, dict[str, Any]] = {
     },
 }
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+# Applicant updates sent right after the 201, in this order.
+WITHDRAWAL = "withdrawal"
+SUPPLEMENT = "supplement"
+# Valid for both matters, and allowed to follow after acceptance (容缺): a supplement of
+# a complete application changes no clock and publishes nothing from the workflow.
+SUPPLEMENT_MATERIAL = "household-register"
+# Steady traffic: application n gets these updates (n % 10), the others none.
+STEADY_UPDATES: dict[int, tuple[str, ...]] = {3: (WITHDRAWAL,), 7: (SUPPLEMENT,)}
+# A burst while the bridge is down cycles through these.
+BURST_UPDATES: tuple[tuple[str, ...], ...] = (
+    (WITHDRAWAL,),
+    (SUPPLEMENT,),
+    (SUPPLEMENT, WITHDRAWAL),
+    (WITHDRAWAL,),
+)
 
 
 def application(matter: str) -> dict[str, Any]:
@@ -58,11 +83,36 @@ def application(matter: str) -> dict[str, Any]:
     }
 
 
+def update_body(kind: str) -> dict[str, Any]:
+    if kind == WITHDRAWAL:
+        return {"reason": "不再需要 / no longer needed (withdrawn right after submitting)"}
+    reference = f"dms://chaos/{uuid.uuid4().hex[:8]}/{SUPPLEMENT_MATERIAL}.pdf"
+    return {"materials": [{"code": SUPPLEMENT_MATERIAL, "reference": reference}]}
+
+
+def matter_of(n: int) -> str:
+    return "birth-of-child" if n % 3 == 0 else "household-transfer"
+
+
 @dataclass
 class Accepted:
     code: str
     matter: str
+    # Departments still to decide: none until its updates were answered, and none ever
+    # for a withdrawn application.
     pending: set[str]
+    # The updates sent right after the 201, in order.
+    updates: tuple[str, ...] = ()
+    # Submitted by a burst while the bridge was down.
+    burst: bool = False
+
+    @property
+    def withdrawn(self) -> bool:
+        return WITHDRAWAL in self.updates
+
+    @property
+    def supplemented(self) -> bool:
+        return SUPPLEMENT in self.updates
 
 
 @dataclass
@@ -73,6 +123,8 @@ class Traffic:
     signing_secret: str
     accepted: dict[str, Accepted] = field(default_factory=dict)
     retries: Counter[str] = field(default_factory=Counter)
+    # Applicant updates intake answered (202), by kind.
+    sent: Counter[str] = field(default_factory=Counter)
     decided: int = 0
     submitting: bool = True
 
@@ -85,29 +137,56 @@ class Traffic:
         )
         return {"Authorization": f"Bearer {token}"}
 
-    async def submit_one(self, http: httpx.AsyncClient, matter: str, give_up_at: float) -> None:
-        body = application(matter)
+    async def _post(
+        self,
+        http: httpx.AsyncClient,
+        path: str,
+        body: dict[str, Any],
+        what: str,
+        give_up_at: float,
+    ) -> httpx.Response:
+        """POST until intake answers 2xx, with one Idempotency-Key for every attempt."""
         headers = {"Authorization": f"Bearer {self.api_key}", "Idempotency-Key": str(uuid.uuid4())}
         while time.monotonic() < give_up_at:
             try:
-                answer = await http.post(
-                    f"{self.intake}/v1/applications", json=body, headers=headers
-                )
+                answer = await http.post(f"{self.intake}{path}", json=body, headers=headers)
             except httpx.HTTPError as exc:
-                self.retries[f"submit:{type(exc).__name__}"] += 1
+                self.retries[f"{what}:{type(exc).__name__}"] += 1
                 await asyncio.sleep(0.5)
                 continue
-            if answer.status_code in (200, 201):
-                code = answer.json()["application_code"]
-                self.accepted[code] = Accepted(code, matter, set(MATTERS[matter]["departments"]))
-                return
+            if answer.status_code in (200, 201, 202):
+                return answer
             if answer.status_code not in RETRYABLE:
                 raise RuntimeError(
-                    f"intake refused a valid application: {answer.status_code} {answer.text}"
+                    f"intake refused a valid {what}: {answer.status_code} {answer.text}"
                 )
-            self.retries[f"submit:{answer.status_code}"] += 1
+            self.retries[f"{what}:{answer.status_code}"] += 1
             await asyncio.sleep(0.5)
-        raise RuntimeError("a submission was not answered before the run's deadline")
+        raise RuntimeError(f"a {what} was not answered before the run's deadline")
+
+    async def submit_one(
+        self,
+        http: httpx.AsyncClient,
+        matter: str,
+        give_up_at: float,
+        updates: tuple[str, ...] = (),
+        *,
+        burst: bool = False,
+    ) -> str:
+        answer = await self._post(
+            http, "/v1/applications", application(matter), "submit", give_up_at
+        )
+        code = answer.json()["application_code"]
+        app = Accepted(code, matter, set(), updates, burst)
+        self.accepted[code] = app
+        for kind in updates:
+            endpoint = "withdrawal" if kind == WITHDRAWAL else "supplements"
+            path = f"/v1/applications/{code}/{endpoint}"
+            await self._post(http, path, update_body(kind), kind, give_up_at)
+            self.sent[kind] += 1
+        if not app.withdrawn:
+            app.pending = set(MATTERS[matter]["departments"])
+        return code
 
     async def submit(self, count: int, rate: float, within: float) -> None:
         """`count` applications at `rate` per second (open loop: a slow answer delays none)."""
@@ -117,10 +196,30 @@ class Traffic:
             tasks = []
             for n in range(count):
                 await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-                matter = "birth-of-child" if n % 3 == 0 else "household-transfer"
-                tasks.append(asyncio.create_task(self.submit_one(http, matter, give_up_at)))
+                updates = STEADY_UPDATES.get(n % 10, ())
+                tasks.append(
+                    asyncio.create_task(self.submit_one(http, matter_of(n), give_up_at, updates))
+                )
             await asyncio.gather(*tasks)
         self.submitting = False
+
+    async def burst(self, count: int, within: float) -> list[str]:
+        """`count` applications at once, each withdrawn or supplemented (or both) as soon
+        as intake answers it: while the bridge is down, both wait for it in Kafka."""
+        give_up_at = time.monotonic() + within
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            return await asyncio.gather(
+                *(
+                    self.submit_one(
+                        http,
+                        matter_of(n),
+                        give_up_at,
+                        BURST_UPDATES[n % len(BURST_UPDATES)],
+                        burst=True,
+                    )
+                    for n in range(count)
+                )
+            )
 
     async def decide(self, stop: asyncio.Event) -> None:
         """Approve every open task of every accepted application until told to stop."""
