@@ -4,7 +4,7 @@
 #   make infra      PostgreSQL, Kafka, Temporal on 127.0.0.1 (deploy/local/infra.sh)
 #   make up         infra + the services of deploy/local/Procfile (deploy/local/services.sh)
 #   make demo       up, then the demo script
-#   make test       up, then unit tests, integration and end-to-end tests, short fault injection
+#   make test       up, then lint, unit tests, integration and end-to-end tests, short fault injection
 #   make test-unit  unit tests only (no infrastructure needed)
 #   make bench      the benchmarks against the running system (JSON in bench/results/)
 #   make chaos      the long fault-injection run (its own instance on other ports)
@@ -79,7 +79,7 @@ demo: up
 	@echo "The system is still running:"
 	@echo "  intake API        http://127.0.0.1:$${ONCEONLY_INTAKE_PORT:-8000}/docs"
 	@echo "  workflow API      http://127.0.0.1:$${ONCEONLY_WORKFLOW_API_PORT:-8001}/docs"
-	@echo "  tracking          http://127.0.0.1:$${ONCEONLY_TRACKING_PORT:-8002}/"
+	@echo "  tracking          http://127.0.0.1:$${ONCEONLY_TRACKING_PORT:-8002}/docs (dashboard: /dashboard)"
 	@echo "  notify            http://127.0.0.1:$${ONCEONLY_NOTIFY_PORT:-8003}/health"
 	@echo "  Temporal UI       http://127.0.0.1:$${ONCEONLY_TEMPORAL_UI_PORT:-8233}"
 	@echo "  logs              $(RUN_DIR)/logs/"
@@ -91,7 +91,7 @@ browser:
 
 # The tests start nothing themselves: `test` brings the whole system up first.
 test: up browser
-	@$(MAKE) --no-print-directory test-unit test-integration test-chaos
+	@$(MAKE) --no-print-directory lint test-unit test-integration test-chaos
 
 # pytest exits 5 when the marker selects no test (e.g. before any integration test
 # exists); that is not a failure of the suite.
