@@ -98,3 +98,16 @@ def staff_dependency(
         return identity
 
     return current_staff
+
+
+class SignedInStaff:
+    """A dependency: the bearer token's staff, holding one of `roles` (401, 403 problems),
+    checked with the signing secret that `secret` reads from the request (the app's
+    settings, reached through `request.app.state`)."""
+
+    def __init__(self, *roles: str, secret: Callable[[Request], str]) -> None:
+        self.roles = roles
+        self._secret = secret
+
+    async def __call__(self, request: Request) -> StaffIdentity:
+        return await staff_dependency(self._secret(request), roles=self.roles)(request)

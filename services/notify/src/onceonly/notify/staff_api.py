@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.store import DeliveryLedger
 from onceonly.notify.webhook_store import WebhookStore
-from onceonly.platform.auth import StaffIdentity, staff_dependency
+from onceonly.platform.auth import SignedInStaff, StaffIdentity
 from onceonly.platform.http import Problem
 
 STAFF_ROLES = ("operations", "supervision")
@@ -84,15 +84,12 @@ def notify_runtime(request: Request) -> NotifyRuntime:
 Runtime = Annotated[NotifyRuntime, Depends(notify_runtime)]
 
 
-class SignedIn:
-    """A dependency: the bearer token's staff, holding one of `roles` (401, 403 problems)."""
+def _signing_secret(request: Request) -> str:
+    return notify_runtime(request).settings.signing_secret.get_secret_value()
 
-    def __init__(self, *roles: str) -> None:
-        self.roles = roles
 
-    async def __call__(self, request: Request, runtime: Runtime) -> StaffIdentity:
-        secret = runtime.settings.signing_secret.get_secret_value()
-        return await staff_dependency(secret, roles=self.roles)(request)
+def SignedIn(*roles: str) -> SignedInStaff:
+    return SignedInStaff(*roles, secret=_signing_secret)
 
 
 def delivery_ledger(runtime: Runtime) -> DeliveryLedger:

@@ -12,7 +12,7 @@ import asyncpg
 from fastapi import Depends, Path, Request
 
 from onceonly.catalogue.calendar import WorkingCalendar
-from onceonly.platform.auth import StaffIdentity, staff_dependency
+from onceonly.platform.auth import SignedInStaff, StaffIdentity
 from onceonly.tracking.figures_store import FiguresStore
 from onceonly.tracking.settings import TrackingSettings
 from onceonly.tracking.store import TrackingStore
@@ -39,15 +39,12 @@ def tracking_state(request: Request) -> TrackingState:
 State = Annotated[TrackingState, Depends(tracking_state)]
 
 
-class SignedIn:
-    """A dependency: the bearer token's staff, holding one of `roles` (401, 403 problems)."""
+def _signing_secret(request: Request) -> str:
+    return tracking_state(request).settings.signing_secret.get_secret_value()
 
-    def __init__(self, *roles: str) -> None:
-        self.roles = roles
 
-    async def __call__(self, request: Request, state: State) -> StaffIdentity:
-        secret = state.settings.signing_secret.get_secret_value()
-        return await staff_dependency(secret, roles=self.roles)(request)
+def SignedIn(*roles: str) -> SignedInStaff:
+    return SignedInStaff(*roles, secret=_signing_secret)
 
 
 def database_pool(state: State) -> asyncpg.Pool:
