@@ -27,8 +27,8 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def bearer(*roles: str) -> dict[str, str]:
-    token = issue_staff_token(SECRET, staff_id="s-1", department_code="supervision", roles=roles)
+def bearer(*roles: str, department: str = "supervision") -> dict[str, str]:
+    token = issue_staff_token(SECRET, staff_id="s-1", department_code=department, roles=roles)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -110,8 +110,39 @@ async def test_staff_token_required(client, store, events) -> None:
     response = await client.get(url, headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
-    for role in ("reviewer", "department_head", "supervision", "operations"):
+    for role in ("supervision", "operations"):
         assert (await client.get(url, headers=bearer(role))).status_code == 200
+    for role in ("reviewer", "department_head"):  # of the department with the task
+        headers = bearer(role, department="public-security")
+        assert (await client.get(url, headers=headers)).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["timeline", "timeline/verification", "status"])
+@pytest.mark.parametrize("role", ["reviewer", "department_head"])
+async def test_a_department_sees_only_applications_it_has_a_task_in(
+    client, store, events, path, role
+) -> None:
+    code, _ = await recorded(store, events)  # a public-security task
+    url = f"/v1/applications/{code}/{path}"
+    mine = await client.get(url, headers=bearer(role, department="public-security"))
+    assert mine.status_code == 200
+    never = events.code()
+    unknown = await client.get(
+        f"/v1/applications/{never}/{path}", headers=bearer(role, department="tax")
+    )
+
+    # Another department's, or a department that does not exist: told exactly what an
+    # unknown application is told, so that the register cannot be walked.
+    def shape(answer: httpx.Response, of: str) -> dict[str, object]:
+        body = answer.json()
+        return {key: value for key, value in body.items() if key != "instance"} | {
+            "detail": body["detail"].replace(of, "CODE")
+        }
+
+    for department in ("tax", "no-such-department"):
+        theirs = await client.get(url, headers=bearer(role, department=department))
+        assert (theirs.status_code, unknown.status_code) == (404, 404)
+        assert shape(theirs, code) == shape(unknown, never)
 
 
 async def test_malformed_code_is_a_422_problem(client) -> None:

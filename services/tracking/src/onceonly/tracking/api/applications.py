@@ -1,5 +1,5 @@
 """`/v1/applications/{code}`: an application's timeline (全程留痕), its verification and
-its status, for any staff."""
+its status, for the staff who may see it (dependencies.visible_code)."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -9,8 +9,12 @@ from typing import Any, TypeVar
 from fastapi import APIRouter
 
 from onceonly.catalogue.calendar import WorkingCalendar
-from onceonly.platform.http import Problem
-from onceonly.tracking.api.dependencies import Calendar, Code, Staff, Store
+from onceonly.tracking.api.dependencies import (
+    Calendar,
+    Store,
+    VisibleCode,
+    application_not_found,
+)
 from onceonly.tracking.api.models import (
     StatusView,
     TimelineEntryView,
@@ -31,7 +35,7 @@ router = APIRouter(prefix="/v1/applications/{code}", responses={401: {}, 403: {}
     response_model=TimelineView,
     summary="Every recorded event of an application, in order (全程留痕)",
 )
-async def get_timeline(_: Staff, code: Code, store: Store) -> TimelineView:
+async def get_timeline(code: VisibleCode, store: Store) -> TimelineView:
     entries = await _recorded(store.timeline, code)
     return TimelineView(
         application_code=code,
@@ -46,7 +50,7 @@ async def get_timeline(_: Staff, code: Code, store: Store) -> TimelineView:
     response_model=VerificationView,
     summary="Recompute the timeline's hash chain and report the first broken link",
 )
-async def verify_timeline(_: Staff, code: Code, store: Store) -> VerificationView:
+async def verify_timeline(code: VisibleCode, store: Store) -> VerificationView:
     result = await _recorded(store.verify, code)
     return VerificationView(application_code=code, **asdict(result))
 
@@ -56,7 +60,7 @@ async def verify_timeline(_: Staff, code: Code, store: Store) -> VerificationVie
     response_model=StatusView,
     summary="Current status of an application and of each department's task",
 )
-async def get_status(_: Staff, code: Code, store: Store, calendar: Calendar) -> StatusView:
+async def get_status(code: VisibleCode, store: Store, calendar: Calendar) -> StatusView:
     body = status_json(await _recorded(store.status, code))
     body["tasks"] = _with_clocks(body, now=datetime.now(UTC), calendar=calendar)
     return StatusView(**body)
@@ -67,12 +71,7 @@ async def _recorded(read: Callable[[str], Awaitable[R]], code: str) -> R:
     try:
         return await read(code)
     except ApplicationNotFound:
-        raise Problem(
-            404,
-            "Application not found",
-            f"No event of application {code} has been recorded. 未找到该办件的记录.",
-            type_="https://onceonly.dev/problems/not-found",
-        ) from None
+        raise application_not_found(code) from None
 
 
 def _with_clocks(

@@ -13,6 +13,8 @@ from fastapi import Depends, Path, Request
 
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.platform.auth import SignedInStaff, StaffIdentity
+from onceonly.platform.http import Problem
+from onceonly.tracking.errors import ApplicationNotFound
 from onceonly.tracking.figures_store import FiguresStore
 from onceonly.tracking.settings import TrackingSettings
 from onceonly.tracking.store import TrackingStore
@@ -76,3 +78,34 @@ Store = Annotated[TrackingStore, Depends(tracking_store)]
 Figures = Annotated[FiguresStore, Depends(figures_store)]
 
 Code = Annotated[str, Path(pattern=CODE_PATTERN)]
+
+
+def application_not_found(code: str) -> Problem:
+    """The one answer for an application that is unknown, or not the caller's to see."""
+    return Problem(
+        404,
+        "Application not found",
+        f"No event of application {code} has been recorded. 未找到该办件的记录.",
+        type_="https://onceonly.dev/problems/not-found",
+    )
+
+
+async def visible_code(who: Staff, code: Code, store: Store) -> str:
+    """The path's application code, for staff who may see that application.
+
+    Supervision and operations see every application; a reviewer or a department head
+    only those where their department has or had a task. Any other answer is the same
+    404 as for an unknown application: whether an application exists is not told, and
+    application codes are sequential."""
+    if set(who.roles) & set(SUPERVISION_ROLES):
+        return code
+    try:
+        status = await store.status(code)
+    except ApplicationNotFound:
+        raise application_not_found(code) from None
+    if who.department_code not in status.tasks:
+        raise application_not_found(code)
+    return code
+
+
+VisibleCode = Annotated[str, Depends(visible_code)]
