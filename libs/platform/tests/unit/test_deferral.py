@@ -273,7 +273,7 @@ async def test_a_store_that_is_away_neither_stops_the_sweep_nor_loses_a_release(
     await events._process(withdrawn("K"))
     # Postgres restarting: the sweep gives up until next time, the consumer goes on.
     store.failures.append(ConnectionRefusedError("postgres restarting"))
-    await events._sweep(deferrals)
+    await deferrals.sweep(events._try_deferred, events._park_deferred)
     assert not deferrals.sweep_due()
     # The submission comes while the store fails once more: the release is retried.
     store.failures.append(ConnectionRefusedError("postgres restarting"))

@@ -34,7 +34,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+import structlog
 from prometheus_client import Counter, Gauge
+
+from onceonly.platform.kafka_ports import Located
+
+log = structlog.get_logger(__name__)
 
 DEFERRED = Counter(
     "onceonly_events_deferred_total",
@@ -140,31 +145,33 @@ class Deferrals:
         """Whether a record must wait behind an earlier deferred one of its partition."""
         return key is not None and (topic, partition) in self._held.get(key, ())
 
-    async def defer(
-        self,
-        *,
-        key: bytes,
-        topic: str,
-        partition: int,
-        offset: int,
-        value: bytes,
-        headers: tuple[tuple[str, bytes], ...],
-        waiting_for: str,
-    ) -> None:
+    async def defer(self, record: Located, waiting_for: str) -> None:
+        """Set `record` aside until what it waits for has been handled."""
+        key = record.key or b""
+        log.info(
+            "event deferred",
+            consumer=self.consumer,
+            application_code=key.decode("utf-8", "replace"),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            waiting_for=waiting_for,
+        )
         await self.store.add(
             DeferredRecord(
                 consumer=self.consumer,
                 key=key,
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                value=value,
-                headers=headers,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                value=record.value or b"",
+                # Kafka allows a header without a value; the store keeps bytes.
+                headers=tuple((name, value or b"") for name, value in record.headers or ()),
                 waiting_for=waiting_for,
                 deferred_at=self.clock(),
             )
         )
-        self._held.setdefault(key, set()).add((topic, partition))
+        self._held.setdefault(key, set()).add((record.topic, record.partition))
         DEFERRED.labels(self.consumer).inc()
         WAITING.labels(self.consumer).set(len(self._held))
 
@@ -181,6 +188,14 @@ class Deferrals:
             if await attempt(record) is Attempt.HANDLED:
                 done.append(record.id)
                 RELEASED.labels(self.consumer).inc()
+                log.info(
+                    "deferred event handled",
+                    consumer=self.consumer,
+                    application_code=key.decode("utf-8", "replace"),
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
             elif now - record.deferred_at > self.max_wait:
                 waited = int((now - record.deferred_at).total_seconds())
                 await park(record, f"waited {waited} s for {record.waiting_for}; gave up")
@@ -204,11 +219,20 @@ class Deferrals:
         return self._last_sweep is None or now - self._last_sweep >= self.sweep_every
 
     async def sweep(self, attempt: TryRecord, park: ParkRecord) -> None:
-        """Try every key's deferred records, including those another process deferred."""
+        """Try every key's deferred records, including those another process deferred.
+        A store that is away (Postgres restarting) ends this sweep with a warning; the
+        consumer goes on, and the next sweep tries again."""
         self._last_sweep = self.clock()
-        await self.load()
-        for key in list(self._held):
-            await self.release(key, attempt, park)
+        try:
+            await self.load()
+            for key in list(self._held):
+                await self.release(key, attempt, park)
+        except Exception as exc:
+            log.warning(
+                "deferred events not swept; next time",
+                consumer=self.consumer,
+                error=f"{type(exc).__name__}: {exc}",
+            )
 
 
 class MemoryDeferredStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -201,7 +201,7 @@ class EventConsumer:
                 )
             # Between batches, so that no application's records race their own retry.
             if self._deferrals is not None and self._deferrals.sweep_due():
-                await self._sweep(self._deferrals)
+                await self._deferrals.sweep(self._try_deferred, self._park_deferred)
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> bool:
         """Commit `offsets`; False when they could not be, and the records after the
@@ -280,11 +280,8 @@ class EventConsumer:
                 group.create_task(in_order(lane))
 
     async def _process(self, record: ConsumerRecord) -> None:
-        try:
-            envelope = Envelope.from_kafka(record.headers, record.value or b"")
-            envelope.message()  # decodable with a known schema, or parked
-        except (EnvelopeError, UnknownEventType, DecodeError) as exc:
-            await self._park(record, f"{type(exc).__name__}: {exc}")
+        envelope = await self._decoded(record)
+        if envelope is None:
             return
         deferrals = self._deferrals
         if deferrals is not None and deferrals.is_behind(
@@ -304,18 +301,6 @@ class EventConsumer:
                 lambda: deferrals.release(key, self._try_deferred, self._park_deferred),
                 what="releasing deferred events",
                 log_fields={"consumer": self._name},
-            )
-
-    async def _sweep(self, deferrals: Deferrals) -> None:
-        """Try every deferred record again; a store that is away (Postgres restarting)
-        is tried again at the next sweep, the consumer goes on meanwhile."""
-        try:
-            await deferrals.sweep(self._try_deferred, self._park_deferred)
-        except Exception as exc:
-            log.warning(
-                "deferred events not swept; next time",
-                consumer=self._name,
-                error=f"{type(exc).__name__}: {exc}",
             )
 
     async def _handle(self, envelope: Envelope, record: ConsumerRecord) -> EventNotReady | None:
@@ -353,58 +338,41 @@ class EventConsumer:
         self.processed += 1
         return None
 
+    async def _decoded(self, record: ConsumerRecord) -> Envelope | None:
+        """The record's envelope, its body decodable with a known schema; None once a
+        record that is not is parked."""
+        try:
+            envelope = Envelope.from_kafka(record.headers, record.value or b"")
+            envelope.message()
+        except (EnvelopeError, UnknownEventType, DecodeError) as exc:
+            await self._park(record, f"{type(exc).__name__}: {exc}")
+            return None
+        return envelope
+
     async def _defer(self, record: ConsumerRecord, waiting_for: str) -> None:
-        assert self._deferrals is not None and record.key is not None
+        assert self._deferrals is not None
         deferrals = self._deferrals
-        log.info(
-            "event deferred",
-            consumer=self._name,
-            application_code=record.key.decode("utf-8", "replace"),
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            waiting_for=waiting_for,
-        )
         await retry_forever(
-            lambda: deferrals.defer(
-                key=record.key,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                value=record.value or b"",
-                headers=tuple(header_pairs_of(record.headers)),
-                waiting_for=waiting_for,
-            ),
+            lambda: deferrals.defer(record, waiting_for),
             what="deferring an event",
             log_fields={"consumer": self._name, "topic": record.topic, "offset": record.offset},
         )
 
     async def _try_deferred(self, deferred: DeferredRecord) -> Attempt:
         record = consumer_record(deferred)
-        try:
-            envelope = Envelope.from_kafka(record.headers, record.value or b"")
-            envelope.message()
-        except (EnvelopeError, UnknownEventType, DecodeError) as exc:
-            await self._park(record, f"{type(exc).__name__}: {exc}")
-            return Attempt.HANDLED
-        if await self._handle(envelope, record) is not None:
+        envelope = await self._decoded(record)
+        if envelope is not None and await self._handle(envelope, record) is not None:
             return Attempt.WAITING
-        log.info(
-            "deferred event handled",
-            consumer=self._name,
-            application_code=envelope.subject,
-            event_id=envelope.id,
-        )
         return Attempt.HANDLED
 
     async def _park_deferred(self, deferred: DeferredRecord, reason: str) -> None:
         await retry_forever(
-            lambda: self._park(consumer_record(deferred), reason),
+            lambda: self._park(deferred, reason),
             what="parking a deferred event",
             log_fields={"consumer": self._name, "offset": deferred.offset},
         )
 
-    async def _park(self, record: ConsumerRecord, reason: str) -> None:
+    async def _park(self, record: Located, reason: str) -> None:
         log.error(
             "message parked on dead-letter topic",
             consumer=self._name,
@@ -418,11 +386,6 @@ class EventConsumer:
             self._dlq, value=letter.SerializeToString(), key=record.key
         )
         self.parked += 1
-
-
-def header_pairs_of(headers: Sequence[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
-    """aiokafka's record headers as (name, value) pairs (a null value as empty)."""
-    return [(name, bytes(value or b"")) for name, value in headers or ()]
 
 
 def consumer_record(deferred: DeferredRecord) -> ConsumerRecord:

@@ -27,6 +27,7 @@ from onceonly.platform.deferral import Attempt, DeferredRecord
 from onceonly.platform.deferral_store import postgres_deferrals
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import build_producer, dead_letter, ensure_topics, wait_for_kafka
+from onceonly.platform.kafka_ports import Located
 from onceonly.platform.partition_reader import PartitionReader
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
@@ -190,10 +191,7 @@ class TrackingRuntime(Service):
         deferrals = self.recorder.deferrals
         if deferrals is None or self.handle_released is None or not deferrals.sweep_due():
             return
-        try:
-            await deferrals.sweep(self.try_released, self.park_released)
-        except Exception as exc:  # Postgres may be restarting: the next sweep tries again
-            log.warning("deferred events not swept", error=f"{type(exc).__name__}: {exc}")
+        await deferrals.sweep(self.try_released, self.park_released)
 
     async def release(self, record: Inbound) -> None:
         """Try the deferred events of `record`'s application: it may be their cause."""
@@ -209,21 +207,11 @@ class TrackingRuntime(Service):
     async def try_released(self, deferred: DeferredRecord) -> Attempt:
         assert self.handle_released is not None
         outcome = await self.handle_released(released_inbound(deferred))
-        if outcome is Outcome.DEFERRED:
-            return Attempt.WAITING
-        log.info(
-            "deferred event handled",
-            application_code=deferred.key.decode("utf-8", "replace"),
-            topic=deferred.topic,
-            offset=deferred.offset,
-            outcome=outcome.value,
-        )
-        return Attempt.HANDLED
+        return Attempt.WAITING if outcome is Outcome.DEFERRED else Attempt.HANDLED
 
     async def park_released(self, deferred: DeferredRecord, reason: str) -> None:
-        record = released_inbound(deferred)
         await retry_forever(
-            lambda: self._park(record, reason),
+            lambda: self._park(deferred, reason),
             what="parking a deferred event",
             initial=self.settings.tracking_retry_initial_seconds,
             maximum=self.settings.tracking_retry_max_seconds,
@@ -283,7 +271,7 @@ class TrackingRuntime(Service):
             event_id, topic=topic, partition=partition, offset=offset
         )
 
-    async def _park(self, record: Inbound, reason: str) -> None:
+    async def _park(self, record: Located, reason: str) -> None:
         assert self.producer is not None
         letter = dead_letter(record, consumer=CONSUMER_NAME, reason=reason)
         await self.producer.send_and_wait(

@@ -224,25 +224,8 @@ class TimelineRecorder:
     async def _defer(self, record: Inbound, waiting_for: str) -> None:
         assert self.deferrals is not None
         deferrals = self.deferrals
-        key = record.key or b""
-        log.info(
-            "event deferred",
-            application_code=key.decode("utf-8", "replace"),
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            waiting_for=waiting_for,
-        )
         await self._retrying(
-            lambda: deferrals.defer(
-                key=key,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                value=record.value or b"",
-                headers=tuple(record.headers),
-                waiting_for=waiting_for,
-            ),
+            lambda: deferrals.defer(record, waiting_for),
             what="deferring",
             log_fields={"topic": record.topic, "offset": record.offset},
         )
