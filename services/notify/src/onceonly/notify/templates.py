@@ -11,19 +11,19 @@ from __future__ import annotations
 import math
 import string
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import yaml
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from onceonly.catalogue import Catalogue
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
 from onceonly.notify.errors import TemplateError
+from onceonly.platform.events import instant
 
 # Deadlines are promised in Beijing time: a due date is a calendar date there.
 # Natural days an applicant has to provide a requested supplement: the workflow's
@@ -204,21 +204,9 @@ def normalise_language(language: str, templates: TemplateSet) -> str:
     return base if base in templates.languages else templates.default_language
 
 
-def _date(stamp: Timestamp, pack: LanguagePack) -> str:
-    # protobuf gives a naive datetime in UTC.
-    return _day(stamp.ToDatetime().replace(tzinfo=UTC), pack)
-
-
-def _day(instant: datetime, pack: LanguagePack) -> str:
-    local = instant.astimezone(CHINA_STANDARD_TIME)
+def _day(moment: datetime, pack: LanguagePack) -> str:
+    local = moment.astimezone(CHINA_STANDARD_TIME)
     return pack.date_format.format(year=local.year, month=local.month, day=local.day)
-
-
-def _has_time(message: Message, field: str) -> bool:
-    if not message.HasField(field):
-        return False
-    stamp = getattr(message, field)
-    return bool(stamp.seconds or stamp.nanos)
 
 
 def _matter_name(catalogue: Catalogue, code: str, pack: LanguagePack) -> str:
@@ -276,8 +264,9 @@ def _choose(
             "reason": _reason(message.reason, pack),
         }
         if outcome in ("accepted", "accepted_with_deficiency"):
-            if message.HasField("clock") and _has_time(message.clock, "due_at"):
-                values["due_date"] = _date(message.clock.due_at, pack)
+            due = instant(message.clock, "due_at")  # none while the clock is unset
+            if due is not None:
+                values["due_date"] = _day(due, pack)
             else:
                 key += ".undated"
         elif outcome == "supplement_requested":
@@ -397,7 +386,7 @@ def render_alert(
         if alert.department_code
         else pack.whole_application or pack.default_department
     )
-    has_due = alert.HasField("clock") and _has_time(alert.clock, "due_at")
+    due = instant(alert.clock, "due_at")
     values = {
         "application_code": alert.application_code,
         "matter": _matter_name(catalogue, alert.matter_code, pack),
@@ -405,7 +394,7 @@ def render_alert(
         # Days as a person counts them: any part of a day left (or over) is a day.
         "days_left": str(max(0, math.ceil(alert.seconds_left / DAY_SECONDS))),
         "days_over": str(max(1, math.ceil(-alert.seconds_left / DAY_SECONDS))),
-        "due_date": _date(alert.clock.due_at, pack) if has_due else "-",
+        "due_date": _day(due, pack) if due is not None else "-",
         "escalation": str(alert.escalation),
     }
     return _fill(pack, f"supervision.{kind}", values)
