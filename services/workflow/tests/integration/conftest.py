@@ -1,5 +1,6 @@
-"""What the workflow's integration tests share: the real activities, built as the worker
-builds them, over the in-memory base registry and e-licence store."""
+"""What the workflow's integration tests share: settings with the test's own topics and
+task queue, and the real activities, built as the worker builds them, over the
+in-memory base registry and e-licence store."""
 
 from __future__ import annotations
 
@@ -11,12 +12,23 @@ from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.kafka_ports import Producer
 from onceonly.platform.pii import PiiSealer
+from onceonly.platform.testing import unique_prefix
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.elicences import InMemoryELicenceStore
 from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.settings import WorkflowSettings
 
 MakeActivities = Callable[[WorkflowSettings, Producer], ApprovalActivities]
+
+
+@pytest.fixture
+def settings(database_url: str) -> WorkflowSettings:
+    return WorkflowSettings(
+        environment="test",
+        database_url=database_url,
+        topic_prefix=unique_prefix(),
+        temporal_task_queue=unique_prefix(),
+    )
 
 
 @pytest.fixture

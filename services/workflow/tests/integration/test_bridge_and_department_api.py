@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -34,19 +33,6 @@ from onceonly.workflow.worker import build_worker
 pytestmark = pytest.mark.integration
 
 MATERIALS = ["transfer-application", "resident-id", "housing-proof", "household-register"]
-
-
-@pytest.fixture
-def settings() -> WorkflowSettings:
-    return WorkflowSettings(
-        environment="test",
-        database_url=os.environ.get(
-            "ONCEONLY_TEST_DATABASE_URL",
-            "postgresql://onceonly:onceonly@127.0.0.1:5432/onceonly_test",
-        ),
-        topic_prefix=f"test-{uuid.uuid4().hex[:8]}",
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}",
-    )
 
 
 class System:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -43,17 +42,9 @@ MAX_WAIT_SECONDS = 6.0
 
 
 @pytest.fixture
-def settings() -> WorkflowSettings:
-    return WorkflowSettings(
-        environment="test",
-        database_url=os.environ.get(
-            "ONCEONLY_TEST_DATABASE_URL",
-            "postgresql://onceonly:onceonly@127.0.0.1:5432/onceonly_test",
-        ),
-        topic_prefix=f"test-{uuid.uuid4().hex[:8]}",
-        temporal_task_queue=f"test-{uuid.uuid4().hex[:8]}",
-        deferral_max_wait_seconds=MAX_WAIT_SECONDS,
-        deferral_sweep_seconds=1.0,
+def settings(settings: WorkflowSettings) -> WorkflowSettings:
+    return settings.model_copy(
+        update={"deferral_max_wait_seconds": MAX_WAIT_SECONDS, "deferral_sweep_seconds": 1.0}
     )
 
 
