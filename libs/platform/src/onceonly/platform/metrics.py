@@ -86,6 +86,9 @@ class ConsumerGroup:
     topics: Sequence[str]
 
 
+CLOSE_SECONDS = 5.0
+
+
 class ConsumerLagMonitor:
     """Measures the lag of consumer groups from the broker's committed offsets.
 
@@ -150,14 +153,16 @@ class ConsumerLagMonitor:
         return self._admin, self._offsets
 
     async def close(self) -> None:
+        """Close both clients, each within CLOSE_SECONDS: a client whose broker
+        connection is stuck must not hold up the process's shutdown."""
         admin, offsets = self._admin, self._offsets
         self._admin = self._offsets = None
         if offsets is not None:
             with contextlib.suppress(Exception):
-                await offsets.stop()
+                await asyncio.wait_for(offsets.stop(), CLOSE_SECONDS)
         if admin is not None:
             with contextlib.suppress(Exception):
-                await admin.close()
+                await asyncio.wait_for(admin.close(), CLOSE_SECONDS)
 
     async def run(self, every: float) -> None:
         """Measure every `every` seconds until cancelled; failures are counted and logged."""
