@@ -243,6 +243,7 @@ async def test_supplement_not_provided_in_time_refuses(harness, application_code
     assert outcome.state == "refused"
     last = harness.producer.messages("ApplicationAccepted")[-1]
     assert last.outcome == approval_pb2.ACCEPTANCE_OUTCOME_REFUSED
+    await record_history(handle, "refused-no-supplement")
 
 
 async def test_deficiency_holds_completion_until_it_arrives(
@@ -259,7 +260,6 @@ async def test_deficiency_holds_completion_until_it_arrives(
     await handle.signal("supplement", SupplementInput(["household-register"]))
     outcome = await handle.result()
     await record_history(handle, "completed-after-deficiency")
-    await record_history(handle, "refused-no-supplement")
     assert outcome.state == "completed"
 
 

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 
 from temporalio import activity
+from temporalio.converter import value_to_type
 from temporalio.exceptions import ApplicationError
 
 from onceonly.catalogue import Catalogue, DayKind
@@ -17,8 +18,10 @@ from onceonly.platform.kafka_ports import Producer
 from onceonly.platform.pii import PiiError, PiiSealer, mask_identifier
 from onceonly.platform.telemetry import current_trace_headers
 from onceonly.platform.topics import Stream, topic_name
+from onceonly.workflow.approval_events import EVENT_TYPES
 from onceonly.workflow.checks import run_checks
 from onceonly.workflow.elicences import ELicence, ELicenceStore, elicence_number
+from onceonly.workflow.event_messages import to_message
 from onceonly.workflow.registry import BaseRegistry
 from onceonly.workflow.shared import (
     CheckOutcome,
@@ -48,13 +51,13 @@ def yellow_point(days: int, share: float, days_left: int) -> int:
     return max(0, min(int(days * share), days - days_left))
 
 
-def _china_date(iso: str) -> date:
-    return datetime.fromisoformat(iso).astimezone(CHINA_STANDARD_TIME).date()
+def _china_date(instant: datetime) -> date:
+    return instant.astimezone(CHINA_STANDARD_TIME).date()
 
 
-def _end_of_day(day: date) -> str:
+def _end_of_day(day: date) -> datetime:
     """Limits end with their last day, China Standard Time."""
-    return datetime.combine(day, time(23, 59, 59), CHINA_STANDARD_TIME).astimezone(UTC).isoformat()
+    return datetime.combine(day, time(23, 59, 59), CHINA_STANDARD_TIME).astimezone(UTC)
 
 
 class ApprovalActivities:
@@ -93,7 +96,7 @@ class ApprovalActivities:
                 holder_masked = mask_identifier(holder)
             except PiiError:
                 pass  # keep the record; the masked holder stays unknown
-        issued_at = datetime.fromisoformat(request.issued_at)
+        issued_at = request.issued_at
         valid_until = (
             datetime.combine(
                 _china_date(request.issued_at) + timedelta(days=request.valid_days),
@@ -189,9 +192,9 @@ class ApprovalActivities:
     async def compute_deadlines(self, request: DeadlineRequest) -> DeadlineResult:
         accepted = _china_date(request.accepted_at)
         kind = DayKind(request.day_kind)
-        due_at: list[str] = []
+        due_at: list[datetime] = []
         provisional: list[bool] = []
-        yellow_at: list[str] = []
+        yellow_at: list[datetime] = []
         for days in request.limits:
             deadline = self._calendar.deadline(accepted, days, kind)
             due_at.append(_end_of_day(deadline.due))
@@ -276,8 +279,22 @@ def _envelope(request: PublishRequest) -> Envelope:
         type=request.ce_type,
         source=SOURCE,
         subject=request.application_code,
-        data=base64.b64decode(request.data_b64),
-        time=datetime.fromisoformat(request.time),
+        data=_data(request),
+        time=request.time,
         traceparent=trace.get("traceparent", ""),
         tracestate=trace.get("tracestate", ""),
     )
+
+
+def _data(request: PublishRequest) -> bytes:
+    """The protobuf bytes of the request's event: mapped from the event as data, or
+    the bytes a request scheduled by an older worker carries."""
+    if request.event is None:
+        return base64.b64decode(request.data_b64)
+    event_type = EVENT_TYPES.get(request.ce_type)
+    if event_type is None:
+        raise ApplicationError(
+            f"unknown event type {request.ce_type!r}", type="UnknownEvent", non_retryable=True
+        )
+    event = value_to_type(event_type, request.event)
+    return to_message(request.application_code, event).SerializeToString(deterministic=True)

@@ -89,6 +89,7 @@ def recompute_deadlines() -> None:
     deadlines are recomputed."""
     from onceonly.workflow.shared import WORKFLOW_NAME, CalendarUpdate
     from onceonly.workflow.temporal import connect
+    from onceonly.workflow.workflows import JointApproval
 
     settings = WorkflowSettings()
 
@@ -98,7 +99,7 @@ def recompute_deadlines() -> None:
         told = 0
         async for execution in client.list_workflows(query):
             handle = client.get_workflow_handle(execution.id)
-            await handle.signal("calendar_updated", CalendarUpdate("calendar updated"))
+            await handle.signal(JointApproval.calendar_updated, CalendarUpdate("calendar updated"))
             told += 1
         return told
 

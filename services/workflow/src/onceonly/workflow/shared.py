@@ -6,7 +6,9 @@ Dataclasses evolve only by adding fields with defaults: running workflows hold o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 WORKFLOW_NAME = "JointApproval"
 
@@ -184,8 +186,13 @@ class PublishRequest:
     event_id: str
     application_code: str
     ce_type: str
-    data_b64: str  # serialized protobuf, base64: the JSON payload converter has no bytes
-    time: str  # ISO 8601, workflow time
+    time: datetime  # workflow time
+    # The event as data: an approval_events dataclass of the type named by ce_type
+    # (a dict once it has crossed into the activity).
+    event: Any = None
+    # The serialized protobuf, base64, as activities scheduled before events went as
+    # data carried it (they may still be pending when a worker with this code starts).
+    data_b64: str = ""
 
 
 @dataclass
@@ -236,7 +243,7 @@ class MatterSnapshot:
 
 @dataclass
 class DeadlineRequest:
-    accepted_at: str  # ISO 8601
+    accepted_at: datetime
     day_kind: str
     limits: list[int]
     yellow_share: float = 0.8
@@ -245,26 +252,26 @@ class DeadlineRequest:
 
 @dataclass
 class DeadlineResult:
-    due_at: list[str]  # ISO 8601: end of the due day in China Standard Time, per limit
+    due_at: list[datetime]  # the end of the due day in China Standard Time, per limit
     provisional: list[bool]
-    yellow_at: list[str] = field(default_factory=list)  # when the yellow warning is due
+    yellow_at: list[datetime] = field(default_factory=list)  # when yellow is due
 
 
 @dataclass
 class ExtendRequest:
     """Move a clock's deadlines by the days a pause took (supplement, special procedure)."""
 
-    due_at: str
-    yellow_at: str
-    paused_at: str
-    resumed_at: str
+    due_at: datetime
+    yellow_at: datetime
+    paused_at: datetime
+    resumed_at: datetime
     day_kind: str
 
 
 @dataclass
 class ExtendResult:
-    due_at: str
-    yellow_at: str
+    due_at: datetime
+    yellow_at: datetime
     provisional: bool
 
 
@@ -301,7 +308,7 @@ class ELicenceRequest:
     matter_code: str
     licence_type: str
     holder_sealed: str
-    issued_at: str  # ISO 8601, workflow time
+    issued_at: datetime  # workflow time
     valid_days: int = 0
 
 
@@ -322,9 +329,9 @@ class CalendarUpdate:
 
 @dataclass
 class RecomputeRequest:
-    accepted_at: str
+    accepted_at: datetime
     days: int
     day_kind: str
-    pauses: list[list[str]] = field(default_factory=list)  # [paused_at, resumed_at] pairs
+    pauses: list[list[datetime]] = field(default_factory=list)  # [paused_at, resumed_at]
     yellow_share: float = 0.8
     yellow_days_left: int = 1

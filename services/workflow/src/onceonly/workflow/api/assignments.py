@@ -13,7 +13,8 @@ from onceonly.workflow.api.dependencies import (
     Workflows,
 )
 from onceonly.workflow.api.models import AssignmentRequest, TaskActionView
-from onceonly.workflow.shared import AssignmentInput, TaskActionResult
+from onceonly.workflow.shared import AssignmentInput
+from onceonly.workflow.workflows import JointApproval
 
 router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
 
@@ -33,5 +34,5 @@ async def assign(
         staff_department=who.department_code,
         staff_roles=list(who.roles),
     )
-    result = await workflows.update(code, "assign", request, TaskActionResult)
+    result = await workflows.update(code, JointApproval.assign, request)
     return TaskActionView(**asdict(result))

@@ -13,7 +13,8 @@ from onceonly.workflow.api.dependencies import (
     Workflows,
 )
 from onceonly.workflow.api.models import DecisionRequest, DecisionView
-from onceonly.workflow.shared import DecisionInput, DecisionResult
+from onceonly.workflow.shared import DecisionInput
+from onceonly.workflow.workflows import JointApproval
 
 router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
 
@@ -35,5 +36,5 @@ async def decide(
         missing_materials=body.missing_materials,
         staff_roles=list(who.roles),
     )
-    result = await workflows.update(code, "decide", decision, DecisionResult)
+    result = await workflows.update(code, JointApproval.decide, decision)
     return DecisionView(**asdict(result))

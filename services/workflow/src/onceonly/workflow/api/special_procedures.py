@@ -20,13 +20,15 @@ from onceonly.workflow.api.dependencies import (
 )
 from onceonly.workflow.api.models import SpecialProcedureRequest, TaskActionView
 from onceonly.workflow.shared import SpecialProcedureInput, TaskActionResult
+from onceonly.workflow.workflows import JointApproval
 
 router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
 
 Endpoint = Callable[..., Awaitable[TaskActionView]]
+Update = Callable[[JointApproval, SpecialProcedureInput], Awaitable[TaskActionResult]]
 
 
-def _endpoint(update: str) -> Endpoint:
+def _endpoint(update: Update) -> Endpoint:
     """The endpoint that asks the application's workflow for the Update `update`."""
 
     async def endpoint(
@@ -44,19 +46,19 @@ def _endpoint(update: str) -> Endpoint:
             note=body.note,
             staff_roles=list(who.roles),
         )
-        result = await workflows.update(code, update, request, TaskActionResult)
+        result = await workflows.update(code, update, request)
         return TaskActionView(**asdict(result))
 
     return endpoint
 
 
-def _route(path: str, update: str, summary: str) -> None:
+def _route(path: str, update: Update, summary: str) -> None:
     # Named after the Update, as its operation id has always been.
     router.add_api_route(
         path,
         _endpoint(update),
         methods=["POST"],
-        name=update,
+        name=update.__name__,
         response_model=TaskActionView,
         summary=summary,
     )
@@ -64,11 +66,11 @@ def _route(path: str, update: str, summary: str) -> None:
 
 _route(
     "/special-procedure",
-    "start_special_procedure",
+    JointApproval.start_special_procedure,
     "Start a special procedure (特别程序); the task's clock stops",
 )
 _route(
     "/special-procedure/end",
-    "end_special_procedure",
+    JointApproval.end_special_procedure,
     "End the special procedure; the clock runs again, moved by its days",
 )

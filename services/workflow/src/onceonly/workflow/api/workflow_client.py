@@ -3,8 +3,9 @@ query for an application's snapshot, an Update for every change. Temporal's fail
 become problems here, and nowhere else."""
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 from temporalio.client import (
@@ -18,9 +19,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from onceonly.platform.http import Problem
 from onceonly.workflow.shared import ApplicationSnapshot, ErrorType
+from onceonly.workflow.workflows import JointApproval
 
 log = structlog.get_logger(__name__)
 
+A = TypeVar("A")
 R = TypeVar("R")
 
 # A query waits for a worker; an application whose worker is away must not stall a list.
@@ -56,9 +59,7 @@ class ApplicationWorkflows:
         """The application's state as its workflow answers it (404 or 503 problems)."""
         try:
             handle = self._client.get_workflow_handle(code)
-            return await handle.query(
-                "snapshot", result_type=ApplicationSnapshot, rpc_timeout=QUERY_TIMEOUT
-            )
+            return await handle.query(JointApproval.snapshot, rpc_timeout=QUERY_TIMEOUT)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise not_found(code) from None
@@ -68,11 +69,14 @@ class ApplicationWorkflows:
             log.warning("snapshot query failed", application_code=code, error=str(exc))
             raise _unavailable(code) from None
 
-    async def update(self, code: str, name: str, argument: Any, result_type: type[R]) -> R:
-        """A Temporal Update; its validator's refusal becomes a 4xx problem."""
+    async def update(
+        self, code: str, update: Callable[[JointApproval, A], Awaitable[R]], argument: A
+    ) -> R:
+        """A Temporal Update of JointApproval (by reference: `JointApproval.decide`); its
+        validator's refusal becomes a 4xx problem."""
         handle = self._client.get_workflow_handle(code)
         try:
-            return await handle.execute_update(name, argument, result_type=result_type)
+            return await handle.execute_update(update, argument)
         except WorkflowUpdateFailedError as exc:
             raise _refused(exc) from None
         except RPCError as exc:

@@ -1,0 +1,202 @@
+"""A department's task in a joint approval, and the rules for acting on it. Pure.
+
+The rules raise `ApplicationError`s with an `ErrorType` that the department API maps to
+HTTP problems; the workflow's update validators call them, so a refused action changes
+nothing and leaves nothing in the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from temporalio.exceptions import ApplicationError
+
+from onceonly.workflow.approval_events import Clock
+from onceonly.workflow.shared import (
+    ApplicationState,
+    ErrorType,
+    Outcome,
+    SpecialProcedureKind,
+    TaskSnapshot,
+    TaskState,
+)
+from onceonly.workflow.supervision_clock import Level
+
+CLOSED = frozenset(
+    {
+        ApplicationState.COMPLETED,
+        ApplicationState.REJECTED,
+        ApplicationState.REFUSED,
+        ApplicationState.WITHDRAWN,
+    }
+)
+DECIDED = frozenset({TaskState.APPROVED, TaskState.REJECTED, TaskState.CANCELLED})
+HEAD = "department_head"
+
+
+@dataclass
+class Task:
+    department_code: str
+    task_name: str
+    committed_days: int
+    started_at: datetime
+    due_at: datetime
+    provisional: bool
+    notify_applicant: bool = True  # of its own decision (the matter says)
+    state: TaskState = TaskState.OPEN
+    decided_at: datetime | None = None
+    decided_by: str = ""
+    reason: str = ""
+    supervision_level: Level = Level.NONE
+    paused: bool = False
+    assignee: str = ""
+    special_procedure: str = ""
+
+    @property
+    def decided(self) -> bool:
+        return self.state in DECIDED
+
+    def clock(self, day_kind: str, *, paused: bool = False) -> Clock:
+        return Clock(
+            committed_days=self.committed_days,
+            day_kind=day_kind,
+            started_at=self.started_at,
+            due_at=self.due_at,
+            paused=paused,
+            provisional=self.provisional,
+        )
+
+    def decide(self, outcome: Outcome, staff_id: str, reason: str, at: datetime) -> None:
+        self.state = TaskState(outcome.value)
+        self.decided_at, self.decided_by, self.reason = at, staff_id, reason
+
+    def snapshot(self) -> TaskSnapshot:
+        return TaskSnapshot(
+            department_code=self.department_code,
+            task_name=self.task_name,
+            state=self.state,
+            committed_days=self.committed_days,
+            started_at=self.started_at.isoformat(),
+            due_at=self.due_at.isoformat(),
+            provisional=self.provisional,
+            decided_at=self.decided_at.isoformat() if self.decided_at else "",
+            decided_by=self.decided_by,
+            reason=self.reason,
+            supervision_level=self.supervision_level,
+            paused=self.paused,
+            assignee=self.assignee,
+            special_procedure=self.special_procedure,
+        )
+
+
+def tells_applicant(task: Task, outcome: Outcome, tasks_in_matter: int) -> bool:
+    """Whether the applicant hears of this decision by itself (notify sends only events
+    that carry a contact): a supplement request always; an approval when the matter
+    announces it and it is not the only task (the completion tells); never a rejection
+    (the application's rejection tells, once)."""
+    if outcome is Outcome.SUPPLEMENT_REQUESTED:
+        return True
+    if outcome is Outcome.REJECTED or tasks_in_matter < 2:
+        return False
+    return task.notify_applicant
+
+
+# -- rules for staff actions --------------------------------------------------------------
+
+
+def task_for(
+    tasks: dict[str, Task],
+    state: ApplicationState,
+    *,
+    withdrawn: bool,
+    application_code: str,
+    department_code: str,
+    staff_department: str,
+) -> Task:
+    """The task a member of staff may act on, or the ApplicationError saying why not."""
+    if state in CLOSED or withdrawn:
+        raise ApplicationError(
+            f"application {application_code} is {state}", type=ErrorType.APPLICATION_CLOSED
+        )
+    if staff_department != department_code:
+        raise ApplicationError(
+            "staff may act only on their own department's task", type=ErrorType.WRONG_DEPARTMENT
+        )
+    task = tasks.get(department_code)
+    if task is None:
+        raise ApplicationError(
+            f"no task of {department_code} in {application_code}", type=ErrorType.UNKNOWN_TASK
+        )
+    return task
+
+
+def require_open(task: Task, *, started: bool, deciding: Collection[str]) -> None:
+    if not started:
+        raise ApplicationError(
+            "the task is being started; retry in a moment", type=ErrorType.TASK_NOT_OPEN
+        )
+    if task.state != TaskState.OPEN or task.department_code in deciding:
+        raise ApplicationError(
+            f"the task of {task.department_code} is {task.state}, not open",
+            type=ErrorType.TASK_NOT_OPEN,
+        )
+
+
+def require_assignee(task: Task, staff_id: str, roles: Collection[str]) -> None:
+    if task.assignee and task.assignee != staff_id and HEAD not in roles:
+        raise ApplicationError(
+            f"the task is assigned to {task.assignee}", type=ErrorType.WRONG_REVIEWER
+        )
+
+
+def require_no_special_procedure(task: Task) -> None:
+    if task.special_procedure:
+        raise ApplicationError(
+            f"the task is in a special procedure ({task.special_procedure}); end it first",
+            type=ErrorType.SPECIAL_PROCEDURE,
+        )
+
+
+def check_decision(outcome: str, reason: str) -> Outcome:
+    try:
+        decided = Outcome(outcome)
+    except ValueError:
+        raise ApplicationError(
+            f"unknown outcome {outcome!r}", type=ErrorType.INVALID_DECISION
+        ) from None
+    if decided is Outcome.REJECTED and not reason.strip():
+        raise ApplicationError(
+            "a rejection needs its legal reason", type=ErrorType.INVALID_DECISION
+        )
+    return decided
+
+
+def check_assignment(staff_id: str, roles: Collection[str], assignee: str) -> None:
+    if not assignee.strip():
+        raise ApplicationError("name the reviewer", type=ErrorType.INVALID_DECISION)
+    if assignee != staff_id and HEAD not in roles:
+        raise ApplicationError(
+            "only the department head assigns a task to someone else",
+            type=ErrorType.WRONG_REVIEWER,
+        )
+
+
+def check_special_start(task: Task, kind: str) -> None:
+    if task.special_procedure:
+        raise ApplicationError(
+            f"a special procedure ({task.special_procedure}) is already under way",
+            type=ErrorType.SPECIAL_PROCEDURE,
+        )
+    if kind not in set(SpecialProcedureKind):
+        raise ApplicationError(
+            f"unknown special procedure {kind!r}", type=ErrorType.INVALID_DECISION
+        )
+
+
+def check_special_end(task: Task) -> None:
+    if not task.special_procedure:
+        raise ApplicationError(
+            "no special procedure is under way", type=ErrorType.SPECIAL_PROCEDURE
+        )

@@ -1,0 +1,75 @@
+"""The JointApproval's versions (`workflow.patched`) and how it runs its short activities.
+
+Every change that affects running workflows gets a patch name here, and a recorded
+history in tests/workflows/histories that replays with and without it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+T = TypeVar("T")
+
+# E-supervision timers came after the first release. Histories recorded before it have
+# no marker and replay without timers.
+SUPERVISION_PATCH = "e-supervision-timers"
+# Shared-data checks (数据共享) and auto-approval (秒批) came after the first release too.
+SHARED_DATA_PATCH = "shared-data-checks"
+# Acceptance with deficiency (容缺受理) refuses the application when the deficient items
+# have not arrived within their own deadline (rule 4).
+DEFICIENCY_PATCH = "deficiency-deadline"
+# Resolving the matter, the shared-data checks, the deadlines and event publishing run as
+# local activities: in the worker, inside the workflow task, instead of a round trip
+# through Temporal's task queues each. Histories from before replay them as regular
+# activities.
+LOCAL_ACTIVITIES_PATCH = "local-activities"
+# Publishing, second version: the acceptance, its tasks' starts and an auto-approval's
+# decisions go out in one local activity, and event ids come from the event's place in
+# the application (event_ids.py), not from the run's random sequence.
+PUBLISH_PATCH = "batched-publish-stable-ids"
+# The e-licence became a record of its own (number, holder, validity) after the first
+# release; earlier histories complete with the number alone.
+ELICENCE_PATCH = "elicence-record"
+
+SHORT = workflow.ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=30),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+    ),
+)
+_LOCAL = workflow.LocalActivityConfig(
+    start_to_close_timeout=SHORT["start_to_close_timeout"],
+    retry_policy=SHORT["retry_policy"],
+)
+
+
+def has_patch(patch: str) -> bool:
+    """Whether this run has `patch`, one of those before LOCAL_ACTIVITIES_PATCH.
+
+    A run begun with LOCAL_ACTIVITIES_PATCH has every earlier patch without asking (no
+    marker of its own). Asking after a local activity is not safe: the time-skipping
+    test server sometimes recorded the local activity's result in one workflow task and
+    the code after it in the next, while replay runs that code in the first, before the
+    later marker is known, so `patched` said False there (a replay test caught it).
+    """
+    return workflow.patched(LOCAL_ACTIVITIES_PATCH) or workflow.patched(patch)
+
+
+async def run_short(name: str, arg: Any, *, result_type: type[T] | None = None) -> T:
+    """A short activity (a read, a computation, a publish): local since
+    LOCAL_ACTIVITIES_PATCH, a regular activity in the histories from before it.
+    Each of these is safe to run again (reads, pure, or published under the same event
+    id), as a local activity may be when its workflow task is retried."""
+    if workflow.patched(LOCAL_ACTIVITIES_PATCH):  # memoized: asked first in `run`
+        return await workflow.execute_local_activity(name, arg, result_type=result_type, **_LOCAL)
+    return await workflow.execute_activity(name, arg, result_type=result_type, **SHORT)
+
+
+async def run_activity(name: str, arg: Any, *, result_type: type[T] | None = None) -> T:
+    """A regular activity with the short timeouts (moving deadlines, the e-licence):
+    these never became local, so every history has them as they are."""
+    return await workflow.execute_activity(name, arg, result_type=result_type, **SHORT)

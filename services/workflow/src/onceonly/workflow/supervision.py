@@ -1,0 +1,220 @@
+"""E-supervision (电子监察) of one joint approval: durable timers for every clock.
+
+Workflow code (deterministic). The clocks themselves are pure (supervision_clock);
+this module waits for their alerts, moves their deadlines after pauses and calendar
+updates (activities: the calendar is data and must be read once, into the history),
+and publishes the alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair
+
+from onceonly.workflow.approval_events import Clock, SupervisionAlert
+from onceonly.workflow.department_tasks import Task
+from onceonly.workflow.patches import run_activity
+from onceonly.workflow.publisher import EventPublisher
+from onceonly.workflow.shared import (
+    ExtendRequest,
+    ExtendResult,
+    RecomputeRequest,
+    SupervisionPolicy,
+)
+from onceonly.workflow.supervision_clock import (
+    APPLICATION_CLOCK,
+    Alert,
+    EscalationPolicy,
+    Hold,
+    HoldCause,
+    Level,
+    SupervisionClock,
+    highest_level,
+)
+
+SUPERVISION_LEVEL = SearchAttributeKey.for_keyword("SupervisionLevel")
+DUE_TIME = SearchAttributeKey.for_datetime("DueTime")
+
+
+class Supervision:
+    def __init__(
+        self,
+        *,
+        policy: SupervisionPolicy,
+        tasks: dict[str, Task],
+        publisher: EventPublisher,
+        closing: Callable[[], bool],
+    ) -> None:
+        self.clocks: dict[str, SupervisionClock] = {}
+        self._matter_code = ""
+        self._day_kind = ""
+        self._policy = policy
+        self._escalation = EscalationPolicy(policy.escalation_hours, policy.max_escalations)
+        self._tasks = tasks
+        self._publisher = publisher
+        self._closing = closing
+        self._calendar_updates = 0
+
+    def resolve(self, matter_code: str, day_kind: str) -> None:
+        """The matter, once resolved (clocks start only after it)."""
+        self._matter_code, self._day_kind = matter_code, day_kind
+
+    @property
+    def application_clock(self) -> SupervisionClock | None:
+        return self.clocks.get(APPLICATION_CLOCK)
+
+    def level(self, key: str = APPLICATION_CLOCK) -> Level:
+        clock = self.clocks.get(key)
+        return clock.level if clock else Level.NONE
+
+    def view(self, clock: SupervisionClock) -> Clock:
+        return Clock(
+            committed_days=clock.committed_days,
+            day_kind=self._day_kind,
+            started_at=clock.started_at,
+            due_at=clock.due_at,
+            paused=clock.paused,
+            provisional=clock.provisional,
+        )
+
+    # -- holds (rule 2: only the clocks that wait on the supplement or the procedure) ----
+
+    def hold(self, department_code: str, cause: HoldCause) -> None:
+        """Stop the task's clock and the application's, which waits on the task."""
+        now = workflow.now()
+        for key in (department_code, APPLICATION_CLOCK):
+            clock = self.clocks.get(key)
+            if clock is not None:
+                clock.hold(Hold(department_code, cause), now)
+        self._sync_paused()
+
+    def release(self, cause: HoldCause, *, department_code: str | None = None) -> None:
+        """End every hold for `cause` (of one department, or of all); a clock with no
+        hold left runs again and is later moved by the days it stood still."""
+        now = workflow.now()
+        for clock in self.clocks.values():
+            clock.release(cause, now, department_code=department_code)
+        self._sync_paused()
+
+    def _sync_paused(self) -> None:
+        for key, task in self._tasks.items():
+            clock = self.clocks.get(key)
+            task.paused = bool(clock and clock.holds)
+
+    # -- timers ---------------------------------------------------------------------------
+
+    def _over(self, clock: SupervisionClock) -> bool:
+        if self._closing():
+            return True
+        task = self._tasks.get(clock.key)
+        return task is not None and task.decided
+
+    def _changed(self, clock: SupervisionClock, version: int) -> Callable[[], bool]:
+        return lambda: clock.version != version or clock.paused or self._over(clock)
+
+    def _resumed(self, clock: SupervisionClock) -> Callable[[], bool]:
+        return lambda: not clock.paused or self._over(clock)
+
+    async def supervise(self, clock: SupervisionClock) -> None:
+        """Durable timers for one clock: yellow, red, then escalation reminders."""
+        while not self._over(clock):
+            if clock.ended_pauses:
+                await self._apply_pauses(clock)
+                continue
+            if clock.paused:
+                await workflow.wait_condition(self._resumed(clock))
+                continue
+            alert = clock.next_alert(self._escalation)
+            if alert is None:
+                return
+            wait = alert.due - workflow.now()
+            if wait > timedelta(0):
+                try:
+                    await workflow.wait_condition(self._changed(clock, clock.version), timeout=wait)
+                    continue  # paused, moved or decided before the alert was due
+                except TimeoutError:
+                    pass
+            await self._raise(clock, alert)
+
+    async def _raise(self, clock: SupervisionClock, alert: Alert) -> None:
+        clock.raise_alert(alert)
+        task = self._tasks.get(clock.key)
+        if task is not None:
+            task.supervision_level = alert.level
+        highest = highest_level(list(self.clocks.values()))
+        workflow.upsert_search_attributes([SearchAttributePair(SUPERVISION_LEVEL, highest.value)])
+        now = workflow.now()
+        await self._publisher.publish(
+            SupervisionAlert(
+                matter_code=self._matter_code,
+                department_code=clock.key,
+                level=alert.level,
+                escalation=alert.escalation,
+                clock=self.view(clock),
+                seconds_left=int((clock.due_at - now).total_seconds()),
+                raised_at=now,
+            )
+        )
+
+    async def _apply_pauses(self, clock: SupervisionClock) -> None:
+        """Move the clock's deadlines by the days its pauses took."""
+        while (pause := clock.take_ended_pause()) is not None:
+            moved = await run_activity(
+                "extend_deadline",
+                ExtendRequest(
+                    due_at=clock.due_at,
+                    yellow_at=clock.yellow_at,
+                    paused_at=pause.paused_at,
+                    resumed_at=pause.resumed_at,
+                    day_kind=self._day_kind,
+                ),
+                result_type=ExtendResult,
+            )
+            clock.move(moved.due_at, moved.yellow_at, moved.provisional, applied=pause)
+        self.show(clock)
+
+    def show(self, clock: SupervisionClock) -> None:
+        """Copy a clock's deadline to where it is read: its task, or the application's
+        search attribute."""
+        task = self._tasks.get(clock.key)
+        if task is not None:
+            task.due_at, task.provisional = clock.due_at, clock.provisional
+        elif clock.key == APPLICATION_CLOCK:
+            workflow.upsert_search_attributes([SearchAttributePair(DUE_TIME, clock.due_at)])
+
+    # -- the calendar ------------------------------------------------------------------------
+
+    def calendar_updated(self) -> None:
+        self._calendar_updates += 1
+
+    def _calendar_changed(self, seen: int) -> Callable[[], bool]:
+        return lambda: self._calendar_updates > seen or self._closing()
+
+    async def follow_calendar(self) -> None:
+        """Recompute provisional deadlines each time the calendar is updated."""
+        seen = 0
+        while True:
+            await workflow.wait_condition(self._calendar_changed(seen))
+            if self._closing():
+                return
+            seen = self._calendar_updates
+            for clock in [c for c in self.clocks.values() if c.provisional]:
+                if clock.paused or clock.ended_pauses or self._over(clock):
+                    continue  # moved again when its pause ends; or no longer watched
+                fresh = await run_activity(
+                    "recompute_deadline",
+                    RecomputeRequest(
+                        accepted_at=clock.started_at,
+                        days=clock.committed_days,
+                        day_kind=self._day_kind,
+                        pauses=[[p.paused_at, p.resumed_at] for p in clock.applied_pauses],
+                        yellow_share=self._policy.yellow_share,
+                        yellow_days_left=self._policy.yellow_days_left,
+                    ),
+                    result_type=ExtendResult,
+                )
+                clock.move(fresh.due_at, fresh.yellow_at, fresh.provisional)
+                self.show(clock)

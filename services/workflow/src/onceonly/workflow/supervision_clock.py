@@ -1,0 +1,158 @@
+"""The supervision clock (电子监察): one per department task and one for the application.
+
+Pure: every instant is given. A clock runs from acceptance to its due time; it stands
+still while it is held (a supplement, a special procedure), and the days it stood still
+move its deadlines later (the moving itself needs the calendar, so the workflow asks an
+activity and hands the result to `move`). It warns yellow, then red at the due time, then
+repeats red at the policy's cadence, at most the policy's number of times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+APPLICATION_CLOCK = ""  # the key of the application's overall clock
+
+
+class Level(StrEnum):
+    """E-supervision levels, in rising order."""
+
+    NONE = "none"
+    YELLOW = "yellow"
+    RED = "red"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+
+_RANKS = {Level.NONE: 0, Level.YELLOW: 1, Level.RED: 2}
+
+
+class HoldCause(StrEnum):
+    """Why a department's task stands still (rule 2: only the clocks that wait on it)."""
+
+    SUPPLEMENT = "supplement"
+    SPECIAL_PROCEDURE = "special"
+
+
+@dataclass(frozen=True)
+class Hold:
+    department_code: str
+    cause: HoldCause
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A time a clock stood still; its days move the clock's deadlines."""
+
+    paused_at: datetime
+    resumed_at: datetime
+
+
+@dataclass(frozen=True)
+class Alert:
+    due: datetime
+    level: Level
+    escalation: int  # 0 for yellow and the first red; then 1, 2, ... for each reminder
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    escalation_hours: int = 24
+    max_escalations: int = 30
+
+
+@dataclass
+class SupervisionClock:
+    key: str  # the department code, or APPLICATION_CLOCK
+    committed_days: int
+    started_at: datetime
+    due_at: datetime
+    yellow_at: datetime
+    provisional: bool
+    level: Level = Level.NONE
+    escalations: int = 0
+    paused_since: datetime | None = None
+    holds: set[Hold] = field(default_factory=set)
+    # Pauses that ended and have not moved the deadlines yet, then those that have
+    # (kept: recomputing on a new calendar applies them again).
+    ended_pauses: list[Pause] = field(default_factory=list)
+    applied_pauses: list[Pause] = field(default_factory=list)
+    # Bumped on every change that a supervisor waiting for the next alert must see.
+    version: int = 0
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_since is not None
+
+    def hold(self, hold: Hold, at: datetime) -> None:
+        """Stop the clock for `hold`; the first hold stops it, later ones add a cause."""
+        if not self.holds:
+            self.paused_since = at
+            self.version += 1
+        self.holds.add(hold)
+
+    def release(
+        self, cause: HoldCause, at: datetime, *, department_code: str | None = None
+    ) -> None:
+        """End the holds for `cause` (of one department, or of all); once no hold is
+        left the clock runs again, and the pause waits in `ended_pauses` to be applied."""
+        ended = {
+            hold
+            for hold in self.holds
+            if hold.cause is cause
+            and (department_code is None or hold.department_code == department_code)
+        }
+        if not ended:
+            return
+        self.holds -= ended
+        if not self.holds and self.paused_since is not None:
+            self.ended_pauses.append(Pause(self.paused_since, at))
+            self.paused_since = None
+            self.version += 1
+
+    def take_ended_pause(self) -> Pause | None:
+        """The oldest pause that has not moved the deadlines yet, taken off the list;
+        `move(..., applied=pause)` records it once its days are applied."""
+        return self.ended_pauses.pop(0) if self.ended_pauses else None
+
+    def move(
+        self,
+        due_at: datetime,
+        yellow_at: datetime,
+        provisional: bool,
+        *,
+        applied: Pause | None = None,
+    ) -> None:
+        """New deadlines: after a pause is applied (`applied`), or recomputed on a new
+        calendar (then provisional is the fresh answer, not sticky)."""
+        self.due_at, self.yellow_at = due_at, yellow_at
+        if applied is not None:
+            self.applied_pauses.append(applied)
+            self.provisional = self.provisional or provisional
+        else:
+            self.provisional = provisional
+        self.version += 1
+
+    def next_alert(self, policy: EscalationPolicy) -> Alert | None:
+        """The next alert this clock will raise if nothing changes; None after the last."""
+        if self.level is Level.NONE:
+            return Alert(self.yellow_at, Level.YELLOW, 0)
+        if self.level is Level.YELLOW:
+            return Alert(self.due_at, Level.RED, 0)
+        if self.escalations >= policy.max_escalations:
+            return None
+        step = timedelta(hours=policy.escalation_hours)
+        return Alert(self.due_at + step * (self.escalations + 1), Level.RED, self.escalations + 1)
+
+    def raise_alert(self, alert: Alert) -> None:
+        self.level = alert.level
+        self.escalations = alert.escalation
+        self.version += 1
+
+
+def highest_level(clocks: list[SupervisionClock]) -> Level:
+    return max((clock.level for clock in clocks), key=lambda level: level.rank, default=Level.NONE)
