@@ -5,8 +5,12 @@ unique topic prefix and consumer group per test, and readers of its topics."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import hashlib
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -15,6 +19,7 @@ import uvicorn
 
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
+from onceonly.platform.db import prepare_database
 from onceonly.platform.testing import TopicReader, eventually, migrated_pool, unique_prefix
 
 
@@ -35,6 +40,20 @@ def settings(database_url: str, kafka_bootstrap: str) -> NotifySettings:
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix,
         notify_consumer_group=f"{prefix}-notify",
+    )
+
+
+@pytest.fixture
+def local_receivers_settings(settings: NotifySettings) -> NotifySettings:
+    """The same, in development with local webhook receivers allowed, explicitly: the
+    stub integrators of these tests listen on http://127.0.0.1."""
+    return NotifySettings(
+        environment="development",
+        notify_webhook_local_receivers=True,
+        database_url=settings.database_url,
+        kafka_bootstrap=settings.kafka_bootstrap,
+        topic_prefix=settings.topic_prefix,
+        notify_consumer_group=settings.notify_consumer_group,
     )
 
 
@@ -79,3 +98,38 @@ async def _serve_locally(app: Any) -> AsyncIterator[str]:
 @pytest.fixture
 def serve() -> Callable[[Any], AbstractAsyncContextManager[str]]:
     return _serve_locally
+
+
+@dataclass
+class Integrator:
+    id: str
+    api_key: str
+    key_id: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@pytest.fixture
+async def intake_integrator(pool: asyncpg.Pool) -> Callable[[], Awaitable[Integrator]]:
+    """Makes an integrator and key as intake's admin CLI does (only SHA-256(secret)), in
+    intake's real tables in the same database."""
+    await prepare_database(pool, component="intake", package="onceonly.intake")
+
+    async def make() -> Integrator:
+        integrator_id = f"int-{uuid.uuid4().hex[:10]}"
+        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        await pool.execute(
+            "INSERT INTO intake.integrators (id, name) VALUES ($1, $1)", integrator_id
+        )
+        await pool.execute(
+            "INSERT INTO intake.api_keys (key_id, integrator_id, secret_sha256)"
+            " VALUES ($1, $2, $3)",
+            key_id,
+            integrator_id,
+            hashlib.sha256(secret.encode()).digest(),
+        )
+        return Integrator(integrator_id, f"oo_{key_id}_{secret}", key_id)
+
+    return make

@@ -4,8 +4,6 @@ database); another integrator's deliveries are invisible to them."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
 from onceonly.notify.webhook_delivery import register_webhook
 from onceonly.notify.webhook_store import WebhookStore
-from onceonly.platform.db import prepare_database
+from onceonly.notify.webhook_urls import parse_webhook_url
 from onceonly.platform.kafka import publish
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.testing import eventually
@@ -49,31 +47,6 @@ class Receiver:
         await send({"type": "http.response.body", "body": b"{}"})
 
 
-@dataclass
-class Integrator:
-    id: str
-    api_key: str
-    key_id: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
-
-
-async def _intake_integrator(pool: asyncpg.Pool) -> Integrator:
-    """An integrator and key as intake's admin CLI creates them: only SHA-256(secret)."""
-    integrator_id = f"int-{uuid.uuid4().hex[:10]}"
-    key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-    await pool.execute("INSERT INTO intake.integrators (id, name) VALUES ($1, $1)", integrator_id)
-    await pool.execute(
-        "INSERT INTO intake.api_keys (key_id, integrator_id, secret_sha256) VALUES ($1, $2, $3)",
-        key_id,
-        integrator_id,
-        hashlib.sha256(secret.encode()).digest(),
-    )
-    return Integrator(integrator_id, f"oo_{key_id}_{secret}", key_id)
-
-
 @pytest.fixture
 async def receiver(serve) -> AsyncIterator[tuple[Receiver, str]]:
     stub = Receiver()
@@ -82,8 +55,10 @@ async def receiver(serve) -> AsyncIterator[tuple[Receiver, str]]:
 
 
 @pytest.fixture
-async def app(settings: NotifySettings, pool: asyncpg.Pool) -> AsyncIterator[FastAPI]:
-    fast = settings.model_copy(
+async def app(
+    local_receivers_settings: NotifySettings, pool: asyncpg.Pool
+) -> AsyncIterator[FastAPI]:
+    fast = local_receivers_settings.model_copy(
         update={"notify_webhook_poll_seconds": 0.05, "notify_webhook_retry_base_seconds": 0.1}
     )
     created = create_app(fast, pool=pool)
@@ -100,21 +75,24 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def two_integrators(
-    pool: asyncpg.Pool, receiver: tuple[Receiver, str], settings: NotifySettings
-) -> tuple[Integrator, Integrator]:
-    await prepare_database(pool, component="intake", package="onceonly.intake")
-    _, url = receiver
-    sealer = PiiSealer(settings.pii_keys.get_secret_value())
+    pool: asyncpg.Pool,
+    receiver: tuple[Receiver, str],
+    local_receivers_settings: NotifySettings,
+    intake_integrator,
+) -> tuple[Any, Any]:
+    _, given = receiver
+    url = parse_webhook_url(given, local_receivers_settings.webhook_destinations)
+    sealer = PiiSealer(local_receivers_settings.pii_keys.get_secret_value())
     made = []
     for _ in range(2):
-        integrator = await _intake_integrator(pool)
+        integrator = await intake_integrator()
         await register_webhook(WebhookStore(pool), sealer, integrator.id, url)
         made.append(integrator)
     return made[0], made[1]
 
 
 async def _submit_and_accept(
-    producer: AIOKafkaProducer, runtime: NotifyRuntime, events, integrator: Integrator
+    producer: AIOKafkaProducer, runtime: NotifyRuntime, events, integrator: Any
 ) -> tuple[str, str]:
     code = events.code()
     submitted = application_pb2.ApplicationSubmitted(
@@ -129,7 +107,7 @@ async def _submit_and_accept(
 async def test_an_integrator_sees_and_replays_only_its_own_deliveries(
     app: FastAPI,
     client: httpx.AsyncClient,
-    two_integrators: tuple[Integrator, Integrator],
+    two_integrators: tuple[Any, Any],
     receiver: tuple[Receiver, str],
     producer: AIOKafkaProducer,
     pool: asyncpg.Pool,
@@ -203,7 +181,7 @@ async def test_an_integrator_sees_and_replays_only_its_own_deliveries(
 
 
 async def test_integrator_endpoints_need_a_valid_live_key(
-    client: httpx.AsyncClient, two_integrators: tuple[Integrator, Integrator], pool
+    client: httpx.AsyncClient, two_integrators: tuple[Any, Any], pool
 ) -> None:
     mine, _ = two_integrators
     path = "/v1/integrator/webhooks/deliveries"

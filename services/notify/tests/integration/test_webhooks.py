@@ -29,6 +29,7 @@ from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
 from onceonly.notify.webhook_delivery import register_webhook, secret_context
 from onceonly.notify.webhook_store import WebhookStore
+from onceonly.notify.webhook_urls import parse_webhook_url
 from onceonly.platform.auth import issue_staff_token
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import publish
@@ -116,9 +117,9 @@ async def stub(serve) -> AsyncIterator[tuple[StubIntegrator, str]]:
 
 
 @pytest.fixture
-def fast_settings(settings: NotifySettings) -> NotifySettings:
-    """Retries in tenths of a second rather than minutes."""
-    return settings.model_copy(
+def fast_settings(local_receivers_settings: NotifySettings) -> NotifySettings:
+    """Retries in tenths of a second rather than minutes; the stub on 127.0.0.1 allowed."""
+    return local_receivers_settings.model_copy(
         update={
             "notify_webhook_poll_seconds": 0.05,
             "notify_webhook_retry_base_seconds": 0.1,
@@ -150,7 +151,8 @@ async def integrator(
     server, url = stub
     integrator_id = f"integrator-{uuid.uuid4().hex[:8]}"
     sealer = PiiSealer(fast_settings.pii_keys.get_secret_value())
-    key_id, secret = await register_webhook(WebhookStore(pool), sealer, integrator_id, url)
+    accepted = parse_webhook_url(url, fast_settings.webhook_destinations)
+    key_id, secret = await register_webhook(WebhookStore(pool), sealer, integrator_id, accepted)
     server.secrets[key_id] = secret
     return integrator_id
 

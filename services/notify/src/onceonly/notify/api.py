@@ -18,6 +18,7 @@ from onceonly.notify.providers import Provider
 from onceonly.notify.runtime import CONSUMER_NAME, NotifyRuntime
 from onceonly.notify.settings import NotifySettings
 from onceonly.notify.staff_api import notifications_router, webhook_deliveries_router
+from onceonly.notify.webhook_transport import Resolve, system_resolve
 from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.http import health_router, install_problem_handlers
 from onceonly.platform.metrics import (
@@ -26,6 +27,7 @@ from onceonly.platform.metrics import (
     instrument_api,
     refresh_periodically,
 )
+from onceonly.platform.pii import PiiSealer
 
 STAFF_ROUTERS = (notifications_router, webhook_deliveries_router)
 
@@ -35,15 +37,19 @@ def create_app(
     *,
     pool: asyncpg.Pool | None = None,
     provider: Provider | None = None,
+    resolve: Resolve = system_resolve,
 ) -> FastAPI:
-    """The app; its lifespan starts and stops the consumer. `pool`/`provider` for tests."""
+    """The app; its lifespan starts and stops the consumer. `pool`, `provider` and
+    `resolve` (webhook hosts' addresses) for tests."""
     app = FastAPI(
         title="Once-Only notify",
         version="1.0.0",
         description="Citizen notifications: delivery ledger and the local provider's messages.",
         lifespan=_lifespan,
     )
-    runtime = app.state.runtime = NotifyRuntime(settings, pool=pool, provider=provider)
+    runtime = app.state.runtime = NotifyRuntime(
+        settings, pool=pool, provider=provider, resolve=resolve
+    )
     install_problem_handlers(app)
     lag = ConsumerLagMonitor(
         settings.kafka_bootstrap,
@@ -64,8 +70,16 @@ def create_app(
     app.include_router(health_router(partial(_health, runtime)))
     for router in STAFF_ROUTERS:
         app.include_router(router)
-    # Integrators: their own webhook delivery log and replays, by their intake API key.
-    app.include_router(integrator_router(lambda: runtime.pool, runtime.retry_policy.give_up_after))
+    # Integrators: their webhook URL, their own delivery log and replays, by their intake
+    # API key.
+    app.include_router(
+        integrator_router(
+            lambda: runtime.pool,
+            runtime.retry_policy.give_up_after,
+            sealer=PiiSealer(settings.pii_keys.get_secret_value()),
+            destinations=settings.webhook_destinations,
+        )
+    )
     return app
 
 

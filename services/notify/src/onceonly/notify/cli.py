@@ -49,34 +49,69 @@ app.add_typer(
 @webhook_app.command("set")
 def webhook_set(integrator_id: str, url: str) -> None:
     """Register (or replace) INTEGRATOR_ID's webhook URL with a fresh signing secret;
-    prints the key id and the secret, which is shown only this once."""
+    prints the key id and the secret, which is shown only this once. The URL must be
+    https:// to a public host (docs/security.md)."""
     import asyncio
 
+    from onceonly.notify.errors import WebhookUrlRefused
     from onceonly.notify.webhook_delivery import register_webhook
     from onceonly.notify.webhook_store import WebhookStore
+    from onceonly.notify.webhook_urls import parse_webhook_url
     from onceonly.platform.db import create_pool, prepare_database
     from onceonly.platform.pii import PiiSealer
 
     settings = NotifySettings()
+    try:
+        accepted = parse_webhook_url(url, settings.webhook_destinations)
+    except WebhookUrlRefused as exc:
+        typer.echo(f"error: {exc.reason}", err=True)
+        raise typer.Exit(2) from None
 
     async def register() -> tuple[str, str]:
         pool = await create_pool(settings.database_url, max_size=2)
         try:
             await prepare_database(pool, component="notify", package="onceonly.notify")
             sealer = PiiSealer(settings.pii_keys.get_secret_value())
-            return await register_webhook(WebhookStore(pool), sealer, integrator_id, url)
+            return await register_webhook(WebhookStore(pool), sealer, integrator_id, accepted)
         finally:
             await pool.close()
 
-    try:
-        key_id, secret = asyncio.run(register())
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    key_id, secret = asyncio.run(register())
     typer.echo(f"integrator: {integrator_id}")
-    typer.echo(f"url: {url}")
+    typer.echo(f"url: {accepted.url}")
     typer.echo(f"key id: {key_id}")
     typer.echo(f"secret: {secret}")
+
+
+@webhook_app.command("delete")
+def webhook_delete(
+    integrator_id: str,
+    yes: bool = typer.Option(False, "--yes", "-y", help="delete without asking"),
+) -> None:
+    """Delete INTEGRATOR_ID's webhook registration (URL and signing secret): nothing more
+    is sent to it, and its pending deliveries fail on their next attempt. Exit code 1 when
+    it had none."""
+    import asyncio
+
+    from onceonly.notify.webhook_store import WebhookStore
+    from onceonly.platform.db import create_pool, prepare_database
+
+    settings = NotifySettings()
+    if not yes:
+        typer.confirm(f"Delete the webhook of {integrator_id}?", abort=True)
+
+    async def delete() -> bool:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await prepare_database(pool, component="notify", package="onceonly.notify")
+            return await WebhookStore(pool).delete_webhook(integrator_id)
+        finally:
+            await pool.close()
+
+    if not asyncio.run(delete()):
+        typer.echo(f"error: {integrator_id} has no webhook", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"deleted the webhook of {integrator_id}")
 
 
 @app.command("staff-check")

@@ -27,3 +27,18 @@ class TemporaryProviderError(ProviderError):
 
 class PermanentProviderError(ProviderError):
     """Never deliverable as addressed (e.g. an invalid number): record it, do not retry."""
+
+
+class WebhookDestinationRefused(NotifyError):
+    """A webhook may not be sent there: its URL, or an address its host resolves to, is
+    outside what webhooks may reach. `reason` says why, for the operator or for the
+    integrator who registered the URL; it never repeats the URL (which may hold a secret)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class WebhookUrlRefused(WebhookDestinationRefused):
+    """A webhook URL refused as written (scheme, form, host name or address literal)."""

@@ -1,6 +1,8 @@
-"""The integrators' side of webhooks: their own delivery log, and a replay of one of
-their deliveries, authenticated by their intake API key (Bearer). An integrator sees
-only its own deliveries; another's is "not found", never "forbidden" (no probing)."""
+"""The integrators' side of webhooks: their webhook URL, their own delivery log, and a
+replay of one of their deliveries, authenticated by their intake API key (Bearer). An
+integrator sees only its own deliveries; another's is "not found", never "forbidden"
+(no probing). A URL that webhooks may not reach (`webhook_urls`) is a 422 that says why
+and never repeats the URL."""
 
 # No `from __future__ import annotations`: FastAPI resolves the route annotations.
 
@@ -11,13 +13,17 @@ from uuid import UUID
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
+from onceonly.notify.errors import WebhookUrlRefused
 from onceonly.notify.integrator_keys import IntegratorKeys
+from onceonly.notify.webhook_delivery import register_webhook
 from onceonly.notify.webhook_store import WebhookStore
+from onceonly.notify.webhook_urls import MAX_URL_LENGTH, DestinationPolicy, parse_webhook_url
 from onceonly.platform.http import Problem
+from onceonly.platform.pii import PiiSealer
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +34,25 @@ UNAUTHORISED = Problem(
     "A valid API key is required: `Authorization: Bearer oo_<key_id>_<secret>`.",
     headers={"WWW-Authenticate": 'Bearer realm="onceonly-notify"'},
 )
+
+
+class WebhookUrlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        max_length=MAX_URL_LENGTH,
+        description="https://, a public host name (or address), no user name or password, "
+        "no fragment",
+        examples=["https://portal.example.cn/hooks/onceonly"],
+    )
+
+
+class WebhookRegistrationView(BaseModel):
+    integrator_id: str
+    url: str  # as stored and sent to (normalised)
+    key_id: str
+    # The signing secret: shown in this answer only, never again.
+    secret: str
 
 
 class IntegratorDeliveryView(BaseModel):
@@ -60,9 +85,30 @@ def _view(row: dict[str, Any]) -> IntegratorDeliveryView:
     )
 
 
+def url_problem(refused: WebhookUrlRefused) -> Problem:
+    """The 422 for a refused webhook URL, in the shape of every validation problem."""
+    return Problem(
+        422,
+        "Invalid request",
+        "The webhook URL is not allowed; see `errors`. 该回调地址不被允许, 详见 errors.",
+        type_="https://onceonly.dev/problems/validation",
+        errors=[
+            {
+                "field": "url",
+                "in": "body",
+                "message": refused.reason,
+                "code": f"webhook_url_{refused.code}",
+            }
+        ],
+    )
+
+
 def integrator_router(
     pool: Callable[[], asyncpg.Pool | None],
     give_up_after: timedelta,
+    *,
+    sealer: PiiSealer,
+    destinations: DestinationPolicy,
 ) -> APIRouter:
     """The routes; `pool` gives the runtime's pool once it has started."""
     router = APIRouter(prefix="/v1/integrator/webhooks", tags=["integrator webhooks"])
@@ -90,6 +136,28 @@ def integrator_router(
         current = pool()
         assert current is not None  # authentication needed it already
         return WebhookStore(current)
+
+    @router.put(
+        "",
+        response_model=WebhookRegistrationView,
+        summary="Set (or replace) your webhook URL, with a fresh signing secret shown only "
+        "in this answer",
+        responses={401: {}, 422: {}},
+    )
+    async def set_my_webhook(
+        integrator_id: Integrator, body: WebhookUrlRequest, response: Response
+    ) -> WebhookRegistrationView:
+        try:
+            url = parse_webhook_url(body.url, destinations)
+        except WebhookUrlRefused as exc:
+            log.info("webhook url refused", code=exc.code)
+            raise url_problem(exc) from None
+        key_id, secret = await register_webhook(store(), sealer, integrator_id, url)
+        log.info("webhook registered", host=url.host, key_id=key_id)
+        response.headers["Cache-Control"] = "no-store"
+        return WebhookRegistrationView(
+            integrator_id=integrator_id, url=url.url, key_id=key_id, secret=secret
+        )
 
     @router.get(
         "/deliveries",

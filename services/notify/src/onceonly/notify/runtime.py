@@ -26,6 +26,7 @@ from onceonly.notify.staff import load_directory
 from onceonly.notify.store import DeliveryLedger
 from onceonly.notify.webhook_delivery import WebhookDispatcher, WebhookEvents
 from onceonly.notify.webhook_store import WebhookStore
+from onceonly.notify.webhook_transport import Resolve, system_resolve, webhook_client
 from onceonly.notify.webhooks import RetryPolicy
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.deferral_store import postgres_deferrals
@@ -55,11 +56,13 @@ class NotifyRuntime:
         pool: asyncpg.Pool | None = None,
         provider: Provider | None = None,
         clock: Callable[[], datetime] | None = None,
+        resolve: Resolve = system_resolve,
     ) -> None:
         self.settings = settings
         self._given_pool = pool
         self._given_provider = provider
         self._clock = clock  # tests move time (quiet hours, the rate limit's hour)
+        self._resolve = resolve  # tests answer for webhook hosts (DNS rebinding)
         self._scheduler_task: asyncio.Task[None] | None = None
         self.pool: asyncpg.Pool | None = None
         self.ledger: DeliveryLedger | None = None
@@ -70,6 +73,7 @@ class NotifyRuntime:
             give_up_after=timedelta(hours=settings.notify_webhook_give_up_hours),
         )
         self._http: httpx.AsyncClient | None = None
+        self._webhook_http: httpx.AsyncClient | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self.consumer: EventConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -129,9 +133,15 @@ class NotifyRuntime:
         async def publish_outcome(envelope: Envelope) -> None:
             await publish(producer, self.outcomes_topic, envelope)
 
-        # One client for webhooks and the SMS gateway; each request sets its own timeout.
+        # One client for the SMS and push gateways (each request sets its own timeout);
+        # webhooks have their own, which checks every destination when it connects.
         self._http = httpx.AsyncClient(
             timeout=settings.notify_webhook_timeout_seconds, follow_redirects=False
+        )
+        self._webhook_http = webhook_client(
+            settings.webhook_destinations,
+            timeout=settings.notify_webhook_timeout_seconds,
+            resolve=self._resolve,
         )
         policy = DeliveryPolicy(
             quiet_hours=QuietHours.parse(settings.notify_quiet_hours),
@@ -178,10 +188,12 @@ class NotifyRuntime:
             self.webhooks,
             sealer,
             self.retry_policy,
-            client=self._http,
+            client=self._webhook_http,
+            destinations=settings.webhook_destinations,
             publish=publish_outcome,
             poll_seconds=settings.notify_webhook_poll_seconds,
             lease=timedelta(seconds=settings.notify_webhook_timeout_seconds * 3),
+            attempt_seconds=settings.notify_webhook_timeout_seconds * 2,
         )
         self._webhook_task = asyncio.create_task(dispatcher.run(), name="notify-webhooks")
         self._webhook_task.add_done_callback(_report_exit)
@@ -255,9 +267,10 @@ class NotifyRuntime:
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             await consumer.stop()
-        http, self._http = self._http, None
-        if http is not None:
-            await http.aclose()
+        for client in (self._http, self._webhook_http):
+            if client is not None:
+                await client.aclose()
+        self._http = self._webhook_http = None
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()

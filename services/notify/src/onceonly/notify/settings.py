@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from onceonly.notify.policy import QuietHours
+from onceonly.notify.webhook_urls import DestinationPolicy
 from onceonly.platform.settings import PlatformSettings
 
 
@@ -35,6 +36,11 @@ class NotifySettings(PlatformSettings):
     notify_webhook_retry_max_seconds: float = 3600.0
     notify_webhook_give_up_hours: float = 24.0
     notify_webhook_timeout_seconds: float = 10.0
+    # Development only: webhook URLs may also be http:// and reach loopback, private and
+    # shared addresses and `localhost` (a receiver on the developer's machine, the tests'
+    # stub integrators). Refused at start-up unless ONCEONLY_ENVIRONMENT=development is
+    # set explicitly (not merely defaulted). Off: https and public addresses only.
+    notify_webhook_local_receivers: bool = False
     # App push: "local" (notify.local_messages, like SMS) or "http" (a push service at
     # notify_push_url, see app_push.py). Declare it idempotent only if the service
     # deduplicates by the Idempotency-Key header.
@@ -66,3 +72,20 @@ class NotifySettings(PlatformSettings):
         if not self.notify_consumer_group:
             self.notify_consumer_group = f"{self.topic_prefix}-notify"
         return self
+
+    @model_validator(mode="after")
+    def _local_receivers_only_in_development(self) -> NotifySettings:
+        # "Explicitly": the environment's default must not open webhooks to our network.
+        explicit = "environment" in self.model_fields_set
+        if self.notify_webhook_local_receivers and not (
+            explicit and self.environment == "development"
+        ):
+            raise ValueError(
+                "ONCEONLY_NOTIFY_WEBHOOK_LOCAL_RECEIVERS needs ONCEONLY_ENVIRONMENT=development"
+            )
+        return self
+
+    @property
+    def webhook_destinations(self) -> DestinationPolicy:
+        """Where webhooks may be registered to and sent."""
+        return DestinationPolicy(local_receivers=self.notify_webhook_local_receivers)

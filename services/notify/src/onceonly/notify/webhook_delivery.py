@@ -14,8 +14,10 @@ import structlog
 from prometheus_client import Counter
 
 from onceonly.events.v1 import application_pb2, notification_pb2
+from onceonly.notify.errors import WebhookDestinationRefused
 from onceonly.notify.ledger import LedgerKey
-from onceonly.notify.webhook_store import WebhookStore
+from onceonly.notify.webhook_store import Registration, WebhookStore
+from onceonly.notify.webhook_urls import DestinationPolicy, WebhookUrl, parse_webhook_url
 from onceonly.notify.webhooks import (
     CHANNEL,
     EVENT_ID_HEADER,
@@ -42,6 +44,15 @@ _OUTCOME_STATUS = {
 
 Publish = Callable[[Envelope], Awaitable[None]]
 
+# What an integrator reads in its delivery log when no HTTP status came back: the same
+# few words whatever happened underneath, so that the log tells nothing of our network
+# (which addresses exist, answer, or are refused why). The details go to our own log.
+REFUSED = "refused: destination not allowed"
+CONNECTION_FAILED = "connection failed"
+DELIVERY_FAILED = "delivery failed"
+NO_WEBHOOK = "integrator has no webhook"
+SIGNING_FAILED = "signing failed"
+
 WEBHOOK_ATTEMPTS = Counter(
     "onceonly_notify_webhook_attempts_total",
     "Webhook POST attempts by result (delivered, retry, permanent)",
@@ -55,14 +66,13 @@ def secret_context(integrator_id: str) -> str:
 
 
 async def register_webhook(
-    store: WebhookStore, sealer: PiiSealer, integrator_id: str, url: str
+    store: WebhookStore, sealer: PiiSealer, integrator_id: str, url: WebhookUrl
 ) -> tuple[str, str]:
-    """Set (or replace) an integrator's webhook with a fresh secret: (key id, secret)."""
-    if not url.startswith(("https://", "http://")):
-        raise ValueError("the webhook URL must be http(s)")
+    """Set (or replace) an integrator's webhook, at a URL already accepted by
+    `parse_webhook_url`, with a fresh secret: (key id, secret)."""
     key_id, secret = new_secret()
     sealed = sealer.seal(secret, context=secret_context(integrator_id))
-    await store.set_webhook(integrator_id, url=url, key_id=key_id, secret_sealed=sealed)
+    await store.set_webhook(integrator_id, url=url.url, key_id=key_id, secret_sealed=sealed)
     return key_id, secret
 
 
@@ -112,7 +122,13 @@ class WebhookEvents:
 
 
 class WebhookDispatcher:
-    """The retry loop: every `poll_seconds`, resolve the backlog and send due deliveries."""
+    """The retry loop: every `poll_seconds`, resolve the backlog and send due deliveries.
+
+    `client` must refuse destinations itself at connection time (`webhook_client`); the
+    dispatcher checks each stored URL against `destinations` before it sends, since a
+    URL stored before these rules (or by hand) may be anything. An attempt that takes
+    longer than `attempt_seconds` in all counts as a failed connection (keep it below
+    `lease`, or the delivery could be taken again while it is still being sent)."""
 
     def __init__(
         self,
@@ -121,15 +137,19 @@ class WebhookDispatcher:
         policy: RetryPolicy,
         *,
         client: httpx.AsyncClient,
+        destinations: DestinationPolicy,
         publish: Publish | None = None,
         poll_seconds: float = 1.0,
         batch: int = 50,
         lease: timedelta = timedelta(seconds=60),
+        attempt_seconds: float = 30.0,
     ) -> None:
         self._store = store
         self._sealer = sealer
         self._policy = policy
         self._client = client
+        self._destinations = destinations
+        self._attempt_seconds = attempt_seconds
         self._publish = publish
         self._poll = poll_seconds
         self._batch = batch
@@ -149,7 +169,17 @@ class WebhookDispatcher:
         if dropped:
             log.warning("webhook backlog events dropped: application never known", count=dropped)
         due = await self._store.claim_due(limit=self._batch, lease=self._lease)
-        await asyncio.gather(*(self._attempt(delivery) for delivery in due))
+        settled = await asyncio.gather(
+            *(self._attempt(delivery) for delivery in due), return_exceptions=True
+        )
+        for delivery, outcome in zip(due, settled, strict=True):
+            if isinstance(outcome, Exception):
+                # Not settled (the ledger is away?): due again once its lease is over.
+                log.error(
+                    "webhook attempt not recorded",
+                    delivery_id=str(delivery["id"]),
+                    error_type=type(outcome).__name__,
+                )
         await self._publish_outcomes()
         return len(due)
 
@@ -186,47 +216,24 @@ class WebhookDispatcher:
             await self._store.mark_published(row["event_id"], row["integrator_id"])
 
     async def _attempt(self, delivery: dict[str, Any]) -> None:
-        delivery_id = delivery["id"]
-        integrator_id = delivery["integrator_id"]
-        registration = await self._store.registration(integrator_id)
-        if registration is None:
-            await self._store.mark_failed(
-                delivery_id, error="integrator has no webhook", http_status=None
-            )
-            return
-        try:
-            secret = self._sealer.open(
-                registration.secret_sealed, context=secret_context(integrator_id)
-            )
-        except (PiiError, ValueError) as exc:
-            await self._store.mark_failed(
-                delivery_id, error=f"secret does not open: {exc}", http_status=None
-            )
-            return
-        body: str = delivery["payload"]
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature_header(secret, int(time.time()), body),
-            KEY_ID_HEADER: registration.key_id,
-            EVENT_ID_HEADER: delivery["event_id"],
-        }
-        http_status: int | None = None
-        try:
-            response = await self._client.post(
-                registration.url, content=body.encode(), headers=headers
-            )
-            http_status = response.status_code
-            error = f"HTTP {http_status}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        result = classify(http_status)
-        WEBHOOK_ATTEMPTS.labels(result.value).inc()
+        """One attempt, always settled: delivered, rescheduled or failed."""
         bound = log.bind(
             application_code=delivery["application_code"],
             event_id=delivery["event_id"],
-            integrator_id=integrator_id,
+            integrator_id=delivery["integrator_id"],
             attempt=delivery["attempts"],
         )
+        # Outside the try below: without the ledger nothing can be recorded anyway, and
+        # the delivery is due again when its lease is over.
+        registration = await self._store.registration(delivery["integrator_id"])
+        try:
+            result, http_status, error = await self._send(delivery, registration, bound)
+        except Exception as exc:  # whatever it was, the attempt failed and is recorded so
+            # The type only: a traceback's locals would hold the signing secret.
+            bound.error("webhook attempt raised", error_type=type(exc).__name__)
+            result, http_status, error = AttemptResult.PERMANENT, None, DELIVERY_FAILED
+        WEBHOOK_ATTEMPTS.labels(result.value).inc()
+        delivery_id = delivery["id"]
         if result is AttemptResult.DELIVERED:
             assert http_status is not None
             await self._store.mark_delivered(delivery_id, http_status=http_status)
@@ -246,4 +253,48 @@ class WebhookDispatcher:
                 return
             error = f"gave up after the retry window; last: {error}"
         await self._store.mark_failed(delivery_id, error=error, http_status=http_status)
-        bound.warning("webhook failed", error=error)
+        bound.warning("webhook failed", error=error, http_status=http_status)
+
+    async def _send(
+        self, delivery: dict[str, Any], registration: Registration | None, bound: Any
+    ) -> tuple[AttemptResult, int | None, str]:
+        """POST the delivery: (what it means, the HTTP status if one came back, the error
+        text the integrator reads)."""
+        integrator_id = delivery["integrator_id"]
+        if registration is None:
+            return AttemptResult.PERMANENT, None, NO_WEBHOOK
+        try:
+            destination = parse_webhook_url(registration.url, self._destinations)
+        except WebhookDestinationRefused as exc:
+            bound.warning("webhook url refused", code=exc.code, reason=exc.reason)
+            return AttemptResult.PERMANENT, None, REFUSED
+        try:
+            secret = self._sealer.open(
+                registration.secret_sealed, context=secret_context(integrator_id)
+            )
+        except (PiiError, ValueError) as exc:
+            bound.error("webhook secret does not open", error=str(exc))
+            return AttemptResult.PERMANENT, None, SIGNING_FAILED
+        body: str = delivery["payload"]
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature_header(secret, int(time.time()), body),
+            KEY_ID_HEADER: registration.key_id,
+            EVENT_ID_HEADER: delivery["event_id"],
+        }
+        try:
+            async with asyncio.timeout(self._attempt_seconds):
+                # Streamed, and the body never read: only the status matters, and an
+                # endless answer must not fill our memory.
+                async with self._client.stream(
+                    "POST", destination.url, content=body.encode(), headers=headers
+                ) as response:
+                    http_status = response.status_code
+        except WebhookDestinationRefused as exc:
+            bound.warning("webhook destination refused", code=exc.code, reason=exc.reason)
+            return AttemptResult.PERMANENT, None, REFUSED
+        except (httpx.TransportError, TimeoutError) as exc:
+            # Our log may say what happened (the integrator's reads "connection failed").
+            bound.info("webhook connection failed", error_type=type(exc).__name__, error=str(exc))
+            return classify(None), None, CONNECTION_FAILED
+        return classify(http_status), http_status, f"HTTP {http_status}"

@@ -72,6 +72,14 @@ class WebhookStore:
             secret_sealed,
         )
 
+    async def delete_webhook(self, integrator_id: str) -> bool:
+        """Forget an integrator's webhook; False when it had none. Its pending deliveries
+        fail on their next attempt ("integrator has no webhook")."""
+        status = await self._pool.execute(
+            "DELETE FROM notify.integrator_webhooks WHERE integrator_id = $1", integrator_id
+        )
+        return status != "DELETE 0"
+
     async def registration(self, integrator_id: str) -> Registration | None:
         row = await self._pool.fetchrow(
             "SELECT integrator_id, url, key_id, secret_sealed FROM notify.integrator_webhooks"
