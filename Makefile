@@ -10,7 +10,7 @@
 #   make chaos      the long fault-injection run (its own instance on other ports)
 #   make down       stop the services, then the infrastructure
 #   make reset-temporal  down, then forget every workflow (the dev server's store)
-#   make lint       ruff check + ruff format --check
+#   make lint       ruff check + ruff format --check; buf lint + buf breaking on protos/
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -117,5 +117,17 @@ bench: up
 bench-quick: up
 	$(UVRUN) python -m bench --quick
 
-lint: uv
+# buf from the npm registry, at the version package-lock.json pins (node and npm needed).
+BUF := node_modules/.bin/buf
+
+$(BUF): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make lint needs npm (Node.js) for buf: see package.json" >&2; exit 1; }
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# buf: protos/buf.yaml's lint rules, and no breaking change against the main branch
+# (protos/check-breaking.sh says against which commit).
+lint: uv $(BUF)
 	$(UVRUN) ruff check . && $(UVRUN) ruff format --check .
+	$(BUF) lint protos
+	BUF=$(BUF) protos/check-breaking.sh

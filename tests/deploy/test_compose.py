@@ -32,8 +32,9 @@ LOCAL_ENV = REPO / "deploy" / "local" / "env"
 INFRA_SH = REPO / "deploy" / "local" / "infra.sh"
 KAFKA_TEMPLATE = REPO / "deploy" / "kafka" / "server.properties.template"
 
-# ARCHITECTURE.md: the four services' ports, the Temporal UI, the trace viewer; and the
-# infrastructure on the same host ports as deploy/local, for tools and tests on the host.
+# ARCHITECTURE.md: the four services' ports, the Temporal UI, the trace viewer, Prometheus
+# and Grafana (deploy/observability); and the infrastructure on the same host ports as
+# deploy/local, for tools and tests on the host.
 PUBLISHED_PORTS = {
     "intake-api": {8000},
     "workflow-api": {8001},
@@ -41,6 +42,8 @@ PUBLISHED_PORTS = {
     "notify": {8003},
     "temporal": {7233, 8233},
     "jaeger": {16686},
+    "prometheus": {9090},
+    "grafana": {3000},
     "postgres": {5432},
     "kafka": {9092},
 }

@@ -21,6 +21,7 @@ from onceonly.platform.diagnostics import waiting_tasks
 from onceonly.platform.envelope import Envelope, EnvelopeError, header_pairs
 from onceonly.platform.events import UnknownEventType
 from onceonly.platform.kafka_ports import Consumer, Located, Producer
+from onceonly.platform.metrics import ConsumerCounters
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.telemetry import attached, consumer_span
 
@@ -162,6 +163,7 @@ class EventConsumer:
         self.processed = 0
         self.parked = 0
         self.replaced = 0
+        self._counters = ConsumerCounters.of(consumer_name)
 
     def _aiokafka_consumer(self) -> Consumer:
         return AIOKafkaConsumer(
@@ -336,6 +338,7 @@ class EventConsumer:
             except EventNotReady as exc:
                 return exc
         self.processed += 1
+        self._counters.handled.inc()
         return None
 
     async def _decoded(self, record: ConsumerRecord) -> Envelope | None:
@@ -386,6 +389,7 @@ class EventConsumer:
             self._dlq, value=letter.SerializeToString(), key=record.key
         )
         self.parked += 1
+        self._counters.dead_lettered.inc()
 
 
 def consumer_record(deferred: DeferredRecord) -> ConsumerRecord:

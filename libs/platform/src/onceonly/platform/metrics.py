@@ -1,5 +1,6 @@
-"""Prometheus metrics every service shares: HTTP requests, Kafka consumer lag, and
-gauges refreshed in the background of an API process.
+"""Prometheus metrics every service shares: HTTP requests, Kafka consumer lag, the
+events each consumer handled and dead-lettered, gauges refreshed in the background of
+an API process, and the endpoint of a process that has no API.
 
 Labels are bounded by design: route templates (never the concrete path, which holds
 application codes), methods, statuses, consumer names and topic names.
@@ -14,12 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
@@ -39,6 +41,17 @@ CONSUMER_LAG = Gauge(
 CONSUMER_LAG_FAILURES = Counter(
     "onceonly_kafka_consumer_lag_failures_total",
     "Consumer lag measurements that failed (the gauge keeps its last value)",
+    ["consumer"],
+)
+
+EVENTS_HANDLED = Counter(
+    "onceonly_events_handled_total",
+    "Events a consumer handled (redeliveries it found done included)",
+    ["consumer"],
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "onceonly_events_dead_lettered_total",
+    "Events a consumer parked on its dead-letter topic",
     ["consumer"],
 )
 
@@ -75,6 +88,32 @@ class RequestMetricsMiddleware:
             HTTP_REQUEST_SECONDS.labels(self.service, method, route, str(status)).observe(
                 time.perf_counter() - started
             )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerCounters:
+    """What one consumer did with its events: handled, or parked as dead letters."""
+
+    handled: Counter
+    dead_lettered: Counter
+
+    @classmethod
+    def of(cls, consumer: str) -> ConsumerCounters:
+        """Both series of `consumer`, created now at 0: a series that appears only with
+        its first dead letter would hide that one from `increase()`."""
+        return cls(EVENTS_HANDLED.labels(consumer), EVENTS_DEAD_LETTERED.labels(consumer))
+
+
+def serve_metrics(port: int, *, host: str, process: str) -> WSGIServer | None:
+    """Serve this process's metrics at http://host:port/metrics from a background
+    thread, for a process without an HTTP API of its own (relay, worker, bridge, agent);
+    port 0 serves nothing. A port that is taken stops the process: two processes would
+    otherwise report under one scrape target. Returns the server (for tests to close)."""
+    if port <= 0:
+        return None
+    server, _ = start_http_server(port, addr=host)
+    log.info("metrics served", process=process, url=f"http://{host}:{port}/metrics")
+    return server
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,9 @@ from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import IntegratorStore
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.dead_letters import dead_letter_commands
+from onceonly.platform.metrics import ConsumerGroup, ConsumerLagMonitor, serve_metrics
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
+from onceonly.platform.topics import Stream, topic_name
 
 T = TypeVar("T")
 
@@ -81,15 +83,38 @@ def worker_app() -> object:
 
 @app.command()
 def relay() -> None:
-    """Publish the outbox to Kafka until stopped (SIGTERM or Ctrl-C)."""
+    """Publish the outbox to Kafka and follow the approval events until stopped (SIGTERM
+    or Ctrl-C); with ONCEONLY_RELAY_METRICS_PORT, serve their metrics."""
     from onceonly.intake.relay import run_relay
 
     settings = _settings("relay")
-    if settings.relay_metrics_port is not None:
-        from prometheus_client import start_http_server
+    if settings.relay_metrics_port <= 0:
+        asyncio.run(_until_signalled(run_relay(settings)))
+        return
+    serve_metrics(settings.relay_metrics_port, host=settings.intake_host, process="intake-relay")
+    asyncio.run(_until_signalled(_with_follower_lag(run_relay(settings), settings)))
 
-        start_http_server(settings.relay_metrics_port, addr=settings.intake_host)
-    asyncio.run(_until_signalled(run_relay(settings)))
+
+async def _with_follower_lag(work: Awaitable[None], settings: IntakeSettings) -> None:
+    """`work`, measuring the approval follower's consumer lag meanwhile. Intake's follower
+    runs in the relay process, so the relay's endpoint reports its lag."""
+    lag = ConsumerLagMonitor(
+        settings.kafka_bootstrap,
+        [
+            ConsumerGroup(
+                APPROVALS_CONSUMER,
+                settings.approvals_consumer_group,
+                [topic_name(settings.topic_prefix, Stream.APPROVAL_EVENTS)],
+            )
+        ],
+    )
+    measuring = asyncio.create_task(lag.run(settings.metrics_refresh_seconds))
+    try:
+        await work
+    finally:
+        measuring.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await measuring
 
 
 async def _until_signalled(work: Awaitable[None]) -> None:

@@ -43,8 +43,10 @@ class IntakeSettings(PlatformSettings):
     relay_max_backoff_seconds: float = Field(default=30.0, gt=0)
     # Published outbox rows are kept this long (for audits and replays), then deleted.
     outbox_retention_hours: float = Field(default=72.0, gt=0)
-    # The relay has no HTTP port of its own; set this to expose its Prometheus metrics.
-    relay_metrics_port: int | None = None
+    # The relay has no HTTP API: its Prometheus metrics (and the approval follower's
+    # consumer lag) on intake_host at this port; 0: none. Off by default, since tests start
+    # relays beside a running system; deploy/local/env and docker-compose set 8101.
+    relay_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @property
     def approvals_consumer_group(self) -> str:

@@ -28,6 +28,7 @@ from onceonly.platform.deferral_store import postgres_deferrals
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import build_producer, dead_letter, ensure_topics, wait_for_kafka
 from onceonly.platform.kafka_ports import Located
+from onceonly.platform.metrics import ConsumerCounters, serve_metrics
 from onceonly.platform.partition_reader import PartitionReader
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
@@ -89,6 +90,7 @@ class TrackingRuntime(Service):
             retry_max=settings.tracking_retry_max_seconds,
         )
         self.dlq = dead_letter_topic(settings.topic_prefix, CONSUMER_NAME)
+        self.counters = ConsumerCounters.of(CONSUMER_NAME)
         # Set by create_tracking_app, which has the live-counter table its handler needs,
         # and the faust consumer's current assignment.
         self.continuity: Continuity | None = None
@@ -277,6 +279,8 @@ class TrackingRuntime(Service):
         await self.producer.send_and_wait(
             self.dlq, value=letter.SerializeToString(), key=record.key
         )
+        # Here, not by outcome: deferred events that waited too long are parked here too.
+        self.counters.dead_lettered.inc()
 
 
 async def _connect(settings: TrackingSettings, *, attempts: int = 60) -> asyncpg.Pool:
@@ -437,6 +441,7 @@ async def _handle(
     outcome = await runtime.recorder.process(record, released=released)
     if outcome in (Outcome.PARKED, Outcome.DEFERRED):
         return outcome
+    runtime.counters.handled.inc()  # recorded, or a duplicate found recorded
     try:
         await _count(runtime, table, record)
     except Exception as exc:
@@ -481,6 +486,9 @@ async def _count(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
 
 def run_worker(settings: TrackingSettings) -> None:
     """Run the faust worker until SIGINT/SIGTERM (blocks; exits the process)."""
+    serve_metrics(
+        settings.tracking_agent_metrics_port, host=settings.tracking_host, process="tracking-agent"
+    )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     tracking = create_tracking_app(settings)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from onceonly.platform.settings import PlatformSettings
 
 
@@ -15,6 +17,9 @@ class TrackingSettings(PlatformSettings):
     tracking_retry_max_seconds: float = 10.0
     # The agent's web server (faust) for its live counters, on tracking_host; 0: none.
     tracking_agent_port: int = 0
+    # The agent's Prometheus metrics on tracking_host; 0: none (the default, since tests
+    # start agents beside a running system; deploy/local/env and docker-compose set 8105).
+    tracking_agent_metrics_port: int = Field(default=0, ge=0, le=65535)
     # How long Kafka waits for a silent agent (e.g. killed) before handing its
     # partitions to the next one; a restarted agent waits this long at most.
     tracking_agent_session_timeout_seconds: float = 60.0

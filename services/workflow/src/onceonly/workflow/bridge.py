@@ -9,6 +9,7 @@ import contextlib
 
 import structlog
 from aiokafka import ConsumerRecord
+from prometheus_client import Counter
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -27,7 +28,7 @@ from onceonly.platform.kafka import (
     ensure_topics,
     wait_for_kafka,
 )
-from onceonly.platform.metrics import ConsumerGroup
+from onceonly.platform.metrics import ConsumerGroup, serve_metrics
 from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import (
@@ -49,6 +50,18 @@ _APPLICANT_KINDS = {
 
 
 CONSUMER_NAME = "workflow-bridge"
+
+WORKFLOW_STARTS = Counter(
+    "onceonly_bridge_workflow_starts_total",
+    "Submissions the bridge handled, by outcome: started (a new workflow), duplicate"
+    " (redelivered; the workflow exists), conflict (the code belongs to another"
+    " submission; dead-lettered)",
+    ["outcome"],
+)
+# Every outcome's series from the start, so that the first conflict is an increase.
+STARTED, DUPLICATE, CONFLICT = (
+    WORKFLOW_STARTS.labels(outcome) for outcome in ("started", "duplicate", "conflict")
+)
 
 
 class ApplicationNotStarted(EventNotReady):
@@ -130,6 +143,7 @@ class Bridge:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
             self.started += 1
+            STARTED.inc()
             log.info("workflow started", application_code=event.application_code)
         except WorkflowAlreadyStartedError:
             # A redelivery of the same submission: nothing to do. Another submission
@@ -138,12 +152,14 @@ class Bridge:
             existing = await self._started_input(event.application_code)
             if existing is not None and existing.submitted_at != wanted.submitted_at:
                 self.conflicts += 1
+                CONFLICT.inc()
                 raise PermanentMessageError(
                     f"application code {event.application_code} already belongs to the"
                     f" application submitted at {existing.submitted_at}; this one, submitted"
                     f" at {wanted.submitted_at}, was not started"
                 ) from None
             self.duplicates += 1
+            DUPLICATE.inc()
             log.info("workflow already exists", application_code=event.application_code)
 
     async def _started_input(self, code: str) -> ApplicationInput | None:
@@ -175,6 +191,9 @@ class Bridge:
 
 
 async def run_bridge(settings: WorkflowSettings) -> None:
+    serve_metrics(
+        settings.bridge_metrics_port, host=settings.workflow_api_host, process="workflow-bridge"
+    )
     # The heartbeat and the deferred events.
     pool = await create_pool(settings.database_url, max_size=3)
     await prepare_database(pool, component="workflow", package="onceonly.workflow")

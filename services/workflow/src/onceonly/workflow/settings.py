@@ -32,6 +32,13 @@ class WorkflowSettings(PlatformSettings):
     # tests and the replay test keep the sandbox either way.
     worker_sandbox: bool = True
     worker_activity_task_polls: int = Field(default=5, ge=1, le=200)
+    # Prometheus endpoints of the processes without an HTTP API, on workflow_api_host; 0:
+    # none. The worker has two: its own (Python) metrics, and the Temporal SDK's (served by
+    # the SDK's core runtime). Off by default, since tests start workers and bridges beside
+    # a running system; deploy/local/env and docker-compose set 8102, 8103 and 8104.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    worker_temporal_metrics_port: int = Field(default=0, ge=0, le=65535)
+    bridge_metrics_port: int = Field(default=0, ge=0, le=65535)
     # E-supervision (电子监察): given to each new application's workflow at its start.
     supervision_yellow_share: float = 0.8
     supervision_yellow_days_left: int = 1

@@ -9,6 +9,7 @@ import structlog
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.runtime import Runtime
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -18,11 +19,13 @@ from temporalio.worker import (
 from onceonly.workflow.settings import WorkflowSettings
 
 
-async def connect(settings: WorkflowSettings) -> Client:
+async def connect(settings: WorkflowSettings, *, runtime: Runtime | None = None) -> Client:
+    """The client; `runtime` (the SDK's core runtime) e.g. to export its metrics."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         interceptors=[TracingInterceptor()],
+        runtime=runtime,
     )
 
 

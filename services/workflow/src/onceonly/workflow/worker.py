@@ -8,6 +8,7 @@ from pathlib import Path
 
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -16,6 +17,7 @@ from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import build_producer, ensure_topics, wait_for_kafka
+from onceonly.platform.metrics import serve_metrics
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.topics import all_topics
 from onceonly.workflow.activities import ApprovalActivities
@@ -36,6 +38,30 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
             "onceonly", "google.protobuf"
         )
     )
+
+
+def temporal_runtime(settings: WorkflowSettings) -> Runtime | None:
+    """The SDK's core runtime exporting its metrics (workflow and activity task latencies,
+    slots, sticky cache, requests) in Prometheus format on worker_temporal_metrics_port;
+    None (the SDK's default runtime) when that port is 0.
+
+    Named as Prometheus names them: counters end in _total, durations are histograms in
+    seconds (e.g. temporal_workflow_task_schedule_to_start_latency_seconds)."""
+    if settings.worker_temporal_metrics_port <= 0:
+        return None
+    address = f"{settings.workflow_api_host}:{settings.worker_temporal_metrics_port}"
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=address,
+                counters_total_suffix=True,
+                unit_suffix=True,
+                durations_as_seconds=True,
+            )
+        )
+    )
+    log.info("temporal sdk metrics served", url=f"http://{address}/metrics")
+    return runtime
 
 
 def build_worker(
@@ -76,13 +102,16 @@ async def run_worker(
     catalogue: Catalogue | None = None,
     calendar: WorkingCalendar | None = None,
 ) -> None:
+    serve_metrics(
+        settings.worker_metrics_port, host=settings.workflow_api_host, process="workflow-worker"
+    )
     pool = await create_pool(settings.database_url, max_size=4)
     await prepare_database(pool, component="workflow", package="onceonly.workflow")
     await wait_for_kafka(settings.kafka_bootstrap)
     await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
     producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-workflow-worker")
     await producer.start()
-    client = await connect(settings)
+    client = await connect(settings, runtime=temporal_runtime(settings))
     activities = ApprovalActivities(
         producer=producer,
         topic_prefix=settings.topic_prefix,
