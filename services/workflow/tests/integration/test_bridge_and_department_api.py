@@ -16,6 +16,7 @@ from aiokafka import ConsumerRecord
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from onceonly.catalogue.testing import CONSTRUCTION_MATERIALS
 from onceonly.events.v1 import application_pb2, approval_pb2, envelope_pb2
 from onceonly.platform.auth import issue_staff_token
 from onceonly.platform.envelope import Envelope, new_envelope
@@ -335,3 +336,116 @@ async def test_claim_and_special_procedure_through_the_api(system: System) -> No
             "TaskDecided",
             "ApplicationCompleted",
         ]
+
+
+async def test_lead_department_and_extension_operations_through_the_api(system: System) -> None:
+    application_code = code()
+    system.started.append(application_code)
+    app_input = application_input(submission(application_code, "construction-joint-approval"))
+    app_input.materials = list(CONSTRUCTION_MATERIALS)
+    await system.client.start_workflow(
+        "JointApproval",
+        app_input,
+        id=application_code,
+        task_queue=system.settings.temporal_task_queue,
+    )
+    secret = system.settings.signing_secret.get_secret_value()
+
+    def as_staff(department: str, *roles: str) -> dict[str, str]:
+        token = issue_staff_token(
+            secret,
+            staff_id=f"{department}-{'-'.join(roles) or 'reviewer'}",
+            department_code=department,
+            roles=roles or ("reviewer",),
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    app = create_app(system.settings, client=system.client)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://workflow") as http,
+    ):
+        tasks = f"/v1/applications/{application_code}/tasks"
+        fire, lead = as_staff("fire"), as_staff("natural-resources")
+
+        async def asked() -> dict | None:
+            answer = await http.post(
+                f"{tasks}/fire/extension", json={"days": 10, "reason": "专家论证"}, headers=fire
+            )
+            return answer.json() if answer.status_code == 200 else None
+
+        await eventually(asked, what="the extension request to be accepted")
+        too_long = await http.post(
+            f"{tasks}/civil-air-defence/extension",
+            json={"days": 16, "reason": "r"},
+            headers=as_staff("civil-air-defence"),
+        )
+        assert too_long.status_code == 422, too_long.text
+        listed = await http.get("/v1/tasks", headers=fire)
+        assert [t["pending_extension_days"] for t in listed.json()] == [10]
+        by_reviewer = await http.post(
+            f"{tasks}/fire/extension/decision", json={"approved": True}, headers=fire
+        )
+        assert by_reviewer.status_code == 403
+        assert by_reviewer.json()["title"] == "WrongReviewer"
+        approved = await http.post(
+            f"{tasks}/fire/extension/decision",
+            json={"approved": True, "note": "同意"},
+            headers=as_staff("fire", "department_head"),
+        )
+        assert approved.status_code == 200, approved.text
+        listed = await http.get("/v1/tasks", headers=fire)
+        assert [t["extended_days"] for t in listed.json()] == [10]
+
+        decided = await http.post(
+            f"{tasks}/fire/decision", json={"outcome": "approved"}, headers=fire
+        )
+        assert decided.status_code == 200
+        not_lead = await http.post(f"{tasks}/fire/return", json={"reason": "r"}, headers=fire)
+        assert not_lead.status_code == 403
+        assert not_lead.json()["title"] == "NotLeadDepartment"
+        returned = await http.post(
+            f"{tasks}/fire/return", json={"reason": "消防通道不足"}, headers=lead
+        )
+        assert returned.status_code == 200, returned.text
+        assert returned.json()["task_state"] == "open"
+
+        departments = f"/v1/applications/{application_code}/departments"
+        added = await http.post(
+            departments,
+            json={
+                "department_code": "market-regulation",
+                "reason": "经营许可",
+                "committed_days": 3,
+            },
+            headers=lead,
+        )
+        assert added.status_code == 200, added.text
+        again = await http.post(
+            departments,
+            json={"department_code": "market-regulation", "reason": "again"},
+            headers=lead,
+        )
+        assert again.status_code == 409
+        assert again.json()["title"] == "TaskExists"
+        unknown = await http.post(
+            departments, json={"department_code": "no-such-body", "reason": "r"}, headers=lead
+        )
+        assert unknown.status_code == 422
+        removed = await http.post(
+            f"{tasks}/civil-air-defence/removal", json={"reason": "无人防工程"}, headers=lead
+        )
+        assert removed.status_code == 200, removed.text
+        assert removed.json()["task_state"] == "cancelled"
+
+        events = await read_events(system.settings, application_code, 12)
+        kinds = [e.type.rsplit(".", 1)[-1] for e in events]
+        for kind in (
+            "ExtensionRequested",
+            "ExtensionDecided",
+            "TaskReturned",
+            "DepartmentAdded",
+            "DepartmentRemoved",
+        ):
+            assert kinds.count(kind) == 1, kinds

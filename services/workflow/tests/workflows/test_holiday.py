@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta
 
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar, YearNotice
 from onceonly.catalogue.model import DayKind
+from onceonly.catalogue.testing import CONSTRUCTION_MATERIALS as CONSTRUCTION
+from onceonly.catalogue.testing import holiday_calendar
 from onceonly.events.v1 import supervision_pb2
 from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
@@ -29,35 +31,6 @@ from onceonly.workflow.shared import (
 from onceonly.workflow.worker import build_worker
 
 RED = supervision_pb2.SUPERVISION_LEVEL_RED
-CONSTRUCTION = [
-    "project-application",
-    "land-use-certificate",
-    "site-plan",
-    "design-drawings",
-    "fire-design",
-    "contractor-contract",
-]
-
-
-def holiday_calendar(today: date) -> tuple[WorkingCalendar, set[date], date]:
-    """Calendars for this year and the next: a seven-day holiday from ten days after
-    `today`, and the first weekend day after it made a working day (调休)."""
-    start = today + timedelta(days=10)
-    holidays = {start + timedelta(days=n) for n in range(7)}
-    makeup = next(
-        day for day in (start + timedelta(days=7 + n) for n in range(7)) if day.weekday() >= 5
-    )
-    calendar = WorkingCalendar(use_library=False)
-    for year in (today.year, today.year + 1):
-        calendar.load_notice(
-            YearNotice(
-                year=year,
-                holidays=frozenset(d for d in holidays if d.year == year),
-                makeup_workdays=frozenset({makeup} if makeup.year == year else ()),
-                source="test: fictional holiday week",
-            )
-        )
-    return calendar, holidays, makeup
 
 
 def weekends_only(today: date) -> WorkingCalendar:

@@ -67,6 +67,12 @@ class Matter(_Strict):
     shared_data_checks: tuple[str, ...] = ()
     auto_approval: bool = False
     joint_inspection_allowed: bool = False
+    # 牵头部门: coordinates a multi-department matter (returns, added departments).
+    lead_department: str | None = None
+    # 延期: the most working (or natural) days one task may be extended by in total;
+    # unset, the Administrative Licensing Law's defaults (art. 42): 10 for a matter of one
+    # department, 15 for joint handling.
+    extension_days: int | None = Field(default=None, ge=0, le=60)
     elicence_type: str | None = None
     # How long the issued e-licence is valid; None for long-term results.
     elicence_valid_days: int | None = Field(default=None, ge=1)
@@ -101,7 +107,20 @@ class Matter(_Strict):
                 )
         if self.auto_approval and not self.shared_data_checks:
             raise ValueError(f"matter {self.code}: auto-approval needs shared-data checks")
+        if len(self.tasks) > 1 and self.lead_department is None:
+            raise ValueError(f"matter {self.code}: a multi-department matter names its lead")
+        if self.lead_department is not None and self.lead_department not in departments:
+            raise ValueError(
+                f"matter {self.code}: lead department {self.lead_department} has no task"
+            )
         return self
+
+    @property
+    def extension_bound(self) -> int:
+        """The most days one task may be extended by (延期), in the matter's day kind."""
+        if self.extension_days is not None:
+            return self.extension_days
+        return 15 if len(self.tasks) > 1 else 10
 
     def task_for(self, department: str) -> DepartmentTask | None:
         return next((task for task in self.tasks if task.department == department), None)

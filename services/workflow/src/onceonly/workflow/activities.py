@@ -24,6 +24,7 @@ from onceonly.workflow.elicences import ELicence, ELicenceStore, elicence_number
 from onceonly.workflow.event_messages import to_message
 from onceonly.workflow.registry import BaseRegistry
 from onceonly.workflow.shared import (
+    AddDaysRequest,
     CheckOutcome,
     ChecksRequest,
     ChecksResult,
@@ -186,6 +187,8 @@ class ApprovalActivities:
             shared_data_checks=list(matter.shared_data_checks),
             auto_approval=matter.auto_approval,
             elicence_valid_days=matter.elicence_valid_days or 0,
+            lead_department=matter.lead_department or "",
+            extension_days=matter.extension_bound,
         )
 
     @activity.defn(name="compute_deadlines")
@@ -222,6 +225,25 @@ class ApprovalActivities:
             DayKind(request.day_kind),
         )
         return ExtendResult(_end_of_day(due), _end_of_day(yellow), provisional)
+
+    @activity.defn(name="add_days")
+    async def add_days(self, request: AddDaysRequest) -> ExtendResult:
+        """An approved extension: the deadlines `days` later (working days for a
+        working-day clock; natural days otherwise, due on a working day)."""
+        kind = DayKind(request.day_kind)
+        due, yellow = _china_date(request.due_at), _china_date(request.yellow_at)
+        if kind is DayKind.WORKING:
+            moved = self._calendar.add_working_days(due, request.days)
+            yellow_moved = self._calendar.add_working_days(yellow, request.days).due
+            return ExtendResult(
+                _end_of_day(moved.due), _end_of_day(yellow_moved), moved.provisional
+            )
+        moved_due = self._calendar.next_working_day(due + timedelta(days=request.days))
+        return ExtendResult(
+            _end_of_day(moved_due),
+            _end_of_day(yellow + timedelta(days=request.days)),
+            not self._calendar.is_known(moved_due),
+        )
 
     @activity.defn(name="recompute_deadline")
     async def recompute_deadline(self, request: RecomputeRequest) -> ExtendResult:

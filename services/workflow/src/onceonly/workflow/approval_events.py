@@ -185,6 +185,57 @@ class SupervisionAlert(ApprovalEvent):
     actor: Actor = SYSTEM
 
 
+@dataclass(frozen=True)
+class TaskReturned(ApprovalEvent):
+    TYPE = _V1 + "TaskReturned"
+    department_code: str
+    reason: str
+    clock: Clock
+    actor: Actor
+    previous_outcome: Outcome = Outcome.APPROVED
+
+
+@dataclass(frozen=True)
+class DepartmentAdded(ApprovalEvent):
+    TYPE = _V1 + "DepartmentAdded"
+    department_code: str
+    task_name: str
+    reason: str
+    clock: Clock
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class DepartmentRemoved(ApprovalEvent):
+    TYPE = _V1 + "DepartmentRemoved"
+    department_code: str
+    reason: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class ExtensionRequested(ApprovalEvent):
+    TYPE = _V1 + "ExtensionRequested"
+    department_code: str
+    days: int
+    reason: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class ExtensionDecided(ApprovalEvent):
+    TYPE = _V1 + "ExtensionDecided"
+    department_code: str
+    approved: bool
+    days: int
+    reason: str
+    note: str
+    clock: Clock
+    actor: Actor
+    extended_days_total: int
+    contact: ContactInput | None = None  # set when approved: the applicant is told
+
+
 EVENT_TYPES: dict[str, type[ApprovalEvent]] = {
     cls.TYPE: cls
     for cls in (
@@ -199,5 +250,10 @@ EVENT_TYPES: dict[str, type[ApprovalEvent]] = {
         ApplicationRejected,
         ApplicationWithdrawn,
         SupervisionAlert,
+        TaskReturned,
+        DepartmentAdded,
+        DepartmentRemoved,
+        ExtensionRequested,
+        ExtensionDecided,
     )
 }

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from typing import TypeVar
 
 import structlog
 from aiokafka import ConsumerRecord
@@ -40,8 +42,10 @@ from onceonly.workflow.shared import (
     WithdrawalInput,
 )
 from onceonly.workflow.temporal import connect
+from onceonly.workflow.workflows import JointApproval
 
 log = structlog.get_logger(__name__)
+S = TypeVar("S")
 
 _APPLICANT_KINDS = {
     application_pb2.APPLICANT_KIND_PERSON: "person",
@@ -124,11 +128,13 @@ class Bridge:
             await self._start(message)
         elif isinstance(message, application_pb2.WithdrawalRequested):
             await self._signal(
-                message.application_code, "withdraw", WithdrawalInput(message.reason)
+                message.application_code, JointApproval.withdraw, WithdrawalInput(message.reason)
             )
         elif isinstance(message, application_pb2.SupplementProvided):
             materials = [material.code for material in message.materials]
-            await self._signal(message.application_code, "supplement", SupplementInput(materials))
+            await self._signal(
+                message.application_code, JointApproval.supplement, SupplementInput(materials)
+            )
         else:
             log.info("event not for the bridge", type=envelope.type, event_id=envelope.id)
 
@@ -174,7 +180,9 @@ class Bridge:
             return found  # type: ignore[no-any-return]
         return None
 
-    async def _signal(self, code: str, signal: str, argument: object) -> None:
+    async def _signal(
+        self, code: str, signal: Callable[[JointApproval, S], None], argument: S
+    ) -> None:
         handle = self._client.get_workflow_handle(code)
         try:
             description = await handle.describe()
@@ -184,7 +192,9 @@ class Bridge:
             raise
         if description.status != WorkflowExecutionStatus.RUNNING:
             log.info(
-                "signal for a closed application dropped", application_code=code, signal=signal
+                "signal for a closed application dropped",
+                application_code=code,
+                signal=signal.__name__,
             )
             return
         await handle.signal(signal, argument)

@@ -34,6 +34,7 @@ CLOSED = frozenset(
 )
 DECIDED = frozenset({TaskState.APPROVED, TaskState.REJECTED, TaskState.CANCELLED})
 HEAD = "department_head"
+SUPERVISION = "supervision"
 
 
 @dataclass
@@ -53,10 +54,18 @@ class Task:
     paused: bool = False
     assignee: str = ""
     special_procedure: str = ""
+    extended_days: int = 0
+    pending_extension: tuple[int, str] | None = None  # (days, reason) asked for
+    removed: bool = False
 
     @property
     def decided(self) -> bool:
         return self.state in DECIDED
+
+    def reopen(self) -> None:
+        """Returned for re-review: open again, the decision gone (its event stays)."""
+        self.state = TaskState.OPEN
+        self.decided_at, self.decided_by, self.reason = None, "", ""
 
     def clock(self, day_kind: str, *, paused: bool = False) -> Clock:
         return Clock(
@@ -88,6 +97,9 @@ class Task:
             paused=self.paused,
             assignee=self.assignee,
             special_procedure=self.special_procedure,
+            extended_days=self.extended_days,
+            pending_extension_days=self.pending_extension[0] if self.pending_extension else 0,
+            removed=self.removed,
         )
 
 
@@ -200,3 +212,95 @@ def check_special_end(task: Task) -> None:
         raise ApplicationError(
             "no special procedure is under way", type=ErrorType.SPECIAL_PROCEDURE
         )
+
+
+# -- rules for the lead department's and the extension's operations ---------------------
+
+
+def require_lead(lead_department: str, staff_department: str, roles: Collection[str]) -> None:
+    """Returns and added or removed departments are the lead department's (or the
+    supervision office's, for adding and removing)."""
+    if not lead_department:
+        raise ApplicationError("this application has no lead department", type=ErrorType.NOT_LEAD)
+    if staff_department != lead_department and SUPERVISION not in roles:
+        raise ApplicationError(
+            f"only the lead department ({lead_department}) may do this", type=ErrorType.NOT_LEAD
+        )
+
+
+def require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise ApplicationError("give the reason", type=ErrorType.INVALID_DECISION)
+
+
+def check_return(task: Task, lead_department: str, returning: Collection[str]) -> None:
+    if task.department_code == lead_department:
+        raise ApplicationError(
+            "the lead department's own decision is not returned to itself",
+            type=ErrorType.INVALID_DECISION,
+        )
+    if task.state != TaskState.APPROVED or task.department_code in returning:
+        raise ApplicationError(
+            f"only an approved opinion can be returned; the task of {task.department_code}"
+            f" is {task.state}",
+            type=ErrorType.TASK_NOT_OPEN,
+        )
+
+
+def check_added(tasks: dict[str, Task], department_code: str, committed_days: int) -> None:
+    if department_code in tasks:
+        raise ApplicationError(
+            f"{department_code} already has a task in this application",
+            type=ErrorType.TASK_EXISTS,
+        )
+    if not 0 <= committed_days <= 365:
+        raise ApplicationError(
+            "committed days must be between 0 (the matter's limit) and 365",
+            type=ErrorType.INVALID_DECISION,
+        )
+
+
+def check_removed(tasks: dict[str, Task], department_code: str, lead_department: str) -> Task:
+    task = tasks.get(department_code)
+    if task is None or task.removed:
+        raise ApplicationError(
+            f"no task of {department_code} to remove", type=ErrorType.UNKNOWN_TASK
+        )
+    if department_code == lead_department:
+        raise ApplicationError(
+            "the lead department cannot be removed", type=ErrorType.INVALID_DECISION
+        )
+    if task.state not in (TaskState.OPEN, TaskState.SUPPLEMENT_REQUESTED):
+        raise ApplicationError(
+            f"the task of {department_code} is {task.state}; only an undecided department"
+            " can be removed",
+            type=ErrorType.TASK_NOT_OPEN,
+        )
+    if not any(t for t in tasks.values() if not t.removed and t is not task):
+        raise ApplicationError(
+            "the last department cannot be removed", type=ErrorType.INVALID_DECISION
+        )
+    return task
+
+
+def check_extension_request(task: Task, days: int, bound: int) -> None:
+    if task.pending_extension is not None:
+        raise ApplicationError(
+            "an extension is already waiting for its decision", type=ErrorType.EXTENSION
+        )
+    left = bound - task.extended_days
+    if not 1 <= days <= left:
+        raise ApplicationError(
+            f"an extension is 1 to {left} days here (at most {bound} in total)",
+            type=ErrorType.INVALID_DECISION,
+        )
+
+
+def check_extension_decision(task: Task, roles: Collection[str]) -> None:
+    if HEAD not in roles:
+        raise ApplicationError(
+            "only the department head approves or refuses an extension",
+            type=ErrorType.WRONG_REVIEWER,
+        )
+    if task.pending_extension is None:
+        raise ApplicationError("no extension is waiting for a decision", type=ErrorType.EXTENSION)

@@ -47,6 +47,9 @@ class ErrorType(StrEnum):
     INVALID_DECISION = "InvalidDecision"
     WRONG_REVIEWER = "WrongReviewer"
     SPECIAL_PROCEDURE = "SpecialProcedure"
+    NOT_LEAD = "NotLeadDepartment"
+    TASK_EXISTS = "TaskExists"
+    EXTENSION = "Extension"
 
 
 @dataclass
@@ -97,6 +100,9 @@ class TaskSnapshot:
     paused: bool = False
     assignee: str = ""
     special_procedure: str = ""
+    extended_days: int = 0  # approved extensions (延期), in the matter's day kind
+    pending_extension_days: int = 0  # asked for, not yet decided
+    removed: bool = False  # the department left the application (减签)
 
 
 @dataclass
@@ -111,6 +117,7 @@ class ApplicationSnapshot:
     tasks: list[TaskSnapshot] = field(default_factory=list)
     elicence_number: str = ""
     supervision_level: str = "none"
+    lead_department: str = ""
 
 
 @dataclass
@@ -166,6 +173,60 @@ class DecisionResult:
     department_code: str
     task_state: str
     application_state: str
+
+
+@dataclass
+class ReturnInput:
+    """The lead department sends one department's decision back for re-review."""
+
+    department_code: str  # the task returned
+    reason: str
+    staff_id: str
+    staff_department: str
+    staff_roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DepartmentChangeInput:
+    """A department added to (加签) or removed from (减签) a running application."""
+
+    department_code: str
+    reason: str
+    staff_id: str
+    staff_department: str
+    staff_roles: list[str] = field(default_factory=list)
+    task_name: str = ""  # for an added department
+    committed_days: int = 0  # for an added department; 0: the matter's committed limit
+
+
+@dataclass
+class ExtensionRequestInput:
+    department_code: str
+    days: int
+    reason: str
+    staff_id: str
+    staff_department: str
+    staff_roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExtensionDecisionInput:
+    department_code: str
+    approved: bool
+    staff_id: str
+    staff_department: str
+    note: str = ""
+    staff_roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AddDaysRequest:
+    """Move a clock's deadlines later by `days` of `day_kind` (an approved extension)."""
+
+    due_at: datetime
+    yellow_at: datetime
+    days: int
+    day_kind: str
 
 
 @dataclass
@@ -239,6 +300,8 @@ class MatterSnapshot:
     shared_data_checks: list[str] = field(default_factory=list)
     auto_approval: bool = False
     elicence_valid_days: int = 0  # 0: long-term
+    lead_department: str = ""  # 牵头部门; empty for one department, and in older histories
+    extension_days: int = 0  # the most days one task may be extended by in total
 
 
 @dataclass

@@ -8,6 +8,7 @@ and publishes the alerts.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from onceonly.workflow.department_tasks import Task
 from onceonly.workflow.patches import run_activity
 from onceonly.workflow.publisher import EventPublisher
 from onceonly.workflow.shared import (
+    AddDaysRequest,
     ExtendRequest,
     ExtendResult,
     RecomputeRequest,
@@ -57,6 +59,9 @@ class Supervision:
         self._publisher = publisher
         self._closing = closing
         self._calendar_updates = 0
+        self.supervised = False  # e-supervision timers: SUPERVISION_PATCH
+        self.watchers: list[asyncio.Task[None]] = []
+        self._running: set[str] = set()  # the clocks whose timers run now
 
     def resolve(self, matter_code: str, day_kind: str) -> None:
         """The matter, once resolved (clocks start only after it)."""
@@ -118,7 +123,20 @@ class Supervision:
     def _resumed(self, clock: SupervisionClock) -> Callable[[], bool]:
         return lambda: not clock.paused or self._over(clock)
 
+    def watch(self, clock: SupervisionClock) -> None:
+        """Run the clock's timers, unless they run already (a clock's timers stop once
+        its task is decided; a return or an extension may need them again)."""
+        if self.supervised and clock.key not in self._running:
+            self._running.add(clock.key)
+            self.watchers.append(asyncio.create_task(self.supervise(clock)))
+
     async def supervise(self, clock: SupervisionClock) -> None:
+        try:
+            await self._supervise(clock)
+        finally:
+            self._running.discard(clock.key)
+
+    async def _supervise(self, clock: SupervisionClock) -> None:
         """Durable timers for one clock: yellow, red, then escalation reminders."""
         while not self._over(clock):
             if clock.ended_pauses:
@@ -184,6 +202,27 @@ class Supervision:
             task.due_at, task.provisional = clock.due_at, clock.provisional
         elif clock.key == APPLICATION_CLOCK:
             workflow.upsert_search_attributes([SearchAttributePair(DUE_TIME, clock.due_at)])
+
+    async def extend(self, department_code: str, days: int) -> None:
+        """An approved extension of a task's clock; the application's moves with it
+        where the task now ends later."""
+        clock = self.clocks[department_code]
+        moved = await run_activity(
+            "add_days",
+            AddDaysRequest(clock.due_at, clock.yellow_at, days, self._day_kind),
+            result_type=ExtendResult,
+        )
+        now = workflow.now()
+        clock.extend(moved.due_at, moved.yellow_at, moved.provisional, now)
+        self.show(clock)
+        self.watch(clock)
+        application = self.application_clock
+        if application is not None and clock.due_at > application.due_at:
+            application.extend(
+                clock.due_at, max(application.yellow_at, clock.yellow_at), clock.provisional, now
+            )
+            self.show(application)
+            self.watch(application)
 
     # -- the calendar ------------------------------------------------------------------------
 

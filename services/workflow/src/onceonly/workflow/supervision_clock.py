@@ -137,6 +137,24 @@ class SupervisionClock:
             self.provisional = provisional
         self.version += 1
 
+    def extend(
+        self, due_at: datetime, yellow_at: datetime, provisional: bool, now: datetime
+    ) -> None:
+        """An approved extension: later deadlines, and the alerts they make due again (a
+        red clock whose new due time is ahead is yellow again, or not alerted at all)."""
+        self.move(due_at, yellow_at, provisional, applied=None)
+        self.provisional = self.provisional or provisional
+        if due_at > now and self.level is Level.RED:
+            self.level, self.escalations = Level.YELLOW, 0
+        if yellow_at > now and self.level is Level.YELLOW:
+            self.level = Level.NONE
+
+    def resume_after(self, decided_at: datetime, now: datetime) -> None:
+        """A decided task returned for re-review: the days it stood decided do not count
+        (moved by the supervisor, like a pause)."""
+        self.ended_pauses.append(Pause(decided_at, now))
+        self.version += 1
+
     def next_alert(self, policy: EscalationPolicy) -> Alert | None:
         """The next alert this clock will raise if nothing changes; None after the last."""
         if self.level is Level.NONE:

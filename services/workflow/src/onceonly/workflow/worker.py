@@ -82,6 +82,7 @@ def build_worker(
             activities.resolve_matter,
             activities.compute_deadlines,
             activities.extend_deadline,
+            activities.add_days,
             activities.recompute_deadline,
             activities.run_shared_data_checks,
             activities.issue_elicence,

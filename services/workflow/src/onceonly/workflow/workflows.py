@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from onceonly.workflow import department_tasks as rules
@@ -30,11 +31,16 @@ with workflow.unsafe.imports_passed_through():
         ApplicationRejected,
         ApplicationWithdrawn,
         Clock,
+        DepartmentAdded,
+        DepartmentRemoved,
+        ExtensionDecided,
+        ExtensionRequested,
         SpecialProcedureEnded,
         SpecialProcedureStarted,
         TaskAssigned,
         TaskCancelled,
         TaskDecided,
+        TaskReturned,
         TaskStarted,
         staff,
     )
@@ -66,11 +72,16 @@ with workflow.unsafe.imports_passed_through():
         DeadlineResult,
         DecisionInput,
         DecisionResult,
+        DepartmentChangeInput,
         ELicenceRequest,
         ELicenceResult,
+        ErrorType,
+        ExtensionDecisionInput,
+        ExtensionRequestInput,
         MatterRequest,
         MatterSnapshot,
         Outcome,
+        ReturnInput,
         SpecialProcedureInput,
         SupplementInput,
         TaskActionResult,
@@ -139,7 +150,7 @@ class JointApproval:
         await workflow.wait_condition(self._settled)
         # Watchers see `_closing` and stop; one that is raising an alert finishes it.
         self._closing = True
-        await asyncio.gather(*watchers)
+        await asyncio.gather(*self._supervision.watchers, *watchers)
         await self._finish(matter)
         return self._result()
 
@@ -308,10 +319,10 @@ class JointApproval:
     def _watch(self, matter: MatterSnapshot) -> list[asyncio.Task[None]]:
         """The clocks' timers, the calendar, and the deficient materials' deadline."""
         clocks = self._supervision.clocks
-        watchers = [
-            asyncio.create_task(self._supervision.supervise(clock))
-            for clock in (clocks.values() if self._supervised else ())
-        ]
+        self._supervision.supervised = self._supervised
+        for clock in clocks.values():
+            self._supervision.watch(clock)
+        watchers = []
         if clocks:
             watchers.append(asyncio.create_task(self._supervision.follow_calendar()))
         if self._deficient and has_patch(DEFICIENCY_PATCH):
@@ -332,7 +343,7 @@ class JointApproval:
             return True
         if self._withdrawal is not None or self._deciding:
             return self._withdrawal is not None and not self._deciding
-        states = [task.state for task in self._tasks.values()]
+        states = [task.state for task in self._tasks.values() if not task.removed]
         if TaskState.REJECTED in states:
             return True
         return all(state == TaskState.APPROVED for state in states) and not self._deficient
@@ -546,7 +557,7 @@ class JointApproval:
         return rules.task_for(
             self._tasks,
             self._state,
-            withdrawn=self._withdrawal is not None,
+            withdrawn=self._withdrawal is not None or self._closing,
             application_code=self._code,
             department_code=department_code,
             staff_department=staff_department,
@@ -564,6 +575,213 @@ class JointApproval:
             special_procedure=task.special_procedure,
             paused=task.paused,
         )
+
+    # -- the lead department (牵头部门) and extensions (延期) ------------------------------
+
+    @property
+    def _lead(self) -> str:
+        return self._matter.lead_department if self._matter else ""
+
+    @workflow.update(name="return_decision")
+    async def return_decision(self, request: ReturnInput) -> TaskActionResult:
+        """退回重审: the task opens again; its clock continues from the time it had spent."""
+        task = self._tasks[request.department_code]
+        key = f"return:{task.department_code}"
+        if key in self._deciding or task.state != TaskState.APPROVED:
+            return self._task_result(task)  # a concurrent return of the same task won
+        self._deciding.add(key)
+        try:
+            previous = Outcome(task.state.value)
+            decided_at = task.decided_at or workflow.now()
+            task.reopen()
+            clock = self._supervision.clocks.get(task.department_code)
+            if clock is not None:
+                clock.resume_after(decided_at, workflow.now())
+                self._supervision.watch(clock)
+            await self._publisher.publish(
+                TaskReturned(
+                    department_code=task.department_code,
+                    reason=request.reason,
+                    clock=self._task_clock(task),
+                    actor=staff(request.staff_id, request.staff_department),
+                    previous_outcome=previous,
+                )
+            )
+        finally:
+            self._deciding.discard(key)
+        return self._task_result(task)
+
+    @return_decision.validator
+    def _validate_return(self, request: ReturnInput) -> None:
+        self._require_running()
+        rules.require_lead(self._lead, request.staff_department, ())
+        rules.require_reason(request.reason)
+        task = self._tasks.get(request.department_code)
+        if task is None:
+            raise ApplicationError(
+                f"no task of {request.department_code} in {self._code}",
+                type=ErrorType.UNKNOWN_TASK,
+            )
+        rules.check_return(task, self._lead, self._deciding_returns())
+
+    def _deciding_returns(self) -> set[str]:
+        return {key.removeprefix("return:") for key in self._deciding if key.startswith("return:")}
+
+    @workflow.update(name="add_department")
+    async def add_department(self, request: DepartmentChangeInput) -> TaskActionResult:
+        """加签: a task of its own, with its own limit and clock from now."""
+        matter = self._matter
+        assert matter is not None  # the validator refuses before the tasks started
+        department = request.department_code
+        key = f"add:{department}"
+        self._deciding.add(key)
+        try:
+            days = request.committed_days or matter.committed_days
+            now = workflow.now()
+            policy = self._app.supervision
+            deadlines = await run_short(
+                "compute_deadlines",
+                DeadlineRequest(
+                    accepted_at=now,
+                    day_kind=matter.day_kind,
+                    limits=[days],
+                    yellow_share=policy.yellow_share,
+                    yellow_days_left=policy.yellow_days_left,
+                ),
+                result_type=DeadlineResult,
+            )
+            due, provisional = deadlines.due_at[0], deadlines.provisional[0]
+            yellow = (deadlines.yellow_at or deadlines.due_at)[0]
+            task = Task(
+                department_code=department,
+                task_name=request.task_name or f"加签 / added: {department}",
+                committed_days=days,
+                started_at=now,
+                due_at=due,
+                provisional=provisional,
+            )
+            await self._publisher.publish(
+                DepartmentAdded(
+                    department_code=department,
+                    task_name=task.task_name,
+                    reason=request.reason,
+                    clock=self._task_clock(task),
+                    actor=staff(request.staff_id, request.staff_department),
+                )
+            )
+            self._tasks[department] = task
+            clock = SupervisionClock(department, days, now, due, yellow, provisional)
+            self._supervision.clocks[department] = clock
+            self._supervision.watch(clock)
+            workflow.upsert_search_attributes([SearchAttributePair(DEPARTMENTS, list(self._tasks))])
+        finally:
+            self._deciding.discard(key)
+        return self._task_result(task)
+
+    @add_department.validator
+    def _validate_add(self, request: DepartmentChangeInput) -> None:
+        self._require_running()
+        rules.require_lead(self._lead, request.staff_department, request.staff_roles)
+        rules.require_reason(request.reason)
+        if f"add:{request.department_code}" in self._deciding:
+            raise ApplicationError("that department is being added", type=ErrorType.TASK_EXISTS)
+        rules.check_added(self._tasks, request.department_code, request.committed_days)
+
+    @workflow.update(name="remove_department")
+    async def remove_department(self, request: DepartmentChangeInput) -> TaskActionResult:
+        """减签: an undecided department leaves; its open task is cancelled."""
+        task = self._tasks[request.department_code]
+        if task.removed:
+            return self._task_result(task)
+        task.removed = True
+        task.state, task.reason = TaskState.CANCELLED, request.reason
+        await self._publisher.publish(
+            DepartmentRemoved(
+                department_code=task.department_code,
+                reason=request.reason,
+                actor=staff(request.staff_id, request.staff_department),
+            )
+        )
+        return self._task_result(task)
+
+    @remove_department.validator
+    def _validate_remove(self, request: DepartmentChangeInput) -> None:
+        self._require_running()
+        rules.require_lead(self._lead, request.staff_department, request.staff_roles)
+        rules.require_reason(request.reason)
+        task = rules.check_removed(self._tasks, request.department_code, self._lead)
+        if task.department_code in self._deciding:
+            self._require_open(task)
+
+    @workflow.update(name="request_extension")
+    async def request_extension(self, request: ExtensionRequestInput) -> TaskActionResult:
+        task = self._tasks[request.department_code]
+        task.pending_extension = (request.days, request.reason)
+        await self._publisher.publish(
+            ExtensionRequested(
+                department_code=task.department_code,
+                days=request.days,
+                reason=request.reason,
+                actor=staff(request.staff_id, request.staff_department),
+            )
+        )
+        return self._task_result(task)
+
+    @request_extension.validator
+    def _validate_extension_request(self, request: ExtensionRequestInput) -> None:
+        task = self._task_for(request.department_code, request.staff_department)
+        self._require_open(task)
+        rules.require_assignee(task, request.staff_id, request.staff_roles)
+        rules.require_reason(request.reason)
+        bound = self._matter.extension_days if self._matter else 0
+        rules.check_extension_request(task, request.days, bound)
+
+    @workflow.update(name="decide_extension")
+    async def decide_extension(self, request: ExtensionDecisionInput) -> TaskActionResult:
+        """The head approves (the deadlines move by the days) or refuses (nothing moves)."""
+        task = self._tasks[request.department_code]
+        if task.pending_extension is None:
+            return self._task_result(task)  # a concurrent decision won
+        (days, reason), task.pending_extension = task.pending_extension, None
+        self._deciding.add(task.department_code)
+        try:
+            if request.approved:
+                task.extended_days += days
+                await self._supervision.extend(task.department_code, days)
+            await self._publisher.publish(
+                ExtensionDecided(
+                    department_code=task.department_code,
+                    approved=request.approved,
+                    days=days,
+                    reason=reason,
+                    note=request.note,
+                    clock=self._task_clock(task),
+                    actor=staff(request.staff_id, request.staff_department),
+                    extended_days_total=task.extended_days,
+                    contact=self._app.contact if request.approved else None,
+                )
+            )
+        finally:
+            self._deciding.discard(task.department_code)
+        return self._task_result(task)
+
+    @decide_extension.validator
+    def _validate_extension_decision(self, request: ExtensionDecisionInput) -> None:
+        task = self._task_for(request.department_code, request.staff_department)
+        self._require_open(task)
+        rules.check_extension_decision(task, request.staff_roles)
+
+    def _require_running(self) -> None:
+        """Operations on the application as a whole: after its tasks started, before it
+        closed."""
+        if self._state in CLOSED or self._withdrawal is not None or self._closing:
+            raise ApplicationError(
+                f"application {self._code} is {self._state}", type=ErrorType.APPLICATION_CLOSED
+            )
+        if not self._tasks_started:
+            raise ApplicationError(
+                "the tasks are being started; retry in a moment", type=ErrorType.TASK_NOT_OPEN
+            )
 
     # -- the applicant and the calendar (signals) -----------------------------------------
 
@@ -603,6 +821,7 @@ class JointApproval:
             tasks=[task.snapshot() for task in self._tasks.values()] if self._tasks_started else [],
             elicence_number=self._elicence_number,
             supervision_level=self._supervision.level(),
+            lead_department=self._lead,
         )
 
     # -- what events show ----------------------------------------------------------------

@@ -18,7 +18,15 @@ from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
 from onceonly.platform.metrics import ConsumerLagMonitor, instrument_api, refresh_periodically
-from onceonly.workflow.api import applications, assignments, decisions, special_procedures, tasks
+from onceonly.workflow.api import (
+    applications,
+    assignments,
+    decisions,
+    extensions,
+    lead_department,
+    special_procedures,
+    tasks,
+)
 from onceonly.workflow.api.dependencies import DaysLeft, DepartmentState
 from onceonly.workflow.bridge import consumer_group
 from onceonly.workflow.settings import WorkflowSettings
@@ -31,6 +39,8 @@ ROUTERS = (
     decisions.router,
     assignments.router,
     special_procedures.router,
+    lead_department.router,
+    extensions.router,
 )
 
 

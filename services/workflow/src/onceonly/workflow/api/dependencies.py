@@ -78,10 +78,15 @@ def task_days_left(state: State) -> DaysLeft:
     return state.days_left
 
 
+def catalogue(state: State) -> Catalogue:
+    return state.days_left.catalogue
+
+
 Settings = Annotated[WorkflowSettings, Depends(workflow_settings)]
 Staff = Annotated[StaffIdentity, Depends(current_staff)]
 Workflows = Annotated[ApplicationWorkflows, Depends(application_workflows)]
 TaskDaysLeft = Annotated[DaysLeft, Depends(task_days_left)]
+MatterCatalogue = Annotated[Catalogue, Depends(catalogue)]
 
 Code = Annotated[str, Path(pattern=CODE_PATTERN)]
 Department = Annotated[str, Path(pattern=DEPARTMENT_PATTERN)]

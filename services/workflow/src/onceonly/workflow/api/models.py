@@ -24,6 +24,8 @@ class TaskView(BaseModel):
     days_left: int | None = None
     assignee: str = ""
     special_procedure: str = ""
+    extended_days: int = 0
+    pending_extension_days: int = 0
 
 
 class DecisionRequest(BaseModel):
@@ -67,3 +69,36 @@ class TaskActionView(BaseModel):
     assignee: str
     special_procedure: str
     paused: bool
+
+
+class ReturnRequest(BaseModel):
+    """退回重审: the lead department sends an approved opinion back, with its reason."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DepartmentAddition(BaseModel):
+    """加签: a department joins; its limit is the matter's unless given."""
+
+    department_code: str = Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    reason: str = Field(min_length=1, max_length=2000)
+    task_name: str = Field(default="", max_length=200)
+    committed_days: int = Field(default=0, ge=0, le=365)
+
+
+class DepartmentRemoval(BaseModel):
+    """减签: an undecided department leaves, with the reason."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ExtensionRequest(BaseModel):
+    """延期: more days on my department's task, within the matter's bound."""
+
+    days: int = Field(ge=1, le=60)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ExtensionDecision(BaseModel):
+    approved: bool
+    note: str = Field(default="", max_length=2000)

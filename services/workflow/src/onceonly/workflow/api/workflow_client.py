@@ -38,6 +38,9 @@ _ERROR_STATUS = {
     ErrorType.INVALID_DECISION: 422,
     ErrorType.WRONG_REVIEWER: 403,
     ErrorType.SPECIAL_PROCEDURE: 409,
+    ErrorType.NOT_LEAD: 403,
+    ErrorType.TASK_EXISTS: 409,
+    ErrorType.EXTENSION: 409,
 }
 
 

@@ -1,0 +1,55 @@
+"""Extensions (延期): a department asks for more days; its head approves or refuses."""
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from onceonly.workflow.api.dependencies import (
+    TASK_CHANGE_RESPONSES,
+    TASK_PATH,
+    Code,
+    Department,
+    Staff,
+    Workflows,
+)
+from onceonly.workflow.api.models import ExtensionDecision, ExtensionRequest, TaskActionView
+from onceonly.workflow.shared import ExtensionDecisionInput, ExtensionRequestInput
+from onceonly.workflow.workflows import JointApproval
+
+router = APIRouter(prefix=TASK_PATH + "/extension", responses=TASK_CHANGE_RESPONSES)
+
+
+@router.post("", response_model=TaskActionView, summary="Ask for more days on my task")
+async def request_extension(
+    who: Staff, code: Code, department: Department, body: ExtensionRequest, workflows: Workflows
+) -> TaskActionView:
+    request = ExtensionRequestInput(
+        department_code=department,
+        days=body.days,
+        reason=body.reason,
+        staff_id=who.staff_id,
+        staff_department=who.department_code,
+        staff_roles=list(who.roles),
+    )
+    result = await workflows.update(code, JointApproval.request_extension, request)
+    return TaskActionView(**asdict(result))
+
+
+@router.post(
+    "/decision",
+    response_model=TaskActionView,
+    summary="Approve or refuse the extension asked for (department head)",
+)
+async def decide_extension(
+    who: Staff, code: Code, department: Department, body: ExtensionDecision, workflows: Workflows
+) -> TaskActionView:
+    request = ExtensionDecisionInput(
+        department_code=department,
+        approved=body.approved,
+        note=body.note,
+        staff_id=who.staff_id,
+        staff_department=who.department_code,
+        staff_roles=list(who.roles),
+    )
+    result = await workflows.update(code, JointApproval.decide_extension, request)
+    return TaskActionView(**asdict(result))

@@ -1,0 +1,96 @@
+"""The lead department's operations (牵头部门): return an opinion for re-review (退回重审),
+add a department (加签) or remove an undecided one (减签)."""
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from onceonly.platform.http import Problem
+from onceonly.workflow.api.dependencies import (
+    TASK_CHANGE_RESPONSES,
+    TASK_PATH,
+    Code,
+    Department,
+    MatterCatalogue,
+    Staff,
+    Workflows,
+)
+from onceonly.workflow.api.models import (
+    DepartmentAddition,
+    DepartmentRemoval,
+    ReturnRequest,
+    TaskActionView,
+)
+from onceonly.workflow.shared import DepartmentChangeInput, ReturnInput
+from onceonly.workflow.workflows import JointApproval
+
+router = APIRouter(responses=TASK_CHANGE_RESPONSES)
+
+
+@router.post(
+    TASK_PATH + "/return",
+    response_model=TaskActionView,
+    summary="Return a department's approved opinion for re-review (lead department)",
+)
+async def return_decision(
+    who: Staff, code: Code, department: Department, body: ReturnRequest, workflows: Workflows
+) -> TaskActionView:
+    request = ReturnInput(
+        department_code=department,
+        reason=body.reason,
+        staff_id=who.staff_id,
+        staff_department=who.department_code,
+        staff_roles=list(who.roles),
+    )
+    result = await workflows.update(code, JointApproval.return_decision, request)
+    return TaskActionView(**asdict(result))
+
+
+@router.post(
+    "/v1/applications/{code}/departments",
+    response_model=TaskActionView,
+    summary="Add a department to a running application (lead department or supervision)",
+)
+async def add_department(
+    who: Staff,
+    code: Code,
+    body: DepartmentAddition,
+    workflows: Workflows,
+    catalogue: MatterCatalogue,
+) -> TaskActionView:
+    if catalogue.department(body.department_code) is None:
+        raise Problem(
+            422,
+            "Unknown department",
+            f"{body.department_code} is not a department of the catalogue. 部门不存在.",
+        )
+    request = DepartmentChangeInput(
+        department_code=body.department_code,
+        reason=body.reason,
+        staff_id=who.staff_id,
+        staff_department=who.department_code,
+        staff_roles=list(who.roles),
+        task_name=body.task_name,
+        committed_days=body.committed_days,
+    )
+    result = await workflows.update(code, JointApproval.add_department, request)
+    return TaskActionView(**asdict(result))
+
+
+@router.post(
+    TASK_PATH + "/removal",
+    response_model=TaskActionView,
+    summary="Remove an undecided department (lead department or supervision)",
+)
+async def remove_department(
+    who: Staff, code: Code, department: Department, body: DepartmentRemoval, workflows: Workflows
+) -> TaskActionView:
+    request = DepartmentChangeInput(
+        department_code=department,
+        reason=body.reason,
+        staff_id=who.staff_id,
+        staff_department=who.department_code,
+        staff_roles=list(who.roles),
+    )
+    result = await workflows.update(code, JointApproval.remove_department, request)
+    return TaskActionView(**asdict(result))

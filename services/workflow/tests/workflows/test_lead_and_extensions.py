@@ -1,0 +1,353 @@
+"""The lead department's returns and added or removed departments, and extensions, on
+the time-skipping server: a construction joint approval across a holiday week (the
+fictional calendar of test_holiday), whose lead is natural-resources."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar
+from onceonly.catalogue.model import DayKind
+from onceonly.catalogue.testing import CONSTRUCTION_MATERIALS as CONSTRUCTION
+from onceonly.catalogue.testing import holiday_calendar
+from onceonly.events.v1 import approval_pb2, supervision_pb2
+from onceonly.platform.testing import eventually
+from onceonly.workflow.shared import (
+    ApplicationInput,
+    ApplicationSnapshot,
+    ContactInput,
+    DecisionInput,
+    DepartmentChangeInput,
+    ExtensionDecisionInput,
+    ExtensionRequestInput,
+    ReturnInput,
+    TaskSnapshot,
+    WithdrawalInput,
+)
+from onceonly.workflow.worker import build_worker
+from onceonly.workflow.workflows import JointApproval
+
+LEAD = "natural-resources"
+RED = supervision_pb2.SUPERVISION_LEVEL_RED
+
+
+@dataclass
+class Run:
+    env: WorkflowEnvironment
+    handle: WorkflowHandle
+    calendar: WorkingCalendar
+    producer: object
+    code: str
+
+    async def snapshot(self) -> ApplicationSnapshot:
+        return await self.handle.query(JointApproval.snapshot)
+
+    async def task(self, department: str) -> TaskSnapshot:
+        snap = await self.snapshot()
+        return next(t for t in snap.tasks if t.department_code == department)
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def sleep_until(self, instant: datetime) -> None:
+        await self.env.sleep(instant - await self.now())
+
+    def events(self, name: str) -> list:
+        return [m for m in self.producer.messages(name) if m.application_code == self.code]
+
+    async def reds(self, department: str) -> list[supervision_pb2.SupervisionAlert]:
+        await asyncio.sleep(0.3)  # the alert's activity may finish just after the sleep
+        return [
+            a
+            for a in self.events("SupervisionAlert")
+            if a.department_code == department and a.level == RED and a.escalation == 0
+        ]
+
+
+def staff(department: str, *roles: str, name: str = "") -> dict:
+    return {
+        "staff_id": name or f"{department}-1",
+        "staff_department": department,
+        "staff_roles": list(roles),
+    }
+
+
+def local(instant: str | datetime) -> date:
+    value = datetime.fromisoformat(instant) if isinstance(instant, str) else instant
+    return value.astimezone(CHINA_STANDARD_TIME).date()
+
+
+async def approve(run: Run, department: str) -> None:
+    await run.handle.execute_update(
+        JointApproval.decide,
+        DecisionInput(department, "approved", f"{department}-1", department),
+    )
+
+
+async def refused(call) -> str:
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await call
+    return caught.value.cause.type
+
+
+@pytest_asyncio.fixture
+async def run(time_skipping_env, harness, make_activities) -> AsyncIterator[Run]:
+    now = await time_skipping_env.get_current_time()
+    today = now.astimezone(CHINA_STANDARD_TIME).date()
+    calendar, _, _ = holiday_calendar(today)
+    task_queue = f"lead-{uuid.uuid4().hex[:8]}"
+    code = f"330100-{today:%Y%m%d}-{uuid.uuid4().int % 10**6:06d}L"
+    app = ApplicationInput(
+        application_code=code,
+        matter_code="construction-joint-approval",
+        integrator_id="portal",
+        applicant_kind="organisation",
+        materials=CONSTRUCTION,
+        contact=ContactInput(mobile_sealed="k:sealed", mobile_masked="1381234****"),
+        submitted_at=now.isoformat(),
+    )
+    activities = make_activities(harness.producer, calendar)
+    async with build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities):
+        handle = await time_skipping_env.client.start_workflow(
+            JointApproval.run, app, id=code, task_queue=task_queue
+        )
+        result = Run(time_skipping_env, handle, calendar, harness.producer, code)
+        await eventually(
+            result.snapshot, lambda snap: len(snap.tasks) == 5, within=10.0, what="the tasks"
+        )
+        yield result
+        if not (await handle.describe()).close_time:
+            await handle.signal(JointApproval.withdraw, WithdrawalInput("test over"))
+            await handle.result()
+
+
+async def test_a_returned_opinion_continues_its_clock_from_the_time_spent(run: Run) -> None:
+    fire = await run.task("fire")
+    accepted = datetime.fromisoformat(fire.started_at)
+    # Fire decides on the 4th working day, the lead returns it on the 7th.
+    decided_on = run.calendar.add_working_days(local(accepted), 4).due
+    await run.sleep_until(_noon(decided_on))
+    await approve(run, "fire")
+    returned_on = run.calendar.add_working_days(decided_on, 3).due
+    await run.sleep_until(_noon(returned_on))
+    result = await run.handle.execute_update(
+        JointApproval.return_decision,
+        ReturnInput("fire", "消防通道宽度不足 / fire lane too narrow", **staff(LEAD)),
+    )
+    assert result.task_state == "open"
+    (returned,) = run.events("TaskReturned")
+    assert returned.department_code == "fire" and returned.actor.department_code == LEAD
+    assert returned.previous_outcome == approval_pb2.DECISION_OUTCOME_APPROVED
+
+    # The clock continues at 4 spent: 6 of its 10 working days are left from the return.
+    expected_due = run.calendar.add_working_days(returned_on, 6).due
+    moved = await eventually(
+        lambda: run.task("fire"), lambda t: local(t.due_at) != local(fire.due_at), what="move"
+    )
+    assert local(moved.due_at) == expected_due
+    await run.sleep_until(datetime.fromisoformat(moved.due_at) + timedelta(hours=1))
+    (red,) = await run.reds("fire")
+    assert local(red.raised_at.ToDatetime().replace(tzinfo=CHINA_STANDARD_TIME)) in (
+        expected_due,
+        expected_due + timedelta(days=1),
+    )
+
+
+async def test_two_concurrent_returns_reopen_the_task_once(run: Run) -> None:
+    await approve(run, "fire")
+    request = ReturnInput("fire", "please check again", **staff(LEAD))
+    results = await asyncio.gather(
+        run.handle.execute_update(JointApproval.return_decision, request),
+        run.handle.execute_update(JointApproval.return_decision, request),
+        return_exceptions=True,
+    )
+    opened = [r for r in results if not isinstance(r, BaseException)]
+    assert opened and all(r.task_state == "open" for r in opened)
+    assert len(run.events("TaskReturned")) == 1
+    assert (await run.task("fire")).state == "open"
+
+
+async def test_an_approved_extension_moves_the_red_alert_by_its_days(run: Run) -> None:
+    fire = await run.task("fire")
+    await run.handle.execute_update(
+        JointApproval.request_extension,
+        ExtensionRequestInput("fire", 10, "需专家论证 / expert review needed", **staff("fire")),
+    )
+    await run.handle.execute_update(
+        JointApproval.request_extension,
+        ExtensionRequestInput("civil-air-defence", 5, "more time", **staff("civil-air-defence")),
+    )
+    head = staff("fire", "department_head", name="fire-head")
+    await run.handle.execute_update(
+        JointApproval.decide_extension, ExtensionDecisionInput("fire", True, **head, note="ok")
+    )
+    cad = await run.task("civil-air-defence")
+    await run.handle.execute_update(
+        JointApproval.decide_extension,
+        ExtensionDecisionInput(
+            "civil-air-defence", False, **staff("civil-air-defence", "department_head")
+        ),
+    )
+    decided = run.events("ExtensionDecided")
+    assert [(e.department_code, e.approved, e.days) for e in decided] == [
+        ("fire", True, 10),
+        ("civil-air-defence", False, 5),
+    ]
+    assert decided[0].HasField("contact") and not decided[1].HasField("contact")
+    assert decided[0].extended_days_total == 10
+
+    extended = await run.task("fire")
+    assert extended.extended_days == 10
+    assert local(extended.due_at) == run.calendar.add_working_days(local(fire.due_at), 10).due
+    assert (await run.task("civil-air-defence")).due_at == cad.due_at  # refused: unchanged
+
+    # Past the old deadline: no red for fire; civil air defence (refused) is red on time.
+    await run.sleep_until(datetime.fromisoformat(fire.due_at) + timedelta(hours=1))
+    assert await run.reds("fire") == []
+    assert len(await run.reds("civil-air-defence")) == 1
+    await run.sleep_until(datetime.fromisoformat(extended.due_at) + timedelta(hours=1))
+    assert len(await run.reds("fire")) == 1
+
+
+async def test_an_added_department_is_red_at_its_own_deadline(run: Run) -> None:
+    joined = await run.now() + timedelta(days=2)
+    await run.sleep_until(joined)
+    added = await run.handle.execute_update(
+        JointApproval.add_department,
+        DepartmentChangeInput(
+            "market-regulation",
+            "涉及经营许可 / a business licence is involved",
+            **staff(LEAD, "department_head"),
+            committed_days=3,
+        ),
+    )
+    assert added.task_state == "open"
+    (event,) = run.events("DepartmentAdded")
+    task = await run.task("market-regulation")
+    expected = run.calendar.deadline(local(task.started_at), 3, DayKind.WORKING).due
+    assert (
+        local(task.due_at)
+        == expected
+        == local(event.clock.due_at.ToDatetime(tzinfo=CHINA_STANDARD_TIME))
+    )
+    await run.sleep_until(datetime.fromisoformat(task.due_at) - timedelta(hours=2))
+    assert await run.reds("market-regulation") == []
+    await run.sleep_until(datetime.fromisoformat(task.due_at) + timedelta(hours=1))
+    assert len(await run.reds("market-regulation")) == 1
+
+
+async def test_a_removed_department_no_longer_holds_completion(run: Run) -> None:
+    await run.handle.execute_update(
+        JointApproval.remove_department,
+        DepartmentChangeInput("civil-air-defence", "无人防工程 / no shelter", **staff(LEAD)),
+    )
+    (removed,) = run.events("DepartmentRemoved")
+    assert removed.department_code == "civil-air-defence"
+    for department in ("development-reform", "natural-resources", "housing-construction", "fire"):
+        await approve(run, department)
+    assert (await run.handle.result()).state == "completed"
+
+
+async def test_invalid_operations_are_refused_and_change_nothing(run: Run) -> None:
+    before = len(run.producer.messages("TaskReturned"))
+    h = run.handle
+    # Beyond the bound (15 days for joint handling), and a return by a non-lead.
+    assert (
+        await refused(
+            h.execute_update(
+                JointApproval.request_extension,
+                ExtensionRequestInput("fire", 16, "r", **staff("fire")),
+            )
+        )
+        == "InvalidDecision"
+    )
+    await approve(run, "fire")
+    assert (
+        await refused(
+            h.execute_update(
+                JointApproval.return_decision, ReturnInput("fire", "r", **staff("fire"))
+            )
+        )
+        == "NotLeadDepartment"
+    )
+    assert (
+        await refused(
+            h.execute_update(JointApproval.return_decision, ReturnInput("fire", " ", **staff(LEAD)))
+        )
+        == "InvalidDecision"
+    )
+    # Adding a department already there; removing a decided one; an extension
+    # decided by a reviewer; an extension decision with none asked.
+    assert (
+        await refused(
+            h.execute_update(
+                JointApproval.add_department, DepartmentChangeInput("tax-x", "r", **staff("fire"))
+            )
+        )
+        == "NotLeadDepartment"
+    )
+    assert (
+        await refused(
+            h.execute_update(
+                JointApproval.add_department, DepartmentChangeInput("fire", "r", **staff(LEAD))
+            )
+        )
+        == "TaskExists"
+    )
+    assert (
+        await refused(
+            h.execute_update(
+                JointApproval.remove_department, DepartmentChangeInput("fire", "r", **staff(LEAD))
+            )
+        )
+        == "TaskNotOpen"
+    )
+    assert (
+        await refused(
+            h.execute_update(
+                JointApproval.decide_extension,
+                ExtensionDecisionInput(
+                    "civil-air-defence", True, **staff("civil-air-defence", "department_head")
+                ),
+            )
+        )
+        == "Extension"
+    )
+    await h.execute_update(
+        JointApproval.request_extension,
+        ExtensionRequestInput("civil-air-defence", 3, "r", **staff("civil-air-defence")),
+    )
+    assert (
+        await refused(
+            h.execute_update(
+                JointApproval.decide_extension,
+                ExtensionDecisionInput("civil-air-defence", True, **staff("civil-air-defence")),
+            )
+        )
+        == "WrongReviewer"
+    )
+    assert len(run.producer.messages("TaskReturned")) == before
+    assert (await run.task("fire")).state == "approved"
+    assert (await run.task("civil-air-defence")).extended_days == 0
+    # Any operation on a withdrawn application.
+    await h.signal(JointApproval.withdraw, WithdrawalInput("changed plans"))
+    await h.result()
+    with pytest.raises(RPCError):
+        await h.execute_update(
+            JointApproval.return_decision, ReturnInput("fire", "r", **staff(LEAD))
+        )
+    assert len(run.producer.messages("TaskReturned")) == before
+
+
+def _noon(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 12, tzinfo=CHINA_STANDARD_TIME)
