@@ -36,7 +36,7 @@ SEALER = PiiSealer(DEVELOPMENT_PII_KEY)
 HISTORIES = Path(__file__).parent / "workflows" / "histories"
 # The newest patch of JointApproval: recorded histories are named after it, and those of
 # the versions before it are kept (test_replay.py).
-HISTORY_VERSION = "batched-publish-stable-ids"
+HISTORY_VERSION = "clocks-resumed-event"
 
 SEARCH_ATTRIBUTES = {
     "ApplicationCode": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,

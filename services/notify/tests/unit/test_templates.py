@@ -448,3 +448,37 @@ def test_long_chinese_texts_are_counted_in_67_character_segments(events, catalog
     assert length.units == len(rejected)
     assert length.segments == -(-len(rejected) // 67)
     assert measure(_text(events.withdrawn(CODE), "zh", catalogue)).segments == 1
+
+
+def test_a_supplement_request_lists_its_materials_and_the_events_deadline(
+    events, catalogue
+) -> None:
+    message = events.decided(
+        CODE, outcome=approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED, reason="图纸不清"
+    )
+    message.missing_materials.extend(["fire-design", "site-plan"])
+    # The deadline the workflow set, not one counted here from the event's time.
+    message.supplement_due_at.FromDatetime(datetime(2025, 4, 1, 15, 59, 59, tzinfo=UTC))
+    zh = _text(message, "zh", catalogue)
+    assert "请于2025年4月1日前一次补齐：消防设计文件、总平面图" in zh, zh
+    en = _text(message, "en", catalogue)
+    assert "By 2025-04-01, please provide all of: Fire protection design" in en, en
+
+
+def test_an_approved_extension_tells_the_applicant_and_a_refused_one_does_not(
+    events, catalogue
+) -> None:
+    extension = approval_pb2.ExtensionDecided(
+        application_code=CODE,
+        department_code="tax",
+        approved=True,
+        days=10,
+        reason="需专家论证",
+        clock=events.clock(),
+        contact=events.contact(CODE),
+    )
+    zh = _text(extension, "zh", catalogue)
+    assert "税务局经批准延期10个工作日，原因：需专家论证" in zh, zh
+    assert "10 more working days" in _text(extension, "en", catalogue)
+    extension.approved = False
+    assert render(extension, "zh", catalogue) is None

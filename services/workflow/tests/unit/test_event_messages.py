@@ -46,6 +46,22 @@ EXAMPLES: list[ev.ApprovalEvent] = [
     ev.ApplicationRejected("household-transfer", "public-security", "Art. 10", CONTACT),
     ev.ApplicationWithdrawn("changed my mind", CONTACT, ev.Actor(ev.ActorKind.APPLICANT, "i-1")),
     ev.SupervisionAlert("household-transfer", "", Level.RED, 2, CLOCK, -3600, NOW),
+    ev.TaskDecided(
+        "fire",
+        Outcome.SUPPLEMENT_REQUESTED,
+        "drawings unreadable",
+        CLOCK,
+        STAFF,
+        CONTACT,
+        missing_materials=["fire-design", "site-plan"],
+        supplement_due_at=NOW,
+    ),
+    ev.ClocksResumed(["fire"], ["fire-design"], ev.Actor(ev.ActorKind.APPLICANT, "i-1")),
+    ev.TaskReturned("fire", "check again", CLOCK, STAFF),
+    ev.DepartmentAdded("tax", "发票", "invoices involved", CLOCK, STAFF),
+    ev.DepartmentRemoved("tax", "not needed", STAFF),
+    ev.ExtensionRequested("fire", 10, "expert review", STAFF),
+    ev.ExtensionDecided("fire", True, 10, "expert review", "ok", CLOCK, STAFF, 10, CONTACT),
 ]
 
 
@@ -78,7 +94,7 @@ def test_values_map_by_kind() -> None:
     accepted = to_message("C", EXAMPLES[0])
     assert accepted.outcome == approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY
     assert [c.reason_zh for c in accepted.checks] == ["已核验"]
-    alert = to_message("C", EXAMPLES[-1])
+    alert = to_message("C", next(e for e in EXAMPLES if isinstance(e, ev.SupervisionAlert)))
     assert alert.level == supervision_pb2.SUPERVISION_LEVEL_RED
     assert alert.raised_at.ToDatetime(tzinfo=UTC) == NOW
 
@@ -96,3 +112,10 @@ async def test_the_event_survives_the_data_converter(event: ev.ApprovalEvent) ->
     converter = DataConverter.default
     (decoded,) = await converter.decode(await converter.encode([request]), [PublishRequest])
     assert value_to_type(ev.EVENT_TYPES[decoded.ce_type], decoded.event) == event
+
+
+def test_a_supplement_request_carries_its_list_and_deadline() -> None:
+    request = to_message("C", EXAMPLES[12])
+    assert list(request.missing_materials) == ["fire-design", "site-plan"]
+    assert request.supplement_due_at.ToDatetime(tzinfo=UTC) == NOW
+    assert not to_message("C", EXAMPLES[3]).HasField("supplement_due_at")

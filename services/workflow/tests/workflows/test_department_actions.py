@@ -172,3 +172,59 @@ async def test_deficiency_provided_in_time_completes(harness, application_code):
     assert (await handle.result()).state == "completed"
     alerts = harness.producer.messages("SupervisionAlert")
     assert all(a.level != supervision_pb2.SUPERVISION_LEVEL_RED for a in alerts)
+
+
+async def test_a_supplement_request_carries_its_list_and_the_supplement_resumes_the_clock(
+    harness, application_code, record_history
+):
+    handle = await start(harness, application_code, HOUSEHOLD)
+    request = DecisionInput(
+        "public-security",
+        "supplement_requested",
+        reason="户口簿复印件不清晰 / the register copy is unreadable",
+        missing_materials=["household-register", "housing-proof"],
+        **staff("ps-1"),
+    )
+    assert (
+        await failure_type(
+            update(
+                handle,
+                "decide",
+                DecisionInput(
+                    "public-security",
+                    "supplement_requested",
+                    missing_materials=[" "],
+                    **staff("ps-1"),
+                ),
+                DecisionResult,
+            )
+        )
+        == "InvalidDecision"
+    )
+    await update(handle, "decide", request, DecisionResult)
+    (asked,) = harness.producer.messages("TaskDecided")
+    assert list(asked.missing_materials) == ["household-register", "housing-proof"]
+    asked_at = asked.clock.started_at.ToDatetime()
+    assert asked.supplement_due_at.ToDatetime() - asked_at >= timedelta(days=20)
+    assert harness.producer.messages("ClocksResumed") == []
+
+    await handle.signal("supplement", SupplementInput(["household-register", "housing-proof"]))
+    (resumed,) = await eventually(
+        lambda: _async(harness.producer.messages("ClocksResumed")), what="ClocksResumed"
+    )
+    assert list(resumed.department_codes) == ["public-security"]
+    assert list(resumed.materials) == ["household-register", "housing-proof"]
+    snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
+    assert snap.tasks[0].state == "open" and snap.tasks[0].paused is False
+    await update(
+        handle,
+        "decide",
+        DecisionInput("public-security", "approved", **staff("ps-1")),
+        DecisionResult,
+    )
+    assert (await handle.result()).state == "completed"
+    await record_history(handle, "supplement-list-then-resumed")
+
+
+async def _async(value):
+    return value

@@ -2,9 +2,9 @@
 applications fails here. Histories are recorded by running the workflow tests with
 ONCEONLY_RECORD_HISTORIES=1; record anew only for a deliberate, versioned change, and
 keep the histories of the versions before it. Each history is named after the patch its
-version ends with (`*.batched-publish-stable-ids.json` are the current version's, see
-HISTORY_VERSION in conftest.py; `*.local-activities.json` and the unsuffixed ones are
-older); `dev-server-*` was taken from the Temporal dev server of `make up` with
+version ends with (`*.clocks-resumed-event.json` are the current version's, see
+HISTORY_VERSION in conftest.py; `*.batched-publish-stable-ids.json`,
+`*.local-activities.json` and the unsuffixed ones are older); `dev-server-*` was taken from the Temporal dev server of `make up` with
 `temporal workflow show -o json`, as the time-skipping server splits workflow tasks
 differently)."""
 

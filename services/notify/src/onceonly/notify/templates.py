@@ -71,6 +71,28 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
             "deadline",
         },
         "task_decided.supplement_requested.undated": {"application_code", "department", "reason"},
+        # The request's list of missing materials (一次性告知), carried by the event.
+        "task_decided.supplement_requested.listed": {
+            "application_code",
+            "department",
+            "reason",
+            "deadline",
+            "materials",
+        },
+        "task_decided.supplement_requested.listed.undated": {
+            "application_code",
+            "department",
+            "reason",
+            "materials",
+        },
+        "extension_approved": {
+            "application_code",
+            "department",
+            "days",
+            "day_kind",
+            "reason",
+            "due_date",
+        },
         "supplement_received": {"application_code", "count"},
         "application_completed": {"application_code", "matter", "elicence_number"},
         "application_completed.no_licence": {"application_code", "matter"},
@@ -226,10 +248,18 @@ def _department_name(catalogue: Catalogue, code: str, pack: LanguagePack) -> str
 
 
 def _materials(catalogue: Catalogue, matter_code: str, codes: list[str], pack: LanguagePack) -> str:
+    """The materials' names; from every matter when the event names none (a department's
+    supplement request: material codes are the catalogue's, whichever matter)."""
     matter = catalogue.matter(matter_code)
-    materials = matter.materials if matter else ()
+    materials = matter.materials if matter else [m for x in catalogue.matters for m in x.materials]
     names = {m.code: m.name_en if pack.code == "en" else m.name_zh for m in materials}
     return pack.list_separator.join(names.get(code, code) for code in codes)
+
+
+def _day_kind(kind: str, pack: LanguagePack) -> str:
+    if pack.code == "en":
+        return "days" if kind == "natural" else "working days"
+    return "自然日" if kind == "natural" else "工作日"
 
 
 def _reason(text: str, pack: LanguagePack) -> str:
@@ -238,12 +268,20 @@ def _reason(text: str, pack: LanguagePack) -> str:
 
 
 def _with_deadline(
-    key: str, values: dict[str, str], occurred_at: datetime | None, pack: LanguagePack
+    key: str,
+    values: dict[str, str],
+    message: Message,
+    occurred_at: datetime | None,
+    pack: LanguagePack,
 ) -> str:
-    """A supplement request's deadline, counted from the request; `.undated` without it."""
-    if occurred_at is None:
+    """A supplement request's deadline as the event carries it; events from before it
+    did: counted from the request; `.undated` without either."""
+    due = instant(message, "supplement_due_at")
+    if due is None and occurred_at is not None:
+        due = occurred_at + timedelta(days=SUPPLEMENT_DAYS)
+    if due is None:
         return key + ".undated"
-    values["deadline"] = _day(occurred_at + timedelta(days=SUPPLEMENT_DAYS), pack)
+    values["deadline"] = _day(due, pack)
     return key
 
 
@@ -270,7 +308,7 @@ def _choose(
             else:
                 key += ".undated"
         elif outcome == "supplement_requested":
-            key = _with_deadline(key, values, occurred_at, pack)
+            key = _with_deadline(key, values, message, occurred_at, pack)
         return key, values
     if isinstance(message, approval_pb2.TaskDecided):
         outcome = _DECISION.get(message.outcome)
@@ -281,10 +319,25 @@ def _choose(
             "application_code": message.application_code,
             "department": _department_name(catalogue, message.department_code, pack),
             "reason": _reason(message.reason, pack),
+            "materials": _materials(catalogue, "", list(message.missing_materials), pack),
         }
         if outcome == "supplement_requested":
-            key = _with_deadline(key, values, occurred_at, pack)
+            if message.missing_materials:
+                key += ".listed"
+            key = _with_deadline(key, values, message, occurred_at, pack)
         return key, values
+    if isinstance(message, approval_pb2.ExtensionDecided):
+        due = instant(message.clock, "due_at")
+        if not message.approved or due is None:
+            return None  # a refused extension changes nothing the applicant must know
+        return "extension_approved", {
+            "application_code": message.application_code,
+            "department": _department_name(catalogue, message.department_code, pack),
+            "days": str(message.days),
+            "day_kind": _day_kind(message.clock.day_kind, pack),
+            "reason": _reason(message.reason, pack),
+            "due_date": _day(due, pack),
+        }
     if isinstance(message, approval_pb2.ApplicationCompleted):
         key = (
             "application_completed"

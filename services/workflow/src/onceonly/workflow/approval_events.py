@@ -82,6 +82,7 @@ class ApplicationAccepted(ApprovalEvent):
     checks: list[CheckOutcome] = field(default_factory=list)
     auto_approved: bool = False
     actor: Actor = SYSTEM
+    supplement_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,16 @@ class TaskDecided(ApprovalEvent):
     clock: Clock
     actor: Actor
     contact: ContactInput | None = None  # only when the applicant hears of it
+    missing_materials: list[str] = field(default_factory=list)
+    supplement_due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ClocksResumed(ApprovalEvent):
+    TYPE = _V1 + "ClocksResumed"
+    department_codes: list[str]
+    materials: list[str]
+    actor: Actor
 
 
 @dataclass(frozen=True)
@@ -251,6 +262,7 @@ EVENT_TYPES: dict[str, type[ApprovalEvent]] = {
         ApplicationWithdrawn,
         SupervisionAlert,
         TaskReturned,
+        ClocksResumed,
         DepartmentAdded,
         DepartmentRemoved,
         ExtensionRequested,

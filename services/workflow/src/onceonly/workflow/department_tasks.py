@@ -171,13 +171,17 @@ def require_no_special_procedure(task: Task) -> None:
         )
 
 
-def check_decision(outcome: str, reason: str) -> Outcome:
+def check_decision(outcome: str, reason: str, missing_materials: Collection[str] = ()) -> Outcome:
     try:
         decided = Outcome(outcome)
     except ValueError:
         raise ApplicationError(
             f"unknown outcome {outcome!r}", type=ErrorType.INVALID_DECISION
         ) from None
+    if any(not code.strip() or len(code) > 60 for code in missing_materials):
+        raise ApplicationError(
+            "name each missing material by its code", type=ErrorType.INVALID_DECISION
+        )
     if decided is Outcome.REJECTED and not reason.strip():
         raise ApplicationError(
             "a rejection needs its legal reason", type=ErrorType.INVALID_DECISION

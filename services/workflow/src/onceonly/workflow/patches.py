@@ -34,6 +34,9 @@ PUBLISH_PATCH = "batched-publish-stable-ids"
 # The e-licence became a record of its own (number, holder, validity) after the first
 # release; earlier histories complete with the number alone.
 ELICENCE_PATCH = "elicence-record"
+# A supplement that reopens departments' tasks publishes ClocksResumed (the tasks' clocks
+# run again); before it, nothing was published and consumers showed them paused.
+CLOCKS_RESUMED_PATCH = "clocks-resumed-event"
 
 SHORT = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ApplicationRejected,
         ApplicationWithdrawn,
         Clock,
+        ClocksResumed,
         DepartmentAdded,
         DepartmentRemoved,
         ExtensionDecided,
@@ -46,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from onceonly.workflow.department_tasks import CLOSED, Task
     from onceonly.workflow.patches import (
+        CLOCKS_RESUMED_PATCH,
         DEFICIENCY_PATCH,
         ELICENCE_PATCH,
         LOCAL_ACTIVITIES_PATCH,
@@ -124,6 +126,7 @@ class JointApproval:
         # event about a task can precede its start on the topic.
         self._tasks_started = False
         self._supervised = False
+        self._background: list[asyncio.Task[None]] = []  # events published from signals
         self._publisher = EventPublisher(self._code)
         self._supervision = Supervision(
             policy=app.supervision,
@@ -150,7 +153,7 @@ class JointApproval:
         await workflow.wait_condition(self._settled)
         # Watchers see `_closing` and stop; one that is raising an alert finishes it.
         self._closing = True
-        await asyncio.gather(*self._supervision.watchers, *watchers)
+        await asyncio.gather(*self._supervision.watchers, *watchers, *self._background)
         await self._finish(matter)
         return self._result()
 
@@ -453,6 +456,7 @@ class JointApproval:
         self._deciding.add(task.department_code)
         try:
             outcome = Outcome(decision.outcome)
+            supplement = outcome is Outcome.SUPPLEMENT_REQUESTED
             tasks_in_matter = len(self._matter.tasks) if self._matter else 0
             tells = rules.tells_applicant(task, outcome, tasks_in_matter)
             # The event goes out before the state changes, so the completion event that
@@ -462,13 +466,15 @@ class JointApproval:
                     department_code=task.department_code,
                     outcome=outcome,
                     reason=decision.reason,
-                    clock=self._task_clock(task, paused=outcome is Outcome.SUPPLEMENT_REQUESTED),
+                    clock=self._task_clock(task, paused=supplement),
                     actor=staff(decision.staff_id, decision.staff_department),
                     contact=self._app.contact if tells else None,
+                    missing_materials=list(decision.missing_materials) if supplement else [],
+                    supplement_due_at=self._supplement_due() if supplement else None,
                 )
             )
             task.decide(outcome, decision.staff_id, decision.reason, workflow.now())
-            if outcome is Outcome.SUPPLEMENT_REQUESTED:
+            if supplement:
                 self._supervision.hold(task.department_code, HoldCause.SUPPLEMENT)
         finally:
             self._deciding.discard(task.department_code)
@@ -485,7 +491,7 @@ class JointApproval:
         self._require_open(task)
         rules.require_no_special_procedure(task)
         rules.require_assignee(task, decision.staff_id, decision.staff_roles)
-        rules.check_decision(decision.outcome, decision.reason)
+        rules.check_decision(decision.outcome, decision.reason, decision.missing_materials)
 
     @workflow.update(name="assign")
     async def assign(self, request: AssignmentInput) -> TaskActionResult:
@@ -797,10 +803,17 @@ class JointApproval:
         self._provided.update(request.materials)
         self._deficient = [code for code in self._deficient if code not in self._provided]
         self._supplements += 1
-        for task in self._tasks.values():
-            if task.state == TaskState.SUPPLEMENT_REQUESTED:
-                task.state = TaskState.OPEN
+        reopened = [t for t in self._tasks.values() if t.state == TaskState.SUPPLEMENT_REQUESTED]
+        for task in reopened:
+            task.state = TaskState.OPEN
         self._supervision.release(HoldCause.SUPPLEMENT)
+        if reopened and workflow.patched(CLOCKS_RESUMED_PATCH):
+            resumed = ClocksResumed(
+                department_codes=[t.department_code for t in reopened],
+                materials=list(request.materials),
+                actor=Actor(ActorKind.APPLICANT, self._app.integrator_id),
+            )
+            self._background.append(asyncio.create_task(self._publisher.publish(resumed)))
 
     @workflow.signal(name="calendar_updated")
     def calendar_updated(self, update: CalendarUpdate) -> None:
@@ -825,6 +838,12 @@ class JointApproval:
         )
 
     # -- what events show ----------------------------------------------------------------
+
+    def _supplement_due(self) -> datetime:
+        """Until when the applicant may provide a supplement asked for now (the
+        acceptance's wait; natural days)."""
+        days = self._matter.supplement_days if self._matter else 20
+        return workflow.now() + timedelta(days=days)
 
     def _result(self) -> ApplicationResult:
         return ApplicationResult(self._code, self._state, self._elicence_number)
@@ -858,5 +877,8 @@ class JointApproval:
                 contact=self._app.contact,
                 checks=list(self._checks),
                 auto_approved=self._auto_approved,
+                supplement_due_at=self._supplement_due()
+                if outcome is AcceptanceOutcome.SUPPLEMENT_REQUESTED
+                else None,
             )
         )
