@@ -1,4 +1,5 @@
-"""`make demo`: one household-registration transfer (户籍迁移), told step by step.
+"""`make demo`: a household-registration transfer (户籍迁移), then a construction joint
+approval with an extension and a return for re-review, told step by step.
 
 Runs against the system that `make up` started. It acts as each party in turn: an
 operator registering an integrator, the provincial portal submitting an application,
@@ -54,6 +55,30 @@ APPLICATION = {
     ],
     "form": {"from_district": "上城区", "to_district": "西湖区", "reason": "购房迁入"},
 }
+
+
+CONSTRUCTION = {
+    "matter_code": "construction-joint-approval",
+    "applicant": {
+        "kind": "organisation",
+        "name": "杭州西溪建设工程有限公司",
+        "identifier": "91330106MA27WN6H10",
+    },
+    "contact": {"mobile": "13900001111", "channels": ["sms"], "language": "zh"},
+    "materials": [
+        {"code": code, "reference": f"dms://portal/2026/12/{code}.pdf"}
+        for code in (
+            "project-application",
+            "land-use-certificate",
+            "site-plan",
+            "design-drawings",
+            "fire-design",
+            "contractor-contract",
+        )
+    ],
+    "form": {"project": "西溪科创园二期", "floor_area_m2": 42000},
+}
+LEAD = "natural-resources"  # the matter's lead department (牵头部门)
 
 
 def step(number: int, title: str) -> None:
@@ -221,6 +246,8 @@ async def main() -> None:
                 f" ({note['status']}, {note['segments']} segment(s)): {note['body']}"
             )
 
+        await construction_story(http, key, secret, supervisor, operations)
+
     console.print(
         Panel.fit(
             f"Explore: Temporal UI {TEMPORAL_UI}/namespaces/default/workflows/{code}\n"
@@ -229,6 +256,108 @@ async def main() -> None:
             title="the system is still running",
         )
     )
+
+
+async def construction_story(
+    http: httpx.AsyncClient,
+    key: str,
+    secret: str,
+    supervisor: dict[str, str],
+    operations: dict[str, str],
+) -> None:
+    """The second story: a construction joint approval (投资项目并联审批) with an
+    extension, a return for re-review and the lead department's sign-off."""
+    console.print(
+        Panel.fit(
+            "Second story: a construction joint approval, five departments in parallel",
+            style="bold",
+        )
+    )
+    step(7, "A construction company applies once for five departments' permits")
+    answer = await http.post(
+        f"{INTAKE}/v1/applications",
+        json=CONSTRUCTION,
+        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())},
+    )
+    if answer.status_code != 201:
+        raise SystemExit(f"demo failed: intake answered {answer.status_code}: {answer.text}")
+    code = answer.json()["application_code"]
+    console.print(f"   201 Created — application code [bold]{code}[/]")
+    tasks = f"{WORKFLOW}/v1/applications/{code}/tasks"
+    departments = (
+        "development-reform",
+        "natural-resources",
+        "housing-construction",
+        "fire",
+        "civil-air-defence",
+    )
+    reviewers = {d: staff(secret, f"{d}-01", d, "reviewer") for d in departments}
+
+    async def all_started() -> bool:
+        for headers in reviewers.values():
+            listed = (await http.get(f"{WORKFLOW}/v1/tasks", headers=headers)).json()
+            if not any(t["application_code"] == code for t in listed):
+                return False
+        return True
+
+    await eventually(all_started, within=60, what="the five departments' tasks")
+    console.print(f"   five tasks started at once; {LEAD} leads (牵头部门)")
+
+    async def post(path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        answer = await http.post(f"{tasks}/{path}", json=body, headers=headers)
+        if answer.status_code != 200:
+            raise SystemExit(f"demo failed: {path} answered {answer.status_code}: {answer.text}")
+        return dict(answer.json())
+
+    step(8, "Fire asks for 10 more working days (延期); its head approves")
+    reason = "消防设计需专家论证 / the fire design needs an expert review"
+    await post("fire/extension", {"days": 10, "reason": reason}, reviewers["fire"])
+    head = staff(secret, "fire-head", "fire", "department_head")
+    await post("fire/extension/decision", {"approved": True, "note": "同意"}, head)
+    fire = next(
+        t
+        for t in (await http.get(f"{WORKFLOW}/v1/tasks", headers=reviewers["fire"])).json()
+        if t["application_code"] == code
+    )
+    console.print(
+        f"   fire's task: extended by {fire['extended_days']} days, now due {fire['due_at'][:10]}"
+    )
+
+    step(9, "Fire approves; the lead department returns it for re-review (退回重审)")
+    await post("fire/decision", {"outcome": "approved"}, reviewers["fire"])
+    back = await post(
+        "fire/return", {"reason": "消防通道宽度不足 / fire lane too narrow"}, reviewers[LEAD]
+    )
+    console.print(f"   fire's task is {back['task_state']} again; its clock continues")
+    await post("fire/decision", {"outcome": "approved"}, reviewers["fire"])
+
+    step(10, "The other departments approve; the application completes")
+    for department in departments:
+        if department != "fire":
+            await post(f"{department}/decision", {"outcome": "approved"}, reviewers[department])
+
+    async def timeline() -> dict[str, Any] | None:
+        got = await http.get(f"{TRACKING}/v1/applications/{code}/timeline", headers=supervisor)
+        if got.status_code != 200:
+            return None
+        body = got.json()
+        done = any(e["type"].endswith("ApplicationCompleted") for e in body["entries"])
+        return body if done else None
+
+    body = await eventually(timeline, within=60, what="the completed construction timeline")
+    kinds = [entry["type"].rsplit(".", 1)[-1] for entry in body["entries"]]
+    shown = ("ExtensionRequested", "ExtensionDecided", "TaskReturned", "ApplicationCompleted")
+    for kind in shown:
+        console.print(f"   timeline: {kind} ×{kinds.count(kind)}")
+    console.print(f"   {len(kinds)} timeline entries in all")
+    notes = (
+        await http.get(
+            f"{NOTIFY}/v1/notifications", params={"application_code": code}, headers=operations
+        )
+    ).json()
+    for note in notes["deliveries"]:
+        if "延期" in note["body"]:
+            console.print(f"   SMS to {note['recipient_masked']}: {note['body']}")
 
 
 if __name__ == "__main__":
