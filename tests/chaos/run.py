@@ -34,7 +34,7 @@ from pathlib import Path
 import asyncpg
 from rich.console import Console
 
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import StaffApi, StaffTokens
 from onceonly.platform.settings import PlatformSettings
 from tests.chaos.instance import REPO, Instance
 from tests.chaos.invariants import Fate, Findings, check, fate_of, unsettled
@@ -331,8 +331,8 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
             "--json",
         )
     )["api_key"]
-    secret = PlatformSettings().signing_secret.get_secret_value()
-    traffic = Traffic(instance.url("intake"), instance.url("workflow"), key, secret)
+    tokens = StaffTokens.from_settings(chaos_settings(), StaffApi.DEPARTMENT)
+    traffic = Traffic(instance.url("intake"), instance.url("workflow"), key, tokens)
     pool = await asyncpg.create_pool(instance.database_url, min_size=0, max_size=4)
     try:
         stop_deciding = asyncio.Event()
@@ -350,7 +350,7 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
             t0,
         )
         report.accepted = {
-            code: fate_of(a.matter, a.updates, burst=a.burst)
+            code: fate_of(a.matter, a.updates, burst=a.burst, practised=a.practised)
             for code, a in traffic.accepted.items()
         }
         await settle(instance, traffic, pool, report, plan, t0)
@@ -368,6 +368,9 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
             "withdrawals_sent": traffic.sent["withdrawal"],
             "supplements_sent": traffic.sent["supplement"],
             "burst_applications": sum(a.burst for a in traffic.accepted.values()),
+            "practised_applications": sum(a.practised for a in traffic.accepted.values()),
+            "extensions_approved": traffic.practice["extensions"],
+            "returns": traffic.practice["returns"],
             **read_back(instance.run_dir / "logs" / "tracking-agent.log"),
             **deferrals(instance.run_dir / "logs"),
         }
@@ -436,15 +439,21 @@ def deferrals(logs: Path) -> dict[str, int]:
     return totals
 
 
+def chaos_settings() -> PlatformSettings:
+    """The instance's keys: deploy/local/env's development ones (explicitly), unless the
+    environment gives others."""
+    return PlatformSettings(environment="development")
+
+
 def write_report(report: Report, output: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))
 
 
 async def check_instance(instance: Instance, pool: asyncpg.Pool, report: Report) -> Findings:
-    secret = PlatformSettings().signing_secret.get_secret_value()
-    supervisor = issue_staff_token(
-        secret, staff_id="chaos-sup", department_code="supervision-office", roles=("supervision",)
+    tracking = StaffTokens.from_settings(chaos_settings(), StaffApi.TRACKING)
+    supervisor = tracking.issue(
+        staff_id="chaos-sup", department_code="supervision-office", roles=("supervision",)
     )
     return await check(
         accepted=report.accepted,
@@ -472,8 +481,22 @@ async def recheck() -> Report:
         )
         first = min(row["submitted_at"] for row in rows)
         report = Report(plan={}, started=first.isoformat())
+        # The traffic's practice is not stored anywhere it owns: an extension decided on
+        # the timeline marks a practised application.
+        practised = {
+            row["application_code"]
+            for row in await pool.fetch(
+                "SELECT DISTINCT application_code FROM tracking.timeline"
+                " WHERE ce_type = 'onceonly.events.v1.ExtensionDecided'"
+            )
+        }
         report.accepted = {
-            row["application_code"]: fate_of(row["matter_code"], row["updates"]) for row in rows
+            row["application_code"]: fate_of(
+                row["matter_code"],
+                row["updates"],
+                practised=row["application_code"] in practised,
+            )
+            for row in rows
         }
         findings = await check_instance(instance, pool, report)
         report.counts = {

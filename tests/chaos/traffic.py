@@ -14,6 +14,12 @@ are submitted and withdrawn or supplemented at once, so that each one's submissi
 update both wait in Kafka for the bridge. Withdrawn applications are never decided; a
 supplemented one is decided only once its supplement was answered, so the supplement
 always reaches a running application.
+
+Every sixth application (a four-department bundle) also goes through department practice
+(issue 14): health asks for an extension and its head approves it, health approves, the
+lead department (public-security, which waits for it) returns health's approval for
+re-review, and health approves again. Each step is retried like a decision, and a lost
+answer is recognised from the task's state (extended days, pending days, reopened).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import StaffTokens
 
 # The GB 11643-1999 example: a valid resident ID number.
 RESIDENT_ID = "11010519491231002X"
@@ -52,6 +58,10 @@ MATTERS: dict[str, dict[str, Any]] = {
     },
 }
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+# Department practice on a bundle: who asks for the extension and is returned, and who
+# leads (and so returns, and decides last).
+PRACTISED = "health"
+LEAD = "public-security"
 # Applicant updates sent right after the 201, in this order.
 WITHDRAWAL = "withdrawal"
 SUPPLEMENT = "supplement"
@@ -105,6 +115,20 @@ class Accepted:
     updates: tuple[str, ...] = ()
     # Submitted by a burst while the bridge was down.
     burst: bool = False
+    # Goes through an extension and a return of PRACTISED (see the module's docstring).
+    practised: bool = False
+    extended: bool = False
+    approved_once: bool = False
+    returned: bool = False
+
+    def waits(self, department: str) -> bool:
+        """Whether `department` must not be decided yet: the practised department until
+        its extension is through, the lead until it has returned that department."""
+        if not self.practised:
+            return False
+        if department == PRACTISED:
+            return not self.extended
+        return department == LEAD and not self.returned
 
     @property
     def withdrawn(self) -> bool:
@@ -120,20 +144,20 @@ class Traffic:
     intake: str
     workflow: str
     api_key: str
-    signing_secret: str
+    # The department API's staff tokens (a token is for one API only).
+    department_tokens: StaffTokens
     accepted: dict[str, Accepted] = field(default_factory=dict)
     retries: Counter[str] = field(default_factory=Counter)
     # Applicant updates intake answered (202), by kind.
     sent: Counter[str] = field(default_factory=Counter)
     decided: int = 0
     submitting: bool = True
+    # Department practice done (extensions approved, returns), as the traffic saw it.
+    practice: Counter[str] = field(default_factory=Counter)
 
-    def _staff(self, department: str) -> dict[str, str]:
-        token = issue_staff_token(
-            self.signing_secret,
-            staff_id=f"chaos-{department}",
-            department_code=department,
-            roles=("reviewer",),
+    def _staff(self, department: str, role: str = "reviewer") -> dict[str, str]:
+        token = self.department_tokens.issue(
+            staff_id=f"chaos-{department}-{role}", department_code=department, roles=(role,)
         )
         return {"Authorization": f"Bearer {token}"}
 
@@ -172,12 +196,13 @@ class Traffic:
         updates: tuple[str, ...] = (),
         *,
         burst: bool = False,
+        practised: bool = False,
     ) -> str:
         answer = await self._post(
             http, "/v1/applications", application(matter), "submit", give_up_at
         )
         code = answer.json()["application_code"]
-        app = Accepted(code, matter, set(), updates, burst)
+        app = Accepted(code, matter, set(), updates, burst, practised)
         self.accepted[code] = app
         for kind in updates:
             endpoint = "withdrawal" if kind == WITHDRAWAL else "supplements"
@@ -197,8 +222,13 @@ class Traffic:
             for n in range(count):
                 await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
                 updates = STEADY_UPDATES.get(n % 10, ())
+                practised = n % 6 == 0 and not updates
                 tasks.append(
-                    asyncio.create_task(self.submit_one(http, matter_of(n), give_up_at, updates))
+                    asyncio.create_task(
+                        self.submit_one(
+                            http, matter_of(n), give_up_at, updates, practised=practised
+                        )
+                    )
                 )
             await asyncio.gather(*tasks)
         self.submitting = False
@@ -226,7 +256,12 @@ class Traffic:
         rng = random.Random(7)
         async with httpx.AsyncClient(timeout=10.0) as http:
             while not stop.is_set():
-                work = [(a, d) for a in list(self.accepted.values()) for d in sorted(a.pending)]
+                apps = list(self.accepted.values())
+                practice = [a for a in apps if a.practised and a.pending and not a.returned]
+                for start in range(0, len(practice), 8):
+                    batch = practice[start : start + 8]
+                    await asyncio.gather(*(self._practise_one(http, a) for a in batch))
+                work = [(a, d) for a in apps for d in sorted(a.pending) if not a.waits(d)]
                 rng.shuffle(work)
                 for start in range(0, len(work), 8):
                     batch = work[start : start + 8]
@@ -262,6 +297,53 @@ class Traffic:
         else:
             # A lost answer to a decision that was recorded shows as approved next time.
             self.retries[f"decide:{answer.status_code}"] += 1
+
+    async def _practise_one(self, http: httpx.AsyncClient, app: Accepted) -> None:
+        """The next step of department practice on `app`, judged from its task's state."""
+        tasks = f"{self.workflow}/v1/applications/{app.code}/tasks/{PRACTISED}"
+        try:
+            got = await http.get(
+                f"{self.workflow}/v1/applications/{app.code}", headers=self._staff(PRACTISED)
+            )
+            if got.status_code != 200:
+                self.retries[f"practice-read:{got.status_code}"] += 1
+                return
+            task = next(t for t in got.json()["tasks"] if t["department_code"] == PRACTISED)
+            if not app.extended:
+                if task["extended_days"] > 0:
+                    app.extended = True
+                elif task["pending_extension_days"] > 0:
+                    answer = await http.post(
+                        f"{tasks}/extension/decision",
+                        json={"approved": True, "note": "同意"},
+                        headers=self._staff(PRACTISED, "department_head"),
+                    )
+                    app.extended = answer.status_code == 200
+                else:
+                    answer = await http.post(
+                        f"{tasks}/extension",
+                        json={"days": 5, "reason": "需补充检验 / more tests needed"},
+                        headers=self._staff(PRACTISED),
+                    )
+                if app.extended:
+                    self.practice["extensions"] += 1
+                return
+            if task["state"] == "approved":
+                app.approved_once = True
+                answer = await http.post(
+                    f"{tasks}/return",
+                    json={"reason": "出生医学证明信息需复核 / check the certificate again"},
+                    headers=self._staff(LEAD),
+                )
+                app.returned = answer.status_code == 200
+            elif task["state"] == "open" and app.approved_once:
+                app.returned = True  # returned, though the answer was lost
+        except httpx.HTTPError as exc:
+            self.retries[f"practice:{type(exc).__name__}"] += 1
+            return
+        if app.returned:
+            self.practice["returns"] += 1
+            app.pending.add(PRACTISED)  # to be approved again
 
     @property
     def undecided(self) -> int:
