@@ -56,18 +56,18 @@ async def test_status_follows_the_events_in_the_same_transaction(store, events) 
     with pytest.raises(ApplicationNotFound):
         await store.status(code)
     await append(store, events.envelope(events.submitted(code), code))
-    assert (await store.status(code)).status == "submitted"
+    assert (await store.status(code)).state == "submitted"
     for minutes, message in enumerate(
         [events.accepted(code), events.task_started(code), events.task_decided(code)], start=1
     ):
         await append(store, events.envelope(message, code, minutes=minutes))
     status = await store.status(code)
-    assert status.status == "accepted"
+    assert status.state == "accepted"
     assert status.matter_code == "household-transfer"
-    assert status.tasks["public-security"]["state"] == "approved"
+    assert status.tasks["public-security"].state == "approved"
     await append(store, events.envelope(events.completed(code), code, minutes=9))
     status = await store.status(code)
-    assert status.status == "completed"
+    assert status.state == "completed"
     assert status.last_event_at == events.t0.replace(minute=9)
 
 

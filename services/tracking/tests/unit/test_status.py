@@ -2,23 +2,16 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from onceonly.approval import ApplicationState as State
 from onceonly.events.v1 import approval_pb2
-from onceonly.tracking.status import (
-    ACCEPTED,
-    ACCEPTED_WITH_DEFICIENCY,
-    COMPLETED,
-    REFUSED,
-    REJECTED,
-    SUBMITTED,
-    SUPPLEMENT_REQUESTED,
-    UNKNOWN,
-    WITHDRAWN,
-    ApplicationStatus,
-    apply_event,
-    status_json,
-)
+from onceonly.tracking.status import ApplicationStatus, apply_event, status_json
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+def tasks(state: ApplicationStatus) -> dict:
+    """The tasks as tracking stores and shows them."""
+    return status_json(state)["tasks"]
 
 
 def fold(code: str, messages, start: ApplicationStatus | None = None) -> ApplicationStatus:
@@ -34,20 +27,20 @@ def fold(code: str, messages, start: ApplicationStatus | None = None) -> Applica
 def test_a_one_department_application_from_submission_to_completion(events) -> None:
     code = events.code()
     state = fold(code, [events.submitted(code)])
-    assert state.status == SUBMITTED
+    assert state.state == State.SUBMITTED
     assert state.matter_code == "household-transfer"
 
     state = fold(code, [events.accepted(code), events.task_started(code)], state)
-    assert state.status == ACCEPTED
-    task = state.tasks["public-security"]
+    assert state.state == State.ACCEPTED
+    task = tasks(state)["public-security"]
     assert task["state"] == "started"
     assert task["task_name"] == "户籍迁移审核"
     assert task["due_at"] == "2025-03-13T09:00:00.000000+00:00"
 
     state = fold(code, [events.task_decided(code), events.completed(code)], state)
-    assert state.status == COMPLETED
-    assert state.tasks["public-security"]["state"] == "approved"
-    assert state.tasks["public-security"]["decided_at"]
+    assert state.state == State.COMPLETED
+    assert tasks(state)["public-security"]["state"] == "approved"
+    assert tasks(state)["public-security"]["decided_at"]
     view = status_json(state)
     assert view["status"] == "completed"
     assert view["last_event_at"] == "2025-03-03T09:01:00.000000+00:00"
@@ -56,14 +49,14 @@ def test_a_one_department_application_from_submission_to_completion(events) -> N
 def test_acceptance_outcomes(events) -> None:
     code = events.code()
     cases = {
-        approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED: ACCEPTED,
-        approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY: ACCEPTED_WITH_DEFICIENCY,
-        approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED: SUPPLEMENT_REQUESTED,
-        approval_pb2.ACCEPTANCE_OUTCOME_REFUSED: REFUSED,
+        approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED: State.ACCEPTED,
+        approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY: State.ACCEPTED_WITH_DEFICIENCY,
+        approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED: State.SUPPLEMENT_REQUESTED,
+        approval_pb2.ACCEPTANCE_OUTCOME_REFUSED: State.REFUSED,
     }
     for outcome, expected in cases.items():
         state = fold(code, [events.submitted(code), events.accepted(code, outcome=outcome)])
-        assert state.status == expected
+        assert state.state == expected
     # A supplement request followed by acceptance moves on.
     state = fold(
         code,
@@ -72,23 +65,23 @@ def test_acceptance_outcomes(events) -> None:
             events.accepted(code),
         ],
     )
-    assert state.status == ACCEPTED
+    assert state.state == State.ACCEPTED
 
 
 def test_a_submission_recorded_after_its_acceptance_does_not_go_back(events) -> None:
     code = events.code()
     state = fold(code, [events.accepted(code), events.submitted(code)])
-    assert state.status == ACCEPTED
+    assert state.state == State.ACCEPTED
 
 
 def test_finished_applications_stay_finished(events) -> None:
     code = events.code()
     rejected = approval_pb2.ApplicationRejected(application_code=code, matter_code="m")
     withdrawn = approval_pb2.ApplicationWithdrawn(application_code=code)
-    assert fold(code, [events.submitted(code), rejected, withdrawn]).status == REJECTED
-    assert fold(code, [events.submitted(code), withdrawn, rejected]).status == WITHDRAWN
-    assert fold(code, [withdrawn, events.submitted(code), events.accepted(code)]).status == (
-        WITHDRAWN
+    assert fold(code, [events.submitted(code), rejected, withdrawn]).state == State.REJECTED
+    assert fold(code, [events.submitted(code), withdrawn, rejected]).state == State.WITHDRAWN
+    assert fold(code, [withdrawn, events.submitted(code), events.accepted(code)]).state == (
+        State.WITHDRAWN
     )
 
 
@@ -112,9 +105,9 @@ def test_tasks_per_department(events) -> None:
             events.task_started(code, "tax"),  # too late: a cancelled task stays cancelled
         ],
     )
-    assert state.tasks["market-regulation"]["state"] == "rejected"
-    assert state.tasks["market-regulation"]["reason"] == "名称不合规"
-    assert state.tasks["tax"]["state"] == "cancelled"
+    assert tasks(state)["market-regulation"]["state"] == "rejected"
+    assert tasks(state)["market-regulation"]["reason"] == "名称不合规"
+    assert tasks(state)["tax"]["state"] == "cancelled"
 
 
 def test_a_task_resumes_after_a_supplement_request_keeping_its_start(events) -> None:
@@ -128,7 +121,7 @@ def test_a_task_resumes_after_a_supplement_request_keeping_its_start(events) -> 
             ),
         ],
     )
-    task = state.tasks["public-security"]
+    task = tasks(state)["public-security"]
     assert task["state"] == "supplement_requested"
     first_start = task["started_at"]
     state = apply_event(
@@ -137,7 +130,7 @@ def test_a_task_resumes_after_a_supplement_request_keeping_its_start(events) -> 
         message=events.task_started(code),
         time=T0 + timedelta(days=2),
     )
-    task = state.tasks["public-security"]
+    task = tasks(state)["public-security"]
     assert task["state"] == "started"
     assert task["started_at"] == first_start
     assert "reason" not in task and "decided_at" not in task
@@ -146,7 +139,7 @@ def test_a_task_resumes_after_a_supplement_request_keeping_its_start(events) -> 
 def test_unrelated_events_only_move_the_last_event_time(events) -> None:
     code = events.code()
     state = apply_event(None, application_code=code, message=events.notification(code), time=T0)
-    assert state.status == UNKNOWN
+    assert state.state == State.UNKNOWN
     assert state.tasks == {}
     earlier = apply_event(
         state,
@@ -174,6 +167,6 @@ def test_a_clock_without_a_deadline_yet_has_no_due_date_not_1970(events) -> None
         clock=approval_pb2.Clock(committed_days=3, due_at=Timestamp(), paused=True),
     )
     state = fold(code, [events.submitted(code), waiting])
-    assert state.status == SUPPLEMENT_REQUESTED
+    assert state.state == State.SUPPLEMENT_REQUESTED
     assert state.due_at is None
     assert status_json(state)["due_at"] is None

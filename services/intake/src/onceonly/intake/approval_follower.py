@@ -1,5 +1,6 @@
 """The approval follower: consumes the workflow's approval events and keeps intake's own
-approval status of each application (intake.approval_status) current.
+approval status of each application (intake.approval_status) current, with the approval
+library's fold.
 
 Intake reads no other service's tables: the events are the contract. Delivery is at
 least once; the store applies each event id once. The follower runs in the relay
@@ -17,7 +18,7 @@ import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
-from onceonly.intake.approval_status import apply_approval_event
+from onceonly.approval import fold
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.envelope import Envelope
@@ -67,7 +68,7 @@ class ApprovalFollower:
         applied = await self._store.apply(
             envelope.subject,
             envelope.id,
-            lambda state: apply_approval_event(state, message, envelope.time),
+            lambda state: fold(state, message, at=envelope.time),
         )
         if applied:
             self.applied += 1

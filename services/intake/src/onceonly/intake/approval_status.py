@@ -1,24 +1,33 @@
 """Where an application stands in the approval, as intake shows it to its integrator.
 
-A pure fold over the workflow's approval events (`apply_approval_event`): the status,
-the application's clock, each department's task with its clock, what is missing and
-the e-licence number. The events of one application arrive in order (one topic, keyed
-by application code) and are deduplicated by event id before they get here; the rules
-still only move forward (a finished application or task never reopens), so that a
-replayed old event cannot undo a newer one.
+The fold of the workflow's approval events is the approval library's
+(`onceonly.approval.fold`), the same one tracking uses. This module is intake's adapter
+around it: the names its OpenAPI document gives the states, the status of an
+application nothing has been heard of yet, what is still missing, and the JSON of
+`intake.approval_status` (`stored_*`, `*_json`). That JSON keeps the shape it always had
+(rows stored before read back as they were) and holds what intake shows: its status,
+reason, missing materials, the application's clock and, per department, the task's
+state, name, clock, reason, decision time and running special procedure.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from google.protobuf.message import Message
+from onceonly.approval import (
+    FINISHED,
+    ApplicationState,
+    ApprovalStatus,
+    Clock,
+    TaskState,
+    TaskView,
+)
+from onceonly.approval.fold import utc
 
-from onceonly.events.v1 import approval_pb2
-from onceonly.platform.events import instant
-
+# The states as the OpenAPI document names them (an inline enum; tests keep these equal
+# to the library's names). `unknown` is not one: intake knows every application it has.
 Status = Literal[
     "submitted",
     "supplement_requested",
@@ -31,168 +40,101 @@ Status = Literal[
 ]
 TaskStatus = Literal["started", "supplement_requested", "approved", "rejected", "cancelled"]
 
-SUBMITTED: Status = "submitted"
-FINISHED: frozenset[str] = frozenset({"refused", "completed", "rejected", "withdrawn"})
-TASK_FINISHED: frozenset[str] = frozenset({"approved", "rejected", "cancelled"})
-_RANK = {
-    "submitted": 0,
-    "supplement_requested": 1,
-    "accepted": 1,
-    "accepted_with_deficiency": 1,
-    "refused": 2,
-    "completed": 2,
-    "rejected": 2,
-    "withdrawn": 2,
-}
-_ACCEPTANCE: dict[int, Status] = {
-    approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED: "accepted",
-    approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY: "accepted_with_deficiency",
-    approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED: "supplement_requested",
-    approval_pb2.ACCEPTANCE_OUTCOME_REFUSED: "refused",
-}
-_DECISION: dict[int, TaskStatus] = {
-    approval_pb2.DECISION_OUTCOME_APPROVED: "approved",
-    approval_pb2.DECISION_OUTCOME_REJECTED: "rejected",
-    approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED: "supplement_requested",
-}
+# An application intake has accepted for the approval, before any approval event.
+NOT_EXAMINED = ApprovalStatus(state=ApplicationState.SUBMITTED)
 
 
-@dataclass(frozen=True, slots=True)
-class ApprovalState:
-    """JSON-ready parts (`clock`, `tasks`) so that the store keeps them as jsonb.
-
-    `clock` and each task's `clock`: committed_days, day_kind, started_at, due_at,
-    paused, provisional. `tasks` maps department code to: state, task_name, clock,
-    reason, decided_at, special_procedure. `missing_since` is when the materials in
-    `missing_materials` were asked for (supplements after it count against them).
-    """
-
-    status: Status = SUBMITTED
-    reason: str = ""
-    missing_materials: tuple[str, ...] = ()
-    missing_since: datetime | None = None
-    clock: dict[str, Any] | None = None
-    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    elicence_number: str = ""
-    last_event_at: datetime | None = None
+def outstanding_materials(state: ApprovalStatus, supplied: set[str]) -> tuple[str, ...]:
+    """What is still missing: asked for, and not provided in a supplement since."""
+    if state.state in FINISHED and state.state is not ApplicationState.REFUSED:
+        return ()
+    return tuple(code for code in state.missing_materials if code not in supplied)
 
 
-def apply_approval_event(state: ApprovalState, message: Message, at: datetime) -> ApprovalState:
-    """The state after one more approval event (others leave it as it is)."""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    last = at if state.last_event_at is None else max(state.last_event_at, at)
-    state = replace(state, last_event_at=last)
-    match message:
-        case approval_pb2.ApplicationAccepted():
-            outcome = _ACCEPTANCE.get(message.outcome)
-            if outcome is None or not _may_become(state, outcome):
-                return state
-            # Accepted: nothing missing. Supplement requested or accepted with deficiency:
-            # the list is what is missing. Refused: the list says why.
-            missing = () if outcome == "accepted" else tuple(message.missing_materials)
-            return replace(
-                state,
-                status=outcome,
-                reason=message.reason,
-                missing_materials=missing,
-                missing_since=at if missing else None,
-                clock=_clock(message) or state.clock,
-            )
-        case approval_pb2.ApplicationCompleted():
-            if not _may_become(state, "completed"):
-                return state
-            return replace(
-                state,
-                status="completed",
-                reason="",
-                missing_materials=(),
-                missing_since=None,
-                clock=_clock(message) or state.clock,
-                elicence_number=message.elicence_number,
-            )
-        case approval_pb2.ApplicationRejected():
-            if not _may_become(state, "rejected"):
-                return state
-            return replace(state, status="rejected", reason=message.reason)
-        case approval_pb2.ApplicationWithdrawn():
-            if not _may_become(state, "withdrawn"):
-                return state
-            return replace(state, status="withdrawn", reason=message.reason)
-        case approval_pb2.TaskStarted():
-            task = {
-                "state": "started",
-                "task_name": message.task_name,
-                "reason": "",
-                "decided_at": None,
-            }
-            return _with_task(state, message.department_code, task, _clock(message))
-        case approval_pb2.TaskDecided():
-            outcome = _DECISION.get(message.outcome)
-            if outcome is None:
-                return state
-            task = {"state": outcome, "reason": message.reason, "decided_at": _iso(at)}
-            return _with_task(state, message.department_code, task, _clock(message))
-        case approval_pb2.TaskCancelled():
-            task = {"state": "cancelled", "reason": message.reason, "decided_at": _iso(at)}
-            return _with_task(state, message.department_code, task, None)
-        case approval_pb2.SpecialProcedureStarted():
-            task = {"special_procedure": message.kind}
-            return _with_task(state, message.department_code, task, _clock(message))
-        case approval_pb2.SpecialProcedureEnded():
-            task = {"special_procedure": None}
-            return _with_task(state, message.department_code, task, _clock(message))
-    return state
-
-
-def _may_become(state: ApprovalState, status: Status) -> bool:
-    """Forward only: a finished application stays finished, and no step goes back."""
-    return state.status not in FINISHED and _RANK[status] >= _RANK[state.status]
-
-
-def _with_task(
-    state: ApprovalState,
-    department: str,
-    update: dict[str, Any],
-    clock: dict[str, Any] | None,
-) -> ApprovalState:
-    if not department:
-        return state
-    previous = state.tasks.get(department, {})
-    if previous.get("state") in TASK_FINISHED:
-        return state
-    merged = {**previous, **update}
-    if clock is not None:
-        merged["clock"] = clock
-    merged.setdefault("task_name", "")
-    merged.setdefault("state", "started")
-    return replace(state, tasks={**state.tasks, department: merged})
-
-
-def _clock(message: Message) -> dict[str, Any] | None:
-    if not message.HasField("clock"):
+def clock_json(clock: Clock | None) -> dict[str, Any] | None:
+    if clock is None:
         return None
-    clock = message.clock
     return {
         "committed_days": clock.committed_days,
         "day_kind": clock.day_kind or "working",
-        "started_at": _iso_or_none(instant(clock, "started_at")),
-        "due_at": _iso_or_none(instant(clock, "due_at")),
+        "started_at": _iso(clock.started_at),
+        "due_at": _iso(clock.due_at),
         "paused": clock.paused,
         "provisional": clock.provisional,
     }
 
 
-def _iso_or_none(at: datetime | None) -> str | None:
-    return _iso(at) if at is not None else None
+def tasks_json(state: ApprovalStatus) -> dict[str, dict[str, Any]]:
+    return {department: task_json(task) for department, task in state.tasks.items()}
 
 
-def _iso(at: datetime) -> str:
+def task_json(task: TaskView) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "state": task.state_or_started.value,
+        "task_name": task.task_name,
+        "reason": task.reason,
+        "decided_at": _iso(task.decided_at),
+        "special_procedure": task.special_procedure,
+    }
+    if task.clock is not None:
+        found["clock"] = clock_json(task.clock)
+    return found
+
+
+def stored_status(
+    *,
+    status: str,
+    reason: str,
+    missing_materials: tuple[str, ...],
+    missing_since: datetime | None,
+    clock: Mapping[str, Any] | None,
+    tasks: Mapping[str, Mapping[str, Any]],
+    elicence_number: str,
+    last_event_at: datetime | None,
+) -> ApprovalStatus:
+    """The status from the columns of its `intake.approval_status` row."""
+    return ApprovalStatus(
+        state=ApplicationState(status),
+        reason=reason,
+        missing_materials=missing_materials,
+        missing_since=utc(missing_since) if missing_since is not None else None,
+        clock=stored_clock(clock),
+        tasks={department: stored_task(department, task) for department, task in tasks.items()},
+        elicence_number=elicence_number,
+        last_event_at=utc(last_event_at) if last_event_at is not None else None,
+    )
+
+
+def stored_task(department: str, task: Mapping[str, Any]) -> TaskView:
+    return TaskView(
+        department_code=department,
+        state=TaskState(task.get("state") or TaskState.STARTED),
+        task_name=task.get("task_name", ""),
+        clock=stored_clock(task.get("clock")),
+        reason=task.get("reason") or "",
+        decided_at=_instant(task.get("decided_at")),
+        special_procedure=task.get("special_procedure"),
+    )
+
+
+def stored_clock(clock: Mapping[str, Any] | None) -> Clock | None:
+    if not clock:
+        return None
+    return Clock(
+        committed_days=clock.get("committed_days", 0),
+        day_kind=clock.get("day_kind", ""),
+        started_at=_instant(clock.get("started_at")),
+        due_at=_instant(clock.get("due_at")),
+        paused=clock.get("paused", False),
+        provisional=clock.get("provisional", False),
+    )
+
+
+def _iso(at: datetime | None) -> str | None:
+    if at is None:
+        return None
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def outstanding_materials(state: ApprovalState, supplied: set[str]) -> tuple[str, ...]:
-    """What is still missing: asked for, and not provided in a supplement since."""
-    if state.status in FINISHED and state.status != "refused":
-        return ()
-    return tuple(code for code in state.missing_materials if code not in supplied)
+def _instant(text: str | None) -> datetime | None:
+    return utc(datetime.fromisoformat(text)) if text else None

@@ -7,11 +7,11 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-from onceonly.intake.approval_status import ApprovalState
+from onceonly.approval import ApprovalStatus
+from onceonly.intake.approval_status import NOT_EXAMINED, clock_json, stored_status, tasks_json
 
 
 class ApprovalStore:
@@ -22,7 +22,7 @@ class ApprovalStore:
         self,
         application_code: str,
         event_id: str,
-        fold: Callable[[ApprovalState], ApprovalState],
+        fold: Callable[[ApprovalStatus], ApprovalStatus],
     ) -> bool:
         """Fold one event into the application's state, once per event id.
 
@@ -48,7 +48,7 @@ class ApprovalStore:
             )
             if row is not None and uuid.UUID(event_id) in row["event_ids"]:
                 return False
-            state = fold(_state(row) if row is not None else ApprovalState())
+            state = fold(_state(row) if row is not None else NOT_EXAMINED)
             await conn.execute(
                 """
                 INSERT INTO intake.approval_status AS s (
@@ -68,12 +68,12 @@ class ApprovalStore:
                     updated_at = now()
                 """,
                 application_code,
-                state.status,
+                state.state.value,
                 state.reason,
                 list(state.missing_materials),
                 state.missing_since,
-                json.dumps(state.clock) if state.clock is not None else None,
-                json.dumps(state.tasks, ensure_ascii=False),
+                json.dumps(clock_json(state.clock)) if state.clock is not None else None,
+                json.dumps(tasks_json(state), ensure_ascii=False),
                 state.elicence_number,
                 state.last_event_at,
                 uuid.UUID(event_id),
@@ -81,11 +81,11 @@ class ApprovalStore:
             await conn.execute(
                 "UPDATE intake.applications SET status = $2 WHERE application_code = $1",
                 application_code,
-                state.status,
+                state.state.value,
             )
         return True
 
-    async def state_of(self, application_code: str) -> ApprovalState | None:
+    async def state_of(self, application_code: str) -> ApprovalStatus | None:
         """None until the first approval event of the application arrived."""
         row = await self._pool.fetchrow(
             """
@@ -113,14 +113,13 @@ class ApprovalStore:
         return {row["code"] for row in rows}
 
 
-def _state(row: asyncpg.Record) -> ApprovalState:
-    clock: dict[str, Any] | None = json.loads(row["clock"]) if row["clock"] is not None else None
-    return ApprovalState(
+def _state(row: asyncpg.Record) -> ApprovalStatus:
+    return stored_status(
         status=row["status"],
         reason=row["reason"],
         missing_materials=tuple(row["missing_materials"]),
         missing_since=row["missing_since"],
-        clock=clock,
+        clock=json.loads(row["clock"]) if row["clock"] is not None else None,
         tasks=json.loads(row["tasks"]),
         elicence_number=row["elicence_number"],
         last_event_at=row["last_event_at"],

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from onceonly.approval import ApplicationState, ApprovalStatus, Clock, TaskState, TaskView
 from onceonly.catalogue import Catalogue
-from onceonly.intake.approval_status import ApprovalState
 from onceonly.intake.schemas import (
     ApplicationPage,
     ApplicationSummaryView,
@@ -32,8 +32,8 @@ from onceonly.intake.store import ApplicationRecord
 CODE = "330100-20250303-0004276"
 SELF = f"/v1/applications/{CODE}"
 SUBMITTED_AT = datetime(2025, 3, 3, 1, 30, tzinfo=UTC)
-ACCEPTED_AT = "2025-03-03T02:00:00Z"
-DUE_AT = "2025-03-13T15:59:59Z"
+ACCEPTED_AT = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
+DUE_AT = datetime(2025, 3, 13, 15, 59, 59, tzinfo=UTC)
 MATTER = "household-transfer"
 
 Examples = dict[tuple[str, str], dict[str, Any]]
@@ -135,14 +135,7 @@ def _upload() -> UploadReceipt:
 
 
 def _application(catalogue: Catalogue) -> ApplicationView:
-    clock = {
-        "committed_days": 10,
-        "day_kind": "natural",
-        "started_at": ACCEPTED_AT,
-        "due_at": DUE_AT,
-        "paused": False,
-        "provisional": False,
-    }
+    clock = Clock(committed_days=10, day_kind="natural", started_at=ACCEPTED_AT, due_at=DUE_AT)
     record = ApplicationRecord(
         application_code=CODE,
         integrator_id="",
@@ -166,19 +159,17 @@ def _application(catalogue: Catalogue) -> ApplicationView:
         submitted_at=SUBMITTED_AT,
         event_id="",
     )
-    approval = ApprovalState(
-        status="accepted_with_deficiency",
+    approval = ApprovalStatus(
+        state=ApplicationState.ACCEPTED_WITH_DEFICIENCY,
         missing_materials=("household-register",),
         clock=clock,
         tasks={
-            "public-security": {
-                "state": "started",
-                "task_name": "户籍迁移审批",
-                "clock": clock,
-                "reason": "",
-                "decided_at": None,
-                "special_procedure": None,
-            }
+            "public-security": TaskView(
+                department_code="public-security",
+                state=TaskState.STARTED,
+                task_name="户籍迁移审批",
+                clock=clock,
+            )
         },
         last_event_at=datetime(2025, 3, 3, 2, 0, tzinfo=UTC),
     )

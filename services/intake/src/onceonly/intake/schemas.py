@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from onceonly.approval import ApprovalStatus, Clock, TaskView
 from onceonly.catalogue import Catalogue, Matter
-from onceonly.intake.approval_status import ApprovalState, Status, TaskStatus
+from onceonly.intake.approval_status import NOT_EXAMINED, Status, TaskStatus
 from onceonly.intake.store import ApplicationRecord, ApplicationSummary
 
 PERSON_EXAMPLE: dict[str, Any] = {
@@ -249,8 +250,17 @@ class ClockView(BaseModel):
     )
 
     @classmethod
-    def of(cls, clock: dict[str, Any] | None) -> ClockView | None:
-        return cls(**clock) if clock else None
+    def of(cls, clock: Clock | None) -> ClockView | None:
+        if clock is None:
+            return None
+        return cls(
+            committed_days=clock.committed_days,
+            day_kind=clock.day_kind or "working",
+            started_at=clock.started_at,
+            due_at=clock.due_at,
+            paused=clock.paused,
+            provisional=clock.provisional,
+        )
 
 
 class DepartmentProgressView(BaseModel):
@@ -303,18 +313,18 @@ class ApplicationView(BaseModel):
     def of(
         cls,
         record: ApplicationRecord,
-        approval: ApprovalState | None,
+        approval: ApprovalStatus | None,
         *,
         outstanding: tuple[str, ...],
         catalogue: Catalogue,
         self_link: str,
     ) -> ApplicationView:
-        state = approval or ApprovalState()
+        state = approval or NOT_EXAMINED
         matter = catalogue.matter(record.matter_code)
         materials = {m.code: m for m in matter.materials} if matter else {}
         return cls(
             application_code=record.application_code,
-            status=state.status,
+            status=state.state.value,
             status_reason=state.reason or None,
             status_updated_at=state.last_event_at,
             matter_code=record.matter_code,
@@ -347,18 +357,18 @@ class ApplicationView(BaseModel):
         )
 
 
-def _department(code: str, task: dict[str, Any], catalogue: Catalogue) -> DepartmentProgressView:
+def _department(code: str, task: TaskView, catalogue: Catalogue) -> DepartmentProgressView:
     department = catalogue.department(code)
     return DepartmentProgressView(
         department_code=code,
         name_zh=department.name_zh if department else code,
         name_en=department.name_en if department else code,
-        task_name=task.get("task_name", ""),
-        state=task.get("state", "started"),
-        clock=ClockView.of(task.get("clock")),
-        reason=task.get("reason") or None,
-        decided_at=task.get("decided_at"),
-        special_procedure=task.get("special_procedure"),
+        task_name=task.task_name,
+        state=task.state_or_started.value,
+        clock=ClockView.of(task.clock),
+        reason=task.reason or None,
+        decided_at=task.decided_at,
+        special_procedure=task.special_procedure,
     )
 
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import structlog
 
+from onceonly.approval import ApprovalStatus
 from onceonly.catalogue import Catalogue, Matter
 from onceonly.intake.application_code import china_day, format_application_code
-from onceonly.intake.approval_status import ApprovalState, outstanding_materials
+from onceonly.intake.approval_status import outstanding_materials
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.errors import (
     ApplicationNotFound,
@@ -66,7 +67,7 @@ class ApplicationProgress:
     still missing."""
 
     record: ApplicationRecord
-    approval: ApprovalState | None
+    approval: ApprovalStatus | None
     outstanding: tuple[str, ...]
 
 

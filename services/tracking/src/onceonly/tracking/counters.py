@@ -19,48 +19,37 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from onceonly.tracking.status import (
-    FINISHED,
-    LEVEL_NONE,
-    TASK_APPROVED,
-    TASK_FINISHED,
-    TASK_REJECTED,
-    ApplicationStatus,
-)
+from onceonly.approval import ApprovalStatus, SupervisionLevel, TaskState
 
 COUNTERS = ("started", "completed", "open_yellow", "open_red")
-_COMPLETED = frozenset({TASK_APPROVED, TASK_REJECTED})
+_COMPLETED = frozenset({TaskState.APPROVED, TaskState.REJECTED})
 _SEPARATOR = "|"
 
 
-def _open_level(state: ApplicationStatus | None, department: str) -> str:
+def _open_level(state: ApprovalStatus | None, department: str) -> SupervisionLevel:
     """The task's alert level while it is open (a finished task or application has none)."""
-    if state is None or state.status in FINISHED:
-        return LEVEL_NONE
-    task = state.tasks.get(department, {})
-    if task.get("state") in TASK_FINISHED:
-        return LEVEL_NONE
-    return task.get("supervision_level", LEVEL_NONE)
+    if state is None or state.finished:
+        return SupervisionLevel.NONE
+    task = state.tasks.get(department)
+    return task.open_level if task is not None else SupervisionLevel.NONE
 
 
-def deltas(before: ApplicationStatus | None, after: ApplicationStatus) -> dict[str, dict[str, int]]:
+def deltas(before: ApprovalStatus | None, after: ApprovalStatus) -> dict[str, dict[str, int]]:
     """Per department, the counters this step changed (departments unchanged are left out)."""
     found: dict[str, dict[str, int]] = {}
     earlier = before.tasks if before is not None else {}
     for department, task in after.tasks.items():
         change: dict[str, int] = defaultdict(int)
-        if department not in earlier:
+        previous = earlier.get(department)
+        if previous is None:
             change["started"] += 1
-        if (
-            task.get("state") in _COMPLETED
-            and earlier.get(department, {}).get("state") not in _COMPLETED
-        ):
+        if task.state in _COMPLETED and (previous is None or previous.state not in _COMPLETED):
             change["completed"] += 1
         old, new = _open_level(before, department), _open_level(after, department)
         if old != new:
-            if old != LEVEL_NONE:
+            if old is not SupervisionLevel.NONE:
                 change[f"open_{old}"] -= 1
-            if new != LEVEL_NONE:
+            if new is not SupervisionLevel.NONE:
                 change[f"open_{new}"] += 1
         if any(change.values()):
             found[department] = dict(change)

@@ -39,18 +39,11 @@ from typing import Any, Literal
 
 from google.protobuf.message import Message
 
+from onceonly.approval import ApprovalStatus, SupervisionLevel, TaskView
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.events.v1 import application_pb2, approval_pb2
-from onceonly.tracking.clock_days import Interval, actual_days, pauses_of
-from onceonly.tracking.status import (
-    FINISHED,
-    LEVEL_NONE,
-    LEVEL_RED,
-    LEVEL_YELLOW,
-    TASK_FINISHED,
-    ApplicationStatus,
-    apply_event,
-)
+from onceonly.tracking.clock_days import Interval, actual_days
+from onceonly.tracking.status import apply_event
 
 GroupBy = Literal["department", "matter"]
 DECIMALS = 3
@@ -122,7 +115,7 @@ class Unit:
     finished_at: datetime | None = None
     committed_days: int | None = None
     supplemented: bool = False
-    level: str = LEVEL_NONE
+    level: str = SupervisionLevel.NONE.value
     # The clock: when it started (None: the unit's start), its kind of days, its pauses.
     clock_started_at: datetime | None = None
     day_kind: str = "working"
@@ -156,8 +149,8 @@ def aggregate(
         figures = result.setdefault(unit.group, GroupFigures(group=unit.group))
         if unit.started_at is not None and start <= unit.started_at < end:
             figures.received += 1
-        figures.open_yellow += unit.level == LEVEL_YELLOW
-        figures.open_red += unit.level == LEVEL_RED
+        figures.open_yellow += unit.level == SupervisionLevel.YELLOW
+        figures.open_red += unit.level == SupervisionLevel.RED
         if unit.finished_at is None or not start <= unit.finished_at < end:
             continue
         figures.completed += 1
@@ -206,7 +199,7 @@ def reference_figures(
     calendar: WorkingCalendar,
 ) -> dict[str, GroupFigures]:
     """The figures of every group with anything to show, by group key."""
-    statuses: dict[str, ApplicationStatus] = {}
+    statuses: dict[str, ApprovalStatus] = {}
     apps: dict[str, Unit] = {}
     tasks: dict[tuple[str, str], Unit] = {}
     ratings: list[tuple[str, datetime, int]] = []
@@ -250,18 +243,14 @@ def reference_figures(
     for code, app in apps.items():
         app.group = statuses[code].matter_code
         app.level = statuses[code].supervision_level
-        app.pauses = [
-            pause
-            for state in statuses[code].tasks.values()
-            for pause in pauses_of(state.get("paused_intervals", []))
-        ]
+        app.pauses = [pause for view in statuses[code].tasks.values() for pause in _pauses(view)]
     for (code, department), task in tasks.items():
         task.group = department
         status = statuses[code]
-        state = status.tasks.get(department, {})
-        open_ = status.status not in FINISHED and state.get("state") not in TASK_FINISHED
-        task.level = state.get("supervision_level", LEVEL_NONE) if open_ else LEVEL_NONE
-        task.pauses = pauses_of(state.get("paused_intervals", []))
+        view = status.tasks.get(department)
+        if view is not None:
+            task.level = SupervisionLevel.NONE if status.finished else view.open_level
+            task.pauses = _pauses(view)
 
     units = list(apps.values()) if group_by == "matter" else list(tasks.values())
     result = aggregate(units, start=start, end=end, calendar=calendar)
@@ -280,6 +269,11 @@ def reference_figures(
     for group, counter in counted.items():
         result.setdefault(group, GroupFigures(group=group)).ratings = dict(counter)
     return {group: figures for group, figures in result.items() if has_figures(figures)}
+
+
+def _pauses(task: TaskView) -> list[Interval]:
+    """The closed pauses of a task (supplements, special procedures)."""
+    return [(interval.since, interval.until) for interval in task.paused_intervals]
 
 
 def _first(current: datetime | None, time: datetime) -> datetime:

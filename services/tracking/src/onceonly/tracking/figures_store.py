@@ -8,15 +8,17 @@ period is a parameter.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
 
+from onceonly.approval import FINISHED, TASK_FINISHED
 from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
 from onceonly.tracking.clock_days import pauses_of
 from onceonly.tracking.figures import GroupBy, GroupFigures, Unit, aggregate, has_figures
-from onceonly.tracking.status import FINISHED, TASK_FINISHED
 
 _SUPPLEMENT = ["ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED", "DECISION_OUTCOME_SUPPLEMENT_REQUESTED"]
 _DECIDING = ["DECISION_OUTCOME_APPROVED", "DECISION_OUTCOME_REJECTED"]
@@ -146,7 +148,7 @@ class FiguresStore:
             extra: list[list[str]] = [_SUPPLEMENT]
         else:
             units, groups = _TASK_UNITS, _DEPARTMENTS_OF
-            extra = [sorted(FINISHED), sorted(TASK_FINISHED), _DECIDING]
+            extra = [_values(FINISHED), _values(TASK_FINISHED), _DECIDING]
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             # One snapshot for both queries.
             rows = await conn.fetch(_UNITS_IN_PERIOD.format(units=units), start, end, *extra)
@@ -206,5 +208,9 @@ _OPEN_ALERTS = """
 async def open_alerts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     """Open red and yellow alerts, the longest overdue first (the projection's view;
     `supervision_level <> 'none'` already leaves out finished applications)."""
-    rows = await pool.fetch(_OPEN_ALERTS, sorted(TASK_FINISHED))
+    rows = await pool.fetch(_OPEN_ALERTS, _values(TASK_FINISHED))
     return [dict(row) for row in rows]
+
+
+def _values(states: Iterable[StrEnum]) -> list[str]:
+    return sorted(state.value for state in states)

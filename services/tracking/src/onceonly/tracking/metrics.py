@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncpg
 from prometheus_client import Gauge
 
-from onceonly.tracking.status import FINISHED, LEVEL_NONE, LEVEL_RED, LEVEL_YELLOW, TASK_FINISHED
+from onceonly.approval import FINISHED, TASK_FINISHED, SupervisionLevel
 
-LEVELS = (LEVEL_NONE, LEVEL_YELLOW, LEVEL_RED)
+LEVELS = tuple(level.value for level in SupervisionLevel)
 
 OPEN_TASKS = Gauge(
     "onceonly_tracking_open_tasks",
@@ -26,9 +26,9 @@ async def open_tasks_by_level(conn: asyncpg.Pool | asyncpg.Connection) -> dict[s
           AND coalesce(task.value->>'state', '') <> ALL($2::text[])
         GROUP BY 1
         """,
-        sorted(FINISHED),
-        sorted(TASK_FINISHED),
-        LEVEL_NONE,
+        sorted(state.value for state in FINISHED),
+        sorted(state.value for state in TASK_FINISHED),
+        SupervisionLevel.NONE.value,
     )
     found = dict.fromkeys(LEVELS, 0)
     for row in rows:

@@ -14,10 +14,15 @@ from onceonly.platform.envelope import Envelope
 from onceonly.platform.events import parse_event
 from onceonly.tracking import chain
 from onceonly.tracking.causes import awaited_cause
-from onceonly.tracking.chain import canonical_time
 from onceonly.tracking.errors import ApplicationNotFound, CauseNotRecorded, UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
-from onceonly.tracking.status import ApplicationStatus, apply_event
+from onceonly.tracking.status import (
+    ApplicationStatus,
+    apply_event,
+    stored_status,
+    supervision_json,
+    tasks_json,
+)
 from onceonly.tracking.summary import summarise
 
 
@@ -358,14 +363,14 @@ class TrackingStore:
         )
         if row is None:
             return None
-        return ApplicationStatus(
+        return stored_status(
             application_code=application_code,
-            matter_code=row["matter_code"] or "",
+            matter_code=row["matter_code"],
             status=row["status"],
             tasks=json.loads(row["tasks"]),
             last_event_at=row["last_event_at"],
             supervision=json.loads(row["supervision"]),
-            due_at=canonical_time(row["due_at"]) if row["due_at"] else None,
+            due_at=row["due_at"],
             rating=row["rating"],
         )
 
@@ -400,13 +405,13 @@ def _upsert_status(first: int, only_if: str = "") -> str:
 def _status_values(state: ApplicationStatus) -> tuple[Any, ...]:
     return (
         state.matter_code or None,
-        state.status,
-        json.dumps(state.tasks, ensure_ascii=False),
+        state.state.value,
+        json.dumps(tasks_json(state), ensure_ascii=False),
         state.last_event_at,
-        state.supervision_level,
+        state.supervision_level.value,
         state.paused,
-        datetime.fromisoformat(state.due_at) if state.due_at else None,
-        json.dumps(state.supervision, ensure_ascii=False),
+        state.due_at,
+        json.dumps(supervision_json(state.alert), ensure_ascii=False),
         state.rating,
     )
 

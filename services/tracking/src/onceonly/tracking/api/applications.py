@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter
 
+from onceonly.approval import FINISHED, TASK_FINISHED
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.tracking.api.dependencies import (
     Calendar,
@@ -23,7 +24,7 @@ from onceonly.tracking.api.models import (
 )
 from onceonly.tracking.clock_days import task_clock
 from onceonly.tracking.errors import ApplicationNotFound
-from onceonly.tracking.status import FINISHED, TASK_FINISHED, status_json
+from onceonly.tracking.status import status_json
 
 R = TypeVar("R")
 
