@@ -365,3 +365,77 @@ def test_a_task_view_is_open_until_decided() -> None:
 def replace_last(status: ApprovalStatus, hours: float) -> ApprovalStatus:
     """`status` as it is one event later that changed nothing else."""
     return replace(status, last_event_at=T0 + timedelta(hours=hours))
+
+
+# -- department practice: returns, added and removed departments, extensions, lists --
+
+
+def test_a_returned_approval_opens_the_task_again_and_older_alerts_no_longer_count() -> None:
+    returned = approval_pb2.TaskReturned(
+        application_code=CODE,
+        department_code=TAX,
+        reason="复核",
+        clock=clock(due=T0 + timedelta(days=12)),
+        previous_outcome=approval_pb2.DECISION_OUTCOME_APPROVED,
+    )
+    status = folded(
+        (0, accepted()), (0, started()), (0, started(FIRE)), (5, decided()), (8, returned)
+    )
+    task = status.tasks[TAX]
+    assert task.state is TaskState.STARTED and task.decided_at is None
+    assert task.reason == "复核" and task.due_at == T0 + timedelta(days=12)
+    assert status.state is ApplicationState.ACCEPTED
+    # An alert raised before the return belongs to the task's earlier clock.
+    assert folded((9, alert(raised=7)), status=status).tasks[TAX].alert is None
+    assert folded((9, alert(raised=9)), status=status).tasks[TAX].alert is not None
+    # Only an approval comes back: a rejected or open task stays as it is.
+    rejected = folded(
+        (0, started()),
+        (5, decided(outcome=approval_pb2.DECISION_OUTCOME_REJECTED, reason="r")),
+        (8, returned),
+    )
+    assert rejected.tasks[TAX].state is TaskState.REJECTED
+
+
+def test_added_and_removed_departments() -> None:
+    added = approval_pb2.DepartmentAdded(
+        application_code=CODE, department_code=FIRE, task_name="消防", reason="r", clock=clock(3)
+    )
+    removed = approval_pb2.DepartmentRemoved(
+        application_code=CODE, department_code=TAX, reason="不涉及"
+    )
+    status = folded((0, accepted()), (0, started()), (2, added), (3, removed))
+    assert status.tasks[FIRE].state is TaskState.STARTED
+    assert status.tasks[FIRE].started_at == T0 + timedelta(hours=2)
+    assert status.tasks[FIRE].committed_days == 3
+    assert status.tasks[TAX].state is TaskState.CANCELLED and status.tasks[TAX].reason == "不涉及"
+
+
+def test_an_approved_extension_moves_the_deadline_and_a_refused_one_nothing() -> None:
+    later = T0 + timedelta(days=20)
+    extension = approval_pb2.ExtensionDecided(
+        application_code=CODE, department_code=TAX, approved=True, days=10, clock=clock(due=later)
+    )
+    status = folded((0, started()), (5, alert(level=3, raised=5)), (6, extension))
+    assert status.tasks[TAX].due_at == later
+    assert status.tasks[TAX].supervision_level is SupervisionLevel.NONE
+    extension.approved = False
+    extension.clock.due_at.CopyFrom(clock(due=T0 + timedelta(days=99)).due_at)
+    refused = folded((0, started()), (6, extension))
+    assert refused.tasks[TAX].due_at == T0 + timedelta(days=10)
+
+
+def test_a_supplement_requests_list_is_missing_until_the_clocks_resume() -> None:
+    request = decided(outcome=approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED, reason="不清晰")
+    request.missing_materials.extend(["site-plan", "fire-design"])
+    resumed = approval_pb2.ClocksResumed(
+        application_code=CODE, department_codes=[TAX], materials=["site-plan", "fire-design"]
+    )
+    asked = folded((0, accepted()), (0, started()), (2, request))
+    assert asked.missing_materials == ("site-plan", "fire-design")
+    assert asked.tasks[TAX].paused
+    back = folded((5, resumed), status=asked)
+    assert back.missing_materials == () and back.missing_since is None
+    task = back.tasks[TAX]
+    assert task.state is TaskState.STARTED and not task.paused
+    assert task.paused_seconds == 3 * 3600

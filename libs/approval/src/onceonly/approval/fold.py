@@ -85,7 +85,94 @@ def fold(status: ApprovalStatus, message: Message, *, at: datetime) -> ApprovalS
             return _special_ended(status, message, at)
         case supervision_pb2.SupervisionAlert():
             return _alerted(_with_matter(status, message.matter_code), message, at)
+        case approval_pb2.TaskReturned():
+            return _returned(status, message, at)
+        case approval_pb2.DepartmentAdded():
+            return _started(status, message, at)
+        case approval_pb2.DepartmentRemoved():
+            return _with_task(
+                status,
+                message.department_code,
+                state=TaskState.CANCELLED,
+                reason=message.reason,
+                decided_at=at,
+                supervision_level=SupervisionLevel.NONE,
+            )
+        case approval_pb2.ExtensionDecided():
+            return _extended(status, message, at)
+        case approval_pb2.ClocksResumed():
+            return _clocks_resumed(status, message, at)
     return status
+
+
+def _returned(
+    status: ApprovalStatus, message: approval_pb2.TaskReturned, at: datetime
+) -> ApprovalStatus:
+    """退回重审: the one way a decided task opens again (an approval the lead department
+    sends back); its clock continues, so alerts raised before belong to the old one."""
+    previous = status.tasks.get(message.department_code)
+    if status.finished or previous is None or previous.state is not TaskState.APPROVED:
+        return status
+    if previous.decided_at is not None and at < previous.decided_at:
+        return status
+    task = replace(
+        _with_clock(previous, message),
+        state=TaskState.STARTED,
+        reason=message.reason,
+        decided_at=None,
+        resumed_at=at,
+        supervision_level=SupervisionLevel.NONE,
+    )
+    return _put(status, task)
+
+
+def _extended(
+    status: ApprovalStatus, message: approval_pb2.ExtensionDecided, at: datetime
+) -> ApprovalStatus:
+    """An approved extension (延期) moves the task's deadline; alerts raised before it
+    were against the old one. A refused one changes nothing."""
+    previous = _task(status, message.department_code)
+    if not message.approved or previous is None or previous.finished:
+        return status
+    task = replace(
+        _with_clock(previous, message), resumed_at=at, supervision_level=SupervisionLevel.NONE
+    )
+    return _put(status, task)
+
+
+def _clocks_resumed(
+    status: ApprovalStatus, message: approval_pb2.ClocksResumed, at: datetime
+) -> ApprovalStatus:
+    """The supplement arrived: the named tasks run again, and what it provided is no
+    longer missing."""
+    for department in message.department_codes:
+        previous = status.tasks.get(department)
+        if previous is not None and previous.state is TaskState.SUPPLEMENT_REQUESTED:
+            status = _put(status, _resumed(previous, at))
+    provided = set(message.materials)
+    if status.missing_materials and provided and not status.finished:
+        left = tuple(m for m in status.missing_materials if m not in provided)
+        status = replace(
+            status, missing_materials=left, missing_since=status.missing_since if left else None
+        )
+    return status
+
+
+def _resumed(task: TaskView, at: datetime) -> TaskView:
+    """A task waiting for a supplement running again: the pause closed, alerts raised
+    before it belonging to the stopped clock."""
+    changes: dict[str, Any] = {"resumed_at": at}
+    if task.paused_since is not None:
+        changes.update(_closed_pause(task, task.paused_since, at, PauseReason.SUPPLEMENT))
+    return replace(
+        task,
+        state=TaskState.STARTED,
+        paused=False,
+        reason="",
+        decided_at=None,
+        paused_since=None,
+        **changes,
+    )
 
 
 def _accepted(
@@ -125,7 +212,9 @@ def _with_matter(status: ApprovalStatus, matter_code: str) -> ApprovalStatus:
 
 
 def _started(
-    status: ApprovalStatus, message: approval_pb2.TaskStarted, at: datetime
+    status: ApprovalStatus,
+    message: approval_pb2.TaskStarted | approval_pb2.DepartmentAdded,
+    at: datetime,
 ) -> ApprovalStatus:
     """A start, or a resumption after a supplement request: the task keeps its first
     start time (its clock runs from there) and sheds the request's decision."""
@@ -169,6 +258,10 @@ def _decided(
     )
     if decision is Decision.SUPPLEMENT_REQUESTED:
         task = replace(task, paused=True, paused_since=at)
+        if message.missing_materials and not status.finished:
+            # 一次性告知: what the department asks for is what the application misses.
+            missing = tuple(dict.fromkeys((*status.missing_materials, *message.missing_materials)))
+            status = replace(status, missing_materials=missing, missing_since=at)
     return _put(status, task)
 
 
