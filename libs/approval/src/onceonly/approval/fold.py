@@ -66,7 +66,8 @@ def fold(status: ApprovalStatus, message: Message, *, at: datetime) -> ApprovalS
             return _started(status, message, at)
         case approval_pb2.TaskDecided():
             return _decided(status, message, at)
-        case approval_pb2.TaskCancelled():
+        case approval_pb2.TaskCancelled() | approval_pb2.DepartmentRemoved():
+            # A task cancelled when the application ends, or its department removed (减签).
             return _with_task(
                 status,
                 message.department_code,
@@ -89,15 +90,6 @@ def fold(status: ApprovalStatus, message: Message, *, at: datetime) -> ApprovalS
             return _returned(status, message, at)
         case approval_pb2.DepartmentAdded():
             return _started(status, message, at)
-        case approval_pb2.DepartmentRemoved():
-            return _with_task(
-                status,
-                message.department_code,
-                state=TaskState.CANCELLED,
-                reason=message.reason,
-                decided_at=at,
-                supervision_level=SupervisionLevel.NONE,
-            )
         case approval_pb2.ExtensionDecided():
             return _extended(status, message, at)
         case approval_pb2.ClocksResumed():

@@ -11,6 +11,7 @@ from onceonly.workflow.api.dependencies import (
     Department,
     Staff,
     Workflows,
+    acting,
 )
 from onceonly.workflow.api.models import AssignmentRequest, TaskActionView
 from onceonly.workflow.shared import AssignmentInput
@@ -30,9 +31,7 @@ async def assign(
     request = AssignmentInput(
         department_code=department,
         assignee=body.assignee or who.staff_id,
-        staff_id=who.staff_id,
-        staff_department=who.department_code,
-        staff_roles=list(who.roles),
+        **acting(who),
     )
     result = await workflows.update(code, JointApproval.assign, request)
     return TaskActionView(**asdict(result))

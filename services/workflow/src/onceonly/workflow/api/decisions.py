@@ -11,6 +11,7 @@ from onceonly.workflow.api.dependencies import (
     Department,
     Staff,
     Workflows,
+    acting,
 )
 from onceonly.workflow.api.models import DecisionRequest, DecisionView
 from onceonly.workflow.shared import DecisionInput
@@ -30,11 +31,9 @@ async def decide(
     decision = DecisionInput(
         department_code=department,
         outcome=body.outcome,
-        staff_id=who.staff_id,
-        staff_department=who.department_code,
         reason=body.reason,
         missing_materials=body.missing_materials,
-        staff_roles=list(who.roles),
+        **acting(who),
     )
     result = await workflows.update(code, JointApproval.decide, decision)
     return DecisionView(**asdict(result))

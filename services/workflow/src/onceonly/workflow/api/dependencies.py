@@ -53,6 +53,16 @@ class DepartmentState:
     pool: asyncpg.Pool | None = None  # opened by the lifespan
 
 
+def acting(who: StaffIdentity) -> dict[str, Any]:
+    """Who acts, as every workflow input names them (staff_id, staff_department,
+    staff_roles): the workflow's validators check the department and the roles."""
+    return {
+        "staff_id": who.staff_id,
+        "staff_department": who.department_code,
+        "staff_roles": list(who.roles),
+    }
+
+
 def department_state(request: Request) -> DepartmentState:
     return request.app.state.department
 

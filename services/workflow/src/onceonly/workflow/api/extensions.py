@@ -11,6 +11,7 @@ from onceonly.workflow.api.dependencies import (
     Department,
     Staff,
     Workflows,
+    acting,
 )
 from onceonly.workflow.api.models import ExtensionDecision, ExtensionRequest, TaskActionView
 from onceonly.workflow.shared import ExtensionDecisionInput, ExtensionRequestInput
@@ -27,9 +28,7 @@ async def request_extension(
         department_code=department,
         days=body.days,
         reason=body.reason,
-        staff_id=who.staff_id,
-        staff_department=who.department_code,
-        staff_roles=list(who.roles),
+        **acting(who),
     )
     result = await workflows.update(code, JointApproval.request_extension, request)
     return TaskActionView(**asdict(result))
@@ -47,9 +46,7 @@ async def decide_extension(
         department_code=department,
         approved=body.approved,
         note=body.note,
-        staff_id=who.staff_id,
-        staff_department=who.department_code,
-        staff_roles=list(who.roles),
+        **acting(who),
     )
     result = await workflows.update(code, JointApproval.decide_extension, request)
     return TaskActionView(**asdict(result))

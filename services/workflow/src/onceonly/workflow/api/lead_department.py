@@ -14,6 +14,7 @@ from onceonly.workflow.api.dependencies import (
     MatterCatalogue,
     Staff,
     Workflows,
+    acting,
 )
 from onceonly.workflow.api.models import (
     DepartmentAddition,
@@ -38,9 +39,7 @@ async def return_decision(
     request = ReturnInput(
         department_code=department,
         reason=body.reason,
-        staff_id=who.staff_id,
-        staff_department=who.department_code,
-        staff_roles=list(who.roles),
+        **acting(who),
     )
     result = await workflows.update(code, JointApproval.return_decision, request)
     return TaskActionView(**asdict(result))
@@ -67,9 +66,7 @@ async def add_department(
     request = DepartmentChangeInput(
         department_code=body.department_code,
         reason=body.reason,
-        staff_id=who.staff_id,
-        staff_department=who.department_code,
-        staff_roles=list(who.roles),
+        **acting(who),
         task_name=body.task_name,
         committed_days=body.committed_days,
     )
@@ -88,9 +85,7 @@ async def remove_department(
     request = DepartmentChangeInput(
         department_code=department,
         reason=body.reason,
-        staff_id=who.staff_id,
-        staff_department=who.department_code,
-        staff_roles=list(who.roles),
+        **acting(who),
     )
     result = await workflows.update(code, JointApproval.remove_department, request)
     return TaskActionView(**asdict(result))

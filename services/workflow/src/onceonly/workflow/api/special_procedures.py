@@ -17,6 +17,7 @@ from onceonly.workflow.api.dependencies import (
     Department,
     Staff,
     Workflows,
+    acting,
 )
 from onceonly.workflow.api.models import SpecialProcedureRequest, TaskActionView
 from onceonly.workflow.shared import SpecialProcedureInput, TaskActionResult
@@ -40,11 +41,9 @@ def _endpoint(update: Update) -> Endpoint:
     ) -> TaskActionView:
         request = SpecialProcedureInput(
             department_code=department,
-            staff_id=who.staff_id,
-            staff_department=who.department_code,
             kind=body.kind.value,
             note=body.note,
-            staff_roles=list(who.roles),
+            **acting(who),
         )
         result = await workflows.update(code, update, request)
         return TaskActionView(**asdict(result))
