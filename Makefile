@@ -73,10 +73,8 @@ down:
 reset-temporal: down
 	rm -f $(RUN_DIR)/temporal/temporal.db $(RUN_DIR)/temporal/temporal.db-shm $(RUN_DIR)/temporal/temporal.db-wal
 
-# With the services' environment (deploy/local/env): the demo signs staff tokens with
-# the keys the services use.
 demo: up
-	deploy/local/services.sh run .venv/bin/python deploy/local/demo.py
+	.venv/bin/python deploy/local/demo.py
 	@echo
 	@echo "The system is still running:"
 	@echo "  intake API        http://127.0.0.1:$${ONCEONLY_INTAKE_PORT:-8000}/docs"
@@ -113,16 +111,11 @@ chaos: setup
 	$(UVRUN) python -m tests.chaos.run --long
 
 # Each benchmark measures this system and the raw component under it in the same run.
-# Development said explicitly, as in deploy/local/env: the benchmarks' own processes use
-# the development keys of the local system (not the whole env: its metrics ports are the
-# running processes').
-BENCH_ENV := ONCEONLY_ENVIRONMENT=$${ONCEONLY_ENVIRONMENT:-development}
-
 bench: up
-	$(BENCH_ENV) $(UVRUN) python -m bench
+	$(UVRUN) python -m bench
 
 bench-quick: up
-	$(BENCH_ENV) $(UVRUN) python -m bench --quick
+	$(UVRUN) python -m bench --quick
 
 # buf from the npm registry, at the version package-lock.json pins (node and npm needed).
 BUF := node_modules/.bin/buf

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from onceonly.platform.auth import StaffTokens
+from onceonly.platform.auth import issue_staff_token
 
 # The GB 11643-1999 example: a valid resident ID number.
 RESIDENT_ID = "11010519491231002X"
@@ -144,8 +144,7 @@ class Traffic:
     intake: str
     workflow: str
     api_key: str
-    # The department API's staff tokens (a token is for one API only).
-    department_tokens: StaffTokens
+    signing_secret: str
     accepted: dict[str, Accepted] = field(default_factory=dict)
     retries: Counter[str] = field(default_factory=Counter)
     # Applicant updates intake answered (202), by kind.
@@ -156,8 +155,11 @@ class Traffic:
     practice: Counter[str] = field(default_factory=Counter)
 
     def _staff(self, department: str, role: str = "reviewer") -> dict[str, str]:
-        token = self.department_tokens.issue(
-            staff_id=f"chaos-{department}-{role}", department_code=department, roles=(role,)
+        token = issue_staff_token(
+            self.signing_secret,
+            staff_id=f"chaos-{department}-{role}",
+            department_code=department,
+            roles=(role,),
         )
         return {"Authorization": f"Bearer {token}"}
 

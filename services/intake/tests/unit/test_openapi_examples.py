@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from onceonly.intake.api import create_app
 from onceonly.intake.settings import IntakeSettings
 
-APP = create_app(IntakeSettings(environment="development"))
+APP = create_app(IntakeSettings(environment="test"))
 SCHEMA = APP.openapi()
 OPERATIONS = [
     (method, path, operation)
