@@ -23,6 +23,8 @@ class ReceivedSpan:
     span_id: str
     parent_span_id: str
     attributes: dict[str, Any]
+    # (trace id, span id) of each span link.
+    links: list[tuple[str, str]] = field(default_factory=list)
     # Every string the span carries besides its ids: for checks on personal data.
     texts: list[str] = field(default_factory=list)
 
@@ -74,6 +76,7 @@ def spans_of(request: trace_service_pb2.ExportTraceServiceRequest) -> list[Recei
                         span_id=span.span_id.hex(),
                         parent_span_id=span.parent_span_id.hex(),
                         attributes=attributes,
+                        links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
                         texts=texts,
                     )
                 )

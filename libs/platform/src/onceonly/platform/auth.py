@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 from fastapi import Request
 
+from onceonly.platform.access_log import identify_caller
 from onceonly.platform.http import Problem
 
 ISSUER = "onceonly"
@@ -88,6 +89,7 @@ def staff_dependency(
         if scheme.lower() != "bearer" or not token:
             raise _unauthorised("Send `Authorization: Bearer <staff token>`. 需要工作人员令牌.")
         identity = verify_staff_token(secret, token.strip())
+        identify_caller(staff_id=identity.staff_id, department=identity.department_code)
         if roles and not set(roles) & set(identity.roles):
             raise Problem(
                 403,

@@ -8,6 +8,8 @@ from importlib import resources
 import asyncpg
 import structlog
 
+from onceonly.platform.telemetry import trace_queries
+
 log = structlog.get_logger(__name__)
 
 _MIGRATIONS_TABLE = """
@@ -28,12 +30,14 @@ async def create_pool(
     """With `reset_sessions` False, a connection returned to the pool is not sent
     asyncpg's reset query (advisory unlock all, CLOSE ALL, UNLISTEN *, RESET ALL): a
     round trip per checkout, for pools whose users leave no session state behind (an
-    open transaction is still rolled back)."""
+    open transaction is still rolled back). Every statement run inside a span is traced
+    (`telemetry.QuerySpans`)."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         reset=None if reset_sessions else _keep_session,
+        init=trace_queries,
     )
     assert pool is not None
     return pool

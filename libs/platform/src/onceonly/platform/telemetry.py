@@ -5,6 +5,12 @@ is a comma-separated list of `otlp` (OTLP over HTTP/protobuf, configured by
 `OTEL_EXPORTER_OTLP_*`), `console`, or `none` (the default); `OTEL_SDK_DISABLED=true`
 turns tracing off. The SDK itself reads `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
 `OTEL_TRACES_SAMPLER*` and `OTEL_BSP_*`.
+
+Besides the spans each service makes (HTTP server spans from FastAPI, Kafka producer and
+consumer spans, Temporal's), every process gets client spans of its httpx requests
+(opentelemetry-instrumentation-httpx) and of its Postgres statements (`QuerySpans`, on
+every pool of `platform.db.create_pool`). Neither carries a value: statements are sent
+with parameters, and query strings are redacted before any exporter sees a span.
 """
 
 from __future__ import annotations
@@ -12,11 +18,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -30,15 +38,31 @@ _configured = False
 _REDACTED = "REDACTED"
 
 
+# Where a span keeps a whole URL: httpx's client spans (new and old conventions).
+_URL_ATTRIBUTES = ("url.full", "http.url")
+
+
+def _redacted_query(query: str) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(key, _REDACTED) for key, _ in pairs])
+
+
 class RedactQueryValues(SpanProcessor):
-    """Replaces the values of `url.query` as spans start: query strings carry what the
-    caller typed (the progress lookup takes the last digits of a phone or ID number)."""
+    """Replaces query values as spans start, in `url.query` (server spans) and in the
+    URL of client spans: query strings carry what the caller typed (the progress lookup
+    takes the last digits of a phone or ID number)."""
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-        query = (span.attributes or {}).get("url.query")
+        attributes = span.attributes or {}
+        query = attributes.get("url.query")
         if isinstance(query, str) and query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            span.set_attribute("url.query", urlencode([(key, _REDACTED) for key, _ in pairs]))
+            span.set_attribute("url.query", _redacted_query(query))
+        for name in _URL_ATTRIBUTES:
+            url = attributes.get(name)
+            if isinstance(url, str) and ("?" in url or "#" in url):
+                parts = urlsplit(url)
+                redacted = parts._replace(query=_redacted_query(parts.query), fragment="")
+                span.set_attribute(name, urlunsplit(redacted))
 
 
 def _exporter_names() -> list[str]:
@@ -76,8 +100,76 @@ def configure_telemetry(
     for processor in extra_processors:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
+    _instrument_httpx(provider)
     _configured = True
     return provider
+
+
+def _instrument_httpx(provider: TracerProvider) -> None:
+    """Client spans (and `traceparent`) on every httpx request of the process."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    instrumentor = HTTPXClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(tracer_provider=provider)
+
+
+# Statement text beyond this is cut (a migration's SQL is long; a statement is not).
+MAX_STATEMENT_CHARS = 2048
+
+
+class QuerySpans:
+    """An asyncpg query logger that records each statement as a Postgres client span,
+    child of the current span.
+
+    Only inside a span (a request, a consumed message, an activity): the background
+    loops' polling (heartbeats, the outbox, gauges) would otherwise be a trace per poll.
+    The span carries the statement's text, never its arguments, and on failure only the
+    error's type (a Postgres message may quote a value).
+    """
+
+    def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+        self._tracer = trace.get_tracer(
+            "onceonly.platform.postgres", tracer_provider=tracer_provider
+        )
+
+    def __call__(self, record: asyncpg.connection.LoggedQuery) -> None:
+        # asyncpg calls this soon after the statement, in a copy of the caller's context.
+        if not trace.get_current_span().get_span_context().is_valid:
+            return
+        ended = time.time_ns()
+        statement = " ".join(str(record.query).split())[:MAX_STATEMENT_CHARS]
+        operation = statement.split(" ", 1)[0].upper() if statement else ""
+        attributes: dict[str, Any] = {
+            "db.system.name": "postgresql",
+            "db.query.text": statement,
+        }
+        if operation.isalpha():
+            attributes["db.operation.name"] = operation
+        database = getattr(record.conn_params, "database", None)
+        if database:
+            attributes["db.namespace"] = str(database)
+        if isinstance(record.conn_addr, tuple) and len(record.conn_addr) >= 2:
+            attributes["server.address"] = str(record.conn_addr[0])
+            attributes["server.port"] = int(record.conn_addr[1])
+        span = self._tracer.start_span(
+            attributes.get("db.operation.name", "postgresql"),
+            kind=trace.SpanKind.CLIENT,
+            attributes=attributes,
+            start_time=ended - int(record.elapsed * 1e9),
+        )
+        if record.exception is not None:
+            span.set_attribute("error.type", type(record.exception).__name__)
+            span.set_status(trace.StatusCode.ERROR)
+        span.end(end_time=ended)
+
+
+_QUERY_SPANS = QuerySpans()
+
+
+async def trace_queries(connection: asyncpg.Connection) -> None:
+    """A pool's `init`: spans of every statement the connection runs (`QuerySpans`)."""
+    connection.add_query_logger(_QUERY_SPANS)
 
 
 def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:

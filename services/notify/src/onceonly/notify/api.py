@@ -2,8 +2,8 @@
 
 Its lifespan runs the approval-events consumer (NotifyRuntime), so one process serves
 both; served by `onceonly-notify run`. `create_app` only wires: the runtime on
-`app.state.runtime`, problems, metrics, health, the staff routers (`staff_api`) and the
-integrators' router (`integrator_api`).
+`app.state.runtime`, problems, metrics, the access log, health, the staff routers
+(`staff_api`) and the integrators' router (`integrator_api`).
 """
 
 from collections.abc import AsyncIterator
@@ -19,6 +19,7 @@ from onceonly.notify.runtime import CONSUMER_NAME, NotifyRuntime
 from onceonly.notify.settings import NotifySettings
 from onceonly.notify.staff_api import notifications_router, webhook_deliveries_router
 from onceonly.notify.webhook_transport import Resolve, system_resolve
+from onceonly.platform.access_log import AccessLogMiddleware
 from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.http import health_router, install_problem_handlers
 from onceonly.platform.metrics import (
@@ -67,6 +68,7 @@ def create_app(
             ),
         },
     )
+    app.add_middleware(AccessLogMiddleware, service="notify")
     app.include_router(health_router(partial(_health, runtime)))
     for router in STAFF_ROUTERS:
         app.include_router(router)

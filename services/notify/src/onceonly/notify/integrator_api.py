@@ -22,6 +22,7 @@ from onceonly.notify.integrator_keys import IntegratorKeys
 from onceonly.notify.webhook_delivery import register_webhook
 from onceonly.notify.webhook_store import WebhookStore
 from onceonly.notify.webhook_urls import MAX_URL_LENGTH, DestinationPolicy, parse_webhook_url
+from onceonly.platform.access_log import identify_caller
 from onceonly.platform.http import Problem
 from onceonly.platform.pii import PiiSealer
 
@@ -128,6 +129,7 @@ def integrator_router(
         if integrator_id is None:
             raise UNAUTHORISED
         structlog.contextvars.bind_contextvars(integrator_id=integrator_id)
+        identify_caller(integrator_id=integrator_id)
         return integrator_id
 
     Integrator = Annotated[str, Depends(current_integrator)]

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import structlog
 from aiokafka import ConsumerRecord
+from opentelemetry import trace
 from prometheus_client import Counter
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
@@ -41,7 +42,7 @@ from onceonly.workflow.shared import (
     SupplementInput,
     WithdrawalInput,
 )
-from onceonly.workflow.temporal import connect
+from onceonly.workflow.temporal import application_trace, connect
 from onceonly.workflow.workflows import JointApproval
 
 log = structlog.get_logger(__name__)
@@ -126,7 +127,9 @@ class Bridge:
         message = envelope.message()
         if isinstance(message, application_pb2.ApplicationSubmitted):
             await self._start(message)
-        elif isinstance(message, application_pb2.WithdrawalRequested):
+            return
+        await self._link_to_application(envelope.subject)
+        if isinstance(message, application_pb2.WithdrawalRequested):
             await self._signal(
                 message.application_code, JointApproval.withdraw, WithdrawalInput(message.reason)
             )
@@ -137,6 +140,21 @@ class Bridge:
             )
         else:
             log.info("event not for the bridge", type=envelope.type, event_id=envelope.id)
+
+    async def _link_to_application(self, code: str) -> None:
+        """Link the span of an applicant update (in the trace of the request that made
+        it) to the application's trace; the workflow's handler of the signal links back.
+        Best effort: without a workflow yet, or with Temporal away, it stays unlinked."""
+        span = trace.get_current_span()
+        if not code or not span.is_recording():
+            return
+        try:
+            application = await application_trace(self._client, code)
+        except RPCError as exc:
+            log.info("update not linked to its application's trace", error=exc.status.name)
+            return
+        if application is not None:
+            span.add_link(application, {"onceonly.link": "application"})
 
     async def _start(self, event: application_pb2.ApplicationSubmitted) -> None:
         wanted = application_input(event, self._policy)

@@ -1,11 +1,19 @@
 """The Temporal client, with trace context carried into workflows and activities, and
-the application code on every log line an activity writes."""
+the application code on every log line an activity writes.
+
+The workflow of an application is started in the application's trace (the bridge
+starts it while it handles the submission), and temporalio's tracing interceptor keeps
+that context in the workflow's start header: every workflow task, timer, signal and
+update handler schedules its activities from it, whenever and on whichever worker it
+runs. `application_trace` reads it back for the steps that run outside the workflow.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import structlog
+from opentelemetry import propagate, trace
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
@@ -18,6 +26,9 @@ from temporalio.worker import (
 
 from onceonly.workflow.settings import WorkflowSettings
 
+# The workflow header in which the tracing interceptor carries the trace context.
+TRACE_HEADER = TracingInterceptor().header_key
+
 
 async def connect(settings: WorkflowSettings, *, runtime: Runtime | None = None) -> Client:
     """The client; `runtime` (the SDK's core runtime) e.g. to export its metrics."""
@@ -27,6 +38,24 @@ async def connect(settings: WorkflowSettings, *, runtime: Runtime | None = None)
         interceptors=[TracingInterceptor()],
         runtime=runtime,
     )
+
+
+async def application_trace(client: Client, application_code: str) -> trace.SpanContext | None:
+    """The span context the application's workflow was started in (a span of the
+    application's trace), from the header of its first history event; None if the
+    workflow has no trace header. Raises RPCError (e.g. NOT_FOUND: no workflow yet)."""
+    handle = client.get_workflow_handle(application_code)
+    async for event in handle.fetch_history_events(page_size=1):
+        header = event.workflow_execution_started_event_attributes.header.fields
+        payload = header.get(TRACE_HEADER)
+        if payload is None:
+            return None
+        [carrier] = client.data_converter.payload_converter.from_payloads([payload])
+        if not isinstance(carrier, dict):
+            return None
+        found = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+        return found if found.is_valid else None
+    return None
 
 
 class ActivityLogContext(Interceptor):

@@ -23,6 +23,7 @@ from onceonly.intake.relay import RELAY_COMPONENT
 from onceonly.intake.service import IntakeService
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
+from onceonly.platform.access_log import AccessLogMiddleware
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
@@ -69,6 +70,8 @@ def create_app(
     # Inside the metrics (so that timed-out requests are counted with their 503).
     app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout_seconds, prefix="/v1/")
     app.add_middleware(RequestMetricsMiddleware, service="intake")
+    # Outermost: the access log sees the 413s and 503s of the middleware inside it.
+    app.add_middleware(AccessLogMiddleware, service="intake")
     app.include_router(health_router(partial(_health, state)))
     document_problems(app, response_examples(catalogue))
     for router in (

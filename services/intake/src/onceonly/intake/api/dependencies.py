@@ -36,6 +36,7 @@ from onceonly.intake.service import Answer, IntakeService
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
 from onceonly.intake.upload_store import UploadStore
+from onceonly.platform.access_log import identify_caller
 from onceonly.platform.pii import PiiSealer
 
 
@@ -130,6 +131,7 @@ async def current_integrator(
     if owner is None or not valid or owner.revoked:
         raise unauthorised()
     structlog.contextvars.bind_contextvars(integrator_id=owner.integrator_id)
+    identify_caller(integrator_id=owner.integrator_id)
     return Integrator(owner.integrator_id, owner.integrator_name, key_id)
 
 

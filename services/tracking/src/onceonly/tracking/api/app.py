@@ -1,5 +1,5 @@
-"""The tracking API's app factory: it only wires state, lifespan, problems, metrics and
-the routers."""
+"""The tracking API's app factory: it only wires state, lifespan, problems, metrics, the
+access log and the routers."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from onceonly.catalogue.calendar import default_calendar
+from onceonly.platform.access_log import AccessLogMiddleware
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.heartbeat import stale_components
@@ -62,6 +63,7 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
             ),
         },
     )
+    app.add_middleware(AccessLogMiddleware, service="tracking")
     app.include_router(health_router(partial(_health, state)))
     for router in ROUTERS:
         app.include_router(router)

@@ -1,5 +1,5 @@
-"""The department API's app factory: it only wires state, lifespan, problems, metrics
-and the routers."""
+"""The department API's app factory: it only wires state, lifespan, problems, metrics,
+the access log and the routers."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +12,7 @@ from temporalio.service import RPCError
 
 from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import default_calendar
+from onceonly.platform.access_log import AccessLogMiddleware
 from onceonly.platform.auth import staff_dependency
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.deferral_store import refresh_deferred_gauges
@@ -67,6 +68,7 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
             ),
         },
     )
+    app.add_middleware(AccessLogMiddleware, service="workflow")
     app.include_router(health_router(partial(_health, state)))
     for router in ROUTERS:
         app.include_router(router)
