@@ -73,8 +73,10 @@ down:
 reset-temporal: down
 	rm -f $(RUN_DIR)/temporal/temporal.db $(RUN_DIR)/temporal/temporal.db-shm $(RUN_DIR)/temporal/temporal.db-wal
 
+# With the services' environment (deploy/local/env): the demo signs staff tokens with
+# the keys the services use.
 demo: up
-	.venv/bin/python deploy/local/demo.py
+	deploy/local/services.sh run .venv/bin/python deploy/local/demo.py
 	@echo
 	@echo "The system is still running:"
 	@echo "  intake API        http://127.0.0.1:$${ONCEONLY_INTAKE_PORT:-8000}/docs"
@@ -111,11 +113,16 @@ chaos: setup
 	$(UVRUN) python -m tests.chaos.run --long
 
 # Each benchmark measures this system and the raw component under it in the same run.
+# Development said explicitly, as in deploy/local/env: the benchmarks' own processes use
+# the development keys of the local system (not the whole env: its metrics ports are the
+# running processes').
+BENCH_ENV := ONCEONLY_ENVIRONMENT=$${ONCEONLY_ENVIRONMENT:-development}
+
 bench: up
-	$(UVRUN) python -m bench
+	$(BENCH_ENV) $(UVRUN) python -m bench
 
 bench-quick: up
-	$(UVRUN) python -m bench --quick
+	$(BENCH_ENV) $(UVRUN) python -m bench --quick
 
 # buf from the npm registry, at the version package-lock.json pins (node and npm needed).
 BUF := node_modules/.bin/buf

@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from onceonly.platform.auth import issue_staff_token
-from onceonly.platform.settings import PlatformSettings
+from onceonly.platform.auth import StaffApi, StaffTokens
+from onceonly.platform.settings import PlatformSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 console = Console(highlight=False)
@@ -115,8 +115,9 @@ def create_integrator() -> str:
     return str(json.loads(output)["api_key"])
 
 
-def staff(secret: str, staff_id: str, department: str, role: str) -> dict[str, str]:
-    token = issue_staff_token(secret, staff_id=staff_id, department_code=department, roles=(role,))
+def staff(tokens: StaffTokens, staff_id: str, department: str, role: str) -> dict[str, str]:
+    """Headers with a token for the one API that `tokens` are for."""
+    token = tokens.issue(staff_id=staff_id, department_code=department, roles=(role,))
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -139,11 +140,16 @@ def summary_text(summary: dict[str, Any]) -> str:
 
 
 async def main() -> None:
-    settings = PlatformSettings()
-    secret = settings.signing_secret.get_secret_value()
-    police = staff(secret, "ps-0042", "public-security", "reviewer")
-    supervisor = staff(secret, "sup-0007", "supervision-office", "supervision")
-    operations = staff(secret, "ops-0001", "operations-centre", "operations")
+    # The keys of the running system (deploy/local/env: development, said explicitly);
+    # a staff token is for one API only.
+    settings = load_settings(PlatformSettings)
+    department_api, tracking_api, notify_api = (
+        load_settings(lambda api=api: StaffTokens.from_settings(settings, api))
+        for api in (StaffApi.DEPARTMENT, StaffApi.TRACKING, StaffApi.NOTIFY)
+    )
+    police = staff(department_api, "ps-0042", "public-security", "reviewer")
+    supervisor = staff(tracking_api, "sup-0007", "supervision-office", "supervision")
+    operations = staff(notify_api, "ops-0001", "operations-centre", "operations")
     console.print(
         Panel.fit(
             "Once-Only demo: a household registration transfer (户籍迁移)\n"
@@ -246,7 +252,7 @@ async def main() -> None:
                 f" ({note['status']}, {note['segments']} segment(s)): {note['body']}"
             )
 
-        await construction_story(http, key, secret, supervisor, operations)
+        await construction_story(http, key, department_api, supervisor, operations)
 
     console.print(
         Panel.fit(
@@ -261,7 +267,7 @@ async def main() -> None:
 async def construction_story(
     http: httpx.AsyncClient,
     key: str,
-    secret: str,
+    department_api: StaffTokens,
     supervisor: dict[str, str],
     operations: dict[str, str],
 ) -> None:
@@ -291,7 +297,7 @@ async def construction_story(
         "fire",
         "civil-air-defence",
     )
-    reviewers = {d: staff(secret, f"{d}-01", d, "reviewer") for d in departments}
+    reviewers = {d: staff(department_api, f"{d}-01", d, "reviewer") for d in departments}
 
     async def all_started() -> bool:
         for headers in reviewers.values():
@@ -312,7 +318,7 @@ async def construction_story(
     step(8, "Fire asks for 10 more working days (延期); its head approves")
     reason = "消防设计需专家论证 / the fire design needs an expert review"
     await post("fire/extension", {"days": 10, "reason": reason}, reviewers["fire"])
-    head = staff(secret, "fire-head", "fire", "department_head")
+    head = staff(department_api, "fire-head", "fire", "department_head")
     await post("fire/extension/decision", {"approved": True, "note": "同意"}, head)
     fire = next(
         t

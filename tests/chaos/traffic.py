@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import StaffTokens
 
 # The GB 11643-1999 example: a valid resident ID number.
 RESIDENT_ID = "11010519491231002X"
@@ -144,7 +144,8 @@ class Traffic:
     intake: str
     workflow: str
     api_key: str
-    signing_secret: str
+    # The department API's staff tokens (a token is for one API only).
+    department_tokens: StaffTokens
     accepted: dict[str, Accepted] = field(default_factory=dict)
     retries: Counter[str] = field(default_factory=Counter)
     # Applicant updates intake answered (202), by kind.
@@ -155,11 +156,8 @@ class Traffic:
     practice: Counter[str] = field(default_factory=Counter)
 
     def _staff(self, department: str, role: str = "reviewer") -> dict[str, str]:
-        token = issue_staff_token(
-            self.signing_secret,
-            staff_id=f"chaos-{department}-{role}",
-            department_code=department,
-            roles=(role,),
+        token = self.department_tokens.issue(
+            staff_id=f"chaos-{department}-{role}", department_code=department, roles=(role,)
         )
         return {"Authorization": f"Bearer {token}"}
 

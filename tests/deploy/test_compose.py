@@ -21,7 +21,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
-from onceonly.platform.settings import DEVELOPMENT_PII_KEY, DEVELOPMENT_SECRET
+from onceonly.platform.secrets import FILE_SUFFIX, development_materials, secret_fields
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -31,6 +31,7 @@ PROCFILE = REPO / "deploy" / "local" / "Procfile"
 LOCAL_ENV = REPO / "deploy" / "local" / "env"
 INFRA_SH = REPO / "deploy" / "local" / "infra.sh"
 KAFKA_TEMPLATE = REPO / "deploy" / "kafka" / "server.properties.template"
+SECRETS_SH = REPO / "deploy" / "docker" / "secrets.sh"
 
 # ARCHITECTURE.md: the four services' ports, the Temporal UI, the trace viewer, Prometheus
 # and Grafana (deploy/observability); and the infrastructure on the same host ports as
@@ -171,6 +172,8 @@ def settings_variables() -> dict[str, Any]:
             prefix = str(cls.model_config.get("env_prefix", ""))
             for name, field in cls.model_fields.items():
                 variables[f"{prefix}{name}".upper()] = field.default
+            for name in secret_fields(cls):  # may be given as the file that holds it
+                variables[f"{prefix}{name}{FILE_SUFFIX}".upper()] = None
     # The discovery itself must work, or every check below would pass vacuously.
     assert {"ONCEONLY_DATABASE_URL", "ONCEONLY_INTAKE_PORT", "ONCEONLY_NOTIFY_HOST"} <= set(
         variables
@@ -253,7 +256,9 @@ def test_every_local_env_variable_is_set_for_every_python_service() -> None:
 def test_local_values_that_do_not_name_a_host_are_the_same() -> None:
     # Addresses differ by design (service names instead of 127.0.0.1), and so does the
     # trace exporter (Jaeger instead of none); everything else is as locally.
+    # The environment too: reachable from other containers, compose is not development.
     differ = {
+        "ONCEONLY_ENVIRONMENT",
         "ONCEONLY_DATABASE_URL",
         "ONCEONLY_KAFKA_BOOTSTRAP",
         "ONCEONLY_TEMPORAL_ADDRESS",
@@ -328,17 +333,26 @@ def test_published_ports_match_the_architecture() -> None:
     assert {name: found for name, found in ports.items() if found} == PUBLISHED_PORTS
 
 
-def test_secrets_come_from_the_environment_with_development_defaults_only() -> None:
-    defaults = {
-        "ONCEONLY_PII_KEYS": DEVELOPMENT_PII_KEY,
-        "ONCEONLY_SIGNING_SECRET": DEVELOPMENT_SECRET,
-    }
+def test_secrets_are_docker_secrets_and_never_development_keys() -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    published = [value for value in development_materials() if value in text]
+    assert not published, "docker-compose.yml holds a published development key"
+    declared = compose()["secrets"]
+    written = set(re.findall(r"^write (\S+) ", SECRETS_SH.read_text(), re.M))
+    assert written == set(declared), "deploy/docker/secrets.sh writes other files"
+    for secret in declared.values():
+        assert secret["file"] == f"./.run/docker-secrets/{PurePosixPath(secret['file']).name}"
     for name, service in python_services().items():
         env = environment(service)
-        # The platform refuses these defaults outside development and test.
-        assert env["ONCEONLY_ENVIRONMENT"] == "development", name
-        for key, default in defaults.items():
-            assert env[key] == f"${{{key}:-{default}}}", f"{name}: {key} is not ${{{key}:-...}}"
+        # Reachable from other containers: the services refuse development keys here.
+        assert env["ONCEONLY_ENVIRONMENT"] not in {"development", ""}, name
+        mounted = set(service.get("secrets", []))
+        files = {key: value for key, value in env.items() if key.endswith(FILE_SUFFIX)}
+        assert files, f"{name} reads no key from a file"
+        for key, path in files.items():
+            assert key.removesuffix(FILE_SUFFIX) not in env, f"{name}: {key} and its value"
+            assert path.startswith("/run/secrets/"), f"{name}: {key}"
+            assert PurePosixPath(path).name in mounted, f"{name}: {path} is not mounted"
 
 
 def test_traces_go_to_jaeger_under_a_name_per_process() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import StaffApi, StaffTokens
 from onceonly.platform.settings import PlatformSettings
 from tests.e2e.support import REPO, Endpoints
 
@@ -35,14 +35,19 @@ def endpoints() -> Endpoints:
 
 @pytest.fixture(scope="session")
 def platform_settings() -> PlatformSettings:
-    return PlatformSettings()
+    """The keys of the running system: deploy/local/env's, development (said explicitly)
+    unless the environment gives others."""
+    return PlatformSettings(environment="development")
 
 
 @pytest.fixture(scope="session")
 def integrator_key() -> str:
-    """A fresh integrator, created with the admin CLI as an operator would."""
+    """A fresh integrator, created with the admin CLI as an operator would, in the
+    services' environment (deploy/local/env)."""
     out = subprocess.run(
         [
+            str(REPO / "deploy/local/services.sh"),
+            "run",
             str(REPO / ".venv/bin/onceonly-intake"),
             "integrator",
             "create",
@@ -60,16 +65,27 @@ def integrator_key() -> str:
 
 @pytest.fixture(scope="session")
 def staff_headers(platform_settings: PlatformSettings) -> Callable[..., dict[str, str]]:
-    def make(department: str, *roles: str, staff: str = "e2e-staff") -> dict[str, str]:
-        token = issue_staff_token(
-            platform_settings.signing_secret.get_secret_value(),
-            staff_id=staff,
-            department_code=department,
-            roles=roles or ("reviewer",),
-        )
+    """Headers with a staff token for one API (a token is for one API only): by default
+    the department API for reviewers and heads, tracking for supervision, notify for
+    operations, as the staff of these roles use them."""
+
+    def make(
+        department: str, *roles: str, staff: str = "e2e-staff", api: StaffApi | None = None
+    ) -> dict[str, str]:
+        roles = roles or ("reviewer",)
+        tokens = StaffTokens.from_settings(platform_settings, api or _api_of(roles))
+        token = tokens.issue(staff_id=staff, department_code=department, roles=roles)
         return {"Authorization": f"Bearer {token}"}
 
     return make
+
+
+def _api_of(roles: tuple[str, ...]) -> StaffApi:
+    if "operations" in roles:
+        return StaffApi.NOTIFY
+    if "supervision" in roles:
+        return StaffApi.TRACKING
+    return StaffApi.DEPARTMENT
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import StaffApi, StaffTokens
 from onceonly.platform.settings import PlatformSettings
 from onceonly.platform.testing import eventually, test_database_url, test_kafka_bootstrap
 from onceonly.platform.testing import unique_prefix as unique_name
@@ -99,7 +99,7 @@ def system(tmp_path: Path) -> Iterator[System]:
         # Every port of deploy/local/env (APIs, metrics endpoints, the agent's web) moved.
         **{variable: str(free_port()) for variable in local_ports()},
         "ONCEONLY_RUN_DIR": str(tmp_path / "run"),
-        "ONCEONLY_ENVIRONMENT": "test",
+        "ONCEONLY_ENVIRONMENT": "development",
         "ONCEONLY_DATABASE_URL": test_database_url(),
         "ONCEONLY_KAFKA_BOOTSTRAP": test_kafka_bootstrap(),
         "ONCEONLY_TOPIC_PREFIX": prefix,
@@ -165,11 +165,11 @@ async def approve_one_application(http: httpx.AsyncClient, system: System) -> st
     answer = await submit(http, system.url("ONCEONLY_INTAKE_PORT"), api_key, household_transfer())
     assert answer.status_code == 201, answer.text
     code = str(answer.json()["application_code"])
-    token = issue_staff_token(
-        PlatformSettings().signing_secret.get_secret_value(),
-        staff_id="ps-metrics",
-        department_code="public-security",
-        roles=("reviewer",),
+    department_api = StaffTokens.from_settings(
+        PlatformSettings(environment="development"), StaffApi.DEPARTMENT
+    )
+    token = department_api.issue(
+        staff_id="ps-metrics", department_code="public-security", roles=("reviewer",)
     )
 
     async def decide() -> int:

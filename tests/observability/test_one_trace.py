@@ -74,7 +74,7 @@ def system(receiver: OtlpReceiver, tmp_path: Path) -> Iterator[System]:
     intake_port, notify_port = free_port(), free_port()
     env = {
         **os.environ,
-        "ONCEONLY_ENVIRONMENT": "test",
+        "ONCEONLY_ENVIRONMENT": "development",
         "ONCEONLY_DATABASE_URL": test_database_url(),
         "ONCEONLY_KAFKA_BOOTSTRAP": test_kafka_bootstrap(),
         "ONCEONLY_TOPIC_PREFIX": prefix,

@@ -57,7 +57,7 @@ def tracing() -> None:
 @pytest.fixture
 def settings(database_url: str, kafka_bootstrap: str) -> IntakeSettings:
     return IntakeSettings(
-        environment="test",
+        environment="development",
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=unique_prefix(),

@@ -16,8 +16,13 @@ pytestmark = pytest.mark.integration
 KEY = re.compile(r"api_key:\s+(oo_\S+)")
 
 
+def cli_environment(database_url: str) -> dict[str, str]:
+    """The test database, with the development keys (explicitly: nothing defaults to them)."""
+    return {"ONCEONLY_DATABASE_URL": database_url, "ONCEONLY_ENVIRONMENT": "development"}
+
+
 def run(database_url: str, *args: str) -> str:
-    result = CliRunner().invoke(app, list(args), env={"ONCEONLY_DATABASE_URL": database_url})
+    result = CliRunner().invoke(app, list(args), env=cli_environment(database_url))
     assert result.exit_code == 0, result.output
     return result.stdout
 
@@ -47,7 +52,7 @@ def test_integrators_and_keys_are_administered(database_url: str) -> None:
 
 def test_unknown_ids_and_duplicate_names_are_errors(database_url: str) -> None:
     runner = CliRunner()
-    env = {"ONCEONLY_DATABASE_URL": database_url}
+    env = cli_environment(database_url)
     assert runner.invoke(app, ["integrator", "key-create", "nobody"], env=env).exit_code == 1
     assert runner.invoke(app, ["integrator", "key-revoke", "0" * 16], env=env).exit_code == 1
     name = f"twice {uuid.uuid4().hex[:8]}"

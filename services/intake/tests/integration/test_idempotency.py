@@ -175,4 +175,4 @@ async def test_a_key_is_kept_a_day_then_expires_and_is_purged(
 
 def test_keys_cannot_be_configured_to_live_less_than_a_day() -> None:
     with pytest.raises(ValidationError):
-        IntakeSettings(idempotency_ttl_hours=12)
+        IntakeSettings(environment="development", idempotency_ttl_hours=12)

@@ -98,7 +98,7 @@ def live_intake(database_url: str, kafka_bootstrap: str) -> Iterator[LiveIntake]
     pools), on the test database and a topic prefix of its own."""
     api_key = asyncio.run(_create_integrator(database_url))
     settings = IntakeSettings(
-        environment="test",
+        environment="development",
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=unique_prefix(),
@@ -152,7 +152,7 @@ schemathesis.serializer.alias("application/pdf", "application/octet-stream")
 # The schema is the app's own, built at collection time (it needs no database), so
 # that pytest lists one test per operation; the test below checks that the running API
 # serves exactly this schema.
-SCHEMA_DOCUMENT = create_app(IntakeSettings(environment="test")).openapi()
+SCHEMA_DOCUMENT = create_app(IntakeSettings(environment="development")).openapi()
 schema = schemathesis.openapi.from_dict(SCHEMA_DOCUMENT)
 
 

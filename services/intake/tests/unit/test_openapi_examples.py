@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from onceonly.intake.api import create_app
 from onceonly.intake.settings import IntakeSettings
 
-APP = create_app(IntakeSettings(environment="test"))
+APP = create_app(IntakeSettings(environment="development"))
 SCHEMA = APP.openapi()
 OPERATIONS = [
     (method, path, operation)

@@ -35,7 +35,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 def settings(database_url: str, kafka_bootstrap: str) -> NotifySettings:
     prefix = unique_prefix()
     return NotifySettings(
-        environment="test",
+        environment="development",
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix,

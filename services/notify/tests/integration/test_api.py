@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from onceonly.notify.api import create_app
 from onceonly.notify.settings import NotifySettings
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import DEPARTMENT_ROLES
 from onceonly.platform.kafka import publish
 from onceonly.platform.testing import eventually
 
@@ -34,12 +34,10 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _token(settings: NotifySettings, *roles: str) -> dict[str, str]:
-    token = issue_staff_token(
-        settings.signing_secret.get_secret_value(),
-        staff_id="ops-1",
-        department_code="operations",
-        roles=roles,
-    )
+    """A notify token: of the operations centre, or of tax for a department's roles (a
+    department of the catalogue, or the token is refused outright)."""
+    department = "tax" if set(roles) & set(DEPARTMENT_ROLES) else "operations"
+    token = settings.staff_tokens().issue(staff_id="ops-1", department_code=department, roles=roles)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -83,7 +83,7 @@ async def test_each_citizen_event_sends_one_message_and_reports_it_masked(
     assert len(sent) == 2
     by_cause = {message.cause_event_id: (envelope, message) for envelope, message in sent}
     assert set(by_cause) == {accepted.id, decided.id}
-    hashed = recipient_hash(runtime.settings.signing_secret.get_secret_value(), MOBILE)
+    hashed = recipient_hash(runtime.settings.recipient_hash_key(), MOBILE)
     for cause in (accepted, decided):
         envelope, message = by_cause[cause.id]
         assert envelope.type == "onceonly.events.v1.NotificationSent"

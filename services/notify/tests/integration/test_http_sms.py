@@ -172,4 +172,4 @@ async def test_a_gateway_refusal_is_permanent(
 
 def test_the_http_provider_needs_a_gateway_url() -> None:
     with pytest.raises(ValueError, match="GATEWAY_URL"):
-        NotifySettings(notify_provider="http")
+        NotifySettings(environment="development", notify_provider="http")

@@ -78,7 +78,7 @@ def _notifier(ledger, provider: Provider, publisher, sealer) -> Notifier:
         publish=publisher,
         sealer=sealer,
         catalogue=default_catalogue(),
-        signing_secret=SECRET,
+        recipient_hash_key=SECRET,
     )
 
 

@@ -97,7 +97,7 @@ def start_notify(
     _, url = gateway
     env = {
         **os.environ,
-        "ONCEONLY_ENVIRONMENT": "test",
+        "ONCEONLY_ENVIRONMENT": "development",
         "ONCEONLY_TOPIC_PREFIX": prefix,
         "ONCEONLY_NOTIFY_CONSUMER_GROUP": f"{prefix}-notify",
         "ONCEONLY_DATABASE_URL": database_url,

@@ -28,6 +28,7 @@ from onceonly.notify.webhook_delivery import NO_WEBHOOK, REFUSED, secret_context
 from onceonly.notify.webhook_store import WebhookStore
 from onceonly.platform.kafka import publish
 from onceonly.platform.pii import PiiSealer
+from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 from onceonly.platform.testing import eventually
 
 pytestmark = pytest.mark.integration
@@ -183,7 +184,7 @@ async def test_registration_refuses_what_webhooks_may_not_reach_and_says_why(
     assert stored.url == registered["url"]
     assert stored.key_id == registered["key_id"]
     assert registered["secret"] not in stored.secret_sealed
-    sealer = PiiSealer(NotifySettings().pii_keys.get_secret_value())
+    sealer = PiiSealer(DEVELOPMENT_PII_KEY)
     opened = sealer.open(stored.secret_sealed, context=secret_context(integrator.id))
     assert opened == registered["secret"]
 
@@ -364,7 +365,7 @@ async def _cli(database_url: str, *args: str, input: str | None = None) -> Any:
         cli_app,
         list(args),
         input=input,
-        env={"ONCEONLY_DATABASE_URL": database_url},
+        env={"ONCEONLY_DATABASE_URL": database_url, "ONCEONLY_ENVIRONMENT": "development"},
     )
 
 

@@ -30,7 +30,7 @@ from onceonly.notify.settings import NotifySettings
 from onceonly.notify.webhook_delivery import register_webhook, secret_context
 from onceonly.notify.webhook_store import WebhookStore
 from onceonly.notify.webhook_urls import parse_webhook_url
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import DEPARTMENT_ROLES
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import publish
 from onceonly.platform.pii import PiiSealer
@@ -173,12 +173,10 @@ async def _webhook_rows(pool: asyncpg.Pool, code: str) -> list[asyncpg.Record]:
 
 
 def _token(settings: NotifySettings, *roles: str) -> dict[str, str]:
-    token = issue_staff_token(
-        settings.signing_secret.get_secret_value(),
-        staff_id="ops-1",
-        department_code="operations",
-        roles=roles,
-    )
+    """A notify token: of the operations centre, or of tax for a department's roles (a
+    department of the catalogue, or the token is refused outright)."""
+    department = "tax" if set(roles) & set(DEPARTMENT_ROLES) else "operations"
+    token = settings.staff_tokens().issue(staff_id="ops-1", department_code=department, roles=roles)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -362,7 +360,7 @@ async def test_the_cli_registers_a_webhook_with_a_sealed_secret(
         CliRunner().invoke,
         cli_app,
         ["webhook", "set", integrator_id, url],
-        env={"ONCEONLY_DATABASE_URL": database_url},
+        env={"ONCEONLY_DATABASE_URL": database_url, "ONCEONLY_ENVIRONMENT": "development"},
     )
     assert result.exit_code == 0, result.output
     printed = dict(line.split(": ", 1) for line in result.output.splitlines())
@@ -379,7 +377,7 @@ async def test_the_cli_registers_a_webhook_with_a_sealed_secret(
         CliRunner().invoke,
         cli_app,
         ["webhook", "set", integrator_id, "ftp://nope"],
-        env={"ONCEONLY_DATABASE_URL": database_url},
+        env={"ONCEONLY_DATABASE_URL": database_url, "ONCEONLY_ENVIRONMENT": "development"},
     )
     assert bad.exit_code == 2
 

@@ -1,56 +1,84 @@
 """Notify's consumer group follows the topic prefix unless it is named outright; local
-webhook receivers only when development is set explicitly."""
+webhook receivers only when development is set explicitly, on loopback; notify's own
+keys (the recipient hash apart from everything else)."""
 
 from __future__ import annotations
 
-import base64
+import os
 
 import pytest
 from pydantic import ValidationError
 
 from onceonly.notify.settings import NotifySettings
 from onceonly.notify.webhook_urls import STRICT
+from onceonly.platform.auth import StaffApi
+from onceonly.platform.secrets import DEVELOPMENT_RECIPIENT_HASH_KEY
+from onceonly.platform.testing import production_keys as fresh_production_keys
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "ONCEONLY_TOPIC_PREFIX",
-        "ONCEONLY_NOTIFY_CONSUMER_GROUP",
-        "ONCEONLY_ENVIRONMENT",
-        "ONCEONLY_NOTIFY_WEBHOOK_LOCAL_RECEIVERS",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.upper().startswith("ONCEONLY_"):
+            monkeypatch.delenv(name)
 
 
 def test_the_group_follows_the_topic_prefix() -> None:
     # The default prefix keeps the group name that deployments already have.
-    assert NotifySettings().notify_consumer_group == "onceonly-notify"
-    assert NotifySettings(topic_prefix="chaos").notify_consumer_group == "chaos-notify"
+    assert NotifySettings(environment="development").notify_consumer_group == "onceonly-notify"
+    chaos = NotifySettings(environment="development", topic_prefix="chaos")
+    assert chaos.notify_consumer_group == "chaos-notify"
 
 
 def test_a_named_group_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ONCEONLY_NOTIFY_CONSUMER_GROUP", "ops-notify")
-    assert NotifySettings(topic_prefix="chaos").notify_consumer_group == "ops-notify"
+    named = NotifySettings(environment="development", topic_prefix="chaos")
+    assert named.notify_consumer_group == "ops-notify"
 
 
 def test_webhooks_go_to_public_https_destinations_by_default() -> None:
-    assert NotifySettings().webhook_destinations == STRICT
     assert NotifySettings(environment="development").webhook_destinations == STRICT
+    assert (
+        NotifySettings(environment="production", **fresh_production_keys()).webhook_destinations
+        == STRICT
+    )
+
+
+def test_notify_has_its_own_keys() -> None:
+    settings = NotifySettings(environment="development")
+    assert settings.recipient_hash_key() == DEVELOPMENT_RECIPIENT_HASH_KEY
+    assert settings.staff_tokens().api is StaffApi.NOTIFY
+    keys = fresh_production_keys()
+    production = NotifySettings(environment="production", **keys)
+    assert production.recipient_hash_key() == keys["notify_recipient_hash_key"]
+    assert production.staff_tokens().keys.ids == (keys["notify_api_token_keys"].split(":")[0],)
+    missing = {key: value for key, value in keys.items() if key != "notify_recipient_hash_key"}
+    with pytest.raises(ValidationError, match="ONCEONLY_NOTIFY_RECIPIENT_HASH_KEY"):
+        NotifySettings(environment="production", **missing)
+    with pytest.raises(ValidationError, match="ONCEONLY_NOTIFY_RECIPIENT_HASH_KEY"):
+        NotifySettings(
+            environment="production",
+            **(keys | {"notify_recipient_hash_key": DEVELOPMENT_RECIPIENT_HASH_KEY}),
+        )
 
 
 def test_local_webhook_receivers_need_development_set_explicitly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The default environment (development, today) is not enough: it must be said.
+    # An unset environment is not enough: development must be said.
+    production_keys = fresh_production_keys()
     with pytest.raises(ValidationError, match="ONCEONLY_ENVIRONMENT=development"):
-        NotifySettings(notify_webhook_local_receivers=True)
+        NotifySettings(notify_webhook_local_receivers=True, **production_keys)
     with pytest.raises(ValidationError, match="ONCEONLY_ENVIRONMENT=development"):
-        NotifySettings(environment="test", notify_webhook_local_receivers=True)
-    production_keys = {
-        "pii_keys": "prod1:" + base64.b64encode(b"p" * 32).decode(),
-        "signing_secret": "a-production-signing-secret-of-some-length",
-    }
+        NotifySettings(environment="test", notify_webhook_local_receivers=True, **production_keys)
+    # Development, but reachable from elsewhere: the same refusal as the keys'.
+    with pytest.raises(ValidationError, match=r"ONCEONLY_NOTIFY_HOST=0\.0\.0\.0"):
+        NotifySettings(
+            environment="development",
+            notify_host="0.0.0.0",
+            notify_webhook_local_receivers=True,
+            **production_keys,
+        )
     with pytest.raises(ValidationError, match="ONCEONLY_ENVIRONMENT=development"):
         NotifySettings(
             environment="production", notify_webhook_local_receivers=True, **production_keys
@@ -60,6 +88,6 @@ def test_local_webhook_receivers_need_development_set_explicitly(
     )
     monkeypatch.setenv("ONCEONLY_NOTIFY_WEBHOOK_LOCAL_RECEIVERS", "true")
     with pytest.raises(ValidationError):
-        NotifySettings()
+        NotifySettings(**production_keys)
     monkeypatch.setenv("ONCEONLY_ENVIRONMENT", "development")
     assert NotifySettings().webhook_destinations.local_receivers

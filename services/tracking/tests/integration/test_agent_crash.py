@@ -49,7 +49,7 @@ def agent_env(database_url: str, kafka_bootstrap: str) -> dict[str, str]:
         "ONCEONLY_TOPIC_PREFIX": unique_prefix(),
         "ONCEONLY_DATABASE_URL": database_url,
         "ONCEONLY_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ONCEONLY_ENVIRONMENT": "test",
+        "ONCEONLY_ENVIRONMENT": "development",
         "ONCEONLY_HEARTBEAT_SECONDS": "0.5",
         "ONCEONLY_TRACKING_AGENT_PORT": str(free_port()),
         "ONCEONLY_TRACKING_AGENT_SESSION_TIMEOUT_SECONDS": "10",

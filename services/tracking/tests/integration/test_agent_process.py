@@ -38,7 +38,7 @@ def agent_process(
         "ONCEONLY_TOPIC_PREFIX": prefix,
         "ONCEONLY_DATABASE_URL": database_url,
         "ONCEONLY_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ONCEONLY_ENVIRONMENT": "test",
+        "ONCEONLY_ENVIRONMENT": "development",
         "ONCEONLY_HEARTBEAT_SECONDS": "0.5",
         "PYTHONUNBUFFERED": "1",
     }

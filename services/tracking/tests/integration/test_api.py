@@ -6,20 +6,23 @@ from datetime import date, datetime, timedelta, timezone
 import httpx
 import pytest
 
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import DEPARTMENT_ROLES, StaffApi, issue_staff_token
 from onceonly.platform.heartbeat import beat
+from onceonly.platform.secrets import KeyRing
 from onceonly.tracking.api import create_app
 from onceonly.tracking.processing import AGENT_COMPONENT
 from onceonly.tracking.settings import TrackingSettings
 
 pytestmark = pytest.mark.integration
 
-SECRET = "tracking-api-test-secret-of-32-bytes-or-more"
+KEYS = "test-1:tracking-api-test-secret-of-32-bytes-or-more"
 
 
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = TrackingSettings(database_url=database_url, signing_secret=SECRET)
+    settings = TrackingSettings(
+        environment="development", database_url=database_url, tracking_api_token_keys=KEYS
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -27,8 +30,17 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def bearer(*roles: str, department: str = "supervision") -> dict[str, str]:
-    token = issue_staff_token(SECRET, staff_id="s-1", department_code=department, roles=roles)
+def bearer(*roles: str, department: str | None = None) -> dict[str, str]:
+    """A tracking token; reviewers and heads of public security unless `department`."""
+    if department is None:
+        department = "public-security" if set(roles) & set(DEPARTMENT_ROLES) else "supervision"
+    token = issue_staff_token(
+        KeyRing.parse(KEYS, setting="test"),
+        api=StaffApi.TRACKING,
+        staff_id="s-1",
+        department_code=department,
+        roles=roles,
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -105,11 +117,18 @@ async def test_staff_token_required(client, store, events) -> None:
     url = f"/v1/applications/{code}/timeline"
     assert (await client.get(url)).status_code == 401
     forged = issue_staff_token(
-        "another-secret-that-is-32-bytes-long", staff_id="x", department_code="d"
+        KeyRing.parse("test-1:another-secret-that-is-32-bytes-long", setting="forged"),
+        api=StaffApi.TRACKING,
+        staff_id="x",
+        department_code="public-security",
     )
     response = await client.get(url, headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
+    # A department that does not exist reads nothing, not even a 404 (issue 15, item 2).
+    for role in ("reviewer", "department_head"):
+        headers = bearer(role, department="no-such-department")
+        assert (await client.get(url, headers=headers)).status_code == 401
     for role in ("supervision", "operations"):
         assert (await client.get(url, headers=bearer(role))).status_code == 200
     for role in ("reviewer", "department_head"):  # of the department with the task
@@ -131,18 +150,24 @@ async def test_a_department_sees_only_applications_it_has_a_task_in(
         f"/v1/applications/{never}/{path}", headers=bearer(role, department="tax")
     )
 
-    # Another department's, or a department that does not exist: told exactly what an
-    # unknown application is told, so that the register cannot be walked.
+    # Another department's: told exactly what an unknown application is told, so that
+    # the register cannot be walked.
     def shape(answer: httpx.Response, of: str) -> dict[str, object]:
         body = answer.json()
         return {key: value for key, value in body.items() if key != "instance"} | {
             "detail": body["detail"].replace(of, "CODE")
         }
 
-    for department in ("tax", "no-such-department"):
-        theirs = await client.get(url, headers=bearer(role, department=department))
-        assert (theirs.status_code, unknown.status_code) == (404, 404)
-        assert shape(theirs, code) == shape(unknown, never)
+    theirs = await client.get(url, headers=bearer(role, department="tax"))
+    assert (theirs.status_code, unknown.status_code) == (404, 404)
+    assert shape(theirs, code) == shape(unknown, never)
+    # A department that does not exist: its token is refused before any application is
+    # looked at, the same 401 whether the application exists or not.
+    nowhere = bearer(role, department="no-such-department")
+    existing = await client.get(url, headers=nowhere)
+    missing = await client.get(f"/v1/applications/{never}/{path}", headers=nowhere)
+    assert (existing.status_code, missing.status_code) == (401, 401)
+    assert shape(existing, code) == shape(missing, never)
 
 
 async def test_malformed_code_is_a_422_problem(client) -> None:

@@ -19,8 +19,9 @@ from google.protobuf.message import Message
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from onceonly.events.v1 import approval_pb2
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import StaffApi, issue_staff_token
 from onceonly.platform.envelope import new_envelope
+from onceonly.platform.secrets import KeyRing
 from onceonly.platform.testing import eventually, unique_prefix
 from onceonly.tracking.store import TrackingStore
 
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[4]
 CHROMIUM = Path(os.environ.get("ONCEONLY_CHROMIUM", "/usr/bin/chromium"))
-SECRET = "tracking-dashboard-test-secret-of-32-bytes-or-more"
+KEYS = "test-1:tracking-dashboard-test-secret-of-32-bytes-or-more"
 DEADLINE_SECONDS = 60.0
 # Playwright's auto-waiting assertions, in milliseconds.
 UI_TIMEOUT_MS = 30_000
@@ -62,8 +63,8 @@ def api_process(database_url: str, tmp_path: Path) -> Iterator[tuple[str, subpro
     env = {
         **os.environ,
         "ONCEONLY_DATABASE_URL": database_url,
-        "ONCEONLY_ENVIRONMENT": "test",
-        "ONCEONLY_SIGNING_SECRET": SECRET,
+        "ONCEONLY_ENVIRONMENT": "development",
+        "ONCEONLY_TRACKING_API_TOKEN_KEYS": KEYS,
         "ONCEONLY_TRACKING_HOST": "127.0.0.1",
         "ONCEONLY_TRACKING_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
@@ -188,7 +189,11 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     assert await page.get_attribute("html", "lang") == "zh-CN"
     await expect(page.locator("#lang")).to_have_text("English")
     token = issue_staff_token(
-        SECRET, staff_id="sup-1", department_code="supervision", roles=["supervision"]
+        KeyRing.parse(KEYS, setting="test"),
+        api=StaffApi.TRACKING,
+        staff_id="sup-1",
+        department_code="supervision",
+        roles=("supervision",),
     )
     await page.fill("#token", token)
     await page.fill("#month", "2024-02")

@@ -6,19 +6,22 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from onceonly.platform.auth import issue_staff_token
+from onceonly.platform.auth import DEPARTMENT_ROLES, StaffApi, issue_staff_token
 from onceonly.platform.envelope import new_envelope
+from onceonly.platform.secrets import KeyRing
 from onceonly.tracking.api import create_app
 from onceonly.tracking.settings import TrackingSettings
 
 pytestmark = pytest.mark.integration
 
-SECRET = "tracking-api-test-secret-of-32-bytes-or-more"
+KEYS = "test-1:tracking-api-test-secret-of-32-bytes-or-more"
 
 
 @pytest.fixture
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = TrackingSettings(database_url=database_url, signing_secret=SECRET)
+    settings = TrackingSettings(
+        environment="development", database_url=database_url, tracking_api_token_keys=KEYS
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -27,7 +30,15 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def bearer(*roles: str) -> dict[str, str]:
-    token = issue_staff_token(SECRET, staff_id="s-1", department_code="supervision", roles=roles)
+    """A tracking token: of the supervision office, or of tax for a department's roles."""
+    department = "tax" if set(roles) & set(DEPARTMENT_ROLES) else "supervision"
+    token = issue_staff_token(
+        KeyRing.parse(KEYS, setting="test"),
+        api=StaffApi.TRACKING,
+        staff_id="s-1",
+        department_code=department,
+        roles=roles,
+    )
     return {"Authorization": f"Bearer {token}"}
 
 

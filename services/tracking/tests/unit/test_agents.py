@@ -37,12 +37,12 @@ class Progress:
 
 
 def test_one_agent_per_stream_with_prefixed_topics_and_group() -> None:
-    settings = TrackingSettings(topic_prefix="unit-x")
+    settings = TrackingSettings(environment="development", topic_prefix="unit-x")
     tracking = create_tracking_app(settings)
     assert set(tracking.agents) == set(Stream)
     assert app_id(settings) == "unit-x-tracking"
-    assert TrackingSettings().topic_prefix == "onceonly"
-    assert app_id(TrackingSettings()) == "onceonly-tracking"
+    assert TrackingSettings(environment="development").topic_prefix == "onceonly"
+    assert app_id(TrackingSettings(environment="development")) == "onceonly-tracking"
     conf = tracking.app.conf
     assert conf.processing_guarantee.value == "at_least_once"
     assert conf.topic_partitions == 3
@@ -51,7 +51,9 @@ def test_one_agent_per_stream_with_prefixed_topics_and_group() -> None:
 
 
 async def test_agent_hands_each_event_with_its_headers_to_the_recorder(events) -> None:
-    tracking = create_tracking_app(TrackingSettings(topic_prefix="unit-y"))
+    tracking = create_tracking_app(
+        TrackingSettings(environment="development", topic_prefix="unit-y")
+    )
     collect = Collect()
     tracking.runtime.recorder = TimelineRecorder(append=collect.append, park=collect.park)
     tracking.runtime.store = collect  # type: ignore[assignment]

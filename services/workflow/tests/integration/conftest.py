@@ -24,7 +24,7 @@ MakeActivities = Callable[[WorkflowSettings, Producer], ApprovalActivities]
 @pytest.fixture
 def settings(database_url: str) -> WorkflowSettings:
     return WorkflowSettings(
-        environment="test",
+        environment="development",
         database_url=database_url,
         topic_prefix=unique_prefix(),
         temporal_task_queue=unique_prefix(),

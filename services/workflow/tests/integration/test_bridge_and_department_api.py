@@ -18,7 +18,6 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from onceonly.catalogue.testing import CONSTRUCTION_MATERIALS
 from onceonly.events.v1 import application_pb2, approval_pb2, envelope_pb2
-from onceonly.platform.auth import issue_staff_token
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer, build_producer, ensure_topics, publish
 from onceonly.platform.telemetry import configure_telemetry
@@ -44,8 +43,7 @@ class System:
         self.started: list[str] = []
 
     def token(self, department: str, staff: str = "staff-1") -> dict[str, str]:
-        secret = self.settings.signing_secret.get_secret_value()
-        token = issue_staff_token(secret, staff_id=staff, department_code=department)
+        token = self.settings.staff_tokens().issue(staff_id=staff, department_code=department)
         return {"Authorization": f"Bearer {token}"}
 
 
@@ -349,11 +347,10 @@ async def test_lead_department_and_extension_operations_through_the_api(system: 
         id=application_code,
         task_queue=system.settings.temporal_task_queue,
     )
-    secret = system.settings.signing_secret.get_secret_value()
+    tokens = system.settings.staff_tokens()
 
     def as_staff(department: str, *roles: str) -> dict[str, str]:
-        token = issue_staff_token(
-            secret,
+        token = tokens.issue(
             staff_id=f"{department}-{'-'.join(roles) or 'reviewer'}",
             department_code=department,
             roles=roles or ("reviewer",),

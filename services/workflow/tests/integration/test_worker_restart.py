@@ -84,7 +84,7 @@ class WorkerProcess:
     async def start(self) -> None:
         env = {
             **os.environ,
-            "ONCEONLY_ENVIRONMENT": "test",
+            "ONCEONLY_ENVIRONMENT": "development",
             "ONCEONLY_TOPIC_PREFIX": self._settings.topic_prefix,
             "ONCEONLY_TEMPORAL_TASK_QUEUE": self._settings.temporal_task_queue,
             "ONCEONLY_DATABASE_URL": self._settings.database_url,
@@ -179,7 +179,7 @@ async def _workers() -> AsyncIterator[list[WorkerProcess]]:
 async def test_killed_worker_restarts_where_it_stopped_without_duplicate_events() -> None:
     began = time.monotonic()
     settings = WorkflowSettings(
-        environment="test",
+        environment="development",
         database_url=test_database_url(),
         kafka_bootstrap=test_kafka_bootstrap(),
         topic_prefix=unique_prefix(),

@@ -1,7 +1,14 @@
 """Signed staff tokens (department reviewers, supervision and operations staff).
 
-A token is a JWT (HS256) signed with the shared signing secret, carrying the staff id,
-the department and the roles. Integrators use API keys instead (see intake).
+A token is a JWT (HS256) for one API: its `aud` names the API (the department API of
+the workflow, tracking, notify's staff API) and each API has its own keys, so a token
+for one is refused by the others and a service holding one API's keys cannot sign for
+another. The `kid` header names the key that signed it among the API's keys (current
+first, then the previous ones while they rotate out; see `secrets.KeyRing`). A token
+carries the staff id, the department and the roles, and must expire: one valid for
+longer than the API's maximum (12 hours unless configured) is refused, as is one whose
+department is not in the catalogue for the roles that act for a department.
+Integrators use API keys instead (see intake).
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import jwt
@@ -16,9 +24,29 @@ from fastapi import Request
 
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.http import Problem
+from onceonly.platform.secrets import KeyRing, SettingsRefused, env_name
+from onceonly.platform.settings import PlatformSettings
 
 ISSUER = "onceonly"
 ROLES = ("reviewer", "department_head", "supervision", "operations")
+# Roles that act for one department of the catalogue; supervision and operations belong
+# to offices outside it (the supervision office, the operations centre).
+DEPARTMENT_ROLES = ("reviewer", "department_head")
+# Clock skew tolerated between the issuer and the API.
+LEEWAY_SECONDS = 30
+
+
+class StaffApi(StrEnum):
+    """The APIs that accept staff tokens; the value is the token's `aud`."""
+
+    DEPARTMENT = "onceonly-department-api"
+    TRACKING = "onceonly-tracking-api"
+    NOTIFY = "onceonly-notify-api"
+
+    @property
+    def key_setting(self) -> str:
+        """The setting that holds this API's token keys."""
+        return f"{self.name.lower()}_api_token_keys"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,43 +56,150 @@ class StaffIdentity:
     roles: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class StaffTokens:
+    """How one API checks staff tokens: its audience, its keys by id, the longest
+    lifetime it accepts, and which department codes exist (None: not checked)."""
+
+    api: StaffApi
+    keys: KeyRing
+    max_lifetime: timedelta = timedelta(hours=12)
+    known_department: Callable[[str], bool] | None = None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: PlatformSettings,
+        api: StaffApi,
+        *,
+        known_department: Callable[[str], bool] | None = None,
+    ) -> StaffTokens:
+        """The API's keys and maximum lifetime from settings (refused if its keys are not
+        configured)."""
+        variable = env_name(type(settings), api.key_setting)
+        spec = getattr(settings, api.key_setting).get_secret_value()
+        if not spec:
+            raise SettingsRefused(f"{variable} (or {variable}_FILE) is not set")
+        return cls(
+            api=api,
+            keys=KeyRing.parse(spec, setting=variable),
+            max_lifetime=timedelta(hours=settings.staff_token_max_hours),
+            known_department=known_department,
+        )
+
+    def issue(
+        self,
+        *,
+        staff_id: str,
+        department_code: str,
+        roles: tuple[str, ...] = ("reviewer",),
+        ttl: timedelta | None = None,
+    ) -> str:
+        """A token for this API, signed with its current key, valid for `ttl` (the most
+        the API accepts if not given)."""
+        return issue_staff_token(
+            self.keys,
+            api=self.api,
+            staff_id=staff_id,
+            department_code=department_code,
+            roles=roles,
+            ttl=ttl or self.max_lifetime,
+        )
+
+    def verify(self, token: str) -> StaffIdentity:
+        """The token's staff, or Problem(401) (see `verify_staff_token`)."""
+        return verify_staff_token(self, token)
+
+
 def issue_staff_token(
-    secret: str,
+    keys: KeyRing,
     *,
+    api: StaffApi,
     staff_id: str,
     department_code: str,
     roles: tuple[str, ...] = ("reviewer",),
     ttl: timedelta = timedelta(hours=12),
+    now: datetime | None = None,
 ) -> str:
+    """A token for `api`, signed with the current key of `keys` (its id in `kid`)."""
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
-    now = datetime.now(UTC)
+    if ttl <= timedelta(0):
+        raise ValueError("a token must expire after it is issued")
+    issued = now or datetime.now(UTC)
+    key_id, key = keys.current
     claims = {
         "iss": ISSUER,
+        "aud": api.value,
         "sub": staff_id,
         "dept": department_code,
         "roles": list(roles),
-        "iat": now,
-        "exp": now + ttl,
+        "iat": issued,
+        "exp": issued + ttl,
     }
-    return jwt.encode(claims, secret, algorithm="HS256")
+    return jwt.encode(claims, key, algorithm="HS256", headers={"kid": key_id})
 
 
-def verify_staff_token(secret: str, token: str) -> StaffIdentity:
-    """Raises Problem(401) for a missing, expired, forged or malformed token."""
+def verify_staff_token(tokens: StaffTokens, token: str) -> StaffIdentity:
+    """Raises Problem(401) for a missing, expired, forged, malformed, too long-lived or
+    other API's token, or one of a department that does not exist."""
+    try:
+        key_id = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        raise _unauthorised("The token is not valid. 令牌无效.") from None
+    key = tokens.keys.get(key_id) if isinstance(key_id, str) else None
+    if key is None:
+        raise _unauthorised("The token is not valid (unknown key). 令牌无效.")
     try:
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub"]}
+            token,
+            key,
+            algorithms=["HS256"],
+            issuer=ISSUER,
+            audience=tokens.api.value,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"], "strict_aud": True},
         )
     except jwt.ExpiredSignatureError:
         raise _unauthorised("The token has expired. 令牌已过期.") from None
+    except jwt.InvalidAudienceError:
+        raise _unauthorised("The token is for another API. 令牌不适用于此接口.") from None
     except jwt.PyJWTError:
         raise _unauthorised("The token is not valid. 令牌无效.") from None
+    _check_lifetime(tokens, claims)
+    identity = _identity(claims)
+    if (
+        tokens.known_department is not None
+        and set(identity.roles) & set(DEPARTMENT_ROLES)
+        and not tokens.known_department(identity.department_code)
+    ):
+        raise _unauthorised("The token's department does not exist. 部门不存在.")
+    return identity
+
+
+def _check_lifetime(tokens: StaffTokens, claims: dict[str, Any]) -> None:
+    limit = tokens.max_lifetime.total_seconds()
+    expires, issued = float(claims["exp"]), float(claims["iat"])
+    left = expires - datetime.now(UTC).timestamp()
+    if expires - issued > limit or left > limit + LEEWAY_SECONDS:
+        hours = f"{limit / 3600:g}"
+        raise _unauthorised(
+            f"The token is valid for longer than this API accepts ({hours} h). 令牌有效期过长."
+        )
+
+
+def _identity(claims: dict[str, Any]) -> StaffIdentity:
+    roles = claims.get("roles", [])
+    department = claims.get("dept", "")
+    if (
+        not isinstance(roles, list)
+        or not all(isinstance(role, str) and role in ROLES for role in roles)
+        or not isinstance(department, str)
+    ):
+        raise _unauthorised("The token is not valid. 令牌无效.")
     return StaffIdentity(
-        staff_id=str(claims["sub"]),
-        department_code=str(claims.get("dept", "")),
-        roles=tuple(str(role) for role in claims.get("roles", ())),
+        staff_id=str(claims["sub"]), department_code=department, roles=tuple(roles)
     )
 
 
@@ -79,7 +214,7 @@ def _unauthorised(detail: str) -> Problem:
 
 
 def staff_dependency(
-    secret: str, *, roles: tuple[str, ...] = ()
+    tokens: StaffTokens, *, roles: tuple[str, ...] = ()
 ) -> Callable[[Request], Coroutine[Any, Any, StaffIdentity]]:
     """A FastAPI dependency: the bearer token's staff, holding one of `roles` if given."""
 
@@ -88,7 +223,7 @@ def staff_dependency(
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise _unauthorised("Send `Authorization: Bearer <staff token>`. 需要工作人员令牌.")
-        identity = verify_staff_token(secret, token.strip())
+        identity = verify_staff_token(tokens, token.strip())
         identify_caller(staff_id=identity.staff_id, department=identity.department_code)
         if roles and not set(roles) & set(identity.roles):
             raise Problem(
@@ -104,12 +239,12 @@ def staff_dependency(
 
 class SignedInStaff:
     """A dependency: the bearer token's staff, holding one of `roles` (401, 403 problems),
-    checked with the signing secret that `secret` reads from the request (the app's
-    settings, reached through `request.app.state`)."""
+    checked as `tokens` says for the request's API (built from the app's settings,
+    reached through `request.app.state`)."""
 
-    def __init__(self, *roles: str, secret: Callable[[Request], str]) -> None:
+    def __init__(self, *roles: str, tokens: Callable[[Request], StaffTokens]) -> None:
         self.roles = roles
-        self._secret = secret
+        self._tokens = tokens
 
     async def __call__(self, request: Request) -> StaffIdentity:
-        return await staff_dependency(self._secret(request), roles=self.roles)(request)
+        return await staff_dependency(self._tokens(request), roles=self.roles)(request)

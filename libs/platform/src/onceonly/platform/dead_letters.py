@@ -30,7 +30,7 @@ from onceonly.events.v1 import envelope_pb2
 from onceonly.platform.kafka import build_producer
 from onceonly.platform.kafka_ports import Producer
 from onceonly.platform.partition_reader import PartitionReader
-from onceonly.platform.settings import PlatformSettings
+from onceonly.platform.settings import PlatformSettings, load_settings
 from onceonly.platform.topics import dead_letter_topic
 
 # Added to a record sent again, so that its second life can be told from its first.
@@ -107,10 +107,12 @@ def dead_letter_commands(
     def topic_of(consumer: str) -> str:
         if consumer not in consumers:
             raise typer.BadParameter(f"unknown consumer {consumer!r}; {consumer_help}")
-        return dead_letter_topic(settings().topic_prefix, consumer)
+        return dead_letter_topic(load_settings(settings).topic_prefix, consumer)
 
     async def letters_of(consumer: str) -> list[ParkedLetter]:
-        reader = PartitionReader(settings().kafka_bootstrap, client_id="onceonly-dead-letters")
+        reader = PartitionReader(
+            load_settings(settings).kafka_bootstrap, client_id="onceonly-dead-letters"
+        )
         try:
             return await read_letters(reader, topic_of(consumer))
         finally:
@@ -171,7 +173,9 @@ def dead_letter_commands(
                 if places
                 else [parked for parked in letters if reason in parked.letter.reason]
             )
-            producer = build_producer(settings().kafka_bootstrap, client_id="onceonly-redrive")
+            producer = build_producer(
+                load_settings(settings).kafka_bootstrap, client_id="onceonly-redrive"
+            )
             await producer.start()
             try:
                 for parked in chosen:

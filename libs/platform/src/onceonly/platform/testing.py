@@ -9,7 +9,9 @@ reading a topic.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +41,19 @@ def test_kafka_bootstrap() -> str:
         "ONCEONLY_TEST_KAFKA_BOOTSTRAP",
         os.environ.get("ONCEONLY_KAFKA_BOOTSTRAP", DEFAULT_TEST_KAFKA_BOOTSTRAP),
     )
+
+
+def production_keys() -> dict[str, str]:
+    """Fresh keys for every secret setting, none of them a development one: for settings
+    built as production builds them (`environment="production"`, `**production_keys()`)."""
+    return {
+        "pii_keys": "prod1:" + base64.b64encode(os.urandom(32)).decode(),
+        "department_api_token_keys": "prod-department-1:" + secrets.token_urlsafe(32),
+        "tracking_api_token_keys": "prod-tracking-1:" + secrets.token_urlsafe(32),
+        "notify_api_token_keys": "prod-notify-1:" + secrets.token_urlsafe(32),
+        "notify_recipient_hash_key": secrets.token_urlsafe(32),
+        "registry_lookup_key": secrets.token_urlsafe(32),
+    }
 
 
 # Named like tests, but not tests: pytest must not collect them where they are imported.

@@ -22,6 +22,7 @@ from onceonly.intake.store import IntegratorStore
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.dead_letters import dead_letter_commands
 from onceonly.platform.metrics import ConsumerGroup, ConsumerLagMonitor, serve_metrics
+from onceonly.platform.settings import load_settings
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 from onceonly.platform.topics import Stream, topic_name
 
@@ -36,7 +37,7 @@ app.add_typer(
 
 
 def _settings(component: str) -> IntakeSettings:
-    settings = IntakeSettings()
+    settings = load_settings(IntakeSettings)
     configure_logging(f"intake-{component}", settings.log_level)
     configure_telemetry("onceonly-intake")
     return settings
@@ -137,7 +138,7 @@ def _admin_logging(settings: IntakeSettings) -> None:
 
 def _with_store(action: Callable[[IntegratorStore], Awaitable[T]]) -> T:
     async def run() -> T:
-        settings = IntakeSettings()
+        settings = load_settings(IntakeSettings)
         _admin_logging(settings)
         pool = await create_pool(settings.database_url, max_size=2)
         try:
@@ -242,7 +243,7 @@ def reseal_pii(
     from onceonly.intake.pii_rotation import reseal_applications
     from onceonly.platform.pii import PiiError, PiiSealer
 
-    settings = IntakeSettings()
+    settings = load_settings(IntakeSettings)
     _admin_logging(settings)
     sealer = PiiSealer(settings.pii_keys.get_secret_value())
 

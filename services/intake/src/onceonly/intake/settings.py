@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from onceonly.platform.settings import PlatformSettings
 
 
 class IntakeSettings(PlatformSettings):
+    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("pii_keys",)
+    LISTEN_HOSTS: ClassVar[tuple[str, ...]] = ("intake_host",)
+
     intake_host: str = "127.0.0.1"
     intake_port: int = 8000
     # API processes (uvicorn workers) sharing the port. Each has its own rate limits,

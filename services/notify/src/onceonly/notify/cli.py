@@ -7,6 +7,7 @@ import typer
 from onceonly.notify.runtime import CONSUMER_NAME as NOTIFY_CONSUMER
 from onceonly.notify.settings import NotifySettings
 from onceonly.platform.dead_letters import dead_letter_commands
+from onceonly.platform.settings import load_settings
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 
 app = typer.Typer(help="Once-Only notify service.", no_args_is_help=True, add_completion=False)
@@ -27,7 +28,7 @@ def run() -> None:
 
     from onceonly.notify.api import create_app
 
-    settings = NotifySettings()
+    settings = load_settings(NotifySettings)
     configure_logging("notify", settings.log_level)
     configure_telemetry("onceonly-notify")
     uvicorn.run(
@@ -60,7 +61,7 @@ def webhook_set(integrator_id: str, url: str) -> None:
     from onceonly.platform.db import create_pool, prepare_database
     from onceonly.platform.pii import PiiSealer
 
-    settings = NotifySettings()
+    settings = load_settings(NotifySettings)
     try:
         accepted = parse_webhook_url(url, settings.webhook_destinations)
     except WebhookUrlRefused as exc:
@@ -96,7 +97,7 @@ def webhook_delete(
     from onceonly.notify.webhook_store import WebhookStore
     from onceonly.platform.db import create_pool, prepare_database
 
-    settings = NotifySettings()
+    settings = load_settings(NotifySettings)
     if not yes:
         typer.confirm(f"Delete the webhook of {integrator_id}?", abort=True)
 

@@ -118,7 +118,7 @@ class Notifier:
         publish: Publish,
         sealer: PiiSealer,
         catalogue: Catalogue,
-        signing_secret: str,
+        recipient_hash_key: str,
         provider: Provider | None = None,
         providers: Mapping[str, Provider] | None = None,
         templates: TemplateSet | None = None,
@@ -137,7 +137,7 @@ class Notifier:
         self._publish = publish
         self._sealer = sealer
         self._catalogue = catalogue
-        self._secret = signing_secret
+        self._recipient_key = recipient_hash_key
         self._templates = templates or default_templates()
         self._policy = policy or DeliveryPolicy()
         self._staff = staff
@@ -252,7 +252,7 @@ class Notifier:
             if channel not in self._providers:
                 log.info("no provider for the channel", channel=channel, event_id=envelope.id)
                 continue
-            hashed = recipient_hash(self._secret, recipient.mobile)
+            hashed = recipient_hash(self._recipient_key, recipient.mobile)
             key = LedgerKey(ledger_event_id, channel, hashed)
             delivery = await self._ledger.open(
                 key,

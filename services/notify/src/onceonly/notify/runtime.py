@@ -154,7 +154,7 @@ class NotifyRuntime:
             publish=publish_outcome,
             sealer=sealer,
             catalogue=default_catalogue(),
-            signing_secret=settings.signing_secret.get_secret_value(),
+            recipient_hash_key=settings.recipient_hash_key(),
             policy=policy,
             staff=load_directory(settings.notify_staff_directory),
             lease=timedelta(seconds=settings.notify_scheduler_lease_seconds),

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from functools import cache
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
+from onceonly.catalogue import Catalogue, default_catalogue
 from onceonly.notify.policy import QuietHours
 from onceonly.notify.webhook_urls import DestinationPolicy
-from onceonly.platform.settings import PlatformSettings
+from onceonly.platform.auth import StaffApi, StaffTokens
+from onceonly.platform.secrets import DEVELOPMENT_RECIPIENT_HASH_KEY
+from onceonly.platform.settings import PlatformSettings, development_refusal
 
 
 class NotifySettings(PlatformSettings):
+    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = (
+        "pii_keys",
+        "notify_api_token_keys",
+        "notify_recipient_hash_key",
+    )
+    LISTEN_HOSTS: ClassVar[tuple[str, ...]] = ("notify_host",)
+    DEVELOPMENT_KEYS: ClassVar[Mapping[str, str]] = {
+        **PlatformSettings.DEVELOPMENT_KEYS,
+        "notify_recipient_hash_key": DEVELOPMENT_RECIPIENT_HASH_KEY,
+    }
+
     notify_host: str = "127.0.0.1"
     notify_port: int = 8003
     # Empty: "<topic_prefix>-notify", like the other services' groups, so that two
@@ -39,7 +55,8 @@ class NotifySettings(PlatformSettings):
     # Development only: webhook URLs may also be http:// and reach loopback, private and
     # shared addresses and `localhost` (a receiver on the developer's machine, the tests'
     # stub integrators). Refused at start-up unless ONCEONLY_ENVIRONMENT=development is
-    # set explicitly (not merely defaulted). Off: https and public addresses only.
+    # set explicitly (not merely defaulted) and notify listens on loopback only, as for
+    # the development keys. Off: https and public addresses only.
     notify_webhook_local_receivers: bool = False
     # App push: "local" (notify.local_messages, like SMS) or "http" (a push service at
     # notify_push_url, see app_push.py). Declare it idempotent only if the service
@@ -61,6 +78,12 @@ class NotifySettings(PlatformSettings):
     # may take before a crashed sender's message is due again (then in doubt).
     notify_scheduler_poll_seconds: float = 1.0
     notify_scheduler_lease_seconds: float = 60.0
+    # Keys the delivery ledger's recipients (HMAC of the mobile number), so the ledger
+    # deduplicates and rate-limits by number without holding it. Changing it restarts the
+    # per-number counts and lets a message redelivered across the change be sent again;
+    # when upgrading from the single signing secret, set it to ONCEONLY_SIGNING_SECRET's
+    # value to keep the ledger's keys (docs/security.md).
+    notify_recipient_hash_key: SecretStr = SecretStr("")
 
     @model_validator(mode="after")
     def _gateway_configured(self) -> NotifySettings:
@@ -75,17 +98,32 @@ class NotifySettings(PlatformSettings):
 
     @model_validator(mode="after")
     def _local_receivers_only_in_development(self) -> NotifySettings:
-        # "Explicitly": the environment's default must not open webhooks to our network.
-        explicit = "environment" in self.model_fields_set
-        if self.notify_webhook_local_receivers and not (
-            explicit and self.environment == "development"
-        ):
+        # Like the development keys: explicitly development, and listening on loopback.
+        refusal = development_refusal(self)
+        if self.notify_webhook_local_receivers and refusal is not None:
             raise ValueError(
                 "ONCEONLY_NOTIFY_WEBHOOK_LOCAL_RECEIVERS needs ONCEONLY_ENVIRONMENT=development"
+                f" on a loopback address ({refusal})"
             )
         return self
+
+    def staff_tokens(self) -> StaffTokens:
+        """How notify's staff API checks staff tokens (its own audience and keys)."""
+        return StaffTokens.from_settings(self, StaffApi.NOTIFY, known_department=_known_department)
+
+    def recipient_hash_key(self) -> str:
+        return self.notify_recipient_hash_key.get_secret_value()
 
     @property
     def webhook_destinations(self) -> DestinationPolicy:
         """Where webhooks may be registered to and sent."""
         return DestinationPolicy(local_receivers=self.notify_webhook_local_receivers)
+
+
+@cache
+def _catalogue() -> Catalogue:
+    return default_catalogue()
+
+
+def _known_department(code: str) -> bool:
+    return _catalogue().department(code) is not None

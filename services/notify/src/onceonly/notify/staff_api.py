@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.store import DeliveryLedger
 from onceonly.notify.webhook_store import WebhookStore
-from onceonly.platform.auth import SignedInStaff, StaffIdentity
+from onceonly.platform.auth import SignedInStaff, StaffIdentity, StaffTokens
 from onceonly.platform.http import Problem
 
 STAFF_ROLES = ("operations", "supervision")
@@ -84,12 +84,12 @@ def notify_runtime(request: Request) -> NotifyRuntime:
 Runtime = Annotated[NotifyRuntime, Depends(notify_runtime)]
 
 
-def _signing_secret(request: Request) -> str:
-    return notify_runtime(request).settings.signing_secret.get_secret_value()
+def _staff_tokens(request: Request) -> StaffTokens:
+    return notify_runtime(request).settings.staff_tokens()
 
 
 def SignedIn(*roles: str) -> SignedInStaff:
-    return SignedInStaff(*roles, secret=_signing_secret)
+    return SignedInStaff(*roles, tokens=_staff_tokens)
 
 
 def delivery_ledger(runtime: Runtime) -> DeliveryLedger:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from onceonly.platform.dead_letters import dead_letter_commands
+from onceonly.platform.settings import load_settings
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 from onceonly.tracking.processing import CONSUMER_NAME as TRACKING_CONSUMER
 from onceonly.tracking.settings import TrackingSettings
@@ -20,7 +21,7 @@ def agent() -> None:
     """Follow every stream topic and record each event on its application's timeline."""
     from onceonly.tracking.agents import run_worker
 
-    settings = TrackingSettings()
+    settings = load_settings(TrackingSettings)
     configure_logging("tracking-agent", settings.log_level)
     configure_telemetry("onceonly-tracking")
     run_worker(settings)
@@ -33,7 +34,7 @@ def api() -> None:
 
     from onceonly.tracking.api import create_app
 
-    settings = TrackingSettings()
+    settings = load_settings(TrackingSettings)
     configure_logging("tracking-api", settings.log_level)
     configure_telemetry("onceonly-tracking")
     uvicorn.run(
@@ -54,7 +55,7 @@ def rebuild_status() -> None:
     from onceonly.platform.db import create_pool, prepare_database
     from onceonly.tracking.store import TrackingStore
 
-    settings = TrackingSettings()
+    settings = load_settings(TrackingSettings)
     configure_logging("tracking-rebuild", settings.log_level)
 
     async def run() -> int:

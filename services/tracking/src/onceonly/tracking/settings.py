@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from functools import cache
+from typing import ClassVar
+
 from pydantic import Field
 
+from onceonly.catalogue import Catalogue, default_catalogue
+from onceonly.platform.auth import StaffApi, StaffTokens
 from onceonly.platform.settings import PlatformSettings
 
 
 class TrackingSettings(PlatformSettings):
+    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("tracking_api_token_keys",)
+    LISTEN_HOSTS: ClassVar[tuple[str, ...]] = ("tracking_host",)
+
     tracking_host: str = "127.0.0.1"
     tracking_port: int = 8002
     # The agent's heartbeat may be this old before /health reports it as down.
@@ -29,3 +37,18 @@ class TrackingSettings(PlatformSettings):
     # The operators' calendar notices (YYYY.yaml), as for the workflow: the figures count
     # working days on the same calendar as the deadlines.
     calendar_dir: str = ""
+
+    def staff_tokens(self) -> StaffTokens:
+        """How the tracking API checks staff tokens (its own audience and keys)."""
+        return StaffTokens.from_settings(
+            self, StaffApi.TRACKING, known_department=_known_department
+        )
+
+
+@cache
+def _catalogue() -> Catalogue:
+    return default_catalogue()
+
+
+def _known_department(code: str) -> bool:
+    return _catalogue().department(code) is not None

@@ -8,13 +8,22 @@ from datetime import timedelta
 import typer
 import uvicorn
 
-from onceonly.platform.auth import ROLES, issue_staff_token
+from onceonly.platform.auth import (
+    DEPARTMENT_ROLES,
+    ROLES,
+    StaffApi,
+    StaffTokens,
+    issue_staff_token,
+)
 from onceonly.platform.dead_letters import dead_letter_commands
+from onceonly.platform.settings import PlatformSettings, load_settings
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 from onceonly.workflow.bridge import CONSUMER_NAME as BRIDGE_CONSUMER
 from onceonly.workflow.settings import WorkflowSettings
 
 _ROLE_HELP = f"Repeatable; one of {', '.join(ROLES)} (default reviewer)"
+_API_HELP = "The API the token is for: department (default), tracking or notify"
+_HOURS_HELP = "Valid for this long (at most ONCEONLY_STAFF_TOKEN_MAX_HOURS, 12 by default)"
 
 app = typer.Typer(help="Once-Only workflow service.", no_args_is_help=True)
 app.add_typer(
@@ -23,7 +32,7 @@ app.add_typer(
 
 
 def _settings(component: str) -> WorkflowSettings:
-    settings = WorkflowSettings()
+    settings = load_settings(WorkflowSettings)
     configure_logging(f"workflow-{component}", settings.log_level)
     configure_telemetry("onceonly-workflow")
     return settings
@@ -68,7 +77,7 @@ def seed_registry_command() -> None:
     from onceonly.platform.db import create_pool, prepare_database
     from onceonly.workflow.registry import seed_registry
 
-    settings = WorkflowSettings()
+    settings = load_settings(WorkflowSettings)
 
     async def run() -> None:
         pool = await create_pool(settings.database_url, max_size=2)
@@ -91,7 +100,7 @@ def recompute_deadlines() -> None:
     from onceonly.workflow.temporal import connect
     from onceonly.workflow.workflows import JointApproval
 
-    settings = WorkflowSettings()
+    settings = load_settings(WorkflowSettings)
 
     async def run() -> int:
         client = await connect(settings)
@@ -111,16 +120,36 @@ def token(
     staff_id: str = typer.Option(..., "--staff", help="Staff id, e.g. ps-0042"),
     department: str = typer.Option(..., "--department", help="Department code"),
     role: list[str] | None = typer.Option(None, "--role", help=_ROLE_HELP),
-    hours: int = typer.Option(12, "--hours", min=1, max=24 * 30),
+    api: str = typer.Option("department", "--api", help=_API_HELP),
+    hours: float = typer.Option(12.0, "--hours", min=0.1, help=_HOURS_HELP),
 ) -> None:
-    """Print a signed staff token (for department staff, supervision and operations)."""
-    settings = WorkflowSettings()
+    """Print a signed staff token for one API (department staff, supervision and
+    operations), signed with that API's current key (ONCEONLY_<API>_API_TOKEN_KEYS)."""
+    from onceonly.catalogue import default_catalogue
+
+    if api.upper() not in StaffApi.__members__:
+        raise typer.BadParameter(f"unknown API {api!r}; {_API_HELP}", param_hint="--api")
+    audience = StaffApi[api.upper()]
+    roles = tuple(role or ["reviewer"])
+    settings = load_settings(PlatformSettings)
+    if hours > settings.staff_token_max_hours:
+        raise typer.BadParameter(
+            f"at most ONCEONLY_STAFF_TOKEN_MAX_HOURS={settings.staff_token_max_hours:g}; "
+            "the APIs refuse longer-lived tokens",
+            param_hint="--hours",
+        )
+    if set(roles) & set(DEPARTMENT_ROLES) and default_catalogue().department(department) is None:
+        raise typer.BadParameter(
+            f"no department {department!r} in the catalogue", param_hint="--department"
+        )
+    tokens = load_settings(lambda: StaffTokens.from_settings(settings, audience))
     typer.echo(
         issue_staff_token(
-            settings.signing_secret.get_secret_value(),
+            tokens.keys,
+            api=audience,
             staff_id=staff_id,
             department_code=department,
-            roles=tuple(role or ["reviewer"]),
+            roles=roles,
             ttl=timedelta(hours=hours),
         )
     )

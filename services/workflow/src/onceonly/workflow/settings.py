@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from collections.abc import Mapping
+from functools import cache
+from typing import ClassVar
 
+from pydantic import Field, SecretStr
+
+from onceonly.catalogue import Catalogue, default_catalogue
+from onceonly.platform.auth import StaffApi, StaffTokens
+from onceonly.platform.secrets import DEVELOPMENT_REGISTRY_KEY
 from onceonly.platform.settings import PlatformSettings
 from onceonly.workflow.shared import SupervisionPolicy
 
-DEVELOPMENT_REGISTRY_KEY = "onceonly-development-registry-key"
-
 
 class WorkflowSettings(PlatformSettings):
+    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = (
+        "pii_keys",
+        "department_api_token_keys",
+        "registry_lookup_key",
+    )
+    LISTEN_HOSTS: ClassVar[tuple[str, ...]] = ("workflow_api_host",)
+    DEVELOPMENT_KEYS: ClassVar[Mapping[str, str]] = {
+        **PlatformSettings.DEVELOPMENT_KEYS,
+        "registry_lookup_key": DEVELOPMENT_REGISTRY_KEY,
+    }
+
     workflow_api_host: str = "127.0.0.1"
     workflow_api_port: int = 8001
     # Temporal visibility is eventually consistent; the task list reads at most this many.
@@ -44,21 +60,18 @@ class WorkflowSettings(PlatformSettings):
     supervision_yellow_days_left: int = 1
     supervision_escalation_hours: int = 24
     supervision_max_escalations: int = 30
-    # Keys the base registry's rows (HMAC of the identifier): its own key, so rotating
-    # the signing secret does not orphan the registry.
     # Operators drop the State Council's yearly notice here (YYYY.yaml); see
     # libs/catalogue/src/onceonly/catalogue/data/calendar/README.md.
     calendar_dir: str = ""
-    registry_lookup_key: SecretStr = SecretStr(DEVELOPMENT_REGISTRY_KEY)
+    # Keys the base registry's rows (HMAC of the identifier): its own key, so that no
+    # other key's rotation orphans the registry. Empty: not configured.
+    registry_lookup_key: SecretStr = SecretStr("")
 
-    @model_validator(mode="after")
-    def _no_development_registry_key_in_production(self) -> WorkflowSettings:
-        if (
-            self.environment == "production"
-            and self.registry_lookup_key.get_secret_value() == DEVELOPMENT_REGISTRY_KEY
-        ):
-            raise ValueError("ONCEONLY_REGISTRY_LOOKUP_KEY must be set in production")
-        return self
+    def staff_tokens(self) -> StaffTokens:
+        """How the department API checks staff tokens (its own audience and keys)."""
+        return StaffTokens.from_settings(
+            self, StaffApi.DEPARTMENT, known_department=_known_department
+        )
 
     def registry_hmac_key(self) -> bytes:
         return self.registry_lookup_key.get_secret_value().encode()
@@ -70,3 +83,12 @@ class WorkflowSettings(PlatformSettings):
             escalation_hours=self.supervision_escalation_hours,
             max_escalations=self.supervision_max_escalations,
         )
+
+
+@cache
+def _catalogue() -> Catalogue:
+    return default_catalogue()
+
+
+def _known_department(code: str) -> bool:
+    return _catalogue().department(code) is not None

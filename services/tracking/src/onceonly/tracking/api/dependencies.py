@@ -12,7 +12,7 @@ import asyncpg
 from fastapi import Depends, Path, Request
 
 from onceonly.catalogue.calendar import WorkingCalendar
-from onceonly.platform.auth import SignedInStaff, StaffIdentity
+from onceonly.platform.auth import SignedInStaff, StaffIdentity, StaffTokens
 from onceonly.platform.http import Problem
 from onceonly.tracking.errors import ApplicationNotFound
 from onceonly.tracking.figures_store import FiguresStore
@@ -41,12 +41,12 @@ def tracking_state(request: Request) -> TrackingState:
 State = Annotated[TrackingState, Depends(tracking_state)]
 
 
-def _signing_secret(request: Request) -> str:
-    return tracking_state(request).settings.signing_secret.get_secret_value()
+def _staff_tokens(request: Request) -> StaffTokens:
+    return tracking_state(request).settings.staff_tokens()
 
 
 def SignedIn(*roles: str) -> SignedInStaff:
-    return SignedInStaff(*roles, secret=_signing_secret)
+    return SignedInStaff(*roles, tokens=_staff_tokens)
 
 
 def database_pool(state: State) -> asyncpg.Pool:

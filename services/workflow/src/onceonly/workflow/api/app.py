@@ -79,9 +79,7 @@ def _state(settings: WorkflowSettings, client: Client | None) -> DepartmentState
     calendar_dir = Path(settings.calendar_dir) if settings.calendar_dir else None
     return DepartmentState(
         settings=settings,
-        authenticate=staff_dependency(
-            settings.signing_secret.get_secret_value(), roles=STAFF_ROLES
-        ),
+        authenticate=staff_dependency(settings.staff_tokens(), roles=STAFF_ROLES),
         days_left=DaysLeft(default_catalogue(), default_calendar(calendar_dir)),
         client=client,
     )
