@@ -25,7 +25,7 @@ from fastapi import Request
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.http import Problem
 from onceonly.platform.secrets import KeyRing, SettingsRefused, env_name
-from onceonly.platform.settings import PlatformSettings
+from onceonly.platform.settings import PlatformSettings, development_refusal
 
 ISSUER = "onceonly"
 ROLES = ("reviewer", "department_head", "supervision", "operations")
@@ -79,7 +79,10 @@ class StaffTokens:
         variable = env_name(type(settings), api.key_setting)
         spec = getattr(settings, api.key_setting).get_secret_value()
         if not spec:
-            raise SettingsRefused(f"{variable} (or {variable}_FILE) is not set")
+            why = development_refusal(settings)
+            hint = f"; development keys need ONCEONLY_ENVIRONMENT=development (here: {why})"
+            unset = f"{variable} (or {variable}_FILE) is not set"
+            raise SettingsRefused(unset + hint if why else unset)
         return cls(
             api=api,
             keys=KeyRing.parse(spec, setting=variable),
