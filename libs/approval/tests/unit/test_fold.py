@@ -158,6 +158,24 @@ def test_acceptance_outcomes_and_what_is_missing() -> None:
     # What was missing stays: it is why the application was refused.
     assert (refused.reason, refused.missing_materials) == ("逾期未补正", ("proof",))
 
+    # The window's written refusal (不予受理决定): its number, basis and route are the reason.
+    window = folded(
+        (
+            0,
+            accepted(
+                approval_pb2.ACCEPTANCE_OUTCOME_REFUSED,
+                reason="不属于本机关职权范围",
+                decision_number="BYSL-1",
+                legal_basis="《行政许可法》第三十二条",
+            ),
+        )
+    )
+    assert window.state is ApplicationState.REFUSED
+    assert (
+        window.reason == "不属于本机关职权范围；决定书 / decision BYSL-1；"
+        "依据 / legal basis: 《行政许可法》第三十二条"
+    )
+
     unspecified = folded((0, accepted(approval_pb2.ACCEPTANCE_OUTCOME_UNSPECIFIED)))
     assert unspecified.state is ApplicationState.UNKNOWN
     assert unspecified.due_at == T0 + timedelta(days=3)  # the deadline is still news

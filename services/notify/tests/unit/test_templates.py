@@ -166,6 +166,24 @@ def test_refusal_gives_the_reason(events, catalogue, language: str, expected: st
     assert _text(message, language, catalogue) == expected
 
 
+def test_a_window_refusal_gives_its_decision_basis_and_appeal_route(events, catalogue) -> None:
+    message = events.accepted(
+        CODE, outcome=approval_pb2.ACCEPTANCE_OUTCOME_REFUSED, reason="场所不在本辖区", due_at=None
+    )
+    message.decision_number = f"BYSL-{CODE}"
+    message.legal_basis = "《食品经营许可和备案管理办法》第十五条"
+    assert _text(message, "zh", catalogue) == (
+        f"{ZH}您的办件{CODE}（企业开办一件事）不予受理（决定书BYSL-{CODE}），原因：场所不在本辖区；"
+        "依据：《食品经营许可和备案管理办法》第十五条。如有异议，"
+        "可自收到本决定之日起60日内申请行政复议，或6个月内提起行政诉讼。"
+    )
+    message.appeal_route = "向市人民政府申请行政复议。"
+    english = _text(message, "en", catalogue)
+    assert english.startswith(f"{EN}Your application {CODE} (Business start-up) was not accepted")
+    assert f"(decision BYSL-{CODE})" in english
+    assert english.endswith("To contest it: 向市人民政府申请行政复议.")
+
+
 def test_a_refusal_without_reason_says_so(events, catalogue) -> None:
     message = events.accepted(CODE, outcome=approval_pb2.ACCEPTANCE_OUTCOME_REFUSED)
     assert _text(message, "zh", catalogue).endswith("原因：未说明。")

@@ -1,4 +1,5 @@
-"""The lead department's returns and added or removed departments, and extensions, on
+"""The lead department's returns, added or removed departments and joint on-site
+inspections, and extensions, on
 the time-skipping server: a construction joint approval across a holiday week (the
 fictional calendar of test_holiday), whose lead is natural-resources."""
 
@@ -30,7 +31,9 @@ from onceonly.workflow.shared import (
     DepartmentChangeInput,
     ExtensionDecisionInput,
     ExtensionRequestInput,
+    JointInspectionInput,
     ReturnInput,
+    SpecialProcedureInput,
     TaskSnapshot,
     WithdrawalInput,
 )
@@ -351,3 +354,84 @@ async def test_invalid_operations_are_refused_and_change_nothing(run: Run) -> No
 
 def _noon(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 12, tzinfo=CHINA_STANDARD_TIME)
+
+
+INSPECTION = "工地现场, 12月8日9:00 / on site, 8 Dec 9:00"
+
+
+def finding(department: str, note: str = "符合要求 / as designed") -> SpecialProcedureInput:
+    return SpecialProcedureInput(department, **staff(department), note=note)
+
+
+async def test_a_joint_inspection_excludes_its_days_from_each_attending_clock_only(
+    run: Run,
+) -> None:
+    attending, other = ["fire", "housing-construction"], "civil-air-defence"
+    begin = run.calendar.add_working_days(local(await run.now()), 1).due
+    await run.sleep_until(_noon(begin))
+    before = {d: await run.task(d) for d in [*attending, other]}
+    started = await run.handle.execute_update(
+        JointApproval.start_joint_inspection,
+        JointInspectionInput(attending, INSPECTION, **staff(LEAD)),
+    )
+    assert started.department_codes == attending
+    events = run.events("SpecialProcedureStarted")
+    assert sorted(e.department_code for e in events) == sorted(attending)
+    assert all(list(e.attending_departments) == attending for e in events)
+    assert all(e.kind == "on_site_inspection" and e.clock.paused for e in events)
+    assert all(e.actor.department_code == LEAD for e in events)
+    # Under inspection a department does not decide; with no finding it does not end it.
+    assert (
+        await refused(
+            run.handle.execute_update(
+                JointApproval.decide, DecisionInput("fire", "approved", "fire-1", "fire")
+            )
+        )
+        == "SpecialProcedure"
+    )
+    assert (
+        await refused(
+            run.handle.execute_update(JointApproval.end_special_procedure, finding("fire", " "))
+        )
+        == "InvalidDecision"
+    )
+
+    # Three working days on site; then each attending department records its finding.
+    await run.sleep_until(_noon(run.calendar.add_working_days(begin, 3).due))
+    for department in attending:
+        await run.handle.execute_update(JointApproval.end_special_procedure, finding(department))
+    ended = run.events("SpecialProcedureEnded")
+    assert sorted(e.department_code for e in ended) == sorted(attending)
+    assert {e.note for e in ended} == {"符合要求 / as designed"}
+    for department in attending:
+        moved = await eventually(
+            lambda d=department: run.task(d),
+            lambda t, d=department: t.due_at != before[d].due_at,
+            what=f"{department}'s deadline moved",
+        )
+        expected = run.calendar.add_working_days(local(before[department].due_at), 3).due
+        assert local(moved.due_at) == expected, department
+        assert not moved.paused and moved.special_procedure == ""
+    assert (await run.task(other)).due_at == before[other].due_at
+    await approve(run, "fire")  # decided normally after its finding
+
+
+async def test_invalid_joint_inspections_are_refused(run: Run) -> None:
+    h = run.handle
+
+    async def inspection(departments: list[str], who: str = LEAD, note: str = INSPECTION) -> str:
+        return await refused(
+            h.execute_update(
+                JointApproval.start_joint_inspection,
+                JointInspectionInput(departments, note, **staff(who)),
+            )
+        )
+
+    assert await inspection(["fire", "civil-air-defence"], who="fire") == "NotLeadDepartment"
+    assert await inspection(["fire"]) == "InvalidDecision"
+    assert await inspection(["fire", "fire"]) == "InvalidDecision"
+    assert await inspection(["fire", "civil-air-defence"], note=" ") == "InvalidDecision"
+    assert await inspection(["fire", "tax"]) == "UnknownTask"
+    await approve(run, "fire")
+    assert await inspection(["fire", "civil-air-defence"]) == "TaskNotOpen"
+    assert run.events("SpecialProcedureStarted") == []

@@ -182,11 +182,25 @@ def _accepted(
     return _advance(
         status,
         outcome.application_state,
-        reason=message.reason,
+        reason=refusal_text(message),
         missing_materials=missing,
         missing_since=at if missing else None,
         clock=clock or status.clock,
     )
+
+
+def refusal_text(message: approval_pb2.ApplicationAccepted) -> str:
+    """The reason as the applicant reads it; a window's written refusal (不予受理决定)
+    with its number, legal basis and appeal route."""
+    if not message.decision_number:
+        return message.reason
+    parts = [
+        message.reason,
+        f"决定书 / decision {message.decision_number}",
+        f"依据 / legal basis: {message.legal_basis}" if message.legal_basis else "",
+        message.appeal_route,
+    ]
+    return "；".join(part for part in parts if part)
 
 
 def _advance(status: ApprovalStatus, state: ApplicationState, **changes: Any) -> ApprovalStatus:

@@ -73,6 +73,10 @@ class Matter(_Strict):
     # unset, the Administrative Licensing Law's defaults (art. 42): 10 for a matter of one
     # department, 15 for joint handling.
     extension_days: int | None = Field(default=None, ge=0, le=60)
+    # 受理审查: window staff accept or refuse (不予受理决定) within this many working days;
+    # unanswered, the application counts as accepted (Administrative Licensing Law art. 32:
+    # five days). Unset: complete applications are accepted at once.
+    acceptance_review_days: int | None = Field(default=None, ge=1, le=5)
     elicence_type: str | None = None
     # How long the issued e-licence is valid; None for long-term results.
     elicence_valid_days: int | None = Field(default=None, ge=1)

@@ -28,10 +28,10 @@ from onceonly.platform.secrets import KeyRing, SettingsRefused, env_name
 from onceonly.platform.settings import PlatformSettings, development_refusal
 
 ISSUER = "onceonly"
-ROLES = ("reviewer", "department_head", "supervision", "operations")
+ROLES = ("reviewer", "department_head", "window", "supervision", "operations")
 # Roles that act for one department of the catalogue; supervision and operations belong
 # to offices outside it (the supervision office, the operations centre).
-DEPARTMENT_ROLES = ("reviewer", "department_head")
+DEPARTMENT_ROLES = ("reviewer", "department_head", "window")
 # Clock skew tolerated between the issuer and the API.
 LEEWAY_SECONDS = 30
 

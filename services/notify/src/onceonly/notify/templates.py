@@ -62,6 +62,14 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
             "materials",
         },
         "application_accepted.refused": {"application_code", "matter", "reason"},
+        "application_accepted.refused.decision": {
+            "application_code",
+            "matter",
+            "reason",
+            "decision_number",
+            "legal_basis",
+            "appeal_route",
+        },
         "task_decided.approved": {"application_code", "department"},
         "task_decided.rejected": {"application_code", "department", "reason"},
         "task_decided.supplement_requested": {
@@ -118,6 +126,11 @@ _ACCEPTANCE = {
     approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY: "accepted_with_deficiency",
     approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED: "supplement_requested",
     approval_pb2.ACCEPTANCE_OUTCOME_REFUSED: "refused",
+}
+# How to contest a window's refusal when the decision names no other route.
+_DEFAULT_APPEAL_ROUTE = {
+    "zh": "可自收到本决定之日起60日内申请行政复议，或6个月内提起行政诉讼",
+    "en": "apply for administrative reconsideration within 60 days, or sue within 6 months",
 }
 _DECISION = {
     approval_pb2.DECISION_OUTCOME_APPROVED: "approved",
@@ -309,6 +322,14 @@ def _choose(
                 key += ".undated"
         elif outcome == "supplement_requested":
             key = _with_deadline(key, values, message, occurred_at, pack)
+        elif message.decision_number:  # the window's written refusal (不予受理决定)
+            key += ".decision"
+            values["decision_number"] = message.decision_number
+            values["legal_basis"] = _reason(message.legal_basis, pack)
+            route = message.appeal_route.strip().rstrip("。.")
+            values["appeal_route"] = route or _DEFAULT_APPEAL_ROUTE.get(
+                pack.code, _DEFAULT_APPEAL_ROUTE["zh"]
+            )
         return key, values
     if isinstance(message, approval_pb2.TaskDecided):
         outcome = _DECISION.get(message.outcome)

@@ -189,6 +189,8 @@ class ApprovalActivities:
             elicence_valid_days=matter.elicence_valid_days or 0,
             lead_department=matter.lead_department or "",
             extension_days=matter.extension_bound,
+            acceptance_review_days=matter.acceptance_review_days or 0,
+            joint_inspection=matter.joint_inspection_allowed,
         )
 
     @activity.defn(name="compute_deadlines")

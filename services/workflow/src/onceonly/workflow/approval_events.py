@@ -83,6 +83,10 @@ class ApplicationAccepted(ApprovalEvent):
     auto_approved: bool = False
     actor: Actor = SYSTEM
     supplement_due_at: datetime | None = None
+    # A staff refusal (不予受理决定): the written decision's number, legal basis and appeal route.
+    decision_number: str = ""
+    legal_basis: str = ""
+    appeal_route: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ class SpecialProcedureStarted(ApprovalEvent):
     note: str
     clock: Clock
     actor: Actor
+    # A joint on-site inspection (联合踏勘): every department that attends it.
+    attending_departments: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ CLOSED = frozenset(
 )
 DECIDED = frozenset({TaskState.APPROVED, TaskState.REJECTED, TaskState.CANCELLED})
 HEAD = "department_head"
+WINDOW = "window"
 SUPERVISION = "supervision"
 
 
@@ -57,6 +58,7 @@ class Task:
     extended_days: int = 0
     pending_extension: tuple[int, str] | None = None  # (days, reason) asked for
     removed: bool = False
+    joint_inspection: bool = False  # its special procedure is a joint on-site inspection
 
     @property
     def decided(self) -> bool:
@@ -211,11 +213,83 @@ def check_special_start(task: Task, kind: str) -> None:
         )
 
 
-def check_special_end(task: Task) -> None:
+def check_special_end(task: Task, note: str) -> None:
     if not task.special_procedure:
         raise ApplicationError(
             "no special procedure is under way", type=ErrorType.SPECIAL_PROCEDURE
         )
+    if task.joint_inspection and not note.strip():
+        raise ApplicationError(
+            "record the department's finding of the joint inspection",
+            type=ErrorType.INVALID_DECISION,
+        )
+
+
+# -- rules for the window (受理审查) and joint inspections (联合踏勘) --------------------
+
+
+def check_review(
+    roles: Collection[str],
+    *,
+    accept: bool,
+    reason: str,
+    legal_basis: str,
+    awaiting_review: bool,
+    awaiting_supplement: bool,
+) -> None:
+    """Window staff accept an application waiting for their review, or refuse one that
+    waits for the review or for a supplement, with the reason and its legal basis."""
+    if WINDOW not in roles:
+        raise ApplicationError(
+            "only window staff (受理窗口) accept or refuse an application",
+            type=ErrorType.WRONG_ROLE,
+        )
+    if not awaiting_review and not (awaiting_supplement and not accept):
+        raise ApplicationError(
+            "the application is not waiting for the window's decision",
+            type=ErrorType.NOT_AT_ACCEPTANCE,
+        )
+    if not accept and not (reason.strip() and legal_basis.strip()):
+        raise ApplicationError(
+            "a refusal (不予受理) gives its reason and its legal basis",
+            type=ErrorType.INVALID_DECISION,
+        )
+
+
+def check_joint_inspection(
+    tasks: dict[str, Task], department_codes: list[str], *, allowed: bool, note: str
+) -> list[Task]:
+    """The attending tasks: two or more distinct, open departments, none in a special
+    procedure, of a matter that allows joint inspections."""
+    if not allowed:
+        raise ApplicationError(
+            "this matter has no joint on-site inspection", type=ErrorType.SPECIAL_PROCEDURE
+        )
+    if len(set(department_codes)) != len(department_codes) or len(department_codes) < 2:
+        raise ApplicationError(
+            "a joint inspection names two or more different departments",
+            type=ErrorType.INVALID_DECISION,
+        )
+    if not note.strip():
+        raise ApplicationError(
+            "say where and when the inspection takes place", type=ErrorType.INVALID_DECISION
+        )
+    attending = []
+    for code in department_codes:
+        task = tasks.get(code)
+        if task is None or task.removed:
+            raise ApplicationError(f"no task of {code} to attend", type=ErrorType.UNKNOWN_TASK)
+        if task.state != TaskState.OPEN:
+            raise ApplicationError(
+                f"the task of {code} is {task.state}", type=ErrorType.TASK_NOT_OPEN
+            )
+        if task.special_procedure:
+            raise ApplicationError(
+                f"{code} is in a special procedure ({task.special_procedure})",
+                type=ErrorType.SPECIAL_PROCEDURE,
+            )
+        attending.append(task)
+    return attending
 
 
 # -- rules for the lead department's and the extension's operations ---------------------

@@ -50,6 +50,8 @@ class ErrorType(StrEnum):
     NOT_LEAD = "NotLeadDepartment"
     TASK_EXISTS = "TaskExists"
     EXTENSION = "Extension"
+    NOT_AT_ACCEPTANCE = "NotAtAcceptance"
+    WRONG_ROLE = "WrongRole"
 
 
 @dataclass
@@ -220,6 +222,44 @@ class ExtensionDecisionInput:
 
 
 @dataclass
+class AcceptanceReviewInput:
+    """受理审查: window staff accept an application, or refuse it (不予受理决定) with a
+    reason, the legal basis and the appeal route."""
+
+    accept: bool
+    staff_id: str
+    staff_department: str
+    reason: str = ""
+    legal_basis: str = ""
+    appeal_route: str = ""
+    staff_roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AcceptanceReviewResult:
+    application_code: str
+    accepted: bool
+    decision_number: str = ""  # of a refusal
+
+
+@dataclass
+class JointInspectionInput:
+    """联合踏勘: the lead department sends several departments to one site visit."""
+
+    department_codes: list[str]
+    note: str  # where and when
+    staff_id: str
+    staff_department: str
+    staff_roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JointInspectionResult:
+    application_code: str
+    department_codes: list[str]
+
+
+@dataclass
 class AddDaysRequest:
     """Move a clock's deadlines later by `days` of `day_kind` (an approved extension)."""
 
@@ -302,6 +342,10 @@ class MatterSnapshot:
     elicence_valid_days: int = 0  # 0: long-term
     lead_department: str = ""  # 牵头部门; empty for one department, and in older histories
     extension_days: int = 0  # the most days one task may be extended by in total
+    # 受理审查: window staff accept or refuse within this many working days, or the
+    # application counts as accepted (Administrative Licensing Law art. 32); 0: no review.
+    acceptance_review_days: int = 0
+    joint_inspection: bool = False  # 联合踏勘 allowed
 
 
 @dataclass

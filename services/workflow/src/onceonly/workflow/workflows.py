@@ -12,6 +12,7 @@ even after the data changed. Versions are in patches.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -61,6 +62,8 @@ with workflow.unsafe.imports_passed_through():
     from onceonly.workflow.publisher import EventPublisher
     from onceonly.workflow.shared import (
         WORKFLOW_NAME,
+        AcceptanceReviewInput,
+        AcceptanceReviewResult,
         ApplicationInput,
         ApplicationResult,
         ApplicationSnapshot,
@@ -80,11 +83,14 @@ with workflow.unsafe.imports_passed_through():
         ErrorType,
         ExtensionDecisionInput,
         ExtensionRequestInput,
+        JointInspectionInput,
+        JointInspectionResult,
         MatterRequest,
         MatterSnapshot,
         Outcome,
         ReturnInput,
         SpecialProcedureInput,
+        SpecialProcedureKind,
         SupplementInput,
         TaskActionResult,
         TaskState,
@@ -115,6 +121,9 @@ class JointApproval:
         self._missing: list[str] = []
         self._deficient: list[str] = []
         self._withdrawal: WithdrawalInput | None = None
+        # 受理审查: what window staff said, and whether they still may (until acceptance).
+        self._window_open = True
+        self._review: AcceptanceReviewInput | None = None
         self._supplements = 0
         self._accepted_at: datetime | None = None
         self._elicence_number = ""
@@ -200,6 +209,8 @@ class JointApproval:
         ]
         passed = {check.check for check in self._checks if check.passed}
         while True:
+            if self._review is not None and not self._review.accept:
+                return await self._refuse_by_window()  # before the assessment or instead of waiting
             assessment = assess(required, self._provided, passed_checks=passed)
             if assessment.outcome is not AcceptanceOutcome.SUPPLEMENT_REQUESTED:
                 break
@@ -223,6 +234,9 @@ class JointApproval:
                 await self._close_withdrawn()
                 return False
 
+        if matter.acceptance_review_days and not await self._reviewed(matter):
+            return False
+        self._window_open = False
         self._missing = []
         self._deficient = assessment.deficient
         await self._start_clocks(matter)
@@ -283,7 +297,60 @@ class JointApproval:
         workflow.upsert_search_attributes([SearchAttributePair(DUE_TIME, deadlines.due_at[0])])
 
     def _supplement_or_withdrawal(self, seen: int) -> Callable[[], bool]:
-        return lambda: self._supplements > seen or self._withdrawal is not None
+        return lambda: (
+            self._supplements > seen or self._withdrawal is not None or self._review is not None
+        )
+
+    async def _reviewed(self, matter: MatterSnapshot) -> bool:
+        """受理审查: the window accepts or refuses within its working days; unanswered,
+        the application counts as accepted (Administrative Licensing Law art. 32). Only
+        matters whose recorded snapshot asks for a review wait here."""
+        now = workflow.now()
+        deadline = await run_short(
+            "compute_deadlines",
+            DeadlineRequest(
+                accepted_at=now, day_kind="working", limits=[matter.acceptance_review_days]
+            ),
+            result_type=DeadlineResult,
+        )
+        # Unanswered by the deadline: deemed accepted.
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._review is not None or self._withdrawal is not None,
+                timeout=max(deadline.due_at[0] - now, timedelta(seconds=1)),
+            )
+        self._window_open = False  # a late answer must not be taken as given
+        if self._withdrawal is not None:
+            await self._close_withdrawn()
+            return False
+        if self._review is not None and not self._review.accept:
+            return await self._refuse_by_window()
+        return True
+
+    async def _refuse_by_window(self) -> bool:
+        """不予受理决定: the written decision goes to the applicant; the run ends."""
+        review = self._review
+        assert review is not None
+        self._state = ApplicationState.REFUSED
+        await self._publisher.publish(
+            ApplicationAccepted(
+                matter_code=self._app.matter_code,
+                outcome=AcceptanceOutcome.REFUSED,
+                missing_materials=list(self._missing),
+                reason=review.reason,
+                clock=self._application_clock(),
+                contact=self._app.contact,
+                actor=staff(review.staff_id, review.staff_department),
+                decision_number=self._refusal_number(),
+                legal_basis=review.legal_basis,
+                appeal_route=review.appeal_route,  # empty: the law's route, told by notify
+            )
+        )
+        return False
+
+    def _refusal_number(self) -> str:
+        # Deterministic, so a replay writes the same decision number.
+        return f"BYSL-{self._code}"
 
     async def _start_tasks(self) -> None:
         """Parallel approval: every department's task starts at once."""
@@ -541,6 +608,7 @@ class JointApproval:
     async def end_special_procedure(self, request: SpecialProcedureInput) -> TaskActionResult:
         task = self._tasks[request.department_code]
         kind, task.special_procedure = task.special_procedure, ""
+        task.joint_inspection = False
         self._supervision.release(HoldCause.SPECIAL_PROCEDURE, department_code=task.department_code)
         await self._publisher.publish(
             SpecialProcedureEnded(
@@ -557,7 +625,7 @@ class JointApproval:
     def _validate_end_special(self, request: SpecialProcedureInput) -> None:
         task = self._task_for(request.department_code, request.staff_department)
         rules.require_assignee(task, request.staff_id, request.staff_roles)
-        rules.check_special_end(task)
+        rules.check_special_end(task, request.note)
 
     def _task_for(self, department_code: str, staff_department: str) -> Task:
         return rules.task_for(
@@ -776,6 +844,80 @@ class JointApproval:
         task = self._task_for(request.department_code, request.staff_department)
         self._require_open(task)
         rules.check_extension_decision(task, request.staff_roles)
+
+    # -- the window (受理审查) and joint inspections (联合踏勘) ----------------------------
+
+    @workflow.update(name="review_acceptance")
+    async def review_acceptance(self, request: AcceptanceReviewInput) -> AcceptanceReviewResult:
+        """The window's answer; the run acts on it (accepts, or refuses and ends)."""
+        self._review = request
+        number = "" if request.accept else self._refusal_number()
+        return AcceptanceReviewResult(self._code, request.accept, number)
+
+    @review_acceptance.validator
+    def _validate_review(self, request: AcceptanceReviewInput) -> None:
+        if self._state in CLOSED or self._withdrawal is not None:
+            raise ApplicationError(
+                f"application {self._code} is {self._state}", type=ErrorType.APPLICATION_CLOSED
+            )
+        if self._review is not None:
+            raise ApplicationError(
+                "the window has already decided", type=ErrorType.NOT_AT_ACCEPTANCE
+            )
+        # Before the matter is known, or while the window's review is due.
+        reviewing = (
+            self._window_open
+            and self._state == ApplicationState.ACCEPTANCE
+            and (self._matter is None or self._matter.acceptance_review_days > 0)
+        )
+        rules.check_review(
+            request.staff_roles,
+            accept=request.accept,
+            reason=request.reason,
+            legal_basis=request.legal_basis,
+            awaiting_review=reviewing,
+            awaiting_supplement=self._window_open
+            and self._state == ApplicationState.AWAITING_SUPPLEMENT,
+        )
+
+    @workflow.update(name="start_joint_inspection")
+    async def start_joint_inspection(self, request: JointInspectionInput) -> JointInspectionResult:
+        """联合踏勘: each attending task's clock stops until that department records its
+        finding (ending its special procedure); the others run on."""
+        attending = [self._tasks[code] for code in request.department_codes]
+        for task in attending:
+            task.special_procedure = SpecialProcedureKind.ON_SITE_INSPECTION
+            task.joint_inspection = True
+            self._supervision.hold(task.department_code, HoldCause.SPECIAL_PROCEDURE)
+        await asyncio.gather(
+            *(
+                self._publisher.publish(
+                    SpecialProcedureStarted(
+                        department_code=task.department_code,
+                        kind=SpecialProcedureKind.ON_SITE_INSPECTION,
+                        note=request.note,
+                        clock=self._task_clock(task, paused=True),
+                        actor=staff(request.staff_id, request.staff_department),
+                        attending_departments=list(request.department_codes),
+                    )
+                )
+                for task in attending
+            )
+        )
+        return JointInspectionResult(self._code, list(request.department_codes))
+
+    @start_joint_inspection.validator
+    def _validate_joint_inspection(self, request: JointInspectionInput) -> None:
+        self._require_running()
+        rules.require_lead(self._lead, request.staff_department, ())
+        attending = rules.check_joint_inspection(
+            self._tasks,
+            list(request.department_codes),
+            allowed=bool(self._matter and self._matter.joint_inspection),
+            note=request.note,
+        )
+        for task in attending:
+            self._require_open(task)
 
     def _require_running(self) -> None:
         """Operations on the application as a whole: after its tasks started, before it

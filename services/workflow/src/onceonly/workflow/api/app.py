@@ -20,6 +20,7 @@ from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
 from onceonly.platform.metrics import ConsumerLagMonitor, instrument_api, refresh_periodically
 from onceonly.workflow.api import (
+    acceptance,
     applications,
     assignments,
     decisions,
@@ -33,7 +34,7 @@ from onceonly.workflow.bridge import consumer_group
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.temporal import connect
 
-STAFF_ROLES = ("reviewer", "department_head")
+STAFF_ROLES = ("reviewer", "department_head", "window")
 ROUTERS = (
     tasks.router,
     applications.router,
@@ -42,6 +43,7 @@ ROUTERS = (
     special_procedures.router,
     lead_department.router,
     extensions.router,
+    acceptance.router,
 )
 
 

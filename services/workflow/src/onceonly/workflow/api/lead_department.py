@@ -1,5 +1,7 @@
 """The lead department's operations (牵头部门): return an opinion for re-review (退回重审),
-add a department (加签) or remove an undecided one (减签)."""
+add a department (加签) or remove an undecided one (减签), call a joint on-site
+inspection (联合踏勘; each attending department records its finding by ending its special
+procedure)."""
 
 from dataclasses import asdict
 
@@ -19,10 +21,12 @@ from onceonly.workflow.api.dependencies import (
 from onceonly.workflow.api.models import (
     DepartmentAddition,
     DepartmentRemoval,
+    JointInspectionRequest,
+    JointInspectionView,
     ReturnRequest,
     TaskActionView,
 )
-from onceonly.workflow.shared import DepartmentChangeInput, ReturnInput
+from onceonly.workflow.shared import DepartmentChangeInput, JointInspectionInput, ReturnInput
 from onceonly.workflow.workflows import JointApproval
 
 router = APIRouter(responses=TASK_CHANGE_RESPONSES)
@@ -89,3 +93,18 @@ async def remove_department(
     )
     result = await workflows.update(code, JointApproval.remove_department, request)
     return TaskActionView(**asdict(result))
+
+
+@router.post(
+    "/v1/applications/{code}/inspections",
+    response_model=JointInspectionView,
+    summary="Call a joint on-site inspection of several departments (lead department)",
+)
+async def start_joint_inspection(
+    who: Staff, code: Code, body: JointInspectionRequest, workflows: Workflows
+) -> JointInspectionView:
+    request = JointInspectionInput(
+        department_codes=list(body.department_codes), note=body.note, **acting(who)
+    )
+    result = await workflows.update(code, JointApproval.start_joint_inspection, request)
+    return JointInspectionView(**asdict(result))

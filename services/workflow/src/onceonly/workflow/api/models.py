@@ -1,6 +1,6 @@
 """The department API's request and response bodies."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -102,3 +102,32 @@ class ExtensionRequest(BaseModel):
 class ExtensionDecision(BaseModel):
     approved: bool
     note: str = Field(default="", max_length=2000)
+
+
+class AcceptanceReview(BaseModel):
+    """受理审查: the window accepts, or refuses with a written decision (不予受理决定)."""
+
+    decision: Literal["accept", "refuse"]
+    reason: str = Field(default="", max_length=2000)
+    legal_basis: str = Field(default="", max_length=2000)  # 法律依据, for a refusal
+    appeal_route: str = Field(default="", max_length=500)  # 救济途径; the default if empty
+
+
+class AcceptanceReviewView(BaseModel):
+    application_code: str
+    accepted: bool
+    decision_number: str  # 不予受理决定书编号, for a refusal
+
+
+class JointInspectionRequest(BaseModel):
+    """联合踏勘: the lead department sends several departments to one site visit."""
+
+    department_codes: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]] = Field(
+        min_length=2, max_length=20
+    )
+    note: str = Field(min_length=1, max_length=2000)  # where and when
+
+
+class JointInspectionView(BaseModel):
+    application_code: str
+    department_codes: list[str]

@@ -41,6 +41,8 @@ _ERROR_STATUS = {
     ErrorType.NOT_LEAD: 403,
     ErrorType.TASK_EXISTS: 409,
     ErrorType.EXTENSION: 409,
+    ErrorType.NOT_AT_ACCEPTANCE: 409,
+    ErrorType.WRONG_ROLE: 403,
 }
 
 
