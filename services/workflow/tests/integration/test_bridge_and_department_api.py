@@ -446,3 +446,116 @@ async def test_lead_department_and_extension_operations_through_the_api(system: 
             "DepartmentRemoved",
         ):
             assert kinds.count(kind) == 1, kinds
+
+
+async def _started(system: System, matter: str, materials: list[str]) -> str:
+    application_code = code()
+    system.started.append(application_code)
+    app_input = application_input(submission(application_code, matter))
+    app_input.materials = materials
+    await system.client.start_workflow(
+        "JointApproval",
+        app_input,
+        id=application_code,
+        task_queue=system.settings.temporal_task_queue,
+    )
+    return application_code
+
+
+def _as_staff(system: System, department: str, *roles: str) -> dict[str, str]:
+    token = system.settings.staff_tokens().issue(
+        staff_id=f"{department}-{'-'.join(roles)}",
+        department_code=department,
+        roles=roles,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_window_review_and_joint_inspection_through_the_api(system: System) -> None:
+    """受理审查 and 不予受理决定 on the food business licence; 联合踏勘 on a construction
+    joint approval, through the department API on the dev server."""
+    food = ["food-licence-application", "premises-layout", "food-safety-rules"]
+    refused_code = await _started(system, "food-business-licence", food)
+    accepted_code = await _started(system, "food-business-licence", food)
+    construction = await _started(
+        system, "construction-joint-approval", list(CONSTRUCTION_MATERIALS)
+    )
+    window = _as_staff(system, "service-centre", "window")
+    reviewer = _as_staff(system, "market-regulation", "reviewer")
+    lead = _as_staff(system, "natural-resources", "reviewer")
+    app = create_app(system.settings, client=system.client)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://workflow") as http,
+    ):
+        refusal = {
+            "decision": "refuse",
+            "reason": "经营场所不在本辖区",
+            "legal_basis": "《食品经营许可和备案管理办法》第十五条",
+        }
+        url = f"/v1/applications/{refused_code}/acceptance"
+        not_window = await http.post(url, json=refusal, headers=reviewer)
+        assert not_window.status_code == 403 and not_window.json()["title"] == "WrongRole"
+        no_basis = await http.post(url, json={**refusal, "legal_basis": ""}, headers=window)
+        assert no_basis.status_code == 422, no_basis.text
+        refused = await http.post(url, json=refusal, headers=window)
+        assert refused.status_code == 200, refused.text
+        assert refused.json() == {
+            "application_code": refused_code,
+            "accepted": False,
+            "decision_number": f"BYSL-{refused_code}",
+        }
+        again = await http.post(url, json={"decision": "accept"}, headers=window)
+        assert again.status_code == 409, again.text
+
+        accepted = await http.post(
+            f"/v1/applications/{accepted_code}/acceptance",
+            json={"decision": "accept"},
+            headers=window,
+        )
+        assert accepted.status_code == 200, accepted.text
+
+        async def listed() -> bool:
+            tasks = (await http.get("/v1/tasks", headers=reviewer)).json()
+            return any(t["application_code"] == accepted_code for t in tasks)
+
+        await eventually(listed, what="the accepted application's task")
+
+        inspections = f"/v1/applications/{construction}/inspections"
+        body = {"department_codes": ["fire", "housing-construction"], "note": "工地, 12月8日"}
+        fire = _as_staff(system, "fire", "reviewer")
+
+        async def called() -> httpx.Response | None:
+            answer = await http.post(inspections, json=body, headers=lead)
+            return answer if answer.status_code == 200 else None
+
+        started = await eventually(called, what="the joint inspection")
+        assert started.json()["department_codes"] == ["fire", "housing-construction"]
+        not_lead = await http.post(inspections, json=body, headers=fire)
+        assert not_lead.status_code == 403, not_lead.text
+        tasks = f"/v1/applications/{construction}/tasks"
+        no_finding = await http.post(
+            f"{tasks}/fire/special-procedure/end",
+            json={"kind": "on_site_inspection", "note": ""},
+            headers=fire,
+        )
+        assert no_finding.status_code == 422, no_finding.text
+        found = await http.post(
+            f"{tasks}/fire/special-procedure/end",
+            json={"kind": "on_site_inspection", "note": "消防通道符合设计"},
+            headers=fire,
+        )
+        assert found.status_code == 200, found.text
+
+    [refusal_event] = [
+        e
+        for e in await read_events(system.settings, refused_code, 1)
+        if e.type.endswith("ApplicationAccepted")
+    ]
+    message = approval_pb2.ApplicationAccepted.FromString(refusal_event.data)
+    assert message.outcome == approval_pb2.ACCEPTANCE_OUTCOME_REFUSED
+    assert message.decision_number == f"BYSL-{refused_code}"
+    events = await read_events(system.settings, construction, 8)
+    kinds = [e.type.rsplit(".", 1)[-1] for e in events]
+    assert kinds.count("SpecialProcedureStarted") == 2 and "SpecialProcedureEnded" in kinds
