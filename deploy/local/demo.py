@@ -1,5 +1,6 @@
 """`make demo`: a household-registration transfer (户籍迁移), then a construction joint
-approval with an extension and a return for re-review, told step by step.
+approval with an extension, a return for re-review and a joint on-site inspection, told
+step by step.
 
 Runs against the system that `make up` started. It acts as each party in turn: an
 operator registering an integrator, the provincial portal submitting an application,
@@ -272,7 +273,8 @@ async def construction_story(
     operations: dict[str, str],
 ) -> None:
     """The second story: a construction joint approval (投资项目并联审批) with an
-    extension, a return for re-review and the lead department's sign-off."""
+    extension, a return for re-review, a joint on-site inspection and the lead
+    department's sign-off."""
     console.print(
         Panel.fit(
             "Second story: a construction joint approval, five departments in parallel",
@@ -337,7 +339,27 @@ async def construction_story(
     console.print(f"   fire's task is {back['task_state']} again; its clock continues")
     await post("fire/decision", {"outcome": "approved"}, reviewers["fire"])
 
-    step(10, "The other departments approve; the application completes")
+    step(10, "The lead department calls a joint on-site inspection (联合踏勘)")
+    attending = ["housing-construction", "civil-air-defence"]
+    called = await http.post(
+        f"{WORKFLOW}/v1/applications/{code}/inspections",
+        json={
+            "department_codes": attending,
+            "note": "项目现场, 下周一 9:00 / on site, Monday 9:00",
+        },
+        headers=reviewers[LEAD],
+    )
+    if called.status_code != 200:
+        raise SystemExit(f"demo failed: inspection answered {called.status_code}: {called.text}")
+    for department in attending:
+        finding = {"kind": "on_site_inspection", "note": "现场与图纸一致 / as drawn"}
+        await post(f"{department}/special-procedure/end", finding, reviewers[department])
+    console.print(
+        f"   {' and '.join(attending)} attend; their clocks stop on site and run again"
+        " with each one's finding"
+    )
+
+    step(11, "The other departments approve; the application completes")
     for department in departments:
         if department != "fire":
             await post(f"{department}/decision", {"outcome": "approved"}, reviewers[department])
@@ -352,7 +374,14 @@ async def construction_story(
 
     body = await eventually(timeline, within=60, what="the completed construction timeline")
     kinds = [entry["type"].rsplit(".", 1)[-1] for entry in body["entries"]]
-    shown = ("ExtensionRequested", "ExtensionDecided", "TaskReturned", "ApplicationCompleted")
+    shown = (
+        "ExtensionRequested",
+        "ExtensionDecided",
+        "TaskReturned",
+        "SpecialProcedureStarted",
+        "SpecialProcedureEnded",
+        "ApplicationCompleted",
+    )
     for kind in shown:
         console.print(f"   timeline: {kind} ×{kinds.count(kind)}")
     console.print(f"   {len(kinds)} timeline entries in all")
