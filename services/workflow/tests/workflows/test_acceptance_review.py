@@ -108,12 +108,13 @@ async def test_a_complete_application_waits_for_the_window_and_starts_once_accep
         assert event.outcome == approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED
 
 
-async def test_the_window_refuses_with_a_written_decision(start) -> None:
+async def test_the_window_refuses_with_a_written_decision(start, record_history) -> None:
     async with start(COMPLETE) as (handle, producer, _, _):
         answer = await handle.execute_update(JointApproval.review_acceptance, refusal())
         assert not answer.accepted and answer.decision_number == f"BYSL-{handle.id}"
         result = await handle.result()
         assert result.state == "refused"
+        await record_history(handle, "window-refusal")
         (event,) = accepted_events(producer, handle.id)
         assert event.outcome == approval_pb2.ACCEPTANCE_OUTCOME_REFUSED
         assert event.decision_number == f"BYSL-{handle.id}"

@@ -364,7 +364,7 @@ def finding(department: str, note: str = "符合要求 / as designed") -> Specia
 
 
 async def test_a_joint_inspection_excludes_its_days_from_each_attending_clock_only(
-    run: Run,
+    run: Run, record_history
 ) -> None:
     attending, other = ["fire", "housing-construction"], "civil-air-defence"
     begin = run.calendar.add_working_days(local(await run.now()), 1).due
@@ -414,6 +414,9 @@ async def test_a_joint_inspection_excludes_its_days_from_each_attending_clock_on
         assert not moved.paused and moved.special_procedure == ""
     assert (await run.task(other)).due_at == before[other].due_at
     await approve(run, "fire")  # decided normally after its finding
+    await run.handle.signal(JointApproval.withdraw, WithdrawalInput("recorded"))
+    await run.handle.result()
+    await record_history(run.handle, "joint-inspection-then-withdrawn")
 
 
 async def test_invalid_joint_inspections_are_refused(run: Run) -> None:
