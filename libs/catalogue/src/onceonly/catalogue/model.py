@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -162,3 +163,16 @@ class Catalogue(_Strict):
 
     def department(self, code: str) -> Department | None:
         return next((dept for dept in self.departments if dept.code == code), None)
+
+    def material(self, code: str) -> Material | None:
+        """A material by its code, from whichever matter names it first (the codes are
+        the catalogue's: a department's supplement request names no matter)."""
+        return self._materials.get(code)
+
+    @cached_property
+    def _materials(self) -> dict[str, Material]:
+        found: dict[str, Material] = {}
+        for matter in self.matters:
+            for material in matter.materials:
+                found.setdefault(material.code, material)
+        return found

@@ -264,9 +264,15 @@ def _materials(catalogue: Catalogue, matter_code: str, codes: list[str], pack: L
     """The materials' names; from every matter when the event names none (a department's
     supplement request: material codes are the catalogue's, whichever matter)."""
     matter = catalogue.matter(matter_code)
-    materials = matter.materials if matter else [m for x in catalogue.matters for m in x.materials]
-    names = {m.code: m.name_en if pack.code == "en" else m.name_zh for m in materials}
-    return pack.list_separator.join(names.get(code, code) for code in codes)
+    of_matter = {m.code: m for m in matter.materials} if matter else {}
+
+    def name(code: str) -> str:
+        material = of_matter.get(code) or catalogue.material(code)
+        if material is None:
+            return code
+        return material.name_en if pack.code == "en" else material.name_zh
+
+    return pack.list_separator.join(name(code) for code in codes)
 
 
 def _day_kind(kind: str, pack: LanguagePack) -> str:
