@@ -9,8 +9,10 @@ from onceonly.platform.http import Problem
 from onceonly.workflow.api.dependencies import (
     TASK_CHANGE_RESPONSES,
     TASK_PATH,
+    Application,
     Code,
     Department,
+    LeadTask,
     MatterCatalogue,
     Staff,
     Workflows,
@@ -34,14 +36,19 @@ router = APIRouter(responses=TASK_CHANGE_RESPONSES)
     summary="Return a department's approved opinion for re-review (lead department)",
 )
 async def return_decision(
-    who: Staff, code: Code, department: Department, body: ReturnRequest, workflows: Workflows
+    who: Staff,
+    code: Code,
+    department: Department,
+    application: LeadTask,
+    body: ReturnRequest,
+    workflows: Workflows,
 ) -> TaskActionView:
     request = ReturnInput(
         department_code=department,
         reason=body.reason,
         **acting(who),
     )
-    result = await workflows.update(code, JointApproval.return_decision, request)
+    result = await workflows.update(application, JointApproval.return_decision, request)
     return TaskActionView(**asdict(result))
 
 
@@ -53,6 +60,7 @@ async def return_decision(
 async def add_department(
     who: Staff,
     code: Code,
+    application: Application,
     body: DepartmentAddition,
     workflows: Workflows,
     catalogue: MatterCatalogue,
@@ -70,7 +78,7 @@ async def add_department(
         task_name=body.task_name,
         committed_days=body.committed_days,
     )
-    result = await workflows.update(code, JointApproval.add_department, request)
+    result = await workflows.update(application, JointApproval.add_department, request)
     return TaskActionView(**asdict(result))
 
 
@@ -80,12 +88,17 @@ async def add_department(
     summary="Remove an undecided department (lead department or supervision)",
 )
 async def remove_department(
-    who: Staff, code: Code, department: Department, body: DepartmentRemoval, workflows: Workflows
+    who: Staff,
+    code: Code,
+    department: Department,
+    application: LeadTask,
+    body: DepartmentRemoval,
+    workflows: Workflows,
 ) -> TaskActionView:
     request = DepartmentChangeInput(
         department_code=department,
         reason=body.reason,
         **acting(who),
     )
-    result = await workflows.update(code, JointApproval.remove_department, request)
+    result = await workflows.update(application, JointApproval.remove_department, request)
     return TaskActionView(**asdict(result))
