@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from onceonly.platform.auth import StaffIdentity
+from onceonly.platform.http import Problem
 from onceonly.workflow.access import may_reach
+from onceonly.workflow.settings import WorkflowSettings
 
 # The construction joint approval: natural resources leads; fire has a task; tax none.
 DEPARTMENTS = ("development-reform", "natural-resources", "fire", "civil-air-defence")
@@ -75,3 +77,12 @@ def test_the_supervision_office_reaches_the_lead_operations_of_any_application()
     assert reach(office)
     assert reach(office, "fire", lead_operation=True)
     assert not reach(office, "fire")  # deciding stays the department's own
+
+
+def test_the_department_api_refuses_a_department_not_in_the_catalogue() -> None:
+    tokens = WorkflowSettings(environment="development").staff_tokens()
+    nowhere = tokens.issue(staff_id="x", department_code="no-such-department")
+    with pytest.raises(Problem) as refused:
+        tokens.verify(nowhere)
+    assert refused.value.status == 401
+    assert tokens.verify(tokens.issue(staff_id="x", department_code="fire")).roles == ("reviewer",)
