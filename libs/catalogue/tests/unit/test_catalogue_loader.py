@@ -17,6 +17,7 @@ from onceonly.catalogue import (
     DayKind,
     MatterKind,
     default_catalogue,
+    is_department,
     load_catalogue,
 )
 from onceonly.catalogue.loader import parse_catalogue
@@ -146,6 +147,13 @@ def test_the_shipped_data_is_consistent() -> None:
             assert material.replaced_by_check in checks | {None}
     codes = [department.code for department in catalogue.departments]
     assert len(codes) == len(set(codes))
+
+
+def test_staff_departments_are_the_catalogues() -> None:
+    # What every staff API checks a reviewer's or a department head's token against.
+    assert all(is_department(dept.code) for dept in default_catalogue().departments)
+    for code in ("no-such-department", "", "supervision-office", "Public-Security"):
+        assert not is_department(code)
 
 
 def test_load_catalogue_from_a_file(tmp_path: Path) -> None:

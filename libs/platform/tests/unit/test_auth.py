@@ -15,6 +15,8 @@ from onceonly.platform.auth import (
     StaffIdentity,
     StaffTokens,
     issue_staff_token,
+    may_see_application,
+    sees_every_application,
     verify_staff_token,
 )
 from onceonly.platform.http import Problem
@@ -208,3 +210,32 @@ def test_each_api_reads_its_own_keys_from_settings() -> None:
     development = PlatformSettings(environment="development")
     ids = {api: StaffTokens.from_settings(development, api).keys.ids for api in StaffApi}
     assert len({key_ids for key_ids in ids.values()}) == 3, "one key per API"
+
+
+# -- who sees which application (issue 15, items 2 and 10) -----------------------------
+
+
+def staff(department: str, *roles: str) -> StaffIdentity:
+    return StaffIdentity(staff_id="s-1", department_code=department, roles=roles)
+
+
+@pytest.mark.parametrize("role", ["reviewer", "department_head"])
+def test_a_department_sees_an_application_only_where_it_has_or_had_a_task(role: str) -> None:
+    taking_part = {"public-security", "tax"}  # a removed or returned task still counts
+    assert may_see_application(staff("tax", role), taking_part)
+    assert not may_see_application(staff("health", role), taking_part)
+    assert not may_see_application(staff("tax", role), set())  # no task started yet
+    assert not sees_every_application(staff("tax", role))
+
+
+@pytest.mark.parametrize("role", ["supervision", "operations"])
+def test_supervision_and_operations_see_every_application(role: str) -> None:
+    assert sees_every_application(staff("supervision-office", role))
+    assert may_see_application(staff("supervision-office", role), set())
+    # A token that adds an oversight role to a department role has the full view.
+    assert may_see_application(staff("tax", "reviewer", role), {"health"})
+
+
+def test_no_role_sees_nothing() -> None:
+    assert not may_see_application(staff("tax"), {"health"})
+    assert not may_see_application(staff("", "reviewer"), {"tax"})

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from onceonly.notify.settings import NotifySettings
 from onceonly.notify.webhook_urls import STRICT
 from onceonly.platform.auth import StaffApi
+from onceonly.platform.http import Problem
 from onceonly.platform.secrets import DEVELOPMENT_RECIPIENT_HASH_KEY
 from onceonly.platform.testing import production_keys as fresh_production_keys
 
@@ -91,3 +92,15 @@ def test_local_webhook_receivers_need_development_set_explicitly(
         NotifySettings(**production_keys)
     monkeypatch.setenv("ONCEONLY_ENVIRONMENT", "development")
     assert NotifySettings().webhook_destinations.local_receivers
+
+
+def test_staff_of_a_department_not_in_the_catalogue_are_refused() -> None:
+    # The one check where tokens are verified; supervision and operations offices are
+    # outside the catalogue, so only the department roles' department is checked.
+    tokens = NotifySettings(environment="development").staff_tokens()
+    nowhere = tokens.issue(staff_id="x", department_code="no-such-department", roles=("reviewer",))
+    with pytest.raises(Problem) as refused:
+        tokens.verify(nowhere)
+    assert refused.value.status == 401
+    office = tokens.issue(staff_id="x", department_code="operations", roles=("operations",))
+    assert tokens.verify(office).roles == ("operations",)

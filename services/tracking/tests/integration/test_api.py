@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import httpx
 import pytest
 
+from onceonly.events.v1 import approval_pb2
 from onceonly.platform.auth import DEPARTMENT_ROLES, StaffApi, issue_staff_token
 from onceonly.platform.heartbeat import beat
 from onceonly.platform.secrets import KeyRing
@@ -168,6 +169,41 @@ async def test_a_department_sees_only_applications_it_has_a_task_in(
     missing = await client.get(f"/v1/applications/{never}/{path}", headers=nowhere)
     assert (existing.status_code, missing.status_code) == (401, 401)
     assert shape(existing, code) == shape(missing, never)
+
+
+async def test_a_department_that_had_a_task_still_sees_the_application(
+    client, store, events
+) -> None:
+    """Has or had: a removed department (减签) keeps reading what it took part in, an
+    added one (加签) reads from joining; a department never in it does not, and the
+    supervision office reads it all."""
+    code = events.code()
+    messages = [
+        events.submitted(code),
+        events.accepted(code),
+        events.task_started(code),
+        events.task_started(code, department="tax"),
+        approval_pb2.DepartmentRemoved(
+            application_code=code, department_code="tax", reason="无需税务"
+        ),
+        approval_pb2.DepartmentAdded(
+            application_code=code, department_code="health", task_name="加签", reason="r"
+        ),
+    ]
+    for offset, message in enumerate(messages):
+        envelope = events.envelope(message, code, minutes=offset)
+        await store.append(envelope, topic="t", partition=0, offset=offset)
+    for path in ("timeline", "timeline/verification", "status"):
+        url = f"/v1/applications/{code}/{path}"
+        for department in ("public-security", "tax", "health"):
+            answer = await client.get(url, headers=bearer("reviewer", department=department))
+            assert answer.status_code == 200, (path, department)
+        outsider = await client.get(url, headers=bearer("department_head", department="fire"))
+        assert outsider.status_code == 404
+        for role in ("supervision", "operations"):
+            assert (await client.get(url, headers=bearer(role))).status_code == 200
+    status = await client.get(f"/v1/applications/{code}/status", headers=bearer("supervision"))
+    assert status.json()["tasks"]["tax"]["state"] == "cancelled"
 
 
 async def test_malformed_code_is_a_422_problem(client) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from onceonly.platform.testing import TopicReader, eventually
 from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.api import create_app
+from onceonly.workflow.api.workflow_client import ApplicationWorkflows
 from onceonly.workflow.bridge import Bridge, application_input
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.temporal import connect
@@ -232,9 +234,10 @@ async def test_department_decides_through_the_api(system: System) -> None:
         assert unauthenticated.status_code == 401
         assert unauthenticated.headers["content-type"].startswith("application/problem+json")
 
+        # Another department's task: not found, as an unknown application (issue 15).
         wrong = await http.post(path, json={"outcome": "approved"}, headers=system.token("tax"))
-        assert wrong.status_code == 403
-        assert wrong.json()["title"] == "WrongDepartment"
+        assert wrong.status_code == 404
+        assert wrong.json()["title"] == "Application not found"
 
         other = await http.get("/v1/tasks", headers=system.token("tax"))
         assert all(t["application_code"] != application_code for t in other.json())
@@ -446,6 +449,164 @@ async def test_lead_department_and_extension_operations_through_the_api(system: 
             "DepartmentRemoved",
         ):
             assert kinds.count(kind) == 1, kinds
+
+
+async def test_every_not_yours_is_the_same_404(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unknown application, an application without a task of the caller's department,
+    another department's task: one answer, byte for byte but for the request's own path,
+    after one description by the Temporal server and no query or Update (issue 15,
+    item 10). The lead department still reads every department's task."""
+    household, construction = code(), code()
+    system.started += [household, construction]
+    await system.client.start_workflow(
+        "JointApproval",
+        application_input(submission(household)),
+        id=household,
+        task_queue=system.settings.temporal_task_queue,
+    )
+    joint = application_input(submission(construction, "construction-joint-approval"))
+    joint.materials = list(CONSTRUCTION_MATERIALS)
+    await system.client.start_workflow(
+        "JointApproval", joint, id=construction, task_queue=system.settings.temporal_task_queue
+    )
+    police, tax = system.token("public-security"), system.token("tax")
+    fire, air = system.token("fire"), system.token("civil-air-defence")
+    lead = system.token("natural-resources")
+    unknown = "330100-20990101-0000001"
+    calls: list[str] = []
+    for name in ("reach", "snapshot", "update"):
+        original = getattr(ApplicationWorkflows, name)
+
+        def spy(
+            self: ApplicationWorkflows,
+            *args: Any,
+            _name: str = name,
+            _original: Callable[..., Any] = original,
+            **kwargs: Any,
+        ) -> Any:
+            calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(ApplicationWorkflows, name, spy)
+
+    app = create_app(system.settings, client=system.client)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://workflow") as http,
+    ):
+
+        async def started(code: str, headers: dict[str, str]) -> dict | None:
+            answer = await http.get(f"/v1/applications/{code}", headers=headers)
+            return answer.json() if answer.status_code == 200 and answer.json()["tasks"] else None
+
+        await eventually(lambda: started(household, police), what="the household task")
+        seen_by_lead = await eventually(
+            lambda: started(construction, lead), what="the construction tasks"
+        )
+        # The lead department reads every department's task (its opinion included).
+        assert {t["department_code"] for t in seen_by_lead["tasks"]} == {
+            "development-reform",
+            "natural-resources",
+            "housing-construction",
+            "fire",
+            "civil-air-defence",
+        }
+        assert seen_by_lead["lead_department"] == "natural-resources"
+        assert (await http.get(f"/v1/applications/{construction}", headers=fire)).status_code == 200
+
+        approve = {"outcome": "approved"}
+        not_yours: dict[str, tuple[str, str, dict[str, str], dict[str, object] | None]] = {
+            "unknown application, read": ("GET", f"/v1/applications/{unknown}", police, None),
+            "unknown application, decision": (
+                "POST",
+                f"/v1/applications/{unknown}/tasks/public-security/decision",
+                police,
+                approve,
+            ),
+            "no task of mine, read": ("GET", f"/v1/applications/{household}", tax, None),
+            "no task of mine, decision": (
+                "POST",
+                f"/v1/applications/{household}/tasks/tax/decision",
+                tax,
+                approve,
+            ),
+            "no task of mine, another's task": (
+                "POST",
+                f"/v1/applications/{household}/tasks/public-security/decision",
+                tax,
+                approve,
+            ),
+            "no task of mine, a lead's removal": (
+                "POST",
+                f"/v1/applications/{household}/tasks/public-security/removal",
+                tax,
+                {"reason": "r"},
+            ),
+            "another department's task": (
+                "POST",
+                f"/v1/applications/{construction}/tasks/civil-air-defence/decision",
+                fire,
+                approve,
+            ),
+            "another department's task, claimed": (
+                "POST",
+                f"/v1/applications/{construction}/tasks/fire/assignment",
+                air,
+                {},
+            ),
+            "another department's task, a lead's return by another": (
+                "POST",
+                f"/v1/applications/{construction}/tasks/fire/return",
+                air,
+                {"reason": "r"},
+            ),
+        }
+
+        async def ask(case: str) -> tuple[int, str, bytes]:
+            method, path, headers, body = not_yours[case]
+            calls.clear()
+            answer = await http.request(method, path, headers=headers, json=body)
+            # Only the Temporal server's description was asked for: not the worker.
+            assert calls == ["reach"], (case, calls)
+            return (
+                answer.status_code,
+                answer.headers["content-type"],
+                answer.content.replace(path.encode(), b"PATH"),
+            )
+
+        answers = {case: await ask(case) for case in not_yours}
+        first = answers["unknown application, decision"]
+        assert first[0] == 404 and first[1].startswith("application/problem+json")
+        assert b"PATH" in first[2] and household.encode() not in first[2]
+        different = {case: got for case, got in answers.items() if got != first}
+        assert not different, different
+
+        # A closed application: still not found for a department without a task, and
+        # closed (409) for the department that had one.
+        decided = await http.post(
+            f"/v1/applications/{household}/tasks/public-security/decision",
+            json=approve,
+            headers=police,
+        )
+        assert decided.status_code == 200, decided.text
+
+        async def closed() -> bool:
+            described = await system.client.get_workflow_handle(household).describe()
+            return described.status != WorkflowExecutionStatus.RUNNING
+
+        await eventually(closed, what="the household application to close")
+        for case in ("no task of mine, read", "no task of mine, decision"):
+            assert await ask(case) == first, case
+        again = await http.post(
+            f"/v1/applications/{household}/tasks/public-security/decision",
+            json=approve,
+            headers=police,
+        )
+        assert again.status_code == 409
+        assert again.json()["title"] == "ApplicationClosed"
 
 
 async def _started(system: System, matter: str, materials: list[str]) -> str:

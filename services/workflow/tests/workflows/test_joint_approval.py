@@ -19,9 +19,12 @@ from onceonly.workflow.shared import (
     ContactInput,
     DecisionInput,
     DecisionResult,
+    DepartmentChangeInput,
+    ReturnInput,
     SupplementInput,
     WithdrawalInput,
 )
+from onceonly.workflow.workflows import JointApproval
 
 HOUSEHOLD_MATERIALS = ["transfer-application", "resident-id", "housing-proof", "household-register"]
 STARTUP_MATERIALS = [
@@ -234,6 +237,31 @@ async def test_missing_material_asks_once_for_everything_then_proceeds(harness, 
     accepted = harness.producer.messages("ApplicationAccepted")[-1]
     assert accepted.outcome == approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY
     assert list(accepted.missing_materials) == ["household-register"]
+    await close(handle)
+
+
+async def test_before_acceptance_no_department_has_a_task(harness, application_code):
+    """While the application waits for its supplement no task exists: every staff change,
+    the lead department's included, is refused as an unknown task (the department API's
+    404 for "not yours"), not as a task about to start (issue 15, item 10)."""
+    handle = await start(
+        harness, application(application_code, "household-transfer", ["resident-id"])
+    )
+    await eventually(
+        lambda: handle.query("snapshot", result_type=ApplicationSnapshot),
+        lambda snap: snap.state == "awaiting_supplement",
+        what="the supplement request",
+    )
+    lead = {"staff_id": "ps-1", "staff_department": "public-security"}
+    for update, argument in (
+        (JointApproval.decide, decision("public-security")),
+        (JointApproval.add_department, DepartmentChangeInput("tax", "r", **lead)),
+        (JointApproval.remove_department, DepartmentChangeInput("public-security", "r", **lead)),
+        (JointApproval.return_decision, ReturnInput("public-security", "r", **lead)),
+    ):
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(update, argument)
+        assert caught.value.cause.type == "UnknownTask", update
     await close(handle)
 
 

@@ -1,6 +1,11 @@
 """The service catalogue (matters) and the working-day calendar: pure domain code."""
 
-from onceonly.catalogue.loader import CatalogueError, default_catalogue, load_catalogue
+from onceonly.catalogue.loader import (
+    CatalogueError,
+    default_catalogue,
+    is_department,
+    load_catalogue,
+)
 from onceonly.catalogue.model import (
     Catalogue,
     DayKind,
@@ -21,5 +26,6 @@ __all__ = [
     "Matter",
     "MatterKind",
     "default_catalogue",
+    "is_department",
     "load_catalogue",
 ]

@@ -42,3 +42,9 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
 def default_catalogue() -> Catalogue:
     text = resources.files("onceonly.catalogue").joinpath("data/matters.yaml").read_text("utf-8")
     return parse_catalogue(text, origin="onceonly.catalogue/data/matters.yaml")
+
+
+def is_department(code: str) -> bool:
+    """Whether `code` is a department of the published catalogue: what every staff API
+    checks the department of a reviewer's or a department head's token against."""
+    return default_catalogue().department(code) is not None

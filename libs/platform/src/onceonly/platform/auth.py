@@ -13,7 +13,7 @@ Integrators use API keys instead (see intake).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -29,9 +29,12 @@ from onceonly.platform.settings import PlatformSettings, development_refusal
 
 ISSUER = "onceonly"
 ROLES = ("reviewer", "department_head", "window", "supervision", "operations")
-# Roles that act for one department of the catalogue; supervision and operations belong
-# to offices outside it (the supervision office, the operations centre).
+# Roles that act for one department of the catalogue (the window's staff for the service
+# centre); supervision and operations belong to offices outside it (the supervision
+# office, the operations centre).
 DEPARTMENT_ROLES = ("reviewer", "department_head", "window")
+# Roles that oversee every department: they read every application (the full view).
+OVERSIGHT_ROLES = ("supervision", "operations")
 # Clock skew tolerated between the issuer and the API.
 LEEWAY_SECONDS = 30
 
@@ -179,6 +182,21 @@ def verify_staff_token(tokens: StaffTokens, token: str) -> StaffIdentity:
     ):
         raise _unauthorised("The token's department does not exist. 部门不存在.")
     return identity
+
+
+def sees_every_application(who: StaffIdentity) -> bool:
+    """Whether `who` has the full view: supervision and operations staff do."""
+    return bool(set(who.roles) & set(OVERSIGHT_ROLES))
+
+
+def may_see_application(who: StaffIdentity, departments: Collection[str]) -> bool:
+    """Whether `who` may read an application whose tasks are (or were) of `departments`.
+
+    A reviewer or a department head sees an application only where their department has
+    or had a task (a removed or returned one still counts: it acted on the application);
+    supervision and operations see every one. Callers answer "no" exactly as they answer
+    an unknown application, so that codes, which are sequential, cannot be probed."""
+    return sees_every_application(who) or who.department_code in departments
 
 
 def _check_lifetime(tokens: StaffTokens, claims: dict[str, Any]) -> None:

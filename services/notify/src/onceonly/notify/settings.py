@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from onceonly.catalogue import Catalogue, default_catalogue
+from onceonly.catalogue import is_department
 from onceonly.notify.policy import QuietHours
 from onceonly.notify.webhook_urls import DestinationPolicy
 from onceonly.platform.auth import StaffApi, StaffTokens
@@ -109,7 +108,7 @@ class NotifySettings(PlatformSettings):
 
     def staff_tokens(self) -> StaffTokens:
         """How notify's staff API checks staff tokens (its own audience and keys)."""
-        return StaffTokens.from_settings(self, StaffApi.NOTIFY, known_department=_known_department)
+        return StaffTokens.from_settings(self, StaffApi.NOTIFY, known_department=is_department)
 
     def recipient_hash_key(self) -> str:
         return self.notify_recipient_hash_key.get_secret_value()
@@ -118,12 +117,3 @@ class NotifySettings(PlatformSettings):
     def webhook_destinations(self) -> DestinationPolicy:
         """Where webhooks may be registered to and sent."""
         return DestinationPolicy(local_receivers=self.notify_webhook_local_receivers)
-
-
-@cache
-def _catalogue() -> Catalogue:
-    return default_catalogue()
-
-
-def _known_department(code: str) -> bool:
-    return _catalogue().department(code) is not None

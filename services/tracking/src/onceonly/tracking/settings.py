@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import ClassVar
 
 from pydantic import Field
 
-from onceonly.catalogue import Catalogue, default_catalogue
+from onceonly.catalogue import is_department
 from onceonly.platform.auth import StaffApi, StaffTokens
 from onceonly.platform.settings import PlatformSettings
 
@@ -40,15 +39,4 @@ class TrackingSettings(PlatformSettings):
 
     def staff_tokens(self) -> StaffTokens:
         """How the tracking API checks staff tokens (its own audience and keys)."""
-        return StaffTokens.from_settings(
-            self, StaffApi.TRACKING, known_department=_known_department
-        )
-
-
-@cache
-def _catalogue() -> Catalogue:
-    return default_catalogue()
-
-
-def _known_department(code: str) -> bool:
-    return _catalogue().department(code) is not None
+        return StaffTokens.from_settings(self, StaffApi.TRACKING, known_department=is_department)

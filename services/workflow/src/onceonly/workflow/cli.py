@@ -125,7 +125,7 @@ def token(
 ) -> None:
     """Print a signed staff token for one API (department staff, supervision and
     operations), signed with that API's current key (ONCEONLY_<API>_API_TOKEN_KEYS)."""
-    from onceonly.catalogue import default_catalogue
+    from onceonly.catalogue import is_department
 
     if api.upper() not in StaffApi.__members__:
         raise typer.BadParameter(f"unknown API {api!r}; {_API_HELP}", param_hint="--api")
@@ -138,7 +138,7 @@ def token(
             "the APIs refuse longer-lived tokens",
             param_hint="--hours",
         )
-    if set(roles) & set(DEPARTMENT_ROLES) and default_catalogue().department(department) is None:
+    if set(roles) & set(DEPARTMENT_ROLES) and not is_department(department):
         raise typer.BadParameter(
             f"no department {department!r} in the catalogue", param_hint="--department"
         )

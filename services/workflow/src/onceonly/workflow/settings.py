@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from typing import ClassVar
 
 from pydantic import Field, SecretStr
 
-from onceonly.catalogue import Catalogue, default_catalogue
+from onceonly.catalogue import is_department
 from onceonly.platform.auth import StaffApi, StaffTokens
 from onceonly.platform.secrets import DEVELOPMENT_REGISTRY_KEY
 from onceonly.platform.settings import PlatformSettings
@@ -69,9 +68,7 @@ class WorkflowSettings(PlatformSettings):
 
     def staff_tokens(self) -> StaffTokens:
         """How the department API checks staff tokens (its own audience and keys)."""
-        return StaffTokens.from_settings(
-            self, StaffApi.DEPARTMENT, known_department=_known_department
-        )
+        return StaffTokens.from_settings(self, StaffApi.DEPARTMENT, known_department=is_department)
 
     def registry_hmac_key(self) -> bytes:
         return self.registry_lookup_key.get_secret_value().encode()
@@ -83,12 +80,3 @@ class WorkflowSettings(PlatformSettings):
             escalation_hours=self.supervision_escalation_hours,
             max_escalations=self.supervision_max_escalations,
         )
-
-
-@cache
-def _catalogue() -> Catalogue:
-    return default_catalogue()
-
-
-def _known_department(code: str) -> bool:
-    return _catalogue().department(code) is not None

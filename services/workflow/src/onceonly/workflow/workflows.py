@@ -922,6 +922,10 @@ class JointApproval:
     def _require_running(self) -> None:
         """Operations on the application as a whole: after its tasks started, before it
         closed."""
+        if not self._tasks:
+            # Not accepted (yet): no department has a task, so to the department API this
+            # is as unknown as any application (one 404). Validators do not run on replay.
+            raise ApplicationError(f"no task yet in {self._code}", type=ErrorType.UNKNOWN_TASK)
         if self._state in CLOSED or self._withdrawal is not None or self._closing:
             raise ApplicationError(
                 f"application {self._code} is {self._state}", type=ErrorType.APPLICATION_CLOSED

@@ -12,7 +12,14 @@ import asyncpg
 from fastapi import Depends, Path, Request
 
 from onceonly.catalogue.calendar import WorkingCalendar
-from onceonly.platform.auth import SignedInStaff, StaffIdentity, StaffTokens
+from onceonly.platform.auth import (
+    OVERSIGHT_ROLES,
+    SignedInStaff,
+    StaffIdentity,
+    StaffTokens,
+    may_see_application,
+    sees_every_application,
+)
 from onceonly.platform.http import Problem
 from onceonly.tracking.errors import ApplicationNotFound
 from onceonly.tracking.figures_store import FiguresStore
@@ -20,7 +27,7 @@ from onceonly.tracking.settings import TrackingSettings
 from onceonly.tracking.store import TrackingStore
 
 STAFF_ROLES = ("supervision", "operations", "reviewer", "department_head")
-SUPERVISION_ROLES = ("supervision", "operations")
+SUPERVISION_ROLES = OVERSIGHT_ROLES
 # Application codes are assigned by intake; this only keeps nonsense out of queries.
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 
@@ -94,16 +101,18 @@ async def visible_code(who: Staff, code: Code, store: Store) -> str:
     """The path's application code, for staff who may see that application.
 
     Supervision and operations see every application; a reviewer or a department head
-    only those where their department has or had a task. Any other answer is the same
-    404 as for an unknown application: whether an application exists is not told, and
-    application codes are sequential."""
-    if set(who.roles) & set(SUPERVISION_ROLES):
+    only those where their department has or had a task (`may_see_application`). Any
+    other answer is the same 404 as for an unknown application: whether an application
+    exists is not told, and application codes are sequential."""
+    if sees_every_application(who):
         return code
     try:
         status = await store.status(code)
     except ApplicationNotFound:
         raise application_not_found(code) from None
-    if who.department_code not in status.tasks:
+    # The status keeps every task the application had: removed (减签) and returned ones
+    # stay with their last state, so a department that took part keeps reading it.
+    if not may_see_application(who, status.tasks):
         raise application_not_found(code)
     return code
 

@@ -6,7 +6,14 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from onceonly.workflow.api.dependencies import TASK_CHANGE_RESPONSES, Code, Staff, Workflows, acting
+from onceonly.workflow.api.dependencies import (
+    TASK_CHANGE_RESPONSES,
+    AtWindow,
+    Code,
+    Staff,
+    Workflows,
+    acting,
+)
 from onceonly.workflow.api.models import AcceptanceReview, AcceptanceReviewView
 from onceonly.workflow.shared import AcceptanceReviewInput
 from onceonly.workflow.workflows import JointApproval
@@ -20,7 +27,7 @@ router = APIRouter(responses=TASK_CHANGE_RESPONSES)
     summary="Accept, or refuse with a written decision (window staff)",
 )
 async def review_acceptance(
-    who: Staff, code: Code, body: AcceptanceReview, workflows: Workflows
+    who: Staff, code: Code, application: AtWindow, body: AcceptanceReview, workflows: Workflows
 ) -> AcceptanceReviewView:
     request = AcceptanceReviewInput(
         accept=body.decision == "accept",
@@ -29,5 +36,5 @@ async def review_acceptance(
         appeal_route=body.appeal_route,
         **acting(who),
     )
-    result = await workflows.update(code, JointApproval.review_acceptance, request)
+    result = await workflows.update(application, JointApproval.review_acceptance, request)
     return AcceptanceReviewView(**asdict(result))

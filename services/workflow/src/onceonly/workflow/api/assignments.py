@@ -9,6 +9,7 @@ from onceonly.workflow.api.dependencies import (
     TASK_PATH,
     Code,
     Department,
+    OwnTask,
     Staff,
     Workflows,
     acting,
@@ -26,12 +27,17 @@ router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
     summary="Claim my department's task, or (department head) assign it to a reviewer",
 )
 async def assign(
-    who: Staff, code: Code, department: Department, body: AssignmentRequest, workflows: Workflows
+    who: Staff,
+    code: Code,
+    department: Department,
+    application: OwnTask,
+    body: AssignmentRequest,
+    workflows: Workflows,
 ) -> TaskActionView:
     request = AssignmentInput(
         department_code=department,
         assignee=body.assignee or who.staff_id,
         **acting(who),
     )
-    result = await workflows.update(code, JointApproval.assign, request)
+    result = await workflows.update(application, JointApproval.assign, request)
     return TaskActionView(**asdict(result))

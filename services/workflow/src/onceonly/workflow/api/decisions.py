@@ -9,6 +9,7 @@ from onceonly.workflow.api.dependencies import (
     TASK_PATH,
     Code,
     Department,
+    OwnTask,
     Staff,
     Workflows,
     acting,
@@ -26,7 +27,12 @@ router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
     summary="Record my department's decision on its task",
 )
 async def decide(
-    who: Staff, code: Code, department: Department, body: DecisionRequest, workflows: Workflows
+    who: Staff,
+    code: Code,
+    department: Department,
+    application: OwnTask,
+    body: DecisionRequest,
+    workflows: Workflows,
 ) -> DecisionView:
     decision = DecisionInput(
         department_code=department,
@@ -35,5 +41,5 @@ async def decide(
         missing_materials=body.missing_materials,
         **acting(who),
     )
-    result = await workflows.update(code, JointApproval.decide, decision)
+    result = await workflows.update(application, JointApproval.decide, decision)
     return DecisionView(**asdict(result))

@@ -16,8 +16,14 @@ from temporalio.client import Client
 
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.catalogue.model import Catalogue
-from onceonly.platform.auth import StaffIdentity
-from onceonly.workflow.api.workflow_client import DEPARTMENT_PATTERN, ApplicationWorkflows
+from onceonly.platform.auth import StaffIdentity, sees_every_application
+from onceonly.workflow.access import may_reach, may_review
+from onceonly.workflow.api.workflow_client import (
+    DEPARTMENT_PATTERN,
+    ApplicationReach,
+    ApplicationWorkflows,
+    not_found,
+)
 from onceonly.workflow.clocks import days_left
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import TaskSnapshot
@@ -100,6 +106,77 @@ MatterCatalogue = Annotated[Catalogue, Depends(catalogue)]
 
 Code = Annotated[str, Path(pattern=CODE_PATTERN)]
 Department = Annotated[str, Path(pattern=DEPARTMENT_PATTERN)]
+
+
+async def reached(
+    who: StaffIdentity,
+    code: str,
+    workflows: ApplicationWorkflows,
+    catalogue: Catalogue,
+    *,
+    task_department: str | None = None,
+    lead_operation: bool = False,
+) -> ApplicationReach:
+    """The application `code` (and `task_department`'s task of it) if `who` may reach it
+    (access.may_reach), else the one 404 of every "not yours".
+
+    Each answer costs the same one call to the Temporal server (a description, which the
+    worker takes no part in) whether the application exists or not. Only for a closed
+    application does a department of its matter also have its snapshot queried: the
+    description names the matter's departments, not who really had a task (an
+    application refused at acceptance had none)."""
+    found = await workflows.reach(code)
+    matter = catalogue.matter(found.matter_code) if found is not None else None
+    if found is None or not may_reach(
+        who,
+        departments=found.departments,
+        lead_department=matter.lead_department if matter is not None else None,
+        task_department=task_department,
+        lead_operation=lead_operation,
+    ):
+        raise not_found()
+    if not found.running and not sees_every_application(who):
+        snap = await workflows.snapshot(code)
+        if all(task.department_code != who.department_code for task in snap.tasks):
+            raise not_found()
+    return found
+
+
+async def in_application(
+    who: Staff, code: Code, workflows: Workflows, catalogue: MatterCatalogue
+) -> ApplicationReach:
+    """An application in which the caller's department has or had a task."""
+    return await reached(who, code, workflows, catalogue)
+
+
+async def own_task(
+    who: Staff, code: Code, department: Department, workflows: Workflows, catalogue: MatterCatalogue
+) -> ApplicationReach:
+    """The caller's own department's task (the path's department) of an application."""
+    return await reached(who, code, workflows, catalogue, task_department=department)
+
+
+async def task_for_lead(
+    who: Staff, code: Code, department: Department, workflows: Workflows, catalogue: MatterCatalogue
+) -> ApplicationReach:
+    """Any department's task of an application, for the matter's lead department."""
+    return await reached(
+        who, code, workflows, catalogue, task_department=department, lead_operation=True
+    )
+
+
+async def at_window(who: Staff, code: Code, workflows: Workflows) -> ApplicationReach:
+    """An application, for window staff (the same 404 as any "not yours" for others)."""
+    found = await workflows.reach(code)
+    if found is None or not may_review(who):
+        raise not_found()
+    return found
+
+
+Application = Annotated[ApplicationReach, Depends(in_application)]
+AtWindow = Annotated[ApplicationReach, Depends(at_window)]
+OwnTask = Annotated[ApplicationReach, Depends(own_task)]
+LeadTask = Annotated[ApplicationReach, Depends(task_for_lead)]
 
 # One department's task of an application, and what a change to it may answer.
 TASK_PATH = "/v1/applications/{code}/tasks/{department}"

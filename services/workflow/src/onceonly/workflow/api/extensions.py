@@ -9,6 +9,7 @@ from onceonly.workflow.api.dependencies import (
     TASK_PATH,
     Code,
     Department,
+    OwnTask,
     Staff,
     Workflows,
     acting,
@@ -22,7 +23,12 @@ router = APIRouter(prefix=TASK_PATH + "/extension", responses=TASK_CHANGE_RESPON
 
 @router.post("", response_model=TaskActionView, summary="Ask for more days on my task")
 async def request_extension(
-    who: Staff, code: Code, department: Department, body: ExtensionRequest, workflows: Workflows
+    who: Staff,
+    code: Code,
+    department: Department,
+    application: OwnTask,
+    body: ExtensionRequest,
+    workflows: Workflows,
 ) -> TaskActionView:
     request = ExtensionRequestInput(
         department_code=department,
@@ -30,7 +36,7 @@ async def request_extension(
         reason=body.reason,
         **acting(who),
     )
-    result = await workflows.update(code, JointApproval.request_extension, request)
+    result = await workflows.update(application, JointApproval.request_extension, request)
     return TaskActionView(**asdict(result))
 
 
@@ -40,7 +46,12 @@ async def request_extension(
     summary="Approve or refuse the extension asked for (department head)",
 )
 async def decide_extension(
-    who: Staff, code: Code, department: Department, body: ExtensionDecision, workflows: Workflows
+    who: Staff,
+    code: Code,
+    department: Department,
+    application: OwnTask,
+    body: ExtensionDecision,
+    workflows: Workflows,
 ) -> TaskActionView:
     request = ExtensionDecisionInput(
         department_code=department,
@@ -48,5 +59,5 @@ async def decide_extension(
         note=body.note,
         **acting(who),
     )
-    result = await workflows.update(code, JointApproval.decide_extension, request)
+    result = await workflows.update(application, JointApproval.decide_extension, request)
     return TaskActionView(**asdict(result))

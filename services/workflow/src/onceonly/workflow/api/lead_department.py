@@ -11,8 +11,10 @@ from onceonly.platform.http import Problem
 from onceonly.workflow.api.dependencies import (
     TASK_CHANGE_RESPONSES,
     TASK_PATH,
+    Application,
     Code,
     Department,
+    LeadTask,
     MatterCatalogue,
     Staff,
     Workflows,
@@ -38,14 +40,19 @@ router = APIRouter(responses=TASK_CHANGE_RESPONSES)
     summary="Return a department's approved opinion for re-review (lead department)",
 )
 async def return_decision(
-    who: Staff, code: Code, department: Department, body: ReturnRequest, workflows: Workflows
+    who: Staff,
+    code: Code,
+    department: Department,
+    application: LeadTask,
+    body: ReturnRequest,
+    workflows: Workflows,
 ) -> TaskActionView:
     request = ReturnInput(
         department_code=department,
         reason=body.reason,
         **acting(who),
     )
-    result = await workflows.update(code, JointApproval.return_decision, request)
+    result = await workflows.update(application, JointApproval.return_decision, request)
     return TaskActionView(**asdict(result))
 
 
@@ -57,6 +64,7 @@ async def return_decision(
 async def add_department(
     who: Staff,
     code: Code,
+    application: Application,
     body: DepartmentAddition,
     workflows: Workflows,
     catalogue: MatterCatalogue,
@@ -74,7 +82,7 @@ async def add_department(
         task_name=body.task_name,
         committed_days=body.committed_days,
     )
-    result = await workflows.update(code, JointApproval.add_department, request)
+    result = await workflows.update(application, JointApproval.add_department, request)
     return TaskActionView(**asdict(result))
 
 
@@ -84,14 +92,19 @@ async def add_department(
     summary="Remove an undecided department (lead department or supervision)",
 )
 async def remove_department(
-    who: Staff, code: Code, department: Department, body: DepartmentRemoval, workflows: Workflows
+    who: Staff,
+    code: Code,
+    department: Department,
+    application: LeadTask,
+    body: DepartmentRemoval,
+    workflows: Workflows,
 ) -> TaskActionView:
     request = DepartmentChangeInput(
         department_code=department,
         reason=body.reason,
         **acting(who),
     )
-    result = await workflows.update(code, JointApproval.remove_department, request)
+    result = await workflows.update(application, JointApproval.remove_department, request)
     return TaskActionView(**asdict(result))
 
 
@@ -101,10 +114,14 @@ async def remove_department(
     summary="Call a joint on-site inspection of several departments (lead department)",
 )
 async def start_joint_inspection(
-    who: Staff, code: Code, body: JointInspectionRequest, workflows: Workflows
+    who: Staff,
+    code: Code,
+    application: Application,
+    body: JointInspectionRequest,
+    workflows: Workflows,
 ) -> JointInspectionView:
     request = JointInspectionInput(
         department_codes=list(body.department_codes), note=body.note, **acting(who)
     )
-    result = await workflows.update(code, JointApproval.start_joint_inspection, request)
+    result = await workflows.update(application, JointApproval.start_joint_inspection, request)
     return JointInspectionView(**asdict(result))

@@ -15,6 +15,7 @@ from onceonly.workflow.api.dependencies import (
     TASK_PATH,
     Code,
     Department,
+    OwnTask,
     Staff,
     Workflows,
     acting,
@@ -36,6 +37,7 @@ def _endpoint(update: Update) -> Endpoint:
         who: Staff,
         code: Code,
         department: Department,
+        application: OwnTask,
         body: SpecialProcedureRequest,
         workflows: Workflows,
     ) -> TaskActionView:
@@ -45,7 +47,7 @@ def _endpoint(update: Update) -> Endpoint:
             note=body.note,
             **acting(who),
         )
-        result = await workflows.update(code, update, request)
+        result = await workflows.update(application, update, request)
         return TaskActionView(**asdict(result))
 
     return endpoint

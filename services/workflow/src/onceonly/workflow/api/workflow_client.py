@@ -1,9 +1,11 @@
-"""The running applications as the department API reads and changes them: a Temporal
-query for an application's snapshot, an Update for every change. Temporal's failures
-become problems here, and nowhere else."""
+"""The running applications as the department API reads and changes them: the server's
+description of an application (who takes part in it, whether it runs), a Temporal query
+for its snapshot, an Update for every change. Temporal's failures become problems here,
+and nowhere else."""
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
@@ -19,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from onceonly.platform.http import Problem
 from onceonly.workflow.shared import ApplicationSnapshot, ErrorType
-from onceonly.workflow.workflows import JointApproval
+from onceonly.workflow.workflows import DEPARTMENTS, MATTER_CODE, JointApproval
 
 log = structlog.get_logger(__name__)
 
@@ -30,9 +32,10 @@ R = TypeVar("R")
 QUERY_TIMEOUT = timedelta(seconds=3)
 DEPARTMENT_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
 
+# Another department's task and a task the application does not have are "not found",
+# the answer for an unknown application (not_found), whatever the validator said.
+NOT_YOURS = frozenset({ErrorType.WRONG_DEPARTMENT, ErrorType.UNKNOWN_TASK})
 _ERROR_STATUS = {
-    ErrorType.WRONG_DEPARTMENT: 403,
-    ErrorType.UNKNOWN_TASK: 404,
     ErrorType.TASK_NOT_OPEN: 409,
     ErrorType.APPLICATION_CLOSED: 409,
     ErrorType.INVALID_DECISION: 422,
@@ -44,6 +47,19 @@ _ERROR_STATUS = {
     ErrorType.NOT_AT_ACCEPTANCE: 409,
     ErrorType.WRONG_ROLE: 403,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationReach:
+    """What the Temporal server itself tells of an application, without its worker: the
+    departments of its matter's tasks and any added one (the `Departments` search
+    attribute, set when the matter is resolved and when a department is added; a removed
+    one stays), its matter, and whether its workflow still runs."""
+
+    code: str
+    matter_code: str
+    departments: tuple[str, ...]
+    running: bool
 
 
 class ApplicationWorkflows:
@@ -60,6 +76,27 @@ class ApplicationWorkflows:
         query = f"Departments = '{department}' AND ExecutionStatus = 'Running'"
         return [execution.id async for execution in self._client.list_workflows(query, limit=limit)]
 
+    async def reach(self, code: str) -> ApplicationReach | None:
+        """The application as the server describes it; None if there is none (503 problem
+        if the server cannot say). One call to the server whether the application exists
+        or not, so that the answer's timing tells nothing either."""
+        try:
+            described = await self._client.get_workflow_handle(code).describe(
+                rpc_timeout=QUERY_TIMEOUT
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            log.warning("describe failed", application_code=code, error=str(exc))
+            raise _unavailable(code) from None
+        attributes = described.typed_search_attributes
+        return ApplicationReach(
+            code=code,
+            matter_code=attributes.get(MATTER_CODE) or "",
+            departments=tuple(attributes.get(DEPARTMENTS) or ()),
+            running=described.status == WorkflowExecutionStatus.RUNNING,
+        )
+
     async def snapshot(self, code: str) -> ApplicationSnapshot:
         """The application's state as its workflow answers it (404 or 503 problems)."""
         try:
@@ -67,7 +104,7 @@ class ApplicationWorkflows:
             return await handle.query(JointApproval.snapshot, rpc_timeout=QUERY_TIMEOUT)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise not_found(code) from None
+                raise not_found() from None
             log.warning("snapshot query failed", application_code=code, error=str(exc))
             raise _unavailable(code) from None
         except WorkflowQueryFailedError as exc:
@@ -75,10 +112,17 @@ class ApplicationWorkflows:
             raise _unavailable(code) from None
 
     async def update(
-        self, code: str, update: Callable[[JointApproval, A], Awaitable[R]], argument: A
+        self,
+        reach: ApplicationReach,
+        update: Callable[[JointApproval, A], Awaitable[R]],
+        argument: A,
     ) -> R:
-        """A Temporal Update of JointApproval (by reference: `JointApproval.decide`); its
-        validator's refusal becomes a 4xx problem."""
+        """A Temporal Update of JointApproval (by reference: `JointApproval.decide`) on an
+        application the caller reaches (dependencies.reached); its validator's refusal
+        becomes a 4xx problem."""
+        code = reach.code
+        if not reach.running:
+            raise closed(code)
         handle = self._client.get_workflow_handle(code)
         try:
             return await handle.execute_update(update, argument)
@@ -90,26 +134,35 @@ class ApplicationWorkflows:
             raise
 
     async def _closed_or_missing(self, code: str) -> Problem:
+        """After the server no longer found a workflow it had described (it closed)."""
         try:
             description = await self._client.get_workflow_handle(code).describe()
         except RPCError:
-            return not_found(code)
+            return not_found()
         if description.status != WorkflowExecutionStatus.RUNNING:
-            return Problem(
-                409,
-                ErrorType.APPLICATION_CLOSED.value,
-                f"Application {code} is closed. 办件已办结或已撤回.",
-                type_=f"https://onceonly.dev/problems/{ErrorType.APPLICATION_CLOSED.value}",
-            )
-        return not_found(code)
+            return closed(code)
+        return not_found()
 
 
-def not_found(code: str) -> Problem:
+def not_found() -> Problem:
+    """The one answer for an unknown application, one in which the caller's department
+    has no task, and another department's task: the same status and body (it does not
+    even repeat the code, which the request's path already holds as `instance`)."""
     return Problem(
         404,
         "Application not found",
-        f"No application {code} with a task of your department. 未找到该办件.",
+        "No application by this code with a task of your department. 未找到该办件.",
         type_="https://onceonly.dev/problems/not-found",
+    )
+
+
+def closed(code: str) -> Problem:
+    """An application of the caller's department that has closed."""
+    return Problem(
+        409,
+        ErrorType.APPLICATION_CLOSED.value,
+        f"Application {code} is closed. 办件已办结或已撤回.",
+        type_=f"https://onceonly.dev/problems/{ErrorType.APPLICATION_CLOSED.value}",
     )
 
 
@@ -125,6 +178,8 @@ def _unavailable(code: str) -> Problem:
 
 def _refused(exc: WorkflowUpdateFailedError) -> Problem:
     cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type in NOT_YOURS:
+        return not_found()
     if isinstance(cause, ApplicationError) and cause.type in _ERROR_STATUS:
         kind = ErrorType(cause.type)
         return Problem(
