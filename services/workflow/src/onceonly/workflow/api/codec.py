@@ -12,11 +12,13 @@ encryption, not the PII sealing inside.
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import structlog
 from fastapi import APIRouter
-from google.protobuf import json_format
 from pydantic import BaseModel, Field
-from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.common.v1 import Payload
 
 from onceonly.platform.http import Problem
 from onceonly.workflow.api.dependencies import Codec, Operator
@@ -25,6 +27,7 @@ from onceonly.workflow.payload_codec import PayloadCodecError
 log = structlog.get_logger("onceonly.workflow.codec")
 
 router = APIRouter(prefix="/v1/temporal-codec", tags=["operations"])
+_URL_SAFE = str.maketrans("-_", "+/")
 
 
 class WirePayload(BaseModel):
@@ -69,10 +72,35 @@ async def encode(body: WirePayloads, who: Operator, codec: Codec) -> WirePayload
 
 def _parse(body: WirePayloads) -> list[Payload]:
     try:
-        return list(json_format.ParseDict(body.model_dump(), Payloads()).payloads)
-    except json_format.ParseError:
+        return [
+            Payload(
+                metadata={name: _bytes(value) for name, value in payload.metadata.items()},
+                data=_bytes(payload.data),
+            )
+            for payload in body.payloads
+        ]
+    except binascii.Error:
         raise Problem(422, "Payloads not readable", "metadata values and data are base64") from None
 
 
+def _bytes(text: str) -> bytes:
+    """Base64 as protobuf's JSON writes bytes (standard or URL-safe, padded or not);
+    strict, so that garbage is refused rather than read as something else."""
+    standard = text.translate(_URL_SAFE)
+    return base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+
+
 def _render(payloads: list[Payload]) -> WirePayloads:
-    return WirePayloads.model_validate(json_format.MessageToDict(Payloads(payloads=payloads)))
+    return WirePayloads(
+        payloads=[
+            WirePayload(
+                metadata={name: _text(value) for name, value in payload.metadata.items()},
+                data=_text(payload.data),
+            )
+            for payload in payloads
+        ]
+    )
+
+
+def _text(data: bytes) -> str:
+    return base64.b64encode(data).decode()
