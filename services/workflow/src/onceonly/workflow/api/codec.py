@@ -1,5 +1,5 @@
 """`/v1/temporal-codec`: Temporal's codec server protocol, for operators who read
-applications' histories (Temporal's CLI `--codec-endpoint`, or its UI).
+applications' histories (Temporal's CLI `--codec-endpoint`; docs/operations.md).
 
 Temporal stores payloads encrypted (payload_codec.py); `POST .../decode` answers them
 decrypted, `POST .../encode` encrypts what an operator sends to a workflow. Both take
