@@ -29,6 +29,7 @@ from bench.stats import per_second, summarize
 from onceonly.events.v1 import supervision_pb2
 from onceonly.platform.kafka import ensure_topics
 from onceonly.platform.topics import Stream, all_topics, topic_name
+from onceonly.workflow.payload_codec import EncryptionCodec, data_converter
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import WORKFLOW_NAME, ApplicationInput, ContactInput
 
@@ -72,7 +73,13 @@ async def run_supervision(run: Run) -> Section:
     )
     run.monitor.add("supervision-worker", worker.pid)
     settings = run.endpoints.settings
-    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    # Started as the bridge starts them: payloads encrypted under the PII keys.
+    codec = EncryptionCodec.from_pii_keys(settings.pii_keys.get_secret_value())
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(codec),
+    )
     try:
         assert worker.stdout is not None
         ready = await asyncio.wait_for(asyncio.to_thread(worker.stdout.readline), 60)

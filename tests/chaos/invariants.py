@@ -30,6 +30,7 @@ from onceonly.platform.events import parse_event
 from onceonly.platform.partition_reader import topic_partitions
 from onceonly.tracking.figures import Recorded, reference_figures
 from onceonly.tracking.figures_store import FiguresStore
+from onceonly.workflow.payload_codec import EncryptionCodec, data_converter
 from onceonly.workflow.shared import ApplicationResult
 from tests.chaos.traffic import MATTERS, PRACTISED, SUPPLEMENT, WITHDRAWAL
 
@@ -266,6 +267,7 @@ async def check(
     kafka_bootstrap: str,
     topic_prefix: str,
     temporal_address: str,
+    pii_keys: str,
     tracking_url: str,
     staff_headers: dict[str, str],
     started: datetime,
@@ -322,7 +324,9 @@ async def check(
     )
 
     # Temporal: one workflow execution per application, completed.
-    client = await Client.connect(temporal_address)
+    # The workflows' results are encrypted under the PII keys, as the services store them.
+    converter = data_converter(EncryptionCodec.from_pii_keys(pii_keys))
+    client = await Client.connect(temporal_address, data_converter=converter)
     runs: Counter[str] = Counter()
     status: dict[str, WorkflowExecutionStatus | None] = {}
     async for execution in client.list_workflows("WorkflowType = 'JointApproval'"):

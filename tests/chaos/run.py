@@ -451,7 +451,8 @@ def write_report(report: Report, output: Path) -> None:
 
 
 async def check_instance(instance: Instance, pool: asyncpg.Pool, report: Report) -> Findings:
-    tracking = StaffTokens.from_settings(chaos_settings(), StaffApi.TRACKING)
+    settings = chaos_settings()
+    tracking = StaffTokens.from_settings(settings, StaffApi.TRACKING)
     supervisor = tracking.issue(
         staff_id="chaos-sup", department_code="supervision-office", roles=("supervision",)
     )
@@ -461,6 +462,7 @@ async def check_instance(instance: Instance, pool: asyncpg.Pool, report: Report)
         kafka_bootstrap=instance.kafka_bootstrap,
         topic_prefix=instance.topic_prefix,
         temporal_address=instance.temporal_address,
+        pii_keys=settings.pii_keys.get_secret_value(),
         tracking_url=instance.url("tracking"),
         staff_headers={"Authorization": f"Bearer {supervisor}"},
         started=datetime.fromisoformat(report.started),

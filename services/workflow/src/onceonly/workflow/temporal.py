@@ -1,5 +1,6 @@
-"""The Temporal client, with trace context carried into workflows and activities, and
-the application code on every log line an activity writes.
+"""The Temporal client, with its payloads encrypted (payload_codec.py), trace context
+carried into workflows and activities, and the application code on every log line an
+activity writes.
 
 The workflow of an application is started in the application's trace (the bridge
 starts it while it handles the submission), and temporalio's tracing interceptor keeps
@@ -24,6 +25,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from onceonly.workflow.payload_codec import EncryptionCodec, data_converter
 from onceonly.workflow.settings import WorkflowSettings
 
 # The workflow header in which the tracing interceptor carries the trace context.
@@ -31,13 +33,21 @@ TRACE_HEADER = TracingInterceptor().header_key
 
 
 async def connect(settings: WorkflowSettings, *, runtime: Runtime | None = None) -> Client:
-    """The client; `runtime` (the SDK's core runtime) e.g. to export its metrics."""
+    """The client; `runtime` (the SDK's core runtime) e.g. to export its metrics. Every
+    process of the service connects here, so nothing reaches Temporal unencrypted (a
+    worker encodes with its client's converter)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
+        data_converter=data_converter(payload_codec(settings)),
         interceptors=[TracingInterceptor()],
         runtime=runtime,
     )
+
+
+def payload_codec(settings: WorkflowSettings) -> EncryptionCodec:
+    """The codec of Temporal's payloads, under the PII keys of `settings`."""
+    return EncryptionCodec.from_pii_keys(settings.pii_keys.get_secret_value())
 
 
 async def application_trace(client: Client, application_code: str) -> trace.SpanContext | None:

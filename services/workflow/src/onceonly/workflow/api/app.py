@@ -23,6 +23,7 @@ from onceonly.workflow.api import (
     acceptance,
     applications,
     assignments,
+    codec,
     decisions,
     extensions,
     lead_department,
@@ -32,9 +33,12 @@ from onceonly.workflow.api import (
 from onceonly.workflow.api.dependencies import DaysLeft, DepartmentState
 from onceonly.workflow.bridge import consumer_group
 from onceonly.workflow.settings import WorkflowSettings
-from onceonly.workflow.temporal import connect
+from onceonly.workflow.temporal import connect, payload_codec
 
 STAFF_ROLES = ("reviewer", "department_head", "window")
+# Who may read applications' Temporal histories decrypted (the codec endpoint): those
+# who read every application on the tracking API too.
+OPERATOR_ROLES = ("operations", "supervision")
 ROUTERS = (
     tasks.router,
     applications.router,
@@ -44,6 +48,7 @@ ROUTERS = (
     lead_department.router,
     extensions.router,
     acceptance.router,
+    codec.router,
 )
 
 
@@ -79,10 +84,13 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
 
 def _state(settings: WorkflowSettings, client: Client | None) -> DepartmentState:
     calendar_dir = Path(settings.calendar_dir) if settings.calendar_dir else None
+    tokens = settings.staff_tokens()
     return DepartmentState(
         settings=settings,
-        authenticate=staff_dependency(settings.staff_tokens(), roles=STAFF_ROLES),
+        authenticate=staff_dependency(tokens, roles=STAFF_ROLES),
         days_left=DaysLeft(default_catalogue(), default_calendar(calendar_dir)),
+        authenticate_operator=staff_dependency(tokens, roles=OPERATOR_ROLES),
+        codec=payload_codec(settings),
         client=client,
     )
 

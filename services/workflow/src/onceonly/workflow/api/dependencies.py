@@ -1,5 +1,6 @@
-"""What the department API's routes depend on, typed: the signed-in staff, the
-applications' workflows, the settings, the days left of a task, and the path parameters.
+"""What the department API's routes depend on, typed: the signed-in staff (department
+staff, or operators for the codec endpoint), the applications' workflows, Temporal's
+payload codec, the settings, the days left of a task, and the path parameters.
 
 `create_app` puts one `DepartmentState` on `app.state.department`; its lifespan adds the
 database pool and the Temporal client. Routes reach it only through these dependencies.
@@ -25,6 +26,7 @@ from onceonly.workflow.api.workflow_client import (
     not_found,
 )
 from onceonly.workflow.clocks import days_left
+from onceonly.workflow.payload_codec import EncryptionCodec
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import TaskSnapshot
 
@@ -55,6 +57,8 @@ class DepartmentState:
     settings: WorkflowSettings
     authenticate: Authenticate
     days_left: DaysLeft
+    authenticate_operator: Authenticate  # operations and supervision staff (codec endpoint)
+    codec: EncryptionCodec
     client: Client | None = None  # connected by the lifespan unless given
     pool: asyncpg.Pool | None = None  # opened by the lifespan
 
@@ -85,6 +89,15 @@ async def current_staff(request: Request, state: State) -> StaffIdentity:
     return await state.authenticate(request)
 
 
+async def current_operator(request: Request, state: State) -> StaffIdentity:
+    """The bearer token's operations or supervision staff (401, 403 problems)."""
+    return await state.authenticate_operator(request)
+
+
+def payload_codec(state: State) -> EncryptionCodec:
+    return state.codec
+
+
 def application_workflows(state: State) -> ApplicationWorkflows:
     assert state.client is not None  # the lifespan connects before requests are served
     return ApplicationWorkflows(state.client)
@@ -100,6 +113,8 @@ def catalogue(state: State) -> Catalogue:
 
 Settings = Annotated[WorkflowSettings, Depends(workflow_settings)]
 Staff = Annotated[StaffIdentity, Depends(current_staff)]
+Operator = Annotated[StaffIdentity, Depends(current_operator)]
+Codec = Annotated[EncryptionCodec, Depends(payload_codec)]
 Workflows = Annotated[ApplicationWorkflows, Depends(application_workflows)]
 TaskDaysLeft = Annotated[DaysLeft, Depends(task_days_left)]
 MatterCatalogue = Annotated[Catalogue, Depends(catalogue)]
