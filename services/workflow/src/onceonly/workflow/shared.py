@@ -227,6 +227,7 @@ class AddDaysRequest:
     yellow_at: datetime
     days: int
     day_kind: str
+    legal_due_at: datetime | None = None  # moved by the same days (since LEGAL_LIMIT_PATCH)
 
 
 @dataclass
@@ -283,6 +284,7 @@ class TaskSpec:
     task_name: str
     committed_days: int
     notify_applicant: bool = True
+    legal_days: int = 0  # 法定时限; 0: none in the catalogue (and in older histories)
 
 
 @dataclass
@@ -302,6 +304,9 @@ class MatterSnapshot:
     elicence_valid_days: int = 0  # 0: long-term
     lead_department: str = ""  # 牵头部门; empty for one department, and in older histories
     extension_days: int = 0  # the most days one task may be extended by in total
+    legal_days: int = 0  # 法定时限 of the whole matter; 0: none (and in older histories)
+    # 特别程序: the most days (of day_kind) each kind may take before it alerts.
+    special_procedure_max_days: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -329,6 +334,7 @@ class ExtendRequest:
     paused_at: datetime
     resumed_at: datetime
     day_kind: str
+    legal_due_at: datetime | None = None  # moved by the same days (since LEGAL_LIMIT_PATCH)
 
 
 @dataclass
@@ -336,6 +342,7 @@ class ExtendResult:
     due_at: datetime
     yellow_at: datetime
     provisional: bool
+    legal_due_at: datetime | None = None  # set when the request had a legal deadline
 
 
 @dataclass
@@ -398,3 +405,4 @@ class RecomputeRequest:
     pauses: list[list[datetime]] = field(default_factory=list)  # [paused_at, resumed_at]
     yellow_share: float = 0.8
     yellow_days_left: int = 1
+    legal_days: int = 0  # recompute the legal deadline too (0: the clock has none)
