@@ -208,7 +208,8 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
 
     figures_row = page.locator("#figures-table tbody tr", has_text=department)
     await expect(figures_row.locator("td")).to_have_text(
-        [department, "2", "2", "50.0%", "7", "10", "100.0%"], timeout=UI_TIMEOUT_MS
+        [department, "2", "2", "50.0%", "7", "10", "100.0%", "50.0%", "0.0%", "0"],
+        timeout=UI_TIMEOUT_MS,
     )
     bars = page.locator(f'#days-chart g[data-group="{department}"] rect')
     await expect(bars).to_have_count(2)
