@@ -236,7 +236,10 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     assert await page.get_attribute("html", "lang") == "en"
     await expect(page).to_have_title("E-supervision dashboard")
     await expect(page.locator("#lang")).to_have_text("中文")
-    await expect(page.locator("section h2").first).to_have_text("Red (overdue)")
+    await expect(page.locator("section h2").first).to_have_text(
+        "Past the legal limit (escalated to the supervision office)"
+    )
+    await expect(page.locator('h2[data-i18n="red"]')).to_have_text("Red (overdue)")
     await expect(cells.nth(3)).to_have_text("over by 2.0 days")
     await expect(timeline).to_have_text(
         ["Submitted", "Accepted", "Task started", "Supervision alert"]
@@ -246,7 +249,7 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     )
     # And back to Chinese.
     await page.click("#lang")
-    await expect(page.locator("section h2").first).to_have_text("红牌 (已超期)")
+    await expect(page.locator('h2[data-i18n="red"]')).to_have_text("红牌 (已超期)")
     await expect(cells.nth(3)).to_have_text("超期 2.0 天")
 
     # An unknown application: a readable error, the previous timeline gone.
