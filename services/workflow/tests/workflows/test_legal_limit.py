@@ -23,9 +23,11 @@ from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
     ApplicationInput,
     ContactInput,
+    DecisionInput,
     ExtensionDecisionInput,
     ExtensionRequestInput,
     SpecialProcedureInput,
+    SupplementInput,
     TaskSnapshot,
     WithdrawalInput,
 )
@@ -161,6 +163,38 @@ async def test_an_approved_extension_moves_the_legal_deadline(run: Run) -> None:
     await run.sleep_until(legal + timedelta(hours=1))
     (alert,) = await run.alerts("fire", LEGAL)
     assert abs(raised(alert) - legal) <= timedelta(seconds=1)
+
+
+async def test_a_supplement_pause_moves_the_legal_deadline_by_its_working_days(run: Run):
+    fire = await run.task("fire")
+    legal_day = run.calendar.add_working_days(run.accepted_on, 15).due
+    # Fire asks for a supplement on its 2nd working day; it arrives 5 working days later.
+    asked_on = run.calendar.add_working_days(run.accepted_on, 2).due
+    await run.sleep_until(noon(asked_on))
+    await run.handle.execute_update(
+        JointApproval.decide,
+        DecisionInput(
+            "fire", "supplement_requested", "fire-1", "fire", missing_materials=["fire-design"]
+        ),
+    )
+    resumed_on = run.calendar.add_working_days(asked_on, 5).due
+    await run.sleep_until(noon(resumed_on))
+    await run.handle.signal(JointApproval.supplement, SupplementInput(["fire-design"]))
+    await eventually(
+        lambda: run.task("fire"), lambda t: t.due_at != fire.due_at, what="the moved deadline"
+    )
+    shift = run.calendar.working_days_between(asked_on, resumed_on)
+    legal = run.end_of(run.calendar.add_working_days(legal_day, shift).due)
+
+    await run.sleep_until(run.end_of(legal_day) + timedelta(hours=1))
+    assert await run.alerts("fire", LEGAL) == []
+    await run.sleep_until(legal + timedelta(hours=1))
+    (alert,) = await run.alerts("fire", LEGAL)
+    assert abs(raised(alert) - legal) <= timedelta(seconds=1)
+
+
+def noon(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 12, tzinfo=CHINA_STANDARD_TIME)
 
 
 async def test_a_special_procedure_past_its_maximum_alerts_once(run: Run) -> None:
