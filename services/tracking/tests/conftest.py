@@ -194,6 +194,9 @@ def generate_month(events) -> Month:
       has a task in every application, department B in the even ones;
     - i % 5 == 0: both tasks approved after 3 days, completed an hour later (on time);
     - i % 5 == 1: tasks approved after 12 days, completed an hour later (overdue);
+      department A had 10 days of extension approved on day 2 (on time against the
+      extended limit), and A's clock and the application's passed their legal limits on
+      day 11 (legal alerts);
     - i % 5 == 2: still open, department A red since day 6;
     - i % 5 == 3: still open, department A yellow since day 4, B approved on day 1;
       the odd ones (i % 10 == 3) asked for a supplement at intake first;
@@ -217,6 +220,15 @@ def generate_month(events) -> Month:
         kind = i % 5
         if kind in (0, 1):
             after = 3 * DAY if kind == 0 else 12 * DAY
+            if kind == 1:
+                life.append((2 * DAY, _extension(code, a, 10)))
+                for clock in (a, ""):
+                    legal = supervision_pb2.SUPERVISION_LEVEL_LEGAL
+                    raised = t + 11 * DAY
+                    alert = events.alert(
+                        code, department=clock, matter=matter, level=legal, raised_at=raised
+                    )
+                    life.append((11 * DAY, alert))
             life += [(after, events.task_decided(code, d)) for d in departments]
             life.append((after + HOUR, events.completed(code, matter)))
         elif kind == 2:
@@ -258,6 +270,18 @@ def generate_month(events) -> Month:
         life.sort(key=lambda item: item[0])
         recorded += [Recorded(code, message, t + offset) for offset, message in life]
     return Month(matter=matter, department_a=a, department_b=b, recorded=recorded)
+
+
+def _extension(code: str, department: str, days: int) -> Message:
+    return approval_pb2.ExtensionDecided(
+        application_code=code,
+        department_code=department,
+        approved=True,
+        days=days,
+        reason="需现场核查 / on-site check needed",
+        extended_days_total=days,
+        actor=approval_pb2.Actor(kind="staff", id="head-1", department_code=department),
+    )
 
 
 def _started(code: str, department: str, at: datetime) -> Message:

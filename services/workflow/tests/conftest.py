@@ -38,7 +38,7 @@ SEALER = PiiSealer(DEVELOPMENT_PII_KEY)
 HISTORIES = Path(__file__).parent / "workflows" / "histories"
 # The newest patch of JointApproval: recorded histories are named after it, and those of
 # the versions before it are kept (test_replay.py).
-HISTORY_VERSION = "clocks-resumed-event"
+HISTORY_VERSION = "legal-limit-supervision"
 CODEC = EncryptionCodec.from_pii_keys(DEVELOPMENT_PII_KEY)
 
 SEARCH_ATTRIBUTES = {

@@ -457,3 +457,54 @@ def test_a_supplement_requests_list_is_missing_until_the_clocks_resume() -> None
     task = back.tasks[TAX]
     assert task.state is TaskState.STARTED and not task.paused
     assert task.paused_seconds == 3 * 3600
+
+
+LEGAL = supervision_pb2.SUPERVISION_LEVEL_LEGAL
+
+
+def test_a_legal_alert_is_the_highest_level_and_tells_the_legal_deadline() -> None:
+    legal_due = T0 + timedelta(days=15)
+    status = folded((0, accepted()), (1, started()), (1, started(FIRE)))
+    status = folded(
+        (40, alert(level=3, raised=40)), (41, alert(FIRE, level=3, raised=41)), status=status
+    )
+    message = alert(level=LEGAL, raised=50)
+    message.legal_due_at.CopyFrom(ts(legal_due))
+    status = folded((50, message), status=status)
+    task = status.tasks[TAX]
+    assert task.supervision_level is SupervisionLevel.LEGAL
+    assert (task.alert.legal_due_at if task.alert else None) == legal_due
+    assert task.legal_due_at == legal_due
+    assert status.supervision_level is SupervisionLevel.LEGAL  # above fire's red
+    # A red alert raised before it, recorded late, does not bring it back to red.
+    assert folded((51, alert(level=3, raised=45)), status=status).tasks[TAX] == task
+    # The decision ends it, as it ends red.
+    status = folded((60, decided()), status=status)
+    assert status.tasks[TAX].open_level is SupervisionLevel.NONE
+    assert status.supervision_level is SupervisionLevel.RED
+
+
+def overrun(department: str = TAX, *, raised: float) -> supervision_pb2.SpecialProcedureOverrun:
+    return supervision_pb2.SpecialProcedureOverrun(
+        application_code=CODE,
+        matter_code="business-startup",
+        department_code=department,
+        kind="hearing",
+        max_days=20,
+        day_kind="working",
+        raised_at=ts(T0 + timedelta(hours=raised)),
+    )
+
+
+def test_a_special_procedure_overrun_is_kept_and_a_new_procedure_starts_without_it() -> None:
+    status = folded((1, started()), (5, special()), (30, overrun(raised=30)))
+    task = status.tasks[TAX]
+    assert task.special_overrun_at == T0 + timedelta(hours=30)
+    assert task.supervision_level is None and task.paused  # not a level of the clock
+    status = folded((40, special(ended=True)), (50, special(kind="expert_review")), status=status)
+    assert status.tasks[TAX].special_overrun_at is None
+    # The first procedure's overrun recorded late (its own topic) belongs to it.
+    assert folded((51, overrun(raised=30)), status=status).tasks == status.tasks
+    # A finished task keeps what it was.
+    done = folded((52, special(ended=True)), (53, decided()), status=status)
+    assert folded((54, overrun(raised=54)), status=done).tasks == done.tasks

@@ -74,7 +74,7 @@ def test_ranks_order_the_application_and_finished_states_are_the_last() -> None:
     assert all(state.rank == max(s.rank for s in ApplicationState) for state in FINISHED)
     assert {TaskState.APPROVED, TaskState.REJECTED, TaskState.CANCELLED} == TASK_FINISHED
     assert not TaskState.SUPPLEMENT_REQUESTED.finished and TaskState.CANCELLED.finished
-    assert [level.rank for level in SupervisionLevel] == [0, 1, 2]
+    assert [level.rank for level in SupervisionLevel] == [0, 1, 2, 3]
 
 
 def test_the_workflows_wire_names_stay_and_read_back() -> None:

@@ -268,3 +268,26 @@ def test_field_errors_name_the_field(
     raw["matters"][index][path[0]] = value
     with pytest.raises(CatalogueError, match=rf"^broken\.yaml: matters\.{index}\.{where}"):
         parse(raw)
+
+
+def test_special_procedures_have_a_maximum_length_with_defaults() -> None:
+    catalogue = default_catalogue()
+    construction = catalogue.matter("construction-joint-approval")
+    household = catalogue.matter("household-transfer")
+    assert construction is not None and household is not None
+    assert construction.special_procedure_limits == {
+        "expert_review": 15,
+        "hearing": 20,
+        "public_notice": 15,
+        "on_site_inspection": 5,
+    }
+    assert household.special_procedure_limits["on_site_inspection"] == 10  # the default
+
+
+@pytest.mark.parametrize("limits", [{"lunch_break": 3}, {"hearing": 0}])
+def test_an_unknown_procedure_or_a_maximum_below_one_day_is_refused(
+    raw: dict[str, Any], limits: dict[str, int]
+) -> None:
+    raw["matters"][matter_index(raw, "household-transfer")]["special_procedure_max_days"] = limits
+    with pytest.raises(CatalogueError, match="special procedure maximum"):
+        parse(raw)

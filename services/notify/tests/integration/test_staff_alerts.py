@@ -161,3 +161,44 @@ async def test_each_alert_reaches_the_right_staff_once_in_their_language(
         "supervision.escalation",
     }
     assert all(r["status"] == "sent" for r in rows)
+
+
+async def test_the_legal_limit_and_a_special_procedure_overrun_reach_staff_not_the_applicant(
+    staff_runtime: NotifyRuntime, producer: AIOKafkaProducer, pool: asyncpg.Pool, events
+) -> None:
+    code = events.code()
+    legal_alert = _alert(code, supervision_pb2.SUPERVISION_LEVEL_LEGAL, seconds_left=-5 * 86400)
+    legal_alert.legal_due_at.FromDatetime(datetime(2025, 3, 19, 15, 59, 59, tzinfo=UTC))
+    legal = events.envelope(legal_alert, code)
+    overrun_message = supervision_pb2.SpecialProcedureOverrun(
+        application_code=code,
+        matter_code="business-startup",
+        department_code="tax",
+        kind="expert_review",
+        max_days=20,
+        day_kind="working",
+        actor=approval_pb2.Actor(kind="system", id="workflow"),
+    )
+    overrun_message.due_at.FromDatetime(DUE)
+    overrun = events.envelope(overrun_message, code)
+    for envelope in (legal, overrun):
+        await publish(producer, staff_runtime.supervision_topic, envelope)
+
+    # The head hears of escalations only (its directory entry): not of these.
+    expected = {
+        (legal.id, "sms", _masked(WINDOW)),
+        (legal.id, "sms", _masked(OFFICE)),
+        (overrun.id, "sms", _masked(WINDOW)),
+        (overrun.id, "sms", _masked(OFFICE)),
+    }
+    rows = await eventually(
+        lambda: _messages(pool, code),
+        lambda rows: len(rows) >= len(expected) and all(r["status"] == "sent" for r in rows),
+        what="the staff messages",
+    )
+    assert {(r["event_id"], r["channel"], r["recipient_masked"]) for r in rows} == expected
+    bodies = {(r["event_id"], r["recipient_masked"]): r["body"] for r in rows}
+    assert "【超法定时限】" in bodies[(legal.id, _masked(OFFICE))]
+    assert "2025年3月19日" in bodies[(legal.id, _masked(OFFICE))]
+    assert "专家评审已超过20天" in bodies[(overrun.id, _masked(OFFICE))]
+    assert {r["template"] for r in rows} == {"supervision.legal", "supervision.special_procedure"}

@@ -9,7 +9,7 @@ import pytest
 from onceonly.events.v1 import approval_pb2, supervision_pb2
 from onceonly.notify.errors import TemplateError
 from onceonly.notify.staff import DirectoryError, load_directory, parse_directory
-from onceonly.notify.templates import alert_kind, default_templates, render_alert
+from onceonly.notify.templates import alert_kind, default_templates, render_alert, render_overrun
 
 CODE = "HZ-20250303-0001"
 DUE = datetime(2025, 3, 14, 15, 59, 59, tzinfo=UTC)  # 14 March, end of day in Beijing
@@ -179,3 +179,76 @@ def test_the_cli_checks_a_directory_without_showing_numbers(tmp_path) -> None:
     bad.write_text('departments: {tax: [{mobile: "call me"}]}\n', encoding="utf-8")
     result = CliRunner().invoke(app, ["staff-check", str(bad)])
     assert result.exit_code == 2
+
+
+LEGAL = supervision_pb2.SUPERVISION_LEVEL_LEGAL
+LEGAL_DUE = datetime(2025, 3, 21, 15, 59, 59, tzinfo=UTC)
+
+
+def test_past_the_legal_limit_the_supervision_office_and_the_department_are_told() -> None:
+    directory = parse_directory(DIRECTORY)
+    # The head listed for escalations only is not; a legal reminder is an escalation.
+    assert _mobiles(directory.recipients(department_code="tax", kind="legal")) == [
+        "13900000001",
+        "13900000009",
+    ]
+    assert _mobiles(directory.recipients(department_code="", kind="legal")) == [
+        "13900000009",
+        "13900000001",
+    ]
+    legal = _alert(LEGAL, seconds_left=-5 * 86400)
+    assert alert_kind(legal) == "legal"
+    legal.escalation = 1
+    assert alert_kind(legal) == "escalation"
+    shipped = load_directory()
+    assert all("legal" in person.alerts for person in shipped.supervision_office)
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        (
+            "zh",
+            f"【政务服务】【超法定时限】办件{CODE}（企业开办一件事）税务局环节已超过法定时限"
+            "（2025年3月21日），承诺时限2025年3月14日已超期8天，已移送电子监察室督办。",
+        ),
+        (
+            "en",
+            f"[Gov Services] [Legal limit exceeded] Application {CODE} (Business start-up),"
+            " Tax Bureau: past the legal limit (2025-03-21), 8 day(s) past the committed limit"
+            " (due 2025-03-14). Escalated to the supervision office.",
+        ),
+    ],
+)
+def test_the_legal_alert_text_gives_both_deadlines(catalogue, language: str, text: str) -> None:
+    legal = _alert(LEGAL, seconds_left=-(7 * 86400 + 1))
+    legal.legal_due_at.FromDatetime(LEGAL_DUE)
+    rendered = render_alert(legal, language, catalogue)
+    assert rendered is not None
+    assert (rendered.template, rendered.text) == ("supervision.legal", text)
+    assert "supervision.legal" in default_templates().urgent
+
+
+def test_a_special_procedure_overrun_names_the_procedure_and_its_maximum(catalogue) -> None:
+    overrun = supervision_pb2.SpecialProcedureOverrun(
+        application_code=CODE,
+        matter_code="business-startup",
+        department_code="tax",
+        kind="hearing",
+        max_days=20,
+        day_kind="working",
+    )
+    overrun.due_at.FromDatetime(DUE)
+    zh = render_overrun(overrun, "zh", catalogue)
+    assert (zh.template, zh.text) == (
+        "supervision.special_procedure",
+        f"【政务服务】【特别程序超期】办件{CODE}（企业开办一件事）税务局环节的听证已超过20天"
+        "的最长期限（2025年3月14日），请尽快结束并说明原因。",
+    )
+    en = render_overrun(overrun, "en", catalogue)
+    assert "the hearing has run past its maximum of 20 day(s) (until 2025-03-14)" in en.text
+    directory = parse_directory(DIRECTORY)
+    assert _mobiles(directory.recipients(department_code="tax", kind="special_procedure")) == [
+        "13900000001",
+        "13900000009",
+    ]

@@ -208,7 +208,8 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
 
     figures_row = page.locator("#figures-table tbody tr", has_text=department)
     await expect(figures_row.locator("td")).to_have_text(
-        [department, "2", "2", "50.0%", "7", "10", "100.0%"], timeout=UI_TIMEOUT_MS
+        [department, "2", "2", "50.0%", "7", "10", "100.0%", "50.0%", "0.0%", "0"],
+        timeout=UI_TIMEOUT_MS,
     )
     bars = page.locator(f'#days-chart g[data-group="{department}"] rect')
     await expect(bars).to_have_count(2)
@@ -235,7 +236,10 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     assert await page.get_attribute("html", "lang") == "en"
     await expect(page).to_have_title("E-supervision dashboard")
     await expect(page.locator("#lang")).to_have_text("中文")
-    await expect(page.locator("section h2").first).to_have_text("Red (overdue)")
+    await expect(page.locator("section h2").first).to_have_text(
+        "Past the legal limit (escalated to the supervision office)"
+    )
+    await expect(page.locator('h2[data-i18n="red"]')).to_have_text("Red (overdue)")
     await expect(cells.nth(3)).to_have_text("over by 2.0 days")
     await expect(timeline).to_have_text(
         ["Submitted", "Accepted", "Task started", "Supervision alert"]
@@ -245,7 +249,7 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     )
     # And back to Chinese.
     await page.click("#lang")
-    await expect(page.locator("section h2").first).to_have_text("红牌 (已超期)")
+    await expect(page.locator('h2[data-i18n="red"]')).to_have_text("红牌 (已超期)")
     await expect(cells.nth(3)).to_have_text("超期 2.0 天")
 
     # An unknown application: a readable error, the previous timeline gone.

@@ -54,3 +54,6 @@ async def test_sql_figures_equal_the_reference(pool, store, month, start, end) -
         )
         assert (matter.open_red, matter.open_yellow, matter.at_most_once) == (6, 6, 10)
         assert (matter.average_days, matter.p90_days) == (5.4, 12.0)
+        # The 4 late ones were extended (on time against the extended limit) and passed
+        # their legal limit in June.
+        assert (matter.on_time_extended, matter.extended, matter.legal_overruns) == (15, 4, 4)

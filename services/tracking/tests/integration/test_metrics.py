@@ -54,16 +54,17 @@ async def test_open_tasks_are_counted_by_level_and_finished_ones_are_not(
             after = await open_tasks_by_level(conn)
         finally:
             await transaction.rollback()
-    assert set(after) == {"none", "yellow", "red"}
+    assert set(after) == {"none", "yellow", "red", "legal"}
     assert {level: after[level] - before[level] for level in after} == {
         "none": 1,
         "yellow": 1,
         "red": 1,
+        "legal": 0,
     }
 
 
 async def test_the_gauge_has_every_level(pool: asyncpg.Pool) -> None:
     await refresh_open_tasks(pool)
-    for level in ("none", "yellow", "red"):
+    for level in ("none", "yellow", "red", "legal"):
         value = REGISTRY.get_sample_value("onceonly_tracking_open_tasks", {"level": level})
         assert value is not None and value >= 0

@@ -132,3 +132,19 @@ async def test_the_dashboard_page(client) -> None:
     assert "电子监察看板" in page
     for path in ("/v1/supervision/alerts", "/v1/supervision/figures", "/timeline"):
         assert path in page
+
+
+async def test_a_clock_past_its_legal_limit_is_listed_as_legal_not_red(client, store, events):
+    now = datetime.now(UTC)
+    code = events.code()
+    started = [events.submitted, events.accepted, events.task_started]
+    red = events.alert(code, level=3, seconds_left=-5 * 86400, raised_at=now - timedelta(hours=2))
+    legal = events.alert(code, level=4, seconds_left=-7 * 86400, raised_at=now - timedelta(hours=1))
+    await record(store, code, [m(code) for m in started] + [red, legal], now)
+
+    body = (await client.get("/v1/supervision/alerts", headers=bearer("supervision"))).json()
+    [found] = [a for a in body["legal"] if a["application_code"] == code]
+    assert (found["department_code"], found["level"]) == ("public-security", "legal")
+    assert not [a for a in body["red"] if a["application_code"] == code]
+    status = await client.get(f"/v1/applications/{code}/status", headers=bearer("supervision"))
+    assert status.json()["supervision_level"] == "legal"

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from onceonly.events.v1 import supervision_pb2
 from onceonly.tracking import counters
 from onceonly.tracking.status import ApplicationStatus, apply_event
 
@@ -47,6 +48,27 @@ def test_a_task_counts_once_started_alerted_and_completed(events) -> None:
     ]
 
 
+def test_a_legal_alert_moves_a_task_from_open_red_to_open_legal(events) -> None:
+    code = events.code()
+    legal = supervision_pb2.SUPERVISION_LEVEL_LEGAL
+    found = steps(
+        code,
+        [
+            events.task_started(code),
+            events.alert(code, level=3, raised_at=T0 + timedelta(minutes=3)),
+            events.alert(code, level=legal, raised_at=T0 + timedelta(minutes=4)),
+            events.alert(code, level=legal, escalation=1, raised_at=T0 + timedelta(minutes=5)),
+            events.task_decided(code),
+        ],
+    )
+    assert found[1:] == [
+        {"public-security": {"open_red": 1}},
+        {"public-security": {"open_red": -1, "open_legal": 1}},
+        {},
+        {"public-security": {"open_legal": -1, "completed": 1}},
+    ]
+
+
 def test_a_finished_application_closes_its_open_alerts(events) -> None:
     code = events.code()
     found = steps(
@@ -83,6 +105,6 @@ def test_a_message_is_counted_once_per_key_and_keys_sum_per_department() -> None
     ]
     assert counters.department_of(keys[0][0]) == "dep|x"
     assert counters.totals(keys) == {
-        "a": {"started": 0, "completed": 1, "open_yellow": 0, "open_red": 0},
-        "dep|x": {"started": 2, "completed": 1, "open_yellow": 0, "open_red": 1},
+        "a": {"started": 0, "completed": 1, "open_yellow": 0, "open_red": 0, "open_legal": 0},
+        "dep|x": {"started": 2, "completed": 1, "open_yellow": 0, "open_red": 1, "open_legal": 0},
     }

@@ -41,6 +41,13 @@ def test_per_matter(month) -> None:
     # Rated 5 by even i, 4 by odd: i = 0, 10, 20, 4, 14, 24 and 5, 15, 25, 9, 19.
     assert figures.ratings == {5: 6, 4: 5}
     assert figures.as_json()["ratings"] == {"4": 5, "5": 6}
+    # The 4 late ones had 10 days of extension on a task: within committed 10 + 10.
+    assert (figures.on_time_extended, figures.overdue_extended) == (15, 0)
+    assert figures.on_time_rate_extended == 1.0
+    assert (figures.extended, figures.extension_rate) == (4, 0.267)
+    # Their application clocks passed the legal limit on day 11: i = 1, 6, 11, 16 in June
+    # (i = 21's on 3 July); none is open at the legal level (all completed).
+    assert (figures.legal_overruns, figures.open_legal) == (4, 0)
 
 
 def test_per_department(month) -> None:
@@ -52,12 +59,23 @@ def test_per_department(month) -> None:
     assert (a.open_red, a.open_yellow, a.at_most_once) == (6, 6, 10)
     # Tasks started 19:00 CST: 3 days (6), 12 days (4), 4 days less a 1-day pause (5).
     assert (a.average_days, a.p90_days) == (5.4, 12.0)
+    # A's 4 late tasks were extended by 10: on time against 5 + 10, and legal on day 11.
+    assert (a.on_time_extended, a.overdue_extended, a.extended, a.extension_rate) == (
+        15,
+        0,
+        4,
+        0.267,
+    )
+    assert (a.legal_overruns, a.open_legal) == (4, 0)
     # B (even i): decided in June for i = 0, 10, 20 (3 d), 6, 16 (12 d, late),
     # 8, 18, 28 (1 d) and 4, 14, 24 (1 d); no alert, no supplement.
     assert (b.received, b.completed, b.on_time, b.overdue) == (15, 11, 9, 2)
     assert (b.open_red, b.open_yellow, b.at_most_once) == (0, 0, 11)
     # 3 × 3 days, 2 × 12 and 6 × 1: 39 / 11; position 0.9 × 10 = 9 is the first 12.
     assert (b.average_days, b.p90_days) == (3.545, 12.0)
+    # Nothing extended in B: the extended figures are the committed ones.
+    assert (b.on_time_extended, b.overdue_extended, b.on_time_rate_extended) == (9, 2, 0.818)
+    assert (b.extended, b.extension_rate, b.legal_overruns) == (0, 0.0, 0)
     assert b.ratings == {5: 6}
     assert set(found) >= {month.department_a, month.department_b}
 

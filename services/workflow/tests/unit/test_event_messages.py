@@ -62,6 +62,12 @@ EXAMPLES: list[ev.ApprovalEvent] = [
     ev.DepartmentRemoved("tax", "not needed", STAFF),
     ev.ExtensionRequested("fire", 10, "expert review", STAFF),
     ev.ExtensionDecided("fire", True, 10, "expert review", "ok", CLOCK, STAFF, 10, CONTACT),
+    ev.SupervisionAlert(
+        "construction-joint-approval", "fire", Level.LEGAL, 0, CLOCK, -86400, NOW, legal_due_at=NOW
+    ),
+    ev.SpecialProcedureOverrun(
+        "construction-joint-approval", "fire", "on_site_inspection", 5, "working", NOW, NOW, NOW
+    ),
 ]
 
 
@@ -93,6 +99,9 @@ def test_values_map_by_kind() -> None:
     assert decided.actor.department_code == "public-security"
     accepted = to_message("C", EXAMPLES[0])
     assert accepted.outcome == approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY
+    legal = to_message("C", EXAMPLES[-2])
+    assert legal.level == supervision_pb2.SUPERVISION_LEVEL_LEGAL
+    assert legal.legal_due_at.ToDatetime(tzinfo=UTC) == NOW
     assert [c.reason_zh for c in accepted.checks] == ["已核验"]
     alert = to_message("C", next(e for e in EXAMPLES if isinstance(e, ev.SupervisionAlert)))
     assert alert.level == supervision_pb2.SUPERVISION_LEVEL_RED

@@ -102,3 +102,98 @@ def test_highest_level() -> None:
     assert highest_level([a, b]) is Level.YELLOW
     a.raise_alert(Alert(DUE, Level.RED, 0))
     assert highest_level([a, b]) is Level.RED
+
+
+LEGAL = DUE + timedelta(days=5)
+
+
+def legal_clock() -> SupervisionClock:
+    c = clock()
+    c.legal_days, c.legal_due_at = 15, LEGAL
+    return c
+
+
+def test_a_clock_without_a_legal_deadline_never_goes_legal() -> None:
+    c = clock()
+    policy = EscalationPolicy(escalation_hours=24, max_escalations=30)
+    c.raise_alert(Alert(YELLOW, Level.YELLOW, 0))
+    c.raise_alert(Alert(DUE, Level.RED, 0))
+    levels = set()
+    while (alert := c.next_alert(policy)) is not None:
+        levels.add(alert.level)
+        c.raise_alert(alert)
+    assert levels == {Level.RED}
+
+
+def test_red_reminders_until_the_legal_deadline_then_legal_and_its_reminders() -> None:
+    c = legal_clock()
+    policy = EscalationPolicy(escalation_hours=24, max_escalations=30)
+    c.raise_alert(Alert(YELLOW, Level.YELLOW, 0))
+    c.raise_alert(Alert(DUE, Level.RED, 0))
+    seen = []
+    for _ in range(7):
+        alert = c.next_alert(policy)
+        assert alert is not None
+        seen.append(alert)
+        c.raise_alert(alert)
+    day = timedelta(hours=24)
+    assert seen == [
+        Alert(DUE + day, Level.RED, 1),
+        Alert(DUE + 2 * day, Level.RED, 2),
+        Alert(DUE + 3 * day, Level.RED, 3),
+        Alert(DUE + 4 * day, Level.RED, 4),
+        # The legal deadline comes before (at the same time as) the fifth reminder.
+        Alert(LEGAL, Level.LEGAL, 0),
+        Alert(LEGAL + day, Level.LEGAL, 1),
+        Alert(LEGAL + 2 * day, Level.LEGAL, 2),
+    ]
+    assert highest_level([clock(), c]) is Level.LEGAL
+
+
+def test_the_legal_alert_comes_even_after_the_last_red_reminder() -> None:
+    c = legal_clock()
+    policy = EscalationPolicy(escalation_hours=24, max_escalations=1)
+    c.raise_alert(Alert(DUE, Level.RED, 0))
+    c.raise_alert(Alert(DUE + timedelta(hours=24), Level.RED, 1))
+    assert c.next_alert(policy) == Alert(LEGAL, Level.LEGAL, 0)
+
+
+def test_pauses_and_extensions_move_the_legal_deadline() -> None:
+    c = legal_clock()
+    c.move(DUE + timedelta(days=2), YELLOW, False, legal_due_at=LEGAL + timedelta(days=2))
+    assert c.legal_due_at == LEGAL + timedelta(days=2)
+    c.move(DUE, YELLOW, False)  # an older activity's answer: no legal deadline moved
+    assert c.legal_due_at == LEGAL + timedelta(days=2)
+
+
+def test_an_extension_past_now_brings_a_legal_clock_back_to_red_without_a_burst() -> None:
+    c = legal_clock()
+    policy = EscalationPolicy(escalation_hours=24, max_escalations=30)
+    c.raise_alert(Alert(DUE, Level.RED, 0))
+    c.raise_alert(Alert(LEGAL, Level.LEGAL, 0))
+    now = LEGAL + timedelta(hours=1)
+    # Extended by less than it is overdue: still red, the legal deadline ahead again.
+    c.extend(
+        DUE + timedelta(days=3),
+        YELLOW + timedelta(days=3),
+        False,
+        now,
+        legal_due_at=LEGAL + timedelta(days=3),
+        policy=policy,
+    )
+    assert c.level is Level.RED
+    # Two reminders of the new red were due already: the next is the third, ahead of now.
+    assert c.next_alert(policy) == Alert(DUE + timedelta(days=6), Level.RED, 3)
+    c.raise_alert(Alert(DUE + timedelta(days=6), Level.RED, 3))
+    c.raise_alert(Alert(DUE + timedelta(days=7), Level.RED, 4))
+    assert c.next_alert(policy) == Alert(LEGAL + timedelta(days=3), Level.LEGAL, 0)
+    # Extended well past now: yellow or nothing, as for a red clock.
+    c.extend(
+        DUE + timedelta(days=30),
+        YELLOW + timedelta(days=30),
+        False,
+        now,
+        legal_due_at=LEGAL + timedelta(days=30),
+        policy=policy,
+    )
+    assert c.level is Level.NONE

@@ -2,8 +2,9 @@
 applications fails here. Histories are recorded by running the workflow tests with
 ONCEONLY_RECORD_HISTORIES=1; record anew only for a deliberate, versioned change, and
 keep the histories of the versions before it. Each history is named after the patch its
-version ends with (`*.clocks-resumed-event.json` are the current version's, see
-HISTORY_VERSION in conftest.py; `*.batched-publish-stable-ids.json`,
+version ends with (`*.legal-limit-supervision.json` are the current version's, see
+HISTORY_VERSION in conftest.py; `*.clocks-resumed-event.json`,
+`*.batched-publish-stable-ids.json`,
 `*.local-activities.json` and the unsuffixed ones are older); `dev-server-*` was taken
 from the Temporal dev server of `make up` (`temporal workflow show -o json`, or a
 client's `fetch_history()`), as the time-skipping server splits workflow tasks

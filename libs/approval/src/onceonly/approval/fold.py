@@ -86,6 +86,8 @@ def fold(status: ApprovalStatus, message: Message, *, at: datetime) -> ApprovalS
             return _special_ended(status, message, at)
         case supervision_pb2.SupervisionAlert():
             return _alerted(_with_matter(status, message.matter_code), message, at)
+        case supervision_pb2.SpecialProcedureOverrun():
+            return _special_overrun(_with_matter(status, message.matter_code), message, at)
         case approval_pb2.TaskReturned():
             return _returned(status, message, at)
         case approval_pb2.DepartmentAdded():
@@ -282,9 +284,24 @@ def _special_started(
         _with_clock(previous, message),
         special_procedure=message.kind,
         special_since=at,
+        special_overrun_at=None,
         paused=True,
     )
     return _put(status, task)
+
+
+def _special_overrun(
+    status: ApprovalStatus, message: supervision_pb2.SpecialProcedureOverrun, at: datetime
+) -> ApprovalStatus:
+    """A special procedure past its maximum length; one raised before the running
+    procedure started belongs to an earlier one (alerts travel on their own topic)."""
+    previous = _task(status, message.department_code)
+    if previous is None or previous.finished:
+        return status
+    raised = utc(message.raised_at.ToDatetime()) if message.HasField("raised_at") else at
+    if previous.special_since is not None and raised < previous.special_since:
+        return status
+    return _put(status, replace(previous, special_overrun_at=raised))
 
 
 def _special_ended(
@@ -324,6 +341,7 @@ def _alerted(
         seconds_left=message.seconds_left,
         raised_at=raised,
         due_at=instant(message.clock, "due_at") if message.HasField("clock") else None,
+        legal_due_at=instant(message, "legal_due_at"),
     )
     if not message.department_code:
         if status.alert is not None and raised < status.alert.raised_at:
@@ -343,6 +361,8 @@ def _alerted(
     task = replace(previous, supervision_level=level, alert=alert)
     if alert.due_at is not None:
         task = replace(task, due_at=alert.due_at)
+    if alert.legal_due_at is not None:
+        task = replace(task, legal_due_at=alert.legal_due_at)
     return _put(status, task)
 
 

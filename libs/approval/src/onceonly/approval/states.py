@@ -123,7 +123,8 @@ class SupervisionLevel(StrEnum):
 
     NONE = "none"
     YELLOW = "yellow"
-    RED = "red"
+    RED = "red"  # the committed limit (承诺时限) is exceeded
+    LEGAL = "legal"  # the legal limit (法定时限) is exceeded too (超法定时限)
 
     @property
     def rank(self) -> int:
@@ -200,5 +201,11 @@ _LEVEL = {
     supervision_pb2.SUPERVISION_LEVEL_NONE: SupervisionLevel.NONE,
     supervision_pb2.SUPERVISION_LEVEL_YELLOW: SupervisionLevel.YELLOW,
     supervision_pb2.SUPERVISION_LEVEL_RED: SupervisionLevel.RED,
+    supervision_pb2.SUPERVISION_LEVEL_LEGAL: SupervisionLevel.LEGAL,
 }
-_LEVEL_RANK = {SupervisionLevel.NONE: 0, SupervisionLevel.YELLOW: 1, SupervisionLevel.RED: 2}
+_LEVEL_RANK = {
+    SupervisionLevel.NONE: 0,
+    SupervisionLevel.YELLOW: 1,
+    SupervisionLevel.RED: 2,
+    SupervisionLevel.LEGAL: 3,
+}

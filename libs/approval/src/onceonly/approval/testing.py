@@ -55,7 +55,7 @@ def carrying(message: Message, clock: approval_pb2.Clock | None) -> Message:
 @st.composite
 def events(draw) -> Message:
     department = draw(departments)
-    kind = draw(st.integers(0, 13))
+    kind = draw(st.integers(0, 14))
     if kind == 0:
         return application_pb2.ApplicationSubmitted(application_code=CODE, matter_code="m")
     if kind == 1:
@@ -96,6 +96,13 @@ def events(draw) -> Message:
             department_code=department,
             assignee=draw(st.sampled_from(["", "officer-7"])),
         )
+    if kind == 14:
+        overrun = supervision_pb2.SpecialProcedureOverrun(
+            application_code=CODE, department_code=department, kind=draw(kinds), max_days=5
+        )
+        if draw(st.booleans()):
+            overrun.raised_at.CopyFrom(ts(T0 + timedelta(minutes=draw(minutes))))
+        return overrun
     if kind in (11, 12):
         started = kind == 11
         of = approval_pb2.SpecialProcedureStarted if started else approval_pb2.SpecialProcedureEnded
@@ -104,10 +111,12 @@ def events(draw) -> Message:
     alert = supervision_pb2.SupervisionAlert(
         application_code=CODE,
         department_code=department,
-        level=draw(st.integers(0, 3)),
+        level=draw(st.integers(0, 4)),
         escalation=draw(st.integers(0, 2)),
         seconds_left=draw(st.integers(-86400, 86400)),
     )
+    if draw(st.booleans()):
+        alert.legal_due_at.CopyFrom(ts(T0 + timedelta(minutes=draw(minutes))))
     if draw(st.booleans()):
         alert.raised_at.CopyFrom(ts(T0 + timedelta(minutes=draw(minutes))))
     return carrying(alert, draw(clocks()))

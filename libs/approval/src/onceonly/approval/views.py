@@ -38,10 +38,11 @@ class Alert:
     """An e-supervision alert (SupervisionAlert) on a clock."""
 
     level: SupervisionLevel
-    escalation: int  # 0 for the warning or the first red; 1, 2, ... reminders
-    seconds_left: int  # negative once overdue
+    escalation: int  # 0 for the warning, the first red or legal alert; 1, 2, ... reminders
+    seconds_left: int  # to the committed deadline; negative once overdue
     raised_at: datetime
     due_at: datetime | None = None
+    legal_due_at: datetime | None = None  # the legal deadline (法定时限), when supervised
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,8 @@ class TaskView:
     paused_seconds: int = 0
     special_procedure: str | None = None  # the kind of the running special procedure
     special_since: datetime | None = None
+    # When the latest special procedure ran past its maximum length (SpecialProcedureOverrun).
+    special_overrun_at: datetime | None = None
     assignee: str = ""  # the reviewer (empty: none named)
     # The decision or cancellation and why (reset when the task resumes).
     reason: str = ""
@@ -89,6 +92,7 @@ class TaskView:
     # neither an alert nor a decision has been seen.
     supervision_level: SupervisionLevel | None = None
     alert: Alert | None = None  # the latest alert that counted
+    legal_due_at: datetime | None = None  # the legal deadline, as the latest alert told it
 
     @property
     def state_or_started(self) -> TaskState:

@@ -18,6 +18,17 @@ class MatterKind(StrEnum):
     COMMITTED = "committed"  # 承诺件
 
 
+# 特别程序: the most days (of the matter's kind) each special procedure may take before
+# e-supervision alerts, where a matter does not say. A hearing within 20 days of its
+# request (Administrative Licensing Law art. 47); the others are service-centre practice.
+DEFAULT_SPECIAL_PROCEDURE_DAYS: dict[str, int] = {
+    "expert_review": 20,
+    "hearing": 20,
+    "public_notice": 15,
+    "on_site_inspection": 10,
+}
+
+
 class ApplicantKinds(StrEnum):
     PERSON = "person"
     ORGANISATION = "organisation"
@@ -78,6 +89,9 @@ class Matter(_Strict):
     # unanswered, the application counts as accepted (Administrative Licensing Law art. 32:
     # five days). Unset: complete applications are accepted at once.
     acceptance_review_days: int | None = Field(default=None, ge=1, le=5)
+    # 特别程序: the most days each kind of special procedure may take (kinds left out keep
+    # DEFAULT_SPECIAL_PROCEDURE_DAYS).
+    special_procedure_max_days: dict[str, int] = Field(default_factory=dict)
     elicence_type: str | None = None
     # How long the issued e-licence is valid; None for long-term results.
     elicence_valid_days: int | None = Field(default=None, ge=1)
@@ -110,6 +124,9 @@ class Matter(_Strict):
                 raise ValueError(
                     f"matter {self.code}: material {material.code} names unknown check {check}"
                 )
+        for kind, days in self.special_procedure_max_days.items():
+            if kind not in DEFAULT_SPECIAL_PROCEDURE_DAYS or days < 1:
+                raise ValueError(f"matter {self.code}: bad special procedure maximum {kind}")
         if self.auto_approval and not self.shared_data_checks:
             raise ValueError(f"matter {self.code}: auto-approval needs shared-data checks")
         if len(self.tasks) > 1 and self.lead_department is None:
@@ -126,6 +143,11 @@ class Matter(_Strict):
         if self.extension_days is not None:
             return self.extension_days
         return 15 if len(self.tasks) > 1 else 10
+
+    @property
+    def special_procedure_limits(self) -> dict[str, int]:
+        """The most days each kind of special procedure may take, in the matter's days."""
+        return DEFAULT_SPECIAL_PROCEDURE_DAYS | dict(self.special_procedure_max_days)
 
     def task_for(self, department: str) -> DepartmentTask | None:
         return next((task for task in self.tasks if task.department == department), None)

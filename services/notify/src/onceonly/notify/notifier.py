@@ -32,12 +32,14 @@ from onceonly.notify.staff import StaffDirectory
 from onceonly.notify.store import Delivery, DeliveryLedger
 from onceonly.notify.templates import (
     RATING_INVITATION,
+    SPECIAL_PROCEDURE,
     Rendered,
     TemplateSet,
     alert_kind,
     default_templates,
     render,
     render_alert,
+    render_overrun,
     render_rating_invitation,
 )
 from onceonly.platform.deferral import EventNotReady
@@ -152,6 +154,16 @@ class Notifier:
         if isinstance(message, supervision_pb2.SupervisionAlert):
             await self._handle_alert(envelope, message)
             return
+        if isinstance(message, supervision_pb2.SpecialProcedureOverrun):
+            await self._tell_staff(
+                envelope,
+                message.department_code,
+                SPECIAL_PROCEDURE,
+                lambda language: render_overrun(
+                    message, language, self._catalogue, templates=self._templates
+                ),
+            )
+            return
         if isinstance(message, application_pb2.ApplicationSubmitted):
             # Recorded even when empty: an update that overtook its submission (another
             # topic) waits for this row, not for a contact that will never come.
@@ -196,21 +208,37 @@ class Notifier:
             kind = alert_kind(alert)
         except TemplateError as exc:
             raise PermanentMessageError(f"cannot render {envelope.type}: {exc}") from exc
-        if kind is None or self._staff is None:
+        if kind is None:
             return
-        people = self._staff.recipients(department_code=alert.department_code, kind=kind)
+
+        def rendered(language: str) -> Rendered:
+            text = render_alert(alert, language, self._catalogue, templates=self._templates)
+            assert text is not None  # kind is not None
+            return text
+
+        await self._tell_staff(envelope, alert.department_code, kind, rendered)
+
+    async def _tell_staff(
+        self,
+        envelope: Envelope,
+        department_code: str,
+        kind: str,
+        render: Callable[[str], Rendered],
+    ) -> None:
+        """Department staff and the supervision office who hear of alerts of `kind`
+        (never the applicant)."""
+        if self._staff is None:
+            return
+        people = self._staff.recipients(department_code=department_code, kind=kind)
         if not people:
             log.warning(
                 "nobody to tell of a supervision alert",
                 application_code=envelope.subject,
-                department=alert.department_code,
+                department=department_code,
                 kind=kind,
             )
         for person in people:
-            rendered = render_alert(
-                alert, person.language, self._catalogue, templates=self._templates
-            )
-            assert rendered is not None  # kind is not None
+            rendered = render(person.language)
             recipient = Recipient(person.mobile, person.channels, person.language)
             await self._deliver_all(envelope, envelope.id, recipient, rendered)
 

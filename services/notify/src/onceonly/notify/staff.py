@@ -15,12 +15,13 @@ import yaml
 
 from onceonly.notify.errors import NotifyError
 
-ALERT_KINDS = frozenset({"yellow", "red", "escalation"})
+ALERT_KINDS = frozenset({"yellow", "red", "escalation", "legal", "special_procedure"})
 CHANNELS = frozenset({"sms", "app"})
 # Department staff hear of every level on their own clocks; the supervision office of
-# what is overdue, on every clock.
-DEPARTMENT_DEFAULT = ("yellow", "red", "escalation")
-OFFICE_DEFAULT = ("red", "escalation")
+# what is overdue (the legal limit passed, a special procedure past its maximum
+# included), on every clock.
+DEPARTMENT_DEFAULT = ("yellow", "red", "escalation", "legal", "special_procedure")
+OFFICE_DEFAULT = ("red", "escalation", "legal", "special_procedure")
 _MOBILE = re.compile(r"^\+?\d{6,15}$")
 
 

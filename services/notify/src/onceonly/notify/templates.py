@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -118,6 +118,24 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
             "due_date",
             "escalation",
         },
+        # Past the legal limit (法定时限): the supervision office above all.
+        "supervision.legal": {
+            "application_code",
+            "matter",
+            "department",
+            "days_over",
+            "due_date",
+            "legal_due_date",
+        },
+        # A special procedure (特别程序) past the catalogue's maximum for its kind.
+        "supervision.special_procedure": {
+            "application_code",
+            "matter",
+            "department",
+            "procedure",
+            "max_days",
+            "due_date",
+        },
     }.items()
 }
 
@@ -150,6 +168,8 @@ class LanguagePack:
     templates: dict[str, str]
     # The name shown for the application's overall clock in a supervision alert.
     whole_application: str = ""
+    # The names of the special procedures' kinds (特别程序); a kind not named shows as is.
+    special_procedures: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +220,9 @@ def parse_templates(raw: Any, *, origin: str = "<templates>") -> TemplateSet:
                 default_department=str(spec["default_department"]),
                 templates={str(k): str(v) for k, v in spec["templates"].items()},
                 whole_application=str(spec.get("whole_application", "")),
+                special_procedures={
+                    str(k): str(v) for k, v in (spec.get("special_procedures") or {}).items()
+                },
             )
         except (AttributeError, KeyError, TypeError) as exc:
             problems.append(f"{code}: missing or malformed {exc}")
@@ -433,16 +456,19 @@ def render_rating_invitation(
 _LEVELS = {
     supervision_pb2.SUPERVISION_LEVEL_YELLOW: "yellow",
     supervision_pb2.SUPERVISION_LEVEL_RED: "red",
+    supervision_pb2.SUPERVISION_LEVEL_LEGAL: "legal",
 }
+SPECIAL_PROCEDURE = "special_procedure"  # the alert kind of a SpecialProcedureOverrun
 
 
 def alert_kind(alert: supervision_pb2.SupervisionAlert) -> str | None:
-    """`yellow`, `red` or `escalation` (a red reminder, 督办); None for a level that is
-    not an alert (NONE: a clock back within its limit)."""
+    """`yellow`, `red`, `legal` (past the legal limit too) or `escalation` (a reminder
+    of red or legal, 督办); None for a level that is not an alert (NONE: a clock back
+    within its limit)."""
     if alert.level == supervision_pb2.SUPERVISION_LEVEL_UNSPECIFIED:
         raise TemplateError("SupervisionAlert with an unspecified level")
     kind = _LEVELS.get(alert.level)
-    if kind == "red" and alert.escalation > 0:
+    if kind in ("red", "legal") and alert.escalation > 0:
         return "escalation"
     return kind
 
@@ -467,6 +493,7 @@ def render_alert(
         else pack.whole_application or pack.default_department
     )
     due = instant(alert.clock, "due_at")
+    legal_due = instant(alert, "legal_due_at")
     values = {
         "application_code": alert.application_code,
         "matter": _matter_name(catalogue, alert.matter_code, pack),
@@ -476,8 +503,31 @@ def render_alert(
         "days_over": str(max(1, math.ceil(-alert.seconds_left / DAY_SECONDS))),
         "due_date": _day(due, pack) if due is not None else "-",
         "escalation": str(alert.escalation),
+        "legal_due_date": _day(legal_due, pack) if legal_due is not None else "-",
     }
     return _fill(pack, f"supervision.{kind}", values)
+
+
+def render_overrun(
+    overrun: supervision_pb2.SpecialProcedureOverrun,
+    language: str,
+    catalogue: Catalogue,
+    *,
+    templates: TemplateSet | None = None,
+) -> Rendered:
+    """The text for department staff and the supervision office when a special
+    procedure runs past its maximum length. No personal data, as for alerts."""
+    pack = (templates or default_templates()).pack(language)
+    due = instant(overrun, "due_at")
+    values = {
+        "application_code": overrun.application_code,
+        "matter": _matter_name(catalogue, overrun.matter_code, pack),
+        "department": _department_name(catalogue, overrun.department_code, pack),
+        "procedure": pack.special_procedures.get(overrun.kind, overrun.kind),
+        "max_days": str(overrun.max_days),
+        "due_date": _day(due, pack) if due is not None else "-",
+    }
+    return _fill(pack, f"supervision.{SPECIAL_PROCEDURE}", values)
 
 
 def _fill(pack: LanguagePack, key: str, values: dict[str, str]) -> Rendered:

@@ -2,7 +2,7 @@
 
 Each recorded event moves an application's status projection from `before` to `after`;
 the counters are the per-department difference: tasks started, tasks completed
-(approved or rejected) and the change in open yellow and red alerts. Summed over a whole
+(approved or rejected) and the change in open yellow, red and legal alerts. Summed over a whole
 stream they equal what the projection shows. The supervision figures stay computed in
 Postgres; these are the live view.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from onceonly.approval import ApprovalStatus, SupervisionLevel, TaskState
 
-COUNTERS = ("started", "completed", "open_yellow", "open_red")
+COUNTERS = ("started", "completed", "open_yellow", "open_red", "open_legal")
 _COMPLETED = frozenset({TaskState.APPROVED, TaskState.REJECTED})
 _SEPARATOR = "|"
 

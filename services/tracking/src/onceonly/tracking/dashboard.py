@@ -22,6 +22,7 @@ table { border-collapse: collapse; margin-top: .5rem; }
 th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; font-size: .9rem; }
 th { background: #f3f3f3; }
 .red { color: #b00020; font-weight: 600; } .yellow { color: #a66b00; font-weight: 600; }
+.legal { color: #fff; background: #7a0016; font-weight: 600; }
 .legend span { display: inline-block; width: .8rem; height: .8rem; margin: 0 .3rem 0 1rem;
                vertical-align: middle; }
 #error { color: #b00020; } input { margin-right: .5rem; } .muted { color: #777; }
@@ -39,6 +40,11 @@ th { background: #f3f3f3; }
 </header>
 
 <section>
+  <h2 data-i18n="legal">超法定时限 (已移送监察室)</h2>
+  <table id="legal-table"><thead><tr>
+    <th data-i18n="application">办件编号</th><th data-i18n="matter">事项</th>
+    <th data-i18n="department">部门</th><th data-i18n="days">超期/剩余天数</th>
+  </tr></thead><tbody></tbody></table>
   <h2 data-i18n="red">红牌 (已超期)</h2>
   <table id="red-table"><thead><tr>
     <th data-i18n="application">办件编号</th><th data-i18n="matter">事项</th>
@@ -58,6 +64,9 @@ th { background: #f3f3f3; }
     <th data-i18n="completed">办结</th><th data-i18n="onTime">按时办结率</th>
     <th data-i18n="actual">平均实际天数</th><th data-i18n="committed">平均承诺天数</th>
     <th data-i18n="atMostOnce">最多跑一次率</th>
+    <th data-i18n="onTimeExtended">按延期后时限按时率</th>
+    <th data-i18n="extensionRate">延期占比</th>
+    <th data-i18n="legalOverruns">超法定时限</th>
   </tr></thead><tbody></tbody></table>
   <h2 data-i18n="chart">承诺与实际办理天数 (自然日)</h2>
   <p class="legend"><span style="background:#bbb"></span><b data-i18n="committed">平均承诺天数</b>
@@ -85,7 +94,9 @@ const TEXT = {
        atMostOnce: "最多跑一次率", chart: "承诺与实际办理天数 (自然日)",
        search: "办件查询", find: "查询", time: "时间", event: "事件", over: "超期",
        left: "剩余", dayUnit: "天", own: "(整体时限)", none: "无", status: "状态",
-       level: "监察", switchTo: "English"},
+       level: "监察", switchTo: "English", legal: "超法定时限 (已移送监察室)",
+       onTimeExtended: "按延期后时限按时率", extensionRate: "延期占比",
+       legalOverruns: "超法定时限"},
   en: {title: "E-supervision dashboard", token: "Staff token", period: "Month",
        load: "Load", red: "Red (overdue)", yellow: "Yellow (due soon)",
        application: "Application", matter: "Matter", department: "Department",
@@ -95,7 +106,10 @@ const TEXT = {
        atMostOnce: "At-most-once rate", chart: "Committed vs actual days (natural)",
        search: "Find an application", find: "Find", time: "Time", event: "Event",
        over: "over by", left: "left", dayUnit: "days", own: "(overall limit)",
-       none: "none", status: "Status", level: "Supervision", switchTo: "中文"},
+       none: "none", status: "Status", level: "Supervision", switchTo: "中文",
+       legal: "Past the legal limit (escalated to the supervision office)",
+       onTimeExtended: "On time (extended limit)", extensionRate: "Extension rate",
+       legalOverruns: "Past the legal limit"},
 };
 const EVENTS = {
   ApplicationSubmitted: ["提交申请", "Submitted"],
@@ -113,6 +127,7 @@ const EVENTS = {
   ExtensionDecided: ["延期审批", "Extension decided"],
   ClocksResumed: ["补正后恢复计时", "Clocks resumed"],
   SupervisionAlert: ["电子监察预警", "Supervision alert"],
+  SpecialProcedureOverrun: ["特别程序超期", "Special procedure over its maximum"],
   SupplementProvided: ["补正材料", "Supplement provided"],
   WithdrawalRequested: ["申请撤回", "Withdrawal requested"],
   RatingGiven: ["好差评", "Rating given"],
@@ -128,6 +143,7 @@ const STATUS = {
   refused: ["不予受理", "refused"], completed: ["已办结", "completed"],
   rejected: ["不予许可", "rejected"], withdrawn: ["已撤回", "withdrawn"],
   none: ["正常", "none"], yellow: ["黄牌", "yellow"], red: ["红牌", "red"],
+  legal: ["超法定时限", "past the legal limit"],
 };
 const params = new URLSearchParams(location.search);
 let lang = params.get("lang") === "en" ? "en" : "zh";
@@ -173,13 +189,13 @@ const percent = (value) => value === null ? "-" : (value * 100).toFixed(1) + "%"
 function renderAlerts() {
   const body = shown.alerts;
   if (!body) return;
-  for (const level of ["red", "yellow"]) {
+  for (const level of ["legal", "red", "yellow"]) {
     const tbody = clear(level + "-table");
-    for (const a of body[level]) {
+    for (const a of body[level] || []) {
       row(tbody, [a.application_code, a.matter_code, a.department_code || t("own"),
                   daysText(a.seconds_left)], level);
     }
-    if (!body[level].length) row(tbody, [t("none")], "muted");
+    if (!(body[level] || []).length) row(tbody, [t("none")], "muted");
   }
 }
 
@@ -226,7 +242,8 @@ function renderFigures() {
   for (const g of body.groups) {
     row(tbody, [g.group, g.received, g.completed, percent(g.on_time_rate),
                 g.average_days ?? "-", g.average_committed_days ?? "-",
-                percent(g.at_most_once_rate)]);
+                percent(g.at_most_once_rate), percent(g.on_time_rate_extended),
+                percent(g.extension_rate), g.legal_overruns]);
   }
   renderChart(body.groups);
 }

@@ -20,6 +20,15 @@ against an implementation that is easy to read. Definitions, for a period [from,
 - committed days: application, from its latest ApplicationAccepted clock; task, from its
   first TaskStarted clock. on_time/overdue: completed units whose actual days are within
   / beyond the committed days (units missing either are in neither).
+- extended days: a task's approved extensions (延期, ExtensionDecided approved, their
+  days summed); an application's, the most any of its tasks had (they run in parallel,
+  and the application's clock moves with the task that ends last). on_time_extended /
+  overdue_extended: as on_time / overdue, against committed plus extended days (the limit
+  supervision measures once an extension is approved). extended: completed units that
+  had an approved extension; extension_rate: their share of the completed ones.
+- legal overruns: units whose clock passed its legal limit (法定时限) in the period (the
+  first legal-level SupervisionAlert on the unit's own clock, by its event time); open
+  legal: like open yellow / red, units whose level is `legal` now.
 - open yellow / red: the level NOW (after every recorded event) of units not finished,
   whatever the period: an alert is open until the decision.
 - at most once (最多跑一次): completed units with no supplement request (application:
@@ -41,13 +50,14 @@ from google.protobuf.message import Message
 
 from onceonly.approval import ApprovalStatus, SupervisionLevel, TaskView
 from onceonly.catalogue.calendar import WorkingCalendar
-from onceonly.events.v1 import application_pb2, approval_pb2
+from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
 from onceonly.tracking.clock_days import Interval, actual_days
 from onceonly.tracking.status import apply_event
 
 GroupBy = Literal["department", "matter"]
 DECIMALS = 3
 _DECIDING = (approval_pb2.DECISION_OUTCOME_APPROVED, approval_pb2.DECISION_OUTCOME_REJECTED)
+_LEGAL = supervision_pb2.SUPERVISION_LEVEL_LEGAL
 _SUPPLEMENT = (
     approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED,
     approval_pb2.DECISION_OUTCOME_SUPPLEMENT_REQUESTED,
@@ -77,11 +87,25 @@ class GroupFigures:
     average_committed_days: float | None = None
     at_most_once: int = 0
     ratings: dict[int, int] = field(default_factory=dict)
+    on_time_extended: int = 0
+    overdue_extended: int = 0
+    extended: int = 0
+    open_legal: int = 0
+    legal_overruns: int = 0
 
     @property
     def on_time_rate(self) -> float | None:
         judged = self.on_time + self.overdue
         return round(self.on_time / judged, DECIMALS) if judged else None
+
+    @property
+    def on_time_rate_extended(self) -> float | None:
+        judged = self.on_time_extended + self.overdue_extended
+        return round(self.on_time_extended / judged, DECIMALS) if judged else None
+
+    @property
+    def extension_rate(self) -> float | None:
+        return round(self.extended / self.completed, DECIMALS) if self.completed else None
 
     @property
     def at_most_once_rate(self) -> float | None:
@@ -103,6 +127,13 @@ class GroupFigures:
             "at_most_once": self.at_most_once,
             "at_most_once_rate": self.at_most_once_rate,
             "ratings": {str(level): n for level, n in sorted(self.ratings.items())},
+            "on_time_extended": self.on_time_extended,
+            "overdue_extended": self.overdue_extended,
+            "on_time_rate_extended": self.on_time_rate_extended,
+            "extended": self.extended,
+            "extension_rate": self.extension_rate,
+            "open_legal": self.open_legal,
+            "legal_overruns": self.legal_overruns,
         }
 
 
@@ -120,6 +151,8 @@ class Unit:
     clock_started_at: datetime | None = None
     day_kind: str = "working"
     pauses: list[Interval] = field(default_factory=list)
+    extended_days: int = 0  # approved extensions (延期)
+    legal_overrun_at: datetime | None = None  # when its clock first passed the legal limit
 
 
 def rounded(value: float | None) -> float | None:
@@ -151,10 +184,14 @@ def aggregate(
             figures.received += 1
         figures.open_yellow += unit.level == SupervisionLevel.YELLOW
         figures.open_red += unit.level == SupervisionLevel.RED
+        figures.open_legal += unit.level == SupervisionLevel.LEGAL
+        overrun = unit.legal_overrun_at
+        figures.legal_overruns += overrun is not None and start <= overrun < end
         if unit.finished_at is None or not start <= unit.finished_at < end:
             continue
         figures.completed += 1
         figures.at_most_once += not unit.supplemented
+        figures.extended += unit.extended_days > 0
         if unit.committed_days is not None:
             committed_of[unit.group].append(unit.committed_days)
         clock_start = unit.clock_started_at or unit.started_at
@@ -169,6 +206,10 @@ def aggregate(
                 figures.on_time += 1
             else:
                 figures.overdue += 1
+            if days <= unit.committed_days + unit.extended_days:
+                figures.on_time_extended += 1
+            else:
+                figures.overdue_extended += 1
     for group, figures in result.items():
         days = days_of[group]
         figures.average_days = rounded(sum(days) / len(days)) if days else None
@@ -186,6 +227,8 @@ def has_figures(figures: GroupFigures) -> bool:
         or figures.completed
         or figures.open_yellow
         or figures.open_red
+        or figures.open_legal
+        or figures.legal_overruns
         or figures.ratings
     )
 
@@ -203,6 +246,8 @@ def reference_figures(
     apps: dict[str, Unit] = {}
     tasks: dict[tuple[str, str], Unit] = {}
     ratings: list[tuple[str, datetime, int]] = []
+    extensions: dict[tuple[str, str], int] = defaultdict(int)
+    legal_at: dict[tuple[str, str], datetime] = {}
     for entry in recorded:
         code, message, time = entry.application_code, entry.message, _aware(entry.time)
         statuses[code] = apply_event(
@@ -221,6 +266,13 @@ def reference_figures(
                 app.finished_at = _first(app.finished_at, time)
             case application_pb2.RatingGiven():
                 ratings.append((code, time, message.level))
+            case approval_pb2.ExtensionDecided() if message.approved:
+                extensions[code, message.department_code] += message.days
+            case supervision_pb2.SupervisionAlert() if (
+                message.level == _LEGAL and message.escalation == 0
+            ):
+                key = (code, message.department_code)
+                legal_at[key] = _first(legal_at.get(key), time)
         if getattr(message, "outcome", None) in _SUPPLEMENT and isinstance(
             message, approval_pb2.ApplicationAccepted | approval_pb2.TaskDecided
         ):
@@ -244,8 +296,15 @@ def reference_figures(
         app.group = statuses[code].matter_code
         app.level = statuses[code].supervision_level
         app.pauses = [pause for view in statuses[code].tasks.values() for pause in _pauses(view)]
+        app.extended_days = max(
+            (days for (of, department), days in extensions.items() if of == code and department),
+            default=0,
+        )
+        app.legal_overrun_at = legal_at.get((code, ""))
     for (code, department), task in tasks.items():
         task.group = department
+        task.extended_days = extensions.get((code, department), 0)
+        task.legal_overrun_at = legal_at.get((code, department))
         status = statuses[code]
         view = status.tasks.get(department)
         if view is not None:

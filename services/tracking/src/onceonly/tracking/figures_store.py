@@ -23,6 +23,26 @@ from onceonly.tracking.figures import GroupBy, GroupFigures, Unit, aggregate, ha
 _SUPPLEMENT = ["ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED", "DECISION_OUTCOME_SUPPLEMENT_REQUESTED"]
 _DECIDING = ["DECISION_OUTCOME_APPROVED", "DECISION_OUTCOME_REJECTED"]
 
+# Per application and clock ('' the application's own): the days of its approved
+# extensions and when it first passed its legal limit (a legal alert's first, escalation
+# 0: omitted from the summary, as protobuf's JSON leaves out zero values).
+_CLOCK_LIMITS = """
+    SELECT application_code, coalesce(summary ->> 'department_code', '') AS department_code,
+           sum((summary ->> 'days')::int) FILTER (
+               WHERE ce_type = 'onceonly.events.v1.ExtensionDecided'
+                 AND coalesce((summary ->> 'approved')::boolean, false)
+           ) AS extended_days,
+           min(ce_time) FILTER (
+               WHERE ce_type = 'onceonly.events.v1.SupervisionAlert'
+                 AND summary ->> 'level' = 'SUPERVISION_LEVEL_LEGAL'
+                 AND coalesce((summary ->> 'escalation')::int, 0) = 0
+           ) AS legal_overrun_at
+      FROM tracking.timeline
+     WHERE ce_type IN ('onceonly.events.v1.ExtensionDecided',
+                       'onceonly.events.v1.SupervisionAlert')
+     GROUP BY 1, 2
+"""
+
 # One row per application ($3: the supplement-requesting outcomes). The projection's
 # level is already 'none' for a finished application.
 _APPLICATION_UNITS = """
@@ -30,6 +50,7 @@ _APPLICATION_UNITS = """
            a.finished_at, a.committed_days, a.supplemented,
            coalesce(s.supervision_level, 'none') AS level,
            a.clock_started_at, a.day_kind,
+           coalesce(x.extended_days, 0) AS extended_days, x.legal_overrun_at,
            -- The application's clock stands still while any task's does.
            coalesce((SELECT jsonb_agg(p)
                        FROM jsonb_each(coalesce(s.tasks, '{}'::jsonb)) t,
@@ -63,7 +84,15 @@ _APPLICATION_UNITS = """
          GROUP BY application_code
       ) a
       LEFT JOIN tracking.application_status s USING (application_code)
-"""
+      -- The application's limit extends with its most extended task.
+      LEFT JOIN (
+        SELECT application_code,
+               max(extended_days) FILTER (WHERE department_code <> '') AS extended_days,
+               min(legal_overrun_at) FILTER (WHERE department_code = '') AS legal_overrun_at
+          FROM ({limits}) l
+         GROUP BY 1
+      ) x USING (application_code)
+""".replace("{limits}", _CLOCK_LIMITS)
 
 # One row per department task ($3: finished application statuses, $4: finished task
 # states, $5: deciding outcomes); an alert is open only on an open task.
@@ -76,6 +105,7 @@ _TASK_UNITS = """
                 ELSE coalesce(s.tasks -> t.department_code ->> 'supervision_level', 'none')
            END AS level,
            NULL::timestamptz AS clock_started_at, t.day_kind,
+           coalesce(x.extended_days, 0) AS extended_days, x.legal_overrun_at,
            coalesce(s.tasks -> t.department_code -> 'paused_intervals', '[]'::jsonb)::text
                AS pauses
       FROM (
@@ -103,14 +133,17 @@ _TASK_UNITS = """
          GROUP BY 1, 2
       ) t
       LEFT JOIN tracking.application_status s USING (application_code)
-"""
+      LEFT JOIN ({limits}) x
+        ON x.application_code = t.application_code AND x.department_code = t.department_code
+""".replace("{limits}", _CLOCK_LIMITS)
 
 # The units that count in [$1, $2): started or finished in it, or with an alert open now.
 _UNITS_IN_PERIOD = """
     SELECT * FROM ({units}) u
      WHERE (u.started_at >= $1 AND u.started_at < $2)
         OR (u.finished_at >= $1 AND u.finished_at < $2)
-        OR u.level IN ('yellow', 'red')
+        OR (u.legal_overrun_at >= $1 AND u.legal_overrun_at < $2)
+        OR u.level IN ('yellow', 'red', 'legal')
 """
 
 _RATINGS = """
@@ -177,6 +210,8 @@ def _unit(row: asyncpg.Record) -> Unit:
         clock_started_at=row["clock_started_at"],
         day_kind=row["day_kind"] or "working",
         pauses=pauses_of(json.loads(row["pauses"])),
+        extended_days=row["extended_days"],
+        legal_overrun_at=row["legal_overrun_at"],
     )
 
 
@@ -189,7 +224,8 @@ _OPEN_ALERTS = """
            (s.supervision ->> 'due_at')::timestamptz AS due_at,
            (s.supervision ->> 'alert_raised_at')::timestamptz AS raised_at
       FROM tracking.application_status s
-     WHERE s.supervision_level <> 'none' AND s.supervision ->> 'level' IN ('yellow', 'red')
+     WHERE s.supervision_level <> 'none'
+       AND s.supervision ->> 'level' IN ('yellow', 'red', 'legal')
     UNION ALL
     SELECT s.application_code, coalesce(s.matter_code, ''), t.key,
            t.value ->> 'supervision_level',
@@ -199,14 +235,14 @@ _OPEN_ALERTS = """
            (t.value ->> 'alert_raised_at')::timestamptz
       FROM tracking.application_status s, jsonb_each(s.tasks) t
      WHERE s.supervision_level <> 'none'
-       AND t.value ->> 'supervision_level' IN ('yellow', 'red')
+       AND t.value ->> 'supervision_level' IN ('yellow', 'red', 'legal')
        AND NOT coalesce(t.value ->> 'state', '') = ANY($1::text[])
      ORDER BY 7 NULLS LAST, 1, 3
 """
 
 
 async def open_alerts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    """Open red and yellow alerts, the longest overdue first (the projection's view;
+    """Open legal, red and yellow alerts, the longest overdue first (the projection's view;
     `supervision_level <> 'none'` already leaves out finished applications)."""
     rows = await pool.fetch(_OPEN_ALERTS, _values(TASK_FINISHED))
     return [dict(row) for row in rows]

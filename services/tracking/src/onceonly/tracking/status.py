@@ -112,12 +112,16 @@ def task_json(task: TaskView) -> dict[str, Any]:
         found["escalation"] = task.alert.escalation
         found["seconds_left"] = task.alert.seconds_left
         found["alert_raised_at"] = _time(task.alert.raised_at)
+    if task.legal_due_at is not None:
+        found["legal_due_at"] = _time(task.legal_due_at)
     if task.assignee:
         found["assignee"] = task.assignee
     if task.special_procedure is not None:
         found["special_procedure"] = task.special_procedure
     if task.special_since is not None:
         found["special_since"] = _time(task.special_since)
+    if task.special_overrun_at is not None:
+        found["special_overrun_at"] = _time(task.special_overrun_at)
     if task.paused_since is not None:
         found["paused_since"] = _time(task.paused_since)
     if task.resumed_at is not None:
@@ -143,6 +147,8 @@ def supervision_json(alert: Alert | None) -> dict[str, Any]:
     }
     if alert.due_at is not None:
         found["due_at"] = _time(alert.due_at)
+    if alert.legal_due_at is not None:
+        found["legal_due_at"] = _time(alert.legal_due_at)
     return found
 
 
@@ -199,11 +205,13 @@ def stored_task(department: str, task: Mapping[str, Any]) -> TaskView:
         paused_seconds=task.get("paused_seconds", 0),
         special_procedure=task.get("special_procedure"),
         special_since=_instant_or_none(task.get("special_since")),
+        special_overrun_at=_instant_or_none(task.get("special_overrun_at")),
         assignee=task.get("assignee", ""),
         reason=task.get("reason", ""),
         decided_at=_instant_or_none(task.get("decided_at")),
         supervision_level=SupervisionLevel(level) if level else None,
         alert=alert,
+        legal_due_at=_instant_or_none(task.get("legal_due_at")),
     )
 
 
@@ -216,6 +224,7 @@ def _stored_alert(supervision: Mapping[str, Any]) -> Alert | None:
         seconds_left=supervision.get("seconds_left", 0),
         raised_at=_instant(supervision["alert_raised_at"]),
         due_at=_instant_or_none(supervision.get("due_at")),
+        legal_due_at=_instant_or_none(supervision.get("legal_due_at")),
     )
 
 

@@ -172,6 +172,7 @@ class ApprovalActivities:
                     task_name=task.task_zh,
                     committed_days=task.committed_days,
                     notify_applicant=task.notify_applicant_of_decision,
+                    legal_days=task.legal_days or 0,
                 )
                 for task in matter.tasks
             ],
@@ -191,6 +192,8 @@ class ApprovalActivities:
             extension_days=matter.extension_bound,
             acceptance_review_days=matter.acceptance_review_days or 0,
             joint_inspection=matter.joint_inspection_allowed,
+            legal_days=matter.legal_days or 0,
+            special_procedure_max_days=matter.special_procedure_limits,
         )
 
     @activity.defn(name="compute_deadlines")
@@ -219,14 +222,18 @@ class ApprovalActivities:
     async def extend_deadline(self, request: ExtendRequest) -> ExtendResult:
         """Shift a clock by the days its pause took: working days for a working-day
         clock, calendar days otherwise; the pause's own days do not count."""
+        paused, resumed = _china_date(request.paused_at), _china_date(request.resumed_at)
+        kind = DayKind(request.day_kind)
         due, yellow, provisional = self._shift(
-            _china_date(request.due_at),
-            _china_date(request.yellow_at),
-            _china_date(request.paused_at),
-            _china_date(request.resumed_at),
-            DayKind(request.day_kind),
+            _china_date(request.due_at), _china_date(request.yellow_at), paused, resumed, kind
         )
-        return ExtendResult(_end_of_day(due), _end_of_day(yellow), provisional)
+        legal = None
+        if request.legal_due_at is not None:
+            # The legal deadline stands still with the clock, as the committed one does.
+            legal_day = _china_date(request.legal_due_at)
+            moved, _, _ = self._shift(legal_day, legal_day, paused, resumed, kind)
+            legal = _end_of_day(moved)
+        return ExtendResult(_end_of_day(due), _end_of_day(yellow), provisional, legal)
 
     @activity.defn(name="add_days")
     async def add_days(self, request: AddDaysRequest) -> ExtendResult:
@@ -234,18 +241,31 @@ class ApprovalActivities:
         working-day clock; natural days otherwise, due on a working day)."""
         kind = DayKind(request.day_kind)
         due, yellow = _china_date(request.due_at), _china_date(request.yellow_at)
+        # An extension adds to the legal limit too (art. 42: the law's own extension).
+        legal = (
+            _end_of_day(self._later(_china_date(request.legal_due_at), request.days, kind))
+            if request.legal_due_at is not None
+            else None
+        )
         if kind is DayKind.WORKING:
             moved = self._calendar.add_working_days(due, request.days)
             yellow_moved = self._calendar.add_working_days(yellow, request.days).due
             return ExtendResult(
-                _end_of_day(moved.due), _end_of_day(yellow_moved), moved.provisional
+                _end_of_day(moved.due), _end_of_day(yellow_moved), moved.provisional, legal
             )
         moved_due = self._calendar.next_working_day(due + timedelta(days=request.days))
         return ExtendResult(
             _end_of_day(moved_due),
             _end_of_day(yellow + timedelta(days=request.days)),
             not self._calendar.is_known(moved_due),
+            legal,
         )
+
+    def _later(self, day: date, days: int, kind: DayKind) -> date:
+        """A deadline `days` later: working days, or natural days due on a working day."""
+        if kind is DayKind.WORKING:
+            return self._calendar.add_working_days(day, days).due
+        return self._calendar.next_working_day(day + timedelta(days=days))
 
     @activity.defn(name="recompute_deadline")
     async def recompute_deadline(self, request: RecomputeRequest) -> ExtendResult:
@@ -257,12 +277,18 @@ class ApprovalActivities:
         warn_after = yellow_point(request.days, request.yellow_share, request.yellow_days_left)
         due, yellow = deadline.due, self._yellow_day(accepted, warn_after, kind)
         provisional = deadline.provisional
+        legal = self._calendar.deadline(accepted, request.legal_days, kind).due
         for paused_at, resumed_at in request.pauses:
-            due, yellow, moved_provisional = self._shift(
-                due, yellow, _china_date(paused_at), _china_date(resumed_at), kind
-            )
+            paused, resumed = _china_date(paused_at), _china_date(resumed_at)
+            due, yellow, moved_provisional = self._shift(due, yellow, paused, resumed, kind)
+            legal, _, _ = self._shift(legal, yellow, paused, resumed, kind)
             provisional = provisional or moved_provisional
-        return ExtendResult(_end_of_day(due), _end_of_day(yellow), provisional)
+        return ExtendResult(
+            _end_of_day(due),
+            _end_of_day(yellow),
+            provisional,
+            _end_of_day(legal) if request.legal_days else None,
+        )
 
     def _shift(
         self, due: date, yellow: date, paused: date, resumed: date, kind: DayKind

@@ -200,6 +200,24 @@ class SupervisionAlert(ApprovalEvent):
     seconds_left: int
     raised_at: datetime
     actor: Actor = SYSTEM
+    legal_due_at: datetime | None = None  # the clock's legal deadline, if supervised
+
+
+@dataclass(frozen=True)
+class SpecialProcedureOverrun(ApprovalEvent):
+    """A special procedure ran past the catalogue's maximum for its kind (once each)."""
+
+    TYPE = _V1 + "SpecialProcedureOverrun"
+    STREAM = SUPERVISION_ALERTS
+    matter_code: str
+    department_code: str
+    kind: str
+    max_days: int
+    day_kind: str
+    started_at: datetime
+    due_at: datetime
+    raised_at: datetime
+    actor: Actor = SYSTEM
 
 
 @dataclass(frozen=True)
@@ -267,6 +285,7 @@ EVENT_TYPES: dict[str, type[ApprovalEvent]] = {
         ApplicationRejected,
         ApplicationWithdrawn,
         SupervisionAlert,
+        SpecialProcedureOverrun,
         TaskReturned,
         ClocksResumed,
         DepartmentAdded,

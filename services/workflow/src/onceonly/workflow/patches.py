@@ -37,6 +37,11 @@ ELICENCE_PATCH = "elicence-record"
 # A supplement that reopens departments' tasks publishes ClocksResumed (the tasks' clocks
 # run again); before it, nothing was published and consumers showed them paused.
 CLOCKS_RESUMED_PATCH = "clocks-resumed-event"
+# The legal limit (法定时限) is supervised too: every clock with a legal limit gets a
+# legal deadline (one more deadline activity after acceptance) and a legal alert level
+# beyond red; a special procedure gets a timer for its maximum length. Asked at the start
+# of the run; runs begun before it keep the committed limit's timers only.
+LEGAL_LIMIT_PATCH = "legal-limit-supervision"
 
 SHORT = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),

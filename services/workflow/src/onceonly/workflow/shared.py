@@ -267,6 +267,7 @@ class AddDaysRequest:
     yellow_at: datetime
     days: int
     day_kind: str
+    legal_due_at: datetime | None = None  # moved by the same days (since LEGAL_LIMIT_PATCH)
 
 
 @dataclass
@@ -323,6 +324,7 @@ class TaskSpec:
     task_name: str
     committed_days: int
     notify_applicant: bool = True
+    legal_days: int = 0  # 法定时限; 0: none in the catalogue (and in older histories)
 
 
 @dataclass
@@ -346,6 +348,9 @@ class MatterSnapshot:
     # application counts as accepted (Administrative Licensing Law art. 32); 0: no review.
     acceptance_review_days: int = 0
     joint_inspection: bool = False  # 联合踏勘 allowed
+    legal_days: int = 0  # 法定时限 of the whole matter; 0: none (and in older histories)
+    # 特别程序: the most days (of day_kind) each kind may take before it alerts.
+    special_procedure_max_days: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -373,6 +378,7 @@ class ExtendRequest:
     paused_at: datetime
     resumed_at: datetime
     day_kind: str
+    legal_due_at: datetime | None = None  # moved by the same days (since LEGAL_LIMIT_PATCH)
 
 
 @dataclass
@@ -380,6 +386,7 @@ class ExtendResult:
     due_at: datetime
     yellow_at: datetime
     provisional: bool
+    legal_due_at: datetime | None = None  # set when the request had a legal deadline
 
 
 @dataclass
@@ -442,3 +449,4 @@ class RecomputeRequest:
     pauses: list[list[datetime]] = field(default_factory=list)  # [paused_at, resumed_at]
     yellow_share: float = 0.8
     yellow_days_left: int = 1
+    legal_days: int = 0  # recompute the legal deadline too (0: the clock has none)

@@ -3,7 +3,8 @@
 Workflow code (deterministic). The clocks themselves are pure (supervision_clock);
 this module waits for their alerts, moves their deadlines after pauses and calendar
 updates (activities: the calendar is data and must be read once, into the history),
-and publishes the alerts.
+and publishes the alerts. Since LEGAL_LIMIT_PATCH also the legal limit (法定时限) of each
+clock and the maximum length of each special procedure (特别程序).
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair
 
-from onceonly.workflow.approval_events import Clock, SupervisionAlert
+from onceonly.workflow.approval_events import Clock, SpecialProcedureOverrun, SupervisionAlert
 from onceonly.workflow.department_tasks import Task
-from onceonly.workflow.patches import run_activity
+from onceonly.workflow.patches import run_activity, run_short
 from onceonly.workflow.publisher import EventPublisher
 from onceonly.workflow.shared import (
     AddDaysRequest,
+    DeadlineRequest,
+    DeadlineResult,
     ExtendRequest,
     ExtendResult,
+    MatterSnapshot,
     RecomputeRequest,
     SupervisionPolicy,
 )
@@ -60,12 +64,39 @@ class Supervision:
         self._closing = closing
         self._calendar_updates = 0
         self.supervised = False  # e-supervision timers: SUPERVISION_PATCH
+        self.legal = False  # legal deadlines and special procedures' timers: LEGAL_LIMIT_PATCH
+        self._special_max_days: dict[str, int] = {}
+        self._special_runs: dict[str, int] = {}  # procedures started, per department
         self.watchers: list[asyncio.Task[None]] = []
         self._running: set[str] = set()  # the clocks whose timers run now
 
     def resolve(self, matter_code: str, day_kind: str) -> None:
         """The matter, once resolved (clocks start only after it)."""
         self._matter_code, self._day_kind = matter_code, day_kind
+
+    async def limit_by_law(self, matter: MatterSnapshot) -> None:
+        """Legal deadlines for the clocks just started (the application's and each
+        task's with a legal limit), from the same acceptance and on the same calendar as
+        their committed ones; and the special procedures' maximum lengths."""
+        if not self.legal:
+            return
+        self._special_max_days = dict(matter.special_procedure_max_days)
+        limits = {APPLICATION_CLOCK: matter.legal_days}
+        limits |= {task.department_code: task.legal_days for task in matter.tasks}
+        keyed = [(key, days) for key, days in limits.items() if days > 0 and key in self.clocks]
+        if not keyed:
+            return
+        deadlines = await run_short(
+            "compute_deadlines",
+            DeadlineRequest(
+                accepted_at=self.clocks[keyed[0][0]].started_at,
+                day_kind=self._day_kind,
+                limits=[days for _, days in keyed],
+            ),
+            result_type=DeadlineResult,
+        )
+        for (key, days), due in zip(keyed, deadlines.due_at, strict=True):
+            self.clocks[key].legal_days, self.clocks[key].legal_due_at = days, due
 
     @property
     def application_clock(self) -> SupervisionClock | None:
@@ -174,6 +205,7 @@ class Supervision:
                 clock=self.view(clock),
                 seconds_left=int((clock.due_at - now).total_seconds()),
                 raised_at=now,
+                legal_due_at=clock.legal_due_at,
             )
         )
 
@@ -188,10 +220,17 @@ class Supervision:
                     paused_at=pause.paused_at,
                     resumed_at=pause.resumed_at,
                     day_kind=self._day_kind,
+                    legal_due_at=clock.legal_due_at,
                 ),
                 result_type=ExtendResult,
             )
-            clock.move(moved.due_at, moved.yellow_at, moved.provisional, applied=pause)
+            clock.move(
+                moved.due_at,
+                moved.yellow_at,
+                moved.provisional,
+                applied=pause,
+                legal_due_at=moved.legal_due_at,
+            )
         self.show(clock)
 
     def show(self, clock: SupervisionClock) -> None:
@@ -209,17 +248,33 @@ class Supervision:
         clock = self.clocks[department_code]
         moved = await run_activity(
             "add_days",
-            AddDaysRequest(clock.due_at, clock.yellow_at, days, self._day_kind),
+            AddDaysRequest(clock.due_at, clock.yellow_at, days, self._day_kind, clock.legal_due_at),
             result_type=ExtendResult,
         )
         now = workflow.now()
-        clock.extend(moved.due_at, moved.yellow_at, moved.provisional, now)
+        escalation = self._escalation
+        clock.extend(
+            moved.due_at,
+            moved.yellow_at,
+            moved.provisional,
+            now,
+            legal_due_at=moved.legal_due_at,
+            policy=escalation,
+        )
         self.show(clock)
         self.watch(clock)
         application = self.application_clock
         if application is not None and clock.due_at > application.due_at:
+            legal = application.legal_due_at
+            if legal is not None and clock.legal_due_at is not None:
+                legal = max(legal, clock.legal_due_at)
             application.extend(
-                clock.due_at, max(application.yellow_at, clock.yellow_at), clock.provisional, now
+                clock.due_at,
+                max(application.yellow_at, clock.yellow_at),
+                clock.provisional,
+                now,
+                legal_due_at=legal,
+                policy=escalation,
             )
             self.show(application)
             self.watch(application)
@@ -252,8 +307,64 @@ class Supervision:
                         pauses=[[p.paused_at, p.resumed_at] for p in clock.applied_pauses],
                         yellow_share=self._policy.yellow_share,
                         yellow_days_left=self._policy.yellow_days_left,
+                        legal_days=clock.legal_days if clock.legal_due_at else 0,
                     ),
                     result_type=ExtendResult,
                 )
-                clock.move(fresh.due_at, fresh.yellow_at, fresh.provisional)
+                clock.move(
+                    fresh.due_at,
+                    fresh.yellow_at,
+                    fresh.provisional,
+                    legal_due_at=fresh.legal_due_at,
+                )
                 self.show(clock)
+
+    # -- special procedures (特别程序) ------------------------------------------------------
+
+    def watch_special(self, department_code: str, kind: str) -> None:
+        """A timer for the special procedure just started: it alerts once if the
+        procedure is still running after the catalogue's maximum for its kind."""
+        max_days = self._special_max_days.get(kind, 0)
+        if not self.legal or max_days <= 0:
+            return
+        run = self._special_runs.get(department_code, 0) + 1
+        self._special_runs[department_code] = run
+        watcher = self._watch_special(department_code, kind, max_days, run)
+        self.watchers.append(asyncio.create_task(watcher))
+
+    def _special_over(self, department_code: str, run: int) -> Callable[[], bool]:
+        task = self._tasks[department_code]
+        return lambda: (
+            self._closing()
+            or self._special_runs.get(department_code) != run
+            or not task.special_procedure
+        )
+
+    async def _watch_special(self, department_code: str, kind: str, days: int, run: int) -> None:
+        started_at = workflow.now()
+        deadlines = await run_short(
+            "compute_deadlines",
+            DeadlineRequest(accepted_at=started_at, day_kind=self._day_kind, limits=[days]),
+            result_type=DeadlineResult,
+        )
+        due_at = deadlines.due_at[0]
+        over = self._special_over(department_code, run)
+        try:
+            await workflow.wait_condition(over, timeout=max(due_at - workflow.now(), timedelta(0)))
+            return  # ended (or the application closed) in time
+        except TimeoutError:
+            pass
+        if over():
+            return
+        await self._publisher.publish(
+            SpecialProcedureOverrun(
+                matter_code=self._matter_code,
+                department_code=department_code,
+                kind=kind,
+                max_days=days,
+                day_kind=self._day_kind,
+                started_at=started_at,
+                due_at=due_at,
+                raised_at=workflow.now(),
+            )
+        )

@@ -4,7 +4,9 @@ Pure: every instant is given. A clock runs from acceptance to its due time; it s
 still while it is held (a supplement, a special procedure), and the days it stood still
 move its deadlines later (the moving itself needs the calendar, so the workflow asks an
 activity and hands the result to `move`). It warns yellow, then red at the due time, then
-repeats red at the policy's cadence, at most the policy's number of times.
+repeats red at the policy's cadence, at most the policy's number of times. A clock with a
+legal deadline (法定时限, moved by the same pauses and extensions) raises the legal level
+when it passes, and repeats that at the policy's cadence from the legal deadline.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ class Level(StrEnum):
     NONE = "none"
     YELLOW = "yellow"
     RED = "red"
+    LEGAL = "legal"  # past the legal limit too (超法定时限)
 
     @property
     def rank(self) -> int:
         return _RANKS[self]
 
 
-_RANKS = {Level.NONE: 0, Level.YELLOW: 1, Level.RED: 2}
+_RANKS = {Level.NONE: 0, Level.YELLOW: 1, Level.RED: 2, Level.LEGAL: 3}
 
 
 class HoldCause(StrEnum):
@@ -56,7 +59,9 @@ class Pause:
 class Alert:
     due: datetime
     level: Level
-    escalation: int  # 0 for yellow and the first red; then 1, 2, ... for each reminder
+    # 0 for yellow, the first red and the first legal alert; then 1, 2, ... for each
+    # reminder after it
+    escalation: int
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,10 @@ class SupervisionClock:
     applied_pauses: list[Pause] = field(default_factory=list)
     # Bumped on every change that a supervisor waiting for the next alert must see.
     version: int = 0
+    # The legal limit and its deadline; None: not supervised (no legal limit in the
+    # catalogue, or a run from before LEGAL_LIMIT_PATCH).
+    legal_days: int = 0
+    legal_due_at: datetime | None = None
 
     @property
     def paused(self) -> bool:
@@ -126,10 +135,13 @@ class SupervisionClock:
         provisional: bool,
         *,
         applied: Pause | None = None,
+        legal_due_at: datetime | None = None,
     ) -> None:
         """New deadlines: after a pause is applied (`applied`), or recomputed on a new
         calendar (then provisional is the fresh answer, not sticky)."""
         self.due_at, self.yellow_at = due_at, yellow_at
+        if legal_due_at is not None:
+            self.legal_due_at = legal_due_at
         if applied is not None:
             self.applied_pauses.append(applied)
             self.provisional = self.provisional or provisional
@@ -138,12 +150,28 @@ class SupervisionClock:
         self.version += 1
 
     def extend(
-        self, due_at: datetime, yellow_at: datetime, provisional: bool, now: datetime
+        self,
+        due_at: datetime,
+        yellow_at: datetime,
+        provisional: bool,
+        now: datetime,
+        *,
+        legal_due_at: datetime | None = None,
+        policy: EscalationPolicy | None = None,
     ) -> None:
         """An approved extension: later deadlines, and the alerts they make due again (a
-        red clock whose new due time is ahead is yellow again, or not alerted at all)."""
-        self.move(due_at, yellow_at, provisional, applied=None)
+        red clock whose new due time is ahead is yellow again, or not alerted at all; a
+        legal one whose legal deadline is ahead is red again)."""
+        self.move(due_at, yellow_at, provisional, applied=None, legal_due_at=legal_due_at)
         self.provisional = self.provisional or provisional
+        legal = self.legal_due_at
+        if self.level is Level.LEGAL and (legal is None or legal > now):
+            # Red again, its reminders counted as if it had never left red: none of the
+            # ones already due fires now in a burst.
+            step = timedelta(hours=(policy or EscalationPolicy()).escalation_hours)
+            elapsed = max(0, (now - self.due_at) // step) if self.due_at < now else 0
+            self.level = Level.RED
+            self.escalations = min(elapsed, (policy or EscalationPolicy()).max_escalations)
         if due_at > now and self.level is Level.RED:
             self.level, self.escalations = Level.YELLOW, 0
         if yellow_at > now and self.level is Level.YELLOW:
@@ -161,10 +189,22 @@ class SupervisionClock:
             return Alert(self.yellow_at, Level.YELLOW, 0)
         if self.level is Level.YELLOW:
             return Alert(self.due_at, Level.RED, 0)
+        reminder = self._reminder(policy)
+        if self.level is Level.RED and self.legal_due_at is not None:
+            # Red reminders until the legal deadline, whichever comes first.
+            legal = Alert(self.legal_due_at, Level.LEGAL, 0)
+            if reminder is None or legal.due <= reminder.due:
+                return legal
+        return reminder
+
+    def _reminder(self, policy: EscalationPolicy) -> Alert | None:
+        """The next reminder (督办) of the current level, from its own deadline."""
         if self.escalations >= policy.max_escalations:
             return None
         step = timedelta(hours=policy.escalation_hours)
-        return Alert(self.due_at + step * (self.escalations + 1), Level.RED, self.escalations + 1)
+        since = self.legal_due_at if self.level is Level.LEGAL else self.due_at
+        assert since is not None  # LEGAL is raised only on a clock with a legal deadline
+        return Alert(since + step * (self.escalations + 1), self.level, self.escalations + 1)
 
     def raise_alert(self, alert: Alert) -> None:
         self.level = alert.level

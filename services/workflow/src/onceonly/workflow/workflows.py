@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         CLOCKS_RESUMED_PATCH,
         DEFICIENCY_PATCH,
         ELICENCE_PATCH,
+        LEGAL_LIMIT_PATCH,
         LOCAL_ACTIVITIES_PATCH,
         PUBLISH_PATCH,
         SHARED_DATA_PATCH,
@@ -151,6 +152,7 @@ class JointApproval:
         # Asked first, before any activity: the answers hold for the whole run.
         workflow.patched(LOCAL_ACTIVITIES_PATCH)
         self._publisher.stable_ids = workflow.patched(PUBLISH_PATCH)
+        self._supervision.legal = workflow.patched(LEGAL_LIMIT_PATCH)
         matter = await self._resolve()
         await self._check_shared_data(matter)
         if not await self._accept(matter):
@@ -295,6 +297,7 @@ class JointApproval:
                 notify_applicant=spec.notify_applicant,
             )
         workflow.upsert_search_attributes([SearchAttributePair(DUE_TIME, deadlines.due_at[0])])
+        await self._supervision.limit_by_law(matter)
 
     def _supplement_or_withdrawal(self, seen: int) -> Callable[[], bool]:
         return lambda: (
@@ -586,6 +589,7 @@ class JointApproval:
         task = self._tasks[request.department_code]
         task.special_procedure = request.kind
         self._supervision.hold(task.department_code, HoldCause.SPECIAL_PROCEDURE)
+        self._supervision.watch_special(task.department_code, request.kind)
         await self._publisher.publish(
             SpecialProcedureStarted(
                 department_code=task.department_code,
@@ -889,6 +893,9 @@ class JointApproval:
             task.special_procedure = SpecialProcedureKind.ON_SITE_INSPECTION
             task.joint_inspection = True
             self._supervision.hold(task.department_code, HoldCause.SPECIAL_PROCEDURE)
+            self._supervision.watch_special(
+                task.department_code, SpecialProcedureKind.ON_SITE_INSPECTION
+            )
         await asyncio.gather(
             *(
                 self._publisher.publish(

@@ -61,6 +61,16 @@ class GroupFiguresView(BaseModel):
     at_most_once: int
     at_most_once_rate: float | None
     ratings: dict[str, int]
+    # Against the committed limit plus approved extensions (延期), and how many completed
+    # units needed one (their share of the completed).
+    on_time_extended: int
+    overdue_extended: int
+    on_time_rate_extended: float | None
+    extended: int
+    extension_rate: float | None
+    # Open at the legal level now; clocks that passed the legal limit (法定时限) in the period.
+    open_legal: int
+    legal_overruns: int
 
 
 class FiguresView(BaseModel):
@@ -88,3 +98,4 @@ class AlertsView(BaseModel):
     as_of: datetime
     red: list[AlertView]
     yellow: list[AlertView]
+    legal: list[AlertView] = []  # past the legal limit too (超法定时限)

@@ -51,7 +51,8 @@ async def get_figures(
 @router.get(
     "/alerts",
     response_model=AlertsView,
-    summary="Open red and yellow alerts (红黄牌): application, matter, department",
+    summary="Open legal, red and yellow alerts (超法定时限, 红黄牌): application, matter,"
+    " department",
     description="`seconds_left` is counted now from the clock's due time (negative when"
     " overdue); `seconds_left_at_alert` is what the alert said when raised. An empty"
     " department code is the application's own clock.",
@@ -67,6 +68,7 @@ async def get_alerts(_: Supervisor, pool: Pool) -> AlertsView:
         as_of=now,
         red=[view for view in views if view.level == "red"],
         yellow=[view for view in views if view.level == "yellow"],
+        legal=[view for view in views if view.level == "legal"],
     )
 
 
