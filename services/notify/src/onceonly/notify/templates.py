@@ -38,8 +38,16 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
     key: frozenset(fields)
     for key, fields in {
         "application_accepted.accepted": {"application_code", "matter", "due_date"},
+        # `.provisional`: the due date is an estimate (Clock.provisional), said so.
+        "application_accepted.accepted.provisional": {"application_code", "matter", "due_date"},
         "application_accepted.accepted.undated": {"application_code", "matter"},
         "application_accepted.accepted_with_deficiency": {
+            "application_code",
+            "matter",
+            "due_date",
+            "materials",
+        },
+        "application_accepted.accepted_with_deficiency.provisional": {
             "application_code",
             "matter",
             "due_date",
@@ -94,6 +102,14 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
             "materials",
         },
         "extension_approved": {
+            "application_code",
+            "department",
+            "days",
+            "day_kind",
+            "reason",
+            "due_date",
+        },
+        "extension_approved.provisional": {
             "application_code",
             "department",
             "days",
@@ -280,6 +296,12 @@ def _reason(text: str, pack: LanguagePack) -> str:
     return text.strip().rstrip("。.") or pack.no_reason
 
 
+def _marked(key: str, clock: approval_pb2.Clock) -> str:
+    """A due date past the published holiday calendar is an estimate: its text says so
+    rather than promising a date the year's notice may still move."""
+    return key + ".provisional" if clock.provisional else key
+
+
 def _with_deadline(
     key: str,
     values: dict[str, str],
@@ -318,6 +340,7 @@ def _choose(
             due = instant(message.clock, "due_at")  # none while the clock is unset
             if due is not None:
                 values["due_date"] = _day(due, pack)
+                key = _marked(key, message.clock)
             else:
                 key += ".undated"
         elif outcome == "supplement_requested":
@@ -351,7 +374,7 @@ def _choose(
         due = instant(message.clock, "due_at")
         if not message.approved or due is None:
             return None  # a refused extension changes nothing the applicant must know
-        return "extension_approved", {
+        return _marked("extension_approved", message.clock), {
             "application_code": message.application_code,
             "department": _department_name(catalogue, message.department_code, pack),
             "days": str(message.days),
