@@ -38,16 +38,8 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
     key: frozenset(fields)
     for key, fields in {
         "application_accepted.accepted": {"application_code", "matter", "due_date"},
-        # `.provisional`: the due date is an estimate (Clock.provisional), said so.
-        "application_accepted.accepted.provisional": {"application_code", "matter", "due_date"},
         "application_accepted.accepted.undated": {"application_code", "matter"},
         "application_accepted.accepted_with_deficiency": {
-            "application_code",
-            "matter",
-            "due_date",
-            "materials",
-        },
-        "application_accepted.accepted_with_deficiency.provisional": {
             "application_code",
             "matter",
             "due_date",
@@ -109,14 +101,6 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
             "reason",
             "due_date",
         },
-        "extension_approved.provisional": {
-            "application_code",
-            "department",
-            "days",
-            "day_kind",
-            "reason",
-            "due_date",
-        },
         "supplement_received": {"application_code", "count"},
         "application_completed": {"application_code", "matter", "elicence_number"},
         "application_completed.no_licence": {"application_code", "matter"},
@@ -135,6 +119,19 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
             "escalation",
         },
     }.items()
+}
+# A due date that is an estimate (Clock.provisional) is said so: each dated text has a
+# `.provisional` variant with the same placeholders.
+TEMPLATE_FIELDS |= {
+    f"{key}.provisional": TEMPLATE_FIELDS[key]
+    for key in (
+        "application_accepted.accepted",
+        "application_accepted.accepted_with_deficiency",
+        "extension_approved",
+        "supervision.yellow",
+        "supervision.red",
+        "supervision.escalation",
+    )
 }
 
 _ACCEPTANCE = {
@@ -484,6 +481,7 @@ def render_alert(
         else pack.whole_application or pack.default_department
     )
     due = instant(alert.clock, "due_at")
+    key = f"supervision.{kind}"
     values = {
         "application_code": alert.application_code,
         "matter": _matter_name(catalogue, alert.matter_code, pack),
@@ -494,7 +492,7 @@ def render_alert(
         "due_date": _day(due, pack) if due is not None else "-",
         "escalation": str(alert.escalation),
     }
-    return _fill(pack, f"supervision.{kind}", values)
+    return _fill(pack, _marked(key, alert.clock) if due is not None else key, values)
 
 
 def _fill(pack: LanguagePack, key: str, values: dict[str, str]) -> Rendered:
