@@ -200,7 +200,8 @@ async def unsettled(pool: asyncpg.Pool, accepted: dict[str, Fate]) -> Counter[st
         " WHERE status = 'sent' AND application_code = ANY($1) GROUP BY 1, 2",
         codes,
     ):
-        told[r["application_code"]][r["template"]] = r["n"]
+        # An estimated due date (past the published holiday notice) has its own wording.
+        told[r["application_code"]][r["template"].removesuffix(".provisional")] += r["n"]
     lagging: Counter[str] = Counter()
     for code, fate in accepted.items():
         if intake.get(code, "submitted") == "submitted":
@@ -465,7 +466,7 @@ async def check(
     told: dict[str, Counter[str]] = defaultdict(Counter)
     for d in deliveries:
         if d["status"] == "sent":
-            told[d["application_code"]][d["template"]] += 1
+            told[d["application_code"]][d["template"].removesuffix(".provisional")] += 1
     untold = []
     for code in sorted(codes | set(told)):
         want = accepted[code].notifications() if code in accepted else Counter()

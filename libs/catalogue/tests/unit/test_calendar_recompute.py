@@ -1,5 +1,6 @@
-"""Deadlines that reach past the last announced year are provisional (weekends only),
-and move to their final date once that year's notice is loaded.
+"""Deadlines that reach past the last announced year are provisional (estimated with
+the law's holidays, see statutory_holidays), and move to their final date once that
+year's notice is loaded.
 
 The 2027 notice used here is FICTIONAL (conftest.FICTIONAL_2027): Jan 1-3 and Wed Jan
 13 off, Sat Jan 9 worked. The calendar under test knows only the shipped files, so the
@@ -34,7 +35,7 @@ OPEN_DEADLINES = [
     DeadlineInput(d("2026-12-21"), 5, W),
     # Ends on Tue Dec 29: the 2027 notice could still have moved it.
     DeadlineInput(d("2026-12-21"), 6, W),
-    # Ten natural days ending on Fri 2027-01-01, a working day as far as anyone knew.
+    # Ten natural days ending on Fri 2027-01-01, New Year's Day whatever the notice says.
     DeadlineInput(d("2026-12-22"), 10, N),
     # Ten natural days ending on Mon 2027-01-04.
     DeadlineInput(d("2026-12-25"), 10, N),
@@ -43,12 +44,13 @@ OPEN_DEADLINES = [
 
 def test_deadlines_into_an_unknown_year_are_provisional(shipped_only: WorkingCalendar) -> None:
     assert recompute(OPEN_DEADLINES, shipped_only) == [
-        # Dec 21-25, Dec 28-31, and then weekends only: Jan 1 counts, day 25 is Jan 22.
-        Deadline(d("2027-01-22"), provisional=True),
+        # Dec 21-25, Dec 28-31, Jan 1 off (New Year's Day by law), then weekdays:
+        # day 25 is Mon Jan 25; unknown 2027 make-up days could still move it.
+        Deadline(d("2027-01-25"), provisional=True),
         Deadline(d("2026-10-15"), provisional=False),  # Oct 10 (make-up Saturday), 12-15
         Deadline(d("2026-12-28"), provisional=False),
         Deadline(d("2026-12-29"), provisional=True),
-        Deadline(d("2027-01-01"), provisional=True),
+        Deadline(d("2027-01-04"), provisional=True),  # Jan 1 off: moves to Monday
         Deadline(d("2027-01-04"), provisional=True),
     ]
 

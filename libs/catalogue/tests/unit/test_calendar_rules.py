@@ -187,12 +187,16 @@ def test_elapsed_and_remaining_working_days_of_a_clock(calendar: WorkingCalendar
     assert calendar.remaining_working_days(d("2026-11-02"), due) == -2
 
 
-def test_a_calendar_without_data_counts_weekends_only_and_provisionally() -> None:
+def test_a_calendar_without_data_estimates_with_the_laws_holidays_provisionally() -> None:
     blank = WorkingCalendar(use_library=False)
     assert blank.known_until() is None
     assert not blank.is_known(d("2026-10-01"))
-    # National Day is an ordinary Thursday to a calendar that knows nothing.
-    assert blank.deadline(d("2026-09-30"), 1, W) == Deadline(d("2026-10-01"), True)
+    # National Day (Oct 1-3 by law) is off even to a calendar that knows no notice; the
+    # notice's bridge days (Oct 5-7 in 2026) are not known, so Mon Oct 5 counts.
+    assert blank.deadline(d("2026-09-30"), 1, W) == Deadline(d("2026-10-05"), True)
+    # Without the estimate, only weekends are skipped.
+    plain = WorkingCalendar(use_library=False, estimate_statutory=False)
+    assert plain.deadline(d("2026-09-30"), 1, W) == Deadline(d("2026-10-01"), True)
     assert blank.deadline(d("2026-03-06"), 1, W) == Deadline(d("2026-03-09"), True)
     assert blank.deadline(d("2026-03-05"), 10, N) == Deadline(d("2026-03-16"), True)
     # Nothing was counted, so nothing depends on the unknown year.

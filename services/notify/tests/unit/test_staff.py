@@ -252,3 +252,19 @@ def test_a_special_procedure_overrun_names_the_procedure_and_its_maximum(catalog
         "13900000001",
         "13900000009",
     ]
+
+
+def test_an_alert_on_an_estimated_due_date_says_so_and_stays_as_urgent(catalogue) -> None:
+    red = _alert(RED, seconds_left=-86400)
+    red.clock.provisional = True  # past the published holiday calendar
+    zh = render_alert(red, "zh", catalogue)
+    assert zh is not None and zh.template == "supervision.red.provisional"
+    assert "（承诺时限2025年3月14日，为预计日期，节假日安排公布后可能调整）" in zh.text
+    yellow = _alert(YELLOW, seconds_left=20 * 3600)
+    yellow.clock.provisional = True
+    en = render_alert(yellow, "en", catalogue)
+    assert en is not None and en.template == "supervision.yellow.provisional"
+    assert "(due 2025-03-14, an estimate until the holiday schedule is published)" in en.text
+    urgent = default_templates().urgent
+    assert {"supervision.red.provisional", "supervision.escalation.provisional"} <= urgent
+    assert "supervision.yellow.provisional" not in urgent

@@ -500,3 +500,65 @@ def test_an_approved_extension_tells_the_applicant_and_a_refused_one_does_not(
     assert "10 more working days" in _text(extension, "en", catalogue)
     extension.approved = False
     assert render(extension, "zh", catalogue) is None
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "zh",
+            f"{ZH}您的办件{CODE}（企业开办一件事）已受理，预计2027年1月4日前办结"
+            "（节假日安排公布后可能调整）。",
+        ),
+        (
+            "en",
+            f"{EN}Your application {CODE} (Business start-up) is accepted and expected to be"
+            " completed by 2027-01-04 (an estimate until the holiday schedule is published).",
+        ),
+    ],
+)
+def test_a_provisional_due_date_is_stated_as_an_estimate(
+    events, catalogue, language: str, expected: str
+) -> None:
+    # Past the last published holiday notice: the date is expected, not promised.
+    message = events.accepted(CODE, due_at=datetime(2027, 1, 4, 15, 59, 59, tzinfo=UTC))
+    message.clock.provisional = True
+    rendered = render(message, language, catalogue)
+    assert rendered is not None
+    assert rendered.template == "application_accepted.accepted.provisional"
+    assert rendered.text == expected
+    assert "承诺" not in rendered.text
+
+
+def test_a_provisional_date_with_deficiency_and_after_an_extension_is_marked(
+    events, catalogue
+) -> None:
+    deficient = events.accepted(
+        CODE,
+        outcome=approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY,
+        missing=("premises-proof",),
+    )
+    deficient.clock.provisional = True
+    zh = render(deficient, "zh", catalogue)
+    assert zh is not None
+    assert zh.template == "application_accepted.accepted_with_deficiency.provisional"
+    assert "已容缺受理，预计2025年3月14日前办结（节假日安排公布后可能调整）。" in zh.text
+    assert "请在办结前补交：住所使用证明" in zh.text
+    assert "(an estimate until the holiday schedule is published)" in _text(
+        deficient, "en", catalogue
+    )
+    extension = approval_pb2.ExtensionDecided(
+        application_code=CODE,
+        department_code="tax",
+        approved=True,
+        days=10,
+        reason="需专家论证",
+        clock=events.clock(),
+        contact=events.contact(CODE),
+    )
+    extension.clock.provisional = True
+    zh = render(extension, "zh", catalogue)
+    assert zh is not None and zh.template == "extension_approved.provisional"
+    assert "该环节预计于2025年3月14日前办结（节假日安排公布后可能调整）。" in zh.text
+    en = _text(extension, "en", catalogue)
+    assert "now expected by 2025-03-14 (an estimate until the holiday schedule" in en, en

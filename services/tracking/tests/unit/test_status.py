@@ -170,3 +170,26 @@ def test_a_clock_without_a_deadline_yet_has_no_due_date_not_1970(events) -> None
     assert state.state == State.SUPPLEMENT_REQUESTED
     assert state.due_at is None
     assert status_json(state)["due_at"] is None
+
+
+def test_a_provisional_task_deadline_is_marked_until_a_final_one_replaces_it(events) -> None:
+    code = events.code()
+    started = events.task_started(code)
+    started.clock.provisional = True  # past the published holiday calendar: an estimate
+    state = fold(code, [events.submitted(code), events.accepted(code), started])
+    assert tasks(state)["public-security"]["provisional"] is True
+    # An extension carries the clock computed again, now on a published calendar.
+    extended = approval_pb2.ExtensionDecided(
+        application_code=code,
+        department_code="public-security",
+        approved=True,
+        days=5,
+        clock=approval_pb2.Clock(
+            committed_days=10,
+            day_kind="natural",
+            due_at=Timestamp(seconds=int((T0 + timedelta(days=15)).timestamp())),
+        ),
+    )
+    state = fold(code, [extended], state)
+    assert tasks(state)["public-security"]["due_at"] == "2025-03-18T09:00:00.000000+00:00"
+    assert "provisional" not in tasks(state)["public-security"]

@@ -34,7 +34,7 @@ async def snapshot(handle) -> ApplicationSnapshot:
 async def test_provisional_deadlines_become_final_when_the_notice_arrives(
     time_skipping_env, harness, make_activities
 ):
-    # A calendar that knows no year yet: every deadline is provisional (weekends only).
+    # A calendar that knows no year yet: every deadline is provisional (estimated).
     calendar = WorkingCalendar(use_library=False)
     activities = make_activities(harness.producer, calendar)
     task_queue = f"calendar-{uuid.uuid4().hex[:8]}"

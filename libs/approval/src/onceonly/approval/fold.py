@@ -398,6 +398,7 @@ def _with_clock(task: TaskView, message: Message) -> TaskView:
         changes["day_kind"] = clock.day_kind
     if clock.due_at is not None:
         changes["due_at"] = clock.due_at
+        changes["provisional"] = clock.provisional
     return replace(task, **changes)
 
 

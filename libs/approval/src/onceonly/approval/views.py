@@ -74,6 +74,9 @@ class TaskView:
     committed_days: int | None = None
     day_kind: str = ""
     due_at: datetime | None = None
+    # Whether that deadline is an estimate (past the published holiday calendar), as the
+    # last clock with a deadline said; None: no clock has told.
+    provisional: bool | None = None
     paused: bool | None = None
     # Since when a supplement request holds the clock; when it last resumed after one.
     paused_since: datetime | None = None

@@ -7,9 +7,11 @@ sources: `chinesecalendar` for the years it ships, and notices loaded as data (o
 file per year, see data/calendar/README.md). A loaded notice wins over the library for
 its year, so an operator can correct or add a year without a release.
 
-A year nobody has announced yet counts weekends only. Anything whose answer depended on
-such a day is marked provisional, shown as such, and recomputed (`recompute`) once the
-year's notice is loaded.
+A year nobody has announced yet is estimated: weekends and every holiday the law fixes
+(全国年节及纪念日放假办法, see `statutory_holidays`) are not working days; only the
+notice's make-up working days, bridge days and substitute days (补假) are unknown.
+Anything whose answer depended on such a day is marked provisional, shown as an
+estimate, and recomputed (`recompute`) once the year's notice is loaded.
 
 A year's notice can reach back into the last days of the year before: the notice for
 2019 made Sat 2018-12-29 a working day and 2018-12-30..31 holidays (likewise 2007,
@@ -41,6 +43,7 @@ import chinese_calendar
 import yaml
 
 from onceonly.catalogue.model import DayKind
+from onceonly.catalogue.statutory_holidays import FIRST_YEAR, LAST_YEAR, statutory_days
 
 # Where working days are counted: every limit, deadline and "today" of the service is
 # a date in China Standard Time (UTC+8 all year; no daylight saving since 1991).
@@ -307,6 +310,9 @@ class WorkingCalendar:
 
     notices: dict[int, YearNotice] = field(default_factory=dict)
     use_library: bool = True
+    # Estimate a year without a notice with the law's holidays (False: weekends only,
+    # as before the estimate existed; for tests that need a plain calendar).
+    estimate_statutory: bool = True
 
     def load_notice(self, notice: YearNotice) -> None:
         """Add (or replace) a year's notice; it wins over chinesecalendar's data."""
@@ -356,7 +362,16 @@ class WorkingCalendar:
                     return True
                 if day in notice.holidays:
                     return False
-        return day.weekday() < 5  # and, in an unknown year, provisionally so
+        if day.weekday() >= 5:
+            return False
+        # An unknown year (provisionally): the law's holidays are certain to be days off,
+        # only the notice's swaps around them are not.
+        return not (self._notice_for(day.year) is None and self._statutory(day))
+
+    def _statutory(self, day: date) -> bool:
+        if not self.estimate_statutory or not FIRST_YEAR <= day.year <= LAST_YEAR:
+            return False
+        return day in statutory_days(day.year)
 
     def next_working_day(self, day: date) -> date:
         """`day` itself if it is a working day, else the first one after it."""

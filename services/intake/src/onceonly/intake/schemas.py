@@ -246,7 +246,8 @@ class ClockView(BaseModel):
         description="Stopped: waiting for a supplement or a special procedure (特别程序)"
     )
     provisional: bool = Field(
-        description="Computed past the published holiday calendar; may still move"
+        description="An estimate: computed past the published holiday calendar (weekends"
+        " and the holidays the law fixes skipped, make-up days unknown); may still move"
     )
 
     @classmethod

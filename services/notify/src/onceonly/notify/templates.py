@@ -138,6 +138,20 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
         },
     }.items()
 }
+# A due date that is an estimate (Clock.provisional) is said so: each dated text has a
+# `.provisional` variant with the same placeholders.
+TEMPLATE_FIELDS |= {
+    f"{key}.provisional": TEMPLATE_FIELDS[key]
+    for key in (
+        "application_accepted.accepted",
+        "application_accepted.accepted_with_deficiency",
+        "extension_approved",
+        "supervision.yellow",
+        "supervision.red",
+        "supervision.escalation",
+        "supervision.legal",
+    )
+}
 
 _ACCEPTANCE = {
     approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED: "accepted",
@@ -309,6 +323,12 @@ def _reason(text: str, pack: LanguagePack) -> str:
     return text.strip().rstrip("。.") or pack.no_reason
 
 
+def _marked(key: str, clock: approval_pb2.Clock) -> str:
+    """A due date past the published holiday calendar is an estimate: its text says so
+    rather than promising a date the year's notice may still move."""
+    return key + ".provisional" if clock.provisional else key
+
+
 def _with_deadline(
     key: str,
     values: dict[str, str],
@@ -347,6 +367,7 @@ def _choose(
             due = instant(message.clock, "due_at")  # none while the clock is unset
             if due is not None:
                 values["due_date"] = _day(due, pack)
+                key = _marked(key, message.clock)
             else:
                 key += ".undated"
         elif outcome == "supplement_requested":
@@ -380,7 +401,7 @@ def _choose(
         due = instant(message.clock, "due_at")
         if not message.approved or due is None:
             return None  # a refused extension changes nothing the applicant must know
-        return "extension_approved", {
+        return _marked("extension_approved", message.clock), {
             "application_code": message.application_code,
             "department": _department_name(catalogue, message.department_code, pack),
             "days": str(message.days),
@@ -494,6 +515,7 @@ def render_alert(
     )
     due = instant(alert.clock, "due_at")
     legal_due = instant(alert, "legal_due_at")
+    key = f"supervision.{kind}"
     values = {
         "application_code": alert.application_code,
         "matter": _matter_name(catalogue, alert.matter_code, pack),
@@ -505,7 +527,7 @@ def render_alert(
         "escalation": str(alert.escalation),
         "legal_due_date": _day(legal_due, pack) if legal_due is not None else "-",
     }
-    return _fill(pack, f"supervision.{kind}", values)
+    return _fill(pack, _marked(key, alert.clock) if due is not None else key, values)
 
 
 def render_overrun(

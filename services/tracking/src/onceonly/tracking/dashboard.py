@@ -78,6 +78,7 @@ th { background: #f3f3f3; }
   <h2 data-i18n="search">办件查询</h2>
   <input id="code" size="30"><button id="find" data-i18n="find">查询</button>
   <p id="app-status"></p>
+  <p id="app-due"></p>
   <table id="timeline-table"><thead><tr>
     <th>#</th><th data-i18n="time">时间</th><th data-i18n="event">事件</th>
   </tr></thead><tbody></tbody></table>
@@ -96,7 +97,8 @@ const TEXT = {
        left: "剩余", dayUnit: "天", own: "(整体时限)", none: "无", status: "状态",
        level: "监察", switchTo: "English", legal: "超法定时限 (已移送监察室)",
        onTimeExtended: "按延期后时限按时率", extensionRate: "延期占比",
-       legalOverruns: "超法定时限"},
+       legalOverruns: "超法定时限", dueDates: "各部门期限",
+       estimate: "预计，节假日安排公布后可能调整"},
   en: {title: "E-supervision dashboard", token: "Staff token", period: "Month",
        load: "Load", red: "Red (overdue)", yellow: "Yellow (due soon)",
        application: "Application", matter: "Matter", department: "Department",
@@ -109,7 +111,8 @@ const TEXT = {
        none: "none", status: "Status", level: "Supervision", switchTo: "中文",
        legal: "Past the legal limit (escalated to the supervision office)",
        onTimeExtended: "On time (extended limit)", extensionRate: "Extension rate",
-       legalOverruns: "Past the legal limit"},
+       legalOverruns: "Past the legal limit", dueDates: "Due dates",
+       estimate: "estimate until the holiday notice is published"},
 };
 const EVENTS = {
   ApplicationSubmitted: ["提交申请", "Submitted"],
@@ -248,11 +251,22 @@ function renderFigures() {
   renderChart(body.groups);
 }
 
+// A due date as the date in Beijing, marked when it is an estimate (provisional: past
+// the published holiday calendar, so the year's notice may still move it).
+const chinaDate = new Intl.DateTimeFormat("en-CA", {timeZone: "Asia/Shanghai"});
+function dueText(task) {
+  const day = chinaDate.format(new Date(task.due_at));
+  return task.provisional ? day + " (" + t("estimate") + ")" : day;
+}
+
 function renderTimeline() {
   if (shown.status) {
     const s = shown.status;
     $("app-status").textContent = s.application_code + " · " + t("status") + ": "
       + named(STATUS, s.status) + " · " + t("level") + ": " + named(STATUS, s.supervision_level);
+    const dues = Object.entries(s.tasks || {}).filter(([, task]) => task.due_at)
+      .map(([department, task]) => department + " " + dueText(task));
+    $("app-due").textContent = dues.length ? t("dueDates") + ": " + dues.join(" · ") : "";
   }
   if (!shown.timeline) return;
   const tbody = clear("timeline-table");
@@ -295,6 +309,7 @@ async function findApplication() {
   shown.timeline = null;
   shown.status = null;
   $("app-status").textContent = "";
+  $("app-due").textContent = "";
   clear("timeline-table");
   shown.timeline = await api(path + "/timeline");
   shown.status = await api(path + "/status");

@@ -102,6 +102,8 @@ def task_json(task: TaskView) -> dict[str, Any]:
         found["day_kind"] = task.day_kind
     if task.due_at is not None:
         found["due_at"] = _time(task.due_at)
+    if task.provisional:  # an estimate until the year's holiday notice is published
+        found["provisional"] = True
     if task.decided_at is not None:
         found["decided_at"] = _time(task.decided_at)
     if task.reason:
@@ -195,6 +197,7 @@ def stored_task(department: str, task: Mapping[str, Any]) -> TaskView:
         committed_days=task.get("committed_days"),
         day_kind=task.get("day_kind", ""),
         due_at=_instant_or_none(task.get("due_at")),
+        provisional=task.get("provisional"),
         paused=task.get("paused"),
         paused_since=_instant_or_none(task.get("paused_since")),
         resumed_at=_instant_or_none(task.get("resumed_at")),
