@@ -3,7 +3,8 @@ datetime arithmetic with a value they cannot take (issue 15, "No 500s anywhere")
 
 - query and path values with control characters (a NUL above all: Postgres text cannot
   hold one), as a 422 problem naming the parameter;
-- instants outside 1970-01-01 to 2099-12-31 (`BoundedDatetime`, `Instant`), as a 422
+- instants outside 1970-01-01T00:00 to 2100-01-01T00:00 (`BoundedDatetime`, `Instant`),
+  as a 422
   naming the parameter: near year 1 or 9999 a zone offset overflows Python's datetime
   and Postgres' date range;
 - on routes that read a JSON body: any request media type other than `application/json`
@@ -33,21 +34,22 @@ from onceonly.platform.http import Problem
 PROBLEMS = "https://onceonly.dev/problems/"
 
 # Wall-clock bounds, compared before any conversion: with offsets of at most a day, an
-# instant inside them converts to UTC (and to Postgres) without overflow.
+# instant inside them converts to UTC (and to Postgres) without overflow. Both included,
+# so that a period's exclusive end may be 2100-01-01T00:00 (the dashboard's December).
 EARLIEST = datetime(1970, 1, 1)
-LATEST = datetime(2100, 1, 1)  # exclusive
+LATEST = datetime(2100, 1, 1)
 
 JSON_MEDIA_TYPE = "application/json"
 
 
 def within_supported_range(value: datetime) -> bool:
-    """Whether `value`, as written (its wall clock, zone aside), is in 1970 to 2099."""
-    return EARLIEST <= value.replace(tzinfo=None) < LATEST
+    """Whether `value`, as written (its wall clock, zone aside), is in EARLIEST..LATEST."""
+    return EARLIEST <= value.replace(tzinfo=None) <= LATEST
 
 
 def _bounded(value: datetime) -> datetime:
     if not within_supported_range(value):
-        raise ValueError("must be between 1970-01-01 and 2099-12-31")
+        raise ValueError("must be between 1970-01-01T00:00 and 2100-01-01T00:00")
     return value
 
 

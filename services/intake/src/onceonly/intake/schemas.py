@@ -13,7 +13,7 @@ from onceonly.catalogue import Catalogue, Matter
 from onceonly.intake.approval_status import NOT_EXAMINED, Status, TaskStatus
 from onceonly.intake.store import ApplicationRecord, ApplicationSummary
 
-# A query parameter instant: `2025-03-03T08:00:00+08:00`, never a number, 1970 to 2099.
+# A query parameter instant: `2025-03-03T08:00:00+08:00`, never a number, 1970 to 2100.
 from onceonly.platform.request_rules import Instant as Instant
 
 PERSON_EXAMPLE: dict[str, Any] = {

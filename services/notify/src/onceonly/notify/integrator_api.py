@@ -174,7 +174,7 @@ def integrator_router(
         status: Literal["pending", "sent", "failed"] | None = None,
         before: Annotated[
             BoundedDatetime | None,
-            Query(description="created before (paging); between 1970-01-01 and 2099-12-31"),
+            Query(description="created before (paging); from 1970-01-01T00:00 to 2100-01-01T00:00"),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> IntegratorDeliveriesView:

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/supervision", responses={401: {}, 403: {}})
     summary="Supervision figures (电子监察) per department or matter over [from, to)",
     description="Definitions in onceonly.tracking.figures; days are each clock's own"
     " kind (working or natural), its pauses left out. A time without a zone is China"
-    " Standard Time; both between 1970-01-01 and 2099-12-31. Open alerts are counted as"
+    " Standard Time; both from 1970-01-01T00:00 to 2100-01-01T00:00. Open alerts are counted as"
     " of now.",
     responses={422: {}},
 )
