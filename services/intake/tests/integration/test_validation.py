@@ -92,7 +92,6 @@ async def test_structure_errors_are_named_by_field(
         (b"{not json", "application/json"),
         (b"[]", "application/json"),
         (b"", "application/json"),
-        (b"matter_code=x", "application/x-www-form-urlencoded"),
     ],
 )
 async def test_bodies_that_are_not_an_application_object(
@@ -104,6 +103,40 @@ async def test_bodies_that_are_not_an_application_object(
         headers={**integrator.headers, "Content-Type": content_type},
     )
     await problem_fields(response)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b"matter_code=x", "application/x-www-form-urlencoded"),
+        (b"{}", "text/plain"),
+        (b"{}", "application/json; charset=latin-1"),
+    ],
+)
+async def test_bodies_of_another_media_type_are_refused(
+    client: httpx.AsyncClient, integrator: Any, content: bytes, content_type: str
+) -> None:
+    response = await client.post(
+        "/v1/applications",
+        content=content,
+        headers={**integrator.headers, "Content-Type": content_type},
+    )
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/unsupported-media-type")
+
+
+async def test_duplicate_keys_are_refused(
+    client: httpx.AsyncClient, integrator: Any, person_application: dict[str, Any]
+) -> None:
+    # The second `matter_code` would win in Python, the first in some other parsers.
+    body = json.dumps(person_application)[:-1] + ', "matter_code": "business-startup"}'
+    response = await client.post(
+        "/v1/applications",
+        content=body.encode(),
+        headers={**integrator.headers, "Content-Type": "application/json"},
+    )
+    assert await problem_fields(response) == {"body": "duplicate_key"}
 
 
 async def test_a_body_over_the_limit_is_refused_before_it_is_read(

@@ -148,3 +148,22 @@ async def test_a_clock_past_its_legal_limit_is_listed_as_legal_not_red(client, s
     assert not [a for a in body["red"] if a["application_code"] == code]
     status = await client.get(f"/v1/applications/{code}/status", headers=bearer("supervision"))
     assert status.json()["supervision_level"] == "legal"
+
+
+async def test_the_dashboard_page_sets_security_headers(client) -> None:
+    response = await client.get("/dashboard")
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in response.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert policy["connect-src"] == "'self'"
+    # The page's one script and one style block, by hash; nothing else inline.
+    assert policy["script-src"].startswith("'sha256-") and " " not in policy["script-src"]
+    assert policy["style-src"].startswith("'sha256-") and " " not in policy["style-src"]
+    assert "unsafe-inline" not in response.headers["content-security-policy"]
+    assert 'style="' not in response.text

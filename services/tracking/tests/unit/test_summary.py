@@ -52,3 +52,21 @@ def test_unset_sealed_text_is_left_out_and_empty_masks_stay_empty() -> None:
         ),
     )
     assert summarise(message)["applicant"] == {"name": ""}
+
+
+def test_a_clock_not_started_has_no_times_not_1970() -> None:
+    # The workflow sends a clock waiting for a supplement with empty Timestamps.
+    empty = approval_pb2.Clock(committed_days=5, day_kind="working")
+    empty.started_at.SetInParent()
+    empty.due_at.SetInParent()
+    accepted = approval_pb2.ApplicationAccepted(application_code="C", clock=empty)
+    summary = summarise(accepted)
+    assert summary["clock"] == {"committed_days": 5, "day_kind": "working"}
+    assert "1970" not in json.dumps(summary)
+
+    started = approval_pb2.Clock(committed_days=5)
+    started.due_at.FromJsonString("2025-03-13T15:59:59Z")
+    assert (
+        summarise(approval_pb2.TaskStarted(application_code="C", clock=started))["clock"]["due_at"]
+        == "2025-03-13T15:59:59Z"
+    )

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+import asyncpg
 import structlog
+
+# asyncpg's client-side "invalid input for query argument $N: <the value>" error: it is
+# not exported under its own name (`asyncpg.DataError` is Postgres' class 22).
+from asyncpg.exceptions._base import DataError as ArgumentDataError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -107,12 +113,50 @@ def install_problem_handlers(app: FastAPI) -> None:
             request,
         )
 
+    @app.exception_handler(asyncpg.DataError)
+    @app.exception_handler(ArgumentDataError)
+    async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+        # A value the request carried that Postgres (or asyncpg's encoder) cannot take.
+        # The message and the traceback's locals hold that value, personal data perhaps:
+        # only the SQLSTATE, the argument's position and the route are logged.
+        log.warning(
+            "request refused: a value the database cannot take",
+            error=type(exc).__name__,
+            sqlstate=getattr(exc, "sqlstate", None),
+            argument=_argument_position(exc),
+            route=_route_template(request),
+        )
+        return problem_response(
+            Problem(
+                422,
+                "Invalid request",
+                "A value of the request cannot be stored or compared (out of range, or a"
+                " control character). 请求中有无法处理的取值 (超出范围或含控制字符).",
+                type_="https://onceonly.dev/problems/validation",
+            ),
+            request,
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
         return problem_response(
             Problem(500, "Internal error", "The error was logged; please retry later."), request
         )
+
+
+_ARGUMENT = re.compile(r"query argument \$([0-9]+)")
+
+
+def _argument_position(exc: Exception) -> int | None:
+    found = _ARGUMENT.search(str(exc)) if isinstance(exc, ArgumentDataError) else None
+    return int(found.group(1)) if found else None
+
+
+def _route_template(request: Request) -> str:
+    """`/v1/applications/{application_code}` rather than the path with its values."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "") or "unmatched")
 
 
 HealthCheck = Callable[[], Awaitable[dict[str, str]]]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from onceonly.intake.errors import InvalidValue
+from onceonly.platform.request_rules import storable_text, within_supported_range
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -41,7 +42,12 @@ def decode_cursor(cursor: str) -> Position:
         position = Position(datetime.fromisoformat(submitted_at), str(code))
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
         raise _malformed() from None
-    if position.submitted_at.tzinfo is None:
+    # A cursor is text the client sends back: held to what any query value must be.
+    if (
+        position.submitted_at.tzinfo is None
+        or not within_supported_range(position.submitted_at)
+        or not storable_text(position.application_code)
+    ):
         raise _malformed()
     return position
 

@@ -71,7 +71,8 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "No such resource for this integrator",
         409: "Refused by the application's history (already rated, already withdrawn)",
         413: "The request body is larger than the limit",
-        415: "The file type is not accepted (PDF, PNG, JPEG)",
+        415: "The media type is not accepted: `application/json` (UTF-8) for JSON bodies;"
+        " PDF, PNG or JPEG for materials",
         429: "Too many requests; retry after `Retry-After` seconds",
         422: "Invalid request; `errors` names every failing field, in English and Chinese",
         503: "Temporarily unavailable; retry after `Retry-After` seconds",

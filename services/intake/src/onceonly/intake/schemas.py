@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from onceonly.approval import ApprovalStatus, Clock, TaskView
 from onceonly.catalogue import Catalogue, Matter
 from onceonly.intake.approval_status import NOT_EXAMINED, Status, TaskStatus
 from onceonly.intake.store import ApplicationRecord, ApplicationSummary
+
+# A query parameter instant: `2025-03-03T08:00:00+08:00`, never a number, 1970 to 2100.
+from onceonly.platform.request_rules import Instant as Instant
 
 PERSON_EXAMPLE: dict[str, Any] = {
     "matter_code": "household-transfer",
@@ -72,20 +74,7 @@ def _storable_document(value: Any, depth: int = 0) -> Any:
     return value
 
 
-_ISO_DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
-
-
-def _iso_datetime(value: Any) -> Any:
-    # Pydantic would also read `0.5` as seconds since 1970; the schema promises (and
-    # integrators send) RFC 3339 date-times only.
-    if isinstance(value, str) and not _ISO_DATETIME.match(value):
-        raise ValueError("must be an RFC 3339 date-time with a time zone")
-    return value
-
-
 Text = Annotated[str, AfterValidator(_storable_text)]
-# A query parameter instant: `2025-03-03T08:00:00+08:00`, never a number.
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso_datetime)]
 FormData = Annotated[dict[str, Any], AfterValidator(_storable_document)]
 
 

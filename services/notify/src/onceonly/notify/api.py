@@ -29,6 +29,7 @@ from onceonly.platform.metrics import (
     refresh_periodically,
 )
 from onceonly.platform.pii import PiiSealer
+from onceonly.platform.request_rules import install_request_rules
 
 STAFF_ROUTERS = (notifications_router, webhook_deliveries_router)
 
@@ -52,6 +53,7 @@ def create_app(
         settings, pool=pool, provider=provider, resolve=resolve
     )
     install_problem_handlers(app)
+    install_request_rules(app)
     lag = ConsumerLagMonitor(
         settings.kafka_bootstrap,
         [ConsumerGroup(CONSUMER_NAME, settings.notify_consumer_group, runtime.consumed_topics)],

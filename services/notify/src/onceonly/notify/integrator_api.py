@@ -25,6 +25,7 @@ from onceonly.notify.webhook_urls import MAX_URL_LENGTH, DestinationPolicy, pars
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.http import Problem
 from onceonly.platform.pii import PiiSealer
+from onceonly.platform.request_rules import BoundedDatetime
 
 log = structlog.get_logger(__name__)
 
@@ -171,7 +172,10 @@ def integrator_router(
         integrator_id: Integrator,
         application_code: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
         status: Literal["pending", "sent", "failed"] | None = None,
-        before: Annotated[datetime | None, Query(description="created before (paging)")] = None,
+        before: Annotated[
+            BoundedDatetime | None,
+            Query(description="created before (paging); from 1970-01-01T00:00 to 2100-01-01T00:00"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> IntegratorDeliveriesView:
         rows = await store().for_integrator(

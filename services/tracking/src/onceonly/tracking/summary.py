@@ -12,10 +12,14 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from onceonly.events.v1.application_pb2 import SealedText
 
 _SEALED = SealedText.DESCRIPTOR.full_name
+_TIMESTAMP = Timestamp.DESCRIPTOR.full_name
+# What MessageToDict makes of an empty Timestamp that was set anyway.
+_EPOCH = "1970-01-01T00:00:00Z"
 
 
 def summarise(message: Message) -> dict[str, Any]:
@@ -32,6 +36,12 @@ def _reduce(descriptor: Descriptor, value: dict[str, Any]) -> None:
             continue
         item = value[field.name]
         kind = field.message_type
+        if kind.full_name == _TIMESTAMP and item == _EPOCH:
+            # The workflow sends a clock not started yet (acceptance waiting for a
+            # supplement) with empty Timestamps: no time, as platform.events.instant
+            # reads them, rather than a start and deadline of 1970-01-01 in the timeline.
+            del value[field.name]
+            continue
         if kind.GetOptions().map_entry:
             map_value = kind.fields_by_name["value"]
             if map_value.message_type is not None:

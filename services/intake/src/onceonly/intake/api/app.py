@@ -28,6 +28,7 @@ from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
 from onceonly.platform.metrics import RequestMetricsMiddleware
+from onceonly.platform.request_rules import install_request_rules
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +63,7 @@ def create_app(
     state = app.state.intake = IntakeState.of(settings, catalogue, pool)
     install_problem_handlers(app)
     install_intake_handlers(app)
+    install_request_rules(app)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,

@@ -70,7 +70,7 @@ _EXAMPLES: dict[str, Any] = {
                 "Idempotent-Replayed": REPLAYED_HEADER,
             },
         },
-        **documented(401, 413, 422, 429, 503),
+        **documented(401, 413, 415, 422, 429, 503),
     },
 )
 async def submit_application(

@@ -47,7 +47,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Recorded; the workflow receives it through Kafka",
         "headers": {"Idempotent-Replayed": REPLAYED_HEADER},
     },
-    **documented(401, 404, 409, 413, 422, 429, 503),
+    **documented(401, 404, 409, 413, 415, 422, 429, 503),
 }
 
 

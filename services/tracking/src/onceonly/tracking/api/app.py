@@ -21,6 +21,7 @@ from onceonly.platform.metrics import (
     instrument_api,
     refresh_periodically,
 )
+from onceonly.platform.request_rules import install_request_rules
 from onceonly.tracking.agents import app_id, stream_topics
 from onceonly.tracking.api import applications, dashboard, supervision
 from onceonly.tracking.api.dependencies import TrackingState, database_pool
@@ -42,6 +43,7 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
     calendar = default_calendar(Path(settings.calendar_dir) if settings.calendar_dir else None)
     state = app.state.tracking = TrackingState(settings=settings, calendar=calendar, pool=pool)
     install_problem_handlers(app)
+    install_request_rules(app)
     lag = ConsumerLagMonitor(
         settings.kafka_bootstrap,
         [ConsumerGroup("tracking", app_id(settings), list(stream_topics(settings).values()))],

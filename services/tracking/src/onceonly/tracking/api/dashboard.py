@@ -4,7 +4,7 @@ document."""
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from onceonly.tracking.dashboard import DASHBOARD_HTML
+from onceonly.tracking.dashboard import DASHBOARD_CSP, DASHBOARD_HTML
 
 router = APIRouter()
 
@@ -12,4 +12,8 @@ router = APIRouter()
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard() -> HTMLResponse:
     # The page holds no data: its script calls the API with a token the user pastes.
-    return HTMLResponse(DASHBOARD_HTML)
+    # X-Frame-Options, nosniff and Referrer-Policy come from the platform's middleware.
+    return HTMLResponse(
+        DASHBOARD_HTML,
+        headers={"Content-Security-Policy": DASHBOARD_CSP},
+    )

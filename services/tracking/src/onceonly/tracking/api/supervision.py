@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.platform.http import Problem
+from onceonly.platform.request_rules import BoundedDatetime
 from onceonly.tracking.api.dependencies import Figures, Pool, Supervisor
 from onceonly.tracking.api.models import AlertsView, AlertView, FiguresView, GroupFiguresView
 from onceonly.tracking.figures_store import open_alerts
@@ -21,14 +22,15 @@ router = APIRouter(prefix="/v1/supervision", responses={401: {}, 403: {}})
     summary="Supervision figures (电子监察) per department or matter over [from, to)",
     description="Definitions in onceonly.tracking.figures; days are each clock's own"
     " kind (working or natural), its pauses left out. A time without a zone is China"
-    " Standard Time. Open alerts are counted as of now.",
+    " Standard Time; both from 1970-01-01T00:00 to 2100-01-01T00:00. Open alerts are counted as"
+    " of now.",
     responses={422: {}},
 )
 async def get_figures(
     _: Supervisor,
     figures: Figures,
-    start: Annotated[datetime, Query(alias="from")],
-    end: Annotated[datetime, Query(alias="to")],
+    start: Annotated[BoundedDatetime, Query(alias="from")],
+    end: Annotated[BoundedDatetime, Query(alias="to")],
     group_by: Literal["department", "matter"] = "department",
 ) -> FiguresView:
     start, end = _zoned(start), _zoned(end)

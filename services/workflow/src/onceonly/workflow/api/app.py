@@ -19,6 +19,7 @@ from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
 from onceonly.platform.metrics import ConsumerLagMonitor, instrument_api, refresh_periodically
+from onceonly.platform.request_rules import install_request_rules
 from onceonly.workflow.api import (
     acceptance,
     applications,
@@ -62,6 +63,7 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
     )
     state = app.state.department = _state(settings, client)
     install_problem_handlers(app)
+    install_request_rules(app)
     lag = ConsumerLagMonitor(settings.kafka_bootstrap, [consumer_group(settings)])
     instrument_api(
         app,

@@ -110,6 +110,12 @@ class ApplicationWorkflows:
         except WorkflowQueryFailedError as exc:
             log.warning("snapshot query failed", application_code=code, error=str(exc))
             raise _unavailable(code) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            # The answer could not be decoded: written with a payload codec or a version
+            # this client does not have (`Unknown payload encoding ...`). One such
+            # application is a 503 of its own, and is skipped in a task list, not a 500.
+            log.warning("snapshot not decoded", application_code=code, error=type(exc).__name__)
+            raise _unavailable(code) from None
 
     async def update(
         self,
