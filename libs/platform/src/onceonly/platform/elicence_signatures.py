@@ -254,7 +254,7 @@ class PublishedKeys:
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> PublishedKeys:
         """Keys of a published document; ValueError if it is not one."""
-        entries = document.get("keys")
+        entries = document.get("keys") if isinstance(document, Mapping) else None
         if not isinstance(entries, list):
             raise ValueError("a published keys document has a `keys` list")
         keys: dict[str, PublicKey] = {}

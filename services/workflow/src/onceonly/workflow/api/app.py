@@ -24,6 +24,7 @@ from onceonly.workflow.api import (
     applications,
     assignments,
     decisions,
+    elicences,
     extensions,
     lead_department,
     special_procedures,
@@ -44,6 +45,7 @@ ROUTERS = (
     lead_department.router,
     extensions.router,
     acceptance.router,
+    elicences.router,
 )
 
 
@@ -95,6 +97,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.pool = pool
     state.client = state.client or await connect(state.settings)
     yield
+    if state.producer is not None:
+        await state.producer.stop()
     await pool.close()
 
 
