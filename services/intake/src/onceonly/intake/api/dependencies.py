@@ -56,6 +56,7 @@ class IntakeState:
     sealer: PiiSealer
     post_limiter: RateLimiter  # POSTs per integrator
     progress_limiter: RateLimiter  # citizen progress lookups per client address
+    verification_limiter: RateLimiter  # e-licence verifications per client address
     given_pool: asyncpg.Pool | None = None  # tests' pool: used, and left open
     pool: asyncpg.Pool | None = None  # set by the lifespan
     store: ApplicationStore | None = None  # set by the lifespan
@@ -76,6 +77,10 @@ class IntakeState:
             progress_limiter=RateLimiter(
                 rate_per_second=settings.progress_rate_per_minute / 60.0,
                 burst=settings.progress_burst,
+            ),
+            verification_limiter=RateLimiter(
+                rate_per_second=settings.elicence_verification_rate_per_minute / 60.0,
+                burst=settings.elicence_verification_burst,
             ),
             given_pool=pool,
         )
