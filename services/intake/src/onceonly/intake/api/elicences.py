@@ -43,7 +43,15 @@ def _not_configured() -> Problem:
 )
 async def verify_elicence(
     request: Request,
-    t: Annotated[str, Query(min_length=1, max_length=MAX_TOKEN_CHARS, description="The token")],
+    t: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_TOKEN_CHARS,
+            description="The token: base64url(payload).base64url(signature)",
+            examples=["eyJhbGciOiJlZDI1NTE5Ii.75FA5KRQ3jSkaCXWe6U4Y2GQ"],
+        ),
+    ],
     state: State,
 ) -> ELicenceVerificationView:
     client = request.client.host if request.client else "unknown"
