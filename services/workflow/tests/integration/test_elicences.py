@@ -13,6 +13,7 @@ from typing import Any, cast
 import asyncpg
 import httpx
 import pytest
+from aiokafka.errors import KafkaError
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
@@ -149,6 +150,10 @@ async def test_revocation_through_the_department_api(
                 json={"reason": "another reason"},
                 headers=staff("public-security", "department_head"),
             )
+            producer.fail_sends = [KafkaError("broker away")]
+            kafka_away = await client.post(
+                url, json=body, headers=staff("operations-centre", "operations")
+            )
             no_reason = await client.post(
                 url, json={"reason": ""}, headers=staff("operations-centre", "operations")
             )
@@ -156,6 +161,7 @@ async def test_revocation_through_the_department_api(
     assert other_head.status_code == 404  # not theirs reads as unknown
     assert unknown.status_code == 404
     assert no_reason.status_code == 422
+    assert (kafka_away.status_code, kafka_away.headers["Retry-After"]) == (503, "5")
     assert first.status_code == 200, first.text
     assert first.json()["first"] is True
     assert first.json()["revoked_by"] == "operations-centre-1"

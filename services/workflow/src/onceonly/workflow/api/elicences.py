@@ -4,6 +4,7 @@ department. Verification itself is public and lives on intake's API."""
 from datetime import UTC, datetime
 from typing import Annotated
 
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Path, Request
 
 from onceonly.platform.auth import StaffIdentity, staff_dependency
@@ -16,7 +17,7 @@ from onceonly.workflow.elicence_revocation import (
     revoke_elicence,
 )
 
-router = APIRouter(responses={401: {}, 403: {}, 404: {}, 422: {}})
+router = APIRouter(responses={401: {}, 403: {}, 404: {}, 422: {}, 503: {}})
 
 
 async def revoking_staff(request: Request, state: State) -> StaffIdentity:
@@ -38,8 +39,8 @@ async def revoke(
     state: State,
     catalogue: MatterCatalogue,
 ) -> ELicenceRevocationView:
-    store, producer = await state.elicence_clients()
     try:
+        store, producer = await state.elicence_clients()
         result = await revoke_elicence(
             store=store,
             producer=producer,
@@ -57,6 +58,14 @@ async def revoke(
             "E-licence not found",
             f"No e-licence {number} that you may revoke. 未找到该电子证照.",
             type_="https://onceonly.dev/problems/not-found",
+        ) from None
+    except (KafkaError, OSError, TimeoutError):
+        # The row may be written already: repeating publishes the same event (same id).
+        raise Problem(
+            503,
+            "Revocation not published",
+            "Kafka did not take the event; repeat the request. 吊销事件未发布, 请重试.",
+            headers={"Retry-After": "5"},
         ) from None
     licence = result.licence
     assert licence.revoked_at is not None
