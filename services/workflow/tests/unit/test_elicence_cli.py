@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -118,4 +119,37 @@ def test_the_signing_key_fails_closed() -> None:
     assert malformed.exit_code != 0
     assert (
         "c2hvcnQ" not in malformed.output and "ONCEONLY_ELICENCE_SIGNING_KEYS" in malformed.output
+    )
+
+
+def test_retired_keys_stay_published_after_their_private_key_left_the_ring(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    old = tmp_path / "old.json"
+    before = runner.invoke(app, ["elicence", "public-keys", "--out", str(old)], env=DEVELOPMENT)
+    assert before.exit_code == 0, before.output
+    token = signed()  # signed by the development key, about to be retired
+    new_ring = "k2027:" + base64.b64encode(os.urandom(32)).decode()
+    env = {
+        **DEVELOPMENT,
+        "ONCEONLY_ELICENCE_SIGNING_KEYS": new_ring,
+        "ONCEONLY_ELICENCE_RETIRED_PUBLIC_KEYS_FILE": str(old),
+    }
+    now = tmp_path / "now.json"
+    exported = runner.invoke(app, ["elicence", "public-keys", "--out", str(now)], env=env)
+    assert exported.exit_code == 0, exported.output
+    assert [k["kid"] for k in json.loads(now.read_text())["keys"]] == ["dev-elicence", "k2027"]
+    old_licence = runner.invoke(app, ["elicence", "verify", token, "--keys", str(now)])
+    assert json.loads(old_licence.stdout)["outcome"] == "genuine"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    refused = runner.invoke(
+        app,
+        ["elicence", "public-keys"],
+        env={**env, "ONCEONLY_ELICENCE_RETIRED_PUBLIC_KEYS_FILE": str(broken)},
+    )
+    assert refused.exit_code != 0
+    assert "ONCEONLY_ELICENCE_RETIRED_PUBLIC_KEYS_FILE: not a published keys document" in (
+        refused.output
     )
