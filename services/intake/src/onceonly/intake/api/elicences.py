@@ -59,7 +59,7 @@ async def verify_elicence(
     if wait is not None:
         metrics.RATE_LIMITED.labels("elicence-verification").inc()
         raise too_many(retry_after_header(wait))
-    keys = state.settings.elicence_public_keys()
+    keys = state.elicence_keys
     if keys is None:
         raise _not_configured()
     assert state.pool is not None  # opened by the lifespan
@@ -80,7 +80,7 @@ async def verify_elicence(
     responses=documented(503),
 )
 async def published_keys(state: State) -> PublishedKeysView:
-    keys = state.settings.elicence_public_keys()
+    keys = state.elicence_keys
     if keys is None:
         raise _not_configured()
     return PublishedKeysView.model_validate(keys.to_json())
