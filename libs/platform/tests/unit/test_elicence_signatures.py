@@ -92,6 +92,24 @@ def test_any_changed_byte_is_unknown() -> None:
     assert verify(f"{payload}.{forged_sig}", keys.published(), now=NOW).outcome == "unknown"
 
 
+def test_any_changed_character_of_the_token_is_unknown() -> None:
+    keys = SigningKeys.parse(ring("k1"), setting=SETTING)
+    token = issue(keys)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for index, char in enumerate(token):
+        if char == ".":
+            continue
+        # The next character of the alphabet: also one that differs only in unused bits.
+        other = alphabet[(alphabet.index(char) + 1) % len(alphabet)]
+        changed = token[:index] + other + token[index + 1 :]
+        assert verify(changed, keys.published(), now=NOW).outcome == "unknown", index
+    for junk in ("!", "=", " ", "\n"):
+        assert verify(token[:5] + junk + token[5:], keys.published(), now=NOW).outcome == (
+            "unknown"
+        )
+    assert verify(token + "=", keys.published(), now=NOW).outcome == "unknown"
+
+
 def test_a_non_canonical_re_encoding_of_a_signed_payload_is_unknown() -> None:
     keys = SigningKeys.parse(ring("k1"), setting=SETTING)
     payload, signature = issue(keys).split(".")

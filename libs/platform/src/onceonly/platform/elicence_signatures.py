@@ -305,6 +305,10 @@ def verify(
     encoded_payload, encoded_signature = token.split(".")
     try:
         data, signature = _unb64(encoded_payload), _unb64(encoded_signature)
+        # One licence, one string: base64 decoding skips stray characters and ignores the
+        # last character's unused bits, so anything but the canonical encoding is refused.
+        if (_b64(data), _b64(signature)) != (encoded_payload, encoded_signature):
+            raise ValueError("not canonical base64url")
         claimed = LicencePayload.parse(data)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return Verification(Outcome.UNKNOWN, "not an e-licence token")
