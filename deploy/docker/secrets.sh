@@ -32,3 +32,5 @@ write tracking-api-token-keys "compose-tracking-1:$(random 48)"
 write notify-api-token-keys "compose-notify-1:$(random 48)"
 write notify-recipient-hash-key "$(random 48)"
 write registry-lookup-key "$(random 48)"
+# Ed25519 private key (its 32 bytes, base64) signing e-licences.
+write elicence-signing-keys "compose-elicence-1:$(random 32)"

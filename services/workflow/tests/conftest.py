@@ -21,10 +21,12 @@ from temporalio.worker import Worker
 
 from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
+from onceonly.platform.elicence_signatures import SigningKeys
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka_ports import Headers
 from onceonly.platform.memory_kafka import MemoryBroker, MemoryProducer
 from onceonly.platform.pii import PiiSealer
+from onceonly.platform.secrets import DEVELOPMENT_ELICENCE_SIGNING_KEYS
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.elicences import InMemoryELicenceStore
@@ -35,6 +37,7 @@ from services.workflow.tests.history_payloads import transform
 
 REGISTRY_KEY = b"workflow-tests-registry-key"
 SEALER = PiiSealer(DEVELOPMENT_PII_KEY)
+ELICENCE_KEYS = SigningKeys.parse(DEVELOPMENT_ELICENCE_SIGNING_KEYS, setting="test")
 HISTORIES = Path(__file__).parent / "workflows" / "histories"
 # The newest patch of JointApproval: recorded histories are named after it, and those of
 # the versions before it are kept (test_replay.py).
@@ -117,6 +120,7 @@ def activities_with(producer: RecordingProducer, calendar: WorkingCalendar) -> A
         registry=InMemoryBaseRegistry.from_seed(load_seed(), hmac_key=REGISTRY_KEY),
         sealer=SEALER,
         elicences=InMemoryELicenceStore(),
+        elicence_keys=ELICENCE_KEYS,
     )
 
 

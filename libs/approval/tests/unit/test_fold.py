@@ -508,3 +508,33 @@ def test_a_special_procedure_overrun_is_kept_and_a_new_procedure_starts_without_
     # A finished task keeps what it was.
     done = folded((52, special(ended=True)), (53, decided()), status=status)
     assert folded((54, overrun(raised=54)), status=done).tasks == done.tasks
+
+
+def test_a_revoked_elicence_is_recorded_once_and_changes_nothing_else() -> None:
+    completed = fold(
+        ApprovalStatus(application_code=CODE),
+        approval_pb2.ApplicationCompleted(
+            application_code=CODE, matter_code="household-transfer", elicence_number=f"EL-{CODE}"
+        ),
+        at=T0,
+    )
+    revoked_at = T0 + timedelta(days=30)
+
+    def revocation(reason: str, at: datetime) -> approval_pb2.ELicenceRevoked:
+        return approval_pb2.ELicenceRevoked(
+            application_code=CODE, elicence_number=f"EL-{CODE}", reason=reason, revoked_at=ts(at)
+        )
+
+    revoked = fold(completed, revocation("obtained by deception", revoked_at), at=revoked_at)
+    assert revoked.state is ApplicationState.COMPLETED
+    assert (revoked.elicence_revoked_at, revoked.elicence_revocation_reason) == (
+        revoked_at,
+        "obtained by deception",
+    )
+    assert replace(revoked, elicence_revoked_at=None, elicence_revocation_reason="") == replace(
+        completed, last_event_at=revoked_at
+    )
+    later = revoked_at + timedelta(days=1)
+    assert fold(revoked, revocation("another", later), at=later).elicence_revocation_reason == (
+        "obtained by deception"
+    )

@@ -44,6 +44,7 @@ def make_real_activities() -> MakeActivities:
             ),
             sealer=PiiSealer(settings.pii_keys.get_secret_value()),
             elicences=InMemoryELicenceStore(),
+            elicence_keys=settings.elicence_keys(),
         )
 
     return make

@@ -96,6 +96,15 @@ def fold(status: ApprovalStatus, message: Message, *, at: datetime) -> ApprovalS
             return _extended(status, message, at)
         case approval_pb2.ClocksResumed():
             return _clocks_resumed(status, message, at)
+        case approval_pb2.ELicenceRevoked():
+            if status.elicence_revoked_at is not None:
+                return status  # the first revocation stands
+            return replace(
+                status,
+                elicence_number=status.elicence_number or message.elicence_number,
+                elicence_revoked_at=instant(message, "revoked_at") or at,
+                elicence_revocation_reason=message.reason,
+            )
     return status
 
 

@@ -135,6 +135,9 @@ class ApprovalStatus:
     alert: Alert | None = None  # the latest alert on the application's own clock
     tasks: Mapping[str, TaskView] = field(default_factory=dict)
     elicence_number: str = ""
+    # Set once the e-licence is revoked (ELicenceRevoked); verification answers "revoked".
+    elicence_revoked_at: datetime | None = None
+    elicence_revocation_reason: str = ""
     rating: int | None = None  # the applicant's latest rating (好差评), 1..5
     last_event_at: datetime | None = None
 

@@ -45,6 +45,9 @@ DEVELOPMENT_NOTIFY_API_TOKEN_KEYS = "dev-notify:onceonly-development-notify-api-
 DEVELOPMENT_RECIPIENT_HASH_KEY = "onceonly-development-recipient-hash-key"
 # The workflow's base registry is keyed with it: the seeded local registry needs it as is.
 DEVELOPMENT_REGISTRY_KEY = "onceonly-development-registry-key"
+# Signs e-licences (Ed25519 private key, base64 of its 32 bytes): whatever it signed is
+# forgeable by anyone, so verifiers outside development must not publish its public key.
+DEVELOPMENT_ELICENCE_SIGNING_KEYS = "dev-elicence:b25jZW9ubHktZGV2ZWxvcG1lbnQtZWxpY2VuY2UtayE="
 # The single secret that signed every staff token and hashed notify's recipients before
 # keys were separated by purpose: published, so refused as a value of any secret.
 DEVELOPMENT_SECRET = "onceonly-development-signing-secret-not-for-production"  # noqa: S105
@@ -161,6 +164,7 @@ def development_materials() -> frozenset[str]:
         DEVELOPMENT_NOTIFY_API_TOKEN_KEYS,
         DEVELOPMENT_RECIPIENT_HASH_KEY,
         DEVELOPMENT_REGISTRY_KEY,
+        DEVELOPMENT_ELICENCE_SIGNING_KEYS,
         DEVELOPMENT_SECRET,
     )
     return frozenset(_pieces(values))

@@ -53,6 +53,7 @@ def production_keys() -> dict[str, str]:
         "notify_api_token_keys": "prod-notify-1:" + secrets.token_urlsafe(32),
         "notify_recipient_hash_key": secrets.token_urlsafe(32),
         "registry_lookup_key": secrets.token_urlsafe(32),
+        "elicence_signing_keys": "prod-elicence-1:" + base64.b64encode(os.urandom(32)).decode(),
     }
 
 

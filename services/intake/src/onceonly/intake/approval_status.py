@@ -91,6 +91,8 @@ def stored_status(
     tasks: Mapping[str, Mapping[str, Any]],
     elicence_number: str,
     last_event_at: datetime | None,
+    elicence_revoked_at: datetime | None = None,
+    elicence_revocation_reason: str = "",
 ) -> ApprovalStatus:
     """The status from the columns of its `intake.approval_status` row."""
     return ApprovalStatus(
@@ -102,6 +104,8 @@ def stored_status(
         tasks={department: stored_task(department, task) for department, task in tasks.items()},
         elicence_number=elicence_number,
         last_event_at=utc(last_event_at) if last_event_at is not None else None,
+        elicence_revoked_at=utc(elicence_revoked_at) if elicence_revoked_at else None,
+        elicence_revocation_reason=elicence_revocation_reason,
     )
 
 

@@ -41,7 +41,8 @@ class ApprovalStore:
             row = await conn.fetchrow(
                 """
                 SELECT status, reason, missing_materials, missing_since, clock, tasks,
-                       elicence_number, last_event_at, event_ids
+                       elicence_number, last_event_at, event_ids,
+                       elicence_revoked_at, elicence_revocation_reason
                 FROM intake.approval_status WHERE application_code = $1
                 """,
                 application_code,
@@ -53,8 +54,10 @@ class ApprovalStore:
                 """
                 INSERT INTO intake.approval_status AS s (
                     application_code, status, reason, missing_materials, missing_since,
-                    clock, tasks, elicence_number, last_event_at, event_ids)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, ARRAY[$10::uuid])
+                    clock, tasks, elicence_number, last_event_at, event_ids,
+                    elicence_revoked_at, elicence_revocation_reason)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, ARRAY[$10::uuid],
+                    $11, $12)
                 ON CONFLICT (application_code) DO UPDATE SET
                     status = EXCLUDED.status,
                     reason = EXCLUDED.reason,
@@ -65,6 +68,8 @@ class ApprovalStore:
                     elicence_number = EXCLUDED.elicence_number,
                     last_event_at = EXCLUDED.last_event_at,
                     event_ids = s.event_ids || EXCLUDED.event_ids,
+                    elicence_revoked_at = EXCLUDED.elicence_revoked_at,
+                    elicence_revocation_reason = EXCLUDED.elicence_revocation_reason,
                     updated_at = now()
                 """,
                 application_code,
@@ -77,6 +82,8 @@ class ApprovalStore:
                 state.elicence_number,
                 state.last_event_at,
                 uuid.UUID(event_id),
+                state.elicence_revoked_at,
+                state.elicence_revocation_reason,
             )
             await conn.execute(
                 "UPDATE intake.applications SET status = $2 WHERE application_code = $1",
@@ -90,7 +97,8 @@ class ApprovalStore:
         row = await self._pool.fetchrow(
             """
             SELECT status, reason, missing_materials, missing_since, clock, tasks,
-                   elicence_number, last_event_at
+                   elicence_number, last_event_at, elicence_revoked_at,
+                   elicence_revocation_reason
             FROM intake.approval_status WHERE application_code = $1
             """,
             application_code,
@@ -123,4 +131,6 @@ def _state(row: asyncpg.Record) -> ApprovalStatus:
         tasks=json.loads(row["tasks"]),
         elicence_number=row["elicence_number"],
         last_event_at=row["last_event_at"],
+        elicence_revoked_at=row["elicence_revoked_at"],
+        elicence_revocation_reason=row["elicence_revocation_reason"],
     )

@@ -15,6 +15,8 @@ from onceonly.intake.schemas import (
     ApplicationPage,
     ApplicationSummaryView,
     ApplicationView,
+    ELicenceFace,
+    ELicenceVerificationView,
     Links,
     MatterGuide,
     MatterList,
@@ -22,6 +24,8 @@ from onceonly.intake.schemas import (
     PageLinks,
     ProgressMatter,
     ProgressView,
+    PublishedKeysView,
+    PublishedKeyView,
     SubmissionReceipt,
     UpdateLinks,
     UpdateReceipt,
@@ -53,6 +57,36 @@ def response_examples(catalogue: Catalogue) -> Examples:
         ("post", update + "rating"): {"202": _dump(_update("rating"))},
         ("post", "/v1/materials"): {"201": _dump(_upload())},
         ("get", "/v1/applications/{application_code}"): {"200": _dump(_application(catalogue))},
+        ("get", "/v1/elicences/verification"): {
+            "200": _dump(
+                ELicenceVerificationView(
+                    outcome="genuine",
+                    reason="genuine",
+                    licence=ELicenceFace(
+                        number=f"EL-{CODE}",
+                        licence_type="business-licence",
+                        holder_masked="9133**********123X",
+                        issuer_region=CODE.partition("-")[0],
+                        issued_at="2025-03-06T07:12:00Z",
+                        valid_until="",
+                        key_id="k2026a",
+                    ),
+                )
+            )
+        },
+        ("get", "/v1/elicences/keys"): {
+            "200": _dump(
+                PublishedKeysView(
+                    keys=[
+                        PublishedKeyView(
+                            kid="k2026a",
+                            alg="ed25519",
+                            public_key="Y9goDXI0m9_Q8BpzrtiK8T7ycSZuZi3ocWIpDftBls4",
+                        )
+                    ]
+                )
+            )
+        },
         ("get", "/v1/progress"): {
             "200": _dump(
                 ProgressView(

@@ -550,3 +550,35 @@ class ProblemView(BaseModel):
     instance: str
     detail: str | None = None
     errors: list[FieldErrorView] | None = None
+
+
+class ELicenceFace(BaseModel):
+    """What the licence itself shows, from its signed payload; the holder masked."""
+
+    number: str = Field(examples=["EL-330100-20250303-0004276"])
+    licence_type: str = Field(examples=["business-licence"])
+    holder_masked: str = Field(examples=["9133**********123X"])
+    issuer_region: str = Field(examples=["330100"])
+    issued_at: str = Field(examples=["2025-03-06T07:12:00Z"])
+    valid_until: str = Field(description="Empty for a long-term licence", examples=[""])
+    key_id: str = Field(examples=["k2026a"])
+
+
+class ELicenceVerificationView(BaseModel):
+    """`genuine`, `revoked`, `expired` or `unknown` (malformed, tampered with, signed by a
+    key that is not published, or no licence of its number on record)."""
+
+    outcome: Literal["genuine", "revoked", "expired", "unknown"]
+    reason: str = Field(examples=["genuine"])
+    # Only when the signature holds: an unknown token shows nothing.
+    licence: ELicenceFace | None = None
+
+
+class PublishedKeyView(BaseModel):
+    kid: str = Field(examples=["k2026a"])
+    alg: str = Field(examples=["ed25519"])
+    public_key: str = Field(description="Raw public key, base64url without padding")
+
+
+class PublishedKeysView(BaseModel):
+    keys: list[PublishedKeyView]

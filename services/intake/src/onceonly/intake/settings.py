@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar
 
 from pydantic import Field
 
-from onceonly.platform.settings import PlatformSettings
+from onceonly.platform.elicence_signatures import PublishedKeys, SigningKeys
+from onceonly.platform.secrets import (
+    DEVELOPMENT_ELICENCE_SIGNING_KEYS,
+    SettingsRefused,
+    env_name,
+    read_secret_file,
+)
+from onceonly.platform.settings import PlatformSettings, development_refusal
 
 
 class IntakeSettings(PlatformSettings):
@@ -40,6 +48,13 @@ class IntakeSettings(PlatformSettings):
     progress_rate_per_minute: float = Field(default=10.0, gt=0)
     progress_burst: int = Field(default=5, ge=1)
 
+    # Public e-licence verification (电子证照核验): the published keys it trusts (the JSON
+    # of `onceonly-workflow elicence public-keys`; in development, the development key's),
+    # and its own limit per client address. Without keys it answers 503.
+    elicence_public_keys_file: str = ""
+    elicence_verification_rate_per_minute: float = Field(default=30.0, gt=0)
+    elicence_verification_burst: int = Field(default=10, ge=1)
+
     # The relay: rows per transaction, how often it looks without a NOTIFY, how long a
     # batch may wait for the broker, and the ceiling of its back-off while Kafka is down.
     relay_batch_size: int = Field(default=200, ge=1, le=10_000)
@@ -52,6 +67,24 @@ class IntakeSettings(PlatformSettings):
     # consumer lag) on intake_host at this port; 0: none. Off by default, since tests start
     # relays beside a running system; deploy/local/env and docker-compose set 8101.
     relay_metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    def _check_key_formats(self) -> None:
+        super()._check_key_formats()
+        self.elicence_public_keys()  # an unreadable or malformed file refuses to start
+
+    def elicence_public_keys(self) -> PublishedKeys | None:
+        """The keys e-licences verify against; None: not configured."""
+        if self.elicence_public_keys_file:
+            variable = env_name(type(self), "elicence_public_keys_file")
+            text = read_secret_file(self.elicence_public_keys_file, variable=variable)
+            try:
+                return PublishedKeys.from_json(json.loads(text))
+            except ValueError:
+                raise SettingsRefused(f"{variable}: not a published keys document") from None
+        if development_refusal(self) is None:
+            # Trusting the published development key is as unsafe as signing with it.
+            return SigningKeys.parse(DEVELOPMENT_ELICENCE_SIGNING_KEYS, setting="dev").published()
+        return None
 
     @property
     def approvals_consumer_group(self) -> str:

@@ -134,6 +134,7 @@ const EVENTS = {
   ExtensionRequested: ["申请延期", "Extension requested"],
   ExtensionDecided: ["延期审批", "Extension decided"],
   ClocksResumed: ["补正后恢复计时", "Clocks resumed"],
+  ELicenceRevoked: ["电子证照吊销", "E-licence revoked"],
   SupervisionAlert: ["电子监察预警", "Supervision alert"],
   SpecialProcedureOverrun: ["特别程序超期", "Special procedure over its maximum"],
   SupplementProvided: ["补正材料", "Supplement provided"],

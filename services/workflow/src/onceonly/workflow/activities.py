@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from onceonly.catalogue import Catalogue, DayKind
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar
+from onceonly.platform.elicence_signatures import SigningKeys
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import publish, publish_all
 from onceonly.platform.kafka_ports import Producer
@@ -74,6 +75,7 @@ class ApprovalActivities:
         registry: BaseRegistry | None = None,
         sealer: PiiSealer | None = None,
         elicences: ELicenceStore | None = None,
+        elicence_keys: SigningKeys | None = None,
     ) -> None:
         self._producer = producer
         self._prefix = topic_prefix
@@ -82,6 +84,7 @@ class ApprovalActivities:
         self._registry = registry
         self._sealer = sealer
         self._elicences = elicences
+        self._elicence_keys = elicence_keys
 
     @activity.defn(name="issue_elicence")
     async def issue_elicence(self, request: ELicenceRequest) -> ELicenceResult:
@@ -107,9 +110,26 @@ class ApprovalActivities:
             if request.valid_days
             else None
         )
+        number = elicence_number(request.application_code)
+        key_id, token = "", ""
+        if self._elicence_keys is not None:
+            # Signed before it is stored: the record and its signature are one row. A
+            # retry signs again, but the first stored row (and token) wins.
+            key_id = self._elicence_keys.current.key_id
+            token = self._elicence_keys.sign(
+                self._elicence_keys.payload_for(
+                    number=number,
+                    licence_type=request.licence_type,
+                    holder_masked=holder_masked,
+                    # The issuing region is the application code's first part (赋码).
+                    issuer_region=request.application_code.partition("-")[0],
+                    issued_at=issued_at,
+                    valid_until=valid_until,
+                )
+            )
         licence = await self._elicences.issue(
             ELicence(
-                number=elicence_number(request.application_code),
+                number=number,
                 application_code=request.application_code,
                 matter_code=request.matter_code,
                 licence_type=request.licence_type,
@@ -117,6 +137,8 @@ class ApprovalActivities:
                 holder_masked=holder_masked,
                 issued_at=issued_at,
                 valid_until=valid_until,
+                key_id=key_id,
+                token=token,
             )
         )
         return ELicenceResult(
@@ -125,6 +147,8 @@ class ApprovalActivities:
             valid_until=licence.valid_until.astimezone(UTC).isoformat()
             if licence.valid_until
             else "",
+            token=licence.token,
+            key_id=licence.key_id,
         )
 
     @activity.defn(name="run_shared_data_checks")

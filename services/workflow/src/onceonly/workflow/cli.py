@@ -1,9 +1,12 @@
-"""`onceonly-workflow`: the worker, the bridge, the department API, and staff tokens."""
+"""`onceonly-workflow`: the worker, the bridge, the department API, staff tokens, and
+signed e-licences (published keys, QR codes, the offline verifier)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -16,10 +19,11 @@ from onceonly.platform.auth import (
     issue_staff_token,
 )
 from onceonly.platform.dead_letters import dead_letter_commands
-from onceonly.platform.settings import PlatformSettings, load_settings
+from onceonly.platform.elicence_signatures import Outcome, PublishedKeys, token_of, verify
+from onceonly.platform.settings import PlatformSettings, SettingsRefused, load_settings
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 from onceonly.workflow.bridge import CONSUMER_NAME as BRIDGE_CONSUMER
-from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.settings import ELicenceSigningSettings, WorkflowSettings
 
 _ROLE_HELP = f"Repeatable; one of {', '.join(ROLES)} (default reviewer)"
 _API_HELP = "The API the token is for: department (default), tracking or notify"
@@ -153,6 +157,82 @@ def token(
             ttl=timedelta(hours=hours),
         )
     )
+
+
+elicence_app = typer.Typer(
+    help="Signed e-licences: published keys, QR codes, offline verification.",
+    no_args_is_help=True,
+)
+app.add_typer(elicence_app, name="elicence")
+
+_OFFLINE_NOTE = (
+    "offline: revocations are not known unless a revocation list is given (--revoked);"
+    " verify online for the current status"
+)
+
+
+@elicence_app.command("public-keys")
+def elicence_public_keys(
+    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout"),
+) -> None:
+    """Print the published keys (key id -> Ed25519 public key) that verify e-licences: the
+    signing ring's and the retired ones (ONCEONLY_ELICENCE_RETIRED_PUBLIC_KEYS_FILE)."""
+    settings = load_settings(ELicenceSigningSettings)
+    try:
+        published = settings.published_elicence_keys()
+    except SettingsRefused as exc:
+        raise SystemExit(f"onceonly-workflow: {exc}") from None
+    text = json.dumps(published.to_json(), indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+@elicence_app.command("qr")
+def elicence_qr(
+    token: str = typer.Argument(..., help="The licence's token (workflow.elicences.token)"),
+    png: Path | None = typer.Option(None, "--png", help="Write a PNG here"),
+    svg: Path | None = typer.Option(None, "--svg", help="Write an SVG here"),
+) -> None:
+    """Render a licence's QR code (its payload: ONCEONLY_ELICENCE_VERIFICATION_URL?t=TOKEN,
+    or the bare token), and print the payload."""
+    from onceonly.workflow.elicence_qr import qr_payload, qr_png, qr_svg
+
+    settings = load_settings(ELicenceSigningSettings)
+    payload = qr_payload(token, verification_url=settings.elicence_verification_url)
+    if png is not None:
+        png.write_bytes(qr_png(payload))
+    if svg is not None:
+        svg.write_text(qr_svg(payload), encoding="utf-8")
+    typer.echo(payload)
+
+
+@elicence_app.command("verify")
+def elicence_verify(
+    scanned: str = typer.Argument(..., help="The token, or the QR code's URL"),
+    keys: Path = typer.Option(..., "--keys", help="The published keys (JSON)"),
+    revoked: Path | None = typer.Option(
+        None, "--revoked", help="A revocation list: licence numbers, one per line"
+    ),
+) -> None:
+    """Verify an e-licence offline with the published keys: genuine, revoked, expired or
+    unknown, and what the licence shows. Exit status 0 only for genuine."""
+    try:
+        published = PublishedKeys.from_json(json.loads(keys.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(f"not a published keys file: {exc}", param_hint="--keys") from None
+    numbers: list[str] = []
+    if revoked is not None:
+        lines = revoked.read_text(encoding="utf-8").splitlines()
+        numbers = [line.strip() for line in lines if line.strip()]
+    answer = verify(token_of(scanned), published, now=datetime.now(UTC), revoked=numbers)
+    body = answer.to_json()
+    body["revocations"] = (
+        f"checked against {revoked.name} ({len(numbers)} numbers)" if revoked else _OFFLINE_NOTE
+    )
+    typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    raise typer.Exit(0 if answer.outcome is Outcome.GENUINE else 1)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -9,21 +10,79 @@ from pydantic import Field, SecretStr
 
 from onceonly.catalogue import is_department
 from onceonly.platform.auth import StaffApi, StaffTokens
-from onceonly.platform.secrets import DEVELOPMENT_REGISTRY_KEY
+from onceonly.platform.elicence_signatures import PublishedKeys, SigningKeys
+from onceonly.platform.secrets import (
+    DEVELOPMENT_ELICENCE_SIGNING_KEYS,
+    DEVELOPMENT_REGISTRY_KEY,
+    SettingsRefused,
+    env_name,
+    read_secret_file,
+)
 from onceonly.platform.settings import PlatformSettings
 from onceonly.workflow.shared import SupervisionPolicy
 
 
-class WorkflowSettings(PlatformSettings):
+class ELicenceSigningSettings(PlatformSettings):
+    """The e-licence signing keys alone: what `onceonly-workflow elicence public-keys` and
+    `qr` need, without the rest of the workflow's secrets."""
+
+    REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("elicence_signing_keys",)
+    DEVELOPMENT_KEYS: ClassVar[Mapping[str, str]] = {
+        "elicence_signing_keys": DEVELOPMENT_ELICENCE_SIGNING_KEYS,
+    }
+
+    # Signs e-licences: `key_id:base64(Ed25519 private key, 32 bytes)`, comma-separated;
+    # the first signs, every one is published (docs/security.md, "E-licence keys").
+    elicence_signing_keys: SecretStr = SecretStr("")
+    # Public keys of retired signing keys (a published-keys JSON file): licences they
+    # signed stay verifiable after their private key has left the ring.
+    elicence_retired_public_keys_file: str = ""
+    # Put in front of the token in the QR code (`<url>?t=<token>`), e.g.
+    # `https://zwfw.example.gov.cn/v1/elicences/verification`; empty: the bare token.
+    elicence_verification_url: str = ""
+
+    def _check_key_formats(self) -> None:
+        super()._check_key_formats()
+        spec = self.elicence_signing_keys.get_secret_value()
+        if spec:
+            SigningKeys.parse(spec, setting=env_name(type(self), "elicence_signing_keys"))
+        if self.elicence_retired_public_keys_file:
+            self.retired_elicence_keys()
+
+    def elicence_keys(self) -> SigningKeys:
+        return SigningKeys.parse(
+            self.elicence_signing_keys.get_secret_value(),
+            setting=env_name(type(self), "elicence_signing_keys"),
+        )
+
+    def retired_elicence_keys(self) -> PublishedKeys | None:
+        """The retired keys' published document, if one is configured."""
+        if not self.elicence_retired_public_keys_file:
+            return None
+        variable = env_name(type(self), "elicence_retired_public_keys_file")
+        text = read_secret_file(self.elicence_retired_public_keys_file, variable=variable)
+        try:
+            return PublishedKeys.from_json(json.loads(text))
+        except ValueError:
+            raise SettingsRefused(f"{variable}: not a published keys document") from None
+
+    def published_elicence_keys(self) -> PublishedKeys:
+        """What verifiers trust: the ring's public keys and the retired ones."""
+        return self.elicence_keys().published(also=self.retired_elicence_keys())
+
+
+class WorkflowSettings(ELicenceSigningSettings):
     REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = (
         "pii_keys",
         "department_api_token_keys",
         "registry_lookup_key",
+        "elicence_signing_keys",
     )
     LISTEN_HOSTS: ClassVar[tuple[str, ...]] = ("workflow_api_host",)
     DEVELOPMENT_KEYS: ClassVar[Mapping[str, str]] = {
         **PlatformSettings.DEVELOPMENT_KEYS,
         "registry_lookup_key": DEVELOPMENT_REGISTRY_KEY,
+        "elicence_signing_keys": DEVELOPMENT_ELICENCE_SIGNING_KEYS,
     }
 
     workflow_api_host: str = "127.0.0.1"

@@ -431,6 +431,9 @@ class ELicenceResult:
     number: str
     holder_masked: str
     valid_until: str = ""  # ISO 8601; empty for long-term
+    # The signed token its QR code carries (empty: issued unsigned), and the key's id.
+    token: str = ""
+    key_id: str = ""
 
 
 @dataclass

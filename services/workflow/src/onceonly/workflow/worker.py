@@ -122,6 +122,7 @@ async def run_worker(
         registry=PostgresBaseRegistry(pool, hmac_key=settings.registry_hmac_key()),
         sealer=PiiSealer(settings.pii_keys.get_secret_value()),
         elicences=PostgresELicenceStore(pool),
+        elicence_keys=settings.elicence_keys(),
     )
     worker = build_worker(
         client,

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from onceonly.catalogue import Catalogue, default_catalogue
 from onceonly.intake import metrics, outbox
-from onceonly.intake.api import applications, materials, matters, progress, updates
+from onceonly.intake.api import applications, elicences, materials, matters, progress, updates
 from onceonly.intake.api.dependencies import IntakeState
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.middleware import BodyLimitMiddleware, DeadlineMiddleware
@@ -81,6 +81,7 @@ def create_app(
         updates.router,
         materials.router(settings.material_max_bytes),
         progress.router,
+        elicences.router,
         matters.router,
     ):
         app.include_router(router)

@@ -37,6 +37,7 @@ from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
 from onceonly.intake.upload_store import UploadStore
 from onceonly.platform.access_log import identify_caller
+from onceonly.platform.elicence_signatures import PublishedKeys
 from onceonly.platform.pii import PiiSealer
 
 
@@ -56,6 +57,8 @@ class IntakeState:
     sealer: PiiSealer
     post_limiter: RateLimiter  # POSTs per integrator
     progress_limiter: RateLimiter  # citizen progress lookups per client address
+    verification_limiter: RateLimiter  # e-licence verifications per client address
+    elicence_keys: PublishedKeys | None  # read once: None, verification answers 503
     given_pool: asyncpg.Pool | None = None  # tests' pool: used, and left open
     pool: asyncpg.Pool | None = None  # set by the lifespan
     store: ApplicationStore | None = None  # set by the lifespan
@@ -77,6 +80,11 @@ class IntakeState:
                 rate_per_second=settings.progress_rate_per_minute / 60.0,
                 burst=settings.progress_burst,
             ),
+            verification_limiter=RateLimiter(
+                rate_per_second=settings.elicence_verification_rate_per_minute / 60.0,
+                burst=settings.elicence_verification_burst,
+            ),
+            elicence_keys=settings.elicence_public_keys(),
             given_pool=pool,
         )
 

@@ -26,6 +26,7 @@ from onceonly.workflow.api import (
     assignments,
     codec,
     decisions,
+    elicences,
     extensions,
     lead_department,
     special_procedures,
@@ -50,6 +51,7 @@ ROUTERS = (
     extensions.router,
     acceptance.router,
     codec.router,
+    elicences.router,
 )
 
 
@@ -105,6 +107,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.pool = pool
     state.client = state.client or await connect(state.settings)
     yield
+    if state.producer is not None:
+        await state.producer.stop()
     await pool.close()
 
 

@@ -18,6 +18,8 @@ from temporalio.client import Client
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.catalogue.model import Catalogue
 from onceonly.platform.auth import StaffIdentity, sees_every_application
+from onceonly.platform.kafka import build_producer
+from onceonly.platform.kafka_ports import Producer
 from onceonly.workflow.access import may_reach, may_review
 from onceonly.workflow.api.workflow_client import (
     DEPARTMENT_PATTERN,
@@ -26,6 +28,7 @@ from onceonly.workflow.api.workflow_client import (
     not_found,
 )
 from onceonly.workflow.clocks import days_left
+from onceonly.workflow.elicences import ELicenceStore, PostgresELicenceStore
 from onceonly.workflow.payload_codec import EncryptionCodec
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import TaskSnapshot
@@ -61,6 +64,21 @@ class DepartmentState:
     codec: EncryptionCodec
     client: Client | None = None  # connected by the lifespan unless given
     pool: asyncpg.Pool | None = None  # opened by the lifespan
+    # Revocations only: the store, and a producer started at the first one (so that the
+    # API starts, and serves tasks, while Kafka is away). Tests give both.
+    elicence_store: ELicenceStore | None = None
+    producer: Producer | None = None
+
+    async def elicence_clients(self) -> tuple[ELicenceStore, Producer]:
+        if self.elicence_store is None:
+            assert self.pool is not None  # opened by the lifespan
+            self.elicence_store = PostgresELicenceStore(self.pool)
+        if self.producer is None:
+            bootstrap = self.settings.kafka_bootstrap
+            producer = build_producer(bootstrap, client_id="onceonly-workflow-api")
+            await producer.start()
+            self.producer = producer
+        return self.elicence_store, self.producer
 
 
 def acting(who: StaffIdentity) -> dict[str, Any]:

@@ -131,3 +131,23 @@ class JointInspectionRequest(BaseModel):
 class JointInspectionView(BaseModel):
     application_code: str
     department_codes: list[str]
+
+
+class ELicenceRevocationRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"reason": "以欺骗手段取得许可 / obtained by deception"}]
+        }
+    }
+
+
+class ELicenceRevocationView(BaseModel):
+    number: str
+    application_code: str
+    revoked_at: str
+    reason: str
+    revoked_by: str
+    # False: it had been revoked before; the first revocation's reason stays.
+    first: bool
