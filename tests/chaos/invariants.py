@@ -32,7 +32,7 @@ from onceonly.tracking.figures import Recorded, reference_figures
 from onceonly.tracking.figures_store import FiguresStore
 from onceonly.workflow.payload_codec import EncryptionCodec, data_converter
 from onceonly.workflow.shared import ApplicationResult
-from tests.chaos.traffic import MATTERS, PRACTISED, SUPPLEMENT, WITHDRAWAL
+from tests.chaos.traffic import ADDED, MATTERS, PRACTISED, SUPPLEMENT, WITHDRAWAL
 
 
 def short(ce_type: str) -> str:
@@ -49,7 +49,8 @@ class Fate:
     withdrawn: bool = False
     supplemented: bool = False
     burst: bool = False
-    # An extension of PRACTISED and a return of its approval by the lead (traffic.py).
+    # An extension of PRACTISED, ADDED added by the lead, and a return of PRACTISED's
+    # approval by the lead (traffic.py).
     practised: bool = False
 
     @property
@@ -63,10 +64,10 @@ class Fate:
 
     def decisions(self) -> list[str]:
         """The departments whose decisions it has, each as often as it decided (the
-        practised department twice: before and after its return)."""
+        practised department twice: before and after its return; the added one once)."""
         if self.withdrawn:
             return []
-        return sorted(self.departments + ([PRACTISED] if self.practised else []))
+        return sorted(self.departments + ([PRACTISED, ADDED] if self.practised else []))
 
     def allowed_repeats(self) -> set[str]:
         """Departments whose identical approval message it gets twice, by design."""
@@ -77,7 +78,7 @@ class Fate:
         parts += ["withdrawn"] if self.withdrawn else []
         parts += ["supplemented"] if self.supplemented else []
         parts += ["burst while the bridge was down"] if self.burst else []
-        parts += [f"extension and return of {PRACTISED}"] if self.practised else []
+        parts += [f"extension and return of {PRACTISED}, {ADDED} added"] if self.practised else []
         return ", ".join(parts)
 
     def notifications(self) -> Counter[str]:
@@ -100,8 +101,9 @@ class Fate:
             sent["extension_approved"] += 1
             practised = matter.task_for(PRACTISED)
             assert practised is not None
-            # Approved twice: before the return and after it.
-            sent["task_decided.approved"] += int(practised.notify_applicant_of_decision)
+            # Approved twice: before the return and after it; and the added department's
+            # approval (an added task announces its decision).
+            sent["task_decided.approved"] += int(practised.notify_applicant_of_decision) + 1
         sent["application_completed"] += 1
         sent["rating_invitation"] += 1
         return sent
@@ -122,7 +124,13 @@ class Fate:
         else:
             kinds.update(TaskDecided=n, ApplicationCompleted=1)
         if self.practised:
-            kinds.update(ExtensionRequested=1, ExtensionDecided=1, TaskReturned=1, TaskDecided=1)
+            kinds.update(
+                ExtensionRequested=1,
+                ExtensionDecided=1,
+                DepartmentAdded=1,
+                TaskReturned=1,
+                TaskDecided=2,
+            )
         return kinds
 
 

@@ -371,6 +371,7 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
             "practised_applications": sum(a.practised for a in traffic.accepted.values()),
             "extensions_approved": traffic.practice["extensions"],
             "returns": traffic.practice["returns"],
+            "departments_added": traffic.practice["departments_added"],
             **read_back(instance.run_dir / "logs" / "tracking-agent.log"),
             **deferrals(instance.run_dir / "logs"),
         }

@@ -16,10 +16,11 @@ supplemented one is decided only once its supplement was answered, so the supple
 always reaches a running application.
 
 Every sixth application (a four-department bundle) also goes through department practice
-(issue 14): health asks for an extension and its head approves it, health approves, the
-lead department (public-security, which waits for it) returns health's approval for
-re-review, and health approves again. Each step is retried like a decision, and a lost
-answer is recognised from the task's state (extended days, pending days, reopened).
+(issue 14): health asks for an extension and its head approves it, the lead department
+(public-security, which waits for all this) adds tax (加签), health approves, the lead
+returns health's approval for re-review, and health and tax approve. Each step is retried
+like a decision, and a lost answer is recognised from the application's state (extended
+days, pending days, tax's task present, health's task reopened).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 # leads (and so returns, and decides last).
 PRACTISED = "health"
 LEAD = "public-security"
+ADDED = "tax"  # the department the lead adds (加签)
 # Applicant updates sent right after the 201, in this order.
 WITHDRAWAL = "withdrawal"
 SUPPLEMENT = "supplement"
@@ -118,6 +120,7 @@ class Accepted:
     # Goes through an extension and a return of PRACTISED (see the module's docstring).
     practised: bool = False
     extended: bool = False
+    added: bool = False
     approved_once: bool = False
     returned: bool = False
 
@@ -309,6 +312,9 @@ class Traffic:
                 self.retries[f"practice-read:{got.status_code}"] += 1
                 return
             task = next(t for t in got.json()["tasks"] if t["department_code"] == PRACTISED)
+            if app.extended and not app.added:
+                await self._add_department(http, app, got.json()["tasks"])
+                return
             if not app.extended:
                 if task["extended_days"] > 0:
                     app.extended = True
@@ -344,6 +350,27 @@ class Traffic:
         if app.returned:
             self.practice["returns"] += 1
             app.pending.add(PRACTISED)  # to be approved again
+
+    async def _add_department(
+        self, http: httpx.AsyncClient, app: Accepted, tasks: list[dict[str, object]]
+    ) -> None:
+        """加签: the lead adds ADDED once (a lost answer shows as its task, next time)."""
+        if not any(task["department_code"] == ADDED for task in tasks):
+            answer = await http.post(
+                f"{self.workflow}/v1/applications/{app.code}/departments",
+                json={
+                    "department_code": ADDED,
+                    "reason": "涉及税务登记 / tax registration is involved",
+                    "committed_days": 3,
+                },
+                headers=self._staff(LEAD),
+            )
+            if answer.status_code != 200:
+                self.retries[f"add-department:{answer.status_code}"] += 1
+                return
+        app.added = True
+        app.pending.add(ADDED)
+        self.practice["departments_added"] += 1
 
     @property
     def undecided(self) -> int:
