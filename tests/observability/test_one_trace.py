@@ -12,140 +12,46 @@ line holds the applicant's personal data.
 from __future__ import annotations
 
 import json
-import os
-import random
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from onceonly.platform.testing import eventually, test_database_url, test_kafka_bootstrap
+from onceonly.platform.testing import eventually
 from onceonly.platform.testing import unique_prefix as unique_name
 from tests.e2e.support import MOBILE, RESIDENT_ID, household_transfer
 from tests.observability.otlp import OtlpReceiver, ReceivedSpan
+from tests.observability.processes import Running, healthy, integrator_key, running
 
 pytestmark = pytest.mark.integration
 
 DEADLINE_SECONDS = 120.0
 APPLICANT_NAME = household_transfer()["applicant"]["name"]
 PERSONAL_DATA = (RESIDENT_ID, MOBILE, APPLICANT_NAME)
-BIN = Path(sys.executable).parent
-PROCESSES = {
-    "intake-api": ["onceonly-intake", "api"],
-    "intake-relay": ["onceonly-intake", "relay"],
-    "workflow-worker": ["onceonly-workflow", "worker"],
-    "workflow-bridge": ["onceonly-workflow", "bridge"],
-    "tracking-agent": ["onceonly-tracking", "agent"],
-    "notify": ["onceonly-notify", "run"],
-}
+PROCESSES = [
+    "intake-api",
+    "intake-relay",
+    "workflow-worker",
+    "workflow-bridge",
+    "tracking-agent",
+    "notify",
+]
 SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP SpanKind values
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class System:
-    intake: str
-    notify: str
-    logs: dict[str, Path]
-    env: dict[str, str]
 
 
 @pytest.fixture
 def receiver() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as running:
-        yield running
+    with OtlpReceiver() as started:
+        yield started
 
 
 @pytest.fixture
-def system(receiver: OtlpReceiver, tmp_path: Path) -> Iterator[System]:
-    prefix = unique_name("trace")
-    intake_port, notify_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "ONCEONLY_ENVIRONMENT": "development",
-        "ONCEONLY_DATABASE_URL": test_database_url(),
-        "ONCEONLY_KAFKA_BOOTSTRAP": test_kafka_bootstrap(),
-        "ONCEONLY_TOPIC_PREFIX": prefix,
-        "ONCEONLY_TEMPORAL_TASK_QUEUE": prefix,
-        "ONCEONLY_NOTIFY_CONSUMER_GROUP": f"{prefix}-notify",
-        # Application codes (= workflow ids) that no earlier run on this database made.
-        "ONCEONLY_REGION_CODE": str(random.randint(900000, 999999)),
-        "ONCEONLY_INTAKE_PORT": str(intake_port),
-        "ONCEONLY_NOTIFY_PORT": str(notify_port),
-        "ONCEONLY_HEARTBEAT_SECONDS": "0.5",
-        "ONCEONLY_LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-        # Standard variables only: this is how an operator points the system at Jaeger.
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-    }
-    for name in ("OTEL_SERVICE_NAME", "OTEL_SDK_DISABLED", "OTEL_TRACES_SAMPLER"):
-        env.pop(name, None)
-    logs = {name: tmp_path / f"{name}.log" for name in PROCESSES}
-    running: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name, (script, command) in PROCESSES.items():
-            with logs[name].open("wb") as log:
-                running[name] = subprocess.Popen(
-                    [str(BIN / script), command], env=env, stdout=log, stderr=subprocess.STDOUT
-                )
-        yield System(
-            intake=f"http://127.0.0.1:{intake_port}",
-            notify=f"http://127.0.0.1:{notify_port}",
-            logs=logs,
-            env=env,
-        )
-    finally:
-        for process in running.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for name, process in running.items():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-                print(f"{name} did not stop on SIGTERM; killed")
-
-
-def integrator_key(env: dict[str, str]) -> str:
-    out = subprocess.run(
-        [
-            str(BIN / "onceonly-intake"),
-            "integrator",
-            "create",
-            "trace test portal",
-            "--reuse",
-            "--json",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return str(json.loads(out)["api_key"])
-
-
-async def healthy(http: httpx.AsyncClient, url: str) -> bool:
-    try:
-        return (await http.get(f"{url}/health")).status_code == 200
-    except httpx.TransportError:
-        return False
+def system(receiver: OtlpReceiver, tmp_path: Path) -> Iterator[Running]:
+    # Standard OTEL_* variables only: this is how an operator points the system at Jaeger.
+    with running(PROCESSES, otlp_endpoint=receiver.endpoint, log_dir=tmp_path) as started:
+        yield started
 
 
 def _has(spans: list[ReceivedSpan], service: str, kind: int, name_start: str) -> bool:
@@ -173,20 +79,21 @@ def complete(spans: list[ReceivedSpan]) -> bool:
 
 
 async def test_one_trace_follows_an_application_through_every_service(
-    system: System, receiver: OtlpReceiver
+    system: Running, receiver: OtlpReceiver
 ) -> None:
+    intake = system.urls["intake-api"]
     async with httpx.AsyncClient(timeout=20.0) as http:
-        for url in (system.intake, system.notify):
+        for url in (intake, system.urls["notify"]):
             await eventually(
                 lambda url=url: healthy(http, url),
                 within=DEADLINE_SECONDS,
                 interval=0.5,
                 what=f"{url}/health",
             )
-        key = integrator_key(system.env)
+        key = integrator_key(dict(system.env))
         trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
         answer = await http.post(
-            f"{system.intake}/v1/applications",
+            f"{intake}/v1/applications",
             json=household_transfer(),
             headers={
                 "Authorization": f"Bearer {key}",
@@ -199,7 +106,7 @@ async def test_one_trace_follows_an_application_through_every_service(
         # A query string is redacted before export (the progress lookup takes the last
         # four digits of the phone number).
         progress = await http.get(
-            f"{system.intake}/v1/progress",
+            f"{intake}/v1/progress",
             params={"code": code, "last4": MOBILE[-4:]},
             headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
         )
