@@ -132,7 +132,7 @@ async def test_every_service_exposes_metrics_that_follow_the_traffic(
     levels = {
         labels["level"] for labels in label_sets(now["tracking"], "onceonly_tracking_open_tasks")
     }
-    assert levels == {"none", "yellow", "red"}
+    assert levels == {"none", "yellow", "red", "legal"}
 
     # Notifications sent: the acceptance SMS of this application moves the counter.
     sent = "onceonly_notify_notifications_total"
