@@ -32,7 +32,7 @@ def issue(keys: SigningKeys, *, valid_days: int | None = 365, number: str = "EL-
     payload = keys.payload_for(
         number=number,
         licence_type="营业执照",
-        holder_masked="4301**********1234",
+        holder_masked="4301**************",
         issuer_region="330100",
         issued_at=NOW - timedelta(days=1),
         valid_until=NOW + timedelta(days=valid_days) if valid_days is not None else None,
@@ -47,7 +47,7 @@ def test_a_valid_licence_is_genuine_and_shows_only_its_face() -> None:
     assert answer.to_json()["licence"] == {
         "number": "EL-1",
         "licence_type": "营业执照",
-        "holder_masked": "4301**********1234",
+        "holder_masked": "4301**************",
         "issuer_region": "330100",
         "issued_at": "2026-12-03T08:00:00Z",
         "valid_until": "2027-12-04T08:00:00Z",

@@ -1,5 +1,5 @@
 """The citizen progress lookup (no key, nothing personal, no oracle, limited per
-address) and the per-integrator limit on POSTs."""
+address, per code and per deployment) and the per-integrator limit on POSTs."""
 
 from __future__ import annotations
 
@@ -19,10 +19,17 @@ from onceonly.platform.testing import migrated_pool
 pytestmark = pytest.mark.integration
 
 
-async def submit(client: httpx.AsyncClient, integrator: Any, application: dict[str, Any]) -> str:
+async def submit_receipt(
+    client: httpx.AsyncClient, integrator: Any, application: dict[str, Any]
+) -> dict[str, Any]:
     response = await client.post("/v1/applications", json=application, headers=integrator.headers)
     assert response.status_code == 201, response.text
-    return response.json()["application_code"]
+    receipt: dict[str, Any] = response.json()
+    return receipt
+
+
+async def submit(client: httpx.AsyncClient, integrator: Any, application: dict[str, Any]) -> str:
+    return str((await submit_receipt(client, integrator, application))["application_code"])
 
 
 @asynccontextmanager
@@ -36,12 +43,14 @@ async def api_with(
             yield client
 
 
-@pytest.mark.parametrize("last4", ["5678", "002X", "002x"])
+@pytest.mark.parametrize("secret", ["last4", "token"])
 async def test_the_applicant_sees_status_and_matter_only(
-    client: httpx.AsyncClient, integrator: Any, person_application: dict[str, Any], last4: str
+    client: httpx.AsyncClient, integrator: Any, person_application: dict[str, Any], secret: str
 ) -> None:
-    code = await submit(client, integrator, person_application)
-    response = await client.get("/v1/progress", params={"code": code, "last4": last4})
+    receipt = await submit_receipt(client, integrator, person_application)
+    code = receipt["application_code"]
+    given = {"last4": "5678"} if secret == "last4" else {"token": receipt["progress_token"]}
+    response = await client.get("/v1/progress", params={"code": code, **given})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body == {
@@ -55,6 +64,8 @@ async def test_the_applicant_sees_status_and_matter_only(
     }
     # The code itself is digits too: look for personal data in everything else.
     text = json.dumps(body, ensure_ascii=False).replace(code, "")
+    if secret == "token":
+        text = text.replace(receipt["progress_token"], "")
     for personal in ("张", "138", "5678", "1101", "002X", "integrator", "doc://"):
         assert personal not in text
 
@@ -80,6 +91,10 @@ async def test_a_wrong_last4_answers_like_an_unknown_code(
         {"last4": "1234"},
         {"code": "x", "last4": "12345"},
         {"code": "x", "last4": "abcd"},
+        {"code": "x", "last4": "002X"},
+        {"code": "x", "last4": "5678", "token": "q8ZpX1tR0m3nVb2cY5kLwA"},
+        {"code": "x", "token": "short"},
+        {"code": "x", "token": "q8ZpX1tR0m3nVb2cY5kLw="},
     ],
 )
 async def test_malformed_lookups_are_named(

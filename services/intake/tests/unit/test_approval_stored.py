@@ -138,7 +138,7 @@ def record() -> ApplicationRecord:
         name_sealed="",
         name_masked="杭州示例科技有限公司",
         identifier_sealed="",
-        identifier_masked="9133**********852F",
+        identifier_masked="9133**************",
         mobile_sealed="",
         mobile_masked="1391234****",
         channels=("sms",),

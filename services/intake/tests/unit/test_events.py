@@ -64,7 +64,7 @@ def test_personal_data_is_only_sealed_and_masked(sealer: PiiSealer) -> None:
     for secret in (NAME, IDENTIFIER, MOBILE):
         assert secret.encode() not in payload
     assert event.applicant.name.masked == "张**"
-    assert event.applicant.identifier.masked == "1101**********002X"
+    assert event.applicant.identifier.masked == "1101**************"
     assert event.contact.mobile.masked == "1381234****"
     assert sealer.open(event.applicant.name.sealed, context=f"{CODE}:name") == NAME
     assert (
@@ -83,4 +83,4 @@ def test_an_organisations_name_is_not_masked(sealer: PiiSealer) -> None:
     event = submitted(sealer, kind="organisation")
     assert event.applicant.kind == application_pb2.APPLICANT_KIND_ORGANISATION
     assert event.applicant.name.masked == "杭州示例科技有限公司"
-    assert event.applicant.identifier.masked == "9135**********0Y43"
+    assert event.applicant.identifier.masked == "9135**************"

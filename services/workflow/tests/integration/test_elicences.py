@@ -91,7 +91,7 @@ async def test_the_activity_signs_and_stores_the_licence(
     assert answer.outcome is Outcome.GENUINE
     assert answer.licence is not None
     assert answer.licence.number == f"EL-{code}"
-    assert answer.licence.holder_masked == result.holder_masked == "1101**********002X"
+    assert answer.licence.holder_masked == result.holder_masked == "1101**************"
     assert answer.licence.issuer_region == "330100"
     assert answer.licence.valid_until is not None
     assert answer.licence.valid_until.isoformat() == result.valid_until

@@ -419,7 +419,7 @@ async def test_run_checks_logs_the_identifier_masked_only(registry: CountingRegi
 
     decided = [entry for entry in logs if entry["event"] == "shared-data checks decided"]
     assert len(decided) == 1
-    assert decided[0]["applicant"] == id_number[:4] + "*" * 10 + id_number[-4:]
+    assert decided[0]["applicant"] == id_number[:4] + "*" * 14
     assert decided[0]["failed"] == ["credit:blacklisted"]
     assert id_number not in repr(logs)
     assert "郭强" not in repr(logs)

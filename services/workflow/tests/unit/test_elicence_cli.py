@@ -34,7 +34,7 @@ def signed(valid_days: int = 30) -> str:
         KEYS.payload_for(
             number=NUMBER,
             licence_type="business-licence",
-            holder_masked="9133**********123X",
+            holder_masked="9133**************",
             issuer_region="330100",
             issued_at=now,
             valid_until=now + timedelta(days=valid_days),

@@ -24,7 +24,7 @@ def token() -> str:
         KEYS.payload_for(
             number="EL-330100-20261204-0004276",
             licence_type="food-business-licence",
-            holder_masked="9133**********123X",
+            holder_masked="9133**************",
             issuer_region="330100",
             issued_at=NOW,
             valid_until=NOW + timedelta(days=5 * 365),

@@ -41,7 +41,7 @@ EXAMPLES: list[ev.ApprovalEvent] = [
     ev.SpecialProcedureStarted("public-security", "hearing", "note", CLOCK, STAFF),
     ev.SpecialProcedureEnded("public-security", "hearing", "note", CLOCK, STAFF),
     ev.ApplicationCompleted(
-        "household-transfer", "EL-1", "household", CLOCK, CONTACT, NOW, "3301**********1234"
+        "household-transfer", "EL-1", "household", CLOCK, CONTACT, NOW, "3301**************"
     ),
     ev.ApplicationRejected("household-transfer", "public-security", "Art. 10", CONTACT),
     ev.ApplicationWithdrawn("changed my mind", CONTACT, ev.Actor(ev.ActorKind.APPLICANT, "i-1")),

@@ -80,7 +80,7 @@ async def test_loan_is_approved_automatically_when_every_check_passes(
     assert decided.actor.id == "auto-approval"
     completed = harness.producer.messages("ApplicationCompleted")[0]
     assert completed.elicence_number == f"EL-{application_code}"
-    assert completed.elicence_holder_masked == "3301**********2315"
+    assert completed.elicence_holder_masked == "3301**************"
     # A loan approval is valid for 180 days from issue.
     valid = completed.elicence_valid_until.ToDatetime() - completed.clock.started_at.ToDatetime()
     assert 179 <= valid.days <= 181

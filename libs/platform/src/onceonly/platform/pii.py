@@ -89,10 +89,12 @@ def mask_mobile(number: str) -> str:
 
 
 def mask_identifier(value: str) -> str:
-    """`430102199001011234` → `4301**********1234`."""
+    """`430102199001011234` → `4301**************`: the region's first four only. Not the
+    last four, which once were a secret of the progress lookup and tell a known person's
+    number apart from others of the same region."""
     if len(value) <= 8:
         return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+    return value[:4] + "*" * (len(value) - 4)
 
 
 def mask_name(name: str) -> str:

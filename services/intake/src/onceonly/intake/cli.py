@@ -59,6 +59,10 @@ def api() -> None:
         # selector loop and the pure-Python h11.
         "loop": "uvloop",
         "http": "httptools",
+        # uvicorn would believe X-Forwarded-For from loopback (FORWARDED_ALLOW_IPS) and
+        # hand the routes a forged client address; the app decides, from
+        # ONCEONLY_TRUSTED_PROXIES (onceonly/intake/client_address.py).
+        "proxy_headers": False,
     }
     if settings.intake_workers == 1:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]

@@ -73,3 +73,11 @@ class UpdateConflict(IntakeError):
         self.code = code
         self.message_en = message_en
         self.message_zh = message_zh
+
+
+class LookupsLimited(IntakeError):
+    """The deployment's budget of failed progress lookups for this minute is spent."""
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__(f"retry after {retry_after_seconds:g} s")
+        self.retry_after_seconds = retry_after_seconds

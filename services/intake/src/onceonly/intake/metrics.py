@@ -11,8 +11,15 @@ SUBMISSIONS = Counter(
 )
 RATE_LIMITED = Counter(
     "onceonly_intake_rate_limited_total",
-    "Requests refused with 429, by limit: integrator (POSTs) or progress (per address)",
+    "Requests refused with 429, by limit: integrator (POSTs), progress (per address) or"
+    " progress_global (the deployment's failed lookups per minute)",
     ["limit"],
+)
+PROGRESS_REFUSED = Counter(
+    "onceonly_intake_progress_refused_total",
+    "Progress lookups answered 404, by reason: no_match (unknown code, wrong digits or"
+    " token) or locked (right digits while the code was locked)",
+    ["reason"],
 )
 TIMED_OUT = Counter(
     "onceonly_intake_timed_out_total",

@@ -65,7 +65,7 @@ def response_examples(catalogue: Catalogue) -> Examples:
                     licence=ELicenceFace(
                         number=f"EL-{CODE}",
                         licence_type="business-licence",
-                        holder_masked="9133**********123X",
+                        holder_masked="9133**************",
                         issuer_region=CODE.partition("-")[0],
                         issued_at="2025-03-06T07:12:00Z",
                         valid_until="",
@@ -118,6 +118,7 @@ def _receipt() -> SubmissionReceipt:
         matter_code=MATTER,
         submitted_at=SUBMITTED_AT,
         links=Links(self_=SELF),
+        progress_token="q8ZpX1tR0m3nVb2cY5kLwA",  # noqa: S106 (an example)
     )
 
 
@@ -178,7 +179,7 @@ def _application(catalogue: Catalogue) -> ApplicationView:
         name_sealed="",
         name_masked="张**",
         identifier_sealed="",
-        identifier_masked="1101**********002X",
+        identifier_masked="1101**************",
         mobile_sealed="",
         mobile_masked="1381234****",
         channels=("sms",),

@@ -184,6 +184,13 @@ class SubmissionReceipt(BaseModel):
     matter_code: str = Field(examples=["household-transfer"])
     submitted_at: datetime
     links: Links
+    progress_token: str = Field(
+        description="The application's lookup token, for the link the integrator sends the"
+        " applicant (SMS, app): `/v1/progress?code={application_code}&token={progress_token}`"
+        " opens the citizen progress lookup without typing digits. Treat it like a"
+        " password of this one application's status.",
+        examples=["q8ZpX1tR0m3nVb2cY5kLwA"],
+    )
 
 
 class UploadReceipt(BaseModel):
@@ -212,7 +219,7 @@ class UpdateReceipt(BaseModel):
 class ApplicantView(BaseModel):
     kind: Literal["person", "organisation"]
     name: str = Field(description="Masked for people (张**); organisations' names in full")
-    identifier: str = Field(description="Masked", examples=["1101**********002X"])
+    identifier: str = Field(description="Masked", examples=["1101**************"])
 
 
 class ContactView(BaseModel):
@@ -557,7 +564,7 @@ class ELicenceFace(BaseModel):
 
     number: str = Field(examples=["EL-330100-20250303-0004276"])
     licence_type: str = Field(examples=["business-licence"])
-    holder_masked: str = Field(examples=["9133**********123X"])
+    holder_masked: str = Field(examples=["9133**************"])
     issuer_region: str = Field(examples=["330100"])
     issued_at: str = Field(examples=["2025-03-06T07:12:00Z"])
     valid_until: str = Field(description="Empty for a long-term licence", examples=[""])

@@ -34,13 +34,11 @@ from onceonly.intake.paging import (
     decode_cursor,
     encode_cursor,
 )
-from onceonly.intake.progress import last4_matches
 from onceonly.intake.store import (
     ApplicationRecord,
     ApplicationStore,
     ApplicationSummary,
     IdempotentAnswer,
-    ProgressRow,
     SubmissionSession,
 )
 from onceonly.intake.submission import (
@@ -307,20 +305,6 @@ class IntakeService:
             last = page[-1]
             next_cursor = encode_cursor(Position(last.submitted_at, last.application_code))
         return page, next_cursor
-
-    async def progress(self, *, code: str, last4: str) -> ProgressRow | None:
-        """The application when `last4` ends its applicant's mobile number or
-        identifier; None alike for an unknown code and a wrong last4 (no oracle)."""
-        row = await self._store.progress(code)
-        if row is None or not last4_matches(
-            self._sealer,
-            application_code=row.application_code,
-            mobile_sealed=row.mobile_sealed,
-            identifier_sealed=row.identifier_sealed,
-            last4=last4,
-        ):
-            return None
-        return row
 
     async def application(self, *, integrator_id: str, code: str) -> ApplicationProgress | None:
         """The integrator's own application with where its approval stands; None for

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from onceonly.intake.client_address import Network, parse_proxies
+from onceonly.intake.lockout import LockoutRule
 from onceonly.platform.elicence_signatures import PublishedKeys, SigningKeys
 from onceonly.platform.secrets import (
     DEVELOPMENT_ELICENCE_SIGNING_KEYS,
@@ -44,9 +47,21 @@ class IntakeSettings(PlatformSettings):
     integrator_post_rate_per_second: float = Field(default=10.0, gt=0)
     integrator_post_burst: int = Field(default=50, ge=1)
     # The citizen progress lookup needs no key; it is limited per client IP address
-    # (the peer address: behind a proxy, that proxy must limit by the real client).
+    # (in process: see trusted_proxies for what the client address is).
     progress_rate_per_minute: float = Field(default=10.0, gt=0)
     progress_burst: int = Field(default=5, ge=1)
+    # ... and, shared by every replica (in Postgres): a code is locked for
+    # progress_lockout_seconds after progress_lockout_failures wrong answers within
+    # progress_lockout_window_seconds, and the deployment answers 429 to lookups by
+    # digits once progress_failures_per_minute lookups failed in the current minute.
+    progress_lockout_failures: int = Field(default=5, ge=1)
+    progress_lockout_window_seconds: float = Field(default=900.0, gt=0)
+    progress_lockout_seconds: float = Field(default=900.0, gt=0)
+    progress_failures_per_minute: int = Field(default=60, ge=1)
+    # Reverse proxies (IP addresses or CIDR networks, comma-separated) whose
+    # X-Forwarded-For is believed; empty: the header is never believed and the client is
+    # the peer. The uvicorn server's own proxy-header handling is off.
+    trusted_proxies: str = ""
 
     # Public e-licence verification (电子证照核验): the published keys it trusts (the JSON
     # of `onceonly-workflow elicence public-keys`; in development, the development key's),
@@ -85,6 +100,22 @@ class IntakeSettings(PlatformSettings):
             # Trusting the published development key is as unsafe as signing with it.
             return SigningKeys.parse(DEVELOPMENT_ELICENCE_SIGNING_KEYS, setting="dev").published()
         return None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_proxies(value)  # a ValueError names the bad entry
+        return value
+
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_proxies(self.trusted_proxies)
+
+    def lockout_rule(self) -> LockoutRule:
+        return LockoutRule(
+            max_failures=self.progress_lockout_failures,
+            window=timedelta(seconds=self.progress_lockout_window_seconds),
+            lock=timedelta(seconds=self.progress_lockout_seconds),
+        )
 
     @property
     def approvals_consumer_group(self) -> str:

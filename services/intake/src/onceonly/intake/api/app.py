@@ -16,9 +16,11 @@ from onceonly.intake import metrics, outbox
 from onceonly.intake.api import applications, elicences, materials, matters, progress, updates
 from onceonly.intake.api.dependencies import IntakeState
 from onceonly.intake.approval_store import ApprovalStore
+from onceonly.intake.lockout_store import LockoutStore
 from onceonly.intake.middleware import BodyLimitMiddleware, DeadlineMiddleware
 from onceonly.intake.openapi_examples import response_examples
 from onceonly.intake.problems import UNAVAILABLE, document_problems, install_intake_handlers
+from onceonly.intake.progress_lookup import ProgressLookup
 from onceonly.intake.relay import RELAY_COMPONENT
 from onceonly.intake.service import IntakeService
 from onceonly.intake.settings import IntakeSettings
@@ -111,6 +113,18 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             topic_prefix=settings.topic_prefix,
             idempotency_ttl_hours=settings.idempotency_ttl_hours,
             approvals=ApprovalStore(pool),
+        )
+        state.progress_lookup = ProgressLookup(
+            store=state.store,
+            sealer=state.sealer,
+            tokens=state.progress_tokens,
+            lockout=LockoutStore(
+                pool,
+                # One budget per deployment: its topic prefix names it.
+                scope=settings.topic_prefix,
+                rule=settings.lockout_rule(),
+            ),
+            failures_per_minute=settings.progress_failures_per_minute,
         )
         refresher = asyncio.create_task(_refresh_backlog(state, pool))
         yield

@@ -17,6 +17,7 @@ from onceonly.intake.api.dependencies import (
     MatterCatalogue,
     PostingIntegrator,
     Service,
+    State,
     code_or_404,
     idempotency,
     json_answer,
@@ -78,6 +79,7 @@ async def submit_application(
     integrator: PostingIntegrator,
     body: Annotated[ApplicationIn, Body(openapi_examples=_EXAMPLES)],
     service: Service,
+    state: State,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     key = idempotency(request, idempotency_key, body.model_dump(mode="json"))
@@ -99,8 +101,12 @@ async def submit_application(
         trace_headers=current_trace_headers(),
     )
     metrics.SUBMISSIONS.labels("replayed" if answer.replayed else "accepted").inc()
-    # The first answer and its replay (stored as JSON) are both read as the receipt.
-    receipt = SubmissionReceipt.model_validate(answer.body)
+    # The first answer and its replay (stored as JSON) are both read as the receipt; the
+    # lookup token is derived, not stored, so a replay carries it too.
+    code = answer.body["application_code"]
+    receipt = SubmissionReceipt.model_validate(
+        {**answer.body, "progress_token": state.progress_tokens.issue(code)}
+    )
     trace.get_current_span().set_attribute("onceonly.application_code", receipt.application_code)
     return json_answer(
         answer,

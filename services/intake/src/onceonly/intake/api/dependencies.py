@@ -23,6 +23,7 @@ from onceonly.catalogue import Catalogue
 from onceonly.intake import metrics
 from onceonly.intake.apikeys import parse_api_key, secret_matches
 from onceonly.intake.application_code import parse_application_code
+from onceonly.intake.client_address import Network, client_address
 from onceonly.intake.errors import InvalidApiKey, InvalidValue
 from onceonly.intake.idempotency import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -31,6 +32,8 @@ from onceonly.intake.idempotency import (
     validate_key,
 )
 from onceonly.intake.problems import invalid, not_found, too_many, unauthorised
+from onceonly.intake.progress import ProgressTokens
+from onceonly.intake.progress_lookup import ProgressLookup
 from onceonly.intake.ratelimit import RateLimiter, retry_after_header
 from onceonly.intake.service import Answer, IntakeService
 from onceonly.intake.settings import IntakeSettings
@@ -59,10 +62,13 @@ class IntakeState:
     progress_limiter: RateLimiter  # citizen progress lookups per client address
     verification_limiter: RateLimiter  # e-licence verifications per client address
     elicence_keys: PublishedKeys | None  # read once: None, verification answers 503
+    progress_tokens: ProgressTokens  # lookup tokens (receipts issue, the lookup verifies)
+    trusted_proxies: tuple[Network, ...]  # whose X-Forwarded-For is believed
     given_pool: asyncpg.Pool | None = None  # tests' pool: used, and left open
     pool: asyncpg.Pool | None = None  # set by the lifespan
     store: ApplicationStore | None = None  # set by the lifespan
     service: IntakeService | None = None  # set by the lifespan
+    progress_lookup: ProgressLookup | None = None  # set by the lifespan
 
     @classmethod
     def of(
@@ -85,6 +91,8 @@ class IntakeState:
                 burst=settings.elicence_verification_burst,
             ),
             elicence_keys=settings.elicence_public_keys(),
+            progress_tokens=ProgressTokens(settings.pii_keys.get_secret_value()),
+            trusted_proxies=settings.trusted_proxy_networks(),
             given_pool=pool,
         )
 
@@ -107,6 +115,17 @@ def matter_catalogue(state: State) -> Catalogue:
 def intake_service(state: State) -> IntakeService:
     assert state.service is not None  # the lifespan builds it before requests are served
     return state.service
+
+
+def progress_lookup(state: State) -> ProgressLookup:
+    assert state.progress_lookup is not None  # built by the lifespan
+    return state.progress_lookup
+
+
+def request_client(request: Request, state: State) -> str:
+    """The client's address for per-address limits (see `client_address`)."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), state.trusted_proxies)
 
 
 def upload_store(state: State) -> UploadStore:
@@ -158,6 +177,8 @@ async def posting_integrator(integrator: CurrentIntegrator, state: State) -> Int
 
 PostingIntegrator = Annotated[Integrator, Depends(posting_integrator)]
 Service = Annotated[IntakeService, Depends(intake_service)]
+Lookup = Annotated[ProgressLookup, Depends(progress_lookup)]
+ClientAddress = Annotated[str, Depends(request_client)]
 MatterCatalogue = Annotated[Catalogue, Depends(matter_catalogue)]
 Settings = Annotated[IntakeSettings, Depends(intake_settings)]
 Uploads = Annotated[UploadStore, Depends(upload_store)]

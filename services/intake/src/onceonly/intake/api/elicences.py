@@ -5,10 +5,10 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from onceonly.intake import metrics
-from onceonly.intake.api.dependencies import State
+from onceonly.intake.api.dependencies import ClientAddress, State
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.elicence_verification import verify_online
 from onceonly.intake.problems import documented, too_many
@@ -42,7 +42,6 @@ def _not_configured() -> Problem:
     responses=documented(422, 429, 503),
 )
 async def verify_elicence(
-    request: Request,
     t: Annotated[
         str,
         Query(
@@ -53,8 +52,8 @@ async def verify_elicence(
         ),
     ],
     state: State,
+    client: ClientAddress,
 ) -> ELicenceVerificationView:
-    client = request.client.host if request.client else "unknown"
     wait = state.verification_limiter.take(client)
     if wait is not None:
         metrics.RATE_LIMITED.labels("elicence-verification").inc()
