@@ -5,6 +5,8 @@ lockout per application code and a budget of failures per deployment, both in Po
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -14,9 +16,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 
 from onceonly.intake.api import create_app
 from onceonly.intake.application_code import format_application_code
+from onceonly.intake.cli import server_options
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.testing import eventually
 
@@ -68,6 +72,44 @@ async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_escape_th
             )
             for n in range(4)
         ]
+    assert [a.status_code for a in answers] == [404, 404, 404, 429]
+
+
+async def test_under_uvicorn_a_spoofed_forwarded_for_from_loopback_is_not_believed(
+    settings: IntakeSettings,
+) -> None:
+    """As `onceonly-intake api` serves it: uvicorn used to believe the header from
+    127.0.0.1 (754 spoofed lookups a second escaped the limit)."""
+    served = settings.model_copy(update={"progress_burst": 3, "progress_rate_per_minute": 1})
+    # Its own socket and event loop; every other option as the command serves it.
+    options: dict[str, Any] = {
+        key: value
+        for key, value in server_options(served).items()
+        if key not in {"host", "port", "loop"}
+    }
+    server = uvicorn.Server(uvicorn.Config(create_app(served), lifespan="on", **options))
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[listener])), daemon=True
+    )
+    thread.start()
+    try:
+        await eventually(lambda: asyncio.to_thread(lambda: server.started), within=60)
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            answers = [
+                await client.get(
+                    "/v1/progress",
+                    params={"code": unknown_code(40 + n), "last4": "0000"},
+                    headers={"X-Forwarded-For": f"203.0.113.{n}"},
+                )
+                for n in range(4)
+            ]
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 30)
+        listener.close()
     assert [a.status_code for a in answers] == [404, 404, 404, 429]
 
 

@@ -107,6 +107,7 @@ def live_intake(database_url: str, kafka_bootstrap: str) -> Iterator[LiveIntake]
         integrator_post_burst=10_000,
         progress_rate_per_minute=600_000.0,
         progress_burst=10_000,
+        progress_failures_per_minute=1_000_000,
     )
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -49,7 +49,25 @@ def api() -> None:
     from onceonly.intake.api import create_app
 
     settings = _settings("api")
-    common: dict[str, object] = {
+    common = server_options(settings)
+    if settings.intake_workers == 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+    else:
+        # Worker processes import the app themselves (and set up their own logging).
+        uvicorn.run(
+            "onceonly.intake.cli:worker_app",
+            factory=True,
+            workers=settings.intake_workers,
+            # The supervisor restarts a worker that does not answer its ping in time;
+            # the default 5 s is less than a worker's start-up on a loaded machine.
+            timeout_worker_healthcheck=30,
+            **common,  # type: ignore[arg-type]
+        )
+
+
+def server_options(settings: IntakeSettings) -> dict[str, object]:
+    """uvicorn's options for the API (the tests serve it with the same ones)."""
+    return {
         "host": settings.intake_host,
         "port": settings.intake_port,
         "log_config": None,
@@ -64,19 +82,6 @@ def api() -> None:
         # ONCEONLY_TRUSTED_PROXIES (onceonly/intake/client_address.py).
         "proxy_headers": False,
     }
-    if settings.intake_workers == 1:
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
-    else:
-        # Worker processes import the app themselves (and set up their own logging).
-        uvicorn.run(
-            "onceonly.intake.cli:worker_app",
-            factory=True,
-            workers=settings.intake_workers,
-            # The supervisor restarts a worker that does not answer its ping in time;
-            # the default 5 s is less than a worker's start-up on a loaded machine.
-            timeout_worker_healthcheck=30,
-            **common,  # type: ignore[arg-type]
-        )
 
 
 def worker_app() -> object:
