@@ -52,7 +52,7 @@ async def submit(
 
 def unknown_code(number: int) -> str:
     """A well-formed code of a day long past: no application has it."""
-    return format_application_code("330100", date(2001, 1, 1), 9_000_000 + number)
+    return format_application_code("330100", date(2001, 1, 1), 900_000 + number)
 
 
 async def lookup(client: httpx.AsyncClient, code: str, **secret: str) -> httpx.Response:
