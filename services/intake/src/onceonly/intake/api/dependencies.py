@@ -35,6 +35,7 @@ from onceonly.intake.ratelimit import RateLimiter, retry_after_header
 from onceonly.intake.service import Answer, IntakeService
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
+from onceonly.intake.upload_crypto import UploadCipher
 from onceonly.intake.upload_store import UploadStore
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.elicence_signatures import PublishedKeys
@@ -55,6 +56,7 @@ class IntakeState:
     settings: IntakeSettings
     catalogue: Catalogue
     sealer: PiiSealer
+    upload_cipher: UploadCipher  # encrypts stored materials (keys derived from PII keys)
     post_limiter: RateLimiter  # POSTs per integrator
     progress_limiter: RateLimiter  # citizen progress lookups per client address
     verification_limiter: RateLimiter  # e-licence verifications per client address
@@ -72,6 +74,7 @@ class IntakeState:
             settings=settings,
             catalogue=catalogue,
             sealer=PiiSealer(settings.pii_keys.get_secret_value()),
+            upload_cipher=UploadCipher.from_pii_keys(settings.pii_keys.get_secret_value()),
             post_limiter=RateLimiter(
                 rate_per_second=settings.integrator_post_rate_per_second,
                 burst=settings.integrator_post_burst,
@@ -111,7 +114,7 @@ def intake_service(state: State) -> IntakeService:
 
 def upload_store(state: State) -> UploadStore:
     assert state.pool is not None  # opened by the lifespan
-    return UploadStore(state.pool)
+    return UploadStore(state.pool, state.upload_cipher)
 
 
 bearer = HTTPBearer(
