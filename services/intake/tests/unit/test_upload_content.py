@@ -69,6 +69,14 @@ def test_a_pdf_with_javascript_is_refused() -> None:
     assert refused(check_pdf, data) == "active_content"
 
 
+def test_javascript_behind_escaped_names_is_found() -> None:
+    # `/J#53` is `/JS` once parsed: a scan of the raw bytes would miss it.
+    data = pdf(build=open_action("/JavaScript", "/JS", "app.alert('x');"))
+    disguised = data.replace(b"/JavaScript", b"/J#61vaScript").replace(b"/JS ", b"/J#53 ")
+    assert b"/JavaScript" not in disguised
+    assert refused(check_pdf, disguised) == "active_content"
+
+
 def test_a_pdf_with_an_attached_file_is_refused() -> None:
     data = pdf(build=lambda w: w.add_attachment("run.exe", ELF))
     assert refused(check_pdf, data) == "active_content"

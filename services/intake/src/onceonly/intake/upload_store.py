@@ -116,19 +116,26 @@ class UploadStore:
             return None
         return row["content_type"], self._cipher.decrypt(upload_id, row["key_id"], row["content"])
 
-    async def reseal(self, *, batch: int = 100) -> int:
-        """Encrypt again under the current key every upload stored under another key or
-        none (rows from before encryption); how many were. Safe while the API serves."""
+    async def reseal(self, *, integrator_id: str | None = None, batch: int = 100) -> int:
+        """Encrypt again under the current key every upload (of one integrator, if given)
+        stored under another key or none (rows from before encryption); how many were.
+        Safe while the API serves, and to run again.
+
+        Raises UploadDecryptionError when a row opens with none of the configured keys.
+        """
         current = self._cipher.current_key_id
         total = 0
         while True:
             async with self._pool.acquire() as conn, conn.transaction():
+                # SKIP LOCKED: a row another process holds is taken by a later run.
                 rows = await conn.fetch(
                     "SELECT upload_id, content, key_id FROM intake.material_uploads"
-                    " WHERE key_id IS DISTINCT FROM $1 ORDER BY upload_id LIMIT $2"
-                    " FOR UPDATE SKIP LOCKED",
+                    " WHERE key_id IS DISTINCT FROM $1"
+                    " AND ($3::text IS NULL OR integrator_id = $3)"
+                    " ORDER BY upload_id LIMIT $2 FOR UPDATE SKIP LOCKED",
                     current,
                     batch,
+                    integrator_id,
                 )
                 for row in rows:
                     plain = self._cipher.decrypt(row["upload_id"], row["key_id"], row["content"])
