@@ -162,7 +162,8 @@ async def _count(
     counted = await conn.fetchval(
         f"""
         INSERT INTO intake.upload_usage AS usage (integrator_id, day, uploads, bytes)
-        SELECT $1, {_TODAY}, 1, $2 WHERE $2 <= $4 AND 1 <= $3
+        SELECT $1::text, {_TODAY}, 1, $2::bigint
+        WHERE $2::bigint <= $4::bigint AND 1 <= $3::integer
         ON CONFLICT (integrator_id, day) DO UPDATE
             SET uploads = usage.uploads + 1, bytes = usage.bytes + EXCLUDED.bytes
             WHERE usage.uploads + 1 <= $3 AND usage.bytes + EXCLUDED.bytes <= $4
