@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import asyncpg
 import structlog
+from anyio import CapacityLimiter
 from fastapi import Depends, Header, Path, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -57,6 +58,8 @@ class IntakeState:
     catalogue: Catalogue
     sealer: PiiSealer
     upload_cipher: UploadCipher  # encrypts stored materials (keys derived from PII keys)
+    # Uploads parsed at once: decoding an image at the pixel bound takes ~120 MB.
+    upload_parsers: CapacityLimiter
     post_limiter: RateLimiter  # POSTs per integrator
     progress_limiter: RateLimiter  # citizen progress lookups per client address
     verification_limiter: RateLimiter  # e-licence verifications per client address
@@ -75,6 +78,7 @@ class IntakeState:
             catalogue=catalogue,
             sealer=PiiSealer(settings.pii_keys.get_secret_value()),
             upload_cipher=UploadCipher.from_pii_keys(settings.pii_keys.get_secret_value()),
+            upload_parsers=CapacityLimiter(2),
             post_limiter=RateLimiter(
                 rate_per_second=settings.integrator_post_rate_per_second,
                 burst=settings.integrator_post_burst,

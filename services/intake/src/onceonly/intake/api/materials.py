@@ -3,14 +3,17 @@ an application's or a supplement's materials."""
 
 # No `from __future__ import annotations`: FastAPI resolves the route annotations.
 
+from functools import partial
+
+from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from onceonly.intake.api.dependencies import (
     IdempotencyKeyHeader,
     PostingIntegrator,
     Settings,
+    State,
     Uploads,
     idempotency,
 )
@@ -25,20 +28,23 @@ async def upload_material(
     integrator: PostingIntegrator,
     settings: Settings,
     uploads: Uploads,
+    state: State,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     # The key is validated like on every POST; the content itself makes retries safe.
     idempotency(request, idempotency_key, {})
     data = await request.body()
     try:
-        # Parsing a file is CPU work: in a thread, so that other requests are answered.
-        media_type = await run_in_threadpool(
+        # Parsing a file is CPU work: in a thread, so that other requests are answered,
+        # and few at once, so that concurrent large images cannot exhaust memory.
+        check = partial(
             check_upload,
             request.headers.get("content-type", ""),
             data,
             max_bytes=settings.material_max_bytes,
             max_pixels=settings.material_max_pixels,
         )
+        media_type = await to_thread.run_sync(check, limiter=state.upload_parsers)
     except UploadRefused as exc:
         raise upload_refused(exc) from None
     quota = UploadQuota(settings.material_daily_uploads, settings.material_daily_bytes)
