@@ -4,6 +4,7 @@ usable only by the integrator that uploaded them."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import os
@@ -294,3 +295,13 @@ async def test_uploads_stored_before_encryption_are_read_and_resealed(
         == "k-new"
     )
     assert await rotated.reseal(integrator_id=integrator.id) == 0
+
+
+async def test_concurrent_uploads_cannot_overshoot_the_quota(
+    limited_client: httpx.AsyncClient, integrator: Any
+) -> None:
+    files = [image("PNG") for _ in range(6)]
+    answers = await asyncio.gather(
+        *(upload(limited_client, integrator, data, "image/png") for data in files)
+    )
+    assert sorted(answer.status_code for answer in answers) == [201, 201, 429, 429, 429, 429]
