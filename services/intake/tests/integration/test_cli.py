@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
 
+import asyncpg
 import pytest
 from typer.testing import CliRunner
 
@@ -67,3 +69,38 @@ def test_scripts_get_json_and_can_rerun_with_reuse(database_url: str) -> None:
     assert again["integrator_id"] == first["integrator_id"]
     assert again["api_key"] != first["api_key"]
     assert again["api_key"].startswith(f"oo_{again['key_id']}_")
+
+
+def test_reseal_uploads_encrypts_uploads_stored_before_encryption(database_url: str) -> None:
+    created = run(database_url, "integrator", "create", f"uploads {uuid.uuid4().hex[:8]}")
+    integrator_id = re.search(r"integrator_id:\s+(\S+)", created).group(1)  # type: ignore[union-attr]
+    upload_id, plain = uuid.uuid4(), b"%PDF-1.4 stored before encryption " + uuid.uuid4().bytes
+
+    async def sql(query: str, *args: object) -> object:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetchrow(query, *args)
+        finally:
+            await conn.close()
+
+    asyncio.run(
+        sql(
+            "INSERT INTO intake.material_uploads"
+            " (upload_id, integrator_id, content_type, size_bytes, sha256, content)"
+            " VALUES ($1, $2, 'application/pdf', $3, sha256($4), $4)",
+            upload_id,
+            integrator_id,
+            len(plain),
+            plain,
+        )
+    )
+    output = run(database_url, "reseal-uploads", "--integrator", integrator_id)
+    assert "resealed 1 uploads under key 'dev1'" in output
+    row = asyncio.run(
+        sql("SELECT content, key_id FROM intake.material_uploads WHERE upload_id = $1", upload_id)
+    )
+    assert row["key_id"] == "dev1"  # type: ignore[index]
+    assert plain not in row["content"]  # type: ignore[index]
+    assert "resealed 0 uploads" in run(
+        database_url, "reseal-uploads", "--integrator", integrator_id
+    )

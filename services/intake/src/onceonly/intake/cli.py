@@ -272,5 +272,36 @@ def reseal_pii(
     typer.echo(f"resealed {count} applications under key {sealer.primary_key_id!r}")
 
 
+@app.command("reseal-uploads")
+def reseal_uploads(
+    integrator_id: str | None = typer.Option(
+        None, "--integrator", help="Only this integrator's uploads (e.g. to try first)"
+    ),
+) -> None:
+    """Encrypt stored materials again under the first key of ONCEONLY_PII_KEYS: those
+    under an older key, and those stored before uploads were encrypted."""
+    from onceonly.intake.upload_crypto import UploadCipher, UploadDecryptionError
+    from onceonly.intake.upload_store import UploadStore
+
+    settings = load_settings(IntakeSettings)
+    _admin_logging(settings)
+    cipher = UploadCipher.from_pii_keys(settings.pii_keys.get_secret_value())
+
+    async def run() -> int:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await prepare_database(pool, component="intake", package="onceonly.intake")
+            return await UploadStore(pool, cipher).reseal(integrator_id=integrator_id)
+        finally:
+            await pool.close()
+
+    try:
+        count = asyncio.run(run())
+    except UploadDecryptionError as exc:
+        typer.echo(f"Stopped: {exc}. Configure the retired key again and rerun.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"resealed {count} uploads under key {cipher.current_key_id!r}")
+
+
 def main() -> None:
     app()

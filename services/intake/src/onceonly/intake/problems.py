@@ -21,6 +21,7 @@ from onceonly.intake.errors import (
     UpdateConflict,
 )
 from onceonly.intake.schemas import ProblemView
+from onceonly.intake.upload_store import UploadQuotaExceeded
 from onceonly.intake.uploads import UploadRefused
 from onceonly.platform.http import PROBLEM_JSON, Problem, problem_response
 
@@ -303,6 +304,20 @@ def upload_refused(exc: UploadRefused) -> Problem:
                 "message_zh": exc.message_zh,
             }
         ]
+    )
+
+
+def upload_quota_exceeded(exc: UploadQuotaExceeded) -> Problem:
+    quota = exc.quota
+    return Problem(
+        429,
+        "Upload quota exceeded",
+        f"Today's upload quota is used up ({quota.uploads} files or {quota.bytes} bytes per"
+        f" day, China Standard Time); retry after {exc.retry_after} seconds."
+        f" 今日上传额度已用完 (每日 {quota.uploads} 个文件或 {quota.bytes} 字节),"
+        f" 请 {exc.retry_after} 秒后重试.",
+        type_=PROBLEMS + "upload-quota-exceeded",
+        headers={"Retry-After": str(exc.retry_after)},
     )
 
 

@@ -37,6 +37,13 @@ class IntakeSettings(PlatformSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # Uploaded materials (PDF, PNG, JPEG) may be this large; other bodies max_body_bytes.
     material_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    # Images are decoded in full to be checked: at most this many pixels (A4 at 600 dpi is
+    # 35 megapixels). Pillow's own bomb threshold is 89 million.
+    material_max_pixels: int = Field(default=40_000_000, ge=10_000, le=89_000_000)
+    # Per integrator and day (China Standard Time): uploads kept and their bytes. An upload
+    # of bytes already uploaded costs nothing; beyond either, 429 until the next day.
+    material_daily_uploads: int = Field(default=2_000, ge=1)
+    material_daily_bytes: int = Field(default=2 * 1024**3, ge=1024)
     # A request not answered within this (e.g. waiting for a database connection under
     # overload) is answered 503 with Retry-After instead of hanging.
     request_timeout_seconds: float = Field(default=15.0, gt=0)

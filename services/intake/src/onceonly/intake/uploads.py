@@ -1,13 +1,16 @@
 """Uploaded materials: which files are accepted, and how they are referenced.
 
 Only the document types service centres accept (PDF, PNG, JPEG), recognised by their
-first bytes and not only by the declared Content-Type, and no larger than the limit.
-An application or supplement names an upload as `upload:<upload_id>`.
+first bytes and not only by the declared Content-Type, parsed in full as that type
+(`upload_content`), and no larger than the limit. An application or supplement names an
+upload as `upload:<upload_id>`.
 """
 
 from __future__ import annotations
 
 import uuid
+
+from onceonly.intake.upload_content import ContentRefused, check_jpeg, check_pdf, check_png
 
 UPLOAD_SCHEME = "upload:"
 # Media type → the bytes every such file starts with.
@@ -29,8 +32,9 @@ class UploadRefused(ValueError):
         self.message_zh = message_zh
 
 
-def check_upload(declared_type: str, data: bytes, *, max_bytes: int) -> str:
-    """The upload's media type when it is acceptable; raises UploadRefused."""
+def check_upload(declared_type: str, data: bytes, *, max_bytes: int, max_pixels: int) -> str:
+    """The upload's media type when it is acceptable; raises UploadRefused. Parses the
+    whole file: call it off the event loop."""
     media_type = declared_type.split(";", 1)[0].strip().lower()
     if media_type not in SIGNATURES:
         raise UploadRefused(
@@ -55,6 +59,15 @@ def check_upload(declared_type: str, data: bytes, *, max_bytes: int) -> str:
             f"The content is not a {media_type} file.",
             f"文件内容与声明的类型 {media_type} 不符.",
         )
+    try:
+        if media_type == "application/pdf":
+            check_pdf(data)
+        elif media_type == "image/png":
+            check_png(data, max_pixels=max_pixels)
+        else:
+            check_jpeg(data, max_pixels=max_pixels)
+    except ContentRefused as exc:
+        raise UploadRefused(422, exc.code, exc.message_en, exc.message_zh) from None
     return media_type
 
 

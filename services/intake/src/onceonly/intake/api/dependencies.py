@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import asyncpg
 import structlog
+from anyio import CapacityLimiter
 from fastapi import Depends, Header, Path, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -38,6 +39,7 @@ from onceonly.intake.ratelimit import RateLimiter, retry_after_header
 from onceonly.intake.service import Answer, IntakeService
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
+from onceonly.intake.upload_crypto import UploadCipher
 from onceonly.intake.upload_store import UploadStore
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.elicence_signatures import PublishedKeys
@@ -58,6 +60,9 @@ class IntakeState:
     settings: IntakeSettings
     catalogue: Catalogue
     sealer: PiiSealer
+    upload_cipher: UploadCipher  # encrypts stored materials (keys derived from PII keys)
+    # Uploads parsed at once: decoding an image at the pixel bound takes ~120 MB.
+    upload_parsers: CapacityLimiter
     post_limiter: RateLimiter  # POSTs per integrator
     progress_limiter: RateLimiter  # citizen progress lookups per client address
     verification_limiter: RateLimiter  # e-licence verifications per client address
@@ -78,6 +83,8 @@ class IntakeState:
             settings=settings,
             catalogue=catalogue,
             sealer=PiiSealer(settings.pii_keys.get_secret_value()),
+            upload_cipher=UploadCipher.from_pii_keys(settings.pii_keys.get_secret_value()),
+            upload_parsers=CapacityLimiter(2),
             post_limiter=RateLimiter(
                 rate_per_second=settings.integrator_post_rate_per_second,
                 burst=settings.integrator_post_burst,
@@ -130,7 +137,7 @@ def request_client(request: Request, state: State) -> str:
 
 def upload_store(state: State) -> UploadStore:
     assert state.pool is not None  # opened by the lifespan
-    return UploadStore(state.pool)
+    return UploadStore(state.pool, state.upload_cipher)
 
 
 bearer = HTTPBearer(
