@@ -104,20 +104,18 @@ def mask_name(name: str) -> str:
 # schema) are stored and published in place as `{"sealed": "key_id:...", "masked": "张*"}`;
 # every other field stays as sent. Sealed under `form_field_context`, so a value copied to
 # another field or application does not open there.
-SEALED_FIELD_KEYS = frozenset({"sealed", "masked"})
-
-
 def form_field_context(application_code: str, path: tuple[str | int, ...]) -> str:
     """The sealing context of the form field at `path` (keys from the form's root)."""
     return f"{application_code}:form:{'/'.join(str(part) for part in path)}"
 
 
 def is_sealed_field(value: object) -> bool:
-    """A sealed form field: exactly `sealed` and `masked`, both strings."""
+    """A sealed form field: an object with string `sealed` and `masked` (the same test
+    intake's reseal makes in SQL; anything else there is dropped from views)."""
     return (
         isinstance(value, dict)
-        and value.keys() == SEALED_FIELD_KEYS
-        and all(isinstance(item, str) for item in value.values())
+        and isinstance(value.get("sealed"), str)
+        and isinstance(value.get("masked"), str)
     )
 
 
