@@ -11,13 +11,15 @@ from onceonly.events.v1 import approval_pb2
 from onceonly.platform.pii import PiiSealer, form_field_context
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 from onceonly.platform.testing import eventually
+from onceonly.workflow.payload_codec import EncryptionCodec
 from onceonly.workflow.shared import ApplicationSnapshot, WithdrawalInput
-from services.workflow.tests.conftest import CODEC
 from services.workflow.tests.history_payloads import payloads, transform
 
 from .test_shared_data import GOOD_BORROWER, application, start
 
 SEALER = PiiSealer(DEVELOPMENT_PII_KEY)
+# The harness's client encrypts every payload under this key (as production does).
+CODEC = EncryptionCodec.from_pii_keys(DEVELOPMENT_PII_KEY)
 SPOUSE = {
     "spouse_name": ("李四娘", "李**"),
     "spouse_id_number": ("330106198805210125", "3301**********0125"),
