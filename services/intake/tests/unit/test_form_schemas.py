@@ -169,3 +169,38 @@ def test_the_application_view_shows_the_form_masked(sealer: PiiSealer) -> None:
     assert view.form["spouse_id_number"] == "3301**********0125"
     assert view.form["spouse_mobile"] == "1390000****"
     assert SPOUSE_NAME not in view.model_dump_json()
+
+
+def test_personal_fields_of_nested_objects_are_sealed_by_path(sealer: PiiSealer) -> None:
+    catalogue = default_catalogue()
+    base = catalogue.matter("household-transfer")
+    assert base is not None
+    nested = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "spouse": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"id_number": {"type": "string", "x-personal": "id_number"}},
+            }
+        },
+    }
+    matter = type(base).model_validate({**base.model_dump(), "form_schema": nested})
+    draft = replace(DRAFT, form={"spouse": {"id_number": SPOUSE_ID, "age": 3}})
+    nested_catalogue = catalogue.model_copy(update={"matters": (matter,)})
+    assert issues_of_in(nested_catalogue, draft) == {"form.spouse.age": "unknown_field"}
+    draft = replace(DRAFT, form={"spouse": {"id_number": SPOUSE_ID}})
+    submission = validate_submission(draft, nested_catalogue, today=TODAY)
+    sealed = seal_personal_data(sealer, submission, application_code=CODE)
+    field = sealed.form["spouse"]["id_number"]
+    assert field["masked"] == "3301**********0125"
+    context = form_field_context(CODE, ("spouse", "id_number"))
+    assert sealer.open(field["sealed"], context=context) == SPOUSE_ID
+
+
+def issues_of_in(catalogue: Any, draft: SubmissionDraft) -> dict[str, str]:
+    with pytest.raises(SubmissionInvalid) as raised:
+        validate_submission(draft, catalogue, today=TODAY)
+    return {issue.field: issue.code for issue in raised.value.issues}
