@@ -223,7 +223,9 @@ _FORM_MESSAGES_ZH = {
 
 
 def _form_field(path: tuple[str | int, ...]) -> str:
-    return ".".join(("form", *(str(part) for part in path)))
+    name = ".".join(("form", *(str(part) for part in path)))
+    # An unknown key is the integrator's own text, of any length: name it, briefly.
+    return name if len(name) <= 120 else name[:119] + "…"
 
 
 def _form_issue(matter: Matter, violation: FormViolation) -> FieldIssue:
