@@ -25,5 +25,5 @@ def loan_application(run_id: str) -> dict[str, Any]:
                 "reference": f"dms://{run_id}/{uuid.uuid4().hex[:12]}/loan-application.pdf",
             }
         ],
-        "form": {"loan_amount_cny": 600000, "bench_run": run_id},
+        "form": {"loan_amount_cny": 600000, "loan_term_years": 30},
     }

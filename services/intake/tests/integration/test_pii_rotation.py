@@ -4,6 +4,7 @@ ones to it, and then the old key can go, with the citizen lookup still working."
 from __future__ import annotations
 
 import base64
+import json
 import os
 from typing import Any
 
@@ -13,7 +14,7 @@ from pydantic import SecretStr
 
 from onceonly.intake.pii_rotation import reseal_applications
 from onceonly.intake.settings import IntakeSettings
-from onceonly.platform.pii import PiiError, PiiSealer
+from onceonly.platform.pii import PiiError, PiiSealer, form_field_context
 
 from .test_progress_and_limits import api_with, submit
 
@@ -39,6 +40,7 @@ async def test_a_key_is_rotated_out(
     person_application: dict[str, Any],
 ) -> None:
     old, new = key("old"), key("new")
+    person_application["form"] |= {"spouse_name": "李四", "spouse_mobile": "13900001234"}
     async with api_with(settings, pool, pii_keys=SecretStr(old)) as client:
         code = await submit(client, integrator, person_application)
     assert all(value.startswith("old:") for value in await sealed_of(pool, code))
@@ -54,6 +56,16 @@ async def test_a_key_is_rotated_out(
     only_new = PiiSealer(new)
     assert only_new.open(resealed["mobile_sealed"], context=f"{code}:mobile") == "13812345678"
     assert only_new.open(resealed["name_sealed"], context=f"{code}:name") == "张三丰"
+    form = json.loads(
+        await pool.fetchval(
+            "SELECT form FROM intake.applications WHERE application_code = $1", code
+        )
+    )
+    spouse = form["spouse_mobile"]["sealed"]
+    assert spouse.startswith("new:") and form["spouse_name"]["sealed"].startswith("new:")
+    assert only_new.open(spouse, context=form_field_context(code, ("spouse_mobile",))) == (
+        "13900001234"
+    )
 
     # With the old key gone, the applicant can still look the application up.
     async with api_with(settings, pool, pii_keys=SecretStr(new)) as client:

@@ -60,7 +60,13 @@ async def test_an_unknown_matter_and_a_wrong_applicant_kind(
         await client.post("/v1/applications", json=unknown, headers=integrator.headers)
     ) == {"matter_code": "unknown_matter"}
 
-    wrong_kind = {**person_application, "matter_code": "business-startup", "materials": []}
+    # No form: the household transfer's fields are not business start-up's.
+    wrong_kind = {
+        **person_application,
+        "matter_code": "business-startup",
+        "materials": [],
+        "form": {},
+    }
     assert await problem_fields(
         await client.post("/v1/applications", json=wrong_kind, headers=integrator.headers)
     ) == {"applicant.kind": "kind_not_allowed"}

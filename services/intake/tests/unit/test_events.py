@@ -32,7 +32,7 @@ def submitted(sealer: PiiSealer, kind: str = "person") -> application_pb2.Applic
         mobile=MOBILE,
         channels=("sms",),
         materials=(MaterialReference("resident-id", "doc://1"),) if kind == "person" else (),
-        form={"destination": "杭州", "floor": 3},
+        form={"destination": "杭州", "reason": "工作调动"} if kind == "person" else {},
     )
     submission = validate_submission(draft, default_catalogue(), today=date(2025, 3, 3))
     sealed = seal_personal_data(sealer, submission, application_code=CODE)
@@ -54,7 +54,7 @@ def test_the_event_carries_the_application(sealer: PiiSealer) -> None:
     assert list(event.contact.channels) == ["sms"]
     assert event.contact.language == "zh"
     assert [(m.code, m.reference) for m in event.materials] == [("resident-id", "doc://1")]
-    assert json.loads(event.form_json) == {"destination": "杭州", "floor": 3}
+    assert json.loads(event.form_json) == {"destination": "杭州", "reason": "工作调动"}
     assert event.submitted_at.ToDatetime(tzinfo=UTC) == datetime(2025, 3, 3, 1, 2, 3, tzinfo=UTC)
 
 

@@ -70,3 +70,23 @@ def test_a_clock_not_started_has_no_times_not_1970() -> None:
         summarise(approval_pb2.TaskStarted(application_code="C", clock=started))["clock"]["due_at"]
         == "2025-03-13T15:59:59Z"
     )
+
+
+def test_sealed_form_fields_keep_only_their_masks(events) -> None:
+    code = events.code()
+    message = events.submitted(code)
+    sealed = events.sealer.seal("330106198805210125", context=f"{code}:form:spouse_id_number")
+    message.form_json = json.dumps(
+        {
+            "to_district": "西湖区",
+            "spouse_id_number": {"sealed": sealed, "masked": "3301**********0125"},
+        }
+    )
+    summary = summarise(message)
+    assert json.loads(summary["form_json"]) == {
+        "to_district": "西湖区",
+        "spouse_id_number": "3301**********0125",
+    }
+    assert sealed not in json.dumps(summary)
+    message.form_json = "not json, could hide anything"
+    assert summarise(message)["form_json"] == ""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from onceonly.catalogue.forms import DIALECT, FormSchema, FormSchemaError
 
 
 class DayKind(StrEnum):
@@ -33,6 +36,15 @@ class ApplicantKinds(StrEnum):
     PERSON = "person"
     ORGANISATION = "organisation"
     ANY = "any"
+
+
+# A matter that publishes no form schema takes no form fields (unknown fields refused).
+EMPTY_FORM_SCHEMA: dict[str, Any] = {
+    "$schema": DIALECT,
+    "type": "object",
+    "properties": {},
+    "additionalProperties": False,
+}
 
 
 class _Strict(BaseModel):
@@ -96,9 +108,16 @@ class Matter(_Strict):
     # How long the issued e-licence is valid; None for long-term results.
     elicence_valid_days: int | None = Field(default=None, ge=1)
     fee_yuan: float = 0.0
+    # The application form (JSON Schema draft 2020-12); `x-personal` marks personal fields.
+    form_schema: dict[str, Any] = Field(default_factory=lambda: dict(EMPTY_FORM_SCHEMA))
 
     @model_validator(mode="after")
     def _consistent(self) -> Matter:
+        try:
+            # Compiled once here: a bad schema fails the catalogue at load, not a request.
+            _ = self.form
+        except FormSchemaError as exc:
+            raise ValueError(f"matter {self.code}: {exc}") from None
         departments = [task.department for task in self.tasks]
         if len(set(departments)) != len(departments):
             raise ValueError(f"matter {self.code}: a department appears twice in tasks")
@@ -136,6 +155,11 @@ class Matter(_Strict):
                 f"matter {self.code}: lead department {self.lead_department} has no task"
             )
         return self
+
+    @cached_property
+    def form(self) -> FormSchema:
+        """The compiled form schema, with its personal fields."""
+        return FormSchema(self.form_schema, origin="form_schema")
 
     @property
     def extension_bound(self) -> int:

@@ -100,3 +100,50 @@ def mask_identifier(value: str) -> str:
 def mask_name(name: str) -> str:
     """`张三丰` → `张**`; keeps the family name only."""
     return name[:1] + "*" * (len(name) - 1) if name else ""
+
+
+# Personal fields of an application's `form` (marked `x-personal` in the matter's form
+# schema) are stored and published in place as `{"sealed": "key_id:...", "masked": "张*"}`;
+# every other field stays as sent. Sealed under `form_field_context`, so a value copied to
+# another field or application does not open there.
+def form_field_context(application_code: str, path: tuple[str | int, ...]) -> str:
+    """The sealing context of the form field at `path` (keys from the form's root)."""
+    return f"{application_code}:form:{'/'.join(str(part) for part in path)}"
+
+
+def is_sealed_field(value: object) -> bool:
+    """A sealed form field: an object with string `sealed` and `masked` (the same test
+    intake's reseal makes in SQL; anything else there is dropped from views)."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("sealed"), str)
+        and isinstance(value.get("masked"), str)
+    )
+
+
+def masked_form(form: object) -> object:
+    """`form` for display: every sealed field replaced by its mask (nothing to open)."""
+    if is_sealed_field(form):
+        return form["masked"]  # type: ignore[index]
+    if isinstance(form, dict):
+        return {key: masked_form(value) for key, value in form.items()}
+    if isinstance(form, list):
+        return [masked_form(item) for item in form]
+    return form
+
+
+FormPath = tuple[str | int, ...]
+
+
+def sealed_form_fields(form: object, path: FormPath = ()) -> list[tuple[FormPath, dict[str, str]]]:
+    """Every sealed field of `form` with its path (to reseal or open them)."""
+    if is_sealed_field(form):
+        return [(path, form)]  # type: ignore[list-item]
+    found: list[tuple[FormPath, dict[str, str]]] = []
+    if isinstance(form, dict):
+        for key, value in form.items():
+            found.extend(sealed_form_fields(value, (*path, key)))
+    elif isinstance(form, list):
+        for index, item in enumerate(form):
+            found.extend(sealed_form_fields(item, (*path, index)))
+    return found

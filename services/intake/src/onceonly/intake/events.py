@@ -5,12 +5,26 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from onceonly.catalogue.forms import PersonalKind
 from onceonly.events.v1 import application_pb2
 from onceonly.intake.submission import ApplicantKind, Submission
-from onceonly.platform.pii import PiiSealer, mask_identifier, mask_mobile, mask_name
+from onceonly.platform.pii import (
+    PiiSealer,
+    form_field_context,
+    mask_identifier,
+    mask_mobile,
+    mask_name,
+)
+
+_MASKS = {
+    PersonalKind.NAME: mask_name,
+    PersonalKind.ID_NUMBER: mask_identifier,
+    PersonalKind.MOBILE: mask_mobile,
+}
 
 _KINDS = {
     ApplicantKind.PERSON: application_pb2.APPLICANT_KIND_PERSON,
@@ -25,6 +39,8 @@ class SealedPersonalData:
     name: application_pb2.SealedText
     identifier: application_pb2.SealedText
     mobile: application_pb2.SealedText
+    # The form as stored and published: personal fields as {"sealed", "masked"}.
+    form: dict[str, Any]
 
 
 def seal_personal_data(
@@ -50,11 +66,32 @@ def seal_personal_data(
         mobile=sealer.sealed_text(
             submission.mobile, mask_mobile(submission.mobile), context=f"{application_code}:mobile"
         ),
+        form=seal_form(sealer, submission, application_code=application_code),
     )
 
 
-def form_json(submission: Submission) -> str:
-    return json.dumps(submission.form, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+def seal_form(
+    sealer: PiiSealer, submission: Submission, *, application_code: str
+) -> dict[str, Any]:
+    """The form with every field the matter's schema marks personal sealed in place as
+    `{"sealed": ..., "masked": ...}`, each under its own context."""
+    form: dict[str, Any] = json.loads(json.dumps(submission.form))  # a deep copy
+    for path, kind in submission.matter.form.personal.items():
+        parent: Any = form
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        value = parent.get(path[-1]) if isinstance(parent, dict) else None
+        if not isinstance(value, str):
+            continue  # absent (validation refused any other type)
+        parent[path[-1]] = {
+            "sealed": sealer.seal(value, context=form_field_context(application_code, path)),
+            "masked": _MASKS[kind](value),
+        }
+    return form
+
+
+def form_json(form: dict[str, Any]) -> str:
+    return json.dumps(form, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def application_submitted(
@@ -81,6 +118,6 @@ def application_submitted(
             application_pb2.Material(code=material.code, reference=material.reference)
             for material in submission.materials
         ],
-        form_json=form_json(submission),
+        form_json=form_json(sealed.form),
         submitted_at=stamp,
     )

@@ -189,7 +189,11 @@ def _application(catalogue: Catalogue) -> ApplicationView:
             {"code": "resident-id", "reference": "upload:6f1c2d4e-8a3b-4c5d-9e7f-0a1b2c3d4e5f"},
             {"code": "housing-proof", "reference": "doc://portal/2025/03/03/8f2c"},
         ],
-        form={},
+        form={
+            "to_district": "西湖区",
+            "reason": "工作调动",
+            "spouse_name": {"sealed": "", "masked": "李*"},
+        },
         status="accepted_with_deficiency",
         submitted_at=SUBMITTED_AT,
         event_id="",

@@ -4,19 +4,27 @@ A new key is put first in ONCEONLY_PII_KEYS (it seals from then on; the old one 
 opens). `onceonly-intake reseal-pii` then seals every stored value again under the new
 key, batch by batch, so that the old key can be removed from the settings. Safe to
 run while the API serves and to run again (rows already under the primary key are
-skipped). Events already on Kafka keep their old sealing until their retention ends.
+skipped). The personal fields of a stored form (`{"sealed", "masked"}`) are resealed
+with them. Events already on Kafka keep their old sealing until their retention ends.
 """
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import structlog
 
-from onceonly.platform.pii import PiiSealer
+from onceonly.platform.pii import PiiSealer, form_field_context, sealed_form_fields
 
 log = structlog.get_logger(__name__)
 
 FIELDS = ("name", "identifier", "mobile")
+# A sealed form field not under $p: what `is_sealed_field` and `_resealed_form` take.
+_FORM_NOT_UNDER = (
+    '$.** ? (@.sealed.type() == "string" && @.masked.type() == "string"'
+    " && !(@.sealed starts with $p))"
+)
 
 
 async def reseal_applications(
@@ -39,18 +47,20 @@ async def reseal_applications(
             # SKIP LOCKED: a row being written by a request is taken in a later batch.
             rows = await conn.fetch(
                 """
-                SELECT application_code, name_sealed, identifier_sealed, mobile_sealed
+                SELECT application_code, name_sealed, identifier_sealed, mobile_sealed, form
                 FROM intake.applications
                 WHERE ($3::text IS NULL OR integrator_id = $3)
                   AND (left(name_sealed, length($1)) <> $1
                        OR left(identifier_sealed, length($1)) <> $1
-                       OR left(mobile_sealed, length($1)) <> $1)
+                       OR left(mobile_sealed, length($1)) <> $1
+                       OR jsonb_path_exists(form, $4::jsonpath, jsonb_build_object('p', $1)))
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
                 """,
                 prefix,
                 batch,
                 integrator_id,
+                _FORM_NOT_UNDER,
             )
             if not rows:
                 return total
@@ -63,14 +73,24 @@ async def reseal_applications(
                     else sealer.reseal(row[f"{field}_sealed"], context=f"{code}:{field}")
                     for field in FIELDS
                 ]
-                updates.append((code, *values))
+                form = _resealed_form(sealer, code, json.loads(row["form"]), prefix)
+                updates.append((code, *values, json.dumps(form, ensure_ascii=False)))
             await conn.executemany(
                 """
                 UPDATE intake.applications
-                SET name_sealed = $2, identifier_sealed = $3, mobile_sealed = $4
+                SET name_sealed = $2, identifier_sealed = $3, mobile_sealed = $4,
+                    form = $5::jsonb
                 WHERE application_code = $1
                 """,
                 updates,
             )
         total += len(rows)
         log.info("applications resealed", batch=len(rows), total=total)
+
+
+def _resealed_form(sealer: PiiSealer, code: str, form: object, prefix: str) -> object:
+    """`form` with each sealed field not under `prefix` sealed again, in place."""
+    for path, field in sealed_form_fields(form):
+        if not field["sealed"].startswith(prefix):
+            field["sealed"] = sealer.reseal(field["sealed"], context=form_field_context(code, path))
+    return form

@@ -14,6 +14,7 @@ from onceonly.intake.approval_status import NOT_EXAMINED, Status, TaskStatus
 from onceonly.intake.store import ApplicationRecord, ApplicationSummary
 
 # A query parameter instant: `2025-03-03T08:00:00+08:00`, never a number, 1970 to 2100.
+from onceonly.platform.pii import masked_form
 from onceonly.platform.request_rules import Instant as Instant
 
 PERSON_EXAMPLE: dict[str, Any] = {
@@ -133,7 +134,10 @@ class ApplicationIn(_Body):
     materials: list[MaterialIn] = Field(default_factory=list, max_length=100)
     form: FormData = Field(
         default_factory=dict,
-        description="The matter's form data; no personal data beyond `applicant` and `contact`",
+        description="The matter's form, as its `form_schema` (GET /v1/matters/{code})"
+        " describes it: unknown fields are refused; fields marked `x-personal` (a"
+        " spouse's name, ID number, mobile) are checked like the applicant's, stored"
+        " sealed and only ever shown masked",
     )
 
 
@@ -295,6 +299,10 @@ class ApplicationView(BaseModel):
     applicant: ApplicantView
     contact: ContactView
     materials: list[MaterialView]
+    form: dict[str, Any] = Field(
+        description="The form as sent, its personal fields masked",
+        examples=[{"to_district": "西湖区", "spouse_name": "李*"}],
+    )
     missing_materials: list[MissingMaterialView] = Field(
         description="Asked for and not yet supplied (一次性告知): send them as a supplement"
     )
@@ -336,6 +344,7 @@ class ApplicationView(BaseModel):
                 language=record.language,
             ),
             materials=[MaterialView(**material) for material in record.materials],
+            form=_masked(record.form),
             missing_materials=[
                 MissingMaterialView(
                     code=code,
@@ -352,6 +361,11 @@ class ApplicationView(BaseModel):
             submitted_at=record.submitted_at,
             links=Links(self_=self_link),
         )
+
+
+def _masked(form: dict[str, Any]) -> dict[str, Any]:
+    masked = masked_form(form)
+    return masked if isinstance(masked, dict) else {}
 
 
 def _department(code: str, task: TaskView, catalogue: Catalogue) -> DepartmentProgressView:
@@ -477,6 +491,10 @@ class MatterGuide(MatterSummary):
     auto_approval: bool
     joint_inspection_allowed: bool
     fee_yuan: float
+    form_schema: dict[str, Any] = Field(
+        description="JSON Schema (draft 2020-12) of the application's `form`; `x-personal`"
+        " marks personal fields (name, id_number, mobile), sealed and shown masked"
+    )
 
     @classmethod
     def of_matter(cls, matter: Matter, catalogue: Catalogue) -> MatterGuide:
@@ -513,6 +531,7 @@ class MatterGuide(MatterSummary):
             auto_approval=matter.auto_approval,
             joint_inspection_allowed=matter.joint_inspection_allowed,
             fee_yuan=matter.fee_yuan,
+            form_schema=matter.form_schema,
         )
 
 

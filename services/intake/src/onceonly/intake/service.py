@@ -388,7 +388,7 @@ def _application_record(
             {"code": material.code, "reference": material.reference}
             for material in submission.materials
         ],
-        form=dict(submission.form),
+        form=sealed.form,
         status=SUBMITTED,
         submitted_at=now,
         event_id=event_id,

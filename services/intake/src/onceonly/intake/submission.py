@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from onceonly.catalogue import Catalogue, Matter
+from onceonly.catalogue.forms import FormViolation, PersonalKind
 from onceonly.catalogue.model import ApplicantKinds
 from onceonly.intake.errors import FieldIssue, InvalidValue, SubmissionInvalid
 from onceonly.intake.identifiers import parse_mobile, parse_resident_id, parse_uscc
@@ -50,7 +51,8 @@ class SubmissionDraft:
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A valid submission; identifiers and numbers in their normalised form."""
+    """A valid submission; identifiers and numbers in their normalised form (in `form`
+    too: its personal fields are still in the clear here, sealed by `events`)."""
 
     matter: Matter
     applicant_kind: ApplicantKind
@@ -186,6 +188,11 @@ def validate_submission(draft: SubmissionDraft, catalogue: Catalogue, *, today: 
                     )
                 )
 
+    form = dict(draft.form)
+    if matter is not None:
+        form, form_issues = check_form(matter, draft.form, today=today)
+        issues.extend(form_issues)
+
     if issues:
         raise SubmissionInvalid(issues)
     assert matter is not None and kind is not None
@@ -198,5 +205,86 @@ def validate_submission(draft: SubmissionDraft, catalogue: Catalogue, *, today: 
         channels=tuple(dict.fromkeys(draft.channels)),
         language=draft.language,
         materials=draft.materials,
-        form=draft.form,
+        form=form,
     )
+
+
+_FORM_MESSAGES_ZH = {
+    "unknown_field": "该事项的表单没有此字段",
+    "required": "缺少必填字段",
+    "type": "字段类型不正确",
+    "format": "格式不正确",
+    "enum": "取值不在允许范围内",
+    "pattern": "格式不正确",
+    "too_long": "过长",
+    "too_short": "过短",
+    "out_of_range": "数值超出范围",
+}
+
+
+def _form_field(path: tuple[str | int, ...]) -> str:
+    name = ".".join(("form", *(str(part) for part in path)))
+    # An unknown key is the integrator's own text, of any length: name it, briefly.
+    return name if len(name) <= 120 else name[:119] + "…"
+
+
+def _form_issue(matter: Matter, violation: FormViolation) -> FieldIssue:
+    field_name = _form_field(violation.path)
+    message_zh = _FORM_MESSAGES_ZH.get(violation.code, "字段值不合法")
+    if violation.code == "unknown_field":
+        known = ", ".join(sorted(matter.form_schema.get("properties", {}))) or "(none)"
+        return FieldIssue(
+            field_name,
+            "unknown_field",
+            f"Matter {matter.code} has no form field {field_name}; its form fields are: {known}.",
+            f"事项 {matter.name_zh} 的表单没有字段 {field_name}, 可用字段为: {known}.",
+        )
+    # No value quoted: it may be a mistyped personal number.
+    return FieldIssue(
+        field_name,
+        violation.code,
+        f"The form field {field_name} {violation.detail}.",
+        f"表单字段 {field_name} {message_zh}.",
+    )
+
+
+def check_form(
+    matter: Matter, form: Mapping[str, Any], *, today: date
+) -> tuple[dict[str, Any], list[FieldIssue]]:
+    """The form checked against the matter's form schema, its personal fields checked
+    like the applicant's (check digits, mobile numbers) and normalised; with every issue."""
+    violations = matter.form.violations(form)
+    issues = [_form_issue(matter, violation) for violation in violations]
+    refused = {violation.path for violation in violations}
+    normalised = _copy(form)
+    for path, kind in matter.form.personal.items():
+        if path in refused:
+            continue  # one issue per field
+        parent: Any = normalised
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict) or not isinstance(parent.get(path[-1]), str):
+            continue  # absent, or of the wrong type (the schema said so)
+        value: str = parent[path[-1]]
+        try:
+            if kind is PersonalKind.ID_NUMBER:
+                value = parse_resident_id(value, today=today).number
+            elif kind is PersonalKind.MOBILE:
+                value = parse_mobile(value)
+            else:
+                value = value.strip()
+                if not value:
+                    raise InvalidValue("empty", "The name is empty.", "姓名不能为空.")
+        except InvalidValue as exc:
+            issues.append(exc.at(_form_field(path)))
+            continue
+        parent[path[-1]] = value
+    return normalised, issues
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value

@@ -2,11 +2,14 @@
 
 Personal data travels as SealedText (ciphertext plus a masked form). Tracking never
 needs to open it, so the summary keeps only the masked form: nothing personal is stored
-in the clear, and the ciphertext is not copied into a second place.
+in the clear, and the ciphertext is not copied into a second place. The same holds for
+an application's form (`form_json`): its personal fields travel sealed in place as
+`{"sealed", "masked"}`, and the summary keeps the mask.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor
@@ -15,6 +18,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from onceonly.events.v1.application_pb2 import SealedText
+from onceonly.platform.pii import masked_form
 
 _SEALED = SealedText.DESCRIPTOR.full_name
 _TIMESTAMP = Timestamp.DESCRIPTOR.full_name
@@ -26,7 +30,24 @@ def summarise(message: Message) -> dict[str, Any]:
     """The message as JSON-ready dict (proto field names), each SealedText as its mask."""
     as_dict = MessageToDict(message, preserving_proto_field_name=True)
     _reduce(message.DESCRIPTOR, as_dict)
+    if isinstance(as_dict.get(_FORM), str):
+        as_dict[_FORM] = _masked_form_json(as_dict[_FORM])
     return as_dict
+
+
+_FORM = "form_json"
+
+
+def _masked_form_json(text: str) -> str:
+    """The form with its sealed fields as their masks; "" when it is not a JSON object
+    (nothing unreadable is kept: it could hide anything)."""
+    try:
+        form = json.loads(text)
+    except ValueError:
+        return ""
+    if not isinstance(form, dict):
+        return ""
+    return json.dumps(masked_form(form), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def _reduce(descriptor: Descriptor, value: dict[str, Any]) -> None:

@@ -15,6 +15,11 @@ Form fields the rules read (all optional):
   widowed); the marriage check then confirms it rather than only that one is recorded.
 - `required_elicence_type`: the e-licence type the matter needs (e.g.
   `construction-qualification`); otherwise any valid e-licence passes.
+
+None of them is personal. Fields the matter's form schema marks personal (a spouse's
+name, ID number, mobile) arrive sealed (`{"sealed", "masked"}`, context
+`onceonly.platform.pii.form_field_context`); a rule that needs one opens it with the PII
+key in the activity, as the applicant's identifier is opened.
 """
 
 from __future__ import annotations
