@@ -22,7 +22,7 @@ SEALER = PiiSealer(DEVELOPMENT_PII_KEY)
 CODEC = EncryptionCodec.from_pii_keys(DEVELOPMENT_PII_KEY)
 SPOUSE = {
     "spouse_name": ("李四娘", "李**"),
-    "spouse_id_number": ("330106198805210125", "3301**********0125"),
+    "spouse_id_number": ("330106198805210125", "3301**************"),
     "spouse_mobile": ("13900001234", "1390000****"),
 }
 
