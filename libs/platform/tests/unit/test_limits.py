@@ -48,6 +48,7 @@ def staff_app(limits: ApiLimits = LIMITS) -> FastAPI:
     app = FastAPI()
     install_problem_handlers(app)
     install_limits(app, limits)
+
     @app.get("/v1/things")
     async def things(who: Staff) -> dict[str, str]:
         return {"staff": who.staff_id}
