@@ -4,8 +4,7 @@ department's open tasks is one read, not a Temporal query per open application.
 
 Every change of a task publishes an event, so the list is as current as the events; an
 older update (a retried or overtaken activity) never overwrites a newer one (`version`).
-Applications started by workers before this list existed appear with their next event,
-or after `onceonly-workflow rebuild-task-list`.
+Applications started by workers before this list existed appear with their next event.
 """
 
 from __future__ import annotations
@@ -91,17 +90,17 @@ class PostgresTaskList:
                 update.version,
             )
 
-    async def open_tasks(self, department: str, *, limit: int) -> list[ListedTask]:
-        """The department's open tasks of running applications, newest start first."""
+    async def open_tasks(self, department: str, codes: list[str]) -> list[ListedTask]:
+        """The department's open tasks in the applications `codes` (those still running),
+        newest start first."""
         rows = await self._pool.fetch(
             """
             SELECT application_code, matter_code, task FROM workflow.task_list
-            WHERE department_code = $1 AND shown
+            WHERE department_code = $1 AND shown AND application_code = ANY($2::text[])
             ORDER BY task->>'started_at' DESC, application_code
-            LIMIT $2
             """,
             department,
-            limit,
+            codes,
         )
         return [
             ListedTask(row["application_code"], row["matter_code"], _task(row["task"]))

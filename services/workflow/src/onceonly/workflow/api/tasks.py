@@ -1,10 +1,18 @@
-"""`/v1/tasks`: the open tasks of the signed-in staff's department, from the task list
-the publishing activity keeps (`onceonly.workflow.task_list`): one read, however many
-applications are open, and no query of their workflows."""
+"""`/v1/tasks`: the open tasks of the signed-in staff's department: which applications
+run with the department in them from one visibility query (as before: a terminated
+workflow publishes nothing, so only the server knows it stopped), their tasks from the
+task list the publishing activity keeps (`onceonly.workflow.task_list`), in one read.
+No query of any workflow, however many applications are open."""
 
 from fastapi import APIRouter
 
-from onceonly.workflow.api.dependencies import Settings, Staff, TaskDaysLeft, TaskList
+from onceonly.workflow.api.dependencies import (
+    Settings,
+    Staff,
+    TaskDaysLeft,
+    TaskList,
+    Workflows,
+)
 from onceonly.workflow.api.models import TaskView
 from onceonly.workflow.task_list import listed_fields
 
@@ -13,9 +21,10 @@ router = APIRouter()
 
 @router.get("/v1/tasks", response_model=list[TaskView], summary="Open tasks of my department")
 async def list_tasks(
-    who: Staff, tasks: TaskList, settings: Settings, days_left: TaskDaysLeft
+    who: Staff, workflows: Workflows, tasks: TaskList, settings: Settings, days_left: TaskDaysLeft
 ) -> list[TaskView]:
-    listed = await tasks.open_tasks(who.department_code, limit=settings.task_list_limit)
+    codes = await workflows.running_for(who.department_code, limit=settings.task_list_limit)
+    listed = await tasks.open_tasks(who.department_code, codes)
     return [
         TaskView(
             application_code=row.application_code,
