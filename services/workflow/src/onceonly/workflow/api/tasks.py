@@ -23,7 +23,7 @@ router = APIRouter()
 async def list_tasks(
     who: Staff, workflows: Workflows, tasks: TaskList, settings: Settings, days_left: TaskDaysLeft
 ) -> list[TaskView]:
-    codes = await workflows.running_for(who.department_code, limit=settings.task_list_limit)
+    codes = await workflows.running_for_shared(who.department_code, limit=settings.task_list_limit)
     listed = await tasks.open_tasks(who.department_code, codes)
     return [
         TaskView(
