@@ -20,16 +20,16 @@ CODE = "330100-20261123-000001X"
 HUNDRED_MB = str(100 * 1024 * 1024)
 
 
-def department() -> FastAPI:
-    return department_app(WorkflowSettings(environment="development"))
+def department(settings: WorkflowSettings | None = None) -> FastAPI:
+    return department_app(settings or WorkflowSettings(environment="development"))
 
 
-def tracking() -> FastAPI:
-    return tracking_app(TrackingSettings(environment="development"))
+def tracking(settings: TrackingSettings | None = None) -> FastAPI:
+    return tracking_app(settings or TrackingSettings(environment="development"))
 
 
-def notify() -> FastAPI:
-    return notify_app(NotifySettings(environment="development"))
+def notify(settings: NotifySettings | None = None) -> FastAPI:
+    return notify_app(settings or NotifySettings(environment="development"))
 
 
 POSTS = {
@@ -89,7 +89,9 @@ GETS = {
 @pytest.mark.parametrize("api", sorted(GETS))
 async def test_reads_are_limited_per_staff_member(api: str) -> None:
     make, path, audience, settings_class, role = GETS[api]
-    settings = settings_class(environment="development")
+    # A bucket that does not refill while the test runs, however slow the machine.
+    rate = {f"{PREFIX[api]}_staff_read_rate_per_second": 0.001}
+    settings = settings_class(environment="development", **rate)
     tokens = StaffTokens.from_settings(settings, audience)
 
     def bearer(staff: str) -> dict[str, str]:
@@ -97,7 +99,7 @@ async def test_reads_are_limited_per_staff_member(api: str) -> None:
         return {"authorization": f"Bearer {token}"}
 
     burst = getattr(settings, f"{PREFIX[api]}_staff_read_burst")
-    transport = httpx.ASGITransport(app=make())
+    transport = httpx.ASGITransport(app=make(settings))
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
         allowed = [(await http.get(path, headers=bearer("s-1"))).status_code for _ in range(burst)]
         refused = await http.get(path, headers=bearer("s-1"))
