@@ -32,6 +32,7 @@ from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.elicences import InMemoryELicenceStore
 from onceonly.workflow.payload_codec import EncryptionCodec, data_converter
 from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
+from onceonly.workflow.task_list import TaskListWriter
 from onceonly.workflow.worker import build_worker
 from services.workflow.tests.history_payloads import transform
 
@@ -110,8 +111,13 @@ class Harness:
     worker: Worker
 
 
-def activities_with(producer: RecordingProducer, calendar: WorkingCalendar) -> ApprovalActivities:
-    """The real activities on a calendar of the test's choosing."""
+def activities_with(
+    producer: RecordingProducer,
+    calendar: WorkingCalendar,
+    *,
+    task_list: TaskListWriter | None = None,
+) -> ApprovalActivities:
+    """The real activities on a calendar of the test's choosing (and a task list)."""
     return ApprovalActivities(
         producer=producer,
         topic_prefix="test",
@@ -121,11 +127,12 @@ def activities_with(producer: RecordingProducer, calendar: WorkingCalendar) -> A
         sealer=SEALER,
         elicences=InMemoryELicenceStore(),
         elicence_keys=ELICENCE_KEYS,
+        task_list=task_list,
     )
 
 
 @pytest.fixture
-def make_activities() -> Callable[[RecordingProducer, WorkingCalendar], ApprovalActivities]:
+def make_activities() -> Callable[..., ApprovalActivities]:
     return activities_with
 
 

@@ -17,8 +17,9 @@ from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.elicences import InMemoryELicenceStore
 from onceonly.workflow.registry import InMemoryBaseRegistry, load_seed
 from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.task_list import TaskListWriter
 
-MakeActivities = Callable[[WorkflowSettings, Producer], ApprovalActivities]
+MakeActivities = Callable[..., ApprovalActivities]
 
 
 @pytest.fixture
@@ -33,7 +34,9 @@ def settings(database_url: str) -> WorkflowSettings:
 
 @pytest.fixture
 def make_real_activities() -> MakeActivities:
-    def make(settings: WorkflowSettings, producer: Producer) -> ApprovalActivities:
+    def make(
+        settings: WorkflowSettings, producer: Producer, *, task_list: TaskListWriter | None = None
+    ) -> ApprovalActivities:
         return ApprovalActivities(
             producer=producer,
             topic_prefix=settings.topic_prefix,
@@ -45,6 +48,7 @@ def make_real_activities() -> MakeActivities:
             sealer=PiiSealer(settings.pii_keys.get_secret_value()),
             elicences=InMemoryELicenceStore(),
             elicence_keys=settings.elicence_keys(),
+            task_list=task_list,
         )
 
     return make

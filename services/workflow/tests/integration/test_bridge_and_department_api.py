@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from onceonly.catalogue.testing import CONSTRUCTION_MATERIALS
 from onceonly.events.v1 import application_pb2, approval_pb2, envelope_pb2
+from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer, build_producer, ensure_topics, publish
 from onceonly.platform.telemetry import configure_telemetry
@@ -29,6 +30,7 @@ from onceonly.workflow.api import create_app
 from onceonly.workflow.api.workflow_client import ApplicationWorkflows
 from onceonly.workflow.bridge import Bridge, application_input
 from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.task_list import PostgresTaskList
 from onceonly.workflow.temporal import connect
 from onceonly.workflow.worker import build_worker
 
@@ -59,7 +61,10 @@ async def system(
     producer = build_producer(settings.kafka_bootstrap, client_id="test-workflow")
     await producer.start()
     client = await connect(settings)
-    activities = make_real_activities(settings, producer)
+    # The task list the department API reads, written by the publishing activity.
+    pool = await create_pool(settings.database_url, max_size=2)
+    await prepare_database(pool, component="workflow", package="onceonly.workflow")
+    activities = make_real_activities(settings, producer, task_list=PostgresTaskList(pool))
     worker = build_worker(client, task_queue=settings.temporal_task_queue, activities=activities)
     bridge = Bridge(client, task_queue=settings.temporal_task_queue)
     consumer = EventConsumer(
@@ -87,6 +92,7 @@ async def system(
         await running
     await consumer.stop()
     await producer.stop()
+    await pool.close()
 
 
 def submission(

@@ -24,6 +24,7 @@ from fastapi import Request
 
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.http import Problem
+from onceonly.platform.limits import check_staff_rate
 from onceonly.platform.secrets import KeyRing, SettingsRefused, env_name
 from onceonly.platform.settings import PlatformSettings, development_refusal
 
@@ -246,6 +247,8 @@ def staff_dependency(
             raise _unauthorised("Send `Authorization: Bearer <staff token>`. 需要工作人员令牌.")
         identity = verify_staff_token(tokens, token.strip())
         identify_caller(staff_id=identity.staff_id, department=identity.department_code)
+        # After the token (the bucket is the staff member's), before any work (429).
+        check_staff_rate(request, identity.staff_id)
         if roles and not set(roles) & set(identity.roles):
             raise Problem(
                 403,

@@ -82,6 +82,12 @@ class PlatformSettings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "joint-approval"
+    # The staff APIs' connections (department, tracking, notify; onceonly.platform.limits):
+    # request line and headers must arrive within this long, each chunk of a body within
+    # api_body_read_seconds (408), and an idle keep-alive connection is closed after this.
+    api_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    api_body_read_seconds: float = Field(default=10.0, gt=0, le=300)
+    api_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
     # Secrets, one per purpose; empty: not configured. Key rings are comma-separated
     # `key_id:secret`, the first one signs or seals, every one verifies or opens.
     # Personal data (AES-GCM): `key_id:base64(32 bytes)`.

@@ -22,6 +22,7 @@ from onceonly.notify.webhook_transport import Resolve, system_resolve
 from onceonly.platform.access_log import AccessLogMiddleware
 from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.http import health_router, install_problem_handlers
+from onceonly.platform.limits import ApiLimits, install_limits
 from onceonly.platform.metrics import (
     ConsumerGroup,
     ConsumerLagMonitor,
@@ -69,6 +70,16 @@ def create_app(
                 settings.metrics_refresh_seconds,
             ),
         },
+    )
+    # Outermost but for the access log: sizes and read times before any token is read.
+    install_limits(
+        app,
+        ApiLimits(
+            max_body_bytes=settings.notify_max_body_bytes,
+            body_read_seconds=settings.api_body_read_seconds,
+            staff_read_rate_per_second=settings.notify_staff_read_rate_per_second,
+            staff_read_burst=settings.notify_staff_read_burst,
+        ),
     )
     app.add_middleware(AccessLogMiddleware, service="notify")
     app.include_router(health_router(partial(_health, runtime)))

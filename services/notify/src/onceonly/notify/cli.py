@@ -27,6 +27,7 @@ def run() -> None:
     import uvicorn
 
     from onceonly.notify.api import create_app
+    from onceonly.platform.limits import serve_options
 
     settings = load_settings(NotifySettings)
     configure_logging("notify", settings.log_level)
@@ -35,6 +36,10 @@ def run() -> None:
         create_app(settings),
         host=settings.notify_host,
         port=settings.notify_port,
+        **serve_options(
+            header_seconds=settings.api_header_timeout_seconds,
+            keep_alive_seconds=settings.api_keep_alive_seconds,
+        ),
         log_config=None,
         access_log=False,
     )

@@ -29,6 +29,11 @@ class NotifySettings(PlatformSettings):
 
     notify_host: str = "127.0.0.1"
     notify_port: int = 8003
+    # As the department API's (workflow_api_max_body_bytes and the staff read limits);
+    # the integrator API's bodies (webhook registrations) share the body limit.
+    notify_max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    notify_staff_read_rate_per_second: float = Field(default=5.0, gt=0)
+    notify_staff_read_burst: int = Field(default=30, ge=1)
     # Empty: "<topic_prefix>-notify", like the other services' groups, so that two
     # deployments sharing a broker (the fault-injection instance) never share a group.
     notify_consumer_group: str = ""

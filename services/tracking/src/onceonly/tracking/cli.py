@@ -32,6 +32,7 @@ def api() -> None:
     """Serve the timeline, verification and status API (ONCEONLY_TRACKING_HOST/PORT)."""
     import uvicorn
 
+    from onceonly.platform.limits import serve_options
     from onceonly.tracking.api import create_app
 
     settings = load_settings(TrackingSettings)
@@ -42,6 +43,10 @@ def api() -> None:
         host=settings.tracking_host,
         port=settings.tracking_port,
         log_level=settings.log_level.lower(),
+        **serve_options(
+            header_seconds=settings.api_header_timeout_seconds,
+            keep_alive_seconds=settings.api_keep_alive_seconds,
+        ),
         log_config=None,  # uvicorn's lines go through the JSON logging set up above
         access_log=False,
     )

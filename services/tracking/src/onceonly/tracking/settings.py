@@ -17,6 +17,10 @@ class TrackingSettings(PlatformSettings):
 
     tracking_host: str = "127.0.0.1"
     tracking_port: int = 8002
+    # As the department API's (workflow_api_max_body_bytes and the staff read limits).
+    tracking_max_body_bytes: int = Field(default=16 * 1024, ge=1024)
+    tracking_staff_read_rate_per_second: float = Field(default=5.0, gt=0)
+    tracking_staff_read_burst: int = Field(default=30, ge=1)
     # The agent's heartbeat may be this old before /health reports it as down.
     tracking_agent_max_silence_seconds: float = 15.0
     # First and largest pause between attempts when Postgres refuses an append.

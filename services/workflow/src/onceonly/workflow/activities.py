@@ -43,6 +43,7 @@ from onceonly.workflow.shared import (
     RecomputeRequest,
     TaskSpec,
 )
+from onceonly.workflow.task_list import TaskListWriter
 
 SOURCE = "/onceonly/workflow"
 
@@ -76,6 +77,7 @@ class ApprovalActivities:
         sealer: PiiSealer | None = None,
         elicences: ELicenceStore | None = None,
         elicence_keys: SigningKeys | None = None,
+        task_list: TaskListWriter | None = None,
     ) -> None:
         self._producer = producer
         self._prefix = topic_prefix
@@ -85,6 +87,7 @@ class ApprovalActivities:
         self._sealer = sealer
         self._elicences = elicences
         self._elicence_keys = elicence_keys
+        self._task_list = task_list
 
     @activity.defn(name="issue_elicence")
     async def issue_elicence(self, request: ELicenceRequest) -> ELicenceResult:
@@ -330,6 +333,7 @@ class ApprovalActivities:
         """Publish with the id the workflow chose, so a retried activity is a duplicate
         that consumers drop, not a second event."""
         await publish(self._producer, self._topic(request), _envelope(request))
+        await self._record_tasks(request)
 
     @activity.defn(name="publish_events")
     async def publish_events(self, batch: PublishBatch) -> None:
@@ -340,6 +344,14 @@ class ApprovalActivities:
             by_topic.setdefault(self._topic(request), []).append(_envelope(request))
         for topic, envelopes in by_topic.items():
             await publish_all(self._producer, topic, envelopes)
+        for request in batch.requests:
+            await self._record_tasks(request)
+
+    async def _record_tasks(self, request: PublishRequest) -> None:
+        """The tasks the event's request carries, to the task list: after the event is
+        out, so that no task shows before its start is published."""
+        if self._task_list is not None and request.task_list is not None:
+            await self._task_list.record(request.application_code, request.task_list)
 
     def _topic(self, request: PublishRequest) -> str:
         return topic_name(self._prefix, Stream(request.stream))

@@ -20,6 +20,7 @@ from onceonly.platform.auth import (
 )
 from onceonly.platform.dead_letters import dead_letter_commands
 from onceonly.platform.elicence_signatures import Outcome, PublishedKeys, token_of, verify
+from onceonly.platform.limits import serve_options
 from onceonly.platform.settings import PlatformSettings, SettingsRefused, load_settings
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 from onceonly.workflow.bridge import CONSUMER_NAME as BRIDGE_CONSUMER
@@ -70,6 +71,10 @@ def api() -> None:
         port=settings.workflow_api_port,
         log_config=None,
         access_log=False,
+        **serve_options(
+            header_seconds=settings.api_header_timeout_seconds,
+            keep_alive_seconds=settings.api_keep_alive_seconds,
+        ),
     )
 
 

@@ -6,12 +6,14 @@ Workflow code (deterministic): the events go to the publishing activity as data
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import workflow
 
 from onceonly.workflow.approval_events import ApprovalEvent
 from onceonly.workflow.event_ids import event_key, logical_event_id
 from onceonly.workflow.patches import run_short
-from onceonly.workflow.shared import PublishBatch, PublishRequest
+from onceonly.workflow.shared import PublishBatch, PublishRequest, TaskListUpdate
 
 
 class EventPublisher:
@@ -22,6 +24,10 @@ class EventPublisher:
         self.stable_ids = False
         self._occurrences: dict[str, int] = {}
         self._held: list[PublishRequest] | None = None
+        # The application's tasks now (set by the workflow): every published event carries
+        # them to the task list, so that the list costs no query of the workflow.
+        self.task_list: Callable[[int], TaskListUpdate] | None = None
+        self._published = 0
 
     @property
     def holding(self) -> bool:
@@ -41,6 +47,7 @@ class EventPublisher:
         if self._held is not None:
             self._held.append(request)
             return
+        request.task_list = self._task_list()
         await run_short("publish_event", request)
 
     def hold(self) -> None:
@@ -53,7 +60,17 @@ class EventPublisher:
         """Publish the held events, in order, in one activity."""
         held, self._held = self._held, None
         if held:
+            held[-1].task_list = self._task_list()  # the tasks once all of them are out
             await run_short("publish_events", PublishBatch(held))
+
+    def _task_list(self) -> TaskListUpdate | None:
+        if self.task_list is None:
+            return None
+        # Deterministic and increasing within the run: the history's length, then the
+        # order of publishing within one workflow task.
+        self._published += 1
+        version = workflow.info().get_current_history_length() * 65536 + self._published % 65536
+        return self.task_list(version)
 
     def _event_id(self, event: ApprovalEvent) -> str:
         if not self.stable_ids:

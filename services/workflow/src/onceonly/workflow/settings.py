@@ -87,6 +87,11 @@ class WorkflowSettings(ELicenceSigningSettings):
 
     workflow_api_host: str = "127.0.0.1"
     workflow_api_port: int = 8001
+    # Bodies are decisions and small forms; larger ones are refused (413) before the token
+    # is read. Reads (GET) per staff member and API process: sustained rate and burst.
+    workflow_api_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    workflow_api_staff_read_rate_per_second: float = Field(default=5.0, gt=0)
+    workflow_api_staff_read_burst: int = Field(default=30, ge=1)
     # Temporal visibility is eventually consistent; the task list reads at most this many.
     task_list_limit: int = 200
     # The bridge starts up to this many workflows at once (of different applications:

@@ -295,6 +295,21 @@ class PublishRequest:
     # The serialized protobuf, base64, as activities scheduled before events went as
     # data carried it (they may still be pending when a worker with this code starts).
     data_b64: str = ""
+    # The application's tasks once this event is out, for the department API's task
+    # list (written by the publishing activity after the event: no task shows before
+    # its start is published). None: not carried (older workers, held events).
+    task_list: TaskListUpdate | None = None
+
+
+@dataclass
+class TaskListUpdate:
+    """What the task list shows of one application, as of `version` (increasing within
+    the application's run; an older version never overwrites a newer one)."""
+
+    matter_code: str
+    application_state: str
+    version: int
+    tasks: list[TaskSnapshot] = field(default_factory=list)
 
 
 @dataclass

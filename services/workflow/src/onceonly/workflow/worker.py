@@ -24,6 +24,7 @@ from onceonly.workflow.activities import ApprovalActivities
 from onceonly.workflow.elicences import PostgresELicenceStore
 from onceonly.workflow.registry import PostgresBaseRegistry
 from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.task_list import PostgresTaskList
 from onceonly.workflow.temporal import ActivityLogContext, connect
 from onceonly.workflow.workflows import JointApproval
 
@@ -123,6 +124,7 @@ async def run_worker(
         sealer=PiiSealer(settings.pii_keys.get_secret_value()),
         elicences=PostgresELicenceStore(pool),
         elicence_keys=settings.elicence_keys(),
+        task_list=PostgresTaskList(pool),
     )
     worker = build_worker(
         client,

@@ -94,6 +94,7 @@ with workflow.unsafe.imports_passed_through():
         SpecialProcedureKind,
         SupplementInput,
         TaskActionResult,
+        TaskListUpdate,
         TaskState,
         WithdrawalInput,
     )
@@ -135,9 +136,13 @@ class JointApproval:
         # Staff act on tasks only once their TaskStarted events are out, so that no
         # event about a task can precede its start on the topic.
         self._tasks_started = False
+        # The batch with the tasks' starts is being published: the task list may show them
+        # (its rows are written after the batch is out).
+        self._starts_released = False
         self._supervised = False
         self._background: list[asyncio.Task[None]] = []  # events published from signals
         self._publisher = EventPublisher(self._code)
+        self._publisher.task_list = self._task_list
         self._supervision = Supervision(
             policy=app.supervision,
             tasks=self._tasks,
@@ -371,6 +376,7 @@ class JointApproval:
         )
         if self._publisher.holding and self._auto_approved:
             return  # the decisions go out with the starts, `_approve_automatically`
+        self._starts_released = True
         await self._publisher.release()
         self._tasks_started = True
 
@@ -386,6 +392,7 @@ class JointApproval:
                 )
             )
             task.decide(Outcome.APPROVED, AUTO_APPROVER, "", workflow.now())
+        self._starts_released = True
         await self._publisher.release()
         self._tasks_started = True
 
@@ -988,6 +995,17 @@ class JointApproval:
             elicence_number=self._elicence_number,
             supervision_level=self._supervision.level(),
             lead_department=self._lead,
+        )
+
+    def _task_list(self, version: int) -> TaskListUpdate:
+        """The tasks as they are, once their starts go out (the publishing activity
+        writes them after the events it publishes)."""
+        shown = self._tasks_started or self._starts_released
+        return TaskListUpdate(
+            matter_code=self._app.matter_code,
+            application_state=self._state,
+            version=version,
+            tasks=[task.snapshot() for task in self._tasks.values()] if shown else [],
         )
 
     # -- what events show ----------------------------------------------------------------

@@ -15,6 +15,7 @@ from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
+from onceonly.platform.limits import ApiLimits, install_limits
 from onceonly.platform.metrics import (
     ConsumerGroup,
     ConsumerLagMonitor,
@@ -64,6 +65,16 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
                 every,
             ),
         },
+    )
+    # Outermost but for the access log: sizes and read times before any token is read.
+    install_limits(
+        app,
+        ApiLimits(
+            max_body_bytes=settings.tracking_max_body_bytes,
+            body_read_seconds=settings.api_body_read_seconds,
+            staff_read_rate_per_second=settings.tracking_staff_read_rate_per_second,
+            staff_read_burst=settings.tracking_staff_read_burst,
+        ),
     )
     app.add_middleware(AccessLogMiddleware, service="tracking")
     app.include_router(health_router(partial(_health, state)))

@@ -18,6 +18,7 @@ from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
+from onceonly.platform.limits import ApiLimits, install_limits
 from onceonly.platform.metrics import ConsumerLagMonitor, instrument_api, refresh_periodically
 from onceonly.platform.request_rules import install_request_rules
 from onceonly.workflow.api import (
@@ -78,6 +79,16 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
                 settings.metrics_refresh_seconds,
             ),
         },
+    )
+    # Outermost but for the access log: sizes and read times before any token is read.
+    install_limits(
+        app,
+        ApiLimits(
+            max_body_bytes=settings.workflow_api_max_body_bytes,
+            body_read_seconds=settings.api_body_read_seconds,
+            staff_read_rate_per_second=settings.workflow_api_staff_read_rate_per_second,
+            staff_read_burst=settings.workflow_api_staff_read_burst,
+        ),
     )
     app.add_middleware(AccessLogMiddleware, service="workflow")
     app.include_router(health_router(partial(_health, state)))

@@ -32,6 +32,7 @@ from onceonly.workflow.elicences import ELicenceStore, PostgresELicenceStore
 from onceonly.workflow.payload_codec import EncryptionCodec
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import TaskSnapshot
+from onceonly.workflow.task_list import PostgresTaskList
 
 CODE_PATTERN = r"^[A-Za-z0-9-]{6,40}$"
 
@@ -121,6 +122,11 @@ def application_workflows(state: State) -> ApplicationWorkflows:
     return ApplicationWorkflows(state.client)
 
 
+def task_list(state: State) -> PostgresTaskList:
+    assert state.pool is not None  # opened by the lifespan
+    return PostgresTaskList(state.pool)
+
+
 def task_days_left(state: State) -> DaysLeft:
     return state.days_left
 
@@ -135,6 +141,7 @@ Operator = Annotated[StaffIdentity, Depends(current_operator)]
 Codec = Annotated[EncryptionCodec, Depends(payload_codec)]
 Workflows = Annotated[ApplicationWorkflows, Depends(application_workflows)]
 TaskDaysLeft = Annotated[DaysLeft, Depends(task_days_left)]
+TaskList = Annotated[PostgresTaskList, Depends(task_list)]
 MatterCatalogue = Annotated[Catalogue, Depends(catalogue)]
 
 Code = Annotated[str, Path(pattern=CODE_PATTERN)]

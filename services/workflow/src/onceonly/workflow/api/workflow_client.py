@@ -3,7 +3,9 @@ description of an application (who takes part in it, whether it runs), a Tempora
 for its snapshot, an Update for every change. Temporal's failures become problems here,
 and nowhere else."""
 
+import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +33,10 @@ R = TypeVar("R")
 # A query waits for a worker; an application whose worker is away must not stall a list.
 QUERY_TIMEOUT = timedelta(seconds=3)
 DEPARTMENT_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
+# Visibility is eventually consistent already (about a second); the task list's running
+# applications may be this much older, in exchange for one query per department.
+RUNNING_TTL = 2.0
+_RUNNING: dict[tuple[int, str], tuple[float, asyncio.Future[list[str]]]] = {}
 
 # Another department's task and a task the application does not have are "not found",
 # the answer for an unknown application (not_found), whatever the validator said.
@@ -75,6 +81,24 @@ class ApplicationWorkflows:
             raise Problem(403, "Forbidden", "The token's department is not valid.")
         query = f"Departments = '{department}' AND ExecutionStatus = 'Running'"
         return [execution.id async for execution in self._client.list_workflows(query, limit=limit)]
+
+    async def running_for_shared(self, department: str, *, limit: int) -> list[str]:
+        """`running_for`, one visibility query per department per RUNNING_TTL seconds,
+        shared by the calls that come meanwhile (the server's visibility store answers
+        them one at a time: 20 list calls at once cost 20 queries in a row otherwise)."""
+        now = time.monotonic()
+        cached = _RUNNING.get((id(self._client), department))
+        if cached is None or cached[0] < now:
+            pending = asyncio.ensure_future(self.running_for(department, limit=limit))
+            cached = (now + RUNNING_TTL, pending)
+            _RUNNING[(id(self._client), department)] = cached
+            if len(_RUNNING) > 1000:  # departments are few; bound it anyway
+                _RUNNING.clear()
+        try:
+            return list(await asyncio.shield(cached[1]))
+        except BaseException:
+            _RUNNING.pop((id(self._client), department), None)  # a failure is not cached
+            raise
 
     async def reach(self, code: str) -> ApplicationReach | None:
         """The application as the server describes it; None if there is none (503 problem
