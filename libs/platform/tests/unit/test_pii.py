@@ -44,3 +44,11 @@ def test_a_retired_key_or_another_context_does_not_open() -> None:
         PiiSealer(KEY_2026).open(SEALED_BEFORE_WITH_2024_KEY, context="x")
     with pytest.raises(PiiError, match="does not open"):
         PiiSealer(OPERATOR_KEY_2024).open(SEALED_BEFORE_WITH_2024_KEY, context="another:mobile")
+
+
+def test_a_name_mask_tells_nothing_of_the_names_length() -> None:
+    from onceonly.platform.pii import mask_name
+
+    assert mask_name("张伟") == mask_name("张三丰") == mask_name("张") == "张**"
+    assert mask_name("司马相如") == "司**"
+    assert mask_name("") == ""

@@ -98,12 +98,13 @@ def mask_identifier(value: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """`张三丰` → `张**`; keeps the family name only."""
-    return name[:1] + "*" * (len(name) - 1) if name else ""
+    """`张三丰`, `张三` → `张**`: the first character and always two stars, so that a
+    mask tells nothing of the name's length."""
+    return name[:1] + "**" if name else ""
 
 
 # Personal fields of an application's `form` (marked `x-personal` in the matter's form
-# schema) are stored and published in place as `{"sealed": "key_id:...", "masked": "张*"}`;
+# schema) are stored and published in place as `{"sealed": "key_id:...", "masked": "张**"}`;
 # every other field stays as sent. Sealed under `form_field_context`, so a value copied to
 # another field or application does not open there.
 def form_field_context(application_code: str, path: tuple[str | int, ...]) -> str:

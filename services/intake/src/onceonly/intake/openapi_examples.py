@@ -192,7 +192,7 @@ def _application(catalogue: Catalogue) -> ApplicationView:
         form={
             "to_district": "西湖区",
             "reason": "工作调动",
-            "spouse_name": {"sealed": "", "masked": "李*"},
+            "spouse_name": {"sealed": "", "masked": "李**"},
         },
         status="accepted_with_deficiency",
         submitted_at=SUBMITTED_AT,

@@ -301,7 +301,7 @@ class ApplicationView(BaseModel):
     materials: list[MaterialView]
     form: dict[str, Any] = Field(
         description="The form as sent, its personal fields masked",
-        examples=[{"to_district": "西湖区", "spouse_name": "李*"}],
+        examples=[{"to_district": "西湖区", "spouse_name": "李**"}],
     )
     missing_materials: list[MissingMaterialView] = Field(
         description="Asked for and not yet supplied (一次性告知): send them as a supplement"
