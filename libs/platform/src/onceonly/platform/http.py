@@ -86,6 +86,17 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def invalid_request(errors: list[dict[str, Any]]) -> Problem:
+    """The 422 of every API for fields that do not validate, each named in `errors`."""
+    return Problem(
+        422,
+        "Invalid request",
+        "One or more fields are invalid; see `errors`. 请求中有字段不合法, 详见 errors.",
+        type_="https://onceonly.dev/problems/validation",
+        errors=errors,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error answers problem+json; unexpected ones never leak a stack trace."""
 
@@ -95,16 +106,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(
-            Problem(
-                422,
-                "Invalid request",
-                "One or more fields are invalid; see `errors`. 请求中有字段不合法, 详见 errors.",
-                type_="https://onceonly.dev/problems/validation",
-                errors=_field_errors(exc),
-            ),
-            request,
-        )
+        return problem_response(invalid_request(_field_errors(exc)), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

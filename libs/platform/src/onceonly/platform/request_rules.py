@@ -29,7 +29,7 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onceonly.platform.http import Problem
+from onceonly.platform.http import Problem, invalid_request
 
 PROBLEMS = "https://onceonly.dev/problems/"
 
@@ -88,16 +88,6 @@ def _field_error(
     return {"field": field, "in": where, "code": code, "message": message, "message_zh": message_zh}
 
 
-def _invalid(errors: list[dict[str, str]]) -> Problem:
-    return Problem(
-        422,
-        "Invalid request",
-        "One or more fields are invalid; see `errors`. 请求中有字段不合法, 详见 errors.",
-        type_=PROBLEMS + "validation",
-        errors=errors,
-    )
-
-
 def _refuse_control_characters(request: Request) -> None:
     errors = [
         _field_error(
@@ -115,7 +105,7 @@ def _refuse_control_characters(request: Request) -> None:
         if isinstance(value, str) and not storable_text(value)
     ]
     if errors:
-        raise _invalid(errors)
+        raise invalid_request(errors)
 
 
 def _reads_json(route: object) -> bool:
@@ -174,7 +164,7 @@ async def _refuse_unclear_json(request: Request) -> None:
     try:
         json.loads(body, object_pairs_hook=_no_duplicates)
     except DuplicateKey as exc:
-        raise _invalid(
+        raise invalid_request(
             [
                 _field_error(
                     "body",

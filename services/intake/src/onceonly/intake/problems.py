@@ -24,6 +24,7 @@ from onceonly.intake.schemas import ProblemView
 from onceonly.intake.upload_store import UploadQuotaExceeded
 from onceonly.intake.uploads import UploadRefused
 from onceonly.platform.http import PROBLEM_JSON, Problem, problem_response
+from onceonly.platform.http import invalid_request as invalid
 
 log = structlog.get_logger(__name__)
 
@@ -112,16 +113,6 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             }
         )
     return errors
-
-
-def invalid(errors: list[dict[str, Any]]) -> Problem:
-    return Problem(
-        422,
-        "Invalid request",
-        "One or more fields are invalid; see `errors`. 请求中有字段不合法, 详见 errors.",
-        type_=PROBLEMS + "validation",
-        errors=errors,
-    )
 
 
 def install_intake_handlers(app: FastAPI) -> None:
