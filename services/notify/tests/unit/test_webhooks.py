@@ -44,6 +44,30 @@ def test_status_changing_events_map_to_a_status_and_others_to_none(events) -> No
     assert webhook_status(events.task_started(code)) is None
 
 
+def test_practice_that_moves_the_date_or_stops_the_clock_is_announced(events) -> None:
+    code = events.code()
+    granted = approval_pb2.ExtensionDecided(application_code=code, approved=True, days=10)
+    refused = approval_pb2.ExtensionDecided(application_code=code, approved=False, days=10)
+    assert webhook_status(granted) == "extended"
+    assert webhook_status(refused) is None
+    started = approval_pb2.SpecialProcedureStarted(application_code=code, kind="hearing")
+    ended = approval_pb2.SpecialProcedureEnded(application_code=code, kind="hearing")
+    assert webhook_status(started) == "special_procedure_started"
+    assert webhook_status(ended) == "special_procedure_ended"
+    assert webhook_status(approval_pb2.ClocksResumed(application_code=code)) == (
+        "supplement_received"
+    )
+    revoked = approval_pb2.ELicenceRevoked(application_code=code, reason="吊销")
+    assert webhook_status(revoked) == "elicence_revoked"
+    for internal in (
+        approval_pb2.TaskReturned(application_code=code),
+        approval_pb2.DepartmentAdded(application_code=code),
+        approval_pb2.DepartmentRemoved(application_code=code),
+        approval_pb2.ExtensionRequested(application_code=code),
+    ):
+        assert webhook_status(internal) is None
+
+
 def test_the_body_has_the_listed_fields_and_no_personal_data(events) -> None:
     code = events.code()
     envelope = events.envelope(events.decided(code), code)

@@ -52,6 +52,19 @@ def webhook_status(message: Message) -> str | None:
         return "rejected"
     if isinstance(message, approval_pb2.ApplicationWithdrawn):
         return "withdrawn"
+    # Department practice that moves the date the applicant was given, or stops the clock:
+    # the integrator shows it (the SMS tells the applicant too). A refused extension, a
+    # return for re-review and an added department change nothing the applicant sees.
+    if isinstance(message, approval_pb2.ExtensionDecided):
+        return "extended" if message.approved else None
+    if isinstance(message, approval_pb2.SpecialProcedureStarted):
+        return "special_procedure_started"
+    if isinstance(message, approval_pb2.SpecialProcedureEnded):
+        return "special_procedure_ended"
+    if isinstance(message, approval_pb2.ClocksResumed):
+        return "supplement_received"
+    if isinstance(message, approval_pb2.ELicenceRevoked):
+        return "elicence_revoked"
     return None
 
 
