@@ -5,12 +5,20 @@ newest version kept; the list follows starts, claims and withdrawal."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.testing import eventually
-from onceonly.workflow.shared import AssignmentInput, TaskListUpdate, WithdrawalInput
+from onceonly.workflow.shared import (
+    ApplicationSnapshot,
+    AssignmentInput,
+    TaskListUpdate,
+    WithdrawalInput,
+)
+from onceonly.workflow.task_list_backfill import BACKFILL_VERSION, backfill
 from onceonly.workflow.worker import build_worker
+from onceonly.workflow.workflows import JointApproval
 
 from .test_department_actions import HOUSEHOLD, staff, start, update
 
@@ -71,3 +79,48 @@ async def test_the_task_list_follows_the_workflow(
         assert await tasks.open_of(application_code, "public-security") == []
     assert tasks.versions == sorted(tasks.versions)  # one publisher: increasing versions
     assert len(set(tasks.versions)) == len(tasks.versions)
+
+
+class DroppedTaskList:
+    """A worker from before the list existed: it records nothing."""
+
+    async def record(self, application_code: str, update: TaskListUpdate) -> None:
+        return None
+
+
+async def test_the_backfill_lists_an_application_the_list_never_saw(
+    time_skipping_env, harness, make_activities, application_code
+) -> None:
+    activities = make_activities(harness.producer, default_calendar(), task_list=DroppedTaskList())
+    task_queue = f"backfill-{uuid.uuid4().hex[:8]}"
+    worker = build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities)
+    harness.task_queue = task_queue
+    tasks = MemoryTaskList(harness.producer.sent)
+    async with worker:
+        handle = await start(harness, application_code, HOUSEHOLD)
+
+        async def snapshot(code: str) -> ApplicationSnapshot:
+            return await time_skipping_env.client.get_workflow_handle(code).query(
+                JointApproval.snapshot
+            )
+
+        await eventually(
+            lambda: snapshot(application_code),
+            lambda found: bool(found.tasks),
+            what="the tasks started",
+        )
+
+        async def codes() -> AsyncIterator[str]:
+            yield application_code
+            yield "no-such-application"  # its query fails: counted, not fatal
+
+        result = await backfill(codes(), snapshot, tasks)
+        assert (result.recorded, result.failed) == (1, 1)
+        assert await tasks.open_of(application_code, "public-security") == ["-"]
+        assert tasks.versions == [BACKFILL_VERSION]
+
+        # The worker's next update (any real version) replaces the backfilled row.
+        await tasks.record(application_code, TaskListUpdate("household-transfer", "withdrawn", 1))
+        assert await tasks.open_of(application_code, "public-security") == []
+        await handle.signal("withdraw", WithdrawalInput("test over"))
+        await handle.result()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -122,6 +123,55 @@ def recompute_deadlines() -> None:
         return told
 
     typer.echo(f"applications told to recompute their deadlines: {asyncio.run(run())}")
+
+
+@app.command("backfill-task-list")
+def backfill_task_list() -> None:
+    """Put every running application the department task list lacks into it, from each
+    one's snapshot query (applications started before the list existed show otherwise
+    only with their next event). Rows the workers wrote are never overwritten."""
+    from onceonly.platform.db import create_pool, prepare_database
+    from onceonly.workflow.shared import WORKFLOW_NAME, ApplicationSnapshot
+    from onceonly.workflow.task_list import PostgresTaskList
+    from onceonly.workflow.task_list_backfill import BackfillResult, backfill
+    from onceonly.workflow.temporal import connect
+    from onceonly.workflow.workflows import JointApproval
+
+    settings = load_settings(WorkflowSettings)
+
+    def shown(result: BackfillResult) -> None:
+        done = result.recorded + result.failed
+        if done % 50 == 0:
+            typer.echo(f"  {done} applications ({result.failed} failed)", err=True)
+
+    async def run() -> BackfillResult:
+        client = await connect(settings)
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await prepare_database(pool, component="workflow", package="onceonly.workflow")
+            # Only this deployment's queue: a workflow on a queue no worker polls (a test's)
+            # would hold its query until the timeout.
+            query = (
+                f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
+                f" AND TaskQueue = '{settings.temporal_task_queue}'"
+            )
+
+            async def codes() -> AsyncIterator[str]:
+                async for execution in client.list_workflows(query):
+                    yield execution.id
+
+            async def snapshot(code: str) -> ApplicationSnapshot:
+                handle = client.get_workflow_handle(code)
+                return await handle.query(JointApproval.snapshot, rpc_timeout=timedelta(seconds=10))
+
+            return await backfill(codes(), snapshot, PostgresTaskList(pool), progress=shown)
+        finally:
+            await pool.close()
+
+    result = asyncio.run(run())
+    typer.echo(f"task list backfilled: {result.recorded} applications, {result.failed} failed")
+    if result.failed:
+        raise typer.Exit(1)
 
 
 @app.command()
