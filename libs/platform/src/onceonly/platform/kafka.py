@@ -6,16 +6,18 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError, for_code
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
 
 from onceonly.events.v1 import envelope_pb2
+from onceonly.platform import kafka_connection
 from onceonly.platform.deferral import Attempt, Deferrals, DeferredRecord, EventNotReady
 from onceonly.platform.diagnostics import waiting_tasks
 from onceonly.platform.envelope import Envelope, EnvelopeError, header_pairs
@@ -38,6 +40,7 @@ def build_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
+        **kafka_connection.client_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -63,22 +66,44 @@ async def publish_all(producer: Producer, topic: str, envelopes: list[Envelope])
     await asyncio.gather(*acks)
 
 
-async def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int = 3) -> None:
-    """Create the topics that do not exist yet (single node: replication factor 1)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def ensure_topics(
+    bootstrap: str, topics: list[str], *, partitions: int | None = None
+) -> None:
+    """Create the topics that do not exist yet, laid out as the settings say
+    (`kafka_connection.layout()`: partitions, replication factor, min.insync.replicas);
+    `partitions` overrides the count where a consumer depends on it (faust's tables)."""
+    layout = kafka_connection.layout()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_connection.client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
             new = [
-                NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing
+                NewTopic(
+                    name=t,
+                    num_partitions=partitions or layout.partitions,
+                    replication_factor=layout.replication_factor,
+                    topic_configs=layout.topic_configs(),
+                )
+                for t in missing
             ]
             # Another process may have created one first; that is the outcome we want.
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(new)
+                response = await admin.create_topics(new)
+                _raise_topic_errors(response.topic_errors)
     finally:
         await admin.close()
+
+
+def _raise_topic_errors(topic_errors: list[tuple[Any, ...]]) -> None:
+    """The broker answers a refused topic (a replication factor above its brokers, a
+    config it rejects) with an error code per topic, not an exception."""
+    for topic, code, *message in topic_errors:
+        error = for_code(code)
+        if code and error is not TopicAlreadyExistsError:
+            detail = message[0] if message and message[0] else error.__name__
+            raise error(f"topic {topic}: {detail}")
 
 
 def dead_letter(record: Located, *, consumer: str, reason: str) -> envelope_pb2.DeadLetter:
@@ -170,6 +195,7 @@ class EventConsumer:
             *self._topics,
             bootstrap_servers=self._bootstrap,
             group_id=self._group_id,
+            **kafka_connection.client_options(),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
@@ -413,7 +439,9 @@ def consumer_record(deferred: DeferredRecord) -> ConsumerRecord:
 async def wait_for_kafka(bootstrap: str, *, attempts: int = 60) -> None:
     """Wait until the broker answers, for processes that start before it."""
     for attempt in range(attempts):
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, **kafka_connection.client_options()
+        )
         try:
             await admin.start()
             await admin.list_topics()

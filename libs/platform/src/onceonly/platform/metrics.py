@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from onceonly.platform import kafka_connection
+
 log = structlog.get_logger(__name__)
 
 HTTP_REQUEST_SECONDS = Histogram(
@@ -177,8 +179,11 @@ class ConsumerLagMonitor:
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._offsets is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-            offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+            options = kafka_connection.client_options()
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, **options)
+            offsets = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap, enable_auto_commit=False, **options
+            )
             try:
                 await admin.start()
                 await offsets.start()

@@ -8,6 +8,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from onceonly.platform import kafka_connection
+
 
 class PartitionReader:
     """Reads offsets [start, stop) of one partition with its own group-less consumer.
@@ -70,6 +72,7 @@ class PartitionReader:
                 # Below the log start (retention): begin at the first record there is.
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",
+                **kafka_connection.client_options(),
             )
             await consumer.start()
             self._consumer = consumer
@@ -77,7 +80,9 @@ class PartitionReader:
 
     async def _partitions(self, topics: list[str]) -> list[TopicPartition]:
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self._bootstrap, **kafka_connection.client_options()
+            )
             await admin.start()
             self._admin = admin
         try:
@@ -102,7 +107,7 @@ class PartitionReader:
 
 async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
     """Every partition of `topics` that the broker knows (an unknown topic has none)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_connection.client_options())
     await admin.start()
     try:
         described = await admin.describe_topics(topics)

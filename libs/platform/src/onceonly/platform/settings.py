@@ -22,6 +22,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from onceonly.platform import kafka_connection
+from onceonly.platform.kafka_connection import (
+    KafkaSecurity,
+    SaslMechanism,
+    SecurityProtocol,
+    TopicLayout,
+)
 from onceonly.platform.secrets import (
     DEVELOPMENT_DEPARTMENT_API_TOKEN_KEYS,
     DEVELOPMENT_NOTIFY_API_TOKEN_KEYS,
@@ -79,6 +86,20 @@ class PlatformSettings(BaseSettings):
     database_pool_max: int = 10
     kafka_bootstrap: str = "127.0.0.1:9092"
     topic_prefix: str = "onceonly"
+    # Every Kafka client's security (onceonly.platform.kafka_connection): TLS with the
+    # brokers' CA (and a client certificate for mutual TLS), SASL SCRAM or PLAIN.
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_ca_file: str = ""
+    kafka_ssl_cert_file: str = ""
+    kafka_ssl_key_file: str = ""
+    # The topics the processes create when missing: a cluster of three brokers wants
+    # replication factor 3 and min.insync.replicas 2 (a write survives one broker lost).
+    kafka_partitions: int = Field(default=3, ge=1, le=1000)
+    kafka_replication_factor: int = Field(default=1, ge=1, le=15)
+    kafka_min_insync_replicas: int = Field(default=1, ge=1, le=15)
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "joint-approval"
@@ -146,7 +167,28 @@ class PlatformSettings(BaseSettings):
                 f"ONCEONLY_ENVIRONMENT=development on a loopback address only (here: {refusal})"
             )
         self._check_key_formats()
+        kafka = self.kafka_security().problems() + self.topic_layout().problems()
+        if kafka:
+            raise SettingsRefused("Kafka: " + "; ".join(kafka))
         return self
+
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value(),
+            ca_file=self.kafka_ssl_ca_file,
+            cert_file=self.kafka_ssl_cert_file,
+            key_file=self.kafka_ssl_key_file,
+        )
+
+    def topic_layout(self) -> TopicLayout:
+        return TopicLayout(
+            partitions=self.kafka_partitions,
+            replication_factor=self.kafka_replication_factor,
+            min_insync_replicas=self.kafka_min_insync_replicas,
+        )
 
     def _check_key_formats(self) -> None:
         from onceonly.platform.pii import PiiSealer  # imports the generated protobufs
@@ -207,11 +249,14 @@ def load_settings(factory: Callable[[], S]) -> S:
     """The process's settings, or exit with one line saying which setting is wrong (no
     stack trace, and never a secret's value)."""
     try:
-        return factory()
+        settings = factory()
     except SettingsRefused as exc:
         raise SystemExit(_refusal_line(str(exc))) from None
     except ValidationError as exc:
         raise SystemExit(_refusal_line(_one_line(factory, exc))) from None
+    # Every Kafka client this process builds connects and creates topics as configured.
+    kafka_connection.use(settings.kafka_security(), settings.topic_layout())
+    return settings
 
 
 def _refusal_line(reason: str) -> str:

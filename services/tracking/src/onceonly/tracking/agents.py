@@ -343,7 +343,9 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=PARTITIONS,
-        topic_replication_factor=1,
+        # faust's own topics (the live counters' changelog) as ours: the settings' layout.
+        topic_replication_factor=settings.kafka_replication_factor,
+        broker_credentials=settings.kafka_security().faust_credentials(),
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.tracking_agent_session_timeout_seconds,
         web_enabled=settings.tracking_agent_port > 0,
