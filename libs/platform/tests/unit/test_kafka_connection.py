@@ -118,3 +118,20 @@ def test_a_kafka_setting_that_cannot_work_refuses_to_start(
         load_settings(PlatformSettings)
     assert said in str(refused.value)
     assert kafka_connection.client_options() == {}  # nothing half-applied
+
+
+@pytest.mark.parametrize(
+    ("variables", "said"),
+    [
+        ({"TEMPORAL_TLS": "true", "TEMPORAL_TLS_CERT_FILE": "/c.pem"}, "needs its key"),
+        ({"TEMPORAL_TLS_CA_FILE": "/ca.pem"}, "ONCEONLY_TEMPORAL_TLS is not"),
+    ],
+)
+def test_temporal_tls_without_what_it_needs_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], said: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(f"ONCEONLY_{name}", value)
+    with pytest.raises(SystemExit) as refused:
+        load_settings(PlatformSettings)
+    assert said in str(refused.value)

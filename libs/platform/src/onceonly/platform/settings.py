@@ -103,6 +103,14 @@ class PlatformSettings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_task_queue: str = "joint-approval"
+    # TLS to the Temporal frontend (a cluster's, or Temporal Cloud's): the server's CA
+    # (system CAs when empty), this client's certificate and key for mutual TLS, and the
+    # name its certificate carries when it is not the address's host.
+    temporal_tls: bool = False
+    temporal_tls_ca_file: str = ""
+    temporal_tls_cert_file: str = ""
+    temporal_tls_key_file: str = ""
+    temporal_tls_server_name: str = ""
     # The staff APIs' connections (department, tracking, notify; onceonly.platform.limits):
     # request line and headers must arrive within this long, each chunk of a body within
     # api_body_read_seconds (408), and an idle keep-alive connection is closed after this.
@@ -168,6 +176,16 @@ class PlatformSettings(BaseSettings):
             )
         self._check_key_formats()
         kafka = self.kafka_security().problems() + self.topic_layout().problems()
+        if bool(self.temporal_tls_cert_file) != bool(self.temporal_tls_key_file):
+            raise SettingsRefused(
+                "Temporal: a client certificate needs its key, and a key its certificate"
+            )
+        if not self.temporal_tls and (
+            self.temporal_tls_ca_file
+            or self.temporal_tls_cert_file
+            or self.temporal_tls_server_name
+        ):
+            raise SettingsRefused("Temporal: TLS files are set but ONCEONLY_TEMPORAL_TLS is not")
         if kafka:
             raise SettingsRefused("Kafka: " + "; ".join(kafka))
         return self

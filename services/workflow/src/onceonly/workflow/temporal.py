@@ -11,6 +11,7 @@ runs. `application_trace` reads it back for the steps that run outside the workf
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -19,6 +20,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -42,6 +44,23 @@ async def connect(settings: WorkflowSettings, *, runtime: Runtime | None = None)
         data_converter=data_converter(payload_codec(settings)),
         interceptors=[TracingInterceptor()],
         runtime=runtime,
+        tls=tls_config(settings),
+    )
+
+
+def tls_config(settings: WorkflowSettings) -> TLSConfig | bool:
+    """TLS to the frontend as the settings say (False: plaintext, the dev server)."""
+    if not settings.temporal_tls:
+        return False
+
+    def read(path: str) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca_file),
+        client_cert=read(settings.temporal_tls_cert_file),
+        client_private_key=read(settings.temporal_tls_key_file),
+        domain=settings.temporal_tls_server_name or None,
     )
 
 
