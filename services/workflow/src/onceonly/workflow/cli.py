@@ -101,6 +101,23 @@ def seed_registry_command() -> None:
     asyncio.run(run())
 
 
+@app.command("register-search-attributes")
+def register_search_attributes() -> None:
+    """Register on the Temporal namespace the search attributes the workflows set, those
+    it lacks (before the first worker starts on a new cluster; idempotent)."""
+    from onceonly.workflow.search_attributes import register
+    from onceonly.workflow.temporal import connect
+
+    settings = load_settings(WorkflowSettings)
+
+    async def run() -> list[str]:
+        client = await connect(settings)
+        return await register(client, settings.temporal_namespace)
+
+    added = asyncio.run(run())
+    typer.echo(f"search attributes added: {', '.join(added) if added else 'none (all exist)'}")
+
+
 @app.command("recompute-deadlines")
 def recompute_deadlines() -> None:
     """Tell every running application that the calendar changed (after a new year's
