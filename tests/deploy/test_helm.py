@@ -160,7 +160,7 @@ def test_processes_run_locked_down_with_probes_and_budgets(size: str) -> None:
         assert env(deployment)  # every process gets the shared environment
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert budgets[name]["spec"]["selector"]["matchLabels"] == selector
-        if container(deployment)["readinessProbe"]["httpGet"]["path"] == "/health":
+        if container(deployment)["readinessProbe"]["httpGet"]["path"] == "/ready":
             assert services[name]["spec"]["selector"] == selector
             assert services[name]["spec"]["ports"][0]["port"] == port
     assert set(services) == {"intake-api", "workflow-api", "tracking-api", "notify"}

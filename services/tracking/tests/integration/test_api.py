@@ -213,16 +213,21 @@ async def test_malformed_code_is_a_422_problem(client) -> None:
 
 
 async def test_health_reports_the_agent_heartbeat(client, pool) -> None:
-    await pool.execute("DELETE FROM platform.heartbeats WHERE component = $1", AGENT_COMPONENT)
+    await pool.execute(
+        "DELETE FROM platform.instance_heartbeats WHERE component = $1", AGENT_COMPONENT
+    )
     response = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["problems"] == {AGENT_COMPONENT: "no heartbeat yet"}
+    # Timelines are still served from Postgres: the API stays ready.
+    assert (await client.get("/ready")).status_code == 200
     await beat(pool, AGENT_COMPONENT)
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
     await pool.execute(
-        "UPDATE platform.heartbeats SET beat_at = now() - interval '1 hour' WHERE component = $1",
+        "UPDATE platform.instance_heartbeats SET beat_at = now() - interval '1 hour'"
+        " WHERE component = $1",
         AGENT_COMPONENT,
     )
     response = await client.get("/health")
