@@ -50,6 +50,7 @@ def response_examples(catalogue: Catalogue) -> Examples:
     update = "/v1/applications/{application_code}/"
     return {
         ("get", "/health"): {"200": {"status": "ok", "problems": {}}},
+        ("get", "/ready"): {"200": {"status": "ok", "problems": {}}},
         ("post", "/v1/applications"): {"201": _dump(_receipt())},
         ("get", "/v1/applications"): {"200": _dump(_page())},
         ("post", update + "supplements"): {"202": _dump(_update("supplement"))},
