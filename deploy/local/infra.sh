@@ -533,6 +533,10 @@ cmd_status() {
     return "$rc"
 }
 
+# Sourced (deploy/local/kafka-cluster.sh reuses the broker's toolchain and jars): define
+# only; executed: dispatch.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
+
 case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
