@@ -11,6 +11,7 @@ import structlog
 
 from onceonly.approval import ApprovalStatus
 from onceonly.catalogue import Catalogue, Matter
+from onceonly.intake.agents import Act, Authorisation, authorise
 from onceonly.intake.application_code import china_day, format_application_code
 from onceonly.intake.approval_status import outstanding_materials
 from onceonly.intake.approval_store import ApprovalStore
@@ -23,6 +24,7 @@ from onceonly.intake.errors import (
 from onceonly.intake.events import (
     SealedPersonalData,
     application_submitted,
+    consents_json,
     seal_personal_data,
 )
 from onceonly.intake.idempotency import IdempotencyRequest, StoredAnswer
@@ -47,7 +49,7 @@ from onceonly.intake.submission import (
     SubmissionDraft,
     validate_submission,
 )
-from onceonly.intake.updates import Update, kind_of, update_details, update_event
+from onceonly.intake.updates import Update, UpdateKind, kind_of, update_details, update_event
 from onceonly.intake.uploads import is_upload, upload_id_of
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.pii import PiiSealer
@@ -130,6 +132,7 @@ class IntakeService:
             now = self._clock()
             day = china_day(now)
             uploads = await _upload_issues(session, integrator_id, draft.materials)
+            uploads += await _letter_issues(session, integrator_id, draft)
             try:
                 submission = validate_submission(draft, self._catalogue, today=day)
             except SubmissionInvalid as exc:
@@ -202,12 +205,15 @@ class IntakeService:
         idempotency: IdempotencyRequest | None,
         trace_headers: dict[str, str],
         materials: Sequence[MaterialReference] = (),
+        by_agent: bool = False,
     ) -> Answer:
         """Record a supplement, withdrawal request or rating with its event, durably.
 
         `build` validates the request against the application's matter (raising
-        SubmissionInvalid). Raises ApplicationNotFound (also for another integrator's
-        application), UpdateConflict, IdempotencyKeyReused.
+        SubmissionInvalid). `by_agent`: the application's agent makes it, which its
+        authorisation must allow today (else AgentNotAuthorised, nothing recorded).
+        Raises ApplicationNotFound (also for another integrator's application),
+        UpdateConflict, IdempotencyKeyReused.
         """
         async with self._store.session() as session:
             if idempotency is not None:
@@ -218,9 +224,9 @@ class IntakeService:
                     return self._replay(stored, idempotency)
             # On the session's connection: a second checkout while holding one could
             # exhaust the pool with every request waiting for its second connection.
-            matter_code = await session.matter_code_of(integrator_id, code)
-            matter = self._catalogue.matter(matter_code) if matter_code else None
-            if matter is None:
+            target = await session.update_target(integrator_id, code)
+            matter = self._catalogue.matter(target.matter_code) if target else None
+            if target is None or matter is None:
                 raise ApplicationNotFound(code)
             uploads = await _upload_issues(session, integrator_id, materials)
             try:
@@ -231,8 +237,16 @@ class IntakeService:
                 raise SubmissionInvalid(uploads)
             kind = kind_of(update)
             now = self._clock()
+            if by_agent:
+                authorise(
+                    Authorisation.from_json(target.authorisation)
+                    if target.authorisation is not None
+                    else None,
+                    _ACTS[kind],
+                    today=china_day(now),
+                )
             envelope = new_envelope(
-                update_event(update, application_code=code, at=now),
+                update_event(update, application_code=code, at=now, by_agent=by_agent),
                 source=EVENT_SOURCE,
                 application_code=code,
                 time=now,
@@ -254,7 +268,7 @@ class IntakeService:
                 integrator_id=integrator_id,
                 application_code=code,
                 kind=kind.value,
-                details=update_details(update),
+                details={**update_details(update), **({"by_agent": True} if by_agent else {})},
                 event=OutboxRecord.from_envelope(self._updates_topic, envelope),
                 answer=answer,
             )
@@ -269,6 +283,7 @@ class IntakeService:
             "applicant update recorded",
             application_code=code,
             update=kind.value,
+            by_agent=by_agent,
             integrator_id=integrator_id,
             event_id=envelope.id,
         )
@@ -320,6 +335,35 @@ class IntakeService:
             supplied = await self._approvals.supplied_since(code, approval.missing_since)
             outstanding = outstanding_materials(approval, supplied)
         return ApplicationProgress(record, approval, outstanding)
+
+
+_ACTS = {
+    UpdateKind.SUPPLEMENT: Act.SUPPLEMENT,
+    UpdateKind.WITHDRAWAL: Act.WITHDRAW,
+    UpdateKind.RATING: Act.RATE,
+}
+
+
+async def _letter_issues(
+    session: SubmissionSession, integrator_id: str, draft: SubmissionDraft
+) -> list[FieldIssue]:
+    """A signed letter of authorisation must be one of the integrator's own uploads."""
+    agent = draft.agent
+    if agent is None or agent.given_by != "signed_letter" or not is_upload(agent.letter_reference):
+        return []  # validate_agent names a letter that is not an upload reference
+    upload = upload_id_of(agent.letter_reference)
+    owned = await session.owned_uploads(integrator_id, [upload] if upload is not None else [])
+    if upload is not None and upload in owned:
+        return []
+    return [
+        FieldIssue(
+            "agent.authorisation.letter_reference",
+            "unknown_upload",
+            "No upload of yours has this reference; upload the signed letter with"
+            " POST /v1/materials.",
+            "未找到该授权委托书的上传, 请先通过 POST /v1/materials 上传.",
+        )
+    ]
 
 
 async def _upload_issues(
@@ -392,4 +436,6 @@ def _application_record(
         status=SUBMITTED,
         submitted_at=now,
         event_id=event_id,
+        agent=sealed.agent.stored() if sealed.agent is not None else None,
+        consents=consents_json(submission, submitted_at=now),
     )

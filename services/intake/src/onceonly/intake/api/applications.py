@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from opentelemetry import trace
 
 from onceonly.intake import metrics
+from onceonly.intake.agents import AgentDraft
 from onceonly.intake.api.dependencies import (
     REPLAYED_HEADER,
     CurrentIntegrator,
@@ -29,6 +30,7 @@ from onceonly.intake.problems import documented, invalid, not_found
 from onceonly.intake.schemas import (
     ORGANISATION_EXAMPLE,
     PERSON_EXAMPLE,
+    AgentIn,
     ApplicationIn,
     ApplicationPage,
     ApplicationSummaryView,
@@ -38,7 +40,7 @@ from onceonly.intake.schemas import (
     SubmissionReceipt,
 )
 from onceonly.intake.service import application_path
-from onceonly.intake.submission import MaterialReference, SubmissionDraft
+from onceonly.intake.submission import Consent, MaterialReference, SubmissionDraft
 from onceonly.platform.telemetry import current_trace_headers
 
 router = APIRouter(tags=["applications"])
@@ -61,7 +63,10 @@ _EXAMPLES: dict[str, Any] = {
         "Validates the application against the catalogue (matter, applicant kind,"
         " material codes) and the identifier rules (resident ID number, unified social"
         " credit code, mobile number), assigns its application code and records it."
-        " The answer is sent only once the application is durably stored."
+        " The answer is sent only once the application is durably stored. An `agent`"
+        " (帮代办) submits with the applicant's authorisation, which must cover `submit`"
+        " today; `consents` lists the shared-data checks the applicant consented to:"
+        " only those are run (免证办), the others' materials are asked for."
     ),
     responses={
         201: {
@@ -93,6 +98,8 @@ async def submit_application(
         language=body.contact.language,
         materials=tuple(MaterialReference(m.code, m.reference) for m in body.materials),
         form=body.form,
+        agent=_agent_draft(body.agent) if body.agent is not None else None,
+        consents=tuple(Consent(c.purpose, c.reference, c.given_at) for c in body.consents),
     )
     answer = await service.submit(
         integrator_id=integrator.id,
@@ -112,6 +119,23 @@ async def submit_application(
         answer,
         {"Location": receipt.links.self_},
         receipt.model_dump(mode="json", by_alias=True),
+    )
+
+
+def _agent_draft(agent: AgentIn) -> AgentDraft:
+    authorisation = agent.authorisation
+    return AgentDraft(
+        name=agent.name,
+        identifier=agent.identifier,
+        mobile=agent.mobile,
+        relation=agent.relation,
+        organisation=agent.organisation,
+        scope=tuple(authorisation.scope),
+        valid_from=authorisation.valid_from,
+        valid_until=authorisation.valid_until,
+        given_by=authorisation.given_by,
+        letter_reference=authorisation.letter_reference,
+        consent_reference=authorisation.consent_reference,
     )
 
 
