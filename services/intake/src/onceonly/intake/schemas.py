@@ -583,12 +583,26 @@ class ProgressMatter(BaseModel):
     name_en: str = Field(examples=["Household registration transfer"])
 
 
+class ProgressLookup(BaseModel):
+    check: str = Field(examples=["population"])
+    registry: str = Field(examples=["population"])
+    checked_at: datetime
+    confirmed: bool
+    reason: str = Field(examples=["identity confirmed by the population registry"])
+    reason_zh: str = Field(examples=["身份信息已核验"])
+
+
 class ProgressView(BaseModel):
     """Status and matter only: nothing about the applicant, not even masked."""
 
     application_code: str = Field(examples=["330100-20250303-0004276"])
     status: Status = Field(examples=["accepted"])
     matter: ProgressMatter
+    lookups: list[ProgressLookup] = Field(
+        default_factory=list,
+        description="What was looked up for the applicant in base registries, and when"
+        " (免证办); no record references here",
+    )
 
 
 class DepartmentTaskView(BaseModel):

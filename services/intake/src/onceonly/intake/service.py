@@ -28,6 +28,8 @@ from onceonly.intake.events import (
     seal_personal_data,
 )
 from onceonly.intake.idempotency import IdempotencyRequest, StoredAnswer
+from onceonly.intake.lookup_store import LookupStore
+from onceonly.intake.lookups import Lookup
 from onceonly.intake.outbox import OutboxRecord
 from onceonly.intake.paging import (
     DEFAULT_LIMIT,
@@ -95,6 +97,7 @@ class IntakeService:
         topic_prefix: str,
         idempotency_ttl_hours: float,
         approvals: ApprovalStore | None = None,
+        lookups: LookupStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -105,6 +108,7 @@ class IntakeService:
         self._updates_topic = topic_name(topic_prefix, Stream.APPLICANT_UPDATES)
         self._ttl = idempotency_ttl_hours
         self._approvals = approvals
+        self._lookups = lookups
         self._clock = clock
 
     async def submit(
@@ -321,6 +325,16 @@ class IntakeService:
             next_cursor = encode_cursor(Position(last.submitted_at, last.application_code))
         return page, next_cursor
 
+    async def lookups(self, *, integrator_id: str, code: str) -> ApplicationLookups | None:
+        """The shared-data lookups of the integrator's own application; None for another
+        integrator's code (or an unknown one)."""
+        if await self._store.application(integrator_id, code) is None:
+            return None
+        if self._lookups is None:
+            return ApplicationLookups([], [])
+        lookups, not_consented = await self._lookups.lookups(code)
+        return ApplicationLookups(lookups, not_consented)
+
     async def application(self, *, integrator_id: str, code: str) -> ApplicationProgress | None:
         """The integrator's own application with where its approval stands; None for
         another integrator's code."""
@@ -342,6 +356,14 @@ _ACTS = {
     UpdateKind.WITHDRAWAL: Act.WITHDRAW,
     UpdateKind.RATING: Act.RATE,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationLookups:
+    """What was looked up for the applicant, and the checks not consented to."""
+
+    lookups: list[Lookup]
+    not_consented: list[str]
 
 
 async def _letter_issues(

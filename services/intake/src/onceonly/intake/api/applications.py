@@ -36,6 +36,8 @@ from onceonly.intake.schemas import (
     ApplicationSummaryView,
     ApplicationView,
     Instant,
+    LookupsView,
+    LookupView,
     PageLinks,
     SubmissionReceipt,
 )
@@ -242,4 +244,48 @@ async def read_application(
         outstanding=found.outstanding,
         catalogue=catalogue,
         self_link=application_path(code),
+    )
+
+
+@router.get(
+    "/v1/applications/{application_code}/lookups",
+    response_model=LookupsView,
+    summary="What was looked up for the applicant (免证办)",
+    description=(
+        "Every shared-data check run for this application, oldest first: the base"
+        " registry that answered, the record it relied on (a certificate or licence"
+        " number, or the registry's opaque record key: never an identifier in the"
+        " clear), when it was asked, what it confirmed or denied, and the applicant's"
+        " consent it ran under; and the checks of the matter not run for want of"
+        " consent (their materials are asked for instead). Fed by the workflow's"
+        " events, a moment behind it. Another integrator's application is a 404."
+    ),
+    responses=documented(401, 404, 503),
+)
+async def read_lookups(
+    integrator: CurrentIntegrator,
+    application_code: Annotated[str, Path(max_length=40, examples=["330100-20250303-0004276"])],
+    service: Service,
+) -> LookupsView:
+    code = code_or_404(application_code)
+    found = await service.lookups(integrator_id=integrator.id, code=code)
+    if found is None:
+        raise not_found(f"Application {code}")
+    return LookupsView(
+        application_code=code,
+        lookups=[
+            LookupView(
+                check=lookup.check,
+                registry=lookup.registry,
+                record_reference=lookup.record_reference,
+                checked_at=lookup.checked_at,
+                confirmed=lookup.passed,
+                code=lookup.code,
+                reason=lookup.reason,
+                reason_zh=lookup.reason_zh,
+                consent_reference=lookup.consent_reference,
+            )
+            for lookup in found.lookups
+        ],
+        not_consented=found.not_consented,
     )
