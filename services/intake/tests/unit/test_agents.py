@@ -155,7 +155,9 @@ def test_how_the_authorisation_was_given_needs_its_evidence() -> None:
     letter = replace(DRAFT, given_by="signed_letter", letter_reference="doc://somewhere")
     assert issues(letter) == {"agent.authorisation.letter_reference": "letter_required"}
     consent = replace(DRAFT, consent_reference=" ")
-    assert issues(consent) == {"agent.authorisation.consent_reference": "consent_reference_required"}
+    assert issues(consent) == {
+        "agent.authorisation.consent_reference": "consent_reference_required"
+    }
 
 
 def test_the_applicant_is_not_their_own_agent() -> None:
