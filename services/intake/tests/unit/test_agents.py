@@ -3,12 +3,14 @@ agent and of consents in a submission."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from onceonly.catalogue import default_catalogue
+from onceonly.events.v1 import approval_pb2
 from onceonly.intake.agents import (
     Act,
     AgentDraft,
@@ -20,12 +22,17 @@ from onceonly.intake.agents import (
     validate_agent,
 )
 from onceonly.intake.errors import SubmissionInvalid
+from onceonly.intake.events import application_submitted, seal_personal_data
+from onceonly.intake.lookups import lookups_of
+from onceonly.intake.schemas import AgentView
 from onceonly.intake.submission import (
     Consent,
     MaterialReference,
     SubmissionDraft,
     validate_submission,
 )
+from onceonly.platform.pii import PiiError, PiiSealer
+from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 
 TODAY = date(2026, 12, 5)
 APPLICANT = "11010519491231002X"
@@ -211,3 +218,92 @@ def test_an_agent_problem_is_reported_with_the_applicants() -> None:
         validate_submission(draft, default_catalogue(), today=TODAY)
     fields = {i.field for i in raised.value.issues}
     assert {"contact.mobile", "agent.relation"} <= fields
+
+
+# --- sealed in the event, masked in the record --------------------------------------
+
+
+def test_the_agent_travels_sealed_and_masked_with_the_consents() -> None:
+    sealer = PiiSealer(DEVELOPMENT_PII_KEY)
+    code = "330100-20261205-0000017"
+    submission = validate_submission(SUBMISSION, default_catalogue(), today=TODAY)
+    sealed = seal_personal_data(sealer, submission, application_code=code)
+    at = datetime(2026, 12, 5, 1, 2, 3, tzinfo=UTC)
+    event = application_submitted(
+        submission, sealed, application_code=code, integrator_id="portal", submitted_at=at
+    )
+    wire = event.SerializeToString()
+    for secret in ("李四", AGENT_ID, "13912345678"):
+        assert secret.encode() not in wire
+    assert event.agent.name.masked == "李**"
+    assert event.agent.identifier.masked == "1101**************"
+    assert event.agent.mobile.masked == "1391234****"
+    # Sealed to this application and field: the applicant's context does not open it.
+    assert sealer.open(event.agent.mobile.sealed, context=f"{code}:agent:mobile") == "13912345678"
+    with pytest.raises(PiiError):
+        sealer.open(event.agent.mobile.sealed, context=f"{code}:mobile")
+    assert list(event.agent.authorisation.scope) == [
+        "submit",
+        "supplement",
+        "receive_notifications",
+    ]
+    assert event.agent.authorisation.valid_until == "2026-12-31"
+    assert event.agent.authorisation.given_by == "recorded_consent"
+    assert [(c.purpose, c.reference) for c in event.consents] == [
+        ("population", "consent-1"),
+        ("real-estate", "consent-2"),
+    ]
+    assert event.consents[0].given_at.ToDatetime(tzinfo=UTC) == at
+    stored = sealed.agent.stored() if sealed.agent else {}
+    assert "李四" not in json.dumps(stored, ensure_ascii=False)
+    assert AgentView.of(stored) is not None
+
+
+def test_an_application_without_an_agent_carries_none() -> None:
+    sealer = PiiSealer(DEVELOPMENT_PII_KEY)
+    submission = validate_submission(
+        replace(SUBMISSION, agent=None, consents=()), default_catalogue(), today=TODAY
+    )
+    sealed = seal_personal_data(sealer, submission, application_code="330100-20261205-0000018")
+    event = application_submitted(
+        submission,
+        sealed,
+        application_code="330100-20261205-0000018",
+        integrator_id="portal",
+        submitted_at=datetime(2026, 12, 5, tzinfo=UTC),
+    )
+    assert not event.HasField("agent")
+    assert sealed.agent is None
+
+
+# --- lookups from the workflow's events --------------------------------------------
+
+
+def test_lookups_are_read_from_an_acceptance_with_provenance_only() -> None:
+    checked = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)
+    accepted = approval_pb2.ApplicationAccepted(
+        application_code="330100-20261205-0000017",
+        checks=[
+            approval_pb2.CheckOutcome(
+                check="population",
+                passed=True,
+                reason="identity confirmed by the population registry",
+                reason_zh="身份信息已核验",
+                registry="population",
+                record_reference="population/0123456789abcdef",
+                code="confirmed",
+                consent_reference="consent-1",
+            ),
+            # From before consent and provenance: no time, nothing to show.
+            approval_pb2.CheckOutcome(check="real-estate", passed=False, reason="no property"),
+        ],
+        checks_without_consent=["marriage"],
+    )
+    accepted.checks[0].checked_at.FromDatetime(checked)
+    found = lookups_of(accepted)
+    assert found is not None
+    assert found.not_consented == ("marriage",)
+    assert [(x.check, x.registry, x.checked_at, x.passed) for x in found.lookups] == [
+        ("population", "population", checked, True)
+    ]
+    assert lookups_of(approval_pb2.TaskStarted(application_code="x")) is None
