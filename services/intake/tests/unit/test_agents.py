@@ -14,14 +14,13 @@ from onceonly.events.v1 import approval_pb2
 from onceonly.intake.agents import (
     Act,
     AgentDraft,
-    AgentNotAuthorised,
     Authorisation,
     GivenBy,
     Relation,
     authorise,
     validate_agent,
 )
-from onceonly.intake.errors import SubmissionInvalid
+from onceonly.intake.errors import AgentNotAuthorised, SubmissionInvalid
 from onceonly.intake.events import application_submitted, seal_personal_data
 from onceonly.intake.lookups import lookups_of
 from onceonly.intake.schemas import AgentView

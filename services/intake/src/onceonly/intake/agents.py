@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from onceonly.intake.errors import FieldIssue, IntakeError, InvalidValue
+from onceonly.intake.errors import AgentNotAuthorised, FieldIssue, InvalidValue
 from onceonly.intake.identifiers import parse_mobile, parse_resident_id
 
 # The longest authorisation intake records: a standing letter is renewed yearly.
@@ -106,16 +106,6 @@ class Agent:
     relation: Relation
     organisation: str
     authorisation: Authorisation
-
-
-class AgentNotAuthorised(IntakeError):
-    """An act of an agent outside the authorisation's scope or validity (403)."""
-
-    def __init__(self, code: str, message_en: str, message_zh: str) -> None:
-        super().__init__(message_en)
-        self.code = code
-        self.message_en = message_en
-        self.message_zh = message_zh
 
 
 def authorise(authorisation: Authorisation | None, act: Act, *, today: date) -> None:

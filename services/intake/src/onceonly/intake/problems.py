@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onceonly.intake import metrics
-from onceonly.intake.agents import AgentNotAuthorised
 from onceonly.intake.errors import (
+    AgentNotAuthorised,
     ApplicationNotFound,
     IdempotencyKeyReused,
     SequenceExhausted,
