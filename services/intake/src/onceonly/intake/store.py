@@ -254,11 +254,6 @@ class SubmissionSession:
         )
         return {row["upload_id"] for row in rows}
 
-    async def matter_code_of(self, integrator_id: str, code: str) -> str | None:
-        """The matter of the integrator's own application; None for another's."""
-        target = await self.update_target(integrator_id, code)
-        return target.matter_code if target is not None else None
-
     async def update_target(self, integrator_id: str, code: str) -> UpdateTarget | None:
         """The matter and agent's authorisation of the integrator's own application;
         None for another's."""
