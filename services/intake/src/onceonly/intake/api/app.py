@@ -17,6 +17,7 @@ from onceonly.intake.api import applications, elicences, materials, matters, pro
 from onceonly.intake.api.dependencies import IntakeState
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.lockout_store import LockoutStore
+from onceonly.intake.lookup_store import LookupStore
 from onceonly.intake.middleware import BodyLimitMiddleware, DeadlineMiddleware
 from onceonly.intake.openapi_examples import response_examples
 from onceonly.intake.problems import UNAVAILABLE, document_problems, install_intake_handlers
@@ -113,6 +114,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             topic_prefix=settings.topic_prefix,
             idempotency_ttl_hours=settings.idempotency_ttl_hours,
             approvals=ApprovalStore(pool),
+            lookups=LookupStore(pool),
         )
         state.progress_lookup = ProgressLookup(
             store=state.store,
