@@ -162,6 +162,77 @@ async def test_a_back_dated_event_time_is_reported(store, events, pool) -> None:
     assert (verification.intact, verification.first_broken_seq) == (False, 2)
 
 
+@pytest.mark.parametrize(
+    ("what", "change"),
+    [
+        # What a reader is shown of an entry besides the event: each change is found at
+        # the entry it was made to (chain version 2).
+        ("the summary's wording", "summary = jsonb_set(summary, '{type}', '\"forged\"')"),
+        ("the actor", 'summary = summary || \'{"actor": {"staff_id": "ps-9999"}}\''),
+        ("the department", 'summary = summary || \'{"department_code": "tax"}\''),
+        ("a summary field added", 'summary = summary || \'{"note": "approved early"}\''),
+        ("when it was recorded", "recorded_at = recorded_at - interval '1 day'"),
+        ("where it was read", "kafka_offset = kafka_offset + 1"),
+        ("the topic", "topic = 'elsewhere.approval-events.v1'"),
+        ("its version, to one whose hash covers less", "chain_version = 1"),
+    ],
+)
+async def test_every_field_a_reader_sees_is_covered(store, events, pool, what, change) -> None:
+    code = await _five(store, events)
+    assert (await store.verify(code)).intact
+    await _tamper(
+        pool, f"UPDATE tracking.timeline SET {change} WHERE application_code = $1 AND seq = 3", code
+    )
+    verification = await store.verify(code)
+    assert (verification.intact, verification.first_broken_seq) == (False, 3), what
+
+
+async def test_rows_written_before_version_2_still_verify(store, events, pool) -> None:
+    """A version 1 row (written before the summary was hashed) verifies under its own
+    version, and a timeline may continue in version 2 after it."""
+    from onceonly.tracking import chain
+
+    code = events.code()
+    envelope = events.envelope(events.submitted(code), code)
+    entry = chain.next_entry(
+        head_seq=0,
+        head_hash=GENESIS_HASH,
+        application_code=code,
+        event_id=envelope.id,
+        ce_type=envelope.type,
+        ce_source=envelope.source,
+        ce_time=envelope.time,
+        data=envelope.data,
+    )
+    assert entry.version == 1
+    await pool.execute(
+        "INSERT INTO tracking.timeline_heads (application_code, last_seq, last_hash)"
+        " VALUES ($1, 1, $2)",
+        code,
+        entry.hash,
+    )
+    await pool.execute(
+        "INSERT INTO tracking.timeline (application_code, seq, event_id, ce_type, ce_source,"
+        " ce_time, topic, partition, kafka_offset, data, summary, prev_hash, hash)"
+        " VALUES ($1, 1, $2, $3, $4, $5, 't', 0, 0, $6, '{}', $7, $8)",
+        code,
+        entry.event_id,
+        entry.ce_type,
+        entry.ce_source,
+        entry.ce_time,
+        entry.data,
+        GENESIS_HASH,
+        entry.hash,
+    )
+    await append(store, events.envelope(events.accepted(code), code, minutes=1), offset=1)
+    versions = await pool.fetch(
+        "SELECT chain_version FROM tracking.timeline WHERE application_code = $1 ORDER BY seq",
+        code,
+    )
+    assert [row["chain_version"] for row in versions] == [1, 2]
+    assert (await store.verify(code)).intact
+
+
 async def test_deleted_rows_are_reported_even_the_newest(store, events, pool) -> None:
     code = await _five(store, events)
     await _tamper(

@@ -206,3 +206,45 @@ def test_any_single_field_change_is_detected_even_without_the_head(
     broken = verify(entries)
     assert broken is not None
     assert broken.seq <= index + 1
+
+
+def test_version_2_covers_what_the_reader_is_shown() -> None:
+    from datetime import UTC, datetime
+
+    from onceonly.tracking import chain
+
+    shown = chain.Shown(
+        summary={"type": "TaskDecided", "department_code": "tax"},
+        topic="onceonly.approval-events.v1",
+        partition=1,
+        offset=42,
+        recorded_at=datetime(2026, 12, 5, 1, 0, tzinfo=UTC),
+    )
+    common = {
+        "head_seq": 0,
+        "head_hash": chain.GENESIS_HASH,
+        "application_code": "330100-2026-000001",
+        "event_id": "e-1",
+        "ce_type": "onceonly.events.v1.TaskDecided",
+        "ce_source": "/onceonly/workflow",
+        "ce_time": datetime(2026, 12, 5, 0, 59, tzinfo=UTC),
+        "data": b"\x0a\x01x",
+    }
+    entry = chain.next_entry(**common, shown=shown)
+    assert entry.version == chain.CURRENT_VERSION == 2
+    assert chain.verify([entry]) is None
+    # The same summary in another key order is the same entry (jsonb reorders keys).
+    reordered = replace(shown, summary={"department_code": "tax", "type": "TaskDecided"})
+    assert chain.recompute(replace(entry, shown=reordered)) == entry.hash
+    for changed in (
+        replace(shown, summary={**shown.summary, "department_code": "public-security"}),
+        replace(shown, topic="other"),
+        replace(shown, partition=2),
+        replace(shown, offset=43),
+        replace(shown, recorded_at=datetime(2026, 12, 5, 1, 0, 1, tzinfo=UTC)),
+    ):
+        broken = chain.verify([replace(entry, shown=changed)])
+        assert broken is not None and broken.seq == 1
+    # Version 1 (rows written before) ignores what is shown, and still verifies.
+    old = chain.next_entry(**common)
+    assert old.version == 1 and chain.verify([replace(old, shown=shown)]) is None

@@ -6,17 +6,26 @@ changing, removing or reordering any recorded event breaks every later link, and
 
 The encoding is versioned by a domain tag and length-prefixes every field, so that two
 different entries can never encode to the same bytes (no ambiguity at field borders).
+Version 1 covers the event (its bytes, id, type, source, time) and its place; version 2
+also covers everything a reader is shown of the entry: its summary, where it was read
+from (topic, partition, offset) and when it was recorded, so that changing any stored
+field of the row breaks the chain at that entry. Rows keep the version they were
+written with (`chain_version`), and each is recomputed under its own.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 GENESIS_HASH = "0" * 64
-_DOMAIN_TAG = b"onceonly.timeline.v1"
+_DOMAIN_TAGS = {1: b"onceonly.timeline.v1", 2: b"onceonly.timeline.v2"}
+# What new entries are written with.
+CURRENT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +41,20 @@ class ChainEntry:
     data: bytes
     prev_hash: str
     hash: str
+    # Version 2: what the reader is shown besides the event (None under version 1).
+    shown: Shown | None = None
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """The fields of a timeline row that are not the event itself but are shown."""
+
+    summary: Mapping[str, Any]
+    topic: str
+    partition: int
+    offset: int
+    recorded_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +83,12 @@ def _field(raw: bytes) -> bytes:
     return len(raw).to_bytes(8, "big") + raw
 
 
+def canonical_summary(summary: Mapping[str, Any]) -> str:
+    """The summary as the hash sees it: sorted keys, no spaces, UTF-8 as is (jsonb gives
+    keys back in its own order and spacing; the values are the same)."""
+    return json.dumps(summary, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def entry_hash(
     *,
     prev_hash: str,
@@ -70,9 +99,11 @@ def entry_hash(
     ce_time: datetime,
     application_code: str,
     data: bytes,
+    shown: Shown | None = None,
+    version: int = 1,
 ) -> str:
-    """The sha256 (hex) of an entry's canonical encoding."""
-    parts = (
+    """The sha256 (hex) of an entry's canonical encoding under `version`."""
+    parts = [
         prev_hash.encode(),
         str(seq).encode(),
         event_id.encode(),
@@ -81,8 +112,22 @@ def entry_hash(
         canonical_time(ce_time).encode(),
         application_code.encode(),
         data_digest(data).encode(),
-    )
-    return hashlib.sha256(_DOMAIN_TAG + b"".join(_field(part) for part in parts)).hexdigest()
+    ]
+    if version == 2:
+        if shown is None:
+            raise ValueError("a version 2 entry needs what it shows")
+        parts += [
+            canonical_summary(shown.summary).encode(),
+            shown.topic.encode(),
+            str(shown.partition).encode(),
+            str(shown.offset).encode(),
+            canonical_time(shown.recorded_at).encode(),
+        ]
+    elif version != 1:
+        raise ValueError(f"unknown chain version {version}")
+    return hashlib.sha256(
+        _DOMAIN_TAGS[version] + b"".join(_field(part) for part in parts)
+    ).hexdigest()
 
 
 def next_entry(
@@ -95,9 +140,12 @@ def next_entry(
     ce_source: str,
     ce_time: datetime,
     data: bytes,
+    shown: Shown | None = None,
 ) -> ChainEntry:
-    """The entry that follows the head (`head_seq` 0 and GENESIS_HASH for the first)."""
+    """The entry that follows the head (`head_seq` 0 and GENESIS_HASH for the first),
+    under the current version when `shown` is given (version 1 without it)."""
     seq = head_seq + 1
+    version = CURRENT_VERSION if shown is not None else 1
     digest = entry_hash(
         prev_hash=head_hash,
         seq=seq,
@@ -107,6 +155,8 @@ def next_entry(
         ce_time=ce_time,
         application_code=application_code,
         data=data,
+        shown=shown,
+        version=version,
     )
     return ChainEntry(
         application_code=application_code,
@@ -118,6 +168,8 @@ def next_entry(
         data=data,
         prev_hash=head_hash,
         hash=digest,
+        shown=shown,
+        version=version,
     )
 
 
@@ -131,6 +183,8 @@ def recompute(entry: ChainEntry) -> str:
         ce_time=entry.ce_time,
         application_code=entry.application_code,
         data=entry.data,
+        shown=entry.shown,
+        version=entry.version,
     )
 
 
@@ -145,6 +199,7 @@ def verify(
     expected_seq = 1
     previous_hash = GENESIS_HASH
     application_code: str | None = None
+    version_seen = 1
     for entry in entries:
         if entry.seq != expected_seq:
             if entry.seq > expected_seq:
@@ -156,6 +211,12 @@ def verify(
             return BrokenLink(entry.seq, "entry belongs to another application")
         if entry.prev_hash != previous_hash:
             return BrokenLink(entry.seq, "previous hash does not match the previous entry")
+        if entry.version not in _DOMAIN_TAGS or (entry.version == 2 and entry.shown is None):
+            return BrokenLink(entry.seq, f"unknown chain version {entry.version}")
+        if entry.version < version_seen:
+            # A row relabelled to the older version, whose hash covers less.
+            return BrokenLink(entry.seq, "chain version goes back to an older one")
+        version_seen = entry.version
         if recompute(entry) != entry.hash:
             return BrokenLink(entry.seq, "hash does not match the entry's content")
         previous_hash = entry.hash

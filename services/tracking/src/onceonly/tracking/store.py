@@ -121,12 +121,11 @@ class TrackingStore:
         if _has_nul(summary):
             # jsonb refuses \u0000: retrying would block the partition for ever.
             raise UnprocessableEvent("event text contains NUL characters")
-        summary_json = json.dumps(summary, ensure_ascii=False)
         code = envelope.subject
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 return await self._append(
-                    conn, envelope, message, summary_json, code, topic, partition, offset
+                    conn, envelope, message, summary, code, topic, partition, offset
                 )
         except _Duplicate:
             return None
@@ -136,7 +135,7 @@ class TrackingStore:
         conn: asyncpg.Connection,
         envelope: Envelope,
         message: Message,
-        summary_json: str,
+        summary: dict[str, Any],
         code: str,
         topic: str,
         partition: int,
@@ -154,6 +153,14 @@ class TrackingStore:
         # Its own statement, after the lock: a snapshot taken before the wait could miss
         # the status the previous append committed.
         current = await self._status(conn, code)
+        shown = chain.Shown(
+            summary=summary,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            # Set here, not by the database's default, so that the hash covers it.
+            recorded_at=datetime.now(UTC),
+        )
         entry = chain.next_entry(
             head_seq=head["last_seq"],
             head_hash=head["last_hash"],
@@ -163,6 +170,7 @@ class TrackingStore:
             ce_source=envelope.source,
             ce_time=envelope.time,
             data=envelope.data,
+            shown=shown,
         )
         projected = apply_event(
             current, application_code=code, message=message, time=_aware(envelope.time)
@@ -179,9 +187,11 @@ class TrackingStore:
             partition,
             offset,
             entry.data,
-            summary_json,
+            json.dumps(summary, ensure_ascii=False),
             entry.prev_hash,
             entry.hash,
+            shown.recorded_at,
+            entry.version,
             *_status_values(projected),
         )
         if inserted is None:
@@ -312,7 +322,8 @@ class TrackingStore:
             rows = await conn.fetch(
                 """
                 SELECT application_code, seq, event_id, ce_type, ce_source, ce_time, data,
-                       prev_hash, hash
+                       prev_hash, hash, summary, topic, partition, kafka_offset, recorded_at,
+                       chain_version
                   FROM tracking.timeline WHERE application_code = $1 ORDER BY seq
                 """,
                 application_code,
@@ -330,6 +341,14 @@ class TrackingStore:
                 data=bytes(row["data"]),
                 prev_hash=row["prev_hash"],
                 hash=row["hash"],
+                shown=chain.Shown(
+                    summary=json.loads(row["summary"]),
+                    topic=row["topic"],
+                    partition=row["partition"],
+                    offset=row["kafka_offset"],
+                    recorded_at=row["recorded_at"],
+                ),
+                version=row["chain_version"],
             )
             for row in rows
         ]
@@ -440,15 +459,16 @@ _APPEND = f"""
     WITH entry AS (
         INSERT INTO tracking.timeline (
             application_code, seq, event_id, ce_type, ce_source, ce_time, topic,
-            partition, kafka_offset, data, summary, prev_hash, hash
-        ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13)
+            partition, kafka_offset, data, summary, prev_hash, hash, recorded_at,
+            chain_version
+        ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14, $15)
         ON CONFLICT (event_id) DO NOTHING
         RETURNING seq
     ), head AS (
         UPDATE tracking.timeline_heads
            SET last_seq = $2, last_hash = $13, updated_at = now()
          WHERE application_code = $1 AND EXISTS (SELECT 1 FROM entry)
-    ), status AS ({_upsert_status(14, "WHERE EXISTS (SELECT 1 FROM entry)")})
+    ), status AS ({_upsert_status(16, "WHERE EXISTS (SELECT 1 FROM entry)")})
     SELECT seq FROM entry
 """  # noqa: S608
 
