@@ -31,7 +31,7 @@ from onceonly.intake.idempotency import (
     request_fingerprint,
     validate_key,
 )
-from onceonly.intake.problems import invalid, not_found, too_many, unauthorised
+from onceonly.intake.problems import invalid, not_found, unauthorised
 from onceonly.intake.progress import ProgressTokens
 from onceonly.intake.progress_lookup import ProgressLookup
 from onceonly.intake.ratelimit import RateLimiter, retry_after_header
@@ -43,6 +43,7 @@ from onceonly.intake.upload_store import UploadStore
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.elicence_signatures import PublishedKeys
 from onceonly.platform.integrator_keys import IntegratorKeys
+from onceonly.platform.limits import too_many_requests
 from onceonly.platform.pii import PiiSealer
 
 
@@ -172,7 +173,7 @@ async def posting_integrator(integrator: CurrentIntegrator, state: State) -> Int
     wait = state.post_limiter.take(integrator.id)
     if wait is not None:
         metrics.RATE_LIMITED.labels("integrator").inc()
-        raise too_many(retry_after_header(wait))
+        raise too_many_requests(retry_after_header(wait))
     return integrator
 
 
