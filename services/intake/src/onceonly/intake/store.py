@@ -288,7 +288,7 @@ class SubmissionSession:
                         (event_id, application_code, kind, details)
                     VALUES ($1, $2, $3, $4::jsonb)
                     """,
-                    uuid.UUID(event.event_id),
+                    uuid.UUID(event.envelope.id),
                     application_code,
                     kind,
                     json.dumps(details, ensure_ascii=False),
