@@ -59,21 +59,9 @@ class Run:
         self, department: str, level: int, count: int
     ) -> list[supervision_pb2.SupervisionAlert]:
         """The department's first (not escalated) alerts of `level`, once `count` have been
-        published: the alert's activity may finish just after the time-skipping sleep."""
-
-        async def published() -> list[supervision_pb2.SupervisionAlert]:
-            return [
-                a
-                for a in self.events("SupervisionAlert")
-                if a.department_code == department and a.level == level and a.escalation == 0
-            ]
-
-        return await eventually(
-            published,
-            lambda found: len(found) >= count,
-            within=10.0,
-            interval=0.05,
-            what=f"{count} alerts of level {level} for {department}",
+        published."""
+        return await published_alerts(
+            self.producer, self.code, level=level, count=count, department=department
         )
 
     def end_of(self, day: date) -> datetime:
@@ -81,24 +69,40 @@ class Run:
         return datetime.combine(day, time(23, 59, 59), CHINA_STANDARD_TIME).astimezone(UTC)
 
 
+async def published_alerts(
+    producer: Any, code: str, *, level: int, count: int, department: str | None = None
+) -> list[supervision_pb2.SupervisionAlert]:
+    """The application's first (not escalated) alerts of `level` (of one department, or
+    all), once `count` have been published: the alert's activity may finish just after
+    the time-skipping sleep returns."""
+
+    async def published() -> list[supervision_pb2.SupervisionAlert]:
+        return [
+            a
+            for a in producer.messages("SupervisionAlert")
+            if a.application_code == code
+            and a.level == level
+            and a.escalation == 0
+            and department in (None, a.department_code)
+        ]
+
+    return await eventually(
+        published,
+        lambda found: len(found) >= count,
+        within=10.0,
+        interval=0.05,
+        what=f"{count} alerts of level {level} for {department or 'any department'}",
+    )
+
+
 @asynccontextmanager
 async def construction_run(
     env: WorkflowEnvironment, producer: Any, activities: Any, *, calendar: WorkingCalendar
 ) -> AsyncIterator[Run]:
     """A running construction joint approval with its five tasks open; withdrawn after."""
-    now = await env.get_current_time()
-    today = now.astimezone(CHINA_STANDARD_TIME).date()
+    app = construction_application(await env.get_current_time())
+    code = app.application_code
     task_queue = f"construction-{uuid.uuid4().hex[:8]}"
-    code = f"330100-{today:%Y%m%d}-{uuid.uuid4().int % 10**6:06d}C"
-    app = ApplicationInput(
-        application_code=code,
-        matter_code="construction-joint-approval",
-        integrator_id="portal",
-        applicant_kind="organisation",
-        materials=CONSTRUCTION_MATERIALS,
-        contact=ContactInput(mobile_sealed="k:sealed", mobile_masked="1381234****"),
-        submitted_at=now.isoformat(),
-    )
     async with build_worker(env.client, task_queue=task_queue, activities=activities):
         handle = await env.client.start_workflow(
             JointApproval.run, app, id=code, task_queue=task_queue
@@ -114,6 +118,20 @@ async def construction_run(
         if not (await handle.describe()).close_time:
             await handle.signal(JointApproval.withdraw, WithdrawalInput("test over"))
             await handle.result()
+
+
+def construction_application(now: datetime) -> ApplicationInput:
+    """A complete construction joint approval submitted `now`, under a fresh code."""
+    today = now.astimezone(CHINA_STANDARD_TIME).date()
+    return ApplicationInput(
+        application_code=f"330100-{today:%Y%m%d}-{uuid.uuid4().int % 10**6:06d}C",
+        matter_code="construction-joint-approval",
+        integrator_id="portal",
+        applicant_kind="organisation",
+        materials=CONSTRUCTION_MATERIALS,
+        contact=ContactInput(mobile_sealed="k:sealed", mobile_masked="1381234****"),
+        submitted_at=now.isoformat(),
+    )
 
 
 def holiday_week_calendar(today: date) -> WorkingCalendar:
