@@ -32,7 +32,7 @@ ifneq ($(filter-out $(wildcard $(PROTO_PY)),$(PROTO_PY)),)
 .PHONY: $(PROTO_STAMP)
 endif
 
-.PHONY: help setup uv venv protos infra up down reset-temporal demo test test-unit test-integration test-chaos chaos browser bench bench-quick lint
+.PHONY: help setup uv venv protos infra up down reset-temporal demo test test-unit test-integration test-chaos chaos browser helm bench bench-quick lint
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -91,8 +91,13 @@ demo: up
 browser:
 	deploy/local/browser.sh
 
+# Helm for the chart's render test (deploy/local/helm.sh: built from its Go module once
+# per machine, kept outside the checkout).
+helm:
+	deploy/local/helm.sh
+
 # The tests start nothing themselves: `test` brings the whole system up first.
-test: up browser
+test: up browser helm
 	@$(MAKE) --no-print-directory lint test-unit test-integration test-chaos
 
 # pytest exits 5 when the marker selects no test (e.g. before any integration test

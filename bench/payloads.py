@@ -12,6 +12,9 @@ MATTER = "housing-fund-loan"
 APPLICANT_ID = "330106198703152315"
 APPLICANT_NAME = "张伟"
 MOBILE = "13812345678"
+# 授权: the applicant consents to every check of the matter; without consent a check is
+# not run and the loan waits for paper instead of completing on its own.
+CHECKS = ("population", "marriage", "real-estate", "social-insurance", "credit")
 
 
 def loan_application(run_id: str) -> dict[str, Any]:
@@ -26,4 +29,7 @@ def loan_application(run_id: str) -> dict[str, Any]:
             }
         ],
         "form": {"loan_amount_cny": 600000, "loan_term_years": 30},
+        "consents": [
+            {"purpose": check, "reference": f"bench://{run_id}/consent/{check}"} for check in CHECKS
+        ],
     }

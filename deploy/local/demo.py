@@ -55,6 +55,11 @@ APPLICATION = {
         {"code": "household-register", "reference": "dms://portal/2026/11/hukou-book.pdf"},
     ],
     "form": {"from_district": "上城区", "to_district": "西湖区", "reason": "购房迁入"},
+    # 授权: he consented to both lookups on the portal; without consent they are not run.
+    "consents": [
+        {"purpose": "population", "reference": "portal-consent/2026/11/0001"},
+        {"purpose": "real-estate", "reference": "portal-consent/2026/11/0002"},
+    ],
 }
 
 

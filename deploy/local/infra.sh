@@ -35,6 +35,9 @@ PG_BIN="/usr/lib/postgresql/15/bin"
 PG_DATA="${ONCEONLY_POSTGRES_DATA_DIR:-/var/lib/postgresql/15/onceonly}"
 PG_SOCKET_DIR="/var/run/postgresql"
 PG_LOG="$LOGS/postgres.log"
+# The cluster is shared by every checkout on the machine (its data directory is outside
+# them): the checkout that started it is written here, and only that one's `down` stops it.
+PG_OWNER="$PG_DATA.started-by"
 
 # Run a command as the postgres user, from / (it may not be allowed into the checkout).
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }
@@ -131,6 +134,7 @@ start_postgres() {
             "-p $PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_connections=200" \
             >>"$PG_LOG" 2>&1 </dev/null ||
             die_with_log postgres "did not start (pg_ctl start failed)" "$PG_LOG"
+        printf '%s\n' "$REPO" >"$PG_OWNER"
     fi
     # Readiness: the server accepts TCP connections on our port.
     local deadline=$((SECONDS + PG_START_TIMEOUT))
@@ -188,7 +192,19 @@ stop_postgres() {
             kill -KILL "$pid" 2>/dev/null || true
         wait_pid_exit "$pid" 10 || warn "postgres (pid $pid) still present"
     fi
-    rm -f "$PIDS/postgres.pid"
+    rm -f "$PIDS/postgres.pid" "$PG_OWNER"
+}
+
+# `down`: stop the cluster only if this checkout started it (or nobody recorded who did).
+stop_postgres_if_ours() {
+    local owner
+    owner="$(cat "$PG_OWNER" 2>/dev/null)" || owner=""
+    if [[ -n "$owner" && "$owner" != "$REPO" ]] && postgres_pid >/dev/null; then
+        rm -f "$PIDS/postgres.pid"
+        say "postgres: left running, started by $owner ($0 stop postgres stops it anyway)"
+        return 0
+    fi
+    stop_postgres
 }
 
 status_postgres() {
@@ -505,7 +521,7 @@ cmd_up() {
 cmd_down() {
     stop_temporal
     stop_kafka
-    stop_postgres
+    stop_postgres_if_ours
     say "infrastructure down"
 }
 
@@ -516,6 +532,10 @@ cmd_status() {
     done
     return "$rc"
 }
+
+# Sourced (deploy/local/kafka-cluster.sh reuses the broker's toolchain and jars): define
+# only; executed: dispatch.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 
 case "${1:-}" in
 up) cmd_up ;;

@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 from pydantic import SecretStr
 
+from onceonly.intake.application_code import china_day
 from onceonly.intake.pii_rotation import reseal_applications
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.pii import PiiError, PiiSealer, form_field_context
@@ -41,6 +43,20 @@ async def test_a_key_is_rotated_out(
 ) -> None:
     old, new = key("old"), key("new")
     person_application["form"] |= {"spouse_name": "李四", "spouse_mobile": "13900001234"}
+    today = china_day(datetime.now(UTC)).isoformat()
+    person_application["agent"] = {
+        "name": "王五",
+        "identifier": "110101198505124564",
+        "mobile": "13700001234",
+        "relation": "relative",
+        "authorisation": {
+            "scope": ["submit"],
+            "valid_from": today,
+            "valid_until": today,
+            "given_by": "recorded_consent",
+            "consent_reference": "c-1",
+        },
+    }
     async with api_with(settings, pool, pii_keys=SecretStr(old)) as client:
         code = await submit(client, integrator, person_application)
     assert all(value.startswith("old:") for value in await sealed_of(pool, code))
@@ -66,6 +82,16 @@ async def test_a_key_is_rotated_out(
     assert only_new.open(spouse, context=form_field_context(code, ("spouse_mobile",))) == (
         "13900001234"
     )
+
+    agent = json.loads(
+        await pool.fetchval(
+            "SELECT agent FROM intake.applications WHERE application_code = $1", code
+        )
+    )
+    assert only_new.open(agent["mobile"]["sealed"], context=f"{code}:agent:mobile") == (
+        "13700001234"
+    )
+    assert all(agent[field]["sealed"].startswith("new:") for field in ("name", "identifier"))
 
     # With the old key gone, the applicant can still look the application up.
     async with api_with(settings, pool, pii_keys=SecretStr(new)) as client:

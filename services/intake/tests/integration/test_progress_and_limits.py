@@ -61,6 +61,7 @@ async def test_the_applicant_sees_status_and_matter_only(
             "name_zh": body["matter"]["name_zh"],
             "name_en": body["matter"]["name_en"],
         },
+        "lookups": [],  # nothing looked up yet (no approval events in this test)
     }
     # The code itself is digits too: look for personal data in everything else.
     text = json.dumps(body, ensure_ascii=False).replace(code, "")

@@ -196,7 +196,8 @@ async def test_a_killed_agent_resumes_and_ends_exactly_as_without_the_crash(
     assert wanted[month.department_a]["open_red"] == 6  # the month's known red alerts
 
     beat = await pool.fetchrow(
-        "SELECT pid, detail::jsonb AS detail FROM platform.heartbeats WHERE component = $1",
+        "SELECT pid, detail::jsonb AS detail FROM platform.instance_heartbeats WHERE component = $1"
+        " ORDER BY beat_at DESC LIMIT 1",
         AGENT_COMPONENT,
     )
     redelivered = json.loads(beat["detail"]).get("duplicate") if beat["pid"] == second.pid else "?"

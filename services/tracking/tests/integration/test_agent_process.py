@@ -201,7 +201,8 @@ async def test_agent_records_in_order_deduplicates_and_parks_poison(
     # then compare it whole.
     beat = await eventually(
         lambda: pool.fetchrow(
-            "SELECT pid, detail::jsonb AS detail FROM platform.heartbeats WHERE component = $1",
+            "SELECT pid, detail::jsonb AS detail FROM platform.instance_heartbeats"
+            " WHERE component = $1 ORDER BY beat_at DESC LIMIT 1",
             AGENT_COMPONENT,
         ),
         lambda row: row is not None and sum(json.loads(row["detail"]).values()) >= 12,
@@ -230,7 +231,9 @@ async def test_agent_retries_postgres_errors_and_never_skips_the_event(
     # Wait until the agent is up (it migrates first, so the table below exists).
     await eventually(
         lambda: pool.fetchval(
-            "SELECT pid FROM platform.heartbeats WHERE component = $1", AGENT_COMPONENT
+            "SELECT pid FROM platform.instance_heartbeats WHERE component = $1"
+            " ORDER BY beat_at DESC LIMIT 1",
+            AGENT_COMPONENT,
         ),
         lambda pid: pid == agent_process.pid,
         what="the agent's first heartbeat",
@@ -244,7 +247,8 @@ async def test_agent_retries_postgres_errors_and_never_skips_the_event(
         await publish(producer, topics[Stream.SUBMISSIONS], submitted)
         await eventually(
             lambda: pool.fetchval(
-                "SELECT (detail->>'retries')::int FROM platform.heartbeats WHERE component = $1",
+                "SELECT (detail->>'retries')::int FROM platform.instance_heartbeats"
+                " WHERE component = $1 ORDER BY beat_at DESC LIMIT 1",
                 AGENT_COMPONENT,
             ),
             lambda retries: (retries or 0) >= 2,

@@ -235,12 +235,15 @@ async def _health_follows_the_heartbeat(client: httpx.AsyncClient, pool: asyncpg
     response = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["problems"] == {AGENT_COMPONENT: "no heartbeat yet"}
+    # Timelines are still served from Postgres: the API stays ready.
+    assert (await client.get("/ready")).status_code == 200
     await beat(pool, AGENT_COMPONENT)
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
     await pool.execute(
-        "UPDATE platform.heartbeats SET beat_at = now() - interval '1 hour' WHERE component = $1",
+        "UPDATE platform.instance_heartbeats SET beat_at = now() - interval '1 hour'"
+        " WHERE component = $1",
         AGENT_COMPONENT,
     )
     response = await client.get("/health")

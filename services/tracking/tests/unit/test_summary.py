@@ -90,3 +90,57 @@ def test_sealed_form_fields_keep_only_their_masks(events) -> None:
     assert sealed not in json.dumps(summary)
     message.form_json = "not json, could hide anything"
     assert summarise(message)["form_json"] == ""
+
+
+def test_an_agent_and_the_consents_show_masked_on_the_timeline() -> None:
+    submitted = application_pb2.ApplicationSubmitted(
+        application_code="330100-20261205-0000017",
+        agent=application_pb2.Agent(
+            name=application_pb2.SealedText(sealed="k1:AAAA", masked="李**"),
+            identifier=application_pb2.SealedText(sealed="k1:BBBB", masked="1101**************"),
+            mobile=application_pb2.SealedText(sealed="k1:CCCC", masked="1391234****"),
+            relation="relative",
+            authorisation=application_pb2.Authorisation(
+                scope=["submit", "withdraw"],
+                valid_from="2026-12-01",
+                valid_until="2026-12-31",
+                given_by="recorded_consent",
+                consent_reference="kiosk-1",
+            ),
+        ),
+        consents=[application_pb2.Consent(purpose="population", reference="c-1")],
+    )
+    summary = summarise(submitted)
+    assert summary["agent"]["name"] == "李**"
+    assert summary["agent"]["identifier"] == "1101**************"
+    assert summary["agent"]["mobile"] == "1391234****"
+    assert summary["agent"]["authorisation"]["scope"] == ["submit", "withdraw"]
+    assert summary["consents"] == [{"purpose": "population", "reference": "c-1"}]
+    assert "k1:" not in json.dumps(summary)
+
+
+def test_each_check_shows_its_provenance_on_the_timeline() -> None:
+    accepted = approval_pb2.ApplicationAccepted(
+        application_code="330100-20261205-0000017",
+        checks=[
+            approval_pb2.CheckOutcome(
+                check="population",
+                passed=True,
+                registry="population",
+                record_reference="population/0123456789abcdef",
+                code="confirmed",
+                consent_reference="c-1",
+            )
+        ],
+        checks_without_consent=["real-estate"],
+        auto_approved=False,
+        rule_version="shared-data-rules/2026.1",
+    )
+    accepted.checks[0].checked_at.FromJsonString("2026-12-05T01:00:00Z")
+    summary = summarise(accepted)
+    [check] = summary["checks"]
+    assert check["registry"] == "population"
+    assert check["record_reference"] == "population/0123456789abcdef"
+    assert check["checked_at"] == "2026-12-05T01:00:00Z"
+    assert summary["checks_without_consent"] == ["real-estate"]
+    assert summary["rule_version"] == "shared-data-rules/2026.1"

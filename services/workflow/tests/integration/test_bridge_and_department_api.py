@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -727,3 +728,57 @@ async def test_window_review_and_joint_inspection_through_the_api(system: System
     events = await read_events(system.settings, construction, 8)
     kinds = [e.type.rsplit(".", 1)[-1] for e in events]
     assert kinds.count("SpecialProcedureStarted") == 2 and "SpecialProcedureEnded" in kinds
+
+
+async def test_departments_see_the_agent_masked_and_the_lookups(system: System) -> None:
+    """帮代办 and 授权与数据来源 on the department API's application view."""
+    application_code = code()
+    submitted = submission(application_code)
+    submitted.agent.CopyFrom(
+        application_pb2.Agent(
+            name=application_pb2.SealedText(sealed="k:agent-name", masked="李**"),
+            identifier=application_pb2.SealedText(sealed="k:agent-id", masked="1101**************"),
+            mobile=application_pb2.SealedText(sealed="k:agent-mobile", masked="1391234****"),
+            relation="service_centre",
+            organisation="西湖区政务服务中心",
+            authorisation=application_pb2.Authorisation(
+                scope=["submit", "supplement"],
+                valid_from="2026-12-01",
+                valid_until="2026-12-31",
+                given_by="recorded_consent",
+                consent_reference="kiosk-9",
+            ),
+        )
+    )
+    submitted.consents.append(application_pb2.Consent(purpose="population", reference="c-9"))
+    await system.client.start_workflow(
+        "JointApproval",
+        application_input(submitted),
+        id=application_code,
+        task_queue=system.settings.temporal_task_queue,
+    )
+    system.started.append(application_code)
+    app = create_app(system.settings, client=system.client)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://workflow") as http,
+    ):
+
+        async def view() -> dict[str, Any]:
+            answer = await http.get(
+                f"/v1/applications/{application_code}", headers=system.token("public-security")
+            )
+            return dict(answer.json()) if answer.status_code == 200 else {}
+
+        body = await eventually(view, lambda b: bool(b.get("tasks")), what="the started tasks")
+    assert body["agent"]["name_masked"] == "李**"
+    assert body["agent"]["scope"] == ["submit", "supplement"]
+    assert body["agent"]["given_by"] == "recorded_consent"
+    assert "k:agent" not in json.dumps(body)
+    # Only the consented check ran, with its provenance; the other was not run.
+    assert [c["check"] for c in body["checks"]] == ["population"]
+    assert body["checks"][0]["registry"] == "population"
+    assert body["checks"][0]["consent_reference"] == "c-9"
+    assert body["checks"][0]["checked_at"]
+    assert body["checks_without_consent"] == ["real-estate"]

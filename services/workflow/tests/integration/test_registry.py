@@ -113,6 +113,17 @@ async def test_an_identifier_is_found_as_typed(registry: BaseRegistry) -> None:
     assert found is not None and found.name == "吴霞"
 
 
+async def test_the_record_key_names_the_applicants_rows_without_the_identifier(
+    registry: BaseRegistry, hmac_key: bytes
+) -> None:
+    id_number = person_id("吴霞")
+    key = registry.record_key(f" {id_number.lower()} ")
+
+    assert key == registry.record_key(id_number) == lookup_key(hmac_key, id_number)[:16]
+    assert key != registry.record_key(person_id("张伟"))
+    assert id_number not in key
+
+
 async def test_no_record_is_an_answer_not_an_error(registry: BaseRegistry) -> None:
     unknown_person = "110105194912310029"  # valid check digit, never seeded
     unknown_company = "91110000100000000Q"

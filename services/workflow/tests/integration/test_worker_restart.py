@@ -113,7 +113,8 @@ class WorkerProcess:
                     f"{self.name} exited with {self.process.returncode}:\n{self.output()}"
                 )
             pid = await pool.fetchval(
-                "SELECT pid FROM platform.heartbeats WHERE component = 'workflow-worker'"
+                "SELECT pid FROM platform.instance_heartbeats WHERE component = 'workflow-worker'"
+                " ORDER BY beat_at DESC LIMIT 1"
             )
             return pid == self.process.pid
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -324,6 +324,9 @@ class CountingRegistry:
         self.calls.append("elicences")
         return await self.inner.elicences(holder)
 
+    def record_key(self, identifier: str) -> str:
+        return self.inner.record_key(identifier)
+
 
 class UnreachableRegistry(CountingRegistry):
     async def credit(self, identifier: str) -> CreditRecord | None:
@@ -365,6 +368,52 @@ async def test_run_checks_asks_only_what_the_applicant_kind_needs(
         (False, "not_applicable"),
     ]
     assert registry.calls == ["organisation"]
+
+
+async def test_each_check_records_which_registry_answered_which_record_and_when(
+    registry: CountingRegistry,
+) -> None:
+    id_number = SEED.person("张伟").id_number
+    times = iter([datetime(2026, 12, 5, 1, 0, second, tzinfo=UTC) for second in range(10)])
+
+    results = await run_checks(
+        registry,
+        "person",
+        id_number,
+        ["population", "real-estate", "credit", "marriage"],
+        {"to_district": "西湖区"},
+        today=TODAY,
+        now=lambda: next(times),
+    )
+
+    by_check = {r.check: r for r in results}
+    key = registry.record_key(id_number)
+    assert len(key) == 16 and key not in id_number
+    assert by_check["population"].registry == "population"
+    assert by_check["population"].record_reference == f"population/{key}"
+    # The marriage check read the same population record, asked once.
+    assert by_check["marriage"].registry == "population"
+    assert by_check["marriage"].checked_at == by_check["population"].checked_at
+    # A property is named by its certificate: the one in the destination district.
+    flats = await registry.inner.real_estate(id_number)
+    in_west_lake = sorted(p.certificate_number for p in flats if "西湖区" in p.district_name)
+    assert in_west_lake
+    assert by_check["real-estate"].record_reference == ",".join(in_west_lake)
+    assert by_check["credit"].record_reference == f"credit/{key}"
+    # Each fact's own time, in the order asked (credit, person, properties).
+    assert [by_check[c].checked_at.second for c in ("credit", "population", "real-estate")] == [
+        0,
+        1,
+        2,
+    ]
+    assert all(id_number not in repr(r) for r in results)
+
+
+async def test_a_fact_not_found_still_names_what_was_asked(registry: CountingRegistry) -> None:
+    unknown = "110101198505124564"  # valid, not in the seed
+    results = await run_checks(registry, "person", unknown, ["population"], {}, today=TODAY)
+    assert outcome(results[0]) == (False, "not_found")
+    assert results[0].record_reference == f"population/{registry.record_key(unknown)}"
 
 
 async def test_an_unknown_check_fails_without_an_exception(registry: CountingRegistry) -> None:

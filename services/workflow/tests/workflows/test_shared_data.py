@@ -9,11 +9,14 @@ from onceonly.events.v1 import approval_pb2
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 from onceonly.platform.testing import eventually
+from onceonly.workflow.checks import RULES_VERSION, Check
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
+    AgentInput,
     ApplicationInput,
     ApplicationResult,
     ApplicationSnapshot,
+    ConsentInput,
     ContactInput,
     WithdrawalInput,
 )
@@ -24,7 +27,19 @@ GOOD_BORROWER = "330106198703152315"  # seeded: every housing-fund check passes
 BLACKLISTED = "330105197911114339"  # seeded: credit fails
 
 
-def application(code: str, matter: str, identifier: str, materials: list[str], form=None):
+# The applicant consented to every check (授权), unless a test says otherwise.
+EVERY_CONSENT = [ConsentInput(str(check), f"consent-{check}") for check in Check]
+
+
+def application(
+    code: str,
+    matter: str,
+    identifier: str,
+    materials: list[str],
+    form=None,
+    consents: list[ConsentInput] | None = None,
+    agent: AgentInput | None = None,
+):
     return ApplicationInput(
         application_code=code,
         matter_code=matter,
@@ -35,6 +50,8 @@ def application(code: str, matter: str, identifier: str, materials: list[str], f
         submitted_at="2026-11-23T01:00:00+00:00",
         identifier_sealed=SEALER.seal(identifier, context=f"{code}:identifier"),
         form_json=json.dumps(form or {}),
+        consents=EVERY_CONSENT if consents is None else consents,
+        agent=agent,
     )
 
 
@@ -161,3 +178,137 @@ async def test_passed_checks_replace_paper_and_failed_ones_ask_for_it(harness, a
     assert snap.missing_materials == ["housing-proof"]
     await handle.signal("withdraw", WithdrawalInput("test over"))
     await handle.result()
+
+
+# --- consent and provenance (授权与数据来源) -------------------------------------------
+
+
+async def acceptances(harness) -> list[approval_pb2.ApplicationAccepted]:
+    return harness.producer.messages("ApplicationAccepted")
+
+
+async def activities_run(handle) -> str:
+    """The payloads of the run's markers (local activities record their type there) and
+    the types of its scheduled activities, as text to search."""
+    history = await handle.fetch_history()
+    found: list[str] = []
+    for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            for payloads in event.marker_recorded_event_attributes.details.values():
+                found.extend(p.data.decode(errors="replace") for p in payloads.payloads)
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            found.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+    return "\n".join(found)
+
+
+async def test_a_check_without_consent_is_not_run_and_its_paper_is_asked_for(
+    harness, application_code, record_history
+):
+    # Consent to everything but the marriage check: it is not run, its certificate is
+    # asked for, and the loan is not approved automatically even though the rest pass.
+    consents = [c for c in EVERY_CONSENT if c.purpose != "marriage"]
+    handle = await start(
+        harness,
+        application(
+            application_code,
+            "housing-fund-loan",
+            GOOD_BORROWER,
+            ["loan-application"],
+            consents=consents,
+        ),
+    )
+    accepted = await eventually(lambda: acceptances(harness), what="the acceptance")
+    first = accepted[0]
+    assert first.outcome == approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED
+    assert list(first.missing_materials) == ["marriage-certificate"]
+    assert list(first.checks_without_consent) == ["marriage"]
+    assert "marriage" not in [c.check for c in first.checks]
+    assert all(c.passed for c in first.checks)
+    await handle.signal("withdraw", WithdrawalInput("test over"))
+    await handle.result()
+    await record_history(handle, "check-without-consent")
+
+
+async def test_without_any_consent_no_registry_is_asked(harness, application_code):
+    handle = await start(
+        harness,
+        application(
+            application_code,
+            "housing-fund-loan",
+            GOOD_BORROWER,
+            ["loan-application", "resident-id", "marriage-certificate"],
+            consents=[],
+        ),
+    )
+    accepted = await eventually(lambda: acceptances(harness), what="the acceptance")
+    assert list(accepted[0].checks) == []
+    assert list(accepted[0].checks_without_consent) == [
+        "population",
+        "marriage",
+        "real-estate",
+        "social-insurance",
+        "credit",
+    ]
+    assert set(accepted[0].missing_materials) == {"purchase-contract", "income-proof"}
+    await handle.signal("withdraw", WithdrawalInput("test over"))
+    await handle.result()
+    # No shared-data check ran: no local activity (marker) names it.
+    assert "run_shared_data_checks" not in await activities_run(handle)
+
+
+async def test_each_check_records_its_provenance_and_the_auto_approval_its_rules(
+    harness, application_code
+):
+    agent = AgentInput(
+        name_masked="李*",
+        identifier_masked="1101**************",
+        mobile_masked="1391234****",
+        relation="service_centre",
+        scope=["submit", "supplement"],
+        valid_from="2026-11-01",
+        valid_until="2026-12-31",
+        given_by="recorded_consent",
+        consent_reference="kiosk-7",
+    )
+    handle = await start(
+        harness,
+        application(
+            application_code,
+            "housing-fund-loan",
+            GOOD_BORROWER,
+            ["loan-application"],
+            agent=agent,
+        ),
+    )
+    outcome = await handle.result()
+    assert outcome.state == "completed"
+    assert "run_shared_data_checks" in await activities_run(handle)
+    accepted = harness.producer.messages("ApplicationAccepted")[0]
+    assert accepted.auto_approved is True
+    # The decision can be explained from the record alone: which rules, which facts.
+    assert accepted.rule_version == RULES_VERSION
+    assert list(accepted.checks_without_consent) == []
+    registries = {c.check: c.registry for c in accepted.checks}
+    assert registries == {
+        "population": "population",
+        "marriage": "population",
+        "real-estate": "real-estate",
+        "social-insurance": "social-insurance",
+        "credit": "credit",
+    }
+    for check in accepted.checks:
+        assert check.HasField("checked_at")
+        assert check.code == "confirmed"
+        assert check.consent_reference == f"consent-{check.check}"
+        assert check.record_reference
+    # A property is named by its certificate; a person by the registry's opaque key.
+    estate = next(c for c in accepted.checks if c.check == "real-estate")
+    assert not estate.record_reference.startswith("real-estate/")
+    person = next(c for c in accepted.checks if c.check == "population")
+    assert person.record_reference.startswith("population/")
+    assert GOOD_BORROWER not in str(accepted)
+    # Departments see the agent (masked) and the lookups on the application.
+    snap = await handle.query("snapshot", result_type=ApplicationSnapshot)
+    assert snap.agent == agent
+    assert snap.rule_version == RULES_VERSION
+    assert [c.check for c in snap.checks] == [c.check for c in accepted.checks]

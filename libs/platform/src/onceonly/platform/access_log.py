@@ -35,7 +35,7 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _APPLICATION_CODE = re.compile(r"[0-9]{6}-[0-9]{8}-[0-9]{6}[0-9X]")
 _CODE_PARAMETERS = ("application_code", "code")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_QUIET_ROUTES = frozenset({"/health", "/metrics"})
+_QUIET_ROUTES = frozenset({"/health", "/ready", "/metrics"})
 
 
 @dataclass(slots=True)

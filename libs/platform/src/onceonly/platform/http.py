@@ -175,25 +175,42 @@ class HealthView(BaseModel):
     )
 
 
-def health_router(check: HealthCheck) -> APIRouter:
-    """`/health` (200 when `check` reports no problem, else 503) and `/metrics`."""
+def health_router(check: HealthCheck, *, ready: HealthCheck | None = None) -> APIRouter:
+    """`/health`: the service as a whole, `check` (this process's dependencies and the
+    heartbeats of its service's background processes): what `make up` and operators wait
+    for. `/ready`: only what this process needs to serve requests, `ready` (default:
+    `check`), for a readiness probe: a relay that is down must not take every intake API
+    replica out of its load balancer, since submissions still wait safely in the outbox.
+    Each answers 200 without problems, else 503; and `/metrics`."""
     router = APIRouter(tags=["operations"])
 
-    @router.get(
-        "/health",
-        summary="Readiness of this service and its background processes",
-        response_model=HealthView,
-        responses={503: {"model": HealthView, "description": "A dependency is not ready"}},
-    )
-    async def health() -> JSONResponse:
+    async def answer(probe: HealthCheck) -> JSONResponse:
         try:
-            problems = await check()
+            problems = await probe()
         except Exception as exc:
             problems = {"check": f"{type(exc).__name__}: {exc}"}
         status = "ok" if not problems else "unavailable"
         return JSONResponse(
             {"status": status, "problems": problems}, status_code=200 if not problems else 503
         )
+
+    @router.get(
+        "/health",
+        summary="Health of this service and its background processes",
+        response_model=HealthView,
+        responses={503: {"model": HealthView, "description": "A dependency is not ready"}},
+    )
+    async def health() -> JSONResponse:
+        return await answer(check)
+
+    @router.get(
+        "/ready",
+        summary="Readiness of this process to serve requests (its own dependencies only)",
+        response_model=HealthView,
+        responses={503: {"model": HealthView, "description": "A dependency is not ready"}},
+    )
+    async def readiness() -> JSONResponse:
+        return await answer(ready or check)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -20,6 +20,8 @@ from aiokafka.errors import KafkaError
 
 from onceonly.approval import fold
 from onceonly.intake.approval_store import ApprovalStore
+from onceonly.intake.lookup_store import LookupStore
+from onceonly.intake.lookups import lookups_of
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import EventConsumer, build_producer, ensure_topics
@@ -41,6 +43,7 @@ class ApprovalFollower:
         max_backoff: float = 30.0,
     ) -> None:
         self._store = ApprovalStore(pool)
+        self._lookups = LookupStore(pool)
         self._bootstrap = bootstrap
         self.topic = topic_name(topic_prefix, Stream.APPROVAL_EVENTS)
         self.dead_letter_topic = dead_letter_topic(topic_prefix, CONSUMER_NAME)
@@ -70,6 +73,11 @@ class ApprovalFollower:
             envelope.id,
             lambda state: fold(state, message, at=envelope.time),
         )
+        # What was looked up for the applicant (授权与数据来源): kept once per check and
+        # time, so a redelivered event adds nothing.
+        found = lookups_of(message)
+        if found is not None:
+            await self._lookups.record(envelope.subject, envelope.id, found)
         if applied:
             self.applied += 1
         else:

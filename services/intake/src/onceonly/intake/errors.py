@@ -71,6 +71,17 @@ class UpdateConflict(IntakeError):
         self.message_zh = message_zh
 
 
+class AgentNotAuthorised(IntakeError):
+    """An act of an agent (帮代办) outside the applicant's authorisation: its scope or its
+    validity, or an application without an agent (403)."""
+
+    def __init__(self, code: str, message_en: str, message_zh: str) -> None:
+        super().__init__(message_en)
+        self.code = code
+        self.message_en = message_en
+        self.message_zh = message_zh
+
+
 class LookupsLimited(IntakeError):
     """The deployment's budget of failed progress lookups for this minute is spent."""
 

@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from onceonly.catalogue.forms import PersonalKind
 from onceonly.events.v1 import application_pb2
+from onceonly.intake.agents import Agent
 from onceonly.intake.submission import ApplicantKind, Submission
 from onceonly.platform.pii import (
     PiiSealer,
@@ -41,6 +42,71 @@ class SealedPersonalData:
     mobile: application_pb2.SealedText
     # The form as stored and published: personal fields as {"sealed", "masked"}.
     form: dict[str, Any]
+    agent: SealedAgent | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SealedAgent:
+    """The agent's personal data sealed to the application (contexts
+    `<code>:agent:name|identifier|mobile`), with the agent's other fields."""
+
+    name: application_pb2.SealedText
+    identifier: application_pb2.SealedText
+    mobile: application_pb2.SealedText
+    agent: Agent
+
+    def message(self) -> application_pb2.Agent:
+        authorisation = self.agent.authorisation
+        return application_pb2.Agent(
+            name=self.name,
+            identifier=self.identifier,
+            mobile=self.mobile,
+            relation=str(self.agent.relation),
+            organisation=self.agent.organisation,
+            authorisation=application_pb2.Authorisation(
+                scope=[str(act) for act in authorisation.scope],
+                valid_from=authorisation.valid_from.isoformat(),
+                valid_until=authorisation.valid_until.isoformat(),
+                given_by=str(authorisation.given_by),
+                letter_reference=authorisation.letter_reference,
+                consent_reference=authorisation.consent_reference,
+            ),
+        )
+
+    def stored(self) -> dict[str, Any]:
+        """What intake keeps of the agent (jsonb): sealed and masked, never in the clear."""
+        return {
+            "name": {"sealed": self.name.sealed, "masked": self.name.masked},
+            "identifier": {"sealed": self.identifier.sealed, "masked": self.identifier.masked},
+            "mobile": {"sealed": self.mobile.sealed, "masked": self.mobile.masked},
+            "relation": str(self.agent.relation),
+            "organisation": self.agent.organisation,
+            "authorisation": self.agent.authorisation.as_json(),
+        }
+
+
+def agent_context(application_code: str, field: str) -> str:
+    return f"{application_code}:agent:{field}"
+
+
+def seal_agent(sealer: PiiSealer, agent: Agent, *, application_code: str) -> SealedAgent:
+    """The agent's name, ID number and mobile sealed and masked like the applicant's."""
+    return SealedAgent(
+        name=sealer.sealed_text(
+            agent.name, mask_name(agent.name), context=agent_context(application_code, "name")
+        ),
+        identifier=sealer.sealed_text(
+            agent.identifier,
+            mask_identifier(agent.identifier),
+            context=agent_context(application_code, "identifier"),
+        ),
+        mobile=sealer.sealed_text(
+            agent.mobile,
+            mask_mobile(agent.mobile),
+            context=agent_context(application_code, "mobile"),
+        ),
+        agent=agent,
+    )
 
 
 def seal_personal_data(
@@ -67,6 +133,9 @@ def seal_personal_data(
             submission.mobile, mask_mobile(submission.mobile), context=f"{application_code}:mobile"
         ),
         form=seal_form(sealer, submission, application_code=application_code),
+        agent=seal_agent(sealer, submission.agent, application_code=application_code)
+        if submission.agent is not None
+        else None,
     )
 
 
@@ -104,7 +173,16 @@ def application_submitted(
 ) -> application_pb2.ApplicationSubmitted:
     stamp = Timestamp()
     stamp.FromDatetime(submitted_at)
-    return application_pb2.ApplicationSubmitted(
+    consents = []
+    for consent in submission.consents:
+        given = Timestamp()
+        given.FromDatetime(consent.given_at or submitted_at)
+        consents.append(
+            application_pb2.Consent(
+                purpose=consent.purpose, reference=consent.reference, given_at=given
+            )
+        )
+    event = application_pb2.ApplicationSubmitted(
         application_code=application_code,
         matter_code=submission.matter_code,
         integrator_id=integrator_id,
@@ -120,4 +198,20 @@ def application_submitted(
         ],
         form_json=form_json(sealed.form),
         submitted_at=stamp,
+        consents=consents,
     )
+    if sealed.agent is not None:
+        event.agent.CopyFrom(sealed.agent.message())
+    return event
+
+
+def consents_json(submission: Submission, *, submitted_at: datetime) -> list[dict[str, str]]:
+    """What intake keeps of the consents (jsonb)."""
+    return [
+        {
+            "purpose": consent.purpose,
+            "reference": consent.reference,
+            "given_at": (consent.given_at or submitted_at).isoformat(),
+        }
+        for consent in submission.consents
+    ]

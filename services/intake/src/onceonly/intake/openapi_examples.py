@@ -18,6 +18,8 @@ from onceonly.intake.schemas import (
     ELicenceFace,
     ELicenceVerificationView,
     Links,
+    LookupsView,
+    LookupView,
     MatterGuide,
     MatterList,
     MatterSummary,
@@ -50,6 +52,7 @@ def response_examples(catalogue: Catalogue) -> Examples:
     update = "/v1/applications/{application_code}/"
     return {
         ("get", "/health"): {"200": {"status": "ok", "problems": {}}},
+        ("get", "/ready"): {"200": {"status": "ok", "problems": {}}},
         ("post", "/v1/applications"): {"201": _dump(_receipt())},
         ("get", "/v1/applications"): {"200": _dump(_page())},
         ("post", update + "supplements"): {"202": _dump(_update("supplement"))},
@@ -57,6 +60,7 @@ def response_examples(catalogue: Catalogue) -> Examples:
         ("post", update + "rating"): {"202": _dump(_update("rating"))},
         ("post", "/v1/materials"): {"201": _dump(_upload())},
         ("get", "/v1/applications/{application_code}"): {"200": _dump(_application(catalogue))},
+        ("get", "/v1/applications/{application_code}/lookups"): {"200": _dump(_lookups())},
         ("get", "/v1/elicences/verification"): {
             "200": _dump(
                 ELicenceVerificationView(
@@ -169,6 +173,27 @@ def _upload() -> UploadReceipt:
     )
 
 
+def _lookups() -> LookupsView:
+    checked_at = datetime(2025, 3, 3, 1, 31, tzinfo=UTC)
+    return LookupsView(
+        application_code=CODE,
+        lookups=[
+            LookupView(
+                check="population",
+                registry="population",
+                record_reference="population/3f9a0c1e2b7d4a55",
+                checked_at=checked_at,
+                confirmed=True,
+                code="confirmed",
+                reason="identity confirmed by the population registry",
+                reason_zh="身份信息已核验",
+                consent_reference="portal-consent/2025/03/0001",
+            ),
+        ],
+        not_consented=["real-estate"],
+    )
+
+
 def _application(catalogue: Catalogue) -> ApplicationView:
     clock = Clock(committed_days=10, day_kind="natural", started_at=ACCEPTED_AT, due_at=DUE_AT)
     record = ApplicationRecord(
@@ -197,6 +222,28 @@ def _application(catalogue: Catalogue) -> ApplicationView:
         status="accepted_with_deficiency",
         submitted_at=SUBMITTED_AT,
         event_id="",
+        agent={
+            "name": {"sealed": "", "masked": "李**"},
+            "identifier": {"sealed": "", "masked": "3301**************"},
+            "mobile": {"sealed": "", "masked": "1391234****"},
+            "relation": "service_centre",
+            "organisation": "西湖区政务服务中心",
+            "authorisation": {
+                "scope": ["submit", "supplement", "receive_notifications"],
+                "valid_from": "2025-03-01",
+                "valid_until": "2025-06-30",
+                "given_by": "recorded_consent",
+                "letter_reference": "",
+                "consent_reference": "kiosk-consent/2025/03/0042",
+            },
+        },
+        consents=[
+            {
+                "purpose": "population",
+                "reference": "portal-consent/2025/03/0001",
+                "given_at": "2025-03-03T01:29:00+00:00",
+            }
+        ],
     )
     approval = ApprovalStatus(
         state=ApplicationState.ACCEPTED_WITH_DEFICIENCY,

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from onceonly.intake import metrics
 from onceonly.intake.errors import (
+    AgentNotAuthorised,
     ApplicationNotFound,
     IdempotencyKeyReused,
     SequenceExhausted,
@@ -69,6 +70,8 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses` entries of a route's problem answers (see document_problems)."""
     described = {
         401: "No valid API key (`Authorization: Bearer oo_<key_id>_<secret>`)",
+        403: "An agent acting outside the applicant's authorisation (its scope or its"
+        " validity); nothing was recorded",
         404: "No such resource for this integrator",
         409: "Refused by the application's history (already rated, already withdrawn)",
         413: "The request body is larger than the limit",
@@ -188,6 +191,27 @@ def install_intake_handlers(app: FastAPI) -> None:
                 "Conflict",
                 f"{exc.message_en} {exc.message_zh}",
                 type_=PROBLEMS + exc.code.replace("_", "-"),
+            ),
+            request,
+        )
+
+    @app.exception_handler(AgentNotAuthorised)
+    async def _agent_not_authorised(request: Request, exc: AgentNotAuthorised) -> JSONResponse:
+        return problem_response(
+            Problem(
+                403,
+                "Not authorised by the applicant",
+                f"{exc.message_en} Nothing was recorded. {exc.message_zh} 未作任何记录.",
+                type_=PROBLEMS + "agent-not-authorised",
+                errors=[
+                    {
+                        "field": "made_by",
+                        "in": "body",
+                        "code": exc.code,
+                        "message": exc.message_en,
+                        "message_zh": exc.message_zh,
+                    }
+                ],
             ),
             request,
         )

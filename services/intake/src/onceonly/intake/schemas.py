@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -123,6 +123,69 @@ class MaterialIn(_Body):
     )
 
 
+class AuthorisationIn(_Body):
+    scope: list[Text] = Field(
+        min_length=1,
+        max_length=5,
+        description="What the agent may do: `submit` (required to submit), `supplement`,"
+        " `withdraw`, `rate`; `receive_notifications` sends the agent the applicant's"
+        " progress notices too",
+        examples=[["submit", "supplement", "receive_notifications"]],
+    )
+    valid_from: date = Field(description="First day (China time), inclusive")
+    valid_until: date = Field(
+        description="Last day (China time), inclusive; at most 366 days after `valid_from`"
+    )
+    given_by: Literal["signed_letter", "recorded_consent"] = Field(
+        description="`signed_letter`: the applicant's signed letter of authorisation"
+        " (授权委托书), uploaded with POST /v1/materials and named in `letter_reference`;"
+        " `recorded_consent`: a consent the integrator recorded (in its app, at its"
+        " kiosk), named in `consent_reference`"
+    )
+    letter_reference: Text = Field(
+        default="",
+        max_length=500,
+        description="`upload:<id>` of your own upload of the signed letter",
+    )
+    consent_reference: Text = Field(
+        default="", max_length=200, description="Your record of the applicant's consent"
+    )
+
+
+class AgentIn(_Body):
+    name: Text = Field(min_length=1, max_length=200, description="The agent's name")
+    identifier: Text = Field(
+        min_length=1, max_length=40, description="The agent's resident ID number (GB 11643)"
+    )
+    mobile: Text = Field(min_length=1, max_length=20, description="The agent's mobile number")
+    relation: Literal["relative", "employee", "service_centre", "lawyer", "other"] = Field(
+        description="How the agent stands to the applicant"
+    )
+    organisation: Text = Field(
+        default="",
+        max_length=200,
+        description="The service centre or company the agent acts for, if any",
+    )
+    authorisation: AuthorisationIn
+
+
+class ConsentIn(_Body):
+    purpose: Text = Field(
+        min_length=1,
+        max_length=64,
+        description="A shared-data check of the matter (`shared_data_checks` of"
+        " GET /v1/matters/{code}): population, legal-persons, real-estate, marriage,"
+        " social-insurance, credit, e-licences",
+        examples=["population"],
+    )
+    reference: Text = Field(
+        min_length=1, max_length=200, description="Your record of the applicant's consent"
+    )
+    given_at: datetime | None = Field(
+        default=None, description="When the applicant consented (default: submission time)"
+    )
+
+
 class ApplicationIn(_Body):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [PERSON_EXAMPLE, ORGANISATION_EXAMPLE]}
@@ -139,6 +202,27 @@ class ApplicationIn(_Body):
         " spouse's name, ID number, mobile) are checked like the applicant's, stored"
         " sealed and only ever shown masked",
     )
+    agent: AgentIn | None = Field(
+        default=None,
+        description="帮代办: the person submitting on the applicant's behalf and the"
+        " applicant's authorisation. Its personal fields are sealed like the applicant's"
+        " and only ever shown masked; the authorisation must cover `submit` today",
+    )
+    consents: list[ConsentIn] = Field(
+        default_factory=list,
+        max_length=10,
+        description="授权: the applicant's consent to each shared-data check, by purpose."
+        " A check without consent is not run: its material is asked for instead, and"
+        " the application cannot be auto-approved (秒批)",
+    )
+
+
+MadeBy = Literal["applicant", "agent"]
+_MADE_BY = Field(
+    default="applicant",
+    description="`agent` when the application's agent makes this update: accepted only"
+    " within the authorisation's scope and validity, otherwise 403",
+)
 
 
 class SupplementIn(_Body):
@@ -154,6 +238,7 @@ class SupplementIn(_Body):
     materials: list[MaterialIn] = Field(
         min_length=1, max_length=100, description="Materials of the application's matter"
     )
+    made_by: MadeBy = _MADE_BY
 
 
 class WithdrawalIn(_Body):
@@ -162,6 +247,7 @@ class WithdrawalIn(_Body):
     )
 
     reason: Text = Field(min_length=1, max_length=500, description="Why the applicant withdraws")
+    made_by: MadeBy = _MADE_BY
 
 
 class RatingIn(_Body):
@@ -171,6 +257,7 @@ class RatingIn(_Body):
 
     level: int = Field(ge=1, le=5, description="1 very dissatisfied .. 5 very satisfied (好差评)")
     comment: Text = Field(default="", max_length=500)
+    made_by: MadeBy = _MADE_BY
 
 
 class Links(BaseModel):
@@ -230,6 +317,45 @@ class ContactView(BaseModel):
     mobile: str = Field(description="Masked", examples=["1381234****"])
     channels: list[str]
     language: str
+
+
+class AuthorisationView(BaseModel):
+    scope: list[str] = Field(examples=[["submit", "supplement", "receive_notifications"]])
+    valid_from: date
+    valid_until: date
+    given_by: Literal["signed_letter", "recorded_consent"]
+    letter_reference: str
+    consent_reference: str
+
+
+class AgentView(BaseModel):
+    """The agent (帮代办), masked like the applicant."""
+
+    name: str = Field(description="Masked", examples=["李**"])
+    identifier: str = Field(description="Masked", examples=["3301**************"])
+    mobile: str = Field(description="Masked", examples=["1391234****"])
+    relation: str = Field(examples=["service_centre"])
+    organisation: str
+    authorisation: AuthorisationView
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> AgentView | None:
+        if not stored:
+            return None
+        return cls(
+            name=stored["name"]["masked"],
+            identifier=stored["identifier"]["masked"],
+            mobile=stored["mobile"]["masked"],
+            relation=stored["relation"],
+            organisation=stored.get("organisation", ""),
+            authorisation=AuthorisationView(**stored["authorisation"]),
+        )
+
+
+class ConsentView(BaseModel):
+    purpose: str = Field(examples=["population"])
+    reference: str
+    given_at: datetime
 
 
 class MaterialView(BaseModel):
@@ -311,6 +437,12 @@ class ApplicationView(BaseModel):
         description="Each department's task and clock (并联审批), once started"
     )
     elicence_number: str | None = Field(description="The e-licence issued on completion")
+    agent: AgentView | None = Field(
+        default=None, description="Who submitted on the applicant's behalf (帮代办), masked"
+    )
+    consents: list[ConsentView] = Field(
+        default_factory=list, description="The shared-data checks the applicant consented to"
+    )
     submitted_at: datetime
     links: Links
 
@@ -358,6 +490,8 @@ class ApplicationView(BaseModel):
                 _department(code, task, catalogue) for code, task in sorted(state.tasks.items())
             ],
             elicence_number=state.elicence_number or None,
+            agent=AgentView.of(record.agent),
+            consents=[ConsentView(**consent) for consent in record.consents],
             submitted_at=record.submitted_at,
             links=Links(self_=self_link),
         )
@@ -416,10 +550,46 @@ class ApplicationPage(BaseModel):
     links: PageLinks
 
 
+class LookupView(BaseModel):
+    """One shared-data check made for the applicant (免证办): which registry answered,
+    which record, when, and what it confirmed or denied."""
+
+    check: str = Field(examples=["population"])
+    registry: str = Field(examples=["population"])
+    record_reference: str = Field(
+        description="The registry's record (a certificate or licence number, or the"
+        " registry's opaque record key); never an identifier in the clear",
+        examples=["population/3f9a0c1e2b7d4a55"],
+    )
+    checked_at: datetime
+    confirmed: bool = Field(description="True: the fact was confirmed; false: denied")
+    code: str = Field(examples=["confirmed"])
+    reason: str = Field(examples=["identity confirmed by the population registry"])
+    reason_zh: str = Field(examples=["身份信息已核验"])
+    consent_reference: str = Field(description="The applicant's consent it ran under")
+
+
+class LookupsView(BaseModel):
+    application_code: str = Field(examples=["330100-20250303-0004276"])
+    lookups: list[LookupView]
+    not_consented: list[str] = Field(
+        description="Checks the matter names that were not run for want of consent"
+    )
+
+
 class ProgressMatter(BaseModel):
     code: str = Field(examples=["household-transfer"])
     name_zh: str = Field(examples=["户籍迁移"])
     name_en: str = Field(examples=["Household registration transfer"])
+
+
+class ProgressLookup(BaseModel):
+    check: str = Field(examples=["population"])
+    registry: str = Field(examples=["population"])
+    checked_at: datetime
+    confirmed: bool
+    reason: str = Field(examples=["identity confirmed by the population registry"])
+    reason_zh: str = Field(examples=["身份信息已核验"])
 
 
 class ProgressView(BaseModel):
@@ -428,6 +598,11 @@ class ProgressView(BaseModel):
     application_code: str = Field(examples=["330100-20250303-0004276"])
     status: Status = Field(examples=["accepted"])
     matter: ProgressMatter
+    lookups: list[ProgressLookup] = Field(
+        default_factory=list,
+        description="What was looked up for the applicant in base registries, and when"
+        " (免证办); no record references here",
+    )
 
 
 class DepartmentTaskView(BaseModel):

@@ -11,6 +11,7 @@ import structlog
 
 from onceonly.approval import ApprovalStatus
 from onceonly.catalogue import Catalogue, Matter
+from onceonly.intake.agents import Act, Authorisation, authorise
 from onceonly.intake.application_code import china_day, format_application_code
 from onceonly.intake.approval_status import outstanding_materials
 from onceonly.intake.approval_store import ApprovalStore
@@ -23,9 +24,12 @@ from onceonly.intake.errors import (
 from onceonly.intake.events import (
     SealedPersonalData,
     application_submitted,
+    consents_json,
     seal_personal_data,
 )
 from onceonly.intake.idempotency import IdempotencyRequest, StoredAnswer
+from onceonly.intake.lookup_store import LookupStore
+from onceonly.intake.lookups import Lookup
 from onceonly.intake.outbox import OutboxRecord
 from onceonly.intake.paging import (
     DEFAULT_LIMIT,
@@ -47,7 +51,7 @@ from onceonly.intake.submission import (
     SubmissionDraft,
     validate_submission,
 )
-from onceonly.intake.updates import Update, kind_of, update_details, update_event
+from onceonly.intake.updates import Update, UpdateKind, kind_of, update_details, update_event
 from onceonly.intake.uploads import is_upload, upload_id_of
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.pii import PiiSealer
@@ -93,6 +97,7 @@ class IntakeService:
         topic_prefix: str,
         idempotency_ttl_hours: float,
         approvals: ApprovalStore | None = None,
+        lookups: LookupStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
@@ -103,6 +108,7 @@ class IntakeService:
         self._updates_topic = topic_name(topic_prefix, Stream.APPLICANT_UPDATES)
         self._ttl = idempotency_ttl_hours
         self._approvals = approvals
+        self._lookups = lookups
         self._clock = clock
 
     async def submit(
@@ -130,6 +136,7 @@ class IntakeService:
             now = self._clock()
             day = china_day(now)
             uploads = await _upload_issues(session, integrator_id, draft.materials)
+            uploads += await _letter_issues(session, integrator_id, draft)
             try:
                 submission = validate_submission(draft, self._catalogue, today=day)
             except SubmissionInvalid as exc:
@@ -202,12 +209,15 @@ class IntakeService:
         idempotency: IdempotencyRequest | None,
         trace_headers: dict[str, str],
         materials: Sequence[MaterialReference] = (),
+        by_agent: bool = False,
     ) -> Answer:
         """Record a supplement, withdrawal request or rating with its event, durably.
 
         `build` validates the request against the application's matter (raising
-        SubmissionInvalid). Raises ApplicationNotFound (also for another integrator's
-        application), UpdateConflict, IdempotencyKeyReused.
+        SubmissionInvalid). `by_agent`: the application's agent makes it, which its
+        authorisation must allow today (else AgentNotAuthorised, nothing recorded).
+        Raises ApplicationNotFound (also for another integrator's application),
+        UpdateConflict, IdempotencyKeyReused.
         """
         async with self._store.session() as session:
             if idempotency is not None:
@@ -218,9 +228,9 @@ class IntakeService:
                     return self._replay(stored, idempotency)
             # On the session's connection: a second checkout while holding one could
             # exhaust the pool with every request waiting for its second connection.
-            matter_code = await session.matter_code_of(integrator_id, code)
-            matter = self._catalogue.matter(matter_code) if matter_code else None
-            if matter is None:
+            target = await session.update_target(integrator_id, code)
+            matter = self._catalogue.matter(target.matter_code) if target else None
+            if target is None or matter is None:
                 raise ApplicationNotFound(code)
             uploads = await _upload_issues(session, integrator_id, materials)
             try:
@@ -231,8 +241,16 @@ class IntakeService:
                 raise SubmissionInvalid(uploads)
             kind = kind_of(update)
             now = self._clock()
+            if by_agent:
+                authorise(
+                    Authorisation.from_json(target.authorisation)
+                    if target.authorisation is not None
+                    else None,
+                    _ACTS[kind],
+                    today=china_day(now),
+                )
             envelope = new_envelope(
-                update_event(update, application_code=code, at=now),
+                update_event(update, application_code=code, at=now, by_agent=by_agent),
                 source=EVENT_SOURCE,
                 application_code=code,
                 time=now,
@@ -254,7 +272,7 @@ class IntakeService:
                 integrator_id=integrator_id,
                 application_code=code,
                 kind=kind.value,
-                details=update_details(update),
+                details={**update_details(update), **({"by_agent": True} if by_agent else {})},
                 event=OutboxRecord(self._updates_topic, envelope),
                 answer=answer,
             )
@@ -269,6 +287,7 @@ class IntakeService:
             "applicant update recorded",
             application_code=code,
             update=kind.value,
+            by_agent=by_agent,
             integrator_id=integrator_id,
             event_id=envelope.id,
         )
@@ -306,6 +325,16 @@ class IntakeService:
             next_cursor = encode_cursor(Position(last.submitted_at, last.application_code))
         return page, next_cursor
 
+    async def lookups(self, *, integrator_id: str, code: str) -> ApplicationLookups | None:
+        """The shared-data lookups of the integrator's own application; None for another
+        integrator's code (or an unknown one)."""
+        if await self._store.application(integrator_id, code) is None:
+            return None
+        if self._lookups is None:
+            return ApplicationLookups([], [])
+        lookups, not_consented = await self._lookups.lookups(code)
+        return ApplicationLookups(lookups, not_consented)
+
     async def application(self, *, integrator_id: str, code: str) -> ApplicationProgress | None:
         """The integrator's own application with where its approval stands; None for
         another integrator's code."""
@@ -320,6 +349,43 @@ class IntakeService:
             supplied = await self._approvals.supplied_since(code, approval.missing_since)
             outstanding = outstanding_materials(approval, supplied)
         return ApplicationProgress(record, approval, outstanding)
+
+
+_ACTS = {
+    UpdateKind.SUPPLEMENT: Act.SUPPLEMENT,
+    UpdateKind.WITHDRAWAL: Act.WITHDRAW,
+    UpdateKind.RATING: Act.RATE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationLookups:
+    """What was looked up for the applicant, and the checks not consented to."""
+
+    lookups: list[Lookup]
+    not_consented: list[str]
+
+
+async def _letter_issues(
+    session: SubmissionSession, integrator_id: str, draft: SubmissionDraft
+) -> list[FieldIssue]:
+    """A signed letter of authorisation must be one of the integrator's own uploads."""
+    agent = draft.agent
+    if agent is None or agent.given_by != "signed_letter" or not is_upload(agent.letter_reference):
+        return []  # validate_agent names a letter that is not an upload reference
+    upload = upload_id_of(agent.letter_reference)
+    owned = await session.owned_uploads(integrator_id, [upload] if upload is not None else [])
+    if upload is not None and upload in owned:
+        return []
+    return [
+        FieldIssue(
+            "agent.authorisation.letter_reference",
+            "unknown_upload",
+            "No upload of yours has this reference; upload the signed letter with"
+            " POST /v1/materials.",
+            "未找到该授权委托书的上传, 请先通过 POST /v1/materials 上传.",
+        )
+    ]
 
 
 async def _upload_issues(
@@ -392,4 +458,6 @@ def _application_record(
         status=SUBMITTED,
         submitted_at=now,
         event_id=event_id,
+        agent=sealed.agent.stored() if sealed.agent is not None else None,
+        consents=consents_json(submission, submitted_at=now),
     )

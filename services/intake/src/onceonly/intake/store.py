@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -48,6 +48,20 @@ class ApplicationRecord:
     status: str
     submitted_at: datetime
     event_id: str
+    # 帮代办: the agent as stored (sealed and masked, events.SealedAgent.stored); None when
+    # the applicant submitted themselves.
+    agent: dict[str, Any] | None = None
+    # The applicant's consents to shared-data checks: purpose, reference, given_at.
+    consents: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateTarget:
+    """What an applicant update needs of the application: its matter and its agent's
+    authorisation (None: no agent)."""
+
+    matter_code: str
+    authorisation: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +128,9 @@ _INSERT_APPLICATION = """
             application_code, integrator_id, matter_code, applicant_kind,
             name_sealed, name_masked, identifier_sealed, identifier_masked,
             mobile_sealed, mobile_masked, channels, language, materials, form,
-            status, submitted_at, event_id)
+            status, submitted_at, event_id, agent, consents)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
-                $14::jsonb, $15, $16, $17)
+                $14::jsonb, $15, $16, $17, $27::jsonb, $28::jsonb)
     )
 """
 
@@ -145,6 +159,8 @@ async def _insert_application_and_event(
         application.submitted_at,
         uuid.UUID(application.event_id),
         *outbox.insert_arguments(event),
+        json.dumps(application.agent, ensure_ascii=False) if application.agent else None,
+        json.dumps(application.consents, ensure_ascii=False),
     )
 
 
@@ -230,15 +246,23 @@ class SubmissionSession:
         )
         return {row["upload_id"] for row in rows}
 
-    async def matter_code_of(self, integrator_id: str, code: str) -> str | None:
-        """The matter of the integrator's own application; None for another's."""
-        return await self._conn.fetchval(
+    async def update_target(self, integrator_id: str, code: str) -> UpdateTarget | None:
+        """The matter and agent's authorisation of the integrator's own application;
+        None for another's."""
+        row = await self._conn.fetchrow(
             """
-            SELECT matter_code FROM intake.applications
+            SELECT matter_code, agent -> 'authorisation' AS authorisation
+            FROM intake.applications
             WHERE application_code = $1 AND integrator_id = $2
             """,
             code,
             integrator_id,
+        )
+        if row is None:
+            return None
+        authorisation = row["authorisation"]
+        return UpdateTarget(
+            row["matter_code"], json.loads(authorisation) if authorisation is not None else None
         )
 
     async def record_update(
@@ -316,7 +340,7 @@ class ApplicationStore:
             SELECT application_code, integrator_id, matter_code, applicant_kind,
                    name_sealed, name_masked, identifier_sealed, identifier_masked,
                    mobile_sealed, mobile_masked, channels, language, materials, form,
-                   status, submitted_at, event_id
+                   status, submitted_at, event_id, agent, consents
             FROM intake.applications
             WHERE application_code = $1 AND integrator_id = $2
             """,
@@ -343,6 +367,8 @@ class ApplicationStore:
             status=row["status"],
             submitted_at=row["submitted_at"],
             event_id=str(row["event_id"]),
+            agent=json.loads(row["agent"]) if row["agent"] is not None else None,
+            consents=json.loads(row["consents"]),
         )
 
     async def progress(self, code: str) -> ProgressRow | None:

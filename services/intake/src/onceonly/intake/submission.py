@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from onceonly.catalogue import Catalogue, Matter
 from onceonly.catalogue.forms import FormViolation, PersonalKind
 from onceonly.catalogue.model import ApplicantKinds
+from onceonly.intake.agents import Agent, AgentDraft, validate_agent
 from onceonly.intake.errors import FieldIssue, InvalidValue, SubmissionInvalid
 from onceonly.intake.identifiers import parse_mobile, parse_resident_id, parse_uscc
 
@@ -35,6 +36,16 @@ class MaterialReference:
 
 
 @dataclass(frozen=True, slots=True)
+class Consent:
+    """The applicant's consent to one shared-data check (授权): `purpose` is the check's
+    name (population, real-estate, ...), `reference` the integrator's record of it."""
+
+    purpose: str
+    reference: str
+    given_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SubmissionDraft:
     """What the integrator sent, field by field."""
 
@@ -47,6 +58,8 @@ class SubmissionDraft:
     language: str = "zh"
     materials: tuple[MaterialReference, ...] = ()
     form: Mapping[str, Any] = field(default_factory=dict)
+    agent: AgentDraft | None = None
+    consents: tuple[Consent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +76,8 @@ class Submission:
     language: str
     materials: tuple[MaterialReference, ...]
     form: Mapping[str, Any]
+    agent: Agent | None = None
+    consents: tuple[Consent, ...] = ()
 
     @property
     def matter_code(self) -> str:
@@ -193,6 +208,15 @@ def validate_submission(draft: SubmissionDraft, catalogue: Catalogue, *, today: 
         form, form_issues = check_form(matter, draft.form, today=today)
         issues.extend(form_issues)
 
+    agent = None
+    if draft.agent is not None:
+        agent, agent_issues = validate_agent(
+            draft.agent, today=today, applicant_identifier=identifier
+        )
+        issues.extend(agent_issues)
+    if matter is not None:
+        issues.extend(consent_issues(matter, draft.consents))
+
     if issues:
         raise SubmissionInvalid(issues)
     assert matter is not None and kind is not None
@@ -206,7 +230,48 @@ def validate_submission(draft: SubmissionDraft, catalogue: Catalogue, *, today: 
         language=draft.language,
         materials=draft.materials,
         form=form,
+        agent=agent,
+        consents=draft.consents,
     )
+
+
+def consent_issues(matter: Matter, consents: tuple[Consent, ...]) -> list[FieldIssue]:
+    """A consent names one of the matter's shared-data checks, once, with a reference."""
+    issues: list[FieldIssue] = []
+    checks = list(matter.shared_data_checks)
+    seen: set[str] = set()
+    for index, consent in enumerate(consents):
+        if consent.purpose not in checks:
+            known = ", ".join(checks) or "(none)"
+            issues.append(
+                FieldIssue(
+                    f"consents.{index}.purpose",
+                    "unknown_purpose",
+                    f"Matter {matter.code} runs no shared-data check {consent.purpose!r};"
+                    f" its checks are: {known}.",
+                    f"事项 {matter.name_zh} 没有共享数据核验项 {consent.purpose!r}, 可选: {known}.",
+                )
+            )
+        elif consent.purpose in seen:
+            issues.append(
+                FieldIssue(
+                    f"consents.{index}.purpose",
+                    "duplicate",
+                    f"Consent to {consent.purpose!r} is given twice.",
+                    f"对 {consent.purpose!r} 的授权重复.",
+                )
+            )
+        seen.add(consent.purpose)
+        if not consent.reference.strip():
+            issues.append(
+                FieldIssue(
+                    f"consents.{index}.reference",
+                    "empty",
+                    "Name the integrator's record of the consent.",
+                    "请提供授权记录编号.",
+                )
+            )
+    return issues
 
 
 _FORM_MESSAGES_ZH = {

@@ -152,7 +152,7 @@ def _stamp(at: datetime) -> Timestamp:
 
 
 def update_event(
-    update: Update, *, application_code: str, at: datetime
+    update: Update, *, application_code: str, at: datetime, by_agent: bool = False
 ) -> (
     application_pb2.SupplementProvided
     | application_pb2.WithdrawalRequested
@@ -167,16 +167,21 @@ def update_event(
                 for m in update.materials
             ],
             provided_at=_stamp(at),
+            by_agent=by_agent,
         )
     if isinstance(update, Withdrawal):
         return application_pb2.WithdrawalRequested(
-            application_code=application_code, reason=update.reason, requested_at=_stamp(at)
+            application_code=application_code,
+            reason=update.reason,
+            requested_at=_stamp(at),
+            by_agent=by_agent,
         )
     return application_pb2.RatingGiven(
         application_code=application_code,
         level=update.level,
         comment=update.comment,
         rated_at=_stamp(at),
+        by_agent=by_agent,
     )
 
 

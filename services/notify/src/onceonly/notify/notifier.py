@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from prometheus_client import Counter
 
 from onceonly.catalogue import Catalogue
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.events.v1 import application_pb2, approval_pb2, notification_pb2, supervision_pb2
 from onceonly.notify.errors import PermanentProviderError, TemplateError, TemporaryProviderError
 from onceonly.notify.ledger import (
@@ -51,6 +52,8 @@ from onceonly.platform.telemetry import current_trace_headers
 log = structlog.get_logger(__name__)
 
 SOURCE = "/onceonly/notify"
+# The act of an agent's authorisation that lets the agent hear the applicant's notices.
+RECEIVE_NOTIFICATIONS = "receive_notifications"
 # A ledger event id with a suffix is one of several messages caused by one event.
 PART_SEPARATOR = "#"
 # How long a settled message may wait for its outcome event before the scheduler sends it.
@@ -168,6 +171,10 @@ class Notifier:
             # Recorded even when empty: an update that overtook its submission (another
             # topic) waits for this row, not for a contact that will never come.
             await self._ledger.record_contact(envelope.subject, message.contact)
+            if message.HasField("agent") and (
+                RECEIVE_NOTIFICATIONS in message.agent.authorisation.scope
+            ):
+                await self._ledger.record_agent_contact(envelope.subject, message.agent)
             return
         contact = _contact(message)
         if contact is None and isinstance(message, application_pb2.SupplementProvided):
@@ -196,10 +203,34 @@ class Notifier:
             )
             messages.append((f"{envelope.id}{PART_SEPARATOR}{RATING_INVITATION}", invitation))
         recipient = self._applicant(envelope, contact, rendered)
-        if recipient is None:
-            return
-        for ledger_event_id, text in messages:
-            await self._deliver_all(envelope, ledger_event_id, recipient, text)
+        if recipient is not None:
+            for ledger_event_id, text in messages:
+                await self._deliver_all(envelope, ledger_event_id, recipient, text)
+        agent = await self._agent(envelope, contact.language)
+        if agent is not None:
+            # Ledger rows are per recipient: the agent's copy is delivered (and retried)
+            # on its own, and a redelivered event sends neither twice.
+            for ledger_event_id, text in messages:
+                await self._deliver_all(envelope, ledger_event_id, agent, text)
+
+    async def _agent(self, envelope: Envelope, language: str) -> Recipient | None:
+        """The application's agent, when its authorisation says it hears the applicant's
+        notices and is still valid today (China time); by SMS."""
+        found = await self._ledger.agent_contact_of(envelope.subject)
+        if (
+            found is None
+            or self._clock().astimezone(CHINA_STANDARD_TIME).date() > found.valid_until
+        ):
+            return None
+        try:
+            mobile = self._sealer.open(
+                found.mobile_sealed, context=f"{envelope.subject}:agent:mobile"
+            )
+        except (PiiError, ValueError):
+            # The applicant's notice went out; the agent's copy is not worth a dead letter.
+            log.warning("agent mobile does not open", application_code=envelope.subject)
+            return None
+        return Recipient(mobile, ("sms",), language)
 
     async def _handle_alert(
         self, envelope: Envelope, alert: supervision_pb2.SupervisionAlert

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -130,6 +130,14 @@ async def _begin_or_defer(
         now,
         lease_until,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentContact:
+    """An agent who hears the applicant's notices, until `valid_until` (inclusive)."""
+
+    mobile_sealed: str
+    valid_until: date
 
 
 class DeliveryLedger:
@@ -294,6 +302,32 @@ class DeliveryLedger:
             list(contact.channels),
             contact.language,
         )
+
+    async def record_agent_contact(
+        self, application_code: str, agent: application_pb2.Agent
+    ) -> None:
+        """An agent authorised to receive notifications (the mobile stays sealed)."""
+        await self._pool.execute(
+            """
+            INSERT INTO notify.agent_contacts (application_code, mobile_sealed, mobile_masked,
+                valid_until)
+            VALUES ($1, $2, $3, $4) ON CONFLICT (application_code) DO NOTHING
+            """,
+            application_code,
+            agent.mobile.sealed,
+            agent.mobile.masked,
+            date.fromisoformat(agent.authorisation.valid_until),
+        )
+
+    async def agent_contact_of(self, application_code: str) -> AgentContact | None:
+        row = await self._pool.fetchrow(
+            "SELECT mobile_sealed, valid_until FROM notify.agent_contacts"
+            " WHERE application_code = $1",
+            application_code,
+        )
+        if row is None:
+            return None
+        return AgentContact(row["mobile_sealed"], row["valid_until"])
 
     async def contact_of(self, application_code: str) -> application_pb2.Contact | None:
         row = await self._pool.fetchrow(

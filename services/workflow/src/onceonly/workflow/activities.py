@@ -20,7 +20,7 @@ from onceonly.platform.pii import PiiError, PiiSealer, mask_identifier
 from onceonly.platform.telemetry import current_trace_headers
 from onceonly.platform.topics import Stream, topic_name
 from onceonly.workflow.approval_events import EVENT_TYPES
-from onceonly.workflow.checks import run_checks
+from onceonly.workflow.checks import RULES_VERSION, run_checks
 from onceonly.workflow.elicences import ELicence, ELicenceStore, elicence_number
 from onceonly.workflow.event_messages import to_message
 from onceonly.workflow.registry import BaseRegistry
@@ -178,7 +178,20 @@ class ApprovalActivities:
             form if isinstance(form, dict) else {},
         )
         return ChecksResult(
-            outcomes=[CheckOutcome(r.check, r.passed, r.reason, r.reason_zh) for r in results]
+            outcomes=[
+                CheckOutcome(
+                    r.check,
+                    r.passed,
+                    r.reason,
+                    r.reason_zh,
+                    registry=r.registry,
+                    record_reference=r.record_reference,
+                    checked_at=r.checked_at.isoformat() if r.checked_at else "",
+                    code=r.code,
+                )
+                for r in results
+            ],
+            rule_version=RULES_VERSION,
         )
 
     @activity.defn(name="resolve_matter")

@@ -87,6 +87,9 @@ class ApplicationAccepted(ApprovalEvent):
     decision_number: str = ""
     legal_basis: str = ""
     appeal_route: str = ""
+    # 授权与数据来源: checks not run for want of consent, and the rules' version applied.
+    checks_without_consent: list[str] = field(default_factory=list)
+    rule_version: str = ""
 
 
 @dataclass(frozen=True)

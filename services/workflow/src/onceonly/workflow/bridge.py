@@ -36,7 +36,9 @@ from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topi
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
+    AgentInput,
     ApplicationInput,
+    ConsentInput,
     ContactInput,
     SupervisionPolicy,
     SupplementInput,
@@ -97,6 +99,35 @@ def application_input(
         supervision=policy or SupervisionPolicy(),
         identifier_sealed=event.applicant.identifier.sealed,
         form_json=event.form_json,
+        agent=agent_input(event.agent) if event.HasField("agent") else None,
+        consents=[
+            ConsentInput(
+                purpose=consent.purpose,
+                reference=consent.reference,
+                given_at=consent.given_at.ToDatetime().isoformat() + "Z"
+                if consent.HasField("given_at")
+                else "",
+            )
+            for consent in event.consents
+        ],
+    )
+
+
+def agent_input(agent: application_pb2.Agent) -> AgentInput:
+    """The agent as the workflow keeps it: masked only (it never acts on the agent's data)."""
+    authorisation = agent.authorisation
+    return AgentInput(
+        name_masked=agent.name.masked,
+        identifier_masked=agent.identifier.masked,
+        mobile_masked=agent.mobile.masked,
+        relation=agent.relation,
+        organisation=agent.organisation,
+        scope=list(authorisation.scope),
+        valid_from=authorisation.valid_from,
+        valid_until=authorisation.valid_until,
+        given_by=authorisation.given_by,
+        letter_reference=authorisation.letter_reference,
+        consent_reference=authorisation.consent_reference,
     )
 
 

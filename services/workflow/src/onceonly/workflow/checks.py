@@ -24,8 +24,8 @@ key in the activity, as the applicant's identifier is opened.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -48,6 +48,11 @@ from onceonly.workflow.registry import (
 )
 
 log = structlog.get_logger(__name__)
+
+# The version of the rules below (`decide_*` and MIN_SOCIAL_INSURANCE_MONTHS): recorded
+# with every check and with a 秒批 decision, so that a decision can be explained from the
+# record alone. Raise it whenever a rule changes what it confirms.
+RULES_VERSION = "shared-data-rules/2026.1"
 
 # Continuous months of contributions a housing-fund loan asks for.
 MIN_SOCIAL_INSURANCE_MONTHS = 6
@@ -78,6 +83,12 @@ class CheckResult:
     reason: str  # English
     reason_zh: str = ""
     code: str = ""
+    # Provenance: the registry that answered, its record, and when it was asked. The
+    # reference is a certificate or licence number, or the registry's opaque record key
+    # (`BaseRegistry.record_key`), never an identifier in the clear.
+    registry: str = ""
+    record_reference: str = ""
+    checked_at: datetime | None = None
 
 
 def _pass(check: Check, reason: str, reason_zh: str) -> CheckResult:
@@ -307,6 +318,29 @@ def _needs(check: Check, kind: ApplicantKind) -> _Fact | None:
     }[check]
 
 
+# Which base registry answers each fact.
+_REGISTRIES = {
+    _Fact.PERSON: "population",
+    _Fact.ORGANISATION: "legal-persons",
+    _Fact.PROPERTIES: "real-estate",
+    _Fact.SOCIAL_INSURANCE: "social-insurance",
+    _Fact.CREDIT: "credit",
+    _Fact.ELICENCES: "e-licences",
+}
+
+
+def _reference(fact: _Fact, value: Any, record_key: str, form: Mapping[str, Any]) -> str:
+    """The record a check relied on: the certificates or licences it found, else the
+    registry's opaque key of the applicant (what was asked, found or not)."""
+    if fact is _Fact.PROPERTIES and value:
+        wanted = destination_district(form)
+        found = [p for p in value if not wanted or _in_district(p, wanted)] or list(value)
+        return ",".join(sorted(p.certificate_number for p in found))
+    if fact is _Fact.ELICENCES and value:
+        return ",".join(sorted(licence.number for licence in value))
+    return f"{_REGISTRIES[fact]}/{record_key}"
+
+
 def _fetch(registry: BaseRegistry, fact: _Fact, identifier: str) -> Awaitable[Any]:
     return {
         _Fact.PERSON: registry.person,
@@ -355,8 +389,10 @@ async def run_checks(
     form: Mapping[str, Any],
     *,
     today: date | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> list[CheckResult]:
-    """Run the named checks for one applicant; one result per name, in order.
+    """Run the named checks for one applicant; one result per name, in order, each with
+    its provenance (registry, record reference, time of the question).
 
     An unknown check name or applicant kind fails that check (reason "unknown check" /
     "unknown applicant kind") rather than raising. A registry that cannot be reached
@@ -379,8 +415,11 @@ async def run_checks(
     # One question at a time: an adapter need not support concurrent use (a single
     # database connection does not).
     facts: dict[_Fact, Any] = {}
+    asked_at: dict[_Fact, datetime] = {}
     for fact in sorted(facts_needed):
+        asked_at[fact] = now()
         facts[fact] = await _fetch(registry, fact, identifier)
+    record_key = registry.record_key(identifier) if facts_needed else ""
 
     results: list[CheckResult] = []
     for name in checks:
@@ -391,7 +430,16 @@ async def run_checks(
                 _fail(name, "unknown_applicant_kind", "unknown applicant kind", "未知的申请人类型")
             )
         else:
-            results.append(_decide(wanted[name], kind, facts, form, day))
+            result = _decide(wanted[name], kind, facts, form, day)
+            fact = _needs(wanted[name], kind)
+            if fact is not None:
+                result = replace(
+                    result,
+                    registry=_REGISTRIES[fact],
+                    record_reference=_reference(fact, facts[fact], record_key, form),
+                    checked_at=asked_at[fact],
+                )
+            results.append(result)
 
     log.info(
         "shared-data checks decided",

@@ -55,6 +55,23 @@ def contact_message(contact: ContactInput) -> application_pb2.Contact:
     )
 
 
+def check_message(check: CheckOutcome) -> approval_pb2.CheckOutcome:
+    """A check with its provenance (registry, record, time) where it has one."""
+    message = approval_pb2.CheckOutcome(
+        check=check.check,
+        passed=check.passed,
+        reason=check.reason,
+        reason_zh=check.reason_zh,
+        registry=check.registry,
+        record_reference=check.record_reference,
+        code=check.code,
+        consent_reference=check.consent_reference,
+    )
+    if check.checked_at:
+        message.checked_at.FromDatetime(datetime.fromisoformat(check.checked_at))
+    return message
+
+
 def to_message(application_code: str, event: ApprovalEvent) -> Message:
     """The protobuf message of `event` in application `application_code`."""
     message = _MESSAGES[event.TYPE](application_code=application_code)
@@ -87,9 +104,7 @@ def _value(target: FieldDescriptor, value: Any) -> Any:
             kind=value.kind.value, id=value.id, department_code=value.department_code
         )
     if isinstance(value, CheckOutcome):
-        return approval_pb2.CheckOutcome(
-            check=value.check, passed=value.passed, reason=value.reason, reason_zh=value.reason_zh
-        )
+        return check_message(value)
     if isinstance(value, Enum) and target.enum_type is not None:
         prefix = target.enum_type.values[0].name.removesuffix("UNSPECIFIED")
         return target.enum_type.values_by_name[prefix + value.name].number

@@ -42,6 +42,12 @@ CLOCKS_RESUMED_PATCH = "clocks-resumed-event"
 # beyond red; a special procedure gets a timer for its maximum length. Asked at the start
 # of the run; runs begun before it keep the committed limit's timers only.
 LEGAL_LIMIT_PATCH = "legal-limit-supervision"
+# 授权与数据来源: a shared-data check runs only with the applicant's consent to its purpose
+# (ApplicationInput.consents); a check without it is not run, so its material is asked
+# for and the application cannot be auto-approved. The acceptance names the checks not
+# run and the rules' version; each check carries its consent. Asked at the start of the
+# run; runs begun before it run every check of the matter, as they always did.
+CONSENT_PATCH = "consent-and-provenance"
 
 SHORT = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),

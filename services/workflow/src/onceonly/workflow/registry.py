@@ -124,6 +124,11 @@ class BaseRegistry(Protocol):
 
     async def elicences(self, holder: str) -> list[ELicenceRecord]: ...
 
+    def record_key(self, identifier: str) -> str:
+        """The registry's opaque key of this applicant's records, quoted as the record
+        reference of a check (provenance): not reversible without the registry's key."""
+        ...
+
 
 def normalise_identifier(identifier: str) -> str:
     """Resident ID numbers and credit codes are upper-case without spaces."""
@@ -136,6 +141,16 @@ def lookup_key(hmac_key: bytes, identifier: str) -> str:
         raise ValueError(f"the registry lookup key needs at least {MIN_KEY_BYTES} bytes")
     message = normalise_identifier(identifier).encode()
     return hmac.new(hmac_key, message, hashlib.sha256).hexdigest()
+
+
+# Hex characters of the lookup key quoted as a record reference: enough to find the
+# record, too few to serve as the lookup key itself.
+RECORD_KEY_CHARS = 16
+
+
+def record_key(hmac_key: bytes, identifier: str) -> str:
+    """The record reference of an applicant's rows: a prefix of their lookup key."""
+    return lookup_key(hmac_key, identifier)[:RECORD_KEY_CHARS]
 
 
 # --- seed data -------------------------------------------------------------------
@@ -328,6 +343,9 @@ class InMemoryBaseRegistry:
     def _key(self, identifier: str) -> str:
         return lookup_key(self._hmac_key, identifier)
 
+    def record_key(self, identifier: str) -> str:
+        return record_key(self._hmac_key, identifier)
+
     async def person(self, id_number: str) -> PersonRecord | None:
         return self._people.get(self._key(id_number))
 
@@ -366,6 +384,9 @@ class PostgresBaseRegistry:
 
     def _key(self, identifier: str) -> str:
         return lookup_key(self._hmac_key, identifier)
+
+    def record_key(self, identifier: str) -> str:
+        return record_key(self._hmac_key, identifier)
 
     async def person(self, id_number: str) -> PersonRecord | None:
         row = await self._db.fetchrow(

@@ -63,6 +63,33 @@ class ContactInput:
 
 
 @dataclass
+class AgentInput:
+    """帮代办: who submitted for the applicant, masked (the workflow never needs the
+    agent's data in the clear), and the applicant's authorisation."""
+
+    name_masked: str = ""
+    identifier_masked: str = ""
+    mobile_masked: str = ""
+    relation: str = ""
+    organisation: str = ""
+    scope: list[str] = field(default_factory=list)
+    valid_from: str = ""  # ISO date
+    valid_until: str = ""
+    given_by: str = ""  # signed_letter, recorded_consent
+    letter_reference: str = ""
+    consent_reference: str = ""
+
+
+@dataclass
+class ConsentInput:
+    """The applicant's consent to one shared-data check (purpose = the check's name)."""
+
+    purpose: str
+    reference: str = ""
+    given_at: str = ""  # ISO 8601
+
+
+@dataclass
 class SupervisionPolicy:
     """When e-supervision warns and how often it escalates (电子监察 settings)."""
 
@@ -84,6 +111,9 @@ class ApplicationInput:
     supervision: SupervisionPolicy = field(default_factory=SupervisionPolicy)
     identifier_sealed: str = ""  # the applicant's ID number / USCC, sealed (never plain)
     form_json: str = ""
+    agent: AgentInput | None = None
+    # Since CONSENT_PATCH, a shared-data check runs only with the applicant's consent.
+    consents: list[ConsentInput] = field(default_factory=list)
 
 
 @dataclass
@@ -120,6 +150,11 @@ class ApplicationSnapshot:
     elicence_number: str = ""
     supervision_level: str = "none"
     lead_department: str = ""
+    agent: AgentInput | None = None  # masked
+    # The shared-data checks with their provenance, and those not run for want of consent.
+    checks: list[CheckOutcome] = field(default_factory=list)
+    checks_without_consent: list[str] = field(default_factory=list)
+    rule_version: str = ""
 
 
 @dataclass
@@ -424,11 +459,18 @@ class CheckOutcome:
     passed: bool
     reason: str
     reason_zh: str = ""
+    # Provenance (since CONSENT_PATCH's activity): registry, record, when, and why.
+    registry: str = ""
+    record_reference: str = ""
+    checked_at: str = ""  # ISO 8601
+    code: str = ""
+    consent_reference: str = ""
 
 
 @dataclass
 class ChecksResult:
     outcomes: list[CheckOutcome]
+    rule_version: str = ""  # the rules' version (checks.RULES_VERSION) applied
 
 
 @dataclass

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from onceonly.workflow.department_tasks import CLOSED, Task
     from onceonly.workflow.patches import (
         CLOCKS_RESUMED_PATCH,
+        CONSENT_PATCH,
         DEFICIENCY_PATCH,
         ELICENCE_PATCH,
         LEGAL_LIMIT_PATCH,
@@ -130,6 +131,9 @@ class JointApproval:
         self._accepted_at: datetime | None = None
         self._elicence_number = ""
         self._checks: list[CheckOutcome] = []
+        self._checks_without_consent: list[str] = []
+        self._rule_version = ""
+        self._consent_gated = False  # CONSENT_PATCH, asked at the start of `run`
         self._auto_approved = False
         self._deficiency_expired = False
         self._closing = False
@@ -158,6 +162,7 @@ class JointApproval:
         workflow.patched(LOCAL_ACTIVITIES_PATCH)
         self._publisher.stable_ids = workflow.patched(PUBLISH_PATCH)
         self._supervision.legal = workflow.patched(LEGAL_LIMIT_PATCH)
+        self._consent_gated = workflow.patched(CONSENT_PATCH)
         matter = await self._resolve()
         await self._check_shared_data(matter)
         if not await self._accept(matter):
@@ -195,18 +200,30 @@ class JointApproval:
         """数据共享: facts from the base registries replace paper where they pass."""
         if not matter.shared_data_checks or not has_patch(SHARED_DATA_PATCH):
             return
+        checks = list(matter.shared_data_checks)
+        consents = {consent.purpose: consent.reference for consent in self._app.consents}
+        if self._consent_gated:
+            # 授权: only with the applicant's consent; the others' paper is asked for.
+            self._checks_without_consent = [c for c in checks if c not in consents]
+            checks = [c for c in checks if c in consents]
+            if not checks:
+                return
         checked = await run_short(
             "run_shared_data_checks",
             ChecksRequest(
                 application_code=self._code,
                 applicant_kind=self._app.applicant_kind,
                 identifier_sealed=self._app.identifier_sealed,
-                checks=list(matter.shared_data_checks),
+                checks=checks,
                 form_json=self._app.form_json,
             ),
             result_type=ChecksResult,
         )
         self._checks = checked.outcomes
+        if self._consent_gated:
+            self._rule_version = checked.rule_version
+            for outcome in self._checks:
+                outcome.consent_reference = consents.get(outcome.check, "")
 
     async def _accept(self, matter: MatterSnapshot) -> bool:
         """Acceptance, waiting for supplements if needed; False if refused or withdrawn."""
@@ -254,6 +271,7 @@ class JointApproval:
             matter.auto_approval
             and bool(self._checks)
             and all(check.passed for check in self._checks)
+            and not self._checks_without_consent  # every condition confirmed, or people decide
             and assessment.outcome is AcceptanceOutcome.ACCEPTED
         )
         # Released with the tasks' starts, which always follow, and with an
@@ -995,6 +1013,10 @@ class JointApproval:
             elicence_number=self._elicence_number,
             supervision_level=self._supervision.level(),
             lead_department=self._lead,
+            agent=self._app.agent,
+            checks=list(self._checks),
+            checks_without_consent=list(self._checks_without_consent),
+            rule_version=self._rule_version,
         )
 
     def _task_list(self, version: int) -> TaskListUpdate:
@@ -1048,6 +1070,8 @@ class JointApproval:
                 contact=self._app.contact,
                 checks=list(self._checks),
                 auto_approved=self._auto_approved,
+                checks_without_consent=list(self._checks_without_consent),
+                rule_version=self._rule_version,
                 supplement_due_at=self._supplement_due()
                 if outcome is AcceptanceOutcome.SUPPLEMENT_REQUESTED
                 else None,

@@ -17,6 +17,7 @@ from onceonly.intake.api import applications, elicences, materials, matters, pro
 from onceonly.intake.api.dependencies import IntakeState
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.lockout_store import LockoutStore
+from onceonly.intake.lookup_store import LookupStore
 from onceonly.intake.middleware import BodyLimitMiddleware, DeadlineMiddleware
 from onceonly.intake.openapi_examples import response_examples
 from onceonly.intake.problems import UNAVAILABLE, document_problems, install_intake_handlers
@@ -77,7 +78,7 @@ def create_app(
     app.add_middleware(RequestMetricsMiddleware, service="intake")
     # Outermost: the access log sees the 413s and 503s of the middleware inside it.
     app.add_middleware(AccessLogMiddleware, service="intake")
-    app.include_router(health_router(partial(_health, state)))
+    app.include_router(health_router(partial(_health, state), ready=partial(_ready, state)))
     document_problems(app, response_examples(catalogue))
     for router in (
         applications.router,
@@ -115,6 +116,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             topic_prefix=settings.topic_prefix,
             idempotency_ttl_hours=settings.idempotency_ttl_hours,
             approvals=ApprovalStore(pool),
+            lookups=LookupStore(pool),
         )
         state.progress_lookup = ProgressLookup(
             store=state.store,
@@ -152,12 +154,21 @@ async def _refresh_backlog(state: IntakeState, pool: asyncpg.Pool) -> None:
         await asyncio.sleep(max(state.settings.heartbeat_seconds, 1.0))
 
 
-async def _health(state: IntakeState) -> dict[str, str]:
+async def _ready(state: IntakeState) -> dict[str, str]:
+    """Submissions need Postgres only (the outbox); the relay's state is not ours."""
     assert state.pool is not None  # set by the lifespan
     try:
         await state.pool.fetchval("SELECT 1")
     except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
         return {"postgres": f"{type(exc).__name__}: {exc}"}
+    return {}
+
+
+async def _health(state: IntakeState) -> dict[str, str]:
+    assert state.pool is not None  # set by the lifespan
+    problems = await _ready(state)
+    if problems:
+        return problems
     return await stale_components(
         state.pool, [RELAY_COMPONENT], max_age_seconds=state.settings.relay_max_silence_seconds
     )

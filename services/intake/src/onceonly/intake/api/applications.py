@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from opentelemetry import trace
 
 from onceonly.intake import metrics
+from onceonly.intake.agents import AgentDraft
 from onceonly.intake.api.dependencies import (
     REPLAYED_HEADER,
     CurrentIntegrator,
@@ -29,16 +30,19 @@ from onceonly.intake.problems import documented, invalid, not_found
 from onceonly.intake.schemas import (
     ORGANISATION_EXAMPLE,
     PERSON_EXAMPLE,
+    AgentIn,
     ApplicationIn,
     ApplicationPage,
     ApplicationSummaryView,
     ApplicationView,
     Instant,
+    LookupsView,
+    LookupView,
     PageLinks,
     SubmissionReceipt,
 )
 from onceonly.intake.service import application_path
-from onceonly.intake.submission import MaterialReference, SubmissionDraft
+from onceonly.intake.submission import Consent, MaterialReference, SubmissionDraft
 from onceonly.platform.telemetry import current_trace_headers
 
 router = APIRouter(tags=["applications"])
@@ -61,7 +65,10 @@ _EXAMPLES: dict[str, Any] = {
         "Validates the application against the catalogue (matter, applicant kind,"
         " material codes) and the identifier rules (resident ID number, unified social"
         " credit code, mobile number), assigns its application code and records it."
-        " The answer is sent only once the application is durably stored."
+        " The answer is sent only once the application is durably stored. An `agent`"
+        " (帮代办) submits with the applicant's authorisation, which must cover `submit`"
+        " today; `consents` lists the shared-data checks the applicant consented to:"
+        " only those are run (免证办), the others' materials are asked for."
     ),
     responses={
         201: {
@@ -93,6 +100,8 @@ async def submit_application(
         language=body.contact.language,
         materials=tuple(MaterialReference(m.code, m.reference) for m in body.materials),
         form=body.form,
+        agent=_agent_draft(body.agent) if body.agent is not None else None,
+        consents=tuple(Consent(c.purpose, c.reference, c.given_at) for c in body.consents),
     )
     answer = await service.submit(
         integrator_id=integrator.id,
@@ -112,6 +121,23 @@ async def submit_application(
         answer,
         {"Location": receipt.links.self_},
         receipt.model_dump(mode="json", by_alias=True),
+    )
+
+
+def _agent_draft(agent: AgentIn) -> AgentDraft:
+    authorisation = agent.authorisation
+    return AgentDraft(
+        name=agent.name,
+        identifier=agent.identifier,
+        mobile=agent.mobile,
+        relation=agent.relation,
+        organisation=agent.organisation,
+        scope=tuple(authorisation.scope),
+        valid_from=authorisation.valid_from,
+        valid_until=authorisation.valid_until,
+        given_by=authorisation.given_by,
+        letter_reference=authorisation.letter_reference,
+        consent_reference=authorisation.consent_reference,
     )
 
 
@@ -218,4 +244,48 @@ async def read_application(
         outstanding=found.outstanding,
         catalogue=catalogue,
         self_link=application_path(code),
+    )
+
+
+@router.get(
+    "/v1/applications/{application_code}/lookups",
+    response_model=LookupsView,
+    summary="What was looked up for the applicant (免证办)",
+    description=(
+        "Every shared-data check run for this application, oldest first: the base"
+        " registry that answered, the record it relied on (a certificate or licence"
+        " number, or the registry's opaque record key: never an identifier in the"
+        " clear), when it was asked, what it confirmed or denied, and the applicant's"
+        " consent it ran under; and the checks of the matter not run for want of"
+        " consent (their materials are asked for instead). Fed by the workflow's"
+        " events, a moment behind it. Another integrator's application is a 404."
+    ),
+    responses=documented(401, 404, 503),
+)
+async def read_lookups(
+    integrator: CurrentIntegrator,
+    application_code: Annotated[str, Path(max_length=40, examples=["330100-20250303-0004276"])],
+    service: Service,
+) -> LookupsView:
+    code = code_or_404(application_code)
+    found = await service.lookups(integrator_id=integrator.id, code=code)
+    if found is None:
+        raise not_found(f"Application {code}")
+    return LookupsView(
+        application_code=code,
+        lookups=[
+            LookupView(
+                check=lookup.check,
+                registry=lookup.registry,
+                record_reference=lookup.record_reference,
+                checked_at=lookup.checked_at,
+                confirmed=lookup.passed,
+                code=lookup.code,
+                reason=lookup.reason,
+                reason_zh=lookup.reason_zh,
+                consent_reference=lookup.consent_reference,
+            )
+            for lookup in found.lookups
+        ],
+        not_consented=found.not_consented,
     )

@@ -11,10 +11,11 @@ from onceonly.intake import metrics
 from onceonly.intake.api.dependencies import ClientAddress, Lookup, MatterCatalogue, State
 from onceonly.intake.application_code import parse_application_code
 from onceonly.intake.errors import InvalidValue, LookupsLimited
+from onceonly.intake.lookup_store import LookupStore
 from onceonly.intake.problems import documented, invalid, no_progress_match
 from onceonly.intake.progress import LAST4, TOKEN
 from onceonly.intake.ratelimit import retry_after_header
-from onceonly.intake.schemas import ProgressMatter, ProgressView
+from onceonly.intake.schemas import ProgressLookup, ProgressMatter, ProgressView
 from onceonly.platform.limits import too_many_requests
 
 router = APIRouter(tags=["citizens"])
@@ -28,9 +29,11 @@ router = APIRouter(tags=["citizens"])
         "No API key: for applicants themselves. Give the application code and either the"
         " lookup `token` (from the link the integrator sent, see `progress_token` in the"
         " submission's receipt) or the last four digits of the applicant's mobile number"
-        " (`last4`). Answers the status and the matter only. Wrong digits, a wrong token,"
-        " an unknown code and a code locked after repeated wrong digits all answer the"
-        " same 404. Limited per client address, and for `last4` per deployment (429)."
+        " (`last4`). Answers the status, the matter and what was looked up in base"
+        " registries for the applicant, and when (no record references). Wrong digits,"
+        " a wrong token, an unknown code and a code locked after repeated wrong digits"
+        " all answer the same 404. Limited per client address, and for `last4` per"
+        " deployment (429)."
     ),
     responses=documented(404, 422, 429, 503),
 )
@@ -89,8 +92,21 @@ async def progress(
     matter = catalogue.matter(found.matter_code) if found else None
     if found is None or matter is None:
         raise nowhere
+    assert state.pool is not None  # opened by the lifespan
+    lookups, _ = await LookupStore(state.pool).lookups(found.application_code)
     return ProgressView(
         application_code=found.application_code,
         status=found.status,
         matter=ProgressMatter(code=matter.code, name_zh=matter.name_zh, name_en=matter.name_en),
+        lookups=[
+            ProgressLookup(
+                check=item.check,
+                registry=item.registry,
+                checked_at=item.checked_at,
+                confirmed=item.passed,
+                reason=item.reason,
+                reason_zh=item.reason_zh,
+            )
+            for item in lookups
+        ],
     )

@@ -47,7 +47,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Recorded; the workflow receives it through Kafka",
         "headers": {"Idempotent-Replayed": REPLAYED_HEADER},
     },
-    **documented(401, 404, 409, 413, 415, 422, 429, 503),
+    **documented(401, 403, 404, 409, 413, 415, 422, 429, 503),
 }
 
 
@@ -85,6 +85,7 @@ def _endpoint(kind: _Kind[B]) -> Callable[..., Awaitable[Response]]:
             idempotency=key,
             trace_headers=current_trace_headers(),
             materials=kind.materials(body),
+            by_agent=body.made_by == "agent",
         )
         trace.get_current_span().set_attribute("onceonly.application_code", code)
         return json_answer(answer, {})

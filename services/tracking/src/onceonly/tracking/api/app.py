@@ -77,7 +77,7 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
         ),
     )
     app.add_middleware(AccessLogMiddleware, service="tracking")
-    app.include_router(health_router(partial(_health, state)))
+    app.include_router(health_router(partial(_health, state), ready=partial(_ready, state)))
     for router in ROUTERS:
         app.include_router(router)
     return app
@@ -98,12 +98,20 @@ async def _lifespan(app: FastAPI, *, own_pool: bool) -> AsyncIterator[None]:
             await pool.close()
 
 
-async def _health(state: TrackingState) -> dict[str, str]:
-    pool = database_pool(state)
+async def _ready(state: TrackingState) -> dict[str, str]:
+    """The tracking API answers from Postgres; the agent's state is not this process's."""
     try:
-        await pool.fetchval("SELECT 1")
+        await database_pool(state).fetchval("SELECT 1")
     except (OSError, asyncpg.PostgresError) as exc:
         return {"postgres": f"{type(exc).__name__}: {exc}"}
+    return {}
+
+
+async def _health(state: TrackingState) -> dict[str, str]:
+    pool = database_pool(state)
+    problems = await _ready(state)
+    if problems:
+        return problems
     return await stale_components(
         pool, [AGENT_COMPONENT], max_age_seconds=state.settings.tracking_agent_max_silence_seconds
     )

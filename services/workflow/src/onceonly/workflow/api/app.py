@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
+import asyncpg
 from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -91,7 +92,7 @@ def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> F
         ),
     )
     app.add_middleware(AccessLogMiddleware, service="workflow")
-    app.include_router(health_router(partial(_health, state)))
+    app.include_router(health_router(partial(_health, state), ready=partial(_ready, state)))
     for router in ROUTERS:
         app.include_router(router)
     return app
@@ -129,15 +130,30 @@ async def _refresh_deferred(state: DepartmentState) -> None:
         await refresh_deferred_gauges(state.pool, [consumer_group(state.settings).group_id])
 
 
-async def _health(state: DepartmentState) -> dict[str, str]:
+async def _ready(state: DepartmentState) -> dict[str, str]:
+    """The department API answers from Postgres and Temporal; the worker's and the
+    bridge's state is not this process's."""
     assert state.pool is not None and state.client is not None  # set by the lifespan
-    problems = await stale_components(
-        state.pool,
-        ["workflow-worker", "workflow-bridge"],
-        max_age_seconds=state.settings.heartbeat_seconds * 5,
-    )
+    problems: dict[str, str] = {}
+    try:
+        await state.pool.fetchval("SELECT 1")
+    except (OSError, asyncpg.PostgresError) as exc:
+        problems["postgres"] = f"{type(exc).__name__}: {exc}"
     try:
         await state.client.service_client.check_health()
     except RPCError as exc:
         problems["temporal"] = str(exc)
     return problems
+
+
+async def _health(state: DepartmentState) -> dict[str, str]:
+    assert state.pool is not None  # set by the lifespan
+    problems = await _ready(state)
+    if "postgres" in problems:
+        return problems
+    stale = await stale_components(
+        state.pool,
+        ["workflow-worker", "workflow-bridge"],
+        max_age_seconds=state.settings.heartbeat_seconds * 5,
+    )
+    return {**stale, **problems}
