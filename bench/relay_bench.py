@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from datetime import datetime
 
 import asyncpg
@@ -24,7 +23,7 @@ from bench.kafka_tools import delete_topics, header, read_since
 from bench.load import Tick
 from bench.report import Section, Target
 from bench.stats import per_second, rate_over_time, ratio, summarize
-from onceonly.intake.outbox import OutboxRecord
+from onceonly.intake.outbox import OutboxRecord, row_envelope
 from onceonly.intake.relay import OutboxRelay
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.db import create_pool
@@ -76,9 +75,9 @@ async def _fill_backlog(pool: asyncpg.Pool, template: OutboxRecord, topic: str, 
         FROM generate_series(1, $5) AS g
         """,
         topic,
-        template.ce_type,
-        template.ce_source,
-        template.payload,
+        template.envelope.type,
+        template.envelope.source,
+        template.envelope.data,
         rows,
     )
 
@@ -126,7 +125,7 @@ async def _raw_produce(run: Run, template: OutboxRecord, rows: int, tick: Tick) 
         for first in range(0, rows, batch):
             acks = []
             for i in range(first, min(first + batch, rows)):
-                envelope = template.envelope()
+                envelope = template.envelope
                 acks.append(
                     await producer.send(
                         topic,
@@ -158,17 +157,7 @@ async def run_relay(run: Run) -> Section:
         )
         if row is None:
             raise RuntimeError("no outbox row to copy: run the intake benchmark first")
-        template = OutboxRecord(
-            event_id=str(uuid.uuid4()),
-            topic=row["topic"],
-            message_key=row["message_key"],
-            ce_type=row["ce_type"],
-            ce_source=row["ce_source"],
-            ce_time=row["ce_time"],
-            traceparent=row["traceparent"],
-            tracestate=row["tracestate"],
-            payload=bytes(row["payload"]),
-        )
+        template = OutboxRecord(row["topic"], row_envelope(row))
         scratch_topic = topic_name(run.topic_prefix, Stream.SUBMISSIONS)
         await ensure_topics(run.endpoints.kafka, [scratch_topic])
         await _fill_backlog(pool, template, scratch_topic, rows)

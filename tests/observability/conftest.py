@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 
+from tests.observability.otlp import OtlpReceiver
+
 
 @pytest.fixture(autouse=True)
 def httpx_not_traced_here() -> Iterator[None]:
@@ -25,3 +27,10 @@ def httpx_not_traced_here() -> Iterator[None]:
     yield
     if instrumented:
         instrumentor.instrument()
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    """An OTLP receiver the processes under test export their spans to."""
+    with OtlpReceiver() as started:
+        yield started

@@ -80,12 +80,6 @@ ACCESS_FIELDS = {
 
 
 @pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as started:
-        yield started
-
-
-@pytest.fixture
 def system(receiver: OtlpReceiver, tmp_path: Path) -> Iterator[Running]:
     with running(PROCESSES, otlp_endpoint=receiver.endpoint, log_dir=tmp_path) as started:
         yield started

@@ -42,12 +42,6 @@ SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP SpanKind values
 
 
 @pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as started:
-        yield started
-
-
-@pytest.fixture
 def system(receiver: OtlpReceiver, tmp_path: Path) -> Iterator[Running]:
     # Standard OTEL_* variables only: this is how an operator points the system at Jaeger.
     with running(PROCESSES, otlp_endpoint=receiver.endpoint, log_dir=tmp_path) as started:

@@ -123,10 +123,10 @@ async def test_the_event_goes_to_the_submissions_topic_with_the_trace(
     [event] = store.events
     [application] = store.applications
     assert event.topic == "onceonly.submissions.v1"
-    assert event.message_key == answer.body["application_code"]
-    assert event.traceparent == traceparent
-    assert event.event_id == application.event_id
-    message = application_pb2.ApplicationSubmitted.FromString(event.payload)
+    assert event.envelope.subject == answer.body["application_code"]
+    assert event.envelope.traceparent == traceparent
+    assert event.envelope.id == application.event_id
+    message = application_pb2.ApplicationSubmitted.FromString(event.envelope.data)
     assert message.applicant.identifier.sealed == application.identifier_sealed
     assert message.contact.mobile.sealed == application.mobile_sealed
 

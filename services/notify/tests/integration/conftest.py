@@ -5,8 +5,6 @@ unique topic prefix and consumer group per test, and readers of its topics."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -19,7 +17,7 @@ import uvicorn
 
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
-from onceonly.platform.db import prepare_database
+from onceonly.platform.integrator_keys import PostgresIntegratorKeys
 from onceonly.platform.testing import TopicReader, eventually, migrated_pool, unique_prefix
 
 
@@ -113,23 +111,13 @@ class Integrator:
 
 @pytest.fixture
 async def intake_integrator(pool: asyncpg.Pool) -> Callable[[], Awaitable[Integrator]]:
-    """Makes an integrator and key as intake's admin CLI does (only SHA-256(secret)), in
-    intake's real tables in the same database."""
-    await prepare_database(pool, component="intake", package="onceonly.intake")
+    """Makes an integrator's key as intake's admin CLI does, in the platform's key
+    directory of the same database."""
+    keys = PostgresIntegratorKeys(pool)
 
     async def make() -> Integrator:
         integrator_id = f"int-{uuid.uuid4().hex[:10]}"
-        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-        await pool.execute(
-            "INSERT INTO intake.integrators (id, name) VALUES ($1, $1)", integrator_id
-        )
-        await pool.execute(
-            "INSERT INTO intake.api_keys (key_id, integrator_id, secret_sha256)"
-            " VALUES ($1, $2, $3)",
-            key_id,
-            integrator_id,
-            hashlib.sha256(secret.encode()).digest(),
-        )
-        return Integrator(integrator_id, f"oo_{key_id}_{secret}", key_id)
+        key = await keys.issue(integrator_id)
+        return Integrator(integrator_id, key.token, key.key_id)
 
     return make

@@ -22,6 +22,7 @@ from onceonly.notify.settings import NotifySettings
 from onceonly.notify.webhook_delivery import register_webhook
 from onceonly.notify.webhook_store import WebhookStore
 from onceonly.notify.webhook_urls import parse_webhook_url
+from onceonly.platform.integrator_keys import PostgresIntegratorKeys
 from onceonly.platform.kafka import publish
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.testing import eventually
@@ -198,9 +199,7 @@ async def test_integrator_endpoints_need_a_valid_live_key(
         assert response.headers["www-authenticate"].startswith("Bearer")
     assert (await client.get(path, headers=mine.auth)).status_code == 200
 
-    await pool.execute(
-        "UPDATE intake.api_keys SET revoked_at = now() WHERE key_id = $1", mine.key_id
-    )
+    await PostgresIntegratorKeys(pool).revoke(mine.key_id)
     assert (await client.get(path, headers=mine.auth)).status_code == 401
     replay = await client.post(f"{path}/{uuid.uuid4()}/replay", headers=mine.auth)
     assert replay.status_code == 401

@@ -6,9 +6,7 @@ generated request is answered with a server error."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -21,6 +19,7 @@ from schemathesis.checks import not_a_server_error
 
 from onceonly.notify.api import create_app
 from onceonly.notify.settings import NotifySettings
+from onceonly.platform.integrator_keys import PostgresIntegratorKeys
 from onceonly.platform.testing import migrated_pool, unique_prefix
 
 pytestmark = [
@@ -35,21 +34,10 @@ MAX_EXAMPLES = int(os.environ.get("ONCEONLY_SCHEMATHESIS_MAX_EXAMPLES", "10"))
 
 async def _integrator_key(database_url: str) -> str:
     async with migrated_pool(
-        database_url, component="intake", package="onceonly.intake", max_size=2
+        database_url, component="notify", package="onceonly.notify", max_size=2
     ) as pool:
-        integrator_id = f"int-{uuid.uuid4().hex[:10]}"
-        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-        await pool.execute(
-            "INSERT INTO intake.integrators (id, name) VALUES ($1, $1)", integrator_id
-        )
-        await pool.execute(
-            "INSERT INTO intake.api_keys (key_id, integrator_id, secret_sha256)"
-            " VALUES ($1, $2, $3)",
-            key_id,
-            integrator_id,
-            hashlib.sha256(secret.encode()).digest(),
-        )
-    return f"oo_{key_id}_{secret}"
+        key = await PostgresIntegratorKeys(pool).issue(f"int-{uuid.uuid4().hex[:10]}")
+    return key.token
 
 
 @pytest.fixture(scope="module")

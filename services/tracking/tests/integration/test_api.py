@@ -1,8 +1,10 @@
 """The tracking API against the real test database."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta, timezone
 
+import asyncpg
 import httpx
 import pytest
 
@@ -10,6 +12,7 @@ from onceonly.events.v1 import approval_pb2
 from onceonly.platform.auth import DEPARTMENT_ROLES, StaffApi, issue_staff_token
 from onceonly.platform.heartbeat import beat
 from onceonly.platform.secrets import KeyRing
+from onceonly.platform.testing import fresh_database, migrated_pool
 from onceonly.tracking.api import create_app
 from onceonly.tracking.processing import AGENT_COMPONENT
 from onceonly.tracking.settings import TrackingSettings
@@ -19,8 +22,8 @@ pytestmark = pytest.mark.integration
 KEYS = "test-1:tracking-api-test-secret-of-32-bytes-or-more"
 
 
-@pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def tracking_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = TrackingSettings(
         environment="development", database_url=database_url, tracking_api_token_keys=KEYS
     )
@@ -29,6 +32,12 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://tracking") as client:
             yield client
+
+
+@pytest.fixture
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with tracking_client(database_url) as client:
+        yield client
 
 
 def bearer(*roles: str, department: str | None = None) -> dict[str, str]:
@@ -212,10 +221,17 @@ async def test_malformed_code_is_a_422_problem(client) -> None:
     assert response.json()["errors"][0]["field"] == "code"
 
 
-async def test_health_reports_the_agent_heartbeat(client, pool) -> None:
-    await pool.execute(
-        "DELETE FROM platform.instance_heartbeats WHERE component = $1", AGENT_COMPONENT
-    )
+async def test_health_reports_the_agent_heartbeat(database_url: str) -> None:
+    # The agent's heartbeat row is one per database: this test has a database of its own.
+    async with (
+        fresh_database(database_url) as dsn,
+        migrated_pool(dsn, component="tracking", package="onceonly.tracking", max_size=2) as pool,
+        tracking_client(dsn) as client,
+    ):
+        await _health_follows_the_heartbeat(client, pool)
+
+
+async def _health_follows_the_heartbeat(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     response = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["problems"] == {AGENT_COMPONENT: "no heartbeat yet"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -23,6 +23,7 @@ from onceonly.workflow.shared import (
 )
 from onceonly.workflow.worker import build_worker
 from onceonly.workflow.workflows import JointApproval
+from services.workflow.tests.workflows.construction import noon
 
 MATTER = "food-business-licence"
 COMPLETE = ["food-licence-application", "premises-layout", "food-safety-rules"]
@@ -133,9 +134,9 @@ async def test_unanswered_for_five_working_days_the_application_counts_as_accept
         submitted = (await env.get_current_time()).astimezone(CHINA_STANDARD_TIME).date()
         deadline = calendar.add_working_days(submitted, 5).due
         # The day before the review's deadline: still waiting for the window.
-        await env.sleep(_noon(deadline - timedelta(days=1)) - await env.get_current_time())
+        await env.sleep(noon(deadline - timedelta(days=1)) - await env.get_current_time())
         assert (await handle.query(JointApproval.snapshot)).tasks == []
-        await env.sleep(_noon(deadline + timedelta(days=1)) - await env.get_current_time())
+        await env.sleep(noon(deadline + timedelta(days=1)) - await env.get_current_time())
         await eventually(
             lambda: handle.query(JointApproval.snapshot),
             lambda s: len(s.tasks) == 1,
@@ -151,10 +152,6 @@ async def test_unanswered_for_five_working_days_the_application_counts_as_accept
             )
             == "NotAtAcceptance"
         )
-
-
-def _noon(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, 12, tzinfo=CHINA_STANDARD_TIME)
 
 
 async def test_the_window_refuses_an_application_waiting_for_a_supplement(start) -> None:

@@ -15,20 +15,21 @@ from datetime import date, datetime, timedelta
 
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar, YearNotice
 from onceonly.catalogue.model import DayKind
-from onceonly.catalogue.testing import CONSTRUCTION_MATERIALS as CONSTRUCTION
 from onceonly.catalogue.testing import holiday_calendar
 from onceonly.events.v1 import supervision_pb2
 from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
-    ApplicationInput,
     ApplicationResult,
     ApplicationSnapshot,
-    ContactInput,
     DecisionInput,
     DecisionResult,
 )
 from onceonly.workflow.worker import build_worker
+from services.workflow.tests.workflows.construction import (
+    construction_application,
+    published_alerts,
+)
 
 RED = supervision_pb2.SUPERVISION_LEVEL_RED
 
@@ -48,26 +49,6 @@ def local_date(instant: str) -> date:
     return datetime.fromisoformat(instant).astimezone(CHINA_STANDARD_TIME).date()
 
 
-async def reds(harness, code: str, count: int) -> list[supervision_pb2.SupervisionAlert]:
-    """Red alerts of this application, once `count` have been published (the alert
-    activity may finish just after the time-skipping sleep returns)."""
-
-    async def published() -> list[supervision_pb2.SupervisionAlert]:
-        return [
-            a
-            for a in harness.producer.messages("SupervisionAlert")
-            if a.application_code == code and a.level == RED and a.escalation == 0
-        ]
-
-    return await eventually(
-        published,
-        lambda found: len(found) >= count,
-        within=10.0,
-        interval=0.05,
-        what=f"{count} red alerts",
-    )
-
-
 async def test_construction_approval_over_a_holiday_week(
     time_skipping_env, harness, make_activities
 ) -> None:
@@ -76,16 +57,8 @@ async def test_construction_approval_over_a_holiday_week(
     calendar, holidays, makeup = holiday_calendar(today)
     activities = make_activities(harness.producer, calendar)
     task_queue = f"holiday-{uuid.uuid4().hex[:8]}"
-    code = f"330100-{today:%Y%m%d}-{uuid.uuid4().int % 10**6:06d}H"
-    app = ApplicationInput(
-        application_code=code,
-        matter_code="construction-joint-approval",
-        integrator_id="portal",
-        applicant_kind="organisation",
-        materials=CONSTRUCTION,
-        contact=ContactInput(mobile_sealed="k:sealed", mobile_masked="1381234****"),
-        submitted_at=now.isoformat(),
-    )
+    app = construction_application(now)
+    code = app.application_code
     async with build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities):
         handle = await time_skipping_env.client.start_workflow(
             WORKFLOW_NAME, app, id=code, task_queue=task_queue, result_type=ApplicationResult
@@ -126,7 +99,7 @@ async def test_construction_approval_over_a_holiday_week(
         await time_skipping_env.sleep(
             ten_day_due - await time_skipping_env.get_current_time() + timedelta(hours=1)
         )
-        red = await reds(harness, code, 2)
+        red = await published_alerts(harness.producer, code, level=RED, count=2)
         assert sorted(a.department_code for a in red) == ["fire", "natural-resources"]
         for alert in red:
             assert abs(alert.raised_at.ToDatetime() - ten_day_due.replace(tzinfo=None)) <= (

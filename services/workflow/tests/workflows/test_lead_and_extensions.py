@@ -6,27 +6,17 @@ fictional calendar of test_holiday), whose lead is natural-resources."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
-import pytest_asyncio
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
 
-from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.catalogue.model import DayKind
-from onceonly.catalogue.testing import CONSTRUCTION_MATERIALS as CONSTRUCTION
-from onceonly.catalogue.testing import holiday_calendar
 from onceonly.events.v1 import approval_pb2, supervision_pb2
 from onceonly.platform.testing import eventually
 from onceonly.workflow.shared import (
-    ApplicationInput,
-    ApplicationSnapshot,
-    ContactInput,
     DecisionInput,
     DepartmentChangeInput,
     ExtensionDecisionInput,
@@ -34,60 +24,13 @@ from onceonly.workflow.shared import (
     JointInspectionInput,
     ReturnInput,
     SpecialProcedureInput,
-    TaskSnapshot,
     WithdrawalInput,
 )
-from onceonly.workflow.worker import build_worker
 from onceonly.workflow.workflows import JointApproval
+from services.workflow.tests.workflows.construction import Run, local, noon, staff
 
 LEAD = "natural-resources"
 RED = supervision_pb2.SUPERVISION_LEVEL_RED
-
-
-@dataclass
-class Run:
-    env: WorkflowEnvironment
-    handle: WorkflowHandle
-    calendar: WorkingCalendar
-    producer: object
-    code: str
-
-    async def snapshot(self) -> ApplicationSnapshot:
-        return await self.handle.query(JointApproval.snapshot)
-
-    async def task(self, department: str) -> TaskSnapshot:
-        snap = await self.snapshot()
-        return next(t for t in snap.tasks if t.department_code == department)
-
-    async def now(self) -> datetime:
-        return await self.env.get_current_time()
-
-    async def sleep_until(self, instant: datetime) -> None:
-        await self.env.sleep(instant - await self.now())
-
-    def events(self, name: str) -> list:
-        return [m for m in self.producer.messages(name) if m.application_code == self.code]
-
-    async def reds(self, department: str) -> list[supervision_pb2.SupervisionAlert]:
-        await asyncio.sleep(0.3)  # the alert's activity may finish just after the sleep
-        return [
-            a
-            for a in self.events("SupervisionAlert")
-            if a.department_code == department and a.level == RED and a.escalation == 0
-        ]
-
-
-def staff(department: str, *roles: str, name: str = "") -> dict:
-    return {
-        "staff_id": name or f"{department}-1",
-        "staff_department": department,
-        "staff_roles": list(roles),
-    }
-
-
-def local(instant: str | datetime) -> date:
-    value = datetime.fromisoformat(instant) if isinstance(instant, str) else instant
-    return value.astimezone(CHINA_STANDARD_TIME).date()
 
 
 async def approve(run: Run, department: str) -> None:
@@ -103,46 +46,15 @@ async def refused(call) -> str:
     return caught.value.cause.type
 
 
-@pytest_asyncio.fixture
-async def run(time_skipping_env, harness, make_activities) -> AsyncIterator[Run]:
-    now = await time_skipping_env.get_current_time()
-    today = now.astimezone(CHINA_STANDARD_TIME).date()
-    calendar, _, _ = holiday_calendar(today)
-    task_queue = f"lead-{uuid.uuid4().hex[:8]}"
-    code = f"330100-{today:%Y%m%d}-{uuid.uuid4().int % 10**6:06d}L"
-    app = ApplicationInput(
-        application_code=code,
-        matter_code="construction-joint-approval",
-        integrator_id="portal",
-        applicant_kind="organisation",
-        materials=CONSTRUCTION,
-        contact=ContactInput(mobile_sealed="k:sealed", mobile_masked="1381234****"),
-        submitted_at=now.isoformat(),
-    )
-    activities = make_activities(harness.producer, calendar)
-    async with build_worker(time_skipping_env.client, task_queue=task_queue, activities=activities):
-        handle = await time_skipping_env.client.start_workflow(
-            JointApproval.run, app, id=code, task_queue=task_queue
-        )
-        result = Run(time_skipping_env, handle, calendar, harness.producer, code)
-        await eventually(
-            result.snapshot, lambda snap: len(snap.tasks) == 5, within=10.0, what="the tasks"
-        )
-        yield result
-        if not (await handle.describe()).close_time:
-            await handle.signal(JointApproval.withdraw, WithdrawalInput("test over"))
-            await handle.result()
-
-
 async def test_a_returned_opinion_continues_its_clock_from_the_time_spent(run: Run) -> None:
     fire = await run.task("fire")
     accepted = datetime.fromisoformat(fire.started_at)
     # Fire decides on the 4th working day, the lead returns it on the 7th.
     decided_on = run.calendar.add_working_days(local(accepted), 4).due
-    await run.sleep_until(_noon(decided_on))
+    await run.sleep_until(noon(decided_on))
     await approve(run, "fire")
     returned_on = run.calendar.add_working_days(decided_on, 3).due
-    await run.sleep_until(_noon(returned_on))
+    await run.sleep_until(noon(returned_on))
     result = await run.handle.execute_update(
         JointApproval.return_decision,
         ReturnInput("fire", "消防通道宽度不足 / fire lane too narrow", **staff(LEAD)),
@@ -159,7 +71,7 @@ async def test_a_returned_opinion_continues_its_clock_from_the_time_spent(run: R
     )
     assert local(moved.due_at) == expected_due
     await run.sleep_until(datetime.fromisoformat(moved.due_at) + timedelta(hours=1))
-    (red,) = await run.reds("fire")
+    (red,) = await run.alerts("fire", RED, 1)
     assert local(red.raised_at.ToDatetime().replace(tzinfo=CHINA_STANDARD_TIME)) in (
         expected_due,
         expected_due + timedelta(days=1),
@@ -216,10 +128,11 @@ async def test_an_approved_extension_moves_the_red_alert_by_its_days(run: Run) -
 
     # Past the old deadline: no red for fire; civil air defence (refused) is red on time.
     await run.sleep_until(datetime.fromisoformat(fire.due_at) + timedelta(hours=1))
-    assert await run.reds("fire") == []
-    assert len(await run.reds("civil-air-defence")) == 1
+    # Civil air defence's red (due earlier) is published: fire's would have been too.
+    assert len(await run.alerts("civil-air-defence", RED, 1)) == 1
+    assert await run.alerts("fire", RED, 0) == []
     await run.sleep_until(datetime.fromisoformat(extended.due_at) + timedelta(hours=1))
-    assert len(await run.reds("fire")) == 1
+    assert len(await run.alerts("fire", RED, 1)) == 1
 
 
 async def test_an_added_department_is_red_at_its_own_deadline(run: Run) -> None:
@@ -244,9 +157,9 @@ async def test_an_added_department_is_red_at_its_own_deadline(run: Run) -> None:
         == local(event.clock.due_at.ToDatetime(tzinfo=CHINA_STANDARD_TIME))
     )
     await run.sleep_until(datetime.fromisoformat(task.due_at) - timedelta(hours=2))
-    assert await run.reds("market-regulation") == []
+    assert await run.alerts("market-regulation", RED, 0) == []
     await run.sleep_until(datetime.fromisoformat(task.due_at) + timedelta(hours=1))
-    assert len(await run.reds("market-regulation")) == 1
+    assert len(await run.alerts("market-regulation", RED, 1)) == 1
 
 
 async def test_a_removed_department_no_longer_holds_completion(run: Run) -> None:
@@ -352,10 +265,6 @@ async def test_invalid_operations_are_refused_and_change_nothing(run: Run) -> No
     assert len(run.producer.messages("TaskReturned")) == before
 
 
-def _noon(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, 12, tzinfo=CHINA_STANDARD_TIME)
-
-
 INSPECTION = "工地现场, 12月8日9:00 / on site, 8 Dec 9:00"
 
 
@@ -368,7 +277,7 @@ async def test_a_joint_inspection_excludes_its_days_from_each_attending_clock_on
 ) -> None:
     attending, other = ["fire", "housing-construction"], "civil-air-defence"
     begin = run.calendar.add_working_days(local(await run.now()), 1).due
-    await run.sleep_until(_noon(begin))
+    await run.sleep_until(noon(begin))
     before = {d: await run.task(d) for d in [*attending, other]}
     started = await run.handle.execute_update(
         JointApproval.start_joint_inspection,
@@ -397,7 +306,7 @@ async def test_a_joint_inspection_excludes_its_days_from_each_attending_clock_on
     )
 
     # Three working days on site; then each attending department records its finding.
-    await run.sleep_until(_noon(run.calendar.add_working_days(begin, 3).due))
+    await run.sleep_until(noon(run.calendar.add_working_days(begin, 3).due))
     for department in attending:
         await run.handle.execute_update(JointApproval.end_special_procedure, finding(department))
     ended = run.events("SpecialProcedureEnded")

@@ -1,7 +1,7 @@
-"""The integrator API key format, `oo_<key_id>_<secret>`, and its check.
+"""The integrator API key format, `oo_<key_id>_<secret>`: making one, and its check.
 
-Intake issues and stores the keys (only SHA-256 of the secret); intake and notify both
-authenticate integrators with them, so the format and the comparison live here once.
+The key directory (onceonly.platform.integrator_keys) stores only SHA-256 of the secret;
+intake and notify both authenticate integrators through it.
 The secret is 256 random bits, so a plain SHA-256 (not a slow password hash) is enough
 to make a leaked table useless, and keeps authentication off the request's hot path.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
+from dataclasses import dataclass
 
 PREFIX = "oo"
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
@@ -36,3 +38,18 @@ def secret_matches(secret: str, stored_sha256: bytes | None) -> bool:
     """Constant-time comparison; `None` (unknown key) costs the same and fails."""
     expected = stored_sha256 if stored_sha256 is not None else _DUMMY_HASH
     return hmac.compare_digest(hash_secret(secret), expected) and stored_sha256 is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    key_id: str
+    token: str  # shown to the integrator once, never stored
+    secret_sha256: bytes
+
+
+def generate_api_key() -> NewApiKey:
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    return NewApiKey(
+        key_id=key_id, token=f"{PREFIX}_{key_id}_{secret}", secret_sha256=hash_secret(secret)
+    )

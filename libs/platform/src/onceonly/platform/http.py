@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEMS = "https://onceonly.dev/problems/"  # every problem type is a page under it
 
 
 class Problem(Exception):

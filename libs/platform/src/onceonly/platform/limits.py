@@ -23,9 +23,8 @@ from fastapi import FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from onceonly.platform.http import Problem, problem_response
+from onceonly.platform.http import PROBLEMS, Problem, problem_response
 
-PROBLEMS = "https://onceonly.dev/problems/"
 # Methods that only read: the ones the staff rate limit applies to.
 READS = frozenset({"GET", "HEAD"})
 
@@ -100,11 +99,13 @@ def body_timed_out(seconds: float) -> Problem:
     )
 
 
-def too_many_reads(retry_after: str) -> Problem:
+def too_many_requests(retry_after: str) -> Problem:
+    """The 429 of every rate limit (integrators' POSTs, citizens' lookups, staff reads)."""
     return Problem(
         429,
         "Too many requests",
-        f"Too many reads for this staff token; retry in {retry_after} s. 请求过于频繁.",
+        f"Rate limit reached; retry after {retry_after} seconds."
+        f" 请求过于频繁, 请 {retry_after} 秒后重试.",
         type_=PROBLEMS + "rate-limited",
         headers={"Retry-After": retry_after},
     )
@@ -226,7 +227,7 @@ def check_staff_rate(request: Request, staff_id: str) -> None:
     request.state.staff_rate_checked = True
     wait = limiter.take(staff_id)
     if wait is not None:
-        raise too_many_reads(retry_after_header(wait))
+        raise too_many_requests(retry_after_header(wait))
 
 
 def header_timeout_protocol(seconds: float) -> type[HttpToolsProtocol]:

@@ -29,9 +29,7 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onceonly.platform.http import Problem, invalid_request
-
-PROBLEMS = "https://onceonly.dev/problems/"
+from onceonly.platform.http import PROBLEMS, Problem, invalid_request
 
 # Wall-clock bounds, compared before any conversion: with offsets of at most a day, an
 # instant inside them converts to UTC (and to Postgres) without overflow. Both included,

@@ -75,6 +75,28 @@ async def migrated_pool(
         await pool.close()
 
 
+@asynccontextmanager
+async def fresh_database(dsn: str | None = None) -> AsyncIterator[str]:
+    """A new, empty database beside the test database (its URL), dropped afterwards: for
+    a test that needs emptiness or a schema at an older migration, where the shared test
+    database has other tests' rows and every migration applied."""
+    base = dsn or test_database_url()
+    name = f"onceonly_fresh_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(base)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin = await asyncpg.connect(base)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 def unique_prefix(kind: str = "test") -> str:
     """A fresh name such as `test-1a2b3c4d`, for a topic prefix or a consumer group."""
     return f"{kind}-{uuid.uuid4().hex[:8]}"

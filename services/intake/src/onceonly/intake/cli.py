@@ -14,11 +14,11 @@ import asyncpg
 import typer
 import uvicorn
 
-from onceonly.intake.apikeys import NewApiKey
 from onceonly.intake.approval_follower import CONSUMER_NAME as APPROVALS_CONSUMER
 from onceonly.intake.errors import UnknownApiKey, UnknownIntegrator
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import IntegratorStore
+from onceonly.platform.apikeys import NewApiKey
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.dead_letters import dead_letter_commands
 from onceonly.platform.metrics import ConsumerGroup, ConsumerLagMonitor, serve_metrics

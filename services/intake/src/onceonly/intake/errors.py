@@ -48,10 +48,6 @@ class SequenceExhausted(IntakeError):
     """The region has used every application code sequence number of the day."""
 
 
-class InvalidApiKey(IntakeError):
-    """An API key that is malformed, unknown or revoked (the client is not told which)."""
-
-
 class UnknownIntegrator(IntakeError):
     """No integrator has this id."""
 

@@ -10,8 +10,9 @@ from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onceonly.intake import metrics
-from onceonly.intake.problems import timed_out, too_large
+from onceonly.intake.problems import timed_out
 from onceonly.platform.http import problem_response
+from onceonly.platform.limits import too_large
 
 
 class BodyTooLarge(Exception):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
@@ -15,43 +14,11 @@ NOTIFY_CHANNEL = "intake_outbox"
 
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
-    """One event to publish, with its CloudEvents attributes and trace context."""
+    """One event to publish: the envelope as it goes to Kafka, and its topic. The row
+    keeps the envelope's attributes in columns of their own, read back as an envelope."""
 
-    event_id: str
     topic: str
-    message_key: str
-    ce_type: str
-    ce_source: str
-    ce_time: datetime
-    traceparent: str
-    tracestate: str
-    payload: bytes
-
-    @classmethod
-    def from_envelope(cls, topic: str, envelope: Envelope) -> OutboxRecord:
-        return cls(
-            event_id=envelope.id,
-            topic=topic,
-            message_key=envelope.subject,
-            ce_type=envelope.type,
-            ce_source=envelope.source,
-            ce_time=envelope.time,
-            traceparent=envelope.traceparent,
-            tracestate=envelope.tracestate,
-            payload=envelope.data,
-        )
-
-    def envelope(self) -> Envelope:
-        return Envelope(
-            id=self.event_id,
-            type=self.ce_type,
-            source=self.ce_source,
-            subject=self.message_key,
-            data=self.payload,
-            time=self.ce_time,
-            traceparent=self.traceparent,
-            tracestate=self.tracestate,
-        )
+    envelope: Envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +42,17 @@ INSERT_FROM_18 = """
 
 
 def insert_arguments(record: OutboxRecord) -> tuple[object, ...]:
+    envelope = record.envelope
     return (
-        uuid.UUID(record.event_id),
+        uuid.UUID(envelope.id),
         record.topic,
-        record.message_key,
-        record.ce_type,
-        record.ce_source,
-        record.ce_time,
-        record.traceparent,
-        record.tracestate,
-        record.payload,
+        envelope.subject,
+        envelope.type,
+        envelope.source,
+        envelope.time,
+        envelope.traceparent,
+        envelope.tracestate,
+        envelope.data,
     )
 
 
@@ -117,20 +85,24 @@ async def claim_batch(
     return [
         PendingRow(
             id=row["id"],
-            record=OutboxRecord(
-                event_id=str(row["event_id"]),
-                topic=row["topic"],
-                message_key=row["message_key"],
-                ce_type=row["ce_type"],
-                ce_source=row["ce_source"],
-                ce_time=row["ce_time"],
-                traceparent=row["traceparent"],
-                tracestate=row["tracestate"],
-                payload=bytes(row["payload"]),
-            ),
+            record=OutboxRecord(row["topic"], row_envelope(row)),
         )
         for row in rows
     ]
+
+
+def row_envelope(row: asyncpg.Record) -> Envelope:
+    """The envelope an outbox row holds."""
+    return Envelope(
+        id=str(row["event_id"]),
+        type=row["ce_type"],
+        source=row["ce_source"],
+        subject=row["message_key"],
+        data=bytes(row["payload"]),
+        time=row["ce_time"],
+        traceparent=row["traceparent"],
+        tracestate=row["tracestate"],
+    )
 
 
 async def mark_published(conn: asyncpg.Connection, ids: list[int]) -> None:

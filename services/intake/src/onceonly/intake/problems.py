@@ -24,12 +24,11 @@ from onceonly.intake.errors import (
 from onceonly.intake.schemas import ProblemView
 from onceonly.intake.upload_store import UploadQuotaExceeded
 from onceonly.intake.uploads import UploadRefused
-from onceonly.platform.http import PROBLEM_JSON, Problem, problem_response
+from onceonly.platform.http import PROBLEM_JSON, PROBLEMS, Problem, problem_response
 from onceonly.platform.http import invalid_request as invalid
 
 log = structlog.get_logger(__name__)
 
-PROBLEMS = "https://onceonly.dev/problems/"
 UNAVAILABLE = (
     OSError,
     asyncpg.PostgresConnectionError,
@@ -90,15 +89,6 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
-
-
-def too_large(limit: int) -> Problem:
-    return Problem(
-        413,
-        "Request body too large",
-        f"The request body may have at most {limit} bytes. 请求体不得超过 {limit} 字节.",
-        type_=PROBLEMS + "payload-too-large",
-    )
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -345,17 +335,6 @@ def timed_out(seconds: float) -> Problem:
         " 请求超时, 可能已处理也可能未处理: 请使用相同的 Idempotency-Key 重试.",
         type_=PROBLEMS + "timeout",
         headers={"Retry-After": "5"},
-    )
-
-
-def too_many(retry_after: str) -> Problem:
-    return Problem(
-        429,
-        "Too many requests",
-        f"Rate limit reached; retry after {retry_after} seconds."
-        f" 请求过于频繁, 请 {retry_after} 秒后重试.",
-        type_=PROBLEMS + "rate-limited",
-        headers={"Retry-After": retry_after},
     )
 
 

@@ -152,7 +152,7 @@ class OutboxRelay:
         acks = []
         try:
             for row in rows:
-                envelope = row.record.envelope()
+                envelope = row.record.envelope
                 span = tracer.start_span(
                     f"{row.record.topic} publish",
                     context=context_from_headers(

@@ -175,7 +175,7 @@ class IntakeService:
                 else None
             )
             recorded = await session.record_submission(
-                record, OutboxRecord.from_envelope(self._topic, envelope), answer
+                record, OutboxRecord(self._topic, envelope), answer
             )
             if not recorded:
                 # A concurrent request with the same key committed first: answer as it did.
@@ -273,7 +273,7 @@ class IntakeService:
                 application_code=code,
                 kind=kind.value,
                 details={**update_details(update), **({"by_agent": True} if by_agent else {})},
-                event=OutboxRecord.from_envelope(self._updates_topic, envelope),
+                event=OutboxRecord(self._updates_topic, envelope),
                 answer=answer,
             )
             if not recorded:

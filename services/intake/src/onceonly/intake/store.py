@@ -14,7 +14,6 @@ from typing import Any
 import asyncpg
 
 from onceonly.intake import outbox
-from onceonly.intake.apikeys import NewApiKey, generate_api_key
 from onceonly.intake.application_code import MAX_SEQUENCE
 from onceonly.intake.errors import (
     ApplicationNotFound,
@@ -26,6 +25,8 @@ from onceonly.intake.errors import (
 from onceonly.intake.idempotency import IdempotencyRequest, StoredAnswer
 from onceonly.intake.outbox import OutboxRecord
 from onceonly.intake.paging import Position
+from onceonly.platform.apikeys import NewApiKey
+from onceonly.platform.integrator_keys import PostgresIntegratorKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +89,6 @@ class IdempotentAnswer:
     status: int
     body: dict[str, Any]
     ttl_hours: float
-
-
-@dataclass(frozen=True, slots=True)
-class KeyOwner:
-    key_id: str
-    integrator_id: str
-    integrator_name: str
-    secret_sha256: bytes
-    revoked: bool
 
 
 async def _claim_key(
@@ -320,7 +312,7 @@ class SubmissionSession:
                         (event_id, application_code, kind, details)
                     VALUES ($1, $2, $3, $4::jsonb)
                     """,
-                    uuid.UUID(event.event_id),
+                    uuid.UUID(event.envelope.id),
                     application_code,
                     kind,
                     json.dumps(details, ensure_ascii=False),
@@ -334,25 +326,6 @@ class SubmissionSession:
 class ApplicationStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-
-    async def key_owner(self, key_id: str) -> KeyOwner | None:
-        row = await self._pool.fetchrow(
-            """
-            SELECT k.key_id, k.integrator_id, i.name, k.secret_sha256, k.revoked_at
-            FROM intake.api_keys k JOIN intake.integrators i ON i.id = k.integrator_id
-            WHERE k.key_id = $1
-            """,
-            key_id,
-        )
-        if row is None:
-            return None
-        return KeyOwner(
-            key_id=row["key_id"],
-            integrator_id=row["integrator_id"],
-            integrator_name=row["name"],
-            secret_sha256=bytes(row["secret_sha256"]),
-            revoked=row["revoked_at"] is not None,
-        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[SubmissionSession]:
@@ -483,7 +456,8 @@ class IntegratorSummary:
 
 
 class IntegratorStore:
-    """The administration of integrators and their keys (the CLI's side)."""
+    """The administration of integrators (intake's table) and their keys (the platform's
+    key directory): the CLI's side."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -492,72 +466,47 @@ class IntegratorStore:
         """A new integrator with a first API key; raises UniqueViolationError on a
         duplicate name."""
         integrator_id = str(uuid.uuid4())
-        key = generate_api_key()
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO intake.integrators (id, name) VALUES ($1, $2)", integrator_id, name
             )
-            await self._insert_key(conn, integrator_id, key)
+            key = await PostgresIntegratorKeys(conn).issue(integrator_id)
         return integrator_id, key
 
     async def integrator_named(self, name: str) -> str | None:
         return await self._pool.fetchval("SELECT id FROM intake.integrators WHERE name = $1", name)
 
     async def create_key(self, integrator_id: str) -> NewApiKey:
-        key = generate_api_key()
         async with self._pool.acquire() as conn, conn.transaction():
             exists = await conn.fetchval(
-                "SELECT true FROM intake.integrators WHERE id = $1", integrator_id
+                "SELECT true FROM intake.integrators WHERE id = $1 FOR SHARE", integrator_id
             )
             if not exists:
                 raise UnknownIntegrator(integrator_id)
-            await self._insert_key(conn, integrator_id, key)
-        return key
+            return await PostgresIntegratorKeys(conn).issue(integrator_id)
 
     async def revoke_key(self, key_id: str) -> datetime:
         """Revoke a key (idempotent); returns when it was revoked."""
-        revoked_at = await self._pool.fetchval(
-            """
-            UPDATE intake.api_keys SET revoked_at = coalesce(revoked_at, now())
-            WHERE key_id = $1 RETURNING revoked_at
-            """,
-            key_id,
-        )
+        revoked_at = await PostgresIntegratorKeys(self._pool).revoke(key_id)
         if revoked_at is None:
             raise UnknownApiKey(key_id)
         return revoked_at
 
     async def integrators(self) -> list[IntegratorSummary]:
         rows = await self._pool.fetch(
-            """
-            SELECT i.id, i.name, i.created_at, k.key_id, k.created_at AS key_created_at,
-                   k.revoked_at
-            FROM intake.integrators i LEFT JOIN intake.api_keys k ON k.integrator_id = i.id
-            ORDER BY i.created_at, i.id, k.created_at, k.key_id
-            """
+            "SELECT id, name, created_at FROM intake.integrators ORDER BY created_at, id"
         )
-        found: dict[str, IntegratorSummary] = {}
-        for row in rows:
-            current = found.get(row["id"]) or IntegratorSummary(
-                row["id"], row["name"], row["created_at"], ()
+        keys: dict[str, list[KeySummary]] = {}
+        for key in await PostgresIntegratorKeys(self._pool).listed():
+            keys.setdefault(key.integrator_id, []).append(
+                KeySummary(key.key_id, key.created_at, key.revoked_at)
             )
-            if row["key_id"] is not None:
-                key = KeySummary(row["key_id"], row["key_created_at"], row["revoked_at"])
-                current = IntegratorSummary(
-                    current.id, current.name, current.created_at, (*current.keys, key)
-                )
-            found[row["id"]] = current
-        return list(found.values())
-
-    @staticmethod
-    async def _insert_key(conn: asyncpg.Connection, integrator_id: str, key: NewApiKey) -> None:
-        await conn.execute(
-            "INSERT INTO intake.api_keys (key_id, integrator_id, secret_sha256)"
-            " VALUES ($1, $2, $3)",
-            key.key_id,
-            integrator_id,
-            key.secret_sha256,
-        )
+        return [
+            IntegratorSummary(
+                row["id"], row["name"], row["created_at"], tuple(keys.get(row["id"], ()))
+            )
+            for row in rows
+        ]
 
 
 def _already(kind: str) -> UpdateConflict:

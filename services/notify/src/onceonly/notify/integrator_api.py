@@ -1,8 +1,9 @@
 """The integrators' side of webhooks: their webhook URL, their own delivery log, and a
-replay of one of their deliveries, authenticated by their intake API key (Bearer). An
-integrator sees only its own deliveries; another's is "not found", never "forbidden"
-(no probing). A URL that webhooks may not reach (`webhook_urls`) is a 422 that says why
-and never repeats the URL."""
+replay of one of their deliveries, authenticated by the API key intake issued them
+(Bearer, checked in the platform's key directory). An integrator sees only its own
+deliveries; another's is "not found", never "forbidden" (no probing). A URL that
+webhooks may not reach (`webhook_urls`) is a 422 that says why and never repeats the
+URL."""
 
 # No `from __future__ import annotations`: FastAPI resolves the route annotations.
 
@@ -18,12 +19,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from onceonly.notify.errors import WebhookUrlRefused
-from onceonly.notify.integrator_keys import IntegratorKeys
 from onceonly.notify.webhook_delivery import register_webhook
 from onceonly.notify.webhook_store import WebhookStore
 from onceonly.notify.webhook_urls import MAX_URL_LENGTH, DestinationPolicy, parse_webhook_url
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.http import Problem
+from onceonly.platform.integrator_keys import PostgresIntegratorKeys
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.request_rules import BoundedDatetime
 
@@ -122,11 +123,8 @@ def integrator_router(
         current = pool()
         if credentials is None or current is None:
             raise UNAUTHORISED
-        try:
-            integrator_id = await IntegratorKeys(current).integrator_of(credentials.credentials)
-        except asyncpg.UndefinedTableError:
-            # Intake has not set its tables up in this database: no key can be checked.
-            raise Problem(503, "Service Unavailable", "API keys cannot be checked yet") from None
+        # The platform's key directory, where intake's admin CLI issues the keys.
+        integrator_id = await PostgresIntegratorKeys(current).verify(credentials.credentials)
         if integrator_id is None:
             raise UNAUTHORISED
         structlog.contextvars.bind_contextvars(integrator_id=integrator_id)

@@ -30,6 +30,7 @@ from onceonly.platform.access_log import AccessLogMiddleware
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
+from onceonly.platform.integrator_keys import PostgresIntegratorKeys
 from onceonly.platform.metrics import RequestMetricsMiddleware
 from onceonly.platform.request_rules import install_request_rules
 
@@ -106,6 +107,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await prepare_database(pool, component="intake", package="onceonly.intake")
         state.pool = pool
         state.store = ApplicationStore(pool)
+        state.keys = PostgresIntegratorKeys(pool)
         state.service = IntakeService(
             store=state.store,
             catalogue=state.catalogue,

@@ -22,17 +22,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from onceonly.catalogue import Catalogue
 from onceonly.intake import metrics
-from onceonly.intake.apikeys import parse_api_key, secret_matches
 from onceonly.intake.application_code import parse_application_code
 from onceonly.intake.client_address import Network, client_address
-from onceonly.intake.errors import InvalidApiKey, InvalidValue
+from onceonly.intake.errors import InvalidValue
 from onceonly.intake.idempotency import (
     IDEMPOTENCY_KEY_PATTERN,
     IdempotencyRequest,
     request_fingerprint,
     validate_key,
 )
-from onceonly.intake.problems import invalid, not_found, too_many, unauthorised
+from onceonly.intake.problems import invalid, not_found, unauthorised
 from onceonly.intake.progress import ProgressTokens
 from onceonly.intake.progress_lookup import ProgressLookup
 from onceonly.intake.ratelimit import RateLimiter, retry_after_header
@@ -43,14 +42,14 @@ from onceonly.intake.upload_crypto import UploadCipher
 from onceonly.intake.upload_store import UploadStore
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.elicence_signatures import PublishedKeys
+from onceonly.platform.integrator_keys import IntegratorKeys
+from onceonly.platform.limits import too_many_requests
 from onceonly.platform.pii import PiiSealer
 
 
 @dataclass(frozen=True, slots=True)
 class Integrator:
     id: str
-    name: str
-    key_id: str
 
 
 @dataclass(slots=True)
@@ -72,6 +71,7 @@ class IntakeState:
     given_pool: asyncpg.Pool | None = None  # tests' pool: used, and left open
     pool: asyncpg.Pool | None = None  # set by the lifespan
     store: ApplicationStore | None = None  # set by the lifespan
+    keys: IntegratorKeys | None = None  # the platform's key directory; set by the lifespan
     service: IntakeService | None = None  # set by the lifespan
     progress_lookup: ProgressLookup | None = None  # set by the lifespan
 
@@ -155,18 +155,13 @@ async def current_integrator(
     """The owner of the bearer API key (a 401 problem otherwise)."""
     if credentials is None:
         raise unauthorised()
-    try:
-        key_id, secret = parse_api_key(credentials.credentials)
-    except InvalidApiKey:
-        raise unauthorised() from None
-    assert state.store is not None  # set by the lifespan
-    owner = await state.store.key_owner(key_id)
-    valid = secret_matches(secret, owner.secret_sha256 if owner else None)
-    if owner is None or not valid or owner.revoked:
+    assert state.keys is not None  # set by the lifespan
+    integrator_id = await state.keys.verify(credentials.credentials)
+    if integrator_id is None:
         raise unauthorised()
-    structlog.contextvars.bind_contextvars(integrator_id=owner.integrator_id)
-    identify_caller(integrator_id=owner.integrator_id)
-    return Integrator(owner.integrator_id, owner.integrator_name, key_id)
+    structlog.contextvars.bind_contextvars(integrator_id=integrator_id)
+    identify_caller(integrator_id=integrator_id)
+    return Integrator(integrator_id)
 
 
 CurrentIntegrator = Annotated[Integrator, Depends(current_integrator)]
@@ -178,7 +173,7 @@ async def posting_integrator(integrator: CurrentIntegrator, state: State) -> Int
     wait = state.post_limiter.take(integrator.id)
     if wait is not None:
         metrics.RATE_LIMITED.labels("integrator").inc()
-        raise too_many(retry_after_header(wait))
+        raise too_many_requests(retry_after_header(wait))
     return integrator
 
 

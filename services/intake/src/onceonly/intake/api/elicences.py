@@ -11,11 +11,12 @@ from onceonly.intake import metrics
 from onceonly.intake.api.dependencies import ClientAddress, State
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.elicence_verification import verify_online
-from onceonly.intake.problems import documented, too_many
+from onceonly.intake.problems import documented
 from onceonly.intake.ratelimit import retry_after_header
 from onceonly.intake.schemas import ELicenceVerificationView, PublishedKeysView
 from onceonly.platform.elicence_signatures import MAX_TOKEN_CHARS
 from onceonly.platform.http import Problem
+from onceonly.platform.limits import too_many_requests
 
 router = APIRouter(tags=["citizens"])
 
@@ -57,7 +58,7 @@ async def verify_elicence(
     wait = state.verification_limiter.take(client)
     if wait is not None:
         metrics.RATE_LIMITED.labels("elicence-verification").inc()
-        raise too_many(retry_after_header(wait))
+        raise too_many_requests(retry_after_header(wait))
     keys = state.elicence_keys
     if keys is None:
         raise _not_configured()

@@ -12,10 +12,11 @@ from onceonly.intake.api.dependencies import ClientAddress, Lookup, MatterCatalo
 from onceonly.intake.application_code import parse_application_code
 from onceonly.intake.errors import InvalidValue, LookupsLimited
 from onceonly.intake.lookup_store import LookupStore
-from onceonly.intake.problems import documented, invalid, no_progress_match, too_many
+from onceonly.intake.problems import documented, invalid, no_progress_match
 from onceonly.intake.progress import LAST4, TOKEN
 from onceonly.intake.ratelimit import retry_after_header
 from onceonly.intake.schemas import ProgressLookup, ProgressMatter, ProgressView
+from onceonly.platform.limits import too_many_requests
 
 router = APIRouter(tags=["citizens"])
 
@@ -74,7 +75,7 @@ async def progress(
     wait = state.progress_limiter.take(client)
     if wait is not None:
         metrics.RATE_LIMITED.labels("progress").inc()
-        raise too_many(retry_after_header(wait))
+        raise too_many_requests(retry_after_header(wait))
     nowhere = no_progress_match()
     try:
         parsed = str(parse_application_code(code))
@@ -87,7 +88,7 @@ async def progress(
         try:
             found = await lookup.by_last4(code=parsed, last4=last4)
         except LookupsLimited as exc:
-            raise too_many(retry_after_header(exc.retry_after_seconds)) from None
+            raise too_many_requests(retry_after_header(exc.retry_after_seconds)) from None
     matter = catalogue.matter(found.matter_code) if found else None
     if found is None or matter is None:
         raise nowhere

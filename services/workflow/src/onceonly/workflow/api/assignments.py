@@ -1,7 +1,5 @@
 """Who reviews a task: a reviewer claims it, or the department head assigns it."""
 
-from dataclasses import asdict
-
 from fastapi import APIRouter
 
 from onceonly.workflow.api.dependencies import (
@@ -39,5 +37,4 @@ async def assign(
         assignee=body.assignee or who.staff_id,
         **acting(who),
     )
-    result = await workflows.update(application, JointApproval.assign, request)
-    return TaskActionView(**asdict(result))
+    return await workflows.task_action(application, JointApproval.assign, request)

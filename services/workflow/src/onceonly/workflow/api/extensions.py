@@ -1,7 +1,5 @@
 """Extensions (延期): a department asks for more days; its head approves or refuses."""
 
-from dataclasses import asdict
-
 from fastapi import APIRouter
 
 from onceonly.workflow.api.dependencies import (
@@ -36,8 +34,7 @@ async def request_extension(
         reason=body.reason,
         **acting(who),
     )
-    result = await workflows.update(application, JointApproval.request_extension, request)
-    return TaskActionView(**asdict(result))
+    return await workflows.task_action(application, JointApproval.request_extension, request)
 
 
 @router.post(
@@ -59,5 +56,4 @@ async def decide_extension(
         note=body.note,
         **acting(who),
     )
-    result = await workflows.update(application, JointApproval.decide_extension, request)
-    return TaskActionView(**asdict(result))
+    return await workflows.task_action(application, JointApproval.decide_extension, request)

@@ -52,8 +52,7 @@ async def return_decision(
         reason=body.reason,
         **acting(who),
     )
-    result = await workflows.update(application, JointApproval.return_decision, request)
-    return TaskActionView(**asdict(result))
+    return await workflows.task_action(application, JointApproval.return_decision, request)
 
 
 @router.post(
@@ -82,8 +81,7 @@ async def add_department(
         task_name=body.task_name,
         committed_days=body.committed_days,
     )
-    result = await workflows.update(application, JointApproval.add_department, request)
-    return TaskActionView(**asdict(result))
+    return await workflows.task_action(application, JointApproval.add_department, request)
 
 
 @router.post(
@@ -104,8 +102,7 @@ async def remove_department(
         reason=body.reason,
         **acting(who),
     )
-    result = await workflows.update(application, JointApproval.remove_department, request)
-    return TaskActionView(**asdict(result))
+    return await workflows.task_action(application, JointApproval.remove_department, request)
 
 
 @router.post(

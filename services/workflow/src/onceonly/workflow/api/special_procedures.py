@@ -6,7 +6,6 @@ Start and end are one endpoint under two paths, each calling its own workflow Up
 """
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 
 from fastapi import APIRouter
 
@@ -47,8 +46,7 @@ def _endpoint(update: Update) -> Endpoint:
             note=body.note,
             **acting(who),
         )
-        result = await workflows.update(application, update, request)
-        return TaskActionView(**asdict(result))
+        return await workflows.task_action(application, update, request)
 
     return endpoint
 

@@ -7,7 +7,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import TypeVar
 
@@ -22,7 +22,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from onceonly.platform.http import Problem
-from onceonly.workflow.shared import ApplicationSnapshot, ErrorType
+from onceonly.workflow.api.models import TaskActionView
+from onceonly.workflow.shared import ApplicationSnapshot, ErrorType, TaskActionResult
 from onceonly.workflow.workflows import DEPARTMENTS, MATTER_CODE, JointApproval
 
 log = structlog.get_logger(__name__)
@@ -162,6 +163,15 @@ class ApplicationWorkflows:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise await self._closed_or_missing(code) from None
             raise
+
+    async def task_action(
+        self,
+        reach: ApplicationReach,
+        update: Callable[[JointApproval, A], Awaitable[TaskActionResult]],
+        argument: A,
+    ) -> TaskActionView:
+        """An Update that changes one task (`update`), answered as the task's view."""
+        return TaskActionView(**asdict(await self.update(reach, update, argument)))
 
     async def _closed_or_missing(self, code: str) -> Problem:
         """After the server no longer found a workflow it had described (it closed)."""
