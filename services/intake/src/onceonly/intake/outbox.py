@@ -60,27 +60,41 @@ async def insert(conn: asyncpg.Connection, record: OutboxRecord) -> None:
     await conn.execute(_INSERT, *insert_arguments(record))
 
 
+# The advisory lock space of the relays' turns (the two-key form: apart from the
+# migrations' single-key lock).
+_RELAY_LOCK_CLASS = 0x0E1A
+
+
 async def claim_batch(
     conn: asyncpg.Connection, *, topic_prefix: str, limit: int
 ) -> list[PendingRow]:
     """Lock the oldest unpublished rows of this deployment; call inside a transaction.
 
-    SKIP LOCKED lets a second relay take the next rows instead of waiting. The topic
-    prefix keeps a relay to its own deployment's rows where one database serves several
-    (the test suite runs many at once).
+    Several relays may run (replicas, for availability), but one batch of a deployment
+    is published at a time: the claim takes a lock for the rest of the transaction, and
+    a relay that cannot get it claims nothing (another relay's batch is under way). So
+    the next batch is claimed only after the previous one's acks and commit, and every
+    application's events reach Kafka in the order they were committed; row locks alone
+    (SKIP LOCKED) would let a second relay publish an application's later row before
+    the first relay's earlier one. The topic prefix keeps a relay to its own
+    deployment's rows where one database serves several (the test suite runs many).
     """
     rows = await conn.fetch(
         """
+        WITH turn AS MATERIALIZED (
+            SELECT pg_try_advisory_xact_lock($3, hashtext($1)) AS held
+        )
         SELECT id, event_id, topic, message_key, ce_type, ce_source, ce_time,
                traceparent, tracestate, payload
-        FROM intake.outbox
-        WHERE published_at IS NULL AND starts_with(topic, $1)
+        FROM intake.outbox, turn
+        WHERE turn.held AND published_at IS NULL AND starts_with(topic, $1)
         ORDER BY id
         LIMIT $2
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF outbox SKIP LOCKED
         """,
         topic_prefix + ".",
         limit,
+        _RELAY_LOCK_CLASS,
     )
     return [
         PendingRow(
