@@ -3,9 +3,9 @@ body read time (an ASGI middleware, outermost but for the access log), per-staff
 buckets on reads (429), and a header read timeout on the HTTP protocol itself (uvicorn
 has no option for one).
 
-Token buckets are in process: with N API processes a staff member gets up to N times the
-rate. That bounds abuse and overload, which is the purpose; an exact global quota would
-need shared state on every request.
+These token buckets are in process: with N API processes a staff member gets up to N
+times the rate. That bounds abuse and overload, which is the purpose for staff; the
+limits outsiders meet are shared by the replicas (`onceonly.platform.shared_limits`).
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ from onceonly.intake.idempotency import (
 from onceonly.intake.problems import invalid, not_found, unauthorised
 from onceonly.intake.progress import ProgressTokens
 from onceonly.intake.progress_lookup import ProgressLookup
-from onceonly.intake.ratelimit import RateLimiter, retry_after_header
 from onceonly.intake.service import Answer, IntakeService
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
@@ -43,8 +42,9 @@ from onceonly.intake.upload_store import UploadStore
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.elicence_signatures import PublishedKeys
 from onceonly.platform.integrator_keys import IntegratorKeys
-from onceonly.platform.limits import too_many_requests
+from onceonly.platform.limits import retry_after_header, too_many_requests
 from onceonly.platform.pii import PiiSealer
+from onceonly.platform.shared_limits import SharedRateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +62,11 @@ class IntakeState:
     upload_cipher: UploadCipher  # encrypts stored materials (keys derived from PII keys)
     # Uploads parsed at once: decoding an image at the pixel bound takes ~120 MB.
     upload_parsers: CapacityLimiter
-    post_limiter: RateLimiter  # POSTs per integrator
-    progress_limiter: RateLimiter  # citizen progress lookups per client address
-    verification_limiter: RateLimiter  # e-licence verifications per client address
+    # Shared by every replica (in Postgres): outsiders cannot multiply their budget by
+    # spreading requests over the replicas.
+    post_limiter: SharedRateLimiter  # POSTs per integrator
+    progress_limiter: SharedRateLimiter  # citizen progress lookups per client address
+    verification_limiter: SharedRateLimiter  # e-licence verifications per client address
     elicence_keys: PublishedKeys | None  # read once: None, verification answers 503
     progress_tokens: ProgressTokens  # lookup tokens (receipts issue, the lookup verifies)
     trusted_proxies: tuple[Network, ...]  # whose X-Forwarded-For is believed
@@ -79,29 +81,42 @@ class IntakeState:
     def of(
         cls, settings: IntakeSettings, catalogue: Catalogue, pool: asyncpg.Pool | None
     ) -> "IntakeState":
-        return cls(
+        def shared(scope: str, rate_per_second: float, burst: int) -> SharedRateLimiter:
+            # The state's pool once the lifespan has opened it (or the tests' pool).
+            return SharedRateLimiter(
+                lambda: state.pool,
+                scope=f"{settings.topic_prefix}:{scope}",
+                rate_per_second=rate_per_second,
+                burst=burst,
+            )
+
+        state = cls(
             settings=settings,
             catalogue=catalogue,
             sealer=PiiSealer(settings.pii_keys.get_secret_value()),
             upload_cipher=UploadCipher.from_pii_keys(settings.pii_keys.get_secret_value()),
             upload_parsers=CapacityLimiter(2),
-            post_limiter=RateLimiter(
-                rate_per_second=settings.integrator_post_rate_per_second,
-                burst=settings.integrator_post_burst,
+            post_limiter=shared(
+                "integrator-posts",
+                settings.integrator_post_rate_per_second,
+                settings.integrator_post_burst,
             ),
-            progress_limiter=RateLimiter(
-                rate_per_second=settings.progress_rate_per_minute / 60.0,
-                burst=settings.progress_burst,
+            progress_limiter=shared(
+                "progress-lookups",
+                settings.progress_rate_per_minute / 60.0,
+                settings.progress_burst,
             ),
-            verification_limiter=RateLimiter(
-                rate_per_second=settings.elicence_verification_rate_per_minute / 60.0,
-                burst=settings.elicence_verification_burst,
+            verification_limiter=shared(
+                "elicence-verifications",
+                settings.elicence_verification_rate_per_minute / 60.0,
+                settings.elicence_verification_burst,
             ),
             elicence_keys=settings.elicence_public_keys(),
             progress_tokens=ProgressTokens(settings.pii_keys.get_secret_value()),
             trusted_proxies=settings.trusted_proxy_networks(),
             given_pool=pool,
         )
+        return state
 
 
 def intake_state(request: Request) -> IntakeState:
@@ -170,7 +185,7 @@ CurrentIntegrator = Annotated[Integrator, Depends(current_integrator)]
 async def posting_integrator(integrator: CurrentIntegrator, state: State) -> Integrator:
     """The integrator, within its budget of POSTs (a 429 problem otherwise)."""
     # After authentication: an unauthenticated flood spends nobody's budget.
-    wait = state.post_limiter.take(integrator.id)
+    wait = await state.post_limiter.take(integrator.id)
     if wait is not None:
         metrics.RATE_LIMITED.labels("integrator").inc()
         raise too_many_requests(retry_after_header(wait))

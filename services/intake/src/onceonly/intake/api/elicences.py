@@ -12,11 +12,10 @@ from onceonly.intake.api.dependencies import ClientAddress, State
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.elicence_verification import verify_online
 from onceonly.intake.problems import documented
-from onceonly.intake.ratelimit import retry_after_header
 from onceonly.intake.schemas import ELicenceVerificationView, PublishedKeysView
 from onceonly.platform.elicence_signatures import MAX_TOKEN_CHARS
 from onceonly.platform.http import Problem
-from onceonly.platform.limits import too_many_requests
+from onceonly.platform.limits import retry_after_header, too_many_requests
 
 router = APIRouter(tags=["citizens"])
 
@@ -55,7 +54,7 @@ async def verify_elicence(
     state: State,
     client: ClientAddress,
 ) -> ELicenceVerificationView:
-    wait = state.verification_limiter.take(client)
+    wait = await state.verification_limiter.take(client)
     if wait is not None:
         metrics.RATE_LIMITED.labels("elicence-verification").inc()
         raise too_many_requests(retry_after_header(wait))

@@ -14,9 +14,8 @@ from onceonly.intake.errors import InvalidValue, LookupsLimited
 from onceonly.intake.lookup_store import LookupStore
 from onceonly.intake.problems import documented, invalid, no_progress_match
 from onceonly.intake.progress import LAST4, TOKEN
-from onceonly.intake.ratelimit import retry_after_header
 from onceonly.intake.schemas import ProgressLookup, ProgressMatter, ProgressView
-from onceonly.platform.limits import too_many_requests
+from onceonly.platform.limits import retry_after_header, too_many_requests
 
 router = APIRouter(tags=["citizens"])
 
@@ -72,7 +71,7 @@ async def progress(
                 }
             ]
         )
-    wait = state.progress_limiter.take(client)
+    wait = await state.progress_limiter.take(client)
     if wait is not None:
         metrics.RATE_LIMITED.labels("progress").inc()
         raise too_many_requests(retry_after_header(wait))

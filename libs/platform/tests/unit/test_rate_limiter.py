@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onceonly.intake.ratelimit import RateLimiter, retry_after_header
+from onceonly.platform.limits import RateLimiter, retry_after_header
 
 
 class Clock:

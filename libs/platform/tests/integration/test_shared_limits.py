@@ -1,0 +1,72 @@
+"""Two replicas' limiters over one bucket in the real Postgres: together they allow the
+burst and no more, a refused take says how long to wait, the bucket refills with time,
+and without the database the limiter refuses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from onceonly.platform.shared_limits import SharedRateLimiter
+from onceonly.platform.testing import eventually, migrated_pool, unique_prefix
+
+pytestmark = pytest.mark.integration
+
+
+@pytest_asyncio.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    async with migrated_pool(
+        database_url, component="intake", package="onceonly.intake", max_size=4
+    ) as opened:
+        yield opened
+
+
+def replica(pool: asyncpg.Pool, scope: str, **options: float) -> SharedRateLimiter:
+    return SharedRateLimiter(
+        lambda: pool, scope=scope, rate_per_second=options.get("rate", 0.5), burst=6, lease=2
+    )
+
+
+async def test_replicas_share_one_budget(pool: asyncpg.Pool) -> None:
+    scope = unique_prefix("limits")
+    one, two = replica(pool, scope), replica(pool, scope)
+    allowed = 0
+    for limiter in (one, two, one, two, one, two, one, two):
+        if await limiter.take("integrator-7") is None:
+            allowed += 1
+    # Six tokens between them (each replica leasing two at a time), not six each.
+    assert allowed == 6
+    wait = await two.take("integrator-7")
+    assert wait is not None and 0 < wait <= 2.0
+    # Another key has its own bucket.
+    assert await one.take("integrator-8") is None
+
+
+async def test_the_bucket_refills_with_time(pool: asyncpg.Pool) -> None:
+    scope = unique_prefix("limits")
+    fast = replica(pool, scope, rate=20.0)
+    while await fast.take("k") is None:
+        pass
+    # 20 tokens a second: one is back within moments.
+    await eventually(lambda: fast.take("k"), lambda wait: wait is None, within=5.0)
+
+
+async def test_without_the_database_it_refuses() -> None:
+    limiter = SharedRateLimiter(lambda: None, scope="nowhere", rate_per_second=1.0, burst=5)
+    assert await limiter.take("k") == 1.0
+
+
+async def test_concurrent_requests_share_a_lease_instead_of_draining_the_bucket(
+    pool: asyncpg.Pool,
+) -> None:
+    limiter = SharedRateLimiter(
+        lambda: pool, scope=unique_prefix("limits"), rate_per_second=0.1, burst=40
+    )
+    answers = await asyncio.gather(*(limiter.take("integrator-9") for _ in range(30)))
+    assert answers == [None] * 30  # thirty within a burst of forty: all allowed
+    answers = await asyncio.gather(*(limiter.take("integrator-9") for _ in range(20)))
+    assert answers.count(None) == 10  # and then the last ten of the forty, no more
