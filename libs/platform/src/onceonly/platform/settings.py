@@ -272,8 +272,10 @@ def load_settings(factory: Callable[[], S]) -> S:
         raise SystemExit(_refusal_line(str(exc))) from None
     except ValidationError as exc:
         raise SystemExit(_refusal_line(_one_line(factory, exc))) from None
-    # Every Kafka client this process builds connects and creates topics as configured.
-    kafka_connection.use(settings.kafka_security(), settings.topic_layout())
+    # Every Kafka client this process builds connects and creates topics as configured
+    # (not for what is loaded from settings but is not settings: a command's key ring).
+    if isinstance(settings, PlatformSettings):
+        kafka_connection.use(settings.kafka_security(), settings.topic_layout())
     return settings
 
 
