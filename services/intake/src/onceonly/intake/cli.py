@@ -303,5 +303,43 @@ def reseal_uploads(
     typer.echo(f"resealed {count} uploads under key {cipher.current_key_id!r}")
 
 
+@app.command("reseal-forms")
+def reseal_forms(
+    integrator_id: str | None = typer.Option(
+        None, "--integrator", help="Only this integrator's applications (e.g. to try first)"
+    ),
+) -> None:
+    """Seal the personal fields (x-personal in the matter's form schema) of application
+    forms stored in plain text before form schemas existed. Safe to stop and run again:
+    fields already sealed are left alone."""
+    from onceonly.catalogue import default_catalogue
+    from onceonly.intake.form_sealing import seal_stored_forms
+    from onceonly.platform.pii import PiiSealer
+
+    settings = load_settings(IntakeSettings)
+    _admin_logging(settings)
+    sealer = PiiSealer(settings.pii_keys.get_secret_value())
+
+    def progress(done: int, total: int) -> None:
+        typer.echo(f"sealed {done} of {total} applications", err=True)
+
+    async def run() -> int:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await prepare_database(pool, component="intake", package="onceonly.intake")
+            return await seal_stored_forms(
+                pool,
+                sealer,
+                default_catalogue(),
+                integrator_id=integrator_id,
+                progress=progress,
+            )
+        finally:
+            await pool.close()
+
+    count = asyncio.run(run())
+    typer.echo(f"sealed the forms of {count} applications under key {sealer.primary_key_id!r}")
+
+
 def main() -> None:
     app()

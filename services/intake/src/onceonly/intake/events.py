@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -145,18 +146,36 @@ def seal_form(
     """The form with every field the matter's schema marks personal sealed in place as
     `{"sealed": ..., "masked": ...}`, each under its own context."""
     form: dict[str, Any] = json.loads(json.dumps(submission.form))  # a deep copy
-    for path, kind in submission.matter.form.personal.items():
+    seal_personal_fields(
+        sealer, form, submission.matter.form.personal, application_code=application_code
+    )
+    return form
+
+
+def seal_personal_fields(
+    sealer: PiiSealer,
+    form: dict[str, Any],
+    personal: Mapping[tuple[str, ...], PersonalKind],
+    *,
+    application_code: str,
+) -> int:
+    """Seal in place each personal field of `form` that holds plain text; how many were.
+    A field already sealed (an object) or absent is left alone, so sealing a stored form
+    again changes nothing (`onceonly-intake reseal-forms`)."""
+    sealed = 0
+    for path, kind in personal.items():
         parent: Any = form
         for part in path[:-1]:
             parent = parent.get(part) if isinstance(parent, dict) else None
         value = parent.get(path[-1]) if isinstance(parent, dict) else None
         if not isinstance(value, str):
-            continue  # absent (validation refused any other type)
+            continue  # absent, or sealed already (validation refused any other type)
         parent[path[-1]] = {
             "sealed": sealer.seal(value, context=form_field_context(application_code, path)),
             "masked": _MASKS[kind](value),
         }
-    return form
+        sealed += 1
+    return sealed
 
 
 def form_json(form: dict[str, Any]) -> str:

@@ -231,6 +231,54 @@ def token(
     )
 
 
+@app.command("codec-proxy")
+def codec_proxy(
+    ui_origin: str = typer.Option(
+        ..., "--ui-origin", help="Temporal Web UI's origin, e.g. http://127.0.0.1:8233"
+    ),
+    port: int = typer.Option(8888, "--port", min=1, max=65535, help="Port on 127.0.0.1"),
+    api_url: str = typer.Option(
+        "http://127.0.0.1:8001", "--api-url", help="The department API (its base URL)"
+    ),
+    token_file: str | None = typer.Option(
+        None,
+        "--token-file",
+        help="File holding a department-API token (operations or supervision), read at"
+        " each call; or ONCEONLY_CODEC_PROXY_TOKEN. Never on the command line.",
+    ),
+) -> None:
+    """Serve Temporal Web UI's codec endpoint on loopback: CORS for the UI's origin only,
+    /decode and /encode forwarded to the department API's /v1/temporal-codec with the
+    operator's token."""
+    import os
+
+    from onceonly.workflow.codec_proxy import (
+        LOOPBACK,
+        CodecProxyConfig,
+        CodecProxyError,
+        create_codec_proxy,
+        token_reader,
+    )
+    from onceonly.workflow.codec_proxy import ui_origin as parse_origin
+
+    configure_logging("workflow-codec-proxy", os.environ.get("ONCEONLY_LOG_LEVEL", "INFO"))
+    try:
+        config = CodecProxyConfig(
+            api_url=api_url,
+            ui_origin=parse_origin(ui_origin),
+            token=token_reader(token_file, os.environ.get("ONCEONLY_CODEC_PROXY_TOKEN")),
+        )
+    except (CodecProxyError, OSError) as exc:
+        typer.echo(f"onceonly-workflow codec-proxy: refusing to start: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"Temporal UI codec endpoint: http://{LOOPBACK}:{port} (for {config.ui_origin})", err=True
+    )
+    uvicorn.run(
+        create_codec_proxy(config), host=LOOPBACK, port=port, log_config=None, access_log=False
+    )
+
+
 elicence_app = typer.Typer(
     help="Signed e-licences: published keys, QR codes, offline verification.",
     no_args_is_help=True,

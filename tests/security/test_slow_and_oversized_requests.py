@@ -1,6 +1,9 @@
-"""Against a real API process (the tracking API, started as deploy/local starts it): 20
-slow-header sockets are closed within the header timeout, and a 100 MB unauthenticated
-POST is answered 413 after its headers, without the body being sent or read."""
+"""Slowloris and oversized bodies. Against a real API process (the tracking API, started
+as deploy/local starts it, with a 2 s header timeout): 20 slow-header sockets are closed
+within the header timeout, and a 100 MB unauthenticated POST is answered 413 after its
+headers, without the body being sent or read. Then the same 100 MB POST, unauthenticated,
+to every API of the system: a 413 from each before authentication (not a 401), while
+the body is still unsent."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import pytest
 
 from onceonly.platform.testing import eventually
 from tests.observability.processes import running
+
+from .conftest import System
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +84,34 @@ async def test_slow_headers_and_large_bodies_on_a_real_process(
         assert status_line.split()[1] == b"413"
 
         assert await answers(url)  # the process serves on
+
+
+async def status_of_headers_only(url: str, path: str) -> bytes:
+    """The status an API answers to a POST of 100 MB whose body is never sent."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n".encode()
+            + f"Content-Length: {100 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+    return status_line.split()[1]
+
+
+OVERSIZED = {
+    "intake": "/v1/applications",
+    "workflow": "/v1/applications/330100-20261123-0000016/tasks/tax/decision",
+    "tracking": "/v1/applications/330100-20261123-0000016/timeline",
+    "notify": "/v1/integrator/webhooks",
+}
+
+
+@pytest.mark.parametrize("api", list(OVERSIZED))
+async def test_an_unauthenticated_100_mb_body_is_refused_before_authentication(
+    system: System, api: str
+) -> None:
+    assert await status_of_headers_only(getattr(system, api), OVERSIZED[api]) == b"413"
