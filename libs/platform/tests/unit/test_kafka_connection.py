@@ -107,9 +107,11 @@ def test_sasl_ssl_with_mutual_tls_reaches_every_client(
         ({"KAFKA_SSL_CA_FILE": "/ca.pem"}, "the protocol is PLAINTEXT"),
         ({"KAFKA_MIN_INSYNC_REPLICAS": "2"}, "exceeds the replication factor"),
         ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "ONCEONLY_KAFKA_SECURITY_PROTOCOL"),
+        ({"TEMPORAL_TLS": "true", "TEMPORAL_TLS_CERT_FILE": "/c.pem"}, "needs its key"),
+        ({"TEMPORAL_TLS_CA_FILE": "/ca.pem"}, "ONCEONLY_TEMPORAL_TLS is not"),
     ],
 )
-def test_a_kafka_setting_that_cannot_work_refuses_to_start(
+def test_a_connection_setting_that_cannot_work_refuses_to_start(
     monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], said: str
 ) -> None:
     for name, value in variables.items():
@@ -118,20 +120,3 @@ def test_a_kafka_setting_that_cannot_work_refuses_to_start(
         load_settings(PlatformSettings)
     assert said in str(refused.value)
     assert kafka_connection.client_options() == {}  # nothing half-applied
-
-
-@pytest.mark.parametrize(
-    ("variables", "said"),
-    [
-        ({"TEMPORAL_TLS": "true", "TEMPORAL_TLS_CERT_FILE": "/c.pem"}, "needs its key"),
-        ({"TEMPORAL_TLS_CA_FILE": "/ca.pem"}, "ONCEONLY_TEMPORAL_TLS is not"),
-    ],
-)
-def test_temporal_tls_without_what_it_needs_refuses_to_start(
-    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], said: str
-) -> None:
-    for name, value in variables.items():
-        monkeypatch.setenv(f"ONCEONLY_{name}", value)
-    with pytest.raises(SystemExit) as refused:
-        load_settings(PlatformSettings)
-    assert said in str(refused.value)
