@@ -41,8 +41,10 @@ def _refusal(exc: WorkOrderRefused) -> ApplicationError:
 
 @workflow.defn(name=WORK_ORDER_WORKFLOW)
 class HotlineWorkOrder:
-    def __init__(self) -> None:
-        self._order: WorkOrderInput | None = None
+    @workflow.init
+    def __init__(self, order: WorkOrderInput) -> None:
+        # Given here too: an Update may come in the first workflow task, before `run`.
+        self._order: WorkOrderInput | None = order
         self._status = WorkOrderStatus.OPEN
         self._clocks: WorkOrderClocks | None = None
         self._level = NONE  # of the clock that runs now
@@ -172,6 +174,8 @@ class HotlineWorkOrder:
 
     @workflow.update(name="sign")
     async def sign(self, request: SignInput) -> WorkOrderView:
+        # An Update accepted before the first round's clocks are known waits for them.
+        await workflow.wait_condition(lambda: self._clocks is not None)
         assert self._clocks is not None
         now = workflow.now()
         late = now > self._clocks.sign_due_at
