@@ -16,6 +16,7 @@ from onceonly.intake import metrics
 from onceonly.intake.errors import (
     ApplicationNotFound,
     IdempotencyKeyReused,
+    NotHotline,
     SequenceExhausted,
     SubmissionInvalid,
     UpdateConflict,
@@ -70,6 +71,7 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses` entries of a route's problem answers (see document_problems)."""
     described = {
         401: "No valid API key (`Authorization: Bearer oo_<key_id>_<secret>`)",
+        403: "This integrator may not do this (work orders: the hotline's only)",
         404: "No such resource for this integrator",
         409: "Refused by the application's history (already rated, already withdrawn)",
         413: "The request body is larger than the limit",
@@ -189,6 +191,18 @@ def install_intake_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApplicationNotFound)
     async def _application_not_found(request: Request, exc: ApplicationNotFound) -> JSONResponse:
         return problem_response(not_found(f"Application {exc}"), request)
+
+    @app.exception_handler(NotHotline)
+    async def _not_hotline(request: Request, exc: NotHotline) -> JSONResponse:
+        return problem_response(
+            Problem(
+                403,
+                "Forbidden",
+                "Only the 12345 hotline's integrator files work orders. 仅 12345 热线可提交工单.",
+                type_=PROBLEMS + "not-hotline",
+            ),
+            request,
+        )
 
     @app.exception_handler(UpdateConflict)
     async def _update_conflict(request: Request, exc: UpdateConflict) -> JSONResponse:
