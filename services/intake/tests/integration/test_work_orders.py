@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from onceonly.events.v1 import workorder_pb2
+from onceonly.intake.store import IntegratorStore
+from onceonly.intake.work_orders import HOTLINE
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
@@ -33,10 +35,7 @@ async def hotline(
     new_integrator: Callable[[], Awaitable[IntegratorCredentials]], pool: asyncpg.Pool
 ) -> IntegratorCredentials:
     created = await new_integrator()
-    await pool.execute(
-        "UPDATE intake.integrators SET capabilities = ARRAY['hotline'] WHERE id = $1",
-        created.id,
-    )
+    await IntegratorStore(pool).grant(created.id, HOTLINE)  # what `integrator grant` does
     return created
 
 

@@ -535,6 +535,21 @@ class IntegratorStore:
     async def integrator_named(self, name: str) -> str | None:
         return await self._pool.fetchval("SELECT id FROM intake.integrators WHERE name = $1", name)
 
+    async def grant(self, integrator_id: str, capability: str) -> None:
+        """Give the integrator a capability (e.g. `hotline`); raises UnknownIntegrator."""
+        updated = await self._pool.fetchval(
+            """
+            UPDATE intake.integrators
+            SET capabilities = CASE WHEN $2 = ANY(capabilities) THEN capabilities
+                                    ELSE array_append(capabilities, $2) END
+            WHERE id = $1 RETURNING true
+            """,
+            integrator_id,
+            capability,
+        )
+        if not updated:
+            raise UnknownIntegrator(integrator_id)
+
     async def create_key(self, integrator_id: str) -> NewApiKey:
         key = generate_api_key()
         async with self._pool.acquire() as conn, conn.transaction():

@@ -1,5 +1,5 @@
 -- 12345 hotline work orders: which integrators may file them (a capability of the
--- integrator, granted with `onceonly-intake integrators grant NAME hotline`), and the
+-- integrator, granted with `onceonly-intake integrator grant ID hotline`), and the
 -- orders themselves, the caller's contact and the content sealed to the order's code.
 ALTER TABLE intake.integrators
     ADD COLUMN IF NOT EXISTS capabilities text[] NOT NULL DEFAULT '{}';
