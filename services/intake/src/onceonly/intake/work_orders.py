@@ -25,7 +25,6 @@ KINDS = {
     "consultation": workorder_pb2.WORK_ORDER_KIND_CONSULTATION,
     "request": workorder_pb2.WORK_ORDER_KIND_REQUEST,
 }
-_CONTENT_SHOWN = 20  # characters of the content a masked view shows
 
 
 def sequence_key(region_code: str) -> str:
@@ -135,8 +134,9 @@ def seal_work_order(
     sealer: PiiSealer, order: ValidWorkOrder, *, order_code: str
 ) -> SealedWorkOrder:
     """Each personal value sealed under the order's code (a sealed value copied to another
-    order does not open there), with its mask; the content shows its opening only."""
-    shown = order.content[:_CONTENT_SHOWN] + ("…" if len(order.content) > _CONTENT_SHOWN else "")
+    order does not open there), with its mask. What the caller said may name anyone, so
+    its mask shows only its length."""
+    shown = f"[{len(order.content)} 字]"
     return SealedWorkOrder(
         content=sealer.sealed_text(order.content, shown, context=f"{order_code}:content"),
         caller_name=sealer.sealed_text(
