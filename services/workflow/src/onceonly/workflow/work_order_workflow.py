@@ -53,11 +53,13 @@ class HotlineWorkOrder:
         self._answered_at: datetime | None = None
         self._reply = ""
         self._satisfied: bool | None = None
+        self._opened = False  # WorkOrderOpened is out: Updates wait for it
 
     @workflow.run
     async def run(self, order: WorkOrderInput) -> WorkOrderView:
         self._order = order
         await self._start_round(1, workflow.now(), "opened", None)
+        self._opened = True
         while self._status is not WorkOrderStatus.CLOSED:
             await self._supervise()
         # The satisfied callback's Update publishes the closing after the state changed.
@@ -74,6 +76,7 @@ class HotlineWorkOrder:
             result_type=WorkOrderClocks,
             start_to_close_timeout=_ACTIVITY_TIMEOUT,
         )
+        self._status = WorkOrderStatus.OPEN  # a new round waits to be signed for
         self._level = NONE
         self._version += 1
         await self._publish(kind, clocks=self._clocks, actor=actor)
@@ -174,8 +177,9 @@ class HotlineWorkOrder:
 
     @workflow.update(name="sign")
     async def sign(self, request: SignInput) -> WorkOrderView:
-        # An Update accepted before the first round's clocks are known waits for them.
-        await workflow.wait_condition(lambda: self._clocks is not None)
+        # An Update accepted before the order was opened (its clocks known, its opening
+        # published) waits for it, so that the events keep their order.
+        await workflow.wait_condition(lambda: self._opened)
         assert self._clocks is not None
         now = workflow.now()
         late = now > self._clocks.sign_due_at
@@ -229,14 +233,16 @@ class HotlineWorkOrder:
     async def record_callback(self, request: CallbackInput) -> WorkOrderView:
         assert self._clocks is not None
         self._satisfied = request.satisfied
-        self._status = rules.after_callback(request.satisfied)
-        self._version += 1
+        if request.satisfied:
+            self._status = rules.after_callback(satisfied=True)
+            self._version += 1
         await self._publish(
             "called_back", actor=request, satisfied=request.satisfied, comment=request.comment
         )
         if request.satisfied:
             await self._publish("closed", actor=request)
         else:
+            # Open again only with the new round's clocks: the old ones are long past.
             self._signed_at = self._answered_at = None
             await self._start_round(self._clocks.round + 1, workflow.now(), "reopened", request)
         return self.view()
