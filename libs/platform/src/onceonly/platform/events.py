@@ -11,9 +11,10 @@ from onceonly.events.v1 import (
     approval_pb2,
     notification_pb2,
     supervision_pb2,
+    workorder_pb2,
 )
 
-_MODULES = (application_pb2, approval_pb2, notification_pb2, supervision_pb2)
+_MODULES = (application_pb2, approval_pb2, notification_pb2, supervision_pb2, workorder_pb2)
 
 
 class UnknownEventType(LookupError):

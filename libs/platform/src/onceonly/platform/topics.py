@@ -11,6 +11,7 @@ class Stream(StrEnum):
     APPROVAL_EVENTS = "approval-events"
     SUPERVISION_ALERTS = "supervision-alerts"
     NOTIFICATION_OUTCOMES = "notification-outcomes"
+    WORK_ORDERS = "work-orders"
 
 
 def topic_name(prefix: str, stream: Stream) -> str:

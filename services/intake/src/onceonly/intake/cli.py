@@ -18,6 +18,7 @@ from onceonly.intake.approval_follower import CONSUMER_NAME as APPROVALS_CONSUME
 from onceonly.intake.errors import UnknownApiKey, UnknownIntegrator
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import IntegratorStore
+from onceonly.intake.work_orders import HOTLINE
 from onceonly.platform.apikeys import NewApiKey
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.dead_letters import dead_letter_commands
@@ -34,6 +35,9 @@ app.add_typer(integrator_app, name="integrator")
 app.add_typer(
     dead_letter_commands(IntakeSettings, consumers=[APPROVALS_CONSUMER]), name="dead-letters"
 )
+
+
+CAPABILITIES = (HOTLINE,)
 
 
 def _settings(component: str) -> IntakeSettings:
@@ -214,6 +218,25 @@ def key_create(
         typer.echo(f"No integrator {integrator_id!r}.", err=True)
         raise typer.Exit(1) from None
     _print_key(key, integrator_id=integrator_id, as_json=as_json)
+
+
+@integrator_app.command("grant")
+def integrator_grant(
+    integrator_id: str = typer.Argument(..., help="The integrator's id"),
+    capability: str = typer.Argument(..., help="`hotline`: may file 12345 work orders"),
+) -> None:
+    """Grant an integrator a capability (`hotline` files 12345 work orders)."""
+    if capability not in CAPABILITIES:
+        typer.echo(
+            f"Unknown capability {capability!r}; one of {', '.join(CAPABILITIES)}.", err=True
+        )
+        raise typer.Exit(2)
+    try:
+        _with_store(lambda store: store.grant(integrator_id, capability))
+    except UnknownIntegrator:
+        typer.echo(f"No integrator {integrator_id!r}.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"granted {capability} to {integrator_id}")
 
 
 @integrator_app.command("key-revoke")

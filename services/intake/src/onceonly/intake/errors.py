@@ -88,3 +88,7 @@ class LookupsLimited(IntakeError):
     def __init__(self, retry_after_seconds: float) -> None:
         super().__init__(f"retry after {retry_after_seconds:g} s")
         self.retry_after_seconds = retry_after_seconds
+
+
+class NotHotline(IntakeError):
+    """An integrator without the `hotline` capability tried to file a work order."""

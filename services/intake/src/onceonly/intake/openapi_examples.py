@@ -15,6 +15,7 @@ from onceonly.intake.schemas import (
     ApplicationPage,
     ApplicationSummaryView,
     ApplicationView,
+    CallerView,
     ELicenceFace,
     ELicenceVerificationView,
     Links,
@@ -32,6 +33,7 @@ from onceonly.intake.schemas import (
     UpdateLinks,
     UpdateReceipt,
     UploadReceipt,
+    WorkOrderReceipt,
 )
 from onceonly.intake.store import ApplicationRecord
 
@@ -59,6 +61,18 @@ def response_examples(catalogue: Catalogue) -> Examples:
         ("post", update + "withdrawal"): {"202": _dump(_update("withdrawal"))},
         ("post", update + "rating"): {"202": _dump(_update("rating"))},
         ("post", "/v1/materials"): {"201": _dump(_upload())},
+        ("post", "/v1/work-orders"): {
+            "201": _dump(
+                WorkOrderReceipt(
+                    order_code="WO330100-20250305-000001",
+                    kind="complaint",
+                    department_code="public-security",
+                    application_code=CODE,
+                    caller=CallerView(name="张*", mobile="1381234****"),
+                    filed_at="2025-03-05T02:15:00Z",
+                )
+            )
+        },
         ("get", "/v1/applications/{application_code}"): {"200": _dump(_application(catalogue))},
         ("get", "/v1/applications/{application_code}/lookups"): {"200": _dump(_lookups())},
         ("get", "/v1/elicences/verification"): {

@@ -17,6 +17,7 @@ from onceonly.intake.errors import (
     AgentNotAuthorised,
     ApplicationNotFound,
     IdempotencyKeyReused,
+    NotHotline,
     SequenceExhausted,
     SubmissionInvalid,
     UpdateConflict,
@@ -70,8 +71,9 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses` entries of a route's problem answers (see document_problems)."""
     described = {
         401: "No valid API key (`Authorization: Bearer oo_<key_id>_<secret>`)",
-        403: "An agent acting outside the applicant's authorisation (its scope or its"
-        " validity); nothing was recorded",
+        403: "Not allowed: an agent acting outside the applicant's authorisation (its"
+        " scope or its validity), or an integrator without the capability (work orders:"
+        " the hotline's only); nothing was recorded",
         404: "No such resource for this integrator",
         409: "Refused by the application's history (already rated, already withdrawn)",
         413: "The request body is larger than the limit",
@@ -182,6 +184,18 @@ def install_intake_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApplicationNotFound)
     async def _application_not_found(request: Request, exc: ApplicationNotFound) -> JSONResponse:
         return problem_response(not_found(f"Application {exc}"), request)
+
+    @app.exception_handler(NotHotline)
+    async def _not_hotline(request: Request, exc: NotHotline) -> JSONResponse:
+        return problem_response(
+            Problem(
+                403,
+                "Forbidden",
+                "Only the 12345 hotline's integrator files work orders. 仅 12345 热线可提交工单.",
+                type_=PROBLEMS + "not-hotline",
+            ),
+            request,
+        )
 
     @app.exception_handler(UpdateConflict)
     async def _update_conflict(request: Request, exc: UpdateConflict) -> JSONResponse:

@@ -783,3 +783,59 @@ class PublishedKeyView(BaseModel):
 
 class PublishedKeysView(BaseModel):
     keys: list[PublishedKeyView]
+
+
+# 12345 hotline work orders (api/work_orders.py)
+
+
+class CallerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text = Field(min_length=1, max_length=100, description="The caller's name")
+    mobile: Text = Field(min_length=1, max_length=20, description="Mainland mobile, 11 digits")
+
+
+class WorkOrderIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "complaint",
+                    "content": "办件超期未办结",
+                    "caller": {"name": "张三", "mobile": "13800138000"},
+                    "application_code": "330100-20250303-0004276",
+                    "hotline_reference": "12345-20250305-0001",
+                }
+            ]
+        },
+    )
+
+    kind: Literal["complaint", "consultation", "request"]
+    content: Text = Field(min_length=1, max_length=4000, description="What the caller said")
+    caller: CallerIn
+    application_code: Text | None = Field(
+        default=None, min_length=6, max_length=40, description="The application it concerns"
+    )
+    department_code: Text | None = Field(
+        default=None,
+        min_length=2,
+        max_length=41,
+        description="The department concerned; default: the application's lead department",
+    )
+    hotline_reference: Text = Field(default="", max_length=64)
+    language: Literal["zh", "en"] = "zh"
+
+
+class CallerView(BaseModel):
+    name: str
+    mobile: str
+
+
+class WorkOrderReceipt(BaseModel):
+    order_code: str
+    kind: str
+    department_code: str
+    application_code: str | None
+    caller: CallerView  # masked
+    filed_at: str

@@ -19,6 +19,7 @@ from onceonly.intake.errors import (
     ApplicationNotFound,
     FieldIssue,
     IdempotencyKeyReused,
+    NotHotline,
     SubmissionInvalid,
 )
 from onceonly.intake.events import (
@@ -53,6 +54,15 @@ from onceonly.intake.submission import (
 )
 from onceonly.intake.updates import Update, UpdateKind, kind_of, update_details, update_event
 from onceonly.intake.uploads import is_upload, upload_id_of
+from onceonly.intake.work_orders import (
+    HOTLINE,
+    WorkOrderDraft,
+    format_order_code,
+    seal_work_order,
+    sequence_key,
+    validate_work_order,
+    work_order_filed,
+)
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.topics import Stream, topic_name
@@ -106,6 +116,7 @@ class IntakeService:
         self._region = region_code
         self._topic = topic_name(topic_prefix, Stream.SUBMISSIONS)
         self._updates_topic = topic_name(topic_prefix, Stream.APPLICANT_UPDATES)
+        self._work_orders_topic = topic_name(topic_prefix, Stream.WORK_ORDERS)
         self._ttl = idempotency_ttl_hours
         self._approvals = approvals
         self._lookups = lookups
@@ -292,6 +303,105 @@ class IntakeService:
             event_id=envelope.id,
         )
         return Answer(202, body)
+
+    async def file_work_order(
+        self,
+        *,
+        integrator_id: str,
+        draft: WorkOrderDraft,
+        idempotency: IdempotencyRequest | None,
+        trace_headers: dict[str, str],
+    ) -> Answer:
+        """Record a 12345 work order with its WorkOrderFiled event, durably (the workflow
+        bridge starts its workflow). Raises NotHotline, SubmissionInvalid,
+        IdempotencyKeyReused."""
+        async with self._store.session() as session:
+            if not await session.has_capability(integrator_id, HOTLINE):
+                raise NotHotline(integrator_id)
+            if idempotency is not None:
+                stored = await session.stored_answer(
+                    integrator_id, idempotency.key, ttl_hours=self._ttl
+                )
+                if stored is not None:
+                    return self._replay(stored, idempotency)
+            matter = (
+                await session.matter_of_any(draft.application_code)
+                if draft.application_code is not None
+                else None
+            )
+            order = validate_work_order(draft, self._catalogue, application_matter=matter)
+            now = self._clock()
+            day = china_day(now)
+            sequence = await session.next_sequence(sequence_key(self._region), day)
+            order_code = format_order_code(self._region, day, sequence)
+            sealed = seal_work_order(self._sealer, order, order_code=order_code)
+            event = work_order_filed(
+                order,
+                sealed,
+                order_code=order_code,
+                region_code=self._region,
+                integrator_id=integrator_id,
+                filed_at=now,
+            )
+            envelope = new_envelope(
+                event,
+                source=EVENT_SOURCE,
+                application_code=event.application_code,
+                time=now,
+                trace_headers=trace_headers,
+            )
+            body = {
+                "order_code": order_code,
+                "kind": order.kind,
+                "department_code": order.department_code,
+                "application_code": order.application_code,
+                "caller": {
+                    "name": sealed.caller_name.masked,
+                    "mobile": sealed.caller_mobile.masked,
+                },
+                "filed_at": _iso(now),
+            }
+            row = {
+                "order_code": order_code,
+                "kind": order.kind,
+                "attached_application_code": order.application_code,
+                "department_code": order.department_code,
+                "region_code": self._region,
+                "hotline_reference": order.hotline_reference,
+                "content_sealed": sealed.content.sealed,
+                "content_masked": sealed.content.masked,
+                "caller_name_sealed": sealed.caller_name.sealed,
+                "caller_name_masked": sealed.caller_name.masked,
+                "caller_mobile_sealed": sealed.caller_mobile.sealed,
+                "caller_mobile_masked": sealed.caller_mobile.masked,
+                "filed_at": now,
+            }
+            answer = (
+                IdempotentAnswer(idempotency, 201, body, self._ttl)
+                if idempotency is not None
+                else None
+            )
+            recorded = await session.record_work_order(
+                integrator_id,
+                row,
+                OutboxRecord.from_envelope(self._work_orders_topic, envelope),
+                answer,
+            )
+            if not recorded:
+                assert idempotency is not None
+                stored = await session.stored_answer(
+                    integrator_id, idempotency.key, ttl_hours=self._ttl
+                )
+                assert stored is not None, "an idempotency key that was taken vanished"
+                return self._replay(stored, idempotency)
+        log.info(
+            "work order filed",
+            order_code=order_code,
+            department_code=order.department_code,
+            integrator_id=integrator_id,
+            event_id=envelope.id,
+        )
+        return Answer(201, body)
 
     async def applications_page(
         self,

@@ -265,6 +265,64 @@ class SubmissionSession:
             row["matter_code"], json.loads(authorisation) if authorisation is not None else None
         )
 
+    async def has_capability(self, integrator_id: str, capability: str) -> bool:
+        return bool(
+            await self._conn.fetchval(
+                "SELECT $2 = ANY(capabilities) FROM intake.integrators WHERE id = $1",
+                integrator_id,
+                capability,
+            )
+        )
+
+    async def matter_of_any(self, code: str) -> str | None:
+        """The matter of the application `code`, whoever submitted it (a work order may
+        concern any application)."""
+        value = await self._conn.fetchval(
+            "SELECT matter_code FROM intake.applications WHERE application_code = $1", code
+        )
+        return value if isinstance(value, str) else None
+
+    async def record_work_order(
+        self,
+        integrator_id: str,
+        row: dict[str, Any],
+        event: OutboxRecord,
+        answer: IdempotentAnswer | None,
+    ) -> bool:
+        """The order, its outbox row and the idempotent answer in one transaction; False
+        (nothing written) when a concurrent twin took the Idempotency-Key."""
+        conn = self._conn
+        async with conn.transaction():
+            if answer is not None and not await _claim_key(conn, integrator_id, answer):
+                return False
+            await conn.execute(
+                """
+                INSERT INTO intake.work_orders (order_code, integrator_id, kind,
+                    attached_application_code, department_code, region_code,
+                    hotline_reference, content_sealed, content_masked, caller_name_sealed,
+                    caller_name_masked, caller_mobile_sealed, caller_mobile_masked,
+                    filed_at, event_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                """,
+                row["order_code"],
+                integrator_id,
+                row["kind"],
+                row["attached_application_code"],
+                row["department_code"],
+                row["region_code"],
+                row["hotline_reference"],
+                row["content_sealed"],
+                row["content_masked"],
+                row["caller_name_sealed"],
+                row["caller_name_masked"],
+                row["caller_mobile_sealed"],
+                row["caller_mobile_masked"],
+                row["filed_at"],
+                uuid.UUID(event.event_id),
+            )
+            await outbox.insert(conn, event)
+        return True
+
     async def record_update(
         self,
         *,
@@ -475,6 +533,21 @@ class IntegratorStore:
 
     async def integrator_named(self, name: str) -> str | None:
         return await self._pool.fetchval("SELECT id FROM intake.integrators WHERE name = $1", name)
+
+    async def grant(self, integrator_id: str, capability: str) -> None:
+        """Give the integrator a capability (e.g. `hotline`); raises UnknownIntegrator."""
+        updated = await self._pool.fetchval(
+            """
+            UPDATE intake.integrators
+            SET capabilities = CASE WHEN $2 = ANY(capabilities) THEN capabilities
+                                    ELSE array_append(capabilities, $2) END
+            WHERE id = $1 RETURNING true
+            """,
+            integrator_id,
+            capability,
+        )
+        if not updated:
+            raise UnknownIntegrator(integrator_id)
 
     async def create_key(self, integrator_id: str) -> NewApiKey:
         async with self._pool.acquire() as conn, conn.transaction():

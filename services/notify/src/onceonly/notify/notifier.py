@@ -17,7 +17,13 @@ from prometheus_client import Counter
 
 from onceonly.catalogue import Catalogue
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
-from onceonly.events.v1 import application_pb2, approval_pb2, notification_pb2, supervision_pb2
+from onceonly.events.v1 import (
+    application_pb2,
+    approval_pb2,
+    notification_pb2,
+    supervision_pb2,
+    workorder_pb2,
+)
 from onceonly.notify.errors import PermanentProviderError, TemplateError, TemporaryProviderError
 from onceonly.notify.ledger import (
     Action,
@@ -42,6 +48,7 @@ from onceonly.notify.templates import (
     render_alert,
     render_overrun,
     render_rating_invitation,
+    render_work_order_answered,
 )
 from onceonly.platform.deferral import EventNotReady
 from onceonly.platform.envelope import Envelope, new_envelope
@@ -167,6 +174,9 @@ class Notifier:
                 ),
             )
             return
+        if isinstance(message, workorder_pb2.WorkOrderAnswered):
+            await self._tell_caller(envelope, message)
+            return
         if isinstance(message, application_pb2.ApplicationSubmitted):
             # Recorded even when empty: an update that overtook its submission (another
             # topic) waits for this row, not for a contact that will never come.
@@ -231,6 +241,30 @@ class Notifier:
             log.warning("agent mobile does not open", application_code=envelope.subject)
             return None
         return Recipient(mobile, ("sms",), language)
+
+    async def _tell_caller(
+        self, envelope: Envelope, message: workorder_pb2.WorkOrderAnswered
+    ) -> None:
+        """The 12345 caller, by SMS: their mobile is sealed to the order, not to the
+        application the order may be attached to."""
+        if not message.caller_mobile.sealed:
+            log.warning("no caller mobile to notify", order_code=message.order_code)
+            return
+        try:
+            mobile = self._sealer.open(
+                message.caller_mobile.sealed, context=f"{message.order_code}:mobile"
+            )
+        except (PiiError, ValueError) as exc:
+            raise PermanentMessageError(f"caller mobile does not open: {exc}") from exc
+        language = message.language or self._templates.default_language
+        try:
+            rendered = render_work_order_answered(
+                message, language, self._catalogue, templates=self._templates
+            )
+        except TemplateError as exc:
+            raise PermanentMessageError(f"cannot render {envelope.type}: {exc}") from exc
+        recipient = Recipient(mobile, ("sms",), rendered.language)
+        await self._deliver_all(envelope, envelope.id, recipient, rendered)
 
     async def _handle_alert(
         self, envelope: Envelope, alert: supervision_pb2.SupervisionAlert

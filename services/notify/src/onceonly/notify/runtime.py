@@ -103,6 +103,7 @@ class NotifyRuntime:
             self.submissions_topic,
             self.updates_topic,
             self.supervision_topic,
+            topic_name(self.settings.topic_prefix, Stream.WORK_ORDERS),
         ]
 
     @property

@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 
 from onceonly.catalogue import Catalogue
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
-from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
+from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2, workorder_pb2
 from onceonly.notify.errors import TemplateError
 from onceonly.platform.events import instant
 
@@ -107,6 +107,7 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
         "application_rejected": {"application_code", "matter", "department", "reason"},
         "application_withdrawn": {"application_code"},
         "rating_invitation": {"application_code", "matter"},
+        "work_order_answered": {"order_code", "department"},
         # To department staff and the supervision office (电子监察).
         "supervision.yellow": {"application_code", "matter", "department", "days_left", "due_date"},
         "supervision.red": {"application_code", "matter", "department", "days_over", "due_date"},
@@ -470,6 +471,26 @@ def render_rating_invitation(
         {
             "application_code": message.application_code,
             "matter": _matter_name(catalogue, message.matter_code, pack),
+        },
+    )
+
+
+def render_work_order_answered(
+    message: workorder_pb2.WorkOrderAnswered,
+    language: str,
+    catalogue: Catalogue,
+    *,
+    templates: TemplateSet | None = None,
+) -> Rendered:
+    """The caller is told that the department answered the 12345 work order (the answer
+    itself comes with the callback, by phone: an SMS carries no case details)."""
+    pack = (templates or default_templates()).pack(language)
+    return _fill(
+        pack,
+        "work_order_answered",
+        {
+            "order_code": message.order_code,
+            "department": _department_name(catalogue, message.department_code, pack),
         },
     )
 

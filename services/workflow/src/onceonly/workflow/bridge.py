@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from datetime import UTC
 from typing import TypeVar
 
 import structlog
@@ -18,7 +19,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from onceonly.events.v1 import application_pb2
+from onceonly.events.v1 import application_pb2, workorder_pb2
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.deferral import EventNotReady
 from onceonly.platform.deferral_store import postgres_deferrals
@@ -45,6 +46,7 @@ from onceonly.workflow.shared import (
     WithdrawalInput,
 )
 from onceonly.workflow.temporal import application_trace, connect
+from onceonly.workflow.work_order_shared import WORK_ORDER_WORKFLOW, WorkOrderInput
 from onceonly.workflow.workflows import JointApproval
 
 log = structlog.get_logger(__name__)
@@ -131,6 +133,31 @@ def agent_input(agent: application_pb2.Agent) -> AgentInput:
     )
 
 
+_WORK_ORDER_KINDS = {
+    workorder_pb2.WORK_ORDER_KIND_COMPLAINT: "complaint",
+    workorder_pb2.WORK_ORDER_KIND_CONSULTATION: "consultation",
+    workorder_pb2.WORK_ORDER_KIND_REQUEST: "request",
+}
+_WORK_ORDER_EVENTS = "onceonly.events.v1.WorkOrder"
+
+
+def work_order_input(event: workorder_pb2.WorkOrderFiled) -> WorkOrderInput:
+    """The workflow's input: codes and the caller's mobile (sealed, and masked)."""
+    return WorkOrderInput(
+        order_code=event.order_code,
+        kind=_WORK_ORDER_KINDS.get(event.kind, "request"),
+        department_code=event.department_code,
+        region_code=event.region_code,
+        filed_at=event.filed_at.ToDatetime(tzinfo=UTC).isoformat(),
+        attached_application_code=event.attached_application_code,
+        integrator_id=event.integrator_id,
+        hotline_reference=event.hotline_reference,
+        caller_mobile_sealed=event.caller_mobile.sealed,
+        caller_mobile_masked=event.caller_mobile.masked,
+        language=event.language or "zh",
+    )
+
+
 def consumer_group(settings: WorkflowSettings) -> ConsumerGroup:
     """The bridge's Kafka consumer group and topics (also watched for lag by the API)."""
     return ConsumerGroup(
@@ -139,6 +166,7 @@ def consumer_group(settings: WorkflowSettings) -> ConsumerGroup:
         topics=[
             topic_name(settings.topic_prefix, Stream.SUBMISSIONS),
             topic_name(settings.topic_prefix, Stream.APPLICANT_UPDATES),
+            topic_name(settings.topic_prefix, Stream.WORK_ORDERS),
         ],
     )
 
@@ -159,6 +187,11 @@ class Bridge:
         if isinstance(message, application_pb2.ApplicationSubmitted):
             await self._start(message)
             return
+        if isinstance(message, workorder_pb2.WorkOrderFiled):
+            await self._start_work_order(message)
+            return
+        if envelope.type.startswith(_WORK_ORDER_EVENTS):
+            return  # the work orders' own events, published by their workflows
         await self._link_to_application(envelope.subject)
         if isinstance(message, application_pb2.WithdrawalRequested):
             await self._signal(
@@ -216,6 +249,21 @@ class Bridge:
             self.duplicates += 1
             DUPLICATE.inc()
             log.info("workflow already exists", application_code=event.application_code)
+
+    async def _start_work_order(self, event: workorder_pb2.WorkOrderFiled) -> None:
+        """A filed 12345 work order becomes its own workflow (id = the order's code, so a
+        redelivery starts nothing)."""
+        try:
+            await self._client.start_workflow(
+                WORK_ORDER_WORKFLOW,
+                work_order_input(event),
+                id=event.order_code,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+            log.info("work order started", order_code=event.order_code)
+        except WorkflowAlreadyStartedError:
+            log.info("work order already exists", order_code=event.order_code)
 
     async def _started_input(self, code: str) -> ApplicationInput | None:
         """The input the existing workflow of `code` was started with."""

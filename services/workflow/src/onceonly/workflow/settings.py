@@ -20,6 +20,7 @@ from onceonly.platform.secrets import (
 )
 from onceonly.platform.settings import PlatformSettings
 from onceonly.workflow.shared import SupervisionPolicy
+from onceonly.workflow.work_order_clocks import LimitOverrides, validate_overrides
 
 
 class ELicenceSigningSettings(PlatformSettings):
@@ -126,6 +127,9 @@ class WorkflowSettings(ELicenceSigningSettings):
     # Operators drop the State Council's yearly notice here (YYYY.yaml); see
     # libs/catalogue/src/onceonly/catalogue/data/calendar/README.md.
     calendar_dir: str = ""
+    # 12345 work order limits per region and kind, over the defaults of
+    # work_order_clocks (JSON), e.g. {"330100": {"complaint": {"reply_days": 3}}}.
+    work_order_limits: str = ""
     # Keys the base registry's rows (HMAC of the identifier): its own key, so that no
     # other key's rotation orphans the registry. Empty: not configured.
     registry_lookup_key: SecretStr = SecretStr("")
@@ -136,6 +140,12 @@ class WorkflowSettings(ELicenceSigningSettings):
 
     def registry_hmac_key(self) -> bytes:
         return self.registry_lookup_key.get_secret_value().encode()
+
+    def work_order_limit_overrides(self) -> LimitOverrides:
+        """The work order limits table (ValueError if malformed; checked at start)."""
+        if not self.work_order_limits:
+            return {}
+        return validate_overrides(json.loads(self.work_order_limits))
 
     def supervision_policy(self) -> SupervisionPolicy:
         return SupervisionPolicy(

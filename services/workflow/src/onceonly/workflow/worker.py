@@ -26,6 +26,9 @@ from onceonly.workflow.registry import PostgresBaseRegistry
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.task_list import PostgresTaskList
 from onceonly.workflow.temporal import ActivityLogContext, connect
+from onceonly.workflow.work_order_activities import WorkOrderActivities
+from onceonly.workflow.work_order_list import PostgresWorkOrderList
+from onceonly.workflow.work_order_workflow import HotlineWorkOrder
 from onceonly.workflow.workflows import JointApproval
 
 log = structlog.get_logger(__name__)
@@ -71,6 +74,7 @@ def build_worker(
     task_queue: str,
     activities: ApprovalActivities,
     settings: WorkflowSettings | None = None,
+    work_orders: WorkOrderActivities | None = None,
 ) -> Worker:
     """The worker, tuned by `settings` (polls, workflow cache, sandbox); without them
     (the tests), the fields' defaults, which are the SDK's own."""
@@ -78,7 +82,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[JointApproval],
+        workflows=[JointApproval, HotlineWorkOrder],
         activities=[
             activities.resolve_matter,
             activities.compute_deadlines,
@@ -89,6 +93,11 @@ def build_worker(
             activities.issue_elicence,
             activities.publish_event,
             activities.publish_events,
+            *(
+                [work_orders.work_order_clocks, work_orders.publish_work_order_event]
+                if work_orders is not None
+                else []
+            ),
         ],
         workflow_runner=sandbox_runner() if tuning.worker_sandbox else UnsandboxedWorkflowRunner(),
         interceptors=[ActivityLogContext()],
@@ -114,12 +123,14 @@ async def run_worker(
     producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-workflow-worker")
     await producer.start()
     client = await connect(settings, runtime=temporal_runtime(settings))
+    calendar = calendar or default_calendar(
+        Path(settings.calendar_dir) if settings.calendar_dir else None
+    )
     activities = ApprovalActivities(
         producer=producer,
         topic_prefix=settings.topic_prefix,
         catalogue=catalogue or default_catalogue(),
-        calendar=calendar
-        or default_calendar(Path(settings.calendar_dir) if settings.calendar_dir else None),
+        calendar=calendar,
         registry=PostgresBaseRegistry(pool, hmac_key=settings.registry_hmac_key()),
         sealer=PiiSealer(settings.pii_keys.get_secret_value()),
         elicences=PostgresELicenceStore(pool),
@@ -131,6 +142,13 @@ async def run_worker(
         task_queue=settings.temporal_task_queue,
         activities=activities,
         settings=settings,
+        work_orders=WorkOrderActivities(
+            producer=producer,
+            topic_prefix=settings.topic_prefix,
+            calendar=calendar,
+            limits=settings.work_order_limit_overrides(),
+            work_orders=PostgresWorkOrderList(pool),
+        ),
     )
     beat = asyncio.create_task(
         run_heartbeat(pool, "workflow-worker", every=settings.heartbeat_seconds)

@@ -13,7 +13,15 @@ from fastapi import FastAPI
 
 from onceonly.catalogue import Catalogue, default_catalogue
 from onceonly.intake import metrics, outbox
-from onceonly.intake.api import applications, elicences, materials, matters, progress, updates
+from onceonly.intake.api import (
+    applications,
+    elicences,
+    materials,
+    matters,
+    progress,
+    updates,
+    work_orders,
+)
 from onceonly.intake.api.dependencies import IntakeState
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.lockout_store import LockoutStore
@@ -87,6 +95,7 @@ def create_app(
         progress.router,
         elicences.router,
         matters.router,
+        work_orders.router,
     ):
         app.include_router(router)
     return app

@@ -33,6 +33,7 @@ from onceonly.workflow.api import (
     lead_department,
     special_procedures,
     tasks,
+    work_orders,
 )
 from onceonly.workflow.api.dependencies import DaysLeft, DepartmentState
 from onceonly.workflow.bridge import consumer_group
@@ -45,6 +46,7 @@ STAFF_ROLES = ("reviewer", "department_head", "window")
 OPERATOR_ROLES = ("operations", "supervision")
 ROUTERS = (
     tasks.router,
+    work_orders.router,
     applications.router,
     decisions.router,
     assignments.router,
