@@ -384,7 +384,7 @@ class IntakeService:
             recorded = await session.record_work_order(
                 integrator_id,
                 row,
-                OutboxRecord.from_envelope(self._work_orders_topic, envelope),
+                OutboxRecord(self._work_orders_topic, envelope),
                 answer,
             )
             if not recorded:
