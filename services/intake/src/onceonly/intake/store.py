@@ -318,7 +318,7 @@ class SubmissionSession:
                 row["caller_mobile_sealed"],
                 row["caller_mobile_masked"],
                 row["filed_at"],
-                uuid.UUID(event.event_id),
+                uuid.UUID(event.envelope.id),
             )
             await outbox.insert(conn, event)
         return True
