@@ -338,9 +338,10 @@ launch_kafka() {
     kafka_libs
     kafka_configure
     say "kafka: starting on 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT)"
-    # Heap as in the brief (the stock start script's 1 GiB is more than a dev box needs);
-    # GC flags as in kafka-run-class.sh.
-    launch kafka "$KAFKA_LOG" java -Xms256m -Xmx512m \
+    # GC flags as in kafka-run-class.sh. The heap may grow to 1 GiB: every integration test
+    # makes topics of its own, and a broker holding ~13,000 partitions (a day of parallel
+    # test runs on one machine) ran out of a 512 MiB heap.
+    launch kafka "$KAFKA_LOG" java -Xms256m -Xmx1g \
         -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
         -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$KAFKA_DEPLOY/log4j2.xml" \
