@@ -17,6 +17,7 @@ DEADLINE_SECONDS = 60.0
 RESIDENT_ID = "11010519491231002X"
 MOBILE = "13812345678"
 HOUSEHOLD_MATERIALS = ["transfer-application", "resident-id", "housing-proof", "household-register"]
+HOUSEHOLD_CHECKS = ("population", "real-estate")
 
 
 def household_transfer(materials: list[str] | None = None) -> dict[str, Any]:
@@ -29,6 +30,11 @@ def household_transfer(materials: list[str] | None = None) -> dict[str, Any]:
             for code in (HOUSEHOLD_MATERIALS if materials is None else materials)
         ],
         "form": {"from_district": "上城区", "to_district": "西湖区", "reason": "购房迁入"},
+        # 授权: consent to the matter's shared-data checks (without it none runs).
+        "consents": [
+            {"purpose": purpose, "reference": f"consent://e2e/{uuid.uuid4().hex[:8]}"}
+            for purpose in HOUSEHOLD_CHECKS
+        ],
     }
 
 
