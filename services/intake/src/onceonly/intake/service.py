@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -180,22 +180,17 @@ class IntakeService:
                 now=now,
                 event_id=envelope.id,
             )
-            answer = (
-                IdempotentAnswer(idempotency, 201, body, self._ttl)
-                if idempotency is not None
-                else None
+            first = await self._record_once(
+                session,
+                integrator_id,
+                idempotency,
+                Answer(201, body),
+                lambda answer: session.record_submission(
+                    record, OutboxRecord(self._topic, envelope), answer
+                ),
             )
-            recorded = await session.record_submission(
-                record, OutboxRecord(self._topic, envelope), answer
-            )
-            if not recorded:
-                # A concurrent request with the same key committed first: answer as it did.
-                assert idempotency is not None
-                stored = await session.stored_answer(
-                    integrator_id, idempotency.key, ttl_hours=self._ttl
-                )
-                assert stored is not None, "an idempotency key that was taken vanished"
-                return self._replay(stored, idempotency)
+            if first is not None:
+                return first
         log.info(
             "application submitted",
             application_code=code,
@@ -204,6 +199,29 @@ class IntakeService:
             event_id=envelope.id,
         )
         return Answer(201, body)
+
+    async def _record_once(
+        self,
+        session: SubmissionSession,
+        integrator_id: str,
+        idempotency: IdempotencyRequest | None,
+        answer: Answer,
+        record: Callable[[IdempotentAnswer | None], Awaitable[bool]],
+    ) -> Answer | None:
+        """Write through `record`, with `answer` kept under the Idempotency-Key if there is
+        one: None once written, or the answer of a concurrent request with the same key
+        that committed first (`record` wrote nothing then)."""
+        kept = (
+            IdempotentAnswer(idempotency, answer.status, answer.body, self._ttl)
+            if idempotency is not None
+            else None
+        )
+        if await record(kept):
+            return None
+        assert idempotency is not None
+        stored = await session.stored_answer(integrator_id, idempotency.key, ttl_hours=self._ttl)
+        assert stored is not None, "an idempotency key that was taken vanished"
+        return self._replay(stored, idempotency)
 
     @staticmethod
     def _replay(stored: StoredAnswer, request: IdempotencyRequest) -> Answer:
@@ -274,26 +292,23 @@ class IntakeService:
                 "received_at": _iso(now),
                 "links": {"application": application_path(code)},
             }
-            answer = (
-                IdempotentAnswer(idempotency, 202, body, self._ttl)
-                if idempotency is not None
-                else None
+            details = {**update_details(update), **({"by_agent": True} if by_agent else {})}
+            first = await self._record_once(
+                session,
+                integrator_id,
+                idempotency,
+                Answer(202, body),
+                lambda answer: session.record_update(
+                    integrator_id=integrator_id,
+                    application_code=code,
+                    kind=kind.value,
+                    details=details,
+                    event=OutboxRecord(self._updates_topic, envelope),
+                    answer=answer,
+                ),
             )
-            recorded = await session.record_update(
-                integrator_id=integrator_id,
-                application_code=code,
-                kind=kind.value,
-                details={**update_details(update), **({"by_agent": True} if by_agent else {})},
-                event=OutboxRecord(self._updates_topic, envelope),
-                answer=answer,
-            )
-            if not recorded:
-                assert idempotency is not None
-                stored = await session.stored_answer(
-                    integrator_id, idempotency.key, ttl_hours=self._ttl
-                )
-                assert stored is not None, "an idempotency key that was taken vanished"
-                return self._replay(stored, idempotency)
+            if first is not None:
+                return first
         log.info(
             "applicant update recorded",
             application_code=code,
@@ -376,24 +391,17 @@ class IntakeService:
                 "caller_mobile_masked": sealed.caller_mobile.masked,
                 "filed_at": now,
             }
-            answer = (
-                IdempotentAnswer(idempotency, 201, body, self._ttl)
-                if idempotency is not None
-                else None
-            )
-            recorded = await session.record_work_order(
+            first = await self._record_once(
+                session,
                 integrator_id,
-                row,
-                OutboxRecord(self._work_orders_topic, envelope),
-                answer,
+                idempotency,
+                Answer(201, body),
+                lambda answer: session.record_work_order(
+                    integrator_id, row, OutboxRecord(self._work_orders_topic, envelope), answer
+                ),
             )
-            if not recorded:
-                assert idempotency is not None
-                stored = await session.stored_answer(
-                    integrator_id, idempotency.key, ttl_hours=self._ttl
-                )
-                assert stored is not None, "an idempotency key that was taken vanished"
-                return self._replay(stored, idempotency)
+            if first is not None:
+                return first
         log.info(
             "work order filed",
             order_code=order_code,
