@@ -3,25 +3,15 @@ component is alive while any replica beats, and rows of replicas long gone are p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from onceonly.platform.heartbeat import beat, instance_name, stale_components
-from onceonly.platform.testing import migrated_pool, unique_prefix
+from onceonly.platform.testing import unique_prefix
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(
-        database_url, component="intake", package="onceonly.intake", max_size=2
-    ) as opened:
-        yield opened
 
 
 async def other_replica(pool: asyncpg.Pool, component: str, *, age: timedelta) -> None:

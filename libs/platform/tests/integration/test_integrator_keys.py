@@ -21,17 +21,9 @@ from onceonly.platform.integrator_keys import (
     IntegratorKeys,
     PostgresIntegratorKeys,
 )
-from onceonly.platform.testing import fresh_database, migrated_pool, test_database_url
+from onceonly.platform.testing import fresh_database
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture(scope="module")
-async def pool() -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(
-        test_database_url(), component="platform", package="onceonly.platform", max_size=2
-    ) as created:
-        yield created
 
 
 @pytest_asyncio.fixture(params=["postgres", "in-memory"])

@@ -5,24 +5,14 @@ and without the database the limiter refuses."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from onceonly.platform.shared_limits import SharedRateLimiter
-from onceonly.platform.testing import eventually, migrated_pool, unique_prefix
+from onceonly.platform.testing import eventually, unique_prefix
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    async with migrated_pool(
-        database_url, component="intake", package="onceonly.intake", max_size=4
-    ) as opened:
-        yield opened
 
 
 def replica(pool: asyncpg.Pool, scope: str, **options: float) -> SharedRateLimiter:
