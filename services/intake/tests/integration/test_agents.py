@@ -24,6 +24,7 @@ from pypdf import PdfWriter
 from onceonly.events.v1 import application_pb2, approval_pb2
 from onceonly.intake.application_code import china_day
 from onceonly.intake.approval_follower import ApprovalFollower
+from onceonly.intake.checksums import iso7064_mod11_2
 from onceonly.intake.relay import OutboxRelay
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.envelope import Envelope, new_envelope
@@ -33,12 +34,10 @@ from onceonly.platform.testing import TopicReader, eventually
 
 pytestmark = pytest.mark.integration
 
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
 
 def resident_id(rng: random.Random) -> str:
     body = f"330102197607{rng.randint(10, 28):02d}{rng.randint(100, 999)}"
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
+    return body + iso7064_mod11_2(body)
 
 
 @pytest.fixture
