@@ -46,6 +46,7 @@ from tests.observability.processes import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]
 
+DECISION_ROUTE = "POST /v1/applications/{code}/tasks/{department}/decision"
 DEADLINE_SECONDS = 120.0
 NAME = household_transfer()["applicant"]["name"]
 PERSONAL_DATA = (RESIDENT_ID, MOBILE, NAME)
@@ -178,9 +179,18 @@ async def test_every_step_is_found_from_the_application_trace(
         assert (await http.get(f"{notify}/v1/notifications")).status_code == 401
 
     def complete(spans: list[ReceivedSpan]) -> bool:
+        # Every span asserted on below, from whichever process: each exports on its own
+        # batch schedule, so the worker's handler can arrive before the API's request.
         mine = in_trace(spans, application)
-        return any(s.name == "HandleUpdate:decide" for s in mine) and any(
-            s.service == "onceonly-notify" and s.name == "notify process TaskDecided" for s in mine
+        return (
+            any(s.name == "HandleUpdate:decide" for s in mine)
+            and any(
+                s.service == "onceonly-notify" and s.name == "notify process TaskDecided"
+                for s in mine
+            )
+            and any(s.name == "intake-approvals process TaskDecided" for s in mine)
+            and any(s.name == DECISION_ROUTE and s.kind == SERVER for s in spans)
+            and any(s.name == "workflow-bridge process SupplementProvided" for s in spans)
         )
 
     async def exported() -> list[ReceivedSpan]:
@@ -196,7 +206,7 @@ async def test_every_step_is_found_from_the_application_trace(
     [request] = [
         s
         for s in spans
-        if s.kind == SERVER and s.name == "POST /v1/applications/{code}/tasks/{department}/decision"
+        if s.kind == SERVER and s.name == DECISION_ROUTE
     ]
     assert request.trace_id != application
     assert request.attributes["onceonly.application_code"] == code
