@@ -191,3 +191,25 @@ async def test_the_same_404_for_a_wrong_code_and_wrong_digits_of_a_followed_appl
     right = await client.get("/v1/progress", params={"code": code, "last4": "5678"})
     assert right.status_code == 200
     assert right.json()["expected_completion"]["date"] == DUE.isoformat()
+
+
+async def test_the_page_is_served_with_a_strict_csp_and_the_security_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get(
+        "/progress/330100-20250303-0004276", headers={"Accept-Language": "en-GB,en;q=0.9"}
+    )
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'data-lang="en"' in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store"
+    # Whatever the path says, the page never echoes it (its script reads the path).
+    odd = await client.get("/progress/%3Cscript%3Ealert(1)", params={"lang": "zh"})
+    assert odd.status_code == 200 and "alert(1)" not in odd.text and 'data-lang="zh"' in odd.text
+    assert (await client.get("/progress/" + "9" * 41)).status_code == 422
+    schema = (await client.get("/openapi.json")).json()
+    assert not any(path.startswith("/progress") for path in schema["paths"])
