@@ -280,8 +280,10 @@ class SubmissionReceipt(BaseModel):
     progress_token: str = Field(
         description="The application's lookup token, for the link the integrator sends the"
         " applicant (SMS, app): `/v1/progress?code={application_code}&token={progress_token}`"
-        " opens the citizen progress lookup without typing digits. Treat it like a"
-        " password of this one application's status.",
+        " opens the citizen progress lookup without typing digits, and so does the mobile"
+        " progress page `/progress/{application_code}#t={progress_token}` (in the"
+        " fragment, which no server log sees). Treat it like a password of this one"
+        " application's status.",
         examples=["q8ZpX1tR0m3nVb2cY5kLwA"],
     )
 
