@@ -29,6 +29,15 @@ if [[ ! -x "$CHROMIUM" ]]; then
         die_with_log chromium "apt-get succeeded but $CHROMIUM is still missing" "$INSTALL_LOG"
 fi
 
+# Chinese text shows as boxes in screenshots without a CJK font (the progress page's).
+if command -v fc-list >/dev/null && [[ -z "$(fc-list :lang=zh 2>/dev/null)" ]] &&
+    [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    say "chromium: installing a CJK font (fonts-wqy-zenhei)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        fonts-wqy-zenhei >>"$INSTALL_LOG" 2>&1 </dev/null ||
+        say "chromium: no CJK font installed (see $INSTALL_LOG): Chinese shows as boxes"
+fi
+
 # Proves the binary runs (missing shared libraries show here, not in the test).
 version="$("$CHROMIUM" --headless --no-sandbox --version 2>>"$INSTALL_LOG")" ||
     die_with_log chromium "$CHROMIUM does not start" "$INSTALL_LOG"

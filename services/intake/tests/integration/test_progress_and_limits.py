@@ -62,6 +62,13 @@ async def test_the_applicant_sees_status_and_matter_only(
             "name_en": body["matter"]["name_en"],
         },
         "lookups": [],  # nothing looked up yet (no approval events in this test)
+        # Not accepted yet: no date, nobody deciding, nothing asked for.
+        "expected_completion": None,
+        "deciding": [],
+        "to_provide": [],
+        "last_steps": [
+            {"at": body["last_steps"][0]["at"], "zh": "已提交申请", "en": "Application submitted"}
+        ],
     }
     # The code itself is digits too: look for personal data in everything else.
     text = json.dumps(body, ensure_ascii=False).replace(code, "")

@@ -17,6 +17,7 @@ from onceonly.events.v1 import approval_pb2
 from onceonly.intake.approval_status import (
     NOT_EXAMINED,
     clock_json,
+    steps_json,
     stored_status,
     tasks_json,
 )
@@ -149,3 +150,28 @@ def record() -> ApplicationRecord:
         submitted_at=datetime(2025, 3, 3, 0, 30, tzinfo=UTC),
         event_id="",
     )
+
+
+@settings(max_examples=150, deadline=None)
+@given(streams)
+def test_steps_and_supplement_deadlines_read_back_as_folded(stream) -> None:
+    in_memory = through_rows = NOT_EXAMINED
+
+    def stored(state: ApprovalStatus) -> ApprovalStatus:
+        return stored_status(
+            **columns(state),
+            supplement_due_at=state.supplement_due_at,
+            steps=json.loads(json.dumps(steps_json(state))),
+        )
+
+    for message, at in stream:
+        in_memory = fold(in_memory, message, at=at)
+        through_rows = stored(fold(through_rows, message, at=at))
+    assert through_rows.steps == in_memory.steps
+    assert through_rows.supplement_due_at == in_memory.supplement_due_at
+    for department, task in in_memory.tasks.items():
+        again = through_rows.tasks[department]
+        assert (again.supplement_materials, again.supplement_due_at) == (
+            task.supplement_materials,
+            task.supplement_due_at,
+        )

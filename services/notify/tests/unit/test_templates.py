@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from importlib import resources
 
 import pytest
 import yaml
@@ -562,3 +563,41 @@ def test_a_provisional_date_with_deficiency_and_after_an_extension_is_marked(
     assert "该环节预计于2025年3月14日前办结（节假日安排公布后可能调整）。" in zh.text
     en = _text(extension, "en", catalogue)
     assert "now expected by 2025-03-14 (an estimate until the holiday schedule" in en, en
+
+
+BASE = "https://zwfw.example.gov.cn"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "missing"),
+    [
+        (approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED, ()),
+        (approval_pb2.ACCEPTANCE_OUTCOME_ACCEPTED_WITH_DEFICIENCY, ("seal-specimen",)),
+        (approval_pb2.ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED, ("premises-proof",)),
+    ],
+)
+def test_the_acceptance_sms_links_the_progress_page_when_its_address_is_set(
+    events, catalogue, outcome: int, missing: tuple[str, ...]
+) -> None:
+    message = events.accepted(CODE, outcome=outcome, missing=missing)
+    plain = render(message, "zh", catalogue)
+    zh = render(message, "zh", catalogue, progress_base_url=BASE + "/")
+    en = render(message, "en", catalogue, progress_base_url=BASE)
+    assert plain is not None and zh is not None and en is not None
+    assert zh.template == plain.template  # the same template, with the link after it
+    assert zh.text == plain.text + f"进度查询：{BASE}/progress/{CODE}"
+    assert en.text.endswith(f" Progress: {BASE}/progress/{CODE}")
+    assert "http" not in plain.text
+
+
+def test_only_the_acceptance_sms_carries_the_link(events, catalogue) -> None:
+    decided = render(events.decided(CODE), "zh", catalogue, progress_base_url=BASE)
+    assert decided is not None and BASE not in decided.text
+
+
+def test_a_progress_link_may_use_only_the_url(catalogue) -> None:
+    shipped = resources.files("onceonly.notify").joinpath("templates.yaml")
+    raw = yaml.safe_load(shipped.read_text("utf-8"))
+    raw["languages"]["en"]["progress_link"] = " Progress: {url} for {application_code}"
+    with pytest.raises(TemplateError, match="progress_link may only use url"):
+        parse_templates(raw)

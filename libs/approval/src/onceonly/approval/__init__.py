@@ -14,13 +14,23 @@ from onceonly.approval.states import (
     Decision,
     PauseReason,
     SpecialProcedureKind,
+    StepKind,
     SupervisionLevel,
     TaskState,
 )
-from onceonly.approval.views import Alert, ApprovalStatus, Clock, PausedInterval, TaskView
+from onceonly.approval.views import (
+    RECENT_STEPS,
+    Alert,
+    ApprovalStatus,
+    Clock,
+    PausedInterval,
+    Step,
+    TaskView,
+)
 
 __all__ = [
     "FINISHED",
+    "RECENT_STEPS",
     "TASK_FINISHED",
     "AcceptanceOutcome",
     "Alert",
@@ -31,6 +41,8 @@ __all__ = [
     "PauseReason",
     "PausedInterval",
     "SpecialProcedureKind",
+    "Step",
+    "StepKind",
     "SupervisionLevel",
     "TaskState",
     "TaskView",

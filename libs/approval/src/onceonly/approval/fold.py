@@ -28,6 +28,7 @@ from onceonly.approval.states import (
     SupervisionLevel,
     TaskState,
 )
+from onceonly.approval.steps import step_of, with_step
 from onceonly.approval.views import Alert, ApprovalStatus, Clock, PausedInterval, TaskView
 from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
 
@@ -38,6 +39,51 @@ def fold(status: ApprovalStatus, message: Message, *, at: datetime) -> ApprovalS
     at = utc(at)
     last = at if status.last_event_at is None else max(status.last_event_at, at)
     status = replace(status, last_event_at=last)
+    step = step_of(message, at)
+    after = _folded(status, message, at)
+    if step is not None and takes_effect(status, message):
+        after = replace(after, steps=with_step(after.steps, step))
+    return after
+
+
+def takes_effect(status: ApprovalStatus, message: Message) -> bool:
+    """Whether the rules take the event in (an event they ignore, a decision on a
+    finished task or an older state, is no step either). Judged on the states alone,
+    which every projection keeps, so that a status read back from storage records the
+    same steps as one kept in memory."""
+    match message:
+        case application_pb2.ApplicationSubmitted():
+            return True  # whenever it comes: it is recorded after acceptance at times
+        case approval_pb2.ApplicationAccepted():
+            outcome = AcceptanceOutcome.of_protobuf(message.outcome)
+            return (
+                outcome is not None
+                and not status.finished
+                and outcome.application_state.rank >= status.state.rank
+            )
+        case approval_pb2.TaskReturned():
+            task = status.tasks.get(message.department_code)
+            return not status.finished and task is not None and task.state is TaskState.APPROVED
+        case approval_pb2.SpecialProcedureStarted() | approval_pb2.SpecialProcedureEnded():
+            # One at a time: a second start while one runs, an end without one, ignored.
+            task = status.tasks.get(message.department_code)
+            running = task is not None and bool(task.special_procedure)
+            if isinstance(message, approval_pb2.SpecialProcedureEnded):
+                return running and task is not None and not task.finished
+            return bool(message.department_code) and not running and not (task and task.finished)
+        case (
+            approval_pb2.TaskStarted()
+            | approval_pb2.TaskDecided()
+            | approval_pb2.ExtensionDecided()
+            | approval_pb2.DepartmentAdded()
+            | approval_pb2.DepartmentRemoved()
+        ):
+            task = status.tasks.get(message.department_code)
+            return bool(message.department_code) and (task is None or not task.finished)
+    return not status.finished
+
+
+def _folded(status: ApprovalStatus, message: Message, at: datetime) -> ApprovalStatus:
     match message:
         case application_pb2.ApplicationSubmitted():
             status = _with_matter(status, message.matter_code)
@@ -52,6 +98,7 @@ def fold(status: ApprovalStatus, message: Message, *, at: datetime) -> ApprovalS
                 reason="",
                 missing_materials=(),
                 missing_since=None,
+                supplement_due_at=None,
                 clock=clock_of(message) or status.clock,
                 elicence_number=message.elicence_number,
             )
@@ -156,7 +203,10 @@ def _clocks_resumed(
     if status.missing_materials and provided and not status.finished:
         left = tuple(m for m in status.missing_materials if m not in provided)
         status = replace(
-            status, missing_materials=left, missing_since=status.missing_since if left else None
+            status,
+            missing_materials=left,
+            missing_since=status.missing_since if left else None,
+            supplement_due_at=status.supplement_due_at if left else None,
         )
     return status
 
@@ -174,6 +224,8 @@ def _resumed(task: TaskView, at: datetime) -> TaskView:
         reason="",
         decided_at=None,
         paused_since=None,
+        supplement_materials=(),
+        supplement_due_at=None,
         **changes,
     )
 
@@ -196,6 +248,7 @@ def _accepted(
         reason=refusal_text(message),
         missing_materials=missing,
         missing_since=at if missing else None,
+        supplement_due_at=instant(message, "supplement_due_at") if missing else None,
         clock=clock or status.clock,
     )
 
@@ -253,6 +306,8 @@ def _started(
         reason="",
         decided_at=None,
         paused_since=None,
+        supplement_materials=(),
+        supplement_due_at=None,
         **changes,
     )
     return _put(status, _with_clock(task, message))
@@ -274,7 +329,13 @@ def _decided(
         supervision_level=SupervisionLevel.NONE,
     )
     if decision is Decision.SUPPLEMENT_REQUESTED:
-        task = replace(task, paused=True, paused_since=at)
+        task = replace(
+            task,
+            paused=True,
+            paused_since=at,
+            supplement_materials=tuple(message.missing_materials),
+            supplement_due_at=instant(message, "supplement_due_at"),
+        )
         if message.missing_materials and not status.finished:
             # 一次性告知: what the department asks for is what the application misses.
             missing = tuple(dict.fromkeys((*status.missing_materials, *message.missing_materials)))

@@ -145,6 +145,31 @@ class SpecialProcedureKind(StrEnum):
     ON_SITE_INSPECTION = "on_site_inspection"
 
 
+class StepKind(StrEnum):
+    """A step of an application as its applicant is told of it (the progress lookup's
+    "last steps"): what happened, never who did it or in whose words."""
+
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    ACCEPTED_WITH_DEFICIENCY = "accepted_with_deficiency"
+    SUPPLEMENT_REQUESTED = "supplement_requested"  # at acceptance (补正)
+    REFUSED = "refused"
+    TASK_STARTED = "task_started"  # a department began its review
+    TASK_APPROVED = "task_approved"
+    TASK_REJECTED = "task_rejected"
+    TASK_SUPPLEMENT_REQUESTED = "task_supplement_requested"
+    SUPPLEMENT_RECEIVED = "supplement_received"
+    SPECIAL_PROCEDURE_STARTED = "special_procedure_started"  # detail: its kind
+    SPECIAL_PROCEDURE_ENDED = "special_procedure_ended"
+    EXTENDED = "extended"
+    RETURNED = "returned"  # sent back for re-review
+    DEPARTMENT_ADDED = "department_added"
+    DEPARTMENT_REMOVED = "department_removed"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
 class PauseReason(StrEnum):
     """Why a task's clock stood still (a closed pause's reason names the procedure's
     kind after a colon: `special_procedure:hearing`)."""

@@ -15,9 +15,13 @@ from datetime import datetime
 from onceonly.approval.states import (
     FINISHED,
     ApplicationState,
+    StepKind,
     SupervisionLevel,
     TaskState,
 )
+
+# How many steps a status keeps (the latest): enough for "the last few steps".
+RECENT_STEPS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,17 @@ class PausedInterval:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One step of the application, as its applicant may be told of it: no free text
+    (reasons, notes) and no staff, only what happened, to which department, when."""
+
+    kind: StepKind
+    at: datetime
+    department_code: str = ""
+    detail: str = ""  # the special procedure's kind, for its steps
+
+
+@dataclass(frozen=True, slots=True)
 class TaskView:
     """One department's task (审批环节) of an application."""
 
@@ -83,6 +98,10 @@ class TaskView:
     resumed_at: datetime | None = None
     paused_intervals: tuple[PausedInterval, ...] = ()
     paused_seconds: int = 0
+    # The department's open supplement request (一次性告知): what it asked for and by
+    # when; cleared when the task runs again.
+    supplement_materials: tuple[str, ...] = ()
+    supplement_due_at: datetime | None = None
     special_procedure: str | None = None  # the kind of the running special procedure
     special_since: datetime | None = None
     # When the latest special procedure ran past its maximum length (SpecialProcedureOverrun).
@@ -126,6 +145,9 @@ class ApprovalStatus:
     # Asked for at acceptance (or why it was refused), and since when.
     missing_materials: tuple[str, ...] = ()
     missing_since: datetime | None = None
+    # Until when the applicant may provide what acceptance asked for (补正); None when
+    # nothing is asked for at acceptance or the request told no deadline.
+    supplement_due_at: datetime | None = None
     # The application's clock as the last acceptance or completion that advanced the
     # application carried it.
     clock: Clock | None = None
@@ -140,6 +162,8 @@ class ApprovalStatus:
     elicence_revocation_reason: str = ""
     rating: int | None = None  # the applicant's latest rating (好差评), 1..5
     last_event_at: datetime | None = None
+    # The latest steps (at most RECENT_STEPS), oldest first.
+    steps: tuple[Step, ...] = ()
 
     @property
     def finished(self) -> bool:

@@ -6,8 +6,9 @@ around it: the names its OpenAPI document gives the states, the status of an
 application nothing has been heard of yet, what is still missing, and the JSON of
 `intake.approval_status` (`stored_*`, `*_json`). That JSON keeps the shape it always had
 (rows stored before read back as they were) and holds what intake shows: its status,
-reason, missing materials, the application's clock and, per department, the task's
-state, name, clock, reason, decision time and running special procedure.
+reason, missing materials (and until when acceptance allows them), the application's
+clock, its latest steps and, per department, the task's state, name, clock, reason,
+decision time, running special procedure and open supplement request.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from onceonly.approval import (
     ApplicationState,
     ApprovalStatus,
     Clock,
+    Step,
+    StepKind,
     TaskState,
     TaskView,
 )
@@ -78,7 +81,40 @@ def task_json(task: TaskView) -> dict[str, Any]:
     }
     if task.clock is not None:
         found["clock"] = clock_json(task.clock)
+    # Only while a request is open: rows without them read back as they were.
+    if task.supplement_materials:
+        found["supplement_materials"] = list(task.supplement_materials)
+    if task.supplement_due_at is not None:
+        found["supplement_due_at"] = _iso(task.supplement_due_at)
     return found
+
+
+def steps_json(state: ApprovalStatus) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": step.kind.value,
+            "at": _iso(step.at),
+            "department_code": step.department_code,
+            "detail": step.detail,
+        }
+        for step in state.steps
+    ]
+
+
+def stored_steps(steps: list[Mapping[str, Any]]) -> tuple[Step, ...]:
+    found = []
+    for step in steps:
+        at = _instant(step.get("at"))
+        if at is not None and step.get("kind") in StepKind.__members__.values():
+            found.append(
+                Step(
+                    kind=StepKind(step["kind"]),
+                    at=at,
+                    department_code=step.get("department_code", ""),
+                    detail=step.get("detail", ""),
+                )
+            )
+    return tuple(found)
 
 
 def stored_status(
@@ -93,6 +129,8 @@ def stored_status(
     last_event_at: datetime | None,
     elicence_revoked_at: datetime | None = None,
     elicence_revocation_reason: str = "",
+    supplement_due_at: datetime | None = None,
+    steps: list[Mapping[str, Any]] | None = None,
 ) -> ApprovalStatus:
     """The status from the columns of its `intake.approval_status` row."""
     return ApprovalStatus(
@@ -106,6 +144,8 @@ def stored_status(
         last_event_at=utc(last_event_at) if last_event_at is not None else None,
         elicence_revoked_at=utc(elicence_revoked_at) if elicence_revoked_at else None,
         elicence_revocation_reason=elicence_revocation_reason,
+        supplement_due_at=utc(supplement_due_at) if supplement_due_at is not None else None,
+        steps=stored_steps(steps or []),
     )
 
 
@@ -118,6 +158,8 @@ def stored_task(department: str, task: Mapping[str, Any]) -> TaskView:
         reason=task.get("reason") or "",
         decided_at=_instant(task.get("decided_at")),
         special_procedure=task.get("special_procedure"),
+        supplement_materials=tuple(task.get("supplement_materials") or ()),
+        supplement_due_at=_instant(task.get("supplement_due_at")),
     )
 
 

@@ -11,7 +11,13 @@ from datetime import datetime
 import asyncpg
 
 from onceonly.approval import ApprovalStatus
-from onceonly.intake.approval_status import NOT_EXAMINED, clock_json, stored_status, tasks_json
+from onceonly.intake.approval_status import (
+    NOT_EXAMINED,
+    clock_json,
+    steps_json,
+    stored_status,
+    tasks_json,
+)
 
 
 class ApprovalStore:
@@ -42,7 +48,8 @@ class ApprovalStore:
                 """
                 SELECT status, reason, missing_materials, missing_since, clock, tasks,
                        elicence_number, last_event_at, event_ids,
-                       elicence_revoked_at, elicence_revocation_reason
+                       elicence_revoked_at, elicence_revocation_reason,
+                       supplement_due_at, steps
                 FROM intake.approval_status WHERE application_code = $1
                 """,
                 application_code,
@@ -55,9 +62,9 @@ class ApprovalStore:
                 INSERT INTO intake.approval_status AS s (
                     application_code, status, reason, missing_materials, missing_since,
                     clock, tasks, elicence_number, last_event_at, event_ids,
-                    elicence_revoked_at, elicence_revocation_reason)
+                    elicence_revoked_at, elicence_revocation_reason, supplement_due_at, steps)
                 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, ARRAY[$10::uuid],
-                    $11, $12)
+                    $11, $12, $13, $14::jsonb)
                 ON CONFLICT (application_code) DO UPDATE SET
                     status = EXCLUDED.status,
                     reason = EXCLUDED.reason,
@@ -70,6 +77,8 @@ class ApprovalStore:
                     event_ids = s.event_ids || EXCLUDED.event_ids,
                     elicence_revoked_at = EXCLUDED.elicence_revoked_at,
                     elicence_revocation_reason = EXCLUDED.elicence_revocation_reason,
+                    supplement_due_at = EXCLUDED.supplement_due_at,
+                    steps = EXCLUDED.steps,
                     updated_at = now()
                 """,
                 application_code,
@@ -84,6 +93,8 @@ class ApprovalStore:
                 uuid.UUID(event_id),
                 state.elicence_revoked_at,
                 state.elicence_revocation_reason,
+                state.supplement_due_at,
+                json.dumps(steps_json(state)),
             )
             await conn.execute(
                 "UPDATE intake.applications SET status = $2 WHERE application_code = $1",
@@ -98,7 +109,7 @@ class ApprovalStore:
             """
             SELECT status, reason, missing_materials, missing_since, clock, tasks,
                    elicence_number, last_event_at, elicence_revoked_at,
-                   elicence_revocation_reason
+                   elicence_revocation_reason, supplement_due_at, steps
             FROM intake.approval_status WHERE application_code = $1
             """,
             application_code,
@@ -133,4 +144,6 @@ def _state(row: asyncpg.Record) -> ApprovalStatus:
         last_event_at=row["last_event_at"],
         elicence_revoked_at=row["elicence_revoked_at"],
         elicence_revocation_reason=row["elicence_revocation_reason"],
+        supplement_due_at=row["supplement_due_at"],
+        steps=json.loads(row["steps"]),
     )

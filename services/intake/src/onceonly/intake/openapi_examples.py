@@ -9,8 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from onceonly.approval import ApplicationState, ApprovalStatus, Clock, TaskState, TaskView
-from onceonly.catalogue import Catalogue
+from onceonly.approval import (
+    ApplicationState,
+    ApprovalStatus,
+    Clock,
+    Step,
+    StepKind,
+    TaskState,
+    TaskView,
+)
+from onceonly.catalogue import Catalogue, Department, Material, Matter
+from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
+from onceonly.intake.progress_answer import step_text
 from onceonly.intake.schemas import (
     ApplicationPage,
     ApplicationSummaryView,
@@ -25,7 +35,12 @@ from onceonly.intake.schemas import (
     MatterList,
     MatterSummary,
     PageLinks,
+    ProgressDeciding,
+    ProgressExpected,
     ProgressMatter,
+    ProgressName,
+    ProgressRequest,
+    ProgressStep,
     ProgressView,
     PublishedKeysView,
     PublishedKeyView,
@@ -52,6 +67,7 @@ def response_examples(catalogue: Catalogue) -> Examples:
     matter = catalogue.matter(MATTER)
     assert matter is not None, f"the catalogue has no {MATTER} matter for the examples"
     update = "/v1/applications/{application_code}/"
+    accepted = step_text(Step(StepKind.ACCEPTED_WITH_DEFICIENCY, ACCEPTED_AT), catalogue)
     return {
         ("get", "/health"): {"200": {"status": "ok", "problems": {}}},
         ("get", "/ready"): {"200": {"status": "ok", "problems": {}}},
@@ -113,6 +129,29 @@ def response_examples(catalogue: Catalogue) -> Examples:
                     matter=ProgressMatter(
                         code=matter.code, name_zh=matter.name_zh, name_en=matter.name_en
                     ),
+                    expected_completion=ProgressExpected(
+                        date=DUE_AT.astimezone(CHINA_STANDARD_TIME).date(),
+                        provisional=False,
+                        paused=False,
+                        working_days_left=7,
+                    ),
+                    deciding=[
+                        ProgressDeciding(department=_name(department), state="deciding")
+                        for department in _departments(catalogue, matter)
+                    ],
+                    to_provide=[
+                        ProgressRequest(
+                            department=None,
+                            materials=[
+                                _name(m) for m in matter.materials if m.deficiency_tolerable
+                            ],
+                            due_date=None,
+                        )
+                    ],
+                    last_steps=[
+                        ProgressStep(at=ACCEPTED_AT, zh=accepted.zh, en=accepted.en),
+                        ProgressStep(at=SUBMITTED_AT, zh="已提交申请", en="Application submitted"),
+                    ],
                 )
             )
         },
@@ -123,6 +162,15 @@ def response_examples(catalogue: Catalogue) -> Examples:
             "200": _dump(MatterGuide.of_matter(matter, catalogue))
         },
     }
+
+
+def _name(item: Department | Material) -> ProgressName:
+    return ProgressName(name_zh=item.name_zh, name_en=item.name_en)
+
+
+def _departments(catalogue: Catalogue, matter: Matter) -> list[Department]:
+    found = (catalogue.department(code) for code in matter.department_codes)
+    return [department for department in found if department is not None]
 
 
 def _dump(model: Any) -> dict[str, Any]:

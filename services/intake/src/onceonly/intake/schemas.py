@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -11,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from onceonly.approval import ApprovalStatus, Clock, TaskView
 from onceonly.catalogue import Catalogue, Matter
 from onceonly.intake.approval_status import NOT_EXAMINED, Status, TaskStatus
+from onceonly.intake.progress_answer import DecidingState
 from onceonly.intake.store import ApplicationRecord, ApplicationSummary
 
 # A query parameter instant: `2025-03-03T08:00:00+08:00`, never a number, 1970 to 2100.
@@ -278,8 +280,10 @@ class SubmissionReceipt(BaseModel):
     progress_token: str = Field(
         description="The application's lookup token, for the link the integrator sends the"
         " applicant (SMS, app): `/v1/progress?code={application_code}&token={progress_token}`"
-        " opens the citizen progress lookup without typing digits. Treat it like a"
-        " password of this one application's status.",
+        " opens the citizen progress lookup without typing digits, and so does the mobile"
+        " progress page `/progress/{application_code}#t={progress_token}` (in the"
+        " fragment, which no server log sees). Treat it like a password of this one"
+        " application's status.",
         examples=["q8ZpX1tR0m3nVb2cY5kLwA"],
     )
 
@@ -592,8 +596,57 @@ class ProgressLookup(BaseModel):
     reason_zh: str = Field(examples=["身份信息已核验"])
 
 
+class ProgressName(BaseModel):
+    name_zh: str = Field(examples=["公安局"])
+    name_en: str = Field(examples=["Public Security Bureau"])
+
+
+class ProgressExpected(BaseModel):
+    date: dt.date = Field(
+        description="Expected completion (办结) date, China Standard Time",
+        examples=["2025-03-17"],
+    )
+    provisional: bool = Field(
+        description="An estimate: counted past the last published holiday notice (only"
+        " the law's holidays are known), so it may still move when the notice is out"
+    )
+    paused: bool = Field(
+        description="A clock stands still (waiting for a supplement or a special"
+        " procedure): the date moves later by the time it stands"
+    )
+    working_days_left: int = Field(
+        description="Working days after today up to the date: 0 on the day itself,"
+        " negative when it has passed",
+        examples=[7],
+    )
+
+
+class ProgressDeciding(BaseModel):
+    department: ProgressName
+    state: DecidingState
+
+
+class ProgressRequest(BaseModel):
+    department: ProgressName | None = Field(
+        description="The department that asked; null: the window, at acceptance"
+    )
+    materials: list[ProgressName]
+    due_date: dt.date | None = Field(
+        description="Provide by this day (China Standard Time); null: no deadline told"
+        " (items accepted with deficiency are due before completion)",
+        examples=["2025-03-23"],
+    )
+
+
+class ProgressStep(BaseModel):
+    at: datetime
+    zh: str = Field(examples=["公安局开始审查"])
+    en: str = Field(examples=["Public Security Bureau started its review"])
+
+
 class ProgressView(BaseModel):
-    """Status and matter only: nothing about the applicant, not even masked."""
+    """Status and matter, and when (in working days): nothing about the applicant, not
+    even masked, and no staff."""
 
     application_code: str = Field(examples=["330100-20250303-0004276"])
     status: Status = Field(examples=["accepted"])
@@ -602,6 +655,21 @@ class ProgressView(BaseModel):
         default_factory=list,
         description="What was looked up for the applicant in base registries, and when"
         " (免证办); no record references here",
+    )
+    expected_completion: ProgressExpected | None = Field(
+        default=None,
+        description="null before acceptance, while acceptance waits for a supplement,"
+        " and once finished",
+    )
+    deciding: list[ProgressDeciding] = Field(
+        default_factory=list, description="The departments whose part is still open"
+    )
+    to_provide: list[ProgressRequest] = Field(
+        default_factory=list,
+        description="What the applicant must still provide, and by when (补正/容缺)",
+    )
+    last_steps: list[ProgressStep] = Field(
+        default_factory=list, description="The latest steps in plain words, newest first"
     )
 
 

@@ -65,6 +65,9 @@ class IntakeSettings(PlatformSettings):
     progress_lockout_window_seconds: float = Field(default=900.0, gt=0)
     progress_lockout_seconds: float = Field(default=900.0, gt=0)
     progress_failures_per_minute: int = Field(default=60, ge=1)
+    # The operators' calendar notices (YYYY.yaml), as for the workflow: the progress
+    # lookup counts the working days left on the same calendar as the deadlines.
+    calendar_dir: str = ""
     # Reverse proxies (IP addresses or CIDR networks, comma-separated) whose
     # X-Forwarded-For is believed; empty: the header is never believed and the client is
     # the peer. The uvicorn server's own proxy-header handling is off.

@@ -79,6 +79,7 @@ class ProgressRow:
     status: str
     mobile_sealed: str
     identifier_sealed: str
+    submitted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,7 +434,8 @@ class ApplicationStore:
         """What the citizen lookup needs of any integrator's application."""
         row = await self._pool.fetchrow(
             """
-            SELECT application_code, matter_code, status, mobile_sealed, identifier_sealed
+            SELECT application_code, matter_code, status, mobile_sealed, identifier_sealed,
+                   submitted_at
             FROM intake.applications WHERE application_code = $1
             """,
             code,
@@ -446,6 +448,7 @@ class ApplicationStore:
             row["status"],
             row["mobile_sealed"],
             row["identifier_sealed"],
+            row["submitted_at"],
         )
 
     async def applications_page(

@@ -139,6 +139,7 @@ class Notifier:
         clock: Clock = _utcnow,
         retry_base: timedelta = timedelta(seconds=5),
         lease: timedelta = timedelta(seconds=60),
+        progress_base_url: str = "",
     ) -> None:
         if providers is None:
             if provider is None:
@@ -156,6 +157,7 @@ class Notifier:
         self._clock = clock
         self._retry_base = retry_base
         self._lease = lease
+        self._progress_base_url = progress_base_url
 
     # -- events --------------------------------------------------------------------------
 
@@ -201,6 +203,7 @@ class Notifier:
                 self._catalogue,
                 templates=self._templates,
                 occurred_at=envelope.time,
+                progress_base_url=self._progress_base_url,
             )
         except TemplateError as exc:
             raise PermanentMessageError(f"cannot render {envelope.type}: {exc}") from exc

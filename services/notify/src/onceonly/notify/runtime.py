@@ -159,6 +159,7 @@ class NotifyRuntime:
             policy=policy,
             staff=load_directory(settings.notify_staff_directory),
             lease=timedelta(seconds=settings.notify_scheduler_lease_seconds),
+            progress_base_url=settings.notify_progress_base_url,
             **clock_kwargs,
         )
         self.webhooks = WebhookStore(self.pool)

@@ -77,6 +77,11 @@ class NotifySettings(PlatformSettings):
     # none), and at most this many SMS per hour to one number (0: no limit). Held-back
     # messages wait in the ledger and go out when allowed; urgent ones go out at once.
     notify_quiet_hours: str = ""
+    # Intake's public address (https://..., no path): the acceptance SMS links the
+    # applicant's mobile progress page at <this>/progress/<code>. Empty: no link.
+    notify_progress_base_url: str = Field(
+        default="", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$"
+    )
     notify_sms_per_hour: int = Field(default=0, ge=0)
     # The loop that sends held-back messages: how often it looks, and how long one send
     # may take before a crashed sender's message is due again (then in doubt).

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from google.protobuf.message import Message
@@ -185,6 +186,9 @@ class LanguagePack:
     whole_application: str = ""
     # The names of the special procedures' kinds (特别程序); a kind not named shows as is.
     special_procedures: dict[str, str] = field(default_factory=dict)
+    # Appended to the acceptance SMS when a progress page is published ({url}: the
+    # application's page, see `progress_url`).
+    progress_link: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +242,7 @@ def parse_templates(raw: Any, *, origin: str = "<templates>") -> TemplateSet:
                 special_procedures={
                     str(k): str(v) for k, v in (spec.get("special_procedures") or {}).items()
                 },
+                progress_link=str(spec.get("progress_link", "")),
             )
         except (AttributeError, KeyError, TypeError) as exc:
             problems.append(f"{code}: missing or malformed {exc}")
@@ -250,6 +255,8 @@ def parse_templates(raw: Any, *, origin: str = "<templates>") -> TemplateSet:
             unknown = _placeholders(text) - TEMPLATE_FIELDS.get(key, frozenset())
             if key in TEMPLATE_FIELDS and unknown:
                 problems.append(f"{code}: template {key} uses unknown {sorted(unknown)}")
+        if _placeholders(pack.progress_link) - {"url"}:
+            problems.append(f"{code}: progress_link may only use url")
         if _placeholders(pack.date_format) - {"year", "month", "day"}:
             problems.append(f"{code}: date_format may only use year, month, day")
         languages[pack.code] = pack
@@ -445,15 +452,35 @@ def render(
     *,
     templates: TemplateSet | None = None,
     occurred_at: datetime | None = None,
+    progress_base_url: str = "",
 ) -> Rendered | None:
     """The citizen's text for an event, or None when the event needs no citizen message.
-    `occurred_at` (the event's time) dates a supplement request's deadline."""
+    `occurred_at` (the event's time) dates a supplement request's deadline;
+    `progress_base_url` (intake's public address; empty: none) adds the progress page's
+    link to the acceptance message."""
     templates = templates or default_templates()
     pack = templates.pack(language)
     chosen = _choose(message, pack, catalogue, occurred_at)
     if chosen is None:
         return None
-    return _fill(pack, *chosen)
+    rendered = _fill(pack, *chosen)
+    if (
+        progress_base_url
+        and pack.progress_link
+        and isinstance(message, approval_pb2.ApplicationAccepted)
+    ):
+        # The acceptance SMS links the applicant's progress page (the code only: the
+        # applicant types the mobile's last four digits there).
+        link = pack.progress_link.format(
+            url=progress_url(progress_base_url, message.application_code)
+        )
+        rendered = replace(rendered, text=rendered.text + link)
+    return rendered
+
+
+def progress_url(base_url: str, application_code: str) -> str:
+    """The application's mobile progress page, served by intake at /progress/{code}."""
+    return f"{base_url.rstrip('/')}/progress/{quote(application_code, safe='')}"
 
 
 def render_rating_invitation(

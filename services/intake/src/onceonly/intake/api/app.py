@@ -19,6 +19,7 @@ from onceonly.intake.api import (
     materials,
     matters,
     progress,
+    progress_page,
     updates,
     work_orders,
 )
@@ -93,6 +94,7 @@ def create_app(
         updates.router,
         materials.router(settings.material_max_bytes),
         progress.router,
+        progress_page.router,
         elicences.router,
         matters.router,
         work_orders.router,

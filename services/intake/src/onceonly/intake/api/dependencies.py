@@ -11,6 +11,7 @@ database pool and the service. Routes reach it only through these dependencies.
 
 import json
 from dataclasses import dataclass
+from pathlib import Path as PathLib
 from typing import Annotated, Any
 
 import asyncpg
@@ -21,6 +22,7 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from onceonly.catalogue import Catalogue
+from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
 from onceonly.intake import metrics
 from onceonly.intake.application_code import parse_application_code
 from onceonly.intake.client_address import Network, client_address
@@ -70,6 +72,7 @@ class IntakeState:
     elicence_keys: PublishedKeys | None  # read once: None, verification answers 503
     progress_tokens: ProgressTokens  # lookup tokens (receipts issue, the lookup verifies)
     trusted_proxies: tuple[Network, ...]  # whose X-Forwarded-For is believed
+    calendar: WorkingCalendar  # the working days left of the progress lookup
     given_pool: asyncpg.Pool | None = None  # tests' pool: used, and left open
     pool: asyncpg.Pool | None = None  # set by the lifespan
     store: ApplicationStore | None = None  # set by the lifespan
@@ -114,6 +117,9 @@ class IntakeState:
             elicence_keys=settings.elicence_public_keys(),
             progress_tokens=ProgressTokens(settings.pii_keys.get_secret_value()),
             trusted_proxies=settings.trusted_proxy_networks(),
+            calendar=default_calendar(
+                PathLib(settings.calendar_dir) if settings.calendar_dir else None
+            ),
             given_pool=pool,
         )
         return state

@@ -3,6 +3,7 @@ per application code (lockout) and per deployment (failures per minute)."""
 
 # No `from __future__ import annotations`: FastAPI resolves the route annotations.
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,11 +11,31 @@ from fastapi import APIRouter, Query
 from onceonly.intake import metrics
 from onceonly.intake.api.dependencies import ClientAddress, Lookup, MatterCatalogue, State
 from onceonly.intake.application_code import parse_application_code
+from onceonly.intake.approval_status import NOT_EXAMINED, outstanding_materials
+from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.errors import InvalidValue, LookupsLimited
 from onceonly.intake.lookup_store import LookupStore
 from onceonly.intake.problems import documented, invalid, no_progress_match
 from onceonly.intake.progress import LAST4, TOKEN
-from onceonly.intake.schemas import ProgressLookup, ProgressMatter, ProgressView
+from onceonly.intake.progress_answer import (
+    Name,
+    china_date,
+    deciding,
+    expected_completion,
+    last_steps,
+    to_provide,
+    working_days_left,
+)
+from onceonly.intake.schemas import (
+    ProgressDeciding,
+    ProgressExpected,
+    ProgressLookup,
+    ProgressMatter,
+    ProgressName,
+    ProgressRequest,
+    ProgressStep,
+    ProgressView,
+)
 from onceonly.platform.limits import retry_after_header, too_many_requests
 
 router = APIRouter(tags=["citizens"])
@@ -28,8 +49,12 @@ router = APIRouter(tags=["citizens"])
         "No API key: for applicants themselves. Give the application code and either the"
         " lookup `token` (from the link the integrator sent, see `progress_token` in the"
         " submission's receipt) or the last four digits of the applicant's mobile number"
-        " (`last4`). Answers the status, the matter and what was looked up in base"
-        " registries for the applicant, and when (no record references). Wrong digits,"
+        " (`last4`). Answers the status, the matter, what was looked up in base"
+        " registries for the applicant and when (no record references), and when the"
+        " application is expected to be completed: the date (marked `provisional` when"
+        " it is an estimate past the published holiday notices), the working days left,"
+        " the departments still deciding, what the applicant must still provide and by"
+        " when, and the last steps in plain words (zh and en). Wrong digits,"
         " a wrong token, an unknown code and a code locked after repeated wrong digits"
         " all answer the same 404. Limited per client address, and for `last4` per"
         " deployment (429)."
@@ -93,6 +118,16 @@ async def progress(
         raise nowhere
     assert state.pool is not None  # opened by the lifespan
     lookups, _ = await LookupStore(state.pool).lookups(found.application_code)
+    approvals = ApprovalStore(state.pool)
+    # The follower's projection of the approval events: no Temporal query per lookup.
+    approval = await approvals.state_of(found.application_code) or NOT_EXAMINED
+    supplied = (
+        await approvals.supplied_since(found.application_code, approval.missing_since)
+        if approval.missing_materials
+        else set()
+    )
+    expected = expected_completion(approval)
+    today = china_date(datetime.now(UTC))
     return ProgressView(
         application_code=found.application_code,
         status=found.status,
@@ -108,4 +143,36 @@ async def progress(
             )
             for item in lookups
         ],
+        expected_completion=ProgressExpected(
+            date=expected.due_on,
+            provisional=expected.provisional,
+            paused=expected.paused,
+            working_days_left=working_days_left(
+                state.calendar, today=today, due_on=expected.due_on
+            ),
+        )
+        if expected is not None
+        else None,
+        deciding=[
+            ProgressDeciding(department=_name(item.department), state=item.state)
+            for item in deciding(approval, catalogue, matter_code=matter.code)
+        ],
+        to_provide=[
+            ProgressRequest(
+                department=_name(request.department) if request.department else None,
+                materials=[_name(material) for material in request.materials],
+                due_date=request.due_on,
+            )
+            for request in to_provide(
+                approval, outstanding_materials(approval, supplied), catalogue
+            )
+        ],
+        last_steps=[
+            ProgressStep(at=step.at, zh=step.zh, en=step.en)
+            for step in last_steps(approval, catalogue, submitted_at=found.submitted_at)
+        ],
     )
+
+
+def _name(name: Name) -> ProgressName:
+    return ProgressName(name_zh=name.zh, name_en=name.en)
