@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from onceonly.platform.dead_letters import dead_letter_commands
+from onceonly.platform.elicence_signatures import SigningKeys
+from onceonly.platform.secrets import SettingsRefused
 from onceonly.platform.settings import load_settings
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 from onceonly.tracking.processing import CONSUMER_NAME as TRACKING_CONSUMER
@@ -22,6 +24,8 @@ def agent() -> None:
     from onceonly.tracking.agents import run_worker
 
     settings = load_settings(TrackingSettings)
+    if settings.tracking_checkpoint_seconds > 0:
+        _signing_ring(settings)  # refused here, in one line, rather than in the worker
     configure_logging("tracking-agent", settings.log_level)
     configure_telemetry("onceonly-tracking")
     run_worker(settings)
@@ -72,6 +76,78 @@ def rebuild_status() -> None:
             await pool.close()
 
     typer.echo(f"rebuilt the status of {asyncio.run(run())} applications")
+
+
+@cli.command()
+def checkpoint() -> None:
+    """Sign a checkpoint over every timeline's chain head now, store it and publish it
+    (with any stored one not yet published); the agent does this once per cadence slot."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from onceonly.platform.db import create_pool, prepare_database
+    from onceonly.platform.kafka import build_producer, ensure_topics, wait_for_kafka
+    from onceonly.tracking.checkpoint_store import CheckpointStore
+    from onceonly.tracking.checkpoints import Checkpointer, Round, checkpoint_topic
+
+    settings = load_settings(TrackingSettings)
+    configure_logging("tracking-checkpoint", settings.log_level)
+    ring = _signing_ring(settings)
+    keys = settings.checkpoint_public_keys() or ring.published()
+    topic = checkpoint_topic(settings.topic_prefix)
+
+    async def run() -> Round:
+        pool = await create_pool(settings.database_url, max_size=2)
+        producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-tracking-cli")
+        try:
+            await prepare_database(pool, component="tracking", package="onceonly.tracking")
+            await wait_for_kafka(settings.kafka_bootstrap)
+            await ensure_topics(settings.kafka_bootstrap, [topic])
+            await producer.start()
+            checkpointer = Checkpointer(
+                CheckpointStore(pool),
+                producer,
+                topic=topic,
+                signer=ring.current,
+                keys=keys,
+                keep_leaves=settings.tracking_checkpoint_keep_leaves,
+            )
+            # A slot of its own (the instant): not skipped because the agent made its slot's.
+            now = datetime.now(UTC)
+            return await checkpointer.run_once(now=now, slot=now)
+        finally:
+            await producer.stop()
+            await pool.close()
+
+    done = asyncio.run(run())
+    if done.made is None:
+        typer.echo("no checkpoint made: no chain head moved since the last one")
+    else:
+        made = done.made.payload
+        typer.echo(f"checkpoint {made.number}: {made.size} applications, root {made.root}")
+        if done.made.held_back:
+            typer.echo(
+                f"{len(done.made.held_back)} heads did not extend the last checkpoint (kept"
+                f" as signed): {', '.join(done.made.held_back[:10])}"
+            )
+    typer.echo(f"published to {topic}: {list(done.published) or 'nothing new'}")
+
+
+@cli.command("checkpoint-keys")
+def checkpoint_keys() -> None:
+    """Print the checkpoint signing ring's public keys (JSON), for verifiers."""
+    import json
+
+    settings = load_settings(TrackingSettings)
+    ring = _signing_ring(settings)
+    typer.echo(json.dumps(ring.published().to_json(), indent=2))
+
+
+def _signing_ring(settings: TrackingSettings) -> SigningKeys:
+    try:
+        return settings.checkpoint_signing_keys()
+    except SettingsRefused as exc:
+        raise SystemExit(f"onceonly-tracking: refusing to start: {exc}") from None
 
 
 def main() -> None:

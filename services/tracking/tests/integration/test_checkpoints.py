@@ -1,0 +1,225 @@
+"""Timeline checkpoints against the real store and Kafka: made over every chain head,
+once per slot however many agents try, published and read back as signed, and never
+signing a chain that was rewritten after the last one."""
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from onceonly.platform.elicence_signatures import SigningKeys
+from onceonly.platform.envelope import Envelope
+from onceonly.platform.kafka import build_producer, ensure_topics
+from onceonly.platform.secrets import DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS
+from onceonly.platform.testing import TopicReader, unique_prefix
+from onceonly.tracking import chain
+from onceonly.tracking.checkpoint import Head, open_checkpoint, sorted_heads, tree_of
+from onceonly.tracking.checkpoint_store import CheckpointStore
+from onceonly.tracking.checkpoints import (
+    CHECKPOINT_KEY,
+    Checkpointer,
+    checkpoint_topic,
+    signed_of,
+)
+
+pytestmark = pytest.mark.integration
+
+# The shared test database keeps every checkpoint made in it: always the development
+# key, so that each run's checkpoints verify the last run's.
+RING = SigningKeys.parse(DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS, setting="TEST")
+KEYS = RING.published()
+
+
+async def record(store, events, code: str, count: int = 3) -> None:
+    life = [events.submitted(code), events.accepted(code), events.task_started(code)]
+    for minutes, message in enumerate(life[:count]):
+        envelope = events.envelope(message, code, minutes=minutes)
+        await store.append(envelope, topic="t.approval-events.v1", partition=0, offset=minutes)
+
+
+async def tamper(pool, sql: str, *args: object) -> None:
+    """Change the timeline as an intruder with the table owner's rights would."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("ALTER TABLE tracking.timeline DISABLE TRIGGER timeline_append_only")
+        await conn.execute(sql, *args)
+        await conn.execute("ALTER TABLE tracking.timeline ENABLE TRIGGER timeline_append_only")
+
+
+async def rebuild_consistently(pool, code: str, seq: int, forged_summary: str) -> None:
+    """Rewrite entry `seq`'s summary and every hash from it on, and the head, so that the
+    chain in the database holds link by link (what the chain alone cannot catch)."""
+    await tamper(
+        pool,
+        "UPDATE tracking.timeline SET summary = summary || $3::jsonb"
+        " WHERE application_code = $1 AND seq = $2",
+        code,
+        seq,
+        forged_summary,
+    )
+    rows = await pool.fetch(
+        "SELECT * FROM tracking.timeline WHERE application_code = $1 ORDER BY seq", code
+    )
+    previous = chain.GENESIS_HASH
+    for row in rows:
+        entry = chain.ChainEntry(
+            application_code=code,
+            seq=row["seq"],
+            event_id=row["event_id"],
+            ce_type=row["ce_type"],
+            ce_source=row["ce_source"],
+            ce_time=row["ce_time"],
+            data=bytes(row["data"]),
+            prev_hash=previous,
+            hash="",
+            shown=chain.Shown(
+                summary=json.loads(row["summary"]),
+                topic=row["topic"],
+                partition=row["partition"],
+                offset=row["kafka_offset"],
+                recorded_at=row["recorded_at"],
+            ),
+            version=row["chain_version"],
+        )
+        digest = chain.recompute(entry)
+        await tamper(
+            pool,
+            "UPDATE tracking.timeline SET prev_hash = $3, hash = $4"
+            " WHERE application_code = $1 AND seq = $2",
+            code,
+            row["seq"],
+            previous,
+            digest,
+        )
+        previous = digest
+    await pool.execute(
+        "UPDATE tracking.timeline_heads SET last_hash = $2 WHERE application_code = $1",
+        code,
+        previous,
+    )
+
+
+@pytest.fixture
+async def checkpointer(pool, kafka_bootstrap):
+    topic = checkpoint_topic(unique_prefix("test-checkpoints"))
+    await ensure_topics(kafka_bootstrap, [topic])
+    producer = build_producer(kafka_bootstrap, client_id="test-checkpoints")
+    await producer.start()
+    try:
+        yield (
+            Checkpointer(
+                CheckpointStore(pool),
+                producer,
+                topic=topic,
+                signer=RING.current,
+                keys=KEYS,
+                keep_leaves=5,
+            ),
+            topic,
+        )
+    finally:
+        await producer.stop()
+
+
+def instant() -> datetime:
+    return datetime.now(UTC)
+
+
+async def test_a_checkpoint_covers_every_head_and_is_published_as_signed(
+    store, events, pool, checkpointer, kafka_bootstrap
+) -> None:
+    maker, topic = checkpointer
+    codes = [events.code(), events.code()]
+    for code in codes:
+        await record(store, events, code)
+    now = instant()
+    done = await maker.run_once(now=now, slot=now)
+    assert done.made is not None
+    made = done.made.payload
+    assert made.number in done.published
+    # Over every chain head in the database as it stood (appends of other tests aside).
+    heads = {
+        row["application_code"]: Head(row["application_code"], row["last_seq"], row["last_hash"])
+        for row in await pool.fetch(
+            "SELECT application_code, last_seq, last_hash FROM tracking.timeline_heads"
+            " WHERE last_seq > 0 AND updated_at < $1",
+            now,
+        )
+    }
+    leaves = {
+        row["application_code"]: Head(row["application_code"], row["head_seq"], row["head_hash"])
+        for row in await pool.fetch(
+            "SELECT * FROM tracking.timeline_checkpoint_leaves WHERE number = $1", made.number
+        )
+    }
+    assert made.size == len(leaves) >= len(heads)
+    assert all(
+        leaves[code] == head for code, head in heads.items() if code not in done.made.held_back
+    )
+    assert tree_of(sorted_heads(list(leaves.values()))).root.hex() == made.root
+    for code in codes:
+        assert leaves[code].seq == 3
+
+    async with TopicReader(kafka_bootstrap, topic) as reader:
+        records = await reader.until(
+            lambda rs: any(r.key == CHECKPOINT_KEY.encode() for r in rs),
+            what="the checkpoint on Kafka",
+        )
+    [published] = [r for r in records if r.key == CHECKPOINT_KEY.encode()]
+    envelope = Envelope.from_kafka(published.headers, published.value)
+    assert envelope.type == "onceonly.events.v1.TimelineCheckpoint"
+    assert envelope.subject == CHECKPOINT_KEY
+    message = envelope.message()
+    opened = open_checkpoint(signed_of(message), KEYS)
+    assert opened == made
+    assert (message.number, message.root, message.size) == (made.number, made.root, made.size)
+    # Stored as published: one round later nothing is left to publish.
+    assert (await maker.run_once(now=instant(), slot=now)).published == ()
+
+
+async def test_one_checkpoint_per_slot_whoever_makes_it(store, events, pool, checkpointer) -> None:
+    maker, _ = checkpointer
+    await record(store, events, events.code(), count=1)
+    slot = instant()
+    rounds = await asyncio.gather(*(maker.run_once(now=instant(), slot=slot) for _ in range(3)))
+    made = [r.made for r in rounds if r.made is not None]
+    assert len(made) == 1
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM tracking.timeline_checkpoints WHERE slot = $1", slot
+        )
+        == 1
+    )
+    # A later slot with no head moved: nothing new to sign.
+    later = instant() + timedelta(microseconds=1)
+    quiet = await maker.run_once(now=later, slot=later)
+    assert quiet.made is None or quiet.made.payload.root != made[0].payload.root
+
+
+async def test_a_chain_rewritten_after_a_checkpoint_is_not_signed_again(
+    store, events, pool, checkpointer
+) -> None:
+    maker, _ = checkpointer
+    code = events.code()
+    await record(store, events, code)
+    first = (await maker.run_once(now=instant(), slot=instant())).made
+    assert first is not None
+    signed_head = await pool.fetchrow(
+        "SELECT head_seq, head_hash FROM tracking.timeline_checkpoint_leaves"
+        " WHERE number = $1 AND application_code = $2",
+        first.payload.number,
+        code,
+    )
+    await rebuild_consistently(pool, code, 2, '{"note": "forged"}')
+    assert (await store.verify(code)).entries == 3
+    await record(store, events, events.code(), count=1)  # something else moves
+    second = (await maker.run_once(now=instant(), slot=instant())).made
+    assert second is not None
+    assert code in second.held_back
+    kept = await pool.fetchrow(
+        "SELECT head_seq, head_hash FROM tracking.timeline_checkpoint_leaves"
+        " WHERE number = $1 AND application_code = $2",
+        second.payload.number,
+        code,
+    )
+    assert dict(kept) == dict(signed_head)
