@@ -3,8 +3,13 @@ once per slot however many agents try, published and read back as signed, and ne
 signing a chain that was rewritten after the last one."""
 
 import asyncio
+import base64
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +19,7 @@ from onceonly.platform.kafka import build_producer, ensure_topics
 from onceonly.platform.secrets import DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS
 from onceonly.platform.testing import TopicReader, unique_prefix
 from onceonly.tracking import chain
-from onceonly.tracking.checkpoint import Head, open_checkpoint, sorted_heads, tree_of
+from onceonly.tracking.checkpoint import Head, open_checkpoint, sign, sorted_heads, tree_of
 from onceonly.tracking.checkpoint_store import CheckpointStore
 from onceonly.tracking.checkpoints import (
     CHECKPOINT_KEY,
@@ -22,6 +27,7 @@ from onceonly.tracking.checkpoints import (
     checkpoint_topic,
     signed_of,
 )
+from onceonly.tracking.store import TrackingStore
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +229,171 @@ async def test_a_chain_rewritten_after_a_checkpoint_is_not_signed_again(
         code,
     )
     assert dict(kept) == dict(signed_head)
+
+
+# --- Verification of an application against the latest checkpoint --------------------
+
+
+@pytest.fixture
+def anchored_store(pool) -> TrackingStore:
+    return TrackingStore(pool, checkpoint_keys=KEYS)
+
+
+async def test_a_chain_as_checkpointed_is_anchored(anchored_store, events, checkpointer) -> None:
+    maker, _ = checkpointer
+    code = events.code()
+    await record(anchored_store, events, code, count=2)
+    before = await anchored_store.verify(code)
+    assert before.intact
+    # Recorded after the latest checkpoint (if any): not covered by it yet.
+    assert (before.anchored, before.anchor) == (False, "not_covered")
+    made = (await maker.run_once(now=instant(), slot=instant())).made
+    assert made is not None
+    await anchored_store.append(
+        events.envelope(events.task_started(code), code, minutes=9),
+        topic="t.approval-events.v1",
+        partition=0,
+        offset=9,
+    )
+    after = await anchored_store.verify(code)
+    assert (after.intact, after.anchored, after.anchor) == (True, True, "anchored")
+    assert (after.checkpoint_number, after.anchored_seq, after.entries) == (
+        made.payload.number,
+        2,
+        3,
+    )
+
+
+async def test_a_chain_rebuilt_consistently_after_the_checkpoint_is_detected(
+    anchored_store, events, pool, checkpointer
+) -> None:
+    maker, _ = checkpointer
+    code = events.code()
+    await record(anchored_store, events, code)
+    assert (await maker.run_once(now=instant(), slot=instant())).made is not None
+    assert (await anchored_store.verify(code)).anchored
+
+    await rebuild_consistently(pool, code, 2, '{"decision": "approved early"}')
+    # The chain alone holds: every link and the head were rebuilt.
+    unanchored = await TrackingStore(pool).verify(code)
+    assert unanchored.intact and unanchored.anchor == "unverifiable"
+    verification = await anchored_store.verify(code)
+    assert verification.intact is False
+    assert (verification.anchored, verification.anchor) == (False, "contradicted")
+    assert verification.first_broken_seq == 3  # the anchored head; the change was at or before
+    assert "rewritten" in (verification.reason or "")
+    # And the next checkpoint does not make the rebuilt chain look genuine.
+    await record(anchored_store, events, events.code(), count=1)
+    assert (await maker.run_once(now=instant(), slot=instant())).made is not None
+    again = await anchored_store.verify(code)
+    assert (again.intact, again.anchor) == (False, "contradicted")
+
+
+async def test_a_checkpoint_written_into_the_database_is_not_trusted(
+    anchored_store, events, pool, checkpointer
+) -> None:
+    maker, _ = checkpointer
+    code = events.code()
+    await record(anchored_store, events, code, count=1)
+    made = (await maker.run_once(now=instant(), slot=instant())).made
+    assert made is not None
+    # Someone with the database but not the key signs the rebuilt heads with a key of
+    # their own under the same key id.
+    impostor = SigningKeys.parse(
+        f"dev-checkpoint:{base64.b64encode(os.urandom(32)).decode()}", setting="T"
+    )
+    number = made.payload.number + 1
+    heads = [Head(code, 1, "0" * 64)]
+    payload, signed = sign(
+        heads, signer=impostor.current, number=number, slot=instant(), made_at=instant()
+    )
+    await pool.execute(
+        "INSERT INTO tracking.timeline_checkpoints"
+        " (number, slot, made_at, size, root, payload, signature) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        number,
+        payload.slot,
+        payload.made_at,
+        payload.size,
+        payload.root,
+        signed.payload,
+        signed.signature,
+    )
+    try:
+        verification = await anchored_store.verify(code)
+        assert (verification.anchored, verification.anchor) == (False, "unverifiable")
+        assert "signature" in (verification.anchor_reason or "")
+    finally:
+        await pool.execute("DELETE FROM tracking.timeline_checkpoints WHERE number = $1", number)
+
+
+# --- Exports and the offline verifier, as an outside auditor runs them ------------------
+
+TRACKING = Path(sys.executable).parent / "onceonly-tracking"
+
+
+def run_cli(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TRACKING), *map(str, args)], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_exports_verify_offline_and_a_rebuilt_chain_is_found(
+    store, events, pool, database_url, kafka_bootstrap, tmp_path
+) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ONCEONLY_")}
+    env |= {
+        "ONCEONLY_ENVIRONMENT": "development",
+        "ONCEONLY_DATABASE_URL": database_url,
+        "ONCEONLY_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "ONCEONLY_TOPIC_PREFIX": unique_prefix("test-cli"),
+    }
+    code, later = events.code(), events.code()
+    await record(store, events, code)
+    made = await asyncio.to_thread(run_cli, env, "checkpoint")
+    assert made.returncode == 0, made.stderr
+    # (The log's JSON lines come first on stdout.)
+    assert any(line.startswith("checkpoint ") for line in made.stdout.splitlines()), made.stdout
+    keys = await asyncio.to_thread(run_cli, env, "checkpoint-keys")
+    (tmp_path / "keys.json").write_text(keys.stdout)
+    await record(store, events, later, count=1)  # after the checkpoint
+
+    timeline, checkpoint = tmp_path / "timeline.json", tmp_path / "checkpoint.json"
+    for args in (
+        ("export-timeline", code, "-o", timeline),
+        ("export-checkpoint", code, "-o", checkpoint),
+    ):
+        done = await asyncio.to_thread(run_cli, env, *args)
+        assert done.returncode == 0, done.stderr
+    assert json.loads(checkpoint.read_text())["coverage"]["application_code"] == code
+    verify = ("verify-offline", timeline, checkpoint, "--public-keys", tmp_path / "keys.json")
+    intact = await asyncio.to_thread(run_cli, env, *verify)
+    assert (intact.returncode, intact.stdout.split(":")[0]) == (0, "intact"), intact.stdout
+
+    # Not covered: recorded after the checkpoint.
+    other_timeline, other_checkpoint = tmp_path / "later.json", tmp_path / "later-cp.json"
+    for args in (
+        ("export-timeline", later, "-o", other_timeline),
+        ("export-checkpoint", later, "-o", other_checkpoint),
+    ):
+        assert (await asyncio.to_thread(run_cli, env, *args)).returncode == 0
+    uncovered = await asyncio.to_thread(
+        run_cli,
+        env,
+        "verify-offline",
+        other_timeline,
+        other_checkpoint,
+        "--public-keys",
+        tmp_path / "keys.json",
+    )
+    assert uncovered.returncode == 2 and uncovered.stdout.startswith("not covered"), (
+        uncovered.stdout
+    )
+
+    # Rebuilt consistently in the database: the new export fails at the anchored entry.
+    await rebuild_consistently(pool, code, 1, '{"note": "back-dated approval"}')
+    assert (
+        await asyncio.to_thread(run_cli, env, "export-timeline", code, "-o", timeline)
+    ).returncode == 0
+    tampered = await asyncio.to_thread(run_cli, env, *verify)
+    assert tampered.returncode == 1
+    assert tampered.stdout.startswith("tampered at entry 3"), tampered.stdout

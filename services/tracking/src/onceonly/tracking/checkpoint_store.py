@@ -63,13 +63,20 @@ class StoredCheckpointInvalid(Exception):
         self.reason = reason
 
 
+class TreeCache:
+    """The latest checkpoint's tree and leaf index, built once per checkpoint and kept
+    by the process (an API builds it once a minute, not once per verification)."""
+
+    def __init__(self) -> None:
+        self.entry: tuple[int, merkle.MerkleTree, dict[str, tuple[int, Head]]] | None = None
+
+
 class CheckpointStore:
     """Checkpoints in `tracking.timeline_checkpoints` and their leaves."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, trees: TreeCache | None = None) -> None:
         self._pool = pool
-        # The latest checkpoint's tree, built once per checkpoint (number -> tree, index).
-        self._tree: tuple[int, merkle.MerkleTree, dict[str, tuple[int, Head]]] | None = None
+        self._trees = trees or TreeCache()
 
     async def make(
         self,
@@ -126,7 +133,8 @@ class CheckpointStore:
                 )
             ordered = sorted_heads(list(heads.values()))
             payload, signed = sign(ordered, signer=signer, number=number, slot=slot, made_at=now)
-            if previous is not None and not held_back:
+            # Nothing moved (a held-back head is held at the same leaf): nothing to sign.
+            if previous is not None:
                 unchanged = CheckpointPayload.parse(bytes(previous["payload"])).root
                 if unchanged == payload.root:
                     return None
@@ -157,22 +165,25 @@ class CheckpointStore:
             )
         return MadeCheckpoint(payload, signed, tuple(held_back))
 
-    async def latest(self) -> StoredCheckpoint | None:
-        row = await self._pool.fetchrow(
+    async def latest(self, conn: asyncpg.Connection | None = None) -> StoredCheckpoint | None:
+        row = await (conn or self._pool).fetchrow(
             "SELECT number, payload, signature FROM tracking.timeline_checkpoints"
             " ORDER BY number DESC LIMIT 1"
         )
         return None if row is None else _stored(row)
 
-    async def coverage(self, application_code: str, keys: PublishedKeys) -> LatestCoverage | None:
+    async def coverage(
+        self, application_code: str, keys: PublishedKeys, conn: asyncpg.Connection
+    ) -> LatestCoverage | None:
         """The latest checkpoint and `application_code`'s proof in it (None: none made
-        yet). Raises StoredCheckpointInvalid when it does not verify under `keys` or its
-        stored leaves do not give its signed root."""
-        latest = await self.latest()
+        yet), read on `conn` (the snapshot the chain's rows were read in: a checkpoint
+        made after it covers entries that snapshot does not show). Raises
+        StoredCheckpointInvalid when it does not verify under `keys` or its stored
+        leaves do not give its signed root."""
+        latest = await self.latest(conn)
         if latest is None:
             return None
-        async with self._pool.acquire() as conn:
-            payload, tree, index = await self._tree_of(conn, latest, keys)
+        payload, tree, index = await self._tree_of(conn, latest, keys)
         found = index.get(application_code)
         if found is None:
             return LatestCoverage(payload, latest.signed, None)
@@ -212,7 +223,7 @@ class CheckpointStore:
             raise StoredCheckpointInvalid(stored.number, str(exc)) from None
         if payload.number != stored.number:
             raise StoredCheckpointInvalid(stored.number, f"it signs number {payload.number}")
-        cached = self._tree
+        cached = self._trees.entry
         if (
             cached is not None
             and cached[0] == stored.number
@@ -237,7 +248,7 @@ class CheckpointStore:
                 stored.number, "its stored leaves do not give its signed root"
             )
         index = {head.application_code: (i, head) for i, head in enumerate(heads)}
-        self._tree = (stored.number, tree, index)
+        self._trees.entry = (stored.number, tree, index)
         return payload, tree, index
 
 

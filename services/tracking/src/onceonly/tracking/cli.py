@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
 from onceonly.platform.dead_letters import dead_letter_commands
@@ -141,6 +144,126 @@ def checkpoint_keys() -> None:
     settings = load_settings(TrackingSettings)
     ring = _signing_ring(settings)
     typer.echo(json.dumps(ring.published().to_json(), indent=2))
+
+
+Output = Annotated[Path | None, typer.Option("--output", "-o", help="a file; none or -: stdout")]
+
+
+@cli.command("export-timeline")
+def export_timeline(
+    code: str,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file; - or none: stdout")
+    ] = None,
+) -> None:
+    """Write an application's timeline as JSON, every entry as its hash covers it (the
+    event's bytes as their sha256: no sealed personal data leaves)."""
+    import asyncio
+
+    from onceonly.platform.db import create_pool
+    from onceonly.tracking.errors import ApplicationNotFound
+    from onceonly.tracking.store import TrackingStore
+    from onceonly.tracking.timeline_export import export_timeline as exported
+
+    settings = load_settings(TrackingSettings)
+
+    async def run() -> dict[str, Any]:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            return exported(code, await TrackingStore(pool).chain_entries(code))
+        finally:
+            await pool.close()
+
+    try:
+        document = asyncio.run(run())
+    except ApplicationNotFound:
+        raise SystemExit(f"no timeline of {code} is recorded") from None
+    _write(document, output)
+
+
+@cli.command("export-checkpoint")
+def export_checkpoint(
+    code: Annotated[
+        str | None, typer.Argument(help="the application to include the proof of")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file; - or none: stdout")
+    ] = None,
+) -> None:
+    """Write the latest signed checkpoint as JSON, with CODE's inclusion proof."""
+    import asyncio
+
+    from onceonly.platform.db import create_pool
+    from onceonly.tracking.checkpoint_store import CheckpointStore, StoredCheckpointInvalid
+    from onceonly.tracking.timeline_export import export_checkpoint as exported
+
+    settings = load_settings(TrackingSettings)
+    keys = settings.checkpoint_public_keys()
+    if keys is None:
+        raise SystemExit("no checkpoint keys: set ONCEONLY_TIMELINE_CHECKPOINT_PUBLIC_KEYS_FILE")
+
+    async def run() -> dict[str, Any] | None:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            store = CheckpointStore(pool)
+            async with pool.acquire() as conn:
+                found = await store.coverage(code or "", keys, conn)
+            if found is None:
+                return None
+            return exported(found.signed, found.coverage if code else None)
+        finally:
+            await pool.close()
+
+    try:
+        document = asyncio.run(run())
+    except StoredCheckpointInvalid as exc:
+        raise SystemExit(f"the latest checkpoint does not verify: {exc}") from None
+    if document is None:
+        raise SystemExit("no checkpoint has been made yet")
+    if code and document["coverage"] is None:
+        typer.echo(f"{code} is not covered by the latest checkpoint", err=True)
+    _write(document, output)
+
+
+@cli.command("verify-offline")
+def verify_offline(
+    timeline: Annotated[Path, typer.Argument(help="an export-timeline file")],
+    checkpoint: Annotated[Path, typer.Argument(help="an export-checkpoint file")],
+    public_keys: Annotated[
+        Path, typer.Option("--public-keys", help="the published keys (checkpoint-keys)")
+    ],
+) -> None:
+    """Check an exported timeline against an exported checkpoint with the published keys
+    alone: intact (exit 0), tampered at entry N (1), not covered (2), not genuine (3)."""
+    import json
+
+    from onceonly.platform.elicence_signatures import PublishedKeys
+    from onceonly.tracking.timeline_export import Verdict
+    from onceonly.tracking.timeline_export import verify_offline as verified
+
+    try:
+        keys = PublishedKeys.from_json(json.loads(public_keys.read_text(encoding="utf-8")))
+        result = verified(
+            json.loads(timeline.read_text(encoding="utf-8")),
+            json.loads(checkpoint.read_text(encoding="utf-8")),
+            keys,
+        )
+    except (OSError, ValueError) as exc:
+        typer.echo(f"cannot verify: {exc}", err=True)
+        raise typer.Exit(4) from None
+    typer.echo(result.line())
+    codes = {Verdict.INTACT: 0, Verdict.TAMPERED: 1, Verdict.NOT_COVERED: 2, Verdict.NOT_GENUINE: 3}
+    raise typer.Exit(codes[result.verdict])
+
+
+def _write(document: dict[str, Any], output: Path | None) -> None:
+    import json
+
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if output is None or str(output) == "-":
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
 
 
 def _signing_ring(settings: TrackingSettings) -> SigningKeys:
