@@ -6,8 +6,10 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,9 +17,10 @@ import pytest
 
 from onceonly.platform.elicence_signatures import SigningKeys
 from onceonly.platform.envelope import Envelope
-from onceonly.platform.kafka import build_producer, ensure_topics
+from onceonly.platform.kafka import build_producer, ensure_topics, publish
 from onceonly.platform.secrets import DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS
-from onceonly.platform.testing import TopicReader, unique_prefix
+from onceonly.platform.testing import TopicReader, eventually, unique_prefix
+from onceonly.platform.topics import Stream, topic_name
 from onceonly.tracking import chain
 from onceonly.tracking.checkpoint import Head, open_checkpoint, sign, sorted_heads, tree_of
 from onceonly.tracking.checkpoint_store import CheckpointStore
@@ -397,3 +400,65 @@ async def test_exports_verify_offline_and_a_rebuilt_chain_is_found(
     tampered = await asyncio.to_thread(run_cli, env, *verify)
     assert tampered.returncode == 1
     assert tampered.stdout.startswith("tampered at entry 3"), tampered.stdout
+
+
+@pytest.fixture
+def checkpointing_agent(database_url, kafka_bootstrap, tmp_path) -> Iterator[tuple[str, Path]]:
+    """An `onceonly-tracking agent` checkpointing every second: its topic prefix and log."""
+    prefix = unique_prefix()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ONCEONLY_")}
+    env |= {
+        "ONCEONLY_ENVIRONMENT": "development",
+        "ONCEONLY_TOPIC_PREFIX": prefix,
+        "ONCEONLY_DATABASE_URL": database_url,
+        "ONCEONLY_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "ONCEONLY_TRACKING_CHECKPOINT_SECONDS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = tmp_path / "agent.log"
+    with log_path.open("wb") as log:
+        agent = subprocess.Popen(
+            [str(TRACKING), "agent"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield prefix, log_path
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait(timeout=10)
+
+
+async def test_the_agent_checkpoints_once_a_slot_and_publishes(
+    checkpointing_agent, pool, events, kafka_bootstrap, producer
+) -> None:
+    prefix, log_path = checkpointing_agent
+    submissions = topic_name(prefix, Stream.SUBMISSIONS)
+    await ensure_topics(kafka_bootstrap, [submissions, checkpoint_topic(prefix)])
+    code = events.code()
+    await publish(producer, submissions, events.envelope(events.submitted(code), code))
+    async with TopicReader(kafka_bootstrap, checkpoint_topic(prefix)) as reader:
+
+        async def covering() -> list[int]:
+            numbers = [
+                Envelope.from_kafka(r.headers, r.value).message().number
+                for r in await reader.poll()
+            ]
+            return [
+                n
+                for n in numbers
+                if await pool.fetchval(
+                    "SELECT 1 FROM tracking.timeline_checkpoint_leaves"
+                    " WHERE number = $1 AND application_code = $2",
+                    n,
+                    code,
+                )
+            ]
+
+        await eventually(covering, within=90, what="a checkpoint covering the event")
+    # What the agent published verifies and covers the application.
+    verification = await TrackingStore(pool, checkpoint_keys=KEYS).verify(code)
+    assert (verification.intact, verification.anchor) == (True, "anchored")
+    assert b"timeline checkpoint made" in log_path.read_bytes()

@@ -26,6 +26,8 @@ from onceonly.tracking.checkpoint import (
     sorted_heads,
     tree_of,
 )
+from onceonly.tracking.checkpoints import CHECKPOINT_KEY, checkpoint_envelope, signed_of
+from onceonly.tracking.recordable import unrecordable_reason
 
 KEYS = SigningKeys.parse(DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS, setting="TEST")
 AT = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
@@ -165,3 +167,16 @@ def test_one_head_per_application_and_slots() -> None:
         sorted_heads([Head("A", 1, "x"), Head("A", 2, "y")])
     assert slot_of(datetime(2026, 12, 5, 3, 0, 59, tzinfo=UTC), 60) == AT
     assert slot_of(datetime(2026, 12, 5, 3, 1, tzinfo=UTC), 60) == AT + timedelta(minutes=1)
+
+
+def test_a_published_checkpoint_carries_its_signed_bytes_and_is_never_recorded() -> None:
+    _, signed, _ = checkpoint_of({"A": timeline("A", 2)})
+    envelope = checkpoint_envelope(signed)
+    assert envelope.subject == CHECKPOINT_KEY
+    assert envelope.id == checkpoint_envelope(signed).id  # whoever publishes it
+    message = envelope.message()
+    assert open_checkpoint(signed_of(message), KEYS.published()).number == 7
+    # Should one reach a followed topic, it is parked, not put on a timeline.
+    assert (
+        unrecordable_reason(envelope, message) == "a timeline checkpoint is no application's event"
+    )
