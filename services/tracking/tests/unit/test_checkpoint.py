@@ -10,7 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from onceonly.platform.elicence_signatures import SigningKeys
-from onceonly.platform.secrets import DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS
+from onceonly.platform.secrets import (
+    DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS,
+    SettingsRefused,
+)
+from onceonly.platform.testing import production_keys
 from onceonly.tracking import chain, merkle
 from onceonly.tracking.checkpoint import (
     AnchorState,
@@ -28,6 +32,7 @@ from onceonly.tracking.checkpoint import (
 )
 from onceonly.tracking.checkpoints import CHECKPOINT_KEY, checkpoint_envelope, signed_of
 from onceonly.tracking.recordable import unrecordable_reason
+from onceonly.tracking.settings import TrackingSettings
 
 KEYS = SigningKeys.parse(DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS, setting="TEST")
 AT = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
@@ -180,3 +185,24 @@ def test_a_published_checkpoint_carries_its_signed_bytes_and_is_never_recorded()
     assert (
         unrecordable_reason(envelope, message) == "a timeline checkpoint is no application's event"
     )
+
+
+def test_the_development_checkpoint_key_is_refused_outside_development() -> None:
+    keys = production_keys()
+    with pytest.raises(ValueError, match="TIMELINE_CHECKPOINT_SIGNING_KEYS is a published"):
+        TrackingSettings(
+            environment="production",
+            **(
+                keys
+                | {"timeline_checkpoint_signing_keys": DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS}
+            ),
+        )
+    # Without a key the API still starts (it verifies with published keys), the agent not.
+    without = {k: v for k, v in keys.items() if k != "timeline_checkpoint_signing_keys"}
+    settings = TrackingSettings(environment="production", **without)
+    assert settings.checkpoint_public_keys() is None
+    with pytest.raises(SettingsRefused, match="TIMELINE_CHECKPOINT_SIGNING_KEYS"):
+        settings.checkpoint_signing_keys()
+    ring = TrackingSettings(environment="production", **keys).checkpoint_signing_keys()
+    assert ring.current.key_id == "prod-checkpoint-1"
+    assert TrackingSettings(environment="development").checkpoint_public_keys() == KEYS.published()
