@@ -118,7 +118,8 @@ class CheckpointStore:
             if previous is not None:
                 number = previous["number"] + 1
                 earlier = _stored(previous)
-                await self._check_leaves(conn, earlier, keys)
+                # Its signature and leaves hold, or nothing is built on it.
+                await self._tree_of(conn, earlier, keys)
                 # Each earlier head must still be on its chain, at its seq, with its hash.
                 for row in await conn.fetch(_NOT_EXTENDING, earlier.number):
                     code = row["application_code"]
@@ -208,11 +209,6 @@ class CheckpointStore:
             " WHERE number = $1 AND published_at IS NULL",
             number,
         )
-
-    async def _check_leaves(
-        self, conn: asyncpg.Connection, stored: StoredCheckpoint, keys: PublishedKeys
-    ) -> None:
-        await self._tree_of(conn, stored, keys)
 
     async def _tree_of(
         self, conn: asyncpg.Connection, stored: StoredCheckpoint, keys: PublishedKeys
