@@ -34,3 +34,5 @@ write notify-recipient-hash-key "$(random 48)"
 write registry-lookup-key "$(random 48)"
 # Ed25519 private key (its 32 bytes, base64) signing e-licences.
 write elicence-signing-keys "compose-elicence-1:$(random 32)"
+# Ed25519 private key signing tracking's timeline checkpoints (its own, by purpose).
+write timeline-checkpoint-signing-keys "compose-checkpoint-1:$(random 32)"

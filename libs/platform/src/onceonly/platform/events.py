@@ -9,12 +9,20 @@ from google.protobuf.message import Message
 from onceonly.events.v1 import (
     application_pb2,
     approval_pb2,
+    checkpoint_pb2,
     notification_pb2,
     supervision_pb2,
     workorder_pb2,
 )
 
-_MODULES = (application_pb2, approval_pb2, notification_pb2, supervision_pb2, workorder_pb2)
+_MODULES = (
+    application_pb2,
+    approval_pb2,
+    notification_pb2,
+    supervision_pb2,
+    workorder_pb2,
+    checkpoint_pb2,
+)
 
 
 class UnknownEventType(LookupError):

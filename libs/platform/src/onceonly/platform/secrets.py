@@ -48,6 +48,11 @@ DEVELOPMENT_REGISTRY_KEY = "onceonly-development-registry-key"
 # Signs e-licences (Ed25519 private key, base64 of its 32 bytes): whatever it signed is
 # forgeable by anyone, so verifiers outside development must not publish its public key.
 DEVELOPMENT_ELICENCE_SIGNING_KEYS = "dev-elicence:b25jZW9ubHktZGV2ZWxvcG1lbnQtZWxpY2VuY2UtayE="
+# Signs tracking's timeline checkpoints (Ed25519, as above): its own key, so that the
+# e-licence key never vouches for a timeline, nor this one for a licence.
+DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS = (
+    "dev-checkpoint:b25jZW9ubHktZGV2ZWxvcG1lbnQtY2hlY2twb2ludCE="
+)
 # The single secret that signed every staff token and hashed notify's recipients before
 # keys were separated by purpose: published, so refused as a value of any secret.
 DEVELOPMENT_SECRET = "onceonly-development-signing-secret-not-for-production"  # noqa: S105
@@ -165,6 +170,7 @@ def development_materials() -> frozenset[str]:
         DEVELOPMENT_RECIPIENT_HASH_KEY,
         DEVELOPMENT_REGISTRY_KEY,
         DEVELOPMENT_ELICENCE_SIGNING_KEYS,
+        DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS,
         DEVELOPMENT_SECRET,
     )
     return frozenset(_pieces(values))

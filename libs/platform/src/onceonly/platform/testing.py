@@ -54,6 +54,8 @@ def production_keys() -> dict[str, str]:
         "notify_recipient_hash_key": secrets.token_urlsafe(32),
         "registry_lookup_key": secrets.token_urlsafe(32),
         "elicence_signing_keys": "prod-elicence-1:" + base64.b64encode(os.urandom(32)).decode(),
+        "timeline_checkpoint_signing_keys": "prod-checkpoint-1:"
+        + base64.b64encode(os.urandom(32)).decode(),
     }
 
 

@@ -1,4 +1,4 @@
-"""Kafka topic names: one topic per stream, keyed by application code."""
+"""Kafka topic names: one topic per stream, keyed by application code (but one)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ class Stream(StrEnum):
     SUPERVISION_ALERTS = "supervision-alerts"
     NOTIFICATION_OUTCOMES = "notification-outcomes"
     WORK_ORDERS = "work-orders"
+    # Tracking's signed checkpoints over every timeline (checkpoint.proto): keyed by
+    # `timeline-checkpoints`, about no one application.
+    TIMELINE_CHECKPOINTS = "timeline-checkpoints"
+
+
+# The streams whose events belong to an application's timeline: what tracking follows.
+APPLICATION_STREAMS: tuple[Stream, ...] = tuple(
+    stream for stream in Stream if stream is not Stream.TIMELINE_CHECKPOINTS
+)
 
 
 def topic_name(prefix: str, stream: Stream) -> str:

@@ -13,6 +13,7 @@ import contextlib
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,11 @@ from onceonly.platform.kafka_ports import Located
 from onceonly.platform.metrics import ConsumerCounters, serve_metrics
 from onceonly.platform.partition_reader import PartitionReader
 from onceonly.platform.retry import retry_forever
-from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
+from onceonly.platform.topics import APPLICATION_STREAMS, Stream, dead_letter_topic, topic_name
 from onceonly.tracking import counters
+from onceonly.tracking.checkpoint import slot_of
+from onceonly.tracking.checkpoint_store import CheckpointStore
+from onceonly.tracking.checkpoints import Checkpointer, checkpoint_topic
 from onceonly.tracking.continuity import Continuity
 from onceonly.tracking.processing import (
     AGENT_COMPONENT,
@@ -67,7 +71,9 @@ def app_id(settings: TrackingSettings) -> str:
 
 
 def stream_topics(settings: TrackingSettings) -> dict[Stream, str]:
-    return {stream: topic_name(settings.topic_prefix, stream) for stream in Stream}
+    """The topics the agents follow: every stream of application events (not the
+    checkpoints, which tracking itself publishes and which belong to no timeline)."""
+    return {stream: topic_name(settings.topic_prefix, stream) for stream in APPLICATION_STREAMS}
 
 
 class TrackingRuntime(Service):
@@ -101,6 +107,8 @@ class TrackingRuntime(Service):
         # Records a deferred event that is tried again (set by create_tracking_app, as
         # `continuity` is: it counts on the live-counter table too).
         self.handle_released: Callable[[Inbound], Awaitable[Outcome]] | None = None
+        # Signs and publishes a checkpoint once per slot (None: tracking_checkpoint_seconds 0).
+        self.checkpointer: Checkpointer | None = None
 
     async def on_start(self) -> None:
         settings = self.settings
@@ -108,7 +116,7 @@ class TrackingRuntime(Service):
         # faust declares only its internal topics; ours must exist before it subscribes.
         await ensure_topics(
             settings.kafka_bootstrap,
-            [*stream_topics(settings).values(), self.dlq],
+            [*stream_topics(settings).values(), self.dlq, checkpoint_topic(settings.topic_prefix)],
             partitions=PARTITIONS,
         )
         self.pool = await _connect(settings)
@@ -120,6 +128,16 @@ class TrackingRuntime(Service):
         self.recorder.deferrals = deferrals
         self.producer = build_producer(settings.kafka_bootstrap, client_id=app_id(settings))
         await self.producer.start()
+        if settings.tracking_checkpoint_seconds > 0:
+            ring = settings.checkpoint_signing_keys()
+            self.checkpointer = Checkpointer(
+                CheckpointStore(self.pool),
+                self.producer,
+                topic=checkpoint_topic(settings.topic_prefix),
+                signer=ring.current,
+                keys=settings.checkpoint_public_keys() or ring.published(),
+                keep_leaves=settings.tracking_checkpoint_keep_leaves,
+            )
         log.info("tracking runtime ready", topics=list(stream_topics(settings).values()))
 
     async def on_stop(self) -> None:
@@ -152,6 +170,22 @@ class TrackingRuntime(Service):
                 },
             },
         )
+
+    @Service.task
+    async def _checkpoints(self) -> None:
+        """One checkpoint per cadence slot, made at the slot's start: an agent that
+        finds its slot taken by another one leaves it (checkpoint_store)."""
+        every = self.settings.tracking_checkpoint_seconds
+        while not self.should_stop and every > 0:
+            now = datetime.now(UTC)
+            next_slot = slot_of(now, every) + timedelta(seconds=max(1, int(every)))
+            await self.sleep((next_slot - now).total_seconds())
+            if self.checkpointer is None or self.should_stop:
+                continue
+            try:
+                await self.checkpointer.run_once(every_seconds=every)
+            except Exception as exc:  # Postgres or Kafka away: the next slot tries again
+                log.warning("timeline checkpoint not made", error=f"{type(exc).__name__}: {exc}")
 
     @Service.timer(PROGRESS_FLUSH_SECONDS)
     async def _flush_progress(self) -> None:

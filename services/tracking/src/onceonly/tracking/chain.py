@@ -44,6 +44,13 @@ class ChainEntry:
     # Version 2: what the reader is shown besides the event (None under version 1).
     shown: Shown | None = None
     version: int = 1
+    # The sha256 (hex) of `data`, when the entry comes without the event's bytes (an
+    # exported timeline: the hash covers only the digest, and the bytes hold sealed
+    # personal data that an outside verifier has no need of).
+    data_sha256: str | None = None
+
+    def digest(self) -> str:
+        return self.data_sha256 if self.data_sha256 is not None else data_digest(self.data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +108,10 @@ def entry_hash(
     data: bytes,
     shown: Shown | None = None,
     version: int = 1,
+    data_sha256: str | None = None,
 ) -> str:
-    """The sha256 (hex) of an entry's canonical encoding under `version`."""
+    """The sha256 (hex) of an entry's canonical encoding under `version` (`data_sha256`:
+    the digest of `data`, given instead of the bytes)."""
     parts = [
         prev_hash.encode(),
         str(seq).encode(),
@@ -111,7 +120,7 @@ def entry_hash(
         ce_source.encode(),
         canonical_time(ce_time).encode(),
         application_code.encode(),
-        data_digest(data).encode(),
+        (data_sha256 if data_sha256 is not None else data_digest(data)).encode(),
     ]
     if version == 2:
         if shown is None:
@@ -185,6 +194,7 @@ def recompute(entry: ChainEntry) -> str:
         data=entry.data,
         shown=entry.shown,
         version=entry.version,
+        data_sha256=entry.data_sha256,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
+from onceonly.events.v1 import checkpoint_pb2
 from onceonly.platform.envelope import Envelope
 
 # Generous for real ids (UUIDs, application codes, protobuf names, service URIs).
@@ -17,6 +18,9 @@ MAX_SOURCE_LENGTH = 1000
 
 def unrecordable_reason(envelope: Envelope, message: Message) -> str | None:
     """Why this event cannot be recorded, or None when it can."""
+    if isinstance(message, checkpoint_pb2.TimelineCheckpoint):
+        # Tracking's own checkpoints belong to no timeline (and are not followed).
+        return "a timeline checkpoint is no application's event"
     keys = {
         "ce_id": envelope.id,
         "ce_subject": envelope.subject,

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from onceonly.catalogue import is_department
 from onceonly.platform.auth import StaffApi, StaffTokens
+from onceonly.platform.elicence_signatures import PublishedKeys, SigningKeys
+from onceonly.platform.secrets import (
+    DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS,
+    SettingsRefused,
+    env_name,
+    read_secret_file,
+)
 from onceonly.platform.settings import PlatformSettings
 
 
 class TrackingSettings(PlatformSettings):
     REQUIRED_SECRETS: ClassVar[tuple[str, ...]] = ("tracking_api_token_keys",)
     LISTEN_HOSTS: ClassVar[tuple[str, ...]] = ("tracking_host",)
+    DEVELOPMENT_KEYS: ClassVar[Mapping[str, str]] = {
+        **PlatformSettings.DEVELOPMENT_KEYS,
+        "timeline_checkpoint_signing_keys": DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS,
+    }
 
     tracking_host: str = "127.0.0.1"
     tracking_port: int = 8002
@@ -40,6 +53,47 @@ class TrackingSettings(PlatformSettings):
     # The operators' calendar notices (YYYY.yaml), as for the workflow: the figures count
     # working days on the same calendar as the deadlines.
     calendar_dir: str = ""
+    # Signs the timeline checkpoints (checkpoint.py): `key_id:base64(Ed25519 private key,
+    # 32 bytes)`, comma-separated, the first signs; held by the processes, never by the
+    # database. Needed by the agent and `onceonly-tracking checkpoint`.
+    timeline_checkpoint_signing_keys: SecretStr = SecretStr("")
+    # What verification trusts (a published-keys JSON file, `onceonly-tracking
+    # checkpoint-keys`); empty: the public keys of the signing ring above.
+    timeline_checkpoint_public_keys_file: str = ""
+    # The agent makes a checkpoint once per slot of this many seconds (0: none).
+    tracking_checkpoint_seconds: float = Field(default=60.0, ge=0)
+    # The leaves of this many latest checkpoints are kept (proofs of older ones cannot
+    # be given; their signed roots stay).
+    tracking_checkpoint_keep_leaves: int = Field(default=60, ge=2)
+
+    def _check_key_formats(self) -> None:
+        super()._check_key_formats()
+        if self.timeline_checkpoint_signing_keys.get_secret_value():
+            self.checkpoint_signing_keys()
+        if self.timeline_checkpoint_public_keys_file:
+            self.checkpoint_public_keys()
+
+    def checkpoint_signing_keys(self) -> SigningKeys:
+        """The checkpoint signing ring; SettingsRefused when it is not set."""
+        variable = env_name(type(self), "timeline_checkpoint_signing_keys")
+        spec = self.timeline_checkpoint_signing_keys.get_secret_value()
+        if not spec:
+            raise SettingsRefused(f"{variable} (or {variable}_FILE) is not set")
+        return SigningKeys.parse(spec, setting=variable)
+
+    def checkpoint_public_keys(self) -> PublishedKeys | None:
+        """What verification trusts: the published keys file, else the ring's public
+        keys, else None (checkpoints cannot be checked)."""
+        if self.timeline_checkpoint_public_keys_file:
+            variable = env_name(type(self), "timeline_checkpoint_public_keys_file")
+            text = read_secret_file(self.timeline_checkpoint_public_keys_file, variable=variable)
+            try:
+                return PublishedKeys.from_json(json.loads(text))
+            except ValueError:
+                raise SettingsRefused(f"{variable}: not a published keys document") from None
+        if self.timeline_checkpoint_signing_keys.get_secret_value():
+            return self.checkpoint_signing_keys().published()
+        return None
 
     def staff_tokens(self) -> StaffTokens:
         """How the tracking API checks staff tokens (its own audience and keys)."""

@@ -10,10 +10,13 @@ from typing import Any
 import asyncpg
 from google.protobuf.message import Message
 
+from onceonly.platform.elicence_signatures import PublishedKeys
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.events import parse_event
 from onceonly.tracking import chain
 from onceonly.tracking.causes import awaited_cause
+from onceonly.tracking.checkpoint import Anchor, AnchorState, check_anchor
+from onceonly.tracking.checkpoint_store import CheckpointStore, StoredCheckpointInvalid
 from onceonly.tracking.errors import ApplicationNotFound, CauseNotRecorded, UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
 from onceonly.tracking.status import (
@@ -46,12 +49,20 @@ class TimelineEntry:
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """The outcome of recomputing an application's chain."""
+    """The outcome of recomputing an application's chain and checking it against the
+    latest signed checkpoint (`anchor`: anchored, contradicted, not_covered or
+    unverifiable; checkpoint.py). A chain contradicted by the checkpoint is not intact,
+    however well its links hold: it was rebuilt in the database."""
 
     intact: bool
     entries: int
     first_broken_seq: int | None = None
     reason: str | None = None
+    anchored: bool = False
+    anchor: str | None = None
+    anchor_reason: str | None = None
+    checkpoint_number: int | None = None
+    anchored_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +86,17 @@ class _Duplicate(Exception):
 class TrackingStore:
     """Timelines and status in the `tracking` schema (parameterised SQL only)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        checkpoints: CheckpointStore | None = None,
+        checkpoint_keys: PublishedKeys | None = None,
+    ) -> None:
         self._pool = pool
+        self._checkpoints = checkpoints or CheckpointStore(pool)
+        # What verification trusts to have signed a checkpoint; None: nothing can be.
+        self._checkpoint_keys = checkpoint_keys
 
     async def append(
         self,
@@ -310,59 +330,76 @@ class TrackingStore:
             for row in rows
         ]
 
+    async def chain_entries(self, application_code: str) -> list[chain.ChainEntry]:
+        """The stored rows as the chain sees them (for an export); ApplicationNotFound."""
+        rows = await self._pool.fetch(_CHAIN_ROWS, application_code)
+        if not rows:
+            raise ApplicationNotFound(application_code)
+        return [_chain_entry(row) for row in rows]
+
     async def verify(self, application_code: str) -> Verification:
-        """Recompute the chain from the stored rows and compare it with the head."""
+        """Recompute the chain from the stored rows and compare it with the head and with
+        the latest signed checkpoint."""
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            # One snapshot for head and rows, so an append in between is not a "break".
+            # One snapshot for head, rows and checkpoint, so an append in between, or a
+            # checkpoint made meanwhile over it, is not a "break".
             head = await conn.fetchrow(
                 "SELECT last_seq, last_hash FROM tracking.timeline_heads"
                 " WHERE application_code = $1",
                 application_code,
             )
-            rows = await conn.fetch(
-                """
-                SELECT application_code, seq, event_id, ce_type, ce_source, ce_time, data,
-                       prev_hash, hash, summary, topic, partition, kafka_offset, recorded_at,
-                       chain_version
-                  FROM tracking.timeline WHERE application_code = $1 ORDER BY seq
-                """,
-                application_code,
-            )
-        if head is None and not rows:
-            raise ApplicationNotFound(application_code)
-        entries = [
-            chain.ChainEntry(
-                application_code=row["application_code"],
-                seq=row["seq"],
-                event_id=row["event_id"],
-                ce_type=row["ce_type"],
-                ce_source=row["ce_source"],
-                ce_time=row["ce_time"],
-                data=bytes(row["data"]),
-                prev_hash=row["prev_hash"],
-                hash=row["hash"],
-                shown=chain.Shown(
-                    summary=json.loads(row["summary"]),
-                    topic=row["topic"],
-                    partition=row["partition"],
-                    offset=row["kafka_offset"],
-                    recorded_at=row["recorded_at"],
-                ),
-                version=row["chain_version"],
-            )
-            for row in rows
-        ]
+            rows = await conn.fetch(_CHAIN_ROWS, application_code)
+            if head is None and not rows:
+                raise ApplicationNotFound(application_code)
+            entries = [_chain_entry(row) for row in rows]
+            anchor = await self._anchor(conn, application_code, entries)
         # A missing head row with entries present is itself a break (seq 1 "beyond head").
         broken = chain.verify(
             entries, head=(head["last_seq"], head["last_hash"]) if head else (0, "")
         )
-        if broken is None:
-            return Verification(intact=True, entries=len(entries))
-        return Verification(
-            intact=False,
-            entries=len(entries),
-            first_broken_seq=broken.seq,
-            reason=broken.reason,
+        anchored = {
+            "anchored": anchor.anchored,
+            "anchor": anchor.state.value,
+            "anchor_reason": anchor.reason,
+            "checkpoint_number": anchor.checkpoint_number,
+            "anchored_seq": anchor.anchored_seq,
+        }
+        if broken is not None:
+            return Verification(
+                intact=False,
+                entries=len(entries),
+                first_broken_seq=broken.seq,
+                reason=broken.reason,
+                **anchored,
+            )
+        if anchor.state is AnchorState.CONTRADICTED:
+            return Verification(
+                intact=False,
+                entries=len(entries),
+                first_broken_seq=anchor.broken_seq,
+                reason=anchor.reason,
+                **anchored,
+            )
+        return Verification(intact=True, entries=len(entries), **anchored)
+
+    async def _anchor(
+        self, conn: asyncpg.Connection, code: str, entries: list[chain.ChainEntry]
+    ) -> Anchor:
+        """What the latest signed checkpoint says of this chain (read in its snapshot)."""
+        if self._checkpoint_keys is None:
+            return Anchor(AnchorState.UNVERIFIABLE, "no checkpoint keys are configured")
+        try:
+            latest = await self._checkpoints.coverage(code, self._checkpoint_keys, conn)
+        except StoredCheckpointInvalid as exc:
+            return Anchor(
+                AnchorState.UNVERIFIABLE,
+                f"the latest checkpoint ({exc.number}) does not verify: {exc.reason}",
+                exc.number,
+            )
+        if latest is None:
+            return Anchor(AnchorState.NOT_COVERED, "no checkpoint has been made yet")
+        return check_anchor(
+            entries, application_code=code, checkpoint=latest.payload, coverage=latest.coverage
         )
 
     async def status(self, application_code: str) -> ApplicationStatus:
@@ -392,6 +429,36 @@ class TrackingStore:
             due_at=row["due_at"],
             rating=row["rating"],
         )
+
+
+_CHAIN_ROWS = """
+    SELECT application_code, seq, event_id, ce_type, ce_source, ce_time, data, prev_hash,
+           hash, summary, topic, partition, kafka_offset, recorded_at, chain_version
+      FROM tracking.timeline WHERE application_code = $1 ORDER BY seq
+"""
+
+
+def _chain_entry(row: asyncpg.Record) -> chain.ChainEntry:
+    """A stored timeline row as the chain sees it."""
+    return chain.ChainEntry(
+        application_code=row["application_code"],
+        seq=row["seq"],
+        event_id=row["event_id"],
+        ce_type=row["ce_type"],
+        ce_source=row["ce_source"],
+        ce_time=row["ce_time"],
+        data=bytes(row["data"]),
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+        shown=chain.Shown(
+            summary=json.loads(row["summary"]),
+            topic=row["topic"],
+            partition=row["partition"],
+            offset=row["kafka_offset"],
+            recorded_at=row["recorded_at"],
+        ),
+        version=row["chain_version"],
+    )
 
 
 def _upsert_status(first: int, only_if: str = "") -> str:

@@ -42,7 +42,12 @@ def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) 
         lifespan=partial(_lifespan, own_pool=pool is None),
     )
     calendar = default_calendar(Path(settings.calendar_dir) if settings.calendar_dir else None)
-    state = app.state.tracking = TrackingState(settings=settings, calendar=calendar, pool=pool)
+    state = app.state.tracking = TrackingState(
+        settings=settings,
+        calendar=calendar,
+        pool=pool,
+        checkpoint_keys=settings.checkpoint_public_keys(),
+    )
     install_problem_handlers(app)
     install_request_rules(app)
     lag = ConsumerLagMonitor(

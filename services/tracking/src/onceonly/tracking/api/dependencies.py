@@ -5,7 +5,7 @@ working calendar, and the application code in the path.
 database pool. Routes reach it only through these dependencies.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import asyncpg
@@ -20,7 +20,9 @@ from onceonly.platform.auth import (
     may_see_application,
     sees_every_application,
 )
+from onceonly.platform.elicence_signatures import PublishedKeys
 from onceonly.platform.http import Problem
+from onceonly.tracking.checkpoint_store import CheckpointStore, TreeCache
 from onceonly.tracking.errors import ApplicationNotFound
 from onceonly.tracking.figures_store import FiguresStore
 from onceonly.tracking.settings import TrackingSettings
@@ -39,6 +41,10 @@ class TrackingState:
     settings: TrackingSettings
     calendar: WorkingCalendar
     pool: asyncpg.Pool | None = None  # opened by the lifespan unless given
+    # What verification trusts to have signed checkpoints (None: not configured), and
+    # the latest checkpoint's tree, built once per checkpoint.
+    checkpoint_keys: PublishedKeys | None = None
+    trees: TreeCache = field(default_factory=TreeCache)
 
 
 def tracking_state(request: Request) -> TrackingState:
@@ -71,8 +77,12 @@ def working_calendar(state: State) -> WorkingCalendar:
 Calendar = Annotated[WorkingCalendar, Depends(working_calendar)]
 
 
-def tracking_store(pool: Pool) -> TrackingStore:
-    return TrackingStore(pool)
+def tracking_store(pool: Pool, state: State) -> TrackingStore:
+    return TrackingStore(
+        pool,
+        checkpoints=CheckpointStore(pool, state.trees),
+        checkpoint_keys=state.checkpoint_keys,
+    )
 
 
 def figures_store(pool: Pool, calendar: Calendar) -> FiguresStore:

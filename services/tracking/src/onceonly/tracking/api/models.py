@@ -25,10 +25,18 @@ class TimelineView(BaseModel):
 
 class VerificationView(BaseModel):
     application_code: str
+    # The chain holds link by link and is not contradicted by the latest checkpoint.
     intact: bool
     entries: int
     first_broken_seq: int | None
     reason: str | None
+    # Entries 1..anchored_seq are as the latest signed checkpoint has them (`anchor`:
+    # anchored, contradicted, not_covered, unverifiable; `anchor_reason` says why).
+    anchored: bool = False
+    anchor: str | None = None
+    anchor_reason: str | None = None
+    checkpoint_number: int | None = None
+    anchored_seq: int | None = None
 
 
 class StatusView(BaseModel):
