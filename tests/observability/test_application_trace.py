@@ -203,11 +203,7 @@ async def test_every_step_is_found_from_the_application_trace(
 
     # The decision: its handler in the application's trace, linked to the request.
     [handler] = [s for s in mine if s.name == "HandleUpdate:decide"]
-    [request] = [
-        s
-        for s in spans
-        if s.kind == SERVER and s.name == DECISION_ROUTE
-    ]
+    [request] = [s for s in spans if s.kind == SERVER and s.name == DECISION_ROUTE]
     assert request.trace_id != application
     assert request.attributes["onceonly.application_code"] == code
     assert request.trace_id in {trace_id for trace_id, _ in handler.links}
