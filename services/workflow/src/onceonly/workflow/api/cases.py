@@ -67,7 +67,10 @@ def _holding(roles: frozenset[str], what: str):  # type: ignore[no-untyped-def]
     return dependency
 
 
-Rectifier = Annotated[StaffIdentity, Depends(_holding(RECTIFYING_ROLES, "work on rectifications"))]
+# Reviewers and the head: they work on rectifications and read their cases.
+CaseWorker = Annotated[
+    StaffIdentity, Depends(_holding(RECTIFYING_ROLES, "work on rectifications and cases"))
+]
 Responder = Annotated[
     StaffIdentity, Depends(_holding(RESPONDING_ROLES, "respond to supervision cases"))
 ]
@@ -217,7 +220,7 @@ def _out_case(item: dict[str, Any]) -> SupervisionCaseOut:
     summary="My department's rectifications of bad ratings (差评整改)",
 )
 async def list_rectifications(
-    who: Rectifier,
+    who: CaseWorker,
     cases: Cases,
     status: Literal["open", "called_back", "rectified", "answered", "closed"] | None = None,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
@@ -237,7 +240,7 @@ async def list_rectifications(
     summary="My department's supervision cases (督办件)",
 )
 async def list_supervision_cases(
-    who: Rectifier,
+    who: CaseWorker,
     cases: Cases,
     status: Literal["open", "closed"] | None = None,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
@@ -281,7 +284,7 @@ async def _step(
     RECTIFICATION_PATH + "/callback", response_model=RectificationOut, responses=_CHANGE_RESPONSES
 )
 async def record_callback(
-    who: Rectifier,
+    who: CaseWorker,
     case_code: RectificationCode,
     body: CallbackIn,
     cases: Cases,
@@ -297,7 +300,7 @@ async def record_callback(
     responses=_CHANGE_RESPONSES,
 )
 async def record_rectification(
-    who: Rectifier,
+    who: CaseWorker,
     case_code: RectificationCode,
     body: RectificationIn,
     cases: Cases,
@@ -313,7 +316,11 @@ async def record_rectification(
     RECTIFICATION_PATH + "/answer", response_model=RectificationOut, responses=_CHANGE_RESPONSES
 )
 async def answer(
-    who: Rectifier, case_code: RectificationCode, body: AnswerIn, cases: Cases, workflows: Workflows
+    who: CaseWorker,
+    case_code: RectificationCode,
+    body: AnswerIn,
+    cases: Cases,
+    workflows: Workflows,
 ) -> RectificationOut:
     """The written answer (书面答复), after the rectification: it stops the clock (on time
     until the end of the limit's last working day)."""
@@ -324,7 +331,7 @@ async def answer(
     RECTIFICATION_PATH + "/view", response_model=RectificationOut, responses=_CHANGE_RESPONSES
 )
 async def record_view(
-    who: Rectifier,
+    who: CaseWorker,
     case_code: RectificationCode,
     body: RaterViewIn,
     cases: Cases,
