@@ -203,6 +203,13 @@ def generate_month(events) -> Month:
     - i % 5 == 4: A asks for a supplement on day 1, resumes on day 2, approves on day
       4, B approves on day 1, completed at day 4 + 2 h;
     - ratings: i % 5 in (0, 4) rate 5 (even i) or 4 (odd i) one hour after completion.
+    - rectifications (差评整改) of department A: i % 5 == 1 opens one 2 hours after its
+      tasks' decisions (day 12); i = 1, 11, 21 answer it on time 5 days later (i = 1 then
+      closes it), i = 6 late 20 days later, i = 16 and 26 not at all;
+    - supervision cases (督办件) of department A: i % 5 == 2 opens one with its red alert
+      (day 6); i = 7, 17, 27 escalate to the supervision office on day 9; i = 12 is closed
+      late on day 8, i = 7 on time on day 12, i = 22 late on day 10; i = 2, 17, 27 stay
+      open.
     """
     tag = uuid.uuid4().hex[:8]
     matter, a, b = f"m-{tag}", f"dep-a-{tag}", f"dep-b-{tag}"
@@ -261,6 +268,7 @@ def generate_month(events) -> Month:
             life.append((2 * DAY, _started(code, a, t + 2 * DAY)))
             life.append((4 * DAY, events.task_decided(code, a)))
             life.append((4 * DAY + 2 * HOUR, events.completed(code, matter)))
+        life += _cases(code, i, department=a, matter=matter)
         if kind in (0, 4):
             done = max(offset for offset, _ in life)
             level = 5 if i % 2 == 0 else 4
@@ -270,6 +278,41 @@ def generate_month(events) -> Month:
         life.sort(key=lambda item: item[0])
         recorded += [Recorded(code, message, t + offset) for offset, message in life]
     return Month(matter=matter, department_a=a, department_b=b, recorded=recorded)
+
+
+def _cases(code: str, i: int, *, department: str, matter: str) -> list[tuple[timedelta, Message]]:
+    """The rectification or supervision case of application i (generate_month)."""
+    common = {"application_code": code, "department_code": department, "matter_code": matter}
+    life: list[tuple[timedelta, Message]] = []
+    if i % 5 == 1:
+        case = {**common, "case_code": f"ZG-{code}"}
+        opened = 12 * DAY + 2 * HOUR
+        life.append((opened, supervision_pb2.RectificationOpened(**case, rating_level=1)))
+        answers = {1: (5, False), 11: (5, False), 21: (5, False), 6: (20, True)}
+        if i in answers:
+            days, late = answers[i]
+            answered = supervision_pb2.RectificationAnswered(**case, answer="已答复", late=late)
+            life.append((opened + days * DAY, answered))
+        if i == 1:
+            closed = supervision_pb2.RectificationClosed(**case, rater_satisfied=True)
+            life.append((opened + 6 * DAY, closed))
+    elif i % 5 == 2:
+        case = {**common, "case_code": f"DB-{code}-{department}-1"}
+        opened = supervision_pb2.SupervisionCaseOpened(**case, level=1, addressee="department_head")
+        life.append((6 * DAY + HOUR, opened))
+        if i in (7, 17, 27):
+            escalated = supervision_pb2.SupervisionCaseEscalated(
+                **case, level=2, addressee="supervision_office"
+            )
+            life.append((9 * DAY + HOUR, escalated))
+        closings = {12: (8, 1, True), 7: (12, 2, False), 22: (10, 1, True)}
+        if i in closings:
+            day, level, late = closings[i]
+            closed = supervision_pb2.SupervisionCaseClosed(
+                **case, level=level, response="已整改", late=late
+            )
+            life.append((day * DAY + HOUR, closed))
+    return life
 
 
 def _extension(code: str, department: str, days: int) -> Message:

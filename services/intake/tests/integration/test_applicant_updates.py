@@ -122,6 +122,11 @@ async def test_the_relay_publishes_the_events_keyed_by_code(
     assert withdrawal.reason == "搬家"
     assert isinstance(rating, application_pb2.RatingGiven)
     assert (rating.application_code, rating.level, rating.comment) == (code, 2, "")
+    # The step rated: the matter's only department (a bad rating's rectification is its).
+    assert (rating.department_code, rating.matter_code) == (
+        "public-security",
+        person_application["matter_code"],
+    )
 
 
 @pytest.mark.parametrize(
@@ -212,6 +217,31 @@ async def test_invalid_ratings_are_refused(
     )
     assert response.status_code == 422, response.text
     assert await updates_of(pool, code) == []
+
+
+@pytest.mark.parametrize("department", ["tax", "FIRE!", ""])
+async def test_a_rating_of_a_step_not_in_the_matter_names_the_field(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    pool: asyncpg.Pool,
+    department: str,
+) -> None:
+    code = await submit(client, integrator, person_application)
+    response = await client.post(
+        f"/v1/applications/{code}/rating",
+        json={"level": 1, "department_code": department},
+        headers=integrator.headers,
+    )
+    assert response.status_code == 422, response.text
+    assert "department_code" in response.text
+    assert await updates_of(pool, code) == []
+    named = await client.post(
+        f"/v1/applications/{code}/rating",
+        json={"level": 1, "department_code": "public-security"},
+        headers=integrator.headers,
+    )
+    assert named.status_code == 202, named.text
 
 
 async def test_a_comment_of_500_characters_is_accepted(

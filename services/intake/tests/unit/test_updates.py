@@ -115,3 +115,31 @@ def test_kinds_and_details() -> None:
     assert update_details(Supplement((MaterialReference("a", "b"),))) == {
         "materials": [{"code": "a", "reference": "b"}]
     }
+
+
+def test_a_rating_names_the_step_rated() -> None:
+    construction = default_catalogue().matter("construction-joint-approval")
+    assert MATTER is not None and construction is not None
+    # The only department, or the lead department, unless the rater names another.
+    assert validate_rating(1, "", matter=MATTER) == Rating(
+        1, "", "public-security", "household-transfer"
+    )
+    assert validate_rating(2, "", matter=construction).department_code == (
+        construction.lead_department
+    )
+    assert validate_rating(2, "", matter=construction, department_code="fire") == Rating(
+        2, "", "fire", "construction-joint-approval"
+    )
+    with pytest.raises(SubmissionInvalid) as exc:
+        validate_rating(2, "", matter=construction, department_code="tax")
+    assert fields(exc) == {("department_code", "not_in_matter")}
+    rating = update_event(
+        Rating(1, "慢", "fire", "construction-joint-approval"), application_code="C", at=AT
+    )
+    assert isinstance(rating, application_pb2.RatingGiven)
+    assert (rating.department_code, rating.matter_code) == ("fire", "construction-joint-approval")
+    assert update_details(Rating(1, "慢", "fire")) == {
+        "level": 1,
+        "comment": "慢",
+        "department_code": "fire",
+    }

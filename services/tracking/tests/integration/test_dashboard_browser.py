@@ -18,7 +18,7 @@ import pytest
 from google.protobuf.message import Message
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from onceonly.events.v1 import approval_pb2
+from onceonly.events.v1 import approval_pb2, supervision_pb2
 from onceonly.platform.auth import StaffApi, issue_staff_token
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.secrets import KeyRing
@@ -135,6 +135,23 @@ async def record(store: TrackingStore, code: str, lives: list[tuple[datetime, Me
         assert await store.append(envelope, topic="t", partition=0, offset=offset)
 
 
+def case_opened(code: str, department: str, matter: str, now: datetime) -> Message:
+    """The supervision case (督办件) the red alert opened, due in three days."""
+    message = supervision_pb2.SupervisionCaseOpened(
+        application_code=code,
+        case_code=f"DB-{code}-{department}-1",
+        matter_code=matter,
+        department_code=department,
+        clock_department_code=department,
+        level=1,
+        addressee="department_head",
+        response_days=3,
+    )
+    message.opened_at.FromDatetime(now)
+    message.response_due_at.FromDatetime(now + timedelta(days=3, minutes=5))
+    return message
+
+
 def decided(code: str, department: str) -> Message:
     return approval_pb2.TaskDecided(
         application_code=code,
@@ -168,6 +185,7 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
                     raised_at=now,
                 ),
             ),
+            (now, case_opened(red_code, department, matter, now)),
         ],
     )
     # February 2024 (China time): one task on time (2 of 10 days), one overdue (12).
@@ -208,7 +226,8 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
 
     figures_row = page.locator("#figures-table tbody tr", has_text=department)
     await expect(figures_row.locator("td")).to_have_text(
-        [department, "2", "2", "50.0%", "7", "10", "100.0%", "50.0%", "0.0%", "0"],
+        # No rectification; the open case counts whatever the period.
+        [department, "2", "2", "50.0%", "7", "10", "100.0%", "50.0%", "0.0%", "0", "-", "-", "1"],
         timeout=UI_TIMEOUT_MS,
     )
     bars = page.locator(f'#days-chart g[data-group="{department}"] rect')
@@ -220,11 +239,18 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     actual_width = float(await bars.nth(1).get_attribute("width") or 0)
     assert actual_width == pytest.approx(committed_width * 0.7, rel=1e-3)
 
+    # The open supervision case, addressed to the department head, with its clock.
+    case_row = page.locator("#cases-table tbody tr", has_text=red_code)
+    await expect(case_row.locator("td")).to_have_text(
+        [f"DB-{red_code}-{department}-1", red_code, department, "部门负责人", "剩余 3.0 天"],
+        timeout=UI_TIMEOUT_MS,
+    )
+
     await page.fill("#code", red_code)
     await page.click("#find")
     timeline = page.locator("#timeline-table tbody tr td:nth-child(3)")
     await expect(timeline).to_have_text(
-        ["提交申请", "受理", "部门开始审查", "电子监察预警"], timeout=UI_TIMEOUT_MS
+        ["提交申请", "受理", "部门开始审查", "电子监察预警", "督办件立案"], timeout=UI_TIMEOUT_MS
     )
     await expect(page.locator("#app-status")).to_have_text(
         f"{red_code} · 状态: 已受理 · 监察: 红牌"
@@ -242,8 +268,9 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     await expect(page.locator('h2[data-i18n="red"]')).to_have_text("Red (overdue)")
     await expect(cells.nth(3)).to_have_text("over by 2.0 days")
     await expect(timeline).to_have_text(
-        ["Submitted", "Accepted", "Task started", "Supervision alert"]
+        ["Submitted", "Accepted", "Task started", "Supervision alert", "Supervision case opened"]
     )
+    await expect(case_row.locator("td").nth(3)).to_have_text("department head")
     await expect(page.locator("#app-status")).to_have_text(
         f"{red_code} · Status: accepted · Supervision: red"
     )

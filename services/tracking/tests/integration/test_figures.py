@@ -57,3 +57,8 @@ async def test_sql_figures_equal_the_reference(pool, store, month, start, end) -
         # The 4 late ones were extended (on time against the extended limit) and passed
         # their legal limit in June.
         assert (matter.on_time_extended, matter.extended, matter.legal_overruns) == (15, 4, 4)
+        # Rectifications and supervision cases (conftest.generate_month).
+        assert (matter.rectifications, matter.rectified, matter.rectified_on_time) == (4, 3, 2)
+        assert (matter.rectification_rate, matter.open_rectifications) == (0.75, 2)
+        assert (matter.cases_opened, matter.cases_closed, matter.cases_closed_late) == (5, 2, 1)
+        assert (matter.open_cases, matter.open_cases_escalated) == (3, 2)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from onceonly.events.v1 import supervision_pb2
 from onceonly.platform.auth import DEPARTMENT_ROLES, StaffApi, issue_staff_token
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.secrets import KeyRing
@@ -167,3 +168,76 @@ async def test_the_dashboard_page_sets_security_headers(client) -> None:
     assert policy["style-src"].startswith("'sha256-") and " " not in policy["style-src"]
     assert "unsafe-inline" not in response.headers["content-security-policy"]
     assert 'style="' not in response.text
+
+
+async def test_open_cases_and_rectifications_with_their_clocks(client, store, events) -> None:
+    now = datetime.now(UTC)
+    code, answered_code = events.code(), events.code()
+    case = f"DB-{code}-fire-1"
+
+    def stamp(message, **times: datetime):
+        for name, at in times.items():
+            getattr(message, name).FromDatetime(at)
+        return message
+
+    common = {"application_code": code, "matter_code": "m", "department_code": "fire"}
+    await record(
+        store,
+        code,
+        [
+            stamp(
+                supervision_pb2.SupervisionCaseOpened(
+                    **common, case_code=case, level=1, addressee="department_head"
+                ),
+                opened_at=now - timedelta(days=4),
+                response_due_at=now - timedelta(days=1),
+            ),
+            stamp(
+                supervision_pb2.SupervisionCaseEscalated(
+                    **common, case_code=case, level=2, addressee="supervision_office"
+                ),
+                response_due_at=now + timedelta(days=5),
+            ),
+            stamp(
+                supervision_pb2.RectificationOpened(
+                    **common, case_code=f"ZG-{code}", rating_level=1
+                ),
+                opened_at=now - timedelta(days=14),
+                due_at=now + timedelta(days=1),
+            ),
+            supervision_pb2.RectificationAlert(
+                **common, case_code=f"ZG-{code}", level=supervision_pb2.SUPERVISION_LEVEL_YELLOW
+            ),
+        ],
+        now - timedelta(days=4),
+    )
+    # A rectification answered and a case closed are not listed.
+    done = {**common, "application_code": answered_code}
+    await record(
+        store,
+        answered_code,
+        [
+            supervision_pb2.RectificationOpened(**done, case_code=f"ZG-{answered_code}"),
+            supervision_pb2.RectificationAnswered(**done, case_code=f"ZG-{answered_code}"),
+            supervision_pb2.SupervisionCaseOpened(**done, case_code=f"DB-{answered_code}-fire-1"),
+            supervision_pb2.SupervisionCaseClosed(**done, case_code=f"DB-{answered_code}-fire-1"),
+        ],
+        now - timedelta(days=2),
+    )
+    denied = await client.get("/v1/supervision/cases", headers=bearer("reviewer"))
+    assert denied.status_code == 403
+    response = await client.get("/v1/supervision/cases", headers=bearer("supervision"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    [listed] = [c for c in body["supervision_cases"] if c["application_code"] == code]
+    assert (listed["case_code"], listed["level"], listed["addressee"]) == (
+        case,
+        2,
+        "supervision_office",
+    )
+    assert 4 * 86400 < listed["seconds_left"] <= 5 * 86400
+    [rectification] = [r for r in body["rectifications"] if r["application_code"] == code]
+    assert (rectification["level"], rectification["rating_level"]) == ("yellow", 1)
+    assert 0 < rectification["seconds_left"] <= 86400
+    codes = {c["application_code"] for c in body["supervision_cases"] + body["rectifications"]}
+    assert answered_code not in codes

@@ -48,6 +48,16 @@ def test_per_matter(month) -> None:
     # Their application clocks passed the legal limit on day 11: i = 1, 6, 11, 16 in June
     # (i = 21's on 3 July); none is open at the legal level (all completed).
     assert (figures.legal_overruns, figures.open_legal) == (4, 0)
+    # Rectifications opened in June: i = 1, 6, 11, 16 (day 12); answered i = 1, 11 on time
+    # and 6 late; unanswered now: i = 16 and 26 (opened in July).
+    assert (figures.rectifications, figures.rectified, figures.rectified_on_time) == (4, 3, 2)
+    assert (figures.rectification_rate, figures.rectification_on_time_rate) == (0.75, 0.667)
+    assert figures.open_rectifications == 2
+    # Supervision cases opened in June: i = 2, 7, 12, 17, 22 (day 6; i = 27's on 4 July);
+    # closed in June: i = 12 (late, 21 June) and 7 (20 June; i = 22's on 3 July); open now:
+    # i = 2, 17, 27, the last two at the supervision office.
+    assert (figures.cases_opened, figures.cases_closed, figures.cases_closed_late) == (5, 2, 1)
+    assert (figures.open_cases, figures.open_cases_escalated) == (3, 2)
 
 
 def test_per_department(month) -> None:
@@ -67,6 +77,9 @@ def test_per_department(month) -> None:
         0.267,
     )
     assert (a.legal_overruns, a.open_legal) == (4, 0)
+    # The rectifications and supervision cases are all A's (see test_per_matter).
+    assert (a.rectifications, a.rectified_on_time, a.open_rectifications) == (4, 2, 2)
+    assert (a.cases_opened, a.cases_closed_late, a.open_cases_escalated) == (5, 1, 2)
     # B (even i): decided in June for i = 0, 10, 20 (3 d), 6, 16 (12 d, late),
     # 8, 18, 28 (1 d) and 4, 14, 24 (1 d); no alert, no supplement.
     assert (b.received, b.completed, b.on_time, b.overdue) == (15, 11, 9, 2)
@@ -77,6 +90,8 @@ def test_per_department(month) -> None:
     assert (b.on_time_extended, b.overdue_extended, b.on_time_rate_extended) == (9, 2, 0.818)
     assert (b.extended, b.extension_rate, b.legal_overruns) == (0, 0.0, 0)
     assert b.ratings == {5: 6}
+    assert (b.rectifications, b.open_rectifications, b.cases_opened, b.open_cases) == (0, 0, 0, 0)
+    assert b.rectification_rate is None and b.rectification_on_time_rate is None
     assert set(found) >= {month.department_a, month.department_b}
 
 

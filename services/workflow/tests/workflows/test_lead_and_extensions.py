@@ -16,6 +16,7 @@ from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.catalogue.model import DayKind
 from onceonly.events.v1 import approval_pb2, supervision_pb2
 from onceonly.platform.testing import eventually
+from onceonly.workflow.case_clocks import case_code
 from onceonly.workflow.shared import (
     DecisionInput,
     DepartmentChangeInput,
@@ -129,10 +130,12 @@ async def test_an_approved_extension_moves_the_red_alert_by_its_days(run: Run) -
     # Past the old deadline: no red for fire; civil air defence (refused) is red on time.
     await run.sleep_until(datetime.fromisoformat(fire.due_at) + timedelta(hours=1))
     # Civil air defence's red (due earlier) is published: fire's would have been too.
-    assert len(await run.alerts("civil-air-defence", RED, 1)) == 1
+    (refused,) = await run.alerts("civil-air-defence", RED, 1)
+    assert refused.case_code == case_code(run.code, "civil-air-defence", 1)
     assert await run.alerts("fire", RED, 0) == []
     await run.sleep_until(datetime.fromisoformat(extended.due_at) + timedelta(hours=1))
-    assert len(await run.alerts("fire", RED, 1)) == 1
+    (red,) = await run.alerts("fire", RED, 1)
+    assert red.case_code == case_code(run.code, "fire", 1)  # red at its extended deadline
 
 
 async def test_an_added_department_is_red_at_its_own_deadline(run: Run) -> None:

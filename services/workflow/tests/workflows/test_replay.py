@@ -2,8 +2,9 @@
 applications fails here. Histories are recorded by running the workflow tests with
 ONCEONLY_RECORD_HISTORIES=1; record anew only for a deliberate, versioned change, and
 keep the histories of the versions before it. Each history is named after the patch its
-version ends with (`*.legal-limit-supervision.json` are the current version's, see
-HISTORY_VERSION in conftest.py; `*.clocks-resumed-event.json`,
+version ends with (`*.supervision-cases.json` are the current version's, see
+HISTORY_VERSION in conftest.py; `*.consent-and-provenance.json`,
+`*.legal-limit-supervision.json`, `*.clocks-resumed-event.json`,
 `*.batched-publish-stable-ids.json`,
 `*.local-activities.json` and the unsuffixed ones are older); `dev-server-*` was taken
 from the Temporal dev server of `make up` (`temporal workflow show -o json`, or a
@@ -27,6 +28,8 @@ from temporalio.worker import Replayer
 
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
 from onceonly.workflow.payload_codec import ENCODING, EncryptionCodec, data_converter
+from onceonly.workflow.rectification_workflow import Rectification
+from onceonly.workflow.supervision_case_workflow import SupervisionCase
 from onceonly.workflow.worker import sandbox_runner
 from onceonly.workflow.workflows import JointApproval
 from services.workflow.tests.history_payloads import payloads, transform
@@ -37,7 +40,7 @@ CODEC = EncryptionCodec.from_pii_keys(DEVELOPMENT_PII_KEY)
 
 
 def test_histories_are_recorded() -> None:
-    assert len(HISTORIES) >= 64, "the recorded histories are missing"
+    assert len(HISTORIES) >= 81, "the recorded histories are missing"
 
 
 def encrypted_once(payload: Payload) -> Payload:
@@ -55,7 +58,9 @@ async def test_recorded_history_replays(name: str, encrypted: bool) -> None:
         every = [p for event in history.events for p in payloads(event)]
         assert every and all(p.metadata["encoding"] == ENCODING for p in every)
     replayer = Replayer(
-        workflows=[JointApproval],
+        # Every workflow type: the case workflows' histories are recorded beside the
+        # applications'.
+        workflows=[JointApproval, Rectification, SupervisionCase],
         workflow_runner=sandbox_runner(),
         data_converter=data_converter(CODEC),
     )

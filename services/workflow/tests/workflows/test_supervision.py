@@ -11,6 +11,7 @@ from temporalio.common import SearchAttributeKey
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, default_calendar
 from onceonly.events.v1 import supervision_pb2
 from onceonly.platform.testing import eventually
+from onceonly.workflow.case_clocks import case_code
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
     ApplicationInput,
@@ -107,7 +108,7 @@ async def close(handle: WorkflowHandle) -> None:
     await handle.result()
 
 
-async def test_yellow_then_red_then_escalation(
+async def test_yellow_then_red_then_a_supervision_case(
     harness, application_code, time_skipping_env, record_history
 ):
     handle = await start(harness, application_code, "household-transfer", HOUSEHOLD)
@@ -121,15 +122,22 @@ async def test_yellow_then_red_then_escalation(
     assert police[0].seconds_left > 0
     assert police[0].raised_at.ToDatetime() < due.replace(tzinfo=None)
 
-    # Past the deadline: red, exactly at the deadline, then a reminder a day later.
+    # Past the deadline: red, exactly at the deadline, opening a supervision case (督办件)
+    # that carries the escalation: no reminder repeats a day later (SUPERVISION_CASES_PATCH).
     await time_skipping_env.sleep(due - await _now(time_skipping_env) + timedelta(hours=25))
-    police = await alerts_reaching(harness, 3, "public-security")
-    assert [(a.level, a.escalation) for a in police] == [(YELLOW, 0), (RED, 0), (RED, 1)]
+    police = await alerts_reaching(harness, 2, "public-security")
+    assert [(a.level, a.escalation) for a in police] == [(YELLOW, 0), (RED, 0)]
     red = police[1]
     assert abs(red.raised_at.ToDatetime() - due.replace(tzinfo=None)) <= timedelta(seconds=1)
     assert red.seconds_left <= 0
-    # The application's own clock is supervised too.
-    assert [a.level for a in await alerts_reaching(harness, 2, "")][:2] == [YELLOW, RED]
+    assert red.case_code == case_code(application_code, "public-security", 1)
+    assert police[0].case_code == ""  # a warning opens no case
+    # The application's own clock is supervised too, its case named for it.
+    own = await alerts_reaching(harness, 2, "")
+    assert [(a.level, a.case_code) for a in own] == [
+        (YELLOW, ""),
+        (RED, case_code(application_code, "", 1)),
+    ]
 
     described = await handle.describe()
     level = described.typed_search_attributes.get(

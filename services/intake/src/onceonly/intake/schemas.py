@@ -259,6 +259,12 @@ class RatingIn(_Body):
 
     level: int = Field(ge=1, le=5, description="1 very dissatisfied .. 5 very satisfied (好差评)")
     comment: Text = Field(default="", max_length=500)
+    department_code: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9-]{1,40}$",
+        description="The step rated: one of the matter's departments (default: its lead"
+        " department, or its only one)",
+    )
     made_by: MadeBy = _MADE_BY
 
 

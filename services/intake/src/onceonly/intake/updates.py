@@ -47,6 +47,10 @@ class Withdrawal:
 class Rating:
     level: int
     comment: str
+    # The step rated (its department) and the matter: a bad rating opens a rectification
+    # (差评整改) for that department.
+    department_code: str = ""
+    matter_code: str = ""
 
 
 Update = Supplement | Withdrawal | Rating
@@ -119,7 +123,12 @@ def validate_withdrawal(reason: str) -> Withdrawal:
     return Withdrawal(reason)
 
 
-def validate_rating(level: int, comment: str) -> Rating:
+def validate_rating(
+    level: int, comment: str, *, matter: Matter | None = None, department_code: str | None = None
+) -> Rating:
+    """The rating; with the application's `matter`, the step rated: the department the
+    rater names (one of the matter's), else the matter's lead department, else its only
+    one."""
     issues: list[FieldIssue] = []
     if level not in RATING_LEVELS:
         issues.append(
@@ -140,9 +149,25 @@ def validate_rating(level: int, comment: str) -> Rating:
                 f"评价内容不得超过 {RATING_COMMENT_MAX} 个字符.",
             )
         )
+    responsible = ""
+    if matter is not None:
+        departments = [task.department for task in matter.tasks]
+        if department_code is None:
+            responsible = matter.lead_department or departments[0]
+        elif department_code in departments:
+            responsible = department_code
+        else:
+            issues.append(
+                FieldIssue(
+                    "department_code",
+                    "not_in_matter",
+                    "The department is not one of the matter's: " + ", ".join(departments) + ".",
+                    "该部门不是本事项的办理部门.",
+                )
+            )
     if issues:
         raise SubmissionInvalid(issues)
-    return Rating(level, comment)
+    return Rating(level, comment, responsible, matter.code if matter is not None else "")
 
 
 def _stamp(at: datetime) -> Timestamp:
@@ -182,6 +207,8 @@ def update_event(
         comment=update.comment,
         rated_at=_stamp(at),
         by_agent=by_agent,
+        department_code=update.department_code,
+        matter_code=update.matter_code,
     )
 
 
@@ -191,4 +218,7 @@ def update_details(update: Update) -> dict[str, object]:
         return {"materials": [{"code": m.code, "reference": m.reference} for m in update.materials]}
     if isinstance(update, Withdrawal):
         return {"reason": update.reason}
-    return {"level": update.level, "comment": update.comment}
+    details: dict[str, object] = {"level": update.level, "comment": update.comment}
+    if update.department_code:
+        details["department_code"] = update.department_code
+    return details

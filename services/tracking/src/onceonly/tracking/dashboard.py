@@ -72,11 +72,29 @@ th { background: #f3f3f3; }
     <th data-i18n="onTimeExtended">按延期后时限按时率</th>
     <th data-i18n="extensionRate">延期占比</th>
     <th data-i18n="legalOverruns">超法定时限</th>
+    <th data-i18n="rectificationRate">差评整改率</th>
+    <th data-i18n="rectificationOnTime">整改按时率</th>
+    <th data-i18n="openCases">未结督办件</th>
   </tr></thead><tbody></tbody></table>
   <h2 data-i18n="chart">承诺与实际办理天数 (自然日)</h2>
   <p class="legend"><span class="committed"></span><b data-i18n="committed">平均承诺天数</b>
     <span class="actual"></span><b data-i18n="actual">平均实际天数</b></p>
   <svg id="days-chart" role="img" width="640" height="0"></svg>
+</section>
+
+<section>
+  <h2 data-i18n="cases">督办件 (待部门书面反馈)</h2>
+  <table id="cases-table"><thead><tr>
+    <th data-i18n="caseCode">督办件编号</th><th data-i18n="application">办件编号</th>
+    <th data-i18n="department">部门</th><th data-i18n="addressee">督办对象</th>
+    <th data-i18n="responseDue">反馈期限</th>
+  </tr></thead><tbody></tbody></table>
+  <h2 data-i18n="rectifications">差评整改 (待答复)</h2>
+  <table id="rectifications-table"><thead><tr>
+    <th data-i18n="caseCode">督办件编号</th><th data-i18n="application">办件编号</th>
+    <th data-i18n="department">部门</th><th data-i18n="level">监察</th>
+    <th data-i18n="responseDue">反馈期限</th>
+  </tr></thead><tbody></tbody></table>
 </section>
 
 <section>
@@ -103,7 +121,11 @@ const TEXT = {
        level: "监察", switchTo: "English", legal: "超法定时限 (已移送监察室)",
        onTimeExtended: "按延期后时限按时率", extensionRate: "延期占比",
        legalOverruns: "超法定时限", dueDates: "各部门期限",
-       estimate: "预计，节假日安排公布后可能调整"},
+       estimate: "预计，节假日安排公布后可能调整",
+       cases: "督办件 (待部门书面反馈)", rectifications: "差评整改 (待答复)",
+       caseCode: "编号", addressee: "督办对象", responseDue: "期限",
+       rectificationRate: "差评整改率", rectificationOnTime: "整改按时率",
+       openCases: "未结督办件"},
   en: {title: "E-supervision dashboard", token: "Staff token", period: "Month",
        load: "Load", red: "Red (overdue)", yellow: "Yellow (due soon)",
        application: "Application", matter: "Matter", department: "Department",
@@ -117,7 +139,12 @@ const TEXT = {
        legal: "Past the legal limit (escalated to the supervision office)",
        onTimeExtended: "On time (extended limit)", extensionRate: "Extension rate",
        legalOverruns: "Past the legal limit", dueDates: "Due dates",
-       estimate: "estimate until the holiday notice is published"},
+       estimate: "estimate until the holiday notice is published",
+       cases: "Supervision cases (awaiting the department's written response)",
+       rectifications: "Rectifications of bad ratings (awaiting the answer)",
+       caseCode: "Case", addressee: "Addressed to", responseDue: "Due",
+       rectificationRate: "Rectification rate", rectificationOnTime: "Rectified on time",
+       openCases: "Open cases"},
 };
 const EVENTS = {
   ApplicationSubmitted: ["提交申请", "Submitted"],
@@ -144,6 +171,14 @@ const EVENTS = {
   ApplicationRejected: ["不予许可", "Rejected"],
   ApplicationWithdrawn: ["已撤回", "Withdrawn"],
   NotificationSent: ["发送通知", "Notification sent"],
+  SupervisionCaseOpened: ["督办件立案", "Supervision case opened"],
+  SupervisionCaseEscalated: ["督办升级", "Supervision case escalated"],
+  SupervisionCaseClosed: ["督办件办结 (部门书面反馈)", "Supervision case answered"],
+  RectificationOpened: ["差评整改立案", "Rectification opened"],
+  RectificationProgressed: ["差评整改进展", "Rectification step"],
+  RectificationAnswered: ["差评整改答复", "Rectification answered"],
+  RectificationClosed: ["差评整改办结", "Rectification closed"],
+  RectificationAlert: ["差评整改预警", "Rectification alert"],
 };
 const STATUS = {
   unknown: ["未知", "unknown"], submitted: ["已提交", "submitted"],
@@ -153,10 +188,12 @@ const STATUS = {
   rejected: ["不予许可", "rejected"], withdrawn: ["已撤回", "withdrawn"],
   none: ["正常", "none"], yellow: ["黄牌", "yellow"], red: ["红牌", "red"],
   legal: ["超法定时限", "past the legal limit"],
+  department_head: ["部门负责人", "department head"],
+  supervision_office: ["监察室", "supervision office"],
 };
 const params = new URLSearchParams(location.search);
 let lang = params.get("lang") === "en" ? "en" : "zh";
-const shown = {alerts: null, figures: null, timeline: null, status: null};
+const shown = {alerts: null, figures: null, timeline: null, status: null, cases: null};
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXT[lang][key];
 const named = (table, key) => (table[key] || [key, key])[lang === "zh" ? 0 : 1];
@@ -252,7 +289,8 @@ function renderFigures() {
     row(tbody, [g.group, g.received, g.completed, percent(g.on_time_rate),
                 g.average_days ?? "-", g.average_committed_days ?? "-",
                 percent(g.at_most_once_rate), percent(g.on_time_rate_extended),
-                percent(g.extension_rate), g.legal_overruns]);
+                percent(g.extension_rate), g.legal_overruns, percent(g.rectification_rate),
+                percent(g.rectification_on_time_rate), g.open_cases]);
   }
   renderChart(body.groups);
 }
@@ -281,12 +319,32 @@ function renderTimeline() {
   }
 }
 
+function renderCases() {
+  const body = shown.cases;
+  if (!body) return;
+  const cases = clear("cases-table");
+  for (const c of body.supervision_cases) {
+    row(cases, [c.case_code, c.application_code, c.department_code,
+                named(STATUS, c.addressee), daysText(c.seconds_left)],
+        c.level > 1 ? "red" : "yellow");
+  }
+  if (!body.supervision_cases.length) row(cases, [t("none")], "muted");
+  const rectifications = clear("rectifications-table");
+  for (const r of body.rectifications) {
+    row(rectifications, [r.case_code, r.application_code, r.department_code,
+                         named(STATUS, r.level), daysText(r.seconds_left)],
+        r.level === "none" ? "" : r.level);
+  }
+  if (!body.rectifications.length) row(rectifications, [t("none")], "muted");
+}
+
 function applyLanguage() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
   document.title = t("title");
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("lang").textContent = t("switchTo");
   renderAlerts();
+  renderCases();
   renderFigures();
   renderTimeline();
 }
@@ -303,6 +361,8 @@ function period() {
 async function load() {
   shown.alerts = await api("/v1/supervision/alerts");
   renderAlerts();
+  shown.cases = await api("/v1/supervision/cases");
+  renderCases();
   const query = new URLSearchParams({...period(), group_by: "department"});
   shown.figures = await api("/v1/supervision/figures?" + query);
   renderFigures();

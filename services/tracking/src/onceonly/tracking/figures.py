@@ -35,6 +35,16 @@ against an implementation that is easy to read. Definitions, for a period [from,
   at intake or by any department; task: by that department).
 - ratings: RatingGiven events in the period, per level 1..5; a department counts the
   ratings of the applications it had a task in.
+- rectifications (差评整改): those opened (RectificationOpened) in the period, grouped by
+  their department or matter; rectified: of those, the ones answered (RectificationAnswered)
+  by now; rectified on time: answered and not late (within the limit's last working day);
+  rectification rate: rectified / rectifications; rectification on-time rate: rectified on
+  time / rectified; open rectifications: unanswered NOW, whatever the period.
+- supervision cases (督办件): cases opened (SupervisionCaseOpened) in the period; cases
+  closed (SupervisionCaseClosed, the department's response) in the period, and of those
+  the late ones (after the response deadline of the level they had reached); open cases:
+  not closed NOW, whatever the period, and of those the escalated ones (past level 1, at
+  the supervision office by default).
 """
 
 from __future__ import annotations
@@ -92,6 +102,25 @@ class GroupFigures:
     extended: int = 0
     open_legal: int = 0
     legal_overruns: int = 0
+    rectifications: int = 0
+    rectified: int = 0
+    rectified_on_time: int = 0
+    open_rectifications: int = 0
+    cases_opened: int = 0
+    cases_closed: int = 0
+    cases_closed_late: int = 0
+    open_cases: int = 0
+    open_cases_escalated: int = 0
+
+    @property
+    def rectification_rate(self) -> float | None:
+        if not self.rectifications:
+            return None
+        return round(self.rectified / self.rectifications, DECIMALS)
+
+    @property
+    def rectification_on_time_rate(self) -> float | None:
+        return round(self.rectified_on_time / self.rectified, DECIMALS) if self.rectified else None
 
     @property
     def on_time_rate(self) -> float | None:
@@ -134,6 +163,17 @@ class GroupFigures:
             "extension_rate": self.extension_rate,
             "open_legal": self.open_legal,
             "legal_overruns": self.legal_overruns,
+            "rectifications": self.rectifications,
+            "rectified": self.rectified,
+            "rectified_on_time": self.rectified_on_time,
+            "rectification_rate": self.rectification_rate,
+            "rectification_on_time_rate": self.rectification_on_time_rate,
+            "open_rectifications": self.open_rectifications,
+            "cases_opened": self.cases_opened,
+            "cases_closed": self.cases_closed,
+            "cases_closed_late": self.cases_closed_late,
+            "open_cases": self.open_cases,
+            "open_cases_escalated": self.open_cases_escalated,
         }
 
 
@@ -230,7 +270,60 @@ def has_figures(figures: GroupFigures) -> bool:
         or figures.open_legal
         or figures.legal_overruns
         or figures.ratings
+        or figures.rectifications
+        or figures.open_rectifications
+        or figures.cases_opened
+        or figures.cases_closed
+        or figures.open_cases
     )
+
+
+@dataclass(slots=True)
+class Case:
+    """A rectification or a supervision case, as the figures count it."""
+
+    group: str = ""
+    opened_at: datetime | None = None
+    done_at: datetime | None = None  # answered (a rectification), closed (a case)
+    late: bool = False
+    level: int = 1  # a supervision case's highest level
+
+
+def _case_of(cases: dict[str, Case], message: Message) -> Case:
+    return cases.setdefault(message.case_code, Case())  # type: ignore[attr-defined]
+
+
+def _count_cases(
+    result: dict[str, GroupFigures],
+    rectifications: Iterable[Case],
+    cases: Iterable[Case],
+    *,
+    start: datetime,
+    end: datetime,
+) -> None:
+    """Add the rectifications' and supervision cases' figures to `result` (the pure
+    reference; the store counts the same in SQL)."""
+    for case in rectifications:
+        if case.opened_at is None:
+            continue
+        figures = result.setdefault(case.group, GroupFigures(group=case.group))
+        if start <= case.opened_at < end:
+            figures.rectifications += 1
+            if case.done_at is not None:
+                figures.rectified += 1
+                figures.rectified_on_time += not case.late
+        figures.open_rectifications += case.done_at is None
+    for case in cases:
+        if case.opened_at is None:
+            continue
+        figures = result.setdefault(case.group, GroupFigures(group=case.group))
+        figures.cases_opened += start <= case.opened_at < end
+        if case.done_at is not None and start <= case.done_at < end:
+            figures.cases_closed += 1
+            figures.cases_closed_late += case.late
+        if case.done_at is None:
+            figures.open_cases += 1
+            figures.open_cases_escalated += case.level > 1
 
 
 def reference_figures(
@@ -248,6 +341,8 @@ def reference_figures(
     ratings: list[tuple[str, datetime, int]] = []
     extensions: dict[tuple[str, str], int] = defaultdict(int)
     legal_at: dict[tuple[str, str], datetime] = {}
+    rectifications: dict[str, Case] = {}
+    cases: dict[str, Case] = {}
     for entry in recorded:
         code, message, time = entry.application_code, entry.message, _aware(entry.time)
         statuses[code] = apply_event(
@@ -273,6 +368,30 @@ def reference_figures(
             ):
                 key = (code, message.department_code)
                 legal_at[key] = _first(legal_at.get(key), time)
+            case supervision_pb2.RectificationOpened() | supervision_pb2.SupervisionCaseOpened():
+                kind = (
+                    rectifications
+                    if isinstance(message, supervision_pb2.RectificationOpened)
+                    else cases
+                )
+                opened = _case_of(kind, message)
+                if opened.opened_at is None:
+                    opened.group = (
+                        message.department_code if group_by == "department" else message.matter_code
+                    )
+                opened.opened_at = _first(opened.opened_at, time)
+            case supervision_pb2.RectificationAnswered():
+                answered = _case_of(rectifications, message)
+                answered.done_at = _first(answered.done_at, time)
+                answered.late = answered.late or message.late
+            case supervision_pb2.SupervisionCaseEscalated():
+                escalated = _case_of(cases, message)
+                escalated.level = max(escalated.level, message.level)
+            case supervision_pb2.SupervisionCaseClosed():
+                closed = _case_of(cases, message)
+                closed.done_at = _first(closed.done_at, time)
+                closed.late = closed.late or message.late
+                closed.level = max(closed.level, message.level)
         if getattr(message, "outcome", None) in _SUPPLEMENT and isinstance(
             message, approval_pb2.ApplicationAccepted | approval_pb2.TaskDecided
         ):
@@ -327,6 +446,7 @@ def reference_figures(
                 counted[group][level] += 1
     for group, counter in counted.items():
         result.setdefault(group, GroupFigures(group=group)).ratings = dict(counter)
+    _count_cases(result, rectifications.values(), cases.values(), start=start, end=end)
     return {group: figures for group, figures in result.items() if has_figures(figures)}
 
 

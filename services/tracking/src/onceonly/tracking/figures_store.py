@@ -165,6 +165,77 @@ _DEPARTMENTS_OF = """
 """
 
 
+# The rectifications (差评整改) of each group ($1, $2: the period): one row per case, its
+# group from its opening event ('{group}': department_code or matter_code, a constant).
+_RECTIFICATIONS = """
+    WITH r AS (
+      SELECT summary ->> 'case_code' AS case_code,
+             min(ce_time) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.RectificationOpened') AS opened_at,
+             min(ce_time) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.RectificationAnswered') AS done_at,
+             coalesce(bool_or(coalesce((summary ->> 'late')::boolean, false)) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.RectificationAnswered'), false) AS late,
+             (array_agg(coalesce(summary ->> '{group}', '') ORDER BY seq) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.RectificationOpened'))[1] AS group_key
+        FROM tracking.timeline
+       WHERE ce_type IN ('onceonly.events.v1.RectificationOpened',
+                         'onceonly.events.v1.RectificationAnswered')
+       GROUP BY 1
+    )
+    SELECT group_key,
+           count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2) AS rectifications,
+           count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2 AND done_at IS NOT NULL)
+               AS rectified,
+           count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2 AND done_at IS NOT NULL
+                              AND NOT late) AS rectified_on_time,
+           count(*) FILTER (WHERE done_at IS NULL) AS open_rectifications
+      FROM r
+     WHERE opened_at IS NOT NULL
+     GROUP BY 1
+"""
+# The supervision cases (督办件) of each group, the same way; a case's level is the
+# highest its escalations and closing reached (1 without either).
+_CASES = """
+    WITH c AS (
+      SELECT summary ->> 'case_code' AS case_code,
+             min(ce_time) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.SupervisionCaseOpened') AS opened_at,
+             min(ce_time) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.SupervisionCaseClosed') AS done_at,
+             coalesce(bool_or(coalesce((summary ->> 'late')::boolean, false)) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.SupervisionCaseClosed'), false) AS late,
+             coalesce(max((summary ->> 'level')::int) FILTER (
+                 WHERE ce_type <> 'onceonly.events.v1.SupervisionCaseOpened'), 1) AS level,
+             (array_agg(coalesce(summary ->> '{group}', '') ORDER BY seq) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.SupervisionCaseOpened'))[1] AS group_key
+        FROM tracking.timeline
+       WHERE ce_type IN ('onceonly.events.v1.SupervisionCaseOpened',
+                         'onceonly.events.v1.SupervisionCaseEscalated',
+                         'onceonly.events.v1.SupervisionCaseClosed')
+       GROUP BY 1
+    )
+    SELECT group_key,
+           count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2) AS cases_opened,
+           count(*) FILTER (WHERE done_at >= $1 AND done_at < $2) AS cases_closed,
+           count(*) FILTER (WHERE done_at >= $1 AND done_at < $2 AND late) AS cases_closed_late,
+           count(*) FILTER (WHERE done_at IS NULL) AS open_cases,
+           count(*) FILTER (WHERE done_at IS NULL AND level > 1) AS open_cases_escalated
+      FROM c
+     WHERE opened_at IS NOT NULL
+     GROUP BY 1
+"""
+_CASE_GROUP = {"department": "department_code", "matter": "matter_code"}
+_RECTIFICATION_FIGURES = ("rectifications", "rectified", "rectified_on_time", "open_rectifications")
+_CASE_FIGURES = (
+    "cases_opened",
+    "cases_closed",
+    "cases_closed_late",
+    "open_cases",
+    "open_cases_escalated",
+)
+
+
 class FiguresStore:
     """Reads supervision figures (parameterised SQL only)."""
 
@@ -186,6 +257,9 @@ class FiguresStore:
             # One snapshot for both queries.
             rows = await conn.fetch(_UNITS_IN_PERIOD.format(units=units), start, end, *extra)
             rated = await conn.fetch(_RATINGS.format(groups=groups), start, end)
+            field = _CASE_GROUP[group_by]
+            rectified = await conn.fetch(_RECTIFICATIONS.format(group=field), start, end)
+            supervised = await conn.fetch(_CASES.format(group=field), start, end)
         result = {
             group: figures
             for group, figures in aggregate(
@@ -196,7 +270,12 @@ class FiguresStore:
         for row in rated:
             figures = result.setdefault(row["group_key"], GroupFigures(group=row["group_key"]))
             figures.ratings[row["level"]] = row["n"]
-        return result
+        for rows, names in ((rectified, _RECTIFICATION_FIGURES), (supervised, _CASE_FIGURES)):
+            for row in rows:
+                figures = result.setdefault(row["group_key"], GroupFigures(group=row["group_key"]))
+                for name in names:
+                    setattr(figures, name, row[name])
+        return {group: figures for group, figures in result.items() if has_figures(figures)}
 
 
 def _unit(row: asyncpg.Record) -> Unit:
@@ -250,3 +329,67 @@ async def open_alerts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
 
 def _values(states: Iterable[StrEnum]) -> list[str]:
     return sorted(state.value for state in states)
+
+
+# Open supervision cases: each case's opening, its latest level and whether it closed.
+_OPEN_CASES = """
+    WITH c AS (
+      SELECT application_code, summary ->> 'case_code' AS case_code,
+             (array_agg(summary ORDER BY seq)
+                 FILTER (WHERE ce_type = 'onceonly.events.v1.SupervisionCaseOpened'))[1] AS opened,
+             (array_agg(summary ORDER BY seq DESC)
+                 FILTER (WHERE ce_type <> 'onceonly.events.v1.SupervisionCaseClosed'))[1] AS latest,
+             bool_or(ce_type = 'onceonly.events.v1.SupervisionCaseClosed') AS closed
+        FROM tracking.timeline
+       WHERE ce_type IN ('onceonly.events.v1.SupervisionCaseOpened',
+                         'onceonly.events.v1.SupervisionCaseEscalated',
+                         'onceonly.events.v1.SupervisionCaseClosed')
+       GROUP BY 1, 2
+    )
+    SELECT case_code, application_code, coalesce(opened ->> 'matter_code', '') AS matter_code,
+           coalesce(opened ->> 'department_code', '') AS department_code,
+           coalesce(opened ->> 'clock_department_code', '') AS clock_department_code,
+           coalesce((latest ->> 'level')::int, 1) AS level,
+           coalesce(latest ->> 'addressee', '') AS addressee,
+           (opened ->> 'opened_at')::timestamptz AS opened_at,
+           (latest ->> 'response_due_at')::timestamptz AS response_due_at
+      FROM c
+     WHERE opened IS NOT NULL AND NOT closed
+     ORDER BY response_due_at NULLS LAST, case_code
+"""
+
+# Rectifications whose answer is still due: the opening and the latest alert's level.
+_OPEN_RECTIFICATIONS = """
+    WITH r AS (
+      SELECT application_code, summary ->> 'case_code' AS case_code,
+             (array_agg(summary ORDER BY seq)
+                 FILTER (WHERE ce_type = 'onceonly.events.v1.RectificationOpened'))[1] AS opened,
+             (array_agg(summary ->> 'level' ORDER BY seq DESC)
+                 FILTER (WHERE ce_type = 'onceonly.events.v1.RectificationAlert'))[1] AS level,
+             bool_or(ce_type = 'onceonly.events.v1.RectificationAnswered') AS answered
+        FROM tracking.timeline
+       WHERE ce_type IN ('onceonly.events.v1.RectificationOpened',
+                         'onceonly.events.v1.RectificationAlert',
+                         'onceonly.events.v1.RectificationAnswered')
+       GROUP BY 1, 2
+    )
+    SELECT case_code, application_code, coalesce(opened ->> 'matter_code', '') AS matter_code,
+           coalesce(opened ->> 'department_code', '') AS department_code,
+           coalesce((opened ->> 'rating_level')::int, 0) AS rating_level,
+           CASE level WHEN 'SUPERVISION_LEVEL_RED' THEN 'red'
+                      WHEN 'SUPERVISION_LEVEL_YELLOW' THEN 'yellow' ELSE 'none' END AS level,
+           (opened ->> 'opened_at')::timestamptz AS opened_at,
+           (opened ->> 'due_at')::timestamptz AS due_at
+      FROM r
+     WHERE opened IS NOT NULL AND NOT answered
+     ORDER BY due_at NULLS LAST, case_code
+"""
+
+
+async def open_cases(pool: asyncpg.Pool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Open supervision cases (the response deadline nearest first) and rectifications
+    still to be answered (the deadline nearest first), from the timeline."""
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        cases = await conn.fetch(_OPEN_CASES)
+        rectifications = await conn.fetch(_OPEN_RECTIFICATIONS)
+    return [dict(row) for row in cases], [dict(row) for row in rectifications]

@@ -204,6 +204,7 @@ class SupervisionAlert(ApprovalEvent):
     raised_at: datetime
     actor: Actor = SYSTEM
     legal_due_at: datetime | None = None  # the clock's legal deadline, if supervised
+    case_code: str = ""  # the supervision case a red alert opens (SUPERVISION_CASES_PATCH)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """The bridge: submissions and applicant updates from Kafka become workflow starts and
 signals. Workflow id = application code, so a redelivered submission cannot start a
-second workflow."""
+second workflow. Also the starts of the workflows of their own: a filed 12345 work order,
+a bad rating's rectification (差评整改, from RatingGiven) and a supervision case (督办件,
+from the red SupervisionAlert that names it), each under its own code as id."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from onceonly.events.v1 import application_pb2, workorder_pb2
+from onceonly.catalogue import Catalogue, default_catalogue
+from onceonly.events.v1 import application_pb2, supervision_pb2, workorder_pb2
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.deferral import EventNotReady
 from onceonly.platform.deferral_store import postgres_deferrals
@@ -34,6 +37,19 @@ from onceonly.platform.kafka import (
 )
 from onceonly.platform.metrics import ConsumerGroup, serve_metrics
 from onceonly.platform.topics import Stream, all_topics, dead_letter_topic, topic_name
+from onceonly.workflow.case_clocks import (
+    DEFAULT_CASE_LEVELS,
+    CaseLevel,
+    opens_rectification,
+    rectification_code,
+)
+from onceonly.workflow.case_shared import (
+    RECTIFICATION_WORKFLOW,
+    SUPERVISION_CASE_WORKFLOW,
+    CaseLevelInput,
+    RectificationInput,
+    SupervisionCaseInput,
+)
 from onceonly.workflow.settings import WorkflowSettings
 from onceonly.workflow.shared import (
     WORKFLOW_NAME,
@@ -158,6 +174,55 @@ def work_order_input(event: workorder_pb2.WorkOrderFiled) -> WorkOrderInput:
     )
 
 
+def _iso(stamp: object) -> str:
+    return stamp.ToDatetime(tzinfo=UTC).isoformat()  # type: ignore[attr-defined]
+
+
+def rectification_input(event: application_pb2.RatingGiven) -> RectificationInput | None:
+    """The rectification a rating opens: None for a good rating, or one that names no
+    department (ratings recorded before the step rated was)."""
+    if not opens_rectification(event.level) or not event.department_code:
+        return None
+    return RectificationInput(
+        case_code=rectification_code(event.application_code),
+        application_code=event.application_code,
+        department_code=event.department_code,
+        rating_level=event.level,
+        rated_at=_iso(event.rated_at),
+        matter_code=event.matter_code,
+        rating_comment=event.comment,
+    )
+
+
+def supervision_case_input(
+    alert: supervision_pb2.SupervisionAlert,
+    *,
+    levels: tuple[CaseLevel, ...],
+    catalogue: Catalogue,
+) -> SupervisionCaseInput | None:
+    """The supervision case a red alert opens, addressed to the late clock's department
+    (for the application's own clock, the matter's lead or only department); None when
+    the alert opens none, or names an application clock of an unknown matter."""
+    if not alert.case_code:
+        return None
+    department = alert.department_code
+    if not department:
+        matter = catalogue.matter(alert.matter_code)
+        if matter is None:
+            return None
+        department = matter.lead_department or matter.tasks[0].department
+    return SupervisionCaseInput(
+        case_code=alert.case_code,
+        application_code=alert.application_code,
+        department_code=department,
+        levels=[CaseLevelInput(level.addressee, level.response_days) for level in levels],
+        opened_at=_iso(alert.raised_at),
+        matter_code=alert.matter_code,
+        clock_department_code=alert.department_code,
+        clock_due_at=_iso(alert.clock.due_at) if alert.clock.HasField("due_at") else "",
+    )
+
+
 def consumer_group(settings: WorkflowSettings) -> ConsumerGroup:
     """The bridge's Kafka consumer group and topics (also watched for lag by the API)."""
     return ConsumerGroup(
@@ -167,17 +232,27 @@ def consumer_group(settings: WorkflowSettings) -> ConsumerGroup:
             topic_name(settings.topic_prefix, Stream.SUBMISSIONS),
             topic_name(settings.topic_prefix, Stream.APPLICANT_UPDATES),
             topic_name(settings.topic_prefix, Stream.WORK_ORDERS),
+            # Red alerts that open supervision cases.
+            topic_name(settings.topic_prefix, Stream.SUPERVISION_ALERTS),
         ],
     )
 
 
 class Bridge:
     def __init__(
-        self, client: Client, *, task_queue: str, policy: SupervisionPolicy | None = None
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        policy: SupervisionPolicy | None = None,
+        case_levels: tuple[CaseLevel, ...] = DEFAULT_CASE_LEVELS,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._policy = policy or SupervisionPolicy()
+        self._case_levels = case_levels
+        self._catalogue = catalogue or default_catalogue()
         self.started = 0
         self.duplicates = 0
         self.conflicts = 0
@@ -192,6 +267,15 @@ class Bridge:
             return
         if envelope.type.startswith(_WORK_ORDER_EVENTS):
             return  # the work orders' own events, published by their workflows
+        if isinstance(message, supervision_pb2.SupervisionAlert):
+            case = supervision_case_input(
+                message, levels=self._case_levels, catalogue=self._catalogue
+            )
+            if case is not None:
+                await self._start_case(SUPERVISION_CASE_WORKFLOW, case, case.case_code)
+            return
+        if message.DESCRIPTOR.file is supervision_pb2.DESCRIPTOR:
+            return  # the other supervision events: published by the workflows
         await self._link_to_application(envelope.subject)
         if isinstance(message, application_pb2.WithdrawalRequested):
             await self._signal(
@@ -202,6 +286,12 @@ class Bridge:
             await self._signal(
                 message.application_code, JointApproval.supplement, SupplementInput(materials)
             )
+        elif isinstance(message, application_pb2.RatingGiven):
+            rectification = rectification_input(message)
+            if rectification is not None:
+                await self._start_case(
+                    RECTIFICATION_WORKFLOW, rectification, rectification.case_code
+                )
         else:
             log.info("event not for the bridge", type=envelope.type, event_id=envelope.id)
 
@@ -265,6 +355,21 @@ class Bridge:
         except WorkflowAlreadyStartedError:
             log.info("work order already exists", order_code=event.order_code)
 
+    async def _start_case(self, workflow: str, argument: object, code: str) -> None:
+        """A rectification or a supervision case becomes its own workflow (id = its code,
+        so a redelivery starts nothing)."""
+        try:
+            await self._client.start_workflow(
+                workflow,
+                argument,
+                id=code,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+            log.info("case started", workflow=workflow, case_code=code)
+        except WorkflowAlreadyStartedError:
+            log.info("case already exists", workflow=workflow, case_code=code)
+
     async def _started_input(self, code: str) -> ApplicationInput | None:
         """The input the existing workflow of `code` was started with."""
         handle = self._client.get_workflow_handle(code)
@@ -310,7 +415,10 @@ async def run_bridge(settings: WorkflowSettings) -> None:
     producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-workflow-bridge")
     await producer.start()
     bridge = Bridge(
-        client, task_queue=settings.temporal_task_queue, policy=settings.supervision_policy()
+        client,
+        task_queue=settings.temporal_task_queue,
+        policy=settings.supervision_policy(),
+        case_levels=settings.case_levels(),
     )
     group = consumer_group(settings)
     consumer = EventConsumer(

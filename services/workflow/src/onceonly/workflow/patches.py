@@ -48,6 +48,12 @@ LEGAL_LIMIT_PATCH = "legal-limit-supervision"
 # run and the rules' version; each check carries its consent. Asked at the start of the
 # run; runs begun before it run every check of the matter, as they always did.
 CONSENT_PATCH = "consent-and-provenance"
+# 督办件: a red alert (the first of its clock, or again after an extension) names the
+# supervision case it opens (SupervisionAlert.case_code; the bridge starts the case's own
+# workflow), and no reminder repeats after a red or legal alert: the case climbs from the
+# department head to the supervision office instead. Asked at the start of the run; runs
+# begun before it keep their reminders (at most max_escalations) and open no case.
+SUPERVISION_CASES_PATCH = "supervision-cases"
 
 SHORT = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),

@@ -30,6 +30,10 @@ class EventPublisher:
         self._published = 0
 
     @property
+    def application_code(self) -> str:
+        return self._code
+
+    @property
     def holding(self) -> bool:
         return self._held is not None
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from onceonly.catalogue import is_department
 from onceonly.platform.auth import StaffApi, StaffTokens
@@ -19,6 +19,12 @@ from onceonly.platform.secrets import (
     read_secret_file,
 )
 from onceonly.platform.settings import PlatformSettings
+from onceonly.workflow.case_clocks import (
+    DEFAULT_CASE_LEVELS,
+    CaseLevel,
+    RectificationLimit,
+    case_levels,
+)
 from onceonly.workflow.shared import SupervisionPolicy
 from onceonly.workflow.work_order_clocks import LimitOverrides, validate_overrides
 
@@ -127,6 +133,15 @@ class WorkflowSettings(ELicenceSigningSettings):
     # Operators drop the State Council's yearly notice here (YYYY.yaml); see
     # libs/catalogue/src/onceonly/catalogue/data/calendar/README.md.
     calendar_dir: str = ""
+    # Supervision cases (督办件): the levels a case climbs, in order, each with the working
+    # days its addressee has to obtain the department's written response (JSON), e.g.
+    # [{"addressee": "department_head", "response_days": 3},
+    #  {"addressee": "supervision_office", "response_days": 5}]; empty: that default.
+    supervision_case_levels: str = ""
+    # Rectification of bad ratings (差评整改): working days to answer, and the share of
+    # them after which the department is warned (yellow).
+    rectification_days: int = Field(default=15, ge=1, le=60)
+    rectification_yellow_share: float = Field(default=0.8, gt=0, lt=1)
     # 12345 work order limits per region and kind, over the defaults of
     # work_order_clocks (JSON), e.g. {"330100": {"complaint": {"reply_days": 3}}}.
     work_order_limits: str = ""
@@ -146,6 +161,24 @@ class WorkflowSettings(ELicenceSigningSettings):
         if not self.work_order_limits:
             return {}
         return validate_overrides(json.loads(self.work_order_limits))
+
+    @field_validator("supervision_case_levels")
+    @classmethod
+    def _case_levels_valid(cls, value: str) -> str:
+        if value:
+            case_levels(value)  # ValueError names what is wrong
+        return value
+
+    def case_levels(self) -> tuple[CaseLevel, ...]:
+        """The levels of a supervision case (validated with the settings)."""
+        if not self.supervision_case_levels:
+            return DEFAULT_CASE_LEVELS
+        return case_levels(self.supervision_case_levels)
+
+    def rectification_limit(self) -> RectificationLimit:
+        return RectificationLimit(
+            days=self.rectification_days, yellow_share=self.rectification_yellow_share
+        )
 
     def supervision_policy(self) -> SupervisionPolicy:
         return SupervisionPolicy(

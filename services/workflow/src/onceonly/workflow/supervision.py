@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributePair
 
 from onceonly.workflow.approval_events import Clock, SpecialProcedureOverrun, SupervisionAlert
+from onceonly.workflow.case_clocks import case_code
 from onceonly.workflow.department_tasks import Task
 from onceonly.workflow.patches import run_activity, run_short
 from onceonly.workflow.publisher import EventPublisher
@@ -58,17 +59,29 @@ class Supervision:
         self._matter_code = ""
         self._day_kind = ""
         self._policy = policy
-        self._escalation = EscalationPolicy(policy.escalation_hours, policy.max_escalations)
+        self._reminders = EscalationPolicy(policy.escalation_hours, policy.max_escalations)
         self._tasks = tasks
         self._publisher = publisher
         self._closing = closing
         self._calendar_updates = 0
         self.supervised = False  # e-supervision timers: SUPERVISION_PATCH
         self.legal = False  # legal deadlines and special procedures' timers: LEGAL_LIMIT_PATCH
+        # A red alert opens a supervision case (督办件) instead of repeating reminders:
+        # SUPERVISION_CASES_PATCH. The cases opened so far, per clock (their codes count).
+        self.cases = False
+        self._cases_opened: dict[str, int] = {}
         self._special_max_days: dict[str, int] = {}
         self._special_runs: dict[str, int] = {}  # procedures started, per department
         self.watchers: list[asyncio.Task[None]] = []
         self._running: set[str] = set()  # the clocks whose timers run now
+
+    @property
+    def _escalation(self) -> EscalationPolicy:
+        """The reminders after a red (or legal) alert: none since SUPERVISION_CASES_PATCH,
+        where the supervision case the red alert opens carries the escalation."""
+        if self.cases:
+            return EscalationPolicy(self._reminders.escalation_hours, max_escalations=0)
+        return self._reminders
 
     def resolve(self, matter_code: str, day_kind: str) -> None:
         """The matter, once resolved (clocks start only after it)."""
@@ -206,8 +219,18 @@ class Supervision:
                 seconds_left=int((clock.due_at - now).total_seconds()),
                 raised_at=now,
                 legal_due_at=clock.legal_due_at,
+                case_code=self._case_for(clock, alert),
             )
         )
+
+    def _case_for(self, clock: SupervisionClock, alert: Alert) -> str:
+        """The code of the supervision case a red alert opens (the bridge starts it from the
+        alert), or "" for every other alert and before SUPERVISION_CASES_PATCH."""
+        if not self.cases or alert.level is not Level.RED or alert.escalation != 0:
+            return ""
+        opened = self._cases_opened.get(clock.key, 0) + 1
+        self._cases_opened[clock.key] = opened
+        return case_code(self._publisher.application_code, clock.key, opened)
 
     async def _apply_pauses(self, clock: SupervisionClock) -> None:
         """Move the clock's deadlines by the days its pauses took."""

@@ -1,4 +1,5 @@
-"""The Temporal worker process: JointApproval workflows and their activities."""
+"""The Temporal worker process: JointApproval, HotlineWorkOrder, Rectification and
+SupervisionCase workflows and their activities."""
 
 from __future__ import annotations
 
@@ -21,9 +22,13 @@ from onceonly.platform.metrics import serve_metrics
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.topics import all_topics
 from onceonly.workflow.activities import ApprovalActivities
+from onceonly.workflow.case_activities import CaseActivities
+from onceonly.workflow.case_list import PostgresCaseList
 from onceonly.workflow.elicences import PostgresELicenceStore
+from onceonly.workflow.rectification_workflow import Rectification
 from onceonly.workflow.registry import PostgresBaseRegistry
 from onceonly.workflow.settings import WorkflowSettings
+from onceonly.workflow.supervision_case_workflow import SupervisionCase
 from onceonly.workflow.task_list import PostgresTaskList
 from onceonly.workflow.temporal import ActivityLogContext, connect
 from onceonly.workflow.work_order_activities import WorkOrderActivities
@@ -75,6 +80,7 @@ def build_worker(
     activities: ApprovalActivities,
     settings: WorkflowSettings | None = None,
     work_orders: WorkOrderActivities | None = None,
+    cases: CaseActivities | None = None,
 ) -> Worker:
     """The worker, tuned by `settings` (polls, workflow cache, sandbox); without them
     (the tests), the fields' defaults, which are the SDK's own."""
@@ -82,7 +88,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[JointApproval, HotlineWorkOrder],
+        workflows=[JointApproval, HotlineWorkOrder, Rectification, SupervisionCase],
         activities=[
             activities.resolve_matter,
             activities.compute_deadlines,
@@ -96,6 +102,11 @@ def build_worker(
             *(
                 [work_orders.work_order_clocks, work_orders.publish_work_order_event]
                 if work_orders is not None
+                else []
+            ),
+            *(
+                [cases.rectification_clock, cases.case_response_due, cases.publish_case_event]
+                if cases is not None
                 else []
             ),
         ],
@@ -148,6 +159,13 @@ async def run_worker(
             calendar=calendar,
             limits=settings.work_order_limit_overrides(),
             work_orders=PostgresWorkOrderList(pool),
+        ),
+        cases=CaseActivities(
+            producer=producer,
+            topic_prefix=settings.topic_prefix,
+            calendar=calendar,
+            rectification=settings.rectification_limit(),
+            cases=PostgresCaseList(pool),
         ),
     )
     beat = asyncio.create_task(

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_ACTIVITIES_PATCH,
         PUBLISH_PATCH,
         SHARED_DATA_PATCH,
+        SUPERVISION_CASES_PATCH,
         SUPERVISION_PATCH,
         has_patch,
         run_activity,
@@ -163,6 +164,7 @@ class JointApproval:
         self._publisher.stable_ids = workflow.patched(PUBLISH_PATCH)
         self._supervision.legal = workflow.patched(LEGAL_LIMIT_PATCH)
         self._consent_gated = workflow.patched(CONSENT_PATCH)
+        self._supervision.cases = workflow.patched(SUPERVISION_CASES_PATCH)
         matter = await self._resolve()
         await self._check_shared_data(matter)
         if not await self._accept(matter):

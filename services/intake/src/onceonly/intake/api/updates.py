@@ -133,13 +133,20 @@ _route(
 _route(
     "rating",
     "rate_application",
-    _Kind(RatingIn, lambda body, _: validate_rating(body.level, body.comment)),
+    _Kind(
+        RatingIn,
+        lambda body, matter: validate_rating(
+            body.level, body.comment, matter=matter, department_code=body.department_code
+        ),
+    ),
     summary="Rate an application (好差评)",
     description=(
         "Five levels and an optional comment of at most 500 characters, once per"
         " application (a second rating is a 409). Offer it once the application is"
         " `completed`. Intake's status follows the approval a moment behind, so a"
         " rating is recorded whenever it comes; only ratings of completed"
-        " applications are counted."
+        " applications are counted. `department_code` names the step rated (one of the"
+        " matter's departments; by default its lead department): a rating of 1 or 2"
+        " opens a rectification (差评整改) for that department."
     ),
 )

@@ -79,6 +79,17 @@ class GroupFiguresView(BaseModel):
     # Open at the legal level now; clocks that passed the legal limit (法定时限) in the period.
     open_legal: int
     legal_overruns: int
+    rectifications: int = Field(description="Rectifications of bad ratings opened in the period")
+    rectified: int = Field(description="Of those, answered (by now)")
+    rectified_on_time: int
+    rectification_rate: float | None
+    rectification_on_time_rate: float | None
+    open_rectifications: int = Field(description="Unanswered now, whatever the period")
+    cases_opened: int = Field(description="Supervision cases (督办件) opened in the period")
+    cases_closed: int
+    cases_closed_late: int
+    open_cases: int = Field(description="Supervision cases open now, whatever the period")
+    open_cases_escalated: int = Field(description="Of those, past the first level")
 
 
 class FiguresView(BaseModel):
@@ -107,3 +118,38 @@ class AlertsView(BaseModel):
     red: list[AlertView]
     yellow: list[AlertView]
     legal: list[AlertView] = []  # past the legal limit too (超法定时限)
+
+
+class OpenCaseView(BaseModel):
+    """A supervision case (督办件) not yet answered by its department."""
+
+    case_code: str
+    application_code: str
+    matter_code: str
+    department_code: str = Field(description="Who must respond")
+    clock_department_code: str = Field(description="The late clock; empty: the application's")
+    level: int
+    addressee: str = Field(description="department_head, supervision_office")
+    opened_at: datetime | None
+    response_due_at: datetime | None
+    seconds_left: int | None = Field(description="To the response deadline, as of now")
+
+
+class OpenRectificationView(BaseModel):
+    """A rectification of a bad rating (差评整改) whose written answer is still due."""
+
+    case_code: str
+    application_code: str
+    matter_code: str
+    department_code: str
+    rating_level: int
+    level: str = Field(description="Of its clock: none, yellow, red")
+    opened_at: datetime | None
+    due_at: datetime | None
+    seconds_left: int | None
+
+
+class OpenCasesView(BaseModel):
+    as_of: datetime
+    supervision_cases: list[OpenCaseView]
+    rectifications: list[OpenRectificationView]

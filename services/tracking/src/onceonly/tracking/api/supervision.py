@@ -10,8 +10,16 @@ from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.platform.http import Problem
 from onceonly.platform.request_rules import BoundedDatetime
 from onceonly.tracking.api.dependencies import Figures, Pool, Supervisor
-from onceonly.tracking.api.models import AlertsView, AlertView, FiguresView, GroupFiguresView
-from onceonly.tracking.figures_store import open_alerts
+from onceonly.tracking.api.models import (
+    AlertsView,
+    AlertView,
+    FiguresView,
+    GroupFiguresView,
+    OpenCasesView,
+    OpenCaseView,
+    OpenRectificationView,
+)
+from onceonly.tracking.figures_store import open_alerts, open_cases
 
 router = APIRouter(prefix="/v1/supervision", responses={401: {}, 403: {}})
 
@@ -72,6 +80,33 @@ async def get_alerts(_: Supervisor, pool: Pool) -> AlertsView:
         yellow=[view for view in views if view.level == "yellow"],
         legal=[view for view in views if view.level == "legal"],
     )
+
+
+@router.get(
+    "/cases",
+    response_model=OpenCasesView,
+    summary="Open supervision cases (督办件) and rectifications of bad ratings (差评整改) still"
+    " to be answered",
+    description="Each with its clock: `seconds_left` to the response (or answer) deadline,"
+    " counted now, negative when overdue.",
+)
+async def get_cases(_: Supervisor, pool: Pool) -> OpenCasesView:
+    now = datetime.now(UTC)
+    cases, rectifications = await open_cases(pool)
+    return OpenCasesView(
+        as_of=now,
+        supervision_cases=[
+            OpenCaseView(**row, seconds_left=_left(row["response_due_at"], now)) for row in cases
+        ],
+        rectifications=[
+            OpenRectificationView(**row, seconds_left=_left(row["due_at"], now))
+            for row in rectifications
+        ],
+    )
+
+
+def _left(due: datetime | None, now: datetime) -> int | None:
+    return int((due - now).total_seconds()) if due is not None else None
 
 
 def _zoned(value: datetime) -> datetime:

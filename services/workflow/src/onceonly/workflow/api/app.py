@@ -26,6 +26,7 @@ from onceonly.workflow.api import (
     acceptance,
     applications,
     assignments,
+    cases,
     codec,
     decisions,
     elicences,
@@ -47,6 +48,7 @@ OPERATOR_ROLES = ("operations", "supervision")
 ROUTERS = (
     tasks.router,
     work_orders.router,
+    cases.router,
     applications.router,
     decisions.router,
     assignments.router,
