@@ -41,7 +41,8 @@ PUBLISHED_PORTS = {
     "workflow-api": {8001},
     "tracking-api": {8002},
     "notify": {8003},
-    "temporal": {7233, 8233},
+    "temporal": {7233},
+    "temporal-ui": {8233},
     "jaeger": {16686},
     "prometheus": {9090},
     "grafana": {3000},
@@ -56,7 +57,9 @@ API_SERVICES = {
     "notify": "NOTIFY",
 }
 # Containers of the services' image that are not Procfile processes.
-IMAGE_INFRASTRUCTURE = {"temporal"}
+IMAGE_INFRASTRUCTURE = {"temporal-setup"}
+TEMPORAL_SCHEMA = REPO / "deploy" / "docker" / "temporal-schema.sh"
+OTEL_COLLECTOR = REPO / "deploy" / "observability" / "otel-collector.yaml"
 
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
@@ -243,6 +246,8 @@ def test_python_services_start_after_the_infrastructure_and_restart() -> None:
         after = depends_on(service)
         for infra in ("postgres", "kafka", "temporal"):
             assert after.get(infra) == "service_healthy", f"{name} does not wait for {infra}"
+        # The namespace and its search attributes exist before a worker starts.
+        assert after.get("temporal-setup") == "service_completed_successfully", name
         assert service.get("restart") == "unless-stopped", name
 
 
@@ -289,7 +294,7 @@ def test_every_onceonly_variable_in_compose_is_a_settings_field() -> None:
 def test_connections_point_at_the_compose_services() -> None:
     postgres = services()["postgres"]
     kafka_env = environment(services()["kafka"])
-    temporal_argv = argv(services()["temporal"]["command"])
+    temporal = services()["temporal"]
     for name, service in python_services().items():
         env = {key: interpolate(value) for key, value in environment(service).items()}
 
@@ -312,7 +317,7 @@ def test_connections_point_at_the_compose_services() -> None:
         assert f"{listener}://:{port}" in kafka_env["KAFKA_LISTENERS"].split(","), name
 
         host, port = env["ONCEONLY_TEMPORAL_ADDRESS"].rsplit(":", 1)
-        assert host == "temporal" and f"--port={port}" in temporal_argv, name
+        assert host == "temporal" and (7233, int(port)) in published(temporal), name
 
 
 def test_api_services_listen_on_all_interfaces_and_publish_their_port() -> None:
@@ -355,35 +360,74 @@ def test_secrets_are_docker_secrets_and_never_development_keys() -> None:
             assert PurePosixPath(path).name in mounted, f"{name}: {path} is not mounted"
 
 
-def test_traces_go_to_jaeger_under_a_name_per_process() -> None:
-    jaeger = services()["jaeger"]
-    assert str(jaeger["image"]).startswith("jaegertracing/all-in-one:")
+def test_traces_go_through_the_collector_to_jaeger_under_a_name_per_process() -> None:
+    assert str(services()["jaeger"]["image"]).startswith("jaegertracing/jaeger:2.")
+    collector = services()["otel-collector"]
+    assert str(collector["image"]).startswith("otel/opentelemetry-collector-contrib:")
+    config = yaml.safe_load(OTEL_COLLECTOR.read_text(encoding="utf-8"))
+    assert any(
+        str(v).startswith("./deploy/observability/otel-collector.yaml:")
+        for v in collector["volumes"]
+    )
+    receiver = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert pipeline["receivers"] == ["otlp"] and "batch" in pipeline["processors"]
+    [exporter] = pipeline["exporters"]
+    assert urlsplit("//" + config["exporters"][exporter]["endpoint"]).hostname == "jaeger"
     names = []
     for name, service in python_services().items():
         env = environment(service)
         assert env["OTEL_TRACES_EXPORTER"] == "otlp", name
         endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
-        assert (endpoint.hostname, endpoint.port) == ("jaeger", 4318), name
+        assert (endpoint.hostname, endpoint.port) == ("otel-collector", 4318), name
+        assert receiver.endswith(f":{endpoint.port}"), name
         names.append(env.get("OTEL_SERVICE_NAME"))
     assert all(names) and len(set(names)) == len(names), names
 
 
-def test_temporal_registers_the_search_attributes_of_the_local_dev_server() -> None:
+def test_temporal_runs_on_the_compose_postgres_with_its_schema_set_up_first() -> None:
+    postgres = environment(services()["postgres"])
+    temporal = services()["temporal"]
+    env = environment(temporal)
+    assert str(temporal["image"]).startswith("temporalio/server:")
+    assert env["DB"] == "postgres12" and env["POSTGRES_SEEDS"] == "postgres"
+    assert (env["POSTGRES_USER"], env["POSTGRES_PWD"]) == (
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+    )
+    assert depends_on(temporal) == {"temporal-schema": "service_completed_successfully"}
+    schema = services()["temporal-schema"]
+    # The admin tools of the server's own version hold the matching schema files.
+    version = str(temporal["image"]).split(":")[1]
+    assert schema["image"] == f"temporalio/admin-tools:{version}"
+    assert environment(schema)["POSTGRES_SEEDS"] == "postgres"
+    assert depends_on(schema) == {"postgres": "service_healthy"}
+    script = TEMPORAL_SCHEMA.read_text(encoding="utf-8")
+    for database, kind in ((env["DBNAME"], "temporal"), (env["VISIBILITY_DBNAME"], "visibility")):
+        assert f"{database}:{kind}" in script
+    assert "update-schema" in script and "set -eu" in script
+    assert f"{TEMPORAL_SCHEMA.relative_to(REPO)}" in " ".join(map(str, schema["volumes"]))
+
+
+def test_temporal_setup_registers_the_search_attributes_and_seeds_the_registry() -> None:
+    from onceonly.workflow.search_attributes import declared
+
     block = re.search(r"TEMPORAL_SEARCH_ATTRIBUTES=\((.*?)\)", INFRA_SH.read_text(), re.S)
     assert block, "TEMPORAL_SEARCH_ATTRIBUTES not found in deploy/local/infra.sh"
-    local = set(block.group(1).split())
-    assert local, "no search attribute in deploy/local/infra.sh"
-    temporal = services()["temporal"]
-    command = argv(temporal["command"])
-    assert command[:3] == ["temporal", "server", "start-dev"]
-    assert "--ip=0.0.0.0" in command and "--ui-port=8233" in command
-    registered = {a.split("=", 1)[1] for a in command if a.startswith("--search-attribute=")}
-    assert registered == local
-    # Healthy only once every one of them is registered (the workers need them).
-    health = healthcheck_text(temporal)
-    assert "cluster health" in health
-    assert all(sa.split("=")[0] in health for sa in local)
-    assert f"grep -qx {len(local)}" in health
+    local = {item.split("=")[0]: item.split("=")[1] for item in block.group(1).split()}
+    # What the command registers is what the local dev server is given.
+    assert declared() == local
+    setup = services()["temporal-setup"]
+    assert uses_app_image(setup)
+    command = " ".join(argv(setup["command"]))
+    assert "namespace create --namespace default" in command
+    assert "onceonly-workflow register-search-attributes" in command
+    assert "onceonly-workflow seed-registry" in command
+    assert depends_on(setup) == {"postgres": "service_healthy", "temporal": "service_healthy"}
+    assert environment(setup)["ONCEONLY_TEMPORAL_ADDRESS"] == "temporal:7233"
+    ui = services()["temporal-ui"]
+    assert environment(ui)["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert published(ui) == [(8233, 8080)]
 
 
 def test_kafka_is_configured_as_the_local_broker() -> None:

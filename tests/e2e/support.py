@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,11 @@ async def timeline_types(
 ) -> list[str]:
     answer = await http.get(f"{tracking}/v1/applications/{code}/timeline", headers=headers)
     if answer.status_code == 404:
+        return []
+    if answer.status_code == 429:
+        # Polled faster than the staff read limit (5/s per staff member): back off as
+        # the API asks, as any client must, and report nothing yet.
+        await asyncio.sleep(min(float(answer.headers.get("Retry-After", "1")), 5.0))
         return []
     answer.raise_for_status()
     return [entry["type"].rsplit(".", 1)[-1] for entry in answer.json()["entries"]]
