@@ -140,6 +140,14 @@ def test_each_service_gets_its_required_secrets_and_no_other_services(size: str)
     assert "ONCEONLY_DEPARTMENT_API_TOKEN_KEYS_FILE" not in env(deployments["notify"])
     signers = {n for n, d in deployments.items() if "ONCEONLY_ELICENCE_SIGNING_KEYS_FILE" in env(d)}
     assert signers == {"workflow-worker", "workflow-bridge", "workflow-api"}
+    # Only the agent signs timeline checkpoints; the API verifies with the public keys.
+    checkpointers = {
+        n
+        for n, d in deployments.items()
+        if "ONCEONLY_TIMELINE_CHECKPOINT_SIGNING_KEYS_FILE" in env(d)
+    }
+    assert checkpointers == {"tracking-agent"}
+    assert "ONCEONLY_TIMELINE_CHECKPOINT_PUBLIC_KEYS_FILE" in env(deployments["tracking-api"])
 
 
 @pytest.mark.parametrize("size", sorted(VALUES))

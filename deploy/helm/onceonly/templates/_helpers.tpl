@@ -21,10 +21,11 @@ app.kubernetes.io/component: {{ .process }}
 {{ printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end -}}
 
-{{/* The secret files of a service: its own, and Kafka's and Temporal's when used. */}}
+{{/* The secret files of a process: its own list if it has one, else its service's; and
+Kafka's and Temporal's when used. */}}
 {{- define "onceonly.secretFiles" -}}
 {{- $values := .root.Values -}}
-{{- $files := index $values.serviceSecrets .service | default list -}}
+{{- $files := get ($values.processSecrets | default dict) (.process | default "") | default (index $values.serviceSecrets .service) | default list -}}
 {{- if hasPrefix "SASL" $values.kafka.securityProtocol }}{{ $files = append $files "kafka-sasl-password" }}{{ end -}}
 {{- if has $values.kafka.securityProtocol (list "SSL" "SASL_SSL") }}{{ $files = append $files "kafka-ca.pem" }}{{ end -}}
 {{- if and (eq .service "workflow") $values.temporal.tls -}}
