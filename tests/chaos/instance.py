@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,33 @@ PROCESSES = (
     "tracking-api",
     "notify",
 )
+# The ports each process listens on itself (its API, or its metrics): a second replica
+# of it takes each of them moved by REPLICA_PORT_STEP. The others are the services'
+# shared settings and stay.
+OWN_PORTS: dict[str, tuple[str, ...]] = {
+    "intake-api": ("ONCEONLY_INTAKE_PORT",),
+    "intake-relay": ("ONCEONLY_RELAY_METRICS_PORT",),
+    "workflow-worker": ("ONCEONLY_WORKER_METRICS_PORT", "ONCEONLY_WORKER_TEMPORAL_METRICS_PORT"),
+    "workflow-bridge": ("ONCEONLY_BRIDGE_METRICS_PORT",),
+    "workflow-api": ("ONCEONLY_WORKFLOW_API_PORT",),
+    "tracking-agent": ("ONCEONLY_TRACKING_AGENT_PORT", "ONCEONLY_TRACKING_AGENT_METRICS_PORT"),
+    "tracking-api": ("ONCEONLY_TRACKING_PORT",),
+    "notify": ("ONCEONLY_NOTIFY_PORT",),
+}
+# 50: clear of every first replica's port (18000-18012, 18101-18105, 18233).
+REPLICA_PORT_STEP = 50
+# The API processes, by service (the traffic and the health checks reach each replica).
+API_PROCESSES = {
+    "intake": "intake-api",
+    "workflow": "workflow-api",
+    "tracking": "tracking-api",
+    "notify": "notify",
+}
+
+
+def replica_name(process: str, replica: int) -> str:
+    """`intake-api`, `intake-api-2`, ...: the first replica keeps the Procfile's name."""
+    return process if replica == 1 else f"{process}-{replica}"
 
 
 @dataclass(frozen=True)
@@ -53,10 +81,26 @@ class Instance:
     pg_data: Path = Path("/var/lib/postgresql/15/onceonly-chaos")
     topic_prefix: str = "chaos"
     ports: Ports = field(default_factory=Ports)
+    # Replicas of every process (issue 20): from 2, services.sh runs a Procfile written
+    # into the run directory, with each process that many times on ports of its own.
+    replicas: int = 1
+
+    @property
+    def processes(self) -> tuple[str, ...]:
+        return tuple(
+            replica_name(process, n) for process in PROCESSES for n in range(1, self.replicas + 1)
+        )
+
+    @property
+    def procfile(self) -> Path:
+        return self.run_dir / "Procfile"
 
     @property
     def env(self) -> dict[str, str]:
         p = self.ports
+        # The written Procfile only while it exists: `down` of an older run must still
+        # find the processes it started.
+        replicated = {"ONCEONLY_PROCFILE": str(self.procfile)} if self.procfile.exists() else {}
         return {
             **os.environ,
             **_moved_ports(),
@@ -75,6 +119,7 @@ class Instance:
             "ONCEONLY_TRACKING_AGENT_PORT": str(p.tracking_agent),
             # The load generator is one integrator submitting steadily.
             "ONCEONLY_INTEGRATOR_POST_RATE_PER_SECOND": "50",
+            **replicated,
         }
 
     @property
@@ -97,6 +142,36 @@ class Instance:
             "notify": self.ports.notify,
         }[service]
         return f"http://127.0.0.1:{port}"
+
+    def port(self, name: str, variable: str) -> int:
+        """The port `variable` of process replica `name` (`workflow-worker-2`, ...)."""
+        replica = int(name.rsplit("-", 1)[1]) if name.rsplit("-", 1)[-1].isdigit() else 1
+        return int(self.env[variable]) + REPLICA_PORT_STEP * (replica - 1)
+
+    def urls(self, service: str) -> list[str]:
+        """The service's API, one URL per replica."""
+        first = int(self.url(service).rsplit(":", 1)[1])
+        return [f"http://127.0.0.1:{first + REPLICA_PORT_STEP * n}" for n in range(self.replicas)]
+
+    def write_procfile(self) -> None:
+        """deploy/local/Procfile with every process `replicas` times, each replica after
+        the first on its own ports (OWN_PORTS moved by REPLICA_PORT_STEP per replica)."""
+        commands = {}
+        for line in (REPO / "deploy/local/Procfile").read_text().splitlines():
+            name, sep, command = line.partition(":")
+            if sep and not line.lstrip().startswith("#"):
+                commands[name.strip()] = command.strip()
+        env = self.env
+        lines = ["# Written by tests/chaos/instance.py: every process, replicated."]
+        for process in PROCESSES:
+            for n in range(1, self.replicas + 1):
+                moved = " ".join(
+                    f"{key}={int(env[key]) + REPLICA_PORT_STEP * (n - 1)}"
+                    for key in OWN_PORTS[process]
+                )
+                lines.append(f"{replica_name(process, n)}: env {moved} {commands[process]}")
+        self.procfile.parent.mkdir(parents=True, exist_ok=True)
+        self.procfile.write_text("\n".join(lines) + "\n")
 
     # --- bring-up ------------------------------------------------------------------------
 
@@ -123,6 +198,8 @@ class Instance:
         shutil.rmtree(self.run_dir, ignore_errors=True)
         # The cluster belongs to the postgres user, under a directory only it may list.
         subprocess.run(["/usr/bin/rm", "-rf", str(self.pg_data)], check=True, timeout=60)
+        if self.replicas > 1:
+            self.write_procfile()
         self._script("infra.sh", "up")
         self._script(
             "services.sh", "run", str(REPO / ".venv/bin/onceonly-workflow"), "seed-registry"
@@ -133,7 +210,7 @@ class Instance:
         if not self.run_dir.exists():
             return
         # A process left paused (a run interrupted mid-fault) would not hear the stop.
-        for name in PROCESSES:
+        for name in self.processes:
             with contextlib.suppress(OSError, ValueError):
                 self.resume(name)
         self._script("services.sh", "down")
@@ -191,7 +268,7 @@ class Instance:
         """The processes of the instance that are not running, each with the last line
         of its log (often why it stopped). Cheap: pid files and /proc only."""
         found = {}
-        for name in (*INFRA, *PROCESSES):
+        for name in (*INFRA, *self.processes):
             try:
                 pid = self.pid(name)
             except (OSError, ValueError):
@@ -201,8 +278,18 @@ class Instance:
         return found
 
     def wait_healthy(self) -> None:
-        """Every process of the instance runs and every service answers /health."""
+        """Every process of the instance runs and every service answers /health, on
+        each of its replicas (services.sh checks the first's port only)."""
         self._script("services.sh", "status", timeout=60)
+        for service in API_PROCESSES:
+            for url in self.urls(service)[1:]:
+                try:
+                    with urllib.request.urlopen(f"{url}/health", timeout=3) as answer:
+                        healthy = answer.status == 200
+                except OSError:
+                    healthy = False
+                if not healthy:
+                    raise RuntimeError(f"{url}/health does not answer 200")
 
 
 def _moved_ports(offset: int = 10000) -> dict[str, str]:

@@ -28,6 +28,7 @@ from onceonly.catalogue import Catalogue, default_catalogue
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.events import parse_event
 from onceonly.platform.partition_reader import topic_partitions
+from onceonly.platform.topics import APPLICATION_STREAMS, topic_name
 from onceonly.tracking.figures import Recorded, reference_figures
 from onceonly.tracking.figures_store import FiguresStore
 from onceonly.workflow.payload_codec import EncryptionCodec, data_converter
@@ -240,13 +241,19 @@ async def unsettled(pool: asyncpg.Pool, accepted: dict[str, Fate]) -> Counter[st
 
 async def kafka_events(
     bootstrap: str, prefix: str
-) -> tuple[dict[str, list[str]], int, dict[str, str]]:
-    """Event ids per application code on every stream of the instance, dead letters, and
-    where each event is (topic, partition, offset, time: to place a lost one in the run)."""
+) -> tuple[dict[str, list[str]], int, dict[str, str], dict[str, tuple[int, str, int, int]]]:
+    """Event ids per application code on every stream of the instance, dead letters,
+    where each event is (topic, partition, offset, time: to place a lost one in the run),
+    and its first copy's (producer timestamp in ms, topic, partition, offset)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        # The application streams and the dead letters; not the timeline checkpoints,
+        # which are about every timeline, not events of one application.
+        streams = {topic_name(prefix, stream) for stream in APPLICATION_STREAMS}
+        topics = [
+            t for t in await admin.list_topics() if t in streams or t.startswith(f"{prefix}.dlq.")
+        ]
     finally:
         await admin.close()
     partitions = await topic_partitions(bootstrap, topics)
@@ -258,6 +265,7 @@ async def kafka_events(
         ends = await consumer.end_offsets(partitions)
         by_code: dict[str, list[str]] = defaultdict(list)
         where: dict[str, str] = {}
+        first: dict[str, tuple[int, str, int, int]] = {}
         dead = 0
         remaining = {tp for tp in partitions if ends[tp] > 0}
         while remaining:
@@ -271,13 +279,16 @@ async def kafka_events(
                     code = record.key.decode() if record.key else ""
                     event_id = headers["ce_id"].decode()
                     by_code[code].append(event_id)
+                    first.setdefault(
+                        event_id, (record.timestamp, tp.topic, tp.partition, record.offset)
+                    )
                     at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
                     where[event_id] = (
                         f"{tp.topic}[{tp.partition}]@{record.offset} {at:%H:%M:%S.%f}"[:-3]
                     )
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        return by_code, dead, where
+        return by_code, dead, where, first
     finally:
         await consumer.stop()
 
@@ -446,7 +457,7 @@ async def check(
     found.add("every accepted application has a complete timeline, each step once", problems)
 
     # No event missing: every event on Kafka is in its application's timeline.
-    on_kafka, dead, where = await kafka_events(kafka_bootstrap, topic_prefix)
+    on_kafka, dead, where, first = await kafka_events(kafka_bootstrap, topic_prefix)
     found.counts["kafka_records"] = sum(len(v) for v in on_kafka.values())
     found.counts["dead_letters"] = dead
     recorded_ids = {r["event_id"] for r in rows}
@@ -459,6 +470,32 @@ async def check(
         "no event missing, nothing dead-lettered",
         missing + ([f"{dead} dead letters"] if dead else []),
     )
+
+    # Each application's events left intake in the order intake wrote them, whichever
+    # relay (or relays, taking turns) published them: its update was sent after its
+    # submission (the producer's timestamps, across topics), and on one partition the
+    # first copies follow the outbox's order (a redelivered copy may come later).
+    previous: dict[str, tuple[int, str, int, str]] = {}
+    problems = []
+    pairs = 0
+    for r in await pool.fetch("SELECT message_key, event_id FROM intake.outbox ORDER BY id"):
+        event_id, code = str(r["event_id"]), r["message_key"]
+        if event_id not in first:
+            continue  # told above
+        sent, topic, partition, offset = first[event_id]
+        if code in previous:
+            pairs += 1
+            before_sent, before_topic, before_offset, before_id = previous[code]
+            same_partition = before_topic == f"{topic}[{partition}]"
+            if sent < before_sent or (same_partition and offset <= before_offset):
+                problems.append(
+                    f"{code}: {event_id} ({topic}[{partition}]@{offset}, {sent}) sent before"
+                    f" {before_id} ({before_topic}@{before_offset}, {before_sent}),"
+                    " which intake wrote first"
+                )
+        previous[code] = (sent, f"{topic}[{partition}]", offset, event_id)
+    found.counts["outbox_pairs_in_order"] = pairs - len(problems)
+    found.add("each application's events on Kafka in the order intake wrote them", problems)
 
     # Hash chains, through tracking's own verification endpoint.
     broken = []

@@ -26,6 +26,7 @@ import asyncio
 import json
 import sys
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +64,19 @@ FAULT_ORDER: tuple[tuple[str, str], ...] = (
     ("postgres", KILL),
 )
 
+# With two replicas of each process: one of them at a time, alternating which.
+REPLICA_FAULTS: tuple[tuple[str, str], ...] = (
+    ("intake-api", KILL),
+    ("intake-relay-2", KILL),
+    ("workflow-worker", KILL),
+    ("workflow-bridge-2", KILL),
+    ("workflow-bridge", PAUSE),
+    ("workflow-api-2", KILL),
+    ("tracking-agent", KILL),
+    ("tracking-api-2", KILL),
+    ("notify", KILL),
+)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -80,6 +94,8 @@ class Plan:
     # one of these processes is down or frozen (on top of the steady `applications`).
     burst: int = 8
     burst_during: tuple[str, ...] = ("workflow-bridge",)
+    # Replicas of every process (tests/chaos/instance.py).
+    replicas: int = 1
 
     @classmethod
     def short(cls) -> Plan:
@@ -107,6 +123,24 @@ class Plan:
             down_for=5.0,
             paused_for=15.0,
             settle_within=1200.0,
+        )
+
+    @classmethod
+    def replicated(cls) -> Plan:
+        """Two replicas of every process, and one replica of each killed at a time (the
+        first or the second in turn), the bridge's also frozen: its twin takes over
+        the partitions, and the burst waits on the twin, not on the restart."""
+        return cls(
+            applications=150,
+            rate=1.25,
+            rounds=1,
+            between=5.0,
+            down_for=3.0,
+            paused_for=5.0,
+            settle_within=240.0,
+            targets=REPLICA_FAULTS,
+            burst_during=("workflow-bridge-2",),
+            replicas=2,
         )
 
     @property
@@ -316,8 +350,12 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
     t0 = time.monotonic()
     started = datetime.now(UTC)
     report = Report(plan=asdict(plan), started=started.isoformat())
-    instance = Instance()
-    say("bringing up a separate instance (.run/chaos, ports 15432/19092/17233/18000-18003)", t0)
+    instance = Instance(replicas=plan.replicas)
+    say(
+        "bringing up a separate instance (.run/chaos, ports 15432/19092/17233/18000-18003),"
+        f" {plan.replicas} of every process",
+        t0,
+    )
     await asyncio.to_thread(instance.up)
     say("instance up", t0)
     key = json.loads(
@@ -332,7 +370,7 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
         )
     )["api_key"]
     tokens = StaffTokens.from_settings(chaos_settings(), StaffApi.DEPARTMENT)
-    traffic = Traffic(instance.url("intake"), instance.url("workflow"), key, tokens)
+    traffic = Traffic(instance.urls("intake"), instance.urls("workflow"), key, tokens)
     pool = await asyncpg.create_pool(instance.database_url, min_size=0, max_size=4)
     try:
         stop_deciding = asyncio.Event()
@@ -357,6 +395,7 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
         stop_deciding.set()
         await decider
         await note_stopped(instance, report, "at the end", t0)
+        in_metrics = await asyncio.to_thread(work_in_metrics, instance)
         findings = await check_instance(instance, pool, report)
         findings.add(
             "every process stays up after its recovery",
@@ -372,8 +411,15 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
             "extensions_approved": traffic.practice["extensions"],
             "returns": traffic.practice["returns"],
             "departments_added": traffic.practice["departments_added"],
-            **read_back(instance.run_dir / "logs" / "tracking-agent.log"),
+            **read_back(instance.run_dir / "logs"),
             **deferrals(instance.run_dir / "logs"),
+            **{
+                f"work_{name}": n
+                for name, n in (
+                    work_per_replica(instance.run_dir / "logs", instance.processes) | in_metrics
+                ).items()
+                if instance.replicas > 1
+            },
         }
         report.violations = findings.violations
         for fault in report.faults:
@@ -391,10 +437,11 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
     return report
 
 
-def read_back(agent_log: Path) -> dict[str, int]:
-    """What the tracking agent read back from Kafka itself (onceonly.tracking.continuity),
-    from its log: `skipped_recorded` records the consumer had skipped would have been lost;
-    `idle_*` ones were read at the end of a partition the consumer left idle."""
+def read_back(logs: Path) -> dict[str, int]:
+    """What the tracking agents (each replica) read back from Kafka themselves
+    (onceonly.tracking.continuity), from their logs: `skipped_recorded` records the
+    consumer had skipped would have been lost; `idle_*` ones were read at the end of a
+    partition the consumer left idle."""
     totals: dict[str, int] = dict.fromkeys(
         (
             f"tracking_read_back_{why}_{outcome}"
@@ -403,9 +450,12 @@ def read_back(agent_log: Path) -> dict[str, int]:
         ),
         0,
     )
-    if not agent_log.exists():
-        return totals
-    for line in agent_log.read_text(errors="replace").splitlines():
+    lines = (
+        line
+        for agent_log in sorted(logs.glob("tracking-agent*.log"))
+        for line in agent_log.read_text(errors="replace").splitlines()
+    )
+    for line in lines:
         if '"offsets read back processed"' not in line:
             continue
         try:
@@ -427,8 +477,12 @@ def deferrals(logs: Path) -> dict[str, int]:
         ("tracking-agent", "tracking"),
     ):
         counted: Counter[str] = Counter()
-        log = logs / f"{process}.log"
-        for line in log.read_text(errors="replace").splitlines() if log.exists() else ():
+        lines = (
+            line
+            for log in sorted(logs.glob(f"{process}*.log"))  # every replica's
+            for line in log.read_text(errors="replace").splitlines()
+        )
+        for line in lines:
             if '"event deferred"' not in line and '"deferred event handled"' not in line:
                 continue
             try:
@@ -438,6 +492,68 @@ def deferrals(logs: Path) -> dict[str, int]:
         totals[f"{name}_events_deferred"] = counted["event deferred"]
         totals[f"{name}_deferred_handled"] = counted["deferred event handled"]
     return totals
+
+
+# A log line each process writes for a piece of its work (the relays take turns by
+# design, and the tracking API serves only the checks, so they have none here).
+WORK_LINES = {
+    "intake-api": '"application submitted"',
+    "workflow-api": '"event": "request"',
+    "workflow-worker": '"shared-data checks decided"',
+    "workflow-bridge": '"workflow started"',
+    "tracking-agent": '"event recorded"',
+    "notify": '"notification outcome"',
+}
+
+
+def work_per_replica(logs: Path, processes: tuple[str, ...]) -> dict[str, int]:
+    """Per replica of each process in WORK_LINES, how many pieces of work its log shows."""
+    done = {}
+    for name in processes:
+        marker = WORK_LINES.get(name.removesuffix("-2"))
+        if marker is None:
+            continue
+        log = logs / f"{name}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        done[name] = sum(marker in line for line in text.splitlines())
+    return done
+
+
+# Processes whose work shows in their metrics rather than their log: the port variable
+# of their endpoint and the counters summed (over every label set).
+WORK_METRICS = {
+    "workflow-worker": (
+        "ONCEONLY_WORKER_TEMPORAL_METRICS_PORT",
+        ("temporal_activity_task_received_total", "temporal_local_activity_total_total"),
+    ),
+    "intake-relay": ("ONCEONLY_RELAY_METRICS_PORT", ("onceonly_intake_relay_published_total",)),
+}
+
+
+def work_in_metrics(instance: Instance) -> dict[str, int]:
+    """Per replica of each process in WORK_METRICS, its counters now (since its last
+    start: a killed replica counts only what it did after its restart)."""
+    done = {}
+    for name in instance.processes:
+        process = name.removesuffix("-2")
+        if process not in WORK_METRICS:
+            continue
+        variable, counters = WORK_METRICS[process]
+        url = f"http://127.0.0.1:{instance.port(name, variable)}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                text = answer.read().decode()
+        except OSError:
+            done[name] = 0
+            continue
+        done[name] = int(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.split("{", 1)[0].split(" ", 1)[0] in counters
+            )
+        )
+    return done
 
 
 def chaos_settings() -> PlatformSettings:
@@ -504,7 +620,7 @@ async def recheck() -> Report:
         findings = await check_instance(instance, pool, report)
         report.counts = {
             **findings.counts,
-            **read_back(instance.run_dir / "logs" / "tracking-agent.log"),
+            **read_back(instance.run_dir / "logs"),
             **deferrals(instance.run_dir / "logs"),
         }
         report.violations = findings.violations
@@ -537,6 +653,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--long", action="store_true", help="the long run of `make chaos`")
     parser.add_argument(
+        "--replicated",
+        action="store_true",
+        help="two replicas of every process, one killed at a time (with --long: 3 rounds)",
+    )
+    parser.add_argument(
         "--applications", type=int, help="override the plan's number of applications"
     )
     parser.add_argument("--keep", action="store_true", help="leave the instance running afterwards")
@@ -552,6 +673,20 @@ def main(argv: list[str] | None = None) -> int:
         show(report)
         return 0 if report.lost == 0 else 1
     plan = Plan.long() if args.long else Plan.short()
+    if args.replicated:
+        replicated = Plan.replicated()
+        plan = (
+            replicated
+            if not args.long
+            else Plan(
+                **{
+                    **asdict(plan),
+                    "targets": replicated.targets,
+                    "replicas": 2,
+                    "burst_during": replicated.burst_during,
+                }
+            )
+        )
     if args.applications:
         plan = Plan(**{**asdict(plan), "applications": args.applications})
     report = asyncio.run(run(plan, keep=args.keep, output=args.output))

@@ -144,8 +144,9 @@ class Accepted:
 
 @dataclass
 class Traffic:
-    intake: str
-    workflow: str
+    # Each service's API replicas: requests go to them in turn.
+    intakes: list[str]
+    workflows: list[str]
     api_key: str
     # The department API's staff tokens (a token is for one API only).
     department_tokens: StaffTokens
@@ -157,6 +158,22 @@ class Traffic:
     submitting: bool = True
     # Department practice done (extensions approved, returns), as the traffic saw it.
     practice: Counter[str] = field(default_factory=Counter)
+
+    turn: int = 0
+
+    def _next(self, replicas: list[str]) -> str:
+        self.turn += 1
+        return replicas[self.turn % len(replicas)]
+
+    @property
+    def intake(self) -> str:
+        """The intake API replica for the next request."""
+        return self._next(self.intakes)
+
+    @property
+    def workflow(self) -> str:
+        """The department API replica for the next request."""
+        return self._next(self.workflows)
 
     def _staff(self, department: str, role: str = "reviewer") -> dict[str, str]:
         token = self.department_tokens.issue(

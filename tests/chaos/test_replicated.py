@@ -1,0 +1,78 @@
+"""Every process replicated (issue 20): two of each, one replica killed at a time under
+load, the bridge's also frozen; nothing lost, nothing done twice, each application's
+events in order, the figures equal to the reference (tests/chaos/invariants.py), and
+every replica did its share.
+
+`python -m tests.chaos.run --replicated [--long]` runs the same outside pytest.
+"""
+
+import asyncpg
+import httpx
+import pytest
+
+from onceonly.platform.auth import StaffApi, StaffTokens
+from tests.chaos.instance import REPO, Instance
+from tests.chaos.run import KILL, PAUSE, Plan, chaos_settings, check_instance, run, show
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(1500)]
+
+
+async def test_one_replica_of_each_process_killed_loses_nothing() -> None:
+    plan = Plan.replicated()
+    instance = Instance(replicas=plan.replicas)
+    try:
+        report = await run(plan, keep=True, output=REPO / "bench/results/chaos-replicated.json")
+        show(report)
+        assert [(fault.target, fault.signal) for fault in report.faults] == list(plan.targets)
+        # One replica of every process struck, first and second replicas both.
+        struck = {fault.target.removesuffix("-2") for fault in report.faults}
+        assert struck == {name.removesuffix("-2") for name in instance.processes}
+        assert {fault.target.endswith("-2") for fault in report.faults} == {True, False}
+        assert ("workflow-bridge", PAUSE) in plan.targets and KILL in dict(plan.targets).values()
+        assert report.counts["applications"] == plan.total_applications
+        assert report.counts["timeline_events"] > plan.applications * 8
+        assert report.counts["intake_still_submitted"] == 0
+        assert all(fault.healthy_after is not None for fault in report.faults)
+        assert len(report.violations) >= 11
+        assert report.violations == {name: [] for name in report.violations}
+        assert report.lost == 0
+        # The relays kept each application's order: its withdrawal or supplement went
+        # out after its submission, whichever relay published which.
+        assert report.counts["outbox_pairs_in_order"] >= plan.applications // 10
+
+        # Both replicas of each API served the traffic, and both of each consumer
+        # handled records (not one idle twin beside one doing everything).
+        work = {
+            k.removeprefix("work_"): v for k, v in report.counts.items() if k.startswith("work_")
+        }
+        assert set(work) >= {f"{p}{r}" for p in ("workflow-worker", "notify") for r in ("", "-2")}
+        idle = [name for name, done in work.items() if done == 0]
+        assert not idle, f"replicas that did nothing: {idle} ({work})"
+        # The tracking API's replicas answer alike (the checks read the first's).
+        tokens = StaffTokens.from_settings(chaos_settings(), StaffApi.TRACKING)
+        token = tokens.issue(
+            staff_id="chaos-sup", department_code="supervision-office", roles=("supervision",)
+        )
+        code = sorted(report.accepted)[-1]
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+            answers = [
+                (await http.get(f"{url}/v1/applications/{code}/status")).json()
+                for url in instance.urls("tracking")
+            ]
+        assert len(answers) == 2 and answers[0] == answers[1] and answers[0]["status"]
+
+        # The order check sees an update published before its submission: make intake's
+        # outbox say that one update was written first, and look again.
+        pool = await asyncpg.create_pool(instance.database_url, min_size=0, max_size=2)
+        try:
+            await pool.execute(
+                "UPDATE intake.outbox SET id = -id WHERE id = (SELECT max(id) FROM"
+                " intake.outbox WHERE topic LIKE '%applicant-updates%')"
+            )
+            findings = await check_instance(instance, pool, report)
+        finally:
+            await pool.close()
+        flagged = {name for name, problems in findings.violations.items() if problems}
+        assert flagged == {"each application's events on Kafka in the order intake wrote them"}
+    finally:
+        instance.down()
