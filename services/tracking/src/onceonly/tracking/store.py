@@ -461,20 +461,27 @@ def _chain_entry(row: asyncpg.Record) -> chain.ChainEntry:
     )
 
 
-def _upsert_status(first: int, only_if: str = "") -> str:
+def _upsert_status(first: int, only_if: str = "", event_time: str = "NULL") -> str:
     """The upsert of one status row: the application code is $1, the other values
     ${first}... in `_status_values` order; `only_if` may hold a WHERE clause that
-    decides whether the row is written. Only numbers are put in: no value ever is."""
+    decides whether the row is written; `event_time` the parameter of an event being
+    appended in the same statement (its row is not visible to the statement yet). Only
+    numbers are put in: no value ever is."""
     p = [f"${n}" for n in range(first, first + 9)]
     return f"""
         INSERT INTO tracking.application_status (
             application_code, matter_code, status, tasks, last_event_at, supervision_level,
-            paused, due_at, supervision, rating, updated_at
+            paused, due_at, supervision, rating, updated_at, submitted_at
         )
         SELECT $1, {p[0]}, {p[1]}, {p[2]}::jsonb, {p[3]}, {p[4]}, {p[5]}, {p[6]},
-               {p[7]}::jsonb, {p[8]}, now()
+               {p[7]}::jsonb, {p[8]}, now(),
+               -- The earliest event recorded (the submission once it is): the
+               -- operations search's order (migration 012).
+               coalesce(least((SELECT min(t.ce_time) FROM tracking.timeline t
+                                WHERE t.application_code = $1), {event_time}), {p[3]}, now())
         {only_if}
         ON CONFLICT (application_code) DO UPDATE SET
+            submitted_at = EXCLUDED.submitted_at,
             matter_code = EXCLUDED.matter_code,
             status = EXCLUDED.status,
             tasks = EXCLUDED.tasks,
@@ -485,7 +492,7 @@ def _upsert_status(first: int, only_if: str = "") -> str:
             supervision = EXCLUDED.supervision,
             rating = EXCLUDED.rating,
             updated_at = now()
-    """
+    """  # noqa: S608 - parameter numbers and constant clauses only
 
 
 def _status_values(state: ApplicationStatus) -> tuple[Any, ...]:
@@ -535,7 +542,7 @@ _APPEND = f"""
         UPDATE tracking.timeline_heads
            SET last_seq = $2, last_hash = $13, updated_at = now()
          WHERE application_code = $1 AND EXISTS (SELECT 1 FROM entry)
-    ), status AS ({_upsert_status(16, "WHERE EXISTS (SELECT 1 FROM entry)")})
+    ), status AS ({_upsert_status(16, "WHERE EXISTS (SELECT 1 FROM entry)", "$6")})
     SELECT seq FROM entry
 """  # noqa: S608
 

@@ -153,3 +153,39 @@ class OpenCasesView(BaseModel):
     as_of: datetime
     supervision_cases: list[OpenCaseView]
     rectifications: list[OpenRectificationView]
+
+
+class NamedView(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+
+
+class FoundTaskView(NamedView):
+    state: str
+    supervision_level: str
+
+
+class FoundApplicationView(BaseModel):
+    """One application as the operations search finds it: names besides codes, no
+    personal data."""
+
+    application_code: str
+    # The division where it was submitted (the code's first six digits, GB/T 2260).
+    region_code: str | None
+    matter: NamedView | None
+    status: str
+    supervision_level: str
+    paused: bool
+    due_at: datetime | None
+    submitted_at: datetime
+    last_event_at: datetime | None
+    rating: int | None
+    departments: list[FoundTaskView]
+
+
+class SearchView(BaseModel):
+    items: list[FoundApplicationView]
+    limit: int
+    # Pass as `cursor` for the next page; null on the last.
+    next_cursor: str | None
