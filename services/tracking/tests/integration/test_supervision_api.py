@@ -117,6 +117,26 @@ async def test_open_alerts_until_the_decision(client, store, events) -> None:
     assert [a for a in body["yellow"] if a["application_code"] == yellow_code]
     assert not [a for a in body["yellow"] if a["application_code"] == red_code]
 
+    # Narrowed by department, matter and region (test codes carry no division).
+    for params, expected in (
+        ({"department": "public-security"}, True),
+        ({"department": "tax"}, False),
+        ({"matter": "household-transfer"}, True),
+        ({"matter": "birth-of-child"}, False),
+        ({"region": "330100"}, False),
+    ):
+        narrowed = await client.get(
+            "/v1/supervision/alerts", params=params, headers=bearer("supervision")
+        )
+        assert narrowed.status_code == 200, narrowed.text
+        codes = {a["application_code"] for a in narrowed.json()["red"]}
+        assert (red_code in codes) is expected, params
+    refused = await client.get(
+        "/v1/supervision/alerts", params={"region": "33"}, headers=bearer("supervision")
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "region"
+
     await record(store, red_code, [events.task_decided(red_code)], now + timedelta(hours=1))
     body = (await client.get("/v1/supervision/alerts", headers=bearer("operations"))).json()
     assert not [a for a in body["red"] if a["application_code"] == red_code]

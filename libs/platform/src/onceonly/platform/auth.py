@@ -8,6 +8,8 @@ first, then the previous ones while they rotate out; see `secrets.KeyRing`). A t
 carries the staff id, the department and the roles, and must expire: one valid for
 longer than the API's maximum (12 hours unless configured) is refused, as is one whose
 department is not in the catalogue for the roles that act for a department.
+Where a single sign-on provider is configured (`ONCEONLY_STAFF_OIDC_*`), its RS256 or
+ES256 tokens are accepted too (`oidc`), with the same checks after their signature.
 Integrators use API keys instead (see intake).
 """
 
@@ -25,6 +27,7 @@ from fastapi import Request
 from onceonly.platform.access_log import identify_caller
 from onceonly.platform.http import Problem
 from onceonly.platform.limits import check_staff_rate
+from onceonly.platform.oidc import OidcRefused, OidcSettings, verify_provider_token
 from onceonly.platform.secrets import KeyRing, SettingsRefused, env_name
 from onceonly.platform.settings import PlatformSettings, development_refusal
 
@@ -69,6 +72,8 @@ class StaffTokens:
     keys: KeyRing
     max_lifetime: timedelta = timedelta(hours=12)
     known_department: Callable[[str], bool] | None = None
+    # The single sign-on provider whose tokens are accepted too (None: local ones only).
+    oidc: OidcSettings | None = None
 
     @classmethod
     def from_settings(
@@ -92,6 +97,7 @@ class StaffTokens:
             keys=KeyRing.parse(spec, setting=variable),
             max_lifetime=timedelta(hours=settings.staff_token_max_hours),
             known_department=known_department,
+            oidc=settings.staff_oidc(),
         )
 
     def issue(
@@ -174,15 +180,43 @@ def verify_staff_token(tokens: StaffTokens, token: str) -> StaffIdentity:
         raise _unauthorised("The token is for another API. 令牌不适用于此接口.") from None
     except jwt.PyJWTError:
         raise _unauthorised("The token is not valid. 令牌无效.") from None
-    _check_lifetime(tokens, claims)
+    _check_lifetime(tokens, float(claims["exp"]), float(claims["iat"]))
     identity = _identity(claims)
+    _check_department(tokens, identity)
+    return identity
+
+
+async def authenticate_staff(tokens: StaffTokens, token: str) -> StaffIdentity:
+    """The token's staff: a local token as `verify_staff_token` checks it, or, where a
+    provider is configured, one of its tokens (any algorithm but HS256), checked by its
+    signature (`oidc`) and then for lifetime and department like a local one."""
+    try:
+        algorithm = jwt.get_unverified_header(token).get("alg")
+    except jwt.PyJWTError:
+        raise _unauthorised("The token is not valid. 令牌无效.") from None
+    if tokens.oidc is None or algorithm == "HS256":
+        return verify_staff_token(tokens, token)
+    try:
+        claims = await verify_provider_token(
+            tokens.oidc, token, known_roles=ROLES, leeway=LEEWAY_SECONDS
+        )
+    except OidcRefused as refused:
+        raise _unauthorised(f"The sign-on token is refused: {refused}. 令牌无效.") from None
+    _check_lifetime(tokens, claims.expires_at, claims.issued_at)
+    identity = StaffIdentity(
+        staff_id=claims.staff_id, department_code=claims.department_code, roles=claims.roles
+    )
+    _check_department(tokens, identity)
+    return identity
+
+
+def _check_department(tokens: StaffTokens, identity: StaffIdentity) -> None:
     if (
         tokens.known_department is not None
         and set(identity.roles) & set(DEPARTMENT_ROLES)
         and not tokens.known_department(identity.department_code)
     ):
         raise _unauthorised("The token's department does not exist. 部门不存在.")
-    return identity
 
 
 def sees_every_application(who: StaffIdentity) -> bool:
@@ -200,11 +234,10 @@ def may_see_application(who: StaffIdentity, departments: Collection[str]) -> boo
     return sees_every_application(who) or who.department_code in departments
 
 
-def _check_lifetime(tokens: StaffTokens, claims: dict[str, Any]) -> None:
+def _check_lifetime(tokens: StaffTokens, expires: float, issued: float | None) -> None:
     limit = tokens.max_lifetime.total_seconds()
-    expires, issued = float(claims["exp"]), float(claims["iat"])
     left = expires - datetime.now(UTC).timestamp()
-    if expires - issued > limit or left > limit + LEEWAY_SECONDS:
+    if (issued is not None and expires - issued > limit) or left > limit + LEEWAY_SECONDS:
         hours = f"{limit / 3600:g}"
         raise _unauthorised(
             f"The token is valid for longer than this API accepts ({hours} h). 令牌有效期过长."
@@ -245,7 +278,7 @@ def staff_dependency(
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise _unauthorised("Send `Authorization: Bearer <staff token>`. 需要工作人员令牌.")
-        identity = verify_staff_token(tokens, token.strip())
+        identity = await authenticate_staff(tokens, token.strip())
         identify_caller(staff_id=identity.staff_id, department=identity.department_code)
         # After the token (the bucket is the staff member's), before any work (429).
         check_staff_rate(request, identity.staff_id)

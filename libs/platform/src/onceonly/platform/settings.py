@@ -29,6 +29,7 @@ from onceonly.platform.kafka_connection import (
     SecurityProtocol,
     TopicLayout,
 )
+from onceonly.platform.oidc import OidcSettings
 from onceonly.platform.secrets import (
     DEVELOPMENT_DEPARTMENT_API_TOKEN_KEYS,
     DEVELOPMENT_NOTIFY_API_TOKEN_KEYS,
@@ -128,6 +129,17 @@ class PlatformSettings(BaseSettings):
     notify_api_token_keys: SecretStr = SecretStr("")
     # Staff tokens valid for longer than this (from issue to expiry) are refused.
     staff_token_max_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    # The single sign-on provider (OIDC) whose RS256/ES256 tokens every staff API accepts
+    # beside its local ones (onceonly.platform.oidc); none while the issuer is empty.
+    staff_oidc_issuer: str = ""
+    staff_oidc_audience: str = ""
+    staff_oidc_jwks_url: str = ""
+    staff_oidc_algorithms: str = "RS256,ES256"
+    # Where the staff id, roles and department are in the provider's tokens (a dotted
+    # path reaches into objects, e.g. realm_access.roles).
+    staff_oidc_staff_id_claim: str = "sub"
+    staff_oidc_roles_claim: str = "roles"
+    staff_oidc_department_claim: str = "department"
     log_level: str = "INFO"
     heartbeat_seconds: float = 2.0
     # How often an API refreshes the gauges it computes (consumer lag, backlogs, counts).
@@ -188,7 +200,27 @@ class PlatformSettings(BaseSettings):
             raise SettingsRefused("Temporal: TLS files are set but ONCEONLY_TEMPORAL_TLS is not")
         if kafka:
             raise SettingsRefused("Kafka: " + "; ".join(kafka))
+        oidc = self.staff_oidc()
+        sign_on = oidc.problems(development=refusal is None) if oidc else []
+        if not oidc and (self.staff_oidc_audience or self.staff_oidc_jwks_url):
+            sign_on = ["the issuer is not set"]
+        if sign_on:
+            raise SettingsRefused("ONCEONLY_STAFF_OIDC_*: " + "; ".join(sign_on))
         return self
+
+    def staff_oidc(self) -> OidcSettings | None:
+        """The sign-on provider, if one is configured (checked when settings load)."""
+        if not self.staff_oidc_issuer:
+            return None
+        return OidcSettings(
+            issuer=self.staff_oidc_issuer,
+            audience=self.staff_oidc_audience,
+            jwks_url=self.staff_oidc_jwks_url,
+            algorithms=tuple(a.strip() for a in self.staff_oidc_algorithms.split(",") if a.strip()),
+            staff_id_claim=self.staff_oidc_staff_id_claim,
+            roles_claim=self.staff_oidc_roles_claim,
+            department_claim=self.staff_oidc_department_claim,
+        )
 
     def kafka_security(self) -> KafkaSecurity:
         return KafkaSecurity(

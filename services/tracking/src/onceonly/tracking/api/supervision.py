@@ -20,6 +20,7 @@ from onceonly.tracking.api.models import (
     OpenRectificationView,
 )
 from onceonly.tracking.figures_store import open_alerts, open_cases
+from onceonly.tracking.search import SearchQuery, SearchRefused, region_prefix
 
 router = APIRouter(prefix="/v1/supervision", responses={401: {}, 403: {}})
 
@@ -65,12 +66,38 @@ async def get_figures(
     " department",
     description="`seconds_left` is counted now from the clock's due time (negative when"
     " overdue); `seconds_left_at_alert` is what the alert said when raised. An empty"
-    " department code is the application's own clock.",
+    " department code is the application's own clock. `department`, `matter` and"
+    " `region` (a GB/T 2260 code and what lies under it) narrow the lists.",
+    responses={422: {}},
 )
-async def get_alerts(_: Supervisor, pool: Pool) -> AlertsView:
+async def get_alerts(
+    _: Supervisor,
+    pool: Pool,
+    department: Annotated[str | None, Query(max_length=80)] = None,
+    matter: Annotated[str | None, Query(max_length=80)] = None,
+    region: Annotated[str | None, Query(max_length=80)] = None,
+) -> AlertsView:
+    try:
+        # The search's own rules for these filters (each refusal names its parameter).
+        SearchQuery(department=department, matter=matter, region=region)
+    except SearchRefused as refused:
+        raise Problem(
+            422,
+            "Invalid filter",
+            f"`{refused.field}`: {refused.reason}. 筛选条件有误.",
+            type_="https://onceonly.dev/problems/invalid-search",
+            errors=[{"field": refused.field, "message": refused.reason}],
+        ) from None
+    prefix = region_prefix(region) if region else ""
     now = datetime.now(UTC)
     views = []
     for row in await open_alerts(pool):
+        if (
+            (department and row["department_code"] != department)
+            or (matter and row["matter_code"] != matter)
+            or not row["application_code"].startswith(prefix)
+        ):
+            continue
         due = row["due_at"]
         left = int((due - now).total_seconds()) if due else row["seconds_left_at_alert"]
         views.append(AlertView(**row, seconds_left=left))
