@@ -5,10 +5,14 @@ test records events through the real store (timeline and status projection), so 
 page shows exactly what the projection made of them.
 """
 
+import asyncio
+import csv
+import io
 import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -301,3 +305,80 @@ def test_the_install_script_is_idempotent(chromium: Path) -> None:
     assert rerun.returncode == 0, rerun.stderr
     assert f"({chromium})" in rerun.stdout
     assert "installing" not in rerun.stdout
+
+
+async def test_console_finds_pages_exports_and_drills_down(
+    api_url: str, page: Page, store: TrackingStore, events, tmp_path: Path
+) -> None:
+    # A county of its own (a code no other test uses), three applications in it.
+    region = f"8{uuid.uuid4().int % 10**4:04d}1"
+    now = datetime.now(UTC)
+    codes = [f"{region}-20261205-000000{n}" for n in (1, 2, 3)]
+    for n, code in enumerate(codes):
+        matter = "birth-of-child" if n == 1 else "household-transfer"
+        at = now - timedelta(hours=3 - n)
+        life = [(at, events.submitted(code, matter)), (at, events.accepted(code, matter))]
+        life.append((at, events.task_started(code, "public-security")))
+        if n == 2:
+            life.append((at, events.alert(code, matter=matter, level=3, raised_at=at)))
+        await record(store, code, life)
+    token = issue_staff_token(
+        KeyRing.parse(KEYS, setting="test"),
+        api=StaffApi.TRACKING,
+        staff_id="ops-1",
+        department_code="operations-centre",
+        roles=("operations",),
+    )
+
+    await page.goto(f"{api_url}/dashboard?page_size=2")
+    await page.fill("#token", token)
+    await page.click("#load")
+    # The filters offer the catalogue's names.
+    await expect(page.locator("#f-matter option", has_text="户籍迁移")).to_have_count(
+        1, timeout=UI_TIMEOUT_MS
+    )
+    await page.fill("#f-region", region)
+    await page.click("#browse")
+    found = page.locator("#found-table tbody tr")
+    await expect(found).to_have_count(2, timeout=UI_TIMEOUT_MS)
+    await expect(found.locator("td:nth-child(1)")).to_have_text([codes[2], codes[1]])
+    await expect(found.first.locator("td").nth(2)).to_have_text("户籍迁移")
+    await expect(found.first.locator("td").nth(4)).to_have_text("红牌")
+    await expect(found.first.locator("td").nth(5)).to_have_text("公安局")
+    # The next page, then no more.
+    await page.click("#more")
+    await expect(found).to_have_count(3, timeout=UI_TIMEOUT_MS)
+    await expect(page.locator("#more")).to_be_disabled()
+    shot = tmp_path / "console.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    print(f"console screenshot: {shot}")
+
+    # The export holds exactly the API's rows for the same search.
+    async with page.expect_download() as download_info:
+        await page.click("#export")
+    saved = await (await download_info.value).path()
+    exported = await asyncio.to_thread(Path(saved).read_text, encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        api = (await http.get(f"{api_url}/v1/applications", params={"region": region})).json()
+    assert [r["application_code"] for r in rows] == [a["application_code"] for a in api["items"]]
+    for row, item in zip(rows, api["items"], strict=True):
+        assert row["matter_code"] == item["matter"]["code"]
+        assert row["status"] == item["status"]
+        assert row["supervision_level"] == item["supervision_level"]
+        assert row["departments"] == ";".join(d["code"] for d in item["departments"])
+        assert row["submitted_at"] == item["submitted_at"]
+
+    # Narrowed to red; a code opens the application's timeline.
+    await page.select_option("#f-level", "red")
+    await page.click("#browse")
+    await expect(found.locator("td:nth-child(1)")).to_have_text([codes[2]], timeout=UI_TIMEOUT_MS)
+    await found.first.locator("a.code").click()
+    await expect(page.locator("#timeline-table tbody tr td:nth-child(3)")).to_have_text(
+        ["提交申请", "受理", "部门开始审查", "电子监察预警"], timeout=UI_TIMEOUT_MS
+    )
+    await expect(page.locator("#app-status")).to_contain_text(codes[2])
+    # English: the names and the choices too.
+    await page.click("#lang")
+    await expect(found.first.locator("td").nth(5)).to_have_text("Public Security Bureau")
+    await expect(page.locator("#error")).to_have_text("")

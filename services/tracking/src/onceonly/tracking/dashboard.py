@@ -31,6 +31,8 @@ th { background: #f3f3f3; }
                vertical-align: middle; }
 .legend .committed { background: #bbb; } .legend .actual { background: #4a78c2; }
 #error { color: #b00020; } input { margin-right: .5rem; } .muted { color: #777; }
+.filters label { margin-right: .6rem; white-space: nowrap; }
+a.code { color: #1a4fa0; cursor: pointer; }
 </style>
 </head>
 <body>
@@ -41,6 +43,7 @@ th { background: #f3f3f3; }
   <label><span data-i18n="period">统计月份</span> <input id="month" type="month"></label>
   <button id="load" data-i18n="load">加载</button>
   <button id="lang">English</button>
+  <label><input id="auto" type="checkbox"> <span data-i18n="auto">每 30 秒自动刷新</span></label>
   <p id="error" role="alert"></p>
 </header>
 
@@ -98,6 +101,40 @@ th { background: #f3f3f3; }
 </section>
 
 <section>
+  <h2 data-i18n="browse">办件检索</h2>
+  <div class="filters">
+    <label><span data-i18n="region">区划代码</span> <input id="f-region" size="7"></label>
+    <label><span data-i18n="department">部门</span> <select id="f-department"></select></label>
+    <label><span data-i18n="matter">事项</span> <select id="f-matter"></select></label>
+    <label><span data-i18n="level">监察</span> <select id="f-level">
+      <option value="" data-i18n="any">全部</option>
+      <option value="yellow" data-status="yellow"></option>
+      <option value="red" data-status="red"></option>
+      <option value="legal" data-status="legal"></option>
+    </select></label>
+    <label><span data-i18n="status">状态</span> <select id="f-status">
+      <option value="" data-i18n="any">全部</option>
+      <option value="accepted" data-status="accepted"></option>
+      <option value="supplement_requested" data-status="supplement_requested"></option>
+      <option value="completed" data-status="completed"></option>
+      <option value="rejected" data-status="rejected"></option>
+      <option value="withdrawn" data-status="withdrawn"></option>
+    </select></label>
+    <label><span data-i18n="from">提交日期自</span> <input id="f-from" type="date"></label>
+    <label><span data-i18n="to">至</span> <input id="f-to" type="date"></label>
+    <button id="browse" data-i18n="browseButton">检索</button>
+    <button id="more" data-i18n="more" disabled>更多</button>
+    <button id="export" data-i18n="export" disabled>导出 CSV</button>
+  </div>
+  <table id="found-table"><thead><tr>
+    <th data-i18n="application">办件编号</th><th data-i18n="region">区划代码</th>
+    <th data-i18n="matter">事项</th><th data-i18n="status">状态</th>
+    <th data-i18n="level">监察</th><th data-i18n="department">部门</th>
+    <th data-i18n="submitted">提交时间</th>
+  </tr></thead><tbody></tbody></table>
+</section>
+
+<section id="detail">
   <h2 data-i18n="search">办件查询</h2>
   <input id="code" size="30"><button id="find" data-i18n="find">查询</button>
   <p id="app-status"></p>
@@ -125,7 +162,9 @@ const TEXT = {
        cases: "督办件 (待部门书面反馈)", rectifications: "差评整改 (待答复)",
        caseCode: "编号", addressee: "督办对象", responseDue: "期限",
        rectificationRate: "差评整改率", rectificationOnTime: "整改按时率",
-       openCases: "未结督办件"},
+       openCases: "未结督办件", auto: "每 30 秒自动刷新", browse: "办件检索",
+       region: "区划代码", any: "全部", from: "提交日期自", to: "至",
+       browseButton: "检索", more: "更多", export: "导出 CSV", submitted: "提交时间"},
   en: {title: "E-supervision dashboard", token: "Staff token", period: "Month",
        load: "Load", red: "Red (overdue)", yellow: "Yellow (due soon)",
        application: "Application", matter: "Matter", department: "Department",
@@ -144,7 +183,9 @@ const TEXT = {
        rectifications: "Rectifications of bad ratings (awaiting the answer)",
        caseCode: "Case", addressee: "Addressed to", responseDue: "Due",
        rectificationRate: "Rectification rate", rectificationOnTime: "Rectified on time",
-       openCases: "Open cases"},
+       openCases: "Open cases", auto: "Refresh every 30 s", browse: "Applications",
+       region: "Region", any: "any", from: "Submitted from", to: "to",
+       browseButton: "Search", more: "More", export: "Export CSV", submitted: "Submitted"},
 };
 const EVENTS = {
   ApplicationSubmitted: ["提交申请", "Submitted"],
@@ -192,11 +233,22 @@ const STATUS = {
   supervision_office: ["监察室", "supervision office"],
 };
 const params = new URLSearchParams(location.search);
+// Rows per page of the application search (`?page_size=`, 1 to 200).
+const PAGE_SIZE = Math.min(200, Math.max(1, Number(params.get("page_size")) || 50));
 let lang = params.get("lang") === "en" ? "en" : "zh";
-const shown = {alerts: null, figures: null, timeline: null, status: null, cases: null};
+const shown = {alerts: null, figures: null, timeline: null, status: null, cases: null,
+               catalogue: null};
+// The operations search: its query, the rows fetched so far and the next page's cursor.
+const found = {query: null, items: [], next: null};
+let refreshing = null;
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXT[lang][key];
 const named = (table, key) => (table[key] || [key, key])[lang === "zh" ? 0 : 1];
+// A matter's or department's name from the catalogue, its code when it is not there.
+function nameOf(kind, code) {
+  const entry = shown.catalogue && shown.catalogue[kind][code];
+  return entry ? (lang === "zh" ? entry.name_zh : entry.name_en) : code;
+}
 
 async function api(path) {
   const token = $("token").value.trim();
@@ -207,13 +259,22 @@ async function api(path) {
   return body;
 }
 
-function row(tbody, cells, className) {
+// A table row; the first cell of `codeFirst` rows opens that application's detail.
+function row(tbody, cells, className, codeFirst) {
   const tr = document.createElement("tr");
-  for (const cell of cells) {
+  cells.forEach((cell, i) => {
     const td = document.createElement("td");
-    td.textContent = cell ?? "";
+    if (codeFirst && i === 0) {
+      const link = document.createElement("a");
+      link.className = "code";
+      link.textContent = cell;
+      link.addEventListener("click", guarded(() => openApplication(cell)));
+      td.appendChild(link);
+    } else {
+      td.textContent = cell ?? "";
+    }
     tr.appendChild(td);
-  }
+  });
   if (className) tr.className = className;
   tbody.appendChild(tr);
 }
@@ -238,8 +299,9 @@ function renderAlerts() {
   for (const level of ["legal", "red", "yellow"]) {
     const tbody = clear(level + "-table");
     for (const a of body[level] || []) {
-      row(tbody, [a.application_code, a.matter_code, a.department_code || t("own"),
-                  daysText(a.seconds_left)], level);
+      row(tbody, [a.application_code, nameOf("matters", a.matter_code),
+                  a.department_code ? nameOf("departments", a.department_code) : t("own"),
+                  daysText(a.seconds_left)], level, true);
     }
     if (!(body[level] || []).length) row(tbody, [t("none")], "muted");
   }
@@ -286,7 +348,7 @@ function renderFigures() {
   if (!body) return;
   const tbody = clear("figures-table");
   for (const g of body.groups) {
-    row(tbody, [g.group, g.received, g.completed, percent(g.on_time_rate),
+    row(tbody, [nameOf("departments", g.group), g.received, g.completed, percent(g.on_time_rate),
                 g.average_days ?? "-", g.average_committed_days ?? "-",
                 percent(g.at_most_once_rate), percent(g.on_time_rate_extended),
                 percent(g.extension_rate), g.legal_overruns, percent(g.rectification_rate),
@@ -324,18 +386,54 @@ function renderCases() {
   if (!body) return;
   const cases = clear("cases-table");
   for (const c of body.supervision_cases) {
-    row(cases, [c.case_code, c.application_code, c.department_code,
+    row(cases, [c.case_code, c.application_code, nameOf("departments", c.department_code),
                 named(STATUS, c.addressee), daysText(c.seconds_left)],
         c.level > 1 ? "red" : "yellow");
   }
   if (!body.supervision_cases.length) row(cases, [t("none")], "muted");
   const rectifications = clear("rectifications-table");
   for (const r of body.rectifications) {
-    row(rectifications, [r.case_code, r.application_code, r.department_code,
+    row(rectifications, [r.case_code, r.application_code,
+                         nameOf("departments", r.department_code),
                          named(STATUS, r.level), daysText(r.seconds_left)],
         r.level === "none" ? "" : r.level);
   }
   if (!body.rectifications.length) row(rectifications, [t("none")], "muted");
+}
+
+const chinaTime = new Intl.DateTimeFormat("sv-SE", {timeZone: "Asia/Shanghai",
+  year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit"});
+
+function renderFound() {
+  const tbody = clear("found-table");
+  for (const a of found.items) {
+    row(tbody, [a.application_code, a.region_code || "",
+                a.matter ? (lang === "zh" ? a.matter.name_zh : a.matter.name_en) : "",
+                named(STATUS, a.status), named(STATUS, a.supervision_level),
+                a.departments.map((d) => lang === "zh" ? d.name_zh : d.name_en)
+                  .join(lang === "zh" ? "、" : ", "),
+                chinaTime.format(new Date(a.submitted_at))],
+        a.supervision_level === "none" ? "" : a.supervision_level, true);
+  }
+  if (found.query && !found.items.length) row(tbody, [t("none")], "muted");
+  $("more").disabled = !found.next;
+  $("export").disabled = !found.items.length;
+}
+
+// The filters and catalogue choices, in the page's language.
+function renderChoices() {
+  for (const option of document.querySelectorAll("option[data-status]")) {
+    option.textContent = named(STATUS, option.dataset.status);
+  }
+  if (!shown.catalogue) return;
+  for (const [id, kind] of [["f-department", "departments"], ["f-matter", "matters"]]) {
+    const select = $(id), chosen = select.value;
+    select.replaceChildren(new Option(t("any"), ""));
+    for (const code of Object.keys(shown.catalogue[kind]).sort()) {
+      select.appendChild(new Option(nameOf(kind, code), code));
+    }
+    select.value = chosen;
+  }
 }
 
 function applyLanguage() {
@@ -343,6 +441,8 @@ function applyLanguage() {
   document.title = t("title");
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("lang").textContent = t("switchTo");
+  renderChoices();
+  renderFound();
   renderAlerts();
   renderCases();
   renderFigures();
@@ -359,6 +459,10 @@ function period() {
 }
 
 async function load() {
+  if (!shown.catalogue) {
+    shown.catalogue = await api("/v1/catalogue/names");
+    renderChoices();
+  }
   shown.alerts = await api("/v1/supervision/alerts");
   renderAlerts();
   shown.cases = await api("/v1/supervision/cases");
@@ -366,6 +470,68 @@ async function load() {
   const query = new URLSearchParams({...period(), group_by: "department"});
   shown.figures = await api("/v1/supervision/figures?" + query);
   renderFigures();
+}
+
+function browseQuery() {
+  const query = new URLSearchParams({limit: String(PAGE_SIZE)});
+  for (const [id, name] of [["f-region", "region"], ["f-department", "department"],
+                            ["f-matter", "matter"], ["f-level", "level"],
+                            ["f-status", "status"]]) {
+    const value = $(id).value.trim();
+    if (value) query.set(name, value);
+  }
+  // Whole days in China time; the end date is included (the API's `to` is exclusive).
+  if ($("f-from").value) query.set("submitted_from", $("f-from").value + "T00:00:00");
+  if ($("f-to").value) {
+    const end = new Date($("f-to").value + "T00:00:00Z");
+    end.setUTCDate(end.getUTCDate() + 1);
+    query.set("submitted_to", end.toISOString().slice(0, 10) + "T00:00:00");
+  }
+  return query;
+}
+
+async function fetchPage() {
+  const query = new URLSearchParams(found.query);
+  if (found.next) query.set("cursor", found.next);
+  const body = await api("/v1/applications?" + query);
+  found.items.push(...body.items);
+  found.next = body.next_cursor;
+  renderFound();
+}
+
+async function browse() {
+  found.query = browseQuery();
+  found.items = [];
+  found.next = null;
+  await fetchPage();
+}
+
+// The rows shown, as the API gave them (codes and names, times in ISO 8601 with zone).
+function exportCsv() {
+  const header = ["application_code", "region_code", "matter_code", "matter_name_zh",
+                  "status", "supervision_level", "departments", "submitted_at",
+                  "last_event_at", "due_at"];
+  const quote = (value) => '"' + String(value ?? "").replaceAll('"', '""') + '"';
+  const lines = [header.join(",")];
+  for (const a of found.items) {
+    lines.push([a.application_code, a.region_code, a.matter && a.matter.code,
+                a.matter && a.matter.name_zh, a.status, a.supervision_level,
+                a.departments.map((d) => d.code).join(";"), a.submitted_at,
+                a.last_event_at, a.due_at].map(quote).join(","));
+  }
+  // A BOM so that spreadsheet programs read the Chinese names as UTF-8.
+  const blob = new Blob(["\\ufeff" + lines.join("\\r\\n") + "\\r\\n"], {type: "text/csv"});
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = "applications.csv";
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+async function openApplication(code) {
+  $("code").value = code;
+  await findApplication();
+  $("detail").scrollIntoView();
 }
 
 async function findApplication() {
@@ -390,6 +556,13 @@ function guarded(action) {
 }
 
 $("load").addEventListener("click", guarded(load));
+$("browse").addEventListener("click", guarded(browse));
+$("more").addEventListener("click", guarded(fetchPage));
+$("export").addEventListener("click", exportCsv);
+$("auto").addEventListener("change", () => {
+  clearInterval(refreshing);
+  refreshing = $("auto").checked ? setInterval(guarded(load), 30000) : null;
+});
 $("find").addEventListener("click", guarded(findApplication));
 $("code").addEventListener("keydown", (e) => { if (e.key === "Enter") $("find").click(); });
 $("lang").addEventListener("click", () => {

@@ -189,3 +189,8 @@ class SearchView(BaseModel):
     limit: int
     # Pass as `cursor` for the next page; null on the last.
     next_cursor: str | None
+
+
+class CatalogueNamesView(BaseModel):
+    matters: dict[str, NamedView]
+    departments: dict[str, NamedView]

@@ -15,6 +15,7 @@ from onceonly.platform.http import Problem
 from onceonly.platform.request_rules import BoundedDatetime
 from onceonly.tracking.api.dependencies import Pool, Staff
 from onceonly.tracking.api.models import (
+    CatalogueNamesView,
     FoundApplicationView,
     FoundTaskView,
     NamedView,
@@ -94,6 +95,25 @@ async def find_applications(
         items=[_view(row) for row in found.rows],
         limit=limit,
         next_cursor=found.next_cursor.encode() if found.next_cursor else None,
+    )
+
+
+@router.get(
+    "/v1/catalogue/names",
+    response_model=CatalogueNamesView,
+    summary="The names of the catalogue's matters and departments (zh, en), for the console",
+)
+async def catalogue_names(_: Staff) -> CatalogueNamesView:
+    catalogue = default_catalogue()
+    return CatalogueNamesView(
+        matters={
+            m.code: NamedView(code=m.code, name_zh=m.name_zh, name_en=m.name_en)
+            for m in catalogue.matters
+        },
+        departments={
+            d.code: NamedView(code=d.code, name_zh=d.name_zh, name_en=d.name_en)
+            for d in catalogue.departments
+        },
     )
 
 
