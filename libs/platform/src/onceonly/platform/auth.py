@@ -41,6 +41,9 @@ DEPARTMENT_ROLES = ("reviewer", "department_head", "window")
 OVERSIGHT_ROLES = ("supervision", "operations")
 # Clock skew tolerated between the issuer and the API.
 LEEWAY_SECONDS = 30
+# The console's session cookie: a staff token of the API that set it (HttpOnly,
+# SameSite=Strict), taken where no Authorization header is sent.
+SESSION_COOKIE = "onceonly_staff"
 
 
 class StaffApi(StrEnum):
@@ -269,13 +272,16 @@ def _unauthorised(detail: str) -> Problem:
 
 
 def staff_dependency(
-    tokens: StaffTokens, *, roles: tuple[str, ...] = ()
+    tokens: StaffTokens, *, roles: tuple[str, ...] = (), cookie: bool = False
 ) -> Callable[[Request], Coroutine[Any, Any, StaffIdentity]]:
-    """A FastAPI dependency: the bearer token's staff, holding one of `roles` if given."""
+    """A FastAPI dependency: the bearer token's staff, holding one of `roles` if given;
+    with `cookie`, the console's session cookie serves when no header is sent."""
 
     async def current_staff(request: Request) -> StaffIdentity:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        if not header and cookie and request.cookies.get(SESSION_COOKIE):
+            scheme, token = "bearer", request.cookies[SESSION_COOKIE]
         if scheme.lower() != "bearer" or not token:
             raise _unauthorised("Send `Authorization: Bearer <staff token>`. 需要工作人员令牌.")
         identity = await authenticate_staff(tokens, token.strip())
@@ -299,9 +305,13 @@ class SignedInStaff:
     checked as `tokens` says for the request's API (built from the app's settings,
     reached through `request.app.state`)."""
 
-    def __init__(self, *roles: str, tokens: Callable[[Request], StaffTokens]) -> None:
+    def __init__(
+        self, *roles: str, tokens: Callable[[Request], StaffTokens], cookie: bool = False
+    ) -> None:
         self.roles = roles
         self._tokens = tokens
+        self._cookie = cookie
 
     async def __call__(self, request: Request) -> StaffIdentity:
-        return await staff_dependency(self._tokens(request), roles=self.roles)(request)
+        check = staff_dependency(self._tokens(request), roles=self.roles, cookie=self._cookie)
+        return await check(request)

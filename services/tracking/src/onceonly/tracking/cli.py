@@ -81,6 +81,50 @@ def rebuild_status() -> None:
     typer.echo(f"rebuilt the status of {asyncio.run(run())} applications")
 
 
+@cli.command("staff-add")
+def staff_add(
+    staff_id: str,
+    name: Annotated[str, typer.Option(help="the name shown in the console")],
+    department: Annotated[str, typer.Option(help="department or office code")],
+    role: Annotated[list[str], typer.Option(help="reviewer, department_head, window, ...")],
+) -> None:
+    """Add a staff member to the console's staff directory, or replace one (a new
+    password unlocks it). The password is read from standard input (one line), never
+    from the command line."""
+    import asyncio
+    import sys
+
+    from onceonly.catalogue import is_department
+    from onceonly.platform.auth import DEPARTMENT_ROLES
+    from onceonly.platform.db import create_pool, prepare_database
+    from onceonly.platform.staff_directory import StaffDirectory
+
+    settings = load_settings(TrackingSettings)
+    if set(role) & set(DEPARTMENT_ROLES) and not is_department(department):
+        raise typer.BadParameter(f"{department} is not a department of the catalogue")
+    password = sys.stdin.readline().rstrip("\n")
+
+    async def run() -> None:
+        pool = await create_pool(settings.database_url, max_size=2)
+        try:
+            await prepare_database(pool, component="tracking", package="onceonly.tracking")
+            await StaffDirectory(pool).put(
+                staff_id=staff_id,
+                display_name=name,
+                department_code=department,
+                roles=tuple(role),
+                password=password,
+            )
+        finally:
+            await pool.close()
+
+    try:
+        asyncio.run(run())
+    except ValueError as refused:
+        raise typer.BadParameter(str(refused)) from None
+    typer.echo(f"staff {staff_id} may sign in to the console as {', '.join(role)}")
+
+
 @cli.command()
 def checkpoint() -> None:
     """Sign a checkpoint over every timeline's chain head now, store it and publish it

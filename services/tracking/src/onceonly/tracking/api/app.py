@@ -24,13 +24,19 @@ from onceonly.platform.metrics import (
 )
 from onceonly.platform.request_rules import install_request_rules
 from onceonly.tracking.agents import app_id, stream_topics
-from onceonly.tracking.api import applications, dashboard, search, supervision
+from onceonly.tracking.api import applications, dashboard, search, session, supervision
 from onceonly.tracking.api.dependencies import TrackingState, database_pool
 from onceonly.tracking.metrics import refresh_open_tasks
 from onceonly.tracking.processing import AGENT_COMPONENT
 from onceonly.tracking.settings import TrackingSettings
 
-ROUTERS = (applications.router, search.router, supervision.router, dashboard.router)
+ROUTERS = (
+    applications.router,
+    search.router,
+    session.router,
+    supervision.router,
+    dashboard.router,
+)
 
 
 def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) -> FastAPI:

@@ -59,7 +59,8 @@ def _staff_tokens(request: Request) -> StaffTokens:
 
 
 def SignedIn(*roles: str) -> SignedInStaff:
-    return SignedInStaff(*roles, tokens=_staff_tokens)
+    # The console signs in with a session cookie (api/session.py) instead of a header.
+    return SignedInStaff(*roles, tokens=_staff_tokens, cookie=True)
 
 
 def database_pool(state: State) -> asyncpg.Pool:
