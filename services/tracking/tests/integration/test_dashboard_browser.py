@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from google.protobuf.message import Message
@@ -26,6 +27,7 @@ from onceonly.events.v1 import approval_pb2, supervision_pb2
 from onceonly.platform.auth import StaffApi, issue_staff_token
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.secrets import KeyRing
+from onceonly.platform.staff_directory import StaffDirectory
 from onceonly.platform.testing import eventually, unique_prefix
 from onceonly.tracking.store import TrackingStore
 
@@ -156,6 +158,27 @@ def case_opened(code: str, department: str, matter: str, now: datetime) -> Messa
     return message
 
 
+PASSWORD = "correct horse battery staple"
+
+
+async def sign_in(
+    page: Page, pool: asyncpg.Pool, staff_id: str, department: str, roles: tuple[str, ...]
+) -> None:
+    """Put a staff member in the directory and sign in through the page's form."""
+    await StaffDirectory(pool).put(
+        staff_id=staff_id,
+        display_name="王监察",
+        department_code=department,
+        roles=roles,
+        password=PASSWORD,
+    )
+    await page.fill("#staff-id", staff_id)
+    await page.fill("#password", PASSWORD)
+    await page.click("#sign-in")
+    await expect(page.locator("#who")).to_contain_text("王监察", timeout=UI_TIMEOUT_MS)
+    await expect(page.locator("#password")).to_have_value("")
+
+
 def decided(code: str, department: str) -> Message:
     return approval_pb2.TaskDecided(
         application_code=code,
@@ -165,7 +188,7 @@ def decided(code: str, department: str) -> Message:
 
 
 async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_languages(
-    api_url: str, page: Page, store: TrackingStore, events
+    api_url: str, page: Page, store: TrackingStore, pool: asyncpg.Pool, events
 ) -> None:
     tag = unique_prefix("dash")
     matter, department = f"m-{tag}", f"dep-{tag}"
@@ -210,14 +233,7 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     await expect(page).to_have_title("电子监察看板")
     assert await page.get_attribute("html", "lang") == "zh-CN"
     await expect(page.locator("#lang")).to_have_text("English")
-    token = issue_staff_token(
-        KeyRing.parse(KEYS, setting="test"),
-        api=StaffApi.TRACKING,
-        staff_id="sup-1",
-        department_code="supervision",
-        roles=("supervision",),
-    )
-    await page.fill("#token", token)
+    await sign_in(page, pool, f"sup-{tag}", "supervision-office", ("supervision",))
     await page.fill("#month", "2024-02")
     await page.click("#load")
 
@@ -308,7 +324,7 @@ def test_the_install_script_is_idempotent(chromium: Path) -> None:
 
 
 async def test_console_finds_pages_exports_and_drills_down(
-    api_url: str, page: Page, store: TrackingStore, events, tmp_path: Path
+    api_url: str, page: Page, store: TrackingStore, pool: asyncpg.Pool, events, tmp_path: Path
 ) -> None:
     # A county of its own (a code no other test uses), three applications in it.
     region = f"8{uuid.uuid4().int % 10**4:04d}1"
@@ -331,8 +347,7 @@ async def test_console_finds_pages_exports_and_drills_down(
     )
 
     await page.goto(f"{api_url}/dashboard?page_size=2")
-    await page.fill("#token", token)
-    await page.click("#load")
+    await sign_in(page, pool, f"ops-{region}", "operations-centre", ("operations",))
     # The filters offer the catalogue's names.
     await expect(page.locator("#f-matter option", has_text="户籍迁移")).to_have_count(
         1, timeout=UI_TIMEOUT_MS

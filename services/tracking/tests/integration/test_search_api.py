@@ -161,5 +161,18 @@ async def test_bad_input_is_a_422_naming_the_parameter(searching, params, field)
     assert field in {error["field"] for error in answer.json()["errors"]}, answer.text
 
 
+async def test_a_cursor_of_the_longest_code_is_accepted(searching) -> None:
+    # Cursors carry a time and a code: with the longest code they are long, not refused.
+    from datetime import UTC, datetime
+
+    from onceonly.tracking.search import Cursor
+
+    cursor = Cursor(datetime(2026, 12, 5, 8, 0, 0, 123456, tzinfo=UTC), "A" * 64).encode()
+    answer = await searching.client.get(
+        "/v1/applications", params={"cursor": cursor}, headers=SUPERVISOR
+    )
+    assert answer.status_code == 200, answer.text
+
+
 async def test_only_staff_search(searching) -> None:
     assert (await searching.client.get("/v1/applications")).status_code == 401

@@ -1,8 +1,9 @@
 """The supervision dashboard page (电子监察看板): static HTML whose script calls the API.
 
-No data is in the page itself; the user pastes a staff token (kept in this tab's
-sessionStorage only). Chinese by default; English with the language switch or
-`?lang=en`, and switching re-renders what is on screen. All text from the API is
+No data is in the page itself; staff sign in against the staff directory
+(`/v1/session`), which sets an HttpOnly session cookie the script never sees. Chinese
+by default; English with the language switch or `?lang=en`, and switching re-renders
+what is on screen. All text from the API is
 inserted with textContent, never as HTML.
 """
 
@@ -33,13 +34,21 @@ th { background: #f3f3f3; }
 #error { color: #b00020; } input { margin-right: .5rem; } .muted { color: #777; }
 .filters label { margin-right: .6rem; white-space: nowrap; }
 a.code { color: #1a4fa0; cursor: pointer; }
+.legal a.code { color: #fff; }
 </style>
 </head>
 <body>
 <header>
   <h1 data-i18n="title">电子监察看板</h1>
-  <label><span data-i18n="token">工作人员令牌</span>
-    <input id="token" type="password" size="40" autocomplete="off"></label>
+  <span id="signed-out">
+    <label><span data-i18n="staffId">工号</span>
+      <input id="staff-id" size="14" autocomplete="username"></label>
+    <label><span data-i18n="password">密码</span>
+      <input id="password" type="password" size="14" autocomplete="current-password"></label>
+    <button id="sign-in" data-i18n="signIn">登录</button>
+  </span>
+  <span id="signed-in" hidden><span id="who"></span>
+    <button id="sign-out" data-i18n="signOut">退出</button></span>
   <label><span data-i18n="period">统计月份</span> <input id="month" type="month"></label>
   <button id="load" data-i18n="load">加载</button>
   <button id="lang">English</button>
@@ -147,7 +156,8 @@ a.code { color: #1a4fa0; cursor: pointer; }
 <script>
 "use strict";
 const TEXT = {
-  zh: {title: "电子监察看板", token: "工作人员令牌", period: "统计月份", load: "加载",
+  zh: {title: "电子监察看板", staffId: "工号", password: "密码", signIn: "登录",
+       signOut: "退出", signedInAs: "已登录", period: "统计月份", load: "加载",
        red: "红牌 (已超期)", yellow: "黄牌 (临近期限)", application: "办件编号",
        matter: "事项", department: "部门", days: "超期/剩余天数",
        figures: "各部门按时办结率", received: "收件", completed: "办结",
@@ -165,7 +175,8 @@ const TEXT = {
        openCases: "未结督办件", auto: "每 30 秒自动刷新", browse: "办件检索",
        region: "区划代码", any: "全部", from: "提交日期自", to: "至",
        browseButton: "检索", more: "更多", export: "导出 CSV", submitted: "提交时间"},
-  en: {title: "E-supervision dashboard", token: "Staff token", period: "Month",
+  en: {title: "E-supervision dashboard", staffId: "Staff id", password: "Password",
+       signIn: "Sign in", signOut: "Sign out", signedInAs: "Signed in as", period: "Month",
        load: "Load", red: "Red (overdue)", yellow: "Yellow (due soon)",
        application: "Application", matter: "Matter", department: "Department",
        days: "Days over / left", figures: "On-time rate per department",
@@ -250,13 +261,42 @@ function nameOf(kind, code) {
   return entry ? (lang === "zh" ? entry.name_zh : entry.name_en) : code;
 }
 
-async function api(path) {
-  const token = $("token").value.trim();
-  sessionStorage.setItem("onceonly-token", token);
-  const response = await fetch(path, {headers: {Authorization: "Bearer " + token}});
+// The API with the session cookie (same origin); a problem's title and detail on error.
+async function api(path, options) {
+  const response = await fetch(path, {credentials: "same-origin", ...options});
+  if (response.status === 204) return null;
   const body = await response.json();
   if (!response.ok) throw new Error(body.title + ": " + (body.detail || response.status));
   return body;
+}
+
+let session = null;
+function renderSession() {
+  $("signed-out").hidden = session !== null;
+  $("signed-in").hidden = session === null;
+  $("who").textContent = session
+    ? t("signedInAs") + ": " + (session.display_name || session.staff_id)
+      + " (" + nameOf("departments", session.department_code) + ")"
+    : "";
+}
+
+async function signIn() {
+  session = await api("/v1/session", {
+    method: "POST",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify({staff_id: $("staff-id").value.trim(), password: $("password").value}),
+  });
+  $("password").value = "";
+  renderSession();
+  await load();
+}
+
+async function signOut() {
+  await api("/v1/session", {method: "DELETE"});
+  session = null;
+  clearInterval(refreshing);
+  $("auto").checked = false;
+  renderSession();
 }
 
 // A table row; the first cell of `codeFirst` rows opens that application's detail.
@@ -327,7 +367,8 @@ function renderChart(groups) {
   rows.forEach((g, i) => {
     const y = i * rowHeight + 2;
     const group = svg("g", {"data-group": g.group});
-    group.appendChild(svg("text", {x: 0, y: y + 20, "font-size": 12}, g.group));
+    group.appendChild(svg("text", {x: 0, y: y + 20, "font-size": 12},
+                          nameOf("departments", g.group)));
     for (const [value, kind, colour, dy] of [
         [g.average_committed_days, "committed", "#bbb", 0],
         [g.average_days, "actual", "#4a78c2", 15]]) {
@@ -441,6 +482,7 @@ function applyLanguage() {
   document.title = t("title");
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("lang").textContent = t("switchTo");
+  renderSession();
   renderChoices();
   renderFound();
   renderAlerts();
@@ -556,6 +598,9 @@ function guarded(action) {
 }
 
 $("load").addEventListener("click", guarded(load));
+$("sign-in").addEventListener("click", guarded(signIn));
+$("password").addEventListener("keydown", (e) => { if (e.key === "Enter") $("sign-in").click(); });
+$("sign-out").addEventListener("click", guarded(signOut));
 $("browse").addEventListener("click", guarded(browse));
 $("more").addEventListener("click", guarded(fetchPage));
 $("export").addEventListener("click", exportCsv);
@@ -571,8 +616,10 @@ $("lang").addEventListener("click", () => {
 });
 const today = new Date();
 $("month").value = today.getFullYear() + "-" + String(today.getMonth() + 1).padStart(2, "0");
-$("token").value = sessionStorage.getItem("onceonly-token") || "";
 applyLanguage();
+// Already signed in (the cookie of an earlier visit): show who, and load.
+api("/v1/session").then((body) => { session = body; renderSession(); guarded(load)(); })
+  .catch(() => { session = null; renderSession(); });
 </script>
 </body>
 </html>

@@ -63,7 +63,7 @@ async def find_applications(
     updated_to: Instant = None,
     open_case: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Text = None,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> SearchView:
     try:
         query = SearchQuery(
