@@ -11,7 +11,8 @@ router = APIRouter()
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard() -> HTMLResponse:
-    # The page holds no data: its script calls the API with a token the user pastes.
+    # The page holds no data: its script calls the API with the session cookie that
+    # signing in (api/session.py) sets.
     # X-Frame-Options, nosniff and Referrer-Policy come from the platform's middleware.
     return HTMLResponse(
         DASHBOARD_HTML,
