@@ -83,13 +83,7 @@ async def find_applications(
             visible_to_department=None if sees_every_application(who) else who.department_code,
         )
     except SearchRefused as refused:
-        raise Problem(
-            422,
-            "Invalid search",
-            f"`{refused.field}`: {refused.reason}. 查询条件有误.",
-            type_="https://onceonly.dev/problems/invalid-search",
-            errors=[{"field": refused.field, "message": refused.reason}],
-        ) from None
+        raise refused_search(refused) from None
     found = await search(pool, query)
     return SearchView(
         items=[_view(row) for row in found.rows],
@@ -114,6 +108,17 @@ async def catalogue_names(_: Staff) -> CatalogueNamesView:
             d.code: NamedView(code=d.code, name_zh=d.name_zh, name_en=d.name_en)
             for d in catalogue.departments
         },
+    )
+
+
+def refused_search(refused: SearchRefused) -> Problem:
+    """The 422 of a search or filter parameter, naming it."""
+    return Problem(
+        422,
+        "Invalid search",
+        f"`{refused.field}`: {refused.reason}. 查询条件有误.",
+        type_="https://onceonly.dev/problems/invalid-search",
+        errors=[{"field": refused.field, "message": refused.reason}],
     )
 
 

@@ -19,6 +19,7 @@ from onceonly.tracking.api.models import (
     OpenCaseView,
     OpenRectificationView,
 )
+from onceonly.tracking.api.search import refused_search
 from onceonly.tracking.figures_store import open_alerts, open_cases
 from onceonly.tracking.search import SearchQuery, SearchRefused, region_prefix
 
@@ -81,13 +82,7 @@ async def get_alerts(
         # The search's own rules for these filters (each refusal names its parameter).
         SearchQuery(department=department, matter=matter, region=region)
     except SearchRefused as refused:
-        raise Problem(
-            422,
-            "Invalid filter",
-            f"`{refused.field}`: {refused.reason}. 筛选条件有误.",
-            type_="https://onceonly.dev/problems/invalid-search",
-            errors=[{"field": refused.field, "message": refused.reason}],
-        ) from None
+        raise refused_search(refused) from None
     prefix = region_prefix(region) if region else ""
     now = datetime.now(UTC)
     views = []
