@@ -259,6 +259,13 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     actual_width = float(await bars.nth(1).get_attribute("width") or 0)
     assert actual_width == pytest.approx(committed_width * 0.7, rel=1e-3)
 
+    # The on-time rate month by month, the six months up to February: one point.
+    trend = page.locator(f'#trend-chart g[data-group="{department}"]')
+    await expect(trend).to_have_attribute("data-rates", ",,,,,0.5", timeout=UI_TIMEOUT_MS)
+    await expect(trend.locator("circle")).to_have_count(1)
+    assert await trend.locator("circle").get_attribute("data-month") == "2024-02"
+    await expect(page.locator("#trend-chart text", has_text="2023-09")).to_have_count(1)
+
     # The open supervision case, addressed to the department head, with its clock.
     case_row = page.locator("#cases-table tbody tr", has_text=red_code)
     await expect(case_row.locator("td")).to_have_text(

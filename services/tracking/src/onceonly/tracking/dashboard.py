@@ -31,6 +31,9 @@ th { background: #f3f3f3; }
 .legend span { display: inline-block; width: .8rem; height: .8rem; margin: 0 .3rem 0 1rem;
                vertical-align: middle; }
 .legend .committed { background: #bbb; } .legend .actual { background: #4a78c2; }
+.swatch-0 { background: #4a78c2; } .swatch-1 { background: #c2644a; }
+.swatch-2 { background: #3f9a5b; } .swatch-3 { background: #8a5ac2; }
+.swatch-4 { background: #c2a04a; } .swatch-5 { background: #4ab0c2; }
 #error { color: #b00020; } input { margin-right: .5rem; } .muted { color: #777; }
 .filters label { margin-right: .6rem; white-space: nowrap; }
 a.code { color: #1a4fa0; cursor: pointer; }
@@ -92,6 +95,9 @@ a.code { color: #1a4fa0; cursor: pointer; }
   <p class="legend"><span class="committed"></span><b data-i18n="committed">平均承诺天数</b>
     <span class="actual"></span><b data-i18n="actual">平均实际天数</b></p>
   <svg id="days-chart" role="img" width="640" height="0"></svg>
+  <h2 data-i18n="trend">按时办结率 (近六个月)</h2>
+  <p id="trend-legend" class="legend"></p>
+  <svg id="trend-chart" role="img" width="640" height="220"></svg>
 </section>
 
 <section>
@@ -172,7 +178,8 @@ const TEXT = {
        cases: "督办件 (待部门书面反馈)", rectifications: "差评整改 (待答复)",
        caseCode: "编号", addressee: "督办对象", responseDue: "期限",
        rectificationRate: "差评整改率", rectificationOnTime: "整改按时率",
-       openCases: "未结督办件", auto: "每 30 秒自动刷新", browse: "办件检索",
+       openCases: "未结督办件", trend: "按时办结率 (近六个月)",
+       auto: "每 30 秒自动刷新", browse: "办件检索",
        region: "区划代码", any: "全部", from: "提交日期自", to: "至",
        browseButton: "检索", more: "更多", export: "导出 CSV", submitted: "提交时间"},
   en: {title: "E-supervision dashboard", staffId: "Staff id", password: "Password",
@@ -194,7 +201,8 @@ const TEXT = {
        rectifications: "Rectifications of bad ratings (awaiting the answer)",
        caseCode: "Case", addressee: "Addressed to", responseDue: "Due",
        rectificationRate: "Rectification rate", rectificationOnTime: "Rectified on time",
-       openCases: "Open cases", auto: "Refresh every 30 s", browse: "Applications",
+       openCases: "Open cases", trend: "On-time rate, last six months",
+       auto: "Refresh every 30 s", browse: "Applications",
        region: "Region", any: "any", from: "Submitted from", to: "to",
        browseButton: "Search", more: "More", export: "Export CSV", submitted: "Submitted"},
 };
@@ -248,7 +256,8 @@ const params = new URLSearchParams(location.search);
 const PAGE_SIZE = Math.min(200, Math.max(1, Number(params.get("page_size")) || 50));
 let lang = params.get("lang") === "en" ? "en" : "zh";
 const shown = {alerts: null, figures: null, timeline: null, status: null, cases: null,
-               catalogue: null};
+               catalogue: null, trend: null};
+const COLOURS = ["#4a78c2", "#c2644a", "#3f9a5b", "#8a5ac2", "#c2a04a", "#4ab0c2"];
 // The operations search: its query, the rows fetched so far and the next page's cursor.
 const found = {query: null, items: [], next: null};
 let refreshing = null;
@@ -488,12 +497,86 @@ function applyLanguage() {
   renderAlerts();
   renderCases();
   renderFigures();
+  renderTrend();
   renderTimeline();
 }
 
-// The chosen month, as local times (the API reads a time without zone as China time).
-function period() {
+// The on-time rate of each department month by month: one line each, a point per month
+// with completed units (a month without any leaves a gap).
+function renderTrend() {
+  const trend = shown.trend, chart = $("trend-chart"), legend = $("trend-legend");
+  chart.replaceChildren();
+  legend.replaceChildren();
+  chart.setAttribute("aria-label", t("trend"));
+  if (!trend) return;
+  const left = 40, width = 560, top = 10, height = 170;
+  const x = (i) => left + (trend.months.length > 1 ? i * width / (trend.months.length - 1) : 0);
+  const y = (rate) => top + (1 - rate) * height;
+  for (const [label, rate] of [["100%", 1], ["50%", 0.5], ["0%", 0]]) {
+    chart.appendChild(svg("line", {x1: left, x2: left + width, y1: y(rate), y2: y(rate),
+                                   stroke: "#ddd"}));
+    chart.appendChild(svg("text", {x: 0, y: y(rate) + 4, "font-size": 11}, label));
+  }
+  trend.months.forEach((month, i) => chart.appendChild(
+    svg("text", {x: x(i) - 18, y: top + height + 20, "font-size": 11}, month)));
+  Object.keys(trend.rates).sort().forEach((group, n) => {
+    const rates = trend.rates[group], colour = COLOURS[n % COLOURS.length];
+    const line = svg("g", {"data-group": group, "data-rates": rates.map((r) => r ?? "").join(",")});
+    let points = [];
+    const flush = () => {
+      if (points.length > 1) {
+        line.appendChild(svg("polyline", {points: points.join(" "), fill: "none",
+                                          stroke: colour, "stroke-width": 2}));
+      }
+      points = [];
+    };
+    rates.forEach((rate, i) => {
+      if (rate === null) { flush(); return; }
+      points.push(x(i) + "," + y(rate));
+      const dot = svg("circle", {cx: x(i), cy: y(rate), r: 3, fill: colour,
+                                 "data-month": trend.months[i]});
+      dot.appendChild(svg("title", {}, nameOf("departments", group) + " " + trend.months[i]
+                                        + ": " + percent(rate)));
+      line.appendChild(dot);
+    });
+    flush();
+    chart.appendChild(line);
+    const key = document.createElement("span");
+    key.className = "swatch-" + (n % COLOURS.length);
+    legend.appendChild(key);
+    legend.appendChild(document.createTextNode(nameOf("departments", group)));
+  });
+}
+
+// The month `back` months before the chosen one, as `YYYY-MM`.
+function monthBefore(back) {
   const [year, month] = $("month").value.split("-").map(Number);
+  const index = year * 12 + (month - 1) - back;
+  return Math.floor(index / 12) + "-" + String(index % 12 + 1).padStart(2, "0");
+}
+
+async function loadTrend() {
+  const months = [5, 4, 3, 2, 1, 0].map(monthBefore);
+  const rates = {};
+  const answers = await Promise.all(months.map((month) => {
+    const query = new URLSearchParams({...period(month), group_by: "department"});
+    return api("/v1/supervision/figures?" + query);
+  }));
+  answers.forEach((body, i) => {
+    for (const g of body.groups) {
+      if (g.on_time_rate === null) continue;
+      rates[g.group] = rates[g.group] || months.map(() => null);
+      rates[g.group][i] = g.on_time_rate;
+    }
+  });
+  shown.trend = {months, rates};
+  renderTrend();
+}
+
+// The chosen month (or `value`, `YYYY-MM`), as local times (the API reads a time
+// without zone as China time).
+function period(value) {
+  const [year, month] = (value || $("month").value).split("-").map(Number);
   const pad = (n) => String(n).padStart(2, "0");
   const next = month === 12 ? [year + 1, 1] : [year, month + 1];
   return {from: year + "-" + pad(month) + "-01T00:00:00",
@@ -512,6 +595,7 @@ async function load() {
   const query = new URLSearchParams({...period(), group_by: "department"});
   shown.figures = await api("/v1/supervision/figures?" + query);
   renderFigures();
+  await loadTrend();
 }
 
 function browseQuery() {
