@@ -73,6 +73,8 @@ def api_process(database_url: str, tmp_path: Path) -> Iterator[tuple[str, subpro
         "ONCEONLY_TRACKING_API_TOKEN_KEYS": KEYS,
         "ONCEONLY_TRACKING_HOST": "127.0.0.1",
         "ONCEONLY_TRACKING_PORT": str(port),
+        "ONCEONLY_TRACKING_CONSOLE_TEMPORAL_URL": "http://temporal-ui.example:8233/",
+        "ONCEONLY_TRACKING_CONSOLE_TRACES_URL": "http://jaeger.example:16686",
         "PYTHONUNBUFFERED": "1",
     }
     script = Path(sys.executable).parent / "onceonly-tracking"
@@ -282,6 +284,15 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     await expect(page.locator("#app-status")).to_have_text(
         f"{red_code} · 状态: 已受理 · 监察: 红牌"
     )
+    # Its workflow in Temporal's UI and its trace, where the deployment says they are.
+    links = page.locator("#app-links a")
+    await expect(links).to_have_text(["Temporal 流程", "链路追踪"])
+    assert await links.nth(0).get_attribute("href") == (
+        f"http://temporal-ui.example:8233/namespaces/default/workflows/{red_code}"
+    )
+    trace = await links.nth(1).get_attribute("href") or ""
+    assert trace.startswith("http://jaeger.example:16686/search?service=intake-api&tags=")
+    assert red_code in trace
     await expect(page.locator("#error")).to_have_text("")
 
     # English, with what is on screen rendered again in English.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 
 DASHBOARD_HTML = """<!doctype html>
@@ -40,7 +41,7 @@ a.code { color: #1a4fa0; cursor: pointer; }
 .legal a.code { color: #fff; }
 </style>
 </head>
-<body>
+<body data-temporal-url="{temporal_url}" data-traces-url="{traces_url}">
 <header>
   <h1 data-i18n="title">电子监察看板</h1>
   <span id="signed-out">
@@ -153,6 +154,7 @@ a.code { color: #1a4fa0; cursor: pointer; }
   <h2 data-i18n="search">办件查询</h2>
   <input id="code" size="30"><button id="find" data-i18n="find">查询</button>
   <p id="app-status"></p>
+  <p id="app-links"></p>
   <p id="app-due"></p>
   <table id="timeline-table"><thead><tr>
     <th>#</th><th data-i18n="time">时间</th><th data-i18n="event">事件</th>
@@ -178,7 +180,8 @@ const TEXT = {
        cases: "督办件 (待部门书面反馈)", rectifications: "差评整改 (待答复)",
        caseCode: "编号", addressee: "督办对象", responseDue: "期限",
        rectificationRate: "差评整改率", rectificationOnTime: "整改按时率",
-       openCases: "未结督办件", trend: "按时办结率 (近六个月)",
+       openCases: "未结督办件", temporalLink: "Temporal 流程", traceLink: "链路追踪",
+       trend: "按时办结率 (近六个月)",
        auto: "每 30 秒自动刷新", browse: "办件检索",
        region: "区划代码", any: "全部", from: "提交日期自", to: "至",
        browseButton: "检索", more: "更多", export: "导出 CSV", submitted: "提交时间"},
@@ -201,7 +204,8 @@ const TEXT = {
        rectifications: "Rectifications of bad ratings (awaiting the answer)",
        caseCode: "Case", addressee: "Addressed to", responseDue: "Due",
        rectificationRate: "Rectification rate", rectificationOnTime: "Rectified on time",
-       openCases: "Open cases", trend: "On-time rate, last six months",
+       openCases: "Open cases", temporalLink: "Temporal workflow", traceLink: "Trace",
+       trend: "On-time rate, last six months",
        auto: "Refresh every 30 s", browse: "Applications",
        region: "Region", any: "any", from: "Submitted from", to: "to",
        browseButton: "Search", more: "More", export: "Export CSV", submitted: "Submitted"},
@@ -415,6 +419,31 @@ function dueText(task) {
   return task.provisional ? day + " (" + t("estimate") + ")" : day;
 }
 
+// The application's workflow in Temporal's UI and its trace in the trace viewer, where
+// the deployment gives their addresses (ONCEONLY_TRACKING_CONSOLE_*_URL).
+function renderLinks() {
+  const node = $("app-links");
+  node.replaceChildren();
+  if (!shown.status) return;
+  const code = encodeURIComponent(shown.status.application_code);
+  const {temporalUrl, tracesUrl} = document.body.dataset;
+  const links = [];
+  if (temporalUrl) links.push([t("temporalLink"), temporalUrl
+    + "/namespaces/default/workflows/" + code]);
+  if (tracesUrl) links.push([t("traceLink"), tracesUrl + "/search?service=intake-api&tags="
+    + encodeURIComponent(JSON.stringify({"onceonly.application_code":
+                                          shown.status.application_code}))]);
+  for (const [label, href] of links) {
+    const link = document.createElement("a");
+    link.href = href;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.textContent = label;
+    node.appendChild(link);
+    node.appendChild(document.createTextNode(" "));
+  }
+}
+
 function renderTimeline() {
   if (shown.status) {
     const s = shown.status;
@@ -424,6 +453,7 @@ function renderTimeline() {
       .map(([department, task]) => department + " " + dueText(task));
     $("app-due").textContent = dues.length ? t("dueDates") + ": " + dues.join(" · ") : "";
   }
+  renderLinks();
   if (!shown.timeline) return;
   const tbody = clear("timeline-table");
   for (const e of shown.timeline.entries) {
@@ -708,6 +738,14 @@ api("/v1/session").then((body) => { session = body; renderSession(); guarded(loa
 </body>
 </html>
 """
+
+
+def dashboard_page(*, temporal_url: str = "", traces_url: str = "") -> str:
+    """The page with the deployment's Temporal UI and trace viewer addresses (attributes
+    of <body>, outside the script and style blocks whose hashes the CSP holds)."""
+    return DASHBOARD_HTML.replace("{temporal_url}", html.escape(temporal_url.rstrip("/"))).replace(
+        "{traces_url}", html.escape(traces_url.rstrip("/"))
+    )
 
 
 def _inline_hashes(tag: str) -> str:

@@ -53,6 +53,11 @@ class TrackingSettings(PlatformSettings):
     # The operators' calendar notices (YYYY.yaml), as for the workflow: the figures count
     # working days on the same calendar as the deadlines.
     calendar_dir: str = ""
+    # Where the console links an application's workflow (Temporal's Web UI) and its
+    # trace (the trace viewer's UI, Jaeger's search by the application code); none if
+    # empty.
+    tracking_console_temporal_url: str = ""
+    tracking_console_traces_url: str = ""
     # Signs the timeline checkpoints (checkpoint.py): `key_id:base64(Ed25519 private key,
     # 32 bytes)`, comma-separated, the first signs; held by the processes, never by the
     # database. Needed by the agent and `onceonly-tracking checkpoint`.
