@@ -261,6 +261,10 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     actual_width = float(await bars.nth(1).get_attribute("width") or 0)
     assert actual_width == pytest.approx(committed_width * 0.7, rel=1e-3)
 
+    # The 12345 work orders table is there (no order in this test: "none" is shown
+    # unless other tests' orders are open; the API test checks the rows).
+    await expect(page.locator('h2[data-i18n="workOrders"]')).to_have_text("12345 工单 (未办结)")
+
     # The on-time rate month by month, the six months up to February: one point.
     trend = page.locator(f'#trend-chart g[data-group="{department}"]')
     await expect(trend).to_have_attribute("data-rates", ",,,,,0.5", timeout=UI_TIMEOUT_MS)

@@ -1,12 +1,13 @@
 """The supervision endpoints: figures, open alerts and the dashboard page."""
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from onceonly.events.v1 import supervision_pb2
+from onceonly.events.v1 import supervision_pb2, workorder_pb2
 from onceonly.platform.auth import DEPARTMENT_ROLES, StaffApi, issue_staff_token
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.secrets import KeyRing
@@ -261,3 +262,56 @@ async def test_open_cases_and_rectifications_with_their_clocks(client, store, ev
     assert 0 < rectification["seconds_left"] <= 86400
     codes = {c["application_code"] for c in body["supervision_cases"] + body["rectifications"]}
     assert answered_code not in codes
+
+
+async def test_open_work_orders_with_the_clock_that_runs(client, store, events) -> None:
+    now = datetime.now(UTC)
+    code, order = events.code(), f"WO-{uuid.uuid4().hex[:10]}"
+    department = "public-security"
+
+    def clocks() -> workorder_pb2.WorkOrderClocks:
+        made = workorder_pb2.WorkOrderClocks(round=1, sign_hours=2, reply_days=3)
+        made.sign_due_at.FromDatetime(now + timedelta(hours=2))
+        made.reply_due_at.FromDatetime(now + timedelta(days=3))
+        return made
+
+    ids = {"application_code": code, "order_code": order, "department_code": department}
+    steps = [
+        workorder_pb2.WorkOrderFiled(
+            **ids,
+            kind=workorder_pb2.WORK_ORDER_KIND_COMPLAINT,
+            attached_application_code=code,
+            region_code="330100",
+        ),
+        workorder_pb2.WorkOrderOpened(**ids, clocks=clocks()),
+    ]
+    offset = 0
+
+    async def record_next(*messages) -> dict:
+        nonlocal offset
+        for message in messages:
+            envelope = new_envelope(
+                message,
+                source="/onceonly/test",
+                application_code=code,
+                time=now + timedelta(seconds=offset),
+            )
+            assert await store.append(envelope, topic="w", partition=0, offset=offset)
+            offset += 1
+        body = (await client.get("/v1/supervision/cases", headers=bearer("supervision"))).json()
+        return {w["order_code"]: w for w in body["work_orders"]}.get(order, {})
+
+    found = await record_next(*steps)
+    assert (found["stage"], found["kind"], found["level"]) == ("sign", "complaint", "none")
+    assert (found["application_code"], found["department_code"]) == (code, department)
+    assert 7000 < found["seconds_left"] <= 7200
+    red = supervision_pb2.SupervisionLevel.Value("SUPERVISION_LEVEL_RED")
+    found = await record_next(workorder_pb2.WorkOrderAlert(**ids, clock="sign", level=red, round=1))
+    assert (found["stage"], found["level"]) == ("sign", "red")
+    found = await record_next(workorder_pb2.WorkOrderSigned(**ids, round=1, late=True))
+    # The reply clock runs now; the red alert was the sign-for clock's.
+    assert (found["stage"], found["level"]) == ("reply", "none")
+    assert 3 * 86400 - 120 < found["seconds_left"] <= 3 * 86400
+    found = await record_next(workorder_pb2.WorkOrderAnswered(**ids, round=1))
+    assert (found["stage"], found["due_at"]) == ("callback", None)
+    assert await record_next(workorder_pb2.WorkOrderClosed(**ids, rounds=1)) == {}

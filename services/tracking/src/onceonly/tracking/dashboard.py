@@ -108,6 +108,12 @@ a.code { color: #1a4fa0; cursor: pointer; }
     <th data-i18n="department">部门</th><th data-i18n="addressee">督办对象</th>
     <th data-i18n="responseDue">反馈期限</th>
   </tr></thead><tbody></tbody></table>
+  <h2 data-i18n="workOrders">12345 工单 (未办结)</h2>
+  <table id="work-orders-table"><thead><tr>
+    <th data-i18n="caseCode">编号</th><th data-i18n="application">办件编号</th>
+    <th data-i18n="department">部门</th><th data-i18n="kind">类型</th>
+    <th data-i18n="stage">环节</th><th data-i18n="responseDue">期限</th>
+  </tr></thead><tbody></tbody></table>
   <h2 data-i18n="rectifications">差评整改 (待答复)</h2>
   <table id="rectifications-table"><thead><tr>
     <th data-i18n="caseCode">督办件编号</th><th data-i18n="application">办件编号</th>
@@ -180,7 +186,8 @@ const TEXT = {
        cases: "督办件 (待部门书面反馈)", rectifications: "差评整改 (待答复)",
        caseCode: "编号", addressee: "督办对象", responseDue: "期限",
        rectificationRate: "差评整改率", rectificationOnTime: "整改按时率",
-       openCases: "未结督办件", temporalLink: "Temporal 流程", traceLink: "链路追踪",
+       openCases: "未结督办件", workOrders: "12345 工单 (未办结)", kind: "类型",
+       stage: "环节", temporalLink: "Temporal 流程", traceLink: "链路追踪",
        trend: "按时办结率 (近六个月)",
        auto: "每 30 秒自动刷新", browse: "办件检索",
        region: "区划代码", any: "全部", from: "提交日期自", to: "至",
@@ -204,7 +211,8 @@ const TEXT = {
        rectifications: "Rectifications of bad ratings (awaiting the answer)",
        caseCode: "Case", addressee: "Addressed to", responseDue: "Due",
        rectificationRate: "Rectification rate", rectificationOnTime: "Rectified on time",
-       openCases: "Open cases", temporalLink: "Temporal workflow", traceLink: "Trace",
+       openCases: "Open cases", workOrders: "12345 work orders (open)", kind: "Kind",
+       stage: "Stage", temporalLink: "Temporal workflow", traceLink: "Trace",
        trend: "On-time rate, last six months",
        auto: "Refresh every 30 s", browse: "Applications",
        region: "Region", any: "any", from: "Submitted from", to: "to",
@@ -254,6 +262,9 @@ const STATUS = {
   legal: ["超法定时限", "past the legal limit"],
   department_head: ["部门负责人", "department head"],
   supervision_office: ["监察室", "supervision office"],
+  complaint: ["投诉", "complaint"], consultation: ["咨询", "consultation"],
+  request: ["求助", "request"], sign: ["待签收", "to sign for"],
+  reply: ["待答复", "to reply"], callback: ["待回访", "awaiting callback"],
 };
 const params = new URLSearchParams(location.search);
 // Rows per page of the application search (`?page_size=`, 1 to 200).
@@ -479,6 +490,13 @@ function renderCases() {
         r.level === "none" ? "" : r.level);
   }
   if (!body.rectifications.length) row(rectifications, [t("none")], "muted");
+  const orders = clear("work-orders-table");
+  for (const w of body.work_orders || []) {
+    row(orders, [w.order_code, w.application_code, nameOf("departments", w.department_code),
+                 named(STATUS, w.kind), named(STATUS, w.stage), daysText(w.seconds_left)],
+        w.level === "none" ? "" : w.level);
+  }
+  if (!(body.work_orders || []).length) row(orders, [t("none")], "muted");
 }
 
 const chinaTime = new Intl.DateTimeFormat("sv-SE", {timeZone: "Asia/Shanghai",

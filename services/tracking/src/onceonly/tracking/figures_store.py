@@ -386,10 +386,67 @@ _OPEN_RECTIFICATIONS = """
 """
 
 
-async def open_cases(pool: asyncpg.Pool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Open supervision cases (the response deadline nearest first) and rectifications
-    still to be answered (the deadline nearest first), from the timeline."""
+# 12345 work orders not closed: the round in progress (its latest opening or reopening)
+# and where it stands: to sign for, to reply to (once signed), or waiting for the
+# caller's callback (once answered); the clock that runs and its latest alert.
+_OPEN_WORK_ORDERS = """
+    WITH w AS (
+      SELECT summary ->> 'order_code' AS order_code, min(application_code) AS timeline,
+             (array_agg(summary ORDER BY seq)
+                 FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderFiled'))[1] AS filed,
+             (array_agg(summary ORDER BY seq DESC)
+                 FILTER (WHERE ce_type IN ('onceonly.events.v1.WorkOrderOpened',
+                                           'onceonly.events.v1.WorkOrderReopened')))[1]
+                 AS round,
+             max(seq) FILTER (WHERE ce_type IN ('onceonly.events.v1.WorkOrderOpened',
+                                                'onceonly.events.v1.WorkOrderReopened'))
+                 AS round_seq,
+             max(seq) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderSigned') AS signed_seq,
+             max(seq) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderAnswered')
+                 AS answered_seq,
+             (array_agg(summary ORDER BY seq DESC)
+                 FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderAlert'))[1] AS alert,
+             max(seq) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderAlert') AS alert_seq,
+             bool_or(ce_type = 'onceonly.events.v1.WorkOrderClosed') AS closed
+        FROM tracking.timeline
+       WHERE ce_type LIKE 'onceonly.events.v1.WorkOrder%'
+       GROUP BY 1
+    ), staged AS (
+      SELECT *, CASE WHEN answered_seq > round_seq THEN 'callback'
+                     WHEN signed_seq > round_seq THEN 'reply' ELSE 'sign' END AS stage
+        FROM w
+       WHERE round IS NOT NULL AND NOT closed
+    )
+    SELECT order_code,
+           coalesce(filed ->> 'attached_application_code', '') AS application_code,
+           coalesce(round ->> 'department_code', '') AS department_code,
+           lower(replace(coalesce(filed ->> 'kind', ''), 'WORK_ORDER_KIND_', '')) AS kind,
+           coalesce((round -> 'clocks' ->> 'round')::int, 1) AS round,
+           stage,
+           CASE stage WHEN 'sign' THEN (round -> 'clocks' ->> 'sign_due_at')::timestamptz
+                      WHEN 'reply' THEN (round -> 'clocks' ->> 'reply_due_at')::timestamptz
+           END AS due_at,
+           -- The latest alert if it is about the clock that runs now.
+           CASE WHEN alert_seq > round_seq AND alert ->> 'clock' = stage
+                THEN lower(replace(alert ->> 'level', 'SUPERVISION_LEVEL_', ''))
+                ELSE 'none' END AS level
+      FROM staged
+     ORDER BY due_at NULLS LAST, order_code
+"""
+
+
+async def open_cases(
+    pool: asyncpg.Pool,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Open supervision cases (the response deadline nearest first), rectifications
+    still to be answered and 12345 work orders not closed (likewise), from the
+    timeline."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         cases = await conn.fetch(_OPEN_CASES)
         rectifications = await conn.fetch(_OPEN_RECTIFICATIONS)
-    return [dict(row) for row in cases], [dict(row) for row in rectifications]
+        orders = await conn.fetch(_OPEN_WORK_ORDERS)
+    return (
+        [dict(row) for row in cases],
+        [dict(row) for row in rectifications],
+        [dict(row) for row in orders],
+    )

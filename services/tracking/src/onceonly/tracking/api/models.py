@@ -149,10 +149,25 @@ class OpenRectificationView(BaseModel):
     seconds_left: int | None
 
 
+class OpenWorkOrderView(BaseModel):
+    """A 12345 work order not closed, with the clock that runs for its department."""
+
+    order_code: str
+    application_code: str = Field(description="The application it concerns; empty if none")
+    department_code: str
+    kind: str = Field(description="complaint, consultation or request")
+    round: int
+    stage: str = Field(description="sign (to sign for), reply, or callback (the caller's)")
+    level: str = Field(description="Of the clock that runs: none, yellow, red")
+    due_at: datetime | None
+    seconds_left: int | None
+
+
 class OpenCasesView(BaseModel):
     as_of: datetime
     supervision_cases: list[OpenCaseView]
     rectifications: list[OpenRectificationView]
+    work_orders: list[OpenWorkOrderView] = []
 
 
 class NamedView(BaseModel):

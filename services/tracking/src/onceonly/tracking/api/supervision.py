@@ -18,6 +18,7 @@ from onceonly.tracking.api.models import (
     OpenCasesView,
     OpenCaseView,
     OpenRectificationView,
+    OpenWorkOrderView,
 )
 from onceonly.tracking.api.search import refused_search
 from onceonly.tracking.figures_store import open_alerts, open_cases
@@ -107,14 +108,14 @@ async def get_alerts(
 @router.get(
     "/cases",
     response_model=OpenCasesView,
-    summary="Open supervision cases (督办件) and rectifications of bad ratings (差评整改) still"
-    " to be answered",
+    summary="Open supervision cases (督办件), rectifications of bad ratings (差评整改) still"
+    " to be answered, and 12345 work orders not closed",
     description="Each with its clock: `seconds_left` to the response (or answer) deadline,"
     " counted now, negative when overdue.",
 )
 async def get_cases(_: Supervisor, pool: Pool) -> OpenCasesView:
     now = datetime.now(UTC)
-    cases, rectifications = await open_cases(pool)
+    cases, rectifications, orders = await open_cases(pool)
     return OpenCasesView(
         as_of=now,
         supervision_cases=[
@@ -123,6 +124,9 @@ async def get_cases(_: Supervisor, pool: Pool) -> OpenCasesView:
         rectifications=[
             OpenRectificationView(**row, seconds_left=_left(row["due_at"], now))
             for row in rectifications
+        ],
+        work_orders=[
+            OpenWorkOrderView(**row, seconds_left=_left(row["due_at"], now)) for row in orders
         ],
     )
 
