@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from onceonly.catalogue.jurisdictions import default_jurisdictions
 from onceonly.catalogue.model import Catalogue
 
 
@@ -41,7 +42,12 @@ def load_catalogue(path: Path | None = None) -> Catalogue:
 @lru_cache(maxsize=1)
 def default_catalogue() -> Catalogue:
     text = resources.files("onceonly.catalogue").joinpath("data/matters.yaml").read_text("utf-8")
-    return parse_catalogue(text, origin="onceonly.catalogue/data/matters.yaml")
+    catalogue = parse_catalogue(text, origin="onceonly.catalogue/data/matters.yaml")
+    # Its local variants name regions of the province shipped beside it.
+    problems = catalogue.regional_problems(default_jurisdictions())
+    if problems:
+        raise CatalogueError(f"onceonly.catalogue/data/matters.yaml: {'; '.join(problems)}")
+    return catalogue
 
 
 def is_department(code: str) -> bool:

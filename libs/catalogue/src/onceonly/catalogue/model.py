@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from onceonly.catalogue.forms import DIALECT, FormSchema, FormSchemaError
+from onceonly.catalogue.jurisdictions import Jurisdictions, Level, is_division_code
 
 
 class DayKind(StrEnum):
@@ -30,6 +31,14 @@ DEFAULT_SPECIAL_PROCEDURE_DAYS: dict[str, int] = {
     "public_notice": 15,
     "on_site_inspection": 10,
 }
+
+
+class VariantKind(StrEnum):
+    """What a region may change of a matter the province publishes, where the matter
+    allows it (同一事项无差别受理: everything else is the same everywhere)."""
+
+    SHORTER_LIMIT = "shorter_limit"  # a shorter committed limit
+    EXTRA_MATERIAL = "extra_material"  # a local material on top of the province's
 
 
 class ApplicantKinds(StrEnum):
@@ -108,6 +117,11 @@ class Matter(_Strict):
     # How long the issued e-licence is valid; None for long-term results.
     elicence_valid_days: int | None = Field(default=None, ge=1)
     fee_yuan: float = 0.0
+    # 属地管辖: the level of government whose bodies decide (a county-level matter goes to
+    # the county the application concerns, wherever it was submitted).
+    competent_level: Level = Level.COUNTY
+    # The local variants the province allows for this matter (none by default).
+    local_variants: tuple[VariantKind, ...] = ()
     # The application form (JSON Schema draft 2020-12); `x-personal` marks personal fields.
     form_schema: dict[str, Any] = Field(default_factory=lambda: dict(EMPTY_FORM_SCHEMA))
 
@@ -181,9 +195,38 @@ class Matter(_Strict):
         return tuple(task.department for task in self.tasks)
 
 
+class LocalVariant(_Strict):
+    """A region's variant of a province matter: a shorter committed limit, extra local
+    materials, or both. It applies to the region and everything under it; a county's
+    variant wins over its city's limit, and materials add up along the chain."""
+
+    region: str
+    matter: str
+    committed_days: int | None = Field(default=None, ge=0)
+    extra_materials: tuple[Material, ...] = ()
+
+    @model_validator(mode="after")
+    def _something(self) -> LocalVariant:
+        if not is_division_code(self.region):
+            raise ValueError(f"variant of {self.matter}: {self.region!r} is not a division code")
+        if self.committed_days is None and not self.extra_materials:
+            raise ValueError(f"variant of {self.matter} in {self.region} changes nothing")
+        return self
+
+    @property
+    def kinds(self) -> set[VariantKind]:
+        found = set()
+        if self.committed_days is not None:
+            found.add(VariantKind.SHORTER_LIMIT)
+        if self.extra_materials:
+            found.add(VariantKind.EXTRA_MATERIAL)
+        return found
+
+
 class Catalogue(_Strict):
     departments: tuple[Department, ...]
     matters: tuple[Matter, ...]
+    variants: tuple[LocalVariant, ...] = ()
 
     @model_validator(mode="after")
     def _references(self) -> Catalogue:
@@ -202,7 +245,67 @@ class Catalogue(_Strict):
         repeated = sorted({code for code in codes if codes.count(code) > 1})
         if repeated:
             raise ValueError(f"a matter code appears twice: {', '.join(repeated)}")
+        problems = [problem for v in self.variants for problem in self._variant_problems(v)]
+        places = [(v.region, v.matter) for v in self.variants]
+        problems += [
+            f"two variants of {m} in {r}" for r, m in set(places) if places.count((r, m)) > 1
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def _variant_problems(self, variant: LocalVariant) -> list[str]:
+        matter = self.matter(variant.matter)
+        where = f"variant of {variant.matter} in {variant.region}"
+        if matter is None:
+            return [f"{where}: no such matter"]
+        problems = [
+            f"{where}: the province does not allow a {kind.value} for this matter"
+            for kind in sorted(variant.kinds - set(matter.local_variants))
+        ]
+        days = variant.committed_days
+        if days is not None and days >= matter.committed_days:
+            problems.append(
+                f"{where}: {days} days is not shorter than the province's {matter.committed_days}"
+            )
+        if days is not None and matter.kind is MatterKind.COMMITTED:
+            longest = max(task.committed_days for task in matter.tasks)
+            if days < longest:
+                problems.append(f"{where}: {days} days is shorter than a task's {longest}")
+        clashes = {m.code for m in variant.extra_materials} & {m.code for m in matter.materials}
+        if clashes:
+            problems.append(f"{where}: materials already the province's: {sorted(clashes)}")
+        return problems
+
+    def regional_problems(self, jurisdictions: Jurisdictions) -> list[str]:
+        """Variants for regions the jurisdictions do not have."""
+        return [
+            f"variant of {v.matter}: no division {v.region} in the province"
+            for v in self.variants
+            if v.region not in jurisdictions
+        ]
+
+    def matter_in(self, code: str, region: str, jurisdictions: Jurisdictions) -> Matter | None:
+        """The matter as published for `region`: the province's, with the variants of
+        the region and of the divisions above it applied."""
+        matter = self.matter(code)
+        if matter is None or not self.variants or region not in jurisdictions:
+            return matter
+        chain = [d.code for d in jurisdictions.chain(region)]
+        applying = sorted(
+            (v for v in self.variants if v.matter == code and v.region in chain),
+            key=lambda v: chain.index(v.region),
+        )
+        if not applying:
+            return matter
+        days = [v.committed_days for v in applying if v.committed_days is not None]
+        extra = tuple(m for v in applying for m in v.extra_materials)
+        return matter.model_copy(
+            update={
+                "committed_days": days[-1] if days else matter.committed_days,
+                "materials": matter.materials + extra,
+            }
+        )
 
     def matter(self, code: str) -> Matter | None:
         return next((matter for matter in self.matters if matter.code == code), None)
