@@ -14,6 +14,7 @@ from onceonly.platform.auth import (
     StaffApi,
     StaffIdentity,
     StaffTokens,
+    in_region,
     issue_staff_token,
     may_see_application,
     sees_every_application,
@@ -239,3 +240,45 @@ def test_supervision_and_operations_see_every_application(role: str) -> None:
 def test_no_role_sees_nothing() -> None:
     assert not may_see_application(staff("tax"), {"health"})
     assert not may_see_application(staff("", "reviewer"), {"tax"})
+
+
+def test_a_token_carries_the_staffs_division_and_a_malformed_one_is_refused() -> None:
+    tokens = department_api()
+    token = tokens.issue(staff_id="ps-9", department_code="public-security", region="330106")
+    assert tokens.verify(token).region == "330106"
+    # Without a region: the whole province, as before jurisdictions.
+    assert tokens.verify(tokens.issue(staff_id="ps-1", department_code="tax")).region == ""
+    with pytest.raises(ValueError, match="not a division code"):
+        tokens.issue(staff_id="ps-9", department_code="tax", region="33")
+    now = datetime.now(UTC)
+    key_id, key = ring(NEW).current
+    for region in ("33", "3301060", 330106, "330106; DROP"):
+        forged = jwt.encode(
+            {
+                "iss": ISSUER,
+                "aud": StaffApi.DEPARTMENT.value,
+                "sub": "ps-9",
+                "dept": "public-security",
+                "roles": ["reviewer"],
+                "region": region,
+                "iat": now,
+                "exp": now + timedelta(hours=1),
+            },
+            key,
+            algorithm="HS256",
+            headers={"kid": key_id},
+        )
+        assert "not valid" in refusal(tokens, forged)
+
+
+def test_staff_of_a_division_see_it_and_what_lies_under_it() -> None:
+    def who(region: str) -> StaffIdentity:
+        return StaffIdentity("s", "supervision-office", ("supervision",), region)
+
+    assert in_region(who(""), "320106")
+    assert in_region(who("330000"), "330212")
+    assert in_region(who("330100"), "330106001")
+    assert not in_region(who("330100"), "330212")
+    assert in_region(who("330106"), "330106001")
+    assert not in_region(who("330106"), "330102")
+    assert not in_region(who("330106001"), "330106")

@@ -15,6 +15,7 @@ Integrators use API keys instead (see intake).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,9 @@ class StaffIdentity:
     staff_id: str
     department_code: str
     roles: tuple[str, ...]
+    # 行政区划: the division the staff member works for (GB/T 2260, or a township's nine
+    # digits); they see applications decided there and under it. "" is the whole province.
+    region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,7 @@ class StaffTokens:
         department_code: str,
         roles: tuple[str, ...] = ("reviewer",),
         ttl: timedelta | None = None,
+        region: str = "",
     ) -> str:
         """A token for this API, signed with its current key, valid for `ttl` (the most
         the API accepts if not given)."""
@@ -120,6 +125,7 @@ class StaffTokens:
             department_code=department_code,
             roles=roles,
             ttl=ttl or self.max_lifetime,
+            region=region,
         )
 
     def verify(self, token: str) -> StaffIdentity:
@@ -136,11 +142,14 @@ def issue_staff_token(
     roles: tuple[str, ...] = ("reviewer",),
     ttl: timedelta = timedelta(hours=12),
     now: datetime | None = None,
+    region: str = "",
 ) -> str:
     """A token for `api`, signed with the current key of `keys` (its id in `kid`)."""
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
+    if region and not _REGION.match(region):
+        raise ValueError(f"{region!r} is not a division code (6 or 9 digits)")
     if ttl <= timedelta(0):
         raise ValueError("a token must expire after it is issued")
     issued = now or datetime.now(UTC)
@@ -153,6 +162,7 @@ def issue_staff_token(
         "roles": list(roles),
         "iat": issued,
         "exp": issued + ttl,
+        **({"region": region} if region else {}),
     }
     return jwt.encode(claims, key, algorithm="HS256", headers={"kid": key_id})
 
@@ -250,15 +260,41 @@ def _check_lifetime(tokens: StaffTokens, expires: float, issued: float | None) -
 def _identity(claims: dict[str, Any]) -> StaffIdentity:
     roles = claims.get("roles", [])
     department = claims.get("dept", "")
+    region = claims.get("region", "")
     if (
         not isinstance(roles, list)
         or not all(isinstance(role, str) and role in ROLES for role in roles)
         or not isinstance(department, str)
+        or not isinstance(region, str)
+        or (region and not _REGION.match(region))
     ):
         raise _unauthorised("The token is not valid. 令牌无效.")
     return StaffIdentity(
-        staff_id=str(claims["sub"]), department_code=department, roles=tuple(roles)
+        staff_id=str(claims["sub"]),
+        department_code=department,
+        roles=tuple(roles),
+        region=region,
     )
+
+
+# A division code: six digits (GB/T 2260) or a township's nine.
+_REGION = re.compile(r"^(?:[0-9]{6}|[0-9]{9})$")
+
+
+def in_region(who: StaffIdentity, region: str) -> bool:
+    """Whether an application decided in `region` lies in `who`'s division: codes nest
+    by prefix (a province XX0000 holds XX...., a city XXXX00 holds XXXX.., a county its
+    townships), and staff without a region work for the whole province."""
+    return not who.region or region.startswith(region_prefix(who.region))
+
+
+def region_prefix(region: str) -> str:
+    """What every division under `region` (and it) starts with."""
+    if len(region) == 6 and region.endswith("0000"):
+        return region[:2]
+    if len(region) == 6 and region.endswith("00"):
+        return region[:4]
+    return region
 
 
 def _unauthorised(detail: str) -> Problem:

@@ -218,6 +218,8 @@ def application_submitted(
         form_json=form_json(sealed.form),
         submitted_at=stamp,
         consents=consents,
+        submitted_region=submission.routing.submitted_region,
+        competent_region=submission.routing.competent_region,
     )
     if sealed.agent is not None:
         event.agent.CopyFrom(sealed.agent.message())

@@ -182,6 +182,7 @@ def _receipt() -> SubmissionReceipt:
         application_code=CODE,
         status="submitted",
         matter_code=MATTER,
+        competent_region="330106",
         submitted_at=SUBMITTED_AT,
         links=Links(self_=SELF),
         progress_token="q8ZpX1tR0m3nVb2cY5kLwA",  # noqa: S106 (an example)

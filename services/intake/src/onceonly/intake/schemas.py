@@ -210,6 +210,15 @@ class ApplicationIn(_Body):
         " applicant's authorisation. Its personal fields are sealed like the applicant's"
         " and only ever shown masked; the authorisation must cover `submit` today",
     )
+    region_code: str | None = Field(
+        default=None,
+        pattern=r"^(?:[0-9]{6}|[0-9]{9})$",
+        description="全省通办: the division the application concerns (the premises, the"
+        " project, the household), six digits (GB/T 2260) or a nine-digit township code;"
+        " it goes to the bodies of the matter's competent level there, wherever it is"
+        " submitted. Default: the service centre's own division",
+        examples=["330106001"],
+    )
     consents: list[ConsentIn] = Field(
         default_factory=list,
         max_length=10,
@@ -281,6 +290,10 @@ class SubmissionReceipt(BaseModel):
     )
     status: Literal["submitted"]
     matter_code: str = Field(examples=["household-transfer"])
+    competent_region: str = Field(
+        description="The division whose bodies decide the application (GB/T 2260)",
+        examples=["330106"],
+    )
     submitted_at: datetime
     links: Links
     progress_token: str = Field(

@@ -122,6 +122,11 @@ class IntakeService:
         self._lookups = lookups
         self._clock = clock
 
+    @property
+    def region(self) -> str:
+        """The service centre's division: where its applications are submitted."""
+        return self._region
+
     async def submit(
         self,
         *,
@@ -171,7 +176,7 @@ class IntakeService:
                 time=now,
                 trace_headers=trace_headers,
             )
-            body = _receipt(code, submission.matter_code, now)
+            body = _receipt(code, submission, now)
             record = _application_record(
                 submission,
                 sealed,
@@ -536,11 +541,12 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-def _receipt(code: str, matter_code: str, now: datetime) -> dict[str, Any]:
+def _receipt(code: str, submission: Submission, now: datetime) -> dict[str, Any]:
     return {
         "application_code": code,
         "status": SUBMITTED,
-        "matter_code": matter_code,
+        "matter_code": submission.matter_code,
+        "competent_region": submission.routing.competent_region,
         "submitted_at": _iso(now),
         "links": {"self": application_path(code)},
     }
@@ -576,6 +582,8 @@ def _application_record(
         status=SUBMITTED,
         submitted_at=now,
         event_id=event_id,
+        submitted_region=submission.routing.submitted_region,
+        competent_region=submission.routing.competent_region,
         agent=sealed.agent.stored() if sealed.agent is not None else None,
         consents=consents_json(submission, submitted_at=now),
     )

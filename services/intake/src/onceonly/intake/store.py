@@ -53,6 +53,9 @@ class ApplicationRecord:
     agent: dict[str, Any] | None = None
     # The applicant's consents to shared-data checks: purpose, reference, given_at.
     consents: list[dict[str, str]] = field(default_factory=list)
+    # Where it was submitted, and the division whose bodies decide it (jurisdiction).
+    submitted_region: str | None = None
+    competent_region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +132,10 @@ _INSERT_APPLICATION = """
             application_code, integrator_id, matter_code, applicant_kind,
             name_sealed, name_masked, identifier_sealed, identifier_masked,
             mobile_sealed, mobile_masked, channels, language, materials, form,
-            status, submitted_at, event_id, agent, consents)
+            status, submitted_at, event_id, agent, consents,
+            submitted_region, competent_region)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
-                $14::jsonb, $15, $16, $17, $27::jsonb, $28::jsonb)
+                $14::jsonb, $15, $16, $17, $27::jsonb, $28::jsonb, $29, $30)
     )
 """
 
@@ -162,6 +166,8 @@ async def _insert_application_and_event(
         *outbox.insert_arguments(event),
         json.dumps(application.agent, ensure_ascii=False) if application.agent else None,
         json.dumps(application.consents, ensure_ascii=False),
+        application.submitted_region,
+        application.competent_region,
     )
 
 

@@ -15,13 +15,17 @@ from typing import Any
 
 from onceonly.catalogue import Catalogue, Matter
 from onceonly.catalogue.forms import FormViolation, PersonalKind
+from onceonly.catalogue.jurisdictions import Jurisdictions, default_jurisdictions
 from onceonly.catalogue.model import ApplicantKinds
 from onceonly.intake.agents import Agent, AgentDraft, validate_agent
 from onceonly.intake.errors import FieldIssue, InvalidValue, SubmissionInvalid
 from onceonly.intake.identifiers import parse_mobile, parse_resident_id, parse_uscc
+from onceonly.intake.jurisdiction import Routing, route
 
 CHANNELS = ("sms", "app")
 LANGUAGES = ("zh", "en")
+# The intake's own division when nothing else says (IntakeSettings.region_code's default).
+DEFAULT_REGION = "330100"
 
 
 class ApplicantKind(StrEnum):
@@ -60,6 +64,10 @@ class SubmissionDraft:
     form: Mapping[str, Any] = field(default_factory=dict)
     agent: AgentDraft | None = None
     consents: tuple[Consent, ...] = ()
+    # The division the application concerns (None: the service centre's), and the
+    # service centre's own (the intake's region unless the integrator has one).
+    region_code: str | None = None
+    submitted_region: str = DEFAULT_REGION
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,7 @@ class Submission:
     form: Mapping[str, Any]
     agent: Agent | None = None
     consents: tuple[Consent, ...] = ()
+    routing: Routing = field(default_factory=lambda: Routing(DEFAULT_REGION, DEFAULT_REGION))
 
     @property
     def matter_code(self) -> str:
@@ -88,11 +97,32 @@ def _allowed(matter: Matter, kind: ApplicantKind) -> bool:
     return matter.applicant_kinds == ApplicantKinds.ANY or matter.applicant_kinds == kind.value
 
 
-def validate_submission(draft: SubmissionDraft, catalogue: Catalogue, *, today: date) -> Submission:
+def validate_submission(
+    draft: SubmissionDraft,
+    catalogue: Catalogue,
+    *,
+    today: date,
+    jurisdictions: Jurisdictions | None = None,
+) -> Submission:
     """The validated submission, or SubmissionInvalid with every failing field."""
     issues: list[FieldIssue] = []
+    jurisdictions = jurisdictions or default_jurisdictions()
 
     matter = catalogue.matter(draft.matter_code)
+    routing: Routing | None = None
+    if matter is not None:
+        routed = route(
+            matter,
+            draft.region_code,
+            submitted_region=draft.submitted_region,
+            jurisdictions=jurisdictions,
+        )
+        if isinstance(routed, FieldIssue):
+            issues.append(routed)
+        else:
+            routing = routed
+            # The matter as published where it is decided (a shorter limit, a local material).
+            matter = catalogue.matter_in(matter.code, routing.competent_region, jurisdictions)
     if matter is None:
         issues.append(
             FieldIssue(
@@ -219,8 +249,9 @@ def validate_submission(draft: SubmissionDraft, catalogue: Catalogue, *, today: 
 
     if issues:
         raise SubmissionInvalid(issues)
-    assert matter is not None and kind is not None
+    assert matter is not None and kind is not None and routing is not None
     return Submission(
+        routing=routing,
         matter=matter,
         applicant_kind=kind,
         applicant_name=name,

@@ -125,7 +125,7 @@ a.code { color: #1a4fa0; cursor: pointer; }
 <section>
   <h2 data-i18n="browse">办件检索</h2>
   <div class="filters">
-    <label><span data-i18n="region">区划代码</span> <input id="f-region" size="7"></label>
+    <label><span data-i18n="region">区划代码</span> <input id="f-region" size="9"></label>
     <label><span data-i18n="department">部门</span> <select id="f-department"></select></label>
     <label><span data-i18n="matter">事项</span> <select id="f-matter"></select></label>
     <label><span data-i18n="level">监察</span> <select id="f-level">
@@ -505,7 +505,9 @@ const chinaTime = new Intl.DateTimeFormat("sv-SE", {timeZone: "Asia/Shanghai",
 function renderFound() {
   const tbody = clear("found-table");
   for (const a of found.items) {
-    row(tbody, [a.application_code, a.region_code || "",
+    row(tbody, [a.application_code,
+                a.region ? (lang === "zh" ? a.region.name_zh : a.region.name_en)
+                  : (a.region_code || ""),
                 a.matter ? (lang === "zh" ? a.matter.name_zh : a.matter.name_en) : "",
                 named(STATUS, a.status), named(STATUS, a.supervision_level),
                 a.departments.map((d) => lang === "zh" ? d.name_zh : d.name_en)

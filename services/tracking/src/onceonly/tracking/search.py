@@ -17,11 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from onceonly.approval import ApplicationState, SupervisionLevel
+from onceonly.platform.auth import region_prefix as auth_region_prefix
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 # GB/T 2260 division codes: province `33xxxx`, city `3301xx`, county `330106`.
-_REGION = re.compile(r"^[1-9][0-9]{5}$")
+_REGION = re.compile(r"^[1-9][0-9]{5}(?:[0-9]{3})?$")
 _CODE_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CATALOGUE_CODE = re.compile(r"^[a-z][a-z0-9-]{1,60}$")
 STATUSES = frozenset(state.value for state in ApplicationState)
@@ -38,16 +39,21 @@ class SearchRefused(ValueError):
 
 
 def region_prefix(region: str) -> str:
-    """The code prefix of a division and everything under it: a province `330000` is
-    `33`, a city `330100` is `3301`, a county `330106` is itself. Application codes start
-    with the code of the division where they were submitted."""
+    """The prefix of a division and everything under it: a province `330000` is `33`, a
+    city `330100` is `3301`, a county `330106` or a township `330106001` is itself."""
     if not _REGION.match(region):
-        raise SearchRefused("region", "a six-digit division code (GB/T 2260), e.g. 330106")
-    if region.endswith("0000"):
-        return region[:2]
-    if region.endswith("00"):
-        return region[:4]
-    return region
+        raise SearchRefused(
+            "region", "a six-digit division code (GB/T 2260) or a nine-digit township code"
+        )
+    return auth_region_prefix(region)
+
+
+# An application's division: the one that decides it, or (recorded before
+# jurisdictions) the code's first six digits, the centre's. `{}` is the prefix.
+IN_REGION = (
+    "(s.competent_region LIKE {0} || '%'"
+    " OR (s.competent_region IS NULL AND s.application_code LIKE {0} || '%'))"
+)
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,10 @@ class SearchQuery:
     open_case: bool | None = None
     limit: int = DEFAULT_LIMIT
     cursor: Cursor | None = None
-    # Set by the API from the caller: a department's staff see their department's only.
+    # Set by the API from the caller: a department's staff see their department's only,
+    # staff of a division what is decided there and under it.
     visible_to_department: str | None = None
+    visible_in_region: str | None = None
 
     def __post_init__(self) -> None:
         if self.code_prefix is not None and not _CODE_PREFIX.match(self.code_prefix):
@@ -140,8 +148,10 @@ def conditions(query: SearchQuery) -> Conditions:
         found.add("s.tasks ? {}", query.visible_to_department)
     if query.code_prefix is not None:
         found.add("s.application_code LIKE {} || '%'", _like_literal(query.code_prefix))
+    if query.visible_in_region:
+        found.add(IN_REGION, auth_region_prefix(query.visible_in_region))
     if query.region is not None:
-        found.add("s.application_code LIKE {} || '%'", region_prefix(query.region))
+        found.add(IN_REGION, region_prefix(query.region))
     if query.matter is not None:
         found.add("s.matter_code = {}", query.matter)
     if query.department is not None:

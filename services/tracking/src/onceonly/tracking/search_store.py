@@ -25,7 +25,8 @@ async def search(pool: asyncpg.Pool, query: SearchQuery) -> Found:
     rows = await pool.fetch(
         f"""
         SELECT s.application_code, s.matter_code, s.status, s.tasks, s.supervision_level,
-               s.paused, s.due_at, s.submitted_at, s.last_event_at, s.rating
+               s.paused, s.due_at, s.submitted_at, s.last_event_at, s.rating,
+               s.submitted_region, s.competent_region
           FROM tracking.application_status s
          WHERE {where.where}
          ORDER BY s.submitted_at DESC, s.application_code DESC

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from google.protobuf.message import Message
 
+from onceonly.events.v1 import application_pb2
 from onceonly.platform.elicence_signatures import PublishedKeys
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.events import parse_event
@@ -217,6 +218,7 @@ class TrackingStore:
         if inserted is None:
             # Already recorded, here or under another application's lock.
             raise _Duplicate
+        await _keep_regions(conn, code, message)
         # A status row missing under a timeline that has entries (projection dropped,
         # not rebuilt yet) is no "before": a caller that needs one folds the timeline.
         consistent = current is not None or head["last_seq"] == 0
@@ -261,6 +263,11 @@ class TrackingStore:
                     )
                 else:
                     await _save_status(conn, state)
+                    for row in rows:
+                        if row["ce_type"] == _SUBMITTED:
+                            await _keep_regions(
+                                conn, code, parse_event(row["ce_type"], bytes(row["data"]))
+                            )
         return len(codes)
 
     async def transition(
@@ -402,6 +409,18 @@ class TrackingStore:
             entries, application_code=code, checkpoint=latest.payload, coverage=latest.coverage
         )
 
+    async def competent_region(self, application_code: str) -> str:
+        """The division that decides the application (before jurisdictions: its code's
+        region); raises ApplicationNotFound for an unknown application."""
+        region = await self._pool.fetchval(
+            "SELECT coalesce(competent_region, left(application_code, 6))"
+            " FROM tracking.application_status WHERE application_code = $1",
+            application_code,
+        )
+        if region is None:
+            raise ApplicationNotFound(application_code)
+        return str(region)
+
     async def status(self, application_code: str) -> ApplicationStatus:
         """The projected status; raises ApplicationNotFound for an unknown application."""
         async with self._pool.acquire() as conn:
@@ -493,6 +512,22 @@ def _upsert_status(first: int, only_if: str = "", event_time: str = "NULL") -> s
             rating = EXCLUDED.rating,
             updated_at = now()
     """  # noqa: S608 - parameter numbers and constant clauses only
+
+
+_SUBMITTED = "onceonly.events.v1.ApplicationSubmitted"
+
+
+async def _keep_regions(conn: asyncpg.Connection, code: str, message: Message) -> None:
+    """A submission's regions (jurisdiction) on its status row, for the search and the
+    staff's region scope; events from before jurisdictions carry none."""
+    if isinstance(message, application_pb2.ApplicationSubmitted) and message.competent_region:
+        await conn.execute(
+            "UPDATE tracking.application_status SET submitted_region = $2,"
+            " competent_region = $3 WHERE application_code = $1",
+            code,
+            message.submitted_region or None,
+            message.competent_region,
+        )
 
 
 def _status_values(state: ApplicationStatus) -> tuple[Any, ...]:

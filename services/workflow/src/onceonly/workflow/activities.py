@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from onceonly.catalogue import Catalogue, DayKind
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME, WorkingCalendar
+from onceonly.catalogue.jurisdictions import default_jurisdictions
 from onceonly.platform.elicence_signatures import SigningKeys
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import publish, publish_all
@@ -196,7 +197,11 @@ class ApprovalActivities:
 
     @activity.defn(name="resolve_matter")
     async def resolve_matter(self, request: MatterRequest) -> MatterSnapshot:
-        matter = self._catalogue.matter(request.matter_code)
+        matter = (
+            self._catalogue.matter_in(request.matter_code, request.region, default_jurisdictions())
+            if request.region
+            else self._catalogue.matter(request.matter_code)
+        )
         if matter is None:
             raise ApplicationError(
                 f"unknown matter {request.matter_code!r}", type="UnknownMatter", non_retryable=True

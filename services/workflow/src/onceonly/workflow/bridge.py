@@ -128,6 +128,7 @@ def application_input(
             )
             for consent in event.consents
         ],
+        competent_region=event.competent_region,
     )
 
 

@@ -54,6 +54,10 @@ CONSENT_PATCH = "consent-and-provenance"
 # department head to the supervision office instead. Asked at the start of the run; runs
 # begun before it keep their reminders (at most max_escalations) and open no case.
 SUPERVISION_CASES_PATCH = "supervision-cases"
+# 行政区划: the matter is resolved as published in the division that decides the
+# application (a county's shorter committed limit, a city's extra material). Asked when
+# the matter is resolved; runs begun before it keep the province's matter.
+JURISDICTIONS_PATCH = "jurisdictions"
 
 SHORT = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),

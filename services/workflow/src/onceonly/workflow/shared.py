@@ -114,6 +114,8 @@ class ApplicationInput:
     agent: AgentInput | None = None
     # Since CONSENT_PATCH, a shared-data check runs only with the applicant's consent.
     consents: list[ConsentInput] = field(default_factory=list)
+    # The division whose bodies decide (jurisdiction); "" in events from before it.
+    competent_region: str = ""
 
 
 @dataclass
@@ -442,6 +444,8 @@ class ExtendResult:
 @dataclass
 class MatterRequest:
     matter_code: str
+    # The matter as published in this division (its local variants); "" the province's.
+    region: str = ""
 
 
 @dataclass

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         CONSENT_PATCH,
         DEFICIENCY_PATCH,
         ELICENCE_PATCH,
+        JURISDICTIONS_PATCH,
         LEGAL_LIMIT_PATCH,
         LOCAL_ACTIVITIES_PATCH,
         PUBLISH_PATCH,
@@ -182,8 +183,11 @@ class JointApproval:
 
     async def _resolve(self) -> MatterSnapshot:
         """The catalogue entry as it is now, kept in the history for the whole run."""
+        region = self._app.competent_region if workflow.patched(JURISDICTIONS_PATCH) else ""
         matter = await run_short(
-            "resolve_matter", MatterRequest(self._app.matter_code), result_type=MatterSnapshot
+            "resolve_matter",
+            MatterRequest(self._app.matter_code, region=region),
+            result_type=MatterSnapshot,
         )
         self._matter = matter
         self._supervision.resolve(matter.code, matter.day_kind)

@@ -102,6 +102,8 @@ async def submit_application(
         form=body.form,
         agent=_agent_draft(body.agent) if body.agent is not None else None,
         consents=tuple(Consent(c.purpose, c.reference, c.given_at) for c in body.consents),
+        region_code=body.region_code,
+        submitted_region=service.region,
     )
     answer = await service.submit(
         integrator_id=integrator.id,

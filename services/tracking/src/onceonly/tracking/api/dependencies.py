@@ -17,6 +17,7 @@ from onceonly.platform.auth import (
     SignedInStaff,
     StaffIdentity,
     StaffTokens,
+    in_region,
     may_see_application,
     sees_every_application,
 )
@@ -115,9 +116,12 @@ async def visible_code(who: Staff, code: Code, store: Store) -> str:
     only those where their department has or had a task (`may_see_application`). Any
     other answer is the same 404 as for an unknown application: whether an application
     exists is not told, and application codes are sequential."""
-    if sees_every_application(who):
-        return code
     try:
+        # 行政区划: staff of a division see what is decided there and under it.
+        if who.region and not in_region(who, await store.competent_region(code)):
+            raise application_not_found(code)
+        if sees_every_application(who):
+            return code
         status = await store.status(code)
     except ApplicationNotFound:
         raise application_not_found(code) from None

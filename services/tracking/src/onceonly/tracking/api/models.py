@@ -186,8 +186,13 @@ class FoundApplicationView(BaseModel):
     personal data."""
 
     application_code: str
-    # The division where it was submitted (the code's first six digits, GB/T 2260).
+    # The division whose bodies decide it (GB/T 2260, or a township's nine digits);
+    # recorded before jurisdictions: the code's first six digits, the centre's.
     region_code: str | None
+    # Its name (杭州市西湖区), where the province's jurisdictions list it.
+    region: NamedView | None = None
+    # Where it was submitted (全省通办), when recorded.
+    submitted_region: str | None = None
     matter: NamedView | None
     status: str
     supervision_level: str

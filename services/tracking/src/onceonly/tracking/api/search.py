@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
+from onceonly.catalogue.jurisdictions import default_jurisdictions
 from onceonly.platform.auth import sees_every_application
 from onceonly.platform.http import Problem
 from onceonly.platform.request_rules import BoundedDatetime
@@ -81,6 +82,7 @@ async def find_applications(
             limit=limit,
             cursor=Cursor.decode(cursor) if cursor else None,
             visible_to_department=None if sees_every_application(who) else who.department_code,
+            visible_in_region=who.region or None,
         )
     except SearchRefused as refused:
         raise refused_search(refused) from None
@@ -146,9 +148,17 @@ def _view(row: dict[str, Any]) -> FoundApplicationView:
             )
         )
     prefix = row["application_code"][:6]
+    region = row.get("competent_region") or (prefix if prefix.isdigit() else None)
+    province = default_jurisdictions()
     return FoundApplicationView(
         application_code=row["application_code"],
-        region_code=prefix if prefix.isdigit() else None,
+        region_code=region,
+        region=NamedView(
+            code=region, name_zh=province.name(region), name_en=province.name(region, "en")
+        )
+        if region in province
+        else None,
+        submitted_region=row.get("submitted_region"),
         matter=NamedView(code=matter.code, name_zh=matter.name_zh, name_en=matter.name_en)
         if matter
         else None,
