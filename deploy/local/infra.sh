@@ -4,6 +4,8 @@
 #
 #   deploy/local/infra.sh up | down | status
 #   deploy/local/infra.sh start|stop|restart postgres|kafka|temporal
+#   ONCEONLY_KAFKA_NODES=3 deploy/local/infra.sh ...   (Kafka as a three-node cluster;
+#                                   one node stops and starts as kafka-1, kafka-2, kafka-3)
 #
 # Idempotent: what is already running and answering is left alone, so a second `up` takes
 # a second or two. Readiness is polled (never a fixed sleep) with a timeout; a component
@@ -358,16 +360,31 @@ wait_kafka() {
     say "kafka: ready on 127.0.0.1:$KAFKA_PORT (pid $(read_pid kafka))"
 }
 
-start_kafka() { launch_kafka && wait_kafka; }
+start_kafka() {
+    if ((KAFKA_NODES > 1)); then kafka_cluster up; else launch_kafka && wait_kafka; fi
+}
+
+# The three-node cluster (ONCEONLY_KAFKA_NODES=3): node 1 on KAFKA_PORT, as the single
+# broker would be; kafka-cluster.sh up | down | status | start N | stop N.
+kafka_cluster() {
+    ONCEONLY_KAFKA_CLUSTER_PORT="$KAFKA_PORT" "$DEPLOY_LOCAL/kafka-cluster.sh" "$@"
+}
 
 stop_kafka() {
+    if ((KAFKA_NODES > 1)); then kafka_cluster down; return; fi
     running_pid kafka >/dev/null || { rm -f "$PIDS/kafka.pid"; say "kafka: not running"; return 0; }
     # SIGTERM = controlled shutdown; logs are flushed, so data survives the restart.
     stop_group kafka "$STOP_TIMEOUT"
 }
 
 status_kafka() {
-    local pid
+    local pid out
+    if ((KAFKA_NODES > 1)); then
+        out="$(kafka_cluster status)"
+        echo "$out"
+        [[ "$out" != *" stopped"* && "$out" == *"unfenced brokers: 1,2,3"* ]]
+        return
+    fi
     if pid="$(running_pid kafka)"; then
         if [[ "$(kafka_running_port)" != "$KAFKA_PORT" ]]; then
             echo "kafka     running  pid $pid  127.0.0.1:$(kafka_running_port)  (NOT on the expected port $KAFKA_PORT)"
@@ -496,6 +513,7 @@ usage() {
     cat >&2 <<EOF
 usage: $0 up | down | status
        $0 start|stop|restart postgres|kafka|temporal
+       $0 start|stop|restart kafka-1|kafka-2|kafka-3   (with ONCEONLY_KAFKA_NODES=3)
        $0 reset-test-db   (drop and recreate the empty onceonly_test database)
 EOF
     exit 2
@@ -504,6 +522,7 @@ EOF
 check_component() {
     case "${1:-}" in
     postgres | kafka | temporal) ;;
+    kafka-[123]) ((KAFKA_NODES > 1)) || usage ;;
     *) usage ;;
     esac
 }
@@ -511,10 +530,10 @@ check_component() {
 cmd_up() {
     local t0=$SECONDS
     # Launch the slow starters (JVM, Temporal) first, bring Postgres up meanwhile, then wait.
-    launch_kafka
+    if ((KAFKA_NODES == 1)); then launch_kafka; fi
     launch_temporal
     start_postgres
-    wait_kafka
+    if ((KAFKA_NODES == 1)); then wait_kafka; else kafka_cluster up; fi
     wait_temporal
     say "infrastructure up in $((SECONDS - t0))s (logs in $LOGS)"
 }
@@ -522,6 +541,10 @@ cmd_up() {
 cmd_down() {
     stop_temporal
     stop_kafka
+    # A cluster started with ONCEONLY_KAFKA_NODES=3 stops with a plain `down` too.
+    if ((KAFKA_NODES == 1)) && compgen -G "$PIDS/kafka-[123].pid" >/dev/null; then
+        kafka_cluster down
+    fi
     stop_postgres_if_ours
     say "infrastructure down"
 }
@@ -542,6 +565,13 @@ case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
+# One node of the cluster: kafka-N.
+start | stop | restart) if [[ "${2:-}" == kafka-[123] ]]; then
+    check_component "$2"
+    [[ "$1" == start ]] || kafka_cluster stop "${2#kafka-}"
+    [[ "$1" == stop ]] || kafka_cluster start "${2#kafka-}"
+    exit 0
+fi ;;&
 start) check_component "${2:-}" && "start_$2" ;;
 stop) check_component "${2:-}" && "stop_$2" ;;
 restart) check_component "${2:-}" && "stop_$2" && "start_$2" ;;

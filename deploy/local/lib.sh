@@ -14,6 +14,29 @@ LOGS="$RUN/logs"
 PIDS="$RUN/pids"
 mkdir -p "$LOGS" "$PIDS"
 
+# Kafka of the bring-up: one node, or ONCEONLY_KAFKA_NODES=3 for a three-node KRaft cluster
+# (deploy/local/kafka-cluster.sh; node N serves ONCEONLY_KAFKA_PORT + 2(N-1), its
+# controller the port after), so that a broker can be killed with nothing lost.
+KAFKA_NODES="${ONCEONLY_KAFKA_NODES:-1}"
+[[ "$KAFKA_NODES" == 1 || "$KAFKA_NODES" == 3 ]] || {
+    echo "ONCEONLY_KAFKA_NODES must be 1 or 3, not $KAFKA_NODES" >&2
+    exit 2
+}
+# The names of the broker processes (their pid files and logs): kafka, or kafka-1..3.
+kafka_names() {
+    if ((KAFKA_NODES == 1)); then echo kafka; else echo kafka-1 kafka-2 kafka-3; fi
+}
+
+# With the cluster, the services' defaults follow it (the caller's settings win): every
+# node in the bootstrap list, topics made with three replicas, a write held by two.
+kafka_cluster_env() {
+    ((KAFKA_NODES > 1)) || return 0
+    local base="${ONCEONLY_KAFKA_PORT:-9092}"
+    export ONCEONLY_KAFKA_BOOTSTRAP="${ONCEONLY_KAFKA_BOOTSTRAP:-127.0.0.1:$base,127.0.0.1:$((base + 2)),127.0.0.1:$((base + 4))}"
+    export ONCEONLY_KAFKA_REPLICATION_FACTOR="${ONCEONLY_KAFKA_REPLICATION_FACTOR:-3}"
+    export ONCEONLY_KAFKA_MIN_INSYNC_REPLICAS="${ONCEONLY_KAFKA_MIN_INSYNC_REPLICAS:-2}"
+}
+
 # How many log lines to show when something fails to come up.
 LOG_TAIL_LINES="${ONCEONLY_LOG_TAIL_LINES:-40}"
 

@@ -20,7 +20,7 @@ PROCFILE="${ONCEONLY_PROCFILE:-$DEPLOY_LOCAL/Procfile}"
 ENV_FILE="${ONCEONLY_ENV_FILE:-$DEPLOY_LOCAL/env}"
 START_TIMEOUT="${ONCEONLY_SERVICES_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${ONCEONLY_SERVICES_STOP_TIMEOUT:-20}"
-INFRA_NAMES=" postgres kafka temporal " # pid files in .run/pids that are not ours here
+INFRA_NAMES=" postgres kafka kafka-1 kafka-2 kafka-3 temporal " # pid files in .run/pids that are not ours here
 
 cd "$REPO"
 
@@ -256,6 +256,7 @@ usage() {
     exit 2
 }
 
+kafka_cluster_env
 load_env
 load_procfile
 case "${1:-}" in

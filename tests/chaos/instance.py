@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-INFRA = ("postgres", "kafka", "temporal")
 # The processes of deploy/local/Procfile.
 PROCESSES = (
     "intake-api",
@@ -84,6 +83,15 @@ class Instance:
     # Replicas of every process (issue 20): from 2, services.sh runs a Procfile written
     # into the run directory, with each process that many times on ports of its own.
     replicas: int = 1
+    # Kafka as one broker, or a cluster of three (infra.sh with ONCEONLY_KAFKA_NODES=3:
+    # node N on the Kafka port + 2(N-1); topics with three replicas, writes held by two).
+    kafka_nodes: int = 1
+
+    @property
+    def infra(self) -> tuple[str, ...]:
+        """The infrastructure's processes, by their pid files' names."""
+        brokers = ("kafka",) if self.kafka_nodes == 1 else ("kafka-1", "kafka-2", "kafka-3")
+        return ("postgres", *brokers, "temporal")
 
     @property
     def processes(self) -> tuple[str, ...]:
@@ -110,6 +118,7 @@ class Instance:
             "ONCEONLY_POSTGRES_PORT": str(p.postgres),
             "ONCEONLY_KAFKA_PORT": str(p.kafka),
             "ONCEONLY_KAFKA_CONTROLLER_PORT": str(p.kafka_controller),
+            "ONCEONLY_KAFKA_NODES": str(self.kafka_nodes),
             "ONCEONLY_TEMPORAL_PORT": str(p.temporal),
             "ONCEONLY_TEMPORAL_UI_PORT": str(p.temporal_ui),
             "ONCEONLY_INTAKE_PORT": str(p.intake),
@@ -128,7 +137,7 @@ class Instance:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.ports.kafka}"
+        return ",".join(f"127.0.0.1:{self.ports.kafka + 2 * n}" for n in range(self.kafka_nodes))
 
     @property
     def temporal_address(self) -> str:
@@ -259,7 +268,7 @@ class Instance:
             os.killpg(self.pid(name), signal.SIGCONT)
 
     def start(self, name: str) -> None:
-        if name in INFRA:
+        if name in self.infra:
             self._script("infra.sh", "start", name)
         else:
             self._script("services.sh", "start", name)
@@ -268,7 +277,7 @@ class Instance:
         """The processes of the instance that are not running, each with the last line
         of its log (often why it stopped). Cheap: pid files and /proc only."""
         found = {}
-        for name in (*INFRA, *self.processes):
+        for name in (*self.infra, *self.processes):
             try:
                 pid = self.pid(name)
             except (OSError, ValueError):

@@ -64,7 +64,16 @@ FAULT_ORDER: tuple[tuple[str, str], ...] = (
     ("postgres", KILL),
 )
 
-# With two replicas of each process: one of them at a time, alternating which.
+# On a Kafka cluster of three (replication factor 3, min.insync.replicas 2): one broker at
+# a time, each killed while the traffic runs; the others hold every acknowledged write.
+BROKER_FAULTS: tuple[tuple[str, str], ...] = (
+    ("kafka-1", KILL),
+    ("kafka-2", KILL),
+    ("kafka-3", KILL),
+)
+
+# With two replicas of each process: one of them at a time, alternating which; then one
+# broker of the cluster at a time.
 REPLICA_FAULTS: tuple[tuple[str, str], ...] = (
     ("intake-api", KILL),
     ("intake-relay-2", KILL),
@@ -75,6 +84,14 @@ REPLICA_FAULTS: tuple[tuple[str, str], ...] = (
     ("tracking-agent", KILL),
     ("tracking-api-2", KILL),
     ("notify", KILL),
+    *BROKER_FAULTS,
+)
+
+# The long run on the cluster: every process, each broker in place of the one broker.
+CLUSTER_FAULTS: tuple[tuple[str, str], ...] = tuple(
+    fault
+    for target in FAULT_ORDER
+    for fault in (BROKER_FAULTS if target[0] == "kafka" else (target,))
 )
 
 
@@ -94,8 +111,9 @@ class Plan:
     # one of these processes is down or frozen (on top of the steady `applications`).
     burst: int = 8
     burst_during: tuple[str, ...] = ("workflow-bridge",)
-    # Replicas of every process (tests/chaos/instance.py).
+    # Replicas of every process, and Kafka's nodes: 1 or 3 (tests/chaos/instance.py).
     replicas: int = 1
+    kafka_nodes: int = 1
 
     @classmethod
     def short(cls) -> Plan:
@@ -115,6 +133,7 @@ class Plan:
     def long(cls) -> Plan:
         # Frozen for longer than the session timeout: the group moves the bridge's
         # partitions on, and the thawed bridge finds its commits refused and rejoins.
+        # Kafka is the cluster of three, each broker killed in turn.
         return cls(
             applications=1800,
             rate=2.0,
@@ -123,13 +142,16 @@ class Plan:
             down_for=5.0,
             paused_for=15.0,
             settle_within=1200.0,
+            targets=CLUSTER_FAULTS,
+            kafka_nodes=3,
         )
 
     @classmethod
     def replicated(cls) -> Plan:
         """Two replicas of every process, and one replica of each killed at a time (the
         first or the second in turn), the bridge's also frozen: its twin takes over
-        the partitions, and the burst waits on the twin, not on the restart."""
+        the partitions, and the burst waits on the twin, not on the restart. Kafka is
+        the cluster of three, and each broker is killed in turn."""
         return cls(
             applications=150,
             rate=1.25,
@@ -141,6 +163,7 @@ class Plan:
             targets=REPLICA_FAULTS,
             burst_during=("workflow-bridge-2",),
             replicas=2,
+            kafka_nodes=3,
         )
 
     @property
@@ -350,10 +373,10 @@ async def run(plan: Plan, *, keep: bool, output: Path) -> Report:
     t0 = time.monotonic()
     started = datetime.now(UTC)
     report = Report(plan=asdict(plan), started=started.isoformat())
-    instance = Instance(replicas=plan.replicas)
+    instance = Instance(replicas=plan.replicas, kafka_nodes=plan.kafka_nodes)
     say(
         "bringing up a separate instance (.run/chaos, ports 15432/19092/17233/18000-18003),"
-        f" {plan.replicas} of every process",
+        f" {plan.replicas} of every process, {plan.kafka_nodes} Kafka node(s)",
         t0,
     )
     await asyncio.to_thread(instance.up)
@@ -589,7 +612,8 @@ async def check_instance(instance: Instance, pool: asyncpg.Pool, report: Report)
 async def recheck() -> Report:
     """The invariants of a kept instance, every application intake stored counting as
     accepted (a run's own list of answers is gone with its process)."""
-    instance = Instance()
+    kept = Instance()
+    instance = Instance(kafka_nodes=3 if (kept.run_dir / "pids/kafka-1.pid").exists() else 1)
     pool = await asyncpg.create_pool(instance.database_url, min_size=0, max_size=4)
     try:
         rows = await pool.fetch(
@@ -684,6 +708,7 @@ def main(argv: list[str] | None = None) -> int:
                     "targets": replicated.targets,
                     "replicas": 2,
                     "burst_during": replicated.burst_during,
+                    "kafka_nodes": replicated.kafka_nodes,
                 }
             )
         )

@@ -1,7 +1,8 @@
-"""Every process replicated (issue 20): two of each, one replica killed at a time under
-load, the bridge's also frozen; nothing lost, nothing done twice, each application's
-events in order, the figures equal to the reference (tests/chaos/invariants.py), and
-every replica did its share.
+"""Every process replicated on a Kafka cluster (issue 20): two of each process, one replica
+killed at a time under load, the bridge's also frozen, then each of three brokers killed in
+turn (replication factor 3, min.insync.replicas 2); nothing lost, nothing done twice, each
+application's events in order, the figures equal to the reference
+(tests/chaos/invariants.py), and every replica did its share.
 
 `python -m tests.chaos.run --replicated [--long]` runs the same outside pytest.
 """
@@ -9,6 +10,7 @@ every replica did its share.
 import asyncpg
 import httpx
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from onceonly.platform.auth import StaffApi, StaffTokens
 from tests.chaos.instance import REPO, Instance
@@ -19,15 +21,20 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(1500)]
 
 async def test_one_replica_of_each_process_killed_loses_nothing() -> None:
     plan = Plan.replicated()
-    instance = Instance(replicas=plan.replicas)
+    instance = Instance(replicas=plan.replicas, kafka_nodes=plan.kafka_nodes)
     try:
         report = await run(plan, keep=True, output=REPO / "bench/results/chaos-replicated.json")
         show(report)
         assert [(fault.target, fault.signal) for fault in report.faults] == list(plan.targets)
-        # One replica of every process struck, first and second replicas both.
-        struck = {fault.target.removesuffix("-2") for fault in report.faults}
-        assert struck == {name.removesuffix("-2") for name in instance.processes}
-        assert {fault.target.endswith("-2") for fault in report.faults} == {True, False}
+        # One replica of every process struck, first and second replicas both; then
+        # every broker, one at a time.
+        brokers = [f.target for f in report.faults if f.target.startswith("kafka-")]
+        processes = [f.target for f in report.faults if not f.target.startswith("kafka-")]
+        assert brokers == ["kafka-1", "kafka-2", "kafka-3"]
+        assert {t.removesuffix("-2") for t in processes} == {
+            name.removesuffix("-2") for name in instance.processes
+        }
+        assert {t.endswith("-2") for t in processes} == {True, False}
         assert ("workflow-bridge", PAUSE) in plan.targets and KILL in dict(plan.targets).values()
         assert report.counts["applications"] == plan.total_applications
         assert report.counts["timeline_events"] > plan.applications * 8
@@ -36,6 +43,12 @@ async def test_one_replica_of_each_process_killed_loses_nothing() -> None:
         assert len(report.violations) >= 11
         assert report.violations == {name: [] for name in report.violations}
         assert report.lost == 0
+        # Every topic of the instance has three replicas, and every replica is back in
+        # sync after its broker's restart.
+        layout = await topic_layout(instance.kafka_bootstrap, instance.topic_prefix)
+        assert len(layout) >= 8
+        assert {replicas for replicas, _ in layout.values()} == {3}
+        assert {in_sync for _, in_sync in layout.values()} == {3}
         # The relays kept each application's order: its withdrawal or supplement went
         # out after its submission, whichever relay published which.
         assert report.counts["outbox_pairs_in_order"] >= plan.applications // 10
@@ -76,3 +89,22 @@ async def test_one_replica_of_each_process_killed_loses_nothing() -> None:
         assert flagged == {"each application's events on Kafka in the order intake wrote them"}
     finally:
         instance.down()
+
+
+async def topic_layout(bootstrap: str, prefix: str) -> dict[str, tuple[int, int]]:
+    """Per partition (`topic/n`) of the instance's topics: its replicas and in-sync ones."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return {
+        f"{topic['topic']}/{partition['partition']}": (
+            len(partition["replicas"]),
+            len(partition["isr"]),
+        )
+        for topic in described
+        for partition in topic["partitions"]
+    }
