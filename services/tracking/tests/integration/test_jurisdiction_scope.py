@@ -77,6 +77,8 @@ async def tracking(database_url: str, events) -> AsyncIterator[Tracking]:
                 events.accepted(code),
                 events.task_started(code, "public-security"),
             ]
+            if n < 2:  # Xihu's and Yinzhou's task are overdue
+                messages.append(events.alert(code, department="public-security"))
             for offset, message in enumerate(messages):
                 envelope = events.envelope(message, code, minutes=10 * n + offset)
                 assert await store.append(envelope, topic="t", partition=0, offset=offset)
@@ -140,3 +142,59 @@ async def test_the_timeline_shows_where_it_was_submitted_and_decided(tracking) -
     answer = await tracking.client.get(f"/v1/applications/{CODES[1]}/timeline", headers=PROVINCE)
     first = answer.json()["entries"][0]["summary"]
     assert (first["submitted_region"], first["competent_region"]) == ("330100", "330212")
+
+
+async def received(tracking: Tracking, headers: dict[str, str], **params: object) -> int:
+    """Applications received (by matter) in the fixture's period, every matter added up."""
+    period = {"from": "2000-01-01T00:00:00+08:00", "to": "2099-01-01T00:00:00+08:00"}
+    answer = await tracking.client.get(
+        "/v1/supervision/figures",
+        params={**period, "group_by": "matter", **params},
+        headers=headers,
+    )
+    assert answer.status_code == 200, answer.text
+    return sum(group["received"] for group in answer.json()["groups"])
+
+
+async def test_figures_roll_up_from_county_to_city_to_province(tracking) -> None:
+    counties = {
+        region: await received(tracking, PROVINCE, region=region)
+        for region in ("330102", "330106", "330110", "330203", "330212")
+    }
+    assert counties == {"330102": 1, "330106": 1, "330110": 0, "330203": 0, "330212": 1}
+    hangzhou = await received(tracking, PROVINCE, region="330100")
+    ningbo = await received(tracking, PROVINCE, region="330200")
+    # Hangzhou's counties, and the application recorded before jurisdictions (its code's
+    # region is the city's).
+    assert hangzhou == counties["330102"] + counties["330106"] + counties["330110"] + 1
+    assert ningbo == counties["330203"] + counties["330212"]
+    assert await received(tracking, PROVINCE, region="330000") == hangzhou + ningbo
+    assert await received(tracking, PROVINCE) == hangzhou + ningbo
+
+
+async def test_staff_figures_are_their_divisions(tracking) -> None:
+    assert await received(tracking, NINGBO) == 1
+    assert await received(tracking, HANGZHOU) == 3
+    assert await received(tracking, HANGZHOU, region="330106") == 1
+    outside = await tracking.client.get(
+        "/v1/supervision/figures",
+        params={"from": "2000-01-01T00:00:00", "to": "2099-01-01T00:00:00", "region": "330200"},
+        headers=HANGZHOU,
+    )
+    assert outside.status_code == 403
+
+
+async def test_staff_alerts_are_their_divisions(tracking) -> None:
+    async def alerted(headers: dict[str, str], **params: object) -> list[str]:
+        answer = await tracking.client.get("/v1/supervision/alerts", params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        return sorted(a["application_code"] for a in body["red"] + body["yellow"])
+
+    assert await alerted(PROVINCE) == [CODES[0], CODES[1]]
+    assert await alerted(PROVINCE, region="330200") == [CODES[1]]
+    assert await alerted(HANGZHOU) == [CODES[0]]
+    assert await alerted(NINGBO) == [CODES[1]]
+    assert await alerted(NINGBO, region="330100") == []
+    answer = await tracking.client.get("/v1/supervision/cases", headers=NINGBO)
+    assert answer.status_code == 200, answer.text

@@ -17,6 +17,7 @@ import asyncpg
 
 from onceonly.approval import FINISHED, TASK_FINISHED
 from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
+from onceonly.platform.auth import region_prefix
 from onceonly.tracking.clock_days import pauses_of
 from onceonly.tracking.figures import GroupBy, GroupFigures, Unit, aggregate, has_figures
 
@@ -151,8 +152,16 @@ _RATINGS = """
       FROM tracking.timeline r
       JOIN ({groups}) g USING (application_code)
      WHERE r.ce_type = 'onceonly.events.v1.RatingGiven' AND r.ce_time >= $1 AND r.ce_time < $2
+       AND {in_region}
      GROUP BY 1, 2
 """
+# 行政区划: `{column}` among the applications decided in a division and under it (`{p}`
+# its prefix's parameter); every unit, rating and case below counts only for those. Applications
+# recorded before jurisdictions count by their code's region.
+_IN_REGION = """{column} IN (
+    SELECT s.application_code FROM tracking.application_status s
+     WHERE s.competent_region LIKE {p} || '%'
+        OR (s.competent_region IS NULL AND s.application_code LIKE {p} || '%'))"""
 _MATTER_OF = (
     "SELECT application_code, coalesce(matter_code, '') AS group_key"
     " FROM tracking.application_status"
@@ -181,6 +190,7 @@ _RECTIFICATIONS = """
         FROM tracking.timeline
        WHERE ce_type IN ('onceonly.events.v1.RectificationOpened',
                          'onceonly.events.v1.RectificationAnswered')
+         AND {in_region}
        GROUP BY 1
     )
     SELECT group_key,
@@ -213,6 +223,7 @@ _CASES = """
        WHERE ce_type IN ('onceonly.events.v1.SupervisionCaseOpened',
                          'onceonly.events.v1.SupervisionCaseEscalated',
                          'onceonly.events.v1.SupervisionCaseClosed')
+         AND {in_region}
        GROUP BY 1
     )
     SELECT group_key,
@@ -244,22 +255,45 @@ class FiguresStore:
         self._calendar = calendar or default_calendar()
 
     async def figures(
-        self, *, start: datetime, end: datetime, group_by: GroupBy
+        self, *, start: datetime, end: datetime, group_by: GroupBy, region: str | None = None
     ) -> dict[str, GroupFigures]:
-        """The figures of every group with anything to show in [start, end), by group."""
+        """The figures of every group with anything to show in [start, end), by group;
+        with `region`, of the applications decided in that division and under it (a
+        city's figures are its counties' added up)."""
         if group_by == "matter":
             units, groups = _APPLICATION_UNITS, _MATTER_OF
-            extra: list[list[str]] = [_SUPPLEMENT]
+            extra: list[Any] = [_SUPPLEMENT]
         else:
             units, groups = _TASK_UNITS, _DEPARTMENTS_OF
             extra = [_values(FINISHED), _values(TASK_FINISHED), _DECIDING]
+
+        def scoped(column: str, first: int) -> tuple[str, list[str]]:
+            # `column` among the region's applications (its prefix parameter `first`).
+            if region is None:
+                return "true", []
+            return _IN_REGION.format(column=column, p=f"${first}"), [region_prefix(region)]
+
+        in_units, unit_args = scoped("p.application_code", 3 + len(extra))
+        in_rated, region_args = scoped("r.application_code", 3)
+        in_cases, _ = scoped("application_code", 3)
+        units = _UNITS_IN_PERIOD.format(units=units)
+        units_sql = f"SELECT * FROM ({units}) p WHERE {in_units}"  # noqa: S608 - constants
+        field = _CASE_GROUP[group_by]
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            # One snapshot for both queries.
-            rows = await conn.fetch(_UNITS_IN_PERIOD.format(units=units), start, end, *extra)
-            rated = await conn.fetch(_RATINGS.format(groups=groups), start, end)
-            field = _CASE_GROUP[group_by]
-            rectified = await conn.fetch(_RECTIFICATIONS.format(group=field), start, end)
-            supervised = await conn.fetch(_CASES.format(group=field), start, end)
+            # One snapshot for every query.
+            rows = await conn.fetch(units_sql, start, end, *extra, *unit_args)
+            rated = await conn.fetch(
+                _RATINGS.format(groups=groups, in_region=in_rated), start, end, *region_args
+            )
+            rectified = await conn.fetch(
+                _RECTIFICATIONS.format(group=field, in_region=in_cases),
+                start,
+                end,
+                *region_args,
+            )
+            supervised = await conn.fetch(
+                _CASES.format(group=field, in_region=in_cases), start, end, *region_args
+            )
         result = {
             group: figures
             for group, figures in aggregate(

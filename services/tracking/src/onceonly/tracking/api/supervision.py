@@ -2,11 +2,13 @@
 supervision and operations staff."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, Query
 
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
+from onceonly.platform.auth import in_region
 from onceonly.platform.http import Problem
 from onceonly.platform.request_rules import BoundedDatetime
 from onceonly.tracking.api.dependencies import Figures, Pool, Supervisor
@@ -38,12 +40,28 @@ router = APIRouter(prefix="/v1/supervision", responses={401: {}, 403: {}})
     responses={422: {}},
 )
 async def get_figures(
-    _: Supervisor,
+    who: Supervisor,
     figures: Figures,
     start: Annotated[BoundedDatetime, Query(alias="from")],
     end: Annotated[BoundedDatetime, Query(alias="to")],
     group_by: Literal["department", "matter"] = "department",
+    region: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[1-9][0-9]{5}(?:[0-9]{3})?$",
+            description="行政区划: the applications decided in this division and under it"
+            " (a city's figures add up its counties'); staff of a division get theirs",
+        ),
+    ] = None,
 ) -> FiguresView:
+    if region is not None and not in_region(who, region):
+        raise Problem(
+            403,
+            "Outside your division",
+            f"Division {region} is not within yours ({who.region}). 超出本辖区.",
+            type_="https://onceonly.dev/problems/outside-division",
+        )
+    region = region or who.region or None
     start, end = _zoned(start), _zoned(end)
     if end <= start:
         raise Problem(
@@ -52,7 +70,7 @@ async def get_figures(
             "`to` must be after `from`. 结束时间须晚于开始时间.",
             type_="https://onceonly.dev/problems/invalid-period",
         )
-    found = await figures.figures(start=start, end=end, group_by=group_by)
+    found = await figures.figures(start=start, end=end, group_by=group_by, region=region)
     return FiguresView(
         from_=start,
         to=end,
@@ -73,7 +91,7 @@ async def get_figures(
     responses={422: {}},
 )
 async def get_alerts(
-    _: Supervisor,
+    who: Supervisor,
     pool: Pool,
     department: Annotated[str | None, Query(max_length=80)] = None,
     matter: Annotated[str | None, Query(max_length=80)] = None,
@@ -87,11 +105,15 @@ async def get_alerts(
     prefix = region_prefix(region) if region else ""
     now = datetime.now(UTC)
     views = []
-    for row in await open_alerts(pool):
+    rows = await open_alerts(pool)
+    regions = await regions_of(pool, [row["application_code"] for row in rows])
+    for row in rows:
+        where = regions.get(row["application_code"], "")
         if (
             (department and row["department_code"] != department)
             or (matter and row["matter_code"] != matter)
-            or not row["application_code"].startswith(prefix)
+            or not where.startswith(prefix)
+            or not in_region(who, where)
         ):
             continue
         due = row["due_at"]
@@ -113,9 +135,20 @@ async def get_alerts(
     description="Each with its clock: `seconds_left` to the response (or answer) deadline,"
     " counted now, negative when overdue.",
 )
-async def get_cases(_: Supervisor, pool: Pool) -> OpenCasesView:
+async def get_cases(who: Supervisor, pool: Pool) -> OpenCasesView:
     now = datetime.now(UTC)
     cases, rectifications, orders = await open_cases(pool)
+    if who.region:
+        # Staff of a division: what concerns applications decided there and under it
+        # (a work order attached to no application is the province's).
+        regions = await regions_of(
+            pool, [row["application_code"] for row in (*cases, *rectifications, *orders)]
+        )
+
+        def mine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [r for r in rows if in_region(who, regions.get(r["application_code"], "-"))]
+
+        cases, rectifications, orders = mine(cases), mine(rectifications), mine(orders)
     return OpenCasesView(
         as_of=now,
         supervision_cases=[
@@ -129,6 +162,16 @@ async def get_cases(_: Supervisor, pool: Pool) -> OpenCasesView:
             OpenWorkOrderView(**row, seconds_left=_left(row["due_at"], now)) for row in orders
         ],
     )
+
+
+async def regions_of(pool: asyncpg.Pool, codes: list[str]) -> dict[str, str]:
+    """The division that decides each application (before jurisdictions: its code's)."""
+    rows = await pool.fetch(
+        "SELECT application_code, coalesce(competent_region, left(application_code, 6))"
+        " AS region FROM tracking.application_status WHERE application_code = ANY($1::text[])",
+        sorted(set(codes)),
+    )
+    return {row["application_code"]: row["region"] for row in rows}
 
 
 def _left(due: datetime | None, now: datetime) -> int | None:
