@@ -416,6 +416,7 @@ TEMPORAL_SEARCH_ATTRIBUTES=(
     SupervisionLevel=Keyword
     DueTime=Datetime
     IntegratorId=Keyword
+    CompetentRegion=Keyword
 )
 
 temporal_cli() {
@@ -429,7 +430,13 @@ temporal_answers() {
     local listed sa
     listed="$(temporal_cli operator search-attribute list 2>/dev/null)" || return 1
     for sa in "${TEMPORAL_SEARCH_ATTRIBUTES[@]}"; do
-        grep -Eq "^[[:space:]]*${sa%%=*}[[:space:]]+${sa#*=}[[:space:]]*\$" <<<"$listed" || return 1
+        if ! grep -Eq "^[[:space:]]*${sa%%=*}[[:space:]]+${sa#*=}[[:space:]]*\$" <<<"$listed"; then
+            # The dev server registers its flags' attributes only in a new database: one
+            # added since (an older checkout's .run/temporal) is registered here.
+            temporal_cli operator search-attribute create --name "${sa%%=*}" --type "${sa#*=}" \
+                >>"$TEMPORAL_LOG" 2>&1 || true
+            return 1
+        fi
     done
 }
 

@@ -70,7 +70,12 @@ class System:
     ) -> dict[str, str]:
         """Headers with a staff token of the development keys the processes run with."""
         tokens = StaffTokens.from_settings(PlatformSettings(environment="development"), api)
-        token = tokens.issue(staff_id="sec-staff", department_code=department, roles=roles)
+        token = tokens.issue(
+            staff_id="sec-staff",
+            department_code=department,
+            roles=roles,
+            region=str(claims.get("region", "")),
+        )
         return {"Authorization": f"Bearer {token}"}
 
 

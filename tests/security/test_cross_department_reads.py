@@ -76,3 +76,29 @@ async def test_a_department_that_does_not_exist_is_not_a_key_to_everything(
         token = forged(api, department="no-such-department")
         answer = await get(base, {"Authorization": f"Bearer {token}"})
         assert answer.status_code == 401, answer.text
+
+
+@pytest.mark.parametrize(
+    ("api", "path"),
+    [
+        (StaffApi.DEPARTMENT, "workflow"),
+        *((StaffApi.TRACKING, f"tracking {r}") for r in TRACKING_READS),
+    ],
+)
+async def test_staff_of_another_division_cannot_read_it(
+    system: System, application: Submitted, api: StaffApi, path: str
+) -> None:
+    """行政区划: a county clerk asking for an application decided elsewhere gets the same
+    404 as for an unknown one; the clerk of its own division reads it."""
+    service, _, read = path.partition(" ")
+    base = system.workflow if service == "workflow" else system.tracking
+    url = f"{base}/v1/applications/{{}}" + (f"/{read}" if read else "")
+    # Decided where the system's centre is (its region, not in the sample province).
+    home = application.code[:6]
+    own = system.staff(api, "public-security", "reviewer", region=home)
+    assert (await get(url.format(application.code), own)).status_code == 200
+    for region in ("330106", "330100", "330106001"):
+        other = system.staff(api, "public-security", "reviewer", region=region)
+        unknown = unknown_like(application.code)
+        theirs = await get(url.format(application.code), other)
+        same_answer(theirs, await get(url.format(unknown), other), application.code, unknown)

@@ -52,6 +52,7 @@ SEARCH_ATTRIBUTES = {
     "IntegratorId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "SupervisionLevel": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "DueTime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "CompetentRegion": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
 
 

@@ -13,7 +13,13 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
 from onceonly.workflow.supervision import DUE_TIME, SUPERVISION_LEVEL
-from onceonly.workflow.workflows import APPLICATION_CODE, DEPARTMENTS, INTEGRATOR_ID, MATTER_CODE
+from onceonly.workflow.workflows import (
+    APPLICATION_CODE,
+    COMPETENT_REGION,
+    DEPARTMENTS,
+    INTEGRATOR_ID,
+    MATTER_CODE,
+)
 
 KEYS: tuple[SearchAttributeKey, ...] = (
     APPLICATION_CODE,
@@ -22,6 +28,7 @@ KEYS: tuple[SearchAttributeKey, ...] = (
     SUPERVISION_LEVEL,
     DUE_TIME,
     INTEGRATOR_ID,
+    COMPETENT_REGION,
 )
 
 

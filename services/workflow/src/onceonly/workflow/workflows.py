@@ -108,6 +108,8 @@ APPLICATION_CODE = SearchAttributeKey.for_keyword("ApplicationCode")
 MATTER_CODE = SearchAttributeKey.for_keyword("MatterCode")
 DEPARTMENTS = SearchAttributeKey.for_keyword_list("Departments")
 INTEGRATOR_ID = SearchAttributeKey.for_keyword("IntegratorId")
+# 行政区划: the division that decides the application (since JURISDICTIONS_PATCH).
+COMPETENT_REGION = SearchAttributeKey.for_keyword("CompetentRegion")
 
 AUTO_APPROVED_REASON = "共享数据核验全部通过, 自动审批 / all shared-data checks passed"
 
@@ -198,6 +200,8 @@ class JointApproval:
                 SearchAttributePair(DEPARTMENTS, [t.department_code for t in matter.tasks]),
                 SearchAttributePair(INTEGRATOR_ID, self._app.integrator_id),
                 SearchAttributePair(SUPERVISION_LEVEL, "none"),
+                # The department API scopes its staff by it (one description, no query).
+                *([SearchAttributePair(COMPETENT_REGION, region)] if region else []),
             ]
         )
         return matter

@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.catalogue.model import Catalogue
-from onceonly.platform.auth import StaffIdentity, sees_every_application
+from onceonly.platform.auth import StaffIdentity, in_region, sees_every_application
 from onceonly.platform.kafka import build_producer
 from onceonly.platform.kafka_ports import Producer
 from onceonly.workflow.access import may_reach, may_review
@@ -167,6 +167,10 @@ async def reached(
     application refused at acceptance had none)."""
     found = await workflows.reach(code)
     matter = catalogue.matter(found.matter_code) if found is not None else None
+    # 行政区划: staff of a division reach what is decided there and under it (before
+    # jurisdictions: by the code's region).
+    if found is not None and not in_region(who, found.region or code[:6]):
+        raise not_found()
     if found is None or not may_reach(
         who,
         departments=found.departments,

@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from onceonly.platform.http import Problem
 from onceonly.workflow.api.models import TaskActionView
 from onceonly.workflow.shared import ApplicationSnapshot, ErrorType, TaskActionResult
-from onceonly.workflow.workflows import DEPARTMENTS, MATTER_CODE, JointApproval
+from onceonly.workflow.workflows import COMPETENT_REGION, DEPARTMENTS, MATTER_CODE, JointApproval
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +67,8 @@ class ApplicationReach:
     matter_code: str
     departments: tuple[str, ...]
     running: bool
+    # The division that decides it; "" for applications from before jurisdictions.
+    region: str = ""
 
 
 class ApplicationWorkflows:
@@ -120,6 +122,7 @@ class ApplicationWorkflows:
             matter_code=attributes.get(MATTER_CODE) or "",
             departments=tuple(attributes.get(DEPARTMENTS) or ()),
             running=described.status == WorkflowExecutionStatus.RUNNING,
+            region=attributes.get(COMPETENT_REGION) or "",
         )
 
     async def snapshot(self, code: str) -> ApplicationSnapshot:
