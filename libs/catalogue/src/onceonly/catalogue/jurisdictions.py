@@ -22,8 +22,9 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from onceonly.catalogue.yaml_data import parse_yaml_model
 
 
 class Level(StrEnum):
@@ -188,18 +189,7 @@ class Jurisdictions(BaseModel):
 
 
 def parse_jurisdictions(text: str, *, origin: str = "<jurisdictions>") -> Jurisdictions:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise JurisdictionError(f"{origin}: not valid YAML: {exc}") from exc
-    try:
-        return Jurisdictions.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise JurisdictionError(f"{origin}: {problems}") from exc
+    return parse_yaml_model(Jurisdictions, text, origin=origin, error=JurisdictionError)
 
 
 def load_jurisdictions(path: Path | None = None) -> Jurisdictions:

@@ -6,11 +6,9 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
 from onceonly.catalogue.jurisdictions import default_jurisdictions
 from onceonly.catalogue.model import Catalogue
+from onceonly.catalogue.yaml_data import parse_yaml_model
 
 
 class CatalogueError(ValueError):
@@ -18,18 +16,7 @@ class CatalogueError(ValueError):
 
 
 def parse_catalogue(text: str, *, origin: str = "<catalogue>") -> Catalogue:
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"{origin}: not valid YAML: {exc}") from exc
-    try:
-        return Catalogue.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or '(top)'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise CatalogueError(f"{origin}: {problems}") from exc
+    return parse_yaml_model(Catalogue, text, origin=origin, error=CatalogueError)
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
