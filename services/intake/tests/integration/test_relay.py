@@ -227,3 +227,33 @@ async def test_the_backlog_is_a_metric(
         'onceonly_http_request_duration_seconds_count{method="POST",route="/v1/applications",'
         'service="intake",status="201"}'
     ) in response.text
+
+
+async def test_a_connection_broken_mid_operation_is_waited_out(
+    client: httpx.AsyncClient,
+    integrator: Any,
+    person_application: dict[str, Any],
+    pool: asyncpg.Pool,
+    relay: OutboxRelay,
+) -> None:
+    """PostgreSQL killed under load once left the relay a connection in the middle of an
+    operation: asyncpg's InternalClientError, which is neither a PostgresError nor an
+    InterfaceError, ended the relay (fault injection with Temporal on PostgreSQL,
+    2026-12-05). It is database trouble like the others: back off, try again."""
+    original = relay.publish_pending
+    broken = 0
+
+    async def first_broken() -> int:
+        nonlocal broken
+        if broken < 2:
+            broken += 1
+            raise asyncpg.InternalClientError("cannot switch to state 15; another operation")
+        return await original()
+
+    relay.publish_pending = first_broken  # type: ignore[method-assign]
+    async with running(relay):
+        code = await submit(client, integrator, person_application)
+        await eventually(
+            lambda: published_at(pool, code), lambda at: at is not None, what="published"
+        )
+    assert broken == 2 and relay.failures >= 2

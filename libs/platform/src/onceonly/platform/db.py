@@ -12,6 +12,18 @@ from onceonly.platform.telemetry import trace_queries
 
 log = structlog.get_logger(__name__)
 
+# What a lost or restarted database raises at a caller that should wait and try again:
+# the socket's errors, the server's, the driver's on a closed connection, and its
+# protocol-state error on a connection the server dropped mid-operation
+# (InternalClientError "cannot switch to state ...": seen at the relay when PostgreSQL
+# was killed under Temporal's load, 2026-12-05; it subclasses neither of the others).
+DATABASE_TROUBLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
 _MIGRATIONS_TABLE = """
 CREATE SCHEMA IF NOT EXISTS platform;
 CREATE TABLE IF NOT EXISTS platform.schema_migrations (

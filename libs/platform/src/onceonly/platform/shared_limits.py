@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
+from onceonly.platform.db import DATABASE_TROUBLE
+
 log = structlog.get_logger(__name__)
 
 _REFILL = """
@@ -115,7 +117,7 @@ class SharedRateLimiter:
                 return refused
             try:
                 granted, left = await self._lease_from(pool, key)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_TROUBLE as exc:
                 log.warning(
                     "rate limit not checked: refused", scope=self._scope, error=type(exc).__name__
                 )

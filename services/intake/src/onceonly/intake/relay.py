@@ -29,7 +29,7 @@ from onceonly.intake.approval_follower import ApprovalFollower
 from onceonly.intake.outbox import PendingRow
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
-from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.db import DATABASE_TROUBLE, create_pool, prepare_database
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import build_producer, ensure_topics
 from onceonly.platform.telemetry import context_from_headers
@@ -39,7 +39,7 @@ log = structlog.get_logger(__name__)
 tracer = trace.get_tracer("onceonly.intake.relay")
 
 RELAY_COMPONENT = "intake-relay"
-_DATABASE_TROUBLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_DATABASE_TROUBLE = DATABASE_TROUBLE
 _HOUSEKEEPING_EVERY = 600.0
 _LISTEN_RETRY_EVERY = 5.0
 
