@@ -488,15 +488,33 @@ wait_temporal() {
     say "temporal: ready on $TEMPORAL_ADDRESS, UI http://127.0.0.1:$TEMPORAL_UI_PORT (pid $(read_pid temporal))"
 }
 
-start_temporal() { launch_temporal && wait_temporal; }
+start_temporal() {
+    if [[ "$TEMPORAL_SERVER" == postgres ]]; then temporal_postgres up; return; fi
+    launch_temporal && wait_temporal
+}
+
+# ONCEONLY_TEMPORAL_SERVER=postgres: Temporal's own server on the project's PostgreSQL
+# (deploy/local/temporal-postgres.sh) in place of the dev server, as `temporal` on
+# TEMPORAL_PORT; it needs Postgres, so it starts after it.
+TEMPORAL_SERVER="${ONCEONLY_TEMPORAL_SERVER:-dev}"
+[[ "$TEMPORAL_SERVER" == dev || "$TEMPORAL_SERVER" == postgres ]] || {
+    echo "ONCEONLY_TEMPORAL_SERVER must be dev or postgres, not $TEMPORAL_SERVER" >&2
+    exit 2
+}
+temporal_postgres() {
+    ONCEONLY_TEMPORAL_PG_NAME=temporal ONCEONLY_TEMPORAL_PG_PORT="$TEMPORAL_PORT" \
+        "$DEPLOY_LOCAL/temporal-postgres.sh" "$@"
+}
 
 stop_temporal() {
+    if [[ "$TEMPORAL_SERVER" == postgres ]]; then temporal_postgres down; return; fi
     running_pid temporal >/dev/null || { rm -f "$PIDS/temporal.pid"; say "temporal: not running"; return 0; }
     stop_group temporal "$STOP_TIMEOUT"
 }
 
 status_temporal() {
     local pid
+    if [[ "$TEMPORAL_SERVER" == postgres ]]; then temporal_postgres status; return; fi
     if pid="$(running_pid temporal)"; then
         if [[ "$(temporal_running_port "$pid")" != "$TEMPORAL_PORT" ]]; then
             echo "temporal  running  pid $pid  127.0.0.1:$(temporal_running_port "$pid")  (NOT on the expected port $TEMPORAL_PORT)"
@@ -538,10 +556,10 @@ cmd_up() {
     local t0=$SECONDS
     # Launch the slow starters (JVM, Temporal) first, bring Postgres up meanwhile, then wait.
     if ((KAFKA_NODES == 1)); then launch_kafka; fi
-    launch_temporal
+    [[ "$TEMPORAL_SERVER" == postgres ]] || launch_temporal
     start_postgres
     if ((KAFKA_NODES == 1)); then wait_kafka; else kafka_cluster up; fi
-    wait_temporal
+    if [[ "$TEMPORAL_SERVER" == postgres ]]; then temporal_postgres up; else wait_temporal; fi
     say "infrastructure up in $((SECONDS - t0))s (logs in $LOGS)"
 }
 
