@@ -41,6 +41,10 @@ async def test_submitted_here_decided_in_the_division_it_concerns(
     )
     event = application_pb2.ApplicationSubmitted.FromString(bytes(outbox["payload"]))
     assert (event.submitted_region, event.competent_region) == ("330100", "330212")
+    # The integrator's own list says where each of its applications is decided.
+    listed = await client.get("/v1/applications", headers=integrator.headers)
+    regions = {a["application_code"]: a["competent_region"] for a in listed.json()["applications"]}
+    assert regions[code] == "330212"
 
 
 async def test_without_a_place_the_centre_keeps_it(

@@ -65,7 +65,14 @@ async def test_only_the_integrators_own_newest_first(
     assert [item["application_code"] for item in page["applications"]] == codes[::-1]
     assert page["next_cursor"] is None
     first = page["applications"][0]
-    assert set(first) == {"application_code", "status", "matter_code", "submitted_at", "links"}
+    assert set(first) == {
+        "application_code",
+        "status",
+        "matter_code",
+        "competent_region",
+        "submitted_at",
+        "links",
+    }
     assert first["links"]["self"] == f"/v1/applications/{codes[-1]}"
     assert (await client.get("/v1/applications")).status_code == 401
 

@@ -544,6 +544,11 @@ class ApplicationSummaryView(BaseModel):
     application_code: str = Field(examples=["330100-20250303-0004276"])
     status: Status = Field(examples=["accepted"])
     matter_code: str = Field(examples=["household-transfer"])
+    competent_region: str = Field(
+        default="",
+        description="The division whose bodies decide it (GB/T 2260)",
+        examples=["330106"],
+    )
     submitted_at: datetime
     links: Links
 
@@ -553,6 +558,7 @@ class ApplicationSummaryView(BaseModel):
             application_code=summary.application_code,
             status=summary.status,
             matter_code=summary.matter_code,
+            competent_region=summary.competent_region,
             submitted_at=summary.submitted_at,
             links=Links(self_=self_link),
         )

@@ -73,6 +73,8 @@ class ApplicationSummary:
     matter_code: str
     status: str
     submitted_at: datetime
+    # The division that decides it (before jurisdictions: the code's region).
+    competent_region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,7 +473,8 @@ class ApplicationStore:
         """Up to `limit` of the integrator's applications, newest first, after `after`."""
         rows = await self._pool.fetch(
             """
-            SELECT application_code, matter_code, status, submitted_at
+            SELECT application_code, matter_code, status, submitted_at,
+                   coalesce(competent_region, left(application_code, 6)) AS competent_region
             FROM intake.applications
             WHERE integrator_id = $1
               AND ($2::text IS NULL OR matter_code = $2)
@@ -493,7 +496,11 @@ class ApplicationStore:
         )
         return [
             ApplicationSummary(
-                row["application_code"], row["matter_code"], row["status"], row["submitted_at"]
+                row["application_code"],
+                row["matter_code"],
+                row["status"],
+                row["submitted_at"],
+                row["competent_region"],
             )
             for row in rows
         ]
