@@ -102,3 +102,21 @@ async def test_staff_of_another_division_cannot_read_it(
         unknown = unknown_like(application.code)
         theirs = await get(url.format(application.code), other)
         same_answer(theirs, await get(url.format(unknown), other), application.code, unknown)
+
+
+async def test_the_task_list_holds_only_the_staffs_division(
+    system: System, application: Submitted
+) -> None:
+    """行政区划 on `GET /v1/tasks`: the same department's reviewer of another division does
+    not see the task of an application decided elsewhere."""
+    url = f"{system.workflow}/v1/tasks"
+
+    async def listed(region: str) -> set[str]:
+        staff = system.staff(StaffApi.DEPARTMENT, "public-security", "reviewer", region=region)
+        answer = await get(url, staff)
+        assert answer.status_code == 200, answer.text
+        return {task["application_code"] for task in answer.json()}
+
+    assert application.code in await listed(application.code[:6])
+    assert application.code in await listed("")  # the whole province
+    assert application.code not in await listed("330106")

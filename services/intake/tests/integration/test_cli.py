@@ -62,6 +62,21 @@ def test_unknown_ids_and_duplicate_names_are_errors(database_url: str) -> None:
     assert runner.invoke(app, ["integrator", "create", name], env=env).exit_code == 1
 
 
+def test_an_integrators_centre_is_a_division_of_the_province(database_url: str) -> None:
+    created = json.loads(
+        run(database_url, "integrator", "create", f"ningbo {uuid.uuid4().hex[:8]}", "--json")
+    )
+    integrator = created["integrator_id"]
+    assert "submits in 330203" in run(database_url, "integrator", "region", integrator, "330203")
+    env = cli_environment(database_url)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["integrator", "region", integrator, "320106"], env=env)
+    assert refused.exit_code == 2 and "No division" in refused.output
+    unknown = runner.invoke(app, ["integrator", "region", "nobody", "330203"], env=env)
+    assert unknown.exit_code == 1
+    assert "the intake region" in run(database_url, "integrator", "region", integrator, "-")
+
+
 def test_scripts_get_json_and_can_rerun_with_reuse(database_url: str) -> None:
     name = f"demo portal {uuid.uuid4().hex[:8]}"
     first = json.loads(run(database_url, "integrator", "create", name, "--json"))

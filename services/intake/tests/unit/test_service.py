@@ -44,10 +44,14 @@ class MemoryStore:
     applications: list[ApplicationRecord] = field(default_factory=list)
     events: list[OutboxRecord] = field(default_factory=list)
     race: StoredAnswer | None = None
+    centres: dict[str, str] = field(default_factory=dict)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[MemoryStore]:
         yield self
+
+    async def integrator_region(self, integrator_id: str) -> str | None:
+        return self.centres.get(integrator_id)
 
     async def next_sequence(self, region_code: str, day: date) -> int:
         key = (region_code, day)
@@ -171,3 +175,16 @@ async def test_a_stored_answer_is_replayed_without_new_work(
     assert again.replayed and again.body == first.body and again.status == 201
     assert len(store.applications) == 1
     assert store.sequences == {("330100", date(2025, 3, 3)): 1}
+
+
+async def test_submitted_at_the_integrators_own_centre_where_it_has_one(
+    service: IntakeService, store: MemoryStore
+) -> None:
+    """全省通办: a Ningbo integrator's household transfer counts as submitted in Ningbo's
+    Haishu district, and is decided there (no place named: the centre's county)."""
+    await submit(service)
+    store.centres["portal"] = "330203"
+    await submit(service)
+    first, second = store.applications
+    assert (first.submitted_region, first.competent_region) == ("330100", "330100")
+    assert (second.submitted_region, second.competent_region) == ("330203", "330203")

@@ -209,8 +209,14 @@ class EventConsumer:
             )
         await self._consumer.start()
 
-    async def stop(self) -> None:
-        await self._consumer.stop()
+    async def stop(self, *, within: float = 15.0) -> None:
+        """Leave the group and close; bounded, because aiokafka's stop can wait for ever
+        on a coordinator request cut off mid-way (a test's teardown waited 300 s for it,
+        2026-12-05), and a process that is stopping must stop."""
+        try:
+            await asyncio.wait_for(self._consumer.stop(), within)
+        except TimeoutError:
+            log.warning("kafka consumer did not stop in time; abandoned", seconds=within)
 
     async def run(self) -> None:
         """Process until cancelled."""

@@ -14,6 +14,7 @@ import asyncpg
 import typer
 import uvicorn
 
+from onceonly.catalogue.jurisdictions import default_jurisdictions
 from onceonly.intake.approval_follower import CONSUMER_NAME as APPROVALS_CONSUMER
 from onceonly.intake.errors import UnknownApiKey, UnknownIntegrator
 from onceonly.intake.settings import IntakeSettings
@@ -237,6 +238,27 @@ def integrator_grant(
         typer.echo(f"No integrator {integrator_id!r}.", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"granted {capability} to {integrator_id}")
+
+
+@integrator_app.command("region")
+def integrator_region(
+    integrator_id: str = typer.Argument(..., help="The integrator's id"),
+    region_code: str = typer.Argument(
+        ..., help="The division of its service centre (GB/T 2260, or nine digits); '-' unsets"
+    ),
+) -> None:
+    """Set where an integrator's applications are submitted (全省通办: they still go to
+    the division that decides them)."""
+    region = None if region_code == "-" else region_code
+    if region is not None and region not in default_jurisdictions():
+        typer.echo(f"No division {region!r} in the province's jurisdictions.", err=True)
+        raise typer.Exit(2)
+    try:
+        _with_store(lambda store: store.set_region(integrator_id, region))
+    except UnknownIntegrator:
+        typer.echo(f"No integrator {integrator_id!r}.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{integrator_id} submits in {region or 'the intake region'}")
 
 
 @integrator_app.command("key-revoke")

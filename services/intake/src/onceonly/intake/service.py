@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -151,6 +151,10 @@ class IntakeService:
 
             now = self._clock()
             day = china_day(now)
+            # 全省通办: submitted at the integrator's own centre, where it has one.
+            centre = await session.integrator_region(integrator_id)
+            if centre:
+                draft = replace(draft, submitted_region=centre)
             uploads = await _upload_issues(session, integrator_id, draft.materials)
             uploads += await _letter_issues(session, integrator_id, draft)
             try:

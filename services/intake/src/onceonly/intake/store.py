@@ -180,6 +180,12 @@ class SubmissionSession:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
+    async def integrator_region(self, integrator_id: str) -> str | None:
+        """The division of the integrator's service centre, if it has one of its own."""
+        return await self._conn.fetchval(
+            "SELECT region_code FROM intake.integrators WHERE id = $1", integrator_id
+        )
+
     async def next_sequence(self, region_code: str, day: date) -> int:
         """The next code sequence number of the day.
 
@@ -549,6 +555,17 @@ class IntegratorStore:
 
     async def integrator_named(self, name: str) -> str | None:
         return await self._pool.fetchval("SELECT id FROM intake.integrators WHERE name = $1", name)
+
+    async def set_region(self, integrator_id: str, region_code: str | None) -> None:
+        """Where the integrator's applications are submitted (None: the intake's own
+        region); raises UnknownIntegrator."""
+        updated = await self._pool.fetchval(
+            "UPDATE intake.integrators SET region_code = $2 WHERE id = $1 RETURNING true",
+            integrator_id,
+            region_code,
+        )
+        if not updated:
+            raise UnknownIntegrator(integrator_id)
 
     async def grant(self, integrator_id: str, capability: str) -> None:
         """Give the integrator a capability (e.g. `hotline`); raises UnknownIntegrator."""

@@ -20,6 +20,7 @@ from onceonly.notify.settings import NotifySettings
 from onceonly.notify.staff_api import notifications_router, webhook_deliveries_router
 from onceonly.notify.webhook_transport import Resolve, system_resolve
 from onceonly.platform.access_log import AccessLogMiddleware
+from onceonly.platform.db import DATABASE_TROUBLE
 from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.http import health_router, install_problem_handlers
 from onceonly.platform.limits import ApiLimits, install_limits
@@ -120,7 +121,7 @@ async def _health(runtime: NotifyRuntime) -> dict[str, str]:
     else:
         try:
             await runtime.pool.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_TROUBLE as exc:
             problems["postgres"] = f"{type(exc).__name__}: {exc}"
     problems.update(runtime.problems())
     return problems

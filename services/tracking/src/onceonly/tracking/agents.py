@@ -23,7 +23,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from mode import Service
 
-from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.db import DATABASE_TROUBLE, create_pool, prepare_database
 from onceonly.platform.deferral import Attempt, DeferredRecord
 from onceonly.platform.deferral_store import postgres_deferrals
 from onceonly.platform.heartbeat import run_heartbeat
@@ -326,7 +326,7 @@ async def _connect(settings: TrackingSettings, *, attempts: int = 60) -> asyncpg
             return await create_pool(
                 settings.database_url, max_size=settings.database_pool_max, reset_sessions=False
             )
-        except (OSError, asyncpg.PostgresError) as exc:
+        except DATABASE_TROUBLE as exc:
             if attempt == attempts:
                 raise
             log.info("waiting for postgres", attempt=attempt, error=str(exc))

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.access_log import AccessLogMiddleware
-from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.db import DATABASE_TROUBLE, create_pool, prepare_database
 from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
@@ -113,7 +113,7 @@ async def _ready(state: TrackingState) -> dict[str, str]:
     """The tracking API answers from Postgres; the agent's state is not this process's."""
     try:
         await database_pool(state).fetchval("SELECT 1")
-    except (OSError, asyncpg.PostgresError) as exc:
+    except DATABASE_TROUBLE as exc:
         return {"postgres": f"{type(exc).__name__}: {exc}"}
     return {}
 

@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-import asyncpg
 from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -15,7 +14,7 @@ from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.access_log import AccessLogMiddleware
 from onceonly.platform.auth import staff_dependency
-from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.db import DATABASE_TROUBLE, create_pool, prepare_database
 from onceonly.platform.deferral_store import refresh_deferred_gauges
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
@@ -141,7 +140,7 @@ async def _ready(state: DepartmentState) -> dict[str, str]:
     problems: dict[str, str] = {}
     try:
         await state.pool.fetchval("SELECT 1")
-    except (OSError, asyncpg.PostgresError) as exc:
+    except DATABASE_TROUBLE as exc:
         problems["postgres"] = f"{type(exc).__name__}: {exc}"
     try:
         await state.client.service_client.check_health()

@@ -6,6 +6,7 @@ No query of any workflow, however many applications are open."""
 
 from fastapi import APIRouter
 
+from onceonly.platform.auth import in_region
 from onceonly.workflow.api.dependencies import (
     Settings,
     Staff,
@@ -23,7 +24,11 @@ router = APIRouter()
 async def list_tasks(
     who: Staff, workflows: Workflows, tasks: TaskList, settings: Settings, days_left: TaskDaysLeft
 ) -> list[TaskView]:
-    codes = await workflows.running_for_shared(who.department_code, limit=settings.task_list_limit)
+    running = await workflows.running_for_shared(
+        who.department_code, limit=settings.task_list_limit
+    )
+    # 行政区划: staff of a division list the tasks of what is decided there and under it.
+    codes = [code for code, region in running if in_region(who, region or code[:6])]
     listed = await tasks.open_tasks(who.department_code, codes)
     return [
         TaskView(

@@ -37,7 +37,7 @@ DEPARTMENT_PATTERN = r"^[a-z][a-z0-9-]{1,40}$"
 # Visibility is eventually consistent already (about a second); the task list's running
 # applications may be this much older, in exchange for one query per department.
 RUNNING_TTL = 2.0
-_RUNNING: dict[tuple[int, str], tuple[float, asyncio.Future[list[str]]]] = {}
+_RUNNING: dict[tuple[int, str], tuple[float, asyncio.Future[list[tuple[str, str]]]]] = {}
 
 # Another department's task and a task the application does not have are "not found",
 # the answer for an unknown application (not_found), whatever the validator said.
@@ -77,15 +77,19 @@ class ApplicationWorkflows:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    async def running_for(self, department: str, *, limit: int) -> list[str]:
-        """The codes of the running applications in which `department` has a task."""
+    async def running_for(self, department: str, *, limit: int) -> list[tuple[str, str]]:
+        """The running applications in which `department` has a task: each code with the
+        division that decides it ("" before jurisdictions)."""
         # The department goes into a visibility query: allow only the catalogue's shape.
         if re.fullmatch(DEPARTMENT_PATTERN, department) is None:
             raise Problem(403, "Forbidden", "The token's department is not valid.")
         query = f"Departments = '{department}' AND ExecutionStatus = 'Running'"
-        return [execution.id async for execution in self._client.list_workflows(query, limit=limit)]
+        return [
+            (execution.id, execution.typed_search_attributes.get(COMPETENT_REGION) or "")
+            async for execution in self._client.list_workflows(query, limit=limit)
+        ]
 
-    async def running_for_shared(self, department: str, *, limit: int) -> list[str]:
+    async def running_for_shared(self, department: str, *, limit: int) -> list[tuple[str, str]]:
         """`running_for`, one visibility query per department per RUNNING_TTL seconds,
         shared by the calls that come meanwhile (the server's visibility store answers
         them one at a time: 20 list calls at once cost 20 queries in a row otherwise)."""
