@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from opentelemetry import trace
 
 from onceonly.events.v1 import approval_pb2, envelope_pb2
@@ -242,6 +242,17 @@ async def test_a_refused_commit_for_partitions_no_longer_held_seeks_nothing() ->
     assert await events._commit({TopicPartition("t.approval-events.v1", 0): 6}) is False
     with pytest.raises(AssertionError, match="No partitions are currently assigned"):
         await member.seek_to_committed()
+
+
+async def test_a_commit_of_a_partition_taken_away_is_refused_not_fatal() -> None:
+    """aiokafka raises IllegalStateError (not CommitFailedError) when the partition was
+    revoked before the commit: the records are fetched again by whoever holds it."""
+    broker = MemoryBroker()
+    events = consumer(lambda envelope, record: None, broker)
+    member = events._consumer
+    assert isinstance(member, MemoryConsumer)
+    member.refuse_commits.append(IllegalStateError("Partition t-0 is not assigned"))
+    assert await events._commit({TopicPartition("t.approval-events.v1", 0): 6}) is False
 
 
 async def test_run_commits_what_it_handled_and_parks_poison() -> None:

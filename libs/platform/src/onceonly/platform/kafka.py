@@ -11,7 +11,13 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import trace
@@ -243,10 +249,13 @@ class EventConsumer:
         try:
             await asyncio.wait_for(self._consumer.commit(offsets), self._commit_timeout)
             return True
-        except CommitFailedError as exc:
+        except (CommitFailedError, IllegalStateError) as exc:
             # The group rebalanced while the batch was handled: whoever holds the
             # partitions now starts from the last commit, and so do we with those we
-            # kept. Not a reason to stop consuming.
+            # kept. Not a reason to stop consuming. IllegalStateError is aiokafka's
+            # answer when the rebalance already took a partition away before the commit
+            # ("... is not assigned"): a bridge thawed after its twin took its partitions
+            # died of it in a fault-injection run (2026-12-05).
             log.warning("commit refused after a rebalance", consumer=self._name, error=str(exc))
             kept = [tp for tp in offsets if tp in self._consumer.assignment()]
             if kept:  # (none given, seek_to_committed would take every assigned one)
