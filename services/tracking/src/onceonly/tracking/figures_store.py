@@ -20,6 +20,7 @@ from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
 from onceonly.platform.auth import region_prefix
 from onceonly.tracking.clock_days import pauses_of
 from onceonly.tracking.figures import GroupBy, GroupFigures, Unit, aggregate, has_figures
+from onceonly.tracking.search import IN_REGION
 
 _SUPPLEMENT = ["ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED", "DECISION_OUTCOME_SUPPLEMENT_REQUESTED"]
 _DECIDING = ["DECISION_OUTCOME_APPROVED", "DECISION_OUTCOME_REJECTED"]
@@ -155,13 +156,14 @@ _RATINGS = """
        AND {in_region}
      GROUP BY 1, 2
 """
-# 行政区划: `{column}` among the applications decided in a division and under it (`{p}`
-# its prefix's parameter); every unit, rating and case below counts only for those. Applications
-# recorded before jurisdictions count by their code's region.
-_IN_REGION = """{column} IN (
-    SELECT s.application_code FROM tracking.application_status s
-     WHERE s.competent_region LIKE {p} || '%'
-        OR (s.competent_region IS NULL AND s.application_code LIKE {p} || '%'))"""
+# 行政区划: `{column}` among the applications decided in a division and under it (the
+# search's condition, `{p}` its prefix's parameter); every unit, rating and case below
+# counts only for those.
+_IN_REGION = (
+    "{column} IN (SELECT s.application_code FROM tracking.application_status s WHERE "  # noqa: S608 - constants
+    + IN_REGION.replace("{0}", "{p}")
+    + ")"
+)
 _MATTER_OF = (
     "SELECT application_code, coalesce(matter_code, '') AS group_key"
     " FROM tracking.application_status"
