@@ -14,7 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
 
-from onceonly.platform.auth import StaffApi, StaffTokens, authenticate_staff, issue_staff_token
+from onceonly.platform.auth import (
+    StaffApi,
+    StaffTokens,
+    authenticate_staff,
+    in_region,
+    issue_staff_token,
+)
 from onceonly.platform.http import Problem
 from onceonly.platform.oidc import JwksCache, OidcRefused, OidcSettings, verify_provider_token
 from onceonly.platform.secrets import KeyRing
@@ -28,6 +34,7 @@ SETTINGS = OidcSettings(
     jwks_url="https://sso.example.gov.cn/jwks",
     roles_claim="realm_access.roles",
     department_claim="dept_code",
+    region_claim="division",
 )
 LOCAL = KeyRing.parse("local-1:tracking-api-test-secret-of-32-bytes-or-more", setting="test")
 
@@ -117,6 +124,8 @@ async def test_rs256_and_es256_tokens_give_the_staff_member(provider, kid) -> No
         ({"dept_code": None}, "no department"),
         ({"realm_access": {"roles": ["offline_access", "admin"]}}, "none of the roles"),
         ({"realm_access": None}, "no roles"),
+        ({"division": "33"}, "not a division code"),
+        ({"division": 330100}, "not a division code"),
     ],
 )
 async def test_refused_tokens_say_why(provider, claims, why) -> None:
@@ -196,6 +205,17 @@ async def test_the_apis_accept_both_kinds_with_the_same_checks(provider, monkeyp
         await authenticate_staff(plain, provider.token("rsa-1"))
 
 
+async def test_the_division_claim_scopes_the_staff_member(provider, monkeypatch) -> None:
+    # A city's reviewer (行政区划 from the provider's claim); none: the whole province.
+    assert (await verify(provider, provider.token(division="330100"))).region == "330100"
+    assert (await verify(provider, provider.token())).region == ""
+    tokens = StaffTokens(api=StaffApi.TRACKING, keys=LOCAL, oidc=SETTINGS)
+    monkeypatch.setattr("onceonly.platform.oidc._CACHES", {SETTINGS.jwks_url: provider.cache()})
+    county = await authenticate_staff(tokens, provider.token(division="330106"))
+    assert county.region == "330106"
+    assert in_region(county, "330106") and not in_region(county, "330102")
+
+
 def test_settings_refuse_an_incomplete_or_plain_http_provider() -> None:
     with pytest.raises(ValidationError, match="issuer"):
         PlatformSettings(environment="development", staff_oidc_audience="onceonly")
@@ -222,3 +242,4 @@ def test_settings_refuse_an_incomplete_or_plain_http_provider() -> None:
     ).staff_oidc()
     assert configured is not None and configured.roles_claim == "realm_access.roles"
     assert configured.algorithms == ("RS256", "ES256")
+    assert configured.region_claim == "region"

@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
+from onceonly.events.v1 import application_pb2
 from onceonly.notify.api import create_app
 from onceonly.notify.settings import NotifySettings
 from onceonly.platform.auth import DEPARTMENT_ROLES
@@ -102,6 +103,44 @@ async def test_notifications_of_an_application_with_masked_recipient_and_text(
         headers=_token(settings, "supervision"),
     )
     assert supervision.status_code == 200
+
+
+async def test_staff_of_a_division_see_only_the_applications_decided_in_it(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    settings: NotifySettings,
+    producer: AIOKafkaProducer,
+    events,
+) -> None:
+    # 行政区划: decided in Xihu district (330106), wherever its code was given.
+    code = events.code()
+    runtime = app.state.runtime
+    submitted = application_pb2.ApplicationSubmitted(
+        application_code=code,
+        matter_code="business-startup",
+        contact=events.contact(code),
+        submitted_region="330102",
+        competent_region="330106",
+    )
+    await publish(producer, runtime.submissions_topic, events.envelope(submitted, code))
+    await publish(producer, runtime.source_topic, events.envelope(events.accepted(code), code))
+
+    async def seen_by(region: str) -> list[dict]:
+        token = settings.staff_tokens().issue(
+            staff_id="sup-1", department_code="supervision", roles=("supervision",), region=region
+        )
+        response = await client.get(
+            "/v1/notifications",
+            params={"application_code": code},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["deliveries"]
+
+    await eventually(lambda: seen_by("330106"), lambda found: len(found) == 1, what="a delivery")
+    assert len(await seen_by("330100")) == 1  # the city sees its districts
+    assert len(await seen_by("")) == 1  # and the province everything
+    assert await seen_by("330102") == []  # the centre where it was given is not competent
 
 
 async def test_notifications_need_an_operations_or_supervision_token(

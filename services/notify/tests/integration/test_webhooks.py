@@ -258,6 +258,21 @@ async def test_fails_twice_then_delivered_once_signed_even_before_the_submission
     assert [r.answered for r in server.for_event(accepted.id)] == [503, 503, 200, 200]
     response = await client.post(f"/v1/webhooks/deliveries/{uuid.uuid4()}/replay", headers=ops)
     assert response.status_code == 404
+    # 行政区划: operations staff of a county see and replay only what is decided there;
+    # another application looks as unknown as one never submitted.
+    county = fast_settings.staff_tokens().issue(
+        staff_id="ops-2", department_code="operations", roles=("operations",), region="330106"
+    )
+    elsewhere = {"Authorization": f"Bearer {county}"}
+    response = await client.get(
+        "/v1/webhooks/deliveries", params={"application_code": code}, headers=elsewhere
+    )
+    assert response.status_code == 200 and response.json()["deliveries"] == []
+    response = await client.post(
+        f"/v1/webhooks/deliveries/{logged['id']}/replay", headers=elsewhere
+    )
+    assert response.status_code == 404
+    assert (await _webhook_rows(pool, code))[0]["attempts"] == 4
 
 
 async def test_a_400_fails_the_delivery_without_retrying(

@@ -374,6 +374,10 @@ async def test_console_finds_pages_exports_and_drills_down(
     await expect(page.locator("#f-matter option", has_text="户籍迁移")).to_have_count(
         1, timeout=UI_TIMEOUT_MS
     )
+    # Divisions are offered by name (the operations centre's: the whole province).
+    await expect(page.locator('#divisions option[value="330106"]')).to_have_text(
+        "杭州市西湖区", timeout=UI_TIMEOUT_MS
+    )
     await page.fill("#f-region", region)
     await page.click("#browse")
     found = page.locator("#found-table tbody tr")

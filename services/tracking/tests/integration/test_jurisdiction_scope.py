@@ -198,3 +198,22 @@ async def test_staff_alerts_are_their_divisions(tracking) -> None:
     assert await alerted(NINGBO, region="330100") == []
     answer = await tracking.client.get("/v1/supervision/cases", headers=NINGBO)
     assert answer.status_code == 200, answer.text
+
+
+async def test_the_console_offers_the_divisions_in_scope_by_name(tracking) -> None:
+    async def divisions(headers: dict[str, str]) -> dict[str, dict[str, str]]:
+        answer = await tracking.client.get("/v1/catalogue/names", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["divisions"]
+
+    everywhere = await divisions(PROVINCE)
+    assert everywhere["330106"] == {
+        "code": "330106",
+        "name_zh": "杭州市西湖区",
+        "name_en": "Xihu District, Hangzhou",
+    }
+    assert "330000" in everywhere and "330212" in everywhere
+    hangzhou = await divisions(HANGZHOU)
+    assert "330100" in hangzhou and "330106001" in hangzhou
+    assert not any(code.startswith("3302") for code in hangzhou)
+    assert sorted(await divisions(XIHU_CLERK)) == ["330106", "330106001", "330106002"]

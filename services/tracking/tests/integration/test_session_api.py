@@ -31,7 +31,9 @@ async def client(database_url: str, pool: asyncpg.Pool) -> AsyncIterator[httpx.A
             yield client
 
 
-async def staff(pool: asyncpg.Pool, department: str = "tax", role: str = "reviewer") -> str:
+async def staff(
+    pool: asyncpg.Pool, department: str = "tax", role: str = "reviewer", region: str = ""
+) -> str:
     staff_id = f"s-{uuid.uuid4().hex[:10]}"
     await StaffDirectory(pool).put(
         staff_id=staff_id,
@@ -39,6 +41,7 @@ async def staff(pool: asyncpg.Pool, department: str = "tax", role: str = "review
         department_code=department,
         roles=(role,),
         password=PASSWORD,
+        region=region,
     )
     return staff_id
 
@@ -67,6 +70,25 @@ async def test_signing_in_sets_a_cookie_that_serves_instead_of_a_header(client, 
     assert (await client.delete("/v1/session")).status_code == 204
     assert SESSION_COOKIE not in client.cookies
     assert (await client.get("/v1/applications")).status_code == 401
+
+
+async def test_a_session_is_scoped_to_the_staff_members_division(client, pool) -> None:
+    # 行政区划: a county's supervisor (from the directory) gets the county's figures and
+    # not a neighbour's; the session says which division it is.
+    staff_id = await staff(pool, department="supervision", role="supervision", region="330106")
+    answer = await sign_in(client, staff_id, PASSWORD)
+    assert answer.status_code == 200 and answer.json()["region"] == "330106"
+    assert (await client.get("/v1/session")).json()["region"] == "330106"
+    period = {"from": "2026-01-01T00:00:00", "to": "2026-02-01T00:00:00"}
+    own = await client.get("/v1/supervision/figures", params={**period, "region": "330106"})
+    assert own.status_code == 200, own.text
+    other = await client.get("/v1/supervision/figures", params={**period, "region": "330102"})
+    assert other.status_code == 403
+    # Signed in again as a provincial supervisor, the neighbour is in scope.
+    provincial = await staff(pool, department="supervision", role="supervision")
+    assert (await sign_in(client, provincial, PASSWORD)).json()["region"] == ""
+    again = await client.get("/v1/supervision/figures", params={**period, "region": "330102"})
+    assert again.status_code == 200
 
 
 async def test_wrong_passwords_lock_the_account_and_unknown_ids_look_the_same(client, pool) -> None:
@@ -111,6 +133,7 @@ async def test_the_directory_refuses_weak_entries(pool) -> None:
         {"staff_id": "bad id", "roles": ("reviewer",), "password": PASSWORD},
         {"staff_id": "ok", "roles": ("admin",), "password": PASSWORD},
         {"staff_id": "ok", "roles": ("reviewer",), "password": "short"},
+        {"staff_id": "ok", "roles": ("reviewer",), "password": PASSWORD, "region": "33"},
     ):
         with pytest.raises(ValueError):
             await directory.put(display_name="x", department_code="tax", **bad)

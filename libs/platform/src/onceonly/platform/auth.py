@@ -217,7 +217,10 @@ async def authenticate_staff(tokens: StaffTokens, token: str) -> StaffIdentity:
         raise _unauthorised(f"The sign-on token is refused: {refused}. 令牌无效.") from None
     _check_lifetime(tokens, claims.expires_at, claims.issued_at)
     identity = StaffIdentity(
-        staff_id=claims.staff_id, department_code=claims.department_code, roles=claims.roles
+        staff_id=claims.staff_id,
+        department_code=claims.department_code,
+        roles=claims.roles,
+        region=claims.region,
     )
     _check_department(tokens, identity)
     return identity

@@ -4,17 +4,19 @@ Beside the local HS256 tokens (`auth`), an API may accept the provider's access 
 signed RS256 or ES256 with a key of the provider's JWKS (fetched from its URL, cached,
 fetched again when a token names a key id it lacks, at most once per
 `refresh_seconds` so that forged key ids cannot make us hammer the provider), issued by
-the configured issuer for the configured audience, not expired. The staff id, roles and
-department come from configurable claims (a dotted path reaches into nested claims, as
-Keycloak's `realm_access.roles`); roles the system does not know are ignored, and a
-token with none of ours is refused. Everything else about a staff token (lifetime,
-department in the catalogue, roles per endpoint) is checked as for local tokens.
+the configured issuer for the configured audience, not expired. The staff id, roles,
+department and division (region) come from configurable claims (a dotted path reaches
+into nested claims, as Keycloak's `realm_access.roles`); roles the system does not know
+are ignored, and a token with none of ours is refused. Everything else about a staff
+token (lifetime, department in the catalogue, roles per endpoint) is checked as for
+local tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,6 +30,8 @@ import structlog
 log = structlog.get_logger(__name__)
 
 ALGORITHMS = ("RS256", "ES256")
+# A division code: six digits (GB/T 2260) or a township's nine (as auth's local tokens).
+_DIVISION = re.compile(r"^(?:[0-9]{6}|[0-9]{9})$")
 
 
 class OidcRefused(ValueError):
@@ -43,6 +47,9 @@ class OidcSettings:
     staff_id_claim: str = "sub"
     roles_claim: str = "roles"
     department_claim: str = "department"
+    # The division (GB/T 2260 code, or a township's nine digits) the staff member works
+    # for; a token without it is for the whole province, as a local token without one.
+    region_claim: str = "region"
     # Fetch the JWKS again for an unknown key id at most this often, and in any case
     # once the keys are this old.
     refresh_seconds: float = 30.0
@@ -138,6 +145,7 @@ class ProviderClaims:
     roles: tuple[str, ...]
     issued_at: float | None
     expires_at: float
+    region: str = ""
 
 
 def _claim(claims: Mapping[str, Any], path: str) -> Any:
@@ -205,6 +213,11 @@ async def verify_provider_token(
     roles = tuple(role for role in raw_roles if isinstance(role, str) and role in known_roles)
     if not roles:
         raise OidcRefused(f"none of the roles {list(known_roles)} in `{settings.roles_claim}`")
+    region = _claim(claims, settings.region_claim)
+    if region is None:
+        region = ""
+    if not isinstance(region, str) or (region and not _DIVISION.match(region)):
+        raise OidcRefused(f"`{settings.region_claim}` is not a division code (6 or 9 digits)")
     issued = claims.get("iat")
     return ProviderClaims(
         staff_id=staff_id,
@@ -212,4 +225,5 @@ async def verify_provider_token(
         roles=roles,
         issued_at=float(issued) if isinstance(issued, int | float) else None,
         expires_at=float(claims["exp"]),
+        region=region,
     )

@@ -135,11 +135,13 @@ class PlatformSettings(BaseSettings):
     staff_oidc_audience: str = ""
     staff_oidc_jwks_url: str = ""
     staff_oidc_algorithms: str = "RS256,ES256"
-    # Where the staff id, roles and department are in the provider's tokens (a dotted
+    # Where the staff id, roles, department and division are in the provider's tokens (a dotted
     # path reaches into objects, e.g. realm_access.roles).
     staff_oidc_staff_id_claim: str = "sub"
     staff_oidc_roles_claim: str = "roles"
     staff_oidc_department_claim: str = "department"
+    # The staff member's division (region scope); absent from a token: the whole province.
+    staff_oidc_region_claim: str = "region"
     log_level: str = "INFO"
     heartbeat_seconds: float = 2.0
     # How often an API refreshes the gauges it computes (consumer lag, backlogs, counts).
@@ -220,6 +222,7 @@ class PlatformSettings(BaseSettings):
             staff_id_claim=self.staff_oidc_staff_id_claim,
             roles_claim=self.staff_oidc_roles_claim,
             department_claim=self.staff_oidc_department_claim,
+            region_claim=self.staff_oidc_region_claim,
         )
 
     def kafka_security(self) -> KafkaSecurity:

@@ -25,6 +25,7 @@ MAX_FAILURES = 5
 LOCKED_FOR = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
 STAFF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+DIVISION = re.compile(r"^(?:[0-9]{6}|[0-9]{9})$")
 _N, _R, _P = 2**14, 8, 1
 # Hashed when the staff id is unknown, so that the answer takes as long.
 _DECOY = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
@@ -57,6 +58,7 @@ class StaffMember:
     display_name: str
     department_code: str
     roles: tuple[str, ...]
+    region: str = ""  # the division worked for; "" the whole province
 
 
 class StaffDirectory:
@@ -71,6 +73,7 @@ class StaffDirectory:
         department_code: str,
         roles: tuple[str, ...],
         password: str,
+        region: str = "",
     ) -> None:
         """Add a staff member or replace one (a new password unlocks the account)."""
         if not STAFF_ID.match(staff_id):
@@ -79,14 +82,17 @@ class StaffDirectory:
             raise ValueError(f"roles: one or more of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+        if region and not DIVISION.match(region):
+            raise ValueError("region: a division code (6 or 9 digits), or none")
         await self._pool.execute(
             """
             INSERT INTO platform.staff_directory
-                (staff_id, display_name, department_code, roles, password_hash)
-            VALUES ($1, $2, $3, $4, $5)
+                (staff_id, display_name, department_code, roles, password_hash, region)
+            VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (staff_id) DO UPDATE SET
                 display_name = EXCLUDED.display_name,
                 department_code = EXCLUDED.department_code,
+                region = EXCLUDED.region,
                 roles = EXCLUDED.roles,
                 password_hash = EXCLUDED.password_hash,
                 failed_attempts = 0, locked_until = NULL, disabled = false,
@@ -97,6 +103,7 @@ class StaffDirectory:
             department_code,
             list(roles),
             hash_password(password),
+            region,
         )
 
     async def sign_in(self, staff_id: str, password: str) -> StaffMember | None:
@@ -105,7 +112,7 @@ class StaffDirectory:
         row = None
         if STAFF_ID.match(staff_id):
             row = await self._pool.fetchrow(
-                "SELECT staff_id, display_name, department_code, roles, password_hash,"
+                "SELECT staff_id, display_name, department_code, roles, region, password_hash,"
                 " disabled, coalesce(locked_until > now(), false) AS locked"
                 " FROM platform.staff_directory WHERE staff_id = $1",
                 staff_id,
@@ -137,4 +144,5 @@ class StaffDirectory:
             display_name=row["display_name"],
             department_code=row["department_code"],
             roles=tuple(row["roles"]),
+            region=row["region"],
         )

@@ -182,7 +182,9 @@ class Notifier:
         if isinstance(message, application_pb2.ApplicationSubmitted):
             # Recorded even when empty: an update that overtook its submission (another
             # topic) waits for this row, not for a contact that will never come.
-            await self._ledger.record_contact(envelope.subject, message.contact)
+            await self._ledger.record_contact(
+                envelope.subject, message.contact, message.competent_region
+            )
             if message.HasField("agent") and (
                 RECEIVE_NOTIFICATIONS in message.agent.authorisation.scope
             ):

@@ -19,7 +19,13 @@ from pydantic import BaseModel
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.store import DeliveryLedger
 from onceonly.notify.webhook_store import WebhookStore
-from onceonly.platform.auth import SignedInStaff, StaffIdentity, StaffTokens
+from onceonly.platform.auth import (
+    SignedInStaff,
+    StaffIdentity,
+    StaffTokens,
+    in_region,
+    region_prefix,
+)
 from onceonly.platform.http import Problem
 
 STAFF_ROLES = ("operations", "supervision")
@@ -125,8 +131,12 @@ webhook_deliveries_router = APIRouter(prefix="/v1/webhooks/deliveries")
     summary="What was sent to an application's applicant, by which channel, and how",
     responses={401: {}, 403: {}, 422: {}},
 )
-async def list_notifications(_: Staff, ledger: Ledger, application_code: Code) -> NotificationsView:
-    rows = await ledger.for_application(application_code)
+async def list_notifications(
+    who: Staff, ledger: Ledger, application_code: Code
+) -> NotificationsView:
+    # 行政区划: outside the staff's division, the same answer as for an unknown code.
+    within = in_region(who, await ledger.region_of(application_code))
+    rows = await ledger.for_application(application_code) if within else []
     return NotificationsView(
         application_code=application_code,
         deliveries=[DeliveryView(**row) for row in rows],
@@ -140,9 +150,10 @@ async def list_notifications(_: Staff, ledger: Ledger, application_code: Code) -
     responses={401: {}, 403: {}, 422: {}},
 )
 async def list_webhook_deliveries(
-    _: Operations, webhooks: Webhooks, application_code: Code
+    who: Operations, ledger: Ledger, webhooks: Webhooks, application_code: Code
 ) -> WebhookDeliveriesView:
-    rows = await webhooks.for_application(application_code)
+    within = in_region(who, await ledger.region_of(application_code))
+    rows = await webhooks.for_application(application_code) if within else []
     return WebhookDeliveriesView(
         application_code=application_code,
         deliveries=[WebhookDeliveryView(**row) for row in rows],
@@ -157,12 +168,16 @@ async def list_webhook_deliveries(
     responses={401: {}, 403: {}, 404: {}, 422: {}},
 )
 async def replay_webhook_delivery(
-    _: Operations,
+    who: Operations,
     webhooks: Webhooks,
     give_up_after: ReplayWindow,
     delivery_id: Annotated[UUID, Path()],
 ) -> WebhookDeliveryView:
-    row = await webhooks.replay(delivery_id, give_up_after=give_up_after)
+    row = await webhooks.replay(
+        delivery_id,
+        give_up_after=give_up_after,
+        region_prefix=region_prefix(who.region) if who.region else None,
+    )
     if row is None:
         raise Problem(404, "Not found", f"no webhook delivery {delivery_id}")
     return WebhookDeliveryView(**row)

@@ -288,20 +288,37 @@ class DeliveryLedger:
         )
         return [_delivery(row) for row in rows]
 
-    async def record_contact(self, application_code: str, contact: application_pb2.Contact) -> None:
-        """The applicant's contact as submitted (the mobile stays sealed)."""
+    async def record_contact(
+        self,
+        application_code: str,
+        contact: application_pb2.Contact,
+        competent_region: str = "",
+    ) -> None:
+        """The applicant's contact as submitted (the mobile stays sealed), and the
+        division competent for the application."""
         await self._pool.execute(
             """
             INSERT INTO notify.contacts (application_code, mobile_sealed, mobile_masked,
-                channels, language)
-            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (application_code) DO NOTHING
+                channels, language, competent_region)
+            VALUES ($1, $2, $3, $4, $5, nullif($6, ''))
+            ON CONFLICT (application_code) DO NOTHING
             """,
             application_code,
             contact.mobile.sealed,
             contact.mobile.masked,
             list(contact.channels),
             contact.language,
+            competent_region,
         )
+
+    async def region_of(self, application_code: str) -> str:
+        """The division competent for an application (its code's first six digits when
+        its submission came before regions were recorded, or has not come)."""
+        region = await self._pool.fetchval(
+            "SELECT competent_region FROM notify.contacts WHERE application_code = $1",
+            application_code,
+        )
+        return region or application_code[:6]
 
     async def record_agent_contact(
         self, application_code: str, agent: application_pb2.Agent

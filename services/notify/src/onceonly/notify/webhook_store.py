@@ -288,10 +288,16 @@ class WebhookStore:
         return [dict(row) for row in rows]
 
     async def replay(
-        self, delivery_id: Any, *, give_up_after: timedelta, integrator_id: str | None = None
+        self,
+        delivery_id: Any,
+        *,
+        give_up_after: timedelta,
+        integrator_id: str | None = None,
+        region_prefix: str | None = None,
     ) -> dict[str, Any] | None:
         """Send a delivery again, whatever its status, with a fresh retry window; with
-        `integrator_id`, only one of that integrator's. (The one way a ledger row goes
+        `integrator_id`, only one of that integrator's; with `region_prefix`, only one
+        of an application decided in that division (行政区划). (The one way a ledger row goes
         back to pending: an operator or the integrator asked for it.)"""
         row = await self._pool.fetchrow(
             """
@@ -300,6 +306,10 @@ class WebhookStore:
                 replays = replays + 1, completed_at = NULL, sending_since = NULL
             WHERE id = $1 AND channel = 'webhook'
               AND ($3::text IS NULL OR recipient_hash = $3)
+              AND ($4::text IS NULL OR starts_with(coalesce(
+                      (SELECT c.competent_region FROM notify.contacts c
+                        WHERE c.application_code = notify.deliveries.application_code),
+                      left(application_code, 6)), $4))
             RETURNING id, event_id, recipient_hash AS integrator_id, application_code,
                 cause_event_type, status, attempts, payload, next_attempt_at, give_up_at,
                 http_status, last_error, replays, created_at, completed_at
@@ -307,5 +317,6 @@ class WebhookStore:
             delivery_id,
             give_up_after,
             integrator_id,
+            region_prefix,
         )
         return dict(row) if row is not None else None

@@ -87,6 +87,10 @@ def staff_add(
     name: Annotated[str, typer.Option(help="the name shown in the console")],
     department: Annotated[str, typer.Option(help="department or office code")],
     role: Annotated[list[str], typer.Option(help="reviewer, department_head, window, ...")],
+    region: Annotated[
+        str,
+        typer.Option(help="the division worked for (GB/T 2260 code); none: the whole province"),
+    ] = "",
 ) -> None:
     """Add a staff member to the console's staff directory, or replace one (a new
     password unlocks it). The password is read from standard input (one line), never
@@ -95,6 +99,7 @@ def staff_add(
     import sys
 
     from onceonly.catalogue import is_department
+    from onceonly.catalogue.jurisdictions import default_jurisdictions
     from onceonly.platform.auth import DEPARTMENT_ROLES
     from onceonly.platform.db import create_pool, prepare_database
     from onceonly.platform.staff_directory import StaffDirectory
@@ -102,6 +107,8 @@ def staff_add(
     settings = load_settings(TrackingSettings)
     if set(role) & set(DEPARTMENT_ROLES) and not is_department(department):
         raise typer.BadParameter(f"{department} is not a department of the catalogue")
+    if region and region not in default_jurisdictions():
+        raise typer.BadParameter(f"no division {region!r} in the province's jurisdictions")
     password = sys.stdin.readline().rstrip("\n")
 
     async def run() -> None:
@@ -114,6 +121,7 @@ def staff_add(
                 department_code=department,
                 roles=tuple(role),
                 password=password,
+                region=region,
             )
         finally:
             await pool.close()
@@ -122,7 +130,8 @@ def staff_add(
         asyncio.run(run())
     except ValueError as refused:
         raise typer.BadParameter(str(refused)) from None
-    typer.echo(f"staff {staff_id} may sign in to the console as {', '.join(role)}")
+    scope = f" in {region}" if region else ""
+    typer.echo(f"staff {staff_id} may sign in to the console as {', '.join(role)}{scope}")
 
 
 @cli.command()

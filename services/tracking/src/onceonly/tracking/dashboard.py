@@ -125,7 +125,9 @@ a.code { color: #1a4fa0; cursor: pointer; }
 <section>
   <h2 data-i18n="browse">办件检索</h2>
   <div class="filters">
-    <label><span data-i18n="region">区划代码</span> <input id="f-region" size="9"></label>
+    <label><span data-i18n="region">区划代码</span>
+      <input id="f-region" size="12" list="divisions"></label>
+    <datalist id="divisions"></datalist>
     <label><span data-i18n="department">部门</span> <select id="f-department"></select></label>
     <label><span data-i18n="matter">事项</span> <select id="f-matter"></select></label>
     <label><span data-i18n="level">监察</span> <select id="f-level">
@@ -534,6 +536,9 @@ function renderChoices() {
     }
     select.value = chosen;
   }
+  // Divisions by name: typing 西湖 offers 杭州市西湖区, and choosing it fills in its code.
+  $("divisions").replaceChildren(...Object.keys(shown.catalogue.divisions || {}).sort().map(
+    (code) => new Option(nameOf("divisions", code), code)));
 }
 
 function applyLanguage() {

@@ -214,3 +214,5 @@ class SearchView(BaseModel):
 class CatalogueNamesView(BaseModel):
     matters: dict[str, NamedView]
     departments: dict[str, NamedView]
+    # The divisions within the caller's, by code, with their full names (杭州市西湖区).
+    divisions: dict[str, NamedView] = {}

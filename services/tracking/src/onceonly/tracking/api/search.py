@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from onceonly.catalogue import default_catalogue
 from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.catalogue.jurisdictions import default_jurisdictions
-from onceonly.platform.auth import sees_every_application
+from onceonly.platform.auth import in_region, sees_every_application
 from onceonly.platform.http import Problem
 from onceonly.platform.request_rules import BoundedDatetime
 from onceonly.tracking.api.dependencies import Pool, Staff
@@ -97,11 +97,23 @@ async def find_applications(
 @router.get(
     "/v1/catalogue/names",
     response_model=CatalogueNamesView,
-    summary="The names of the catalogue's matters and departments (zh, en), for the console",
+    summary="The names of the catalogue's matters and departments, and of the divisions"
+    " within the caller's (zh, en), for the console",
 )
-async def catalogue_names(_: Staff) -> CatalogueNamesView:
+async def catalogue_names(who: Staff) -> CatalogueNamesView:
     catalogue = default_catalogue()
+    jurisdictions = default_jurisdictions()
     return CatalogueNamesView(
+        # 行政区划: what the staff member may filter by (their division and under it).
+        divisions={
+            d.code: NamedView(
+                code=d.code,
+                name_zh=jurisdictions.name(d.code, "zh"),
+                name_en=jurisdictions.name(d.code, "en"),
+            )
+            for d in jurisdictions.divisions
+            if in_region(who, d.code)
+        },
         matters={
             m.code: NamedView(code=m.code, name_zh=m.name_zh, name_en=m.name_en)
             for m in catalogue.matters

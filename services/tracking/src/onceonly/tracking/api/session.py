@@ -34,6 +34,8 @@ class SessionView(BaseModel):
     staff_id: str
     department_code: str
     roles: list[str]
+    # The division worked for (what lies under it is in scope); "" the whole province.
+    region: str = ""
     display_name: str | None = None
     expires_at: datetime | None = None
 
@@ -61,6 +63,7 @@ async def sign_in(body: SignIn, response: Response, pool: Pool, state: State) ->
         department_code=member.department_code,
         roles=member.roles,
         ttl=timedelta(hours=hours),
+        region=member.region,
     )
     response.set_cookie(
         SESSION_COOKIE,
@@ -75,6 +78,7 @@ async def sign_in(body: SignIn, response: Response, pool: Pool, state: State) ->
         staff_id=member.staff_id,
         department_code=member.department_code,
         roles=list(member.roles),
+        region=member.region,
         display_name=member.display_name,
         expires_at=datetime.now(UTC) + timedelta(hours=hours),
     )
@@ -83,7 +87,10 @@ async def sign_in(body: SignIn, response: Response, pool: Pool, state: State) ->
 @router.get("", response_model=SessionView, summary="Who is signed in", responses={401: {}})
 async def current(who: Staff) -> SessionView:
     return SessionView(
-        staff_id=who.staff_id, department_code=who.department_code, roles=list(who.roles)
+        staff_id=who.staff_id,
+        department_code=who.department_code,
+        roles=list(who.roles),
+        region=who.region,
     )
 
 
