@@ -6,8 +6,10 @@ import pytest
 
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.envelope import new_envelope
+from onceonly.platform.testing import fresh_database, migrated_pool
 from onceonly.tracking.figures import reference_figures
 from onceonly.tracking.figures_store import FiguresStore
+from onceonly.tracking.store import TrackingStore
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +64,47 @@ async def test_sql_figures_equal_the_reference(pool, store, month, start, end) -
         assert (matter.rectification_rate, matter.open_rectifications) == (0.75, 2)
         assert (matter.cases_opened, matter.cases_closed, matter.cases_closed_late) == (5, 2, 1)
         assert (matter.open_cases, matter.open_cases_escalated) == (3, 2)
+
+
+# 行政区划: where each of the month's applications is decided, in turn (two counties of
+# Hangzhou, the city itself, a county of Ningbo, a township of Xihu).
+DECIDED_IN = ["330106", "330102", "330100", "330212", "330106001"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "divisions"),
+    [
+        (None, {"330100", "330200"}),  # the province's cities
+        ("330100", {"330100", "330102", "330106"}),  # Hangzhou's counties, and itself
+        ("330106", {"330106", "330106001"}),  # Xihu's township, and itself
+    ],
+)
+async def test_sql_figures_by_division_equal_the_reference(
+    database_url, month, scope, divisions
+) -> None:
+    # A database of its own: divisions are shared by every test's applications.
+    submissions = [e for e in month.recorded if e.message.DESCRIPTOR.name == "ApplicationSubmitted"]
+    for n, entry in enumerate(submissions):
+        entry.message.competent_region = DECIDED_IN[n % len(DECIDED_IN)]
+    async with (
+        fresh_database(database_url) as dsn,
+        migrated_pool(dsn, component="tracking", package="onceonly.tracking", max_size=4) as pool,
+    ):
+        await record_month(TrackingStore(pool), month)
+        expected = reference_figures(
+            month.recorded,
+            start=START,
+            end=END,
+            group_by="division",
+            calendar=default_calendar(),
+            scope=scope,
+        )
+        found = await FiguresStore(pool).figures(
+            start=START, end=END, group_by="division", region=scope
+        )
+    assert set(found) == set(expected) == divisions
+    for division in divisions:
+        assert found[division].as_json() == expected[division].as_json(), division
+    # Every application counts once, under one division.
+    if scope is None:
+        assert sum(figures.received for figures in found.values()) == len(submissions)

@@ -217,3 +217,25 @@ async def test_the_console_offers_the_divisions_in_scope_by_name(tracking) -> No
     assert "330100" in hangzhou and "330106001" in hangzhou
     assert not any(code.startswith("3302") for code in hangzhou)
     assert sorted(await divisions(XIHU_CLERK)) == ["330106", "330106001", "330106002"]
+
+
+async def test_figures_by_division_in_one_answer(tracking) -> None:
+    async def by_division(headers: dict[str, str], **params: object) -> dict[str, int]:
+        answer = await tracking.client.get(
+            "/v1/supervision/figures",
+            params={
+                "from": "2000-01-01T00:00:00",
+                "to": "2099-01-01T00:00:00",
+                "group_by": "division",
+                **params,
+            },
+            headers=headers,
+        )
+        assert answer.status_code == 200, answer.text
+        return {group["group"]: group["received"] for group in answer.json()["groups"]}
+
+    # The province's cities (Hangzhou's with the one recorded before jurisdictions).
+    assert await by_division(PROVINCE) == {"330100": 3, "330200": 1}
+    # A city supervisor's counties: the old one counts under the city itself.
+    assert await by_division(HANGZHOU) == {"330100": 1, "330102": 1, "330106": 1}
+    assert await by_division(PROVINCE, region="330200") == {"330212": 1}

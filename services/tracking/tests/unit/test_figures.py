@@ -6,7 +6,13 @@ import pytest
 
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.events.v1 import approval_pb2
-from onceonly.tracking.figures import Recorded, percentile_cont, reference_figures
+from onceonly.tracking.figures import (
+    Recorded,
+    division_below,
+    percentile_cont,
+    reference_figures,
+    within_scope,
+)
 
 START = datetime(2030, 6, 1, tzinfo=UTC)
 END = datetime(2030, 7, 1, tzinfo=UTC)
@@ -137,3 +143,22 @@ def test_working_day_clocks_count_working_days(events) -> None:
     for figures in (by_matter[matter], by_department[department]):
         assert (figures.completed, figures.on_time, figures.overdue) == (1, 1, 0)
         assert figures.average_days == 4
+
+
+@pytest.mark.parametrize(
+    ("decided_in", "scope", "division"),
+    [
+        ("330106", None, "330100"),  # the province's cities
+        ("330106001", "330000", "330100"),
+        ("330000", None, "330000"),  # a matter of the province itself
+        ("330106", "330100", "330106"),  # a city's counties
+        ("330106001", "330100", "330106"),
+        ("330100", "330100", "330100"),  # decided by the city itself
+        ("330106001", "330106", "330106001"),  # a county's townships
+        ("330106", "330106", "330106"),
+    ],
+)
+def test_the_division_below_a_scope(decided_in, scope, division) -> None:
+    assert division_below(decided_in, scope) == division
+    assert within_scope(decided_in, scope)
+    assert not within_scope("110101", scope or "330000")  # Beijing

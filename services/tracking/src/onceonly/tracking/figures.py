@@ -61,10 +61,11 @@ from google.protobuf.message import Message
 from onceonly.approval import ApprovalStatus, SupervisionLevel, TaskView
 from onceonly.catalogue.calendar import WorkingCalendar
 from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
+from onceonly.platform.auth import region_prefix
 from onceonly.tracking.clock_days import Interval, actual_days
 from onceonly.tracking.status import apply_event
 
-GroupBy = Literal["department", "matter"]
+GroupBy = Literal["department", "matter", "division"]
 DECIMALS = 3
 _DECIDING = (approval_pb2.DECISION_OUTCOME_APPROVED, approval_pb2.DECISION_OUTCOME_REJECTED)
 _LEGAL = supervision_pb2.SUPERVISION_LEVEL_LEGAL
@@ -278,11 +279,29 @@ def has_figures(figures: GroupFigures) -> bool:
     )
 
 
+def division_below(decided_in: str, scope: str | None) -> str:
+    """行政区划: the division one level below `scope` (None: the province) that an
+    application decided in `decided_in` counts under: a province's cities, a city's
+    counties, a county's townships. One decided at the scope's own level (a matter of
+    the city's) counts under the scope itself."""
+    prefix = len(region_prefix(scope)) if scope else 2
+    if prefix == 2:
+        return decided_in[:4] + "00"
+    if prefix == 4:
+        return decided_in[:6]
+    return decided_in
+
+
+def within_scope(decided_in: str, scope: str | None) -> bool:
+    return scope is None or decided_in.startswith(region_prefix(scope))
+
+
 @dataclass(slots=True)
 class Case:
     """A rectification or a supervision case, as the figures count it."""
 
     group: str = ""
+    application_code: str = ""
     opened_at: datetime | None = None
     done_at: datetime | None = None  # answered (a rectification), closed (a case)
     late: bool = False
@@ -333,9 +352,13 @@ def reference_figures(
     end: datetime,
     group_by: GroupBy,
     calendar: WorkingCalendar,
+    scope: str | None = None,
 ) -> dict[str, GroupFigures]:
-    """The figures of every group with anything to show, by group key."""
+    """The figures of every group with anything to show, by group key; by division, of
+    the applications decided within `scope` (None: the province), by the division below
+    it that decides each."""
     statuses: dict[str, ApprovalStatus] = {}
+    decided_in: dict[str, str] = {}
     apps: dict[str, Unit] = {}
     tasks: dict[tuple[str, str], Unit] = {}
     ratings: list[tuple[str, datetime, int]] = []
@@ -352,6 +375,8 @@ def reference_figures(
         match message:
             case application_pb2.ApplicationSubmitted():
                 app.started_at = _first(app.started_at, time)
+                if message.competent_region:
+                    decided_in[code] = message.competent_region
             case approval_pb2.ApplicationAccepted():
                 if message.HasField("clock") and message.clock.committed_days:
                     app.committed_days = message.clock.committed_days
@@ -379,6 +404,7 @@ def reference_figures(
                     opened.group = (
                         message.department_code if group_by == "department" else message.matter_code
                     )
+                    opened.application_code = code
                 opened.opened_at = _first(opened.opened_at, time)
             case supervision_pb2.RectificationAnswered():
                 answered = _case_of(rectifications, message)
@@ -430,12 +456,25 @@ def reference_figures(
             task.level = SupervisionLevel.NONE if status.finished else view.open_level
             task.pauses = _pauses(view)
 
-    units = list(apps.values()) if group_by == "matter" else list(tasks.values())
+    if group_by == "division":
+        # Before jurisdictions, an application's code began with its division.
+        region_of = {code: decided_in.get(code, code[:6]) for code in apps}
+        apps = {code: app for code, app in apps.items() if within_scope(region_of[code], scope)}
+        for code, app in apps.items():
+            app.group = division_below(region_of[code], scope)
+        for kind in (rectifications, cases):
+            for case_code, case in list(kind.items()):
+                where = decided_in.get(case.application_code, case.application_code[:6])
+                if within_scope(where, scope):
+                    case.group = division_below(where, scope)
+                else:
+                    del kind[case_code]
+    units = list(tasks.values()) if group_by == "department" else list(apps.values())
     result = aggregate(units, start=start, end=end, calendar=calendar)
 
     groups_of: dict[str, set[str]] = defaultdict(set)
     for code, app in apps.items():
-        if group_by == "matter":
+        if group_by != "department":
             groups_of[code].add(app.group)
     for code, department in tasks if group_by == "department" else ():
         groups_of[code].add(department)

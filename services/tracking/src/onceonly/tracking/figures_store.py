@@ -48,7 +48,7 @@ _CLOCK_LIMITS = """
 # One row per application ($3: the supplement-requesting outcomes). The projection's
 # level is already 'none' for a finished application.
 _APPLICATION_UNITS = """
-    SELECT coalesce(s.matter_code, '') AS group_key, a.application_code, a.started_at,
+    SELECT {app_group} AS group_key, a.application_code, a.started_at,
            a.finished_at, a.committed_days, a.supplemented,
            coalesce(s.supervision_level, 'none') AS level,
            a.clock_started_at, a.day_kind,
@@ -188,21 +188,22 @@ _RECTIFICATIONS = """
              coalesce(bool_or(coalesce((summary ->> 'late')::boolean, false)) FILTER (
                  WHERE ce_type = 'onceonly.events.v1.RectificationAnswered'), false) AS late,
              (array_agg(coalesce(summary ->> '{group}', '') ORDER BY seq) FILTER (
-                 WHERE ce_type = 'onceonly.events.v1.RectificationOpened'))[1] AS group_key
+                 WHERE ce_type = 'onceonly.events.v1.RectificationOpened'))[1] AS group_key,
+             min(application_code) AS application_code
         FROM tracking.timeline
        WHERE ce_type IN ('onceonly.events.v1.RectificationOpened',
                          'onceonly.events.v1.RectificationAnswered')
          AND {in_region}
        GROUP BY 1
     )
-    SELECT group_key,
+    SELECT {case_group} AS group_key,
            count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2) AS rectifications,
            count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2 AND done_at IS NOT NULL)
                AS rectified,
            count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2 AND done_at IS NOT NULL
                               AND NOT late) AS rectified_on_time,
            count(*) FILTER (WHERE done_at IS NULL) AS open_rectifications
-      FROM r
+      FROM r LEFT JOIN tracking.application_status s USING (application_code)
      WHERE opened_at IS NOT NULL
      GROUP BY 1
 """
@@ -220,7 +221,8 @@ _CASES = """
              coalesce(max((summary ->> 'level')::int) FILTER (
                  WHERE ce_type <> 'onceonly.events.v1.SupervisionCaseOpened'), 1) AS level,
              (array_agg(coalesce(summary ->> '{group}', '') ORDER BY seq) FILTER (
-                 WHERE ce_type = 'onceonly.events.v1.SupervisionCaseOpened'))[1] AS group_key
+                 WHERE ce_type = 'onceonly.events.v1.SupervisionCaseOpened'))[1] AS group_key,
+             min(application_code) AS application_code
         FROM tracking.timeline
        WHERE ce_type IN ('onceonly.events.v1.SupervisionCaseOpened',
                          'onceonly.events.v1.SupervisionCaseEscalated',
@@ -228,17 +230,31 @@ _CASES = """
          AND {in_region}
        GROUP BY 1
     )
-    SELECT group_key,
+    SELECT {case_group} AS group_key,
            count(*) FILTER (WHERE opened_at >= $1 AND opened_at < $2) AS cases_opened,
            count(*) FILTER (WHERE done_at >= $1 AND done_at < $2) AS cases_closed,
            count(*) FILTER (WHERE done_at >= $1 AND done_at < $2 AND late) AS cases_closed_late,
            count(*) FILTER (WHERE done_at IS NULL) AS open_cases,
            count(*) FILTER (WHERE done_at IS NULL AND level > 1) AS open_cases_escalated
-      FROM c
+      FROM c LEFT JOIN tracking.application_status s USING (application_code)
      WHERE opened_at IS NOT NULL
      GROUP BY 1
 """
-_CASE_GROUP = {"department": "department_code", "matter": "matter_code"}
+_CASE_GROUP = {"department": "department_code", "matter": "matter_code", "division": ""}
+
+
+def _division_below(code: str, scope: str | None) -> str:
+    """SQL of the division below `scope` that decides the application `code` (a column;
+    `s` its status row): figures.division_below, as constant SQL per level."""
+    decided_in = f"coalesce(s.competent_region, left({code}, 6))"
+    prefix = len(region_prefix(scope)) if scope else 2
+    if prefix == 2:
+        return f"left({decided_in}, 4) || '00'"
+    if prefix == 4:
+        return f"left({decided_in}, 6)"
+    return decided_in
+
+
 _RECTIFICATION_FIGURES = ("rectifications", "rectified", "rectified_on_time", "open_rectifications")
 _CASE_FIGURES = (
     "cases_opened",
@@ -261,13 +277,24 @@ class FiguresStore:
     ) -> dict[str, GroupFigures]:
         """The figures of every group with anything to show in [start, end), by group;
         with `region`, of the applications decided in that division and under it (a
-        city's figures are its counties' added up)."""
-        if group_by == "matter":
-            units, groups = _APPLICATION_UNITS, _MATTER_OF
-            extra: list[Any] = [_SUPPLEMENT]
-        else:
+        city's figures are its counties' added up). By division: by the division below
+        `region` (the province's cities without one) that decides each application."""
+        case_group = "group_key"
+        if group_by == "department":
             units, groups = _TASK_UNITS, _DEPARTMENTS_OF
-            extra = [_values(FINISHED), _values(TASK_FINISHED), _DECIDING]
+            extra: list[Any] = [_values(FINISHED), _values(TASK_FINISHED), _DECIDING]
+        else:
+            app_group = "coalesce(s.matter_code, '')"
+            groups = _MATTER_OF
+            if group_by == "division":
+                app_group = _division_below("a.application_code", region)
+                case_group = _division_below("application_code", region)
+                groups = (
+                    f"SELECT application_code, {_division_below('application_code', region)}"  # noqa: S608 - constants
+                    " AS group_key FROM tracking.application_status s"
+                )
+            units = _APPLICATION_UNITS.replace("{app_group}", app_group)
+            extra = [_SUPPLEMENT]
 
         def scoped(column: str, first: int) -> tuple[str, list[str]]:
             # `column` among the region's applications (its prefix parameter `first`).
@@ -288,13 +315,16 @@ class FiguresStore:
                 _RATINGS.format(groups=groups, in_region=in_rated), start, end, *region_args
             )
             rectified = await conn.fetch(
-                _RECTIFICATIONS.format(group=field, in_region=in_cases),
+                _RECTIFICATIONS.format(group=field, in_region=in_cases, case_group=case_group),
                 start,
                 end,
                 *region_args,
             )
             supervised = await conn.fetch(
-                _CASES.format(group=field, in_region=in_cases), start, end, *region_args
+                _CASES.format(group=field, in_region=in_cases, case_group=case_group),
+                start,
+                end,
+                *region_args,
             )
         result = {
             group: figures

@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1/supervision", responses={401: {}, 403: {}})
 @router.get(
     "/figures",
     response_model=FiguresView,
-    summary="Supervision figures (电子监察) per department or matter over [from, to)",
+    summary="Supervision figures (电子监察) per department, matter or division over [from, to)",
     description="Definitions in onceonly.tracking.figures; days are each clock's own"
     " kind (working or natural), its pauses left out. A time without a zone is China"
     " Standard Time; both from 1970-01-01T00:00 to 2100-01-01T00:00. Open alerts are counted as"
@@ -44,7 +44,14 @@ async def get_figures(
     figures: Figures,
     start: Annotated[BoundedDatetime, Query(alias="from")],
     end: Annotated[BoundedDatetime, Query(alias="to")],
-    group_by: Literal["department", "matter"] = "department",
+    group_by: Annotated[
+        Literal["department", "matter", "division"],
+        Query(
+            description="division: one group per division below `region` (the province's"
+            " cities without one; a city's counties, a county's townships), by where each"
+            " application is decided"
+        ),
+    ] = "department",
     region: Annotated[
         str | None,
         Query(
