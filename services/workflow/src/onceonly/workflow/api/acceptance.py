@@ -6,14 +6,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from onceonly.workflow.api.dependencies import (
-    TASK_CHANGE_RESPONSES,
-    AtWindow,
-    Code,
-    Staff,
-    Workflows,
-    acting,
-)
+from onceonly.workflow.api.dependencies import TASK_CHANGE_RESPONSES, WindowChange
 from onceonly.workflow.api.models import AcceptanceReview, AcceptanceReviewView
 from onceonly.workflow.shared import AcceptanceReviewInput
 from onceonly.workflow.workflows import JointApproval
@@ -26,15 +19,13 @@ router = APIRouter(responses=TASK_CHANGE_RESPONSES)
     response_model=AcceptanceReviewView,
     summary="Accept, or refuse with a written decision (window staff)",
 )
-async def review_acceptance(
-    who: Staff, code: Code, application: AtWindow, body: AcceptanceReview, workflows: Workflows
-) -> AcceptanceReviewView:
+async def review_acceptance(change: WindowChange, body: AcceptanceReview) -> AcceptanceReviewView:
     request = AcceptanceReviewInput(
         accept=body.decision == "accept",
         reason=body.reason,
         legal_basis=body.legal_basis,
         appeal_route=body.appeal_route,
-        **acting(who),
+        **change.acting,
     )
-    result = await workflows.update(application, JointApproval.review_acceptance, request)
+    result = await change.update(JointApproval.review_acceptance, request)
     return AcceptanceReviewView(**asdict(result))

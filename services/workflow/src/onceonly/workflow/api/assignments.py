@@ -2,16 +2,7 @@
 
 from fastapi import APIRouter
 
-from onceonly.workflow.api.dependencies import (
-    TASK_CHANGE_RESPONSES,
-    TASK_PATH,
-    Code,
-    Department,
-    OwnTask,
-    Staff,
-    Workflows,
-    acting,
-)
+from onceonly.workflow.api.dependencies import TASK_CHANGE_RESPONSES, TASK_PATH, OwnTaskChange
 from onceonly.workflow.api.models import AssignmentRequest, TaskActionView
 from onceonly.workflow.shared import AssignmentInput
 from onceonly.workflow.workflows import JointApproval
@@ -24,17 +15,7 @@ router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
     response_model=TaskActionView,
     summary="Claim my department's task, or (department head) assign it to a reviewer",
 )
-async def assign(
-    who: Staff,
-    code: Code,
-    department: Department,
-    application: OwnTask,
-    body: AssignmentRequest,
-    workflows: Workflows,
-) -> TaskActionView:
-    request = AssignmentInput(
-        department_code=department,
-        assignee=body.assignee or who.staff_id,
-        **acting(who),
-    )
-    return await workflows.task_action(application, JointApproval.assign, request)
+async def assign(change: OwnTaskChange, body: AssignmentRequest) -> TaskActionView:
+    assignee = body.assignee or change.who.staff_id
+    request = AssignmentInput(department_code=change.department, assignee=assignee, **change.acting)
+    return await change.task_action(JointApproval.assign, request)

@@ -10,8 +10,6 @@ rectifications are worked by reviewers and the department head, a case is answer
 the head (督办 is addressed to the head of the body).
 """
 
-import base64
-import binascii
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -22,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from onceonly.platform.auth import StaffIdentity
 from onceonly.platform.http import Problem
 from onceonly.workflow.api.dependencies import Staff, State, Workflows, acting
+from onceonly.workflow.api.paging import cursor_after, position
 from onceonly.workflow.api.workflow_client import ApplicationReach, not_found
 from onceonly.workflow.case_list import PostgresCaseList
 from onceonly.workflow.case_shared import (
@@ -167,27 +166,6 @@ class ResponseIn(_Body):
     _response = field_validator("response")(_not_blank)
 
 
-def _cursor(item: dict[str, Any]) -> str:
-    opened: datetime = item["_opened_at"]
-    raw = f"{opened.isoformat()}|{item['case_code']}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    try:
-        opened, _, code = base64.urlsafe_b64decode(cursor).decode().partition("|")
-        return datetime.fromisoformat(opened), code
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Problem(
-            422,
-            "Invalid cursor",
-            "cursor: not a cursor this list gave out.",
-            errors=[{"field": "cursor", "code": "invalid_cursor"}],
-        ) from None
-
-
 async def _page(
     cases: PostgresCaseList,
     kind: str,
@@ -198,10 +176,12 @@ async def _page(
     limit: int,
 ) -> tuple[list[dict[str, Any]], str | None]:
     rows = await cases.page(
-        kind, who.department_code, status=status, after=_after(cursor), limit=limit + 1
+        kind, who.department_code, status=status, after=position(cursor), limit=limit + 1
     )
     page = rows[:limit]
-    return page, _cursor(page[-1]) if len(rows) > limit else None
+    if len(rows) <= limit:
+        return page, None
+    return page, cursor_after(page[-1]["_opened_at"], page[-1]["case_code"])
 
 
 def _shown(item: dict[str, Any]) -> dict[str, Any]:

@@ -4,16 +4,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from onceonly.workflow.api.dependencies import (
-    TASK_CHANGE_RESPONSES,
-    TASK_PATH,
-    Code,
-    Department,
-    OwnTask,
-    Staff,
-    Workflows,
-    acting,
-)
+from onceonly.workflow.api.dependencies import TASK_CHANGE_RESPONSES, TASK_PATH, OwnTaskChange
 from onceonly.workflow.api.models import DecisionRequest, DecisionView
 from onceonly.workflow.shared import DecisionInput
 from onceonly.workflow.workflows import JointApproval
@@ -26,20 +17,12 @@ router = APIRouter(prefix=TASK_PATH, responses=TASK_CHANGE_RESPONSES)
     response_model=DecisionView,
     summary="Record my department's decision on its task",
 )
-async def decide(
-    who: Staff,
-    code: Code,
-    department: Department,
-    application: OwnTask,
-    body: DecisionRequest,
-    workflows: Workflows,
-) -> DecisionView:
+async def decide(change: OwnTaskChange, body: DecisionRequest) -> DecisionView:
     decision = DecisionInput(
-        department_code=department,
+        department_code=change.department,
         outcome=body.outcome,
         reason=body.reason,
         missing_materials=body.missing_materials,
-        **acting(who),
+        **change.acting,
     )
-    result = await workflows.update(application, JointApproval.decide, decision)
-    return DecisionView(**asdict(result))
+    return DecisionView(**asdict(await change.update(JointApproval.decide, decision)))

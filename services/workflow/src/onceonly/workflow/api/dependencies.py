@@ -6,7 +6,7 @@ payload codec, the settings, the days left of a task, and the path parameters.
 database pool and the Temporal client. Routes reach it only through these dependencies.
 """
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,6 +21,7 @@ from onceonly.platform.auth import StaffIdentity, in_region, sees_every_applicat
 from onceonly.platform.kafka import build_producer
 from onceonly.platform.kafka_ports import Producer
 from onceonly.workflow.access import may_reach, may_review
+from onceonly.workflow.api.models import TaskActionView
 from onceonly.workflow.api.workflow_client import (
     DEPARTMENT_PATTERN,
     ApplicationReach,
@@ -225,3 +226,59 @@ LeadTask = Annotated[ApplicationReach, Depends(task_for_lead)]
 # One department's task of an application, and what a change to it may answer.
 TASK_PATH = "/v1/applications/{code}/tasks/{department}"
 TASK_CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {403: {}, 404: {}, 409: {}, 422: {}}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change that the signed-in staff member asks of an application's workflow (a
+    Temporal Update): who acts, on which application they may reach, and which
+    department's task when the path names one."""
+
+    who: StaffIdentity
+    application: ApplicationReach
+    workflows: ApplicationWorkflows
+    department: str = ""
+
+    @property
+    def acting(self) -> dict[str, Any]:
+        return acting(self.who)
+
+    async def update(self, update: Callable[..., Awaitable[Any]], argument: Any) -> Any:
+        return await self.workflows.update(self.application, update, argument)
+
+    async def task_action(
+        self, update: Callable[..., Awaitable[Any]], argument: Any
+    ) -> TaskActionView:
+        return await self.workflows.task_action(self.application, update, argument)
+
+
+# `code` and `department` are named first so that the OpenAPI document lists the path's
+# parameters in its order.
+async def own_task_change(
+    code: Code, department: Department, who: Staff, application: OwnTask, workflows: Workflows
+) -> Change:
+    return Change(who, application, workflows, department)
+
+
+async def lead_task_change(
+    code: Code, department: Department, who: Staff, application: LeadTask, workflows: Workflows
+) -> Change:
+    return Change(who, application, workflows, department)
+
+
+async def application_change(
+    code: Code, who: Staff, application: Application, workflows: Workflows
+) -> Change:
+    return Change(who, application, workflows)
+
+
+async def window_change(
+    code: Code, who: Staff, application: AtWindow, workflows: Workflows
+) -> Change:
+    return Change(who, application, workflows)
+
+
+OwnTaskChange = Annotated[Change, Depends(own_task_change)]
+LeadTaskChange = Annotated[Change, Depends(lead_task_change)]
+ApplicationChange = Annotated[Change, Depends(application_change)]
+WindowChange = Annotated[Change, Depends(window_change)]

@@ -2,16 +2,7 @@
 
 from fastapi import APIRouter
 
-from onceonly.workflow.api.dependencies import (
-    TASK_CHANGE_RESPONSES,
-    TASK_PATH,
-    Code,
-    Department,
-    OwnTask,
-    Staff,
-    Workflows,
-    acting,
-)
+from onceonly.workflow.api.dependencies import TASK_CHANGE_RESPONSES, TASK_PATH, OwnTaskChange
 from onceonly.workflow.api.models import ExtensionDecision, ExtensionRequest, TaskActionView
 from onceonly.workflow.shared import ExtensionDecisionInput, ExtensionRequestInput
 from onceonly.workflow.workflows import JointApproval
@@ -20,21 +11,11 @@ router = APIRouter(prefix=TASK_PATH + "/extension", responses=TASK_CHANGE_RESPON
 
 
 @router.post("", response_model=TaskActionView, summary="Ask for more days on my task")
-async def request_extension(
-    who: Staff,
-    code: Code,
-    department: Department,
-    application: OwnTask,
-    body: ExtensionRequest,
-    workflows: Workflows,
-) -> TaskActionView:
+async def request_extension(change: OwnTaskChange, body: ExtensionRequest) -> TaskActionView:
     request = ExtensionRequestInput(
-        department_code=department,
-        days=body.days,
-        reason=body.reason,
-        **acting(who),
+        department_code=change.department, days=body.days, reason=body.reason, **change.acting
     )
-    return await workflows.task_action(application, JointApproval.request_extension, request)
+    return await change.task_action(JointApproval.request_extension, request)
 
 
 @router.post(
@@ -42,18 +23,11 @@ async def request_extension(
     response_model=TaskActionView,
     summary="Approve or refuse the extension asked for (department head)",
 )
-async def decide_extension(
-    who: Staff,
-    code: Code,
-    department: Department,
-    application: OwnTask,
-    body: ExtensionDecision,
-    workflows: Workflows,
-) -> TaskActionView:
+async def decide_extension(change: OwnTaskChange, body: ExtensionDecision) -> TaskActionView:
     request = ExtensionDecisionInput(
-        department_code=department,
+        department_code=change.department,
         approved=body.approved,
         note=body.note,
-        **acting(who),
+        **change.acting,
     )
-    return await workflows.task_action(application, JointApproval.decide_extension, request)
+    return await change.task_action(JointApproval.decide_extension, request)

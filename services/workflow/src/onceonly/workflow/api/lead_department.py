@@ -11,14 +11,9 @@ from onceonly.platform.http import Problem
 from onceonly.workflow.api.dependencies import (
     TASK_CHANGE_RESPONSES,
     TASK_PATH,
-    Application,
-    Code,
-    Department,
-    LeadTask,
+    ApplicationChange,
+    LeadTaskChange,
     MatterCatalogue,
-    Staff,
-    Workflows,
-    acting,
 )
 from onceonly.workflow.api.models import (
     DepartmentAddition,
@@ -39,20 +34,9 @@ router = APIRouter(responses=TASK_CHANGE_RESPONSES)
     response_model=TaskActionView,
     summary="Return a department's approved opinion for re-review (lead department)",
 )
-async def return_decision(
-    who: Staff,
-    code: Code,
-    department: Department,
-    application: LeadTask,
-    body: ReturnRequest,
-    workflows: Workflows,
-) -> TaskActionView:
-    request = ReturnInput(
-        department_code=department,
-        reason=body.reason,
-        **acting(who),
-    )
-    return await workflows.task_action(application, JointApproval.return_decision, request)
+async def return_decision(change: LeadTaskChange, body: ReturnRequest) -> TaskActionView:
+    request = ReturnInput(department_code=change.department, reason=body.reason, **change.acting)
+    return await change.task_action(JointApproval.return_decision, request)
 
 
 @router.post(
@@ -61,12 +45,7 @@ async def return_decision(
     summary="Add a department to a running application (lead department or supervision)",
 )
 async def add_department(
-    who: Staff,
-    code: Code,
-    application: Application,
-    body: DepartmentAddition,
-    workflows: Workflows,
-    catalogue: MatterCatalogue,
+    change: ApplicationChange, body: DepartmentAddition, catalogue: MatterCatalogue
 ) -> TaskActionView:
     if catalogue.department(body.department_code) is None:
         raise Problem(
@@ -77,11 +56,11 @@ async def add_department(
     request = DepartmentChangeInput(
         department_code=body.department_code,
         reason=body.reason,
-        **acting(who),
+        **change.acting,
         task_name=body.task_name,
         committed_days=body.committed_days,
     )
-    return await workflows.task_action(application, JointApproval.add_department, request)
+    return await change.task_action(JointApproval.add_department, request)
 
 
 @router.post(
@@ -89,20 +68,11 @@ async def add_department(
     response_model=TaskActionView,
     summary="Remove an undecided department (lead department or supervision)",
 )
-async def remove_department(
-    who: Staff,
-    code: Code,
-    department: Department,
-    application: LeadTask,
-    body: DepartmentRemoval,
-    workflows: Workflows,
-) -> TaskActionView:
+async def remove_department(change: LeadTaskChange, body: DepartmentRemoval) -> TaskActionView:
     request = DepartmentChangeInput(
-        department_code=department,
-        reason=body.reason,
-        **acting(who),
+        department_code=change.department, reason=body.reason, **change.acting
     )
-    return await workflows.task_action(application, JointApproval.remove_department, request)
+    return await change.task_action(JointApproval.remove_department, request)
 
 
 @router.post(
@@ -111,14 +81,10 @@ async def remove_department(
     summary="Call a joint on-site inspection of several departments (lead department)",
 )
 async def start_joint_inspection(
-    who: Staff,
-    code: Code,
-    application: Application,
-    body: JointInspectionRequest,
-    workflows: Workflows,
+    change: ApplicationChange, body: JointInspectionRequest
 ) -> JointInspectionView:
     request = JointInspectionInput(
-        department_codes=list(body.department_codes), note=body.note, **acting(who)
+        department_codes=list(body.department_codes), note=body.note, **change.acting
     )
-    result = await workflows.update(application, JointApproval.start_joint_inspection, request)
+    result = await change.update(JointApproval.start_joint_inspection, request)
     return JointInspectionView(**asdict(result))

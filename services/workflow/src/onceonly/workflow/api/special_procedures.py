@@ -9,16 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 
-from onceonly.workflow.api.dependencies import (
-    TASK_CHANGE_RESPONSES,
-    TASK_PATH,
-    Code,
-    Department,
-    OwnTask,
-    Staff,
-    Workflows,
-    acting,
-)
+from onceonly.workflow.api.dependencies import TASK_CHANGE_RESPONSES, TASK_PATH, OwnTaskChange
 from onceonly.workflow.api.models import SpecialProcedureRequest, TaskActionView
 from onceonly.workflow.shared import SpecialProcedureInput, TaskActionResult
 from onceonly.workflow.workflows import JointApproval
@@ -32,21 +23,14 @@ Update = Callable[[JointApproval, SpecialProcedureInput], Awaitable[TaskActionRe
 def _endpoint(update: Update) -> Endpoint:
     """The endpoint that asks the application's workflow for the Update `update`."""
 
-    async def endpoint(
-        who: Staff,
-        code: Code,
-        department: Department,
-        application: OwnTask,
-        body: SpecialProcedureRequest,
-        workflows: Workflows,
-    ) -> TaskActionView:
+    async def endpoint(change: OwnTaskChange, body: SpecialProcedureRequest) -> TaskActionView:
         request = SpecialProcedureInput(
-            department_code=department,
+            department_code=change.department,
             kind=body.kind.value,
             note=body.note,
-            **acting(who),
+            **change.acting,
         )
-        return await workflows.task_action(application, update, request)
+        return await change.task_action(update, request)
 
     return endpoint
 

@@ -5,8 +5,6 @@ Temporal query per order); sign for one, reply to it and record the caller's cal
 last word. Another department's order is the same 404 as an unknown one; a role that does
 not handle orders (the window) is a 403."""
 
-import base64
-import binascii
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
@@ -17,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from onceonly.platform.auth import StaffIdentity
 from onceonly.platform.http import Problem
 from onceonly.workflow.api.dependencies import Staff, State, Workflows, acting
+from onceonly.workflow.api.paging import cursor_after, position
 from onceonly.workflow.api.workflow_client import ApplicationReach, not_found
 from onceonly.workflow.work_order_list import PostgresWorkOrderList
 from onceonly.workflow.work_order_shared import CallbackInput, ReplyInput, SignInput, WorkOrderView
@@ -89,25 +88,6 @@ def _out(view: WorkOrderView) -> WorkOrderOut:
     return WorkOrderOut(**fields)
 
 
-def _cursor(view: WorkOrderView) -> str:
-    return base64.urlsafe_b64encode(f"{view.filed_at}|{view.order_code}".encode()).decode()
-
-
-def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    try:
-        filed_at, _, code = base64.urlsafe_b64decode(cursor).decode().partition("|")
-        return datetime.fromisoformat(filed_at), code
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Problem(
-            422,
-            "Invalid cursor",
-            "cursor: not a cursor this list gave out.",
-            errors=[{"field": "cursor", "code": "invalid_cursor"}],
-        ) from None
-
-
 @router.get("/v1/work-orders", response_model=WorkOrderPage, summary="My department's work orders")
 async def list_work_orders(
     who: Handler,
@@ -117,12 +97,14 @@ async def list_work_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> WorkOrderPage:
     rows = await orders.page(
-        who.department_code, status=status, after=_after(cursor), limit=limit + 1
+        who.department_code, status=status, after=position(cursor), limit=limit + 1
     )
     page = rows[:limit]
     return WorkOrderPage(
         items=[_out(view) for view in page],
-        next_cursor=_cursor(page[-1]) if len(rows) > limit else None,
+        next_cursor=(
+            cursor_after(page[-1].filed_at, page[-1].order_code) if len(rows) > limit else None
+        ),
     )
 
 
