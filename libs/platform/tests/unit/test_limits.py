@@ -97,6 +97,42 @@ async def test_an_oversized_unauthenticated_post_is_413_before_its_body_is_read(
     assert sent[0]["status"] == 413 and reads == 0
 
 
+async def test_a_path_may_have_a_limit_of_its_own() -> None:
+    # Intake's uploads of materials take more than its JSON bodies.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def answered(path: str, size: int) -> int:
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"x" * size, "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": [],
+        }
+        limits = BodyLimitMiddleware(
+            app, limit=1024, read_seconds=1, by_path={"/v1/materials": 4096}
+        )
+        await limits(scope, receive, send)
+        return sent[0]["status"]
+
+    assert await answered("/v1/materials", 3000) == 201
+    assert await answered("/v1/materials", 5000) == 413
+    assert await answered("/v1/applications", 3000) == 413
+
+
 async def test_the_api_answers_413_not_401_to_an_unauthenticated_large_post() -> None:
     async with await client(staff_app()) as http:
         answer = await http.post("/v1/things", content=b"{" + b" " * 5000 + b"}")

@@ -120,25 +120,35 @@ class BodyLimitMiddleware:
     reads it, and by counting while it is read when the length is not announced (chunked);
     and a body whose next chunk does not arrive within `read_seconds` with 408. It runs
     outside the routes, so before any authentication: an unauthenticated 100 MB POST
-    costs one header line, not 100 MB."""
+    costs one header line, not 100 MB. Paths in `by_path` have a limit of their own
+    (intake's uploads of materials)."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, read_seconds: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: int,
+        read_seconds: float,
+        by_path: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
         self.read_seconds = read_seconds
+        self.by_path = by_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.by_path.get(scope["path"], self.default_limit)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     announced = int(value)
                 except ValueError:
                     announced = 0  # the server refuses a malformed length itself
-                if announced > self.limit:
-                    await _send_problem(scope, send, too_large(self.limit))
+                if announced > limit:
+                    await _send_problem(scope, send, too_large(limit))
                     return
         seen = 0
         body_done = False
@@ -167,10 +177,10 @@ class BodyLimitMiddleware:
                 return message
             seen += len(message.get("body", b""))
             body_done = not message.get("more_body", False)
-            if seen > self.limit:
+            if seen > limit:
                 # Answered here: the framework would turn an error raised while it reads
                 # the body into a 400. What the app sends afterwards is dropped.
-                await refuse(too_large(self.limit))
+                await refuse(too_large(limit))
             return message
 
         async def guarded(message: Message) -> None:

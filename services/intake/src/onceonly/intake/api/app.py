@@ -27,7 +27,7 @@ from onceonly.intake.api.dependencies import IntakeState
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.lockout_store import LockoutStore
 from onceonly.intake.lookup_store import LookupStore
-from onceonly.intake.middleware import BodyLimitMiddleware, DeadlineMiddleware
+from onceonly.intake.middleware import DeadlineMiddleware
 from onceonly.intake.openapi_examples import response_examples
 from onceonly.intake.problems import UNAVAILABLE, document_problems, install_intake_handlers
 from onceonly.intake.progress_lookup import ProgressLookup
@@ -40,6 +40,7 @@ from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
 from onceonly.platform.integrator_keys import PostgresIntegratorKeys
+from onceonly.platform.limits import BodyLimitMiddleware
 from onceonly.platform.metrics import RequestMetricsMiddleware
 from onceonly.platform.request_rules import install_request_rules
 
@@ -80,6 +81,7 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
+        read_seconds=settings.api_body_read_seconds,
         by_path={"/v1/materials": settings.material_max_bytes},
     )
     # Inside the metrics (so that timed-out requests are counted with their 503).
