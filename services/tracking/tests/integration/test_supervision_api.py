@@ -145,6 +145,53 @@ async def test_open_alerts_until_the_decision(client, store, events) -> None:
     assert forbidden.status_code == 403
 
 
+async def test_open_alerts_by_level_in_pages(client, store, events) -> None:
+    # A matter of this test's own, five alerts: the most overdue first, page by page.
+    matter = f"m-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    overdue_days = [3, -1, 5, 1, 2]  # negative: still to come (a yellow)
+    codes = [events.code() for _ in overdue_days]
+    for code, days in zip(codes, overdue_days, strict=True):
+        alert = events.alert(
+            code,
+            level=3 if days > 0 else 2,
+            seconds_left=-days * 86400,
+            raised_at=now,
+            matter=matter,
+        )
+        submitted = events.submitted(code, matter)
+        await record(store, code, [submitted, events.accepted(code, matter), alert], now)
+    expected = [codes[2], codes[0], codes[4], codes[3], codes[1]]
+
+    async def page(**params: object) -> dict:
+        answer = await client.get(
+            "/v1/supervision/alerts",
+            params={"matter": matter, "limit": 2, **params},
+            headers=bearer("supervision"),
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    found: list[str] = []
+    body = await page()
+    while True:
+        listed = body["legal"] + body["red"] + body["yellow"]
+        assert len(listed) <= 2
+        found += [a["application_code"] for a in sorted(listed, key=lambda a: a["seconds_left"])]
+        if body["next_cursor"] is None:
+            break
+        body = await page(cursor=body["next_cursor"])
+    assert found == expected
+    red_only = await page(level="red", limit=10)
+    assert [a["application_code"] for a in red_only["red"]] == expected[:4]
+    assert red_only["yellow"] == [] and red_only["next_cursor"] is None
+    for bad in ({"cursor": "@@"}, {"limit": 0}, {"level": "green"}):
+        refused = await client.get(
+            "/v1/supervision/alerts", params=bad, headers=bearer("supervision")
+        )
+        assert refused.status_code == 422, bad
+
+
 async def test_the_dashboard_page(client) -> None:
     response = await client.get("/dashboard")
     assert response.status_code == 200

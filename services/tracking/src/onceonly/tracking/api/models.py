@@ -118,6 +118,8 @@ class AlertsView(BaseModel):
     red: list[AlertView]
     yellow: list[AlertView]
     legal: list[AlertView] = []  # past the legal limit too (超法定时限)
+    # The next page's cursor (`cursor=`); None: this page is the last.
+    next_cursor: str | None = None
 
 
 class OpenCaseView(BaseModel):

@@ -11,6 +11,7 @@ from onceonly.catalogue.calendar import CHINA_STANDARD_TIME
 from onceonly.platform.auth import in_region
 from onceonly.platform.http import Problem
 from onceonly.platform.request_rules import BoundedDatetime
+from onceonly.tracking.alert_pages import AlertPosition, alert_page
 from onceonly.tracking.api.dependencies import Figures, Pool, Supervisor
 from onceonly.tracking.api.models import (
     AlertsView,
@@ -27,6 +28,8 @@ from onceonly.tracking.figures_store import open_alerts, open_cases
 from onceonly.tracking.search import SearchQuery, SearchRefused, region_prefix
 
 router = APIRouter(prefix="/v1/supervision", responses={401: {}, 403: {}})
+# The most alerts one answer holds (and what an answer without `limit` holds).
+MAX_ALERTS = 1000
 
 
 @router.get(
@@ -93,8 +96,10 @@ async def get_figures(
     " department",
     description="`seconds_left` is counted now from the clock's due time (negative when"
     " overdue); `seconds_left_at_alert` is what the alert said when raised. An empty"
-    " department code is the application's own clock. `department`, `matter` and"
-    " `region` (a GB/T 2260 code and what lies under it) narrow the lists.",
+    " department code is the application's own clock. `department`, `matter`,"
+    " `region` (a GB/T 2260 code and what lies under it) and `level` (repeatable) narrow"
+    " the lists. Pages hold at most `limit` alerts, the longest overdue first; follow"
+    " `next_cursor` for the next page.",
     responses={422: {}},
 )
 async def get_alerts(
@@ -103,10 +108,14 @@ async def get_alerts(
     department: Annotated[str | None, Query(max_length=80)] = None,
     matter: Annotated[str | None, Query(max_length=80)] = None,
     region: Annotated[str | None, Query(max_length=80)] = None,
+    level: Annotated[list[Literal["yellow", "red", "legal"]] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_ALERTS)] = MAX_ALERTS,
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> AlertsView:
     try:
         # The search's own rules for these filters (each refusal names its parameter).
         SearchQuery(department=department, matter=matter, region=region)
+        after = AlertPosition.decode(cursor) if cursor is not None else None
     except SearchRefused as refused:
         raise refused_search(refused) from None
     prefix = region_prefix(region) if region else ""
@@ -114,20 +123,23 @@ async def get_alerts(
     views = []
     rows = await open_alerts(pool)
     regions = await regions_of(pool, [row["application_code"] for row in rows])
-    for row in rows:
-        where = regions.get(row["application_code"], "")
-        if (
-            (department and row["department_code"] != department)
-            or (matter and row["matter_code"] != matter)
-            or not where.startswith(prefix)
-            or not in_region(who, where)
-        ):
-            continue
+    wanted = [
+        row
+        for row in rows
+        if not (department and row["department_code"] != department)
+        and not (matter and row["matter_code"] != matter)
+        and not (level and row["level"] not in level)
+        and regions.get(row["application_code"], "").startswith(prefix)
+        and in_region(who, regions.get(row["application_code"], ""))
+    ]
+    page, last = alert_page(wanted, after=after, limit=limit)
+    for row in page:
         due = row["due_at"]
         left = int((due - now).total_seconds()) if due else row["seconds_left_at_alert"]
         views.append(AlertView(**row, seconds_left=left))
     return AlertsView(
         as_of=now,
+        next_cursor=last.encode() if last is not None else None,
         red=[view for view in views if view.level == "red"],
         yellow=[view for view in views if view.level == "yellow"],
         legal=[view for view in views if view.level == "legal"],
