@@ -249,6 +249,29 @@ async def test_department_decides_through_the_api(system: System) -> None:
         other = await http.get("/v1/tasks", headers=system.token("tax"))
         assert all(t["application_code"] != application_code for t in other.json())
 
+        # The list narrowed and in pages of one, following the Link header.
+        reviewer = system.token("public-security")
+
+        async def codes(**params: object) -> list[str]:
+            answer = await http.get("/v1/tasks", params=params, headers=reviewer)
+            assert answer.status_code == 200, answer.text
+            return [t["application_code"] for t in answer.json()]
+
+        assert application_code in await codes(matter="household-transfer", level="none")
+        assert application_code not in await codes(matter="birth-of-child")
+        assert application_code not in await codes(mine=True)  # nobody has claimed it
+        paged: list[str] = []
+        url: str | None = "/v1/tasks?limit=1"
+        while url is not None:
+            answer = await http.get(url, headers=reviewer)
+            assert answer.status_code == 200 and len(answer.json()) <= 1
+            paged += [t["application_code"] for t in answer.json()]
+            link = answer.headers.get("link")
+            url = link[1 : link.index(">")] if link else None
+        assert paged == await codes() and application_code in paged
+        refused = await http.get("/v1/tasks?cursor=@@", headers=reviewer)
+        assert refused.status_code == 422
+
         bad = await http.post(
             path, json={"outcome": "maybe"}, headers=system.token("public-security")
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -66,3 +67,37 @@ async def test_a_closed_application_shows_no_task(pool: asyncpg.Pool) -> None:
     assert len(await tasks.open_tasks("tax", [code])) == 1
     await tasks.record(code, update(2, task("tax"), state="withdrawn"))
     assert await tasks.open_tasks("tax", [code]) == []
+
+
+async def test_filters_and_pages_newest_first(pool: asyncpg.Pool) -> None:
+    tasks = PostgresTaskList(pool)
+    tag = uuid.uuid4().hex[:8]
+    codes = [f"test-{tag}-{n}" for n in range(5)]
+    for n, code in enumerate(codes):
+        snapshot = replace(
+            task("tax", assignee="tax-1" if n % 2 else ""),
+            started_at=f"2026-12-0{n + 1}T01:00:00+00:00",
+            supervision_level="red" if n in (1, 4) else "none",
+        )
+        matter = "birth-of-child" if n == 2 else "household-transfer"
+        await tasks.record(code, TaskListUpdate(matter, "in_approval", 1, [snapshot]))
+    newest_first = list(reversed(codes))
+
+    async def listed(**narrowed: object) -> list[str]:
+        return [row.application_code for row in await tasks.open_tasks("tax", codes, **narrowed)]
+
+    assert await listed() == newest_first
+    assert await listed(matter="birth-of-child") == [codes[2]]
+    assert await listed(levels=["red"]) == [codes[4], codes[1]]
+    assert await listed(levels=["none", "yellow"]) == [codes[3], codes[2], codes[0]]
+    assert await listed(assignee="tax-1") == [codes[3], codes[1]]
+    # Pages of two, each after the last one's (started_at, code).
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await tasks.open_tasks("tax", codes, after=after, limit=2)
+        seen += [row.application_code for row in page]
+        if len(page) < 2:
+            break
+        after = (page[-1].task.started_at, page[-1].application_code)
+    assert seen == newest_first

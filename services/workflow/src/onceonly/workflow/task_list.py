@@ -90,17 +90,41 @@ class PostgresTaskList:
                 update.version,
             )
 
-    async def open_tasks(self, department: str, codes: list[str]) -> list[ListedTask]:
+    async def open_tasks(
+        self,
+        department: str,
+        codes: list[str],
+        *,
+        matter: str | None = None,
+        levels: list[str] | None = None,
+        assignee: str | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[ListedTask]:
         """The department's open tasks in the applications `codes` (those still running),
-        newest start first."""
+        newest start first; narrowed by matter, supervision levels and assignee; after the
+        (started_at, application_code) of a previous page's last task, at most `limit`."""
+        started, code = after if after is not None else (None, None)
         rows = await self._pool.fetch(
             """
             SELECT application_code, matter_code, task FROM workflow.task_list
             WHERE department_code = $1 AND shown AND application_code = ANY($2::text[])
-            ORDER BY task->>'started_at' DESC, application_code
+              AND ($3::text IS NULL OR matter_code = $3)
+              AND ($4::text[] IS NULL
+                   OR coalesce(task->>'supervision_level', 'none') = ANY($4::text[]))
+              AND ($5::text IS NULL OR coalesce(task->>'assignee', '') = $5)
+              AND ($6::text IS NULL OR (task->>'started_at', application_code) < ($6, $7))
+            ORDER BY task->>'started_at' DESC, application_code DESC
+            LIMIT $8
             """,
             department,
             codes,
+            matter,
+            levels,
+            assignee,
+            started,
+            code,
+            limit,
         )
         return [
             ListedTask(row["application_code"], row["matter_code"], _task(row["task"]))

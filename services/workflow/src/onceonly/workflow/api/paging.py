@@ -1,6 +1,6 @@
-"""Keyset cursors of the department API's lists (supervision cases, rectifications,
-work orders): the last row's time and code, base64url, opaque to the client. A cursor
-only positions within the caller's own list, so it needs no signature."""
+"""Keyset cursors of the department API's lists (tasks, supervision cases,
+rectifications, work orders): the last row's sort key and code, base64url, opaque to the
+client. A cursor only positions within the caller's own list, so it needs no signature."""
 
 import base64
 import binascii
@@ -16,18 +16,29 @@ def cursor_after(at: datetime | str, code: str) -> str:
     return base64.urlsafe_b64encode(f"{stamp}|{code}".encode()).decode()
 
 
-def position(cursor: str | None) -> tuple[datetime, str] | None:
-    """Where the next page starts (None: at the top); a cursor this API did not give
-    out is a 422 naming `cursor`."""
-    if cursor is None:
-        return None
+def pair(cursor: str) -> tuple[str, str]:
+    """The (sort key, code) a cursor names, as text; a cursor this API did not give out
+    is a 422 naming `cursor`."""
     try:
-        stamp, _, code = base64.urlsafe_b64decode(cursor).decode().partition("|")
-        at = datetime.fromisoformat(stamp)
+        stamp, separator, code = base64.urlsafe_b64decode(cursor).decode().partition("|")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise _invalid() from None
     # Text the client sends back: held to what any query value must be.
-    if not within_supported_range(at) or not storable_text(code):
+    if not separator or not storable_text(stamp + code):
+        raise _invalid()
+    return stamp, code
+
+
+def position(cursor: str | None) -> tuple[datetime, str] | None:
+    """Where the next page starts (None: at the top), its sort key a time."""
+    if cursor is None:
+        return None
+    stamp, code = pair(cursor)
+    try:
+        at = datetime.fromisoformat(stamp)
+    except ValueError:
+        raise _invalid() from None
+    if not within_supported_range(at):
         raise _invalid()
     return at, code
 
