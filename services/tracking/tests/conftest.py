@@ -10,7 +10,13 @@ import pytest
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from onceonly.events.v1 import application_pb2, approval_pb2, notification_pb2, supervision_pb2
+from onceonly.events.v1 import (
+    application_pb2,
+    approval_pb2,
+    notification_pb2,
+    supervision_pb2,
+    workorder_pb2,
+)
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.pii import PiiSealer, mask_identifier, mask_mobile, mask_name
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
@@ -210,6 +216,12 @@ def generate_month(events) -> Month:
       (day 6); i = 7, 17, 27 escalate to the supervision office on day 9; i = 12 is closed
       late on day 8, i = 7 on time on day 12, i = 22 late on day 10; i = 2, 17, 27 stay
       open.
+    - 12345 work orders to department A: i % 5 == 3 files one about its application 2
+      hours after its yellow alert (day 4); i = 3 is signed for and answered on time, the
+      caller satisfied, closed on day 6; i = 8 is signed for late, answered late, the
+      caller not satisfied, reopened and answered again on time, still open; i = 13 is
+      signed for; the others wait (i = 28's is filed in July). One order about no
+      application is filed on 16 June (filed in Xihu, 330106).
     """
     tag = uuid.uuid4().hex[:8]
     matter, a, b = f"m-{tag}", f"dep-a-{tag}", f"dep-b-{tag}"
@@ -269,6 +281,7 @@ def generate_month(events) -> Month:
             life.append((4 * DAY, events.task_decided(code, a)))
             life.append((4 * DAY + 2 * HOUR, events.completed(code, matter)))
         life += _cases(code, i, department=a, matter=matter)
+        life += _work_orders(code, i, department=a)
         if kind in (0, 4):
             done = max(offset for offset, _ in life)
             level = 5 if i % 2 == 0 else 4
@@ -277,6 +290,11 @@ def generate_month(events) -> Month:
             )
         life.sort(key=lambda item: item[0])
         recorded += [Recorded(code, message, t + offset) for offset, message in life]
+    loose = f"WO-{tag}"  # about no application: its own timeline
+    filed = workorder_pb2.WorkOrderFiled(
+        application_code=loose, order_code=loose, department_code=a, region_code="330106"
+    )
+    recorded.append(Recorded(loose, filed, START + 15 * DAY))
     return Month(matter=matter, department_a=a, department_b=b, recorded=recorded)
 
 
@@ -312,6 +330,35 @@ def _cases(code: str, i: int, *, department: str, matter: str) -> list[tuple[tim
                 **case, level=level, response="已整改", late=late
             )
             life.append((day * DAY + HOUR, closed))
+    return life
+
+
+def _work_orders(code: str, i: int, *, department: str) -> list[tuple[timedelta, Message]]:
+    """The 12345 work order about application i (generate_month)."""
+    if i % 5 != 3:
+        return []
+    order = {"application_code": code, "order_code": f"WO-{code}", "department_code": department}
+    filed = 4 * DAY + 2 * HOUR
+    life: list[tuple[timedelta, Message]] = [
+        (filed, workorder_pb2.WorkOrderFiled(**order, attached_application_code=code)),
+    ]
+    if i == 3:
+        life += [
+            (filed + HOUR, workorder_pb2.WorkOrderSigned(**order, round=1)),
+            (filed + DAY, workorder_pb2.WorkOrderAnswered(**order, round=1, reply="已处理")),
+            (filed + 2 * DAY, workorder_pb2.WorkOrderCalledBack(**order, round=1, satisfied=True)),
+            (filed + 2 * DAY + HOUR, workorder_pb2.WorkOrderClosed(**order, rounds=1)),
+        ]
+    elif i == 8:
+        life += [
+            (filed + DAY, workorder_pb2.WorkOrderSigned(**order, round=1, late=True)),
+            (filed + 3 * DAY, workorder_pb2.WorkOrderAnswered(**order, round=1, late=True)),
+            (filed + 4 * DAY, workorder_pb2.WorkOrderCalledBack(**order, round=1)),
+            (filed + 4 * DAY + HOUR, workorder_pb2.WorkOrderReopened(**order)),
+            (filed + 5 * DAY, workorder_pb2.WorkOrderAnswered(**order, round=2)),
+        ]
+    elif i == 13:
+        life.append((filed + 2 * HOUR, workorder_pb2.WorkOrderSigned(**order, round=1)))
     return life
 
 

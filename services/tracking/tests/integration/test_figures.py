@@ -64,6 +64,12 @@ async def test_sql_figures_equal_the_reference(pool, store, month, start, end) -
         assert (matter.rectification_rate, matter.open_rectifications) == (0.75, 2)
         assert (matter.cases_opened, matter.cases_closed, matter.cases_closed_late) == (5, 2, 1)
         assert (matter.open_cases, matter.open_cases_escalated) == (3, 2)
+        # 12345 work orders (conftest.generate_month), by the department they went to.
+        a = (await figures.figures(start=start, end=end, group_by="department"))[month.department_a]
+        assert (a.work_orders, a.work_orders_closed, a.open_work_orders) == (6, 1, 6)
+        assert (a.work_orders_answered, a.work_orders_answered_late) == (3, 1)
+        assert (a.work_orders_signed_late, a.work_orders_reopened) == (1, 1)
+        assert (a.callbacks, a.callbacks_satisfied, a.satisfaction_rate) == (2, 1, 0.5)
 
 
 # 行政区划: where each of the month's applications is decided, in turn (two counties of

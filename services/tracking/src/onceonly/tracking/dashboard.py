@@ -91,6 +91,8 @@ a.code { color: #1a4fa0; cursor: pointer; }
     <th data-i18n="rectificationRate">差评整改率</th>
     <th data-i18n="rectificationOnTime">整改按时率</th>
     <th data-i18n="openCases">未结督办件</th>
+    <th data-i18n="orders">12345 工单</th>
+    <th data-i18n="satisfaction">回访满意率</th>
   </tr></thead><tbody></tbody></table>
   <h2 data-i18n="chart">承诺与实际办理天数 (自然日)</h2>
   <p class="legend"><span class="committed"></span><b data-i18n="committed">平均承诺天数</b>
@@ -188,7 +190,8 @@ const TEXT = {
        cases: "督办件 (待部门书面反馈)", rectifications: "差评整改 (待答复)",
        caseCode: "编号", addressee: "督办对象", responseDue: "期限",
        rectificationRate: "差评整改率", rectificationOnTime: "整改按时率",
-       openCases: "未结督办件", workOrders: "12345 工单 (未办结)", kind: "类型",
+       openCases: "未结督办件", orders: "12345 工单", satisfaction: "回访满意率",
+       workOrders: "12345 工单 (未办结)", kind: "类型",
        stage: "环节", temporalLink: "Temporal 流程", traceLink: "链路追踪",
        trend: "按时办结率 (近六个月)",
        auto: "每 30 秒自动刷新", browse: "办件检索",
@@ -213,7 +216,8 @@ const TEXT = {
        rectifications: "Rectifications of bad ratings (awaiting the answer)",
        caseCode: "Case", addressee: "Addressed to", responseDue: "Due",
        rectificationRate: "Rectification rate", rectificationOnTime: "Rectified on time",
-       openCases: "Open cases", workOrders: "12345 work orders (open)", kind: "Kind",
+       openCases: "Open cases", orders: "12345 work orders", satisfaction: "Callbacks satisfied",
+       workOrders: "12345 work orders (open)", kind: "Kind",
        stage: "Stage", temporalLink: "Temporal workflow", traceLink: "Trace",
        trend: "On-time rate, last six months",
        auto: "Refresh every 30 s", browse: "Applications",
@@ -419,7 +423,8 @@ function renderFigures() {
                 g.average_days ?? "-", g.average_committed_days ?? "-",
                 percent(g.at_most_once_rate), percent(g.on_time_rate_extended),
                 percent(g.extension_rate), g.legal_overruns, percent(g.rectification_rate),
-                percent(g.rectification_on_time_rate), g.open_cases]);
+                percent(g.rectification_on_time_rate), g.open_cases, g.work_orders,
+                percent(g.satisfaction_rate)]);
   }
   renderChart(body.groups);
 }

@@ -45,6 +45,13 @@ against an implementation that is easy to read. Definitions, for a period [from,
   the late ones (after the response deadline of the level they had reached); open cases:
   not closed NOW, whatever the period, and of those the escalated ones (past level 1, at
   the supervision office by default).
+- 12345 work orders (工单): filed (WorkOrderFiled) in the period, grouped by the department
+  they were filed to, the matter of the application they concern ('' for none), or the
+  division that decides that application (for none: the division they were filed in);
+  closed in the period; answers (WorkOrderAnswered, every round) in the period and of
+  those the late ones; sign-fors (WorkOrderSigned) in the period that were late;
+  reopenings in the period; callbacks (回访) in the period and of those the satisfied ones
+  (satisfaction rate: satisfied / callbacks); open work orders: not closed NOW.
 """
 
 from __future__ import annotations
@@ -60,7 +67,7 @@ from google.protobuf.message import Message
 
 from onceonly.approval import ApprovalStatus, SupervisionLevel, TaskView
 from onceonly.catalogue.calendar import WorkingCalendar
-from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2
+from onceonly.events.v1 import application_pb2, approval_pb2, supervision_pb2, workorder_pb2
 from onceonly.platform.auth import region_prefix
 from onceonly.tracking.clock_days import Interval, actual_days
 from onceonly.tracking.status import apply_event
@@ -112,6 +119,21 @@ class GroupFigures:
     cases_closed_late: int = 0
     open_cases: int = 0
     open_cases_escalated: int = 0
+    work_orders: int = 0
+    work_orders_closed: int = 0
+    work_orders_answered: int = 0
+    work_orders_answered_late: int = 0
+    work_orders_signed_late: int = 0
+    work_orders_reopened: int = 0
+    callbacks: int = 0
+    callbacks_satisfied: int = 0
+    open_work_orders: int = 0
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        return (
+            round(self.callbacks_satisfied / self.callbacks, DECIMALS) if self.callbacks else None
+        )
 
     @property
     def rectification_rate(self) -> float | None:
@@ -175,6 +197,16 @@ class GroupFigures:
             "cases_closed_late": self.cases_closed_late,
             "open_cases": self.open_cases,
             "open_cases_escalated": self.open_cases_escalated,
+            "work_orders": self.work_orders,
+            "work_orders_closed": self.work_orders_closed,
+            "work_orders_answered": self.work_orders_answered,
+            "work_orders_answered_late": self.work_orders_answered_late,
+            "work_orders_signed_late": self.work_orders_signed_late,
+            "work_orders_reopened": self.work_orders_reopened,
+            "callbacks": self.callbacks,
+            "callbacks_satisfied": self.callbacks_satisfied,
+            "satisfaction_rate": self.satisfaction_rate,
+            "open_work_orders": self.open_work_orders,
         }
 
 
@@ -276,7 +308,22 @@ def has_figures(figures: GroupFigures) -> bool:
         or figures.cases_opened
         or figures.cases_closed
         or figures.open_cases
+        or any(getattr(figures, name) for name in WORK_ORDER_FIGURES)
     )
+
+
+# What a work order adds to its group's figures (the SQL's column names too).
+WORK_ORDER_FIGURES = (
+    "work_orders",
+    "work_orders_closed",
+    "work_orders_answered",
+    "work_orders_answered_late",
+    "work_orders_signed_late",
+    "work_orders_reopened",
+    "callbacks",
+    "callbacks_satisfied",
+    "open_work_orders",
+)
 
 
 def division_below(decided_in: str, scope: str | None) -> str:
@@ -306,6 +353,76 @@ class Case:
     done_at: datetime | None = None  # answered (a rectification), closed (a case)
     late: bool = False
     level: int = 1  # a supervision case's highest level
+
+
+@dataclass(slots=True)
+class WorkOrder:
+    """A 12345 work order, as the figures count it (event times, as recorded)."""
+
+    application_code: str  # its timeline: the application it concerns, else its own code
+    department_code: str = ""
+    region_code: str = ""  # where it was filed
+    filed_at: datetime | None = None
+    closed_at: datetime | None = None
+    answered: list[tuple[datetime, bool]] = field(default_factory=list)  # (time, late)
+    signed_late: list[datetime] = field(default_factory=list)
+    reopened: list[datetime] = field(default_factory=list)
+    called_back: list[tuple[datetime, bool]] = field(default_factory=list)  # satisfied
+    group: str = ""
+
+
+_WORK_ORDER_EVENTS = (
+    workorder_pb2.WorkOrderFiled,
+    workorder_pb2.WorkOrderSigned,
+    workorder_pb2.WorkOrderAnswered,
+    workorder_pb2.WorkOrderCalledBack,
+    workorder_pb2.WorkOrderReopened,
+    workorder_pb2.WorkOrderClosed,
+)
+
+
+def _follow_work_order(
+    orders: dict[str, WorkOrder], code: str, message: Message, time: datetime
+) -> None:
+    order = orders.setdefault(message.order_code, WorkOrder(application_code=code))  # type: ignore[attr-defined]
+    match message:
+        case workorder_pb2.WorkOrderFiled() if order.filed_at is None:
+            order.filed_at = time
+            order.department_code = message.department_code
+            order.region_code = message.region_code
+        case workorder_pb2.WorkOrderClosed():
+            order.closed_at = _first(order.closed_at, time)
+        case workorder_pb2.WorkOrderAnswered():
+            order.answered.append((time, message.late))
+        case workorder_pb2.WorkOrderSigned() if message.late:
+            order.signed_late.append(time)
+        case workorder_pb2.WorkOrderReopened():
+            order.reopened.append(time)
+        case workorder_pb2.WorkOrderCalledBack():
+            order.called_back.append((time, message.satisfied))
+
+
+def _count_work_orders(
+    result: dict[str, GroupFigures], orders: Iterable[WorkOrder], *, start: datetime, end: datetime
+) -> None:
+    """Add the work orders' figures to `result` (the pure reference of the store's SQL)."""
+
+    def within(time: datetime) -> bool:
+        return start <= time < end
+
+    for order in orders:
+        if order.filed_at is None:
+            continue
+        figures = result.setdefault(order.group, GroupFigures(group=order.group))
+        figures.work_orders += within(order.filed_at)
+        figures.work_orders_closed += order.closed_at is not None and within(order.closed_at)
+        figures.open_work_orders += order.closed_at is None
+        figures.work_orders_answered += sum(within(at) for at, _ in order.answered)
+        figures.work_orders_answered_late += sum(within(at) and late for at, late in order.answered)
+        figures.work_orders_signed_late += sum(within(at) for at in order.signed_late)
+        figures.work_orders_reopened += sum(within(at) for at in order.reopened)
+        figures.callbacks += sum(within(at) for at, _ in order.called_back)
+        figures.callbacks_satisfied += sum(within(at) and ok for at, ok in order.called_back)
 
 
 def _case_of(cases: dict[str, Case], message: Message) -> Case:
@@ -366,12 +483,15 @@ def reference_figures(
     legal_at: dict[tuple[str, str], datetime] = {}
     rectifications: dict[str, Case] = {}
     cases: dict[str, Case] = {}
+    orders: dict[str, WorkOrder] = {}
     for entry in recorded:
         code, message, time = entry.application_code, entry.message, _aware(entry.time)
         statuses[code] = apply_event(
             statuses.get(code), application_code=code, message=message, time=time
         )
         app = apps.setdefault(code, Unit(group=""))
+        if isinstance(message, _WORK_ORDER_EVENTS):
+            _follow_work_order(orders, code, message, time)
         match message:
             case application_pb2.ApplicationSubmitted():
                 app.started_at = _first(app.started_at, time)
@@ -456,6 +576,20 @@ def reference_figures(
             task.level = SupervisionLevel.NONE if status.finished else view.open_level
             task.pauses = _pauses(view)
 
+    for order in orders.values():
+        # A work order counts where the application it concerns is decided (for none:
+        # where it was filed).
+        where = decided_in.get(order.application_code) or order.region_code
+        where = where or order.application_code[:6]
+        if group_by == "department":
+            order.group = order.department_code
+        elif group_by == "matter":
+            status = statuses.get(order.application_code)
+            order.group = (status.matter_code if status is not None else "") or ""
+        else:
+            order.group = division_below(where, scope)
+        if not within_scope(where, scope):
+            order.filed_at = None  # outside the scope: not counted
     if group_by == "division":
         # Before jurisdictions, an application's code began with its division.
         region_of = {code: decided_in.get(code, code[:6]) for code in apps}
@@ -486,6 +620,7 @@ def reference_figures(
     for group, counter in counted.items():
         result.setdefault(group, GroupFigures(group=group)).ratings = dict(counter)
     _count_cases(result, rectifications.values(), cases.values(), start=start, end=end)
+    _count_work_orders(result, orders.values(), start=start, end=end)
     return {group: figures for group, figures in result.items() if has_figures(figures)}
 
 

@@ -19,7 +19,14 @@ from onceonly.approval import FINISHED, TASK_FINISHED
 from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
 from onceonly.platform.auth import region_prefix
 from onceonly.tracking.clock_days import pauses_of
-from onceonly.tracking.figures import GroupBy, GroupFigures, Unit, aggregate, has_figures
+from onceonly.tracking.figures import (
+    WORK_ORDER_FIGURES,
+    GroupBy,
+    GroupFigures,
+    Unit,
+    aggregate,
+    has_figures,
+)
 from onceonly.tracking.search import IN_REGION
 
 _SUPPLEMENT = ["ACCEPTANCE_OUTCOME_SUPPLEMENT_REQUESTED", "DECISION_OUTCOME_SUPPLEMENT_REQUESTED"]
@@ -240,13 +247,75 @@ _CASES = """
      WHERE opened_at IS NOT NULL
      GROUP BY 1
 """
+# The 12345 work orders (工单) of each group ($1, $2: the period): one row per order, the
+# department and place it was filed to from its filing, events of every round counted in
+# the period; '{group}' and '{in_scope}' are constant SQL (FiguresStore.figures).
+_WORK_ORDERS = """
+    WITH w AS (
+      SELECT summary ->> 'order_code' AS order_code, min(application_code) AS application_code,
+             min(ce_time) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderFiled')
+                 AS filed_at,
+             min(ce_time) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderClosed')
+                 AS closed_at,
+             (array_agg(coalesce(summary ->> 'department_code', '') ORDER BY seq) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.WorkOrderFiled'))[1] AS department_code,
+             (array_agg(coalesce(summary ->> 'region_code', '') ORDER BY seq) FILTER (
+                 WHERE ce_type = 'onceonly.events.v1.WorkOrderFiled'))[1] AS region_code,
+             count(*) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderAnswered'
+                                AND ce_time >= $1 AND ce_time < $2) AS answered,
+             count(*) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderAnswered'
+                                AND coalesce((summary ->> 'late')::boolean, false)
+                                AND ce_time >= $1 AND ce_time < $2) AS answered_late,
+             count(*) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderSigned'
+                                AND coalesce((summary ->> 'late')::boolean, false)
+                                AND ce_time >= $1 AND ce_time < $2) AS signed_late,
+             count(*) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderReopened'
+                                AND ce_time >= $1 AND ce_time < $2) AS reopened,
+             count(*) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderCalledBack'
+                                AND ce_time >= $1 AND ce_time < $2) AS callbacks,
+             count(*) FILTER (WHERE ce_type = 'onceonly.events.v1.WorkOrderCalledBack'
+                                AND coalesce((summary ->> 'satisfied')::boolean, false)
+                                AND ce_time >= $1 AND ce_time < $2) AS satisfied
+        FROM tracking.timeline
+       WHERE ce_type IN ('onceonly.events.v1.WorkOrderFiled',
+                         'onceonly.events.v1.WorkOrderSigned',
+                         'onceonly.events.v1.WorkOrderAnswered',
+                         'onceonly.events.v1.WorkOrderCalledBack',
+                         'onceonly.events.v1.WorkOrderReopened',
+                         'onceonly.events.v1.WorkOrderClosed')
+       GROUP BY 1
+    )
+    SELECT {group} AS group_key,
+           count(*) FILTER (WHERE filed_at >= $1 AND filed_at < $2) AS work_orders,
+           count(*) FILTER (WHERE closed_at >= $1 AND closed_at < $2) AS work_orders_closed,
+           sum(answered)::int AS work_orders_answered,
+           sum(answered_late)::int AS work_orders_answered_late,
+           sum(signed_late)::int AS work_orders_signed_late,
+           sum(reopened)::int AS work_orders_reopened,
+           sum(callbacks)::int AS callbacks,
+           sum(satisfied)::int AS callbacks_satisfied,
+           count(*) FILTER (WHERE closed_at IS NULL) AS open_work_orders
+      FROM w LEFT JOIN tracking.application_status s USING (application_code)
+     WHERE filed_at IS NOT NULL AND {in_scope}
+     GROUP BY 1
+"""
+# Where a work order counts: the division deciding the application it concerns, else
+# where it was filed, else its timeline code's first six digits (figures.WorkOrder).
+_ORDER_DECIDED_IN = (
+    "coalesce(s.competent_region, nullif(w.region_code, ''), left(w.application_code, 6))"
+)
+_ORDER_GROUP = {"department": "w.department_code", "matter": "coalesce(s.matter_code, '')"}
 _CASE_GROUP = {"department": "department_code", "matter": "matter_code", "division": ""}
 
 
 def _division_below(code: str, scope: str | None) -> str:
     """SQL of the division below `scope` that decides the application `code` (a column;
     `s` its status row): figures.division_below, as constant SQL per level."""
-    decided_in = f"coalesce(s.competent_region, left({code}, 6))"
+    return _division_cut(f"coalesce(s.competent_region, left({code}, 6))", scope)
+
+
+def _division_cut(decided_in: str, scope: str | None) -> str:
+    """SQL of the division below `scope` of the division `decided_in` (SQL)."""
     prefix = len(region_prefix(scope)) if scope else 2
     if prefix == 2:
         return f"left({decided_in}, 4) || '00'"
@@ -326,6 +395,15 @@ class FiguresStore:
                 end,
                 *region_args,
             )
+            ordered = await conn.fetch(
+                _WORK_ORDERS.format(
+                    group=_ORDER_GROUP.get(group_by) or _division_cut(_ORDER_DECIDED_IN, region),
+                    in_scope="true" if region is None else f"starts_with({_ORDER_DECIDED_IN}, $3)",
+                ),
+                start,
+                end,
+                *region_args,
+            )
         result = {
             group: figures
             for group, figures in aggregate(
@@ -336,7 +414,11 @@ class FiguresStore:
         for row in rated:
             figures = result.setdefault(row["group_key"], GroupFigures(group=row["group_key"]))
             figures.ratings[row["level"]] = row["n"]
-        for rows, names in ((rectified, _RECTIFICATION_FIGURES), (supervised, _CASE_FIGURES)):
+        for rows, names in (
+            (rectified, _RECTIFICATION_FIGURES),
+            (supervised, _CASE_FIGURES),
+            (ordered, WORK_ORDER_FIGURES),
+        ):
             for row in rows:
                 figures = result.setdefault(row["group_key"], GroupFigures(group=row["group_key"]))
                 for name in names:

@@ -90,6 +90,16 @@ class GroupFiguresView(BaseModel):
     cases_closed_late: int
     open_cases: int = Field(description="Supervision cases open now, whatever the period")
     open_cases_escalated: int = Field(description="Of those, past the first level")
+    work_orders: int = Field(0, description="12345 work orders (工单) filed in the period")
+    work_orders_closed: int = 0
+    work_orders_answered: int = Field(0, description="Answers in the period (every round)")
+    work_orders_answered_late: int = 0
+    work_orders_signed_late: int = Field(0, description="Sign-fors in the period, late")
+    work_orders_reopened: int = 0
+    callbacks: int = Field(0, description="Callbacks (回访) to the caller in the period")
+    callbacks_satisfied: int = 0
+    satisfaction_rate: float | None = None
+    open_work_orders: int = Field(0, description="Not closed now, whatever the period")
 
 
 class FiguresView(BaseModel):
