@@ -63,10 +63,22 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def api_process(database_url: str, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """The real API process on a free port; yields its base URL and the process."""
+def api_process(
+    database_url: str, tmp_path: Path, provider
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The real API process on a free port, its console signing in through the test's
+    single sign-on provider too; yields its base URL and the process."""
     port = free_port()
     env = {
+        "ONCEONLY_STAFF_OIDC_ISSUER": provider.issuer,
+        "ONCEONLY_STAFF_OIDC_AUDIENCE": provider.audience,
+        "ONCEONLY_STAFF_OIDC_JWKS_URL": provider.url("/jwks"),
+        "ONCEONLY_TRACKING_CONSOLE_OIDC_AUTHORIZATION_URL": provider.url("/authorize"),
+        "ONCEONLY_TRACKING_CONSOLE_OIDC_TOKEN_URL": provider.url("/token"),
+        "ONCEONLY_TRACKING_CONSOLE_OIDC_CLIENT_ID": "onceonly-console",
+        "ONCEONLY_TRACKING_CONSOLE_OIDC_REDIRECT_URL": (
+            f"http://127.0.0.1:{port}/v1/session/oidc/callback"
+        ),
         **os.environ,
         "ONCEONLY_DATABASE_URL": database_url,
         "ONCEONLY_ENVIRONMENT": "development",
@@ -249,8 +261,10 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     figures_row = page.locator("#figures-table tbody tr", has_text=department)
     await expect(figures_row.locator("td")).to_have_text(
         # No rectification; the open case counts whatever the period; no work order.
-        [department, "2", "2", "50.0%", "7", "10", "100.0%", "50.0%", "0.0%", "0", "-", "-", "1"]
-        + ["0", "-"],
+        [
+            *(department, "2", "2", "50.0%", "7", "10", "100.0%", "50.0%", "0.0%", "0"),
+            *("-", "-", "1", "0", "-"),
+        ],
         timeout=UI_TIMEOUT_MS,
     )
     bars = page.locator(f'#days-chart g[data-group="{department}"] rect')
@@ -327,6 +341,21 @@ async def test_dashboard_shows_a_red_alert_figures_and_a_timeline_in_both_langua
     await page.click("#find")
     await expect(page.locator("#error")).to_contain_text("未找到", timeout=UI_TIMEOUT_MS)
     await expect(page.locator("#timeline-table tbody tr")).to_have_count(0)
+
+
+async def test_console_signs_in_through_single_sign_on(api_url: str, page: Page) -> None:
+    await page.goto(f"{api_url}/dashboard")
+    await expect(page.locator("#sign-on")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    # To the provider (which signs the staff member in at once) and back, signed in.
+    await page.click("#sign-on")
+    await page.wait_for_url(f"{api_url}/dashboard", timeout=UI_TIMEOUT_MS)
+    await expect(page.locator("#who")).to_contain_text("wang.jc", timeout=UI_TIMEOUT_MS)
+    await expect(page.locator("#signed-out")).to_be_hidden()
+    # A refused sign-on comes back with a readable message, not signed in.
+    await page.click("#sign-out")
+    await page.goto(f"{api_url}/v1/session/oidc/callback?code=forged&state=forged")
+    await expect(page.locator("#error")).to_contain_text("统一身份认证未通过")
+    await expect(page.locator("#signed-out")).to_be_visible()
 
 
 async def test_dashboard_opens_in_english_on_request(api_url: str, page: Page) -> None:

@@ -50,6 +50,7 @@ a.code { color: #1a4fa0; cursor: pointer; }
     <label><span data-i18n="password">密码</span>
       <input id="password" type="password" size="14" autocomplete="current-password"></label>
     <button id="sign-in" data-i18n="signIn">登录</button>
+    <a id="sign-on" href="/v1/session/oidc" hidden data-i18n="signOn">统一身份认证登录</a>
   </span>
   <span id="signed-in" hidden><span id="who"></span>
     <button id="sign-out" data-i18n="signOut">退出</button></span>
@@ -175,6 +176,8 @@ a.code { color: #1a4fa0; cursor: pointer; }
 "use strict";
 const TEXT = {
   zh: {title: "电子监察看板", staffId: "工号", password: "密码", signIn: "登录",
+       signOn: "统一身份认证登录",
+       signOnRefused: "统一身份认证未通过, 请重试或联系管理员",
        signOut: "退出", signedInAs: "已登录", period: "统计月份", load: "加载",
        red: "红牌 (已超期)", yellow: "黄牌 (临近期限)", application: "办件编号",
        matter: "事项", department: "部门", days: "超期/剩余天数",
@@ -198,7 +201,9 @@ const TEXT = {
        region: "区划代码", any: "全部", from: "提交日期自", to: "至",
        browseButton: "检索", more: "更多", export: "导出 CSV", submitted: "提交时间"},
   en: {title: "E-supervision dashboard", staffId: "Staff id", password: "Password",
-       signIn: "Sign in", signOut: "Sign out", signedInAs: "Signed in as", period: "Month",
+       signIn: "Sign in", signOn: "Sign in with single sign-on",
+       signOnRefused: "Single sign-on refused; try again or ask an administrator",
+       signOut: "Sign out", signedInAs: "Signed in as", period: "Month",
        load: "Load", red: "Red (overdue)", yellow: "Yellow (due soon)",
        application: "Application", matter: "Matter", department: "Department",
        days: "Days over / left", figures: "On-time rate per department",
@@ -761,6 +766,12 @@ $("lang").addEventListener("click", () => {
 const today = new Date();
 $("month").value = today.getFullYear() + "-" + String(today.getMonth() + 1).padStart(2, "0");
 applyLanguage();
+// The single sign-on button where the provider is configured; its refusal, if sent back.
+api("/v1/session/options").then((body) => { $("sign-on").hidden = !body.single_sign_on; })
+  .catch(() => {});
+if (new URLSearchParams(location.search).get("signin") === "refused") {
+  $("error").textContent = t("signOnRefused");
+}
 // Already signed in (the cookie of an earlier visit): show who, and load.
 api("/v1/session").then((body) => { session = body; renderSession(); guarded(load)(); })
   .catch(() => { session = null; renderSession(); });

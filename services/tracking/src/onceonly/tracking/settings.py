@@ -17,7 +17,7 @@ from onceonly.platform.secrets import (
     env_name,
     read_secret_file,
 )
-from onceonly.platform.settings import PlatformSettings
+from onceonly.platform.settings import PlatformSettings, development_refusal
 
 
 class TrackingSettings(PlatformSettings):
@@ -71,8 +71,40 @@ class TrackingSettings(PlatformSettings):
     # be given; their signed roots stay).
     tracking_checkpoint_keep_leaves: int = Field(default=60, ge=2)
 
+    # The console's sign-in through the single sign-on provider (OIDC authorization code
+    # with PKCE; console_sign_on.py): its authorization and token endpoints, this
+    # console's client id (and secret, for a confidential client) and the callback URL
+    # registered with it (…/v1/session/oidc/callback). Off while the authorization URL is
+    # empty; the provider's tokens are checked with the ONCEONLY_STAFF_OIDC_* settings.
+    tracking_console_oidc_authorization_url: str = ""
+    tracking_console_oidc_token_url: str = ""
+    tracking_console_oidc_client_id: str = ""
+    tracking_console_oidc_client_secret: SecretStr = SecretStr("")
+    tracking_console_oidc_redirect_url: str = ""
+
+    def console_sign_on_problems(self) -> list[str]:
+        """What keeps the console's single sign-on from working (empty: fine or off)."""
+        if not self.tracking_console_oidc_authorization_url:
+            return []
+        found = []
+        if self.staff_oidc() is None:
+            found.append("the provider's tokens cannot be checked: ONCEONLY_STAFF_OIDC_* unset")
+        urls = (
+            self.tracking_console_oidc_authorization_url,
+            self.tracking_console_oidc_token_url,
+            self.tracking_console_oidc_redirect_url,
+        )
+        if not (all(urls) and self.tracking_console_oidc_client_id):
+            found.append("the authorization, token and redirect URLs and the client id")
+        plain = [u for u in urls if u and not u.startswith("https://")]
+        if plain and development_refusal(self) is not None:
+            found.append("its URLs must be https outside development")
+        return found
+
     def _check_key_formats(self) -> None:
         super()._check_key_formats()
+        if problems := self.console_sign_on_problems():
+            raise SettingsRefused("ONCEONLY_TRACKING_CONSOLE_OIDC_*: " + "; ".join(problems))
         if self.timeline_checkpoint_signing_keys.get_secret_value():
             self.checkpoint_signing_keys()
         if self.timeline_checkpoint_public_keys_file:

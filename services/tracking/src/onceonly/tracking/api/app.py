@@ -24,7 +24,14 @@ from onceonly.platform.metrics import (
 )
 from onceonly.platform.request_rules import install_request_rules
 from onceonly.tracking.agents import app_id, stream_topics
-from onceonly.tracking.api import applications, dashboard, search, session, supervision
+from onceonly.tracking.api import (
+    applications,
+    dashboard,
+    search,
+    session,
+    sign_on,
+    supervision,
+)
 from onceonly.tracking.api.dependencies import TrackingState, database_pool
 from onceonly.tracking.metrics import refresh_open_tasks
 from onceonly.tracking.processing import AGENT_COMPONENT
@@ -34,6 +41,7 @@ ROUTERS = (
     applications.router,
     search.router,
     session.router,
+    sign_on.router,
     supervision.router,
     dashboard.router,
 )
