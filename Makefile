@@ -7,7 +7,7 @@
 #   make test       up, then lint, unit tests, integration and end-to-end tests, short fault injection
 #   make test-unit  unit tests only (no infrastructure needed)
 #   make bench      the benchmarks against the running system (JSON in bench/results/)
-#   make chaos      the long fault-injection run (its own instance on other ports)
+#   make chaos      the long fault-injection runs: one, then two replicas of every process
 #   make down       stop the services, then the infrastructure
 #   make reset-temporal  down, then forget every workflow (the dev server's store)
 #   make lint       ruff check + ruff format --check; buf lint + buf breaking on protos/
@@ -110,12 +110,15 @@ test-integration:
 	$(UVRUN) pytest -m "integration or e2e" || [ $$? -eq 5 ]
 
 # Every process of a separate instance killed once under load (tests/chaos/run.py); the
-# report goes to bench/results/chaos-short.json. `chaos` is the long run.
+# report goes to bench/results/chaos-short.json. `chaos` is the long run, twice: one
+# replica of every process, then two (each on the three-broker cluster; about 25 min each).
 test-chaos: setup
 	$(UVRUN) pytest -m chaos -s || [ $$? -eq 5 ]
 
 chaos: setup
 	$(UVRUN) python -m tests.chaos.run --long
+	$(UVRUN) python -m tests.chaos.run --long --replicated \
+		--output bench/results/chaos-replicated-long.json
 
 # Each benchmark measures this system and the raw component under it in the same run.
 # Development said explicitly, as in deploy/local/env: the benchmarks' own processes use
