@@ -14,15 +14,39 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from onceonly.platform.auth import SESSION_COOKIE
+from onceonly.platform.auth import SESSION_COOKIE, StaffIdentity
 from onceonly.platform.http import Problem
 from onceonly.platform.settings import development_refusal
 from onceonly.platform.staff_directory import StaffDirectory
 from onceonly.tracking.api.dependencies import Pool, Staff, State
+from onceonly.tracking.settings import TrackingSettings
 
 router = APIRouter(prefix="/v1/session")
 
 SESSION_HOURS = 8.0
+
+
+def set_session(response: Response, settings: TrackingSettings, who: StaffIdentity) -> float:
+    """Sign `who` in to the console: the session cookie holds a staff token of this API
+    for them (SESSION_HOURS, or less where tokens may live less). Returns its hours."""
+    hours = min(SESSION_HOURS, settings.staff_token_max_hours)
+    token = settings.staff_tokens().issue(
+        staff_id=who.staff_id,
+        department_code=who.department_code,
+        roles=who.roles,
+        ttl=timedelta(hours=hours),
+        region=who.region,
+    )
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(hours * 3600),
+        httponly=True,
+        samesite="strict",
+        secure=development_refusal(settings) is not None,
+        path="/",
+    )
+    return hours
 
 
 class SignIn(BaseModel):
@@ -56,23 +80,10 @@ async def sign_in(body: SignIn, response: Response, pool: Pool, state: State) ->
             " repeated attempts. 工号或密码错误，或多次错误后暂时锁定.",
             type_="https://onceonly.dev/problems/unauthorised",
         )
-    tokens = state.settings.staff_tokens()
-    hours = min(SESSION_HOURS, state.settings.staff_token_max_hours)
-    token = tokens.issue(
-        staff_id=member.staff_id,
-        department_code=member.department_code,
-        roles=member.roles,
-        ttl=timedelta(hours=hours),
-        region=member.region,
-    )
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(hours * 3600),
-        httponly=True,
-        samesite="strict",
-        secure=development_refusal(state.settings) is not None,
-        path="/",
+    hours = set_session(
+        response,
+        state.settings,
+        StaffIdentity(member.staff_id, member.department_code, member.roles, member.region),
     )
     return SessionView(
         staff_id=member.staff_id,

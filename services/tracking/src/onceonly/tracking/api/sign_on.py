@@ -16,7 +16,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -27,11 +26,11 @@ from fastapi import APIRouter, Cookie, Query
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
-from onceonly.platform.auth import SESSION_COOKIE, authenticate_staff
+from onceonly.platform.auth import authenticate_staff
 from onceonly.platform.http import Problem
 from onceonly.platform.settings import development_refusal
 from onceonly.tracking.api.dependencies import State
-from onceonly.tracking.api.session import SESSION_HOURS
+from onceonly.tracking.api.session import set_session
 
 log = structlog.get_logger(__name__)
 
@@ -142,24 +141,8 @@ async def finish_sign_on(
         who = await authenticate_staff(tokens, access_token)
     except Problem as refused:
         return _refused(f"the provider's token is refused: {refused.detail}")
-    hours = min(SESSION_HOURS, settings.staff_token_max_hours)
-    session = tokens.issue(
-        staff_id=who.staff_id,
-        department_code=who.department_code,
-        roles=who.roles,
-        ttl=timedelta(hours=hours),
-        region=who.region,
-    )
     response = RedirectResponse("/dashboard", 303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session,
-        max_age=int(hours * 3600),
-        httponly=True,
-        samesite="strict",
-        secure=development_refusal(settings) is not None,
-        path="/",
-    )
+    set_session(response, settings, who)
     response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)
     log.info("console signed in by single sign-on", staff_id=who.staff_id)
     return response
