@@ -15,7 +15,6 @@ Integrators use API keys instead (see intake).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ import jwt
 from fastapi import Request
 
 from onceonly.platform.access_log import identify_caller
+from onceonly.platform.divisions import is_division_code
 from onceonly.platform.http import Problem
 from onceonly.platform.limits import check_staff_rate
 from onceonly.platform.oidc import OidcRefused, OidcSettings, verify_provider_token
@@ -148,7 +148,7 @@ def issue_staff_token(
     unknown = set(roles) - set(ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {', '.join(sorted(unknown))}")
-    if region and not _REGION.match(region):
+    if region and not is_division_code(region):
         raise ValueError(f"{region!r} is not a division code (6 or 9 digits)")
     if ttl <= timedelta(0):
         raise ValueError("a token must expire after it is issued")
@@ -269,7 +269,7 @@ def _identity(claims: dict[str, Any]) -> StaffIdentity:
         or not all(isinstance(role, str) and role in ROLES for role in roles)
         or not isinstance(department, str)
         or not isinstance(region, str)
-        or (region and not _REGION.match(region))
+        or (region and not is_division_code(region))
     ):
         raise _unauthorised("The token is not valid. 令牌无效.")
     return StaffIdentity(
@@ -278,10 +278,6 @@ def _identity(claims: dict[str, Any]) -> StaffIdentity:
         roles=tuple(roles),
         region=region,
     )
-
-
-# A division code: six digits (GB/T 2260) or a township's nine.
-_REGION = re.compile(r"^(?:[0-9]{6}|[0-9]{9})$")
 
 
 def in_region(who: StaffIdentity, region: str) -> bool:

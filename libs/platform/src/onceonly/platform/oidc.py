@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,11 +26,11 @@ from urllib.parse import urlsplit
 import jwt
 import structlog
 
+from onceonly.platform.divisions import is_division_code
+
 log = structlog.get_logger(__name__)
 
 ALGORITHMS = ("RS256", "ES256")
-# A division code: six digits (GB/T 2260) or a township's nine (as auth's local tokens).
-_DIVISION = re.compile(r"^(?:[0-9]{6}|[0-9]{9})$")
 
 
 class OidcRefused(ValueError):
@@ -216,7 +215,7 @@ async def verify_provider_token(
     region = _claim(claims, settings.region_claim)
     if region is None:
         region = ""
-    if not isinstance(region, str) or (region and not _DIVISION.match(region)):
+    if not isinstance(region, str) or (region and not is_division_code(region)):
         raise OidcRefused(f"`{settings.region_claim}` is not a division code (6 or 9 digits)")
     issued = claims.get("iat")
     return ProviderClaims(

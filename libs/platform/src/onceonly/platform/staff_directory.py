@@ -20,12 +20,12 @@ from datetime import timedelta
 import asyncpg
 
 from onceonly.platform.auth import ROLES
+from onceonly.platform.divisions import is_division_code
 
 MAX_FAILURES = 5
 LOCKED_FOR = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
 STAFF_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-DIVISION = re.compile(r"^(?:[0-9]{6}|[0-9]{9})$")
 _N, _R, _P = 2**14, 8, 1
 # Hashed when the staff id is unknown, so that the answer takes as long.
 _DECOY = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
@@ -82,7 +82,7 @@ class StaffDirectory:
             raise ValueError(f"roles: one or more of {', '.join(ROLES)}")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise ValueError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
-        if region and not DIVISION.match(region):
+        if region and not is_division_code(region):
             raise ValueError("region: a division code (6 or 9 digits), or none")
         await self._pool.execute(
             """
