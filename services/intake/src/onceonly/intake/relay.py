@@ -39,7 +39,6 @@ log = structlog.get_logger(__name__)
 tracer = trace.get_tracer("onceonly.intake.relay")
 
 RELAY_COMPONENT = "intake-relay"
-_DATABASE_TROUBLE = DATABASE_TROUBLE
 _HOUSEKEEPING_EVERY = 600.0
 _LISTEN_RETRY_EVERY = 5.0
 
@@ -227,7 +226,7 @@ class OutboxRelay:
                 self._wake.clear()
                 try:
                     published = await self.publish_pending()
-                except (RelayError, *_DATABASE_TROUBLE) as exc:
+                except (RelayError, *DATABASE_TROUBLE) as exc:
                     backoff = min(max(backoff * 2, 0.25), self._max_backoff)
                     self.failures += 1
                     self.last_error = f"{type(exc).__name__}: {exc}"
@@ -266,7 +265,7 @@ class OutboxRelay:
         try:
             listener = await asyncpg.connect(self._dsn, timeout=5)
             await listener.add_listener(outbox.NOTIFY_CHANNEL, self._notified)
-        except (*_DATABASE_TROUBLE, TimeoutError) as exc:
+        except (*DATABASE_TROUBLE, TimeoutError) as exc:
             log.warning("cannot listen for outbox inserts; polling", error=type(exc).__name__)
             if listener is not None:
                 listener.terminate()
@@ -282,7 +281,7 @@ class OutboxRelay:
             expired = await ApplicationStore(self._pool).purge_idempotency_keys(
                 older_than_hours=self._idempotency_ttl
             )
-        except _DATABASE_TROUBLE as exc:
+        except DATABASE_TROUBLE as exc:
             log.warning("outbox housekeeping failed", error=type(exc).__name__)
             return
         if purged or expired:
@@ -296,7 +295,7 @@ class OutboxRelay:
                 self.backlog = found.rows
                 metrics.OUTBOX_BACKLOG.set(found.rows)
                 metrics.OUTBOX_OLDEST_SECONDS.set(found.oldest_seconds)
-            except _DATABASE_TROUBLE as exc:
+            except DATABASE_TROUBLE as exc:
                 log.warning("outbox backlog not measured", error=type(exc).__name__)
             await asyncio.sleep(every)
 
