@@ -326,17 +326,21 @@ WORK_ORDER_FIGURES = (
 )
 
 
+def digits_below(scope: str | None) -> int | None:
+    """How many leading digits of a division code name the division one level below
+    `scope` (None: the province), padded with zeros to six: a province's cities by four,
+    a city's counties by six; a county's townships by the whole code (None)."""
+    prefix = len(region_prefix(scope)) if scope else 2
+    return {2: 4, 4: 6}.get(prefix)
+
+
 def division_below(decided_in: str, scope: str | None) -> str:
     """行政区划: the division one level below `scope` (None: the province) that an
     application decided in `decided_in` counts under: a province's cities, a city's
     counties, a county's townships. One decided at the scope's own level (a matter of
     the city's) counts under the scope itself."""
-    prefix = len(region_prefix(scope)) if scope else 2
-    if prefix == 2:
-        return decided_in[:4] + "00"
-    if prefix == 4:
-        return decided_in[:6]
-    return decided_in
+    kept = digits_below(scope)
+    return decided_in if kept is None else decided_in[:kept].ljust(6, "0")
 
 
 def within_scope(decided_in: str, scope: str | None) -> bool:
@@ -591,14 +595,17 @@ def reference_figures(
         if not within_scope(where, scope):
             order.filed_at = None  # outside the scope: not counted
     if group_by == "division":
-        # Before jurisdictions, an application's code began with its division.
-        region_of = {code: decided_in.get(code, code[:6]) for code in apps}
-        apps = {code: app for code, app in apps.items() if within_scope(region_of[code], scope)}
+
+        def region_of(code: str) -> str:
+            # Before jurisdictions, an application's code began with its division.
+            return decided_in.get(code, code[:6])
+
+        apps = {code: app for code, app in apps.items() if within_scope(region_of(code), scope)}
         for code, app in apps.items():
-            app.group = division_below(region_of[code], scope)
+            app.group = division_below(region_of(code), scope)
         for kind in (rectifications, cases):
             for case_code, case in list(kind.items()):
-                where = decided_in.get(case.application_code, case.application_code[:6])
+                where = region_of(case.application_code)
                 if within_scope(where, scope):
                     case.group = division_below(where, scope)
                 else:

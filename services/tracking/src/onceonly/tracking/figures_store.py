@@ -25,6 +25,7 @@ from onceonly.tracking.figures import (
     GroupFigures,
     Unit,
     aggregate,
+    digits_below,
     has_figures,
 )
 from onceonly.tracking.search import IN_REGION
@@ -316,12 +317,8 @@ def _division_below(code: str, scope: str | None) -> str:
 
 def _division_cut(decided_in: str, scope: str | None) -> str:
     """SQL of the division below `scope` of the division `decided_in` (SQL)."""
-    prefix = len(region_prefix(scope)) if scope else 2
-    if prefix == 2:
-        return f"left({decided_in}, 4) || '00'"
-    if prefix == 4:
-        return f"left({decided_in}, 6)"
-    return decided_in
+    kept = digits_below(scope)
+    return decided_in if kept is None else f"rpad(left({decided_in}, {kept}), 6, '0')"
 
 
 _RECTIFICATION_FIGURES = ("rectifications", "rectified", "rectified_on_time", "open_rectifications")
