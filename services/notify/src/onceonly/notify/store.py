@@ -140,6 +140,16 @@ class AgentContact:
     valid_until: date
 
 
+def competent_region_of(code: str) -> str:
+    """SQL of the division competent for the application `code` (a column or a parameter):
+    what its submission said, else its code's first six digits (a submission from before
+    regions were recorded, or one that has not come)."""
+    return (
+        "coalesce((SELECT c.competent_region FROM notify.contacts c"  # noqa: S608 - constants
+        f" WHERE c.application_code = {code}), left({code}, 6))"
+    )
+
+
 class DeliveryLedger:
     """Ledger rows move pending → sent | failed | possibly_sent, never back."""
 
@@ -312,13 +322,11 @@ class DeliveryLedger:
         )
 
     async def region_of(self, application_code: str) -> str:
-        """The division competent for an application (its code's first six digits when
-        its submission came before regions were recorded, or has not come)."""
-        region = await self._pool.fetchval(
-            "SELECT competent_region FROM notify.contacts WHERE application_code = $1",
+        """The division competent for an application (competent_region_of)."""
+        return await self._pool.fetchval(
+            f"SELECT {competent_region_of('$1::text')}",
             application_code,
         )
-        return region or application_code[:6]
 
     async def record_agent_contact(
         self, application_code: str, agent: application_pb2.Agent

@@ -10,6 +10,8 @@ from typing import Any
 
 import asyncpg
 
+from onceonly.notify.store import competent_region_of
+
 
 @dataclass(frozen=True, slots=True)
 class Registration:
@@ -299,21 +301,19 @@ class WebhookStore:
         `integrator_id`, only one of that integrator's; with `region_prefix`, only one
         of an application decided in that division (行政区划). (The one way a ledger row goes
         back to pending: an operator or the integrator asked for it.)"""
+        region = competent_region_of("notify.deliveries.application_code")
         row = await self._pool.fetchrow(
-            """
+            f"""
             UPDATE notify.deliveries
             SET status = 'pending', next_attempt_at = now(), give_up_at = now() + $2::interval,
                 replays = replays + 1, completed_at = NULL, sending_since = NULL
             WHERE id = $1 AND channel = 'webhook'
               AND ($3::text IS NULL OR recipient_hash = $3)
-              AND ($4::text IS NULL OR starts_with(coalesce(
-                      (SELECT c.competent_region FROM notify.contacts c
-                        WHERE c.application_code = notify.deliveries.application_code),
-                      left(application_code, 6)), $4))
+              AND ($4::text IS NULL OR starts_with({region}, $4))
             RETURNING id, event_id, recipient_hash AS integrator_id, application_code,
                 cause_event_type, status, attempts, payload, next_attempt_at, give_up_at,
                 http_status, last_error, replays, created_at, completed_at
-            """,
+            """,  # noqa: S608 - constant SQL
             delivery_id,
             give_up_after,
             integrator_id,
