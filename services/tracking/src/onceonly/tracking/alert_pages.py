@@ -4,16 +4,13 @@ cursor that names the last alert of the previous page."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from onceonly.platform.request_rules import storable_text, within_supported_range
-from onceonly.tracking.search import SearchRefused
+from onceonly.tracking.search import SearchRefused, cursor_fields, encode_cursor
 
 _LAST = datetime.max.replace(tzinfo=UTC)
 
@@ -38,17 +35,14 @@ class AlertPosition:
 
     def encode(self) -> str:
         due = self.due_at.isoformat() if self.due_at is not None else None
-        raw = json.dumps([due, self.application_code, self.department_code])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_cursor([due, self.application_code, self.department_code])
 
     @classmethod
     def decode(cls, text: str) -> AlertPosition:
         try:
-            due, code, department = json.loads(
-                base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            )
+            due, code, department = cursor_fields(text)
             due_at = datetime.fromisoformat(due) if due is not None else None
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        except (ValueError, TypeError):
             raise SearchRefused("cursor", "not a cursor this API gave") from None
         if (
             not isinstance(code, str)

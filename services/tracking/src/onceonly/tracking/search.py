@@ -56,22 +56,34 @@ IN_REGION = (
 )
 
 
+def encode_cursor(fields: list[Any]) -> str:
+    """An opaque cursor of the API's lists: the last row's sort key, base64url JSON."""
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+
+
+def cursor_fields(text: str) -> Any:
+    """The JSON an `encode_cursor` cursor holds; SearchRefused naming `cursor` if it is
+    not one (the caller checks what it holds)."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise SearchRefused("cursor", "not a cursor this API gave") from None
+
+
 @dataclass(frozen=True)
 class Cursor:
     submitted_at: datetime
     application_code: str
 
     def encode(self) -> str:
-        raw = json.dumps([self.submitted_at.isoformat(), self.application_code])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_cursor([self.submitted_at.isoformat(), self.application_code])
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            when, code = json.loads(raw)
+            when, code = cursor_fields(text)
             at = datetime.fromisoformat(when)
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        except (ValueError, TypeError):
             raise SearchRefused("cursor", "not a cursor this API gave") from None
         if at.tzinfo is None or not isinstance(code, str) or not _CODE_PREFIX.match(code):
             raise SearchRefused("cursor", "not a cursor this API gave")
