@@ -1,7 +1,10 @@
 """`python -m bench [--quick] [--only intake,relay,...] [--open-tasks N] [--due-tasks M]`
 
 Runs the benchmarks against the running local system (deploy/local) and writes
-bench/results/latest.json (and a copy named after the run), then prints a summary.
+bench/results/latest.json (and a copy named after the run), then prints a summary. The
+intake benchmark runs on a scratch intake of its own; after each benchmark that
+submitted applications through the running system, their workflows are waited for and
+any still running terminated (the JSON's `cleanup`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.config import RESULTS, Endpoints, plan
+from bench.cleanup import add_up, drain_and_clean
+from bench.config import RESULTS, Endpoints, Plan, plan
 from bench.context import Run
 from bench.integrators import bench_keys, keys_needed
 from bench.monitor import ProcessMonitor
@@ -65,7 +69,6 @@ async def _main(
         "plan": {k: v for k, v in vars(the_plan).items() if k != "run_id"},
         "benchmarks": {},
     }
-    peak = max(the_plan.intake_rate * 4, the_plan.e2e_rate)
     progress = Progress(
         TextColumn("{task.description:<44}"),
         BarColumn(),
@@ -80,28 +83,64 @@ async def _main(
     connector = aiohttp.TCPConnector(limit=256, keepalive_timeout=2.0)
     async with (
         ProcessMonitor() as monitor,
-        bench_keys(endpoints.database_url, keys_needed(peak)) as keys,
+        bench_keys(endpoints.database_url, _running_keys(the_plan)) as keys,
         aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=30.0)
         ) as http,
     ):
         monitor.sample_rest()
         run = Run(endpoints, the_plan, keys, http, monitor, progress)
+        cleanups: dict[str, dict[str, object]] = {}
         with progress:
-            for name in selected:
-                try:
-                    # Each benchmark starts on an idle system, not on the last one's backlog.
-                    results.setdefault("idle_before", {})[name] = await wait_until_quiet(
-                        run, within=the_plan.quiesce_seconds, what=name
-                    )
-                    section = await _benchmark(name)(run)
-                except Exception as exc:
-                    section = Section(name, error=f"{type(exc).__name__}: {exc}")
-                    console.print(f"[red]{name} failed[/red]\n{traceback.format_exc()}")
-                results["benchmarks"][name] = section.as_dict()
+            try:
+                for name in selected:
+                    try:
+                        # Each benchmark starts on an idle system, not on the last one's
+                        # backlog.
+                        results.setdefault("idle_before", {})[name] = await wait_until_quiet(
+                            run, within=the_plan.quiesce_seconds, what=name
+                        )
+                        section = await _benchmark(name)(run)
+                    except Exception as exc:
+                        section = Section(name, error=f"{type(exc).__name__}: {exc}")
+                        console.print(f"[red]{name} failed[/red]\n{traceback.format_exc()}")
+                    results["benchmarks"][name] = section.as_dict()
+                    # A benchmark's applications through the running system are done
+                    # with before the next one starts (and before the run ends).
+                    await _clean_after(run, name, cleanups)
+            except BaseException:
+                # Ctrl-C: what the run left running is terminated at once, not waited for.
+                await asyncio.shield(_clean_after(run, "interrupted", cleanups, wait=False))
+                raise
+        results["cleanup"] = {**add_up(cleanups.values()), "by_benchmark": cleanups}
         results["memory"] = monitor.report()
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return results
+
+
+def _running_keys(the_plan: Plan) -> int:
+    """Keys for the load through the running intake: the e2e rate, and the burst, each
+    key taking at most 80 % of intake's burst allowance of 50 (so none is refused)."""
+    return max(keys_needed(the_plan.e2e_rate), -(-the_plan.burst_applications // 40), 1)
+
+
+async def _clean_after(
+    run: Run, name: str, cleanups: dict[str, dict[str, object]], *, wait: bool = True
+) -> None:
+    """Drain and clean the applications submitted through the running system since the
+    last cleanup (none: nothing to do)."""
+    fresh = [a for phase in run.accepted.values() for a in phase if a.code not in run.cleaned]
+    if not fresh:
+        return
+    codes = {a.code for a in fresh}
+    try:
+        cleanups[name] = await drain_and_clean(
+            run, codes, since=min(a.at for a in fresh), what=f"{name}: cleanup", wait=wait
+        )
+    except Exception as exc:
+        cleanups[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        console.print(f"[red]cleanup after {name} failed[/red]\n{traceback.format_exc()}")
+    run.cleaned |= codes
 
 
 def _cpus() -> int:

@@ -52,13 +52,17 @@ class Plan:
     relay_messages: int  # raw produce: messages sent
     e2e_rate: int  # applications/s for the end-to-end phase
     e2e_seconds: float
+    # workflow: applications submitted at once, whose workflow starts give the bridge's
+    # start rate (bounded, so that the running system drains them within minutes)
+    burst_applications: int
     drain_rate: int  # applications/s submitted while the tracking agent is stopped
     drain_seconds: float
     temporal_starts: int  # empty workflows started for the raw Temporal rate
     open_tasks: int  # supervision: tasks open during the run
     due_tasks: int  # supervision: those of them whose deadline falls inside the run
     deadline_spread: float  # seconds over which those deadlines fall
-    settle_seconds: float  # the most any drain is waited for
+    # the most any drain is waited for (the run's cleanup too, after each benchmark)
+    settle_seconds: float
     quiesce_seconds: float  # the most the system is waited for to be idle before each
     profile_seconds: float  # length of a profile taken when a target is missed
     run_id: str = field(default_factory=lambda: time.strftime("bench%Y%m%d%H%M%S"))
@@ -84,6 +88,7 @@ def plan(
             relay_messages=5_000,
             e2e_rate=e2e_rate or 100,
             e2e_seconds=10,
+            burst_applications=200,
             drain_rate=20,
             drain_seconds=10,
             temporal_starts=500,
@@ -102,6 +107,7 @@ def plan(
         relay_messages=20_000,
         e2e_rate=e2e_rate or 100,
         e2e_seconds=30,
+        burst_applications=1_000,
         drain_rate=20,
         drain_seconds=30,
         temporal_starts=2_000,

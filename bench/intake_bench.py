@@ -1,20 +1,30 @@
-"""Benchmark 1: intake's durable accept rate against raw asyncpg inserts and commits."""
+"""Benchmark 1: intake's durable accept rate against raw asyncpg inserts and commits.
+
+Intake is measured on its own, on a scratch intake of the run (bench.scratch_intake: its
+own API and relay processes, database and topics), so that the thousands of applications
+of its phases never reach the running system's workflow side. The raw comparison issues
+the same writes straight through asyncpg, in a scratch schema of that database.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bench.config import Plan
-from bench.context import Run
-from bench.load import LoadResult, closed_loop, open_loop
+from bench.context import Accepted, Run, submitter
+from bench.integrators import bench_keys, keys_needed
+from bench.load import LoadResult, Send, closed_loop, open_loop
 from bench.profile import profile_while
-from bench.quiesce import wait_until_quiet
+from bench.publish_lag import published_lag
 from bench.raw_postgres import raw_writer, scratch_schema, template_rows
 from bench.report import Section, Target
-from bench.services import DOWNSTREAM, stopped
+from bench.scratch_intake import API, RELAY, ScratchIntake, scratch_intake
 from bench.stats import per_second, ratio, summarize
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.db import create_pool
+from onceonly.platform.topics import Stream, topic_name
 
-WARM_UP = 20
+PHASES = ("intake-open-loop", "intake-closed-loop")
 
 
 def _figures(result: LoadResult) -> dict[str, object]:
@@ -33,24 +43,49 @@ def _figures(result: LoadResult) -> dict[str, object]:
 
 async def run_intake(run: Run) -> Section:
     plan = run.plan
-    section = Section("intake")
-    statuses: dict[int | str, int] = {}
+    step = run.step("intake: starting a scratch intake (API, relay)")
+    async with (
+        scratch_intake(run.endpoints, plan.run_id, run.monitor) as scratch,
+        bench_keys(scratch.database_url, keys_needed(plan.intake_rate * 4)) as keys,
+    ):
+        step.done()
+        accepted: dict[str, list[Accepted]] = {}
+        statuses: dict[int | str, int] = {}
 
+        def send(phase: str) -> Send:
+            return submitter(
+                run.http,
+                url=scratch.url,
+                keys=keys,
+                run_id=plan.run_id,
+                found=accepted.setdefault(phase, []),
+                statuses=statuses,
+            )
+
+        return await _measure(run, scratch, send, accepted, statuses, len(keys.tokens))
+
+
+async def _measure(
+    run: Run,
+    scratch: ScratchIntake,
+    send: Callable[[str], Send],
+    accepted: dict[str, list[Accepted]],
+    statuses: dict[int | str, int],
+    key_count: int,
+) -> Section:
+    plan = run.plan
+    section = Section("intake")
     step = run.step("intake: warm-up")
-    warm = await closed_loop(run.submitter("warm-up", statuses), concurrency=4, seconds=1.0)
+    await closed_loop(send("warm-up"), concurrency=4, seconds=1.0)
     step.done()
-    if not run.accepted["warm-up"]:
+    if not accepted["warm-up"]:
         raise RuntimeError(f"intake accepted nothing in the warm-up: {statuses}")
-    del warm
-    # The warm-up's applications flow through the workflow side for a while; the raw
-    # phase measured on top of that would measure their CPU too.
-    await wait_until_quiet(run, within=plan.settle_seconds, what="intake: after the warm-up")
 
     pool_size = IntakeSettings().database_pool_max
-    pool = await create_pool(run.endpoints.database_url, max_size=pool_size, min_size=pool_size)
+    pool = await create_pool(scratch.database_url, max_size=pool_size, min_size=pool_size)
     try:
-        application, event = await template_rows(pool, run.accepted["warm-up"][0].code)
-        async with scratch_schema(run.endpoints.database_url, f"{plan.run_id}_raw") as schema:
+        application, event = await template_rows(pool, accepted["warm-up"][0].code)
+        async with scratch_schema(scratch.database_url, f"{plan.run_id}_raw") as schema:
             write = raw_writer(pool, schema, application, event)
             step = run.step(f"raw asyncpg: closed loop x{plan.concurrency}")
             run.monitor.begin("raw-asyncpg-closed-loop")
@@ -62,53 +97,59 @@ async def run_intake(run: Run) -> Section:
             raw_open = await open_loop(
                 write, rate=plan.intake_rate, seconds=plan.intake_seconds, tick=step
             )
+
+        step = run.step(f"intake: open loop {plan.intake_rate}/s")
+        run.monitor.begin("intake-open-loop")
+        open_result = await open_loop(
+            send("intake-open"), rate=plan.intake_rate, seconds=plan.intake_seconds, tick=step
+        )
+        step = run.step(f"intake: closed loop x{plan.concurrency}")
+        run.monitor.begin("intake-closed-loop")
+        closed = await closed_loop(
+            send("intake-closed"),
+            concurrency=plan.concurrency,
+            seconds=plan.intake_seconds,
+            tick=step,
+        )
+        run.monitor.end()
+
+        # The relay benchmark reports the scratch relay's lag: measured now, while its
+        # database and topic still exist.
+        step = run.step("intake: the relay's publish lag")
+        topic = topic_name(scratch.topic_prefix, Stream.SUBMISSIONS)
+        for phase in ("intake-open", "intake-closed"):
+            run.publish_lag[phase] = await published_lag(
+                pool, run.endpoints.kafka, topic, accepted.get(phase, [])
+            )
+        step.done()
     finally:
         await pool.close()
 
-    system_open, system_max = await _intake_phases(run, statuses, "")
-    # Intake on its own: the consumers downstream (bridge, worker, tracking agent,
-    # notify) stopped, so that their CPU does not count against intake's; intake-api and
-    # intake-relay keep running. The relay's topics hold what was submitted meanwhile,
-    # and the consumers catch up once started again (also on error or Ctrl-C).
-    profile: dict[str, object] | None = None
-    step = run.step("intake isolated: stopping the consumers")
-    async with stopped(DOWNSTREAM):
-        step.done()
-        isolated_open, isolated_max = await _intake_phases(run, statuses, "isolated")
-        checked = _targets(plan, system_open, system_max, raw_max) + _targets(
-            plan, isolated_open, isolated_max, raw_max
-        )
-        if any(t.met is not True for t in checked):
-            step = run.step(f"intake isolated: py-spy profile {plan.profile_seconds:g} s")
-            profile = await profile_while(
-                ["intake-api"],
-                lambda: closed_loop(
-                    run.submitter("intake-profile", statuses),
-                    concurrency=plan.concurrency,
-                    seconds=plan.profile_seconds,
-                    tick=step,
-                ),
+    section.targets = _targets(plan, open_result, closed, raw_max)
+    if any(t.met is not True for t in section.targets):
+        step = run.step(f"intake: py-spy profile {plan.profile_seconds:g} s")
+        section.profile = await profile_while(
+            [API],
+            lambda: closed_loop(
+                send("intake-profile"),
+                concurrency=plan.concurrency,
                 seconds=plan.profile_seconds,
-                run_id=plan.run_id,
-                label="intake",
-            )
-        step = run.step("intake isolated: starting the consumers")
-    step.done()
+                tick=step,
+            ),
+            seconds=plan.profile_seconds,
+            run_id=plan.run_id,
+            label="intake",
+            pids=scratch.pids,
+        )
 
-    phases = {"whole_system": (system_open, system_max), "isolated": (isolated_open, isolated_max)}
     section.system = {
         "endpoint": "POST /v1/applications",
-        "whole_system": {
-            "what": "every process running: the consumers downstream share the cores",
-            **_phase_figures(plan, system_open, system_max),
-        },
-        "isolated": {
-            "what": "workflow-bridge, workflow-worker, tracking-agent and notify stopped;"
-            " intake-api, intake-relay, the APIs, Kafka, Temporal and Postgres running",
-            **_phase_figures(plan, isolated_open, isolated_max),
-        },
+        "what": f"a scratch intake of the run ({API}, {RELAY}: the same binaries and"
+        " settings as the running ones) on its own database and topics, which nothing"
+        " consumes; Kafka, Postgres and the running system's processes share the cores",
+        **_phase_figures(plan, open_result, closed),
         "http_statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
-        "integrator_keys": len(run.keys.tokens),
+        "integrator_keys": key_count,
     }
     section.raw = {
         "what": "sequence upsert + INSERT application + INSERT outbox in one transaction,"
@@ -116,79 +157,34 @@ async def run_intake(run: Run) -> Section:
         f"open_loop_{plan.intake_rate}_per_s": _figures(raw_open),
         f"closed_loop_{plan.concurrency}_clients": _figures(raw_max),
     }
-    raw_rate = per_second(raw_max.ok, raw_max.seconds)
     section.ratio = {
-        "max_accept_rate_vs_raw": ratio(per_second(system_max.ok, system_max.seconds), raw_rate),
-        "isolated_max_accept_rate_vs_raw": ratio(
-            per_second(isolated_max.ok, isolated_max.seconds), raw_rate
+        "max_accept_rate_vs_raw": ratio(
+            per_second(closed.ok, closed.seconds), per_second(raw_max.ok, raw_max.seconds)
         ),
     }
-    section.targets = [
-        *_targets(plan, system_open, system_max, raw_max),
-        *_targets(plan, isolated_open, isolated_max, raw_max, label="isolated: "),
-    ]
-    for label, (open_result, _) in phases.items():
-        if open_result.late_starts:
-            section.notes.append(
-                f"{label}: {open_result.late_starts} requests started >10 ms late: the load"
-                " generator (this process) was short of CPU; latency is measured from the"
-                " scheduled instant."
-            )
+    if open_result.late_starts:
+        section.notes.append(
+            f"{open_result.late_starts} requests started >10 ms late: the load generator"
+            " (this process) was short of CPU; latency is measured from the scheduled"
+            " instant."
+        )
     section.notes.append(
         "The load is spread over bench integrators (intake limits each to 10 POST/s by"
         " default); requests carry no Idempotency-Key."
     )
-    for name in (
-        "intake-open-loop",
-        "intake-closed-loop",
-        "intake-isolated-open-loop",
-        "intake-isolated-closed-loop",
-    ):
+    for name in PHASES:
         phase = run.monitor.phase(name)
         if phase is not None:
             section.bound_by[f"cores_busy_{name}"] = dict(run.monitor.busiest(phase, count=4))
     # What bounds the rate on this machine: the CPU one accepted application costs,
     # summed over every process (the bench's load generator included).
-    for name, result in (
-        ("raw-asyncpg-closed-loop", raw_max),
-        ("intake-closed-loop", system_max),
-        ("intake-isolated-closed-loop", isolated_max),
-    ):
+    for name, result in (("raw-asyncpg-closed-loop", raw_max), ("intake-closed-loop", closed)):
         phase = run.monitor.phase(name)
         if phase is not None:
             section.bound_by[f"cpu_ms_per_application_{name}"] = run.monitor.cpu_per_item(
                 phase, result.ok
             )
-    if profile is not None:
-        section.profile = profile
     return section
-
-
-async def _intake_phases(
-    run: Run, statuses: dict[int | str, int], label: str
-) -> tuple[LoadResult, LoadResult]:
-    """The open loop at the planned rate, then the closed loop (the maximum rate)."""
-    plan = run.plan
-    prefix = f"intake-{label}-" if label else "intake-"
-    title = f"intake {label}" if label else "intake"
-    step = run.step(f"{title}: open loop {plan.intake_rate}/s")
-    run.monitor.begin(f"{prefix}open-loop")
-    open_result = await open_loop(
-        run.submitter(f"{prefix}open", statuses),
-        rate=plan.intake_rate,
-        seconds=plan.intake_seconds,
-        tick=step,
-    )
-    step = run.step(f"{title}: closed loop x{plan.concurrency}")
-    run.monitor.begin(f"{prefix}closed-loop")
-    closed_result = await closed_loop(
-        run.submitter(f"{prefix}closed", statuses),
-        concurrency=plan.concurrency,
-        seconds=plan.intake_seconds,
-        tick=step,
-    )
-    run.monitor.end()
-    return open_result, closed_result
 
 
 def _phase_figures(plan: Plan, open_result: LoadResult, closed: LoadResult) -> dict[str, object]:
@@ -199,20 +195,20 @@ def _phase_figures(plan: Plan, open_result: LoadResult, closed: LoadResult) -> d
 
 
 def _targets(
-    plan: Plan, open_result: LoadResult, closed: LoadResult, raw: LoadResult, *, label: str = ""
+    plan: Plan, open_result: LoadResult, closed: LoadResult, raw: LoadResult
 ) -> list[Target]:
     rate = per_second(closed.ok, closed.seconds)
     return [
-        Target(f"{label}max accepted applications/s", rate, ">=", 1000, "/s"),
+        Target("max accepted applications/s", rate, ">=", 1000, "/s"),
         Target(
-            f"{label}p99 latency at {plan.intake_rate}/s",
+            f"p99 latency at {plan.intake_rate}/s",
             summarize(open_result.latencies).p99_ms,
             "<=",
             50,
             "ms",
         ),
         Target(
-            f"{label}share of the raw asyncpg rate",
+            "share of the raw asyncpg rate",
             ratio(rate, per_second(raw.ok, raw.seconds)),
             ">=",
             0.5,

@@ -143,9 +143,15 @@ class ProcessMonitor:
         self._current: Phase | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, name: str, pid: int) -> None:
-        """Follow another process (e.g. a worker the benchmark started)."""
-        self._processes[name] = _Process(pid, False)
+    def add(
+        self, name: str, pid: int, *, with_children: bool = False, at_rest: bool = False
+    ) -> None:
+        """Follow another process (e.g. a worker the benchmark started); with `at_rest`,
+        take its memory at rest now (it started after `sample_rest`)."""
+        process = _Process(pid, with_children)
+        self._processes[name] = process
+        if at_rest:
+            self.at_rest[name] = process.rss()
 
     def remove(self, name: str) -> None:
         self._processes.pop(name, None)
@@ -213,5 +219,21 @@ class ProcessMonitor:
             "unit": "MiB",
             "at_rest": {name: round(kib / 1024, 1) for name, kib in self.at_rest.items()},
             "peak_under_load": {name: round(kib / 1024, 1) for name, kib in peak.items()},
+            "per_process": memory_per_process(self.at_rest, peak),
             "cores_busy_by_phase": {phase.name: self.cores_busy(phase) for phase in self.phases},
         }
+
+
+def memory_per_process(
+    at_rest_kib: dict[str, int], peak_kib: dict[str, int]
+) -> dict[str, dict[str, float | None]]:
+    """Each process's (one replica's: one pid file each) resident memory in MiB at rest
+    and at its peak under load; None where it was not sampled (not running then)."""
+
+    def mib(kib: int | None) -> float | None:
+        return None if kib is None else round(kib / 1024, 1)
+
+    return {
+        name: {"at_rest": mib(at_rest_kib.get(name)), "peak": mib(peak_kib.get(name))}
+        for name in sorted(at_rest_kib.keys() | peak_kib.keys())
+    }

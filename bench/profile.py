@@ -17,7 +17,7 @@ import re
 import shutil
 import sys
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,10 +144,12 @@ async def profile_while(
     seconds: float,
     run_id: str,
     label: str,
+    pids: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Profile the named service processes (.run/pids) for `seconds` while `load` runs;
+    """Profile the named processes for `seconds` while `load` runs: those of `pids`
+    (e.g. the benchmark's own scratch intake), else the running system's (.run/pids);
     the raw profiles go to bench/results/RUN.LABEL.PROCESS.folded."""
-    pids = service_pids()
+    pids = service_pids() if pids is None else pids
     recordings = [
         await start(
             name, pids[name], seconds=seconds, output=RESULTS / f"{run_id}.{label}.{name}.folded"

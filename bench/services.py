@@ -11,10 +11,6 @@ from bench.config import REPO
 
 SERVICES_SH = REPO / "deploy" / "local" / "services.sh"
 
-# What consumes intake's submissions downstream (everything but intake's own processes
-# and the APIs that only answer requests).
-DOWNSTREAM = ("workflow-bridge", "workflow-worker", "tracking-agent", "notify")
-
 
 async def services(command: str, *names: str) -> None:
     process = await asyncio.create_subprocess_exec(
@@ -34,7 +30,7 @@ async def services(command: str, *names: str) -> None:
 
 
 @asynccontextmanager
-async def stopped(names: Sequence[str] = DOWNSTREAM) -> AsyncIterator[None]:
+async def stopped(names: Sequence[str]) -> AsyncIterator[None]:
     """Stop `names` for the duration of the block; start them again afterwards, also
     when the block fails or is cancelled (Ctrl-C)."""
     try:

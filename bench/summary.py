@@ -1,4 +1,5 @@
-"""The readable summary of a run: one row per figure that has a target or a ratio."""
+"""The readable summary of a run: one row per figure that has a target or a ratio, each
+process's memory and the run's cleanup."""
 
 from __future__ import annotations
 
@@ -33,16 +34,23 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
         for figure, value in section["ratio"].items():
             table.add_row(name, f"ratio {figure}", _fmt(value), "", "")
     console.print(table)
-    memory = results.get("memory", {})
-    if memory:
-        mem = Table(title="Resident memory (MiB)")
+    per_process = (results.get("memory") or {}).get("per_process") or {}
+    if per_process:
+        mem = Table(title="Resident memory per process, one replica each (MiB)")
         mem.add_column("process")
         mem.add_column("at rest", justify="right")
         mem.add_column("peak under load", justify="right")
-        peak = memory.get("peak_under_load", {})
-        for process, rest in sorted(memory.get("at_rest", {}).items()):
-            mem.add_row(process, _fmt(rest), _fmt(peak.get(process)))
+        for process, found in per_process.items():
+            mem.add_row(process, _fmt(found.get("at_rest")), _fmt(found.get("peak")))
         console.print(mem)
+    cleanup = results.get("cleanup")
+    if cleanup:
+        console.print(
+            f"Cleanup: waited {_fmt(cleanup.get('waited_s'))} s; of the run's applications"
+            f" through the running system {cleanup.get('completed', 0):,} closed,"
+            f" {cleanup.get('terminated', 0):,} terminated,"
+            f" {cleanup.get('not_started', 0):,} not started yet."
+        )
     for name, section in results["benchmarks"].items():
         for process, found in ((section.get("profile") or {}).get("processes") or {}).items():
             if found.get("error"):
@@ -54,3 +62,4 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
             for row in found["by_own"][:8]:
                 top.add_row(f"{row['share']:.0%}", row["function"])
             console.print(top)
+
