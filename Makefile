@@ -6,7 +6,7 @@
 #   make demo       up, then the demo script
 #   make test       up, then lint, unit tests, integration and end-to-end tests, short fault injection
 #   make test-unit  unit tests only (no infrastructure needed)
-#   make bench      the benchmarks against the running system (JSON in bench/results/)
+#   make bench      the benchmarks (JSON in bench/results/; python -m bench compare A B)
 #   make chaos      the long fault-injection runs: one, then two replicas of every process
 #   make down       stop the services, then the infrastructure
 #   make reset-temporal  down, then forget every workflow (the dev server's store)

@@ -5,6 +5,9 @@ bench/results/latest.json (and a copy named after the run), then prints a summar
 intake benchmark runs on a scratch intake of its own; after each benchmark that
 submitted applications through the running system, their workflows are waited for and
 any still running terminated (the JSON's `cleanup`).
+
+`python -m bench compare OLD.json NEW.json [--json]`: every figure with a direction,
+old against new, the regressions in red.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.cleanup import add_up, drain_and_clean
+from bench.compare import compare as compare_results
+from bench.compare import tally
 from bench.config import RESULTS, Endpoints, Plan, plan
 from bench.context import Run
 from bench.integrators import bench_keys, keys_needed
 from bench.monitor import ProcessMonitor
 from bench.quiesce import wait_until_quiet
 from bench.report import Section
-from bench.summary import print_summary
+from bench.summary import print_comparison, print_summary
 
 BENCHMARKS = ("intake", "relay", "workflow", "downstream", "supervision")
 
@@ -149,8 +154,9 @@ def _cpus() -> int:
     return len(os.sched_getaffinity(0))
 
 
-@cli.command()
+@cli.callback(invoke_without_command=True)
 def main(
+    ctx: typer.Context,
     quick: bool = typer.Option(False, "--quick", help="About 3 minutes in all"),
     only: str = typer.Option(
         ",".join(BENCHMARKS), "--only", help="Comma-separated: " + ", ".join(BENCHMARKS)
@@ -169,7 +175,10 @@ def main(
     ),
     output: Path = typer.Option(RESULTS / "latest.json", "--output", help="Where the JSON goes"),
 ) -> None:
-    """Benchmark the running system against its components' raw limits."""
+    """Benchmark the running system against its components' raw limits (without a
+    command); `compare` compares two results files."""
+    if ctx.invoked_subcommand is not None:
+        return
     selected = [name.strip() for name in only.split(",") if name.strip()]
     unknown = sorted(set(selected) - set(BENCHMARKS))
     if unknown:
@@ -181,6 +190,33 @@ def main(
     (output.parent / f"{results['run_id']}.json").write_text(text + "\n")
     print_summary(console, results)
     console.print(f"\nWritten to {output}")
+
+
+@cli.command()
+def compare(
+    old: Path = typer.Argument(..., exists=True, dir_okay=False, help="The earlier results"),
+    new: Path = typer.Argument(..., exists=True, dir_okay=False, help="The later results"),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout instead of a table"),
+    tolerance: float = typer.Option(
+        0.0, "--tolerance", min=0.0, help="Changes within this % of the old value are 'same'"
+    ),
+) -> None:
+    """Every figure with a target, a ratio, a CPU cost or a memory size: old, new, the
+    change, and whether it is worse in the figure's direction (red)."""
+    before = json.loads(old.read_text())
+    after = json.loads(new.read_text())
+    rows = compare_results(before, after, tolerance_pct=tolerance)
+    if as_json:
+        document = {
+            "old": {"file": str(old), "run_id": before.get("run_id")},
+            "new": {"file": str(new), "run_id": after.get("run_id")},
+            "tolerance_pct": tolerance,
+            "verdicts": tally(rows),
+            "rows": [row.as_dict() for row in rows],
+        }
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    print_comparison(console, rows, old=before.get("run_id"), new=after.get("run_id"))
 
 
 if __name__ == "__main__":

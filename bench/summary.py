@@ -1,5 +1,5 @@
 """The readable summary of a run: one row per figure that has a target or a ratio, each
-process's memory and the run's cleanup."""
+process's memory and the run's cleanup; and the table of a comparison of two runs."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from bench.compare import Row, tally
+
+_VERDICT_STYLE = {"better": "green", "worse": "bold red", "gone": "yellow", "new": "cyan"}
 
 
 def _fmt(value: Any) -> str:
@@ -63,3 +67,31 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
                 top.add_row(f"{row['share']:.0%}", row["function"])
             console.print(top)
 
+
+def print_comparison(
+    console: Console, rows: list[Row], *, old: str | None, new: str | None
+) -> None:
+    table = Table(title=f"Benchmarks compared: {old or 'old'} → {new or 'new'}")
+    table.add_column("benchmark")
+    table.add_column("figure")
+    table.add_column("better")
+    table.add_column("old", justify="right")
+    table.add_column("new", justify="right")
+    table.add_column("change", justify="right")
+    table.add_column("")
+    for row in rows:
+        style = _VERDICT_STYLE.get(row.verdict)
+        change = "—" if row.change_pct is None else f"{row.change_pct:+.1f} %"
+        table.add_row(
+            row.benchmark,
+            row.figure,
+            row.better,
+            _fmt(row.old),
+            _fmt(row.new),
+            change,
+            row.verdict,
+            style=style,
+        )
+    console.print(table)
+    counts = tally(rows)
+    console.print(", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items())))
