@@ -25,6 +25,7 @@ import asyncpg
 from bench.config import REPO, RESULTS, Endpoints
 from bench.kafka_tools import delete_topics
 from bench.monitor import ProcessMonitor
+from bench.services import SERVICES_SH
 
 INTAKE = REPO / ".venv" / "bin" / "onceonly-intake"
 # The monitor's and the profiler's names for them, beside the running intake's.
@@ -61,7 +62,7 @@ def scratch_environment(
 ) -> dict[str, str]:
     """The variables of the scratch processes: the caller's, with the database, the
     topics and the port overridden and the relay's metrics endpoint off (the running
-    relay's port would clash)."""
+    relay's port would clash); deploy/local/env gives the rest."""
     return {
         **base,
         "ONCEONLY_ENVIRONMENT": "development",
@@ -70,7 +71,6 @@ def scratch_environment(
         "ONCEONLY_INTAKE_HOST": "127.0.0.1",
         "ONCEONLY_INTAKE_PORT": str(port),
         "ONCEONLY_RELAY_METRICS_PORT": "0",
-        "PYTHONUNBUFFERED": "1",
     }
 
 
@@ -85,9 +85,18 @@ async def _admin(url: str, statement: str) -> None:
 
 
 async def _start(command: str, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    # Through `services.sh run`, which execs the command (the pid is intake's) with the
+    # variables of deploy/local/env as the running processes have them; ours win.
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
-            str(INTAKE), command, cwd=REPO, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+            str(SERVICES_SH),
+            "run",
+            str(INTAKE),
+            command,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
         )
 
 
