@@ -159,6 +159,7 @@ async def run_supervision(run: Run) -> Section:
         published.append(max(0.0, record.timestamp / 1000 - due))
         fired.append(max(0.0, alert.raised_at.ToDatetime(UTC).timestamp() - due))
     late = summarize(published)
+    timers = summarize(fired)
     tuning = WorkflowSettings()
     section.system = {
         # The bench worker's tuning, from the same ONCEONLY_WORKER_* settings as the
@@ -178,15 +179,20 @@ async def run_supervision(run: Run) -> Section:
     section.raw = {
         "what": "Temporal timer lateness: the alert's raised_at (workflow time when the"
         " timer fired and its task ran) minus the deadline",
-        "deadline_to_timer_fired": summarize(fired).as_dict(),
+        "deadline_to_timer_fired": timers.as_dict(),
     }
     section.ratio = {}
+    # The measure: what the alert adds to Temporal's own timer lateness in the same
+    # run (a timer that fires late cannot be alerted on earlier), at most 250 ms at p99.
     section.targets = [
         Target(
-            f"red alert p99 lateness with {n:,} open tasks ({m:,} due)",
-            late.p99_ms,
+            f"red alert p99 lateness with {n:,} open tasks ({m:,} due), beyond Temporal's"
+            " own timer lateness p99",
+            None
+            if late.p99_ms is None or timers.p99_ms is None
+            else round(late.p99_ms - timers.p99_ms, 1),
             "<=",
-            1000,
+            250,
             "ms",
         ),
         Target("red alerts seen / tasks due", round(len(seen) / m, 3) if m else None, ">=", 1.0),
