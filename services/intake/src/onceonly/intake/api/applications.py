@@ -89,7 +89,7 @@ async def submit_application(
     state: State,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    key = idempotency(request, idempotency_key, body.model_dump(mode="json"))
+    key = idempotency(request, idempotency_key, body)
     draft = SubmissionDraft(
         matter_code=body.matter_code,
         applicant_kind=body.applicant.kind,

@@ -20,6 +20,7 @@ from anyio import CapacityLimiter
 from fastapi import Depends, Header, Path, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from onceonly.catalogue import Catalogue
 from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
@@ -125,38 +126,40 @@ class IntakeState:
         return state
 
 
-def intake_state(request: Request) -> IntakeState:
+# The dependencies are `async def` though they do not wait: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread hand-off per dependency and request.
+async def intake_state(request: Request) -> IntakeState:
     return request.app.state.intake
 
 
 State = Annotated[IntakeState, Depends(intake_state)]
 
 
-def intake_settings(state: State) -> IntakeSettings:
+async def intake_settings(state: State) -> IntakeSettings:
     return state.settings
 
 
-def matter_catalogue(state: State) -> Catalogue:
+async def matter_catalogue(state: State) -> Catalogue:
     return state.catalogue
 
 
-def intake_service(state: State) -> IntakeService:
+async def intake_service(state: State) -> IntakeService:
     assert state.service is not None  # the lifespan builds it before requests are served
     return state.service
 
 
-def progress_lookup(state: State) -> ProgressLookup:
+async def progress_lookup(state: State) -> ProgressLookup:
     assert state.progress_lookup is not None  # built by the lifespan
     return state.progress_lookup
 
 
-def request_client(request: Request, state: State) -> str:
+async def request_client(request: Request, state: State) -> str:
     """The client's address for per-address limits (see `client_address`)."""
     peer = request.client.host if request.client else None
     return client_address(peer, request.headers.getlist("x-forwarded-for"), state.trusted_proxies)
 
 
-def upload_store(state: State) -> UploadStore:
+async def upload_store(state: State) -> UploadStore:
     assert state.pool is not None  # opened by the lifespan
     return UploadStore(state.pool, state.upload_cipher)
 
@@ -236,12 +239,12 @@ def code_or_404(application_code: str) -> str:
 
 
 def idempotency(
-    request: Request, key: str | None, body: dict[str, Any]
+    request: Request, key: str | None, body: BaseModel | dict[str, Any]
 ) -> IdempotencyRequest | None:
-    """The POST's idempotency key and fingerprint, if it sent a key (a 422 problem if
-    the key is malformed)."""
+    """The POST's idempotency key and fingerprint of `body` (a model is fingerprinted as
+    its JSON dump), if it sent a key (a 422 problem if the key is malformed)."""
     if key is None:
-        return None
+        return None  # nothing to fingerprint: the body is not dumped
     try:
         validate_key(key)
     except InvalidValue as exc:
@@ -256,7 +259,8 @@ def idempotency(
                 }
             ]
         ) from None
-    return IdempotencyRequest(key, request_fingerprint("POST", request.url.path, body))
+    dumped = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return IdempotencyRequest(key, request_fingerprint("POST", request.url.path, dumped))
 
 
 def json_answer(

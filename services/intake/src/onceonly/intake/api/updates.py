@@ -77,7 +77,7 @@ def _endpoint(kind: _Kind[B]) -> Callable[..., Awaitable[Response]]:
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response:
         code = code_or_404(application_code)
-        key = idempotency(request, idempotency_key, body.model_dump(mode="json"))
+        key = idempotency(request, idempotency_key, body)
         answer = await service.update(
             integrator_id=integrator.id,
             code=code,

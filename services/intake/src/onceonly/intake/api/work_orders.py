@@ -48,7 +48,7 @@ async def file_work_order(
     service: Service,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    key = idempotency(request, idempotency_key, body.model_dump(mode="json"))
+    key = idempotency(request, idempotency_key, body)
     answer = await service.file_work_order(
         integrator_id=integrator.id,
         draft=WorkOrderDraft(
