@@ -1,8 +1,9 @@
 """One contract for the integrator key directory, run against `PostgresIntegratorKeys`
-(inside a transaction rolled back after each case) and `InMemoryIntegratorKeys`: a key
-verifies to its integrator until it is revoked; malformed, unknown and wrong keys are
-refused; revoking is idempotent; listing shows every key, never a secret. And intake's
-migration 011 moves its former table's keys into the directory unchanged."""
+(inside a transaction rolled back after each case), the same behind `VerifiedKeyCache`,
+and `InMemoryIntegratorKeys`: a key verifies to its integrator until it is revoked;
+malformed, unknown and wrong keys are refused; revoking is idempotent; listing shows
+every key, never a secret. And intake's migration 011 moves its former table's keys into
+the directory unchanged."""
 
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ from onceonly.platform.integrator_keys import (
     InMemoryIntegratorKeys,
     IntegratorKeys,
     PostgresIntegratorKeys,
+    VerifiedKeyCache,
 )
 from onceonly.platform.testing import fresh_database
 
 pytestmark = pytest.mark.integration
 
 
-@pytest_asyncio.fixture(params=["postgres", "in-memory"])
+@pytest_asyncio.fixture(params=["postgres", "in-memory", "postgres-cached"])
 async def keys(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[IntegratorKeys]:
     if request.param == "in-memory":
         yield InMemoryIntegratorKeys()
@@ -35,7 +37,13 @@ async def keys(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncItera
         transaction = conn.transaction()
         await transaction.start()
         try:
-            yield PostgresIntegratorKeys(conn)
+            directory = PostgresIntegratorKeys(conn)
+            # The cache in front keeps the contract (revoking through it forgets the key).
+            yield (
+                directory
+                if request.param == "postgres"
+                else VerifiedKeyCache(directory, seconds=60.0)
+            )
         finally:
             await transaction.rollback()
 

@@ -65,6 +65,7 @@ def settings(database_url: str, kafka_bootstrap: str) -> IntakeSettings:
         relay_poll_seconds=0.5,
         relay_max_backoff_seconds=0.5,
         relay_publish_timeout_seconds=10.0,
+        integrator_key_cache_seconds=1.0,
     )
 
 

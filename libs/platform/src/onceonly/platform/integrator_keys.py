@@ -6,10 +6,16 @@ The directory is the platform's (table `platform.integrator_keys`, platform migr
 revokes through it, both APIs verify through it. `PostgresIntegratorKeys` is the real
 adapter, `InMemoryIntegratorKeys` the fake for unit tests; one contract suite
 (libs/platform/tests/integration/test_integrator_keys.py) runs against both.
+`VerifiedKeyCache` spares an API the directory's round trip for a key it verified a
+moment ago (a revocation reaches it within the cache's few seconds).
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -146,3 +152,68 @@ class InMemoryIntegratorKeys:
             (stored.record for stored in self._keys.values()),
             key=lambda record: (record.created_at, record.key_id),
         )
+
+
+class VerifiedKeyCache:
+    """`verify` in front of a directory, remembering each key it verified for `seconds`.
+
+    An API verifies the same few keys on every request; this saves the directory's round
+    trip (and a pool checkout) for all but the first request of a key in `seconds`. Only
+    successes are kept, under the SHA-256 of the whole token (never the token itself), so
+    a wrong secret, an unknown or a malformed key always reaches the directory. The price
+    is that a revoked key still opens the API of each process for up to `seconds` after
+    its revocation (docs/security.md). At most `max_keys` keys are kept (least recently
+    used dropped). Issuing, revoking and listing go to the directory unchanged.
+    """
+
+    def __init__(
+        self,
+        keys: IntegratorKeys,
+        *,
+        seconds: float,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if seconds <= 0 or max_keys < 1:
+            raise ValueError("seconds > 0 and max_keys >= 1")
+        self._keys = keys
+        self._seconds = seconds
+        self._max_keys = max_keys
+        self._clock = clock
+        # sha256(token) -> (key id, integrator id, valid until on `clock`)
+        self._verified: OrderedDict[bytes, tuple[str, str, float]] = OrderedDict()
+
+    async def verify(self, token: str) -> str | None:
+        digest = hashlib.sha256(token.encode()).digest()
+        found = self._verified.get(digest)
+        now = self._clock()
+        if found is not None:
+            _, integrator_id, until = found
+            if until > now:
+                self._verified.move_to_end(digest)
+                return integrator_id
+            del self._verified[digest]
+        integrator_id = await self._keys.verify(token)
+        parsed = split_api_key(token)
+        if integrator_id is not None and parsed is not None:
+            # From before the directory was asked: a revocation committed while it was
+            # being asked is honoured no later than `seconds` after it.
+            self._verified[digest] = (parsed[0], integrator_id, now + self._seconds)
+            self._verified.move_to_end(digest)
+            while len(self._verified) > self._max_keys:
+                self._verified.popitem(last=False)
+        return integrator_id
+
+    async def issue(self, integrator_id: str) -> NewApiKey:
+        return await self._keys.issue(integrator_id)
+
+    async def revoke(self, key_id: str) -> datetime | None:
+        """Revoked in the directory and forgotten here at once; other processes' caches
+        keep it for up to `seconds`."""
+        revoked_at = await self._keys.revoke(key_id)
+        for digest in [d for d, found in self._verified.items() if found[0] == key_id]:
+            del self._verified[digest]
+        return revoked_at
+
+    async def listed(self) -> list[KeyRecord]:
+        return await self._keys.listed()

@@ -50,6 +50,11 @@ class IntakeSettings(PlatformSettings):
     # A retry with the same Idempotency-Key is answered from storage for this long.
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
 
+    # A key verified in the last this many seconds is not looked up again (a round trip
+    # per request saved); so a revoked key is refused within this long. 0: every request
+    # looks its key up.
+    integrator_key_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+
     # Per-integrator token buckets on POSTs (per API process): sustained rate and burst.
     integrator_post_rate_per_second: float = Field(default=10.0, gt=0)
     integrator_post_burst: int = Field(default=50, ge=1)

@@ -39,7 +39,7 @@ from onceonly.platform.access_log import AccessLogMiddleware
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import stale_components
 from onceonly.platform.http import health_router, install_problem_handlers
-from onceonly.platform.integrator_keys import PostgresIntegratorKeys
+from onceonly.platform.integrator_keys import PostgresIntegratorKeys, VerifiedKeyCache
 from onceonly.platform.limits import BodyLimitMiddleware
 from onceonly.platform.metrics import RequestMetricsMiddleware
 from onceonly.platform.request_rules import install_request_rules
@@ -121,6 +121,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.pool = pool
         state.store = ApplicationStore(pool)
         state.keys = PostgresIntegratorKeys(pool)
+        if settings.integrator_key_cache_seconds > 0:
+            state.keys = VerifiedKeyCache(state.keys, seconds=settings.integrator_key_cache_seconds)
         state.service = IntakeService(
             store=state.store,
             catalogue=state.catalogue,
