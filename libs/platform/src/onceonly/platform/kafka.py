@@ -41,9 +41,11 @@ tracer = trace.get_tracer("onceonly.platform.kafka")
 # defaults (1 byte, 500 ms) every small publish woke every consumer of its topic for a
 # fetch and a commit of its own: under a steady load the broker spent more CPU per
 # application than any process but the worker (bench, 2026-12-05: 18-21 ms of Kafka's CPU
-# per application at 8/s, 12.5 with these). At most 100 ms more per hop.
+# per application at 8/s, 12.5 with 100 ms). The wait is also the idle poll: at rest,
+# 100 ms cost Kafka about 20 ms of CPU a second more than 500 ms, and each consumer 3-4;
+# 200 ms is the middle, at most 200 ms more per hop.
 FETCH_MIN_BYTES = 64 * 1024
-FETCH_MAX_WAIT_MS = 100
+FETCH_MAX_WAIT_MS = 200
 
 
 class PermanentMessageError(Exception):
