@@ -85,3 +85,45 @@ def test_query_values_are_redacted_before_any_exporter_sees_them() -> None:
     first, second = exported.get_finished_spans()
     assert first.attributes["url.query"] == "code=REDACTED&last4=REDACTED&empty=REDACTED"
     assert "url.query" not in second.attributes
+
+
+# A child process again: which provider is installed decides.
+_EXPORTED_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from onceonly.platform.telemetry import configure_telemetry, spans_exported, trace_queries
+
+    class Connection:
+        def __init__(self):
+            self.loggers = []
+
+        def add_query_logger(self, logger):
+            self.loggers.append(logger)
+
+    def traced() -> bool:
+        connection = Connection()
+        asyncio.run(trace_queries(connection))
+        return bool(connection.loggers)
+
+    provider = configure_telemetry("unit-test")
+    found = {"none": [spans_exported(), traced()]}
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    found["added"] = [spans_exported(), traced()]
+    print(json.dumps(found))
+    """
+)
+
+
+def test_statements_are_traced_only_once_spans_can_be_exported() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _EXPORTED_SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+        timeout=60,
+        check=True,
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {"none": [False, False], "added": [True, True]}

@@ -43,7 +43,7 @@ async def create_pool(
     asyncpg's reset query (advisory unlock all, CLOSE ALL, UNLISTEN *, RESET ALL): a
     round trip per checkout, for pools whose users leave no session state behind (an
     open transaction is still rolled back). Every statement run inside a span is traced
-    (`telemetry.QuerySpans`)."""
+    (`telemetry.QuerySpans`) if spans are exported (`telemetry.spans_exported`)."""
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,

@@ -9,8 +9,9 @@ turns tracing off. The SDK itself reads `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTR
 Besides the spans each service makes (HTTP server spans from FastAPI, Kafka producer and
 consumer spans, Temporal's), every process gets client spans of its httpx requests
 (opentelemetry-instrumentation-httpx) and of its Postgres statements (`QuerySpans`, on
-every pool of `platform.db.create_pool`). Neither carries a value: statements are sent
-with parameters, and query strings are redacted before any exporter sees a span.
+every pool of `platform.db.create_pool`, when spans are exported at all). Neither carries
+a value: statements are sent with parameters, and query strings are redacted before any
+exporter sees a span.
 """
 
 from __future__ import annotations
@@ -65,6 +66,26 @@ class RedactQueryValues(SpanProcessor):
                 span.set_attribute(name, urlunsplit(redacted))
 
 
+class _ProcessProvider(TracerProvider):
+    """The process's provider, which knows whether a span can leave the process: only
+    once a processor other than the redaction is added (an exporter, or a test's
+    in-memory one). Until then a span serves only the trace ids of the logs and of the
+    Kafka headers, so spans nobody reads (one per statement) are not worth making."""
+
+    exports = False
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        if not isinstance(span_processor, RedactQueryValues):
+            self.exports = True
+
+
+def spans_exported() -> bool:
+    """Whether the spans made now can reach an exporter; True under a provider that
+    `configure_telemetry` did not install (it cannot tell)."""
+    return bool(getattr(trace.get_tracer_provider(), "exports", True))
+
+
 def _exporter_names() -> list[str]:
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return []
@@ -85,7 +106,7 @@ def configure_telemetry(
     if _configured and isinstance(current, TracerProvider):
         return current
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name)})
-    provider = TracerProvider(resource=resource)
+    provider = _ProcessProvider(resource=resource)
     # First, so that exporters never see the unredacted values.
     provider.add_span_processor(RedactQueryValues())
     for name in _exporter_names():
@@ -168,8 +189,11 @@ _QUERY_SPANS = QuerySpans()
 
 
 async def trace_queries(connection: asyncpg.Connection) -> None:
-    """A pool's `init`: spans of every statement the connection runs (`QuerySpans`)."""
-    connection.add_query_logger(_QUERY_SPANS)
+    """A pool's `init`: spans of every statement the connection runs (`QuerySpans`),
+    when spans are exported; else none, and no query logger at all (asyncpg times each
+    statement and schedules a callback per logger)."""
+    if spans_exported():
+        connection.add_query_logger(_QUERY_SPANS)
 
 
 def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from onceonly.platform.integrator_keys import PostgresIntegratorKeys, VerifiedKe
 from onceonly.platform.limits import BodyLimitMiddleware
 from onceonly.platform.metrics import RequestMetricsMiddleware
 from onceonly.platform.request_rules import install_request_rules
+from onceonly.platform.telemetry import spans_exported
 
 log = structlog.get_logger(__name__)
 
@@ -70,9 +71,12 @@ def create_app(
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
-        # FastAPI's spans stay on; its logs of validation failures would carry the
-        # rejected input values, personal data included.
-        telemetry={"logs": False},
+        # FastAPI's request spans stay on (their trace ids reach the logs and the
+        # events); its spans of dependencies, endpoint and serialisation only when
+        # exported (three spans per request that nothing reads otherwise). Its logs of
+        # validation failures would carry the rejected input values, personal data
+        # included.
+        telemetry={"logs": False, "operation_spans": spans_exported()},
     )
     state = app.state.intake = IntakeState.of(settings, catalogue, pool)
     install_problem_handlers(app)
