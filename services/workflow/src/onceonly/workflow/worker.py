@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import asyncpg
 import structlog
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -18,6 +19,7 @@ from onceonly.catalogue.calendar import WorkingCalendar, default_calendar
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.heartbeat import run_heartbeat
 from onceonly.platform.kafka import build_producer, ensure_topics, wait_for_kafka
+from onceonly.platform.kafka_ports import Producer
 from onceonly.platform.metrics import serve_metrics
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.topics import all_topics
@@ -118,22 +120,17 @@ def build_worker(
     )
 
 
-async def run_worker(
+def production_worker(
+    client: Client,
     settings: WorkflowSettings,
     *,
+    pool: asyncpg.Pool,
+    producer: Producer,
     catalogue: Catalogue | None = None,
     calendar: WorkingCalendar | None = None,
-) -> None:
-    serve_metrics(
-        settings.worker_metrics_port, host=settings.workflow_api_host, process="workflow-worker"
-    )
-    pool = await create_pool(settings.database_url, max_size=4)
-    await prepare_database(pool, component="workflow", package="onceonly.workflow")
-    await wait_for_kafka(settings.kafka_bootstrap)
-    await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
-    producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-workflow-worker")
-    await producer.start()
-    client = await connect(settings, runtime=temporal_runtime(settings))
+) -> Worker:
+    """The worker `run_worker` runs: every workflow, with the activities over Postgres
+    and Kafka (also what bench/worker_cpu.py measures)."""
     calendar = calendar or default_calendar(
         Path(settings.calendar_dir) if settings.calendar_dir else None
     )
@@ -148,7 +145,7 @@ async def run_worker(
         elicence_keys=settings.elicence_keys(),
         task_list=PostgresTaskList(pool),
     )
-    worker = build_worker(
+    return build_worker(
         client,
         task_queue=settings.temporal_task_queue,
         activities=activities,
@@ -167,6 +164,27 @@ async def run_worker(
             rectification=settings.rectification_limit(),
             cases=PostgresCaseList(pool),
         ),
+    )
+
+
+async def run_worker(
+    settings: WorkflowSettings,
+    *,
+    catalogue: Catalogue | None = None,
+    calendar: WorkingCalendar | None = None,
+) -> None:
+    serve_metrics(
+        settings.worker_metrics_port, host=settings.workflow_api_host, process="workflow-worker"
+    )
+    pool = await create_pool(settings.database_url, max_size=4)
+    await prepare_database(pool, component="workflow", package="onceonly.workflow")
+    await wait_for_kafka(settings.kafka_bootstrap)
+    await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
+    producer = build_producer(settings.kafka_bootstrap, client_id="onceonly-workflow-worker")
+    await producer.start()
+    client = await connect(settings, runtime=temporal_runtime(settings))
+    worker = production_worker(
+        client, settings, pool=pool, producer=producer, catalogue=catalogue, calendar=calendar
     )
     beat = asyncio.create_task(
         run_heartbeat(pool, "workflow-worker", every=settings.heartbeat_seconds)
