@@ -7,7 +7,6 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 
 from temporalio import activity
-from temporalio.converter import value_to_type
 from temporalio.exceptions import ApplicationError
 
 from onceonly.catalogue import Catalogue, DayKind
@@ -24,6 +23,7 @@ from onceonly.workflow.approval_events import EVENT_TYPES
 from onceonly.workflow.checks import RULES_VERSION, run_checks
 from onceonly.workflow.elicences import ELicence, ELicenceStore, elicence_number
 from onceonly.workflow.event_messages import to_message
+from onceonly.workflow.payload_converter import typed_value
 from onceonly.workflow.registry import BaseRegistry
 from onceonly.workflow.shared import (
     AddDaysRequest,
@@ -400,5 +400,5 @@ def _data(request: PublishRequest) -> bytes:
         raise ApplicationError(
             f"unknown event type {request.ce_type!r}", type="UnknownEvent", non_retryable=True
         )
-    event = value_to_type(event_type, request.event)
+    event = typed_value(event_type, request.event)
     return to_message(request.application_code, event).SerializeToString(deterministic=True)

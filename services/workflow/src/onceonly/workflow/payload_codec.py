@@ -35,6 +35,7 @@ from temporalio.converter import (
 )
 
 from onceonly.platform.pii import derived_pii_keys
+from onceonly.workflow.payload_converter import PayloadConverter
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -102,9 +103,11 @@ class EncryptionCodec(PayloadCodec):
 
 def data_converter(codec: EncryptionCodec) -> DataConverter:
     """The default converter with payloads encrypted by `codec`, and failures' messages
-    and stack traces moved into an encrypted payload (they may quote what failed)."""
+    and stack traces moved into an encrypted payload (they may quote what failed);
+    dataclasses decoded with their field types resolved once (payload_converter.py)."""
     return dataclasses.replace(
         DataConverter.default,
+        payload_converter_class=PayloadConverter,
         payload_codec=codec,
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
