@@ -264,3 +264,24 @@ async def test_only_held_partitions_are_caught_up_idle_since_their_assignment() 
     await continuity.catch_up((TOPIC, 1), 5, idle_for=30)  # another agent's
     assert log.fetches == [(0, 2, 5)]
     assert log.handled == [(0, 2), (0, 3), (0, 4)]
+
+
+async def test_a_batch_is_handled_per_partition_in_runs_with_its_holes_filled_first() -> None:
+    log = Partitions(stored={(TOPIC, 0): 10, (TOPIC, 1): 0})
+    runs: list[list[tuple[int, int]]] = []
+
+    async def handle_batch(records: Sequence[Inbound]) -> list[Outcome]:
+        runs.append([(r.partition, r.offset) for r in records])
+        return [await log.handle(r) for r in records]
+
+    continuity = Continuity(
+        load=log.load, save=log.save, fetch=log.fetch, handle=log.handle, handle_batch=handle_batch
+    )
+    # Partition 0 skipped 12 and 13; partition 1 goes on; 10 comes again (a redelivery).
+    await continuity.process_batch(
+        [record(10), record(11), record(0, 1), record(14), record(15), record(1, 1), record(10)]
+    )
+    assert runs == [[(0, 10), (0, 11)], [(0, 14), (0, 15), (0, 10)], [(1, 0), (1, 1)]]
+    assert log.fetches == [(0, 12, 14)]
+    assert log.handled[:6] == [(0, 10), (0, 11), (0, 12), (0, 13), (0, 14), (0, 15)]
+    assert continuity.next_offset == {(TOPIC, 0): 16, (TOPIC, 1): 2}

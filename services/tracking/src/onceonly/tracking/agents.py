@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from onceonly.platform.partition_reader import PartitionReader
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.topics import APPLICATION_STREAMS, Stream, dead_letter_topic, topic_name
 from onceonly.tracking import counters
+from onceonly.tracking.batch import Appended, Pending, Result
 from onceonly.tracking.checkpoint import slot_of
 from onceonly.tracking.checkpoint_store import CheckpointStore
 from onceonly.tracking.checkpoints import Checkpointer, checkpoint_topic
@@ -63,6 +64,11 @@ CATCH_UP_EVERY_SECONDS = 10.0
 # How often the agent looks whether deferred events are due another try (the settings'
 # deferral_sweep_seconds says how often they are).
 DEFERRED_CHECK_SECONDS = 1.0
+# An agent takes up to this many records at once, waiting at most this long for more
+# (the latency an event may gain when the topic is quiet): a partition's records of one
+# batch are recorded in one transaction (batch.py).
+BATCH_MAX = 200
+BATCH_WITHIN_SECONDS = 0.05
 
 
 def app_id(settings: TrackingSettings) -> str:
@@ -91,6 +97,7 @@ class TrackingRuntime(Service):
         )
         self.recorder = TimelineRecorder(
             append=self._append,
+            append_batch=self._append_batch,
             park=self._park,
             retry_initial=settings.tracking_retry_initial_seconds,
             retry_max=settings.tracking_retry_max_seconds,
@@ -107,6 +114,10 @@ class TrackingRuntime(Service):
         # Records a deferred event that is tried again (set by create_tracking_app, as
         # `continuity` is: it counts on the live-counter table too).
         self.handle_released: Callable[[Inbound], Awaitable[Outcome]] | None = None
+        # Deferred events recorded by a batch (`release_many`) until `try_released`
+        # takes them, by (topic, partition, offset); `count_released` counts one then.
+        self.prehandled: set[tuple[str, int, int]] = set()
+        self.count_released: Callable[[Inbound], Awaitable[None]] | None = None
         # Signs and publishes a checkpoint once per slot (None: tracking_checkpoint_seconds 0).
         self.checkpointer: Checkpointer | None = None
 
@@ -240,9 +251,53 @@ class TrackingRuntime(Service):
                 maximum=self.settings.tracking_retry_max_seconds,
             )
 
+    async def release_many(self, records: Iterable[Inbound]) -> None:
+        """`release` for the applications of `records`, recording first, in one
+        transaction, every deferred event of theirs that can be recorded now."""
+        deferrals = self.recorder.deferrals
+        waiting = {r.key: r for r in records if deferrals is not None and deferrals.has(r.key)}
+        if not waiting:
+            return
+        recorded = await retry_forever(
+            lambda: self._record_released(list(waiting)),
+            what="recording released events",
+            initial=self.settings.tracking_retry_initial_seconds,
+            maximum=self.settings.tracking_retry_max_seconds,
+        )
+        self.prehandled |= recorded
+        try:
+            for record in waiting.values():
+                await self.release(record)
+        finally:
+            # Any not taken (another agent's sweep removed them meanwhile) are recorded:
+            # tried again later, they are duplicates.
+            self.prehandled -= recorded
+
+    async def _record_released(self, keys: list[bytes | None]) -> set[tuple[str, int, int]]:
+        """Record those of the keys' deferred events that can be now; their places."""
+        deferrals = self.recorder.deferrals
+        assert deferrals is not None
+        deferred: list[DeferredRecord] = []
+        for key in keys:
+            deferred.extend(await deferrals.store.of_key(deferrals.consumer, key or b""))
+        records = [released_inbound(d) for d in deferred]
+        outcomes = await self.recorder.record_released(records)
+        return {
+            (record.topic, record.partition, record.offset)
+            for record, outcome in zip(records, outcomes, strict=True)
+            if outcome is not None
+        }
+
     async def try_released(self, deferred: DeferredRecord) -> Attempt:
         assert self.handle_released is not None
-        outcome = await self.handle_released(released_inbound(deferred))
+        record = released_inbound(deferred)
+        place = (record.topic, record.partition, record.offset)
+        if place in self.prehandled and self.count_released is not None:
+            # Recorded by release_many: counted now, in the order `release` takes it.
+            await self.count_released(record)
+            self.prehandled.discard(place)
+            return Attempt.HANDLED
+        outcome = await self.handle_released(record)
         return Attempt.WAITING if outcome is Outcome.DEFERRED else Attempt.HANDLED
 
     async def park_released(self, deferred: DeferredRecord, reason: str) -> None:
@@ -292,6 +347,18 @@ class TrackingRuntime(Service):
             return False
         self.just_recorded[envelope.id] = found
         return True
+
+    async def _append_batch(self, items: Sequence[Pending]) -> list[Result]:
+        assert self.store is not None
+        results = await self.store.record_batch(items)
+        for result in results:
+            if isinstance(result, Appended):
+                self.just_recorded[result.entry.event_id] = Recorded(
+                    before=result.before,
+                    after=result.after,
+                    projection_consistent=result.projection_consistent,
+                )
+        return results
 
     async def transition(
         self, event_id: str, *, topic: str, partition: int, offset: int
@@ -407,8 +474,10 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         save=runtime.save_progress,
         fetch=runtime.read_skipped,
         handle=lambda record: _handle(runtime, table, record),
+        handle_batch=lambda records: _handle_batch(runtime, table, records),
     )
     runtime.handle_released = lambda record: _handle(runtime, table, record, released=True)
+    runtime.count_released = lambda record: _counted(runtime, table, record)
     runtime.assignment = lambda: _assignment(app)
     agents = {
         stream: _follow(app, runtime, stream, name)
@@ -439,10 +508,13 @@ def _follow(app: faust.App, runtime: TrackingRuntime, stream: Stream, topic: str
     async def follow(events: faust.StreamT) -> None:
         assert runtime.continuity is not None
         continuity = runtime.continuity
-        async for event in events.events():
-            # Returns once this record (and any the consumer skipped before it) is
-            # recorded, found a duplicate or parked: only then may faust ack it.
-            await _to_completion(continuity.process(inbound(event.message)))
+        # faust acks a batch's events once the body is done with it (take_events).
+        async for batch in events.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
+            # Returns once these records (and any the consumer skipped before them) are
+            # recorded, found duplicates, deferred or parked: only then may faust ack.
+            await _to_completion(
+                continuity.process_batch([inbound(event.message) for event in batch])
+            )
 
     # faust labels an agent by its function's name in logs and sensors.
     follow.__name__ = follow.__qualname__ = f"track_{stream.name.lower()}"
@@ -477,7 +549,32 @@ async def _handle(
     outcome = await runtime.recorder.process(record, released=released)
     if outcome in (Outcome.PARKED, Outcome.DEFERRED):
         return outcome
-    runtime.counters.handled.inc()  # recorded, or a duplicate found recorded
+    await _counted(runtime, table, record)
+    if not released:
+        await runtime.release(record)
+    return outcome
+
+
+async def _handle_batch(
+    runtime: TrackingRuntime, table: Any, records: Sequence[Inbound]
+) -> list[Outcome]:
+    """Record a run of one partition's messages (`_handle` for each, with one
+    transaction): count what each changed, then try the deferred events of their
+    applications, once per application, after the whole run."""
+    outcomes = await runtime.recorder.process_many(records)
+    handled: list[Inbound] = []
+    for record, outcome in zip(records, outcomes, strict=True):
+        if outcome in (Outcome.PARKED, Outcome.DEFERRED):
+            continue
+        await _counted(runtime, table, record)
+        handled.append(record)
+    await runtime.release_many(handled)
+    return outcomes
+
+
+async def _counted(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
+    """Count a message recorded, or found a duplicate, and what it changed."""
+    runtime.counters.handled.inc()
     try:
         await _count(runtime, table, record)
     except Exception as exc:
@@ -490,9 +587,6 @@ async def _handle(
             partition=record.partition,
             offset=record.offset,
         )
-    if not released:
-        await runtime.release(record)
-    return outcome
 
 
 async def _count(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:

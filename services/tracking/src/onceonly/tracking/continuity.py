@@ -70,6 +70,9 @@ class Continuity:
     save: Callable[[dict[Partition, int]], Awaitable[None]]
     fetch: Callable[[str, int, int, int], Awaitable[Sequence[Inbound]]]
     handle: Callable[[Inbound], Awaitable[Outcome]]
+    # Processes a run of one partition's records, without holes, completely and in
+    # order (the agent's batches); None: one record at a time with `handle`.
+    handle_batch: Callable[[Sequence[Inbound]], Awaitable[list[Outcome]]] | None = None
     next_offset: dict[Partition, int] = field(default_factory=dict)
     unsaved: dict[Partition, int] = field(default_factory=dict)
     filled: Counter[str] = field(default_factory=Counter)
@@ -89,19 +92,59 @@ class Continuity:
         """Process `record`, and before it any records the consumer skipped."""
         partition = (record.topic, record.partition)
         async with self.locks.setdefault(partition, asyncio.Lock()):
-            if partition not in self.next_offset:
-                stored = await self.load(*partition)
-                if stored is None:
-                    # Never seen: start here, and store it now (see the module docstring).
-                    await self.save({partition: record.offset})
-                    stored = record.offset
-                self.next_offset[partition] = stored
+            await self._start(partition, record.offset)
             hole = skipped(self.next_offset[partition], record.offset)
             if hole:
                 await self._fill(record.topic, record.partition, hole, why="skipped")
             await self.handle(record)
             self._advance(partition, record.offset + 1)
             self.last_processed[partition] = self.clock()
+
+    async def process_batch(self, records: Sequence[Inbound]) -> None:
+        """Process `records` (of any partitions) as `process` would one by one: per
+        partition in order, runs without holes handled with `handle_batch`, each hole
+        filled before the record after it."""
+        if self.handle_batch is None:
+            for record in records:
+                await self.process(record)
+            return
+        by_partition: dict[Partition, list[Inbound]] = {}
+        for record in records:
+            by_partition.setdefault((record.topic, record.partition), []).append(record)
+        for partition, received in by_partition.items():
+            async with self.locks.setdefault(partition, asyncio.Lock()):
+                await self._start(partition, received[0].offset)
+                run: list[Inbound] = []
+                for record in received:
+                    expected = self.next_offset[partition]
+                    if run:
+                        expected = max(expected, run[-1].offset + 1)
+                    hole = skipped(expected, record.offset)
+                    if hole:
+                        await self._handle_run(partition, run)
+                        run = []
+                        await self._fill(record.topic, record.partition, hole, why="skipped")
+                    run.append(record)
+                await self._handle_run(partition, run)
+
+    async def _start(self, partition: Partition, offset: int) -> None:
+        """Know the partition's next offset (`offset` when never stored: stored now)."""
+        if partition in self.next_offset:
+            return
+        stored = await self.load(*partition)
+        if stored is None:
+            # Never seen: start here, and store it now (see the module docstring).
+            await self.save({partition: offset})
+            stored = offset
+        self.next_offset[partition] = stored
+
+    async def _handle_run(self, partition: Partition, run: Sequence[Inbound]) -> None:
+        if not run:
+            return
+        assert self.handle_batch is not None
+        await self.handle_batch(run)
+        self._advance(partition, max(record.offset for record in run) + 1)
+        self.last_processed[partition] = self.clock()
 
     def assigned(self, partitions: set[Partition]) -> None:
         """The partitions the consumer holds now. One that is new since the last call is

@@ -28,3 +28,9 @@ class CauseNotRecorded(EventNotReady):
     def __init__(self, application_code: str, cause_event_id: str) -> None:
         super().__init__(f"event {cause_event_id} of {application_code} to be recorded first")
         self.cause_event_id = cause_event_id
+
+
+class BatchConflict(TrackingError):
+    """A batch met a row it was to insert already there (an event id recorded under
+    another application meanwhile); nothing of it was written: its events are recorded
+    one at a time."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -29,7 +29,8 @@ from onceonly.platform.envelope import Envelope, EnvelopeError
 from onceonly.platform.events import UnknownEventType
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.telemetry import attached, consumer_span
-from onceonly.tracking.errors import UnprocessableEvent
+from onceonly.tracking.batch import Appended, Behind, Pending, Result
+from onceonly.tracking.errors import BatchConflict, CauseNotRecorded, UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
 
 log = structlog.get_logger(__name__)
@@ -119,6 +120,8 @@ class Append(Protocol):
 
 
 Park = Callable[[Inbound, str], Awaitable[None]]
+# Records a batch of one partition's decoded events in one transaction (batch.py).
+AppendBatch = Callable[[Sequence[Pending]], Awaitable[list[Result]]]
 
 
 class Outcome(enum.StrEnum):
@@ -129,19 +132,22 @@ class Outcome(enum.StrEnum):
 
 
 class TimelineRecorder:
-    """Processes one message at a time; `process` returns only once it is safe to ack."""
+    """Processes messages one at a time (`process`) or a partition's batch at a time
+    (`process_many`); both return only once it is safe to ack."""
 
     def __init__(
         self,
         *,
         append: Append,
         park: Park,
+        append_batch: AppendBatch | None = None,
         retry_initial: float = 0.2,
         retry_max: float = 10.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         deferrals: Deferrals | None = None,
     ) -> None:
         self._append = append
+        self._append_batch = append_batch
         self._park = park
         self.deferrals = deferrals
         self._retry_initial = retry_initial
@@ -221,6 +227,140 @@ class TimelineRecorder:
             )
             return self._count(Outcome.DUPLICATE)
 
+    async def process_many(self, records: Sequence[Inbound]) -> list[Outcome]:
+        """Record a batch of one partition's messages, in order, with one transaction;
+        each ends as `process` would end it, and the outcomes come in the same order.
+
+        Nothing but decoding happens before the batch is recorded, so a batch that
+        meets an id recorded under another application meanwhile (BatchConflict) is
+        processed one message at a time instead. Parking and deferring follow the
+        commit: a crash in between redelivers the batch, whose recorded events are then
+        duplicates. Without deferrals (tests) every message goes through `process`.
+        """
+        deferrals = self.deferrals
+        if self._append_batch is None or deferrals is None:
+            return [await self.process(record) for record in records]
+        undecodable: dict[int, str] = {}
+        behind: set[int] = set()
+        pending: dict[int, Pending] = {}
+        for index, record in enumerate(records):
+            try:
+                envelope, message = decode(record)
+            except UnprocessableEvent as exc:
+                undecodable[index] = str(exc)
+                continue
+            if deferrals.is_behind(record.key, record.topic, record.partition):
+                behind.add(index)
+                continue
+            pending[index] = _pending(record, envelope, message)
+        append_batch = self._append_batch
+        items = list(pending.values())
+        try:
+            results = await self._retrying(
+                lambda: append_batch(items),
+                what="append batch",
+                permanent=(BatchConflict,),
+                log_fields={
+                    "topic": records[0].topic,
+                    "partition": records[0].partition,
+                    "offsets": f"{records[0].offset}-{records[-1].offset}",
+                },
+            )
+        except BatchConflict as exc:
+            log.warning("batch not recorded at once; one event at a time", error=str(exc))
+            return [await self.process(record) for record in records]
+        found = dict(zip(pending, results, strict=True))
+        outcomes = []
+        for index, record in enumerate(records):
+            if index in undecodable:
+                outcome = await self._not_recorded(record, UnprocessableEvent(undecodable[index]))
+            elif index in behind:
+                outcome = await self._not_recorded(record, Behind.EARLIER_DEFERRED)
+            else:
+                outcome = self._recorded(record, pending[index], found[index])
+                if outcome is None:
+                    outcome = await self._not_recorded(record, found[index])
+            outcomes.append(outcome)
+        return outcomes
+
+    async def record_released(self, records: Sequence[Inbound]) -> list[Outcome | None]:
+        """Record, in one transaction, those of some deferred messages (each key's in
+        the order they were deferred) that can be recorded now; None for the others,
+        which are left as they are for `process(released=True)` (their cause still
+        missing, or unprocessable: parked there). A batch that conflicts is all left."""
+        pending: list[Pending] = []
+        at: list[int] = []
+        for index, record in enumerate(records):
+            try:
+                envelope, message = decode(record)
+            except UnprocessableEvent:
+                continue
+            pending.append(_pending(record, envelope, message))
+            at.append(index)
+        outcomes: list[Outcome | None] = [None] * len(records)
+        if self._append_batch is None or not pending:
+            return outcomes
+        append_batch = self._append_batch
+        try:
+            results = await self._retrying(
+                lambda: append_batch(pending),
+                what="append released batch",
+                permanent=(BatchConflict,),
+                log_fields={"events": len(pending)},
+            )
+        except BatchConflict as exc:
+            log.warning("released events not recorded at once", error=str(exc))
+            return outcomes
+        for index, item, result in zip(at, pending, results, strict=True):
+            outcomes[index] = self._recorded(records[index], item, result)
+        return outcomes
+
+    async def _not_recorded(
+        self, record: Inbound, why: UnprocessableEvent | CauseNotRecorded | Behind | Result
+    ) -> Outcome:
+        """Park or defer a message of a batch, as `process` does."""
+        if isinstance(why, UnprocessableEvent):
+            await self._park_with_retry(record, str(why))
+            return self._count(Outcome.PARKED)
+        if isinstance(why, CauseNotRecorded):
+            await self._defer(record, why.waiting_for)
+        else:
+            assert isinstance(why, Behind)
+            await self._defer(record, why.value)
+        return self._count(Outcome.DEFERRED)
+
+    def _recorded(self, record: Inbound, item: Pending, result: Result) -> Outcome | None:
+        """Log a batch's message recorded or found a duplicate, in its trace (the
+        batch's statements belong to no one message's trace); None for the others."""
+        if result is not None and not isinstance(result, Appended):
+            return None
+        envelope = item.envelope
+        trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
+        with (
+            attached(trace_headers, application_code=envelope.subject),
+            consumer_span(
+                tracer,
+                f"tracking record {envelope.type.rsplit('.', 1)[-1]}",
+                topic=record.topic,
+                message_id=envelope.id,
+                application_code=envelope.subject,
+            ),
+        ):
+            if result is None:
+                log.info(
+                    "duplicate event ignored",
+                    event_id=envelope.id,
+                    application_code=envelope.subject,
+                )
+                return self._count(Outcome.DUPLICATE)
+            log.info(
+                "event recorded",
+                event_id=envelope.id,
+                application_code=envelope.subject,
+                type=envelope.type,
+            )
+            return self._count(Outcome.RECORDED)
+
     async def _defer(self, record: Inbound, waiting_for: str) -> None:
         assert self.deferrals is not None
         deferrals = self.deferrals
@@ -271,3 +411,14 @@ class TimelineRecorder:
     def _count(self, outcome: Outcome) -> Outcome:
         self.counts[outcome.value] += 1
         return outcome
+
+
+def _pending(record: Inbound, envelope: Envelope, message: Message) -> Pending:
+    return Pending(
+        envelope=envelope,
+        message=message,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+    )

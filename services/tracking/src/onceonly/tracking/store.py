@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,10 +16,16 @@ from onceonly.platform.elicence_signatures import PublishedKeys
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.events import parse_event
 from onceonly.tracking import chain
+from onceonly.tracking.batch import Appended, Pending, Plan, Result, aware, causes_of, has_nul, plan
 from onceonly.tracking.causes import awaited_cause
 from onceonly.tracking.checkpoint import Anchor, AnchorState, check_anchor
 from onceonly.tracking.checkpoint_store import CheckpointStore, StoredCheckpointInvalid
-from onceonly.tracking.errors import ApplicationNotFound, CauseNotRecorded, UnprocessableEvent
+from onceonly.tracking.errors import (
+    ApplicationNotFound,
+    BatchConflict,
+    CauseNotRecorded,
+    UnprocessableEvent,
+)
 from onceonly.tracking.recordable import unrecordable_reason
 from onceonly.tracking.status import (
     ApplicationStatus,
@@ -139,7 +146,7 @@ class TrackingStore:
         if reason:
             raise UnprocessableEvent(reason)
         summary = summarise(message)
-        if _has_nul(summary):
+        if has_nul(summary):
             # jsonb refuses \u0000: retrying would block the partition for ever.
             raise UnprocessableEvent("event text contains NUL characters")
         code = envelope.subject
@@ -150,6 +157,57 @@ class TrackingStore:
                 )
         except _Duplicate:
             return None
+
+    async def record_batch(self, items: Sequence[Pending]) -> list[Result]:
+        """Record a batch of one partition's events in one transaction (batch.py says
+        what each one does), in a fixed number of statements whatever its size.
+
+        The heads of the batch's applications are locked first, in code order (two
+        agents locking overlapping batches then wait for each other, never deadlock),
+        so the reads that follow see every append committed before. Raises
+        BatchConflict, with nothing written, when an event id turns up recorded under
+        another application meanwhile: the caller records the batch one event at a time.
+        """
+        if not items:
+            return []
+        codes = sorted({item.envelope.subject for item in items})
+        wanted = [item.envelope.id for item in items] + causes_of(items)
+        async with self._pool.acquire() as conn, conn.transaction():
+            heads = {
+                row["application_code"]: (row["last_seq"], row["last_hash"])
+                for row in await conn.fetch(_LOCK_HEADS, codes, chain.GENESIS_HASH)
+            }
+            statuses = await self._statuses(conn, codes)
+            recorded = {
+                row["event_id"]: row["application_code"]
+                for row in await conn.fetch(_RECORDED_IDS, wanted)
+            }
+            outcome = plan(items, heads=heads, statuses=statuses, recorded=recorded)
+            try:
+                await _write(conn, outcome)
+            except asyncpg.UniqueViolationError as exc:
+                raise BatchConflict(str(exc)) from exc
+            # A head made for an application none of whose events was recorded goes, as
+            # a single append's rollback drops it: a timeline has a head once it has entries.
+            unused = [code for code in codes if heads[code][0] == 0 and code not in outcome.heads]
+            if unused:
+                await conn.execute(_DROP_NEW_HEADS, unused)
+        return outcome.results
+
+    @staticmethod
+    async def _statuses(
+        conn: asyncpg.Connection, codes: list[str]
+    ) -> dict[str, ApplicationStatus | None]:
+        rows = await conn.fetch(
+            "SELECT application_code, matter_code, status, tasks, last_event_at, supervision,"
+            " due_at, rating FROM tracking.application_status"
+            " WHERE application_code = ANY($1::text[])",
+            codes,
+        )
+        found: dict[str, ApplicationStatus | None] = dict.fromkeys(codes)
+        for row in rows:
+            found[row["application_code"]] = _from_row(row["application_code"], row)
+        return found
 
     async def _append(
         self,
@@ -194,7 +252,7 @@ class TrackingStore:
             shown=shown,
         )
         projected = apply_event(
-            current, application_code=code, message=message, time=_aware(envelope.time)
+            current, application_code=code, message=message, time=aware(envelope.time)
         )
         inserted = await conn.fetchval(
             _APPEND,
@@ -203,7 +261,7 @@ class TrackingStore:
             entry.event_id,
             entry.ce_type,
             entry.ce_source,
-            _aware(entry.ce_time),
+            aware(entry.ce_time),
             topic,
             partition,
             offset,
@@ -438,16 +496,20 @@ class TrackingStore:
         )
         if row is None:
             return None
-        return stored_status(
-            application_code=application_code,
-            matter_code=row["matter_code"],
-            status=row["status"],
-            tasks=json.loads(row["tasks"]),
-            last_event_at=row["last_event_at"],
-            supervision=json.loads(row["supervision"]),
-            due_at=row["due_at"],
-            rating=row["rating"],
-        )
+        return _from_row(application_code, row)
+
+
+def _from_row(application_code: str, row: asyncpg.Record) -> ApplicationStatus:
+    return stored_status(
+        application_code=application_code,
+        matter_code=row["matter_code"],
+        status=row["status"],
+        tasks=json.loads(row["tasks"]),
+        last_event_at=row["last_event_at"],
+        supervision=json.loads(row["supervision"]),
+        due_at=row["due_at"],
+        rating=row["rating"],
+    )
 
 
 _CHAIN_ROWS = """
@@ -522,12 +584,14 @@ async def _keep_regions(conn: asyncpg.Connection, code: str, message: Message) -
     staff's region scope; events from before jurisdictions carry none."""
     if isinstance(message, application_pb2.ApplicationSubmitted) and message.competent_region:
         await conn.execute(
-            "UPDATE tracking.application_status SET submitted_region = $2,"
-            " competent_region = $3 WHERE application_code = $1",
-            code,
-            message.submitted_region or None,
-            message.competent_region,
+            _KEEP_REGIONS, code, message.submitted_region or None, message.competent_region
         )
+
+
+_KEEP_REGIONS = (
+    "UPDATE tracking.application_status SET submitted_region = $2,"
+    " competent_region = $3 WHERE application_code = $1"
+)
 
 
 def _status_values(state: ApplicationStatus) -> tuple[Any, ...]:
@@ -582,16 +646,86 @@ _APPEND = f"""
 """  # noqa: S608
 
 
-def _aware(value: datetime) -> datetime:
-    """Naive times are UTC, as the chain's canonical form takes them."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+# A batch's statements (record_batch). The heads are locked in code order.
+_LOCK_HEADS = """
+    INSERT INTO tracking.timeline_heads AS h (application_code, last_seq, last_hash)
+    SELECT code, 0, $2 FROM unnest($1::text[]) AS code ORDER BY code
+    ON CONFLICT (application_code) DO UPDATE SET last_seq = h.last_seq
+    RETURNING h.application_code, h.last_seq, h.last_hash
+"""
+_RECORDED_IDS = (
+    "SELECT event_id, application_code FROM tracking.timeline WHERE event_id = ANY($1::text[])"
+)
+_DROP_NEW_HEADS = (
+    "DELETE FROM tracking.timeline_heads WHERE application_code = ANY($1::text[]) AND last_seq = 0"
+)
+# No ON CONFLICT: `plan` left out every id it found recorded, so a conflict is an id
+# recorded under another application meanwhile (BatchConflict).
+_APPEND_MANY = """
+    INSERT INTO tracking.timeline (
+        application_code, seq, event_id, ce_type, ce_source, ce_time, topic, partition,
+        kafka_offset, data, summary, prev_hash, hash, recorded_at, chain_version
+    )
+    SELECT code, seq, event_id, ce_type, ce_source, ce_time, topic, part, off, data,
+           summary::jsonb, prev_hash, hash, recorded_at, version
+      FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                  $6::timestamptz[], $7::text[], $8::integer[], $9::bigint[], $10::bytea[],
+                  $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::smallint[])
+        AS u(code, seq, event_id, ce_type, ce_source, ce_time, topic, part, off, data,
+             summary, prev_hash, hash, recorded_at, version)
+"""
+_MOVE_HEADS = """
+    UPDATE tracking.timeline_heads AS h
+       SET last_seq = u.seq, last_hash = u.hash, updated_at = now()
+      FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(code, seq, hash)
+     WHERE h.application_code = u.code
+"""
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+async def _write(conn: asyncpg.Connection, outcome: Plan) -> None:
+    """The batch's entries, then its heads and statuses (their last values: the status
+    upsert reads the entries just written for `submitted_at`), then its regions."""
+    appended: list[Appended] = outcome.appended
+    if not appended:
+        return
+    entries = [a.entry for a in appended]
+    # plan() makes entries of the current chain version, which show these.
+    shown = [entry.shown for entry in entries if entry.shown is not None]
+    assert len(shown) == len(entries)
+    await conn.execute(
+        _APPEND_MANY,
+        [e.application_code for e in entries],
+        [e.seq for e in entries],
+        [e.event_id for e in entries],
+        [e.ce_type for e in entries],
+        [e.ce_source for e in entries],
+        [aware(e.ce_time) for e in entries],
+        [s.topic for s in shown],
+        [s.partition for s in shown],
+        [s.offset for s in shown],
+        [e.data for e in entries],
+        [json.dumps(a.summary, ensure_ascii=False) for a in appended],
+        [e.prev_hash for e in entries],
+        [e.hash for e in entries],
+        [s.recorded_at for s in shown],
+        [e.version for e in entries],
+    )
+    codes = list(outcome.heads)
+    await conn.execute(
+        _MOVE_HEADS,
+        codes,
+        [outcome.heads[code][0] for code in codes],
+        [outcome.heads[code][1] for code in codes],
+    )
+    await conn.executemany(
+        _SAVE_STATUS,
+        [(code, *_status_values(state)) for code, state in outcome.statuses.items()],
+    )
+    regions = [
+        (a.entry.application_code, a.message.submitted_region or None, a.message.competent_region)
+        for a in appended
+        if isinstance(a.message, application_pb2.ApplicationSubmitted)
+        and a.message.competent_region
+    ]
+    if regions:
+        await conn.executemany(_KEEP_REGIONS, regions)
