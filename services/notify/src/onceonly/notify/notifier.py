@@ -6,9 +6,11 @@ scheduler (scheduler.py) sends them through `send_due`, by the same ledger rules
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import structlog
 from aiokafka import ConsumerRecord
@@ -92,6 +94,7 @@ _STATUS = {
 }
 
 Publish = Callable[[Envelope], Awaitable[None]]
+T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 
@@ -218,10 +221,14 @@ class Notifier:
             )
             messages.append((f"{envelope.id}{PART_SEPARATOR}{RATING_INVITATION}", invitation))
         recipient = self._applicant(envelope, contact, rendered)
-        if recipient is not None:
-            for ledger_event_id, text in messages:
-                await self._deliver_all(envelope, ledger_event_id, recipient, text)
-        agent = await self._agent(envelope, contact.language)
+
+        async def tell_applicant() -> None:
+            if recipient is not None:
+                for ledger_event_id, text in messages:
+                    await self._deliver_all(envelope, ledger_event_id, recipient, text)
+
+        # The agent is looked up while the applicant's messages go out (a read only).
+        agent = await both(self._agent(envelope, contact.language), tell_applicant())
         if agent is not None:
             # Ledger rows are per recipient: the agent's copy is delivered (and retried)
             # on its own, and a redelivered event sends neither twice.
@@ -352,16 +359,32 @@ class Notifier:
                 continue
             hashed = recipient_hash(self._recipient_key, recipient.mobile)
             key = LedgerKey(ledger_event_id, channel, hashed)
-            delivery = await self._ledger.open(
+            urgent = rendered.template in self._templates.urgent
+            now = self._clock()
+            # When nothing can hold the message back, a new ledger row is written as being
+            # sent (one statement instead of two); a row found already takes the usual way.
+            at_once = self._policy.sends_at_once(now, channel=channel, urgent=urgent)
+            delivery, started = await self._ledger.open_to_send(
                 key,
                 application_code=envelope.subject,
                 cause_event_type=envelope.type,
                 recipient_masked=mask_mobile(recipient.mobile),
                 template=rendered.template,
                 language=rendered.language,
-                urgent=rendered.template in self._templates.urgent,
+                urgent=urgent,
+                sending_since=now if at_once else None,
             )
-            await self._settle(delivery, cause, recipient=recipient.mobile, body=rendered.text)
+            if not started:
+                await self._settle(delivery, cause, recipient=recipient.mobile, body=rendered.text)
+                continue
+            sent = await self._hand_over(
+                delivery,
+                self._providers[channel],
+                recipient=recipient.mobile,
+                body=rendered.text,
+                scheduled=False,
+            )
+            await self._publish_outcome(cause, sent)
 
     # -- the scheduler's side -------------------------------------------------------------
 
@@ -504,6 +527,21 @@ class Notifier:
                 until=deferral.until.isoformat(),
             )
             return None
+        return await self._hand_over(
+            delivery, provider, recipient=recipient, body=body, scheduled=scheduled
+        )
+
+    async def _hand_over(
+        self,
+        delivery: Delivery,
+        provider: Provider,
+        *,
+        recipient: str,
+        body: str,
+        scheduled: bool,
+    ) -> Delivery:
+        """A send begun in the ledger: through the provider, and its result recorded."""
+        key = delivery.key
         message = OutboundMessage(
             idempotency_key=key.idempotency_key,
             application_code=delivery.application_code,
@@ -579,6 +617,16 @@ class Notifier:
             status=delivery.status.value,
             segments=delivery.segments,
         )
+
+
+async def both(first: Awaitable[T], second: Awaitable[object]) -> T:
+    """Run both to their end side by side; the first's result, or the first error raised
+    (the first's before the second's), once neither is running any more."""
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results[0]  # type: ignore[return-value]
 
 
 def _contact(message: Message) -> application_pb2.Contact | None:

@@ -95,6 +95,13 @@ class DeliveryPolicy:
         (else `deferral` needs no `recent`, and no count has to be made atomic)."""
         return not urgent and self.sms_rate.per_hour > 0 and channel in self.rate_limited_channels
 
+    def sends_at_once(self, now: datetime, *, channel: str, urgent: bool) -> bool:
+        """Whether a message may go out at `now` whoever it is for: no count to make and
+        no quiet hours to wait out (then opening its ledger row starts the send)."""
+        if self.counts_recent(channel, urgent=urgent):
+            return False
+        return self.deferral(now, channel=channel, urgent=urgent, recent=()) is None
+
     def deferral(
         self, now: datetime, *, channel: str, urgent: bool, recent: Sequence[datetime]
     ) -> Deferral | None:

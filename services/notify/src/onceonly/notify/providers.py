@@ -9,6 +9,7 @@ webhooks have their own sender (webhook_delivery.py); app push is still to come.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -16,6 +17,7 @@ from typing import Protocol
 import asyncpg
 import structlog
 
+from onceonly.notify.batching import Coalescer
 from onceonly.notify.sms import segment_count
 from onceonly.platform.pii import PiiSealer
 
@@ -64,7 +66,9 @@ class Provider(Protocol):
 
 
 class LocalProvider:
-    """Writes messages to notify.local_messages and the log: the development default."""
+    """Writes messages to notify.local_messages and the log: the development default.
+
+    The messages handled at once are written by one statement (batching.py)."""
 
     name = "local"
     idempotent = True
@@ -72,47 +76,72 @@ class LocalProvider:
     def __init__(self, pool: asyncpg.Pool, sealer: PiiSealer) -> None:
         self._pool = pool
         self._sealer = sealer
+        self._write = Coalescer(self._write_many, key=_idempotency_key)
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        segments = segment_count(message.body)
-        row = await self._pool.fetchrow(
+        return await self._write(message)
+
+    async def _write_many(self, messages: Sequence[OutboundMessage]) -> list[SendResult]:
+        segments = [segment_count(m.body) for m in messages]
+        rows = await self._pool.fetch(
             """
             INSERT INTO notify.local_messages (id, idempotency_key, application_code, channel,
                 recipient_masked, recipient_sealed, body, segments)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
+                $6::text[], $7::text[], $8::int[])
             ON CONFLICT (idempotency_key) DO NOTHING
-            RETURNING id, segments, created_at
+            RETURNING idempotency_key, id, segments, created_at
             """,
-            uuid.uuid4(),
-            message.idempotency_key,
-            message.application_code,
-            message.channel,
-            message.recipient_masked,
-            self._sealer.seal(message.recipient, context=f"{message.application_code}:mobile"),
-            message.body,
+            [uuid.uuid4() for _ in messages],
+            [m.idempotency_key for m in messages],
+            [m.application_code for m in messages],
+            [m.channel for m in messages],
+            [m.recipient_masked for m in messages],
+            [
+                self._sealer.seal(m.recipient, context=f"{m.application_code}:mobile")
+                for m in messages
+            ],
+            [m.body for m in messages],
             segments,
         )
-        duplicate = row is None
-        if row is None:
-            row = await self._pool.fetchrow(
-                "SELECT id, segments, created_at FROM notify.local_messages"
-                " WHERE idempotency_key = $1",
-                message.idempotency_key,
+        new = {row["idempotency_key"]: row for row in rows}
+        missing = [m.idempotency_key for m in messages if m.idempotency_key not in new]
+        earlier = {}
+        if missing:
+            earlier = {
+                row["idempotency_key"]: row
+                for row in await self._pool.fetch(
+                    "SELECT idempotency_key, id, segments, created_at FROM notify.local_messages"
+                    " WHERE idempotency_key = ANY($1::text[])",
+                    missing,
+                )
+            }
+        results = []
+        for message, count in zip(messages, segments, strict=True):
+            row = new.get(message.idempotency_key)
+            duplicate = row is None
+            if row is None:
+                row = earlier[message.idempotency_key]  # rows are never deleted
+            else:
+                log.info(
+                    "message delivered (local provider)",
+                    application_code=message.application_code,
+                    channel=message.channel,
+                    to=message.recipient_masked,
+                    segments=count,
+                    body=message.body,
+                )
+            results.append(
+                SendResult(
+                    provider=self.name,
+                    provider_message_id=str(row["id"]),
+                    segments=row["segments"],
+                    sent_at=row["created_at"],
+                    duplicate=duplicate,
+                )
             )
-            assert row is not None  # the conflicting row exists; rows are never deleted
-        else:
-            log.info(
-                "message delivered (local provider)",
-                application_code=message.application_code,
-                channel=message.channel,
-                to=message.recipient_masked,
-                segments=segments,
-                body=message.body,
-            )
-        return SendResult(
-            provider=self.name,
-            provider_message_id=str(row["id"]),
-            segments=row["segments"],
-            sent_at=row["created_at"],
-            duplicate=duplicate,
-        )
+        return results
+
+
+def _idempotency_key(message: OutboundMessage) -> str:
+    return message.idempotency_key

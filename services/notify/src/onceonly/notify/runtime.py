@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from onceonly.catalogue import default_catalogue
 from onceonly.notify.app_push import HttpPushProvider
 from onceonly.notify.http_sms import HttpSmsProvider
-from onceonly.notify.notifier import Notifier
+from onceonly.notify.notifier import Notifier, both
 from onceonly.notify.policy import DeliveryPolicy, QuietHours, RateLimit
 from onceonly.notify.providers import LocalProvider, Provider
 from onceonly.notify.scheduler import DeferredSender
@@ -116,8 +116,11 @@ class NotifyRuntime:
 
     async def start(self) -> None:
         settings = self.settings
+        # No reset query on each checkout (a round trip per statement): notify leaves no
+        # session state behind (no LISTEN, SET or cursor; its advisory locks are the
+        # transaction's, and the migrations' session lock is released where taken).
         self.pool = self._given_pool or await create_pool(
-            settings.database_url, max_size=settings.database_pool_max
+            settings.database_url, max_size=settings.database_pool_max, reset_sessions=False
         )
         await prepare_database(self.pool, component="notify", package="onceonly.notify")
         self.ledger = DeliveryLedger(self.pool)
@@ -166,10 +169,10 @@ class NotifyRuntime:
         webhook_events = WebhookEvents(self.webhooks, self.retry_policy)
 
         async def handle(envelope: Envelope, record: ConsumerRecord) -> None:
-            # Webhooks first: only a database write, idempotent by event id, so a retry
-            # of the handler after a temporary SMS failure queues nothing twice.
-            await webhook_events.handle(envelope)
-            await notifier.handle(envelope, record)
+            # Webhooks beside the messages: only database writes, idempotent by event id,
+            # so a retry of the handler after a temporary SMS failure queues nothing twice;
+            # both run to their end before an error of either is raised (webhooks' first).
+            await both(webhook_events.handle(envelope), notifier.handle(envelope, record))
 
         self.consumer = EventConsumer(
             bootstrap=settings.kafka_bootstrap,

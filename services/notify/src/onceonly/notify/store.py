@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -9,7 +10,17 @@ from typing import Any
 import asyncpg
 
 from onceonly.events.v1 import application_pb2
+from onceonly.notify.batching import Coalescer
 from onceonly.notify.ledger import DeliveryState, DeliveryStatus, LedgerKey
+from onceonly.notify.ledger_batches import (
+    Opening,
+    SendStart,
+    Sent,
+    begin_many,
+    mark_published_many,
+    mark_sent_many,
+    open_many,
+)
 from onceonly.notify.policy import HOUR, Deferral, DeliveryPolicy
 
 
@@ -151,10 +162,19 @@ def competent_region_of(code: str) -> str:
 
 
 class DeliveryLedger:
-    """Ledger rows move pending → sent | failed | possibly_sent, never back."""
+    """Ledger rows move pending → sent | failed | possibly_sent, never back.
+
+    The steps every message takes (open, start the send, mark it sent and published) and
+    the agent lookup are group-committed (batching.py): the messages handled at once
+    share one statement per step instead of a round trip each."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._open = Coalescer(lambda items: open_many(pool, items), key=_opening_key)
+        self._begin = Coalescer(lambda items: begin_many(pool, items), key=_start_key)
+        self._mark_sent = Coalescer(lambda items: mark_sent_many(pool, items), key=_sent_key)
+        self._mark_published = Coalescer(lambda keys: mark_published_many(pool, keys), key=_itself)
+        self._agents = Coalescer(lambda codes: _agent_contacts(pool, codes), key=_itself)
 
     async def open(
         self,
@@ -168,23 +188,46 @@ class DeliveryLedger:
         urgent: bool = False,
     ) -> Delivery:
         """The delivery's row: inserted as pending, or the one an earlier delivery wrote."""
-        row = await self._pool.fetchrow(
-            """
-            INSERT INTO notify.deliveries (event_id, channel, recipient_hash, application_code,
-                cause_event_type, recipient_masked, template, language, urgent)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (event_id, channel, recipient_hash) DO NOTHING
-            RETURNING *
-            """,
-            *_args(key),
-            application_code,
-            cause_event_type,
-            recipient_masked,
-            template,
-            language,
-            urgent,
+        delivery, _ = await self.open_to_send(
+            key,
+            application_code=application_code,
+            cause_event_type=cause_event_type,
+            recipient_masked=recipient_masked,
+            template=template,
+            language=language,
+            urgent=urgent,
         )
-        return _delivery(row) if row is not None else await self.get(key)
+        return delivery
+
+    async def open_to_send(
+        self,
+        key: LedgerKey,
+        *,
+        application_code: str,
+        cause_event_type: str,
+        recipient_masked: str,
+        template: str,
+        language: str,
+        urgent: bool = False,
+        sending_since: datetime | None = None,
+    ) -> tuple[Delivery, bool]:
+        """As `open`, and with `sending_since` (a send nothing can defer) a new row is
+        written as being sent from then, as `begin_send_within_policy` would mark it:
+        (the row, True) when the caller is to send it now. An existing row is returned as
+        it is, with False: what to do about it is `next_action`'s to say."""
+        row, inserted = await self._open(
+            Opening(
+                key,
+                application_code,
+                cause_event_type,
+                recipient_masked,
+                template,
+                language,
+                urgent,
+                sending_since,
+            )
+        )
+        return _delivery(row), inserted and sending_since is not None
 
     async def get(self, key: LedgerKey) -> Delivery:
         row = await self._pool.fetchrow(
@@ -216,6 +259,9 @@ class DeliveryLedger:
         again after it."""
         if not policy.counts_recent(key.channel, urgent=urgent):
             deferral = policy.deferral(now, channel=key.channel, urgent=urgent, recent=())
+            if deferral is None:
+                await self._begin(SendStart(key, now, lease_until))
+                return None
             async with self._pool.acquire() as conn:
                 await _begin_or_defer(conn, key, deferral, now, lease_until, body, recipient_sealed)
             return deferral
@@ -345,14 +391,7 @@ class DeliveryLedger:
         )
 
     async def agent_contact_of(self, application_code: str) -> AgentContact | None:
-        row = await self._pool.fetchrow(
-            "SELECT mobile_sealed, valid_until FROM notify.agent_contacts"
-            " WHERE application_code = $1",
-            application_code,
-        )
-        if row is None:
-            return None
-        return AgentContact(row["mobile_sealed"], row["valid_until"])
+        return await self._agents(application_code)
 
     async def contact_of(self, application_code: str) -> application_pb2.Contact | None:
         row = await self._pool.fetchrow(
@@ -387,25 +426,10 @@ class DeliveryLedger:
         segments: int,
         at: datetime | None = None,
     ) -> Delivery:
-        # Also from possibly_sent: a late confirmation settles the doubt.
-        row = await self._pool.fetchrow(
-            """
-            UPDATE notify.deliveries
-            SET status = 'sent', provider = $4, provider_message_id = $5, segments = $6,
-                sending_since = NULL, last_error = NULL, completed_at = coalesce($7, now()),
-                -- Settled: drop what only the scheduler needed (the sealed address).
-                next_attempt_at = NULL, deferred_reason = NULL, recipient_sealed = NULL
-            WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
-              AND status IN ('pending', 'possibly_sent')
-            RETURNING *
-            """,
-            *_args(key),
-            provider,
-            provider_message_id,
-            segments,
-            at,
-        )
-        return _delivery(row) if row is not None else await self.get(key)
+        # Also from possibly_sent: a late confirmation settles the doubt. Settled: what
+        # only the scheduler needed (the sealed address) is dropped (ledger_batches.py).
+        row = await self._mark_sent(Sent(key, provider, provider_message_id, segments, at))
+        return _delivery(row)
 
     async def mark_failed(
         self, key: LedgerKey, *, provider: str, error: str, at: datetime | None = None
@@ -455,13 +479,7 @@ class DeliveryLedger:
         )
 
     async def mark_published(self, key: LedgerKey) -> None:
-        await self._pool.execute(
-            """
-            UPDATE notify.deliveries SET outcome_published_at = now()
-            WHERE event_id = $1 AND channel = $2 AND recipient_hash = $3
-            """,
-            *_args(key),
-        )
+        await self._mark_published(key)
 
     async def for_application(self, application_code: str) -> list[dict[str, Any]]:
         """Deliveries of an application with the local provider's copy of each message."""
@@ -480,3 +498,35 @@ class DeliveryLedger:
             application_code,
         )
         return [dict(row) for row in rows]
+
+
+def _opening_key(opening: Opening) -> LedgerKey:
+    return opening.key
+
+
+def _start_key(start: SendStart) -> LedgerKey:
+    return start.key
+
+
+def _sent_key(sent: Sent) -> LedgerKey:
+    return sent.key
+
+
+def _itself(value: LedgerKey | str) -> LedgerKey | str:
+    return value
+
+
+async def _agent_contacts(pool: asyncpg.Pool, codes: Sequence[str]) -> list[AgentContact | None]:
+    """The agent of each application, if it has one that hears its notices."""
+    rows = await pool.fetch(
+        "SELECT application_code, mobile_sealed, valid_until FROM notify.agent_contacts"
+        " WHERE application_code = ANY($1::text[])",
+        list(codes),
+    )
+    found = {row["application_code"]: row for row in rows}
+    return [
+        AgentContact(row["mobile_sealed"], row["valid_until"])
+        if (row := found.get(code)) is not None
+        else None
+        for code in codes
+    ]
