@@ -113,10 +113,12 @@ class WorkflowSettings(ELicenceSigningSettings):
     # timers (yellow, red, escalation) and decisions: one that was evicted is replayed
     # from its whole history first. Size it to the open applications (SDK default 1000).
     worker_max_cached_workflows: int = Field(default=1000, ge=0, le=1_000_000)
-    # Run workflow code in Temporal's sandbox (re-imported per workflow, checked for
-    # non-deterministic calls). Off, a new workflow costs far less CPU in the worker; the
-    # tests and the replay test keep the sandbox either way.
-    worker_sandbox: bool = True
+    # Run workflow code in Temporal's sandbox (each run in a fresh module state, checked for
+    # non-deterministic calls). Off by default: in the worker it cost about a fifth of the
+    # CPU of an application (bench.worker_cpu). Non-determinism is caught by the tests
+    # instead: their workers (build_worker without settings) and the replay of recorded
+    # histories run sandboxed (docs/decisions/0007-unsandboxed-worker.md).
+    worker_sandbox: bool = False
     worker_activity_task_polls: int = Field(default=5, ge=1, le=200)
     # Prometheus endpoints of the processes without an HTTP API, on workflow_api_host; 0:
     # none. The worker has two: its own (Python) metrics, and the Temporal SDK's (served by

@@ -85,8 +85,10 @@ def build_worker(
     cases: CaseActivities | None = None,
 ) -> Worker:
     """The worker, tuned by `settings` (polls, workflow cache, sandbox); without them
-    (the tests), the fields' defaults, which are the SDK's own."""
+    (the tests), the fields' defaults, which are the SDK's own, and always the sandbox:
+    the tests are what catches a non-deterministic workflow (decisions/0007)."""
     tuning = settings if settings is not None else WorkflowSettings.model_construct()
+    sandboxed = tuning.worker_sandbox if settings is not None else True
     return Worker(
         client,
         task_queue=task_queue,
@@ -112,7 +114,7 @@ def build_worker(
                 else []
             ),
         ],
-        workflow_runner=sandbox_runner() if tuning.worker_sandbox else UnsandboxedWorkflowRunner(),
+        workflow_runner=sandbox_runner() if sandboxed else UnsandboxedWorkflowRunner(),
         interceptors=[ActivityLogContext()],
         max_concurrent_workflow_task_polls=tuning.worker_workflow_task_polls,
         max_concurrent_activity_task_polls=tuning.worker_activity_task_polls,
