@@ -18,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 import structlog
@@ -37,6 +38,9 @@ _REFILL = """
 """
 _SPEND = "UPDATE platform.rate_buckets SET tokens = tokens - $3 WHERE scope = $1 AND key = $2"
 _PRUNE = "DELETE FROM platform.rate_buckets WHERE scope = $1 AND updated_at < now() - $2::interval"
+# asyncpg encodes an interval parameter from a timedelta only: the string "1 hour" was a
+# DataError, so every thousandth lease refused its request and nothing was ever pruned.
+_UNTOUCHED = timedelta(hours=1)
 
 
 def grant(tokens: float, *, lease: int) -> int:
@@ -145,5 +149,5 @@ class SharedRateLimiter:
             if self._leases % self._prune_every == 0:
                 # Untouched for an hour, a bucket is full again (every limit here refills
                 # within minutes): forgetting it changes nothing.
-                await conn.execute(_PRUNE, self._scope, "1 hour")
+                await conn.execute(_PRUNE, self._scope, _UNTOUCHED)
         return granted, tokens - granted
