@@ -38,7 +38,7 @@ from bench.quiesce import wait_until_quiet
 from bench.report import Section
 from bench.summary import print_comparison, print_summary
 
-BENCHMARKS = ("intake", "relay", "workflow", "downstream", "supervision")
+BENCHMARKS = ("intake", "relay", "workflow", "downstream", "supervision", "tracing")
 
 cli = typer.Typer(add_completion=False, help=__doc__)
 console = Console()
