@@ -142,12 +142,49 @@ _INSERT_APPLICATION = """
 """
 
 
-async def _insert_application_and_event(
-    conn: asyncpg.Connection, application: ApplicationRecord, event: OutboxRecord
-) -> None:
-    """The application and its outbox row in one statement (one round trip)."""
-    await conn.execute(
-        _INSERT_APPLICATION + outbox.INSERT_FROM_18,
+# The application and its outbox row only if the Idempotency-Key is taken first, all in
+# one statement (atomic on its own: no BEGIN and COMMIT round trips). A concurrent twin's
+# claim waits on the key's index entry until this statement commits, then finds the key
+# taken and inserts nothing, as `_claim_key` inside a transaction does.
+_CLAIM_AND_INSERT_APPLICATION = """
+    WITH claim AS (
+        INSERT INTO intake.idempotency_keys AS k
+            (integrator_id, key, request_sha256, response_status, response_body)
+        VALUES ($2, $31, $32, $33, $34::jsonb)
+        ON CONFLICT (integrator_id, key) DO UPDATE
+            SET request_sha256 = EXCLUDED.request_sha256,
+                response_status = EXCLUDED.response_status,
+                response_body = EXCLUDED.response_body,
+                created_at = now()
+            WHERE k.created_at <= now() - make_interval(secs => $35)
+        RETURNING true
+    ),
+    application AS (
+        INSERT INTO intake.applications (
+            application_code, integrator_id, matter_code, applicant_kind,
+            name_sealed, name_masked, identifier_sealed, identifier_masked,
+            mobile_sealed, mobile_masked, channels, language, materials, form,
+            status, submitted_at, event_id, agent, consents,
+            submitted_region, competent_region)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
+               $14::jsonb, $15, $16, $17, $27::jsonb, $28::jsonb, $29, $30
+        WHERE EXISTS (SELECT FROM claim)
+    ),
+    outbox_row AS (
+        INSERT INTO intake.outbox (event_id, topic, message_key, ce_type, ce_source,
+                                   ce_time, traceparent, tracestate, payload)
+        SELECT $18, $19, $20, $21, $22, $23, $24, $25, $26
+        WHERE EXISTS (SELECT FROM claim)
+    )
+    SELECT EXISTS (SELECT FROM claim)
+"""
+
+
+def _application_arguments(
+    application: ApplicationRecord, event: OutboxRecord
+) -> tuple[object, ...]:
+    """$1 to $30 of `_INSERT_APPLICATION` (and of `_CLAIM_AND_INSERT_APPLICATION`)."""
+    return (
         application.application_code,
         application.integrator_id,
         application.matter_code,
@@ -171,6 +208,35 @@ async def _insert_application_and_event(
         application.submitted_region,
         application.competent_region,
     )
+
+
+async def _insert_application_and_event(
+    conn: asyncpg.Connection, application: ApplicationRecord, event: OutboxRecord
+) -> None:
+    """The application and its outbox row in one statement (one round trip)."""
+    await conn.execute(
+        _INSERT_APPLICATION + outbox.INSERT_FROM_18, *_application_arguments(application, event)
+    )
+
+
+async def _claim_and_insert_application_and_event(
+    conn: asyncpg.Connection,
+    application: ApplicationRecord,
+    event: OutboxRecord,
+    answer: IdempotentAnswer,
+) -> bool:
+    """The Idempotency-Key's answer, the application and its outbox row in one
+    statement; False (nothing written) when the key was taken."""
+    claimed = await conn.fetchval(
+        _CLAIM_AND_INSERT_APPLICATION,
+        *_application_arguments(application, event),
+        answer.request.key,
+        answer.request.request_sha256,
+        answer.status,
+        json.dumps(answer.body, ensure_ascii=False),
+        answer.ttl_hours * 3600,
+    )
+    return bool(claimed)
 
 
 class SubmissionSession:
@@ -240,16 +306,11 @@ class SubmissionSession:
         """Insert the application, its outbox row and the idempotent answer in one
         transaction. False (and nothing written) when another request with the same
         Idempotency-Key committed first."""
-        conn = self._conn
+        # One statement either way, atomic on its own: no BEGIN and COMMIT round trips.
         if answer is None:
-            # One statement is atomic on its own: no BEGIN and COMMIT round trips.
-            await _insert_application_and_event(conn, application, event)
+            await _insert_application_and_event(self._conn, application, event)
             return True
-        async with conn.transaction():
-            if not await _claim_key(conn, application.integrator_id, answer):
-                return False
-            await _insert_application_and_event(conn, application, event)
-        return True
+        return await _claim_and_insert_application_and_event(self._conn, application, event, answer)
 
     async def owned_uploads(self, integrator_id: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these uploads exist and belong to the integrator."""
