@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -16,6 +16,7 @@ from onceonly.notify.ledger import DeliveryStatus, LedgerKey
 from onceonly.notify.notifier import Notifier
 from onceonly.notify.providers import LocalProvider, OutboundMessage
 from onceonly.notify.store import DeliveryLedger
+from onceonly.notify.webhook_store import WebhookStore
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.pii import PiiSealer
 
@@ -157,3 +158,43 @@ async def test_applications_notified_together_get_one_message_each(
     )
     assert {row["application_code"]: row["n"] for row in counts} == dict.fromkeys(codes, 1)
     assert sorted(e.subject for e in published) == sorted(codes)  # one outcome each
+
+
+async def test_webhook_deliveries_queued_together_each_go_to_their_integrator(
+    pool: asyncpg.Pool,
+) -> None:
+    store = WebhookStore(pool)
+    registered, unregistered = (f"int-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    await store.set_webhook(
+        registered, url="https://hooks.invalid/hook", key_id="k1", secret_sealed="sealed"
+    )
+    code = f"T-{uuid.uuid4().hex[:10]}"
+    events = [(f"{code}-{n}", registered if n % 2 else unregistered) for n in range(6)]
+    await asyncio.gather(
+        *(
+            store.enqueue(
+                event_id=event_id,
+                integrator_id=integrator,
+                application_code=code,
+                event_type="onceonly.approval.v1.ApplicationAccepted",
+                payload=f'{{"n": "{event_id}"}}',
+                give_up_after=timedelta(hours=n + 1),
+            )
+            for n, (event_id, integrator) in enumerate(events)
+        )
+    )
+    rows = await pool.fetch(
+        "SELECT event_id, recipient_hash, payload, give_up_at - created_at AS patience"
+        " FROM notify.deliveries WHERE application_code = $1 AND channel = 'webhook'",
+        code,
+    )
+    # Only the integrator with a webhook has deliveries, each with its own payload.
+    assert sorted((r["event_id"], r["recipient_hash"], r["payload"]) for r in rows) == [
+        (event_id, registered, f'{{"n": "{event_id}"}}')
+        for event_id, integrator in events
+        if integrator == registered
+    ]
+    assert sorted(r["patience"] for r in rows) == [timedelta(hours=h) for h in (2, 4, 6)]
+    # Nothing left for a running dispatcher of the same database to try.
+    await pool.execute("DELETE FROM notify.deliveries WHERE application_code = $1", code)
+    await store.delete_webhook(registered)

@@ -7,12 +7,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from onceonly.notify.batching import Coalescer
 from onceonly.notify.store import competent_region_of
+
+
+class Queued(NamedTuple):
+    """A webhook delivery to queue: the columns of _ENQUEUE, in its order."""
+
+    give_up_after: timedelta
+    event_id: str
+    integrator_id: str
+    application_code: str
+    event_type: str
+    payload: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +41,9 @@ _ENQUEUE = """
         cause_event_type, recipient_masked, template, language, payload, next_attempt_at,
         give_up_at)
     SELECT e.event_id, 'webhook', w.integrator_id, e.application_code, e.event_type,
-           w.integrator_id, 'webhook', '', e.payload, now(), now() + $1::interval
-    FROM (SELECT $2::text AS event_id, $3::text AS integrator_id,
-                 $4::text AS application_code, $5::text AS event_type,
-                 $6::text AS payload) e
+           w.integrator_id, 'webhook', '', e.payload, now(), now() + e.give_up_after
+    FROM unnest($1::interval[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+        AS e(give_up_after, event_id, integrator_id, application_code, event_type, payload)
     JOIN notify.integrator_webhooks w ON w.integrator_id = e.integrator_id
     ON CONFLICT (event_id, channel, recipient_hash) DO NOTHING
 """
@@ -59,6 +69,7 @@ class WebhookStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._integrators = Coalescer(self._integrators_of, key=_itself)
+        self._enqueue = Coalescer(self._enqueue_many, key=_queued_event)
 
     async def set_webhook(
         self, integrator_id: str, *, url: str, key_id: str, secret_sealed: str
@@ -125,15 +136,15 @@ class WebhookStore:
         payload: str,
         give_up_after: timedelta,
     ) -> None:
-        await self._pool.execute(
-            _ENQUEUE,
-            give_up_after,
-            event_id,
-            integrator_id,
-            application_code,
-            event_type,
-            payload,
+        """A delivery of the event to the integrator's webhook, if it has one; the events
+        handled at once are queued by one statement (batching.py)."""
+        await self._enqueue(
+            Queued(give_up_after, event_id, integrator_id, application_code, event_type, payload)
         )
+
+    async def _enqueue_many(self, queued: Sequence[Queued]) -> list[None]:
+        await self._pool.execute(_ENQUEUE, *(list(column) for column in zip(*queued, strict=True)))
+        return [None] * len(queued)
 
     async def defer(
         self, *, event_id: str, application_code: str, event_type: str, payload: str
@@ -334,3 +345,7 @@ class WebhookStore:
 
 def _itself(code: str) -> str:
     return code
+
+
+def _queued_event(queued: Queued) -> str:
+    return queued.event_id
