@@ -12,9 +12,10 @@ check passes, so each completes on its own) are started first, with no worker po
 then the worker starts and the CPU of this process (user and system, every thread: the
 SDK's Rust core included) is counted until all have completed. The client's own work
 (the starts, then one visibility count per half second) is the only other thing in the
-process. `--open N` then starts N applications without their material (each waits for a
-supplement on a days-long timer, cached by the worker) and reports the worker's
-resident memory before and after; they are terminated at the end. Scratch topics, the
+process. `--open N` then starts N household transfers that stay open in approval (one
+department's task, its clocks' timers days away: the supervision benchmark's open
+tasks), all cached by the worker (`--cache`), and reports the process's resident memory
+before and after; they are terminated at the end. Scratch topics, the
 licences and task-list rows of the run's applications are removed at the end.
 """
 
@@ -104,7 +105,7 @@ def rss_mib() -> float:
     return 0.0
 
 
-def loan(code: str, sealer: PiiSealer, *, with_material: bool = True) -> ApplicationInput:
+def loan(code: str, sealer: PiiSealer) -> ApplicationInput:
     """The workflow input the bridge builds from the bench's loan submission (sealed
     as intake seals it)."""
     return ApplicationInput(
@@ -112,7 +113,7 @@ def loan(code: str, sealer: PiiSealer, *, with_material: bool = True) -> Applica
         matter_code=MATTER,
         integrator_id="bench",
         applicant_kind="person",
-        materials=["loan-application"] if with_material else [],
+        materials=["loan-application"],
         contact=ContactInput(
             mobile_sealed=sealer.seal(MOBILE, context=f"{code}:mobile"),
             mobile_masked=mask_mobile(MOBILE),
@@ -126,6 +127,28 @@ def loan(code: str, sealer: PiiSealer, *, with_material: bool = True) -> Applica
             ConsentInput(check, f"bench://consent/{check}", "2026-12-05T09:00:00Z")
             for check in CHECKS
         ],
+        competent_region="330100",
+    )
+
+
+# An open application as the supervision benchmark opens them: one department's task in
+# approval, its clocks' timers (yellow, red, legal) running for days.
+OPEN_MATTER = "household-transfer"
+OPEN_MATERIALS = ["transfer-application", "resident-id", "housing-proof", "household-register"]
+
+
+def in_approval(code: str, sealer: PiiSealer) -> ApplicationInput:
+    return ApplicationInput(
+        application_code=code,
+        matter_code=OPEN_MATTER,
+        integrator_id="bench",
+        applicant_kind="person",
+        materials=list(OPEN_MATERIALS),
+        contact=ContactInput(
+            mobile_sealed=sealer.seal(MOBILE, context=f"{code}:mobile"),
+            mobile_masked=mask_mobile(MOBILE),
+        ),
+        submitted_at="2026-12-05T09:00:00Z",
         competent_region="330100",
     )
 
@@ -261,7 +284,7 @@ async def measure(args: argparse.Namespace, run: str, log_file: TextIO) -> dict[
                     result["open"] = await hold_open(
                         client,
                         prefix,
-                        [loan(c, sealer, with_material=False) for c in open_codes],
+                        [in_approval(c, sealer) for c in open_codes],
                         counter,
                     )
     finally:
@@ -274,7 +297,7 @@ async def measure(args: argparse.Namespace, run: str, log_file: TextIO) -> dict[
 async def hold_open(
     client: Client, task_queue: str, apps: list[ApplicationInput], counter: ActivationCounter
 ) -> dict[str, Any]:
-    """Start `apps` (each waits for a supplement) and measure the memory they hold."""
+    """Start `apps` (each stays open in approval) and measure the memory they hold."""
     rss_before = rss_mib()
     seen = counter.count
     before = Cpu.now()
