@@ -171,7 +171,9 @@ def main(
         None, "--deadline-spread", help="Supervision: seconds the deadlines spread over"
     ),
     e2e_rate: int | None = typer.Option(
-        None, "--e2e-rate", help="Workflow: applications/s of the end-to-end phase (100)"
+        None,
+        "--e2e-rate",
+        help="Workflow: applications/s of the end-to-end phase (15, the issue's target)",
     ),
     output: Path = typer.Option(RESULTS / "latest.json", "--output", help="Where the JSON goes"),
 ) -> None:
