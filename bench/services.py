@@ -12,12 +12,14 @@ from bench.config import REPO
 SERVICES_SH = REPO / "deploy" / "local" / "services.sh"
 
 
-async def services(command: str, *names: str) -> None:
+async def services(command: str, *names: str, env: dict[str, str] | None = None) -> None:
+    """`deploy/local/services.sh COMMAND NAMES...`, in `env` (default: this process's)."""
     process = await asyncio.create_subprocess_exec(
         str(SERVICES_SH),
         command,
         *names,
         cwd=REPO,
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -26,11 +26,11 @@ from bench.context import Run
 from bench.load import open_loop
 from bench.quiesce import wait_until_quiet
 from bench.report import Section, Target
+from bench.services import services
 from bench.stats import summarize
 from bench.workflow_bench import wait_for_timelines
 from onceonly.platform.db import create_pool
 
-SERVICES_SH = REPO / "deploy" / "local" / "services.sh"
 PROCFILE = REPO / "deploy" / "local" / "Procfile"
 # Below the ceiling of this 2-core machine (about 10 applications/s): a rate above it
 # would measure queues, not the cost of a span.
@@ -66,30 +66,13 @@ def tracing_env(on: bool) -> dict[str, str]:
     return env
 
 
-async def _services(env: dict[str, str], *args: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        str(SERVICES_SH),
-        *args,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(
-            f"services.sh {' '.join(args)} exited {process.returncode}:"
-            f" {out.decode(errors='replace')[-500:]}"
-        )
-
-
 async def restart_all(run: Run, *, tracing: bool) -> None:
     """Every process restarted with tracing on or off, then every service healthy; the
     monitor follows the new pids."""
     env = tracing_env(tracing)
     for name in procfile_names():
-        await _services(env, "restart", name)
-    await _services(env, "up")  # (the monitor follows the new pids by their pid files)
+        await services("restart", name, env=env)
+    await services("up", env=env)  # (the monitor follows the new pids by their pid files)
 
 
 def system_cpu_ms(per_item: dict[str, float], *, without: tuple[str, ...] = ()) -> float:
