@@ -75,13 +75,20 @@ async def test_one_replica_of_each_process_killed_loses_nothing() -> None:
         assert len(answers) == 2 and answers[0] == answers[1] and answers[0]["status"]
 
         # The order check sees an update published before its submission: make intake's
-        # outbox say that one update was written first, and look again.
+        # outbox say that one update was written first, and look again. An update the
+        # relay published in a later batch than its submission (`published_at` is the
+        # batch's `now()`), so that their Kafka timestamps differ: one sent in the same
+        # batch may carry the same millisecond, and no order can be read from that (a
+        # fresh-clone CI picked such a pair once the relay got faster).
         pool = await asyncpg.create_pool(instance.database_url, min_size=0, max_size=2)
         try:
-            await pool.execute(
-                "UPDATE intake.outbox SET id = -id WHERE id = (SELECT max(id) FROM"
-                " intake.outbox WHERE topic LIKE '%applicant-updates%')"
+            moved = await pool.execute(
+                "UPDATE intake.outbox SET id = -id WHERE id = (SELECT max(u.id)"
+                " FROM intake.outbox u JOIN intake.outbox s ON s.message_key = u.message_key"
+                " AND s.topic LIKE '%submissions%'"
+                " WHERE u.topic LIKE '%applicant-updates%' AND u.published_at > s.published_at)"
             )
+            assert moved == "UPDATE 1", moved
             findings = await check_instance(instance, pool, report)
         finally:
             await pool.close()
