@@ -108,7 +108,14 @@ async def test_acknowledged_writes_survive_brokers_killed_one_at_a_time(
 ) -> None:
     bootstrap = cluster.script("bootstrap")
     await ensure_topics(bootstrap, [TOPIC])
-    assert len(await topic_partitions(bootstrap, [TOPIC])) == 3
+    # A describe asks a broker chosen at random, which may learn of the topic a moment
+    # after the one ensure_topics heard from.
+    await eventually(
+        lambda: topic_partitions(bootstrap, [TOPIC]),
+        lambda partitions: len(partitions) == 3,
+        within=30.0,
+        what="three partitions described",
+    )
 
     producer = build_producer(bootstrap, client_id="cluster-test")
     await producer.start()

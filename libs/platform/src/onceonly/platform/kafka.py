@@ -109,8 +109,41 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):
                 response = await admin.create_topics(new)
                 _raise_topic_errors(response.topic_errors)
+            await _until_described(admin, missing)
     finally:
         await admin.close()
+
+
+# The controller answers CreateTopics once the topic is in its metadata log; each broker
+# learns of it a little later. A caller that describes or produces at once could meet a
+# broker that does not know it yet (a three-broker CI run described none of the
+# partitions just created), so the topics are waited for here, within this bound.
+TOPIC_VISIBLE_WITHIN_S = 30.0
+
+
+async def _until_described(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
+    """Wait until the brokers describe every topic with a leader on each partition."""
+    deadline = asyncio.get_running_loop().time() + TOPIC_VISIBLE_WITHIN_S
+    while True:
+        waiting = not_yet_described(await admin.describe_topics(topics), topics)
+        if not waiting:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise KafkaError(f"topics not described by the brokers: {waiting}")
+        await asyncio.sleep(0.1)
+
+
+def not_yet_described(described: list[dict[str, Any]], topics: list[str]) -> list[str]:
+    """The topics a metadata answer does not show as usable: unknown, in error, or with
+    a partition that has no leader yet."""
+    ready = {
+        topic["topic"]
+        for topic in described
+        if topic["error_code"] == 0
+        and topic["partitions"]
+        and all(partition["leader"] >= 0 for partition in topic["partitions"])
+    }
+    return sorted(set(topics) - ready)
 
 
 def _raise_topic_errors(topic_errors: list[tuple[Any, ...]]) -> None:
