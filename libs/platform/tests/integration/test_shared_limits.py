@@ -9,7 +9,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from onceonly.platform.shared_limits import SharedRateLimiter
+from onceonly.platform.shared_limits import SharedRateLimiter, grant
 from onceonly.platform.testing import eventually, unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -78,3 +78,42 @@ async def test_pruning_forgets_untouched_buckets_and_allows_the_request(
     assert await limiter.take("fresh") is None
     keys = await pool.fetch("SELECT key FROM platform.rate_buckets WHERE scope = $1", scope)
     assert [r["key"] for r in keys] == ["fresh"]
+
+
+@pytest.mark.parametrize("tokens", [0.0, 0.4, 1.0, 1.7, 2.0, 3.9, 5.0, 6.0])
+async def test_the_lease_statement_grants_as_grant_says(pool: asyncpg.Pool, tokens: float) -> None:
+    scope = unique_prefix("limits")
+    await pool.execute(
+        "INSERT INTO platform.rate_buckets (scope, key, tokens, updated_at)"
+        " VALUES ($1, 'k', $2, clock_timestamp())",
+        scope,
+        tokens,
+    )
+    # A refill too slow to add a whole token while the test runs.
+    limiter = SharedRateLimiter(lambda: pool, scope=scope, rate_per_second=1e-6, burst=6, lease=3)
+    refused = await limiter.take("k")
+    granted = grant(tokens, lease=3)
+    assert (refused is None) == (granted > 0)
+    left = await pool.fetchval(
+        "SELECT tokens FROM platform.rate_buckets WHERE scope = $1 AND key = 'k'", scope
+    )
+    assert left == pytest.approx(tokens - granted, abs=1e-3)
+
+
+async def test_replicas_leasing_at_once_never_overdraw(pool: asyncpg.Pool) -> None:
+    scope = unique_prefix("limits")
+    replicas = [
+        SharedRateLimiter(lambda: pool, scope=scope, rate_per_second=1e-6, burst=30, lease=4)
+        for _ in range(6)
+    ]
+    answers = await asyncio.gather(
+        *(limiter.take("busy") for limiter in replicas for _ in range(20))
+    )
+    allowed = answers.count(None)
+    # Every token granted once: none spent twice, at most a lease's worth left unspent
+    # in each replica whose requests were all allowed.
+    assert 30 - 6 * 3 <= allowed <= 30
+    left = await pool.fetchval(
+        "SELECT tokens FROM platform.rate_buckets WHERE scope = $1 AND key = 'busy'", scope
+    )
+    assert 0 <= left < 1
