@@ -51,8 +51,9 @@ class IntakeSettings(PlatformSettings):
     idempotency_ttl_hours: float = Field(default=24.0, ge=24.0)
 
     # A key verified in the last this many seconds is not looked up again (a round trip
-    # per request saved); so a revoked key is refused within this long. 0: every request
-    # looks its key up.
+    # per request saved); so a revoked key is refused within this long. An integrator's
+    # centre (its region) is kept as long, so a change of centre applies within it. 0:
+    # every request looks both up.
     integrator_key_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     # Per-integrator token buckets on POSTs (per API process): sustained rate and burst.

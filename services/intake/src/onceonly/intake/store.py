@@ -4,8 +4,9 @@ code sequences, integrators and API keys. Parameterised SQL only."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -239,18 +240,60 @@ async def _claim_and_insert_application_and_event(
     return bool(claimed)
 
 
+@dataclass(frozen=True, slots=True)
+class Centre:
+    region: str | None  # None: the integrator has no centre of its own
+
+
+class CentreCache:
+    """Integrators' centres as read from the database within the last `seconds`: every
+    submission needs its integrator's, and they change only by the admin CLI (`integrator
+    region`), which this API then follows within `seconds`, as it follows a revoked key
+    (the same setting, `integrator_key_cache_seconds`)."""
+
+    def __init__(
+        self,
+        *,
+        seconds: float,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._seconds = seconds
+        self._max_entries = max_entries
+        self._clock = clock
+        self._read: dict[str, tuple[Centre, float]] = {}
+
+    def get(self, integrator_id: str) -> Centre | None:
+        """The integrator's centre if read within `seconds`, else None."""
+        found = self._read.get(integrator_id)
+        if found is None or found[1] <= self._clock():
+            return None
+        return found[0]
+
+    def put(self, integrator_id: str, region: str | None) -> None:
+        if len(self._read) >= self._max_entries:
+            self._read.clear()
+        self._read[integrator_id] = (Centre(region), self._clock() + self._seconds)
+
+
 class SubmissionSession:
     """The steps of one submission on one connection (each pool checkout costs a reset
     round trip)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, centres: CentreCache | None = None) -> None:
         self._conn = conn
+        self._centres = centres
 
     async def integrator_region(self, integrator_id: str) -> str | None:
         """The division of the integrator's service centre, if it has one of its own."""
-        return await self._conn.fetchval(
+        if self._centres is not None and (known := self._centres.get(integrator_id)):
+            return known.region
+        region: str | None = await self._conn.fetchval(
             "SELECT region_code FROM intake.integrators WHERE id = $1", integrator_id
         )
+        if self._centres is not None:
+            self._centres.put(integrator_id, region)
+        return region
 
     async def next_sequence(self, region_code: str, day: date) -> int:
         """The next code sequence number of the day.
@@ -458,14 +501,15 @@ class SubmissionSession:
 
 
 class ApplicationStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, centre_seconds: float = 0.0) -> None:
         self._pool = pool
+        self._centres = CentreCache(seconds=centre_seconds) if centre_seconds > 0 else None
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[SubmissionSession]:
         """One connection for all the steps of one submission."""
         async with self._pool.acquire() as conn:
-            yield SubmissionSession(conn)
+            yield SubmissionSession(conn, self._centres)
 
     async def application(self, integrator_id: str, code: str) -> ApplicationRecord | None:
         """The application if it exists *and* belongs to the integrator."""

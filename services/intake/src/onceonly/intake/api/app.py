@@ -123,7 +123,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await prepare_database(pool, component="intake", package="onceonly.intake")
         state.pool = pool
-        state.store = ApplicationStore(pool)
+        state.store = ApplicationStore(pool, centre_seconds=settings.integrator_key_cache_seconds)
         state.keys = PostgresIntegratorKeys(pool)
         if settings.integrator_key_cache_seconds > 0:
             state.keys = VerifiedKeyCache(state.keys, seconds=settings.integrator_key_cache_seconds)
