@@ -75,6 +75,28 @@ async def test_a_batch_of_two_applications_is_what_appends_one_by_one_make(
     assert rows[0]["submitted_at"] == rows[1]["submitted_at"] == events.t0
 
 
+async def test_a_later_batch_keeps_the_regions_its_submission_set(store, events, pool) -> None:
+    code = events.code()
+    submitted = events.submitted(code)
+    submitted.submitted_region, submitted.competent_region = "330106", "330100"
+    await store.record_batch([pending(events.envelope(submitted, code), 0)])
+    later = [
+        pending(events.envelope(events.accepted(code), code, minutes=1), 1),
+        pending(events.envelope(events.task_started(code), code, minutes=2), 2),
+    ]
+    await store.record_batch(later)
+    row = await pool.fetchrow(
+        "SELECT status, submitted_region, competent_region FROM tracking.application_status"
+        " WHERE application_code = $1",
+        code,
+    )
+    assert dict(row) == {
+        "status": (await store.status(code)).state,
+        "submitted_region": "330106",
+        "competent_region": "330100",
+    }
+
+
 async def test_a_redelivered_batch_changes_nothing(store, events) -> None:
     code = events.code()
     batch = [
