@@ -66,6 +66,16 @@ async def test_records_come_back_in_arrival_order_per_key(store: DeferredStore) 
     }
 
 
+async def test_several_keys_are_read_at_once_in_arrival_order(store: DeferredStore) -> None:
+    consumer = f"c-{uuid.uuid4().hex[:8]}"
+    for offset, key in enumerate([b"K", b"J", b"L", b"K", b"J"]):
+        await store.add(deferred(consumer, key, "updates", offset))
+    await store.add(deferred(f"{consumer}-other", b"K", "updates", 9))
+    found = await store.of_keys(consumer, [b"J", b"K", b"M"])
+    assert [(r.key, r.offset) for r in found] == [(b"K", 0), (b"J", 1), (b"K", 3), (b"J", 4)]
+    assert await store.of_keys(consumer, []) == []
+
+
 async def test_a_record_added_twice_is_kept_once(store: DeferredStore) -> None:
     consumer = f"c-{uuid.uuid4().hex[:8]}"
     await store.add(deferred(consumer, b"K", "updates", 4))

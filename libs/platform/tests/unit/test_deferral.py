@@ -12,7 +12,7 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 
 from onceonly.events.v1 import application_pb2, envelope_pb2
-from onceonly.platform.deferral import Deferrals, EventNotReady, MemoryDeferredStore
+from onceonly.platform.deferral import Attempt, Deferrals, EventNotReady, MemoryDeferredStore
 from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer
 from onceonly.platform.memory_kafka import MemoryBroker
@@ -280,3 +280,45 @@ async def test_a_store_that_is_away_neither_stops_the_sweep_nor_loses_a_release(
     await asyncio.wait_for(events._process(submitted("K", partition=1)), 5)
     assert workflows.applied == [("K", "WithdrawalRequested")]
     assert await store.places("unit") == {}
+
+
+async def test_several_keys_are_released_with_one_read_and_one_removal() -> None:
+    store = MemoryDeferredStore()
+    deferrals = Deferrals(store, "bridge", clock=Clock())
+    for code in ("330100-2026-000071", "330100-2026-000072", "330100-2026-000073"):
+        await deferrals.defer(withdrawn(code), "its submission")
+        await deferrals.defer(supplemented(code), "its submission")
+    tried: list[tuple[bytes, int]] = []
+    reads = removals = 0
+    of_keys, remove = store.of_keys, store.remove
+
+    async def counted_of_keys(consumer: str, keys: list[bytes]) -> list[Any]:
+        nonlocal reads
+        reads += 1
+        return await of_keys(consumer, keys)
+
+    async def counted_remove(consumer: str, ids: list[int]) -> None:
+        nonlocal removals
+        removals += 1
+        await remove(consumer, ids)
+
+    store.of_keys = counted_of_keys  # type: ignore[method-assign]
+    store.remove = counted_remove  # type: ignore[method-assign]
+
+    async def attempt(deferred: Any) -> Attempt:
+        tried.append((deferred.key, deferred.offset))
+        # The second application's first event is still not ready: its later one waits.
+        return Attempt.WAITING if deferred.key.endswith(b"72") else Attempt.HANDLED
+
+    async def park(deferred: Any, reason: str) -> None:
+        raise AssertionError("nothing waited too long")
+
+    keys = [b"330100-2026-000073", b"330100-2026-000072", b"330100-2026-000071"]
+    await deferrals.release_many(keys, attempt, park)
+    # Key after key in the order given, each key's in arrival order; the waiting one
+    # holds back the later record of its partition.
+    assert [key[-2:] for key, _ in tried] == [b"73", b"73", b"72", b"71", b"71"]
+    assert (reads, removals) == (2, 1)  # one read, one removal, one read back
+    assert not deferrals.has(b"330100-2026-000071")
+    assert deferrals.has(b"330100-2026-000072")
+    assert len(await store.of_key("bridge", b"330100-2026-000072")) == 2

@@ -102,6 +102,10 @@ class DeferredStore(Protocol):
         """The key's records in arrival order."""
         ...
 
+    async def of_keys(self, consumer: str, keys: list[bytes]) -> list[DeferredRecord]:
+        """The records of all these keys, in arrival order: one read for a batch."""
+        ...
+
     async def places(self, consumer: str) -> dict[bytes, set[tuple[str, int]]]:
         """Every key with deferred records, and the (topic, partition) they came from."""
         ...
@@ -178,11 +182,45 @@ class Deferrals:
     async def release(self, key: bytes, attempt: TryRecord, park: ParkRecord) -> None:
         """Try the key's deferred records in arrival order. One still waiting holds back
         the later ones of its partition; those that waited past `max_wait` are parked."""
-        pending = await self.store.of_key(self.consumer, key)
+        await self.release_many([key], attempt, park)
+
+    async def release_many(self, keys: list[bytes], attempt: TryRecord, park: ParkRecord) -> None:
+        """`release` for several keys with one read, one removal and one read back for
+        them all (a batch's applications), key after key in the order given."""
+        pending: dict[bytes, list[DeferredRecord]] = {key: [] for key in keys}
+        for record in await self.store.of_keys(self.consumer, keys):
+            pending[record.key].append(record)
+        done: list[int] = []
+        now = self.clock()
+        for key, records in pending.items():
+            done += await self._try_key(key, records, attempt, park, now)
+        if done:
+            await self.store.remove(self.consumer, done)
+        # Read back rather than taken from what was tried: a record of a key may have
+        # been deferred meanwhile by a concurrent handler (tracking's agents run side by
+        # side).
+        remaining: dict[bytes, set[tuple[str, int]]] = {}
+        for record in await self.store.of_keys(self.consumer, keys):
+            remaining.setdefault(record.key, set()).add(record.place)
+        for key in keys:
+            if key in remaining:
+                self._held[key] = remaining[key]
+            else:
+                self._held.pop(key, None)
+        WAITING.labels(self.consumer).set(len(self._held))
+
+    async def _try_key(
+        self,
+        key: bytes,
+        records: list[DeferredRecord],
+        attempt: TryRecord,
+        park: ParkRecord,
+        now: datetime,
+    ) -> list[int]:
+        """Try one key's records; the ids of those handled or parked."""
         done: list[int] = []
         blocked: set[tuple[str, int]] = set()
-        now = self.clock()
-        for record in pending:
+        for record in records:
             if record.place in blocked:
                 continue
             if await attempt(record) is Attempt.HANDLED:
@@ -203,16 +241,7 @@ class Deferrals:
                 EXPIRED.labels(self.consumer).inc()
             else:
                 blocked.add(record.place)
-        if done:
-            await self.store.remove(self.consumer, done)
-        # Read back rather than taken from `blocked`: a record of the key may have been
-        # deferred meanwhile by a concurrent handler (tracking's agents run side by side).
-        remaining = {record.place for record in await self.store.of_key(self.consumer, key)}
-        if remaining:
-            self._held[key] = remaining
-        else:
-            self._held.pop(key, None)
-        WAITING.labels(self.consumer).set(len(self._held))
+        return done
 
     def sweep_due(self) -> bool:
         now = self.clock()
@@ -263,6 +292,15 @@ class MemoryDeferredStore:
         self._fail_if_told()
         return [
             r for _, r in sorted(self._records.items()) if r.consumer == consumer and r.key == key
+        ]
+
+    async def of_keys(self, consumer: str, keys: list[bytes]) -> list[DeferredRecord]:
+        self._fail_if_told()
+        wanted = set(keys)
+        return [
+            r
+            for _, r in sorted(self._records.items())
+            if r.consumer == consumer and r.key in wanted
         ]
 
     async def places(self, consumer: str) -> dict[bytes, set[tuple[str, int]]]:

@@ -22,11 +22,12 @@ OLDEST_SECONDS = Gauge(
     ["consumer"],
 )
 
-_OF_KEY = (
+_COLUMNS = (
     "SELECT id, consumer, key, topic, kafka_partition, kafka_offset, value,"
     " header_names, header_values, waiting_for, deferred_at FROM platform.deferred_events"
-    " WHERE consumer = $1 AND key = $2 ORDER BY id"
 )
+_OF_KEY = f"{_COLUMNS} WHERE consumer = $1 AND key = $2 ORDER BY id"
+_OF_KEYS = f"{_COLUMNS} WHERE consumer = $1 AND key = ANY($2::bytea[]) ORDER BY id"
 
 
 class PostgresDeferredStore:
@@ -57,6 +58,10 @@ class PostgresDeferredStore:
             consumer,
             key,
         )
+        return [_record(row) for row in rows]
+
+    async def of_keys(self, consumer: str, keys: list[bytes]) -> list[DeferredRecord]:
+        rows = await self._pool.fetch(_OF_KEYS, consumer, keys)
         return [_record(row) for row in rows]
 
     async def places(self, consumer: str) -> dict[bytes, set[tuple[str, int]]]:

@@ -265,9 +265,15 @@ class TrackingRuntime(Service):
             maximum=self.settings.tracking_retry_max_seconds,
         )
         self.prehandled |= recorded
+        assert deferrals is not None
+        keys = [key or b"" for key in waiting]
         try:
-            for record in waiting.values():
-                await self.release(record)
+            await retry_forever(
+                lambda: deferrals.release_many(keys, self.try_released, self.park_released),
+                what="releasing deferred events",
+                initial=self.settings.tracking_retry_initial_seconds,
+                maximum=self.settings.tracking_retry_max_seconds,
+            )
         finally:
             # Any not taken (another agent's sweep removed them meanwhile) are recorded:
             # tried again later, they are duplicates.
@@ -277,9 +283,7 @@ class TrackingRuntime(Service):
         """Record those of the keys' deferred events that can be now; their places."""
         deferrals = self.recorder.deferrals
         assert deferrals is not None
-        deferred: list[DeferredRecord] = []
-        for key in keys:
-            deferred.extend(await deferrals.store.of_key(deferrals.consumer, key or b""))
+        deferred = await deferrals.store.of_keys(deferrals.consumer, [key or b"" for key in keys])
         records = [released_inbound(d) for d in deferred]
         outcomes = await self.recorder.record_released(records)
         return {
