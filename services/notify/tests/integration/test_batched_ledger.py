@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 
 from onceonly.catalogue import default_catalogue
+from onceonly.events.v1 import application_pb2
 from onceonly.notify.ledger import DeliveryStatus, LedgerKey
 from onceonly.notify.notifier import Notifier
 from onceonly.notify.providers import LocalProvider, OutboundMessage
@@ -198,3 +199,48 @@ async def test_webhook_deliveries_queued_together_each_go_to_their_integrator(
     # Nothing left for a running dispatcher of the same database to try.
     await pool.execute("DELETE FROM notify.deliveries WHERE application_code = $1", code)
     await store.delete_webhook(registered)
+
+
+async def test_contacts_and_integrators_recorded_at_once_each_get_their_row(
+    pool: asyncpg.Pool,
+) -> None:
+    run = uuid.uuid4().hex[:10]
+    codes = [f"T{run}-{n}" for n in range(4)]
+    channels = [["sms", "app"], [], ["app"], ["sms"]]
+    ledger, webhooks = DeliveryLedger(pool), WebhookStore(pool)
+
+    def contact(n: int) -> application_pb2.Contact:
+        found = application_pb2.Contact(channels=channels[n], language="zh-CN")
+        found.mobile.sealed, found.mobile.masked = f"sealed-{n}", f"138****000{n}"
+        return found
+
+    await asyncio.gather(
+        *(
+            ledger.record_contact(code, contact(n), "330106" if n else "")
+            for n, code in enumerate(codes)
+        ),
+        *(webhooks.record_application(code, f"int-{n}") for n, code in enumerate(codes)),
+        # A second word for the first application, in the same batch or the next: the
+        # first stays.
+        ledger.record_contact(codes[0], contact(3), "330999"),
+        webhooks.record_application(codes[0], "int-late"),
+    )
+    rows = await pool.fetch(
+        "SELECT c.application_code, c.mobile_sealed, c.mobile_masked, c.channels,"
+        " c.language, c.competent_region, a.integrator_id FROM notify.contacts c"
+        " JOIN notify.applications a USING (application_code)"
+        " WHERE c.application_code = ANY($1::text[]) ORDER BY c.application_code",
+        codes,
+    )
+    assert [tuple(row) for row in rows] == [
+        (
+            code,
+            f"sealed-{n}",
+            f"138****000{n}",
+            channels[n],
+            "zh-CN",
+            "330106" if n else None,
+            f"int-{n}",
+        )
+        for n, code in enumerate(codes)
+    ]

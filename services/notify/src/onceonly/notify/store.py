@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -175,6 +176,7 @@ class DeliveryLedger:
         self._mark_sent = Coalescer(lambda items: mark_sent_many(pool, items), key=_sent_key)
         self._mark_published = Coalescer(lambda keys: mark_published_many(pool, keys), key=_itself)
         self._agents = Coalescer(lambda codes: _agent_contacts(pool, codes), key=_itself)
+        self._contacts = Coalescer(lambda items: _record_contacts(pool, items), key=_contact_of)
 
     async def open(
         self,
@@ -351,21 +353,9 @@ class DeliveryLedger:
         competent_region: str = "",
     ) -> None:
         """The applicant's contact as submitted (the mobile stays sealed), and the
-        division competent for the application."""
-        await self._pool.execute(
-            """
-            INSERT INTO notify.contacts (application_code, mobile_sealed, mobile_masked,
-                channels, language, competent_region)
-            VALUES ($1, $2, $3, $4, $5, nullif($6, ''))
-            ON CONFLICT (application_code) DO NOTHING
-            """,
-            application_code,
-            contact.mobile.sealed,
-            contact.mobile.masked,
-            list(contact.channels),
-            contact.language,
-            competent_region,
-        )
+        division competent for the application; the submissions handled at once share
+        one statement."""
+        await self._contacts((application_code, contact, competent_region))
 
     async def region_of(self, application_code: str) -> str:
         """The division competent for an application (competent_region_of)."""
@@ -514,6 +504,37 @@ def _sent_key(sent: Sent) -> LedgerKey:
 
 def _itself(value: LedgerKey | str) -> LedgerKey | str:
     return value
+
+
+ContactOf = tuple[str, application_pb2.Contact, str]
+
+
+def _contact_of(item: ContactOf) -> str:
+    return item[0]
+
+
+async def _record_contacts(pool: asyncpg.Pool, items: Sequence[ContactOf]) -> list[None]:
+    # channels is text[] per row: unnest would flatten a two-dimensional array, so each
+    # row's channels travel as a JSON array.
+    await pool.execute(
+        """
+        INSERT INTO notify.contacts (application_code, mobile_sealed, mobile_masked,
+            channels, language, competent_region)
+        SELECT code, sealed, masked,
+               ARRAY(SELECT jsonb_array_elements_text(channels::jsonb)), language,
+               nullif(region, '')
+          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+            AS u(code, sealed, masked, channels, language, region)
+        ON CONFLICT (application_code) DO NOTHING
+        """,
+        [code for code, _, _ in items],
+        [contact.mobile.sealed for _, contact, _ in items],
+        [contact.mobile.masked for _, contact, _ in items],
+        [json.dumps(list(contact.channels)) for _, contact, _ in items],
+        [contact.language for _, contact, _ in items],
+        [region for _, _, region in items],
+    )
+    return [None] * len(items)
 
 
 async def _agent_contacts(pool: asyncpg.Pool, codes: Sequence[str]) -> list[AgentContact | None]:

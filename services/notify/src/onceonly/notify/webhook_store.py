@@ -70,6 +70,7 @@ class WebhookStore:
         self._pool = pool
         self._integrators = Coalescer(self._integrators_of, key=_itself)
         self._enqueue = Coalescer(self._enqueue_many, key=_queued_event)
+        self._record = Coalescer(self._record_many, key=_first)
 
     async def set_webhook(
         self, integrator_id: str, *, url: str, key_id: str, secret_sealed: str
@@ -105,12 +106,19 @@ class WebhookStore:
         return Registration(**dict(row)) if row is not None else None
 
     async def record_application(self, application_code: str, integrator_id: str) -> None:
+        """Which integrator submitted the application (the first word stays); the
+        submissions handled at once share one statement (batching.py)."""
+        await self._record((application_code, integrator_id))
+
+    async def _record_many(self, items: Sequence[tuple[str, str]]) -> list[None]:
         await self._pool.execute(
-            "INSERT INTO notify.applications (application_code, integrator_id) VALUES ($1, $2)"
+            "INSERT INTO notify.applications (application_code, integrator_id)"
+            " SELECT * FROM unnest($1::text[], $2::text[])"
             " ON CONFLICT (application_code) DO NOTHING",
-            application_code,
-            integrator_id,
+            [code for code, _ in items],
+            [integrator for _, integrator in items],
         )
+        return [None] * len(items)
 
     async def integrator_of(self, application_code: str) -> str | None:
         """The application's integrator, if its submission named one and has come; the
@@ -349,3 +357,7 @@ def _itself(code: str) -> str:
 
 def _queued_event(queued: Queued) -> str:
     return queued.event_id
+
+
+def _first(item: tuple[str, str]) -> str:
+    return item[0]
