@@ -542,6 +542,16 @@ def _chain_entry(row: asyncpg.Record) -> chain.ChainEntry:
     )
 
 
+# What an upsert of a status row changes when the row is there.
+_STATUS_UPDATES = """
+    submitted_at = EXCLUDED.submitted_at, matter_code = EXCLUDED.matter_code,
+    status = EXCLUDED.status, tasks = EXCLUDED.tasks, last_event_at = EXCLUDED.last_event_at,
+    supervision_level = EXCLUDED.supervision_level, paused = EXCLUDED.paused,
+    due_at = EXCLUDED.due_at, supervision = EXCLUDED.supervision, rating = EXCLUDED.rating,
+    updated_at = now()
+"""
+
+
 def _upsert_status(first: int, only_if: str = "", event_time: str = "NULL") -> str:
     """The upsert of one status row: the application code is $1, the other values
     ${first}... in `_status_values` order; `only_if` may hold a WHERE clause that
@@ -562,17 +572,7 @@ def _upsert_status(first: int, only_if: str = "", event_time: str = "NULL") -> s
                                 WHERE t.application_code = $1), {event_time}), {p[3]}, now())
         {only_if}
         ON CONFLICT (application_code) DO UPDATE SET
-            submitted_at = EXCLUDED.submitted_at,
-            matter_code = EXCLUDED.matter_code,
-            status = EXCLUDED.status,
-            tasks = EXCLUDED.tasks,
-            last_event_at = EXCLUDED.last_event_at,
-            supervision_level = EXCLUDED.supervision_level,
-            paused = EXCLUDED.paused,
-            due_at = EXCLUDED.due_at,
-            supervision = EXCLUDED.supervision,
-            rating = EXCLUDED.rating,
-            updated_at = now()
+        {_STATUS_UPDATES}
     """  # noqa: S608 - parameter numbers and constant clauses only
 
 
@@ -581,7 +581,7 @@ def _upsert_status(first: int, only_if: str = "", event_time: str = "NULL") -> s
 # submissions among them: a competent region given sets both, none keeps the row's.
 # As one upsert and one region update per application (executemany), they were two of
 # every five statements a drain sent (bench.tracking_ingest, statements logged).
-_SAVE_STATUSES = """
+_SAVE_STATUSES = f"""
     INSERT INTO tracking.application_status AS s (
         application_code, matter_code, status, tasks, last_event_at, supervision_level,
         paused, due_at, supervision, rating, updated_at, submitted_at, submitted_region,
@@ -597,22 +597,11 @@ _SAVE_STATUSES = """
                   $11::text[], $12::text[])
         AS u(code, matter_code, status, tasks, last_event_at, level, paused, due_at,
              supervision, rating, submitted_region, competent_region)
-    ON CONFLICT (application_code) DO UPDATE SET
-        submitted_at = EXCLUDED.submitted_at,
-        matter_code = EXCLUDED.matter_code,
-        status = EXCLUDED.status,
-        tasks = EXCLUDED.tasks,
-        last_event_at = EXCLUDED.last_event_at,
-        supervision_level = EXCLUDED.supervision_level,
-        paused = EXCLUDED.paused,
-        due_at = EXCLUDED.due_at,
-        supervision = EXCLUDED.supervision,
-        rating = EXCLUDED.rating,
-        updated_at = now(),
+    ON CONFLICT (application_code) DO UPDATE SET {_STATUS_UPDATES},
         submitted_region = CASE WHEN EXCLUDED.competent_region IS NULL
                                 THEN s.submitted_region ELSE EXCLUDED.submitted_region END,
         competent_region = coalesce(EXCLUDED.competent_region, s.competent_region)
-"""
+"""  # noqa: S608 - constant clauses only
 
 _SUBMITTED = "onceonly.events.v1.ApplicationSubmitted"
 
