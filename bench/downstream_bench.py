@@ -67,6 +67,7 @@ async def run_downstream(run: Run) -> Section:
     }
     section.system["tracking_drain"] = drain["system"]
     section.raw["tracking_drain"] = drain["raw"]
+    section.raw["tracking_drain_write"] = drain["raw_write"]
     section.system["notify_drain"] = notify_drain["system"]
     section.raw["notify_drain"] = notify_drain["raw"]
     # One profile per drain, each of its own process.
@@ -79,6 +80,8 @@ async def run_downstream(run: Run) -> Section:
     section.bound_by["cores_busy_notify_drain"] = notify_drain["cores_busy"]
     section.ratio = {
         "tracking_drain_events_per_s_vs_raw_consume": drain["ratio"],
+        # Against the durable writes alone (no target: what the agent adds to them).
+        "tracking_drain_events_per_s_vs_raw_write": drain["ratio_to_raw_write"],
         "notify_drain_records_per_s_vs_raw_consume": notify_drain["ratio"],
         "tracking_events_per_s_vs_raw_consume": ratio(
             section.system["tracking_events_per_s"], raw_rate

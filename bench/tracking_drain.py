@@ -1,7 +1,8 @@
 """Tracking's capacity: the rate at which the agent records a backlog into timelines
 (see bench/drain.py); the rate is taken from the timeline's `recorded_at` over the
-middle of the drain. The raw limit beside it: a plain aiokafka consumer reading the
-same records."""
+middle of the drain. The raw limits beside it: a plain aiokafka consumer reading the
+same records, and the same rows written again straight through asyncpg
+(bench/raw_timeline.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from bench.context import Run
 from bench.drain import backlog_while_stopped, drain_figures
 from bench.kafka_tools import header
 from bench.profile import profile_while
-from bench.stats import rate_over_time
+from bench.raw_timeline import raw_timeline_write
+from bench.stats import rate_over_time, ratio
 from onceonly.platform.db import create_pool
 
 AGENT = "tracking-agent"
@@ -65,8 +67,14 @@ async def run_tracking_drain(run: Run) -> dict[str, Any]:
         await until_drained()
         run.monitor.end()
         stamps = await _recorded(pool, codes)
+        step = run.step("tracking drain: the same rows written raw")
+        raw_write = await raw_timeline_write(pool, codes)
+        step.done()
     finally:
         await pool.close()
     system_rate = rate_over_time(stamps)
     system = {"backlog_events": len(events), "recorded": len(stamps), "events_per_s": system_rate}
-    return drain_figures(run, backlog, system, system_rate, profile)
+    figures = drain_figures(run, backlog, system, system_rate, profile)
+    figures["raw_write"] = raw_write
+    figures["ratio_to_raw_write"] = ratio(system_rate, raw_write["events_per_s"])
+    return figures

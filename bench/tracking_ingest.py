@@ -20,6 +20,8 @@ progress, deferred events) are removed at the end. The applications' timelines s
 bench's. `ratio` is against the exact raw read (seek to the start, read to the end);
 `ratio_as_bench` against the read `make bench`'s tracking drain makes (read_since, the
 issue's figure), which waits on fetch timeouts and so varies from run to run.
+`ratio_to_raw_write` is against the same rows written again through asyncpg in the
+agent's batch shape (bench/raw_timeline.py): the durable work alone.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from bench.config import REPO
 from bench.kafka_tools import delete_topics, read_since
 from bench.monitor import cpu_seconds
 from bench.profile import py_spy
+from bench.raw_timeline import raw_timeline_write
 from bench.stats import progress_rate, rate_over_time
 from onceonly.events.v1 import notification_pb2
 from onceonly.platform.envelope import new_envelope
@@ -369,6 +372,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             profile_seconds=args.profile,
             profile_out=profile_out,
         )
+        # The agent is done; the same rows written raw, without it competing.
+        _stop(agent)
+        raw_write = await raw_timeline_write(pool, codes)
+        print(f"raw write of the same rows: {raw_write['events_per_s']} events/s")
         raw_rate = raw["records_per_s"] or 0
         result = {
             "run": prefix,
@@ -380,6 +387,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "ratio": round(system["events_per_s"] / raw_rate, 4) if raw_rate else None,
             "ratio_as_bench": round(system["events_per_s"] / raw_as_bench["records_per_s"], 3)
             if raw_as_bench["records_per_s"]
+            else None,
+            "raw_write": raw_write,
+            "ratio_to_raw_write": round(system["events_per_s"] / raw_write["events_per_s"], 3)
+            if raw_write["events_per_s"]
             else None,
             "agent_log": str(log_path),
         }
