@@ -244,7 +244,8 @@ def _start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[byte
     exe = py_spy()
     if exe is None:
         return None
-    command = [exe, "record", "--pid", str(pid), "--nonblocking", "-f", "raw"]
+    # 400 samples/s: a drain lasts seconds, and py-spy's default 100/s gave a few hundred.
+    command = [exe, "record", "--pid", str(pid), "--nonblocking", "-f", "raw", "--rate", "400"]
     command += ["-o", str(out), "-d", str(int(seconds))]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
