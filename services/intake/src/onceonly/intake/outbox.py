@@ -27,18 +27,18 @@ class PendingRow:
     record: OutboxRecord
 
 
-_INSERT = """
-    INSERT INTO intake.outbox (event_id, topic, message_key, ce_type, ce_source, ce_time,
-                               traceparent, tracestate, payload)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+# The columns `insert_arguments` fills, in its order.
+COLUMNS = """
+    event_id, topic, message_key, ce_type, ce_source, ce_time, traceparent, tracestate,
+    payload
 """
+_INSERT = f"INSERT INTO intake.outbox ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"  # noqa: S608 - constants
 # The same insert with its parameters numbered from $18: the main statement after the
 # application's insert (17 parameters) in a WITH, one statement for both (store.py).
-INSERT_FROM_18 = """
-    INSERT INTO intake.outbox (event_id, topic, message_key, ce_type, ce_source, ce_time,
-                               traceparent, tracestate, payload)
+INSERT_FROM_18 = f"""
+    INSERT INTO intake.outbox ({COLUMNS})
     VALUES ($18, $19, $20, $21, $22, $23, $24, $25, $26)
-"""
+"""  # noqa: S608 - constant clauses only
 
 
 def insert_arguments(record: OutboxRecord) -> tuple[object, ...]:

@@ -98,6 +98,40 @@ class IdempotentAnswer:
     ttl_hours: float
 
 
+def _claim(integrator: str, first: int) -> str:
+    """The Idempotency-Key's claim: the answer stored under the key unless an unexpired
+    one is there (an expired key is taken over); returns a row when claimed. `integrator`
+    is its parameter, `first` the number of the first of `_answer_arguments`. Only
+    parameter numbers are put in, never values."""
+    key, sha, status, body, ttl = (f"${n}" for n in range(first, first + 5))
+    return f"""
+        INSERT INTO intake.idempotency_keys AS k
+            (integrator_id, key, request_sha256, response_status, response_body)
+        VALUES ({integrator}, {key}, {sha}, {status}, {body}::jsonb)
+        ON CONFLICT (integrator_id, key) DO UPDATE
+            SET request_sha256 = EXCLUDED.request_sha256,
+                response_status = EXCLUDED.response_status,
+                response_body = EXCLUDED.response_body,
+                created_at = now()
+            WHERE k.created_at <= now() - make_interval(secs => {ttl})
+        RETURNING true
+    """  # noqa: S608 - parameter numbers only
+
+
+def _answer_arguments(answer: IdempotentAnswer) -> tuple[object, ...]:
+    """The five parameters of `_claim` after the integrator's."""
+    return (
+        answer.request.key,
+        answer.request.request_sha256,
+        answer.status,
+        json.dumps(answer.body, ensure_ascii=False),
+        answer.ttl_hours * 3600,
+    )
+
+
+_CLAIM_KEY = _claim("$1", 2)
+
+
 async def _claim_key(
     conn: asyncpg.Connection, integrator_id: str, answer: IdempotentAnswer
 ) -> bool:
@@ -106,79 +140,49 @@ async def _claim_key(
     First in the transaction, so that a concurrent twin waits here on the key's index
     entry and then finds it taken; an expired key is taken over. False when taken.
     """
-    claimed = await conn.fetchval(
-        """
-        INSERT INTO intake.idempotency_keys AS k
-            (integrator_id, key, request_sha256, response_status, response_body)
-        VALUES ($1, $2, $3, $4, $5::jsonb)
-        ON CONFLICT (integrator_id, key) DO UPDATE
-            SET request_sha256 = EXCLUDED.request_sha256,
-                response_status = EXCLUDED.response_status,
-                response_body = EXCLUDED.response_body,
-                created_at = now()
-            WHERE k.created_at <= now() - make_interval(secs => $6)
-        RETURNING true
-        """,
-        integrator_id,
-        answer.request.key,
-        answer.request.request_sha256,
-        answer.status,
-        json.dumps(answer.body, ensure_ascii=False),
-        answer.ttl_hours * 3600,
-    )
+    claimed = await conn.fetchval(_CLAIM_KEY, integrator_id, *_answer_arguments(answer))
     return bool(claimed)
 
 
-_INSERT_APPLICATION = """
-    WITH application AS (
-        INSERT INTO intake.applications (
-            application_code, integrator_id, matter_code, applicant_kind,
-            name_sealed, name_masked, identifier_sealed, identifier_masked,
-            mobile_sealed, mobile_masked, channels, language, materials, form,
-            status, submitted_at, event_id, agent, consents,
-            submitted_region, competent_region)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
-                $14::jsonb, $15, $16, $17, $27::jsonb, $28::jsonb, $29, $30)
-    )
+_APPLICATION_COLUMNS = """
+    application_code, integrator_id, matter_code, applicant_kind,
+    name_sealed, name_masked, identifier_sealed, identifier_masked,
+    mobile_sealed, mobile_masked, channels, language, materials, form,
+    status, submitted_at, event_id, agent, consents,
+    submitted_region, competent_region
 """
+# $18 to $26 are the outbox row's (outbox.INSERT_FROM_18).
+_APPLICATION_VALUES = """
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
+    $14::jsonb, $15, $16, $17, $27::jsonb, $28::jsonb, $29, $30
+"""
+
+_INSERT_APPLICATION = f"""
+    WITH application AS (
+        INSERT INTO intake.applications ({_APPLICATION_COLUMNS})
+        VALUES ({_APPLICATION_VALUES})
+    )
+"""  # noqa: S608 - constant clauses only
 
 
 # The application and its outbox row only if the Idempotency-Key is taken first, all in
 # one statement (atomic on its own: no BEGIN and COMMIT round trips). A concurrent twin's
 # claim waits on the key's index entry until this statement commits, then finds the key
 # taken and inserts nothing, as `_claim_key` inside a transaction does.
-_CLAIM_AND_INSERT_APPLICATION = """
-    WITH claim AS (
-        INSERT INTO intake.idempotency_keys AS k
-            (integrator_id, key, request_sha256, response_status, response_body)
-        VALUES ($2, $31, $32, $33, $34::jsonb)
-        ON CONFLICT (integrator_id, key) DO UPDATE
-            SET request_sha256 = EXCLUDED.request_sha256,
-                response_status = EXCLUDED.response_status,
-                response_body = EXCLUDED.response_body,
-                created_at = now()
-            WHERE k.created_at <= now() - make_interval(secs => $35)
-        RETURNING true
-    ),
+_CLAIM_AND_INSERT_APPLICATION = f"""
+    WITH claim AS ({_claim("$2", 31)}),
     application AS (
-        INSERT INTO intake.applications (
-            application_code, integrator_id, matter_code, applicant_kind,
-            name_sealed, name_masked, identifier_sealed, identifier_masked,
-            mobile_sealed, mobile_masked, channels, language, materials, form,
-            status, submitted_at, event_id, agent, consents,
-            submitted_region, competent_region)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
-               $14::jsonb, $15, $16, $17, $27::jsonb, $28::jsonb, $29, $30
+        INSERT INTO intake.applications ({_APPLICATION_COLUMNS})
+        SELECT {_APPLICATION_VALUES}
         WHERE EXISTS (SELECT FROM claim)
     ),
     outbox_row AS (
-        INSERT INTO intake.outbox (event_id, topic, message_key, ce_type, ce_source,
-                                   ce_time, traceparent, tracestate, payload)
+        INSERT INTO intake.outbox ({outbox.COLUMNS})
         SELECT $18, $19, $20, $21, $22, $23, $24, $25, $26
         WHERE EXISTS (SELECT FROM claim)
     )
     SELECT EXISTS (SELECT FROM claim)
-"""
+"""  # noqa: S608 - parameter numbers and constant clauses only
 
 
 def _application_arguments(
@@ -231,11 +235,7 @@ async def _claim_and_insert_application_and_event(
     claimed = await conn.fetchval(
         _CLAIM_AND_INSERT_APPLICATION,
         *_application_arguments(application, event),
-        answer.request.key,
-        answer.request.request_sha256,
-        answer.status,
-        json.dumps(answer.body, ensure_ascii=False),
-        answer.ttl_hours * 3600,
+        *_answer_arguments(answer),
     )
     return bool(claimed)
 
