@@ -45,12 +45,7 @@ async def bench_keys(database_url: str, count: int) -> AsyncIterator[BenchKeys]:
     key_ids: list[str] = []
     try:
         for i in range(count):
-            name = f"{NAME_PREFIX}{i:04d}"
-            integrator_id = await store.integrator_named(name)
-            if integrator_id is None:
-                integrator_id, key = await store.create_integrator(name)
-            else:
-                key = await store.create_key(integrator_id)
+            integrator_id, key = await store.key_for(f"{NAME_PREFIX}{i:04d}")
             tokens.append(key.token)
             ids.append(integrator_id)
             key_ids.append(key.key_id)

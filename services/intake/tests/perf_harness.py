@@ -86,12 +86,7 @@ async def make_keys(dsn: str, count: int) -> list[str]:
     store = IntegratorStore(pool)
     tokens = []
     for i in range(count):
-        name = f"perf-load-{i:04d}"
-        integrator_id = await store.integrator_named(name)
-        if integrator_id is None:
-            _, key = await store.create_integrator(name)
-        else:
-            key = await store.create_key(integrator_id)
+        _, key = await store.key_for(f"perf-load-{i:04d}")
         tokens.append(key.token)
     await pool.close()
     return tokens

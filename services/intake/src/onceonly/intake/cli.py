@@ -207,10 +207,7 @@ def integrator_create(
         raise typer.BadParameter("the name must not be empty", param_hint="NAME")
 
     async def create(store: IntegratorStore) -> tuple[str, NewApiKey]:
-        existing = await store.integrator_named(name) if reuse else None
-        if existing is not None:
-            return existing, await store.create_key(existing)
-        return await store.create_integrator(name)
+        return await (store.key_for(name) if reuse else store.create_integrator(name))
 
     try:
         integrator_id, key = _with_store(create)

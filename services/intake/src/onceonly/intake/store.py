@@ -661,6 +661,14 @@ class IntegratorStore:
     async def integrator_named(self, name: str) -> str | None:
         return await self._pool.fetchval("SELECT id FROM intake.integrators WHERE name = $1", name)
 
+    async def key_for(self, name: str) -> tuple[str, NewApiKey]:
+        """A new API key for the integrator named `name`, registered first if there is
+        none yet (`integrator create NAME --reuse`)."""
+        existing = await self.integrator_named(name)
+        if existing is not None:
+            return existing, await self.create_key(existing)
+        return await self.create_integrator(name)
+
     async def set_region(self, integrator_id: str, region_code: str | None) -> None:
         """Where the integrator's applications are submitted (None: the intake's own
         region); raises UnknownIntegrator."""
