@@ -18,6 +18,17 @@ from typing import Generic, TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+K = TypeVar("K", bound=Hashable)
+
+
+def itself(item: K) -> K:
+    """The `key` of a Coalescer whose items are their own keys (codes, ledger keys)."""
+    return item
+
+
+def first(item: tuple[K, *tuple[object, ...]]) -> K:
+    """The `key` of a Coalescer whose items are tuples keyed by their first element."""
+    return item[0]
 
 
 class Coalescer(Generic[In, Out]):

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from onceonly.events.v1 import application_pb2
-from onceonly.notify.batching import Coalescer
+from onceonly.notify.batching import Coalescer, first, itself
 from onceonly.notify.ledger import DeliveryState, DeliveryStatus, LedgerKey
 from onceonly.notify.ledger_batches import (
     Opening,
@@ -174,9 +174,9 @@ class DeliveryLedger:
         self._open = Coalescer(lambda items: open_many(pool, items), key=_opening_key)
         self._begin = Coalescer(lambda items: begin_many(pool, items), key=_start_key)
         self._mark_sent = Coalescer(lambda items: mark_sent_many(pool, items), key=_sent_key)
-        self._mark_published = Coalescer(lambda keys: mark_published_many(pool, keys), key=_itself)
-        self._agents = Coalescer(lambda codes: _agent_contacts(pool, codes), key=_itself)
-        self._contacts = Coalescer(lambda items: _record_contacts(pool, items), key=_contact_of)
+        self._mark_published = Coalescer(lambda keys: mark_published_many(pool, keys), key=itself)
+        self._agents = Coalescer(lambda codes: _agent_contacts(pool, codes), key=itself)
+        self._contacts = Coalescer(lambda items: _record_contacts(pool, items), key=first)
 
     async def open(
         self,
@@ -502,15 +502,7 @@ def _sent_key(sent: Sent) -> LedgerKey:
     return sent.key
 
 
-def _itself(value: LedgerKey | str) -> LedgerKey | str:
-    return value
-
-
 ContactOf = tuple[str, application_pb2.Contact, str]
-
-
-def _contact_of(item: ContactOf) -> str:
-    return item[0]
 
 
 async def _record_contacts(pool: asyncpg.Pool, items: Sequence[ContactOf]) -> list[None]:

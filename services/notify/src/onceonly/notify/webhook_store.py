@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
-from onceonly.notify.batching import Coalescer
+from onceonly.notify.batching import Coalescer, first, itself
 from onceonly.notify.store import competent_region_of
 
 
@@ -68,9 +68,9 @@ _RESOLVE = """
 class WebhookStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._integrators = Coalescer(self._integrators_of, key=_itself)
+        self._integrators = Coalescer(self._integrators_of, key=itself)
         self._enqueue = Coalescer(self._enqueue_many, key=_queued_event)
-        self._record = Coalescer(self._record_many, key=_first)
+        self._record = Coalescer(self._record_many, key=first)
 
     async def set_webhook(
         self, integrator_id: str, *, url: str, key_id: str, secret_sealed: str
@@ -351,13 +351,5 @@ class WebhookStore:
         return dict(row) if row is not None else None
 
 
-def _itself(code: str) -> str:
-    return code
-
-
 def _queued_event(queued: Queued) -> str:
     return queued.event_id
-
-
-def _first(item: tuple[str, str]) -> str:
-    return item[0]
