@@ -12,10 +12,10 @@ from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 import uvicorn
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from onceonly.platform.kafka import build_producer
+from onceonly.platform.renewing_producer import RenewingProducer
 from onceonly.platform.testing import test_database_url, test_kafka_bootstrap
 
 
@@ -30,7 +30,7 @@ def kafka_bootstrap() -> str:
 
 
 @pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+async def producer(kafka_bootstrap: str) -> AsyncIterator[RenewingProducer]:
     """An idempotent producer like the services', started for one test."""
     created = build_producer(kafka_bootstrap, client_id="onceonly-tests")
     await created.start()

@@ -30,6 +30,7 @@ from onceonly.platform.envelope import Envelope, EnvelopeError, header_pairs
 from onceonly.platform.events import UnknownEventType
 from onceonly.platform.kafka_ports import Consumer, Located, Producer
 from onceonly.platform.metrics import ConsumerCounters
+from onceonly.platform.renewing_producer import RenewingProducer
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.telemetry import attached, consumer_span
 
@@ -52,16 +53,19 @@ class PermanentMessageError(Exception):
     """A message that will never be processed: park it on the dead-letter topic."""
 
 
-def build_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
-    """An idempotent producer that waits for all in-sync replicas."""
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        **kafka_connection.client_options(),
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        request_timeout_ms=15000,
+def build_producer(bootstrap: str, *, client_id: str) -> RenewingProducer:
+    """An idempotent producer that waits for all in-sync replicas, and starts afresh
+    after a failed delivery (why: onceonly.platform.renewing_producer)."""
+    return RenewingProducer(
+        lambda: AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            **kafka_connection.client_options(),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            request_timeout_ms=15000,
+        )
     )
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import httpx
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from onceonly.catalogue import default_catalogue
 from onceonly.notify.app_push import HttpPushProvider
@@ -38,6 +38,7 @@ from onceonly.platform.kafka import (
     publish,
     wait_for_kafka,
 )
+from onceonly.platform.kafka_ports import Producer
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
 
@@ -76,7 +77,7 @@ class NotifyRuntime:
         self._webhook_http: httpx.AsyncClient | None = None
         self._webhook_task: asyncio.Task[None] | None = None
         self.consumer: EventConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: Producer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
