@@ -14,6 +14,7 @@ import pytest
 from onceonly.events.v1 import application_pb2
 from onceonly.intake.application_code import is_valid_application_code
 from onceonly.intake.settings import IntakeSettings
+from onceonly.intake.store import SubmissionSession
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.pii import PiiSealer
 
@@ -186,3 +187,27 @@ async def test_an_organisation_applies(
         "channels": ["sms", "app"],
         "language": "en",
     }
+
+
+async def test_the_sequence_commits_without_waiting_and_the_application_still_does(
+    pool: asyncpg.Pool,
+) -> None:
+    """next_sequence turns synchronous_commit off for its own statement only: the same
+    connection's next commit (the application's) waits for the disk as before."""
+    region, day = "330100", datetime(2031, 1, 2, tzinfo=UTC).date()
+    async with pool.acquire() as conn:
+        session = SubmissionSession(conn)
+        first = await session.next_sequence(region, day)
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"
+        second = await session.next_sequence(region, day)
+        assert second == first + 1
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"
+    # Committed, not left in an open transaction: another connection sees the increment.
+    assert (
+        await pool.fetchval(
+            "SELECT last_seq FROM intake.code_sequences WHERE region_code = $1 AND day = $2",
+            region,
+            day,
+        )
+        == second
+    )

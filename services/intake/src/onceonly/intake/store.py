@@ -301,6 +301,13 @@ class SubmissionSession:
         Its own statement, not part of the submission's transaction: the row lock lasts
         one statement, so submissions do not queue behind each other's commits. A failed
         submission leaves a gap in the numbers, never a duplicate.
+
+        Its commit does not wait for the disk (synchronous_commit off for this one
+        statement's transaction, `set_config(..., true)`): the application that uses the
+        number commits later, synchronously, and that flush carries every earlier WAL
+        record, this increment's too. A crash can lose only an increment whose number no
+        durable application holds, so nothing is issued twice, and a submission waits for
+        one fsync instead of two (bench: intake's p99 at 500/s, docs/performance.md).
         """
         try:
             value = await self._conn.fetchval(
@@ -308,7 +315,7 @@ class SubmissionSession:
                 INSERT INTO intake.code_sequences AS s (region_code, day, last_seq)
                 VALUES ($1, $2, 1)
                 ON CONFLICT (region_code, day) DO UPDATE SET last_seq = s.last_seq + 1
-                RETURNING last_seq
+                RETURNING last_seq, set_config('synchronous_commit', 'off', true)
                 """,
                 region_code,
                 day,
