@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from rich.console import Console
 
 from onceonly.platform.auth import StaffApi, StaffTokens
@@ -187,6 +189,8 @@ class Fault:
     # long after the fault all their events were on Kafka (None: not within the wait).
     burst: int = 0
     burst_on_kafka_after: float | None = None
+    # A broker's fault: how long after it until every replica was in sync again.
+    in_sync_after: float | None = None
 
 
 @dataclass
@@ -264,6 +268,13 @@ async def inject(
                 await recover(instance, loop)
                 fault.healthy_after = time.monotonic() - struck
                 say(f"{target} back; all healthy after {fault.healthy_after:.1f}s", t0)
+                if target.startswith("kafka-"):
+                    # One broker down at a time means the next is killed only once this
+                    # one has caught up; killing it sooner leaves a partition a single
+                    # replica, which the brokers may then elect uncleanly.
+                    await replicas_in_sync(instance)
+                    fault.in_sync_after = time.monotonic() - struck
+                    say(f"every replica in sync after {fault.in_sync_after:.1f}s", t0)
             except RuntimeError as exc:
                 fault.note = str(exc)[-500:]
                 say(f"[red]{target} did not recover[/]: {fault.note}", t0)
@@ -332,6 +343,41 @@ async def recover(
                     )
                 ) from None
             await asyncio.sleep(1.0)
+
+
+async def topic_layout(bootstrap: str, prefix: str) -> dict[str, tuple[int, int]]:
+    """Per partition (`topic/n`) of the instance's topics: its replicas and in-sync ones."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return {
+        f"{topic['topic']}/{partition['partition']}": (
+            len(partition["replicas"]),
+            len(partition["isr"]),
+        )
+        for topic in described
+        for partition in topic["partitions"]
+    }
+
+
+async def replicas_in_sync(instance: Instance, within: float = 90.0) -> None:
+    """Wait until every partition of the instance's topics has all its replicas in sync."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            layout = await topic_layout(instance.kafka_bootstrap, instance.topic_prefix)
+            behind = sorted(n for n, (replicas, in_sync) in layout.items() if in_sync < replicas)
+        except KafkaError as exc:  # the broker just restarted may not answer yet
+            behind = [repr(exc)]
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"replicas not in sync within {within:.0f}s: {behind[:5]}")
+        await asyncio.sleep(1.0)
 
 
 async def settle(

@@ -10,11 +10,19 @@ application's events in order, the figures equal to the reference
 import asyncpg
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from onceonly.platform.auth import StaffApi, StaffTokens
 from tests.chaos.instance import REPO, Instance
-from tests.chaos.run import KILL, PAUSE, Plan, chaos_settings, check_instance, run, show
+from tests.chaos.run import (
+    KILL,
+    PAUSE,
+    Plan,
+    chaos_settings,
+    check_instance,
+    run,
+    show,
+    topic_layout,
+)
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(1500)]
 
@@ -40,6 +48,12 @@ async def test_one_replica_of_each_process_killed_loses_nothing() -> None:
         assert report.counts["timeline_events"] > plan.applications * 8
         assert report.counts["intake_still_submitted"] == 0
         assert all(fault.healthy_after is not None for fault in report.faults)
+        # Each broker was killed only once the one before it had caught up.
+        assert all(
+            fault.in_sync_after is not None
+            for fault in report.faults
+            if fault.target.startswith("kafka-")
+        )
         assert len(report.violations) >= 11
         assert report.violations == {name: [] for name in report.violations}
         assert report.lost == 0
@@ -96,22 +110,3 @@ async def test_one_replica_of_each_process_killed_loses_nothing() -> None:
         assert flagged == {"each application's events on Kafka in the order intake wrote them"}
     finally:
         instance.down()
-
-
-async def topic_layout(bootstrap: str, prefix: str) -> dict[str, tuple[int, int]]:
-    """Per partition (`topic/n`) of the instance's topics: its replicas and in-sync ones."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        topics = [t for t in await admin.list_topics() if t.startswith(f"{prefix}.")]
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return {
-        f"{topic['topic']}/{partition['partition']}": (
-            len(partition["replicas"]),
-            len(partition["isr"]),
-        )
-        for topic in described
-        for partition in topic["partitions"]
-    }
