@@ -1,6 +1,15 @@
 import json
+import random
+
+import pytest
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
 
 from onceonly.events.v1 import application_pb2, approval_pb2
+from onceonly.platform.events import EVENT_TYPES
+from onceonly.tracking import summary
+from onceonly.tracking.chain import canonical_summary
 from onceonly.tracking.summary import summarise
 
 
@@ -144,3 +153,79 @@ def test_each_check_shows_its_provenance_on_the_timeline() -> None:
     assert check["checked_at"] == "2026-12-05T01:00:00Z"
     assert summary["checks_without_consent"] == ["real-estate"]
     assert summary["rule_version"] == "shared-data-rules/2026.1"
+
+
+# The summary is hashed into the timeline's chain: the walker written out in summary.py
+# must give the dict MessageToDict gave, reduced, for every event type and every kind of
+# value (each field set, empty Timestamps, unknown enum numbers, repeated, nested).
+
+
+def _filled(message: Message, rng: random.Random, depth: int = 0) -> Message:
+    for field in message.DESCRIPTOR.fields:
+        if rng.random() < 0.2:
+            continue  # left unset
+        count = rng.randint(0, 3) if field.is_repeated else 1
+        for _ in range(count):
+            _set_one(message, field, rng, depth)
+    return message
+
+
+def _set_one(message: Message, field: FieldDescriptor, rng: random.Random, depth: int) -> None:
+    kind = field.message_type
+    if kind is not None:
+        target = getattr(message, field.name).add() if field.is_repeated else None
+        if target is None:
+            target = getattr(message, field.name)
+            target.SetInParent()
+        if kind.full_name == "google.protobuf.Timestamp":
+            roll = rng.random()
+            if roll < 0.15:  # the epoch itself, but not empty
+                target.nanos = rng.choice([5, 1_000_000])
+            elif roll < 0.6:  # else empty, as a clock not started
+                target.seconds = rng.randint(0, 2_000_000_000)
+                target.nanos = rng.choice([0, 1_000_000, 123_456_789])
+        elif depth < 4:
+            _filled(target, rng, depth + 1)
+        return
+    value = _scalar(field, rng)
+    if field.is_repeated:
+        getattr(message, field.name).append(value)
+    else:
+        setattr(message, field.name, value)
+
+
+def _scalar(field: FieldDescriptor, rng: random.Random) -> object:
+    if field.type == FieldDescriptor.TYPE_STRING:
+        return rng.choice(["", "a", "张三丰", "1381234****", '{"x": 1}', "\\n\"'"])
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return rng.random() < 0.5
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return rng.randbytes(rng.randint(0, 9))
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        numbers = [v.number for v in field.enum_type.values]
+        return rng.choice([*numbers, 97])  # 97: a number no version of ours names
+    if field.cpp_type in (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_INT32):
+        return rng.choice([0, 1, -1, 2**31 - 1, -(2**31)])
+    if field.cpp_type in (FieldDescriptor.CPPTYPE_UINT64, FieldDescriptor.CPPTYPE_UINT32):
+        return rng.choice([0, 1, 2**32 - 1])
+    raise AssertionError(f"no filler for {field.full_name}")
+
+
+@pytest.mark.parametrize("ce_type", sorted(EVENT_TYPES))
+def test_the_summary_is_the_reduced_message_to_dict_for_every_event_type(ce_type: str) -> None:
+    for seed in range(25):
+        message = _filled(EVENT_TYPES[ce_type](), random.Random(f"{ce_type}/{seed}"))
+        expected = MessageToDict(message, preserving_proto_field_name=True)
+        summary._reduce(message.DESCRIPTOR, expected)
+        assert canonical_summary(summary._converter(message.DESCRIPTOR)(message)) == (
+            canonical_summary(expected)
+        ), (ce_type, seed)
+
+
+def test_every_event_type_takes_the_written_out_path() -> None:
+    fallen_back = [
+        ce_type
+        for ce_type, cls in EVENT_TYPES.items()
+        if summary._converter(cls.DESCRIPTOR) is summary._through_message_to_dict
+    ]
+    assert fallen_back == []
