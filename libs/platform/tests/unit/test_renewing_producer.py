@@ -53,6 +53,14 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def failed_delivery(producer: RenewingProducer, factory: Factory) -> None:
+    """A send on the current client whose delivery fails."""
+    ack = await producer.send("t", value=b"v")
+    factory.clients[-1].acks[-1].set_exception(LeaderNotAvailableError())
+    await asyncio.gather(ack, return_exceptions=True)
+    await settle()
+
+
 @pytest.fixture
 async def made() -> tuple[RenewingProducer, Factory]:
     factory = Factory()
@@ -119,9 +127,7 @@ async def test_a_renewal_that_cannot_start_fails_the_send_and_is_tried_again(
     made: tuple[RenewingProducer, Factory],
 ) -> None:
     producer, factory = made
-    ack = await producer.send("t", value=b"v")
-    factory.clients[0].acks[0].set_exception(LeaderNotAvailableError())
-    await asyncio.gather(ack, return_exceptions=True)
+    await failed_delivery(producer, factory)
     factory.next_start_fails = True
     with pytest.raises(KafkaConnectionError):
         await producer.send("t", value=b"retry")
@@ -135,9 +141,7 @@ async def test_a_renewal_that_cannot_start_fails_the_send_and_is_tried_again(
 
 async def test_stop_waits_for_the_retired_clients(made: tuple[RenewingProducer, Factory]) -> None:
     producer, factory = made
-    ack = await producer.send("t", value=b"v")
-    factory.clients[0].acks[0].set_exception(LeaderNotAvailableError())
-    await asyncio.gather(ack, return_exceptions=True)
+    await failed_delivery(producer, factory)
     await producer.send("t", value=b"retry")
     await producer.stop()
     assert all(c.stopped for c in factory.clients)

@@ -89,15 +89,7 @@ class RenewingProducer:
         timestamp_ms: int | None = None,
         headers: Headers | None = None,
     ) -> Any:
-        ack = await self.send(
-            topic,
-            value=value,
-            key=key,
-            partition=partition,
-            timestamp_ms=timestamp_ms,
-            headers=headers,
-        )
-        return await ack
+        return await (await self.send(topic, value, key, partition, timestamp_ms, headers))
 
     def _delivered(self, ack: asyncio.Future[Any], generation: int) -> None:
         if ack.cancelled() or ack.exception() is None:
