@@ -139,6 +139,11 @@ class Instance:
     def kafka_bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{self.ports.kafka + 2 * n}" for n in range(self.kafka_nodes))
 
+    def broker_address(self, broker: str) -> str:
+        """Where `kafka-N` of the cluster listens (`kafka` when there is one broker)."""
+        n = int(broker.removeprefix("kafka-")) - 1 if broker.startswith("kafka-") else 0
+        return f"127.0.0.1:{self.ports.kafka + 2 * n}"
+
     @property
     def temporal_address(self) -> str:
         return f"127.0.0.1:{self.ports.temporal}"

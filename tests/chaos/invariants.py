@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from onceonly.catalogue import Catalogue, default_catalogue
@@ -239,12 +243,38 @@ async def unsettled(pool: asyncpg.Pool, accepted: dict[str, Fate]) -> Counter[st
     return lagging
 
 
+T = TypeVar("T")
+
+# A broker restarted moments before (the last fault) may not answer yet; reads are
+# tried again for this long before the check gives up.
+KAFKA_READ_WITHIN_S = 90.0
+STALLED_READ_S = 30.0
+
+
+async def kafka_read(read: Callable[[], Awaitable[T]], within: float = KAFKA_READ_WITHIN_S) -> T:
+    """`read` (which has no effect but reading), again after a Kafka client error."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await read()
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(2.0)
+
+
 async def kafka_events(
     bootstrap: str, prefix: str
 ) -> tuple[dict[str, list[str]], int, dict[str, str], dict[str, tuple[int, str, int, int]]]:
     """Event ids per application code on every stream of the instance, dead letters,
     where each event is (topic, partition, offset, time: to place a lost one in the run),
     and its first copy's (producer timestamp in ms, topic, partition, offset)."""
+    return await kafka_read(lambda: _kafka_events(bootstrap, prefix))
+
+
+async def _kafka_events(
+    bootstrap: str, prefix: str
+) -> tuple[dict[str, list[str]], int, dict[str, str], dict[str, tuple[int, str, int, int]]]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -257,19 +287,30 @@ async def kafka_events(
     finally:
         await admin.close()
     partitions = await topic_partitions(bootstrap, topics)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # "earliest" and explicit seeks: assign then seek_to_beginning with the default
+    # "latest" read nothing at all in some of bench.tracking_ingest's runs.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        for partition, start in (await consumer.beginning_offsets(partitions)).items():
+            consumer.seek(partition, start)
         ends = await consumer.end_offsets(partitions)
         by_code: dict[str, list[str]] = defaultdict(list)
         where: dict[str, str] = {}
         first: dict[str, tuple[int, str, int, int]] = {}
         dead = 0
         remaining = {tp for tp in partitions if ends[tp] > 0}
+        progressed = time.monotonic()
         while remaining:
             batch = await consumer.getmany(timeout_ms=1000)
+            if batch:
+                progressed = time.monotonic()
+            elif time.monotonic() - progressed > STALLED_READ_S:
+                # Read again from the start with a new consumer (kafka_read).
+                raise KafkaTimeoutError(f"nothing read for {STALLED_READ_S:.0f}s: {remaining}")
             for tp, records in batch.items():
                 for record in records:
                     if ".dlq." in tp.topic:

@@ -272,7 +272,7 @@ async def inject(
                     # One broker down at a time means the next is killed only once this
                     # one has caught up; killing it sooner leaves a partition a single
                     # replica, which the brokers may then elect uncleanly.
-                    await replicas_in_sync(instance)
+                    await replicas_in_sync(instance, target)
                     fault.in_sync_after = time.monotonic() - struck
                     say(f"every replica in sync after {fault.in_sync_after:.1f}s", t0)
             except RuntimeError as exc:
@@ -364,14 +364,17 @@ async def topic_layout(bootstrap: str, prefix: str) -> dict[str, tuple[int, int]
     }
 
 
-async def replicas_in_sync(instance: Instance, within: float = 90.0) -> None:
-    """Wait until every partition of the instance's topics has all its replicas in sync."""
+async def replicas_in_sync(instance: Instance, broker: str, within: float = 90.0) -> None:
+    """Wait until `broker` answers itself and every partition of the instance's topics has
+    all its replicas in sync."""
     deadline = time.monotonic() + within
     while True:
         try:
+            # Through the broker alone: its answer shows it is serving again.
+            await topic_layout(instance.broker_address(broker), instance.topic_prefix)
             layout = await topic_layout(instance.kafka_bootstrap, instance.topic_prefix)
             behind = sorted(n for n, (replicas, in_sync) in layout.items() if in_sync < replicas)
-        except KafkaError as exc:  # the broker just restarted may not answer yet
+        except KafkaError as exc:  # a broker just restarted may not answer yet
             behind = [repr(exc)]
         if not behind:
             return

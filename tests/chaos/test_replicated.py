@@ -13,6 +13,7 @@ import pytest
 
 from onceonly.platform.auth import StaffApi, StaffTokens
 from tests.chaos.instance import REPO, Instance
+from tests.chaos.invariants import kafka_read
 from tests.chaos.run import (
     KILL,
     PAUSE,
@@ -59,7 +60,9 @@ async def test_one_replica_of_each_process_killed_loses_nothing() -> None:
         assert report.lost == 0
         # Every topic of the instance has three replicas, and every replica is back in
         # sync after its broker's restart.
-        layout = await topic_layout(instance.kafka_bootstrap, instance.topic_prefix)
+        layout = await kafka_read(
+            lambda: topic_layout(instance.kafka_bootstrap, instance.topic_prefix)
+        )
         assert len(layout) >= 8
         assert {replicas for replicas, _ in layout.values()} == {3}
         assert {in_sync for _, in_sync in layout.values()} == {3}

@@ -53,15 +53,31 @@ def test_skipped_offsets() -> None:
     assert list(skipped(5, 8)) == [5, 6, 7]
 
 
-async def test_a_partition_seen_first_starts_where_the_consumer_starts_and_is_stored() -> None:
+async def test_a_partition_never_seen_is_read_from_its_beginning_and_stored() -> None:
+    """The group's start-up rebalance: the agent that held the partition first had its
+    offset committed past records it never handed over (0..4), and this agent, with no
+    progress of its own, is first delivered offset 5: 0..4 are read back first."""
     log = Partitions()
     continuity = log.continuity()
-    await continuity.process(record(40))
-    assert log.handled == [(0, 40)]
-    assert log.fetches == []
-    assert log.stored == {(TOPIC, 0): 40}  # at once, before any flush
+    await continuity.process(record(5))
+    assert log.handled == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5)]
+    assert log.fetches == [(0, 0, 5)]
+    assert continuity.filled == {"skipped_recorded": 5}
     await continuity.flush()
-    assert log.stored == {(TOPIC, 0): 41}
+    assert log.stored == {(TOPIC, 0): 6}
+
+
+async def test_the_beginning_is_stored_before_anything_is_handled() -> None:
+    log = Partitions()
+    saved: list[dict[tuple[str, int], int]] = []
+
+    async def save(next_offsets: dict[tuple[str, int], int]) -> None:
+        saved.append(dict(next_offsets))
+        await log.save(next_offsets)
+
+    continuity = Continuity(load=log.load, save=save, fetch=log.fetch, handle=log.handle)
+    await continuity.process(record(0))
+    assert saved == [{(TOPIC, 0): 0}]  # at once, before any flush
 
 
 async def test_offsets_the_consumer_skipped_are_read_and_handled_first_in_order() -> None:
@@ -98,7 +114,7 @@ async def test_stored_progress_finds_a_hole_across_a_restart() -> None:
 
 
 async def test_redeliveries_are_handled_again_without_moving_progress_back() -> None:
-    log = Partitions()
+    log = Partitions(stored={(TOPIC, 0): 3})
     continuity = log.continuity()
     for offset in (3, 4, 5, 4, 5, 6):
         await continuity.process(record(offset))
@@ -108,7 +124,7 @@ async def test_redeliveries_are_handled_again_without_moving_progress_back() -> 
 
 
 async def test_partitions_are_followed_separately() -> None:
-    log = Partitions()
+    log = Partitions(stored={(TOPIC, 1): 10})
     continuity = log.continuity()
     await continuity.process(record(0, partition=0))
     await continuity.process(record(10, partition=1))
@@ -158,7 +174,8 @@ def test_every_offset_from_the_first_is_handled_whatever_the_consumer_skips(
     delivered: list[int],
 ) -> None:
     """The consumer delivers any increasing subset (with redeliveries); every offset
-    from the first delivered to the last is handled, each before the ones after it."""
+    from the partition's beginning to the last delivered is handled, each before the
+    ones after it."""
     offsets = sorted(delivered)
     log = Partitions()
 
@@ -169,7 +186,7 @@ def test_every_offset_from_the_first_is_handled_whatever_the_consumer_skips(
 
     asyncio.run(run())
     first_time = [offset for _, offset in dict.fromkeys(log.handled)]
-    assert first_time == list(range(offsets[0], offsets[-1] + 1))
+    assert first_time == list(range(0, offsets[-1] + 1))
 
 
 async def test_a_cancelled_agent_finishes_the_event_in_hand_before_the_cancellation() -> None:
@@ -230,16 +247,16 @@ async def test_a_hole_at_the_end_of_an_idle_partition_is_caught_up() -> None:
     assert continuity.next_offset[(TOPIC, 0)] == 5
 
 
-async def test_catch_up_uses_stored_progress_and_skips_partitions_never_seen() -> None:
+async def test_catch_up_uses_stored_progress_and_reads_partitions_never_seen_from_0() -> None:
     log = Partitions(stored={(TOPIC, 1): 7})
     clock = Clock()
     continuity = Continuity(
         load=log.load, save=log.save, fetch=log.fetch, handle=log.handle, clock=clock
     )
     clock.now += 60  # idle since the process started
-    await continuity.catch_up((TOPIC, 0), 4, idle_for=30)  # no stored progress
+    await continuity.catch_up((TOPIC, 0), 3, idle_for=30)  # no stored progress
     await continuity.catch_up((TOPIC, 1), 9, idle_for=30)
-    assert log.handled == [(1, 7), (1, 8)]
+    assert log.handled == [(0, 0), (0, 1), (0, 2), (1, 7), (1, 8)]
 
 
 async def test_only_held_partitions_are_caught_up_idle_since_their_assignment() -> None:

@@ -13,9 +13,16 @@ compaction), so any offset above the next expected one is a skipped record.
 
 The progress is kept in memory and written to Postgres lazily: a stored value that lags
 only makes a restarted agent re-read records it already has (duplicates, ignored by
-event id), never miss one. A partition first seen without stored progress starts where
-the consumer starts (a fresh database beside old topics is not back-filled); that first
-value is written at once, so a hole right after it is found even after a crash.
+event id), never miss one. A partition first seen without stored progress starts at its
+beginning (offset 0; below the log start the read begins at the first record there is),
+and that first value is written at once: whatever the consumer delivers first, the
+records before it are read back. Starting where the consumer started lost an
+application's first five events in a replicated fault-injection run (2026-12-05): the
+agent that held the partition first, during the group's start-up rebalance, had its
+offsets committed past records it never handed over, and the agent that took the
+partition next had no progress of its own to measure the hole against. A fresh database
+beside old topics is therefore back-filled from what Kafka retains, as a new consumer
+group would be.
 
 A hole at the end of a partition shows only when the next record comes, which may take
 hours on a quiet partition; so a partition the consumer has left idle for a while, with
@@ -41,6 +48,10 @@ from onceonly.tracking.processing import Inbound, Outcome
 log = structlog.get_logger(__name__)
 
 Partition = tuple[str, int]
+
+# Where a partition never processed starts: its first offset (a read from below the log
+# start begins at the first record retained).
+BEGINNING = 0
 
 
 def skipped(expected: int | None, offset: int) -> range:
@@ -92,7 +103,7 @@ class Continuity:
         """Process `record`, and before it any records the consumer skipped."""
         partition = (record.topic, record.partition)
         async with self.locks.setdefault(partition, asyncio.Lock()):
-            await self._start(partition, record.offset)
+            await self._start(partition)
             hole = skipped(self.next_offset[partition], record.offset)
             if hole:
                 await self._fill(record.topic, record.partition, hole, why="skipped")
@@ -113,7 +124,7 @@ class Continuity:
             by_partition.setdefault((record.topic, record.partition), []).append(record)
         for partition, received in by_partition.items():
             async with self.locks.setdefault(partition, asyncio.Lock()):
-                await self._start(partition, received[0].offset)
+                await self._start(partition)
                 run: list[Inbound] = []
                 for record in received:
                     expected = self.next_offset[partition]
@@ -127,15 +138,15 @@ class Continuity:
                     run.append(record)
                 await self._handle_run(partition, run)
 
-    async def _start(self, partition: Partition, offset: int) -> None:
-        """Know the partition's next offset (`offset` when never stored: stored now)."""
+    async def _start(self, partition: Partition) -> None:
+        """Know the partition's next offset (its beginning when never stored: stored now)."""
         if partition in self.next_offset:
             return
         stored = await self.load(*partition)
         if stored is None:
-            # Never seen: start here, and store it now (see the module docstring).
-            await self.save({partition: offset})
-            stored = offset
+            # Never seen: from the beginning, stored now (see the module docstring).
+            await self.save({partition: BEGINNING})
+            stored = BEGINNING
         self.next_offset[partition] = stored
 
     async def _handle_run(self, partition: Partition, run: Sequence[Inbound]) -> None:
@@ -167,13 +178,8 @@ class Continuity:
             last = max(self.last_processed.get(partition, since), since)
             if self.clock() - last < idle_for:
                 return
-            expected = self.next_offset.get(partition)
-            if expected is None:
-                expected = await self.load(*partition)
-                if expected is None:
-                    return  # never seen: nothing to measure a hole against
-                self.next_offset[partition] = expected
-            hole = skipped(expected, end)
+            await self._start(partition)
+            hole = skipped(self.next_offset[partition], end)
             if hole:
                 await self._fill(*partition, hole, why="idle")
 
