@@ -38,6 +38,10 @@ async def test_reads_exactly_the_range_and_stops_at_the_end(
         # Beyond the end: what there is; an empty range: nothing.
         assert [r.offset for r in await reader.read(topic, 1, 2, 100)] == [2, 3]
         assert await reader.read(topic, 1, 3, 3) == []
+        # A page: the first `limit` records of the range, then on from after the last.
+        page = await reader.read(topic, 0, 0, 5, limit=2)
+        assert [r.offset for r in page] == [0, 1]
+        assert [r.offset for r in await reader.read(topic, 0, 2, 5, limit=2)] == [2, 3]
         # Several agents share one reader: reads of different partitions do not mix.
         both = await asyncio.gather(*(reader.read(topic, p, 0, 4) for p in (0, 1, 0, 1)))
         for partition, records in zip((0, 1, 0, 1), both, strict=True):

@@ -302,3 +302,29 @@ async def test_a_batch_is_handled_per_partition_in_runs_with_its_holes_filled_fi
     assert log.fetches == [(0, 12, 14)]
     assert log.handled[:6] == [(0, 10), (0, 11), (0, 12), (0, 13), (0, 14), (0, 15)]
     assert continuity.next_offset == {(TOPIC, 0): 16, (TOPIC, 1): 2}
+
+
+async def test_a_long_hole_is_read_back_page_by_page() -> None:
+    log = Partitions(stored={(TOPIC, 0): 0})
+
+    async def fetch(topic: str, partition: int, start: int, stop: int) -> Sequence[Inbound]:
+        log.fetches.append((partition, start, stop))
+        return [record(offset) for offset in range(start, min(stop, start + 4))]
+
+    continuity = Continuity(load=log.load, save=log.save, fetch=fetch, handle=log.handle)
+    await continuity.process(record(10))
+    assert [offset for _, offset in log.handled] == list(range(11))
+    assert log.fetches == [(0, 0, 10), (0, 4, 10), (0, 8, 10)]
+
+
+async def test_a_hole_below_the_log_start_ends_at_the_first_empty_page() -> None:
+    log = Partitions()
+
+    async def fetch(topic: str, partition: int, start: int, stop: int) -> Sequence[Inbound]:
+        log.fetches.append((partition, start, stop))
+        return []  # all of it deleted by retention
+
+    continuity = Continuity(load=log.load, save=log.save, fetch=fetch, handle=log.handle)
+    await continuity.process(record(7))
+    assert log.handled == [(0, 7)]
+    assert log.fetches == [(0, 0, 7)]

@@ -31,14 +31,19 @@ class PartitionReader:
         self._admin: AIOKafkaAdminClient | None = None
         self._lock = asyncio.Lock()
 
-    async def read(self, topic: str, partition: int, start: int, stop: int) -> list[ConsumerRecord]:
+    async def read(
+        self, topic: str, partition: int, start: int, stop: int, *, limit: int | None = None
+    ) -> list[ConsumerRecord]:
+        """The records of offsets [start, stop), the first `limit` of them at most (a
+        long hole is read in pages: read again from after the last one returned)."""
         if stop <= start:
             return []
         async with self._lock:
-            return await self._read(topic, partition, start, stop)
+            records = await self._read(topic, partition, start, stop, limit)
+        return records if limit is None else records[:limit]
 
     async def _read(
-        self, topic: str, partition: int, start: int, stop: int
+        self, topic: str, partition: int, start: int, stop: int, limit: int | None
     ) -> list[ConsumerRecord]:
         consumer = await self._started()
         tp = TopicPartition(topic, partition)
@@ -47,7 +52,7 @@ class PartitionReader:
         stop = min(stop, end)
         consumer.seek(tp, start)
         records: list[ConsumerRecord] = []
-        while await consumer.position(tp) < stop:
+        while await consumer.position(tp) < stop and (limit is None or len(records) < limit):
             batch = await consumer.getmany(tp, timeout_ms=self._poll_ms)
             records.extend(r for r in batch.get(tp, []) if start <= r.offset < stop)
         return records

@@ -61,6 +61,9 @@ PROGRESS_FLUSH_SECONDS = 1.0
 # How often partitions left idle by the consumer are checked against the log end, and
 # how long idle they must be (continuity.py: a hole at the end of a partition).
 CATCH_UP_EVERY_SECONDS = 10.0
+# Records read back from Kafka at most at once when a hole is filled (continuity.py):
+# a long hole is read and recorded page by page, not held in memory whole.
+READ_BACK_PAGE = 5000
 # How often the agent looks whether deferred events are due another try (the settings'
 # deferral_sweep_seconds says how often they are).
 DEFERRED_CHECK_SECONDS = 1.0
@@ -336,7 +339,7 @@ class TrackingRuntime(Service):
         self, topic: str, partition: int, start: int, stop: int
     ) -> list[Inbound]:
         records = await retry_forever(
-            lambda: self.reader.read(topic, partition, start, stop),
+            lambda: self.reader.read(topic, partition, start, stop, limit=READ_BACK_PAGE),
             what="reading skipped offsets",
             initial=self.settings.tracking_retry_initial_seconds,
             maximum=self.settings.tracking_retry_max_seconds,

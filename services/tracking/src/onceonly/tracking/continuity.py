@@ -68,7 +68,8 @@ class Continuity:
 
     `load` reads the stored next offset of a partition (None when never stored), `save`
     stores next offsets, `fetch(topic, partition, start, stop)` reads the records of
-    offsets [start, stop) from Kafka, and `handle` processes one record completely
+    offsets [start, stop) from Kafka (the first of them at least: a long hole is read in
+    pages), and `handle` processes one record completely
     (timeline and counters), idempotently, and says what it did. `filled` counts the
     outcomes of records read back, by why: "skipped_recorded" ones the consumer had
     skipped and would have been lost; "skipped_duplicate" ones were recorded before (the
@@ -193,12 +194,20 @@ class Continuity:
             start=hole.start,
             stop=hole.stop,
         )
-        records = await self.fetch(topic, partition, hole.start, hole.stop)
         outcomes: Counter[str] = Counter()
-        for earlier in records:
-            if earlier.offset in hole:
-                outcomes[f"{why}_{(await self.handle(earlier)).value}"] += 1
-                self._advance((topic, partition), earlier.offset + 1)
+        # In pages (`fetch` may return fewer than asked: a partition never seen is read
+        # from 0, which can be its whole retained history); an empty page ends the hole
+        # (nothing more there, or all of it below the log start).
+        start = hole.start
+        while start < hole.stop:
+            records = await self.fetch(topic, partition, start, hole.stop)
+            if not records:
+                break
+            for earlier in records:
+                if earlier.offset in hole:
+                    outcomes[f"{why}_{(await self.handle(earlier)).value}"] += 1
+                    self._advance((topic, partition), earlier.offset + 1)
+            start = records[-1].offset + 1
         self.filled.update(outcomes)
         log.warning(
             "offsets read back processed",
