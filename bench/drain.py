@@ -67,15 +67,31 @@ async def backlog_while_stopped(run: Run, process: str, phase: str) -> AsyncIter
         yield backlog
 
 
+class GroupOffsets:
+    """A consumer group's committed offsets, read through one admin client kept open
+    (a client per read took a few hundred milliseconds, longer than a small drain)."""
+
+    def __init__(self, bootstrap: str, group: str) -> None:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._group = group
+
+    async def __aenter__(self) -> GroupOffsets:
+        await self._admin.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._admin.close()
+
+    async def read(self) -> dict[TopicPartition, int]:
+        """The group's committed offset of each partition it has committed on."""
+        found = await self._admin.list_consumer_group_offsets(self._group)
+        return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+
+
 async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    """The group's committed offset of each partition it has committed on."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        found = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+    """The group's committed offset of each partition it has committed on (once)."""
+    async with GroupOffsets(bootstrap, group) as offsets:
+        return await offsets.read()
 
 
 def drain_figures(

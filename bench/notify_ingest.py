@@ -31,7 +31,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.drain import committed_offsets
+from bench.drain import GroupOffsets
 from bench.kafka_tools import delete_topics, read_since
 from bench.stats import progress_rate
 from onceonly.events.v1 import application_pb2, approval_pb2
@@ -237,8 +237,8 @@ async def group_consume(topics: list[str], group: str, total: int) -> float:
         await consumer.stop()
 
 
-async def _progress(group: str, ends: dict[TopicPartition, int]) -> int:
-    now = await committed_offsets(KAFKA, group)
+async def _progress(offsets: GroupOffsets, ends: dict[TopicPartition, int]) -> int:
+    now = await offsets.read()
     return sum(min(now.get(tp, 0), end) for tp, end in ends.items())
 
 
@@ -287,22 +287,23 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
         profiler: subprocess.Popen[bytes] | None = None
         begin = time.monotonic()
         sent = 0
-        while time.monotonic() - begin < within:
-            if process.poll() is not None:
-                raise RuntimeError(f"notify exited ({process.returncode}); see {log_path}")
-            done = await _progress(group, ends)
-            samples.append((time.monotonic(), done, _cpu_seconds(process.pid)))
-            if profile and profiler is None and done > 0:
-                profiler = _start_profiler(process.pid, profile)
-            if done >= total:
-                sent = await pool.fetchval(
-                    "SELECT count(*) FROM notify.local_messages"
-                    " WHERE application_code = ANY($1::text[])",
-                    codes,
-                )
-                if sent >= expected_messages:
-                    break
-            await asyncio.sleep(0.2)
+        async with GroupOffsets(KAFKA, group) as offsets:
+            while time.monotonic() - begin < within:
+                if process.poll() is not None:
+                    raise RuntimeError(f"notify exited ({process.returncode}); see {log_path}")
+                done = await _progress(offsets, ends)
+                samples.append((time.monotonic(), done, _cpu_seconds(process.pid)))
+                if profile and profiler is None and done > 0:
+                    profiler = _start_profiler(process.pid, profile)
+                if done >= total:
+                    sent = await pool.fetchval(
+                        "SELECT count(*) FROM notify.local_messages"
+                        " WHERE application_code = ANY($1::text[])",
+                        codes,
+                    )
+                    if sent >= expected_messages:
+                        break
+                await asyncio.sleep(0.05)
         if profiler is not None:
             profiler.wait(timeout=30)
         first = next((s for s in samples if s[1] > 0), None)
