@@ -1,15 +1,20 @@
 """Consumer lag measured from the broker: uncommitted partitions count in full, commits
-bring it down, and a topic that does not exist is neither measured nor created."""
+bring it down, and a topic that does not exist is neither measured nor created; the
+monitor describes its own topics only."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import UnknownTopicOrPartitionError
 from prometheus_client import REGISTRY
 
 from onceonly.platform.kafka import ensure_topics
-from onceonly.platform.metrics import ConsumerGroup, ConsumerLagMonitor
+from onceonly.platform.metrics import ConsumerGroup, ConsumerLagMonitor, describe_existing
 from onceonly.platform.testing import unique_prefix
 
 pytestmark = pytest.mark.integration
@@ -47,6 +52,32 @@ async def test_lag_counts_what_the_group_has_not_committed(
     finally:
         await monitor.close()
 
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        assert missing not in await admin.list_topics()
+    finally:
+        await admin.close()
+
+
+async def test_describe_existing_answers_for_the_named_topics_alone(kafka_bootstrap: str) -> None:
+    prefix = unique_prefix("described")
+    topic, missing = f"{prefix}.events.v1", f"{prefix}.never-created.v1"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=2)
+    client = AIOKafkaClient(bootstrap_servers=kafka_bootstrap)
+    await client.bootstrap()
+    try:
+        described = {d["topic"]: d for d in await describe_existing(client, [topic, missing])}
+        assert await describe_existing(client, []) == []
+    finally:
+        await client.close()
+    # Only the two named (the broker holds every other test's topics too).
+    assert set(described) == {topic, missing}
+    assert described[topic]["error_code"] == 0
+    assert sorted(p["partition"] for p in described[topic]["partitions"]) == [0, 1]
+    assert described[missing]["error_code"] == UnknownTopicOrPartitionError.errno
+    # A broker that auto-creates answers "unknown" too and creates the topic after it.
+    await asyncio.sleep(1.0)
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
