@@ -298,7 +298,12 @@ async def test_a_batch_is_handled_per_partition_in_runs_with_its_holes_filled_fi
     await continuity.process_batch(
         [record(10), record(11), record(0, 1), record(14), record(15), record(1, 1), record(10)]
     )
-    assert runs == [[(0, 10), (0, 11)], [(0, 14), (0, 15), (0, 10)], [(1, 0), (1, 1)]]
+    assert runs == [
+        [(0, 10), (0, 11)],
+        [(0, 12), (0, 13)],  # the hole, read back
+        [(0, 14), (0, 15), (0, 10)],
+        [(1, 0), (1, 1)],
+    ]
     assert log.fetches == [(0, 12, 14)]
     assert log.handled[:6] == [(0, 10), (0, 11), (0, 12), (0, 13), (0, 14), (0, 15)]
     assert continuity.next_offset == {(TOPIC, 0): 16, (TOPIC, 1): 2}
@@ -328,3 +333,32 @@ async def test_a_hole_below_the_log_start_ends_at_the_first_empty_page() -> None
     await continuity.process(record(7))
     assert log.handled == [(0, 7)]
     assert log.fetches == [(0, 0, 7)]
+
+
+async def test_records_read_back_go_in_runs_of_the_batch_size_page_by_page() -> None:
+    log = Partitions(stored={(TOPIC, 0): 0})
+    runs: list[list[int]] = []
+
+    async def fetch(topic: str, partition: int, start: int, stop: int) -> Sequence[Inbound]:
+        log.fetches.append((partition, start, stop))
+        return [record(offset) for offset in range(start, min(stop, start + 5))]
+
+    async def handle_batch(records: Sequence[Inbound]) -> list[Outcome]:
+        runs.append([r.offset for r in records])
+        return [await log.handle(r) for r in records]
+
+    continuity = Continuity(
+        load=log.load,
+        save=log.save,
+        fetch=fetch,
+        handle=log.handle,
+        handle_batch=handle_batch,
+        read_back_batch=2,
+    )
+    await continuity.process_batch([record(12), record(13)])
+    # Pages of 5 from the fetch, runs of 2 within each page, then the consumer's batch.
+    assert runs == [[0, 1], [2, 3], [4], [5, 6], [7, 8], [9], [10, 11], [12, 13]]
+    assert log.fetches == [(0, 0, 12), (0, 5, 12), (0, 10, 12)]
+    assert continuity.filled == {"skipped_recorded": 12}
+    assert continuity.next_offset == {(TOPIC, 0): 14}
+    assert continuity.unsaved == {(TOPIC, 0): 14}

@@ -482,6 +482,7 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         fetch=runtime.read_skipped,
         handle=lambda record: _handle(runtime, table, record),
         handle_batch=lambda records: _handle_batch(runtime, table, records),
+        read_back_batch=BATCH_MAX,
     )
     runtime.handle_released = lambda record: _handle(runtime, table, record, released=True)
     runtime.count_released = lambda record: _counted(runtime, table, record)

@@ -83,8 +83,10 @@ class Continuity:
     fetch: Callable[[str, int, int, int], Awaitable[Sequence[Inbound]]]
     handle: Callable[[Inbound], Awaitable[Outcome]]
     # Processes a run of one partition's records, without holes, completely and in
-    # order (the agent's batches); None: one record at a time with `handle`.
+    # order (the agent's batches, and records read back, `read_back_batch` at a time);
+    # None: one record at a time with `handle`.
     handle_batch: Callable[[Sequence[Inbound]], Awaitable[list[Outcome]]] | None = None
+    read_back_batch: int = 200
     next_offset: dict[Partition, int] = field(default_factory=dict)
     unsaved: dict[Partition, int] = field(default_factory=dict)
     filled: Counter[str] = field(default_factory=Counter)
@@ -203,10 +205,9 @@ class Continuity:
             records = await self.fetch(topic, partition, start, hole.stop)
             if not records:
                 break
-            for earlier in records:
-                if earlier.offset in hole:
-                    outcomes[f"{why}_{(await self.handle(earlier)).value}"] += 1
-                    self._advance((topic, partition), earlier.offset + 1)
+            page = [earlier for earlier in records if earlier.offset in hole]
+            for outcome in await self._handle_read_back((topic, partition), page):
+                outcomes[f"{why}_{outcome.value}"] += 1
             start = records[-1].offset + 1
         self.filled.update(outcomes)
         log.warning(
@@ -217,6 +218,24 @@ class Continuity:
             stop=hole.stop,
             **{f"{outcome}": count for outcome, count in outcomes.items()},
         )
+
+    async def _handle_read_back(
+        self, partition: Partition, records: Sequence[Inbound]
+    ) -> list[Outcome]:
+        """Records read back, in offset order: in runs with `handle_batch` (one
+        transaction each, as the consumer's batches), else one at a time (each record's
+        own transaction and round trips: a long hole took twice as long)."""
+        outcomes: list[Outcome] = []
+        if self.handle_batch is None:
+            for earlier in records:
+                outcomes.append(await self.handle(earlier))
+                self._advance(partition, earlier.offset + 1)
+            return outcomes
+        for first in range(0, len(records), self.read_back_batch):
+            run = records[first : first + self.read_back_batch]
+            outcomes += await self.handle_batch(run)
+            self._advance(partition, run[-1].offset + 1)
+        return outcomes
 
     def _advance(self, partition: Partition, next_offset: int) -> None:
         if next_offset > self.next_offset.get(partition, -1):
