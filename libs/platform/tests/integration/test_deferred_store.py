@@ -83,6 +83,21 @@ async def test_a_record_added_twice_is_kept_once(store: DeferredStore) -> None:
     assert len(await store.of_key(consumer, b"K")) == 1
 
 
+async def test_records_added_together_keep_their_order_and_are_kept_once(
+    store: DeferredStore,
+) -> None:
+    consumer = f"c-{uuid.uuid4().hex[:8]}"
+    await store.add(deferred(consumer, b"K", "updates", 1))
+    await store.add_many(
+        [deferred(consumer, b"K", "updates", n) for n in (3, 1, 2)]  # 1 again: kept once
+    )
+    await store.add_many([])
+    found = await store.of_key(consumer, b"K")
+    assert [r.offset for r in found] == [1, 3, 2]
+    assert found[0].id < found[1].id < found[2].id
+    assert found[1].headers == (("ce_id", b"id-3"), ("empty", b""))
+
+
 async def test_removal_by_id_and_consumers_apart(store: DeferredStore) -> None:
     mine, theirs = f"c-{uuid.uuid4().hex[:8]}", f"c-{uuid.uuid4().hex[:8]}"
     await store.add(deferred(mine, b"K", "updates", 1))

@@ -1,9 +1,10 @@
 """A batch of one partition's events, planned in memory (batch.py), and recorded by the
 recorder's batch path (`process_many`) with the outcomes one-at-a-time processing gives."""
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from onceonly.platform.deferral import Deferrals, MemoryDeferredStore
+from onceonly.platform.deferral import Deferrals, DeferredRecord, MemoryDeferredStore
 from onceonly.platform.envelope import Envelope
 from onceonly.tracking import chain
 from onceonly.tracking.batch import Appended, Behind, Pending, plan
@@ -291,3 +292,39 @@ async def test_released_events_recordable_now_are_recorded_together(events) -> N
     assert outcomes == [Outcome.RECORDED, None, None]
     assert parked == []
     assert list(timeline.entries) == [cause.id, ready.id]
+
+
+class CountingStore(MemoryDeferredStore):
+    """The memory store, counting its writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[int] = []
+
+    async def add(self, record: DeferredRecord) -> None:
+        self.writes.append(1)
+        await super().add(record)
+
+    async def add_many(self, records: Sequence[DeferredRecord]) -> None:
+        self.writes.append(len(records))
+        await super().add_many(records)
+
+
+async def test_a_batch_writes_its_deferred_events_at_once_in_partition_order(events) -> None:
+    timeline = BatchTimeline()
+    recorder, _, _ = recorder_for(timeline)
+    store = CountingStore()
+    recorder.deferrals = Deferrals(store, "tracking-unit")
+    a, b = events.code(), events.code()
+    missing = events.envelope(events.completed(a), a)  # never recorded
+    waits = events.envelope(events.notification(a, cause=missing.id), a)
+    behind = events.envelope(events.notification(a), a)
+    other = events.envelope(events.submitted(b), b)
+    outcomes = await recorder.process_many(
+        [inbound(waits, 0), inbound(other, 1), inbound(behind, 2)]
+    )
+    assert outcomes == [Outcome.DEFERRED, Outcome.RECORDED, Outcome.DEFERRED]
+    assert store.writes == [2]
+    waiting = await store.of_key("tracking-unit", a.encode())
+    assert [r.offset for r in waiting] == [0, 2]
+    assert waiting[0].id < waiting[1].id

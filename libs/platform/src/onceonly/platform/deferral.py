@@ -28,7 +28,7 @@ Only the application concerned waits; the consumer's batch goes on.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -98,6 +98,10 @@ class DeferredStore(Protocol):
 
     async def add(self, record: DeferredRecord) -> None: ...
 
+    async def add_many(self, records: Sequence[DeferredRecord]) -> None:
+        """`add` for each, in order (ids in that order), with one round trip."""
+        ...
+
     async def of_key(self, consumer: str, key: bytes) -> list[DeferredRecord]:
         """The key's records in arrival order."""
         ...
@@ -151,32 +155,43 @@ class Deferrals:
 
     async def defer(self, record: Located, waiting_for: str) -> None:
         """Set `record` aside until what it waits for has been handled."""
-        key = record.key or b""
-        log.info(
-            "event deferred",
-            consumer=self.consumer,
-            application_code=key.decode("utf-8", "replace"),
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            waiting_for=waiting_for,
-        )
-        await self.store.add(
-            DeferredRecord(
+        await self.defer_many([(record, waiting_for)])
+
+    async def defer_many(self, waiting: Sequence[tuple[Located, str]]) -> None:
+        """`defer` for several records (a batch's), in order, with one write."""
+        if not waiting:
+            return
+        deferred_at = self.clock()
+        records = []
+        for record, waiting_for in waiting:
+            key = record.key or b""
+            log.info(
+                "event deferred",
                 consumer=self.consumer,
-                key=key,
+                application_code=key.decode("utf-8", "replace"),
                 topic=record.topic,
                 partition=record.partition,
                 offset=record.offset,
-                value=record.value or b"",
-                # Kafka allows a header without a value; the store keeps bytes.
-                headers=tuple((name, value or b"") for name, value in record.headers or ()),
                 waiting_for=waiting_for,
-                deferred_at=self.clock(),
             )
-        )
-        self._held.setdefault(key, set()).add((record.topic, record.partition))
-        DEFERRED.labels(self.consumer).inc()
+            records.append(
+                DeferredRecord(
+                    consumer=self.consumer,
+                    key=key,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    value=record.value or b"",
+                    # Kafka allows a header without a value; the store keeps bytes.
+                    headers=tuple((name, value or b"") for name, value in record.headers or ()),
+                    waiting_for=waiting_for,
+                    deferred_at=deferred_at,
+                )
+            )
+        await self.store.add_many(records)
+        for deferred in records:
+            self._held.setdefault(deferred.key, set()).add(deferred.place)
+        DEFERRED.labels(self.consumer).inc(len(records))
         WAITING.labels(self.consumer).set(len(self._held))
 
     async def release(self, key: bytes, attempt: TryRecord, park: ParkRecord) -> None:
@@ -279,6 +294,14 @@ class MemoryDeferredStore:
 
     async def add(self, record: DeferredRecord) -> None:
         self._fail_if_told()
+        self._insert(record)
+
+    async def add_many(self, records: Sequence[DeferredRecord]) -> None:
+        self._fail_if_told()
+        for record in records:
+            self._insert(record)
+
+    def _insert(self, record: DeferredRecord) -> None:
         if any(
             (r.consumer, r.topic, r.partition, r.offset)
             == (record.consumer, record.topic, record.partition, record.offset)

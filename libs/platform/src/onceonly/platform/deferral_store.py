@@ -3,6 +3,7 @@ of a consumer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -35,21 +36,30 @@ class PostgresDeferredStore:
         self._pool = pool
 
     async def add(self, record: DeferredRecord) -> None:
-        await self._pool.execute(
+        await self.add_many([record])
+
+    async def add_many(self, records: Sequence[DeferredRecord]) -> None:
+        # One pipelined round trip, atomic (asyncpg wraps executemany in a transaction).
+        await self._pool.executemany(
             "INSERT INTO platform.deferred_events (consumer, key, topic, kafka_partition,"
             " kafka_offset, value, header_names, header_values, waiting_for, deferred_at)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT (consumer, topic, kafka_partition, kafka_offset) DO NOTHING",
-            record.consumer,
-            record.key,
-            record.topic,
-            record.partition,
-            record.offset,
-            record.value,
-            [name for name, _ in record.headers],
-            [value for _, value in record.headers],
-            record.waiting_for,
-            record.deferred_at,
+            [
+                (
+                    record.consumer,
+                    record.key,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.value,
+                    [name for name, _ in record.headers],
+                    [value for _, value in record.headers],
+                    record.waiting_for,
+                    record.deferred_at,
+                )
+                for record in records
+            ],
         )
 
     async def of_key(self, consumer: str, key: bytes) -> list[DeferredRecord]:

@@ -270,17 +270,35 @@ class TimelineRecorder:
             log.warning("batch not recorded at once; one event at a time", error=str(exc))
             return [await self.process(record) for record in records]
         found = dict(zip(pending, results, strict=True))
-        outcomes = []
+        outcomes: list[Outcome] = []
+        # The batch's deferred records are written at once, in partition order, after
+        # the loop: nothing in it reads the deferrals.
+        waiting: list[tuple[Inbound, str]] = []
         for index, record in enumerate(records):
+            why = found.get(index)
             if index in undecodable:
-                outcome = await self._not_recorded(record, UnprocessableEvent(undecodable[index]))
+                outcome = await self._parked(record, undecodable[index])
             elif index in behind:
-                outcome = await self._not_recorded(record, Behind.EARLIER_DEFERRED)
+                waiting.append((record, Behind.EARLIER_DEFERRED.value))
+                outcome = self._count(Outcome.DEFERRED)
+            elif (recorded := self._recorded(record, pending[index], why)) is not None:
+                outcome = recorded
+            elif isinstance(why, CauseNotRecorded):
+                waiting.append((record, why.waiting_for))
+                outcome = self._count(Outcome.DEFERRED)
+            elif isinstance(why, Behind):
+                waiting.append((record, why.value))
+                outcome = self._count(Outcome.DEFERRED)
             else:
-                outcome = self._recorded(record, pending[index], found[index])
-                if outcome is None:
-                    outcome = await self._not_recorded(record, found[index])
+                assert isinstance(why, UnprocessableEvent)
+                outcome = await self._parked(record, str(why))
             outcomes.append(outcome)
+        if waiting:
+            await self._retrying(
+                lambda: deferrals.defer_many(waiting),
+                what="deferring",
+                log_fields={"topic": records[0].topic, "events": len(waiting)},
+            )
         return outcomes
 
     async def record_released(self, records: Sequence[Inbound]) -> list[Outcome | None]:
@@ -315,19 +333,9 @@ class TimelineRecorder:
             outcomes[index] = self._recorded(records[index], item, result)
         return outcomes
 
-    async def _not_recorded(
-        self, record: Inbound, why: UnprocessableEvent | CauseNotRecorded | Behind | Result
-    ) -> Outcome:
-        """Park or defer a message of a batch, as `process` does."""
-        if isinstance(why, UnprocessableEvent):
-            await self._park_with_retry(record, str(why))
-            return self._count(Outcome.PARKED)
-        if isinstance(why, CauseNotRecorded):
-            await self._defer(record, why.waiting_for)
-        else:
-            assert isinstance(why, Behind)
-            await self._defer(record, why.value)
-        return self._count(Outcome.DEFERRED)
+    async def _parked(self, record: Inbound, reason: str) -> Outcome:
+        await self._park_with_retry(record, reason)
+        return self._count(Outcome.PARKED)
 
     def _recorded(self, record: Inbound, item: Pending, result: Result) -> Outcome | None:
         """Log a batch's message recorded or found a duplicate, in its trace (the
