@@ -14,7 +14,13 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from bench.context import Run
-from bench.drain import GroupOffsets, backlog_while_stopped, committed_offsets, drain_figures
+from bench.drain import (
+    PROGRESS_SAMPLE_SECONDS,
+    GroupOffsets,
+    backlog_while_stopped,
+    committed_offsets,
+    drain_figures,
+)
 from bench.profile import profile_while
 from bench.stats import progress_rate, rate_over_time
 from onceonly.notify.runtime import NotifyRuntime
@@ -23,11 +29,6 @@ from onceonly.platform.db import create_pool
 from onceonly.platform.partition_reader import PartitionReader
 
 PROCESS = "notify"
-# How often the group's committed offsets are read while notify drains. The consumer
-# commits after each fetched batch (up to 200 records): a drain of 1,000 records takes
-# well under a second, so half-second samples (one admin client each) gave a rate
-# three times too low (2026-12-06: 395 records/s where notify's log shows about 1,300).
-SAMPLE_SECONDS = 0.05
 
 
 def _consumed(
@@ -72,7 +73,7 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
                 step(done / max(1, total))
                 if done >= total:
                     return
-                await asyncio.sleep(SAMPLE_SECONDS)
+                await asyncio.sleep(PROGRESS_SAMPLE_SECONDS)
 
     profile = await profile_while(
         [PROCESS], until_drained, seconds=plan.profile_seconds, run_id=plan.run_id, label=phase

@@ -31,7 +31,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.drain import GroupOffsets
+from bench.drain import PROGRESS_SAMPLE_SECONDS, GroupOffsets
 from bench.kafka_tools import delete_topics, read_since
 from bench.stats import progress_rate
 from onceonly.events.v1 import application_pb2, approval_pb2
@@ -303,7 +303,7 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
                     )
                     if sent >= expected_messages:
                         break
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(PROGRESS_SAMPLE_SECONDS)
         if profiler is not None:
             profiler.wait(timeout=30)
         first = next((s for s in samples if s[1] > 0), None)

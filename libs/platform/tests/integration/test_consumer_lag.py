@@ -20,6 +20,15 @@ from onceonly.platform.testing import unique_prefix
 pytestmark = pytest.mark.integration
 
 
+async def topics_of(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return await admin.list_topics()
+    finally:
+        await admin.close()
+
+
 async def test_lag_counts_what_the_group_has_not_committed(
     kafka_bootstrap: str, producer: AIOKafkaProducer
 ) -> None:
@@ -52,12 +61,7 @@ async def test_lag_counts_what_the_group_has_not_committed(
     finally:
         await monitor.close()
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        assert missing not in await admin.list_topics()
-    finally:
-        await admin.close()
+    assert missing not in await topics_of(kafka_bootstrap)
 
 
 async def test_describe_existing_answers_for_the_named_topics_alone(kafka_bootstrap: str) -> None:
@@ -78,9 +82,4 @@ async def test_describe_existing_answers_for_the_named_topics_alone(kafka_bootst
     assert described[missing]["error_code"] == UnknownTopicOrPartitionError.errno
     # A broker that auto-creates answers "unknown" too and creates the topic after it.
     await asyncio.sleep(1.0)
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        assert missing not in await admin.list_topics()
-    finally:
-        await admin.close()
+    assert missing not in await topics_of(kafka_bootstrap)

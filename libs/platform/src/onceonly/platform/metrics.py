@@ -18,7 +18,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.metadata import MetadataRequest
@@ -27,6 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onceonly.platform import kafka_connection
+from onceonly.platform.partition_reader import described_partitions
 
 log = structlog.get_logger(__name__)
 
@@ -167,12 +168,7 @@ class ConsumerLagMonitor:
         admin, offsets, metadata = await self._clients()
         topics = sorted({topic for group in self._groups for topic in group.topics})
         # A topic not there yet gets no figure (and is not created: see describe_existing).
-        partitions = [
-            TopicPartition(described["topic"], partition["partition"])
-            for described in await describe_existing(metadata, topics)
-            if described["error_code"] == 0
-            for partition in described["partitions"]
-        ]
+        partitions = described_partitions(await describe_existing(metadata, topics))
         if not partitions:
             return {}
         ends = await offsets.end_offsets(partitions)

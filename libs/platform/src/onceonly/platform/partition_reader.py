@@ -91,7 +91,7 @@ class PartitionReader:
             await admin.start()
             self._admin = admin
         try:
-            return _described_partitions(await self._admin.describe_topics(topics))
+            return described_partitions(await self._admin.describe_topics(topics))
         except BaseException:
             # A client that failed once (broker restarted, cancelled mid-request) is not
             # trusted again: the next call starts a new one.
@@ -118,10 +118,11 @@ async def topic_partitions(bootstrap: str, topics: list[str]) -> list[TopicParti
         described = await admin.describe_topics(topics)
     finally:
         await admin.close()
-    return _described_partitions(described)
+    return described_partitions(described)
 
 
-def _described_partitions(described: list[dict[str, Any]]) -> list[TopicPartition]:
+def described_partitions(described: list[dict[str, Any]]) -> list[TopicPartition]:
+    """The partitions of a metadata answer's topics, those in error left out."""
     return [
         TopicPartition(topic["topic"], partition["partition"])
         for topic in described

@@ -275,20 +275,17 @@ class TimelineRecorder:
         # the loop: nothing in it reads the deferrals.
         waiting: list[tuple[Inbound, str]] = []
         for index, record in enumerate(records):
-            why = found.get(index)
             if index in undecodable:
-                outcome = await self._parked(record, undecodable[index])
-            elif index in behind:
-                waiting.append((record, Behind.EARLIER_DEFERRED.value))
+                outcomes.append(await self._parked(record, undecodable[index]))
+                continue
+            why = Behind.EARLIER_DEFERRED if index in behind else found[index]
+            if isinstance(why, CauseNotRecorded | Behind):
+                waiting.append(
+                    (record, why.waiting_for if isinstance(why, CauseNotRecorded) else why.value)
+                )
                 outcome = self._count(Outcome.DEFERRED)
             elif (recorded := self._recorded(record, pending[index], why)) is not None:
                 outcome = recorded
-            elif isinstance(why, CauseNotRecorded):
-                waiting.append((record, why.waiting_for))
-                outcome = self._count(Outcome.DEFERRED)
-            elif isinstance(why, Behind):
-                waiting.append((record, why.value))
-                outcome = self._count(Outcome.DEFERRED)
             else:
                 assert isinstance(why, UnprocessableEvent)
                 outcome = await self._parked(record, str(why))
