@@ -566,28 +566,40 @@ def deferrals(logs: Path) -> dict[str, int]:
     return totals
 
 
-# A log line each process writes for a piece of its work (the relays take turns by
-# design, and the tracking API serves only the checks, so they have none here).
+# The event of the log line each process writes for a piece of its work (the relays
+# take turns by design, and the tracking API serves only the checks, so they have none
+# here).
 WORK_LINES = {
-    "intake-api": '"application submitted"',
-    "workflow-api": '"event": "request"',
-    "workflow-worker": '"shared-data checks decided"',
-    "workflow-bridge": '"workflow started"',
-    "tracking-agent": '"event recorded"',
-    "notify": '"notification outcome"',
+    "intake-api": "application submitted",
+    "workflow-api": "request",
+    "workflow-worker": "shared-data checks decided",
+    "workflow-bridge": "workflow started",
+    "tracking-agent": "event recorded",
+    "notify": "notification outcome",
 }
+
+
+def _logged_event(line: str) -> str | None:
+    try:
+        event = json.loads(line).get("event")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return event if isinstance(event, str) else None
 
 
 def work_per_replica(logs: Path, processes: tuple[str, ...]) -> dict[str, int]:
     """Per replica of each process in WORK_LINES, how many pieces of work its log shows."""
     done = {}
     for name in processes:
-        marker = WORK_LINES.get(name.removesuffix("-2"))
-        if marker is None:
+        event = WORK_LINES.get(name.removesuffix("-2"))
+        if event is None:
             continue
         log = logs / f"{name}.log"
         text = log.read_text(errors="replace") if log.exists() else ""
-        done[name] = sum(marker in line for line in text.splitlines())
+        quoted = f'"{event}"'  # most lines are not parsed at all
+        done[name] = sum(
+            quoted in line and _logged_event(line) == event for line in text.splitlines()
+        )
     return done
 
 

@@ -150,6 +150,10 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+# One decoder for every request: `json.loads` with a hook builds a new one per call.
+_STRICT_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+
+
 async def _refuse_unclear_json(request: Request) -> None:
     if request.method in ("GET", "HEAD", "DELETE", "OPTIONS") or not _reads_json(
         request.scope.get("route")
@@ -162,7 +166,9 @@ async def _refuse_unclear_json(request: Request) -> None:
     if content_type is None or not json_media_type_accepted(content_type):
         raise unsupported_media_type()
     try:
-        json.loads(body, object_pairs_hook=_no_duplicates)
+        # Decoded as `json.loads` decodes bytes (FastAPI's own parse): a BOM or UTF-16
+        # body is checked too.
+        _STRICT_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except DuplicateKey as exc:
         raise invalid_request(
             [
