@@ -20,15 +20,22 @@ def bearer(token: str) -> HTTPAuthorizationCredentials:
     return HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
 
 
+def request_with(keys: InMemoryIntegratorKeys) -> Any:
+    """A request as the dependency reads it: the app's state holds the key directory."""
+    return SimpleNamespace(
+        app=SimpleNamespace(state=SimpleNamespace(intake=SimpleNamespace(keys=keys)))
+    )
+
+
 async def test_a_valid_key_is_its_integrator_and_a_revoked_one_is_refused() -> None:
     keys = InMemoryIntegratorKeys()
     key = await keys.issue("portal-1")
-    state: Any = SimpleNamespace(keys=keys)
-    assert await current_integrator(bearer(key.token), state) == Integrator("portal-1")
+    request = request_with(keys)
+    assert await current_integrator(bearer(key.token), request) == Integrator("portal-1")
 
     await keys.revoke(key.key_id)
     with pytest.raises(Problem) as refused:
-        await current_integrator(bearer(key.token), state)
+        await current_integrator(bearer(key.token), request)
     assert refused.value.status == 401
 
 
@@ -39,8 +46,7 @@ async def test_a_valid_key_is_its_integrator_and_a_revoked_one_is_refused() -> N
 async def test_missing_malformed_and_unknown_keys_are_one_401(token: str | None) -> None:
     keys = InMemoryIntegratorKeys()
     await keys.issue("portal-1")
-    state: Any = SimpleNamespace(keys=keys)
     with pytest.raises(Problem) as refused:
-        await current_integrator(None if token is None else bearer(token), state)
+        await current_integrator(None if token is None else bearer(token), request_with(keys))
     assert refused.value.status == 401
     assert refused.value.headers["WWW-Authenticate"].startswith("Bearer")

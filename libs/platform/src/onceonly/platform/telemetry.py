@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import orjson
 import structlog
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
@@ -86,6 +87,18 @@ def spans_exported() -> bool:
     """Whether the spans made now can reach an exporter; True under a provider that
     `configure_telemetry` did not install (it cannot tell)."""
     return bool(getattr(trace.get_tracer_provider(), "exports", True))
+
+
+def fastapi_telemetry() -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry settings, for every API. Its request spans stay on
+    (their trace ids reach the logs and the events); its spans of dependencies, endpoint
+    and serialisation only when exported (three spans per request that nothing reads
+    otherwise). No metrics: the APIs' metrics are Prometheus' (`RequestMetricsMiddleware`)
+    and no meter provider is installed, so FastAPI's would be computed for nobody (a
+    tenth of the intake API's CPU per submission: docs/performance.md). No logs: its
+    logs of validation failures would carry the rejected input values, personal data
+    included."""
+    return {"logs": False, "metrics": False, "operation_spans": spans_exported()}
 
 
 def _exporter_names() -> list[str]:

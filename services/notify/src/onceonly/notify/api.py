@@ -32,6 +32,7 @@ from onceonly.platform.metrics import (
 )
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.request_rules import install_request_rules
+from onceonly.platform.telemetry import fastapi_telemetry
 
 STAFF_ROUTERS = (notifications_router, webhook_deliveries_router)
 
@@ -50,6 +51,7 @@ def create_app(
         version="1.0.0",
         description="Citizen notifications: delivery ledger and the local provider's messages.",
         lifespan=_lifespan,
+        telemetry=fastapi_telemetry(),
     )
     runtime = app.state.runtime = NotifyRuntime(
         settings, pool=pool, provider=provider, resolve=resolve

@@ -43,7 +43,7 @@ from onceonly.platform.integrator_keys import PostgresIntegratorKeys, VerifiedKe
 from onceonly.platform.limits import BodyLimitMiddleware
 from onceonly.platform.metrics import RequestMetricsMiddleware
 from onceonly.platform.request_rules import install_request_rules
-from onceonly.platform.telemetry import spans_exported
+from onceonly.platform.telemetry import fastapi_telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -71,12 +71,7 @@ def create_app(
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
-        # FastAPI's request spans stay on (their trace ids reach the logs and the
-        # events); its spans of dependencies, endpoint and serialisation only when
-        # exported (three spans per request that nothing reads otherwise). Its logs of
-        # validation failures would carry the rejected input values, personal data
-        # included.
-        telemetry={"logs": False, "operation_spans": spans_exported()},
+        telemetry=fastapi_telemetry(),
     )
     state = app.state.intake = IntakeState.of(settings, catalogue, pool)
     install_problem_handlers(app)
