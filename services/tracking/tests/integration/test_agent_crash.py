@@ -16,10 +16,12 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.envelope import new_envelope
-from onceonly.platform.kafka import ensure_topics, publish
+from onceonly.platform.kafka import ensure_topics, publish, publish_all
+from onceonly.platform.partition_reader import described_partitions
 from onceonly.platform.testing import eventually, unique_prefix
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
 from onceonly.tracking import counters
@@ -57,18 +59,46 @@ def agent_env(database_url: str, kafka_bootstrap: str) -> dict[str, str]:
     }
 
 
+# The agent with faust's seek to the committed offsets made a second slower: the seek
+# that follows the table's recovery, when the stream partitions are already resumed.
+SLOW_SEEK_AGENT = """
+import asyncio
+import sys
+
+from faust.transport.consumer import Consumer
+
+seek = Consumer.perform_seek
+
+
+async def slow_seek(self):
+    await asyncio.sleep(1.0)
+    await seek(self)
+
+
+Consumer.perform_seek = slow_seek
+sys.argv = ["onceonly-tracking", "agent"]
+from onceonly.tracking.cli import main
+
+main()
+"""
+
+
 @pytest.fixture
 def start_agent(
     agent_env: dict[str, str], tmp_path: Path
-) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Starts `onceonly-tracking agent` processes; stops whatever is left at the end."""
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts `onceonly-tracking agent` processes (or `command`, another way to run one);
+    stops whatever is left at the end."""
     started: list[subprocess.Popen[bytes]] = []
     script = Path(sys.executable).parent / "onceonly-tracking"
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(command: list[str] | None = None) -> subprocess.Popen[bytes]:
         log = (tmp_path / f"agent-{len(started)}.log").open("wb")
         process = subprocess.Popen(
-            [str(script), "agent"], env=agent_env, stdout=log, stderr=subprocess.STDOUT
+            command or [str(script), "agent"],
+            env=agent_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()  # the child holds its own descriptor
         started.append(process)
@@ -273,3 +303,77 @@ async def test_offsets_the_group_skipped_are_read_back_in_order(
     timeline = await TrackingStore(pool).timeline(code)
     assert [entry.event_id for entry in timeline] == [e.id for e in envelopes]
     assert (await TrackingStore(pool).verify(code)).intact
+
+
+async def group_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
+    """Per partition of `topic`: its end offset less the group's committed offset."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await reader.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group_id)
+        partitions = described_partitions(await admin.describe_topics([topic]))
+        ends = await reader.end_offsets(partitions)
+    finally:
+        await reader.stop()
+        await admin.close()
+    return {
+        tp.partition: end - (committed[tp].offset if tp in committed else 0)
+        for tp, end in ends.items()
+    }
+
+
+async def test_a_restart_with_a_backlog_commits_every_partition_to_its_end(
+    start_agent, agent_env, pool, producer, kafka_bootstrap, events
+) -> None:
+    """Restarted behind a backlog, the agent's group commits every partition up to its
+    end once all is recorded. faust resumed the stream partitions and seeked them to
+    their committed offsets while its flow was still on from the table's recovery, then
+    emptied the agents' queues: records fetched in that window were dropped, never
+    acked, and faust never committed those partitions again (the next start replayed
+    thousands of records). The seek is slowed here so that the window is always hit."""
+    prefix = agent_env["ONCEONLY_TOPIC_PREFIX"]
+    topic = topic_name(prefix, Stream.APPROVAL_EVENTS)
+    await ensure_topics(
+        kafka_bootstrap,
+        [topic_name(prefix, s) for s in Stream] + [dead_letter_topic(prefix, "tracking")],
+    )
+    first_code = events.code()
+    await publish(producer, topic, events.envelope(events.submitted(first_code), first_code))
+    await publish(producer, topic, events.envelope(events.task_started(first_code), first_code))
+    first = start_agent()
+    await eventually(
+        lambda: recorded_count(pool, [first_code]),
+        lambda n: n == 2,
+        what="the first events",
+        within=DEADLINE_SECONDS,
+    )
+    first.send_signal(signal.SIGTERM)  # a clean stop: offsets committed, changelog written
+    assert first.wait(timeout=60) == 0
+
+    codes = [events.code() for _ in range(300)]
+    await publish_all(
+        producer,
+        topic,
+        [
+            events.envelope(message, code)
+            for code in codes
+            for message in (events.submitted(code), events.task_started(code))
+        ],
+    )
+    start_agent([sys.executable, "-c", SLOW_SEEK_AGENT])
+    await eventually(
+        lambda: recorded_count(pool, codes),
+        lambda n: n >= 2 * len(codes),
+        what="the backlog recorded",
+        within=DEADLINE_SECONDS,
+    )
+    # faust commits every 2.8 s; a partition it stopped committing stays behind for good.
+    lag = await eventually(
+        lambda: group_lag(kafka_bootstrap, f"{prefix}-tracking", topic),
+        lambda found: found and not any(found.values()),
+        what="every partition committed to its end",
+        within=30.0,
+    )
+    assert lag and not any(lag.values())
