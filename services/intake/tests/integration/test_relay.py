@@ -1,11 +1,12 @@
-"""The relay: woken by NOTIFY, survives Kafka being away without losing a row, and
-heartbeats for /health with its backlog."""
+"""The relay: woken by the API's NOTIFY after a commit, survives Kafka being away
+without losing a row, and heartbeats for /health with its backlog."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,9 @@ import asyncpg
 import httpx
 import pytest
 
+from onceonly.intake.outbox import NOTIFY_CHANNEL
 from onceonly.intake.relay import RELAY_COMPONENT, OutboxRelay
+from onceonly.intake.relay_wake import RelayWake
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.heartbeat import beat, run_heartbeat
 from onceonly.platform.testing import eventually
@@ -70,6 +73,34 @@ async def test_a_notify_wakes_the_relay_long_before_its_next_poll(
     async with reader:
         records = await reader.until(lambda found: len(found) >= 1, what="the message")
     assert [record.key for record in records] == [code.encode()]
+
+
+async def test_the_wake_up_comes_after_each_burst_of_commits_one_per_interval(
+    pool: asyncpg.Pool, database_url: str
+) -> None:
+    """A burst of commits is announced by one NOTIFY (not one each, which would serialise
+    their commits), and a commit during or after it by a later one: none is left for
+    the relay's poll."""
+    heard: list[float] = []
+    listener = await asyncpg.connect(database_url)
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *_: heard.append(time.monotonic()))
+    wake = RelayWake(pool, interval=0.2)
+    task = asyncio.create_task(wake.run())
+    try:
+        for _ in range(50):
+            wake.written()
+        await eventually(lambda: asyncio.sleep(0, len(heard)), lambda n: n >= 1, what="a NOTIFY")
+        wake.written()  # within the interval after the first: announced after it
+        await eventually(lambda: asyncio.sleep(0, len(heard)), lambda n: n >= 2, what="another")
+        await asyncio.sleep(0.5)  # nothing more was written: nothing more is sent
+        assert len(heard) == 2
+        assert heard[1] - heard[0] >= 0.2
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await listener.close()
+    assert wake.sent == 2
 
 
 async def test_nothing_is_lost_while_kafka_is_away(

@@ -5,9 +5,9 @@ producer (acks=all) carrying the headers stored with them (so the submission's t
 continues), and marked published in the same transaction once the broker has acked.
 If Kafka or Postgres is away the batch rolls back, the rows stay, and the relay backs
 off and tries again: nothing is lost, and a row is at worst published twice (consumers
-deduplicate by event id). A NOTIFY from the outbox insert wakes it at once; otherwise
-it polls. The relay process also runs the approval follower (approval_follower.py),
-intake's other Kafka-facing background job.
+deduplicate by event id). A NOTIFY that the API sends once the rows have committed
+wakes it at once (relay_wake.py); otherwise it polls. The relay process also runs the
+approval follower (approval_follower.py), intake's other Kafka-facing background job.
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ class OutboxRelay:
         return self._listener is not None and not self._listener.is_closed()
 
     async def _listen(self) -> None:
-        """Keep a connection LISTENing for outbox inserts; polling covers the gaps."""
+        """Keep a connection LISTENing for committed outbox rows; polling covers the gaps."""
         if self.listening or time.monotonic() - self._listen_attempt < _LISTEN_RETRY_EVERY:
             return
         self._listen_attempt = time.monotonic()

@@ -276,13 +276,24 @@ class CentreCache:
         self._read[integrator_id] = (Centre(region), self._clock() + self._seconds)
 
 
+def _nothing() -> None:
+    pass
+
+
 class SubmissionSession:
     """The steps of one submission on one connection (each pool checkout costs a reset
     round trip)."""
 
-    def __init__(self, conn: asyncpg.Connection, centres: CentreCache | None = None) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        centres: CentreCache | None = None,
+        outbox_written: Callable[[], None] | None = None,
+    ) -> None:
         self._conn = conn
         self._centres = centres
+        # Told once a transaction that wrote outbox rows has committed (wakes the relay).
+        self._outbox_written = outbox_written or _nothing
 
     async def integrator_region(self, integrator_id: str) -> str | None:
         """The division of the integrator's service centre, if it has one of its own."""
@@ -359,8 +370,14 @@ class SubmissionSession:
         # One statement either way, atomic on its own: no BEGIN and COMMIT round trips.
         if answer is None:
             await _insert_application_and_event(self._conn, application, event)
-            return True
-        return await _claim_and_insert_application_and_event(self._conn, application, event, answer)
+            written = True
+        else:
+            written = await _claim_and_insert_application_and_event(
+                self._conn, application, event, answer
+            )
+        if written:
+            self._outbox_written()
+        return written
 
     async def owned_uploads(self, integrator_id: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these uploads exist and belong to the integrator."""
@@ -447,6 +464,7 @@ class SubmissionSession:
                 uuid.UUID(event.envelope.id),
             )
             await outbox.insert(conn, event)
+        self._outbox_written()
         return True
 
     async def record_update(
@@ -504,19 +522,27 @@ class SubmissionSession:
             except asyncpg.UniqueViolationError:
                 raise _already(kind) from None
             await outbox.insert(conn, event)
+        self._outbox_written()
         return True
 
 
 class ApplicationStore:
-    def __init__(self, pool: asyncpg.Pool, *, centre_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        centre_seconds: float = 0.0,
+        outbox_written: Callable[[], None] | None = None,
+    ) -> None:
         self._pool = pool
         self._centres = CentreCache(seconds=centre_seconds) if centre_seconds > 0 else None
+        self._outbox_written = outbox_written
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[SubmissionSession]:
         """One connection for all the steps of one submission."""
         async with self._pool.acquire() as conn:
-            yield SubmissionSession(conn, self._centres)
+            yield SubmissionSession(conn, self._centres, self._outbox_written)
 
     async def application(self, integrator_id: str, code: str) -> ApplicationRecord | None:
         """The application if it exists *and* belongs to the integrator."""

@@ -32,6 +32,7 @@ from onceonly.intake.openapi_examples import response_examples
 from onceonly.intake.problems import UNAVAILABLE, document_problems, install_intake_handlers
 from onceonly.intake.progress_lookup import ProgressLookup
 from onceonly.intake.relay import RELAY_COMPONENT
+from onceonly.intake.relay_wake import RelayWake
 from onceonly.intake.service import IntakeService
 from onceonly.intake.settings import IntakeSettings
 from onceonly.intake.store import ApplicationStore
@@ -114,11 +115,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = state.given_pool or await create_pool(
         settings.database_url, max_size=settings.database_pool_max, reset_sessions=False
     )
-    refresher: asyncio.Task[None] | None = None
+    background: list[asyncio.Task[None]] = []
     try:
         await prepare_database(pool, component="intake", package="onceonly.intake")
         state.pool = pool
-        state.store = ApplicationStore(pool, centre_seconds=settings.integrator_key_cache_seconds)
+        wake = RelayWake(pool)
+        state.store = ApplicationStore(
+            pool,
+            centre_seconds=settings.integrator_key_cache_seconds,
+            outbox_written=wake.written,
+        )
         state.keys = PostgresIntegratorKeys(pool)
         if settings.integrator_key_cache_seconds > 0:
             state.keys = VerifiedKeyCache(state.keys, seconds=settings.integrator_key_cache_seconds)
@@ -144,13 +150,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             ),
             failures_per_minute=settings.progress_failures_per_minute,
         )
-        refresher = asyncio.create_task(_refresh_backlog(state, pool))
+        background.append(asyncio.create_task(_refresh_backlog(state, pool)))
+        background.append(asyncio.create_task(wake.run()))
         yield
     finally:
-        if refresher is not None:
-            refresher.cancel()
+        for task in background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+                await task
         if state.given_pool is None:
             await pool.close()
 
