@@ -3,6 +3,7 @@ its leaves for proofs, and reading the latest back (parameterised SQL only)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -104,15 +105,11 @@ class CheckpointStore:
                 "SELECT number, payload, signature FROM tracking.timeline_checkpoints"
                 " ORDER BY number DESC LIMIT 1"
             )
-            heads = {
-                row["application_code"]: Head(
-                    row["application_code"], row["last_seq"], row["last_hash"]
-                )
-                for row in await conn.fetch(
-                    "SELECT application_code, last_seq, last_hash FROM tracking.timeline_heads"
-                    " WHERE last_seq > 0"
-                )
-            }
+            rows = await conn.fetch(
+                "SELECT application_code, last_seq, last_hash FROM tracking.timeline_heads"
+                " WHERE last_seq > 0"
+            )
+            kept: dict[str, Head] = {}
             held_back: list[str] = []
             number = 1
             if previous is not None:
@@ -123,7 +120,7 @@ class CheckpointStore:
                 # Each earlier head must still be on its chain, at its seq, with its hash.
                 for row in await conn.fetch(_NOT_EXTENDING, earlier.number):
                     code = row["application_code"]
-                    heads[code] = Head(code, row["head_seq"], row["head_hash"])
+                    kept[code] = Head(code, row["head_seq"], row["head_hash"])
                     held_back.append(code)
             if held_back:
                 log.error(
@@ -132,8 +129,11 @@ class CheckpointStore:
                     applications=held_back[:20],
                     count=len(held_back),
                 )
-            ordered = sorted_heads(list(heads.values()))
-            payload, signed = sign(ordered, signer=signer, number=number, slot=slot, made_at=now)
+            # A tree over every head takes a while (a quarter of a second at 86,000): in a
+            # thread, so that the agent's loop goes on recording meanwhile.
+            payload, signed, leaves = await asyncio.to_thread(
+                _signed_leaves, rows, kept, signer=signer, number=number, slot=slot, now=now
+            )
             # Nothing moved (a held-back head is held at the same leaf): nothing to sign.
             if previous is not None:
                 unchanged = CheckpointPayload.parse(bytes(previous["payload"])).root
@@ -158,7 +158,7 @@ class CheckpointStore:
                 "timeline_checkpoint_leaves",
                 schema_name="tracking",
                 columns=["number", "application_code", "head_seq", "head_hash"],
-                records=[(number, h.application_code, h.seq, h.hash) for h in ordered],
+                records=leaves,
             )
             await conn.execute(
                 "DELETE FROM tracking.timeline_checkpoint_leaves WHERE number <= $1",
@@ -231,21 +231,44 @@ class CheckpointStore:
             ' WHERE number = $1 ORDER BY application_code COLLATE "C"',
             stored.number,
         )
-        heads = [Head(r["application_code"], r["head_seq"], r["head_hash"]) for r in rows]
         try:
-            heads = sorted_heads(heads)
+            tree, index = await asyncio.to_thread(_tree_of_leaves, rows)
         except ValueError:
             raise StoredCheckpointInvalid(
                 stored.number, "its leaves repeat an application"
             ) from None
-        tree = tree_of(heads)
         if tree.size != payload.size or tree.root.hex() != payload.root:
             raise StoredCheckpointInvalid(
                 stored.number, "its stored leaves do not give its signed root"
             )
-        index = {head.application_code: (i, head) for i, head in enumerate(heads)}
         self._trees.entry = (stored.number, tree, index)
         return payload, tree, index
+
+
+def _signed_leaves(
+    rows: list[asyncpg.Record],
+    kept: dict[str, Head],
+    *,
+    signer: Signer,
+    number: int,
+    slot: datetime,
+    now: datetime,
+) -> tuple[CheckpointPayload, SignedCheckpoint, list[tuple[int, str, int, str]]]:
+    """The checkpoint over the chain heads `rows` (those in `kept` at their earlier
+    head), signed, and its leaves as rows to store."""
+    heads = {row[0]: Head(row[0], row[1], row[2]) for row in rows}
+    heads.update(kept)
+    ordered = sorted_heads(list(heads.values()))
+    payload, signed = sign(ordered, signer=signer, number=number, slot=slot, made_at=now)
+    return payload, signed, [(number, h.application_code, h.seq, h.hash) for h in ordered]
+
+
+def _tree_of_leaves(
+    rows: list[asyncpg.Record],
+) -> tuple[merkle.MerkleTree, dict[str, tuple[int, Head]]]:
+    """A stored checkpoint's tree and leaf index; ValueError if a leaf repeats."""
+    heads = sorted_heads([Head(row[0], row[1], row[2]) for row in rows])
+    return tree_of(heads), {head.application_code: (i, head) for i, head in enumerate(heads)}
 
 
 def _stored(row: asyncpg.Record) -> StoredCheckpoint:
