@@ -115,6 +115,34 @@ def start_agent(
                 process.wait(timeout=10)
 
 
+async def approval_events_topic(prefix: str, bootstrap: str) -> str:
+    """The agent's topics made (with its dead-letter topic); the approval events' name."""
+    await ensure_topics(
+        bootstrap,
+        [topic_name(prefix, s) for s in Stream] + [dead_letter_topic(prefix, "tracking")],
+    )
+    return topic_name(prefix, Stream.APPROVAL_EVENTS)
+
+
+async def record_then_stop(
+    start_agent: Callable[..., subprocess.Popen[bytes]],
+    pool: asyncpg.Pool,
+    codes: list[str],
+    count: int,
+) -> None:
+    """An agent started until it has recorded `count` events of `codes`, then stopped
+    cleanly (its offsets committed, its progress and live-counter changelog stored)."""
+    agent = start_agent()
+    await eventually(
+        lambda: recorded_count(pool, codes),
+        lambda n: n == count,
+        what=f"the first {count} events",
+        within=DEADLINE_SECONDS,
+    )
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(timeout=60) == 0
+
+
 async def recorded_count(pool: asyncpg.Pool, codes: list[str]) -> int:
     return await pool.fetchval(
         "SELECT count(*) FROM tracking.timeline WHERE application_code = ANY($1::text[])", codes
@@ -127,11 +155,7 @@ async def test_a_killed_agent_resumes_and_ends_exactly_as_without_the_crash(
     prefix = agent_env["ONCEONLY_TOPIC_PREFIX"]
     # One topic, so each application's order is the publishing order and the expected
     # timelines are exact (across topics only the per-topic order is defined).
-    topic = topic_name(prefix, Stream.APPROVAL_EVENTS)
-    await ensure_topics(
-        kafka_bootstrap,
-        [topic_name(prefix, s) for s in Stream] + [dead_letter_topic(prefix, "tracking")],
-    )
+    topic = await approval_events_topic(prefix, kafka_bootstrap)
     envelopes = [
         new_envelope(
             entry.message,
@@ -260,11 +284,7 @@ async def test_offsets_the_group_skipped_are_read_back_in_order(
     (hole) or, when none comes, once the partition has been idle a while (tail)."""
     agent_env["ONCEONLY_TRACKING_CATCH_UP_IDLE_SECONDS"] = "2"
     prefix = agent_env["ONCEONLY_TOPIC_PREFIX"]
-    topic = topic_name(prefix, Stream.APPROVAL_EVENTS)
-    await ensure_topics(
-        kafka_bootstrap,
-        [topic_name(prefix, s) for s in Stream] + [dead_letter_topic(prefix, "tracking")],
-    )
+    topic = await approval_events_topic(prefix, kafka_bootstrap)
     code = events.code()
     envelopes = [
         events.envelope(events.submitted(code), code),
@@ -273,15 +293,7 @@ async def test_offsets_the_group_skipped_are_read_back_in_order(
         events.envelope(events.task_started(code, "civil-affairs"), code),
     ]
     await publish(producer, topic, envelopes[0])
-    first = start_agent()
-    await eventually(
-        lambda: recorded_count(pool, [code]),
-        lambda n: n == 1,
-        what="the first event",
-        within=DEADLINE_SECONDS,
-    )
-    first.send_signal(signal.SIGTERM)  # a clean stop: its offset and progress are stored
-    assert first.wait(timeout=60) == 0
+    await record_then_stop(start_agent, pool, [code], 1)
     row = await pool.fetchrow(
         "SELECT partition, kafka_offset FROM tracking.timeline WHERE event_id = $1",
         envelopes[0].id,
@@ -334,23 +346,11 @@ async def test_a_restart_with_a_backlog_commits_every_partition_to_its_end(
     acked, and faust never committed those partitions again (the next start replayed
     thousands of records). The seek is slowed here so that the window is always hit."""
     prefix = agent_env["ONCEONLY_TOPIC_PREFIX"]
-    topic = topic_name(prefix, Stream.APPROVAL_EVENTS)
-    await ensure_topics(
-        kafka_bootstrap,
-        [topic_name(prefix, s) for s in Stream] + [dead_letter_topic(prefix, "tracking")],
-    )
+    topic = await approval_events_topic(prefix, kafka_bootstrap)
     first_code = events.code()
     await publish(producer, topic, events.envelope(events.submitted(first_code), first_code))
     await publish(producer, topic, events.envelope(events.task_started(first_code), first_code))
-    first = start_agent()
-    await eventually(
-        lambda: recorded_count(pool, [first_code]),
-        lambda n: n == 2,
-        what="the first events",
-        within=DEADLINE_SECONDS,
-    )
-    first.send_signal(signal.SIGTERM)  # a clean stop: offsets committed, changelog written
-    assert first.wait(timeout=60) == 0
+    await record_then_stop(start_agent, pool, [first_code], 2)
 
     codes = [events.code() for _ in range(300)]
     await publish_all(
