@@ -28,9 +28,11 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -527,16 +529,25 @@ def read_back(logs: Path) -> dict[str, int]:
         for agent_log in sorted(logs.glob("tracking-agent*.log"))
         for line in agent_log.read_text(errors="replace").splitlines()
     )
+    for entry in logged(lines, "offsets read back processed"):
+        for key in list(totals):
+            totals[key] += int(entry.get(key.removeprefix("tracking_read_back_"), 0))
+    return totals
+
+
+def logged(lines: Iterable[str], *events: str) -> Iterator[dict[str, Any]]:
+    """The JSON log lines among `lines` whose event is one of `events` (only lines that
+    quote one are parsed: most are not)."""
+    quoted = [f'"{event}"' for event in events]
     for line in lines:
-        if '"offsets read back processed"' not in line:
+        if not any(q in line for q in quoted):
             continue
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        for key in list(totals):
-            totals[key] += int(entry.get(key.removeprefix("tracking_read_back_"), 0))
-    return totals
+        if isinstance(entry, dict) and entry.get("event") in events:
+            yield entry
 
 
 def deferrals(logs: Path) -> dict[str, int]:
@@ -548,19 +559,14 @@ def deferrals(logs: Path) -> dict[str, int]:
         ("notify", "notify"),
         ("tracking-agent", "tracking"),
     ):
-        counted: Counter[str] = Counter()
         lines = (
             line
             for log in sorted(logs.glob(f"{process}*.log"))  # every replica's
             for line in log.read_text(errors="replace").splitlines()
         )
-        for line in lines:
-            if '"event deferred"' not in line and '"deferred event handled"' not in line:
-                continue
-            try:
-                counted[json.loads(line).get("event", "")] += 1
-            except json.JSONDecodeError:
-                continue
+        counted = Counter(
+            entry["event"] for entry in logged(lines, "event deferred", "deferred event handled")
+        )
         totals[f"{name}_events_deferred"] = counted["event deferred"]
         totals[f"{name}_deferred_handled"] = counted["deferred event handled"]
     return totals
@@ -579,14 +585,6 @@ WORK_LINES = {
 }
 
 
-def _logged_event(line: str) -> str | None:
-    try:
-        event = json.loads(line).get("event")
-    except (json.JSONDecodeError, AttributeError):
-        return None
-    return event if isinstance(event, str) else None
-
-
 def work_per_replica(logs: Path, processes: tuple[str, ...]) -> dict[str, int]:
     """Per replica of each process in WORK_LINES, how many pieces of work its log shows."""
     done = {}
@@ -596,10 +594,7 @@ def work_per_replica(logs: Path, processes: tuple[str, ...]) -> dict[str, int]:
             continue
         log = logs / f"{name}.log"
         text = log.read_text(errors="replace") if log.exists() else ""
-        quoted = f'"{event}"'  # most lines are not parsed at all
-        done[name] = sum(
-            quoted in line and _logged_event(line) == event for line in text.splitlines()
-        )
+        done[name] = sum(1 for _ in logged(text.splitlines(), event))
     return done
 
 

@@ -94,8 +94,8 @@ def fastapi_telemetry() -> TelemetryConfig:
     (their trace ids reach the logs and the events); its spans of dependencies, endpoint
     and serialisation only when exported (three spans per request that nothing reads
     otherwise). No metrics: the APIs' metrics are Prometheus' (`RequestMetricsMiddleware`)
-    and no meter provider is installed, so FastAPI's would be computed for nobody (a
-    tenth of the intake API's CPU per submission: docs/performance.md). No logs: its
+    and no meter provider is installed, so FastAPI's would be computed for nobody (about
+    7 % of the intake API's CPU per submission: docs/performance.md). No logs: its
     logs of validation failures would carry the rejected input values, personal data
     included."""
     return {"logs": False, "metrics": False, "operation_spans": spans_exported()}
