@@ -156,10 +156,7 @@ async def test_a_checkpoint_covers_every_head_and_is_published_as_signed(
         )
     }
     leaves = {
-        row["application_code"]: Head(row["application_code"], row["head_seq"], row["head_hash"])
-        for row in await pool.fetch(
-            "SELECT * FROM tracking.timeline_checkpoint_leaves WHERE number = $1", made.number
-        )
+        head.application_code: head for head in await CheckpointStore(pool).leaves(made.number)
     }
     assert made.size == len(leaves) >= len(heads)
     assert all(
@@ -213,25 +210,104 @@ async def test_a_chain_rewritten_after_a_checkpoint_is_not_signed_again(
     await record(store, events, code)
     first = (await maker.run_once(now=instant(), slot=instant())).made
     assert first is not None
-    signed_head = await pool.fetchrow(
-        "SELECT head_seq, head_hash FROM tracking.timeline_checkpoint_leaves"
-        " WHERE number = $1 AND application_code = $2",
-        first.payload.number,
-        code,
-    )
+    signed_head = await CheckpointStore(pool).leaf(first.payload.number, code)
+    assert signed_head is not None and signed_head.seq == 3
     await rebuild_consistently(pool, code, 2, '{"note": "forged"}')
     assert (await store.verify(code)).entries == 3
     await record(store, events, events.code(), count=1)  # something else moves
     second = (await maker.run_once(now=instant(), slot=instant())).made
     assert second is not None
     assert code in second.held_back
-    kept = await pool.fetchrow(
-        "SELECT head_seq, head_hash FROM tracking.timeline_checkpoint_leaves"
-        " WHERE number = $1 AND application_code = $2",
-        second.payload.number,
-        code,
+    assert await CheckpointStore(pool).leaf(second.payload.number, code) == signed_head
+    # Held back, it is looked at again by the next checkpoint (and logged again).
+    await record(store, events, events.code(), count=1)
+    third = (await maker.run_once(now=instant(), slot=instant())).made
+    assert third is not None and code in third.held_back
+    assert await CheckpointStore(pool).leaf(third.payload.number, code) == signed_head
+
+
+async def test_a_checkpoint_stores_only_the_heads_that_moved_and_keeps_proofs_when_pruning(
+    store, events, pool
+) -> None:
+    """Leaves are versions: a checkpoint writes rows for the heads that moved since the
+    last one, another process rebuilds any kept checkpoint's tree from them, and pruning
+    leaves each kept checkpoint whole."""
+    made_by = CheckpointStore(pool)
+
+    async def make(keep: int = 2):
+        now = instant()
+        made = await made_by.make(
+            signer=RING.current, keys=KEYS, slot=now, now=now, keep_leaves=keep
+        )
+        assert made is not None
+        return made.payload
+
+    async def rows(number: int) -> set[str]:
+        return {
+            row[0]
+            for row in await pool.fetch(
+                "SELECT application_code FROM tracking.timeline_checkpoint_leaves"
+                " WHERE number = $1",
+                number,
+            )
+        }
+
+    still, moving = events.code(), events.code()
+    await record(store, events, still)
+    await record(store, events, moving, count=1)
+    first = await make()
+    assert {still, moving} <= await rows(first.number)
+    await store.append(
+        events.envelope(events.accepted(moving), moving, minutes=1),
+        topic="t.approval-events.v1",
+        partition=0,
+        offset=1,
     )
-    assert dict(kept) == dict(signed_head)
+    second = await make()
+    assert await rows(second.number) == {moving}
+    await store.append(
+        events.envelope(events.task_started(moving), moving, minutes=2),
+        topic="t.approval-events.v1",
+        partition=0,
+        offset=2,
+    )
+    follower = CheckpointStore(pool)  # an API's: it carries its tree from one to the next
+    async with pool.acquire() as conn:
+        assert (await follower.coverage(moving, KEYS, conn)).coverage.head.seq == 2
+    third = await make()  # keeps the leaves of the second and third: the first's go
+    assert await rows(third.number) == {moving}
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM tracking.timeline_checkpoint_leaves WHERE application_code = $1",
+            moving,
+        )
+        == 2
+    )
+    # Without the maker's cached tree, each kept checkpoint's rows give its signed root.
+    reader = CheckpointStore(pool)
+    for payload in (second, third):
+        heads = await reader.leaves(payload.number)
+        assert tree_of(sorted_heads(heads)).root.hex() == payload.root
+        assert len(heads) == payload.size
+    assert await reader.leaf(third.number, still) == await reader.leaf(first.number, still)
+    assert (await reader.leaf(second.number, moving), await reader.leaf(third.number, moving)) == (
+        Head(moving, 2, (await store.chain_entries(moving))[1].hash),
+        Head(moving, 3, (await store.chain_entries(moving))[2].hash),
+    )
+    async with pool.acquire() as conn:
+        carried = await follower.coverage(moving, KEYS, conn)
+    assert (carried.payload.number, carried.coverage.head.seq) == (third.number, 3)
+    assert follower.trees.full_reads == 1  # the second's; the third's was carried on
+    # Nothing moved: nothing to sign, nothing left to look at.
+    now = instant()
+    assert (
+        await made_by.make(signer=RING.current, keys=KEYS, slot=now, now=now, keep_leaves=2) is None
+    )
+    assert not await pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM tracking.timeline_heads"
+        " WHERE application_code = ANY($1) AND unchecked)",
+        [still, moving],
+    )
 
 
 # --- Verification of an application against the latest checkpoint --------------------
@@ -446,16 +522,7 @@ async def test_the_agent_checkpoints_once_a_slot_and_publishes(
                 Envelope.from_kafka(r.headers, r.value).message().number
                 for r in await reader.poll()
             ]
-            return [
-                n
-                for n in numbers
-                if await pool.fetchval(
-                    "SELECT 1 FROM tracking.timeline_checkpoint_leaves"
-                    " WHERE number = $1 AND application_code = $2",
-                    n,
-                    code,
-                )
-            ]
+            return [n for n in numbers if await CheckpointStore(pool).leaf(n, code) is not None]
 
         await eventually(covering, within=90, what="a checkpoint covering the event")
     # What the agent published verifies and covers the application.

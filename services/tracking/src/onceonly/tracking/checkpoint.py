@@ -21,10 +21,12 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any
 
 from onceonly.platform.elicence_signatures import ALGORITHMS, PublishedKeys, Signer
@@ -49,11 +51,14 @@ class Head:
         return _LEAF_TAG + b"".join(len(p).to_bytes(8, "big") + p for p in parts)
 
 
-def sorted_heads(heads: Sequence[Head]) -> list[Head]:
+def _code(head: Head) -> str:
+    return head.application_code
+
+
+def sorted_heads(heads: Iterable[Head]) -> list[Head]:
     """The leaves' order: by application code (one head per code)."""
-    ordered = sorted(heads)
-    codes = [head.application_code for head in ordered]
-    if len(set(codes)) != len(codes):
+    ordered = sorted(heads, key=_code)
+    if any(a.application_code == b.application_code for a, b in pairwise(ordered)):
         raise ValueError("one head per application")
     return ordered
 
@@ -61,6 +66,104 @@ def sorted_heads(heads: Sequence[Head]) -> list[Head]:
 def tree_of(heads: Sequence[Head]) -> merkle.MerkleTree:
     """The tree of heads already in leaf order (`sorted_heads`)."""
     return merkle.MerkleTree([head.leaf() for head in heads])
+
+
+class Leaves:
+    """A checkpoint's leaves: the heads in leaf order, their tree, and where each
+    application's head is. Carried from one checkpoint to the next (`with_heads`), so
+    that a checkpoint hashes again only the leaves that changed and the nodes above."""
+
+    __slots__ = ("_index", "heads", "tree")
+
+    def __init__(self, heads: list[Head], tree: merkle.MerkleTree) -> None:
+        self.heads = heads
+        self.tree = tree
+        self._index = {head.application_code: i for i, head in enumerate(heads)}
+
+    @classmethod
+    def of(cls, heads: Iterable[Head]) -> Leaves:
+        """The leaves of `heads` in any order; ValueError if an application repeats."""
+        ordered = sorted_heads(heads)
+        return cls(ordered, tree_of(ordered))
+
+    def __len__(self) -> int:
+        return len(self.heads)
+
+    def find(self, application_code: str) -> tuple[int, Head] | None:
+        """The position and head of an application's leaf, or None."""
+        position = self._index.get(application_code)
+        return None if position is None else (position, self.heads[position])
+
+    def with_heads(self, changed: Sequence[Head]) -> Leaves:
+        """These leaves with `changed` (one head per application, moved or new) in place."""
+        if len({head.application_code for head in changed}) != len(changed):
+            raise ValueError("one head per application")
+        heads, hashes = list(self.heads), list(self.tree.leaf_hashes)
+        new: list[Head] = []
+        replaced: list[int] = []
+        for head in changed:
+            position = self._index.get(head.application_code)
+            if position is None:
+                new.append(head)
+            else:
+                heads[position], hashes[position] = head, merkle.leaf_hash(head.leaf())
+                replaced.append(position)
+        stable = len(heads)
+        if new:
+            # Each new head goes where its code sorts among the earlier ones (sorted).
+            new.sort(key=_code)
+            codes = [head.application_code for head in heads]
+            places = [bisect_left(codes, head.application_code) for head in new]
+            stable = places[0]
+            merged_heads: list[Head] = heads[:stable]
+            merged_hashes: list[bytes] = hashes[:stable]
+            for i, (head, place) in enumerate(zip(new, places, strict=True)):
+                upto = places[i + 1] if i + 1 < len(places) else len(heads)
+                merged_heads.append(head)
+                merged_hashes.append(merkle.leaf_hash(head.leaf()))
+                merged_heads.extend(heads[place:upto])
+                merged_hashes.extend(hashes[place:upto])
+            heads, hashes = merged_heads, merged_hashes
+        # Only the nodes above changed leaves, and above those after the first new one,
+        # are hashed again.
+        return Leaves(heads, self.tree.updated(hashes, stable=stable, changed=replaced))
+
+
+@dataclass(frozen=True, slots=True)
+class NextLeaves:
+    """What the heads that moved since a checkpoint do to the next one."""
+
+    changed: list[Head]  # new leaves: applications not covered yet, and heads moved on
+    settled: list[Head]  # heads the next checkpoint's leaves hold as they are now
+    held_back: list[Head]  # heads no longer on the chain the earlier leaf signed
+
+
+def next_leaves(
+    moved: Sequence[Head], earlier: Leaves, hash_at_earlier_seq: Mapping[str, str | None]
+) -> NextLeaves:
+    """Sort the heads that moved since `earlier` (the previous checkpoint's leaves): a
+    head with no earlier leaf is new; one equal to its leaf is settled; one further on
+    is a new leaf only while its chain still has the earlier leaf's entry as signed
+    (`hash_at_earlier_seq`: the hash at the earlier seq now). Any other is held back
+    (a chain rewritten, cut back, or a head changed in place) and its earlier leaf stays."""
+    changed: list[Head] = []
+    settled: list[Head] = []
+    held_back: list[Head] = []
+    for head in moved:
+        found = earlier.find(head.application_code)
+        if found is None:
+            changed.append(head)
+            settled.append(head)
+            continue
+        leaf = found[1]
+        if leaf == head:
+            settled.append(head)
+        elif hash_at_earlier_seq.get(head.application_code) == leaf.hash and head.seq > leaf.seq:
+            changed.append(head)
+            settled.append(head)
+        else:
+            held_back.append(head)
+    return NextLeaves(changed, settled, held_back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +238,13 @@ def sign(
     heads: Sequence[Head], *, signer: Signer, number: int, slot: datetime, made_at: datetime
 ) -> tuple[CheckpointPayload, SignedCheckpoint]:
     """The checkpoint of `heads` (in leaf order) signed by `signer`."""
-    tree = tree_of(heads)
+    return sign_tree(tree_of(heads), signer=signer, number=number, slot=slot, made_at=made_at)
+
+
+def sign_tree(
+    tree: merkle.MerkleTree, *, signer: Signer, number: int, slot: datetime, made_at: datetime
+) -> tuple[CheckpointPayload, SignedCheckpoint]:
+    """The checkpoint of the leaves of `tree` signed by `signer`."""
     payload = CheckpointPayload(
         number=number,
         slot=slot,

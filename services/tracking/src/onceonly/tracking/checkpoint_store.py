@@ -17,11 +17,12 @@ from onceonly.tracking.checkpoint import (
     CheckpointPayload,
     Coverage,
     Head,
+    Leaves,
     SignedCheckpoint,
+    next_leaves,
     open_checkpoint,
-    sign,
+    sign_tree,
     sorted_heads,
-    tree_of,
 )
 
 log = structlog.get_logger(__name__)
@@ -29,6 +30,7 @@ log = structlog.get_logger(__name__)
 # Serialises the making of checkpoints across agents and the CLI (any constant works;
 # this one reads "checkpt" in ASCII).
 _LOCK = 0x636865636B707400
+_SETTLE_CHUNK = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,19 +67,29 @@ class StoredCheckpointInvalid(Exception):
 
 
 class TreeCache:
-    """The latest checkpoint's tree and leaf index, built once per checkpoint and kept
-    by the process (an API builds it once a minute, not once per verification)."""
+    """The latest checkpoint's leaves and tree, built once per checkpoint and kept by the
+    process: an API builds them once a minute, not once per verification, and the agent
+    that made a checkpoint builds the next one on them."""
 
     def __init__(self) -> None:
-        self.entry: tuple[int, merkle.MerkleTree, dict[str, tuple[int, Head]]] | None = None
+        self.entry: tuple[int, str, Leaves] | None = None  # number, root (hex), leaves
+        self.full_reads = 0  # trees built from every leaf row rather than carried on
 
 
 class CheckpointStore:
-    """Checkpoints in `tracking.timeline_checkpoints` and their leaves."""
+    """Checkpoints in `tracking.timeline_checkpoints` and their leaves.
+
+    Leaves are stored as versions: a row (number, application, seq, hash) is the
+    application's leaf from checkpoint `number` on, until a row of a later checkpoint
+    for it. A checkpoint writes rows only for the heads that moved since the previous
+    one, and finds those through `timeline_heads`' checkpointed seq and hash (an index
+    holds the heads that differ from them): its work grows with the heads that moved,
+    not with every application in the province (migration 014).
+    """
 
     def __init__(self, pool: asyncpg.Pool, trees: TreeCache | None = None) -> None:
         self._pool = pool
-        self._trees = trees or TreeCache()
+        self.trees = trees or TreeCache()
 
     async def make(
         self,
@@ -94,77 +106,100 @@ class CheckpointStore:
         Refuses (StoredCheckpointInvalid) when the previous checkpoint does not verify
         under `keys`: the next one would build on leaves nobody signed.
         """
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-            if await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM tracking.timeline_checkpoints WHERE slot = $1)",
-                slot,
-            ):
-                return None
-            previous = await conn.fetchrow(
-                "SELECT number, payload, signature FROM tracking.timeline_checkpoints"
-                " ORDER BY number DESC LIMIT 1"
-            )
-            rows = await conn.fetch(
-                "SELECT application_code, last_seq, last_hash FROM tracking.timeline_heads"
-                " WHERE last_seq > 0"
-            )
-            kept: dict[str, Head] = {}
-            held_back: list[str] = []
-            number = 1
-            if previous is not None:
-                number = previous["number"] + 1
-                earlier = _stored(previous)
-                # Its signature and leaves hold, or nothing is built on it.
-                await self._tree_of(conn, earlier, keys)
-                # Each earlier head must still be on its chain, at its seq, with its hash.
-                for row in await conn.fetch(_NOT_EXTENDING, earlier.number):
-                    code = row["application_code"]
-                    kept[code] = Head(code, row["head_seq"], row["head_hash"])
-                    held_back.append(code)
-            if held_back:
-                log.error(
-                    "chain heads do not extend the last checkpoint: their signed head is kept",
-                    checkpoint=number - 1,
-                    applications=held_back[:20],
-                    count=len(held_back),
-                )
-            # A tree over every head takes a while (a quarter of a second at 86,000): in a
-            # thread, so that the agent's loop goes on recording meanwhile.
-            payload, signed, leaves = await asyncio.to_thread(
-                _signed_leaves, rows, kept, signer=signer, number=number, slot=slot, now=now
-            )
-            # Nothing moved (a held-back head is held at the same leaf): nothing to sign.
-            if previous is not None:
-                unchanged = CheckpointPayload.parse(bytes(previous["payload"])).root
-                if unchanged == payload.root:
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+                if await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM tracking.timeline_checkpoints WHERE slot = $1)",
+                    slot,
+                ):
                     return None
-            await conn.execute(
-                """
-                INSERT INTO tracking.timeline_checkpoints
-                    (number, slot, made_at, size, root, payload, signature, held_back)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                """,
-                number,
-                slot,
-                now,
-                payload.size,
-                payload.root,
-                signed.payload,
-                signed.signature,
-                len(held_back),
-            )
-            await conn.copy_records_to_table(
-                "timeline_checkpoint_leaves",
-                schema_name="tracking",
-                columns=["number", "application_code", "head_seq", "head_hash"],
-                records=leaves,
-            )
-            await conn.execute(
-                "DELETE FROM tracking.timeline_checkpoint_leaves WHERE number <= $1",
-                number - keep_leaves,
-            )
-        return MadeCheckpoint(payload, signed, tuple(held_back))
+                previous = await conn.fetchrow(
+                    "SELECT number, payload, signature FROM tracking.timeline_checkpoints"
+                    " ORDER BY number DESC LIMIT 1"
+                )
+                number, earlier = 1, Leaves([], merkle.MerkleTree([]))
+                if previous is not None:
+                    number = previous["number"] + 1
+                    # Its signature and leaves hold, or nothing is built on it.
+                    _, earlier = await self._tree_of(conn, _stored(previous), keys)
+                moved = [Head(*row) for row in await conn.fetch(_MOVED_HEADS)]
+                plan = next_leaves(moved, earlier, await _hashes_at_leaves(conn, moved, earlier))
+                if plan.held_back:
+                    log.error(
+                        "chain heads do not extend the last checkpoint: their signed head is kept",
+                        checkpoint=number - 1,
+                        applications=[head.application_code for head in plan.held_back[:20]],
+                        count=len(plan.held_back),
+                    )
+                made = None
+                if previous is None or plan.changed:
+                    made = await self._insert(
+                        conn,
+                        earlier,
+                        plan.changed,
+                        signer=signer,
+                        number=number,
+                        slot=slot,
+                        now=now,
+                        keep_leaves=keep_leaves,
+                        held_back=len(plan.held_back),
+                    )
+            # After the commit, in code order as appends lock heads: a head that moved
+            # meanwhile no longer matches and stays for the next checkpoint to look at.
+            await _settle(conn, plan.settled)
+        if made is None:
+            return None
+        payload, signed, leaves = made
+        self.trees.entry = (number, payload.root, leaves)
+        held_back = tuple(head.application_code for head in plan.held_back)
+        return MadeCheckpoint(payload, signed, held_back)
+
+    async def _insert(
+        self,
+        conn: asyncpg.Connection,
+        earlier: Leaves,
+        changed: list[Head],
+        *,
+        signer: Signer,
+        number: int,
+        slot: datetime,
+        now: datetime,
+        keep_leaves: int,
+        held_back: int,
+    ) -> tuple[CheckpointPayload, SignedCheckpoint, Leaves]:
+        # The tree takes a while at province scale: in a thread, so that the agent's
+        # loop goes on recording meanwhile.
+        leaves = await asyncio.to_thread(earlier.with_heads, changed)
+        payload, signed = sign_tree(
+            leaves.tree, signer=signer, number=number, slot=slot, made_at=now
+        )
+        await conn.execute(
+            """
+            INSERT INTO tracking.timeline_checkpoints
+                (number, slot, made_at, size, root, payload, signature, held_back)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """,
+            number,
+            slot,
+            now,
+            payload.size,
+            payload.root,
+            signed.payload,
+            signed.signature,
+            held_back,
+        )
+        await conn.copy_records_to_table(
+            "timeline_checkpoint_leaves",
+            schema_name="tracking",
+            columns=["number", "application_code", "head_seq", "head_hash"],
+            records=[(number, h.application_code, h.seq, h.hash) for h in changed],
+        )
+        # The oldest checkpoint whose proofs are kept holds, for each application, its
+        # latest row up to it; the rows those supersede go (each once, when the oldest
+        # kept reaches the superseding row's checkpoint).
+        await conn.execute(_PRUNE, number - keep_leaves + 1)
+        return payload, signed, leaves
 
     async def latest(self, conn: asyncpg.Connection | None = None) -> StoredCheckpoint | None:
         row = await (conn or self._pool).fetchrow(
@@ -184,12 +219,31 @@ class CheckpointStore:
         latest = await self.latest(conn)
         if latest is None:
             return None
-        payload, tree, index = await self._tree_of(conn, latest, keys)
-        found = index.get(application_code)
+        payload, leaves = await self._tree_of(conn, latest, keys)
+        found = leaves.find(application_code)
         if found is None:
             return LatestCoverage(payload, latest.signed, None)
         position, head = found
-        return LatestCoverage(payload, latest.signed, Coverage(head, tree.proof(position)))
+        return LatestCoverage(payload, latest.signed, Coverage(head, leaves.tree.proof(position)))
+
+    async def leaves(self, number: int, conn: asyncpg.Connection | None = None) -> list[Head]:
+        """The leaves of checkpoint `number` as stored (any order): for each application
+        its latest row up to `number`. Complete for the checkpoints whose leaves are
+        kept (`keep_leaves`); of an older one, the rows left are not its leaves."""
+        if conn is None:
+            async with self._pool.acquire() as own:
+                return await self._rows(own, after=0, upto=number)
+        return await self._rows(conn, after=0, upto=number)
+
+    async def leaf(self, number: int, application_code: str) -> Head | None:
+        """An application's leaf in checkpoint `number` (None: not covered by it)."""
+        row = await self._pool.fetchrow(
+            "SELECT head_seq, head_hash FROM tracking.timeline_checkpoint_leaves"
+            " WHERE application_code = $1 AND number <= $2 ORDER BY number DESC LIMIT 1",
+            application_code,
+            number,
+        )
+        return None if row is None else Head(application_code, row[0], row[1])
 
     async def unpublished(self) -> list[StoredCheckpoint]:
         rows = await self._pool.fetch(
@@ -212,63 +266,80 @@ class CheckpointStore:
 
     async def _tree_of(
         self, conn: asyncpg.Connection, stored: StoredCheckpoint, keys: PublishedKeys
-    ) -> tuple[CheckpointPayload, merkle.MerkleTree, dict[str, tuple[int, Head]]]:
+    ) -> tuple[CheckpointPayload, Leaves]:
         try:
             payload = open_checkpoint(stored.signed, keys)
         except CheckpointInvalid as exc:
             raise StoredCheckpointInvalid(stored.number, str(exc)) from None
         if payload.number != stored.number:
             raise StoredCheckpointInvalid(stored.number, f"it signs number {payload.number}")
-        cached = self._trees.entry
-        if (
-            cached is not None
-            and cached[0] == stored.number
-            and cached[1].root.hex() == payload.root
-        ):
-            return payload, cached[1], cached[2]
-        rows = await conn.fetch(
-            "SELECT application_code, head_seq, head_hash FROM tracking.timeline_checkpoint_leaves"
-            ' WHERE number = $1 ORDER BY application_code COLLATE "C"',
-            stored.number,
-        )
-        try:
-            tree, index = await asyncio.to_thread(_tree_of_leaves, rows)
-        except ValueError:
-            raise StoredCheckpointInvalid(
-                stored.number, "its leaves repeat an application"
-            ) from None
-        if tree.size != payload.size or tree.root.hex() != payload.root:
+        cached = self.trees.entry
+        if cached is not None and cached[:2] == (stored.number, payload.root):
+            return payload, cached[2]
+        leaves = None
+        if cached is not None and cached[0] < stored.number:
+            # The rows of the checkpoints since the cached one are what changed.
+            changes = await self._rows(conn, after=cached[0], upto=stored.number)
+            leaves = await asyncio.to_thread(cached[2].with_heads, changes)
+        if leaves is None or not _gives(leaves, payload):
+            self.trees.full_reads += 1
+            try:
+                leaves = await asyncio.to_thread(Leaves.of, await self.leaves(stored.number, conn))
+            except ValueError:
+                raise StoredCheckpointInvalid(
+                    stored.number, "its leaves repeat an application"
+                ) from None
+        if not _gives(leaves, payload):
             raise StoredCheckpointInvalid(
                 stored.number, "its stored leaves do not give its signed root"
             )
-        self._trees.entry = (stored.number, tree, index)
-        return payload, tree, index
+        self.trees.entry = (stored.number, payload.root, leaves)
+        return payload, leaves
+
+    async def _rows(self, conn: asyncpg.Connection, *, after: int, upto: int) -> list[Head]:
+        rows = await conn.fetch(
+            "SELECT application_code, head_seq, head_hash FROM tracking.timeline_checkpoint_leaves"
+            " WHERE number > $1 AND number <= $2 ORDER BY number",
+            after,
+            upto,
+        )
+        # In checkpoint order: a later row for an application replaces an earlier one.
+        return list({row[0]: Head(row[0], row[1], row[2]) for row in rows}.values())
 
 
-def _signed_leaves(
-    rows: list[asyncpg.Record],
-    kept: dict[str, Head],
-    *,
-    signer: Signer,
-    number: int,
-    slot: datetime,
-    now: datetime,
-) -> tuple[CheckpointPayload, SignedCheckpoint, list[tuple[int, str, int, str]]]:
-    """The checkpoint over the chain heads `rows` (those in `kept` at their earlier
-    head), signed, and its leaves as rows to store."""
-    heads = {row[0]: Head(row[0], row[1], row[2]) for row in rows}
-    heads.update(kept)
-    ordered = sorted_heads(list(heads.values()))
-    payload, signed = sign(ordered, signer=signer, number=number, slot=slot, made_at=now)
-    return payload, signed, [(number, h.application_code, h.seq, h.hash) for h in ordered]
+def _gives(leaves: Leaves, payload: CheckpointPayload) -> bool:
+    return leaves.tree.size == payload.size and leaves.tree.root.hex() == payload.root
 
 
-def _tree_of_leaves(
-    rows: list[asyncpg.Record],
-) -> tuple[merkle.MerkleTree, dict[str, tuple[int, Head]]]:
-    """A stored checkpoint's tree and leaf index; ValueError if a leaf repeats."""
-    heads = sorted_heads([Head(row[0], row[1], row[2]) for row in rows])
-    return tree_of(heads), {head.application_code: (i, head) for i, head in enumerate(heads)}
+async def _hashes_at_leaves(
+    conn: asyncpg.Connection, moved: list[Head], earlier: Leaves
+) -> dict[str, str | None]:
+    """For each moved head with an earlier leaf, the hash its chain has now at the
+    leaf's seq (None: no entry there)."""
+    leaves = [found[1] for head in moved if (found := earlier.find(head.application_code))]
+    if not leaves:
+        return {}
+    rows = await conn.fetch(
+        _HASHES_AT,
+        [leaf.application_code for leaf in leaves],
+        [leaf.seq for leaf in leaves],
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def _settle(conn: asyncpg.Connection, heads: list[Head]) -> None:
+    """Mark `heads` as the checkpoints hold them (those still at that seq and hash), a
+    chunk per transaction: the first checkpoint after migration 014 settles every head,
+    and appends wait for the heads a transaction locks."""
+    ordered = sorted_heads(heads)
+    for start in range(0, len(ordered), _SETTLE_CHUNK):
+        chunk = ordered[start : start + _SETTLE_CHUNK]
+        codes = [head.application_code for head in chunk]
+        async with conn.transaction():
+            await conn.execute(_LOCK_SETTLED, codes)
+            await conn.execute(
+                _SETTLE, codes, [head.seq for head in chunk], [head.hash for head in chunk]
+            )
 
 
 def _stored(row: asyncpg.Record) -> StoredCheckpoint:
@@ -277,14 +348,32 @@ def _stored(row: asyncpg.Record) -> StoredCheckpoint:
     )
 
 
-# Heads of checkpoint $1 that the chains no longer hold: the entry at the signed seq is
-# gone or has another hash, or the head went back below it.
-_NOT_EXTENDING = """
-    SELECT l.application_code, l.head_seq, l.head_hash
-      FROM tracking.timeline_checkpoint_leaves l
-      LEFT JOIN tracking.timeline t
-        ON t.application_code = l.application_code AND t.seq = l.head_seq
-      LEFT JOIN tracking.timeline_heads h ON h.application_code = l.application_code
-     WHERE l.number = $1
-       AND (t.hash IS DISTINCT FROM l.head_hash OR COALESCE(h.last_seq, 0) < l.head_seq)
+# The heads whose seq or hash is not the one the checkpoints hold (new, moved on, or
+# changed in place), through the partial index on `unchecked` (migration 014).
+_MOVED_HEADS = """
+    SELECT application_code, last_seq, last_hash FROM tracking.timeline_heads WHERE unchecked
+"""
+_HASHES_AT = """
+    SELECT u.code, t.hash
+      FROM unnest($1::text[], $2::bigint[]) AS u(code, seq)
+      LEFT JOIN tracking.timeline t ON t.application_code = u.code AND t.seq = u.seq
+"""
+_LOCK_SETTLED = """
+    SELECT 1 FROM tracking.timeline_heads WHERE application_code = ANY($1::text[])
+     ORDER BY application_code FOR UPDATE
+"""
+_SETTLE = """
+    UPDATE tracking.timeline_heads AS h
+       SET checkpointed_seq = u.seq, checkpointed_hash = u.hash
+      FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(code, seq, hash)
+     WHERE h.application_code = u.code AND h.last_seq = u.seq AND h.last_hash = u.hash
+"""
+# $1: the oldest checkpoint whose leaves are kept. Its own rows supersede every older
+# row of their applications.
+_PRUNE = """
+    DELETE FROM tracking.timeline_checkpoint_leaves AS old
+     USING tracking.timeline_checkpoint_leaves AS kept
+     WHERE kept.number = $1
+       AND old.application_code = kept.application_code
+       AND old.number < $1
 """

@@ -11,7 +11,7 @@ one leaf is in the tree of that root without the other leaves.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 _LEAF = b"\x00"
@@ -52,9 +52,55 @@ class MerkleTree:
     """The tree of a fixed list of leaves (their bytes, in the order given)."""
 
     def __init__(self, leaves: Sequence[bytes]) -> None:
+        self._levels: list[list[bytes]] = [[leaf_hash(leaf) for leaf in leaves]]
+        self._build()
+
+    @classmethod
+    def of_hashes(cls, hashes: list[bytes]) -> MerkleTree:
+        """The tree whose leaves hash to `hashes` (`leaf_hash` of each, in order): a
+        tree rebuilt from the hashes of a previous one does not hash its leaves again."""
+        tree = cls.__new__(cls)
+        tree._levels = [hashes]
+        tree._build()
+        return tree
+
+    def updated(self, hashes: list[bytes], *, stable: int, changed: Iterable[int]) -> MerkleTree:
+        """The tree whose leaves hash to `hashes`, where the first `stable` are this
+        tree's leaves at the same places but for those at `changed`: the nodes above
+        only those first leaves are this tree's, the others are hashed again."""
+        if not 0 <= stable <= min(len(hashes), self.size):
+            raise ValueError("the stable leaves are a prefix of both trees")
+        tree = MerkleTree.__new__(MerkleTree)
+        tree._levels = [hashes]
+        dirty = {position for position in changed if position < stable}
+        height = 0
+        while len(tree._levels[-1]) > 1:
+            below = tree._levels[-1]
+            height += 1
+            earlier = self._levels[height] if height < len(self._levels) else []
+            # Node i of this level covers leaves [i * 2**height, (i + 1) * 2**height).
+            kept = min(stable >> height, len(earlier))
+            above = earlier[:kept]
+            dirty = {position // 2 for position in dirty}
+            for i in dirty:
+                if i < kept:
+                    above[i] = node_hash(below[2 * i], below[2 * i + 1])
+            above.extend(
+                node_hash(below[i], below[i + 1]) for i in range(2 * kept, len(below) - 1, 2)
+            )
+            if len(below) % 2:
+                above.append(below[-1])
+            tree._levels.append(above)
+        return tree
+
+    @property
+    def leaf_hashes(self) -> list[bytes]:
+        """Level 0 (not to be changed: the tree keeps it)."""
+        return self._levels[0]
+
+    def _build(self) -> None:
         # Level 0 is the leaves' hashes; each level above pairs the one below, an odd
         # last node going up as it is (which gives RFC 9162's shape, see `_subtree`).
-        self._levels: list[list[bytes]] = [[leaf_hash(leaf) for leaf in leaves]]
         while len(self._levels[-1]) > 1:
             below = self._levels[-1]
             above = [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
