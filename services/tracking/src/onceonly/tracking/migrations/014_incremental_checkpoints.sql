@@ -21,7 +21,16 @@ CREATE INDEX IF NOT EXISTS timeline_heads_unchecked
     ON tracking.timeline_heads (application_code) WHERE unchecked;
 
 -- Leaves become versions: a row is its application's leaf from checkpoint `number` on,
--- until a later row for it. The full copies written before this migration read the same
--- way (each checkpoint's rows supersede all earlier ones) and are pruned as before.
+-- until a later row for it. Before this migration every checkpoint had a full copy;
+-- only the latest's is kept (all its leaves, on which the next checkpoints add their
+-- versions): a reader of the older ones would otherwise read every copy, and proofs are
+-- made against the latest checkpoint. Through a copy and TRUNCATE, not a DELETE of the
+-- other copies: at province scale those are tens of millions of rows.
+CREATE TEMPORARY TABLE latest_leaves ON COMMIT DROP AS
+    SELECT * FROM tracking.timeline_checkpoint_leaves
+     WHERE number = (SELECT max(number) FROM tracking.timeline_checkpoints);
+TRUNCATE tracking.timeline_checkpoint_leaves;
+INSERT INTO tracking.timeline_checkpoint_leaves SELECT * FROM latest_leaves;
+
 CREATE INDEX IF NOT EXISTS timeline_checkpoint_leaves_application
     ON tracking.timeline_checkpoint_leaves (application_code, number);
