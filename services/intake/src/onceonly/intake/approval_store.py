@@ -38,49 +38,12 @@ class ApprovalStore:
         """
         async with self._pool.acquire() as conn, conn.transaction():
             # The application's row lock orders concurrent deliveries of its events.
-            known = await conn.fetchval(
-                "SELECT true FROM intake.applications WHERE application_code = $1 FOR UPDATE",
-                application_code,
-            )
-            if not known:
+            row = await conn.fetchrow(_LOCK_AND_READ, application_code, uuid.UUID(event_id))
+            if row is None or row["seen"]:
                 return False
-            row = await conn.fetchrow(
-                """
-                SELECT status, reason, missing_materials, missing_since, clock, tasks,
-                       elicence_number, last_event_at, event_ids,
-                       elicence_revoked_at, elicence_revocation_reason,
-                       supplement_due_at, steps
-                FROM intake.approval_status WHERE application_code = $1
-                """,
-                application_code,
-            )
-            if row is not None and uuid.UUID(event_id) in row["event_ids"]:
-                return False
-            state = fold(_state(row) if row is not None else NOT_EXAMINED)
+            state = fold(_state(row) if row["status"] is not None else NOT_EXAMINED)
             await conn.execute(
-                """
-                INSERT INTO intake.approval_status AS s (
-                    application_code, status, reason, missing_materials, missing_since,
-                    clock, tasks, elicence_number, last_event_at, event_ids,
-                    elicence_revoked_at, elicence_revocation_reason, supplement_due_at, steps)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, ARRAY[$10::uuid],
-                    $11, $12, $13, $14::jsonb)
-                ON CONFLICT (application_code) DO UPDATE SET
-                    status = EXCLUDED.status,
-                    reason = EXCLUDED.reason,
-                    missing_materials = EXCLUDED.missing_materials,
-                    missing_since = EXCLUDED.missing_since,
-                    clock = EXCLUDED.clock,
-                    tasks = EXCLUDED.tasks,
-                    elicence_number = EXCLUDED.elicence_number,
-                    last_event_at = EXCLUDED.last_event_at,
-                    event_ids = s.event_ids || EXCLUDED.event_ids,
-                    elicence_revoked_at = EXCLUDED.elicence_revoked_at,
-                    elicence_revocation_reason = EXCLUDED.elicence_revocation_reason,
-                    supplement_due_at = EXCLUDED.supplement_due_at,
-                    steps = EXCLUDED.steps,
-                    updated_at = now()
-                """,
+                _SAVE,
                 application_code,
                 state.state.value,
                 state.reason,
@@ -95,11 +58,6 @@ class ApprovalStore:
                 state.elicence_revocation_reason,
                 state.supplement_due_at,
                 json.dumps(steps_json(state)),
-            )
-            await conn.execute(
-                "UPDATE intake.applications SET status = $2 WHERE application_code = $1",
-                application_code,
-                state.state.value,
             )
         return True
 
@@ -147,3 +105,45 @@ def _state(row: asyncpg.Record) -> ApprovalStatus:
         supplement_due_at=row["supplement_due_at"],
         steps=json.loads(row["steps"]),
     )
+
+
+# The application locked (None: not intake's), its approval status (NULL columns until
+# the first event) and whether event $2 was applied already: one round trip, and the
+# event ids stay in the database.
+_LOCK_AND_READ = """
+    SELECT s.status, s.reason, s.missing_materials, s.missing_since, s.clock, s.tasks,
+           s.elicence_number, s.last_event_at, s.elicence_revoked_at,
+           s.elicence_revocation_reason, s.supplement_due_at, s.steps,
+           COALESCE($2 = ANY(s.event_ids), false) AS seen
+      FROM intake.applications a
+      LEFT JOIN intake.approval_status s ON s.application_code = a.application_code
+     WHERE a.application_code = $1
+       FOR UPDATE OF a
+"""
+# The folded status, and the application's status column with it, in one statement.
+_SAVE = """
+    WITH saved AS (
+        INSERT INTO intake.approval_status AS s (
+            application_code, status, reason, missing_materials, missing_since,
+            clock, tasks, elicence_number, last_event_at, event_ids,
+            elicence_revoked_at, elicence_revocation_reason, supplement_due_at, steps)
+        VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, ARRAY[$10::uuid],
+            $11, $12, $13, $14::jsonb)
+        ON CONFLICT (application_code) DO UPDATE SET
+            status = EXCLUDED.status,
+            reason = EXCLUDED.reason,
+            missing_materials = EXCLUDED.missing_materials,
+            missing_since = EXCLUDED.missing_since,
+            clock = EXCLUDED.clock,
+            tasks = EXCLUDED.tasks,
+            elicence_number = EXCLUDED.elicence_number,
+            last_event_at = EXCLUDED.last_event_at,
+            event_ids = s.event_ids || EXCLUDED.event_ids,
+            elicence_revoked_at = EXCLUDED.elicence_revoked_at,
+            elicence_revocation_reason = EXCLUDED.elicence_revocation_reason,
+            supplement_due_at = EXCLUDED.supplement_due_at,
+            steps = EXCLUDED.steps,
+            updated_at = now()
+    )
+    UPDATE intake.applications SET status = $2 WHERE application_code = $1
+"""

@@ -319,7 +319,9 @@ class OutboxRelay:
 async def run_relay(settings: IntakeSettings) -> None:
     """The relay process: migrations, then publish, follow the approval events,
     heartbeat and measure until cancelled."""
-    pool = await create_pool(settings.database_url, max_size=4)
+    # No session state is left on these connections (locks and settings are the
+    # transaction's; LISTEN has a connection of its own): no reset query per checkout.
+    pool = await create_pool(settings.database_url, max_size=4, reset_sessions=False)
     try:
         await prepare_database(pool, component="intake", package="onceonly.intake")
         relay = OutboxRelay.from_settings(pool, settings)
