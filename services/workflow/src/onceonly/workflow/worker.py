@@ -178,7 +178,10 @@ async def run_worker(
     serve_metrics(
         settings.worker_metrics_port, host=settings.workflow_api_host, process="workflow-worker"
     )
-    pool = await create_pool(settings.database_url, max_size=4)
+    # The activities leave no session state on a connection (no LISTEN, SET, cursor or
+    # session lock; the migrations' lock is released where taken): no reset query, a
+    # round trip, per checkout.
+    pool = await create_pool(settings.database_url, max_size=4, reset_sessions=False)
     await prepare_database(pool, component="workflow", package="onceonly.workflow")
     await wait_for_kafka(settings.kafka_bootstrap)
     await ensure_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix))
