@@ -34,37 +34,17 @@ from onceonly.tracking.checkpoint_store import CheckpointStore
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
-# One entry per application, its hash standing in for a chain's (the checkpoint reads
-# heads and the entry at a head's seq, never recomputes a chain).
-_POPULATE = """
-    WITH codes AS (
-        SELECT format('BENCH-%s', lpad(i::text, 9, '0')) AS code FROM generate_series(1, $1) i
-    ), entries AS (
+# One entry for each of the applications $1, its hash standing in for a chain's (the
+# checkpoint reads heads and the entry at a head's seq, never recomputes a chain).
+_RECORD = """
+    WITH entries AS (
         INSERT INTO tracking.timeline (
             application_code, seq, event_id, ce_type, ce_source, ce_time, topic,
             partition, kafka_offset, data, summary, prev_hash, hash
         )
         SELECT code, 1, code || ':1', 'bench', 'bench', now(), 'bench', 0, 0, ''::bytea,
                '{}'::jsonb, '', md5(code || ':1')
-          FROM codes
-        RETURNING application_code, hash
-    )
-    INSERT INTO tracking.timeline_heads (application_code, last_seq, last_hash)
-    SELECT application_code, 1, hash FROM entries
-"""
-# `$1` new applications of one entry, their codes anywhere among the others' (a
-# province's regions: each region's codes sort apart).
-_NEW = """
-    WITH codes AS (
-        SELECT format('BENCH-%s', md5(random()::text)) AS code FROM generate_series(1, $1)
-    ), entries AS (
-        INSERT INTO tracking.timeline (
-            application_code, seq, event_id, ce_type, ce_source, ce_time, topic,
-            partition, kafka_offset, data, summary, prev_hash, hash
-        )
-        SELECT code, 1, code || ':1', 'bench', 'bench', now(), 'bench', 0, 0, ''::bytea,
-               '{}'::jsonb, '', md5(code || ':1')
-          FROM codes
+          FROM unnest($1::text[]) AS code
         RETURNING application_code, hash
     )
     INSERT INTO tracking.timeline_heads (application_code, last_seq, last_hash)
@@ -89,6 +69,11 @@ _MOVE = """
     UPDATE tracking.timeline_heads h SET last_seq = e.seq, last_hash = e.hash, updated_at = now()
       FROM entries e WHERE h.application_code = e.application_code
 """
+
+
+def _new_codes(count: int) -> list[str]:
+    """Codes that sort anywhere among the others' (a province's regions sort apart)."""
+    return [f"BENCH-{uuid.uuid4().hex}" for _ in range(count)]
 
 
 def _backend_cpu_ms(pid: int) -> float:
@@ -132,7 +117,7 @@ async def _run(heads: int, moved: int, new: int, rounds: int) -> dict[str, Any]:
         assert pool is not None
         try:
             await prepare_database(pool, component="tracking", package="onceonly.tracking")
-            await pool.execute(_POPULATE, heads)
+            await pool.execute(_RECORD, [f"BENCH-{i:09d}" for i in range(heads)])
             await pool.execute("VACUUM ANALYZE")
             backend = await pool.fetchval("SELECT pg_backend_pid()")
             keys = SigningKeys.parse(DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS, setting="B")
@@ -141,13 +126,13 @@ async def _run(heads: int, moved: int, new: int, rounds: int) -> dict[str, Any]:
             measured = []
             for _ in range(rounds):
                 await pool.execute(_MOVE, moved)
-                await pool.execute(_NEW, new)
+                await pool.execute(_RECORD, _new_codes(new))
                 measured.append(await _measured(store, backend, keys, moved, new))
             quiet = await _measured(store, backend, keys, 0)
             # Another process (a second agent, the CLI) makes the next one from the
             # database alone, without this one's cached tree.
             await pool.execute(_MOVE, moved)
-            await pool.execute(_NEW, new)
+            await pool.execute(_RECORD, _new_codes(new))
             cold = await _measured(CheckpointStore(pool), backend, keys, moved, new)
         finally:
             await pool.close()
