@@ -67,11 +67,10 @@ READ_BACK_PAGE = 5000
 # How often the agent looks whether deferred events are due another try (the settings'
 # deferral_sweep_seconds says how often they are).
 DEFERRED_CHECK_SECONDS = 1.0
-# An agent takes up to this many records at once, waiting at most this long for more
-# (the latency an event may gain when the topic is quiet): a partition's records of one
-# batch are recorded in one transaction (batch.py).
+# An agent takes up to this many records at once, waiting at most
+# `tracking_batch_within_seconds` for more: a partition's records of one batch are
+# recorded in one transaction (batch.py).
 BATCH_MAX = 200
-BATCH_WITHIN_SECONDS = 0.05
 
 
 def app_id(settings: TrackingSettings) -> str:
@@ -536,7 +535,8 @@ def _follow(app: faust.App, runtime: TrackingRuntime, stream: Stream, topic: str
         assert runtime.continuity is not None
         continuity = runtime.continuity
         # faust acks a batch's events once the body is done with it (take_events).
-        async for batch in events.take_events(BATCH_MAX, within=BATCH_WITHIN_SECONDS):
+        within = runtime.settings.tracking_batch_within_seconds
+        async for batch in events.take_events(BATCH_MAX, within=within):
             # Returns once these records (and any the consumer skipped before them) are
             # recorded, found duplicates, deferred or parked: only then may faust ack.
             await _to_completion(

@@ -70,6 +70,10 @@ class TrackingSettings(PlatformSettings):
     # The leaves of this many latest checkpoints are kept (proofs of older ones cannot
     # be given; their signed roots stay).
     tracking_checkpoint_keep_leaves: int = Field(default=60, ge=2)
+    # An agent records up to 200 records of a topic at once, waiting at most this long
+    # for more: the latency an event may gain when the topic is quiet, against a
+    # transaction and its statements per batch (docs/performance.md).
+    tracking_batch_within_seconds: float = Field(default=0.2, gt=0, le=5)
 
     # The console's sign-in through the single sign-on provider (OIDC authorization code
     # with PKCE; console_sign_on.py): its authorization and token endpoints, this
