@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from typing import Any
 
 import typer
 
-from bench.checkpoint_cost import _backend_cpu_ms, _own_cpu_ms
-from bench.config import Endpoints
-from bench.scratch_intake import _admin, database_in
+from bench.micro import Stopwatch, scratch_pool
 from onceonly.intake.approval_store import ApprovalStore
-from onceonly.platform.db import create_pool, prepare_database
 
 _APPLICATIONS = """
     WITH integrator AS (
@@ -45,39 +41,28 @@ _APPLICATIONS = """
 
 
 async def _run(applications: int, events: int, reset_sessions: bool) -> dict[str, Any]:
-    url = Endpoints().database_url
-    database = f"bench_approvals_{uuid.uuid4().hex[:8]}"
-    await _admin(url, f"CREATE DATABASE {database}")
-    try:
-        # One connection, so that every statement runs on the backend we measure.
-        pool = await create_pool(
-            database_in(url, database), max_size=1, reset_sessions=reset_sessions
-        )
-        try:
-            await prepare_database(pool, component="intake", package="onceonly.intake")
-            codes = [row[0] for row in await pool.fetch(_APPLICATIONS, applications)]
-            backend = await pool.fetchval("SELECT pg_backend_pid()")
-            store = ApprovalStore(pool)
-            for code in codes[:20]:  # statements prepared, caches warm
+    async with scratch_pool(
+        "approvals", component="intake", package="onceonly.intake", reset_sessions=reset_sessions
+    ) as pool:
+        codes = [row[0] for row in await pool.fetch(_APPLICATIONS, applications)]
+        backend = await pool.fetchval("SELECT pg_backend_pid()")
+        store = ApprovalStore(pool)
+        for code in codes[:20]:  # statements prepared, caches warm
+            await store.apply(code, str(uuid.uuid4()), lambda state: state)
+        clock = Stopwatch(backend)
+        for _ in range(events):
+            for code in codes:
                 await store.apply(code, str(uuid.uuid4()), lambda state: state)
-            before = (time.perf_counter(), _own_cpu_ms(), _backend_cpu_ms(backend))
-            for _ in range(events):
-                for code in codes:
-                    await store.apply(code, str(uuid.uuid4()), lambda state: state)
-            after = (time.perf_counter(), _own_cpu_ms(), _backend_cpu_ms(backend))
-        finally:
-            await pool.close()
-    finally:
-        await _admin(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        spent = clock.spent()
     applied = applications * events
     return {
         "benchmark": "approval_apply",
         "applications": applications,
         "events": applied,
         "reset_sessions": reset_sessions,
-        "wall_ms_per_event": round((after[0] - before[0]) * 1000 / applied, 3),
-        "process_cpu_ms_per_event": round((after[1] - before[1]) / applied, 3),
-        "postgres_cpu_ms_per_event": round((after[2] - before[2]) / applied, 3),
+        "wall_ms_per_event": round(spent.wall_ms / applied, 3),
+        "process_cpu_ms_per_event": round(spent.process_cpu_ms / applied, 3),
+        "postgres_cpu_ms_per_event": round(spent.postgres_cpu_ms / applied, 3),
     }
 
 

@@ -15,24 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import resource
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import typer
 
-from bench.config import Endpoints
-from bench.scratch_intake import _admin, database_in
-from onceonly.platform.db import prepare_database
+from bench.micro import Stopwatch, scratch_pool
 from onceonly.platform.elicence_signatures import SigningKeys
 from onceonly.platform.secrets import DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS
 from onceonly.tracking.checkpoint_store import CheckpointStore
-
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 # One entry for each of the applications $1, its hash standing in for a chain's (the
 # checkpoint reads heads and the entry at a head's seq, never recomputes a chain).
@@ -76,68 +68,47 @@ def _new_codes(count: int) -> list[str]:
     return [f"BENCH-{uuid.uuid4().hex}" for _ in range(count)]
 
 
-def _backend_cpu_ms(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / _TICKS
-
-
-def _own_cpu_ms() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return (usage.ru_utime + usage.ru_stime) * 1000
-
-
 async def _measured(
     store: CheckpointStore, backend: int, keys: SigningKeys, moved: int, new: int = 0
 ) -> dict[str, Any]:
-    before = (time.perf_counter(), _own_cpu_ms(), _backend_cpu_ms(backend))
+    clock = Stopwatch(backend)
     now = datetime.now(UTC)
     made = await store.make(
         signer=keys.current, keys=keys.published(), slot=now, now=now, keep_leaves=60
     )
-    after = (time.perf_counter(), _own_cpu_ms(), _backend_cpu_ms(backend))
+    spent = clock.spent()
     return {
         "heads_moved": moved,
         "applications_new": new,
         "made": made is not None,
         "size": None if made is None else made.payload.size,
-        "wall_ms": round((after[0] - before[0]) * 1000, 1),
-        "process_cpu_ms": round(after[1] - before[1], 1),
-        "postgres_cpu_ms": round(after[2] - before[2], 1),
+        "wall_ms": round(spent.wall_ms, 1),
+        "process_cpu_ms": round(spent.process_cpu_ms, 1),
+        "postgres_cpu_ms": round(spent.postgres_cpu_ms, 1),
     }
 
 
 async def _run(heads: int, moved: int, new: int, rounds: int) -> dict[str, Any]:
-    url = Endpoints().database_url
-    database = f"bench_checkpoint_{uuid.uuid4().hex[:8]}"
-    await _admin(url, f"CREATE DATABASE {database}")
-    try:
-        # One connection, so that every statement runs on the backend we measure.
-        pool = await asyncpg.create_pool(database_in(url, database), min_size=1, max_size=1)
-        assert pool is not None
-        try:
-            await prepare_database(pool, component="tracking", package="onceonly.tracking")
-            await pool.execute(_RECORD, [f"BENCH-{i:09d}" for i in range(heads)])
-            await pool.execute("VACUUM ANALYZE")
-            backend = await pool.fetchval("SELECT pg_backend_pid()")
-            keys = SigningKeys.parse(DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS, setting="B")
-            store = CheckpointStore(pool)
-            first = await _measured(store, backend, keys, heads)
-            measured = []
-            for _ in range(rounds):
-                await pool.execute(_MOVE, moved)
-                await pool.execute(_RECORD, _new_codes(new))
-                measured.append(await _measured(store, backend, keys, moved, new))
-            quiet = await _measured(store, backend, keys, 0)
-            # Another process (a second agent, the CLI) makes the next one from the
-            # database alone, without this one's cached tree.
+    async with scratch_pool(
+        "checkpoint", component="tracking", package="onceonly.tracking"
+    ) as pool:
+        await pool.execute(_RECORD, [f"BENCH-{i:09d}" for i in range(heads)])
+        await pool.execute("VACUUM ANALYZE")
+        backend = await pool.fetchval("SELECT pg_backend_pid()")
+        keys = SigningKeys.parse(DEVELOPMENT_TIMELINE_CHECKPOINT_SIGNING_KEYS, setting="B")
+        store = CheckpointStore(pool)
+        first = await _measured(store, backend, keys, heads)
+        measured = []
+        for _ in range(rounds):
             await pool.execute(_MOVE, moved)
             await pool.execute(_RECORD, _new_codes(new))
-            cold = await _measured(CheckpointStore(pool), backend, keys, moved, new)
-        finally:
-            await pool.close()
-    finally:
-        await _admin(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            measured.append(await _measured(store, backend, keys, moved, new))
+        quiet = await _measured(store, backend, keys, 0)
+        # Another process (a second agent, the CLI) makes the next one from the
+        # database alone, without this one's cached tree.
+        await pool.execute(_MOVE, moved)
+        await pool.execute(_RECORD, _new_codes(new))
+        cold = await _measured(CheckpointStore(pool), backend, keys, moved, new)
     return {
         "benchmark": "checkpoint_cost",
         "heads": heads,

@@ -38,8 +38,9 @@ def test_carried_leaves_give_the_tree_built_from_scratch(before: set[str], moved
 def test_a_tree_of_leaf_hashes_is_the_tree_of_the_leaves() -> None:
     leaves = [b"a", b"b", b"c", b"d", b"e"]
     tree = merkle.MerkleTree(leaves)
-    assert merkle.MerkleTree.of_hashes(list(tree.leaf_hashes)).root == tree.root
-    assert merkle.MerkleTree.of_hashes([]).root == merkle.empty_root()
+    empty = merkle.MerkleTree([])
+    assert empty.updated(list(tree.leaf_hashes), stable=0, changed=()).root == tree.root
+    assert empty.updated([], stable=0, changed=()).root == merkle.empty_root()
 
 
 def test_one_change_per_application() -> None:

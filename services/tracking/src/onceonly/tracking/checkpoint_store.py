@@ -230,10 +230,7 @@ class CheckpointStore:
         """The leaves of checkpoint `number` as stored (any order): for each application
         its latest row up to `number`. Complete for the checkpoints whose leaves are
         kept (`keep_leaves`); of an older one, the rows left are not its leaves."""
-        if conn is None:
-            async with self._pool.acquire() as own:
-                return await self._rows(own, after=0, upto=number)
-        return await self._rows(conn, after=0, upto=number)
+        return await self._rows(conn or self._pool, after=0, upto=number)
 
     async def leaf(self, number: int, application_code: str) -> Head | None:
         """An application's leaf in checkpoint `number` (None: not covered by it)."""
@@ -296,7 +293,9 @@ class CheckpointStore:
         self.trees.entry = (stored.number, payload.root, leaves)
         return payload, leaves
 
-    async def _rows(self, conn: asyncpg.Connection, *, after: int, upto: int) -> list[Head]:
+    async def _rows(
+        self, conn: asyncpg.Connection | asyncpg.Pool, *, after: int, upto: int
+    ) -> list[Head]:
         rows = await conn.fetch(
             "SELECT application_code, head_seq, head_hash FROM tracking.timeline_checkpoint_leaves"
             " WHERE number > $1 AND number <= $2 ORDER BY number",

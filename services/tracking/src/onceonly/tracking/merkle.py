@@ -55,15 +55,6 @@ class MerkleTree:
         self._levels: list[list[bytes]] = [[leaf_hash(leaf) for leaf in leaves]]
         self._build()
 
-    @classmethod
-    def of_hashes(cls, hashes: list[bytes]) -> MerkleTree:
-        """The tree whose leaves hash to `hashes` (`leaf_hash` of each, in order): a
-        tree rebuilt from the hashes of a previous one does not hash its leaves again."""
-        tree = cls.__new__(cls)
-        tree._levels = [hashes]
-        tree._build()
-        return tree
-
     def updated(self, hashes: list[bytes], *, stable: int, changed: Iterable[int]) -> MerkleTree:
         """The tree whose leaves hash to `hashes`, where the first `stable` are this
         tree's leaves at the same places but for those at `changed`: the nodes above
@@ -72,25 +63,7 @@ class MerkleTree:
             raise ValueError("the stable leaves are a prefix of both trees")
         tree = MerkleTree.__new__(MerkleTree)
         tree._levels = [hashes]
-        dirty = {position for position in changed if position < stable}
-        height = 0
-        while len(tree._levels[-1]) > 1:
-            below = tree._levels[-1]
-            height += 1
-            earlier = self._levels[height] if height < len(self._levels) else []
-            # Node i of this level covers leaves [i * 2**height, (i + 1) * 2**height).
-            kept = min(stable >> height, len(earlier))
-            above = earlier[:kept]
-            dirty = {position // 2 for position in dirty}
-            for i in dirty:
-                if i < kept:
-                    above[i] = node_hash(below[2 * i], below[2 * i + 1])
-            above.extend(
-                node_hash(below[i], below[i + 1]) for i in range(2 * kept, len(below) - 1, 2)
-            )
-            if len(below) % 2:
-                above.append(below[-1])
-            tree._levels.append(above)
+        tree._build(self._levels, stable, {position for position in changed if position < stable})
         return tree
 
     @property
@@ -98,12 +71,31 @@ class MerkleTree:
         """Level 0 (not to be changed: the tree keeps it)."""
         return self._levels[0]
 
-    def _build(self) -> None:
+    def _build(
+        self,
+        earlier: list[list[bytes]] | None = None,
+        stable: int = 0,
+        dirty: set[int] | None = None,
+    ) -> None:
         # Level 0 is the leaves' hashes; each level above pairs the one below, an odd
         # last node going up as it is (which gives RFC 9162's shape, see `_subtree`).
+        # Node i of level h covers leaves [i * 2**h, (i + 1) * 2**h): those wholly within
+        # the first `stable` are taken from `earlier` (an earlier tree's levels), but for
+        # the ones above a `dirty` leaf.
+        earlier = earlier or []
+        dirty = dirty or set()
         while len(self._levels[-1]) > 1:
             below = self._levels[-1]
-            above = [node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
+            height = len(self._levels)
+            kept = min(stable >> height, len(earlier[height]) if height < len(earlier) else 0)
+            above = earlier[height][:kept] if kept else []
+            dirty = {position // 2 for position in dirty}
+            for i in dirty:
+                if i < kept:
+                    above[i] = node_hash(below[2 * i], below[2 * i + 1])
+            above.extend(
+                node_hash(below[i], below[i + 1]) for i in range(2 * kept, len(below) - 1, 2)
+            )
             if len(below) % 2:
                 above.append(below[-1])
             self._levels.append(above)

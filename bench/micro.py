@@ -1,0 +1,63 @@
+"""What the micro-benchmarks (checkpoint_cost, approval_apply) share: a scratch database
+of one connection, and the cost of a step on it (wall time, this process's CPU, the
+Postgres backend's CPU from /proc, so Postgres must run on this machine)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from bench.config import Endpoints
+from bench.monitor import cpu_seconds
+from bench.scratch_intake import _admin, database_in
+from onceonly.platform.db import create_pool, prepare_database
+
+
+@asynccontextmanager
+async def scratch_pool(
+    name: str, *, component: str, package: str, reset_sessions: bool = True
+) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of one connection (every statement on the backend measured) to a database
+    of its own, `component`'s migrations applied; the database dropped on exit."""
+    url = Endpoints().database_url
+    database = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+    await _admin(url, f"CREATE DATABASE {database}")
+    try:
+        pool = await create_pool(
+            database_in(url, database), max_size=1, reset_sessions=reset_sessions
+        )
+        try:
+            await prepare_database(pool, component=component, package=package)
+            yield pool
+        finally:
+            await pool.close()
+    finally:
+        await _admin(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+@dataclass(frozen=True)
+class Spent:
+    wall_ms: float
+    process_cpu_ms: float
+    postgres_cpu_ms: float
+
+
+class Stopwatch:
+    """Started on creation; `spent()` is what went by since, in milliseconds."""
+
+    def __init__(self, backend: int) -> None:
+        self._backend = backend
+        self._start = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        return time.perf_counter(), time.process_time(), cpu_seconds(self._backend) or 0.0
+
+    def spent(self) -> Spent:
+        now = self._now()
+        wall, process, postgres = (1000 * (b - a) for a, b in zip(self._start, now, strict=True))
+        return Spent(wall, process, postgres)
