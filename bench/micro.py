@@ -15,7 +15,7 @@ import asyncpg
 from bench.config import Endpoints
 from bench.monitor import cpu_seconds
 from bench.scratch_intake import _admin, database_in
-from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.db import create_pool, drop_database, prepare_database
 
 
 @asynccontextmanager
@@ -37,7 +37,7 @@ async def scratch_pool(
         finally:
             await pool.close()
     finally:
-        await _admin(url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        await drop_database(database_in(url, "postgres"), database)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from bench.config import REPO, RESULTS, Endpoints
 from bench.kafka_tools import delete_topics
 from bench.monitor import ProcessMonitor
 from bench.services import SERVICES_SH
+from onceonly.platform.db import drop_database
 
 INTAKE = REPO / ".venv" / "bin" / "onceonly-intake"
 # The monitor's and the profiler's names for them, beside the running intake's.
@@ -175,6 +176,6 @@ async def _clean(
         await _stop(process)
     monitor.remove(API)
     monitor.remove(RELAY)
-    # WITH (FORCE): a connection left by the bench's own pools must not keep it.
-    await _admin(endpoints.database_url, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    # FORCE: a connection left by the bench's own pools must not keep it.
+    await drop_database(database_in(endpoints.database_url, "postgres"), database)
     await delete_topics(endpoints.kafka, prefix + ".")

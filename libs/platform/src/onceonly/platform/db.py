@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from importlib import resources
 
 import asyncpg
@@ -114,3 +116,27 @@ async def prepare_database(pool: asyncpg.Pool, *, component: str, package: str) 
     """Apply the platform's own migrations, then the component's."""
     await apply_migrations(pool, component="platform", package="onceonly.platform")
     await apply_migrations(pool, component=component, package=package)
+
+
+async def drop_database(url: str, name: str, *, within_seconds: float = 30.0) -> None:
+    """DROP DATABASE `name` WITH (FORCE) through a connection to `url` (any database of
+    the server but `name`). `name` must be ours (a scratch database), never input: the
+    statement takes no parameters.
+
+    Tried again while PostgreSQL 15 refuses with InsufficientPrivilegeError: FORCE
+    terminates the other sessions only of roles the caller belongs to, and an autovacuum
+    worker that happens to be in the database belongs to none, so a role that is not a
+    superuser is refused until the worker is done (a CI run failed so, 2026-12-06)."""
+    deadline = time.monotonic() + within_seconds
+    conn = await asyncpg.connect(url)
+    try:
+        while True:
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.2)
+    finally:
+        await conn.close()

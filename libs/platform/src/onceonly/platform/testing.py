@@ -21,7 +21,7 @@ from typing import TypeVar
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.db import create_pool, drop_database, prepare_database
 from onceonly.platform.kafka import ensure_topics
 
 T = TypeVar("T")
@@ -92,11 +92,7 @@ async def fresh_database(dsn: str | None = None) -> AsyncIterator[str]:
     try:
         yield base.rsplit("/", 1)[0] + "/" + name
     finally:
-        admin = await asyncpg.connect(base)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(base, name)
 
 
 def unique_prefix(kind: str = "test") -> str:
