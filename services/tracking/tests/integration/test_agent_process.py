@@ -223,6 +223,45 @@ async def test_agent_records_in_order_deduplicates_and_parks_poison(
     assert agent_process.wait(timeout=30) == 0  # a clean shutdown on SIGTERM
 
 
+async def test_the_workflow_s_events_read_before_their_submission_follow_it(
+    agent_process, prefix, pool, events, kafka_bootstrap, producer
+) -> None:
+    # The workflow's topic ahead of the submissions' (a submission waiting in a batch
+    # while the workflow's events went ahead: a CI run on 6 December had them first).
+    topics = {stream: topic_name(prefix, stream) for stream in Stream}
+    await ensure_topics(kafka_bootstrap, [*topics.values(), dead_letter_topic(prefix, "tracking")])
+    code = events.code()
+    accepted = events.envelope(events.accepted(code), code, minutes=1, source="/onceonly/workflow")
+    started = events.envelope(
+        events.task_started(code), code, minutes=2, source="/onceonly/workflow"
+    )
+    await publish(producer, topics[Stream.APPROVAL_EVENTS], accepted)
+    await publish(producer, topics[Stream.APPROVAL_EVENTS], started)
+    waiting = await eventually(
+        lambda: pool.fetch(
+            "SELECT waiting_for FROM platform.deferred_events WHERE consumer = $1 AND key = $2"
+            " ORDER BY id",
+            f"{prefix}-tracking",
+            code.encode(),
+        ),
+        lambda rows: len(rows) == 2,
+        what="the workflow's events set aside",
+        within=DEADLINE_SECONDS,
+    )
+    assert waiting[0]["waiting_for"] == f"the submission of {code} to be recorded first"
+    assert await event_ids(pool, code) == []
+
+    submitted = events.envelope(events.submitted(code), code, source="/onceonly/intake")
+    await publish(producer, topics[Stream.SUBMISSIONS], submitted)
+    ids = await eventually(
+        lambda: event_ids(pool, code),
+        lambda ids: len(ids) == 3,
+        what="the submission and the workflow's events after it",
+        within=DEADLINE_SECONDS,
+    )
+    assert ids == [submitted.id, accepted.id, started.id]
+
+
 async def test_agent_retries_postgres_errors_and_never_skips_the_event(
     agent_process, prefix, pool, events, kafka_bootstrap, producer
 ) -> None:

@@ -6,7 +6,12 @@ import asyncio
 import pytest
 
 from onceonly.tracking.batch import Appended, Behind, Pending
-from onceonly.tracking.errors import ApplicationNotFound, CauseNotRecorded, UnprocessableEvent
+from onceonly.tracking.errors import (
+    ApplicationNotFound,
+    CauseNotRecorded,
+    SubmissionNotRecorded,
+    UnprocessableEvent,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -134,6 +139,35 @@ async def test_waiting_and_unprocessable_events_leave_no_trace(store, events, po
         == 0
     )
     assert [e.event_id for e in await store.timeline(goes)] == [fine.id]
+
+
+async def test_the_workflow_s_events_wait_for_the_submission_on_both_paths(
+    store, events, pool
+) -> None:
+    code = events.code()
+    accepted = events.envelope(events.accepted(code), code, minutes=1)
+    started = events.envelope(events.task_started(code), code, minutes=2)
+    results = await store.record_batch([pending(accepted, 0), pending(started, 1)])
+    assert isinstance(results[0], SubmissionNotRecorded)
+    assert results[1] is Behind.EARLIER_DEFERRED
+    with pytest.raises(SubmissionNotRecorded):
+        await store.append(accepted, topic="t.approval-events.v1", partition=0, offset=0)
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM tracking.timeline_heads WHERE application_code = $1", code
+        )
+        == 0
+    )
+    # Once the submission is there, both ways record them after it.
+    submitted = events.envelope(events.submitted(code), code)
+    await store.record_batch([pending(submitted, 0)])
+    assert await store.append(accepted, topic="t.approval-events.v1", partition=0, offset=0)
+    assert isinstance((await store.record_batch([pending(started, 1)]))[0], Appended)
+    assert [e.event_id for e in await store.timeline(code)] == [
+        submitted.id,
+        accepted.id,
+        started.id,
+    ]
 
 
 async def test_overlapping_batches_of_two_agents_interleave_without_deadlock(store, events) -> None:

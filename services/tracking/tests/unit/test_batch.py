@@ -8,7 +8,12 @@ from onceonly.platform.deferral import Deferrals, DeferredRecord, MemoryDeferred
 from onceonly.platform.envelope import Envelope
 from onceonly.tracking import chain
 from onceonly.tracking.batch import Appended, Behind, Pending, plan
-from onceonly.tracking.errors import BatchConflict, CauseNotRecorded, UnprocessableEvent
+from onceonly.tracking.errors import (
+    BatchConflict,
+    CauseNotRecorded,
+    SubmissionNotRecorded,
+    UnprocessableEvent,
+)
 from onceonly.tracking.processing import Inbound, Outcome, TimelineRecorder
 from onceonly.tracking.status import apply_event
 
@@ -122,10 +127,11 @@ def test_an_effect_whose_cause_is_missing_waits_and_holds_back_its_key_only(even
 
 def test_a_cause_recorded_earlier_in_the_batch_or_on_another_timeline(events) -> None:
     code, stranger = events.code(), events.code()
+    submitted = events.envelope(events.submitted(code), code)
     cause = events.envelope(events.completed(code), code)
     notice = events.envelope(events.notification(code, cause=f"{cause.id}#2"), code)
     found = plan(
-        [pending(cause, 0), pending(notice, 1)],
+        [pending(submitted, 0), pending(cause, 1), pending(notice, 2)],
         heads=new_heads(code),
         statuses={},
         recorded={},
@@ -136,6 +142,32 @@ def test_a_cause_recorded_earlier_in_the_batch_or_on_another_timeline(events) ->
         [pending(notice, 1)], heads=new_heads(code), statuses={}, recorded={cause.id: stranger}
     )
     assert isinstance(found.results[0], CauseNotRecorded)
+
+
+def test_the_workflow_s_event_on_an_empty_timeline_waits_for_the_submission(events) -> None:
+    a, b, c = events.code(), events.code(), events.code()
+    accepted = events.envelope(events.accepted(a), a, minutes=1)
+    started = events.envelope(events.task_started(a), a, minutes=2)
+    submitted_b = events.envelope(events.submitted(b), b)
+    accepted_b = events.envelope(events.accepted(b), b, minutes=1)
+    notice = events.envelope(events.notification(c), c)  # names no cause: not held
+    found = plan(
+        [
+            pending(e, offset)
+            for offset, e in enumerate([accepted, started, submitted_b, accepted_b, notice])
+        ],
+        heads=new_heads(a, b, c),
+        statuses={},
+        recorded={},
+    )
+    assert isinstance(found.results[0], SubmissionNotRecorded)
+    assert found.results[0].waiting_for == f"the submission of {a} to be recorded first"
+    assert found.results[1] is Behind.EARLIER_DEFERRED
+    # A submission earlier in the batch, or any entry stored before, is enough.
+    assert [type(r) for r in found.results[2:]] == [Appended, Appended, Appended]
+    assert a not in found.heads
+    later = plan([pending(accepted, 0)], heads={a: (1, "ab" * 32)}, statuses={a: None}, recorded={})
+    assert isinstance(later.results[0], Appended)
 
 
 def test_an_unrecordable_event_in_the_middle_is_unprocessable_and_the_rest_goes_on(
@@ -283,7 +315,8 @@ async def test_released_events_recordable_now_are_recorded_together(events) -> N
     missing = events.envelope(events.completed(code), code)
     ready = events.envelope(events.notification(code, cause=cause.id), code)
     waiting = events.envelope(events.notification(code, cause=missing.id), code)
-    await recorder.process_many([inbound(cause, 0)])
+    submitted = events.envelope(events.submitted(code), code)
+    await recorder.process_many([inbound(submitted, 0, "t.submissions.v1"), inbound(cause, 0)])
     topic = "t.notification-outcomes.v1"
     records = [inbound(ready, 1, topic), inbound(waiting, 2, topic)]
     garbage = replace(records[0], offset=3, headers=[])
@@ -291,7 +324,7 @@ async def test_released_events_recordable_now_are_recorded_together(events) -> N
     # What cannot be recorded now is left, untouched, to the one-at-a-time release.
     assert outcomes == [Outcome.RECORDED, None, None]
     assert parked == []
-    assert list(timeline.entries) == [cause.id, ready.id]
+    assert list(timeline.entries) == [submitted.id, cause.id, ready.id]
 
 
 class CountingStore(MemoryDeferredStore):

@@ -10,7 +10,7 @@ partition order exactly as one append after another would (store.py `_append`):
   not recorded) waits behind it, as `Deferrals.is_behind` makes the next batch's wait;
 - an event that can never be recorded is unprocessable (parked; the rest goes on);
 - an event whose cause (causes.py) is not on its timeline, nor earlier in the batch,
-  waits for it;
+  waits for it; so does an event of the approval workflow for an empty timeline;
 - an event id recorded already, on any timeline or earlier in the batch, is a duplicate;
 - any other event is the next entry of its application's chain, and its status is
   folded on top of the previous one.
@@ -30,8 +30,8 @@ from google.protobuf.message import Message
 
 from onceonly.platform.envelope import Envelope
 from onceonly.tracking import chain
-from onceonly.tracking.causes import awaited_cause
-from onceonly.tracking.errors import CauseNotRecorded, UnprocessableEvent
+from onceonly.tracking.causes import awaited_cause, awaits_submission
+from onceonly.tracking.errors import CauseNotRecorded, SubmissionNotRecorded, UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
 from onceonly.tracking.status import ApplicationStatus, apply_event
 from onceonly.tracking.summary import summarise
@@ -69,8 +69,9 @@ class Appended:
 
 
 # Per event, in the batch's order: Appended, None (a duplicate), or why it is not
-# recorded now (UnprocessableEvent: parked; CauseNotRecorded or Behind: deferred).
-Result = Appended | None | UnprocessableEvent | CauseNotRecorded | Behind
+# recorded now (UnprocessableEvent: parked; CauseNotRecorded, SubmissionNotRecorded or
+# Behind: deferred).
+Result = Appended | None | UnprocessableEvent | CauseNotRecorded | SubmissionNotRecorded | Behind
 
 
 @dataclass
@@ -136,9 +137,13 @@ def _one(
         if item.key is not None:
             blocked.add(item.key)
         return CauseNotRecorded(code, cause)
+    head_seq, head_hash = head_of[code]
+    if head_seq == 0 and awaits_submission(message):
+        if item.key is not None:
+            blocked.add(item.key)
+        return SubmissionNotRecorded(code)
     if envelope.id in known:
         return None
-    head_seq, head_hash = head_of[code]
     current = status_of.get(code)
     shown = chain.Shown(
         summary=summary,

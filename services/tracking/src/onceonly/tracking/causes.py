@@ -1,16 +1,25 @@
 """Which recorded event an event must follow on its timeline.
 
-A timeline is read as a story: a notification's outcome after the event it reports on.
-Kafka orders one application's events within a topic only, and notify's outcomes travel
-on their own topic, so tracking can read an outcome first; it then waits (deferred) until
-its cause is recorded. Other events name no cause and are recorded as they come.
+A timeline is read as a story: the submission first, a notification's outcome after the
+event it reports on. Kafka orders one application's events within a topic only, and
+intake's submissions, the approval workflow's events and notify's outcomes each travel
+on their own topic, so tracking can read an effect first; it then waits (deferred) until
+its cause is recorded:
+
+- a notification's outcome waits for the event it names;
+- an event of the approval workflow waits for a timeline to follow: the workflow starts
+  from the submission (the bridge reads it from Kafka), so an empty timeline means the
+  submission is on its way, behind in another topic's batch. Once one waits, the
+  workflow's later events of that application wait behind it (their topic's order).
+
+Other events are recorded as they come.
 """
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from onceonly.events.v1 import notification_pb2
+from onceonly.events.v1 import approval_pb2, notification_pb2
 
 # Notify's ledger ids for a second message about one event ("<event id>#<part>").
 PART_SEPARATOR = "#"
@@ -21,3 +30,9 @@ def awaited_cause(message: Message) -> str | None:
     if isinstance(message, notification_pb2.NotificationSent) and message.cause_event_id:
         return message.cause_event_id.split(PART_SEPARATOR, 1)[0]
     return None
+
+
+def awaits_submission(message: Message) -> bool:
+    """Whether `message` (an event of the approval workflow) may only follow an entry of
+    its timeline: recorded first, it would stand before the submission it came from."""
+    return message.DESCRIPTOR.file is approval_pb2.DESCRIPTOR

@@ -30,6 +30,15 @@ class CauseNotRecorded(EventNotReady):
         self.cause_event_id = cause_event_id
 
 
+class SubmissionNotRecorded(EventNotReady):
+    """An event of the approval workflow read while its application's timeline is still
+    empty (the submission, on another topic, not recorded yet)."""
+
+    def __init__(self, application_code: str) -> None:
+        super().__init__(f"the submission of {application_code} to be recorded first")
+        self.application_code = application_code
+
+
 class BatchConflict(TrackingError):
     """A batch met a row it was to insert already there (an event id recorded under
     another application meanwhile); nothing of it was written: its events are recorded

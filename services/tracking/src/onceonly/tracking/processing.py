@@ -30,7 +30,7 @@ from onceonly.platform.events import UnknownEventType
 from onceonly.platform.retry import retry_forever
 from onceonly.platform.telemetry import attached, consumer_span
 from onceonly.tracking.batch import Appended, Behind, Pending, Result
-from onceonly.tracking.errors import BatchConflict, CauseNotRecorded, UnprocessableEvent
+from onceonly.tracking.errors import BatchConflict, UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
 
 log = structlog.get_logger(__name__)
@@ -279,9 +279,9 @@ class TimelineRecorder:
                 outcomes.append(await self._parked(record, undecodable[index]))
                 continue
             why = Behind.EARLIER_DEFERRED if index in behind else found[index]
-            if isinstance(why, CauseNotRecorded | Behind):
+            if isinstance(why, EventNotReady | Behind):
                 waiting.append(
-                    (record, why.waiting_for if isinstance(why, CauseNotRecorded) else why.value)
+                    (record, why.waiting_for if isinstance(why, EventNotReady) else why.value)
                 )
                 outcome = self._count(Outcome.DEFERRED)
             elif (recorded := self._recorded(record, pending[index], why)) is not None:

@@ -17,13 +17,14 @@ from onceonly.platform.envelope import Envelope
 from onceonly.platform.events import parse_event
 from onceonly.tracking import chain
 from onceonly.tracking.batch import Appended, Pending, Plan, Result, aware, causes_of, has_nul, plan
-from onceonly.tracking.causes import awaited_cause
+from onceonly.tracking.causes import awaited_cause, awaits_submission
 from onceonly.tracking.checkpoint import Anchor, AnchorState, check_anchor
 from onceonly.tracking.checkpoint_store import CheckpointStore, StoredCheckpointInvalid
 from onceonly.tracking.errors import (
     ApplicationNotFound,
     BatchConflict,
     CauseNotRecorded,
+    SubmissionNotRecorded,
     UnprocessableEvent,
 )
 from onceonly.tracking.recordable import unrecordable_reason
@@ -138,7 +139,8 @@ class TrackingStore:
         chain head and the status projection change in one transaction, and the
         projection before and after is returned.
         Raises UnprocessableEvent for an event that can never be recorded, and
-        CauseNotRecorded for one whose cause (causes.py) is not on the timeline yet.
+        CauseNotRecorded for one whose cause (causes.py) is not on the timeline yet, and
+        SubmissionNotRecorded for the approval workflow's event on an empty timeline.
         """
         if message is None:
             message = envelope.message()
@@ -229,6 +231,8 @@ class TrackingStore:
         cause = awaited_cause(message)
         if cause is not None and not await conn.fetchval(_RECORDED, cause, code):
             raise CauseNotRecorded(code, cause)  # rolls back, the head included
+        if head["last_seq"] == 0 and awaits_submission(message):
+            raise SubmissionNotRecorded(code)  # rolls back, the head included
         # Its own statement, after the lock: a snapshot taken before the wait could miss
         # the status the previous append committed.
         current = await self._status(conn, code)
