@@ -253,22 +253,33 @@ class TrackingRuntime(Service):
                 maximum=self.settings.tracking_retry_max_seconds,
             )
 
-    async def release_many(self, records: Iterable[Inbound]) -> None:
+    async def release_many(
+        self, records: Iterable[Inbound], *, just_deferred: Iterable[Inbound] = ()
+    ) -> None:
         """`release` for the applications of `records`, recording first, in one
-        transaction, every deferred event of theirs that can be recorded now."""
+        transaction, every deferred event of theirs that can be recorded now.
+
+        `just_deferred`: records this agent has just set aside. What they wait for may
+        have been recorded meanwhile by another topic's agent, which looked for deferred
+        events before these were stored and found none: they are tried once more, in
+        the same transaction, and released only if that recorded any."""
         deferrals = self.recorder.deferrals
-        waiting = {r.key: r for r in records if deferrals is not None and deferrals.has(r.key)}
-        if not waiting:
+        if deferrals is None:
             return
-        recorded = await retry_forever(
-            lambda: self._record_released(list(waiting)),
+        waiting = {r.key: r for r in records if deferrals.has(r.key)}
+        recheck = {r.key for r in just_deferred if r.key not in waiting and deferrals.has(r.key)}
+        if not waiting and not recheck:
+            return
+        recorded, recorded_keys = await retry_forever(
+            lambda: self._record_released([*waiting, *recheck]),
             what="recording released events",
             initial=self.settings.tracking_retry_initial_seconds,
             maximum=self.settings.tracking_retry_max_seconds,
         )
         self.prehandled |= recorded
-        assert deferrals is not None
-        keys = [key or b"" for key in waiting]
+        keys = [key or b"" for key in [*waiting, *(recheck & recorded_keys)]]
+        if not keys:
+            return
         try:
             await retry_forever(
                 lambda: deferrals.release_many(keys, self.try_released, self.park_released),
@@ -281,18 +292,20 @@ class TrackingRuntime(Service):
             # tried again later, they are duplicates.
             self.prehandled -= recorded
 
-    async def _record_released(self, keys: list[bytes | None]) -> set[tuple[str, int, int]]:
-        """Record those of the keys' deferred events that can be now; their places."""
+    async def _record_released(
+        self, keys: list[bytes | None]
+    ) -> tuple[set[tuple[str, int, int]], set[bytes | None]]:
+        """Record those of the keys' deferred events that can be now; their places and
+        their keys."""
         deferrals = self.recorder.deferrals
         assert deferrals is not None
         deferred = await deferrals.store.of_keys(deferrals.consumer, [key or b"" for key in keys])
         records = [released_inbound(d) for d in deferred]
         outcomes = await self.recorder.record_released(records)
-        return {
-            (record.topic, record.partition, record.offset)
-            for record, outcome in zip(records, outcomes, strict=True)
-            if outcome is not None
-        }
+        done = [
+            record for record, outcome in zip(records, outcomes, strict=True) if outcome is not None
+        ]
+        return {(r.topic, r.partition, r.offset) for r in done}, {r.key for r in done}
 
     async def try_released(self, deferred: DeferredRecord) -> Attempt:
         assert self.handle_released is not None
@@ -574,6 +587,10 @@ async def _handle(
     """Record one message on its timeline, count what it changed, then try the deferred
     events it may be the cause of (`released`: a deferred one tried again)."""
     outcome = await runtime.recorder.process(record, released=released)
+    if outcome is Outcome.DEFERRED and not released:
+        # What it waits for may have been recorded since it was found missing
+        # (`release_many`'s just_deferred).
+        await runtime.release(record)
     if outcome in (Outcome.PARKED, Outcome.DEFERRED):
         return outcome
     await _counted(runtime, table, record)
@@ -590,12 +607,15 @@ async def _handle_batch(
     applications, once per application, after the whole run."""
     outcomes = await runtime.recorder.process_many(records)
     handled: list[Inbound] = []
+    deferred: list[Inbound] = []
     for record, outcome in zip(records, outcomes, strict=True):
+        if outcome is Outcome.DEFERRED:
+            deferred.append(record)
         if outcome in (Outcome.PARKED, Outcome.DEFERRED):
             continue
         await _counted(runtime, table, record)
         handled.append(record)
-    await runtime.release_many(handled)
+    await runtime.release_many(handled, just_deferred=deferred)
     return outcomes
 
 
