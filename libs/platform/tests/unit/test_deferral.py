@@ -322,3 +322,30 @@ async def test_several_keys_are_released_with_one_read_and_one_removal() -> None
     assert not deferrals.has(b"330100-2026-000071")
     assert deferrals.has(b"330100-2026-000072")
     assert len(await store.of_key("bridge", b"330100-2026-000072")) == 2
+
+
+async def test_an_earlier_record_waiting_for_a_later_one_of_another_partition_follows_it() -> None:
+    # Tracking's case: a notification's outcome (deferred first) waits for the workflow's
+    # event, deferred after it on another topic while its submission was missing.
+    store = MemoryDeferredStore()
+    deferrals = Deferrals(store, "tracking", clock=Clock())
+    code = "330100-2026-000081"
+    effect = record("t.notification-outcomes.v1", 1, code, application_pb2.WithdrawalRequested())
+    cause = record("t.approval-events.v1", 2, code, application_pb2.WithdrawalRequested())
+    await deferrals.defer(effect, "its cause")
+    await deferrals.defer(cause, "its submission")
+    handled: list[int] = []
+
+    async def attempt(deferred: Any) -> Attempt:
+        if deferred.partition == 1 and 2 not in handled:
+            return Attempt.WAITING
+        handled.append(deferred.partition)
+        return Attempt.HANDLED
+
+    async def park(deferred: Any, reason: str) -> None:
+        raise AssertionError("nothing waited too long")
+
+    await deferrals.release(code.encode(), attempt, park)
+    assert handled == [2, 1]  # the cause in the first pass, its effect in the next
+    assert not deferrals.has(code.encode())
+    assert await store.of_key("tracking", code.encode()) == []

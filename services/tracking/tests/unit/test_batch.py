@@ -170,6 +170,23 @@ def test_the_workflow_s_event_on_an_empty_timeline_waits_for_the_submission(even
     assert isinstance(later.results[0], Appended)
 
 
+def test_released_events_of_other_partitions_are_not_held_back_by_a_waiting_one(
+    events,
+) -> None:
+    # Deferred events released together: an outcome deferred first (its cause missing)
+    # and that cause, deferred later from another topic behind its submission.
+    code = events.code()
+    cause = events.envelope(events.completed(code), code, minutes=5)
+    notice = events.envelope(events.notification(code, cause=cause.id), code, minutes=6)
+    items = [
+        replace(pending(notice, 3), topic="t.notification-outcomes.v1"),
+        replace(pending(cause, 9), partition=2),
+    ]
+    found = plan(items, heads={code: (1, "ab" * 32)}, statuses={code: None}, recorded={})
+    assert isinstance(found.results[0], CauseNotRecorded)
+    assert isinstance(found.results[1], Appended)
+
+
 def test_an_unrecordable_event_in_the_middle_is_unprocessable_and_the_rest_goes_on(
     events,
 ) -> None:

@@ -232,30 +232,42 @@ class Deferrals:
         park: ParkRecord,
         now: datetime,
     ) -> list[int]:
-        """Try one key's records; the ids of those handled or parked."""
+        """Try one key's records; the ids of those handled or parked.
+
+        Again while a pass handles any and some wait: an earlier record may wait for a
+        later one of another partition (tracking: a notification's outcome for the
+        workflow's event that waited for its submission), which this pass just handled;
+        without another pass it would wait for the sweep."""
         done: list[int] = []
-        blocked: set[tuple[str, int]] = set()
-        for record in records:
-            if record.place in blocked:
-                continue
-            if await attempt(record) is Attempt.HANDLED:
-                done.append(record.id)
-                RELEASED.labels(self.consumer).inc()
-                log.info(
-                    "deferred event handled",
-                    consumer=self.consumer,
-                    application_code=key.decode("utf-8", "replace"),
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                )
-            elif now - record.deferred_at > self.max_wait:
-                waited = int((now - record.deferred_at).total_seconds())
-                await park(record, f"waited {waited} s for {record.waiting_for}; gave up")
-                done.append(record.id)
-                EXPIRED.labels(self.consumer).inc()
-            else:
-                blocked.add(record.place)
+        left = records
+        while left:
+            blocked: set[tuple[str, int]] = set()
+            waiting: list[DeferredRecord] = []
+            for record in left:
+                if record.place in blocked:
+                    waiting.append(record)
+                elif await attempt(record) is Attempt.HANDLED:
+                    done.append(record.id)
+                    RELEASED.labels(self.consumer).inc()
+                    log.info(
+                        "deferred event handled",
+                        consumer=self.consumer,
+                        application_code=key.decode("utf-8", "replace"),
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                    )
+                elif now - record.deferred_at > self.max_wait:
+                    waited = int((now - record.deferred_at).total_seconds())
+                    await park(record, f"waited {waited} s for {record.waiting_for}; gave up")
+                    done.append(record.id)
+                    EXPIRED.labels(self.consumer).inc()
+                else:
+                    blocked.add(record.place)
+                    waiting.append(record)
+            if len(waiting) == len(left):
+                break
+            left = waiting
         return done
 
     def sweep_due(self) -> bool:

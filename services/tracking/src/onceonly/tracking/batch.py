@@ -6,8 +6,10 @@ the batch's applications and reads, in one go, their heads, their status rows an
 of the batch's event ids and causes are recorded; `plan` then walks the events in
 partition order exactly as one append after another would (store.py `_append`):
 
-- an event of a Kafka key that an earlier event of this batch left waiting (its cause
-  not recorded) waits behind it, as `Deferrals.is_behind` makes the next batch's wait;
+- an event of a Kafka key and partition that an earlier event of this batch left
+  waiting (its cause not recorded) waits behind it, as `Deferrals.is_behind` makes the
+  next batch's wait (deferred events released together come from several partitions,
+  and one partition's waiting event does not hold back another's);
 - an event that can never be recorded is unprocessable (parked; the rest goes on);
 - an event whose cause (causes.py) is not on its timeline, nor earlier in the batch,
   waits for it; so does an event of the approval workflow for an empty timeline;
@@ -47,6 +49,11 @@ class Pending:
     partition: int
     offset: int
     key: bytes | None
+
+
+# A Kafka key within one partition: what a deferred event holds back (a batch read from
+# Kafka is one partition's; the deferred events released together come from several).
+Place = tuple[bytes | None, str, int]
 
 
 class Behind(enum.Enum):
@@ -107,7 +114,7 @@ def plan(
     known = dict(recorded)
     head_of = dict(heads)
     status_of: dict[str, ApplicationStatus | None] = dict(statuses)
-    blocked: set[bytes] = set()
+    blocked: set[Place] = set()
     for item in items:
         found.results.append(_one(item, head_of, status_of, known, blocked, found, clock))
     return found
@@ -118,12 +125,13 @@ def _one(
     head_of: dict[str, tuple[int, str]],
     status_of: dict[str, ApplicationStatus | None],
     known: dict[str, str],
-    blocked: set[bytes],
+    blocked: set[Place],
     found: Plan,
     clock: Callable[[], datetime],
 ) -> Result:
     envelope, message = item.envelope, item.message
-    if item.key is not None and item.key in blocked:
+    place = (item.key, item.topic, item.partition)
+    if item.key is not None and place in blocked:
         return Behind.EARLIER_DEFERRED
     reason = unrecordable_reason(envelope, message)
     if reason:
@@ -135,12 +143,12 @@ def _one(
     cause = awaited_cause(message)
     if cause is not None and known.get(cause) != code:
         if item.key is not None:
-            blocked.add(item.key)
+            blocked.add(place)
         return CauseNotRecorded(code, cause)
     head_seq, head_hash = head_of[code]
     if head_seq == 0 and awaits_submission(message):
         if item.key is not None:
-            blocked.add(item.key)
+            blocked.add(place)
         return SubmissionNotRecorded(code)
     if envelope.id in known:
         return None
