@@ -99,8 +99,17 @@ launch() {
     shift 2
     printf '\n===== %s starting %s =====\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$name" >>"$logfile"
     setsid "$@" >>"$logfile" 2>&1 </dev/null &
-    local pid=$!
+    local pid=$! i
     printf '%s\n' "$pid" >"$PIDS/$name.pid"
+    # Until the child has called setsid(2) its session is ours, and running_pid takes it
+    # for another process: a caller that looks at once (wait_ready) then reported
+    # "process exited during start-up" for a process that was starting (the CI's fault
+    # injection, 2026-12-06, on a loaded machine). Wait for it, boundedly.
+    for ((i = 0; i < 200; i++)); do
+        [[ "$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')" == "$pid" ]] && break
+        pid_alive "$pid" || break
+        sleep 0.05
+    done
 }
 
 # term_group NAME: SIGTERM the process group we started (setsid made pgid == pid).

@@ -278,11 +278,19 @@ async def inject(
                     fault.in_sync_after = time.monotonic() - struck
                     say(f"every replica in sync after {fault.in_sync_after:.1f}s", t0)
             except RuntimeError as exc:
-                fault.note = str(exc)[-500:]
+                fault.note = brief(str(exc))
                 say(f"[red]{target} did not recover[/]: {fault.note}", t0)
             report.faults.append(fault)
     if report.faults:
         await note_stopped(instance, report, f"after the {report.faults[-1].target} fault", t0)
+
+
+def brief(failure: str, tail: int = 400) -> str:
+    """A script's failure for the report: its ERROR lines (what failed and why), then the
+    end of the output after them (the log tail it printed)."""
+    errors = [line.strip() for line in failure.splitlines() if "ERROR:" in line]
+    end = failure[-tail:]
+    return " / ".join([*errors, end]) if errors else end
 
 
 async def note_stopped(instance: Instance, report: Report, when: str, t0: float) -> None:
