@@ -32,7 +32,7 @@ from google.protobuf.message import Message
 
 from onceonly.platform.envelope import Envelope
 from onceonly.tracking import chain
-from onceonly.tracking.causes import awaited_cause, awaits_submission
+from onceonly.tracking.causes import awaited_cause, not_ready
 from onceonly.tracking.errors import CauseNotRecorded, SubmissionNotRecorded, UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
 from onceonly.tracking.status import ApplicationStatus, apply_event
@@ -57,7 +57,8 @@ Place = tuple[bytes | None, str, int]
 
 
 class Behind(enum.Enum):
-    """An event that waits behind an earlier one of its key in the same batch."""
+    """An event that waits behind an earlier one of its key and partition in the same
+    batch."""
 
     EARLIER_DEFERRED = "an earlier deferred event of its partition"
 
@@ -141,15 +142,14 @@ def _one(
         return UnprocessableEvent("event text contains NUL characters")
     code = envelope.subject
     cause = awaited_cause(message)
-    if cause is not None and known.get(cause) != code:
-        if item.key is not None:
-            blocked.add(place)
-        return CauseNotRecorded(code, cause)
     head_seq, head_hash = head_of[code]
-    if head_seq == 0 and awaits_submission(message):
+    waits = not_ready(
+        message, code, head_seq=head_seq, cause_recorded=cause is None or known.get(cause) == code
+    )
+    if waits is not None:
         if item.key is not None:
             blocked.add(place)
-        return SubmissionNotRecorded(code)
+        return waits
     if envelope.id in known:
         return None
     current = status_of.get(code)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from onceonly.events.v1 import approval_pb2, notification_pb2
+from onceonly.tracking.errors import CauseNotRecorded, SubmissionNotRecorded
 
 # Notify's ledger ids for a second message about one event ("<event id>#<part>").
 PART_SEPARATOR = "#"
@@ -36,3 +37,18 @@ def awaits_submission(message: Message) -> bool:
     """Whether `message` (an event of the approval workflow) may only follow an entry of
     its timeline: recorded first, it would stand before the submission it came from."""
     return message.DESCRIPTOR.file is approval_pb2.DESCRIPTOR
+
+
+def not_ready(
+    message: Message, code: str, *, head_seq: int, cause_recorded: bool
+) -> CauseNotRecorded | SubmissionNotRecorded | None:
+    """Why `message` of application `code` must wait, if it must: the rule of the batch
+    plan and of the single append alike. `head_seq`: the locked head's (0: the timeline
+    is empty); `cause_recorded`: whether its awaited cause, if it names one, is on this
+    timeline."""
+    cause = awaited_cause(message)
+    if cause is not None and not cause_recorded:
+        return CauseNotRecorded(code, cause)
+    if head_seq == 0 and awaits_submission(message):
+        return SubmissionNotRecorded(code)
+    return None

@@ -72,8 +72,9 @@ class TrackingSettings(PlatformSettings):
     tracking_checkpoint_keep_leaves: int = Field(default=60, ge=2)
     # An agent records up to 200 records of a topic at once, waiting at most this long
     # for more: the latency an event may gain when the topic is quiet, against a
-    # transaction and its statements per batch. 0.2 saved CPU at 15/s but recorded a
-    # submission after its acceptance (docs/performance.md): topics race each other.
+    # transaction and its statements per batch. Longer sets more of the workflow's events
+    # aside to wait for their submission, which travels on another topic; 0.2 showed no
+    # saving above the noise at 15/s (docs/performance.md).
     tracking_batch_within_seconds: float = Field(default=0.05, gt=0, le=5)
 
     # The console's sign-in through the single sign-on provider (OIDC authorization code

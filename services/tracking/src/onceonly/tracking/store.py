@@ -17,14 +17,12 @@ from onceonly.platform.envelope import Envelope
 from onceonly.platform.events import parse_event
 from onceonly.tracking import chain
 from onceonly.tracking.batch import Appended, Pending, Plan, Result, aware, causes_of, has_nul, plan
-from onceonly.tracking.causes import awaited_cause, awaits_submission
+from onceonly.tracking.causes import awaited_cause, not_ready
 from onceonly.tracking.checkpoint import Anchor, AnchorState, check_anchor
 from onceonly.tracking.checkpoint_store import CheckpointStore, StoredCheckpointInvalid
 from onceonly.tracking.errors import (
     ApplicationNotFound,
     BatchConflict,
-    CauseNotRecorded,
-    SubmissionNotRecorded,
     UnprocessableEvent,
 )
 from onceonly.tracking.recordable import unrecordable_reason
@@ -229,10 +227,14 @@ class TrackingStore:
         assert head is not None
         # After the lock: the cause's own append, if it runs now, has committed or waits.
         cause = awaited_cause(message)
-        if cause is not None and not await conn.fetchval(_RECORDED, cause, code):
-            raise CauseNotRecorded(code, cause)  # rolls back, the head included
-        if head["last_seq"] == 0 and awaits_submission(message):
-            raise SubmissionNotRecorded(code)  # rolls back, the head included
+        waits = not_ready(
+            message,
+            code,
+            head_seq=head["last_seq"],
+            cause_recorded=cause is None or await conn.fetchval(_RECORDED, cause, code),
+        )
+        if waits is not None:
+            raise waits  # rolls back, the head included
         # Its own statement, after the lock: a snapshot taken before the wait could miss
         # the status the previous append committed.
         current = await self._status(conn, code)
