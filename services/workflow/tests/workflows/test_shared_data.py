@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from temporalio.api.enums.v1 import EventType
+
 from onceonly.events.v1 import approval_pb2
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
@@ -104,6 +106,12 @@ async def test_loan_is_approved_automatically_when_every_check_passes(
     assert decided.outcome == approval_pb2.DECISION_OUTCOME_APPROVED
     # Nothing personal in what the checks say.
     assert GOOD_BORROWER not in str(accepted)
+    # The whole application, e-licence included, in one workflow task: the licence is
+    # issued by a local activity (LOCAL_ELICENCE_PATCH), not a regular one whose
+    # completion needs a second workflow task.
+    kinds = [event.event_type for event in (await handle.fetch_history()).events]
+    assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 1
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
 
 
 async def test_a_failed_check_leaves_the_decision_to_people(harness, application_code):

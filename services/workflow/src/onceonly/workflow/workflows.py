@@ -55,12 +55,14 @@ with workflow.unsafe.imports_passed_through():
         JURISDICTIONS_PATCH,
         LEGAL_LIMIT_PATCH,
         LOCAL_ACTIVITIES_PATCH,
+        LOCAL_ELICENCE_PATCH,
         PUBLISH_PATCH,
         SHARED_DATA_PATCH,
         SUPERVISION_CASES_PATCH,
         SUPERVISION_PATCH,
         has_patch,
         run_activity,
+        run_local,
         run_short,
     )
     from onceonly.workflow.publisher import EventPublisher
@@ -138,6 +140,7 @@ class JointApproval:
         self._checks_without_consent: list[str] = []
         self._rule_version = ""
         self._consent_gated = False  # CONSENT_PATCH, asked at the start of `run`
+        self._local_elicence = False  # LOCAL_ELICENCE_PATCH, likewise
         self._auto_approved = False
         self._deficiency_expired = False
         self._closing = False
@@ -168,6 +171,7 @@ class JointApproval:
         self._supervision.legal = workflow.patched(LEGAL_LIMIT_PATCH)
         self._consent_gated = workflow.patched(CONSENT_PATCH)
         self._supervision.cases = workflow.patched(SUPERVISION_CASES_PATCH)
+        self._local_elicence = workflow.patched(LOCAL_ELICENCE_PATCH)
         matter = await self._resolve()
         await self._check_shared_data(matter)
         if not await self._accept(matter):
@@ -497,7 +501,8 @@ class JointApproval:
         holder_masked = ""
         valid_until: datetime | None = None
         if matter.elicence_type and has_patch(ELICENCE_PATCH):
-            licence = await run_activity(
+            issue = run_local if self._local_elicence else run_activity
+            licence = await issue(
                 "issue_elicence",
                 ELicenceRequest(
                     application_code=self._code,
