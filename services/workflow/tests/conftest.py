@@ -42,7 +42,7 @@ ELICENCE_KEYS = SigningKeys.parse(DEVELOPMENT_ELICENCE_SIGNING_KEYS, setting="te
 HISTORIES = Path(__file__).parent / "workflows" / "histories"
 # The newest patch of JointApproval: recorded histories are named after it, and those of
 # the versions before it are kept (test_replay.py).
-HISTORY_VERSION = "local-elicence"
+HISTORY_VERSION = "baseline-2026-12"
 CODEC = EncryptionCodec.from_pii_keys(DEVELOPMENT_PII_KEY)
 
 SEARCH_ATTRIBUTES = {

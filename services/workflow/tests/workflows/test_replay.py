@@ -2,8 +2,9 @@
 applications fails here. Histories are recorded by running the workflow tests with
 ONCEONLY_RECORD_HISTORIES=1; record anew only for a deliberate, versioned change, and
 keep the histories of the versions before it. Each history is named after the patch its
-version ends with (`*.local-elicence.json` are the current version's, see
-HISTORY_VERSION in conftest.py; `*.jurisdictions.json`, `*.supervision-cases.json`,
+version ends with (`*.baseline-2026-12.json` are the current version's, see
+HISTORY_VERSION in conftest.py; `*.local-elicence.json`, `*.jurisdictions.json`,
+`*.supervision-cases.json`,
 `*.consent-and-provenance.json`,
 `*.legal-limit-supervision.json`, `*.clocks-resumed-event.json`,
 `*.batched-publish-stable-ids.json`,
@@ -41,7 +42,7 @@ CODEC = EncryptionCodec.from_pii_keys(DEVELOPMENT_PII_KEY)
 
 
 def test_histories_are_recorded() -> None:
-    assert len(HISTORIES) >= 118, "the recorded histories are missing"
+    assert len(HISTORIES) >= 136, "the recorded histories are missing"
 
 
 def encrypted_once(payload: Payload) -> Payload:

@@ -109,9 +109,13 @@ async def test_loan_is_approved_automatically_when_every_check_passes(
     # The whole application, e-licence included, in one workflow task: the licence is
     # issued by a local activity (LOCAL_ELICENCE_PATCH), not a regular one whose
     # completion needs a second workflow task.
-    kinds = [event.event_type for event in (await handle.fetch_history()).events]
+    events = (await handle.fetch_history()).events
+    kinds = [event.event_type for event in events]
     assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 1
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
+    # One patch marker (BASELINE_PATCH stands for every patch before it), not one per patch.
+    markers = [e.marker_recorded_event_attributes.marker_name for e in events]
+    assert markers.count("core_patch") == 1
 
 
 async def test_a_failed_check_leaves_the_decision_to_people(harness, application_code):

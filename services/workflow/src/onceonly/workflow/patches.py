@@ -65,6 +65,14 @@ JURISDICTIONS_PATCH = "jurisdictions"
 # idempotent per application (the first stored record wins), as a local activity must
 # be. Asked at the start of the run; runs begun before it issue it as a regular activity.
 LOCAL_ELICENCE_PATCH = "local-elicence"
+# Every patch above in one marker. Each patch a run asks records a marker and an upsert
+# of the TemporalChangeVersion search attribute (Temporal's core does that), so a new
+# run asked seven: fourteen history events and seven visibility updates for every
+# application, whatever it is. A run begun with BASELINE_PATCH has every patch above
+# without asking one (`since`); runs begun before it ask each, as they did. A patch
+# added after this one is asked on its own. (TemporalChangeVersion names only this
+# patch for such runs: search for it, not for the patches it stands for.)
+BASELINE_PATCH = "baseline-2026-12"
 
 SHORT = workflow.ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),
@@ -78,6 +86,15 @@ _LOCAL = workflow.LocalActivityConfig(
 )
 
 
+def since(patch: str) -> bool:
+    """Whether this run has `patch`, one of those up to BASELINE_PATCH: a run begun
+    with BASELINE_PATCH has them all without asking (no marker of their own).
+    BASELINE_PATCH is asked first in `run`, so its answer is memoized for the run.
+    Never for a patch added after BASELINE_PATCH: runs begun with the baseline but
+    before that patch would take its branch; ask `workflow.patched` for those."""
+    return workflow.patched(BASELINE_PATCH) or workflow.patched(patch)
+
+
 def has_patch(patch: str) -> bool:
     """Whether this run has `patch`, one of those before LOCAL_ACTIVITIES_PATCH.
 
@@ -87,7 +104,7 @@ def has_patch(patch: str) -> bool:
     the code after it in the next, while replay runs that code in the first, before the
     later marker is known, so `patched` said False there (a replay test caught it).
     """
-    return workflow.patched(LOCAL_ACTIVITIES_PATCH) or workflow.patched(patch)
+    return since(LOCAL_ACTIVITIES_PATCH) or workflow.patched(patch)
 
 
 async def run_short(name: str, arg: Any, *, result_type: type[T] | None = None) -> T:
@@ -95,7 +112,7 @@ async def run_short(name: str, arg: Any, *, result_type: type[T] | None = None) 
     LOCAL_ACTIVITIES_PATCH, a regular activity in the histories from before it.
     Each of these is safe to run again (reads, pure, or published under the same event
     id), as a local activity may be when its workflow task is retried."""
-    if workflow.patched(LOCAL_ACTIVITIES_PATCH):  # memoized: asked first in `run`
+    if since(LOCAL_ACTIVITIES_PATCH):  # memoized: asked first in `run`
         return await workflow.execute_local_activity(name, arg, result_type=result_type, **_LOCAL)
     return await workflow.execute_activity(name, arg, result_type=result_type, **SHORT)
 

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from onceonly.workflow.department_tasks import CLOSED, Task
     from onceonly.workflow.patches import (
+        BASELINE_PATCH,
         CLOCKS_RESUMED_PATCH,
         CONSENT_PATCH,
         DEFICIENCY_PATCH,
@@ -64,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         run_local,
         run_short,
+        since,
     )
     from onceonly.workflow.publisher import EventPublisher
     from onceonly.workflow.shared import (
@@ -165,13 +167,15 @@ class JointApproval:
 
     @workflow.run
     async def run(self, app: ApplicationInput) -> ApplicationResult:
-        # Asked first, before any activity: the answers hold for the whole run.
-        workflow.patched(LOCAL_ACTIVITIES_PATCH)
-        self._publisher.stable_ids = workflow.patched(PUBLISH_PATCH)
-        self._supervision.legal = workflow.patched(LEGAL_LIMIT_PATCH)
-        self._consent_gated = workflow.patched(CONSENT_PATCH)
-        self._supervision.cases = workflow.patched(SUPERVISION_CASES_PATCH)
-        self._local_elicence = workflow.patched(LOCAL_ELICENCE_PATCH)
+        # Asked first, before any activity: the answers hold for the whole run. A run
+        # begun with BASELINE_PATCH asks none of the others (`since`).
+        workflow.patched(BASELINE_PATCH)
+        since(LOCAL_ACTIVITIES_PATCH)
+        self._publisher.stable_ids = since(PUBLISH_PATCH)
+        self._supervision.legal = since(LEGAL_LIMIT_PATCH)
+        self._consent_gated = since(CONSENT_PATCH)
+        self._supervision.cases = since(SUPERVISION_CASES_PATCH)
+        self._local_elicence = since(LOCAL_ELICENCE_PATCH)
         matter = await self._resolve()
         await self._check_shared_data(matter)
         if not await self._accept(matter):
@@ -189,7 +193,7 @@ class JointApproval:
 
     async def _resolve(self) -> MatterSnapshot:
         """The catalogue entry as it is now, kept in the history for the whole run."""
-        region = self._app.competent_region if workflow.patched(JURISDICTIONS_PATCH) else ""
+        region = self._app.competent_region if since(JURISDICTIONS_PATCH) else ""
         matter = await run_short(
             "resolve_matter",
             MatterRequest(self._app.matter_code, region=region),
@@ -1000,7 +1004,7 @@ class JointApproval:
         for task in reopened:
             task.state = TaskState.OPEN
         self._supervision.release(HoldCause.SUPPLEMENT)
-        if reopened and workflow.patched(CLOCKS_RESUMED_PATCH):
+        if reopened and since(CLOCKS_RESUMED_PATCH):
             resumed = ClocksResumed(
                 department_codes=[t.department_code for t in reopened],
                 materials=list(request.materials),
