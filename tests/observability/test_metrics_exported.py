@@ -22,6 +22,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -32,6 +33,8 @@ from onceonly.platform.auth import StaffApi, StaffTokens
 from onceonly.platform.settings import PlatformSettings
 from onceonly.platform.testing import eventually, test_database_url, test_kafka_bootstrap
 from onceonly.platform.testing import unique_prefix as unique_name
+from onceonly.workflow.case_clocks import rectification_code
+from onceonly.workflow.case_shared import RECTIFICATION_WORKFLOW, RectificationInput
 from tests.e2e.support import MOBILE, RESIDENT_ID, household_transfer, submit
 from tests.observability.pack import (
     JOB_PORT_VARIABLES,
@@ -200,11 +203,28 @@ async def test_every_metric_of_the_rules_and_dashboards_is_exported(system: Syst
         namespace=system.env.get("ONCEONLY_TEMPORAL_NAMESPACE", "default"),
     )
     failing: WorkflowHandle[object, object] | None = None
+    rectifying: WorkflowHandle[object, object] | None = None
     async with httpx.AsyncClient(timeout=20.0) as http:
         try:
             code = await approve_one_application(http, system)
             failing = await temporal.start_workflow(
                 UNREGISTERED_WORKFLOW,
+                id=f"{system.env['ONCEONLY_TOPIC_PREFIX']}-{uuid.uuid4().hex[:8]}",
+                task_queue=system.env["ONCEONLY_TEMPORAL_TASK_QUEUE"],
+            )
+            # The application runs only local activities (since the local-elicence patch);
+            # a rectification, as the bridge starts after a poor rating, begins with a
+            # regular one, whose metrics the rules read too.
+            rectifying = await temporal.start_workflow(
+                RECTIFICATION_WORKFLOW,
+                RectificationInput(
+                    case_code=rectification_code(code),
+                    application_code=code,
+                    department_code="public-security",
+                    rating_level=1,
+                    rated_at=datetime.now(UTC).isoformat(),
+                    matter_code="household-transfer",
+                ),
                 id=f"{system.env['ONCEONLY_TOPIC_PREFIX']}-{uuid.uuid4().hex[:8]}",
                 task_queue=system.env["ONCEONLY_TEMPORAL_TASK_QUEUE"],
             )
@@ -223,8 +243,9 @@ async def test_every_metric_of_the_rules_and_dashboards_is_exported(system: Syst
             assert absent == {}
             texts = await scrape_all(http, system)
         finally:
-            if failing is not None:
-                await failing.terminate("the metrics test is done with it")
+            for handle in (failing, rectifying):
+                if handle is not None:
+                    await handle.terminate("the metrics test is done with it")
 
     # Every Python process also reports its own resources; the SDK's endpoint is Rust's.
     for job, text in texts.items():
