@@ -113,13 +113,13 @@ async def run_short(name: str, arg: Any, *, result_type: type[T] | None = None) 
     Each of these is safe to run again (reads, pure, or published under the same event
     id), as a local activity may be when its workflow task is retried."""
     if since(LOCAL_ACTIVITIES_PATCH):  # memoized: asked first in `run`
-        return await workflow.execute_local_activity(name, arg, result_type=result_type, **_LOCAL)
-    return await workflow.execute_activity(name, arg, result_type=result_type, **SHORT)
+        return await run_local(name, arg, result_type=result_type)
+    return await run_activity(name, arg, result_type=result_type)
 
 
 async def run_local(name: str, arg: Any, *, result_type: type[T] | None = None) -> T:
-    """A local activity with the short timeouts, for code behind a patch newer than
-    LOCAL_ACTIVITIES_PATCH (its runs have no regular twin to fall back to)."""
+    """A local activity with the short timeouts: `run_short`'s since
+    LOCAL_ACTIVITIES_PATCH, and the e-licence's since LOCAL_ELICENCE_PATCH."""
     return await workflow.execute_local_activity(name, arg, result_type=result_type, **_LOCAL)
 
 
