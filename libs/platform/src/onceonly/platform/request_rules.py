@@ -154,6 +154,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _STRICT_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates)
 
 
+def strict_json(body: bytes) -> Any:
+    """`body` decoded as `json.loads` decodes bytes (FastAPI's own parse: a BOM or UTF-16
+    body too), refusing an object with a duplicate key (`DuplicateKey`, a ValueError)."""
+    return _STRICT_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+
+
 async def _refuse_unclear_json(request: Request) -> None:
     if request.method in ("GET", "HEAD", "DELETE", "OPTIONS") or not _reads_json(
         request.scope.get("route")
@@ -166,9 +172,7 @@ async def _refuse_unclear_json(request: Request) -> None:
     if content_type is None or not json_media_type_accepted(content_type):
         raise unsupported_media_type()
     try:
-        # Decoded as `json.loads` decodes bytes (FastAPI's own parse): a BOM or UTF-16
-        # body is checked too.
-        _STRICT_JSON.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        strict_json(body)
     except DuplicateKey as exc:
         raise invalid_request(
             [

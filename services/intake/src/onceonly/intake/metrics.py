@@ -21,6 +21,12 @@ PROGRESS_REFUSED = Counter(
     " token) or locked (right digits while the code was locked)",
     ["reason"],
 )
+SUBMISSION_PATH = Counter(
+    "onceonly_intake_submission_path_total",
+    "POST /v1/applications by path: fast (answered by SubmissionFastPath) or route (its"
+    " shape passed on to the FastAPI route, which answers refusals of shape)",
+    ["path"],
+)
 TIMED_OUT = Counter(
     "onceonly_intake_timed_out_total",
     "Requests answered 503 because they were not answered within the request deadline",

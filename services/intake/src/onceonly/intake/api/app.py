@@ -24,6 +24,7 @@ from onceonly.intake.api import (
     work_orders,
 )
 from onceonly.intake.api.dependencies import IntakeState
+from onceonly.intake.api.submission_path import SubmissionFastPath, submission_route
 from onceonly.intake.approval_store import ApprovalStore
 from onceonly.intake.lockout_store import LockoutStore
 from onceonly.intake.lookup_store import LookupStore
@@ -77,6 +78,13 @@ def create_app(
     state = app.state.intake = IntakeState.of(settings, catalogue, pool)
     install_problem_handlers(app)
     install_intake_handlers(app)
+    # Added first, so innermost of the middleware: inside the security headers too.
+    app.add_middleware(
+        SubmissionFastPath,
+        state=state,
+        route=submission_route(applications.router),
+        handlers=app.exception_handlers,
+    )
     install_request_rules(app)
     app.add_middleware(
         BodyLimitMiddleware,

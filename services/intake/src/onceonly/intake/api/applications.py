@@ -15,6 +15,8 @@ from onceonly.intake.api.dependencies import (
     REPLAYED_HEADER,
     CurrentIntegrator,
     IdempotencyKeyHeader,
+    IntakeState,
+    Integrator,
     MatterCatalogue,
     PostingIntegrator,
     Service,
@@ -25,6 +27,7 @@ from onceonly.intake.api.dependencies import (
 )
 from onceonly.intake.approval_status import Status
 from onceonly.intake.errors import InvalidValue
+from onceonly.intake.idempotency import IdempotencyRequest
 from onceonly.intake.paging import DEFAULT_LIMIT, MAX_LIMIT
 from onceonly.intake.problems import documented, invalid, not_found
 from onceonly.intake.schemas import (
@@ -85,11 +88,25 @@ async def submit_application(
     request: Request,
     integrator: PostingIntegrator,
     body: Annotated[ApplicationIn, Body(openapi_examples=_EXAMPLES)],
-    service: Service,
     state: State,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    key = idempotency(request, idempotency_key, body)
+    # Its well-formed requests are answered by `SubmissionFastPath` with the same steps;
+    # this route answers the rest (and documents the endpoint).
+    return await submission_answer(
+        state, integrator, body, idempotency(request, idempotency_key, body)
+    )
+
+
+async def submission_answer(
+    state: IntakeState,
+    integrator: Integrator,
+    body: ApplicationIn,
+    key: IdempotencyRequest | None,
+) -> Response:
+    """The 201 of an authenticated integrator's submission (or its stored first answer)."""
+    service = state.service
+    assert service is not None  # the lifespan builds it before requests are served
     draft = SubmissionDraft(
         matter_code=body.matter_code,
         applicant_kind=body.applicant.kind,

@@ -185,16 +185,13 @@ bearer = HTTPBearer(
 )
 
 
-async def current_integrator(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    request: Request,
-) -> Integrator:
-    """The owner of the bearer API key (a 401 problem otherwise)."""
-    if credentials is None:
+async def authenticated(state: IntakeState, token: str | None) -> Integrator:
+    """The owner of the API key `token` (a 401 problem otherwise), named on the
+    request's log line."""
+    if token is None:
         raise unauthorised()
-    keys = _state(request).keys
-    assert keys is not None  # set by the lifespan
-    integrator_id = await keys.verify(credentials.credentials)
+    assert state.keys is not None  # set by the lifespan
+    integrator_id = await state.keys.verify(token)
     if integrator_id is None:
         raise unauthorised()
     structlog.contextvars.bind_contextvars(integrator_id=integrator_id)
@@ -202,16 +199,29 @@ async def current_integrator(
     return Integrator(integrator_id)
 
 
+async def within_post_budget(state: IntakeState, integrator: Integrator) -> None:
+    """Spends one of the integrator's POSTs (a 429 problem when none is left)."""
+    # After authentication: an unauthenticated flood spends nobody's budget.
+    wait = await state.post_limiter.take(integrator.id)
+    if wait is not None:
+        metrics.RATE_LIMITED.labels("integrator").inc()
+        raise too_many_requests(retry_after_header(wait))
+
+
+async def current_integrator(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    request: Request,
+) -> Integrator:
+    """The owner of the bearer API key (a 401 problem otherwise)."""
+    return await authenticated(_state(request), credentials.credentials if credentials else None)
+
+
 CurrentIntegrator = Annotated[Integrator, Depends(current_integrator)]
 
 
 async def posting_integrator(integrator: CurrentIntegrator, request: Request) -> Integrator:
     """The integrator, within its budget of POSTs (a 429 problem otherwise)."""
-    # After authentication: an unauthenticated flood spends nobody's budget.
-    wait = await _state(request).post_limiter.take(integrator.id)
-    if wait is not None:
-        metrics.RATE_LIMITED.labels("integrator").inc()
-        raise too_many_requests(retry_after_header(wait))
+    await within_post_budget(_state(request), integrator)
     return integrator
 
 
@@ -257,6 +267,13 @@ def idempotency(
 ) -> IdempotencyRequest | None:
     """The POST's idempotency key and fingerprint of `body` (a model is fingerprinted as
     its JSON dump), if it sent a key (a 422 problem if the key is malformed)."""
+    return idempotency_at(request.url.path, key, body)
+
+
+def idempotency_at(
+    path: str, key: str | None, body: BaseModel | dict[str, Any]
+) -> IdempotencyRequest | None:
+    """`idempotency` of a POST to `path`."""
     if key is None:
         return None  # nothing to fingerprint: the body is not dumped
     try:
@@ -274,7 +291,7 @@ def idempotency(
             ]
         ) from None
     dumped = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
-    return IdempotencyRequest(key, request_fingerprint("POST", request.url.path, dumped))
+    return IdempotencyRequest(key, request_fingerprint("POST", path, dumped))
 
 
 def json_answer(
