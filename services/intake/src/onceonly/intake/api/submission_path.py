@@ -93,7 +93,8 @@ class SubmissionFastPath:
                 self.state, credentials.credentials if credentials else None
             )
             await within_post_budget(self.state, integrator)
-            key = idempotency_at(request.url.path, headers.get("idempotency-key"), submitted)
+            # PATH is `request.url.path` here (matched exactly), without building the URL.
+            key = idempotency_at(PATH, headers.get("idempotency-key"), submitted)
             response = await submission_answer(self.state, integrator, submitted, key)
         except Exception as exc:
             handler = _handler_for(self.handlers, exc)
