@@ -30,6 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from bench.cleanup import add_up, drain_and_clean
 from bench.compare import compare as compare_results
 from bench.compare import tally
+from bench.conditions import conditions
 from bench.config import RESULTS, Endpoints, Plan, plan
 from bench.context import Run
 from bench.integrators import bench_keys, keys_needed
@@ -74,8 +75,11 @@ async def _main(
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": {"cpus": _cpus(), "python": platform.python_version()},
         "plan": {k: v for k, v in vars(the_plan).items() if k != "run_id"},
+        "conditions": conditions(),
         "benchmarks": {},
     }
+    for warning in results["conditions"]["warnings"]:
+        console.print(f"[yellow]warning: {warning}[/yellow]")
     progress = Progress(
         TextColumn("{task.description:<44}"),
         BarColumn(),

@@ -38,6 +38,8 @@ def print_summary(console: Console, results: dict[str, Any]) -> None:
         for figure, value in section["ratio"].items():
             table.add_row(name, f"ratio {figure}", _fmt(value), "", "")
     console.print(table)
+    for warning in (results.get("conditions") or {}).get("warnings", []):
+        console.print(f"[yellow]Measured with a warning: {warning}[/yellow]")
     per_process = (results.get("memory") or {}).get("per_process") or {}
     if per_process:
         mem = Table(title="Resident memory per process, one replica each (MiB)")
