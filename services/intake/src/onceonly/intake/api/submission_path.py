@@ -1,9 +1,9 @@
 """POST /v1/applications, the API's hot route, answered straight from ASGI when the
 request is one the route accepts as it stands.
 
-Why: profiled at 1,100 submissions a second, FastAPI's routing and dependency
-resolution took about a quarter of the API's CPU per submission, more than the
-submission's own work in Python (docs/performance.md, 2026-12-06 evening).
+Why: profiled at 1,000 submissions a second, FastAPI's routing and dependency
+resolution (the body's validation aside) took about a quarter of the API's CPU per
+submission (docs/performance.md, 2026-12-06 evening).
 
 What it answers itself: a POST with no query string, the JSON media type, a body that
 decodes as strict JSON (no duplicate key) and validates as `ApplicationIn`, and a
