@@ -4,6 +4,7 @@ run directory laid out as deploy/local lays out .run/."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,14 @@ def test_a_small_store_and_an_old_process_give_no_warning(tmp_path: Path) -> Non
 
 
 def test_a_large_store_and_a_young_process_are_warned_about(tmp_path: Path) -> None:
-    found = conditions(
-        run_dir(tmp_path, store_bytes=STORE_WARN_BYTES + 1, pids={"notify": os.getpid()})
-    )
+    young = subprocess.Popen(["sleep", "30"])  # started just now
+    try:
+        found = conditions(
+            run_dir(tmp_path, store_bytes=STORE_WARN_BYTES + 1, pids={"notify": young.pid})
+        )
+    finally:
+        young.kill()
+        young.wait()
     assert found["process_age_seconds"]["notify"] < WARM_AFTER_SECONDS
     [store, young] = found["warnings"]
     assert "Temporal store" in store
