@@ -17,7 +17,6 @@ for it; one no handler takes goes on to the server-error middleware, as from the
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -38,16 +37,13 @@ from onceonly.intake.api.dependencies import (
     idempotency_at,
     within_post_budget,
 )
-from onceonly.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
+from onceonly.intake.idempotency import validate_key
 from onceonly.intake.schemas import ApplicationIn
 from onceonly.platform.request_rules import json_media_type_accepted, strict_json
 
 PATH = "/v1/applications"
 
 ExceptionHandlers = Mapping[Any, Any]
-
-# The header's own constraint on the route (`IdempotencyKeyHeader`).
-_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 class SubmissionFastPath:
@@ -73,7 +69,8 @@ class SubmissionFastPath:
             return
         received, body = await _read_body(receive)
         replay = _replaying(received, receive)
-        headers = Headers(scope=scope)
+        request = Request(scope, replay)
+        headers = request.headers
         # A query string is left to the route's rules (it takes no query parameter).
         submitted = None if scope.get("query_string") else _accepted_shape(headers, body)
         if submitted is None:
@@ -86,7 +83,6 @@ class SubmissionFastPath:
         span = trace.get_current_span()
         span.set_attribute("http.route", PATH)
         span.update_name(f"POST {PATH}")
-        request = Request(scope, replay)
         try:
             credentials = await bearer(request)
             integrator = await authenticated(
@@ -118,12 +114,12 @@ def _accepted_shape(headers: Headers, body: bytes | None) -> ApplicationIn | Non
     if body is None or content_type is None or not json_media_type_accepted(content_type):
         return None
     key = headers.get("idempotency-key")
-    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
-        return None
     try:
-        decoded = strict_json(body)
-        return ApplicationIn.model_validate(decoded)
-    except (ValueError, ValidationError):  # a duplicate key and malformed JSON included
+        if key is not None:
+            validate_key(key)  # the rule of the route's header (IDEMPOTENCY_KEY_PATTERN)
+        return ApplicationIn.model_validate(strict_json(body))
+    # InvalidValue (the key's), a duplicate key and malformed JSON are ValueErrors.
+    except (ValueError, ValidationError):
         return None
 
 
