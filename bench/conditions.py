@@ -7,12 +7,14 @@ into the results and warned about, not corrected for."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from bench.config import PIDS
+from bench.monitor import age_seconds, service_pids
+
 # deploy/local keeps its pid files and the Temporal store here (RUN_DIR).
-RUN_DIR = Path(__file__).resolve().parent.parent / ".run"
+RUN_DIR = PIDS.parent
 STORE_WARN_BYTES = 500 * 1024 * 1024
 WARM_AFTER_SECONDS = 60.0
 
@@ -26,9 +28,9 @@ def conditions(run_dir: Path = RUN_DIR) -> dict[str, Any]:
         if path.is_file()
     )
     ages = {
-        pid_file.stem: age
-        for pid_file in sorted((run_dir / "pids").glob("*.pid"))
-        if (age := _age_seconds(pid_file)) is not None
+        name: age
+        for name, pid in service_pids(run_dir / "pids").items()
+        if (age := age_seconds(pid)) is not None
     }
     warnings = []
     if store > STORE_WARN_BYTES:
@@ -47,13 +49,3 @@ def conditions(run_dir: Path = RUN_DIR) -> dict[str, Any]:
         "process_age_seconds": {name: round(age) for name, age in ages.items()},
         "warnings": warnings,
     }
-
-
-def _age_seconds(pid_file: Path) -> float | None:
-    try:
-        pid = int(pid_file.read_text().split()[0])
-        started_ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-    uptime = float(Path("/proc/uptime").read_text().split()[0])
-    return max(0.0, uptime - started_ticks / os.sysconf("SC_CLK_TCK"))

@@ -53,6 +53,16 @@ def cpu_seconds(pid: int, *, reaped_children: bool = False) -> float | None:
     return ticks / _TICKS
 
 
+def age_seconds(pid: int) -> float | None:
+    """Seconds since the process started."""
+    stat = _read(Path(f"/proc/{pid}/stat"))
+    uptime = _read(Path("/proc/uptime"))
+    if stat is None or uptime is None:
+        return None
+    started_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+    return max(0.0, float(uptime.split()[0]) - started_ticks / _TICKS)
+
+
 def children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
@@ -61,9 +71,10 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def service_pids() -> dict[str, int]:
+def service_pids(pid_dir: Path = PIDS) -> dict[str, int]:
+    """The running processes with a pid file in `pid_dir`, by name."""
     pids: dict[str, int] = {}
-    for pid_file in sorted(PIDS.glob("*.pid")):
+    for pid_file in sorted(pid_dir.glob("*.pid")):
         text = (_read(pid_file) or "").strip()
         if text.isdigit() and Path(f"/proc/{text}").exists():
             pids[pid_file.stem] = int(text)
