@@ -70,6 +70,7 @@ async def run_downstream(run: Run) -> Section:
     section.raw["tracking_drain_write"] = drain["raw_write"]
     section.system["notify_drain"] = notify_drain["system"]
     section.raw["notify_drain"] = notify_drain["raw"]
+    section.raw["notify_drain_write"] = notify_drain["raw_write"]
     # One profile per drain, each of its own process.
     profiles = [p for p in (drain["profile"], notify_drain["profile"]) if p]
     section.profile = {
@@ -83,6 +84,8 @@ async def run_downstream(run: Run) -> Section:
         # Against the durable writes alone (no target: what the agent adds to them).
         "tracking_drain_events_per_s_vs_raw_write": drain["ratio_to_raw_write"],
         "notify_drain_records_per_s_vs_raw_consume": notify_drain["ratio"],
+        # Against its durable writes and outcome events alone (no target, as tracking's).
+        "notify_drain_records_per_s_vs_raw_write": notify_drain["ratio_to_raw_write"],
         "tracking_events_per_s_vs_raw_consume": ratio(
             section.system["tracking_events_per_s"], raw_rate
         ),

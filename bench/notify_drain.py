@@ -11,6 +11,7 @@ import asyncio
 import time
 from typing import Any
 
+import asyncpg
 from aiokafka import TopicPartition
 
 from bench.context import Run
@@ -21,12 +22,15 @@ from bench.drain import (
     committed_offsets,
     drain_figures,
 )
+from bench.kafka_tools import delete_topics, read_since
 from bench.profile import profile_while
-from bench.stats import progress_rate, rate_over_time
+from bench.raw_notify import raw_notify_write
+from bench.stats import progress_rate, rate_over_time, ratio
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
 from onceonly.platform.db import create_pool
 from onceonly.platform.partition_reader import PartitionReader
+from onceonly.platform.topics import Stream, topic_name
 
 PROCESS = "notify"
 
@@ -60,6 +64,7 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
             await reader.close()
     # Notify runs again: it is draining now.
     total = sum(max(0, end - start.get(tp, 0)) for tp, end in ends.items())
+    since_ms = int(time.time() * 1000) - 1000  # the outcomes the drain publishes
     samples: list[tuple[float, int]] = []
     step = run.step(f"notify drain: {total:,} records")
     run.monitor.begin(phase)
@@ -87,6 +92,9 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
             " WHERE application_code = ANY($1::text[])",
             backlog.codes,
         )
+        step = run.step("notify drain: the same rows and outcomes written raw")
+        raw_write = await _raw_write(run, pool, backlog.codes, total, since_ms)
+        step.done()
     finally:
         await pool.close()
     system_rate = progress_rate(samples, total)
@@ -98,4 +106,30 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
         "notifications_per_s": rate_over_time([row["at"] for row in sent]),
         "consumer_concurrency": settings.notify_consumer_concurrency,
     }
-    return drain_figures(run, backlog, system, system_rate, profile)
+    figures = drain_figures(run, backlog, system, system_rate, profile)
+    figures["raw_write"] = raw_write
+    figures["ratio_to_raw_write"] = ratio(system_rate, raw_write["records_per_s"])
+    return figures
+
+
+async def _raw_write(
+    run: Run, pool: asyncpg.Pool, codes: list[str], records: int, since_ms: int
+) -> dict[str, Any]:
+    """bench/raw_notify.py over the backlog's applications, publishing to a scratch
+    topic of the run (nobody consumes it; deleted after)."""
+    kafka = run.endpoints.kafka
+    outcomes_topic = topic_name(run.endpoints.topic_prefix, Stream.NOTIFICATION_OUTCOMES)
+    wanted = {code.encode() for code in codes}
+    outcomes, _ = await read_since(kafka, [outcomes_topic], since_ms)
+    scratch = f"bench-raw-{run.plan.run_id}."
+    try:
+        return await raw_notify_write(
+            pool,
+            kafka=kafka,
+            codes=codes,
+            records=records,
+            outcomes=[r for r in outcomes if r.key in wanted],
+            topic=f"{scratch}outcomes",
+        )
+    finally:
+        await delete_topics(kafka, scratch)

@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.drain import PROGRESS_SAMPLE_SECONDS, GroupOffsets
 from bench.kafka_tools import delete_topics, read_since
+from bench.raw_notify import raw_notify_write
 from bench.stats import progress_rate
 from onceonly.events.v1 import application_pb2, approval_pb2
 from onceonly.notify.runtime import NotifyRuntime
@@ -200,7 +201,7 @@ def _start_notify(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes
 
 def _start_profiler(pid: int, output: str) -> subprocess.Popen[bytes]:
     """py-spy's collapsed stacks of `pid` for 15 s (we run as root, so it attaches)."""
-    command = [str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(pid), "--nonblocking"]
+    command = [str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(pid), "-r", "250"]
     return subprocess.Popen(
         [*command, "-f", "raw", "-o", output, "-d", "15"],
         stdout=subprocess.DEVNULL,
@@ -306,6 +307,17 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
                 await asyncio.sleep(PROGRESS_SAMPLE_SECONDS)
         if profiler is not None:
             profiler.wait(timeout=30)
+        _stop(process)
+        # The same durable work written raw, with notify stopped (not sharing the cores).
+        outcomes, _ = await read_since(KAFKA, [runtime.outcomes_topic], since_ms)
+        raw_write = await raw_notify_write(
+            pool,
+            kafka=KAFKA,
+            codes=codes,
+            records=total,
+            outcomes=outcomes,
+            topic=f"{prefix}.raw-outcomes",
+        )
         first = next((s for s in samples if s[1] > 0), None)
         last = samples[-1]
         cpu_ms_per_record = (
@@ -331,6 +343,11 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
             "notify_records_per_s": round(rate, 1),
             "ratio": round(rate / raw_rate, 3) if raw_rate else None,
             "notify_cpu_ms_per_record": round(cpu_ms_per_record, 3),
+            "raw_write": raw_write,
+            # Against the same durable writes alone (what notify adds to them).
+            "ratio_to_raw_write": round(rate / raw_write["records_per_s"], 3)
+            if raw_write["records_per_s"]
+            else None,
             "notifications": sent,
             "notifications_expected": expected_messages,
             "deliveries_not_sent": dead,
@@ -339,15 +356,20 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
             or settings.notify_consumer_concurrency,
         }
     finally:
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        if process is not None:
+            _stop(process)
         await delete_topics(KAFKA, f"{prefix}.")
         await _forget(pool, codes, group)
         await pool.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 async def _forget(pool: asyncpg.Pool, codes: list[str], group: str) -> None:
@@ -383,6 +405,7 @@ def main() -> None:
             "raw_group_records_per_s",
             "notify_records_per_s",
             "notify_cpu_ms_per_record",
+            "ratio_to_raw_write",
         ):
             figures[name] = statistics.median(r[name] for r in rounds)
         figures["ratio"] = statistics.median(r["ratio"] or 0.0 for r in rounds)
