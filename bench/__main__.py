@@ -30,7 +30,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from bench.cleanup import add_up, drain_and_clean
 from bench.compare import compare as compare_results
 from bench.compare import tally
-from bench.conditions import conditions
+from bench.conditions import conditions, machines_differ
 from bench.config import RESULTS, Endpoints, Plan, plan
 from bench.context import Run
 from bench.integrators import bench_keys, keys_needed
@@ -78,6 +78,11 @@ async def _main(
         "conditions": conditions(),
         "benchmarks": {},
     }
+    machine = results["conditions"]["machine"]
+    console.print(
+        f"machine: {machine['cpu_model'] or 'CPU model unknown'}, {_cpus()} cores, the"
+        f" conditions' loop of Python in {machine['python_loop_ms']} ms"
+    )
     for warning in results["conditions"]["warnings"]:
         console.print(f"[yellow]warning: {warning}[/yellow]")
     progress = Progress(
@@ -214,10 +219,12 @@ def compare(
     before = json.loads(old.read_text())
     after = json.loads(new.read_text())
     rows = compare_results(before, after, tolerance_pct=tolerance)
+    differ = machines_differ(before, after)
     if as_json:
         document = {
             "old": {"file": str(old), "run_id": before.get("run_id")},
             "new": {"file": str(new), "run_id": after.get("run_id")},
+            "machines_differ": differ,
             "tolerance_pct": tolerance,
             "verdicts": tally(rows),
             "rows": [row.as_dict() for row in rows],
@@ -225,6 +232,8 @@ def compare(
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     print_comparison(console, rows, old=before.get("run_id"), new=after.get("run_id"))
+    if differ:
+        console.print(f"[yellow]warning: {differ}[/yellow]")
 
 
 if __name__ == "__main__":

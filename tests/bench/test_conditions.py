@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.conditions import STORE_WARN_BYTES, WARM_AFTER_SECONDS, conditions
+from bench.conditions import (
+    STORE_WARN_BYTES,
+    WARM_AFTER_SECONDS,
+    conditions,
+    machine,
+    machines_differ,
+)
 
 
 def run_dir(tmp_path: Path, *, store_bytes: int, pids: dict[str, int]) -> Path:
@@ -52,3 +58,25 @@ def test_a_process_not_running_is_left_out(tmp_path: Path) -> None:
     found = conditions(run_dir(tmp_path, store_bytes=0, pids={"kafka": 2**22 + 12345}))
     assert found["process_age_seconds"] == {}
     assert found["warnings"] == []
+
+
+def test_the_machine_is_read_and_timed() -> None:
+    found = machine()
+    assert found["python_loop_ms"] > 0
+    assert isinstance(found["cpu_model"], str)
+    assert conditions(Path("/nonexistent"))["machine"].keys() == found.keys()
+
+
+def _results(loop_ms: float | None) -> dict[str, object]:
+    machine_reading = {} if loop_ms is None else {"python_loop_ms": loop_ms}
+    return {"conditions": {"machine": machine_reading}}
+
+
+def test_machines_a_fifth_apart_are_not_compared() -> None:
+    assert machines_differ(_results(10.0), _results(11.0)) is None
+    differ = machines_differ(_results(10.0), _results(12.5))
+    assert differ is not None and "10.0 ms" in differ and "12.5 ms" in differ
+    assert machines_differ(_results(12.5), _results(10.0)) is not None
+    # A file written before the machine was recorded says nothing either way.
+    assert machines_differ({}, _results(10.0)) is None
+    assert machines_differ(_results(None), _results(10.0)) is None
