@@ -53,6 +53,8 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
         settings.model_copy(update={"topic_prefix": run.endpoints.topic_prefix})
     ).consumed_topics
     async with backlog_while_stopped(run, PROCESS, phase) as backlog:
+        # Notify is stopped: every outcome of the backlog's applications comes after this.
+        since_ms = int(time.time() * 1000)
         start = await committed_offsets(run.endpoints.kafka, group)
         reader = PartitionReader(run.endpoints.kafka, client_id=f"{plan.run_id}-notify-drain")
         try:
@@ -64,7 +66,6 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
             await reader.close()
     # Notify runs again: it is draining now.
     total = sum(max(0, end - start.get(tp, 0)) for tp, end in ends.items())
-    since_ms = int(time.time() * 1000) - 1000  # the outcomes the drain publishes
     samples: list[tuple[float, int]] = []
     step = run.step(f"notify drain: {total:,} records")
     run.monitor.begin(phase)

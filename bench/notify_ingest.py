@@ -6,9 +6,15 @@ acceptance, task started, auto-approval, completion; the contact sealed as intak
 it) to topics of a scratch prefix on the running Kafka, reads them with a plain aiokafka
 consumer (the raw rate), then starts a notify process of its own on that prefix (same
 database, its own port and consumer group) and times it until every record is committed
-and every notification is in notify.local_messages. The running services never see the
-scratch topics; the scratch topics, the process and the scratch rows are removed at the
-end.
+and every notification is in notify.local_messages. Then, notify stopped, the same
+durable work is done raw (bench/raw_notify.py: its rows written again into a scratch
+schema, its outcome events published again to a scratch topic): `ratio_to_raw_write`.
+The running services never see the scratch topics; the scratch topics, the process and
+the scratch rows are removed at the end.
+
+`--profile FILE`: py-spy's raw stacks of notify for 15 s at 250 samples/s, in py-spy's
+blocking mode (every stack whole; notify pauses for each sample, so a profiled run's
+rate is not one to report).
 """
 
 from __future__ import annotations
@@ -200,7 +206,8 @@ def _start_notify(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes
 
 
 def _start_profiler(pid: int, output: str) -> subprocess.Popen[bytes]:
-    """py-spy's collapsed stacks of `pid` for 15 s (we run as root, so it attaches)."""
+    """py-spy's collapsed stacks of `pid` for 15 s, blocking (we run as root, so it
+    attaches)."""
     command = [str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(pid), "-r", "250"]
     return subprocess.Popen(
         [*command, "-f", "raw", "-o", output, "-d", "15"],

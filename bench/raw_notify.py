@@ -29,6 +29,7 @@ from aiokafka import ConsumerRecord
 
 from bench.monitor import cpu_seconds
 from onceonly.platform.kafka import build_producer, ensure_topics
+from onceonly.platform.kafka_ports import Producer
 
 BATCH = 200  # records per fetch (platform.kafka.EventConsumer.run)
 
@@ -149,7 +150,7 @@ async def raw_notify_write(
 
 async def _write_batch(
     conn: asyncpg.Connection,
-    producer: Any,
+    producer: Producer,
     schema: str,
     topic: str,
     codes: list[str],
