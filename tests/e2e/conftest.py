@@ -12,12 +12,11 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from onceonly.platform.auth import StaffApi, StaffTokens
 from onceonly.platform.settings import PlatformSettings
-from tests.e2e.support import REPO, Endpoints
+from tests.e2e.support import REPO, Endpoints, http_client
 
 
 @pytest.fixture(scope="session")
@@ -90,5 +89,5 @@ def _api_of(roles: tuple[str, ...]) -> StaffApi:
 
 @pytest.fixture
 async def http() -> Any:
-    async with httpx.AsyncClient(timeout=20.0) as client:
+    async with http_client() as client:
         yield client

@@ -21,6 +21,20 @@ HOUSEHOLD_MATERIALS = ["transfer-application", "resident-id", "housing-proof", "
 HOUSEHOLD_CHECKS = ("population", "real-estate")
 
 
+# Shorter than the APIs' keep-alive (api_keep_alive_seconds, 5 s by default, which is also
+# httpx's own expiry): a client reusing a connection idle for as long as the server keeps
+# it sends its request into the server's close and gets httpx.ReadError (an
+# observability test did, on 2026-12-06, after a submission that took 5 s).
+CLIENT_KEEPALIVE_SECONDS = 1.0
+
+
+def http_client(*, timeout: float = 20.0) -> httpx.AsyncClient:
+    """The tests' client of the running APIs."""
+    return httpx.AsyncClient(
+        timeout=timeout, limits=httpx.Limits(keepalive_expiry=CLIENT_KEEPALIVE_SECONDS)
+    )
+
+
 def household_transfer(materials: list[str] | None = None) -> dict[str, Any]:
     return {
         "matter_code": "household-transfer",

@@ -33,7 +33,7 @@ import httpx
 import pytest
 
 from onceonly.platform.testing import eventually
-from tests.e2e.support import MOBILE, RESIDENT_ID, household_transfer
+from tests.e2e.support import MOBILE, RESIDENT_ID, household_transfer, http_client
 from tests.observability.otlp import OtlpReceiver, ReceivedSpan
 from tests.observability.processes import (
     BIN,
@@ -121,7 +121,7 @@ async def test_every_step_is_found_from_the_application_trace(
 ) -> None:
     intake, workflow = system.urls["intake-api"], system.urls["workflow-api"]
     tracking, notify = system.urls["tracking-api"], system.urls["notify"]
-    async with httpx.AsyncClient(timeout=20.0) as http:
+    async with http_client() as http:
         for url in (intake, workflow, notify):
             await eventually(
                 lambda url=url: healthy(http, url),

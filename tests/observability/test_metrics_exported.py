@@ -35,7 +35,7 @@ from onceonly.platform.testing import eventually, test_database_url, test_kafka_
 from onceonly.platform.testing import unique_prefix as unique_name
 from onceonly.workflow.case_clocks import rectification_code
 from onceonly.workflow.case_shared import RECTIFICATION_WORKFLOW, RectificationInput
-from tests.e2e.support import MOBILE, RESIDENT_ID, household_transfer, submit
+from tests.e2e.support import MOBILE, RESIDENT_ID, household_transfer, http_client, submit
 from tests.observability.pack import (
     JOB_PORT_VARIABLES,
     LOCAL_CONFIG,
@@ -204,7 +204,7 @@ async def test_every_metric_of_the_rules_and_dashboards_is_exported(system: Syst
     )
     failing: WorkflowHandle[object, object] | None = None
     rectifying: WorkflowHandle[object, object] | None = None
-    async with httpx.AsyncClient(timeout=20.0) as http:
+    async with http_client() as http:
         try:
             code = await approve_one_application(http, system)
             failing = await temporal.start_workflow(

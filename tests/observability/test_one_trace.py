@@ -16,12 +16,11 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from onceonly.platform.testing import eventually
 from onceonly.platform.testing import unique_prefix as unique_name
-from tests.e2e.support import MOBILE, RESIDENT_ID, household_transfer
+from tests.e2e.support import MOBILE, RESIDENT_ID, household_transfer, http_client
 from tests.observability.otlp import OtlpReceiver, ReceivedSpan
 from tests.observability.processes import Running, healthy, integrator_key, running
 
@@ -76,7 +75,7 @@ async def test_one_trace_follows_an_application_through_every_service(
     system: Running, receiver: OtlpReceiver
 ) -> None:
     intake = system.urls["intake-api"]
-    async with httpx.AsyncClient(timeout=20.0) as http:
+    async with http_client() as http:
         for url in (intake, system.urls["notify"]):
             await eventually(
                 lambda url=url: healthy(http, url),
