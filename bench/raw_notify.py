@@ -5,11 +5,12 @@ consumer batch's worth of records, with no per-record Python.
 A scratch schema (`bench_raw_<run>`) holds copies of notify's ledger, local outbox,
 contacts and integrators tables (`LIKE ... INCLUDING ALL`). The rows notify has just
 written for the run's applications are read back, with the outcome events it published,
-and written again by one connection in notify's steps, each step one statement for the
-applications of `batch` consumed records: the submissions' contacts and integrators,
-the deliveries opened as being sent, the local provider's messages, the deliveries
-marked sent, the outcome events published (awaiting the acks, as notify does), the
-deliveries marked published. The schema is dropped at the end.
+and written again by one connection in notify's steps (the ledger's by its own
+statements), each step one statement for the applications of `batch` consumed records:
+the submissions' contacts and integrators, the deliveries opened as being sent, the
+local provider's messages, the deliveries marked sent, the outcome events published
+(awaiting the acks, as notify does), the deliveries marked published. The schema is
+dropped at the end.
 
 What it leaves out of notify's work is what the comparison is for: consuming and
 committing Kafka records, decoding each event, rendering its text, opening the sealed
@@ -28,42 +29,17 @@ import asyncpg
 from aiokafka import ConsumerRecord
 
 from bench.monitor import cpu_seconds
+from onceonly.notify import ledger_batches
 from onceonly.platform.kafka import build_producer, ensure_topics
 from onceonly.platform.kafka_ports import Producer
 
 BATCH = 200  # records per fetch (platform.kafka.EventConsumer.run)
 
-_OPEN = """
-    INSERT INTO {schema}.deliveries (event_id, channel, recipient_hash, application_code,
-        cause_event_type, recipient_masked, template, language, urgent, sending_since,
-        attempts)
-    SELECT *, 1 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-        $6::text[], $7::text[], $8::text[], $9::bool[], $10::timestamptz[])
-    ON CONFLICT (event_id, channel, recipient_hash) DO NOTHING
-    RETURNING *
-"""
 _MESSAGES = """
     INSERT INTO {schema}.local_messages
     SELECT * FROM unnest($1::{schema}.local_messages[])
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING idempotency_key, id, segments, created_at
-"""
-_MARK_SENT = """
-    UPDATE {schema}.deliveries d
-    SET status = 'sent', provider = k.provider, provider_message_id = k.message_id,
-        segments = k.segments, sending_since = NULL, completed_at = k.at
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
-        $7::timestamptz[]) AS k(event_id, channel, recipient_hash, provider, message_id,
-        segments, at)
-    WHERE d.event_id = k.event_id AND d.channel = k.channel
-      AND d.recipient_hash = k.recipient_hash
-    RETURNING d.*
-"""
-_MARK_PUBLISHED = """
-    UPDATE {schema}.deliveries d SET outcome_published_at = now()
-    FROM unnest($1::text[], $2::text[], $3::text[]) AS k(event_id, channel, recipient_hash)
-    WHERE d.event_id = k.event_id AND d.channel = k.channel
-      AND d.recipient_hash = k.recipient_hash
 """
 _CONTACTS = """
     INSERT INTO {schema}.contacts SELECT * FROM unnest($1::{schema}.contacts[])
@@ -74,6 +50,25 @@ _INTEGRATORS = """
     ON CONFLICT (application_code) DO NOTHING
 """
 _TABLES = ("deliveries", "local_messages", "contacts", "applications")
+
+
+def _statements(schema: str) -> dict[str, str]:
+    """Each step's statement on the scratch schema: the ledger's own multi-row statements
+    (notify.ledger_batches, as the consumer runs them), whole rows for the rest."""
+    ledger = {
+        "open": ledger_batches._OPEN,
+        "mark_sent": ledger_batches._MARK_SENT,
+        "mark_published": ledger_batches._MARK_PUBLISHED,
+    }
+    return {
+        **{
+            step: text.replace("notify.deliveries", f"{schema}.deliveries")
+            for step, text in ledger.items()
+        },
+        "messages": _MESSAGES.format(schema=schema),
+        "contacts": _CONTACTS.format(schema=schema),
+        "integrators": _INTEGRATORS.format(schema=schema),
+    }
 
 
 async def raw_notify_write(
@@ -109,6 +104,7 @@ async def raw_notify_write(
     producer = build_producer(kafka, client_id=f"{schema}-producer")
     await producer.start()
     per_batch = max(1, batch * len(codes) // max(1, records))  # applications per batch
+    sql = _statements(schema)
     try:
         async with pool.acquire() as conn:
             await conn.execute(
@@ -123,7 +119,7 @@ async def raw_notify_write(
                 start = time.perf_counter()
                 for first in range(0, len(codes), per_batch):
                     chunk = codes[first : first + per_batch]
-                    await _write_batch(conn, producer, schema, topic, chunk, rows, published)
+                    await _write_batch(conn, producer, sql, topic, chunk, rows, published)
                 seconds = time.perf_counter() - start
                 backend_cpu = (cpu_seconds(backend) or 0.0) - backend_cpu0
                 own_cpu = time.process_time() - cpu0
@@ -151,7 +147,7 @@ async def raw_notify_write(
 async def _write_batch(
     conn: asyncpg.Connection,
     producer: Producer,
-    schema: str,
+    sql: dict[str, str],
     topic: str,
     codes: list[str],
     rows: dict[str, dict[str, list[asyncpg.Record]]],
@@ -160,10 +156,8 @@ async def _write_batch(
     def of(table: str) -> list[asyncpg.Record]:
         return [row for code in codes for row in rows[table].get(code, [])]
 
-    await conn.execute(_CONTACTS.format(schema=schema), [tuple(r.values()) for r in of("contacts")])
-    await conn.execute(
-        _INTEGRATORS.format(schema=schema), [tuple(r.values()) for r in of("applications")]
-    )
+    await conn.execute(sql["contacts"], [tuple(r.values()) for r in of("contacts")])
+    await conn.execute(sql["integrators"], [tuple(r.values()) for r in of("applications")])
     deliveries = of("deliveries")
     keys = (
         [d["event_id"] for d in deliveries],
@@ -171,7 +165,7 @@ async def _write_batch(
         [d["recipient_hash"] for d in deliveries],
     )
     await conn.fetch(
-        _OPEN.format(schema=schema),
+        sql["open"],
         *keys,
         [d["application_code"] for d in deliveries],
         [d["cause_event_type"] for d in deliveries],
@@ -181,11 +175,9 @@ async def _write_batch(
         [d["urgent"] for d in deliveries],
         [d["created_at"] for d in deliveries],
     )
+    await conn.fetch(sql["messages"], [tuple(r.values()) for r in of("local_messages")])
     await conn.fetch(
-        _MESSAGES.format(schema=schema), [tuple(r.values()) for r in of("local_messages")]
-    )
-    await conn.fetch(
-        _MARK_SENT.format(schema=schema),
+        sql["mark_sent"],
         *keys,
         [d["provider"] for d in deliveries],
         [d["provider_message_id"] for d in deliveries],
@@ -199,4 +191,4 @@ async def _write_batch(
     ]
     for ack in acks:
         await ack
-    await conn.execute(_MARK_PUBLISHED.format(schema=schema), *keys)
+    await conn.execute(sql["mark_published"], *keys)
