@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,18 @@ def age_seconds(pid: int) -> float | None:
         return None
     started_ticks = int(stat.rsplit(")", 1)[1].split()[19])
     return max(0.0, float(uptime.split()[0]) - started_ticks / _TICKS)
+
+
+def terminate(process: subprocess.Popen[bytes], *, within: float) -> None:
+    """Stop a process the bench started: SIGTERM, then SIGKILL after `within` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def children(pid: int) -> list[int]:

@@ -39,8 +39,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.drain import PROGRESS_SAMPLE_SECONDS, GroupOffsets
 from bench.kafka_tools import delete_topics, read_since
+from bench.monitor import cpu_seconds, terminate
 from bench.raw_notify import raw_notify_write
-from bench.stats import progress_rate
+from bench.stats import progress_rate, ratio
 from onceonly.events.v1 import application_pb2, approval_pb2
 from onceonly.notify.runtime import NotifyRuntime
 from onceonly.notify.settings import NotifySettings
@@ -63,7 +64,6 @@ INTEGRATOR = "bench-notify-ingest"  # no webhook registered: nothing is queued f
 # Notifications per auto-approved application: acceptance, the decision, the completion
 # and its rating invitation (SMS only).
 NOTIFICATIONS_PER_APPLICATION = 4
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 RAW_READS = 5
 
 
@@ -189,11 +189,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-
-
 def _start_notify(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
@@ -300,7 +295,10 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
                 if process.poll() is not None:
                     raise RuntimeError(f"notify exited ({process.returncode}); see {log_path}")
                 done = await _progress(offsets, ends)
-                samples.append((time.monotonic(), done, _cpu_seconds(process.pid)))
+                cpu = cpu_seconds(process.pid)
+                if cpu is None:
+                    raise RuntimeError(f"notify exited; see {log_path}")
+                samples.append((time.monotonic(), done, cpu))
                 if profile and profiler is None and done > 0:
                     profiler = _start_profiler(process.pid, profile)
                 if done >= total:
@@ -314,7 +312,7 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
                 await asyncio.sleep(PROGRESS_SAMPLE_SECONDS)
         if profiler is not None:
             profiler.wait(timeout=30)
-        _stop(process)
+        terminate(process, within=20)
         # The same durable work written raw, with notify stopped (not sharing the cores).
         outcomes, _ = await read_since(KAFKA, [runtime.outcomes_topic], since_ms)
         raw_write = await raw_notify_write(
@@ -352,9 +350,7 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
             "notify_cpu_ms_per_record": round(cpu_ms_per_record, 3),
             "raw_write": raw_write,
             # Against the same durable writes alone (what notify adds to them).
-            "ratio_to_raw_write": round(rate / raw_write["records_per_s"], 3)
-            if raw_write["records_per_s"]
-            else None,
+            "ratio_to_raw_write": ratio(rate, raw_write["records_per_s"]),
             "notifications": sent,
             "notifications_expected": expected_messages,
             "deliveries_not_sent": dead,
@@ -364,19 +360,10 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
         }
     finally:
         if process is not None:
-            _stop(process)
+            terminate(process, within=20)
         await delete_topics(KAFKA, f"{prefix}.")
         await _forget(pool, codes, group)
         await pool.close()
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 async def _forget(pool: asyncpg.Pool, codes: list[str], group: str) -> None:

@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from google.protobuf.message import Message
 
 from bench.config import REPO
 from bench.kafka_tools import delete_topics, read_since
-from bench.monitor import cpu_seconds
+from bench.monitor import cpu_seconds, terminate
 from bench.profile import py_spy
 from bench.raw_timeline import raw_timeline_write
 from bench.stats import progress_rate, rate_over_time
@@ -318,16 +317,6 @@ async def _drain(
     }
 
 
-def _stop(agent: subprocess.Popen[bytes]) -> None:
-    if agent.poll() is None:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
-
-
 async def _clean_rows(pool: asyncpg.Pool, prefix: str) -> None:
     """The scratch agent's own rows. The applications' timelines stay: the timeline is
     append-only (a trigger refuses deletes), and their codes say they are the bench's."""
@@ -381,7 +370,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             profile_out=profile_out,
         )
         # The agent is done; the same rows written raw, without it competing.
-        _stop(agent)
+        terminate(agent, within=30)
         raw_write = await raw_timeline_write(pool, codes)
         print(f"raw write of the same rows: {raw_write['events_per_s']} events/s")
         raw_rate = raw["records_per_s"] or 0
@@ -405,7 +394,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return result
     finally:
         if agent is not None:
-            _stop(agent)
+            terminate(agent, within=30)
         with contextlib.suppress(Exception):
             await delete_topics(args.bootstrap, prefix)
         await _clean_rows(pool, prefix)
