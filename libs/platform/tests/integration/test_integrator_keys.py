@@ -23,7 +23,7 @@ from onceonly.platform.integrator_keys import (
     PostgresIntegratorKeys,
     VerifiedKeyCache,
 )
-from onceonly.platform.testing import fresh_database
+from onceonly.platform.testing import fresh_database, rolled_back
 
 pytestmark = pytest.mark.integration
 
@@ -33,19 +33,12 @@ async def keys(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncItera
     if request.param == "in-memory":
         yield InMemoryIntegratorKeys()
         return
-    async with pool.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            directory = PostgresIntegratorKeys(conn)
-            # The cache in front keeps the contract (revoking through it forgets the key).
-            yield (
-                directory
-                if request.param == "postgres"
-                else VerifiedKeyCache(directory, seconds=60.0)
-            )
-        finally:
-            await transaction.rollback()
+    async with rolled_back(pool) as conn:
+        directory = PostgresIntegratorKeys(conn)
+        # The cache in front keeps the contract (revoking through it forgets the key).
+        yield (
+            directory if request.param == "postgres" else VerifiedKeyCache(directory, seconds=60.0)
+        )
 
 
 async def test_an_issued_key_verifies_to_its_integrator(keys: IntegratorKeys) -> None:

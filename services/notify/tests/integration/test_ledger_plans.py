@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 
 from onceonly.notify import ledger_batches, store
+from onceonly.platform.testing import rolled_back
 
 pytestmark = pytest.mark.integration
 
@@ -31,28 +32,23 @@ COPY = "pg_temp.deliveries"
 
 @pytest.fixture
 async def conn(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    async with pool.acquire() as connection:
-        transaction = connection.transaction()
-        await transaction.start()
-        try:
-            await connection.execute(
-                "CREATE TEMP TABLE deliveries (LIKE notify.deliveries INCLUDING ALL) ON COMMIT DROP"
-            )
-            await connection.execute(
-                f"""
-                INSERT INTO {COPY} (event_id, channel, recipient_hash, application_code,
-                    cause_event_type, recipient_masked, status, template, language,
-                    completed_at, outcome_published_at)
-                SELECT 'event-' || n, 'sms', $1, 'code-' || n, 'ApplicationAccepted',
-                    '1381234****', 'sent', 'application_accepted', 'zh', now(), now()
-                FROM generate_series(1, $2::int) AS n
-                """,
-                NUMBER,
-                ROWS,
-            )
-            yield connection
-        finally:
-            await transaction.rollback()
+    async with rolled_back(pool) as connection:
+        await connection.execute(
+            "CREATE TEMP TABLE deliveries (LIKE notify.deliveries INCLUDING ALL) ON COMMIT DROP"
+        )
+        await connection.execute(
+            f"""
+            INSERT INTO {COPY} (event_id, channel, recipient_hash, application_code,
+                cause_event_type, recipient_masked, status, template, language,
+                completed_at, outcome_published_at)
+            SELECT 'event-' || n, 'sms', $1, 'code-' || n, 'ApplicationAccepted',
+                '1381234****', 'sent', 'application_accepted', 'zh', now(), now()
+            FROM generate_series(1, $2::int) AS n
+            """,
+            NUMBER,
+            ROWS,
+        )
+        yield connection
 
 
 def _indexes(plan: dict[str, Any]) -> set[str]:

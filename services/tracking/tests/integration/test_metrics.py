@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
+from onceonly.platform.testing import rolled_back
 from onceonly.tracking.metrics import open_tasks_by_level, refresh_open_tasks
 
 pytestmark = pytest.mark.integration
@@ -29,31 +30,24 @@ async def _insert(
 async def test_open_tasks_are_counted_by_level_and_finished_ones_are_not(
     pool: asyncpg.Pool,
 ) -> None:
-    async with pool.acquire() as conn:
-        # One snapshot for the whole test: other tests' rows cannot move the counts, and
-        # the rows inserted here are rolled back.
-        transaction = conn.transaction(isolation="repeatable_read")
-        await transaction.start()
-        try:
-            before = await open_tasks_by_level(conn)
-            await _insert(
-                conn,
-                "accepted",
-                {
-                    "a": {"state": "started", "supervision_level": "yellow"},
-                    "b": {"state": "supplement_requested", "supervision_level": "red"},
-                    "c": {"state": "approved", "supervision_level": "none"},
-                    "d": {"state": "started"},  # no alert yet
-                    "e": {"state": "cancelled", "supervision_level": "red"},
-                },
-            )
-            # A finished application has no open task, whatever its tasks say.
-            await _insert(
-                conn, "completed", {"a": {"state": "started", "supervision_level": "red"}}
-            )
-            after = await open_tasks_by_level(conn)
-        finally:
-            await transaction.rollback()
+    # One snapshot for the whole test: other tests' rows cannot move the counts, and
+    # the rows inserted here are rolled back.
+    async with rolled_back(pool, isolation="repeatable_read") as conn:
+        before = await open_tasks_by_level(conn)
+        await _insert(
+            conn,
+            "accepted",
+            {
+                "a": {"state": "started", "supervision_level": "yellow"},
+                "b": {"state": "supplement_requested", "supervision_level": "red"},
+                "c": {"state": "approved", "supervision_level": "none"},
+                "d": {"state": "started"},  # no alert yet
+                "e": {"state": "cancelled", "supervision_level": "red"},
+            },
+        )
+        # A finished application has no open task, whatever its tasks say.
+        await _insert(conn, "completed", {"a": {"state": "started", "supervision_level": "red"}})
+        after = await open_tasks_by_level(conn)
     assert set(after) == {"none", "yellow", "red", "legal"}
     assert {level: after[level] - before[level] for level in after} == {
         "none": 1,

@@ -20,6 +20,7 @@ import pytest_asyncio
 
 from onceonly.catalogue import default_catalogue
 from onceonly.platform.db import create_pool, prepare_database
+from onceonly.platform.testing import rolled_back
 from onceonly.workflow.checks import all_passed, run_checks
 from onceonly.workflow.registry import (
     BaseRegistry,
@@ -58,13 +59,8 @@ async def pool() -> AsyncIterator[asyncpg.Pool]:
 @pytest_asyncio.fixture
 async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """A connection inside a transaction that is rolled back after the test."""
-    async with pool.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            yield conn
-        finally:
-            await transaction.rollback()
+    async with rolled_back(pool) as conn:
+        yield conn
 
 
 @pytest.fixture

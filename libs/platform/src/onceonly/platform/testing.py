@@ -78,6 +78,21 @@ async def migrated_pool(
 
 
 @asynccontextmanager
+async def rolled_back(
+    pool: asyncpg.Pool, *, isolation: str | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction that is rolled back at the end: whatever the
+    test wrote (rows, temporary tables) is gone after it."""
+    async with pool.acquire() as conn:
+        transaction = conn.transaction(isolation=isolation)
+        await transaction.start()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+@asynccontextmanager
 async def fresh_database(dsn: str | None = None) -> AsyncIterator[str]:
     """A new, empty database beside the test database (its URL), dropped afterwards: for
     a test that needs emptiness or a schema at an older migration, where the shared test
