@@ -113,6 +113,26 @@ def start_agent(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+    # pytest shows a test's captured output only when it fails: the agents' own account
+    # of rebalances, seeks and warnings then reaches the report, whose base directory
+    # pytest may already have removed by the time anyone looks (a CI failure, 2026-12-06).
+    for number in range(len(started)):
+        print(agent_log_digest(tmp_path / f"agent-{number}.log", title=f"agent-{number}"))
+
+
+# What an agent's log says about its group and its stream, without a line per event.
+_DIGEST_SKIPS = ('"event recorded"', "Starting...", "Stopping...")
+
+
+def agent_log_digest(path: Path, *, title: str, lines: int = 120) -> str:
+    """The last `lines` lines of an agent's log that are not per-event or per-service
+    chatter."""
+    kept = [
+        line.rstrip()
+        for line in path.read_text(errors="replace").splitlines()
+        if line.strip() and not any(skip in line for skip in _DIGEST_SKIPS)
+    ]
+    return "\n".join([f"----- {title} ({len(kept)} lines kept) -----", *kept[-lines:]])
 
 
 async def approval_events_topic(prefix: str, bootstrap: str) -> str:
