@@ -21,6 +21,7 @@ import asyncpg
 import faust
 import structlog
 from aiokafka import AIOKafkaProducer
+from faust.types import TP
 from mode import Service
 
 from onceonly.platform.db import DATABASE_TROUBLE, create_pool, prepare_database
@@ -38,7 +39,8 @@ from onceonly.tracking.batch import Appended, Pending, Result
 from onceonly.tracking.checkpoint import slot_of
 from onceonly.tracking.checkpoint_store import CheckpointStore
 from onceonly.tracking.checkpoints import Checkpointer, checkpoint_topic
-from onceonly.tracking.continuity import Continuity
+from onceonly.tracking.continuity import BEGINNING, Continuity, Partition
+from onceonly.tracking.pacing import CAUSE_STREAMS, CausePacing, newest_by_partition
 from onceonly.tracking.processing import (
     AGENT_COMPONENT,
     CONSUMER_NAME,
@@ -122,6 +124,9 @@ class TrackingRuntime(Service):
         self.count_released: Callable[[Inbound], Awaitable[None]] | None = None
         # Signs and publishes a checkpoint once per slot (None: tracking_checkpoint_seconds 0).
         self.checkpointer: Checkpointer | None = None
+        # Holds an agent's batch while its causes' agents record older records (set by
+        # create_tracking_app, which has the consumer).
+        self.pacing: CausePacing | None = None
 
     async def on_start(self) -> None:
         settings = self.settings
@@ -175,6 +180,16 @@ class TrackingRuntime(Service):
                 "retries": self.recorder.retries,
                 # Records the consumer skipped and the agent read back (continuity.py):
                 # "read_back_recorded" ones would have been lost. Present once non-zero.
+                # Batches held for their causes' agents (pacing.py), and those let go
+                # when the wait ran out. Present once non-zero.
+                **{
+                    name: count
+                    for name, count in (
+                        ("paced", self.pacing.waits if self.pacing else 0),
+                        ("paced_gave_up", self.pacing.gave_up if self.pacing else 0),
+                    )
+                    if count
+                },
                 **{
                     f"read_back_{outcome}": count
                     for outcome, count in (
@@ -336,6 +351,11 @@ class TrackingRuntime(Service):
             initial=self.settings.tracking_retry_initial_seconds,
             maximum=self.settings.tracking_retry_max_seconds,
         )
+
+    async def progress_of(self, topic: str, partition: int) -> int | None:
+        """The stored next offset of a partition, read once (no retry)."""
+        assert self.progress is not None
+        return await self.progress.next_offset(topic, partition)
 
     async def save_progress(self, next_offsets: dict[tuple[str, int], int]) -> None:
         assert self.progress is not None
@@ -500,6 +520,7 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
     runtime.handle_released = lambda record: _handle(runtime, table, record, released=True)
     runtime.count_released = lambda record: _counted(runtime, table, record)
     runtime.assignment = lambda: _assignment(app)
+    runtime.pacing = _cause_pacing(app, runtime)
     agents = {
         stream: _follow(app, runtime, stream, name)
         for stream, name in stream_topics(settings).items()
@@ -553,13 +574,67 @@ def _follow(app: faust.App, runtime: TrackingRuntime, stream: Stream, topic: str
             # Returns once these records (and any the consumer skipped before them) are
             # recorded, found duplicates, deferred or parked: only then may faust ack.
             await _to_completion(
-                continuity.process_batch([inbound(event.message) for event in batch])
+                _paced(
+                    runtime.pacing,
+                    continuity.process_batch([inbound(event.message) for event in batch]),
+                    newest_by_partition(
+                        (e.message.topic, e.message.partition, e.message.timestamp) for e in batch
+                    ),
+                )
             )
 
     # faust labels an agent by its function's name in logs and sensors.
     follow.__name__ = follow.__qualname__ = f"track_{stream.name.lower()}"
     channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
     return app.agent(channel, name=f"tracking-{stream.value}")(follow)
+
+
+async def _paced(
+    pacing: CausePacing | None, work: Awaitable[None], newest: dict[Partition, float]
+) -> None:
+    """`work` (a batch recorded) once its causes' agents have recorded what is older
+    (pacing.py), and the pacing told."""
+    if pacing is not None:
+        await pacing.until_causes_recorded(newest)
+    await work
+    if pacing is not None:
+        await pacing.recorded(newest)
+
+
+def _cause_pacing(app: faust.App, runtime: TrackingRuntime) -> CausePacing:
+    """Pacing on the topics of `runtime`'s prefix: a cause partition's position is
+    this process's progress in it (stored progress until it has recorded any) and the
+    consumer's high-water mark; unknown unless the consumer holds it."""
+    topics = stream_topics(runtime.settings)
+    stored: dict[Partition, int] = {}
+
+    async def position_of(partition: Partition) -> tuple[int | None, int | None]:
+        continuity = runtime.continuity
+        try:
+            tp = TP(*partition)
+            if continuity is None or tp not in _assignment(app):
+                return None, None
+            highwater = app.consumer.highwater(tp)
+        except Exception:  # not started, or the partition just taken away: no pacing
+            return None, None
+        next_offset = continuity.next_offset.get(partition)
+        if next_offset is None:
+            if partition not in stored:
+                try:
+                    found = await runtime.progress_of(*partition)
+                except Exception:  # Postgres away: no pacing; recording will retry
+                    return None, None
+                stored[partition] = BEGINNING if found is None else found
+            next_offset = stored[partition]
+        return next_offset, highwater
+
+    return CausePacing(
+        causes={
+            topics[stream]: tuple(topics[cause] for cause in causes)
+            for stream, causes in CAUSE_STREAMS.items()
+        },
+        position_of=position_of,
+    )
 
 
 async def _to_completion(work: Awaitable[None]) -> None:
