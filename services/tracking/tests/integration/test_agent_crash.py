@@ -397,3 +397,58 @@ async def test_a_restart_with_a_backlog_commits_every_partition_to_its_end(
         within=30.0,
     )
     assert lag and not any(lag.values())
+
+
+async def test_a_restart_behind_a_backlog_of_two_topics_records_each_cause_first(
+    start_agent, agent_env, pool, producer, kafka_bootstrap, events
+) -> None:
+    """Restarted behind submissions and the workflow's events of the same applications
+    (each topic's agent on its own backlog at once), the agent records each submission
+    before its workflow's events without setting any aside (pacing.py): without pacing
+    the workflow's agent ran ahead and deferred events (a third of a drain's, measured
+    with bench.tracking_ingest), unless a batch gave up waiting (the bound)."""
+    prefix = agent_env["ONCEONLY_TOPIC_PREFIX"]
+    approvals = await approval_events_topic(prefix, kafka_bootstrap)
+    submissions = topic_name(prefix, Stream.SUBMISSIONS)
+    codes = [events.code() for _ in range(300)]
+    # Each block's submissions before its workflow's events, as the bridge reads them
+    # before the workflow starts; blocks interleave as under load.
+    for block in range(0, len(codes), 50):
+        part = codes[block : block + 50]
+        await publish_all(
+            producer, submissions, [events.envelope(events.submitted(c), c) for c in part]
+        )
+        await publish_all(
+            producer,
+            approvals,
+            [
+                events.envelope(message, c)
+                for c in part
+                for message in (events.accepted(c), events.task_started(c))
+            ],
+        )
+    agent = start_agent()
+    await eventually(
+        lambda: recorded_count(pool, codes),
+        lambda n: n >= 3 * len(codes),
+        what="the backlog recorded",
+        within=DEADLINE_SECONDS,
+    )
+    beat = await eventually(
+        lambda: pool.fetchval(
+            "SELECT detail::jsonb FROM platform.instance_heartbeats"
+            " WHERE component = $1 AND pid = $2 ORDER BY beat_at DESC LIMIT 1",
+            AGENT_COMPONENT,
+            agent.pid,
+        ),
+        lambda detail: detail is not None and json.loads(detail)["recorded"] >= 3 * len(codes),
+        what="the agent's heartbeat after the backlog",
+        within=DEADLINE_SECONDS,
+    )
+    counts = json.loads(beat)
+    assert counts["deferred"] == 0 or counts.get("paced_gave_up", 0) > 0, counts
+    first_of_each = await pool.fetch(
+        "SELECT topic FROM tracking.timeline WHERE application_code = ANY($1::text[]) AND seq = 1",
+        codes,
+    )
+    assert {row["topic"] for row in first_of_each} == {submissions}

@@ -58,7 +58,7 @@ async def test_only_the_same_partition_number_of_each_cause_topic_is_asked() -> 
     positions.at[(SUBMISSIONS, 1)] = (0, 4)
     positions.at[(APPROVALS, 1)] = (7, 7)
     pacing = CausePacing(causes=CAUSES, position_of=positions)
-    assert await pacing.behind({(OUTCOMES, 1): 2.0}) == [(SUBMISSIONS, 1)]
+    assert list(await pacing.behind({(OUTCOMES, 1): 2.0})) == [(SUBMISSIONS, 1)]
     assert positions.asked == [(SUBMISSIONS, 1), (APPROVALS, 1)]
 
 
@@ -112,3 +112,29 @@ async def test_a_batch_waits_at_most_within_seconds_for_a_cause_that_does_not_mo
     await pacing.recorded({(APPROVALS, 2): 1.0})  # any progress wakes the waiters
     await asyncio.wait_for(waiting, 1.0)
     assert (pacing.waits, pacing.gave_up) == (1, 1)
+
+
+async def test_a_cause_given_up_on_is_not_waited_for_again_until_it_moves() -> None:
+    positions = Positions()
+    positions.at[(SUBMISSIONS, 0)] = (4, 10)  # records its agent is not given
+    now = [0.0]
+    pacing = CausePacing(causes=CAUSES, position_of=positions, within=0.2, clock=lambda: now[0])
+    first = asyncio.create_task(pacing.until_causes_recorded({(APPROVALS, 0): 5.0}))
+    await asyncio.sleep(0.05)
+    now[0] = 0.3
+    await pacing.recorded({(APPROVALS, 2): 1.0})
+    await asyncio.wait_for(first, 1.0)
+    # The next batches go at once while the cause stands where it stood.
+    await asyncio.wait_for(pacing.until_causes_recorded({(APPROVALS, 0): 6.0}), 0.1)
+    await asyncio.wait_for(pacing.until_causes_recorded({(OUTCOMES, 0): 7.0}), 0.1)
+    assert (pacing.waits, pacing.gave_up) == (1, 1)
+    # Once it moves, and is still behind, batches wait for it again.
+    positions.at[(SUBMISSIONS, 0)] = (6, 10)
+    await pacing.recorded({(SUBMISSIONS, 0): 2.0})
+    second = asyncio.create_task(pacing.until_causes_recorded({(APPROVALS, 0): 8.0}))
+    await asyncio.sleep(0.05)
+    assert not second.done()
+    positions.at[(SUBMISSIONS, 0)] = (10, 10)
+    await pacing.recorded({(SUBMISSIONS, 0): 3.0})
+    await asyncio.wait_for(second, 1.0)
+    assert (pacing.waits, pacing.gave_up) == (2, 1)

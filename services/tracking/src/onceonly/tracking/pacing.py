@@ -90,6 +90,12 @@ class CausePacing:
     # Batches held back, and those of them let go when `within` ran out.
     waits: int = 0
     gave_up: int = 0
+    # Cause partitions a batch gave up waiting for, as they stood then: not waited for
+    # again until they move. One that holds records its agent is not given (a hole the
+    # consumer skipped, progress stored behind the consumer's commit) moves only once
+    # continuity reads them back, after tracking_catch_up_idle_seconds: without this,
+    # every batch behind it would wait `within` until then.
+    stalled: dict[Partition, CausePosition] = field(default_factory=dict)
     _moved: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def recorded(self, newest: Mapping[Partition, float]) -> None:
@@ -100,17 +106,21 @@ class CausePacing:
         async with self._moved:
             self._moved.notify_all()
 
-    async def behind(self, newest: Mapping[Partition, float]) -> list[Partition]:
+    async def behind(self, newest: Mapping[Partition, float]) -> dict[Partition, CausePosition]:
         """The cause partitions that may still hold older records than a batch whose
-        partitions' newest produce times are `newest`."""
-        waiting: list[Partition] = []
+        partitions' newest produce times are `newest`, with where they stand (stalled
+        ones left out)."""
+        waiting: dict[Partition, CausePosition] = {}
         for (topic, number), produced in newest.items():
             for cause_topic in self.causes.get(topic, ()):
                 cause = (cause_topic, number)
                 next_offset, highwater = await self.position_of(cause)
                 position = CausePosition(next_offset, highwater, self.newest_recorded.get(cause))
+                if self.stalled.get(cause) == position:
+                    continue
+                self.stalled.pop(cause, None)
                 if holds_older(position, produced):
-                    waiting.append(cause)
+                    waiting[cause] = position
         return waiting
 
     async def until_causes_recorded(self, newest: Mapping[Partition, float]) -> None:
@@ -119,18 +129,21 @@ class CausePacing:
         if not any(topic in self.causes for topic, _ in newest):
             return
         deadline = self.clock() + self.within
-        if not await self.behind(newest):
+        waiting = await self.behind(newest)
+        if not waiting:
             return
         self.waits += 1
         while True:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 self.gave_up += 1
+                self.stalled.update(waiting)
                 return
             async with self._moved:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._moved.wait(), remaining)
-            if not await self.behind(newest):
+            waiting = await self.behind(newest)
+            if not waiting:
                 return
 
 
