@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from onceonly.tracking.agents import _paced
 from onceonly.tracking.pacing import (
     CausePacing,
     CausePosition,
@@ -138,3 +139,18 @@ async def test_a_cause_given_up_on_is_not_waited_for_again_until_it_moves() -> N
     await pacing.recorded({(SUBMISSIONS, 0): 3.0})
     await asyncio.wait_for(second, 1.0)
     assert (pacing.waits, pacing.gave_up) == (2, 1)
+
+
+async def test_a_fault_of_the_pacing_never_keeps_a_batch_from_being_recorded() -> None:
+    async def broken(partition: Partition) -> tuple[int | None, int | None]:
+        raise RuntimeError("the consumer went away")
+
+    pacing = CausePacing(causes=CAUSES, position_of=broken)
+    recorded: list[str] = []
+
+    async def work() -> None:
+        recorded.append("batch")
+
+    await _paced(pacing, work(), {(APPROVALS, 0): 5.0})
+    assert recorded == ["batch"]
+    assert pacing.newest_recorded == {(APPROVALS, 0): 5.0}

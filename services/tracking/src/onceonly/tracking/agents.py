@@ -178,8 +178,6 @@ class TrackingRuntime(Service):
             detail=lambda: {
                 **self.recorder.counts,
                 "retries": self.recorder.retries,
-                # Records the consumer skipped and the agent read back (continuity.py):
-                # "read_back_recorded" ones would have been lost. Present once non-zero.
                 # Batches held for their causes' agents (pacing.py), and those let go
                 # when the wait ran out. Present once non-zero.
                 **{
@@ -190,6 +188,8 @@ class TrackingRuntime(Service):
                     )
                     if count
                 },
+                # Records the consumer skipped and the agent read back (continuity.py):
+                # "read_back_recorded" ones would have been lost. Present once non-zero.
                 **{
                     f"read_back_{outcome}": count
                     for outcome, count in (
@@ -593,12 +593,19 @@ async def _paced(
     pacing: CausePacing | None, work: Awaitable[None], newest: dict[Partition, float]
 ) -> None:
     """`work` (a batch recorded) once its causes' agents have recorded what is older
-    (pacing.py), and the pacing told."""
+    (pacing.py), and the pacing told. Pacing only saves work: a fault of its own is
+    logged and the batch recorded all the same."""
     if pacing is not None:
-        await pacing.until_causes_recorded(newest)
+        try:
+            await pacing.until_causes_recorded(newest)
+        except Exception as exc:
+            log.warning("batch not paced", error=f"{type(exc).__name__}: {exc}")
     await work
     if pacing is not None:
-        await pacing.recorded(newest)
+        try:
+            await pacing.recorded(newest)
+        except Exception as exc:
+            log.warning("pacing not told of a batch", error=f"{type(exc).__name__}: {exc}")
 
 
 def _cause_pacing(app: faust.App, runtime: TrackingRuntime) -> CausePacing:

@@ -6,7 +6,7 @@ backlog at once: the workflow's events of an application were read before its
 submission and notify's outcomes before their causes, so a third to a half of a drain's
 events were set aside (deferred: a row written, read back, recorded alone) and recorded
 again later (`bench.tracking_ingest`, 2026-12-06: 3,043 of 8,000 events deferred; the
-releases a quarter of the agent's samples). Kafka orders nothing across topics, but
+deferral path 31 % of the agent's samples). Kafka orders nothing across topics, but
 each record carries the time it was produced, and a cause is produced before its effect
 (the bridge reads the submission before the workflow starts; notify reads the event it
 reports on). So, as Kafka Streams does across the partitions of one task, a batch waits
