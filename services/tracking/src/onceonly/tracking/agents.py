@@ -352,11 +352,6 @@ class TrackingRuntime(Service):
             maximum=self.settings.tracking_retry_max_seconds,
         )
 
-    async def progress_of(self, topic: str, partition: int) -> int | None:
-        """The stored next offset of a partition, read once (no retry)."""
-        assert self.progress is not None
-        return await self.progress.next_offset(topic, partition)
-
     async def save_progress(self, next_offsets: dict[tuple[str, int], int]) -> None:
         assert self.progress is not None
         progress = self.progress
@@ -616,10 +611,10 @@ def _cause_pacing(app: faust.App, runtime: TrackingRuntime) -> CausePacing:
     stored: dict[Partition, int] = {}
 
     async def position_of(partition: Partition) -> tuple[int | None, int | None]:
-        continuity = runtime.continuity
+        continuity, progress = runtime.continuity, runtime.progress
         try:
             tp = TP(*partition)
-            if continuity is None or tp not in _assignment(app):
+            if continuity is None or progress is None or tp not in _assignment(app):
                 return None, None
             highwater = app.consumer.highwater(tp)
         except Exception:  # not started, or the partition just taken away: no pacing
@@ -628,7 +623,9 @@ def _cause_pacing(app: faust.App, runtime: TrackingRuntime) -> CausePacing:
         if next_offset is None:
             if partition not in stored:
                 try:
-                    found = await runtime.progress_of(*partition)
+                    # Read once, without load_progress's retries: pacing never waits
+                    # for Postgres.
+                    found = await progress.next_offset(*partition)
                 except Exception:  # Postgres away: no pacing; recording will retry
                     return None, None
                 stored[partition] = BEGINNING if found is None else found

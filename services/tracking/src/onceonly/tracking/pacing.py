@@ -126,8 +126,6 @@ class CausePacing:
     async def until_causes_recorded(self, newest: Mapping[Partition, float]) -> None:
         """Return once no cause partition holds older records than the batch, or after
         `within` seconds."""
-        if not any(topic in self.causes for topic, _ in newest):
-            return
         deadline = self.clock() + self.within
         waiting = await self.behind(newest)
         if not waiting:
