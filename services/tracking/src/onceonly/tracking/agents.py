@@ -51,6 +51,7 @@ from onceonly.tracking.processing import (
     normalise_headers,
 )
 from onceonly.tracking.progress_store import PartitionProgressStore
+from onceonly.tracking.rebalance import resume_after_rebalance
 from onceonly.tracking.settings import TrackingSettings
 from onceonly.tracking.status import ApplicationStatus
 from onceonly.tracking.store import Recorded, TrackingStore
@@ -489,7 +490,7 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         autodiscover=False,
         datadir=str(data_dir),
     )
-    _hold_flow_until_seeked(app)
+    resume_after_rebalance(app)
     # Live counters (see onceonly.tracking.counters), restored from their changelog topic.
     table = app.Table(
         "live-counters",
@@ -528,24 +529,6 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
             return web.json({"departments": counters.totals(table.items())})
 
     return TrackingApp(app=app, runtime=runtime, agents=agents, counters=table)
-
-
-def _hold_flow_until_seeked(app: faust.App) -> None:
-    """Stops faust's flow when a rebalance's recovery is complete, until faust itself
-    resumes it after seeking the stream partitions to their committed offsets.
-
-    faust (0.15) resumes the stream partitions and seeks them while its flow is still on
-    from the table's recovery, and only then empties the agents' queues: records fetched
-    in between were dropped, never acked, and faust never committed those partitions
-    again (the next start read thousands of records twice). With the flow stopped, the
-    fetcher holds nothing across the seek and everything from the committed offsets is
-    fetched again. faust sends `on_rebalance_complete` just before the resume and seek,
-    and restarts the flow right after them; see test_agent_crash.py."""
-
-    @app.on_rebalance_complete.connect
-    async def hold_flow(sender: Any, **_: Any) -> None:
-        app.consumer.stop_flow()
-        app.flow_control.suspend()
 
 
 def _assignment(app: faust.App) -> set[Any]:
