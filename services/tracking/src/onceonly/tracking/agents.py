@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import faust
 import structlog
+import uvloop
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
 from mode import Service
@@ -728,6 +729,10 @@ def run_worker(settings: TrackingSettings) -> None:
     serve_metrics(
         settings.tracking_agent_metrics_port, host=settings.tracking_host, process="tracking-agent"
     )
+    # uvloop, also for the loop of faust's consumer thread (mode makes it with
+    # asyncio.new_event_loop): the stdlib loop's own Python (callbacks, selector, socket
+    # writes) was about a tenth of the agent's CPU per event (docs/performance.md).
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     tracking = create_tracking_app(settings)
