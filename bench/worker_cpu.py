@@ -5,7 +5,7 @@ this process on a task queue and topic prefix of its own, beside the running sys
 and unseen by it.
 
     python -m bench.worker_cpu --applications 200 [--sandbox/--no-sandbox]
-        [--open 2000] [--cache N] [--profile] [--json out.json]
+        [--open 2000] [--cache N] [--loop uvloop|asyncio] [--profile] [--json out.json]
 
 The N workflows of the bench's loan application (bench/payloads.py, every shared-data
 check passes, so each completes on its own) are started first, with no worker polling;
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+import uvloop
 from temporalio.client import Client
 from temporalio.converter import DefaultPayloadConverter
 from temporalio.worker import _workflow as sdk_workflow_worker
@@ -371,6 +372,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="py-spy this process")
     parser.add_argument("--profile-seconds", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the event loop (default: the worker's, uvloop; asyncio for comparison)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     return parser.parse_args(argv)
 
@@ -380,7 +387,9 @@ def main(argv: list[str] | None = None) -> None:
     run = uuid.uuid4().hex[:8]
     log_path = Path(f"/tmp/worker_cpu.{run}.log")
     with log_path.open("w", encoding="utf-8") as log_file:
-        result = asyncio.run(measure(args, run, log_file))
+        runner = uvloop.run if args.loop == "uvloop" else asyncio.run
+        result = runner(measure(args, run, log_file))
+        result["loop"] = args.loop
     with log_path.open(encoding="utf-8") as written:
         result["log_lines"] = sum(1 for _ in written)
     result["log_file"] = str(log_path)
