@@ -29,8 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from onceonly.platform.topics import Stream
-
-Partition = tuple[str, int]
+from onceonly.tracking.continuity import Partition
 
 # The streams whose events wait (causes.py) for an event of another stream: the
 # workflow's for the submission it started from; notify's outcomes for the event they
