@@ -127,3 +127,61 @@ def test_statements_are_traced_only_once_spans_can_be_exported() -> None:
     )
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found == {"none": [False, False], "added": [True, True]}
+
+
+_CHILDREN_SCRIPT = textwrap.dedent(
+    """
+    import json
+    from opentelemetry import propagate, trace
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from onceonly.platform.telemetry import configure_telemetry
+
+    tracer = trace.get_tracer("unit-test")  # before the provider, as modules take theirs
+    provider = configure_telemetry("unit-test")
+
+    def ids(span):
+        context = span.get_span_context()
+        return [context.trace_id, context.span_id, int(context.trace_flags), span.is_recording()]
+
+    def one_trace():
+        with tracer.start_as_current_span("request") as root:
+            with tracer.start_as_current_span("consume") as child:
+                headers = {}
+                propagate.inject(headers)
+                grandchild = tracer.start_span("statement")
+                grandchild_ids = ids(grandchild)
+                grandchild.end()
+                return [ids(root), ids(child), grandchild_ids, headers["traceparent"]]
+
+    found = {"none": one_trace()}
+    exported = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    found["added"] = one_trace()
+    found["exported"] = sorted(span.name for span in exported.get_finished_spans())
+    print(json.dumps(found))
+    """
+)
+
+
+def test_a_span_inside_a_trace_is_its_ids_only_until_spans_can_be_exported() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILDREN_SCRIPT],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+        timeout=60,
+        check=True,
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    root, child, grandchild, traceparent = found["none"]
+    # The request (a root) is recorded; inside its trace, new span ids and the root's
+    # flags, recorded by nobody; the headers carry the child's own span id.
+    assert root[3] is True and child[3] is False and grandchild[3] is False
+    assert root[0] == child[0] == grandchild[0]
+    assert len({root[1], child[1], grandchild[1]}) == 3
+    assert root[2] == child[2] == grandchild[2] and root[2] & 1
+    assert traceparent == f"00-{child[0]:032x}-{child[1]:016x}-{child[2]:02x}"
+    # Once an exporter is added, every span is recorded and exported.
+    assert [span[3] for span in found["added"][:3]] == [True, True, True]
+    assert found["exported"] == ["consume", "request", "statement"]

@@ -73,7 +73,8 @@ class _ProcessProvider(TracerProvider):
     """The process's provider, which knows whether a span can leave the process: only
     once a processor other than the redaction is added (an exporter, or a test's
     in-memory one). Until then a span serves only the trace ids of the logs and of the
-    Kafka headers, so spans nobody reads (one per statement) are not worth making."""
+    Kafka headers, so spans nobody reads (one per statement) are not worth making, and
+    a span inside a trace is only its ids (`_UnexportedChildren`)."""
 
     exports = False
 
@@ -81,6 +82,100 @@ class _ProcessProvider(TracerProvider):
         super().add_span_processor(span_processor)
         if not isinstance(span_processor, RedactQueryValues):
             self.exports = True
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+        tracer = super().get_tracer(*args, **kwargs)
+        if isinstance(tracer, trace.NoOpTracer):  # OTEL_SDK_DISABLED
+            return tracer
+        return _UnexportedChildren(tracer, self)
+
+
+class _UnexportedChildren(trace.Tracer):
+    """The SDK's tracer, except that while no span can be exported a span with a parent
+    is made as its ids only (a non-recording span: a new span id in the parent's trace,
+    with the parent's flags and state, as the default parent-based sampler would give).
+    The logs and the Kafka headers read nothing else, and a recorded span that nobody
+    exports (its attributes, events, clock readings and processors' calls) was the
+    largest part of OpenTelemetry's cost in the consumers (docs/performance.md).
+    Root spans (a request to an API) are recorded as before. Checked at each span, so
+    an exporter added later (a test's) sees every span from then on."""
+
+    def __init__(self, recorded: trace.Tracer, provider: _ProcessProvider) -> None:
+        self._recorded = recorded
+        self._provider = provider
+
+    def _ids_only(self, context: otel_context.Context | None) -> trace.Span | None:
+        if self._provider.exports:
+            return None
+        parent = trace.get_current_span(context).get_span_context()
+        if not parent.is_valid:
+            return None
+        return trace.NonRecordingSpan(
+            trace.SpanContext(
+                parent.trace_id,
+                self._provider.id_generator.generate_span_id(),
+                is_remote=False,
+                trace_flags=parent.trace_flags,
+                trace_state=parent.trace_state,
+            )
+        )
+
+    def start_span(
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: Any = None,
+        links: Any = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        span = self._ids_only(context)
+        if span is not None:
+            return span
+        return self._recorded.start_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
+
+    def start_as_current_span(  # type: ignore[override]
+        self,
+        name: str,
+        context: otel_context.Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: Any = None,
+        links: Any = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> AbstractContextManager[trace.Span]:
+        span = self._ids_only(context)
+        if span is None:
+            return self._recorded.start_as_current_span(
+                name,
+                context,
+                kind,
+                attributes,
+                links,
+                start_time,
+                record_exception,
+                set_status_on_exception,
+                end_on_exit,
+            )
+        return trace.use_span(
+            span,
+            end_on_exit=end_on_exit,
+            record_exception=record_exception,
+            set_status_on_exception=set_status_on_exception,
+        )
 
 
 def spans_exported() -> bool:
