@@ -208,8 +208,9 @@ def configure_telemetry(
 ) -> TracerProvider:
     """Install the global tracer provider once per process.
 
-    The provider records even with no exporter, so that trace ids still reach the logs
-    and the Kafka headers.
+    With no exporter, root spans are still recorded and the spans inside a trace are
+    their ids only (`_UnexportedChildren`), so that trace ids still reach the logs and
+    the Kafka headers.
     """
     global _configured
     current = trace.get_tracer_provider()
