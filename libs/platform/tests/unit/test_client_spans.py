@@ -4,9 +4,6 @@ is redacted before any exporter sees it, a statement's arguments are never recor
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections import namedtuple
 
@@ -15,6 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from onceonly.platform.telemetry import QuerySpans, RedactQueryValues
+
+from .test_telemetry import run_alone
 
 MOBILE = "13812345678"
 
@@ -59,15 +58,7 @@ _HTTPX_SCRIPT = textwrap.dedent(
 
 
 def test_httpx_requests_get_client_spans_without_query_values() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _HTTPX_SCRIPT],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
-        timeout=60,
-        check=True,
-    )
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_alone(_HTTPX_SCRIPT)
     [client] = [span for span in found["spans"] if span["kind"] == "CLIENT"]
     [work] = [span for span in found["spans"] if span["name"] == "work"]
     assert client["trace_id"] == work["trace_id"]

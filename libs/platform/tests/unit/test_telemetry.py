@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -16,6 +17,21 @@ from onceonly.platform.telemetry import RedactQueryValues
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CODE = "330100-20250303-0004276"
+
+
+def run_alone(script: str) -> Any:
+    """What `script` prints last, as JSON, run in a process of its own with no exporter
+    configured (the tracer provider and logging are process-wide)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+        timeout=60,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 # Run in a child process: logging and the tracer provider are process-wide.
 _SCRIPT = textwrap.dedent(
@@ -117,15 +133,7 @@ _EXPORTED_SCRIPT = textwrap.dedent(
 
 
 def test_statements_are_traced_only_once_spans_can_be_exported() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _EXPORTED_SCRIPT],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
-        timeout=60,
-        check=True,
-    )
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_alone(_EXPORTED_SCRIPT)
     assert found == {"none": [False, False], "added": [True, True]}
 
 
@@ -165,15 +173,7 @@ _CHILDREN_SCRIPT = textwrap.dedent(
 
 
 def test_a_span_inside_a_trace_is_its_ids_only_until_spans_can_be_exported() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILDREN_SCRIPT],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
-        timeout=60,
-        check=True,
-    )
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_alone(_CHILDREN_SCRIPT)
     root, child, grandchild, traceparent = found["none"]
     # The request (a root) is recorded; inside its trace, new span ids and the root's
     # flags, recorded by nobody; the headers carry the child's own span id.

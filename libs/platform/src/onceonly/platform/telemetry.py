@@ -157,19 +157,17 @@ class _UnexportedChildren(trace.Tracer):
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
     ) -> AbstractContextManager[trace.Span]:
-        span = self._ids_only(context)
-        if span is None:
-            return self._recorded.start_as_current_span(
-                name,
-                context,
-                kind,
-                attributes,
-                links,
-                start_time,
-                record_exception,
-                set_status_on_exception,
-                end_on_exit,
-            )
+        # As the SDK's own: the span `start_span` gives, made current.
+        span = self.start_span(
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
         return trace.use_span(
             span,
             end_on_exit=end_on_exit,
