@@ -172,13 +172,13 @@ _CHILDREN_SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_span_inside_a_trace_is_its_ids_only_until_spans_can_be_exported() -> None:
+def test_a_span_is_its_ids_only_until_spans_can_be_exported() -> None:
     found = run_alone(_CHILDREN_SCRIPT)
     root, child, grandchild, traceparent = found["none"]
-    # The request (a root) is recorded; inside its trace, new span ids and the root's
-    # flags, recorded by nobody; the headers carry the child's own span id.
-    assert root[3] is True and child[3] is False and grandchild[3] is False
-    assert root[0] == child[0] == grandchild[0]
+    # The request (a root) starts a new sampled trace; inside it, new span ids and the
+    # root's flags; none of them recorded; the headers carry the child's own span id.
+    assert root[3] is False and child[3] is False and grandchild[3] is False
+    assert root[0] != 0 and root[0] == child[0] == grandchild[0]
     assert len({root[1], child[1], grandchild[1]}) == 3
     assert root[2] == child[2] == grandchild[2] and root[2] & 1
     assert traceparent == f"00-{child[0]:032x}-{child[1]:016x}-{child[2]:02x}"

@@ -22,8 +22,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 import structlog
-from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from onceonly.platform.telemetry import request_span
 
 log = structlog.get_logger("onceonly.access")
 
@@ -83,52 +84,58 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _request_id(scope)
-        # The request's server span: FastAPI's telemetry wraps the middleware.
-        request_span = trace.get_current_span()
         caller = Caller()
         token = _caller.set(caller)
         # An exception that escapes the app is answered 500 by the server's outermost
         # handler, outside this middleware.
         status = 500
         started = time.perf_counter()
+        # The request's server span (FastAPI's, made outside this middleware, while spans
+        # are exported); the line below is written inside it, so it carries its ids.
+        with request_span(scope) as span:
 
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
-                message = {**message, "headers": headers}
-                code = application_code(scope)
-                if code and request_span.is_recording():
-                    # Before the answer ends the span.
-                    request_span.set_attribute("onceonly.application_code", code)
-            await send(message)
+            async def sending(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    headers = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                    message = {**message, "headers": headers}
+                    code = application_code(scope)
+                    if code and span.is_recording():
+                        # Before the answer ends the span.
+                        span.set_attribute("onceonly.application_code", code)
+                await send(message)
 
-        try:
-            with structlog.contextvars.bound_contextvars(request_id=request_id):
-                await self.app(scope, receive, sending)
-        finally:
-            _caller.reset(token)
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            fields: dict[str, object] = {
-                "service": self.service,
-                "method": scope["method"] if scope["method"] in _METHODS else "OTHER",
-                "route": route,
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                "request_id": request_id,
-            }
-            code = application_code(scope)
-            if code:
-                fields["application_code"] = code
-            for name in ("integrator_id", "staff_id", "department"):
-                value = getattr(caller, name)
-                if value:
-                    fields[name] = value
-            if route in _QUIET_ROUTES:
-                log.debug("request", **fields)
-            else:
-                log.info("request", **fields)
+            try:
+                with structlog.contextvars.bound_contextvars(request_id=request_id):
+                    await self.app(scope, receive, sending)
+            finally:
+                _caller.reset(token)
+                self._write_line(scope, status, started, request_id, caller)
+
+    def _write_line(
+        self, scope: Scope, status: int, started: float, request_id: str, caller: Caller
+    ) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        fields: dict[str, object] = {
+            "service": self.service,
+            "method": scope["method"] if scope["method"] in _METHODS else "OTHER",
+            "route": route,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "request_id": request_id,
+        }
+        code = application_code(scope)
+        if code:
+            fields["application_code"] = code
+        for name in ("integrator_id", "staff_id", "department"):
+            value = getattr(caller, name)
+            if value:
+                fields[name] = value
+        if route in _QUIET_ROUTES:
+            log.debug("request", **fields)
+        else:
+            log.info("request", **fields)
 
 
 def application_code(scope: Scope) -> str | None:

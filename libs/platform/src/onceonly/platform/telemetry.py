@@ -35,6 +35,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from starlette.datastructures import Headers
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +75,7 @@ class _ProcessProvider(TracerProvider):
     once a processor other than the redaction is added (an exporter, or a test's
     in-memory one). Until then a span serves only the trace ids of the logs and of the
     Kafka headers, so spans nobody reads (one per statement) are not worth making, and
-    a span inside a trace is only its ids (`_UnexportedChildren`)."""
+    a span is only its ids (`_UnexportedChildren`)."""
 
     exports = False
 
@@ -91,14 +92,15 @@ class _ProcessProvider(TracerProvider):
 
 
 class _UnexportedChildren(trace.Tracer):
-    """The SDK's tracer, except that while no span can be exported a span with a parent
-    is made as its ids only (a non-recording span: a new span id in the parent's trace,
-    with the parent's flags and state, as the default parent-based sampler would give).
-    The logs and the Kafka headers read nothing else, and a recorded span that nobody
-    exports (its attributes, events, clock readings and processors' calls) was the
-    largest part of OpenTelemetry's cost in the consumers (docs/performance.md).
-    Root spans (a request to an API) are recorded as before. Checked at each span, so
-    an exporter added later (a test's) sees every span from then on."""
+    """The SDK's tracer, except that while no span can be exported a span is made as its
+    ids only (a non-recording span): inside a trace, a new span id in the parent's
+    trace with the parent's flags and state; a root (a request to an API), a new
+    sampled trace; as the default parent-based sampler would give. The logs and the
+    Kafka headers read nothing else, and a recorded span that nobody exports (its
+    attributes, events, clock readings and processors' calls) was the largest part of
+    OpenTelemetry's cost in the consumers and in the intake API (docs/performance.md).
+    Checked at each span, so an exporter added later (a test's) sees every span from
+    then on."""
 
     def __init__(self, recorded: trace.Tracer, provider: _ProcessProvider) -> None:
         self._recorded = recorded
@@ -107,13 +109,22 @@ class _UnexportedChildren(trace.Tracer):
     def _ids_only(self, context: otel_context.Context | None) -> trace.Span | None:
         if self._provider.exports:
             return None
+        ids = self._provider.id_generator
         parent = trace.get_current_span(context).get_span_context()
         if not parent.is_valid:
-            return None
+            # A root: a new trace, sampled, as the default sampler would start it.
+            return trace.NonRecordingSpan(
+                trace.SpanContext(
+                    ids.generate_trace_id(),
+                    ids.generate_span_id(),
+                    is_remote=False,
+                    trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+                )
+            )
         return trace.NonRecordingSpan(
             trace.SpanContext(
                 parent.trace_id,
-                self._provider.id_generator.generate_span_id(),
+                ids.generate_span_id(),
                 is_remote=False,
                 trace_flags=parent.trace_flags,
                 trace_state=parent.trace_state,
@@ -183,15 +194,46 @@ def spans_exported() -> bool:
 
 
 def fastapi_telemetry() -> TelemetryConfig:
-    """FastAPI's own OpenTelemetry settings, for every API. Its request spans stay on
-    (their trace ids reach the logs and the events); its spans of dependencies, endpoint
-    and serialisation only when exported (three spans per request that nothing reads
-    otherwise). No metrics: the APIs' metrics are Prometheus' (`RequestMetricsMiddleware`)
-    and no meter provider is installed, so FastAPI's would be computed for nobody (about
-    7 % of the intake API's CPU per submission: docs/performance.md). No logs: its
-    logs of validation failures would carry the rejected input values, personal data
-    included."""
-    return {"logs": False, "metrics": False, "operation_spans": spans_exported()}
+    """FastAPI's own OpenTelemetry settings, for every API. Its request spans, and its
+    spans of dependencies, endpoint and serialisation, only while spans can be exported
+    (`exclude` is asked at each request); otherwise the access log makes the request's
+    span as its ids only (`request_span`), which is all the logs and the events read: a
+    tenth of the intake API's CPU per submission went to FastAPI's telemetry of spans
+    nobody exported (docs/performance.md). No metrics: the APIs' metrics are
+    Prometheus' (`RequestMetricsMiddleware`) and no meter provider is installed, so
+    FastAPI's would be computed for nobody (about 7 % of the intake API's CPU per
+    submission). No logs: its logs of validation failures would carry the rejected
+    input values, personal data included."""
+    return {
+        "logs": False,
+        "metrics": False,
+        "operation_spans": spans_exported(),
+        "exclude": _nothing_exported,
+    }
+
+
+def _nothing_exported(_: Mapping[str, Any]) -> bool:
+    return not spans_exported()
+
+
+_HTTP_TRACER = trace.get_tracer("onceonly.platform.http")
+
+
+@contextmanager
+def request_span(scope: Mapping[str, Any]) -> Iterator[trace.Span]:
+    """The HTTP request's server span, current while the block runs: FastAPI's where it
+    made one (spans are exported); else a span of its own, in the trace that the
+    caller's `traceparent` header names or in a new one, its ids only while nothing is
+    exported (`_UnexportedChildren`)."""
+    current = trace.get_current_span()
+    if current.get_span_context().is_valid:
+        yield current
+        return
+    parent = propagate.extract(Headers(scope=scope))
+    with _HTTP_TRACER.start_as_current_span(
+        str(scope.get("method", "HTTP")), context=parent, kind=trace.SpanKind.SERVER
+    ) as span:
+        yield span
 
 
 def _exporter_names() -> list[str]:
@@ -206,9 +248,8 @@ def configure_telemetry(
 ) -> TracerProvider:
     """Install the global tracer provider once per process.
 
-    With no exporter, root spans are still recorded and the spans inside a trace are
-    their ids only (`_UnexportedChildren`), so that trace ids still reach the logs and
-    the Kafka headers.
+    With no exporter, spans are their ids only (`_UnexportedChildren`): trace ids
+    still reach the logs and the Kafka headers.
     """
     global _configured
     current = trace.get_tracer_provider()

@@ -178,8 +178,12 @@ def seal_personal_fields(
     return sealed
 
 
+# One encoder for every form (`json.dumps` with options builds one per call).
+_FORM_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def form_json(form: dict[str, Any]) -> str:
-    return json.dumps(form, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _FORM_JSON.encode(form)
 
 
 def application_submitted(

@@ -98,6 +98,11 @@ class IdempotentAnswer:
     ttl_hours: float
 
 
+# A jsonb parameter's text. One encoder for every call: `json.dumps` with an option
+# builds a new encoder per call, and a submission encodes four of them.
+_jsonb = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _claim(integrator: str, first: int) -> str:
     """The Idempotency-Key's claim: the answer stored under the key unless an unexpired
     one is there (an expired key is taken over); returns a row when claimed. `integrator`
@@ -124,7 +129,7 @@ def _answer_arguments(answer: IdempotentAnswer) -> tuple[object, ...]:
         answer.request.key,
         answer.request.request_sha256,
         answer.status,
-        json.dumps(answer.body, ensure_ascii=False),
+        _jsonb(answer.body),
         answer.ttl_hours * 3600,
     )
 
@@ -202,14 +207,14 @@ def _application_arguments(
         application.mobile_masked,
         list(application.channels),
         application.language,
-        json.dumps(application.materials, ensure_ascii=False),
-        json.dumps(application.form, ensure_ascii=False),
+        _jsonb(application.materials),
+        _jsonb(application.form),
         application.status,
         application.submitted_at,
         uuid.UUID(application.event_id),
         *outbox.insert_arguments(event),
-        json.dumps(application.agent, ensure_ascii=False) if application.agent else None,
-        json.dumps(application.consents, ensure_ascii=False),
+        _jsonb(application.agent) if application.agent else None,
+        _jsonb(application.consents),
         application.submitted_region,
         application.competent_region,
     )
@@ -517,7 +522,7 @@ class SubmissionSession:
                     uuid.UUID(event.envelope.id),
                     application_code,
                     kind,
-                    json.dumps(details, ensure_ascii=False),
+                    _jsonb(details),
                 )
             except asyncpg.UniqueViolationError:
                 raise _already(kind) from None

@@ -294,21 +294,20 @@ def idempotency_at(
     return IdempotencyRequest(key, request_fingerprint("POST", path, dumped))
 
 
+# Keys sorted: the stored answer comes back from jsonb in another order, and a replay
+# should be byte for byte the first answer. One encoder for every answer (`json.dumps`
+# with options builds one per call).
+_answer_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
 def json_answer(
     answer: Answer, headers: dict[str, str], body: dict[str, Any] | None = None
 ) -> Response:
     """The answer (or `body`, its model's dump) as JSON, `Idempotent-Replayed` on replays."""
     if answer.replayed:
         headers = {**headers, "Idempotent-Replayed": "true"}
-    # Keys sorted: the stored answer comes back from jsonb in another order, and a
-    # replay should be byte for byte the first answer.
     return Response(
-        json.dumps(
-            answer.body if body is None else body,
-            ensure_ascii=False,
-            sort_keys=True,
-            separators=(",", ":"),
-        ),
+        _answer_json(answer.body if body is None else body),
         status_code=answer.status,
         headers=headers,
         media_type="application/json",
