@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onceonly.platform.telemetry import request_span
+from onceonly.platform.telemetry import RequestSpan
 
 log = structlog.get_logger("onceonly.access")
 
@@ -92,7 +92,7 @@ class AccessLogMiddleware:
         started = time.perf_counter()
         # The request's server span (FastAPI's, made outside this middleware, while spans
         # are exported); the line below is written inside it, so it carries its ids.
-        with request_span(scope) as span:
+        with RequestSpan(scope) as span:
 
             async def sending(message: Message) -> None:
                 nonlocal status

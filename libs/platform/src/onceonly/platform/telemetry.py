@@ -197,7 +197,7 @@ def fastapi_telemetry() -> TelemetryConfig:
     """FastAPI's own OpenTelemetry settings, for every API. Its request spans, and its
     spans of dependencies, endpoint and serialisation, only while spans can be exported
     (`exclude` is asked at each request); otherwise the access log makes the request's
-    span as its ids only (`request_span`), which is all the logs and the events read: a
+    span as its ids only (`RequestSpan`), which is all the logs and the events read: a
     tenth of the intake API's CPU per submission went to FastAPI's telemetry of spans
     nobody exported (docs/performance.md). No metrics: the APIs' metrics are
     Prometheus' (`RequestMetricsMiddleware`) and no meter provider is installed, so
@@ -219,21 +219,35 @@ def _nothing_exported(_: Mapping[str, Any]) -> bool:
 _HTTP_TRACER = trace.get_tracer("onceonly.platform.http")
 
 
-@contextmanager
-def request_span(scope: Mapping[str, Any]) -> Iterator[trace.Span]:
+class RequestSpan:
     """The HTTP request's server span, current while the block runs: FastAPI's where it
     made one (spans are exported); else a span of its own, in the trace that the
     caller's `traceparent` header names or in a new one, its ids only while nothing is
-    exported (`_UnexportedChildren`)."""
-    current = trace.get_current_span()
-    if current.get_span_context().is_valid:
-        yield current
-        return
-    parent = propagate.extract(Headers(scope=scope))
-    with _HTTP_TRACER.start_as_current_span(
-        str(scope.get("method", "HTTP")), context=parent, kind=trace.SpanKind.SERVER
-    ) as span:
-        yield span
+    exported (`_UnexportedChildren`). A class, not a generator: it runs for every
+    request, and a span nobody records needs no exception handling."""
+
+    __slots__ = ("_scope", "_span", "_token")
+
+    def __init__(self, scope: Mapping[str, Any]) -> None:
+        self._scope = scope
+        self._token: object | None = None
+
+    def __enter__(self) -> trace.Span:
+        current = trace.get_current_span()
+        if current.get_span_context().is_valid:
+            self._span = current
+            return current
+        parent = propagate.extract(Headers(scope=self._scope))
+        self._span = _HTTP_TRACER.start_span(
+            str(self._scope.get("method", "HTTP")), context=parent, kind=trace.SpanKind.SERVER
+        )
+        self._token = otel_context.attach(trace.set_span_in_context(self._span, parent))
+        return self._span
+
+    def __exit__(self, *_: object) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            self._span.end()
 
 
 def _exporter_names() -> list[str]:

@@ -35,14 +35,21 @@ class ApplicationCode:
 
     @property
     def digits(self) -> str:
-        return f"{self.region}{self.day:%Y%m%d}{self.sequence:06d}"
+        return f"{self.region}{_yyyymmdd(self.day)}{self.sequence:06d}"
 
     @property
     def check(self) -> str:
         return iso7064_mod11_2(self.digits)
 
     def __str__(self) -> str:
-        return f"{self.region}-{self.day:%Y%m%d}-{self.sequence:06d}{self.check}"
+        day = _yyyymmdd(self.day)
+        digits = f"{self.region}{day}{self.sequence:06d}"
+        return f"{self.region}-{day}-{self.sequence:06d}{iso7064_mod11_2(digits)}"
+
+
+def _yyyymmdd(day: date) -> str:
+    # Not strftime: a code is formatted for every submission, and strftime is slower.
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def china_day(moment: datetime) -> date:

@@ -198,8 +198,11 @@ def application_submitted(
     stamp.FromDatetime(submitted_at)
     consents = []
     for consent in submission.consents:
-        given = Timestamp()
-        given.FromDatetime(consent.given_at or submitted_at)
+        # Most consents are given with the submission: its stamp (the message copies it).
+        given = stamp
+        if consent.given_at is not None:
+            given = Timestamp()
+            given.FromDatetime(consent.given_at)
         consents.append(
             application_pb2.Consent(
                 purpose=consent.purpose, reference=consent.reference, given_at=given
