@@ -185,3 +185,52 @@ def test_a_span_is_its_ids_only_until_spans_can_be_exported() -> None:
     # Once an exporter is added, every span is recorded and exported.
     assert [span[3] for span in found["added"][:3]] == [True, True, True]
     assert found["exported"] == ["consume", "request", "statement"]
+
+
+_REQUEST_SCRIPT = textwrap.dedent(
+    f"""
+    import asyncio, io, json
+    import httpx
+    from fastapi import FastAPI
+    from opentelemetry import trace
+    from onceonly.platform.access_log import AccessLogMiddleware
+    from onceonly.platform.telemetry import (
+        configure_logging, configure_telemetry, fastapi_telemetry,
+    )
+
+    logs = io.StringIO()
+    configure_logging("unit-test", stream=logs)
+    configure_telemetry("unit-test")
+    app = FastAPI(telemetry=fastapi_telemetry())
+    app.add_middleware(AccessLogMiddleware, service="unit-test")
+
+    @app.get("/ids")
+    async def ids() -> list[object]:
+        span = trace.get_current_span()
+        context = span.get_span_context()
+        return [format(context.trace_id, "032x"), span.is_recording()]
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            continued = await client.get(
+                "/ids", headers={{"traceparent": "00-{TRACE_ID}-00f067aa0ba902b7-01"}}
+            )
+            new = await client.get("/ids")
+        lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+        access = [line.get("trace_id") for line in lines if line.get("event") == "request"]
+        print(json.dumps({{"continued": continued.json(), "new": new.json(), "access": access}}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_request_continues_its_callers_trace_while_nothing_exports() -> None:
+    found = run_alone(_REQUEST_SCRIPT)
+    # FastAPI's request telemetry is excluded; the access log's span continues the
+    # caller's trace, records nothing, and its line carries the trace.
+    assert found["continued"] == [TRACE_ID, False]
+    new_trace, recording = found["new"]
+    assert recording is False and new_trace not in (TRACE_ID, "0" * 32)
+    assert found["access"] == [TRACE_ID, new_trace]
