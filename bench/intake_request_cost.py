@@ -27,13 +27,12 @@ from typing import Any
 
 import uvloop
 
-from bench.config import Endpoints
 from bench.integrators import bench_keys
+from bench.micro import scratch_database
 from bench.payloads import loan_application
-from bench.scratch_intake import _admin, database_in
 from onceonly.intake.api import create_app
 from onceonly.intake.settings import IntakeSettings
-from onceonly.platform.db import create_pool, drop_database
+from onceonly.platform.db import create_pool
 from onceonly.platform.telemetry import configure_logging, configure_telemetry
 
 Message = dict[str, Any]
@@ -110,14 +109,10 @@ async def _round(
 
 
 async def _measure(args: argparse.Namespace) -> dict[str, Any]:
-    url = Endpoints().database_url
-    database = f"bench_intake_cost_{uuid.uuid4().hex[:8]}"
-    await _admin(url, f"CREATE DATABASE {database}")
-    scratch = database_in(url, database)
-    try:
+    async with scratch_database("intake_cost") as scratch:
         settings = IntakeSettings(
             database_url=scratch,
-            topic_prefix=f"bench{database}",
+            topic_prefix=f"bench_intake_cost_{uuid.uuid4().hex[:8]}",
             # The budget is spent as in service; no request may be refused by it.
             integrator_post_rate_per_second=1e6,
             integrator_post_burst=1_000_000,
@@ -139,8 +134,6 @@ async def _measure(args: argparse.Namespace) -> dict[str, Any]:
                 rounds = [round(await one_round(args.requests), 1) for _ in range(args.rounds)]
         finally:
             await pool.close()
-    finally:
-        await drop_database(database_in(url, "postgres"), database)
     return {
         "requests": args.requests,
         "concurrency": args.concurrency,

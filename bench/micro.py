@@ -1,6 +1,7 @@
-"""What the micro-benchmarks (checkpoint_cost, approval_apply) share: a scratch database
-of one connection, and the cost of a step on it (wall time, this process's CPU, the
-Postgres backend's CPU from /proc, so Postgres must run on this machine)."""
+"""What the micro-benchmarks (checkpoint_cost, approval_apply, intake_request_cost)
+share: a scratch database (for the first two with a pool of one connection), and the
+cost of a step on it (wall time, this process's CPU, the Postgres backend's CPU from
+/proc, so Postgres must run on this machine)."""
 
 from __future__ import annotations
 
@@ -19,25 +20,31 @@ from onceonly.platform.db import create_pool, drop_database, prepare_database
 
 
 @asynccontextmanager
-async def scratch_pool(
-    name: str, *, component: str, package: str, reset_sessions: bool = True
-) -> AsyncIterator[asyncpg.Pool]:
-    """A pool of one connection (every statement on the backend measured) to a database
-    of its own, `component`'s migrations applied; the database dropped on exit."""
+async def scratch_database(name: str) -> AsyncIterator[str]:
+    """The URL of a new, empty database of its own (bench_<name>_<random>), dropped on
+    exit."""
     url = Endpoints().database_url
     database = f"bench_{name}_{uuid.uuid4().hex[:8]}"
     await _admin(url, f"CREATE DATABASE {database}")
     try:
-        pool = await create_pool(
-            database_in(url, database), max_size=1, reset_sessions=reset_sessions
-        )
+        yield database_in(url, database)
+    finally:
+        await drop_database(database_in(url, "postgres"), database)
+
+
+@asynccontextmanager
+async def scratch_pool(
+    name: str, *, component: str, package: str, reset_sessions: bool = True
+) -> AsyncIterator[asyncpg.Pool]:
+    """A pool of one connection (every statement on the backend measured) to a scratch
+    database, `component`'s migrations applied; the database dropped on exit."""
+    async with scratch_database(name) as url:
+        pool = await create_pool(url, max_size=1, reset_sessions=reset_sessions)
         try:
             await prepare_database(pool, component=component, package=package)
             yield pool
         finally:
             await pool.close()
-    finally:
-        await drop_database(database_in(url, "postgres"), database)
 
 
 @dataclass(frozen=True)

@@ -231,8 +231,8 @@ async def run_tracing(run: Run) -> Section:
         },
     }
     section.raw = {
-        "what": "the same system and load with tracing off (root spans recorded, the spans inside"
-        " a trace as their ids only, none exported):"
+        "what": "the same system and load with tracing off (spans made as their ids only, none"
+        " recorded or exported):"
         " the cheaper of a run before and a run after; the traced side is the cheaper of"
         " two traced runs",
         "system_cpu_ms_per_application": round(

@@ -111,23 +111,19 @@ class _UnexportedChildren(trace.Tracer):
             return None
         ids = self._provider.id_generator
         parent = trace.get_current_span(context).get_span_context()
-        if not parent.is_valid:
+        if parent.is_valid:
+            trace_id, flags, state = parent.trace_id, parent.trace_flags, parent.trace_state
+        else:
             # A root: a new trace, sampled, as the default sampler would start it.
-            return trace.NonRecordingSpan(
-                trace.SpanContext(
-                    ids.generate_trace_id(),
-                    ids.generate_span_id(),
-                    is_remote=False,
-                    trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
-                )
-            )
+            trace_id = ids.generate_trace_id()
+            flags, state = trace.TraceFlags(trace.TraceFlags.SAMPLED), trace.TraceState()
         return trace.NonRecordingSpan(
             trace.SpanContext(
-                parent.trace_id,
+                trace_id,
                 ids.generate_span_id(),
                 is_remote=False,
-                trace_flags=parent.trace_flags,
-                trace_state=parent.trace_state,
+                trace_flags=flags,
+                trace_state=state,
             )
         )
 
