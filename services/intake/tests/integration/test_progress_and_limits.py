@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -30,6 +31,20 @@ async def submit_receipt(
 
 async def submit(client: httpx.AsyncClient, integrator: Any, application: dict[str, Any]) -> str:
     return str((await submit_receipt(client, integrator, application))["application_code"])
+
+
+def personal_search_text(body: dict[str, Any], code: str) -> str:
+    """A progress answer as text to search for personal data: without its own code and
+    its steps' instants (digits too: once ".235678" held the "5678" searched for), each
+    instant read as one first."""
+    steps = body["last_steps"]
+    for step in steps:
+        datetime.fromisoformat(step["at"])
+    without_instants = {
+        **body,
+        "last_steps": [{k: v for k, v in step.items() if k != "at"} for step in steps],
+    }
+    return json.dumps(without_instants, ensure_ascii=False).replace(code, "")
 
 
 @asynccontextmanager
@@ -70,8 +85,8 @@ async def test_the_applicant_sees_status_and_matter_only(
             {"at": body["last_steps"][0]["at"], "zh": "已提交申请", "en": "Application submitted"}
         ],
     }
-    # The code itself is digits too: look for personal data in everything else.
-    text = json.dumps(body, ensure_ascii=False).replace(code, "")
+    # The code and the instants are digits too: look for personal data in everything else.
+    text = personal_search_text(body, code)
     if secret == "token":
         text = text.replace(receipt["progress_token"], "")
     for personal in ("张", "138", "5678", "1101", "002X", "integrator", "doc://"):

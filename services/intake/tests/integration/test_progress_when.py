@@ -5,7 +5,6 @@ provide and by when, and the last steps in plain words; nothing personal, no sta
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,6 +19,8 @@ from onceonly.events.v1 import approval_pb2
 from onceonly.intake.approval_follower import ApprovalFollower
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.envelope import new_envelope
+
+from .test_progress_and_limits import personal_search_text, submit
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +56,6 @@ async def apply(pool: asyncpg.Pool, settings: IntakeSettings, code: str, *events
         await follower.handle(
             new_envelope(message, source="/onceonly/workflow", application_code=code, time=at)
         )
-
-
-async def submit(client: httpx.AsyncClient, integrator: Any, application: dict[str, Any]) -> str:
-    response = await client.post("/v1/applications", json=application, headers=integrator.headers)
-    assert response.status_code == 201, response.text
-    return str(response.json()["application_code"])
 
 
 async def test_the_lookup_answers_when_with_nothing_personal(
@@ -142,7 +137,7 @@ async def test_the_lookup_answers_when_with_nothing_personal(
     assert steps[0]["zh"] == "公安局要求补正材料，该环节暂停计时"
 
     # Nothing personal, no staff, no free text of the department, no codes but its own.
-    text = json.dumps(body, ensure_ascii=False).replace(code, "")
+    text = personal_search_text(body, code)
     for private in (
         "张三丰",
         "13812345678",
