@@ -73,7 +73,7 @@ class TemplateEvent:
     data: bytes
 
 
-async def _template(pool: asyncpg.Pool) -> list[TemplateEvent]:
+async def timeline_template(pool: asyncpg.Pool) -> list[TemplateEvent]:
     """The timeline of a recently completed housing-fund loan (the bench's 秒批 matter)."""
     # Of the completed ones, the longest story (notifications included), newest first.
     code = await pool.fetchval(
@@ -106,7 +106,7 @@ async def _template(pool: asyncpg.Pool) -> list[TemplateEvent]:
     ]
 
 
-def _clone(events: list[TemplateEvent], code: str) -> list[tuple[Stream, Any]]:
+def clone_timeline(events: list[TemplateEvent], code: str) -> list[tuple[Stream, Any]]:
     """The template's events as application `code`'s: new ids, causes mapped."""
     ids = {event.event_id: str(uuid.uuid4()) for event in events}
     cloned = []
@@ -144,7 +144,7 @@ async def _produce(
     try:
         block = 50
         for start in range(0, len(codes), block):
-            clones = [_clone(template, code) for code in codes[start : start + block]]
+            clones = [clone_timeline(template, code) for code in codes[start : start + block]]
             pending = []
             for stage in range(len(template)):
                 for events in clones:
@@ -336,7 +336,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     agent: subprocess.Popen[bytes] | None = None
     log_path = Path(tempfile.gettempdir()) / f"{prefix}-agent.log"
     try:
-        template = await _template(pool)
+        template = await timeline_template(pool)
         codes = [f"330100-B{run_id}-{i:05d}" for i in range(args.applications)]
         since_ms = int(time.time() * 1000) - 1000
         t0 = time.perf_counter()

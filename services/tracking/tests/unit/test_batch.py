@@ -204,6 +204,22 @@ def test_an_unrecordable_event_in_the_middle_is_unprocessable_and_the_rest_goes_
     assert [r.entry.seq for r in found.results if isinstance(r, Appended)] == [1, 2]
 
 
+def test_text_that_only_spells_a_nul_escape_is_recorded(events) -> None:
+    code = events.code()
+    first = events.envelope(events.submitted(code), code)
+    spelled = events.envelope(events.task_decided(code, reason="C:\\u0000 is no NUL"), code)
+    found = plan(
+        [pending(first, 0), pending(spelled, 1)],
+        heads=new_heads(code),
+        statuses={},
+        recorded={},
+    )
+    appended = found.results[1]
+    assert isinstance(appended, Appended)
+    assert "\\u0000" in appended.summary_text
+    assert appended.summary_text == chain.canonical_summary(appended.summary)
+
+
 # The recorder's batch path, with the store's batch simulated by `plan` over a dict.
 
 

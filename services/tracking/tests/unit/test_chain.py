@@ -248,3 +248,34 @@ def test_version_2_covers_what_the_reader_is_shown() -> None:
     # Version 1 (rows written before) ignores what is shown, and still verifies.
     old = chain.next_entry(**common)
     assert old.version == 1 and chain.verify([replace(old, shown=shown)]) is None
+
+
+def test_a_summary_text_given_hashes_as_the_summary_encoded() -> None:
+    from onceonly.tracking import chain
+
+    summary = {"type": "TaskDecided", "reason": "缺照片", "tasks": [{"b": 1, "a": None}]}
+    shown = chain.Shown(
+        summary=summary,
+        topic="onceonly.approval-events.v1",
+        partition=0,
+        offset=7,
+        recorded_at=T0,
+    )
+    common = {
+        "head_seq": 3,
+        "head_hash": "ab" * 32,
+        "application_code": "330100-2026-000001",
+        "event_id": "e-4",
+        "ce_type": "onceonly.events.v1.TaskDecided",
+        "ce_source": "/onceonly/workflow",
+        "ce_time": T0,
+        "data": b"x",
+        "shown": shown,
+    }
+    text = chain.canonical_summary(summary)
+    assert text == '{"reason":"缺照片","tasks":[{"a":null,"b":1}],"type":"TaskDecided"}'
+    given_text = chain.next_entry(**common, summary_text=text)
+    assert given_text == chain.next_entry(**common)
+    assert chain.recompute(given_text) == given_text.hash
+    # The text is what is hashed: another one is another entry.
+    assert chain.next_entry(**common, summary_text="{}").hash != given_text.hash

@@ -16,6 +16,7 @@ from onceonly.events.v1 import approval_pb2
 from onceonly.tracking.status import (
     ApplicationStatus,
     apply_event,
+    kept,
     status_json,
     stored_status,
 )
@@ -113,6 +114,19 @@ def test_a_row_read_back_folds_on_as_the_library_fold_in_memory(stream) -> None:
         assert through_rows == projected  # what an append returns is what its row holds
     if through_rows is not None:
         assert status_json(through_rows) == status_json(in_memory)
+
+
+@settings(max_examples=150, deadline=None)
+@given(streams)
+def test_what_an_event_leaves_alone_is_kept_as_it_was(stream) -> None:
+    # apply_event keeps the tasks and alert the fold left alone as they are; through
+    # their JSON and back, as kept() alone does, they must come out the same.
+    status = None
+    for message, at in stream:
+        folded = fold(status or ApprovalStatus(application_code=CODE), message, at=at)
+        status = apply_event(status, application_code=CODE, message=message, time=at)
+        assert status == kept(folded)
+        assert status == stored(status)
 
 
 def test_a_row_stored_before_the_library_reads_back_as_it_was() -> None:

@@ -71,6 +71,7 @@ class Appended:
     entry: chain.ChainEntry
     message: Message
     summary: dict[str, Any]
+    summary_text: str  # chain.canonical_summary(summary), as the row keeps it
     before: ApplicationStatus | None
     after: ApplicationStatus
     projection_consistent: bool
@@ -138,7 +139,10 @@ def _one(
     if reason:
         return UnprocessableEvent(reason)
     summary = summarise(message)
-    if has_nul(summary):
+    summary_text = chain.canonical_summary(summary)
+    # A NUL anywhere in the summary is "\u0000" in its JSON (the text is only searched
+    # through when that turns up, since a backslash before "u0000" may be the summary's).
+    if "\\u0000" in summary_text and has_nul(summary):
         return UnprocessableEvent("event text contains NUL characters")
     code = envelope.subject
     cause = awaited_cause(message)
@@ -170,6 +174,7 @@ def _one(
         ce_time=envelope.time,
         data=envelope.data,
         shown=shown,
+        summary_text=summary_text,
     )
     after = apply_event(current, application_code=code, message=message, time=aware(envelope.time))
     known[envelope.id] = code
@@ -181,6 +186,7 @@ def _one(
         entry=entry,
         message=message,
         summary=summary,
+        summary_text=summary_text,
         before=current,
         after=after,
         projection_consistent=current is not None or head_seq == 0,

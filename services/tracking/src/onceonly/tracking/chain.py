@@ -90,10 +90,14 @@ def _field(raw: bytes) -> bytes:
     return len(raw).to_bytes(8, "big") + raw
 
 
+# One encoder for every summary (json.dumps with these options builds one per call).
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical_summary(summary: Mapping[str, Any]) -> str:
     """The summary as the hash sees it: sorted keys, no spaces, UTF-8 as is (jsonb gives
     keys back in its own order and spacing; the values are the same)."""
-    return json.dumps(summary, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(summary)
 
 
 def entry_hash(
@@ -109,9 +113,11 @@ def entry_hash(
     shown: Shown | None = None,
     version: int = 1,
     data_sha256: str | None = None,
+    summary_text: str | None = None,
 ) -> str:
     """The sha256 (hex) of an entry's canonical encoding under `version` (`data_sha256`:
-    the digest of `data`, given instead of the bytes)."""
+    the digest of `data`, given instead of the bytes; `summary_text`: the shown
+    summary's `canonical_summary`, given when the caller has it already)."""
     parts = [
         prev_hash.encode(),
         str(seq).encode(),
@@ -126,7 +132,9 @@ def entry_hash(
         if shown is None:
             raise ValueError("a version 2 entry needs what it shows")
         parts += [
-            canonical_summary(shown.summary).encode(),
+            (
+                summary_text if summary_text is not None else canonical_summary(shown.summary)
+            ).encode(),
             shown.topic.encode(),
             str(shown.partition).encode(),
             str(shown.offset).encode(),
@@ -150,9 +158,11 @@ def next_entry(
     ce_time: datetime,
     data: bytes,
     shown: Shown | None = None,
+    summary_text: str | None = None,
 ) -> ChainEntry:
     """The entry that follows the head (`head_seq` 0 and GENESIS_HASH for the first),
-    under the current version when `shown` is given (version 1 without it)."""
+    under the current version when `shown` is given (version 1 without it;
+    `summary_text` as for `entry_hash`)."""
     seq = head_seq + 1
     version = CURRENT_VERSION if shown is not None else 1
     digest = entry_hash(
@@ -166,6 +176,7 @@ def next_entry(
         data=data,
         shown=shown,
         version=version,
+        summary_text=summary_text,
     )
     return ChainEntry(
         application_code=application_code,

@@ -48,22 +48,38 @@ def apply_event(
     """The status after one more event (events of any type; unrelated ones only touch
     `last_event_at`), as tracking keeps it (`kept`)."""
     state = current or ApprovalStatus(application_code=application_code)
-    return kept(fold(state, message, at=time))
+    return kept(fold(state, message, at=time), unchanged_from=current)
 
 
-def kept(state: ApplicationStatus) -> ApplicationStatus:
+def kept(
+    state: ApplicationStatus, *, unchanged_from: ApplicationStatus | None = None
+) -> ApplicationStatus:
     """The status as its row keeps it: what tracking shows, without what only intake
     shows (the clocks as events carried them, reasons, missing materials, e-licence),
-    so that the status an append returns is the one read back from its row."""
-    return stored_status(
+    so that the status an append returns is the one read back from its row.
+
+    `unchanged_from`: a status kept already that `state` was folded from. The fold
+    replaces what an event changes and leaves the rest the same (immutable) objects, so
+    a task or alert of `state` that is one of `unchanged_from`'s is kept as it is
+    instead of through its JSON and back (most events change one task of several)."""
+    tasks_before = unchanged_from.tasks if unchanged_from is not None else {}
+    alert = state.alert
+    if unchanged_from is None or alert is not unchanged_from.alert:
+        alert = _stored_alert(supervision_json(alert))
+    return ApprovalStatus(
         application_code=state.application_code,
-        matter_code=state.matter_code,
-        status=state.state.value,
-        tasks=tasks_json(state),
-        last_event_at=state.last_event_at,
-        supervision=supervision_json(state.alert),
-        due_at=state.due_at,
+        matter_code=state.matter_code or "",
+        state=state.state,
+        due_at=utc(state.due_at) if state.due_at is not None else None,
+        alert=alert,
+        tasks={
+            department: task
+            if tasks_before.get(department) is task
+            else stored_task(department, task_json(task))
+            for department, task in state.tasks.items()
+        },
         rating=state.rating,
+        last_event_at=utc(state.last_event_at) if state.last_event_at is not None else None,
     )
 
 

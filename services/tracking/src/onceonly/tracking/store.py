@@ -737,7 +737,7 @@ async def _write(conn: asyncpg.Connection, outcome: Plan) -> None:
         [s.partition for s in shown],
         [s.offset for s in shown],
         [e.data for e in entries],
-        [json.dumps(a.summary, ensure_ascii=False) for a in appended],
+        [a.summary_text for a in appended],
         [e.prev_hash for e in entries],
         [e.hash for e in entries],
         [s.recorded_at for s in shown],
