@@ -9,11 +9,13 @@ import sys
 import textwrap
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
-from onceonly.platform.telemetry import RedactQueryValues
+from onceonly.platform.telemetry import MessageSpan, RedactQueryValues
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CODE = "330100-20250303-0004276"
@@ -39,7 +41,9 @@ _SCRIPT = textwrap.dedent(
     import logging, sys
     import structlog
     from opentelemetry import trace
-    from onceonly.platform.telemetry import attached, configure_logging, configure_telemetry
+    from onceonly.platform.telemetry import (
+        MessageSpan, attached, configure_logging, configure_telemetry,
+    )
 
     configure_logging("unit-test")
     configure_telemetry("unit-test")
@@ -50,6 +54,12 @@ _SCRIPT = textwrap.dedent(
             print(format(span.get_span_context().span_id, "016x"), file=sys.stderr)
             structlog.get_logger("unit").info("from structlog", step=1)
             logging.getLogger("some.library").warning("from the standard library")
+        with MessageSpan(
+            tracer, "record", parent, topic="t", message_id="m", application_code="OTHER"
+        ) as message:
+            own = format(message.get_span_context().span_id, "016x")
+            structlog.get_logger("unit").info("from a message span", own_span=own)
+        structlog.get_logger("unit").info("after a message span")
     structlog.get_logger("unit").info("outside any trace")
     """
 )
@@ -81,6 +91,13 @@ def test_log_lines_are_json_with_trace_span_and_application_code() -> None:
         assert line["timestamp"]
     assert by_event["from the standard library"]["logger"] == "some.library"
     assert by_event["from the standard library"]["level"] == "warning"
+    # A message's span: a child in the trace its headers carry, its code on the line
+    # and the code before it back after it.
+    message = by_event["from a message span"]
+    assert message["trace_id"] == TRACE_ID
+    assert message["span_id"] == message["own_span"] != "00f067aa0ba902b7"
+    assert message["application_code"] == "OTHER"
+    assert by_event["after a message span"]["application_code"] == CODE
     outside = by_event["outside any trace"]
     assert "trace_id" not in outside
     assert "application_code" not in outside
@@ -101,6 +118,34 @@ def test_query_values_are_redacted_before_any_exporter_sees_them() -> None:
     first, second = exported.get_finished_spans()
     assert first.attributes["url.query"] == "code=REDACTED&last4=REDACTED&empty=REDACTED"
     assert "url.query" not in second.attributes
+
+
+def test_a_message_span_is_the_consumer_child_of_the_trace_its_headers_carry() -> None:
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = provider.get_tracer("unit-test")
+    parent = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
+    try:
+        with MessageSpan(
+            tracer, "record", parent, topic="events", message_id="e-1", application_code=CODE
+        ):
+            raise ValueError("refused")
+    except ValueError:
+        pass
+    with MessageSpan(tracer, "next", parent, topic="events", message_id="e-2", application_code=""):
+        pass
+    failed, fine = exported.get_finished_spans()
+    assert failed.kind is SpanKind.CONSUMER
+    assert format(failed.context.trace_id, "032x") == TRACE_ID
+    assert failed.parent is not None and failed.parent.span_id == 0x00F067AA0BA902B7
+    assert failed.attributes["messaging.message.id"] == "e-1"
+    assert failed.attributes["onceonly.application_code"] == CODE
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.status.description == "ValueError: refused"
+    assert [event.name for event in failed.events] == ["exception"]
+    assert fine.status.status_code is StatusCode.UNSET and not fine.events
+    assert trace.get_current_span() is trace.INVALID_SPAN  # nothing left attached
 
 
 # A child process again: which provider is installed decides.

@@ -21,8 +21,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -418,22 +418,109 @@ def current_trace_headers() -> dict[str, str]:
 
 
 def context_from_headers(headers: Mapping[str, str]) -> otel_context.Context:
-    return propagate.extract(dict(headers))
+    return propagate.extract(headers)
 
 
-@contextmanager
-def attached(headers: Mapping[str, str], *, application_code: str = "") -> Iterator[None]:
+class _Attached:
+    """`attached`'s block. A class, not a generator (it runs for every message), which
+    puts the application code back as it was by its contextvar's token."""
+
+    __slots__ = ("_bound", "_code", "_headers", "_token")
+
+    def __init__(self, headers: Mapping[str, str], application_code: str) -> None:
+        self._headers = headers
+        self._code = application_code
+
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(context_from_headers(self._headers))
+        self._bound = (
+            structlog.contextvars.bind_contextvars(application_code=self._code)
+            if self._code
+            else None
+        )
+
+    def __exit__(self, *_: object) -> None:
+        if self._bound:
+            structlog.contextvars.reset_contextvars(**self._bound)
+        otel_context.detach(self._token)
+
+
+def attached(headers: Mapping[str, str], *, application_code: str = "") -> _Attached:
     """Run the block inside the trace context carried by a message, with the
     application code on every log line written meanwhile."""
-    token = otel_context.attach(context_from_headers(headers))
-    try:
-        if application_code:
-            with structlog.contextvars.bound_contextvars(application_code=application_code):
-                yield
-        else:
-            yield
-    finally:
-        otel_context.detach(token)
+    return _Attached(headers, application_code)
+
+
+class MessageSpan:
+    """`attached` and `consumer_span` in one, as a class: the consumer span of one Kafka
+    message, a child of the trace its headers carry, current while the block runs, with
+    the application code on every log line meanwhile. For a consumer that makes one
+    span per message; the span ends with the block (an exception escaping it is
+    recorded on it, as `start_as_current_span` records one)."""
+
+    __slots__ = (
+        "_attributes",
+        "_bound",
+        "_code",
+        "_headers",
+        "_name",
+        "_span",
+        "_token",
+        "_tracer",
+    )
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        name: str,
+        headers: Mapping[str, str],
+        *,
+        topic: str,
+        message_id: str,
+        application_code: str,
+    ) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._headers = headers
+        self._attributes = _consumer_attributes(topic, message_id, application_code)
+        self._code = application_code
+
+    def __enter__(self) -> trace.Span:
+        parent = context_from_headers(self._headers)
+        span = self._tracer.start_span(
+            self._name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=self._attributes
+        )
+        self._span = span
+        self._token = otel_context.attach(trace.set_span_in_context(span, parent))
+        self._bound = (
+            structlog.contextvars.bind_contextvars(application_code=self._code)
+            if self._code
+            else None
+        )
+        return span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        if self._bound:
+            structlog.contextvars.reset_contextvars(**self._bound)
+        otel_context.detach(self._token)
+        span = self._span
+        if error is not None and span.is_recording():
+            span.record_exception(error)
+            span.set_status(
+                trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}")
+            )
+        span.end()
+
+
+def _consumer_attributes(topic: str, message_id: str, application_code: str) -> dict[str, str]:
+    return {
+        "messaging.system": "kafka",
+        "messaging.destination.name": topic,
+        "messaging.message.id": message_id,
+        "onceonly.application_code": application_code,
+    }
 
 
 def consumer_span(
@@ -444,10 +531,5 @@ def consumer_span(
     return tracer.start_as_current_span(
         name,
         kind=trace.SpanKind.CONSUMER,
-        attributes={
-            "messaging.system": "kafka",
-            "messaging.destination.name": topic,
-            "messaging.message.id": message_id,
-            "onceonly.application_code": application_code,
-        },
+        attributes=_consumer_attributes(topic, message_id, application_code),
     )

@@ -28,7 +28,7 @@ from onceonly.platform.deferral import Deferrals, EventNotReady
 from onceonly.platform.envelope import Envelope, EnvelopeError
 from onceonly.platform.events import UnknownEventType
 from onceonly.platform.retry import retry_forever
-from onceonly.platform.telemetry import attached, consumer_span
+from onceonly.platform.telemetry import MessageSpan
 from onceonly.tracking.batch import Appended, Behind, Pending, Result
 from onceonly.tracking.errors import BatchConflict, UnprocessableEvent
 from onceonly.tracking.recordable import unrecordable_reason
@@ -173,17 +173,7 @@ class TimelineRecorder:
             # The partition's order holds for this application too.
             await self._defer(record, "an earlier deferred event of its partition")
             return self._count(Outcome.DEFERRED)
-        trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
-        with (
-            attached(trace_headers, application_code=envelope.subject),
-            consumer_span(
-                tracer,
-                f"tracking record {envelope.type.rsplit('.', 1)[-1]}",
-                topic=record.topic,
-                message_id=envelope.id,
-                application_code=envelope.subject,
-            ),
-        ):
+        with _recording_span(record, envelope):
             try:
                 recorded = await self._retrying(
                     lambda: self._append(
@@ -340,17 +330,7 @@ class TimelineRecorder:
         if result is not None and not isinstance(result, Appended):
             return None
         envelope = item.envelope
-        trace_headers = {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
-        with (
-            attached(trace_headers, application_code=envelope.subject),
-            consumer_span(
-                tracer,
-                f"tracking record {envelope.type.rsplit('.', 1)[-1]}",
-                topic=record.topic,
-                message_id=envelope.id,
-                application_code=envelope.subject,
-            ),
-        ):
+        with _recording_span(record, envelope):
             if result is None:
                 log.info(
                     "duplicate event ignored",
@@ -426,4 +406,16 @@ def _pending(record: Inbound, envelope: Envelope, message: Message) -> Pending:
         partition=record.partition,
         offset=record.offset,
         key=record.key,
+    )
+
+
+def _recording_span(record: Inbound, envelope: Envelope) -> MessageSpan:
+    """The span of one message recorded, in the trace its event carries."""
+    return MessageSpan(
+        tracer,
+        f"tracking record {envelope.type.rsplit('.', 1)[-1]}",
+        {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate},
+        topic=record.topic,
+        message_id=envelope.id,
+        application_code=envelope.subject,
     )
