@@ -10,10 +10,10 @@ consumer keeps up they show only the offered rate (a lower bound of its capacity
 from __future__ import annotations
 
 from bench.context import Run
-from bench.kafka_tools import read_since
+from bench.kafka_tools import read_rate, read_since
 from bench.notify_drain import run_notify_drain
 from bench.report import Section, Target
-from bench.stats import per_second, rate_over_time, ratio
+from bench.stats import rate_over_time, ratio
 from bench.tracking_drain import run_tracking_drain
 from onceonly.platform.db import create_pool
 from onceonly.platform.topics import Stream, topic_name
@@ -54,16 +54,16 @@ async def run_downstream(run: Run) -> Section:
     step = run.step("raw aiokafka: consume the same range")
     topics = [topic_name(run.endpoints.topic_prefix, s) for s in Stream]
     run.monitor.begin("raw-consume")
-    records, seconds = await read_since(run.endpoints.kafka, topics, int(since * 1000))
+    records, _ = await read_since(run.endpoints.kafka, topics, int(since * 1000))
+    read = await read_rate(run.endpoints.kafka, records)
     run.monitor.end()
     step.done()
-    raw_rate = per_second(len(records), seconds)
+    raw_rate = float(read["records_per_s"])
     section.raw = {
         "what": "AIOKafkaConsumer over every stream topic from the run's first submission"
-        " (no group, no commits, no processing); includes other clients' messages",
-        "records": len(records),
-        "seconds": round(seconds, 2),
-        "records_per_s": raw_rate,
+        " (no group, no commits, no processing), again and again for a second; includes"
+        " other clients' messages",
+        **read,
     }
     section.system["tracking_drain"] = drain["system"]
     section.raw["tracking_drain"] = drain["raw"]

@@ -17,11 +17,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from bench.context import Run
-from bench.kafka_tools import read_since
+from bench.kafka_tools import read_rate, read_since
 from bench.load import LoadResult, open_loop
 from bench.quiesce import wait_until_quiet
 from bench.services import stopped
-from bench.stats import per_second, ratio
+from bench.stats import ratio
 from onceonly.platform.topics import Stream, topic_name
 
 
@@ -31,7 +31,7 @@ class Backlog:
     load: LoadResult = field(default_factory=LoadResult)
     settled: dict[str, float | bool] = field(default_factory=dict)
     records: list[ConsumerRecord] = field(default_factory=list)  # the raw read of it
-    raw_seconds: float = 0.0
+    raw: dict[str, float | int] = field(default_factory=dict)  # kafka_tools.read_rate
     codes: list[str] = field(default_factory=list)  # the applications submitted
 
 
@@ -58,9 +58,8 @@ async def backlog_while_stopped(run: Run, process: str, phase: str) -> AsyncIter
         )
         step = run.step(f"{phase}: raw aiokafka read of the backlog")
         run.monitor.begin(f"raw-consume-{phase}")
-        backlog.records, backlog.raw_seconds = await read_since(
-            run.endpoints.kafka, topics, since_ms
-        )
+        backlog.records, _ = await read_since(run.endpoints.kafka, topics, since_ms)
+        backlog.raw = await read_rate(run.endpoints.kafka, backlog.records)
         run.monitor.end()
         step.done()
         backlog.codes = [a.code for a in run.accepted.get(phase, [])]
@@ -107,7 +106,7 @@ def drain_figures(
     """A drain's result: the consumer's figures (`rate` its capacity) beside the raw read
     of the same backlog, their ratio, the profile and the cores busy while it drained
     (the monitor phase named like the backlog's)."""
-    raw_rate = per_second(len(backlog.records), backlog.raw_seconds)
+    raw_rate = float(backlog.raw["records_per_s"])
     busy = run.monitor.phase(backlog.phase)
     return {
         "system": {
@@ -118,10 +117,9 @@ def drain_figures(
         },
         "raw": {
             "what": "AIOKafkaConsumer reading the backlog's range of every stream topic"
-            " (no group, no commits, no processing)",
+            " (no group, no commits, no processing), again and again for a second",
             "records": len(backlog.records),
-            "seconds": round(backlog.raw_seconds, 2),
-            "records_per_s": raw_rate,
+            **backlog.raw,
         },
         "ratio": ratio(rate, raw_rate),
         "profile": profile,
