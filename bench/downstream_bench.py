@@ -63,6 +63,7 @@ async def run_downstream(run: Run) -> Section:
         "what": "AIOKafkaConsumer over every stream topic from the run's first submission"
         " (no group, no commits, no processing), again and again for a second; includes"
         " other clients' messages",
+        "records": len(records),
         **read,
     }
     section.system["tracking_drain"] = drain["system"]

@@ -87,7 +87,7 @@ async def read_rate(
         low, high = ranges.get(tp, (record.offset, record.offset + 1))
         ranges[tp] = (min(low, record.offset), max(high, record.offset + 1))
     if not ranges:
-        return {"passes": 0, "records": 0, "seconds": 0.0, "records_per_s": 0.0}
+        return {"passes": 0, "records_read": 0, "seconds": 0.0, "records_per_s": 0.0}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -123,7 +123,7 @@ async def read_rate(
         await consumer.stop()
     return {
         "passes": passes,
-        "records": read,
+        "records_read": read,
         "seconds": round(seconds, 3),
         "records_per_s": round(read / seconds, 1) if seconds > 0 else 0.0,
     }
