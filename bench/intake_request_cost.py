@@ -18,22 +18,17 @@ import argparse
 import asyncio
 import gc
 import json
-import os
 import statistics
-import sys
 import time
 import uuid
 from typing import Any
 
-import uvloop
-
 from bench.integrators import bench_keys
-from bench.micro import scratch_database
+from bench.micro import measure_as_service, scratch_database
 from bench.payloads import loan_application
 from onceonly.intake.api import create_app
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.db import create_pool
-from onceonly.platform.telemetry import configure_logging, configure_telemetry
 
 Message = dict[str, Any]
 
@@ -149,14 +144,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--keys", type=int, default=50)
     args = parser.parse_args()
-    os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
-    # The service's log lines are written as in service, to a sink: stdout is the JSON.
-    sink = open(os.devnull, "w")  # noqa: SIM115 (open for the process's life)
-    configure_logging("intake-api", "INFO", stream=sink)
-    configure_telemetry("onceonly-intake")
-    result = uvloop.run(_measure(args))  # the API's loop (cli.server_options)
-    json.dump(result, sys.stdout)
-    print()
+    # The log lines are written as in service, to a sink; the loop is the service's
+    # (cli.server_options).
+    measure_as_service("intake-api", "onceonly-intake", _measure(args))
 
 
 if __name__ == "__main__":

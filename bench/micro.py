@@ -1,22 +1,29 @@
-"""What the micro-benchmarks (checkpoint_cost, approval_apply, intake_request_cost)
-share: a scratch database (for the first two with a pool of one connection), and the
-cost of a step on it (wall time, this process's CPU, the Postgres backend's CPU from
-/proc, so Postgres must run on this machine)."""
+"""What the micro-benchmarks (checkpoint_cost, approval_apply, intake_request_cost,
+tracking_batch_cost) share: a scratch database (for the first two with a pool of one
+connection), the cost of a step on it (wall time, this process's CPU, the Postgres
+backend's CPU from /proc, so Postgres must run on this machine), and a measure run in
+a service's own loop, logging and tracing."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
+import uvloop
 
 from bench.config import Endpoints
 from bench.monitor import cpu_seconds
 from bench.scratch_intake import _admin, database_in
 from onceonly.platform.db import create_pool, drop_database, prepare_database
+from onceonly.platform.telemetry import configure_logging, configure_telemetry
 
 
 @asynccontextmanager
@@ -68,3 +75,17 @@ class Stopwatch:
         now = self._now()
         wall, process, postgres = (1000 * (b - a) for a, b in zip(self._start, now, strict=True))
         return Spent(wall, process, postgres)
+
+
+def measure_as_service(
+    process: str, service: str, measure: Coroutine[Any, Any, dict[str, Any]]
+) -> None:
+    """Run `measure` in uvloop (as the services run) with the logging and tracing a
+    service's process sets up, its log lines written to a sink, and print its result
+    as JSON on stdout."""
+    os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
+    sink = open(os.devnull, "w")  # noqa: SIM115 (open for the process's life)
+    configure_logging(process, "INFO", stream=sink)
+    configure_telemetry(service)
+    json.dump(uvloop.run(measure), sys.stdout)
+    print()

@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import os
 import statistics
-import sys
 import time
 import uuid
 import zlib
@@ -31,15 +28,13 @@ from collections import defaultdict
 from typing import Any
 
 import asyncpg
-import uvloop
 
 from bench.config import Endpoints
-from bench.micro import scratch_database
+from bench.micro import measure_as_service, scratch_database
 from bench.raw_timeline import raw_timeline_write
 from bench.tracking_ingest import PARTITIONS, clone_timeline, timeline_template
 from onceonly.platform.db import create_pool, prepare_database
 from onceonly.platform.deferral_store import postgres_deferrals
-from onceonly.platform.telemetry import configure_logging, configure_telemetry
 from onceonly.platform.topics import topic_name
 from onceonly.tracking.agents import BATCH_MAX
 from onceonly.tracking.processing import Inbound, Outcome, TimelineRecorder
@@ -146,14 +141,9 @@ def main() -> None:
     parser.add_argument("--applications", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
-    # The agent's log lines are written as in service, to a sink: stdout is the JSON.
-    sink = open(os.devnull, "w")  # noqa: SIM115 (open for the process's life)
-    configure_logging("tracking-agent", "INFO", stream=sink)
-    configure_telemetry("onceonly-tracking")
-    result = uvloop.run(_measure(args))  # the agent's loop (agents.run_worker)
-    json.dump(result, sys.stdout)
-    print()
+    # The log lines are written as in service, to a sink; the loop is the service's
+    # (agents.run_worker).
+    measure_as_service("tracking-agent", "onceonly-tracking", _measure(args))
 
 
 if __name__ == "__main__":
