@@ -46,7 +46,8 @@ def apply_event(
     time: datetime,
 ) -> ApplicationStatus:
     """The status after one more event (events of any type; unrelated ones only touch
-    `last_event_at`), as tracking keeps it (`kept`)."""
+    `last_event_at`), as tracking keeps it (`kept`). `current` is kept already: an
+    earlier result of this function or a status row read back."""
     state = current or ApprovalStatus(application_code=application_code)
     return kept(fold(state, message, at=time), unchanged_from=current)
 
