@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from onceonly.platform.canonical_json import canonical_json
 from onceonly.platform.secrets import KeyRing, SettingsRefused
 
 PAYLOAD_VERSION = 1
@@ -126,7 +127,7 @@ class LicencePayload:
             "iat": _instant(self.issued_at),
             "exp": _instant(self.valid_until) if self.valid_until else "",
         }
-        return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        return canonical_json(body).encode()
 
     def shown(self) -> dict[str, str]:
         """The licence's face, as a verifier answers it (nothing more than it carries)."""

@@ -14,6 +14,7 @@ from onceonly.catalogue.forms import PersonalKind
 from onceonly.events.v1 import application_pb2
 from onceonly.intake.agents import Agent
 from onceonly.intake.submission import ApplicantKind, Submission
+from onceonly.platform.canonical_json import canonical_json
 from onceonly.platform.pii import (
     PiiSealer,
     form_field_context,
@@ -178,12 +179,8 @@ def seal_personal_fields(
     return sealed
 
 
-# One encoder for every form (`json.dumps` with options builds one per call).
-_FORM_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def form_json(form: dict[str, Any]) -> str:
-    return _FORM_JSON.encode(form)
+    return canonical_json(form)
 
 
 def application_submitted(

@@ -4,13 +4,13 @@ different request is refused."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from onceonly.intake.errors import InvalidValue
+from onceonly.platform.canonical_json import canonical_json
 
 # Visible ASCII, as in the IETF draft's examples; the API documents the same pattern.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
@@ -43,7 +43,4 @@ def validate_key(key: str) -> str:
 def request_fingerprint(method: str, path: str, body: Mapping[str, Any]) -> bytes:
     """SHA-256 of the request's meaning: the same JSON in any key order or spacing
     counts as the same request."""
-    canonical = json.dumps(
-        [method.upper(), path, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode()).digest()
+    return hashlib.sha256(canonical_json([method.upper(), path, body]).encode()).digest()

@@ -16,11 +16,12 @@ written with (`chain_version`), and each is recomputed under its own.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from onceonly.platform.canonical_json import canonical_json
 
 GENESIS_HASH = "0" * 64
 _DOMAIN_TAGS = {1: b"onceonly.timeline.v1", 2: b"onceonly.timeline.v2"}
@@ -90,14 +91,10 @@ def _field(raw: bytes) -> bytes:
     return len(raw).to_bytes(8, "big") + raw
 
 
-# One encoder for every summary (json.dumps with these options builds one per call).
-_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
 def canonical_summary(summary: Mapping[str, Any]) -> str:
     """The summary as the hash sees it: sorted keys, no spaces, UTF-8 as is (jsonb gives
     keys back in its own order and spacing; the values are the same)."""
-    return _CANONICAL.encode(summary)
+    return canonical_json(summary)
 
 
 def entry_hash(

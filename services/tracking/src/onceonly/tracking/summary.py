@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from onceonly.events.v1.application_pb2 import SealedText
+from onceonly.platform.canonical_json import canonical_json
 from onceonly.platform.pii import masked_form
 
 _SEALED = SealedText.DESCRIPTOR.full_name
@@ -52,7 +53,7 @@ def _masked_form_json(text: str) -> str:
         return ""
     if not isinstance(form, dict):
         return ""
-    return json.dumps(masked_form(form), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return canonical_json(masked_form(form))
 
 
 Convert = Callable[[Any], Any]

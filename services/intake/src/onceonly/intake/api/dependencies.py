@@ -9,7 +9,6 @@ database pool and the service. Routes reach it only through these dependencies.
 
 # No `from __future__ import annotations`: FastAPI resolves the `Annotated` aliases.
 
-import json
 from dataclasses import dataclass
 from pathlib import Path as PathLib
 from typing import Annotated, Any
@@ -43,6 +42,7 @@ from onceonly.intake.store import ApplicationStore
 from onceonly.intake.upload_crypto import UploadCipher
 from onceonly.intake.upload_store import UploadStore
 from onceonly.platform.access_log import identify_caller
+from onceonly.platform.canonical_json import canonical_json
 from onceonly.platform.elicence_signatures import PublishedKeys
 from onceonly.platform.integrator_keys import IntegratorKeys
 from onceonly.platform.limits import retry_after_header, too_many_requests
@@ -294,20 +294,16 @@ def idempotency_at(
     return IdempotencyRequest(key, request_fingerprint("POST", path, dumped))
 
 
-# Keys sorted: the stored answer comes back from jsonb in another order, and a replay
-# should be byte for byte the first answer. One encoder for every answer (`json.dumps`
-# with options builds one per call).
-_answer_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
-
-
 def json_answer(
     answer: Answer, headers: dict[str, str], body: dict[str, Any] | None = None
 ) -> Response:
     """The answer (or `body`, its model's dump) as JSON, `Idempotent-Replayed` on replays."""
     if answer.replayed:
         headers = {**headers, "Idempotent-Replayed": "true"}
+    # Canonical (keys sorted): the stored answer comes back from jsonb in another order,
+    # and a replay should be byte for byte the first answer.
     return Response(
-        _answer_json(answer.body if body is None else body),
+        canonical_json(answer.body if body is None else body),
         status_code=answer.status,
         headers=headers,
         media_type="application/json",
