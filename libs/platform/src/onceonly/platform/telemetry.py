@@ -431,8 +431,12 @@ class _Attached:
         self._headers = headers
         self._code = application_code
 
-    def __enter__(self) -> None:
-        self._token = otel_context.attach(context_from_headers(self._headers))
+    def _context(self) -> otel_context.Context:
+        """The context the block runs in."""
+        return context_from_headers(self._headers)
+
+    def __enter__(self) -> Any:
+        self._token = otel_context.attach(self._context())
         self._bound = (
             structlog.contextvars.bind_contextvars(application_code=self._code)
             if self._code
@@ -451,23 +455,14 @@ def attached(headers: Mapping[str, str], *, application_code: str = "") -> _Atta
     return _Attached(headers, application_code)
 
 
-class MessageSpan:
-    """`attached` and `consumer_span` in one, as a class: the consumer span of one Kafka
-    message, a child of the trace its headers carry, current while the block runs, with
-    the application code on every log line meanwhile. For a consumer that makes one
-    span per message; the span ends with the block (an exception escaping it is
-    recorded on it, as `start_as_current_span` records one)."""
+class MessageSpan(_Attached):
+    """`attached` and `consumer_span` in one: the consumer span of one Kafka message, a
+    child of the trace its headers carry, current while the block runs, with the
+    application code on every log line meanwhile. For a consumer that makes one span
+    per message; the span ends with the block (an exception escaping it is recorded on
+    it, as `start_as_current_span` records one)."""
 
-    __slots__ = (
-        "_attributes",
-        "_bound",
-        "_code",
-        "_headers",
-        "_name",
-        "_span",
-        "_token",
-        "_tracer",
-    )
+    __slots__ = ("_attributes", "_name", "_span", "_tracer")
 
     def __init__(
         self,
@@ -479,32 +474,26 @@ class MessageSpan:
         message_id: str,
         application_code: str,
     ) -> None:
+        super().__init__(headers, application_code)
         self._tracer = tracer
         self._name = name
-        self._headers = headers
         self._attributes = _consumer_attributes(topic, message_id, application_code)
-        self._code = application_code
 
-    def __enter__(self) -> trace.Span:
+    def _context(self) -> otel_context.Context:
         parent = context_from_headers(self._headers)
-        span = self._tracer.start_span(
+        self._span = self._tracer.start_span(
             self._name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=self._attributes
         )
-        self._span = span
-        self._token = otel_context.attach(trace.set_span_in_context(span, parent))
-        self._bound = (
-            structlog.contextvars.bind_contextvars(application_code=self._code)
-            if self._code
-            else None
-        )
-        return span
+        return trace.set_span_in_context(self._span, parent)
+
+    def __enter__(self) -> trace.Span:
+        super().__enter__()
+        return self._span
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, _: Any
     ) -> None:
-        if self._bound:
-            structlog.contextvars.reset_contextvars(**self._bound)
-        otel_context.detach(self._token)
+        super().__exit__()
         span = self._span
         if error is not None and span.is_recording():
             span.record_exception(error)
