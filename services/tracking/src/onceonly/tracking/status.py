@@ -67,20 +67,20 @@ def kept(
     alert = state.alert
     if unchanged_from is None or alert is not unchanged_from.alert:
         alert = _stored_alert(supervision_json(alert))
-    return ApprovalStatus(
+    return _row_status(
         application_code=state.application_code,
-        matter_code=state.matter_code or "",
+        matter_code=state.matter_code,
         state=state.state,
-        due_at=utc(state.due_at) if state.due_at is not None else None,
-        alert=alert,
         tasks={
             department: task
             if tasks_before.get(department) is task
             else stored_task(department, task_json(task))
             for department, task in state.tasks.items()
         },
+        last_event_at=state.last_event_at,
+        alert=alert,
+        due_at=state.due_at,
         rating=state.rating,
-        last_event_at=utc(state.last_event_at) if state.last_event_at is not None else None,
     )
 
 
@@ -183,13 +183,37 @@ def stored_status(
     rating: int | None,
 ) -> ApplicationStatus:
     """The status from the columns of its `tracking.application_status` row."""
+    return _row_status(
+        application_code=application_code,
+        matter_code=matter_code,
+        state=ApplicationState(status),
+        tasks={department: stored_task(department, task) for department, task in tasks.items()},
+        last_event_at=last_event_at,
+        alert=_stored_alert(supervision),
+        due_at=due_at,
+        rating=rating,
+    )
+
+
+def _row_status(
+    *,
+    application_code: str,
+    matter_code: str | None,
+    state: ApplicationState,
+    tasks: dict[str, TaskView],
+    last_event_at: datetime | None,
+    alert: Alert | None,
+    due_at: datetime | None,
+    rating: int | None,
+) -> ApplicationStatus:
+    """A status with only what its row holds, its instants in UTC."""
     return ApprovalStatus(
         application_code=application_code,
         matter_code=matter_code or "",
-        state=ApplicationState(status),
+        state=state,
         due_at=utc(due_at) if due_at is not None else None,
-        alert=_stored_alert(supervision),
-        tasks={department: stored_task(department, task) for department, task in tasks.items()},
+        alert=alert,
+        tasks=tasks,
         rating=rating,
         last_event_at=utc(last_event_at) if last_event_at is not None else None,
     )
