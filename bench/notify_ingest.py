@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import build_producer, ensure_topics, publish_all
 from onceonly.platform.pii import PiiSealer, mask_mobile
 from onceonly.platform.settings import DEVELOPMENT_PII_KEY
+from onceonly.platform.testing import free_port
 from onceonly.platform.topics import Stream, topic_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,12 +183,6 @@ async def produce(prefix: str, codes: list[str]) -> int:
     return sum(len(v) for v in by_topic.values())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_notify(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
@@ -277,7 +271,7 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
             "ONCEONLY_DATABASE_URL": DATABASE_URL,
             "ONCEONLY_KAFKA_BOOTSTRAP": KAFKA,
             "ONCEONLY_TOPIC_PREFIX": prefix,
-            "ONCEONLY_NOTIFY_PORT": str(_free_port()),
+            "ONCEONLY_NOTIFY_PORT": str(free_port()),
             "ONCEONLY_NOTIFY_PROGRESS_BASE_URL": "http://127.0.0.1:8000",
             "ONCEONLY_LOG_LEVEL": os.environ.get("ONCEONLY_LOG_LEVEL", "INFO"),
             "OTEL_TRACES_EXPORTER": "none",

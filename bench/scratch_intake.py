@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from bench.kafka_tools import delete_topics
 from bench.monitor import ProcessMonitor
 from bench.services import SERVICES_SH
 from onceonly.platform.db import drop_database
+from onceonly.platform.testing import free_port
 
 INTAKE = REPO / ".venv" / "bin" / "onceonly-intake"
 # The monitor's and the profiler's names for them, beside the running intake's.
@@ -42,13 +42,6 @@ class ScratchIntake:
     database_url: str
     topic_prefix: str
     pids: dict[str, int]
-
-
-def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick; released at once)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def database_in(url: str, database: str) -> str:

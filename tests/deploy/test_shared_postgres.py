@@ -7,23 +7,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
+from onceonly.platform.testing import free_ports
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def checkout(root: Path, name: str) -> Path:
@@ -43,15 +38,15 @@ def accepting(port: int) -> bool:
 def test_down_stops_the_shared_cluster_only_where_it_was_started(tmp_path: Path) -> None:
     if os.geteuid() != 0 or not (PG_BIN / "postgres").exists():
         pytest.skip("needs root and PostgreSQL 15, as deploy/local/infra.sh does")
-    port = free_port()
+    port, kafka_port, temporal_port = free_ports(3)
     data = Path(f"/var/lib/postgresql/15/test-shared-{uuid.uuid4().hex[:8]}")
     env = {
         **os.environ,
         "ONCEONLY_POSTGRES_PORT": str(port),
         "ONCEONLY_POSTGRES_DATA_DIR": str(data),
         # Nothing of either checkout's Kafka or Temporal runs; never the shared system's.
-        "ONCEONLY_KAFKA_PORT": str(free_port()),
-        "ONCEONLY_TEMPORAL_PORT": str(free_port()),
+        "ONCEONLY_KAFKA_PORT": str(kafka_port),
+        "ONCEONLY_TEMPORAL_PORT": str(temporal_port),
     }
     first, second = checkout(tmp_path, "first"), checkout(tmp_path, "second")
 

@@ -9,7 +9,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -19,7 +18,12 @@ from pathlib import Path
 
 import httpx
 
-from onceonly.platform.testing import test_database_url, test_kafka_bootstrap, unique_prefix
+from onceonly.platform.testing import (
+    free_ports,
+    test_database_url,
+    test_kafka_bootstrap,
+    unique_prefix,
+)
 
 BIN = Path(sys.executable).parent
 COMMANDS = {
@@ -41,12 +45,6 @@ PORT_SETTINGS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Running:
     urls: Mapping[str, str]  # by process name, for those that serve HTTP
@@ -58,7 +56,8 @@ class Running:
 def running(names: list[str], *, otlp_endpoint: str, log_dir: Path) -> Iterator[Running]:
     """Start `names` (keys of COMMANDS); SIGTERM them on exit (kill after 30 s)."""
     prefix = unique_prefix("trace")
-    ports = {name: free_port() for name in names if name in PORT_SETTINGS}
+    serving = [name for name in names if name in PORT_SETTINGS]
+    ports = dict(zip(serving, free_ports(len(serving)), strict=True))
     env = {
         **os.environ,
         "ONCEONLY_ENVIRONMENT": "development",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -31,7 +30,12 @@ from temporalio.client import Client, WorkflowHandle
 
 from onceonly.platform.auth import StaffApi, StaffTokens
 from onceonly.platform.settings import PlatformSettings
-from onceonly.platform.testing import eventually, test_database_url, test_kafka_bootstrap
+from onceonly.platform.testing import (
+    eventually,
+    free_ports,
+    test_database_url,
+    test_kafka_bootstrap,
+)
 from onceonly.platform.testing import unique_prefix as unique_name
 from onceonly.workflow.case_clocks import rectification_code
 from onceonly.workflow.case_shared import RECTIFICATION_WORKFLOW, RectificationInput
@@ -54,12 +58,6 @@ DEADLINE_SECONDS = 180.0
 APPLICANT_NAME = household_transfer()["applicant"]["name"]
 # A workflow type no worker registers: each of its workflow tasks fails in the worker.
 UNREGISTERED_WORKFLOW = "NotRegisteredOnThisWorker"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -97,10 +95,14 @@ class System:
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
     prefix = unique_name("metrics")
+    variables = list(local_ports())
     env = {
         **os.environ,
         # Every port of deploy/local/env (APIs, metrics endpoints, the agent's web) moved.
-        **{variable: str(free_port()) for variable in local_ports()},
+        **{
+            name: str(port)
+            for name, port in zip(variables, free_ports(len(variables)), strict=True)
+        },
         "ONCEONLY_RUN_DIR": str(tmp_path / "run"),
         "ONCEONLY_ENVIRONMENT": "development",
         "ONCEONLY_DATABASE_URL": test_database_url(),

@@ -19,9 +19,9 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from onceonly.platform.secrets import DEVELOPMENT_PII_KEY
-from onceonly.platform.testing import eventually
+from onceonly.platform.testing import eventually, free_port
 from onceonly.workflow.payload_codec import EncryptionCodec
-from tests.observability.processes import BIN, Running, free_port, running
+from tests.observability.processes import BIN, Running, running
 
 UI = "http://127.0.0.1:8233"
 ELSEWHERE = "http://evil.example"

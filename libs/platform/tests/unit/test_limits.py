@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -28,7 +27,7 @@ from onceonly.platform.limits import (
     serve_options,
 )
 from onceonly.platform.secrets import KeyRing
-from onceonly.platform.testing import eventually
+from onceonly.platform.testing import eventually, free_port
 
 KEYS = "k1:a-key-for-the-limits-tests-of-32-bytes-or-more"
 TOKENS = StaffTokens(
@@ -199,12 +198,6 @@ def test_a_bucket_refills_at_its_rate() -> None:
     assert limiter.take("s") == pytest.approx(0.5)
     now[0] = 0.5
     assert limiter.take("s") is None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 
 import pytest
 
@@ -65,3 +66,34 @@ def test_the_environment_says_where_the_test_infrastructure_is(
     assert testing.test_kafka_bootstrap() == "test-kafka:9092"
     monkeypatch.setenv("ONCEONLY_TEST_DATABASE_URL", "postgresql://elsewhere/db")
     assert testing.test_database_url() == "postgresql://elsewhere/db"
+
+
+def test_free_ports_are_distinct_and_free_to_bind_together() -> None:
+    ports = testing.free_ports(12)
+    assert len(set(ports)) == 12
+    servers = []
+    try:
+        for port in ports:
+            server = socket.socket()
+            servers.append(server)
+            server.bind(("127.0.0.1", port))  # raises if another took it
+    finally:
+        for server in servers:
+            server.close()
+
+
+def test_a_port_something_listens_on_is_never_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", testing.free_port()))
+        listening.listen()
+        taken = listening.getsockname()[1]
+        sample = testing.random.sample
+        # The taken port is the first candidate, twice.
+        monkeypatch.setattr(testing.random, "sample", lambda *args: [taken, taken, *sample(*args)])
+        ports = testing.free_ports(3)
+    assert taken not in ports and len(set(ports)) == 3
+
+
+def test_free_ports_come_from_below_the_ephemeral_range() -> None:
+    start = testing._ephemeral_start()
+    assert all(1024 <= port < start for port in testing.free_ports(5))

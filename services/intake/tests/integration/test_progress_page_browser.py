@@ -11,7 +11,6 @@ ONCEONLY_SCREENSHOT_DIR keeps them somewhere other than pytest's tmp_path).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -30,7 +29,7 @@ from onceonly.events.v1 import approval_pb2
 from onceonly.intake.approval_follower import ApprovalFollower
 from onceonly.intake.settings import IntakeSettings
 from onceonly.platform.envelope import new_envelope
-from onceonly.platform.testing import eventually
+from onceonly.platform.testing import eventually, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -55,12 +54,6 @@ def chromium() -> Path:
                 f" install it: {(installed.stderr or installed.stdout)[-500:]}"
             )
     return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from onceonly.platform.envelope import Envelope
 from onceonly.platform.kafka import ensure_topics, publish
-from onceonly.platform.testing import TopicReader, eventually, unique_prefix
+from onceonly.platform.testing import TopicReader, eventually, free_port, unique_prefix
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
 
 pytestmark = pytest.mark.integration
@@ -67,12 +66,6 @@ class SlowGateway:
         await send({"type": "http.response.body", "body": json.dumps({"message_id": key}).encode()})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def gateway(serve) -> AsyncIterator[tuple[SlowGateway, str]]:
     stub = SlowGateway()
@@ -102,7 +95,7 @@ def start_notify(
         "ONCEONLY_NOTIFY_CONSUMER_GROUP": f"{prefix}-notify",
         "ONCEONLY_DATABASE_URL": database_url,
         "ONCEONLY_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "ONCEONLY_NOTIFY_PORT": str(_free_port()),
+        "ONCEONLY_NOTIFY_PORT": str(free_port()),
         "ONCEONLY_NOTIFY_PROVIDER": "http",
         "ONCEONLY_NOTIFY_SMS_GATEWAY_URL": url,
         "ONCEONLY_NOTIFY_QUIET_HOURS": "",

@@ -4,7 +4,6 @@ live counters end exactly as the events say, as if there had been no crash."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections import defaultdict
@@ -22,7 +21,7 @@ from onceonly.catalogue.calendar import default_calendar
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.kafka import ensure_topics, publish, publish_all
 from onceonly.platform.partition_reader import described_partitions
-from onceonly.platform.testing import eventually, unique_prefix
+from onceonly.platform.testing import eventually, free_port, unique_prefix
 from onceonly.platform.topics import Stream, dead_letter_topic, topic_name
 from onceonly.tracking import counters
 from onceonly.tracking.figures import reference_figures
@@ -36,12 +35,6 @@ pytestmark = pytest.mark.integration
 # Generous: a restarted agent waits for Kafka to give up on the killed one.
 DEADLINE_SECONDS = 120.0
 START, END = "2030-06-01T00:00:00+00:00", "2030-07-01T00:00:00+00:00"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import asyncio
 import csv
 import io
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -28,7 +27,7 @@ from onceonly.platform.auth import StaffApi, issue_staff_token
 from onceonly.platform.envelope import new_envelope
 from onceonly.platform.secrets import KeyRing
 from onceonly.platform.staff_directory import StaffDirectory
-from onceonly.platform.testing import eventually, unique_prefix
+from onceonly.platform.testing import eventually, free_port, unique_prefix
 from onceonly.tracking.store import TrackingStore
 
 pytestmark = pytest.mark.integration
@@ -54,12 +53,6 @@ def chromium() -> Path:
                 f" install it: {(installed.stderr or installed.stdout)[-500:]}"
             )
     return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

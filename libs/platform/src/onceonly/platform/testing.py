@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import random
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -113,6 +115,51 @@ async def fresh_database(dsn: str | None = None) -> AsyncIterator[str]:
 def unique_prefix(kind: str = "test") -> str:
     """A fresh name such as `test-1a2b3c4d`, for a topic prefix or a consumer group."""
     return f"{kind}-{uuid.uuid4().hex[:8]}"
+
+
+# Below Linux's default ephemeral range (32768-60999), so that no outgoing connection
+# (Kafka's clients open many) takes a port between its choice and its server's bind.
+_FIRST_PORT, _DEFAULT_EPHEMERAL_START = 20000, 32768
+
+
+def _ephemeral_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _DEFAULT_EPHEMERAL_START
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback TCP ports that nothing listens on now, for servers a test
+    starts.
+
+    They are bound together before any is given back: ports probed one at a time can come
+    back twice (two services were once given the same port and one answered the other's
+    requests). They come from below the kernel's ephemeral range where it leaves room."""
+    end = _ephemeral_start()
+    start = _FIRST_PORT if end - _FIRST_PORT >= 1000 else 1024
+    held: list[socket.socket] = []
+    try:
+        for port in random.sample(range(start, end), min(end - start, 200 + 20 * count)):
+            probe = socket.socket()
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                probe.close()
+                continue
+            held.append(probe)
+            if len(held) == count:
+                return [int(probe.getsockname()[1]) for probe in held]
+        raise RuntimeError(f"no {count} free ports in {start}-{end - 1}")
+    finally:
+        for probe in held:
+            probe.close()
+
+
+def free_port() -> int:
+    """One loopback TCP port that nothing listens on now (free_ports(1))."""
+    return free_ports(1)[0]
 
 
 async def eventually(
