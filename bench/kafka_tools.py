@@ -10,6 +10,21 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 
+def raw_consumer(bootstrap: str, *, offset_reset: str, **settings: int) -> AIOKafkaConsumer:
+    """The benchmarks' raw reader: no group, no commits, fetches large enough that a
+    backlog comes in few requests (`settings`: other consumer settings, such as
+    fetch_max_wait_ms)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset=offset_reset,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        **settings,
+    )
+
+
 async def read_since(
     bootstrap: str,
     topics: list[str],
@@ -21,14 +36,7 @@ async def read_since(
     """Every record of `topics` stamped at or after `since_ms`, read until the end of
     each partition (or `idle_seconds` without a record), and the seconds the reading
     took (a raw consume loop: no processing, no commits)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="latest",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
+    consumer = raw_consumer(bootstrap, offset_reset="latest")
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
@@ -88,15 +96,7 @@ async def read_rate(
         ranges[tp] = (min(low, record.offset), max(high, record.offset + 1))
     if not ranges:
         return {"passes": 0, "records_read": 0, "seconds": 0.0, "records_per_s": 0.0}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=5,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
+    consumer = raw_consumer(bootstrap, offset_reset="earliest", fetch_max_wait_ms=5)
     await consumer.start()
     passes = read = 0
     seconds = 0.0

@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from google.protobuf.message import Message
 
 from bench.config import REPO
-from bench.kafka_tools import delete_topics, read_since
+from bench.kafka_tools import delete_topics, raw_consumer, read_since
 from bench.monitor import cpu_seconds, terminate
 from bench.profile import py_spy
 from bench.raw_timeline import raw_timeline_write
@@ -166,17 +166,10 @@ async def _produce(
 
 async def _raw_consume(bootstrap: str, prefix: str) -> dict[str, Any]:
     """A plain consumer reading every record of the scratch topics (no processing)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        # With the default ("latest") and seek_to_beginning after assign, some runs read
-        # nothing for the whole two minutes (records 0, 2026-12-05): the explicit seeks
-        # below and "earliest" leave no position to race.
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
+    # With "latest" and seek_to_beginning after assign, some runs read nothing for the
+    # whole two minutes (records 0, 2026-12-05): the explicit seeks below and "earliest"
+    # leave no position to race.
+    consumer = raw_consumer(bootstrap, offset_reset="earliest")
     await consumer.start()
     cpu0 = time.process_time()
     try:

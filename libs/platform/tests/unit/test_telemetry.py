@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from onceonly.platform.telemetry import MessageSpan, RedactQueryValues
+from onceonly.platform.telemetry import MessageSpan, RedactQueryValues, consumer_span
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CODE = "330100-20250303-0004276"
@@ -146,6 +147,38 @@ def test_a_message_span_is_the_consumer_child_of_the_trace_its_headers_carry() -
     assert [event.name for event in failed.events] == ["exception"]
     assert fine.status.status_code is StatusCode.UNSET and not fine.events
     assert trace.get_current_span() is trace.INVALID_SPAN  # nothing left attached
+
+
+def test_a_consumer_span_is_the_current_child_of_the_current_span_and_ends_with_its_block() -> None:
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    tracer = provider.get_tracer("unit-test")
+    with tracer.start_as_current_span("message") as message:
+        for attempt, error in enumerate([ValueError("refused"), asyncio.CancelledError(), None]):
+            try:
+                with consumer_span(
+                    tracer, "handle", topic="t", message_id=f"e-{attempt}", application_code=CODE
+                ) as span:
+                    assert trace.get_current_span() is span
+                    if error is not None:
+                        raise error
+            except (ValueError, asyncio.CancelledError):
+                pass
+            assert trace.get_current_span() is message
+    failed, cancelled, fine, _ = exported.get_finished_spans()
+    assert {span.parent.span_id for span in (failed, cancelled, fine)} == {  # type: ignore[union-attr]
+        message.get_span_context().span_id
+    }
+    assert failed.kind is SpanKind.CONSUMER
+    assert failed.attributes["messaging.message.id"] == "e-0"
+    assert failed.attributes["onceonly.application_code"] == CODE
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.status.description == "ValueError: refused"
+    assert [event.name for event in failed.events] == ["exception"]
+    # A cancellation is not the handler's error (as use_span leaves it).
+    assert cancelled.status.status_code is StatusCode.UNSET and not cancelled.events
+    assert fine.status.status_code is StatusCode.UNSET and not fine.events
 
 
 # A child process again: which provider is installed decides.

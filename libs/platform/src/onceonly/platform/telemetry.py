@@ -494,13 +494,16 @@ class MessageSpan(_Attached):
         self, kind: type[BaseException] | None, error: BaseException | None, _: Any
     ) -> None:
         super().__exit__()
-        span = self._span
-        if error is not None and span.is_recording():
-            span.record_exception(error)
-            span.set_status(
-                trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}")
-            )
-        span.end()
+        _end(self._span, error)
+
+
+def _end(span: trace.Span, error: BaseException | None) -> None:
+    """End a span its block left, with the error that escaped it recorded as
+    `use_span` records one (an Exception only: not GeneratorExit, not a cancellation)."""
+    if isinstance(error, Exception) and span.is_recording():
+        span.record_exception(error)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+    span.end()
 
 
 def _consumer_attributes(topic: str, message_id: str, application_code: str) -> dict[str, str]:
@@ -514,11 +517,34 @@ def _consumer_attributes(topic: str, message_id: str, application_code: str) -> 
 
 def consumer_span(
     tracer: trace.Tracer, name: str, *, topic: str, message_id: str, application_code: str
-) -> AbstractContextManager[trace.Span]:
+) -> ConsumerSpan:
     """The current span while one Kafka message is processed, with the messaging
     attributes every consumer sets; open it inside `attached(...)` the message's headers."""
-    return tracer.start_as_current_span(
-        name,
-        kind=trace.SpanKind.CONSUMER,
-        attributes=_consumer_attributes(topic, message_id, application_code),
-    )
+    return ConsumerSpan(tracer, name, _consumer_attributes(topic, message_id, application_code))
+
+
+class ConsumerSpan:
+    """consumer_span's span: a child of the current context, current while the block
+    runs, ended with the block. A class rather than `start_as_current_span` (a generator
+    context manager around another), for a consumer that opens one per attempt."""
+
+    __slots__ = ("_attributes", "_name", "_span", "_token", "_tracer")
+
+    def __init__(self, tracer: trace.Tracer, name: str, attributes: dict[str, str]) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._attributes = attributes
+
+    def __enter__(self) -> trace.Span:
+        span = self._tracer.start_span(
+            self._name, kind=trace.SpanKind.CONSUMER, attributes=self._attributes
+        )
+        self._span = span
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        return span
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        otel_context.detach(self._token)
+        _end(self._span, error)
