@@ -4,7 +4,6 @@ without an API."""
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 
 from aiokafka import ConsumerRecord
@@ -15,6 +14,7 @@ from onceonly.platform.envelope import Envelope, new_envelope
 from onceonly.platform.kafka import EventConsumer, PermanentMessageError
 from onceonly.platform.memory_kafka import MemoryBroker
 from onceonly.platform.metrics import serve_metrics
+from onceonly.platform.testing import free_port
 
 
 def record(offset: int, value: bytes | None = None) -> ConsumerRecord:
@@ -75,9 +75,7 @@ async def test_handled_and_dead_lettered_events_are_counted_per_consumer() -> No
 
 def test_serve_metrics_serves_the_registry_and_port_0_serves_nothing() -> None:
     assert serve_metrics(0, host="127.0.0.1", process="unit") is None
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     server = serve_metrics(port, host="127.0.0.1", process="unit")
     assert server is not None
     try:
