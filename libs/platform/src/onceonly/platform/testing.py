@@ -118,8 +118,10 @@ def unique_prefix(kind: str = "test") -> str:
 
 
 # Below Linux's default ephemeral range (32768-60999), so that no outgoing connection
-# (Kafka's clients open many) takes a port between its choice and its server's bind.
-_FIRST_PORT, _DEFAULT_EPHEMERAL_START = 20000, 32768
+# (Kafka's clients open many) takes a port between its choice and its server's bind, and
+# below the fixed ports of deploy/local's Temporal on PostgreSQL (27233 and up) and
+# Kafka cluster (29092 and up).
+_FIRST_PORT, _LAST_PORT, _DEFAULT_EPHEMERAL_START = 20000, 26999, 32768
 
 
 def _ephemeral_start() -> int:
@@ -136,8 +138,9 @@ def free_ports(count: int) -> list[int]:
 
     They are bound together before any is given back: ports probed one at a time can come
     back twice (two services were once given the same port and one answered the other's
-    requests). They come from below the kernel's ephemeral range where it leaves room."""
-    end = _ephemeral_start()
+    requests). They come from 20000-26999: below the kernel's ephemeral range (where it
+    leaves room) and deploy/local's fixed ports."""
+    end = min(_ephemeral_start(), _LAST_PORT + 1)
     start = _FIRST_PORT if end - _FIRST_PORT >= 1000 else 1024
     held: list[socket.socket] = []
     try:
