@@ -38,12 +38,11 @@ def fold(status: ApprovalStatus, message: Message, *, at: datetime) -> ApprovalS
     naive time is UTC)."""
     at = utc(at)
     last = at if status.last_event_at is None else max(status.last_event_at, at)
-    status = replace(status, last_event_at=last)
     step = step_of(message, at)
-    after = _folded(status, message, at)
+    after = _folded(status, message, at)  # the rules never read last_event_at
     if step is not None and takes_effect(status, message):
-        after = replace(after, steps=with_step(after.steps, step))
-    return after
+        return replace(after, last_event_at=last, steps=with_step(after.steps, step))
+    return replace(after, last_event_at=last)
 
 
 def takes_effect(status: ApprovalStatus, message: Message) -> bool:
