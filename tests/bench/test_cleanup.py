@@ -6,7 +6,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from bench.cleanup import add_up, tally
 from bench.monitor import memory_per_process
-from bench.scratch_intake import database_in, free_port, scratch_environment
+from bench.scratch_intake import database_in, scratch_environment
 
 
 def test_tally_sorts_the_runs_applications_by_their_workflows_status() -> None:
@@ -70,7 +70,3 @@ def test_scratch_environment_overrides_what_the_running_intake_uses() -> None:
     assert env["ONCEONLY_ENVIRONMENT"] == "development"
     assert env["PATH"] == "/usr/bin"
     assert running["ONCEONLY_INTAKE_PORT"] == "8000"  # the caller's left as it was
-
-
-def test_free_port_is_a_port() -> None:
-    assert 1024 <= free_port() <= 65535

@@ -68,6 +68,10 @@ def test_the_environment_says_where_the_test_infrastructure_is(
     assert testing.test_database_url() == "postgresql://elsewhere/db"
 
 
+def test_no_ports_asked_none_given() -> None:
+    assert testing.free_ports(0) == []
+
+
 def test_free_ports_are_distinct_and_free_to_bind_together() -> None:
     ports = testing.free_ports(12)
     assert len(set(ports)) == 12

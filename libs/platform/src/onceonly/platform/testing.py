@@ -143,6 +143,8 @@ def free_ports(count: int) -> list[int]:
     end = min(_ephemeral_start(), _LAST_PORT + 1)
     start = _FIRST_PORT if end - _FIRST_PORT >= 1000 else 1024
     held: list[socket.socket] = []
+    if count <= 0:
+        return []
     try:
         for port in random.sample(range(start, end), min(end - start, 200 + 20 * count)):
             probe = socket.socket()
