@@ -121,6 +121,16 @@ def test_query_values_are_redacted_before_any_exporter_sees_them() -> None:
     assert "url.query" not in second.attributes
 
 
+def assert_refused_consumer_span(span: Any, message_id: str) -> None:
+    """A consumer span of message `message_id` whose block raised ValueError("refused")."""
+    assert span.kind is SpanKind.CONSUMER
+    assert span.attributes["messaging.message.id"] == message_id
+    assert span.attributes["onceonly.application_code"] == CODE
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "ValueError: refused"
+    assert [event.name for event in span.events] == ["exception"]
+
+
 def test_a_message_span_is_the_consumer_child_of_the_trace_its_headers_carry() -> None:
     exported = InMemorySpanExporter()
     provider = TracerProvider()
@@ -137,14 +147,9 @@ def test_a_message_span_is_the_consumer_child_of_the_trace_its_headers_carry() -
     with MessageSpan(tracer, "next", parent, topic="events", message_id="e-2", application_code=""):
         pass
     failed, fine = exported.get_finished_spans()
-    assert failed.kind is SpanKind.CONSUMER
     assert format(failed.context.trace_id, "032x") == TRACE_ID
     assert failed.parent is not None and failed.parent.span_id == 0x00F067AA0BA902B7
-    assert failed.attributes["messaging.message.id"] == "e-1"
-    assert failed.attributes["onceonly.application_code"] == CODE
-    assert failed.status.status_code is StatusCode.ERROR
-    assert failed.status.description == "ValueError: refused"
-    assert [event.name for event in failed.events] == ["exception"]
+    assert_refused_consumer_span(failed, "e-1")
     assert fine.status.status_code is StatusCode.UNSET and not fine.events
     assert trace.get_current_span() is trace.INVALID_SPAN  # nothing left attached
 
@@ -170,12 +175,7 @@ def test_a_consumer_span_is_the_current_child_of_the_current_span_and_ends_with_
     assert {span.parent.span_id for span in (failed, cancelled, fine)} == {  # type: ignore[union-attr]
         message.get_span_context().span_id
     }
-    assert failed.kind is SpanKind.CONSUMER
-    assert failed.attributes["messaging.message.id"] == "e-0"
-    assert failed.attributes["onceonly.application_code"] == CODE
-    assert failed.status.status_code is StatusCode.ERROR
-    assert failed.status.description == "ValueError: refused"
-    assert [event.name for event in failed.events] == ["exception"]
+    assert_refused_consumer_span(failed, "e-0")
     # A cancellation is not the handler's error (as use_span leaves it).
     assert cancelled.status.status_code is StatusCode.UNSET and not cancelled.events
     assert fine.status.status_code is StatusCode.UNSET and not fine.events
