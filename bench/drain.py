@@ -66,7 +66,7 @@ async def backlog_while_stopped(run: Run, process: str, phase: str) -> AsyncIter
         yield backlog
 
 
-# How often a drain's progress is read from the group's committed offsets. A consumer
+# How often a drain's progress is read (a counter or committed offsets). A consumer
 # that commits per fetched batch works through 1,000 records in under a second: samples
 # half a second apart (a new admin client each) gave notify's rate three times too low
 # (2026-12-06: 395 records/s where notify's log shows about 1,300).

@@ -338,9 +338,9 @@ async def run(applications: int, *, within: float, profile: str | None) -> dict[
             "raw_records_per_s": round(raw_rate, 1),
             # The same records through a group member committing each batch, like notify.
             "raw_group_records_per_s": round(group_rate, 1),
-            "ratio_to_group": round(rate / group_rate, 3) if group_rate else None,
-            "notify_records_per_s": round(rate, 1),
-            "ratio": round(rate / raw_rate, 3) if raw_rate else None,
+            "ratio_to_group": ratio(rate, group_rate),
+            "notify_records_per_s": rate,
+            "ratio": ratio(rate, raw_rate),
             "notify_cpu_ms_per_record": round(cpu_ms_per_record, 3),
             "raw_write": raw_write,
             # Against the same durable writes alone (what notify adds to them).

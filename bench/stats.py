@@ -85,12 +85,15 @@ def rate_over_time(stamps: Sequence[float], *, trim: float = 0.05) -> float:
     return per_second(len(middle) - 1, span)
 
 
-def progress_rate(samples: Sequence[tuple[float, int]], total: int, *, trim: float = 0.05) -> float:
+def progress_rate(
+    samples: Sequence[tuple[float, int]], total: int, *, trim: float = 0.05
+) -> float | None:
     """Items/s from (time, items done so far) samples, between the first samples that
     reached `trim` and `1 - trim` of `total` (a slow start or a straggling end left
-    out); 0 when the samples do not span that range."""
+    out); None (not measured) when the samples do not span that range: a rate of 0
+    would read as a consumer that did nothing."""
     low = next((s for s in samples if s[1] >= total * trim), None)
     high = next((s for s in samples if s[1] >= total * (1 - trim)), None)
     if total <= 0 or low is None or high is None or high[0] <= low[0]:
-        return 0.0
+        return None
     return per_second(high[1] - low[1], high[0] - low[0])

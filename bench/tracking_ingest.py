@@ -298,7 +298,7 @@ async def _drain(
         "complete": last[1] >= total,
         "first_recorded_after_start_s": round(first[0] - begin, 2),
         "events_per_s": round(rate_over_time(stamps), 1),
-        "events_per_s_by_progress": round(progress_rate([(t, n) for t, n, _ in samples], total), 1),
+        "events_per_s_by_progress": progress_rate([(t, n) for t, n, _ in samples], total),
         "drain_seconds": round(max(stamps) - min(stamps), 2) if stamps else None,
         "agent_cpu_ms_per_event": round((last[2] - first[2]) * 1000 / events, 3)
         if events

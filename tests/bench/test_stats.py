@@ -96,11 +96,14 @@ def test_progress_rate_leaves_out_the_start_and_the_end() -> None:
     # Over the whole span it would be 1000 / 60.
 
 
-def test_progress_rate_is_zero_without_a_span() -> None:
-    assert progress_rate([], 100) == 0.0
-    assert progress_rate([(1.0, 100)], 100) == 0.0  # all at once: no span
-    assert progress_rate([(0.0, 0), (5.0, 50)], 100) == 0.0  # never reached 95 %
-    assert progress_rate([(0.0, 0)], 0) == 0.0
+def test_progress_rate_is_not_measured_without_a_span() -> None:
+    # None, not 0: a report would show a consumer that did nothing.
+    assert progress_rate([], 100) is None
+    assert progress_rate([(1.0, 100)], 100) is None  # all at once: no span
+    assert progress_rate([(0.0, 0), (5.0, 50)], 100) is None  # never reached 95 %
+    assert progress_rate([(0.0, 0)], 0) is None
+    # Under 5 % and then over 95 % in one step, as notify's committed offsets did.
+    assert progress_rate([(0.0, 0), (0.1, 40), (0.8, 1000)], 1000) is None
 
 
 def test_cpu_per_item_sums_the_processes_and_gives_the_ceiling() -> None:
