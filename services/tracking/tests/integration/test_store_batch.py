@@ -12,6 +12,7 @@ from onceonly.tracking.errors import (
     SubmissionNotRecorded,
     UnprocessableEvent,
 )
+from onceonly.tracking.store import TrackingStore
 
 pytestmark = pytest.mark.integration
 
@@ -189,3 +190,52 @@ async def test_overlapping_batches_of_two_agents_interleave_without_deadlock(sto
     for code in codes:
         verification = await store.verify(code)
         assert (verification.intact, verification.entries) == (True, 3)
+
+
+def _story(events, code):
+    return [
+        events.envelope(events.submitted(code), code),
+        events.envelope(events.accepted(code), code, minutes=1),
+        events.envelope(events.task_started(code), code, minutes=2),
+        events.envelope(events.task_decided(code), code, minutes=3),
+    ]
+
+
+async def test_a_batch_folds_on_the_status_the_last_batch_of_its_process_wrote(
+    store, events, pool
+) -> None:
+    code = events.code()
+    story = _story(events, code)
+    first = await store.record_batch([pending(e, n) for n, e in enumerate(story[:2])])
+    # The row dropped (projection deleted, not rebuilt): the next batch does not read it
+    # back, it folds on what it wrote, and writes the row again.
+    await pool.execute("DELETE FROM tracking.application_status WHERE application_code = $1", code)
+    second = await store.record_batch([pending(e, n) for n, e in enumerate(story[2:], start=2)])
+    assert isinstance(first[-1], Appended) and isinstance(second[0], Appended)
+    assert second[0].before == first[-1].after
+    assert second[0].projection_consistent
+    for result in second:
+        assert isinstance(result, Appended)
+        folded = await store.transition(
+            result.entry.event_id, topic=TOPIC, partition=0, offset=result.entry.shown.offset
+        )
+        assert (result.before, result.after) == folded
+    assert await store.status(code) == second[-1].after
+
+
+async def test_a_batch_reads_the_row_again_after_another_process_appended(
+    store, events, pool
+) -> None:
+    code = events.code()
+    story = _story(events, code)
+    other_agent = TrackingStore(pool)
+    await store.record_batch([pending(e, n) for n, e in enumerate(story[:2])])
+    (theirs,) = await other_agent.record_batch([pending(story[2], 2)])
+    (mine,) = await store.record_batch([pending(story[3], 3)])
+    # Folded on the row the other agent wrote (its task started), not on this process's
+    # own last status.
+    assert isinstance(theirs, Appended) and isinstance(mine, Appended)
+    assert mine.before == theirs.after
+    folded = await store.transition(mine.entry.event_id, topic=TOPIC, partition=0, offset=3)
+    assert (mine.before, mine.after) == folded
+    assert await store.status(code) == mine.after
