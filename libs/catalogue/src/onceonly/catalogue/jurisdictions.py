@@ -152,12 +152,22 @@ class Jurisdictions(BaseModel):
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
 
+    @cached_property
+    def _chains(self) -> dict[str, tuple[Division, ...]]:
+        # Filled by `chain`, one entry per division asked for (unknown codes raise), so
+        # no larger than the tree: routing and scope checks ask it per request.
+        return {}
+
     def chain(self, code: str) -> tuple[Division, ...]:
         """The divisions from the province down to `code`, both included."""
+        known = self._chains.get(code)
+        if known is not None:
+            return known
         found = [self.get(code)]
         while (parent := parent_code(found[-1].code)) is not None:
             found.append(self.get(parent))
-        return tuple(reversed(found))
+        known = self._chains[code] = tuple(reversed(found))
+        return known
 
     def within(self, code: str, scope: str) -> bool:
         """Whether `code` is `scope` or lies under it (unknown codes lie nowhere)."""

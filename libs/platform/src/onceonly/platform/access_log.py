@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onceonly.platform.telemetry import RequestSpan
+from onceonly.platform.uuids import random_uuid_text
 
 log = structlog.get_logger("onceonly.access")
 
@@ -106,10 +106,13 @@ class AccessLogMiddleware:
                         span.set_attribute("onceonly.application_code", code)
                 await send(message)
 
+            # Bound and reset by token: `bound_contextvars` reads every bound variable to
+            # restore them, per request.
+            bound = structlog.contextvars.bind_contextvars(request_id=request_id)
             try:
-                with structlog.contextvars.bound_contextvars(request_id=request_id):
-                    await self.app(scope, receive, sending)
+                await self.app(scope, receive, sending)
             finally:
+                structlog.contextvars.reset_contextvars(**bound)
                 _caller.reset(token)
                 self._write_line(scope, status, started, request_id, caller)
 
@@ -155,4 +158,4 @@ def _request_id(scope: Scope) -> str:
             if _UUID.fullmatch(text):
                 return text.lower()
             break
-    return str(uuid.uuid4())
+    return random_uuid_text()

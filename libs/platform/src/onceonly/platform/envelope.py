@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from onceonly.events.v1 import envelope_pb2
 from onceonly.platform.events import event_type, parse_event
+from onceonly.platform.uuids import random_uuid_text
 
 SPECVERSION = "1.0"
 _CE_HEADERS = ("ce_id", "ce_type", "ce_source", "ce_time", "ce_specversion", "ce_subject")
@@ -116,7 +116,7 @@ def new_envelope(
     """Wrap an event message; pass `event_id` when retries must reuse the same id."""
     trace_headers = trace_headers or {}
     return Envelope(
-        id=event_id or str(uuid.uuid4()),
+        id=event_id or random_uuid_text(),
         type=event_type(message),
         source=source,
         subject=application_code,

@@ -69,6 +69,9 @@ class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
         self.service = service
+        # The series by (method, route, status), found once: `labels` checks and joins
+        # its values under a lock on every call. As many as the series themselves.
+        self._series: dict[tuple[str, str, int], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,9 +93,13 @@ class RequestMetricsMiddleware:
             # label so that scanning clients cannot grow the series.
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            HTTP_REQUEST_SECONDS.labels(self.service, method, route, str(status)).observe(
-                time.perf_counter() - started
-            )
+            key = (method, route, status)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = HTTP_REQUEST_SECONDS.labels(
+                    self.service, method, route, str(status)
+                )
+            series.observe(time.perf_counter() - started)
 
 
 @dataclass(frozen=True, slots=True)

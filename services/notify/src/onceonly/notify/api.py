@@ -32,7 +32,7 @@ from onceonly.platform.metrics import (
 )
 from onceonly.platform.pii import PiiSealer
 from onceonly.platform.request_rules import install_request_rules
-from onceonly.platform.telemetry import fastapi_telemetry
+from onceonly.platform.telemetry import ServiceAPI
 
 STAFF_ROUTERS = (notifications_router, webhook_deliveries_router)
 
@@ -46,12 +46,11 @@ def create_app(
 ) -> FastAPI:
     """The app; its lifespan starts and stops the consumer. `pool`, `provider` and
     `resolve` (webhook hosts' addresses) for tests."""
-    app = FastAPI(
+    app = ServiceAPI(
         title="Once-Only notify",
         version="1.0.0",
         description="Citizen notifications: delivery ledger and the local provider's messages.",
         lifespan=_lifespan,
-        telemetry=fastapi_telemetry(),
     )
     runtime = app.state.runtime = NotifyRuntime(
         settings, pool=pool, provider=provider, resolve=resolve

@@ -45,7 +45,7 @@ from onceonly.platform.integrator_keys import PostgresIntegratorKeys, VerifiedKe
 from onceonly.platform.limits import BodyLimitMiddleware
 from onceonly.platform.metrics import RequestMetricsMiddleware
 from onceonly.platform.request_rules import install_request_rules
-from onceonly.platform.telemetry import fastapi_telemetry
+from onceonly.platform.telemetry import ServiceAPI
 
 log = structlog.get_logger(__name__)
 
@@ -68,12 +68,11 @@ def create_app(
 ) -> FastAPI:
     """The API; with `pool` given (tests) it uses that pool and leaves it open."""
     catalogue = catalogue or default_catalogue()
-    app = FastAPI(
+    app = ServiceAPI(
         title="Once-Only intake API",
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
-        telemetry=fastapi_telemetry(),
     )
     state = app.state.intake = IntakeState.of(settings, catalogue, pool)
     install_problem_handlers(app)

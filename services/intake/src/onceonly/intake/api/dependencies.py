@@ -14,6 +14,7 @@ from pathlib import Path as PathLib
 from typing import Annotated, Any
 
 import asyncpg
+import orjson
 import structlog
 from anyio import CapacityLimiter
 from fastapi import Depends, Header, Path, Request
@@ -42,7 +43,6 @@ from onceonly.intake.store import ApplicationStore
 from onceonly.intake.upload_crypto import UploadCipher
 from onceonly.intake.upload_store import UploadStore
 from onceonly.platform.access_log import identify_caller
-from onceonly.platform.canonical_json import canonical_json
 from onceonly.platform.elicence_signatures import PublishedKeys
 from onceonly.platform.integrator_keys import IntegratorKeys
 from onceonly.platform.limits import retry_after_header, too_many_requests
@@ -300,10 +300,11 @@ def json_answer(
     """The answer (or `body`, its model's dump) as JSON, `Idempotent-Replayed` on replays."""
     if answer.replayed:
         headers = {**headers, "Idempotent-Replayed": "true"}
-    # Canonical (keys sorted): the stored answer comes back from jsonb in another order,
-    # and a replay should be byte for byte the first answer.
+    # Keys sorted: the stored answer comes back from jsonb in another order, and a replay
+    # should be byte for byte the first answer. orjson: about a tenth of the standard
+    # library's encoding time (an answer's values are strings, numbers and lists).
     return Response(
-        canonical_json(answer.body if body is None else body),
+        orjson.dumps(answer.body if body is None else body, option=orjson.OPT_SORT_KEYS),
         status_code=answer.status,
         headers=headers,
         media_type="application/json",

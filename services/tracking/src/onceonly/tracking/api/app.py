@@ -23,7 +23,7 @@ from onceonly.platform.metrics import (
     refresh_periodically,
 )
 from onceonly.platform.request_rules import install_request_rules
-from onceonly.platform.telemetry import fastapi_telemetry
+from onceonly.platform.telemetry import ServiceAPI
 from onceonly.tracking.agents import app_id, stream_topics
 from onceonly.tracking.api import (
     applications,
@@ -50,12 +50,11 @@ ROUTERS = (
 
 def create_app(settings: TrackingSettings, *, pool: asyncpg.Pool | None = None) -> FastAPI:
     """The API; with `pool` given (tests) it uses that pool and leaves it open."""
-    app = FastAPI(
+    app = ServiceAPI(
         title="Once-Only tracking API",
         version="1.0.0",
         description="Timelines (全程留痕), their verification and application status.",
         lifespan=partial(_lifespan, own_pool=pool is None),
-        telemetry=fastapi_telemetry(),
     )
     calendar = default_calendar(Path(settings.calendar_dir) if settings.calendar_dir else None)
     state = app.state.tracking = TrackingState(

@@ -21,7 +21,7 @@ from onceonly.platform.http import health_router, install_problem_handlers
 from onceonly.platform.limits import ApiLimits, install_limits
 from onceonly.platform.metrics import ConsumerLagMonitor, instrument_api, refresh_periodically
 from onceonly.platform.request_rules import install_request_rules
-from onceonly.platform.telemetry import fastapi_telemetry
+from onceonly.platform.telemetry import ServiceAPI
 from onceonly.workflow.api import (
     acceptance,
     applications,
@@ -63,12 +63,11 @@ ROUTERS = (
 
 def create_app(settings: WorkflowSettings, *, client: Client | None = None) -> FastAPI:
     """The department API; `client` is connected from `settings` at startup if not given."""
-    app = FastAPI(
+    app = ServiceAPI(
         title="Once-Only department API",
         version="1.0.0",
         description="Department staff list their tasks and record decisions (审批决定).",
         lifespan=_lifespan,
-        telemetry=fastapi_telemetry(),
     )
     state = app.state.department = _state(settings, client)
     install_problem_handlers(app)
