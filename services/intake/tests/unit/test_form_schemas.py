@@ -198,6 +198,8 @@ def test_personal_fields_of_nested_objects_are_sealed_by_path(sealer: PiiSealer)
     assert field["masked"] == "3301**************"
     context = form_field_context(CODE, ("spouse", "id_number"))
     assert sealer.open(field["sealed"], context=context) == SPOUSE_ID
+    # Sealed in a copy: the submission's own form, nested objects too, is as sent.
+    assert submission.form == {"spouse": {"id_number": SPOUSE_ID}}
 
 
 def issues_of_in(catalogue: Any, draft: SubmissionDraft) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import asyncpg
@@ -44,7 +43,7 @@ INSERT_FROM_18 = f"""
 def insert_arguments(record: OutboxRecord) -> tuple[object, ...]:
     envelope = record.envelope
     return (
-        uuid.UUID(envelope.id),
+        envelope.id,  # asyncpg encodes a uuid's text itself, without a uuid.UUID
         record.topic,
         envelope.subject,
         envelope.type,

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 
 from onceonly.intake import outbox
 from onceonly.intake.application_code import MAX_SEQUENCE
@@ -98,9 +99,17 @@ class IdempotentAnswer:
     ttl_hours: float
 
 
-# A jsonb parameter's text. One encoder for every call: `json.dumps` with an option
-# builds a new encoder per call, and a submission encodes four of them.
-_jsonb = json.JSONEncoder(ensure_ascii=False).encode
+_stdlib_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _jsonb(value: object) -> str:
+    """A jsonb parameter's text (a submission has four). orjson: about a tenth of the
+    standard library's time; the standard library for what orjson refuses (an int
+    beyond 64 bits), and Postgres reads both texts as the same value."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _stdlib_json(value)
 
 
 def _claim(integrator: str, first: int) -> str:
@@ -211,7 +220,7 @@ def _application_arguments(
         _jsonb(application.form),
         application.status,
         application.submitted_at,
-        uuid.UUID(application.event_id),
+        application.event_id,  # a uuid's text, which asyncpg encodes itself
         *outbox.insert_arguments(event),
         _jsonb(application.agent) if application.agent else None,
         _jsonb(application.consents),
