@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from onceonly.catalogue.forms import PersonalKind
 from onceonly.events.v1 import application_pb2
 from onceonly.intake.agents import Agent
-from onceonly.intake.submission import ApplicantKind, Submission
+from onceonly.intake.submission import ApplicantKind, Submission, json_copy
 from onceonly.platform.canonical_json import canonical_json
 from onceonly.platform.pii import (
     PiiSealer,
@@ -145,21 +145,11 @@ def seal_form(
 ) -> dict[str, Any]:
     """The form with every field the matter's schema marks personal sealed in place as
     `{"sealed": ..., "masked": ...}`, each under its own context."""
-    form: dict[str, Any] = _json_copy(submission.form)
+    form: dict[str, Any] = json_copy(submission.form)
     seal_personal_fields(
         sealer, form, submission.matter.form.personal, application_code=application_code
     )
     return form
-
-
-def _json_copy(value: Any) -> Any:
-    """A deep copy of a JSON value (objects, arrays and scalars), a fifth of the time of
-    an encode and decode."""
-    if isinstance(value, dict):
-        return {key: _json_copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_copy(item) for item in value]
-    return value
 
 
 def seal_personal_fields(

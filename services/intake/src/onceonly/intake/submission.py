@@ -352,7 +352,7 @@ def check_form(
     violations = matter.form.violations(form)
     issues = [_form_issue(matter, violation) for violation in violations]
     refused = {violation.path for violation in violations}
-    normalised = _copy(form)
+    normalised = json_copy(form)
     for path, kind in matter.form.personal.items():
         if path in refused:
             continue  # one issue per field
@@ -378,9 +378,11 @@ def check_form(
     return normalised, issues
 
 
-def _copy(value: Any) -> Any:
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (objects, arrays and scalars): the form as dicts and
+    lists of its own, to change in place without changing what was given."""
     if isinstance(value, Mapping):
-        return {key: _copy(item) for key, item in value.items()}
+        return {key: json_copy(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_copy(item) for item in value]
+        return [json_copy(item) for item in value]
     return value
