@@ -2,6 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from onceonly.events.v1 import supervision_pb2
 from onceonly.tracking import counters
 from onceonly.tracking.status import ApplicationStatus, apply_event
@@ -108,3 +111,31 @@ def test_a_message_is_counted_once_per_key_and_keys_sum_per_department() -> None
         "a": {"started": 0, "completed": 1, "open_yellow": 0, "open_red": 0, "open_legal": 0},
         "dep|x": {"started": 2, "completed": 1, "open_yellow": 0, "open_red": 1, "open_legal": 0},
     }
+
+
+_KEYS = st.sampled_from(["t|0|a", "t|0|b", "t|0|c"])
+_CHANGES = st.dictionaries(st.sampled_from(counters.COUNTERS), st.integers(-2, 2), max_size=3)
+
+
+@given(
+    before=st.dictionaries(
+        _KEYS,
+        st.builds(
+            lambda offset, counts: {"offset": offset, "counts": counts},
+            st.integers(0, 30),
+            _CHANGES,
+        ),
+    ),
+    steps=st.lists(st.tuples(_KEYS, st.integers(0, 40), _CHANGES), max_size=25),
+)
+def test_a_run_leaves_each_key_as_counting_message_after_message_would(before, steps) -> None:
+    steps = sorted(steps, key=lambda step: step[1])  # a run is in offset order
+    one_by_one = dict(before)
+    for key, offset, change in steps:
+        value = counters.counted(one_by_one.get(key), offset, change)
+        if value is not None:
+            one_by_one[key] = value
+    updated = counters.counted_run(before.get, steps)
+    assert {**before, **updated} == one_by_one
+    # Only keys a message changed are written, each once.
+    assert set(updated) == {key for key in one_by_one if one_by_one[key] is not before.get(key)}

@@ -515,7 +515,7 @@ def create_tracking_app(settings: TrackingSettings) -> TrackingApp:
         read_back_batch=BATCH_MAX,
     )
     runtime.handle_released = lambda record: _handle(runtime, table, record, released=True)
-    runtime.count_released = lambda record: _counted(runtime, table, record)
+    runtime.count_released = lambda record: _counted(runtime, table, [record])
     runtime.assignment = lambda: _assignment(app)
     runtime.pacing = _cause_pacing(app, runtime)
     agents = {
@@ -656,7 +656,7 @@ async def _handle(
         await runtime.release(record)
     if outcome in (Outcome.PARKED, Outcome.DEFERRED):
         return outcome
-    await _counted(runtime, table, record)
+    await _counted(runtime, table, [record])
     if not released:
         await runtime.release(record)
     return outcome
@@ -666,7 +666,7 @@ async def _handle_batch(
     runtime: TrackingRuntime, table: Any, records: Sequence[Inbound]
 ) -> list[Outcome]:
     """Record a run of one partition's messages (`_handle` for each, with one
-    transaction): count what each changed, then try the deferred events of their
+    transaction): count what they changed, then try the deferred events of their
     applications, once per application, after the whole run."""
     outcomes = await runtime.recorder.process_many(records)
     handled: list[Inbound] = []
@@ -674,37 +674,53 @@ async def _handle_batch(
     for record, outcome in zip(records, outcomes, strict=True):
         if outcome is Outcome.DEFERRED:
             deferred.append(record)
-        if outcome in (Outcome.PARKED, Outcome.DEFERRED):
-            continue
-        await _counted(runtime, table, record)
-        handled.append(record)
+        if outcome not in (Outcome.PARKED, Outcome.DEFERRED):
+            handled.append(record)
+    await _counted(runtime, table, handled)
     await runtime.release_many(handled, just_deferred=deferred)
     return outcomes
 
 
-async def _counted(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
-    """Count a message recorded, or found a duplicate, and what it changed."""
-    runtime.counters.handled.inc()
+async def _counted(runtime: TrackingRuntime, table: Any, records: Sequence[Inbound]) -> None:
+    """Count messages of one partition recorded, or found duplicates, and what they
+    changed: each live counter the run changed is written once (one changelog record per
+    counter and run, not per message; a drain's run changes a few counters many times)."""
+    if not records:
+        return
+    runtime.counters.handled.inc(len(records))
+    steps: list[tuple[str, int, dict[str, int]]] = []
+    for record in records:
+        try:
+            steps.extend(await _changes(runtime, record))
+        except Exception as exc:
+            # The event is recorded; the live counters are best effort. An exception
+            # escaping here would crash the faust agent, which then acks the event in hand.
+            _not_counted(exc, record)
     try:
-        await _count(runtime, table, record)
+        for key, value in counters.counted_run(table.get, steps).items():
+            table[key] = value
     except Exception as exc:
-        # The event is recorded; the live counters are best effort. An exception
-        # escaping here would crash the faust agent, which then acks the event in hand.
-        log.warning(
-            "live counters not updated",
-            error=f"{type(exc).__name__}: {exc}",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-        )
+        _not_counted(exc, records[-1])
 
 
-async def _count(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
-    """Add the event's change to the live counters (inside the stream: the changelog is
-    flushed before the source offset is committed)."""
+def _not_counted(exc: Exception, record: Inbound) -> None:
+    log.warning(
+        "live counters not updated",
+        error=f"{type(exc).__name__}: {exc}",
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )
+
+
+async def _changes(
+    runtime: TrackingRuntime, record: Inbound
+) -> list[tuple[str, int, dict[str, int]]]:
+    """The event's change to the live counters, as (table key, offset, change) (counted
+    inside the stream: the changelog is flushed before the source offset is committed)."""
     recorded_id = event_id(record)  # the recorder has just decoded the whole message
     if recorded_id is None:  # pragma: no cover - it was recorded, so it has an id
-        return
+        return []
     # Postgres may blip: the change is deterministic, so retrying is safe.
     change = await retry_forever(
         lambda: runtime.transition(
@@ -716,12 +732,11 @@ async def _count(runtime: TrackingRuntime, table: Any, record: Inbound) -> None:
         log_fields={"topic": record.topic, "offset": record.offset},
     )
     if change is None:
-        return
-    for department, delta in counters.deltas(*change).items():
-        key = counters.table_key(record.topic, record.partition, department)
-        updated = counters.counted(table.get(key), record.offset, delta)
-        if updated is not None:
-            table[key] = updated
+        return []
+    return [
+        (counters.table_key(record.topic, record.partition, department), record.offset, delta)
+        for department, delta in counters.deltas(*change).items()
+    ]
 
 
 def run_worker(settings: TrackingSettings) -> None:

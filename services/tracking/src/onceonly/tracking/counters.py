@@ -16,7 +16,7 @@ in each key: if its offset is at or below the key's offset it was counted alread
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from onceonly.approval import ApprovalStatus, SupervisionLevel, TaskState
@@ -74,6 +74,22 @@ def counted(
     for name, value in change.items():
         counts[name] = counts.get(name, 0) + value
     return {"offset": offset, "counts": counts}
+
+
+def counted_run(
+    current: Callable[[str], Mapping[str, Any] | None],
+    steps: Iterable[tuple[str, int, Mapping[str, int]]],
+) -> dict[str, dict[str, Any]]:
+    """The new value of each key that a run of messages changed, as `counted` one message
+    after another would leave it: `steps` are (key, offset, change) in offset order, and
+    `current` reads a key's value before the run. One write per key, however many messages
+    of the run changed it (each write is a record on the table's changelog)."""
+    updated: dict[str, dict[str, Any]] = {}
+    for key, offset, change in steps:
+        value = counted(updated[key] if key in updated else current(key), offset, change)
+        if value is not None:
+            updated[key] = value
+    return updated
 
 
 def totals(values: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, dict[str, int]]:
